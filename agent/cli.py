@@ -1,0 +1,325 @@
+"""``netvagt-agent``: the sensor's command line.
+
+``scan`` is the technician's one-shot scan (no central needed); ``run`` scans and sends
+signed findings to the central through the broker; ``keygen`` creates the sensor's key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+log = logging.getLogger("netvagt.agent")
+
+Handler = Callable[[argparse.Namespace], int]
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("scan the local segment (or given targets) and print the assets found",
+             "sudo netvagt-agent scan --interface eth0 --format json"),
+    "run": ("scan on an interval and send signed findings to the central",
+            "sudo netvagt-agent run --config /etc/netvagt/agent.toml --once"),
+    "keygen": ("create the sensor's Ed25519 key and print its public JWK",
+               "sudo netvagt-agent keygen --key /var/lib/netvagt/sensor.key > sensor.jwk"),
+    "flush": ("send what waits in the outbox, without scanning",
+              "sudo netvagt-agent flush --config /etc/netvagt/agent.toml"),
+}
+
+
+class _Bar:
+    """A progress bar on stderr, shown only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.progress: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        if enabled:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def __enter__(self) -> _Bar:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        task = self.tasks.get(phase)
+        if task is None:
+            task = self.tasks[phase] = self.progress.add_task(phase, total=total)
+        self.progress.update(task, completed=done, total=total)
+
+
+def _scope_and_targets(
+    iface_ip: str, network: str, scope: Sequence[str], exclude: Sequence[str],
+    exclude_macs: Sequence[str], targets: Sequence[str],
+) -> tuple[object, object]:
+    from scanners.scope import Scope, parse_targets
+
+    scope_obj = Scope.from_strings(scope or [network], exclude=exclude, exclude_macs=exclude_macs)
+    target_set = parse_targets(targets) if targets else None
+    return scope_obj, target_set
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from agent.scan import scan
+    from scanners.netinfo import InterfaceError, interface
+    from scanners.ports import PROFILES
+    from scanners.scope import ScopeError
+
+    try:
+        iface = interface(args.interface)
+        scope, targets = _scope_and_targets(
+            iface.ip, iface.cidr, args.scope, args.exclude, args.exclude_mac, args.targets
+        )
+    except (InterfaceError, ScopeError) as exc:
+        print(f"netvagt-agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if os.geteuid() != 0:
+        print("netvagt-agent: scanning needs root or CAP_NET_RAW (try: sudo netvagt-agent scan)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    show_bar = sys.stderr.isatty() and not args.no_progress
+    try:
+        with _Bar(show_bar) as bar:
+            result = asyncio.run(
+                scan(iface=iface, scope=scope, targets=targets,  # type: ignore[arg-type]
+                     profile=PROFILES[args.profile], progress=bar.update)
+            )
+    except ScopeError as exc:
+        print(f"netvagt-agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for warning in result.warnings:
+        print(f"netvagt-agent: warning: {warning}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps([a.to_dict() for a in result.assets], indent=2, ensure_ascii=False))
+    else:
+        print_assets(result.assets, title=f"{len(result.assets)} assets on {iface.name} "
+                     f"({iface.cidr}) in {result.duration_s:.1f} s")
+    return 0
+
+
+def print_assets(assets: Sequence[object], *, title: str) -> None:
+    table = Table(title=title)
+    for column in ("address", "MAC", "vendor (OUI)", "open ports", "services"):
+        table.add_column(column, overflow="fold")
+    for asset in assets:
+        a = asset  # an agent.wire.Asset
+        vendor = "(random MAC)" if a.mac_random else (a.mac_vendor or "")  # type: ignore[attr-defined]
+        services = ", ".join(
+            f"{s.port}/{s.proto} {s.name or ''} {s.product or ''} {s.version or ''}".strip()
+            for s in a.services  # type: ignore[attr-defined]
+        )
+        table.add_row(
+            escape(a.ip),  # type: ignore[attr-defined]
+            escape(a.mac or "-"),  # type: ignore[attr-defined]
+            escape(vendor),
+            escape(" ".join(f"{s.port}/{s.proto}" for s in a.services)),  # type: ignore[attr-defined]
+            escape(services),
+        )
+    Console().print(table)
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from agent import signing
+
+    if args.key.exists():
+        print(f"netvagt-agent: {args.key} exists; refusing to replace a sensor's key",
+              file=sys.stderr)
+        return EXIT_USAGE
+    key = signing.generate_private_key()
+    signing.save_private_key(key, args.key)
+    print(json.dumps(signing.public_jwk(key)))
+    return 0
+
+
+async def run_once(config: object, *, progress: Callable[[str, int, int], None] | None = None,
+                   send: bool = True) -> int:
+    """One scan into the outbox, then flush the outbox; returns messages delivered."""
+    from agent import signing
+    from agent.config import AgentConfig
+    from agent.outbox import Outbox
+    from agent.scan import scan
+    from scanners.netinfo import interface
+    from scanners.ports import PROFILES
+
+    assert isinstance(config, AgentConfig)
+    iface = interface(config.interface)
+    scope, targets = _scope_and_targets(iface.ip, iface.cidr, config.scope, config.exclude,
+                                        config.exclude_macs, config.targets)
+    key = signing.load_private_key(config.key)
+    with Outbox(config.outbox_path) as outbox:
+        result = await scan(iface=iface, scope=scope, targets=targets,  # type: ignore[arg-type]
+                            profile=PROFILES[config.profile], progress=progress)
+        for warning in result.warnings:
+            log.warning("%s", warning)
+        seqs = outbox.enqueue_scan(
+            sensor=config.sensor, org=config.org, key=key, started_at=result.started_at,
+            finished_at=result.finished_at, networks=result.networks, assets=result.assets,
+        )
+        log.info("scan found %d assets in %.1f s; queued as seq %s", len(result.assets),
+                 result.duration_s, seqs)
+        return await flush(config, outbox) if send else 0
+
+
+async def flush(config: object, outbox: object) -> int:
+    from agent.config import AgentConfig
+    from agent.outbox import Outbox
+    from agent.publish import BrokerConfig, Publisher
+
+    assert isinstance(config, AgentConfig) and isinstance(outbox, Outbox)
+    broker = BrokerConfig(host=config.broker_host, port=config.broker_port,
+                          username=config.broker_username,
+                          password=os.environ.get("NETVAGT_MQTT_PASSWORD"),
+                          client_id=f"netvagt-{config.sensor}")
+    async with Publisher(broker) as publisher:
+        sent = await publisher.flush(outbox)
+    log.info("delivered %d message(s) to %s:%d", sent, config.broker_host, config.broker_port)
+    return sent
+
+
+def _load_config(path: Path) -> object:
+    from agent.config import load
+
+    return load(path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import aiomqtt
+
+    from agent.config import ConfigError
+
+    try:
+        config = _load_config(args.config)
+    except ConfigError as exc:
+        print(f"netvagt-agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.once:
+        try:
+            asyncio.run(run_once(config))
+        except aiomqtt.MqttError as exc:
+            print(f"netvagt-agent: broker unreachable ({exc}); findings stay in the outbox",
+                  file=sys.stderr)
+            return EXIT_FAILURE
+        return 0
+    return asyncio.run(_run_forever(config))
+
+
+async def _run_forever(config: object) -> int:
+    import aiomqtt
+
+    from agent.config import AgentConfig
+
+    assert isinstance(config, AgentConfig)
+    while True:
+        try:
+            await run_once(config)
+        except aiomqtt.MqttError as exc:
+            log.warning("broker unreachable (%s); findings stay in the outbox", exc)
+        await asyncio.sleep(config.interval_s)
+
+
+def cmd_flush(args: argparse.Namespace) -> int:
+    import aiomqtt
+
+    from agent.config import AgentConfig, ConfigError
+    from agent.outbox import Outbox
+
+    try:
+        config = _load_config(args.config)
+    except ConfigError as exc:
+        print(f"netvagt-agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    assert isinstance(config, AgentConfig)
+    with Outbox(config.outbox_path) as outbox:
+        try:
+            sent = asyncio.run(flush(config, outbox))
+        except aiomqtt.MqttError as exc:
+            print(f"netvagt-agent: broker unreachable ({exc})", file=sys.stderr)
+            return EXIT_FAILURE
+        print(f"delivered {sent} message(s); {outbox.depth()} waiting")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netvagt-agent",
+        description="netvagt sensor: discover devices in this segment and report them signed.",
+        epilog="Example: sudo netvagt-agent scan",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler) -> argparse.ArgumentParser:
+        summary, example = COMMANDS[name]
+        p = sub.add_parser(name, help=summary, description=summary.capitalize() + ".",
+                           epilog=f"Example: {example}")
+        p.set_defaults(handler=handler)
+        return p
+
+    from scanners.ports import DEFAULT_PROFILE, PROFILES
+
+    p = add("scan", cmd_scan)
+    p.add_argument("targets", nargs="*", metavar="TARGET",
+                   help="addresses, CIDRs or ranges a-b (default: the interface's subnet)")
+    p.add_argument("--interface", "-i", help="interface facing the segment (default: default route)")
+    p.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE,
+                   help=f"how hard to probe (default: {DEFAULT_PROFILE}; 'safe' for fragile networks)")
+    p.add_argument("--scope", action="append", default=[],
+                   help="what may be probed (default: the interface's subnet); repeatable")
+    p.add_argument("--exclude", action="append", default=[],
+                   help="address, CIDR or range that never receives a packet; repeatable")
+    p.add_argument("--exclude-mac", action="append", default=[],
+                   help="MAC or MAC prefix never probed after discovery; repeatable")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    p = add("run", cmd_run)
+    p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))
+    p.add_argument("--once", action="store_true", help="one scan, send, and exit")
+
+    p = add("keygen", cmd_keygen)
+    p.add_argument("--key", type=Path, default=Path("/var/lib/netvagt/sensor.key"))
+
+    p = add("flush", cmd_flush)
+    p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The sensor's configuration file (TOML), checked when it is loaded.
+
+Example::
+
+    [sensor]
+    id = "s-admin"
+    org = "aarhus"
+    key = "/var/lib/netvagt/sensor.key"
+    state_dir = "/var/lib/netvagt"
+
+    [broker]
+    host = "central.example.dk"
+    port = 1883
+
+    [scan]
+    interface = "eth0"          # default: the interface of the default route
+    profile = "standard"        # safe | standard | deep
+    scope = ["10.20.10.0/24"]   # default: the interface's subnet
+    exclude = ["10.20.10.50"]   # never receives a packet
+    exclude_macs = ["00:80:f4"]
+    targets = []                # routed ranges to sweep by ICMP, within scope
+    interval_s = 86400
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent import wire
+from scanners.ports import DEFAULT_PROFILE, PROFILES
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, not TOML, or holds a wrong value."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConfig:
+    sensor: str
+    org: str
+    key: Path
+    state_dir: Path
+    broker_host: str
+    broker_port: int = 1883
+    broker_username: str | None = None
+    interface: str | None = None
+    profile: str = DEFAULT_PROFILE
+    scope: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    exclude_macs: tuple[str, ...] = ()
+    targets: tuple[str, ...] = field(default_factory=tuple)
+    interval_s: float = 86_400.0
+
+    def __post_init__(self) -> None:
+        for name in ("sensor", "org"):
+            if not wire.is_valid_id(getattr(self, name)):
+                raise ConfigError(f"[sensor] {name} must match [a-z0-9][a-z0-9_-]{{0,62}}")
+        if self.profile not in PROFILES:
+            raise ConfigError(f"[scan] profile {self.profile!r} is not one of {sorted(PROFILES)}")
+        if not 0 < self.broker_port < 65536:
+            raise ConfigError(f"[broker] port {self.broker_port} is not a TCP port")
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.state_dir / "outbox.sqlite"
+
+
+def load(path: Path) -> AgentConfig:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    sensor = data.get("sensor", {})
+    broker = data.get("broker", {})
+    scan = data.get("scan", {})
+    try:
+        return AgentConfig(
+            sensor=sensor["id"],
+            org=sensor["org"],
+            key=Path(sensor.get("key", "/var/lib/netvagt/sensor.key")),
+            state_dir=Path(sensor.get("state_dir", "/var/lib/netvagt")),
+            broker_host=broker["host"],
+            broker_port=int(broker.get("port", 1883)),
+            broker_username=broker.get("username"),
+            interface=scan.get("interface"),
+            profile=scan.get("profile", DEFAULT_PROFILE),
+            scope=tuple(scan.get("scope", ())),
+            exclude=tuple(scan.get("exclude", ())),
+            exclude_macs=tuple(scan.get("exclude_macs", ())),
+            targets=tuple(scan.get("targets", ())),
+            interval_s=float(scan.get("interval_s", 86_400)),
+        )
+    except KeyError as exc:
+        raise ConfigError(f"{path}: missing setting {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None

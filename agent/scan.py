@@ -1,0 +1,182 @@
+"""One scan of a segment: discover, probe ports, detect services, and build wire assets.
+
+The agent composes the scanners; nothing here sends a packet itself. Targets on the
+interface's own subnet are found by ARP (which also gives their MACs), routed targets by
+ICMP echo; live hosts get the profile's TCP (and UDP) port probe; open TCP ports get nmap's
+service detection when the profile allows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from netaddr import IPAddress, IPSet
+
+from agent import wire
+from agent.wire import Asset, Service
+from scanners import oui
+from scanners.arp import arp_sweep
+from scanners.icmp import icmp_sweep
+from scanners.netinfo import Interface
+from scanners.nmap_services import NmapError, detect_services
+from scanners.observations import HostReply, PortResult, ServiceInfo
+from scanners.ports import PROFILES, TCP_PORTS, UDP_PORTS, Profile
+from scanners.rate import RateLimiter
+from scanners.scope import Scope
+from scanners.sweep import SweepTiming
+from scanners.tcp import ProbeOptions, probe_ports
+
+log = logging.getLogger("netvagt.agent.scan")
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanResult:
+    started_at: str
+    finished_at: str
+    networks: tuple[str, ...]
+    assets: tuple[Asset, ...]
+    duration_s: float
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def local_targets(iface: Interface) -> IPSet:
+    """The interface's subnet without its network and broadcast addresses and without us."""
+    hosts = IPSet(iface.network.iter_hosts()) if iface.network.size > 2 else IPSet(iface.network)
+    hosts.remove(iface.ip)
+    return hosts
+
+
+async def scan(
+    *,
+    iface: Interface,
+    scope: Scope,
+    targets: IPSet | None = None,
+    profile: Profile = PROFILES["standard"],
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan ``targets`` (default: the interface's subnet) within ``scope``."""
+    started = time.monotonic()
+    started_at = wire.utc_now()
+    warnings: list[str] = []
+    wanted = targets if targets is not None else local_targets(iface)
+    wanted = wanted - IPSet([iface.ip])
+    addresses = scope.resolve(wanted)  # refuses anything outside the scope
+    on_link = [a for a in addresses if IPAddress(a) in iface.network]
+    routed = [a for a in addresses if IPAddress(a) not in iface.network]
+    limiter = RateLimiter(global_pps=profile.global_pps, host_pps=profile.host_pps)
+
+    def phase(name: str) -> Callable[[int, int], None] | None:
+        if progress is None:
+            return None
+        return lambda done, total: progress(name, done, total)
+
+    hosts: dict[str, HostReply] = {}
+    if on_link:
+        for reply in await arp_sweep(on_link, iface=iface, scope=scope, limiter=limiter,
+                                     timing=SweepTiming(), progress=phase("ARP sweep")):
+            hosts[reply.ip] = reply
+    if routed and profile.icmp:
+        for reply in await icmp_sweep(routed, scope=scope, limiter=limiter,
+                                      timing=SweepTiming(), progress=phase("ICMP sweep")):
+            hosts.setdefault(reply.ip, reply)
+
+    ports: list[PortResult] = []
+    if hosts and (profile.tcp_ports or profile.udp_ports):
+        ports = await probe_ports(
+            {ip: h.rtt_s for ip, h in hosts.items()},
+            tcp_ports=profile.tcp_ports,
+            udp_ports=profile.udp_ports,
+            scope=scope,
+            limiter=limiter,
+            options=ProbeOptions(host_concurrency=profile.host_concurrency,
+                                 banner_wait_s=profile.banner_wait_s),
+            progress=phase("port probe"),
+        )
+    open_tcp: dict[str, list[int]] = {}
+    for result in ports:
+        if result.state == "open" and result.proto == "tcp":
+            open_tcp.setdefault(result.ip, []).append(result.port)
+
+    services: list[ServiceInfo] = []
+    if open_tcp and profile.version_detection:
+        if shutil.which("nmap") is None:
+            warnings.append("nmap is not installed: services are named by port only")
+        else:
+            if progress is not None:
+                progress("service detection (nmap)", 0, 1)
+            try:
+                services = await detect_services(open_tcp, scope=scope,
+                                                 intensity=profile.nmap_intensity)
+            except NmapError as exc:
+                warnings.append(f"nmap failed: {exc}")
+            if progress is not None:
+                progress("service detection (nmap)", 1, 1)
+
+    assets = build_assets(hosts, ports, services)
+    return ScanResult(
+        started_at=started_at,
+        finished_at=wire.utc_now(),
+        networks=tuple(str(c) for c in wanted.iter_cidrs())[:64],
+        assets=tuple(assets),
+        duration_s=time.monotonic() - started,
+        warnings=tuple(warnings),
+    )
+
+
+def build_assets(
+    hosts: dict[str, HostReply],
+    ports: list[PortResult],
+    services: list[ServiceInfo],
+) -> list[Asset]:
+    """Join discovery, port results and service detection into one asset per address."""
+    named = {(s.ip, s.proto, s.port): s for s in services}
+    by_host: dict[str, list[Service]] = {}
+    extra_sources: dict[str, set[str]] = {}
+    for result in ports:
+        if result.state != "open":
+            continue
+        info = named.get((result.ip, result.proto, result.port))
+        table = TCP_PORTS if result.proto == "tcp" else UDP_PORTS
+        guess = table.get(result.port, "").split(" ")[0] or None
+        by_host.setdefault(result.ip, []).append(
+            Service(
+                port=result.port,
+                proto=result.proto,
+                state="open",
+                name=(info.name if info and info.name else guess),
+                product=info.product if info else None,
+                version=info.version if info else None,
+                extrainfo=info.extrainfo if info else None,
+                banner=wire.printable(result.banner) if result.banner else None,
+                source="nmap" if info else result.proto,
+            )
+        )
+        extra_sources.setdefault(result.ip, set()).add(result.proto)
+    assets = []
+    for ip in sorted(hosts, key=lambda a: IPAddress(a)):
+        reply = hosts[ip]
+        mac = reply.mac
+        sources = {reply.source} | extra_sources.get(ip, set())
+        assets.append(
+            Asset(
+                ip=ip,
+                mac=mac,
+                mac_vendor=(oui.vendor(mac) or None) if mac else None,
+                mac_random=oui.is_locally_administered(mac) if mac else False,
+                rtt_ms=round(reply.rtt_s * 1000, 3),
+                sources=tuple(sorted(sources)),
+                services=tuple(sorted(by_host.get(ip, []), key=lambda s: (s.proto, s.port))),
+            )
+        )
+    return assets
+
+
+def run_scan(**kwargs: object) -> ScanResult:
+    return asyncio.run(scan(**kwargs))  # type: ignore[arg-type]

@@ -1,0 +1,162 @@
+"""Signing and verifying messages: JWS compact serialisation (RFC 7515) with Ed25519.
+
+The algorithm name is ``Ed25519`` (RFC 8037 keys, the fully-specified name of RFC 9864),
+so any standard JOSE library verifies a netvagt message with the sensor's public JWK.
+The verifier accepts exactly that one algorithm and a small, closed set of header
+parameters: ``alg: none``, HMAC keyed with the public key, an embedded ``jwk`` or ``crit``
+are refused before any key is used.
+
+The central imports only :func:`read_header`, :func:`verify` and :func:`public_key_from_jwk`;
+this module stays light (joserfc and cryptography, no scapy, no nmap).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import OKPKey
+
+ALGORITHM = "Ed25519"
+ALGORITHMS = [ALGORITHM]  # the verifier accepts this one algorithm and no other
+ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
+MAX_HEADER_BYTES = 512  # a protected header larger than this is not ours
+TYPE_FINDINGS = "netvagt-findings+jws"
+
+
+class SignatureError(ValueError):
+    """The message is not a JWS this side accepts, or its signature does not verify."""
+
+
+class MalformedToken(SignatureError):
+    """Not a compact JWS at all: wrong number of parts, or a header that is not JSON."""
+
+
+class BadHeader(SignatureError):
+    """The protected header is missing, too large, or names what we refuse."""
+
+
+class BadSignature(SignatureError):
+    """The signature does not verify with the sender's registered key."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Header:
+    alg: str
+    kid: str
+    typ: str | None = None
+
+
+def _b64decode(part: bytes) -> bytes:
+    padded = part + b"=" * (-len(part) % 4)
+    return base64.urlsafe_b64decode(padded)
+
+
+def read_header(token: bytes) -> Header:
+    """Read and check the protected header of a compact JWS without verifying it.
+
+    Used to find the sender's key; nothing from the payload is trusted before
+    :func:`verify` has checked the signature.
+    """
+    if token.count(b".") != 2:
+        raise MalformedToken("not a JWS in compact serialisation (three dot-separated parts)")
+    raw_header = token.split(b".", 1)[0]
+    if len(raw_header) > MAX_HEADER_BYTES:
+        raise MalformedToken(f"protected header longer than {MAX_HEADER_BYTES} bytes")
+    try:
+        header = json.loads(_b64decode(raw_header))
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedToken(f"protected header is not base64url JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise MalformedToken("protected header is not a JSON object")
+    unknown = set(header) - ALLOWED_HEADER
+    if unknown:
+        raise BadHeader(f"header parameter(s) not accepted: {sorted(unknown)}")
+    alg = header.get("alg")
+    if alg != ALGORITHM:
+        raise BadHeader(f"algorithm {alg!r} is not accepted; only {ALGORITHM!r} is")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise BadHeader("header has no key id ('kid')")
+    typ = header.get("typ")
+    if typ is not None and not isinstance(typ, str):
+        raise BadHeader("header 'typ' is not a string")
+    return Header(alg=alg, kid=kid, typ=typ)
+
+
+def verify(token: bytes, public_key: OKPKey) -> bytes:
+    """Verify a compact JWS with one public key and return its payload."""
+    read_header(token)
+    try:
+        result = jws.deserialize_compact(token, public_key, algorithms=ALGORITHMS)
+    except JoseError as exc:
+        raise BadSignature(f"signature does not verify: {exc.error or type(exc).__name__}") from None
+    except (ValueError, TypeError) as exc:
+        raise BadSignature(f"signature does not verify: {exc}") from None
+    return bytes(result.payload)
+
+
+def sign(payload: bytes, private_key: OKPKey, *, kid: str, typ: str = TYPE_FINDINGS) -> bytes:
+    """Sign a payload as a compact JWS with the given Ed25519 private key."""
+    header = {"alg": ALGORITHM, "kid": kid, "typ": typ}
+    token = jws.serialize_compact(header, payload, private_key, algorithms=ALGORITHMS)
+    return token.encode("ascii")
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def generate_private_key() -> OKPKey:
+    return OKPKey.generate_key("Ed25519", private=True)
+
+
+def private_key_from_seed(seed: bytes) -> OKPKey:
+    """A key from 32 fixed bytes: for golden test vectors, never for a real sensor."""
+    raw = Ed25519PrivateKey.from_private_bytes(seed)
+    return OKPKey.import_key(
+        raw.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def public_jwk(key: OKPKey) -> dict[str, Any]:
+    """The public half as a JWK (RFC 8037): ``{"kty": "OKP", "crv": "Ed25519", "x": ...}``."""
+    data = key.as_dict(private=False)
+    return {"kty": "OKP", "crv": "Ed25519", "x": data["x"]}
+
+
+def public_key_from_jwk(jwk: dict[str, Any] | str) -> OKPKey:
+    data = json.loads(jwk) if isinstance(jwk, str) else jwk
+    if not isinstance(data, dict) or data.get("kty") != "OKP" or data.get("crv") != "Ed25519":
+        raise SignatureError("expected an Ed25519 public key as a JWK (kty OKP, crv Ed25519)")
+    if "d" in data:
+        raise SignatureError("refusing a JWK that carries a private key")
+    return OKPKey.import_key({"kty": "OKP", "crv": "Ed25519", "x": data["x"]})
+
+
+def save_private_key(key: OKPKey, path: Path) -> None:
+    """Write the private key as PKCS#8 PEM, readable by its owner only (created 0600)."""
+    pem = key.as_pem(private=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+
+
+def load_private_key(path: Path) -> OKPKey:
+    key = OKPKey.import_key(path.read_bytes())
+    if not key.is_private:
+        raise SignatureError(f"{path} holds no private key")
+    return key

@@ -1,0 +1,409 @@
+"""The wire format between sensors and the central, defined once.
+
+Everything a sensor sends is a *findings* message: a JSON object, canonically encoded
+(sorted keys, no insignificant white space, UTF-8) and signed as a JWS (see
+``agent.signing``). This module is imported by the central too, so it must stay light: it
+imports nothing from scapy, nmap or aiomqtt (a test guards that).
+
+Values are frozen dataclasses that check themselves in ``__post_init__``; ``from_dict``
+turns untrusted JSON into them and raises :class:`MalformedMessage` (or
+:class:`UnsupportedVersion`) with a message that says which field is wrong.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+SCHEMA_VERSION = 1
+SUPPORTED_VERSIONS = frozenset({1})
+
+TOPIC_ROOT = "netvagt/v1"
+FINDINGS_FILTER = f"{TOPIC_ROOT}/+/+/findings"  # what the central subscribes to
+
+# Bounds: what a hostile device (or a hostile sender) can make either side hold.
+MAX_MESSAGE_BYTES = 256 * 1024  # a whole signed message; the agent splits batches below it
+MAX_ASSETS_PER_MESSAGE = 512
+MAX_SERVICES_PER_ASSET = 256
+MAX_BANNER_CHARS = 4096  # a banner, after escaping non-printable bytes
+MAX_TEXT_CHARS = 256  # product, version, hostname, vendor and other short texts
+MAX_SOURCES = 8
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # topic-safe: no '/', '+', '#'
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_UUID_RE = re.compile(r"^[0-9a-f]{32}$")
+_TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
+_NAME_RE = re.compile(r"^[a-z0-9_.+-]{1,32}$")
+
+SERVICE_STATES = frozenset({"open", "closed", "filtered", "open|filtered"})
+PROTOCOLS = frozenset({"tcp", "udp"})
+SOURCES = frozenset({"arp", "icmp", "tcp", "udp", "nmap", "banner", "passive"})
+
+
+class WireError(ValueError):
+    """A message that does not follow the wire format."""
+
+
+class MalformedMessage(WireError):
+    """Not valid JSON, a missing or wrong field, or a value out of bounds."""
+
+
+class UnsupportedVersion(WireError):
+    """A schema version this side does not speak."""
+
+
+def is_valid_id(value: object) -> bool:
+    """True for an organisation or sensor id that is safe inside a topic."""
+    return isinstance(value, str) and _ID_RE.match(value) is not None
+
+
+def findings_topic(org: str, sensor: str) -> str:
+    """The topic a sensor publishes its findings on: ``netvagt/v1/<org>/<sensor>/findings``."""
+    for name, value in (("org", org), ("sensor", sensor)):
+        if not is_valid_id(value):
+            msg = f"{name} id {value!r} is not of the form [a-z0-9][a-z0-9_-]{{0,62}}"
+            raise WireError(msg)
+    return f"{TOPIC_ROOT}/{org}/{sensor}/findings"
+
+
+def utc_now() -> str:
+    """The current time as the wire writes it: ISO 8601, UTC, microseconds, 'Z'."""
+    return format_ts(datetime.now(UTC))
+
+
+def format_ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one encoding of a JSON value that is signed and sent."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def printable(data: bytes | str, *, limit: int = MAX_BANNER_CHARS) -> str:
+    """Make untrusted bytes safe to carry: printable text with the rest escaped, bounded.
+
+    Tabs, carriage returns and line feeds stay (banners span lines); any other control
+    or undecodable byte becomes ``\\xNN``. The result is cut to ``limit`` characters.
+    """
+    text = data.decode("utf-8", "backslashreplace") if isinstance(data, bytes) else data
+    out: list[str] = []
+    size = 0
+    for ch in text:
+        if ch.isprintable() or ch in "\t\r\n":
+            piece = ch
+        elif ord(ch) <= 0xFF:
+            piece = f"\\x{ord(ch):02x}"
+        else:
+            piece = f"\\u{ord(ch):04x}"
+        size += len(piece)
+        if size > limit:
+            break
+        out.append(piece)
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _fail(where: str, problem: str) -> MalformedMessage:
+    return MalformedMessage(f"{where}: {problem}")
+
+
+def _text(where: str, value: object, *, limit: int = MAX_TEXT_CHARS, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise _fail(where, f"expected a string, got {type(value).__name__}")
+    if len(value) > limit:
+        raise _fail(where, f"{len(value)} characters, at most {limit} allowed")
+    if not value.isprintable() and any(
+        not (ch.isprintable() or ch in "\t\r\n") for ch in value
+    ):
+        raise _fail(where, "control or unpaired surrogate characters must be escaped")
+
+
+def _int(where: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(where, f"expected an integer, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise _fail(where, f"{value} is outside {low}..{high}")
+
+
+def _ts(where: str, value: object, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not _TS_RE.match(value):
+        raise _fail(where, "expected a UTC timestamp like 2026-01-31T23:59:59.000000Z")
+
+
+def _ip(where: str, value: object) -> None:
+    if not isinstance(value, str) or len(value) > 45:
+        raise _fail(where, "expected an IP address")
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise _fail(where, f"{value!r} is not an IP address") from None
+
+
+def _only_keys(where: str, data: Mapping[str, Any], cls: type) -> None:
+    allowed = {f.name for f in fields(cls)}
+    unknown = set(data) - allowed
+    if unknown:
+        raise _fail(where, f"unknown field(s) {sorted(unknown)!r}")
+
+
+def _mapping(where: str, value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(where, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _list(where: str, value: object, limit: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise _fail(where, f"expected a list, got {type(value).__name__}")
+    if len(value) > limit:
+        raise _fail(where, f"{len(value)} entries, at most {limit} allowed")
+    return value
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Service:
+    """One port of one address, as a sensor observed it."""
+
+    port: int
+    proto: str = "tcp"
+    state: str = "open"
+    name: str | None = None  # service name, e.g. "http", "rtsp"
+    product: str | None = None
+    version: str | None = None
+    extrainfo: str | None = None
+    banner: str | None = None  # what the service said first, escaped and bounded
+    source: str = "tcp"  # which probe found it
+
+    def __post_init__(self) -> None:
+        where = f"service {self.proto}/{self.port}"
+        _int(f"{where}.port", self.port, 0, 65535)
+        if self.proto not in PROTOCOLS:
+            raise _fail(f"{where}.proto", f"{self.proto!r} is not one of {sorted(PROTOCOLS)}")
+        if self.state not in SERVICE_STATES:
+            raise _fail(f"{where}.state", f"{self.state!r} is not a port state")
+        if self.source not in SOURCES:
+            raise _fail(f"{where}.source", f"{self.source!r} is not a known source")
+        for name in ("name", "product", "version", "extrainfo"):
+            _text(f"{where}.{name}", getattr(self, name))
+        _text(f"{where}.banner", self.banner, limit=MAX_BANNER_CHARS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "service") -> Service:
+        mapping = _mapping(where, data)
+        _only_keys(where, mapping, cls)
+        if "port" not in mapping:
+            raise _fail(where, "missing field 'port'")
+        try:
+            return cls(**mapping)
+        except TypeError as exc:
+            raise _fail(where, str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Asset:
+    """One device as one sensor saw it in one scan: an address that answered, and what it said."""
+
+    ip: str
+    mac: str | None = None  # lower case, colon separated; only when seen on the sensor's link
+    mac_vendor: str | None = None  # the IEEE registration of the MAC's OUI
+    mac_random: bool = False  # locally administered (randomised) MAC: vendor unknown
+    rtt_ms: float | None = None
+    sources: tuple[str, ...] = ()
+    hostname: str | None = None
+    services: tuple[Service, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        where = f"asset {self.ip}"
+        _ip(f"{where}.ip", self.ip)
+        if self.mac is not None and (not isinstance(self.mac, str) or not _MAC_RE.match(self.mac)):
+            raise _fail(f"{where}.mac", "expected a lower-case MAC like 00:11:22:aa:bb:cc")
+        _text(f"{where}.mac_vendor", self.mac_vendor)
+        _text(f"{where}.hostname", self.hostname)
+        if not isinstance(self.mac_random, bool):
+            raise _fail(f"{where}.mac_random", "expected true or false")
+        if self.rtt_ms is not None and (
+            isinstance(self.rtt_ms, bool)
+            or not isinstance(self.rtt_ms, int | float)
+            or not 0 <= self.rtt_ms < 600_000
+        ):
+            raise _fail(f"{where}.rtt_ms", "expected milliseconds between 0 and 600000")
+        if len(self.sources) > MAX_SOURCES or any(s not in SOURCES for s in self.sources):
+            raise _fail(f"{where}.sources", f"expected up to {MAX_SOURCES} of {sorted(SOURCES)}")
+        if len(self.services) > MAX_SERVICES_PER_ASSET:
+            raise _fail(f"{where}.services", f"at most {MAX_SERVICES_PER_ASSET} allowed")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ip": self.ip, "mac_random": self.mac_random}
+        for name in ("mac", "mac_vendor", "rtt_ms", "hostname"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        out["sources"] = list(self.sources)
+        out["services"] = [s.to_dict() for s in self.services]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "asset") -> Asset:
+        mapping = dict(_mapping(where, data))
+        _only_keys(where, mapping, cls)
+        if "ip" not in mapping:
+            raise _fail(where, "missing field 'ip'")
+        services = _list(f"{where}.services", mapping.pop("services", []), MAX_SERVICES_PER_ASSET)
+        sources = _list(f"{where}.sources", mapping.pop("sources", []), MAX_SOURCES)
+        if not all(isinstance(s, str) for s in sources):
+            raise _fail(f"{where}.sources", "expected strings")
+        try:
+            return cls(
+                **mapping,
+                sources=tuple(sources),
+                services=tuple(
+                    Service.from_dict(s, f"{where}.services[{i}]") for i, s in enumerate(services)
+                ),
+            )
+        except TypeError as exc:
+            raise _fail(where, str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Findings:
+    """One signed message: a batch of assets from one scan of one sensor.
+
+    ``seq`` increases by one with every message the sensor ever sends (it survives
+    restarts); the central accepts a message only if its ``seq`` is above the last one it
+    committed for that sensor, so a replay or a reordering is refused. ``part`` and
+    ``parts`` say where this batch stands in its scan (a scan is split to stay under
+    :data:`MAX_MESSAGE_BYTES`).
+    """
+
+    sensor: str
+    org: str
+    seq: int
+    msg_id: str  # 32 hex digits, unique per message
+    scan_id: str  # 32 hex digits, shared by the parts of one scan
+    sent_at: str
+    scan_started_at: str
+    scan_finished_at: str
+    part: int = 1
+    parts: int = 1
+    networks: tuple[str, ...] = ()  # what was scanned, as CIDRs or ranges
+    assets: tuple[Asset, ...] = ()
+    v: int = SCHEMA_VERSION
+    type: str = "findings"
+
+    def __post_init__(self) -> None:
+        if self.v not in SUPPORTED_VERSIONS:
+            raise UnsupportedVersion(f"schema version {self.v!r} is not supported")
+        if self.type != "findings":
+            raise _fail("type", f"{self.type!r} is not 'findings'")
+        for name in ("sensor", "org"):
+            if not is_valid_id(getattr(self, name)):
+                raise _fail(name, "expected an id of the form [a-z0-9][a-z0-9_-]{0,62}")
+        _int("seq", self.seq, 1, 2**63 - 1)
+        for name in ("msg_id", "scan_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _UUID_RE.match(value):
+                raise _fail(name, "expected 32 lower-case hex digits")
+        for name in ("sent_at", "scan_started_at", "scan_finished_at"):
+            _ts(name, getattr(self, name))
+        _int("parts", self.parts, 1, 100_000)
+        _int("part", self.part, 1, self.parts)
+        if len(self.networks) > 64:
+            raise _fail("networks", "at most 64 allowed")
+        for net in self.networks:
+            _text("networks[]", net, limit=64, optional=False)
+        if len(self.assets) > MAX_ASSETS_PER_MESSAGE:
+            raise _fail("assets", f"at most {MAX_ASSETS_PER_MESSAGE} allowed")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": self.v,
+            "type": self.type,
+            "sensor": self.sensor,
+            "org": self.org,
+            "seq": self.seq,
+            "msg_id": self.msg_id,
+            "scan_id": self.scan_id,
+            "sent_at": self.sent_at,
+            "scan_started_at": self.scan_started_at,
+            "scan_finished_at": self.scan_finished_at,
+            "part": self.part,
+            "parts": self.parts,
+            "networks": list(self.networks),
+            "assets": [a.to_dict() for a in self.assets],
+        }
+
+    def encode(self) -> bytes:
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: object) -> Findings:
+        mapping = dict(_mapping("message", data))
+        version = mapping.get("v")
+        if version not in SUPPORTED_VERSIONS:
+            raise UnsupportedVersion(f"schema version {version!r} is not supported")
+        _only_keys("message", mapping, cls)
+        for required in ("sensor", "org", "seq", "msg_id", "scan_id", "sent_at"):
+            if required not in mapping:
+                raise _fail("message", f"missing field {required!r}")
+        assets = _list("assets", mapping.pop("assets", []), MAX_ASSETS_PER_MESSAGE)
+        networks = _list("networks", mapping.pop("networks", []), 64)
+        try:
+            return cls(
+                **mapping,
+                networks=tuple(networks),
+                assets=tuple(Asset.from_dict(a, f"assets[{i}]") for i, a in enumerate(assets)),
+            )
+        except TypeError as exc:
+            raise _fail("message", str(exc)) from None
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Findings:
+        if len(payload) > MAX_MESSAGE_BYTES:
+            raise _fail("message", f"{len(payload)} bytes, at most {MAX_MESSAGE_BYTES} allowed")
+        try:
+            data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise _fail("message", f"not JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+def _no_constants(name: str) -> Any:
+    raise MalformedMessage(f"message: {name} is not valid JSON")
+
+
+def batches(assets: Iterable[Asset], *, budget: int = MAX_MESSAGE_BYTES // 2) -> Iterator[list[Asset]]:
+    """Split assets into batches whose encoding stays well under the message limit.
+
+    The budget leaves room for the envelope and base64url's growth by a third.
+    """
+    batch: list[Asset] = []
+    size = 0
+    for asset in assets:
+        cost = len(canonical_json(asset.to_dict())) + 1
+        if batch and (size + cost > budget or len(batch) >= MAX_ASSETS_PER_MESSAGE):
+            yield batch
+            batch, size = [], 0
+        batch.append(asset)
+        size += cost
+    if batch:
+        yield batch

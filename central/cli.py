@@ -1,0 +1,235 @@
+"""``netvagt-central``: the central inventory's command line. Each command is a thin shell:
+it opens the database, calls one library function, and turns its errors into messages."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from central import inventory, registry
+from central.db import open_db
+
+DEFAULT_DB = Path(os.environ.get("NETVAGT_DB", "/var/lib/netvagt/central.db"))
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _db_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=DEFAULT_DB,
+        help=f"inventory database (default: {DEFAULT_DB}, or $NETVAGT_DB)",
+    )
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    db = open_db(args.db)
+    db.close()
+    print(f"inventory ready at {args.db}")
+    return 0
+
+
+def cmd_sensor_add(args: argparse.Namespace) -> int:
+    jwk_text = Path(args.public_key).read_text() if args.public_key != "-" else sys.stdin.read()
+    db = open_db(args.db)
+    try:
+        registry.add_sensor(
+            db, sensor=args.id, org=args.org, site=args.site, zone=args.zone,
+            public_jwk=json.loads(jwk_text),
+        )
+    except (registry.RegistryError, json.JSONDecodeError) as exc:
+        print(f"netvagt-central: cannot register sensor: {exc}", file=sys.stderr)
+        return 2
+    print(f"sensor {args.id} registered for {args.org} / {args.site}")
+    return 0
+
+
+def cmd_sensors(args: argparse.Namespace) -> int:
+    db = open_db(args.db)
+    rows = registry.sensors(db)
+    if args.format == "json":
+        print(json.dumps([_record(r) for r in rows], indent=2))
+        return 0
+    table = Table(title="Sensors")
+    for column in ("sensor", "org", "site", "zone", "status", "last seq", "last message"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(*(escape(str(v or "")) for v in
+                        (r.id, r.org, r.site, r.zone, r.status, r.last_seq, r.last_message_at)))
+    Console().print(table)
+    return 0
+
+
+def _record(record: object) -> dict[str, object]:
+    return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[attr-defined]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from central.service import BrokerConfig, serve
+
+    broker = BrokerConfig(host=args.broker_host, port=args.broker_port,
+                          username=args.username, password=os.environ.get("NETVAGT_MQTT_PASSWORD"))
+    try:
+        asyncio.run(serve(args.db, broker))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def cmd_assets(args: argparse.Namespace) -> int:
+    db = open_db(args.db)
+    rows = inventory.assets(db, site=args.site)
+    if args.format == "json":
+        print(inventory.assets_json(rows))
+    elif args.format == "csv":
+        sys.stdout.write(inventory.assets_csv(rows))
+    else:
+        print_assets(rows)
+    return 0
+
+
+def print_assets(rows: list[inventory.AssetRow], console: Console | None = None) -> None:
+    """The inventory as a terminal table; every device-supplied text is escaped."""
+    table = Table(title=f"Inventory: {len(rows)} assets")
+    for column in ("site", "address", "MAC", "vendor (OUI)", "open ports", "services"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        vendor = "(random MAC)" if r.mac_random else (r.mac_vendor or "")
+        services = ", ".join(
+            inventory.service_label(s) for s in r.services if s.state == "open"
+        )
+        table.add_row(
+            escape(r.site),
+            escape(" ".join(r.addresses)),
+            escape(r.mac or "-"),
+            escape(vendor),
+            escape(" ".join(r.open_ports)),
+            escape(services),
+        )
+    (console or Console()).print(table)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from central.ingest import counts, recent_rejections
+
+    db = open_db(args.db)
+    data = {"counts": counts(db), "recent_rejections": recent_rejections(db, args.recent)}
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+        return 0
+    table = Table(title="Messages by outcome")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for reason, count in sorted(data["counts"].items()):
+        table.add_row(reason, str(count))
+    console = Console()
+    console.print(table)
+    for row in data["recent_rejections"]:
+        console.print(escape(f"{row['at']} {row['reason']} sensor={row['sensor']} {row['detail']}"))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from central.lab.demo import run_demo
+
+    return run_demo(keep_db=args.db_out, sensors=args.sensors)
+
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("create or upgrade the inventory database",
+             "netvagt-central init --db /var/lib/netvagt/central.db"),
+    "sensor-add": ("register a sensor and its public key (a JWK file from netvagt-agent keygen)",
+                   "netvagt-central sensor-add --id s-admin --org aarhus --site city-hall "
+                   "--public-key s-admin.jwk"),
+    "sensors": ("list registered sensors", "netvagt-central sensors"),
+    "serve": ("verify and store findings from the broker until stopped",
+              "netvagt-central serve --broker-host 127.0.0.1 --broker-port 1883"),
+    "assets": ("list the inventory", "netvagt-central assets --format csv > assets.csv"),
+    "stats": ("messages accepted and rejected, by reason", "netvagt-central stats"),
+    "demo": ("build a simulated municipal network, scan it, print the inventory (root)",
+             "sudo netvagt-central demo"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netvagt-central",
+        description="netvagt central: verify signed sensor findings and keep the inventory.",
+        epilog="Example: netvagt-central assets --format table",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler) -> argparse.ArgumentParser:
+        summary, example = COMMANDS[name]
+        p = sub.add_parser(name, help=summary, description=summary.capitalize() + ".",
+                           epilog=f"Example: {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(handler=handler)
+        return p
+
+    _db_arg(add("init", cmd_init))
+
+    p = add("sensor-add", cmd_sensor_add)
+    _db_arg(p)
+    p.add_argument("--id", required=True, help="sensor id, e.g. s-admin")
+    p.add_argument("--org", required=True, help="organisation id, e.g. aarhus")
+    p.add_argument("--site", required=True, help="site name (its own address space)")
+    p.add_argument("--zone", help="zone the sensor stands in")
+    p.add_argument("--public-key", required=True, help="public JWK file, or - for stdin")
+
+    p = add("sensors", cmd_sensors)
+    _db_arg(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = add("serve", cmd_serve)
+    _db_arg(p)
+    p.add_argument("--broker-host", default="127.0.0.1")
+    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--username", help="MQTT user (password from $NETVAGT_MQTT_PASSWORD)")
+
+    p = add("assets", cmd_assets)
+    _db_arg(p)
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--site", help="only this site")
+
+    p = add("stats", cmd_stats)
+    _db_arg(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--recent", type=int, default=10, help="how many recent rejections to show")
+
+    p = add("demo", cmd_demo)
+    p.add_argument("--db-out", type=Path, help="keep the demo's inventory database here")
+    p.add_argument("--sensors", type=int, default=3, choices=(1, 2, 3),
+                   help="how many segments get a sensor (default 3)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+    except PermissionError as exc:
+        print(f"netvagt-central: {exc} (run as root, or check the file's owner)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

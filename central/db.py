@@ -1,0 +1,174 @@
+"""The central inventory's storage: SQLite through sqlite-utils, evolved by numbered migrations.
+
+Each migration is a function ``mNNN_name`` registered in :data:`migrations`; sqlite-utils
+records the applied ones in the database, so :func:`open_db` brings any older file up to
+date and a new file up from empty.
+
+Sites are address spaces of their own (municipalities reuse private ranges), so an asset's
+identity is scoped to its site: its MAC where one was seen on the wire, else its address.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("netvagt")
+
+BUSY_TIMEOUT_MS = 10_000  # wait this long for another writer before failing
+
+
+def _run(db: Database, script: str) -> None:
+    """Run statements one by one: ``executescript`` would commit the migration's transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE orgs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL
+        );
+        CREATE TABLE sites (
+            id INTEGER PRIMARY KEY,
+            org_id TEXT NOT NULL REFERENCES orgs(id),
+            name TEXT NOT NULL,
+            UNIQUE (org_id, name)
+        );
+        CREATE TABLE zones (
+            id INTEGER PRIMARY KEY,
+            site_id INTEGER NOT NULL REFERENCES sites(id),
+            name TEXT NOT NULL,
+            UNIQUE (site_id, name)
+        );
+        CREATE TABLE sensors (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL REFERENCES orgs(id),
+            site_id INTEGER NOT NULL REFERENCES sites(id),
+            zone_id INTEGER REFERENCES zones(id),
+            public_jwk TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active',
+            last_seq INTEGER NOT NULL DEFAULT 0,
+            registered_at TEXT NOT NULL,
+            last_message_at TEXT
+        );
+        """
+    )
+
+
+@migrations()
+def m002_assets(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE assets (
+            id INTEGER PRIMARY KEY,
+            site_id INTEGER NOT NULL REFERENCES sites(id),
+            identity TEXT NOT NULL,          -- 'mac:00:11:..' or 'ip:10.0.0.5'
+            mac TEXT,
+            mac_vendor TEXT,
+            mac_random INTEGER NOT NULL DEFAULT 0,
+            hostname TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            UNIQUE (site_id, identity)
+        );
+        CREATE TABLE addresses (
+            id INTEGER PRIMARY KEY,
+            asset_id INTEGER NOT NULL REFERENCES assets(id),
+            ip TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('probed', 'claimed')),
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            last_sensor TEXT,
+            UNIQUE (asset_id, ip, kind)
+        );
+        CREATE INDEX addresses_ip ON addresses (ip);
+        CREATE TABLE services (
+            id INTEGER PRIMARY KEY,
+            asset_id INTEGER NOT NULL REFERENCES assets(id),
+            ip TEXT NOT NULL,
+            proto TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            name TEXT,
+            product TEXT,
+            version TEXT,
+            extrainfo TEXT,
+            banner TEXT,
+            source TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            UNIQUE (asset_id, ip, proto, port)
+        );
+        CREATE TABLE observations (
+            id INTEGER PRIMARY KEY,
+            asset_id INTEGER NOT NULL REFERENCES assets(id),
+            sensor_id TEXT NOT NULL REFERENCES sensors(id),
+            scan_id TEXT NOT NULL,
+            msg_id TEXT NOT NULL,
+            ip TEXT NOT NULL,
+            observed_at TEXT NOT NULL,
+            rtt_ms REAL,
+            sources TEXT NOT NULL
+        );
+        CREATE INDEX observations_asset ON observations (asset_id, observed_at);
+        """
+    )
+
+
+@migrations()
+def m003_ingest_log(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE messages (
+            msg_id TEXT PRIMARY KEY,
+            sensor_id TEXT NOT NULL REFERENCES sensors(id),
+            seq INTEGER NOT NULL,
+            scan_id TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            parts INTEGER NOT NULL,
+            sent_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            assets INTEGER NOT NULL,
+            UNIQUE (sensor_id, seq)
+        );
+        CREATE TABLE rejections (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            sensor TEXT,
+            topic TEXT,
+            size INTEGER NOT NULL,
+            detail TEXT
+        );
+        CREATE TABLE message_counts (
+            reason TEXT PRIMARY KEY,
+            count INTEGER NOT NULL
+        );
+        """
+    )
+
+
+def open_db(path: str | Path) -> Database:
+    """Open (creating if needed) the inventory, in WAL mode, with every migration applied."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = Database(conn)
+    if db.journal_mode != "wal":
+        db.enable_wal()
+    conn.execute("PRAGMA synchronous = FULL")  # a commit survives power loss; batches amortise it
+    migrations.apply(db)
+    return db

@@ -1,0 +1,155 @@
+"""Reading the inventory: assets with their addresses and services, for the CLI and exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlite_utils import Database
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceRow:
+    ip: str
+    proto: str
+    port: int
+    state: str
+    name: str | None
+    product: str | None
+    version: str | None
+    extrainfo: str | None
+    banner: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetRow:
+    id: int
+    org: str
+    site: str
+    mac: str | None
+    mac_vendor: str | None
+    mac_random: bool
+    hostname: str | None
+    addresses: tuple[str, ...]
+    first_seen: str
+    last_seen: str
+    services: tuple[ServiceRow, ...] = field(default_factory=tuple)
+
+    @property
+    def open_ports(self) -> list[str]:
+        return [f"{s.port}/{s.proto}" for s in self.services if s.state == "open"]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["addresses"] = list(self.addresses)
+        data["open_ports"] = self.open_ports
+        return data
+
+
+def _ip_key(ip: str) -> tuple[int, int]:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return (9, 0)
+    return (address.version, int(address))
+
+
+def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
+    """Every asset with its probed addresses and services, ordered by site then address."""
+    where, params = ("WHERE t.name = ?", [site]) if site else ("", [])
+    rows = list(
+        db.query(
+            "SELECT a.*, t.name AS site, t.org_id AS org FROM assets a"
+            f" JOIN sites t ON t.id = a.site_id {where}",
+            params,
+        )
+    )
+    addresses: dict[int, list[str]] = {}
+    for row in db.query("SELECT asset_id, ip FROM addresses WHERE kind = 'probed'"):
+        addresses.setdefault(row["asset_id"], []).append(row["ip"])
+    services: dict[int, list[ServiceRow]] = {}
+    for row in db.query("SELECT * FROM services ORDER BY proto, port"):
+        services.setdefault(row["asset_id"], []).append(
+            ServiceRow(
+                ip=row["ip"],
+                proto=row["proto"],
+                port=row["port"],
+                state=row["state"],
+                name=row["name"],
+                product=row["product"],
+                version=row["version"],
+                extrainfo=row["extrainfo"],
+                banner=row["banner"],
+            )
+        )
+    result = [
+        AssetRow(
+            id=row["id"],
+            org=row["org"],
+            site=row["site"],
+            mac=row["mac"],
+            mac_vendor=row["mac_vendor"],
+            mac_random=bool(row["mac_random"]),
+            hostname=row["hostname"],
+            addresses=tuple(sorted(addresses.get(row["id"], []), key=_ip_key)),
+            first_seen=row["first_seen"],
+            last_seen=row["last_seen"],
+            services=tuple(services.get(row["id"], [])),
+        )
+        for row in rows
+    ]
+    result.sort(key=lambda a: (a.org, a.site, _ip_key(a.addresses[0]) if a.addresses else (9, 0)))
+    return result
+
+
+def neutralise(value: object) -> object:
+    """Keep a spreadsheet from reading an untrusted value as a formula (OWASP CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def service_label(service: ServiceRow) -> str:
+    parts = [f"{service.port}/{service.proto}"]
+    if service.name:
+        parts.append(service.name)
+    detail = " ".join(p for p in (service.product, service.version) if p)
+    if detail:
+        parts.append(f"({detail})")
+    return " ".join(parts)
+
+
+def assets_json(rows: list[AssetRow]) -> str:
+    return json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False)
+
+
+ASSET_COLUMNS = ("site", "addresses", "mac", "mac_vendor", "hostname", "open_ports", "services",
+                 "first_seen", "last_seen")
+
+
+def assets_csv(rows: list[AssetRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(ASSET_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            neutralise(v)
+            for v in (
+                row.site,
+                " ".join(row.addresses),
+                row.mac or "",
+                row.mac_vendor or "",
+                row.hostname or "",
+                " ".join(row.open_ports),
+                "; ".join(service_label(s) for s in row.services if s.state == "open"),
+                row.first_seen,
+                row.last_seen,
+            )
+        )
+    return out.getvalue()

@@ -1,0 +1,129 @@
+"""The simulated municipal network: administration, cameras, building management.
+
+MACs carry real vendors' OUIs (the tests check that the IEEE registry names the vendor);
+banners are those the products send.
+"""
+
+from __future__ import annotations
+
+from central.lab.topology import DeviceSpec, LabSpec, SegmentSpec, ServiceSpec
+
+IAC_LOGIN = "\\xff\\xfb\\x01\\xff\\xfb\\x03\\xff\\xfd\\x18\\xff\\xfd\\x1f"
+
+
+def http(port: int, server: str | None, title: str, **extra: str) -> ServiceSpec:
+    params = {"title": title, **extra}
+    if server is not None:
+        params["server"] = server
+    return ServiceSpec(port=port, kind="http", params=params)
+
+
+def banner(port: int, text: str, reply: str = "") -> ServiceSpec:
+    return ServiceSpec(port=port, kind="banner", params={"banner": text, "reply": reply})
+
+
+def silent(port: int) -> ServiceSpec:
+    return ServiceSpec(port=port, kind="silent")
+
+
+def rtsp(port: int, server: str) -> ServiceSpec:
+    return ServiceSpec(port=port, kind="rtsp", params={"server": server})
+
+
+SEGMENTS = (
+    SegmentSpec(name="admin", cidr="10.20.10.0/24", router_mac="00:00:0c:14:0a:01"),
+    SegmentSpec(name="cameras", cidr="10.20.30.0/24", router_mac="00:00:0c:14:1e:01"),
+    SegmentSpec(name="bms", cidr="10.20.40.0/24", router_mac="00:00:0c:14:28:01"),
+)
+
+DEVICES = (
+    # --- administration
+    DeviceSpec(
+        name="printer", segment="admin", host=11, mac="64:4e:d7:10:20:11", vendor="HP Inc.",
+        device_type="printer",
+        services=(
+            http(80, "HP HTTP Server; HP LaserJet MFP M426fdn - F6W15A; Serial Number: "
+                 "PHBLM12345; Built:Mon Jan 15, 2024 03:10:00PM {FDP1CN2403AR}",
+                 "HP LaserJet MFP M426fdn"),
+            silent(9100),
+        ),
+    ),
+    DeviceSpec(
+        name="workstation", segment="admin", host=12, mac="d0:43:1e:10:20:12",
+        vendor="Dell Inc.", device_type="workstation",
+        services=(banner(22, "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"),),
+    ),
+    DeviceSpec(
+        name="nas", segment="admin", host=13, mac="00:11:32:10:20:13",
+        vendor="Synology Incorporated", device_type="nas",
+        services=(
+            http(5000, "nginx", "Synology DiskStation"),
+            banner(22, "SSH-2.0-OpenSSH_8.2\r\n"),
+            http(80, "nginx", "Synology DiskStation"),
+        ),
+    ),
+    # --- cameras and recorders
+    DeviceSpec(
+        name="hikvision-cam", segment="cameras", host=21, mac="44:19:b6:10:30:21",
+        vendor="Hangzhou Hikvision Digital Technology Co.,Ltd.", device_type="camera",
+        services=(
+            http(80, "App-webs/", "", body="<script>window.location.href='/doc/page/login.asp'"
+                 "</script>"),
+            rtsp(554, "Hikvision RTSP Server"),
+            silent(8000),
+        ),
+    ),
+    DeviceSpec(
+        name="axis-cam", segment="cameras", host=22, mac="ac:cc:8e:10:30:22",
+        vendor="Axis Communications AB", device_type="camera",
+        services=(
+            http(80, None, "AXIS", realm="AXIS_ACCC8E103022"),
+            rtsp(554, "GStreamer RTSP server"),
+            banner(21, "220 AXIS P1375 Network Camera 10.12.114 (2023) ready.\r\n",
+                   "530 Login incorrect.\r\n"),
+        ),
+    ),
+    DeviceSpec(
+        name="dahua-nvr", segment="cameras", host=23, mac="3c:ef:8c:10:30:23",
+        vendor="Zhejiang Dahua Technology Co., Ltd.", device_type="video_recorder",
+        services=(http(80, None, "WEB SERVICE"), rtsp(554, "Rtsp Server/3.0"), silent(37777)),
+    ),
+    # --- building management and utilities
+    DeviceSpec(
+        name="schneider-plc", segment="bms", host=31, mac="00:80:f4:10:40:31",
+        vendor="TELEMECANIQUE ELECTRIQUE", device_type="plc",
+        services=(
+            http(80, "Schneider-WEB/V2.1.4", "Schneider Electric - Web Server"),
+            silent(502),
+            banner(21, "220 FTP server (Schneider Electric BMX NOE 0100) ready.\r\n",
+                   "530 Login incorrect.\r\n"),
+        ),
+    ),
+    DeviceSpec(
+        name="siemens-pxc", segment="bms", host=32, mac="00:1b:1b:10:40:32",
+        vendor="Siemens AG,", device_type="bms_controller",
+        services=(
+            http(80, "Desigo PXC", "Desigo PXC Web"),
+            silent(102),
+            ServiceSpec(port=47808, proto="udp", kind="bacnet", params={"instance": "2032"}),
+        ),
+    ),
+    DeviceSpec(
+        name="kamstrup-meter", segment="bms", host=33, mac="00:13:ea:10:40:33",
+        vendor="Kamstrup A/S", device_type="meter",
+        services=(banner(23, IAC_LOGIN + "\\r\\nKamstrup OMNIPOWER\\r\\nlogin: ",
+                         "Password: "),),
+    ),
+    DeviceSpec(
+        name="danfoss-ecl", segment="bms", host=34, mac="00:1b:08:10:40:34",
+        vendor="Danfoss Drives A/S", device_type="bms_controller",
+        services=(http(80, "lighttpd/1.4.35", "Danfoss ECL Comfort 296"),),
+    ),
+    DeviceSpec(
+        name="grundfos-pump", segment="bms", host=35, mac="00:14:44:10:40:35",
+        vendor="Grundfos Holding", device_type="bms_controller",
+        services=(http(80, "Grundfos CIM 500", "Grundfos CIM 500"), silent(502)),
+    ),
+)
+
+MUNICIPAL = LabSpec(segments=SEGMENTS, devices=DEVICES)

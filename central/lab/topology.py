@@ -1,0 +1,290 @@
+"""A simulated network built from namespaces: segments, a router with an nftables policy,
+emulated devices with real vendors' MACs and banners, sensor hosts, and a core segment
+where the broker and the central live.
+
+``with Lab(spec) as lab:`` builds it and always tears it down, processes first (by PID),
+namespaces after. Names carry a per-run prefix, so two labs never collide and a crashed
+run's leftovers can be found and removed (``cleanup_stale``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from netaddr import IPNetwork
+
+from central.lab import netns
+from central.lab.netns import LabError
+
+LAB_PREFIX = "nvl"  # every lab namespace starts with this
+CORE_NET = "10.99.0.0/24"
+CORE_HOST = "10.99.0.10"  # broker and central
+SENSOR_HOST = 250  # a sensor's host number in its segment
+ROUTER_HOST = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceSpec:
+    port: int
+    kind: str  # http | rtsp | banner | silent | udp-echo-bacnet
+    proto: str = "tcp"
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceSpec:
+    name: str
+    segment: str
+    host: int  # host number within the segment's /24
+    mac: str
+    vendor: str  # what the OUI registry must say (checked by tests)
+    device_type: str
+    services: tuple[ServiceSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentSpec:
+    name: str
+    cidr: str
+    router_mac: str
+    sensor: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabSpec:
+    segments: tuple[SegmentSpec, ...]
+    devices: tuple[DeviceSpec, ...]
+    # flows the router forwards between segments, as (from, to, "tcp", port)
+    allowed_flows: tuple[tuple[str, str, str, int], ...] = ()
+
+    def segment(self, name: str) -> SegmentSpec:
+        for seg in self.segments:
+            if seg.name == name:
+                return seg
+        raise KeyError(name)
+
+    def address(self, segment: str, host: int) -> str:
+        return str(IPNetwork(self.segment(segment).cidr)[host])
+
+
+def _mac_for_sensor(index: int) -> str:
+    return f"b8:27:eb:00:00:{index + 1:02x}"  # Raspberry Pi Foundation
+
+
+@dataclass(slots=True)
+class Lab:
+    spec: LabSpec
+    prefix: str = field(default_factory=lambda: f"{LAB_PREFIX}{secrets.token_hex(2)}")
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="netvagt-lab-")))
+    namespaces: list[str] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    emulator: subprocess.Popen[bytes] | None = None
+
+    # ------------------------------------------------------------------ names
+
+    @property
+    def switch(self) -> str:
+        return f"{self.prefix}-sw"
+
+    @property
+    def router(self) -> str:
+        return f"{self.prefix}-rt"
+
+    @property
+    def core(self) -> str:
+        return f"{self.prefix}-core"
+
+    def device_ns(self, name: str) -> str:
+        return f"{self.prefix}-d-{name}"
+
+    def sensor_ns(self, segment: str) -> str:
+        return f"{self.prefix}-s-{segment}"
+
+    def sensor_ip(self, segment: str) -> str:
+        return self.spec.address(segment, SENSOR_HOST)
+
+    # ------------------------------------------------------------------ build
+
+    def __enter__(self) -> Lab:
+        try:
+            self.build()
+        except BaseException:
+            self.teardown()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.teardown()
+
+    def _ns(self, name: str) -> str:
+        netns.add(name)
+        self.namespaces.append(name)
+        return name
+
+    def build(self) -> None:
+        if os.geteuid() != 0:
+            raise LabError("the lab builds network namespaces and needs root (sudo)")
+        switch = self._ns(self.switch)
+        router = self._ns(self.router)
+        netns.sysctl(router, "net.ipv4.ip_forward", "1")
+        segments = [*self.spec.segments, SegmentSpec(name="core", cidr=CORE_NET,
+                                                    router_mac="00:00:0c:99:00:01", sensor=False)]
+        for index, seg in enumerate(segments):
+            bridge = f"br{index}"
+            netns.ip("link", "add", bridge, "type", "bridge", ns=switch)
+            netns.ip("link", "set", bridge, "up", ns=switch)
+            # router leg
+            leg, peer = f"r{index}", f"r{index}p"
+            netns.ip("link", "add", leg, "netns", router, "type", "veth", "peer", "name", peer,
+                     "netns", switch)
+            netns.ip("link", "set", leg, "address", seg.router_mac, ns=router)
+            prefix = IPNetwork(seg.cidr).prefixlen
+            netns.ip("addr", "add", f"{IPNetwork(seg.cidr)[ROUTER_HOST]}/{prefix}", "dev", leg,
+                     ns=router)
+            netns.ip("link", "set", leg, "up", ns=router)
+            self._attach(peer, bridge)
+        core_index = len(segments) - 1
+        self._host(self.core, f"br{core_index}", "c0", "02:00:00:99:00:0a",
+                   f"{CORE_HOST}/24", str(IPNetwork(CORE_NET)[ROUTER_HOST]))
+        for index, seg in enumerate(self.spec.segments):
+            if seg.sensor:
+                cidr = IPNetwork(seg.cidr)
+                self._host(self.sensor_ns(seg.name), f"br{index}", f"s{index}",
+                           _mac_for_sensor(index), f"{cidr[SENSOR_HOST]}/{cidr.prefixlen}",
+                           str(cidr[ROUTER_HOST]))
+        bridge_of = {seg.name: f"br{i}" for i, seg in enumerate(self.spec.segments)}
+        for index, device in enumerate(self.spec.devices):
+            cidr = IPNetwork(self.spec.segment(device.segment).cidr)
+            self._host(self.device_ns(device.name), bridge_of[device.segment], f"d{index}",
+                       device.mac, f"{cidr[device.host]}/{cidr.prefixlen}", str(cidr[ROUTER_HOST]))
+        self._router_policy(segments)
+        self._start_emulator()
+
+    def _attach(self, ifname: str, bridge: str) -> None:
+        netns.ip("link", "set", ifname, "master", bridge, ns=self.switch)
+        netns.ip("link", "set", ifname, "up", ns=self.switch)
+
+    def _host(self, ns: str, bridge: str, tag: str, mac: str, address: str, gateway: str) -> None:
+        """A namespace with one interface ``eth0`` on ``bridge``."""
+        self._ns(ns)
+        peer = f"p{tag}"
+        netns.ip("link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", peer,
+                 "netns", self.switch)
+        netns.ip("link", "set", "eth0", "address", mac, ns=ns)
+        netns.ip("addr", "add", address, "dev", "eth0", ns=ns)
+        netns.ip("link", "set", "eth0", "up", ns=ns)
+        netns.ip("route", "add", "default", "via", gateway, ns=ns)
+        self._attach(peer, bridge)
+
+    def _router_policy(self, segments: Sequence[SegmentSpec]) -> None:
+        legs = {seg.name: f"r{i}" for i, seg in enumerate(segments)}
+        rules = ["ct state established,related accept", "ct state invalid drop"]
+        for seg in self.spec.segments:
+            rules.append(f'iifname "{legs[seg.name]}" oifname "{legs["core"]}" '
+                         f"ip daddr {CORE_HOST} tcp dport {{ 1883, 8883 }} accept")
+        for src, dst, proto, port in self.spec.allowed_flows:
+            rules.append(f'iifname "{legs[src]}" oifname "{legs[dst]}" {proto} dport {port} accept')
+        ruleset = (
+            "table inet netvagt_lab {\n  chain forward {\n"
+            "    type filter hook forward priority 0; policy drop;\n"
+            + "".join(f"    {r}\n" for r in rules)
+            + "  }\n}\n"
+        )
+        netns.run_in(self.router, ["nft", "-f", "-"], input=ruleset)
+
+    def _start_emulator(self) -> None:
+        plan = [
+            {
+                "ns": self.device_ns(d.name),
+                "services": [
+                    {"port": s.port, "proto": s.proto, "kind": s.kind, "params": s.params}
+                    for s in d.services
+                ],
+            }
+            for d in self.spec.devices
+            if d.services
+        ]
+        plan_path = self.workdir / "devices.json"
+        plan_path.write_text(json.dumps(plan))
+        self.emulator = subprocess.Popen(
+            [sys.executable, "-m", "central.lab.devices", str(plan_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.processes.append(self.emulator)
+        assert self.emulator.stdout is not None
+        line = self.emulator.stdout.readline()
+        if line.strip() != b"ready":
+            err = self.emulator.stderr.read().decode() if self.emulator.stderr else ""
+            raise LabError(f"device emulator did not start: {line!r} {err[-2000:]}")
+
+    # ------------------------------------------------------------------ use
+
+    def popen(self, ns: str, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        """Start a process inside a lab namespace; the lab ends it at teardown."""
+        proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+            ["ip", "netns", "exec", ns, *argv], **kwargs
+        )
+        self.processes.append(proc)
+        return proc
+
+    def run(self, ns: str, argv: Sequence[str], *, timeout: float = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True,
+                              text=True, timeout=timeout, env=env)
+
+    # ------------------------------------------------------------------ teardown
+
+    def teardown(self) -> None:
+        for proc in reversed(self.processes):
+            stop_process(proc)
+        self.processes.clear()
+        for ns in reversed(self.namespaces):
+            netns.delete(ns)
+        self.namespaces.clear()
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """End a process we started, by its PID: SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout)
+    except ProcessLookupError:
+        pass
+
+
+def cleanup_stale(prefix: str = LAB_PREFIX, *, older_than_s: float = 0) -> list[str]:
+    """Remove lab namespaces left behind by a run that was killed; returns their names."""
+    removed = []
+    now = time.time()
+    for name in netns.existing(prefix):
+        path = Path(netns.NETNS_DIR) / name
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age >= older_than_s:
+            netns.delete(name)
+            removed.append(name)
+    return removed

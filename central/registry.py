@@ -1,0 +1,102 @@
+"""Organisations, sites and sensors known to the central.
+
+Until on-site enrollment exists, a sensor is registered by hand with its public key
+(``netvagt-central sensor add``); the key is what every message it sends is verified with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from agent import signing, wire
+
+
+class RegistryError(ValueError):
+    """A registration that cannot be made: bad id, unknown org, duplicate sensor."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SensorRecord:
+    id: str
+    org: str
+    site: str
+    zone: str | None
+    status: str
+    last_seq: int
+    registered_at: str
+    last_message_at: str | None
+
+
+def ensure_org(db: Database, org: str, *, name: str | None = None) -> None:
+    if not wire.is_valid_id(org):
+        raise RegistryError(f"organisation id {org!r} must match [a-z0-9][a-z0-9_-]{{0,62}}")
+    db.execute("INSERT OR IGNORE INTO orgs (id, name) VALUES (?, ?)", [org, name or org])
+
+
+def ensure_site(db: Database, org: str, site: str) -> int:
+    if not site or len(site) > wire.MAX_TEXT_CHARS:
+        raise RegistryError("a site needs a name of 1 to 256 characters")
+    ensure_org(db, org)
+    db.execute("INSERT OR IGNORE INTO sites (org_id, name) VALUES (?, ?)", [org, site])
+    row = db.execute("SELECT id FROM sites WHERE org_id = ? AND name = ?", [org, site]).fetchone()
+    return int(row[0])
+
+
+def ensure_zone(db: Database, site_id: int, zone: str) -> int:
+    db.execute("INSERT OR IGNORE INTO zones (site_id, name) VALUES (?, ?)", [site_id, zone])
+    row = db.execute(
+        "SELECT id FROM zones WHERE site_id = ? AND name = ?", [site_id, zone]
+    ).fetchone()
+    return int(row[0])
+
+
+def add_sensor(
+    db: Database,
+    *,
+    sensor: str,
+    org: str,
+    site: str,
+    public_jwk: dict[str, Any] | str,
+    zone: str | None = None,
+) -> None:
+    """Register a sensor and the public key its messages must verify with."""
+    if not wire.is_valid_id(sensor):
+        raise RegistryError(f"sensor id {sensor!r} must match [a-z0-9][a-z0-9_-]{{0,62}}")
+    try:
+        key = signing.public_key_from_jwk(public_jwk)
+    except (signing.SignatureError, ValueError, KeyError, TypeError) as exc:
+        raise RegistryError(f"not an Ed25519 public JWK: {exc}") from None
+    with db.atomic():
+        if db.execute("SELECT 1 FROM sensors WHERE id = ?", [sensor]).fetchone():
+            raise RegistryError(f"sensor {sensor!r} is already registered")
+        site_id = ensure_site(db, org, site)
+        zone_id = ensure_zone(db, site_id, zone) if zone else None
+        db.execute(
+            "INSERT INTO sensors (id, org_id, site_id, zone_id, public_jwk, registered_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [sensor, org, site_id, zone_id, json.dumps(signing.public_jwk(key)), wire.utc_now()],
+        )
+
+
+def sensors(db: Database) -> list[SensorRecord]:
+    return [
+        SensorRecord(
+            id=row["id"],
+            org=row["org_id"],
+            site=row["site"],
+            zone=row["zone"],
+            status=row["status"],
+            last_seq=row["last_seq"],
+            registered_at=row["registered_at"],
+            last_message_at=row["last_message_at"],
+        )
+        for row in db.query(
+            "SELECT s.*, t.name AS site, z.name AS zone FROM sensors s"
+            " JOIN sites t ON t.id = s.site_id LEFT JOIN zones z ON z.id = s.zone_id"
+            " ORDER BY s.id"
+        )
+    ]

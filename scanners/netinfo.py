@@ -1,0 +1,71 @@
+"""The sensor's own interfaces: which one faces the segment, its address, subnet and MAC.
+
+Read from iproute2's JSON output (``ip -j``), which every Debian and Raspberry Pi OS has.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+
+from netaddr import IPNetwork
+
+
+class InterfaceError(RuntimeError):
+    """The interface is missing, down, or has no IPv4 address."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interface:
+    name: str
+    mac: str
+    ip: str
+    network: IPNetwork  # the on-link subnet, e.g. 10.20.30.0/24
+
+    @property
+    def cidr(self) -> str:
+        return str(self.network.cidr)
+
+
+def _ip_json(*args: str) -> list[dict[str, object]]:
+    try:
+        out = subprocess.run(
+            ["ip", "-j", *args], check=True, capture_output=True, text=True, timeout=10
+        ).stdout
+    except FileNotFoundError:
+        raise InterfaceError("the 'ip' command (iproute2) is not installed") from None
+    except subprocess.CalledProcessError as exc:
+        raise InterfaceError(f"ip {' '.join(args)} failed: {exc.stderr.strip()}") from None
+    data = json.loads(out or "[]")
+    return data if isinstance(data, list) else []
+
+
+def default_interface_name() -> str:
+    """The interface of the default route, else the first one that is up with IPv4."""
+    for route in _ip_json("-4", "route", "show", "default"):
+        dev = route.get("dev")
+        if isinstance(dev, str):
+            return dev
+    for link in _ip_json("-4", "addr", "show", "up"):
+        name = link.get("ifname")
+        if isinstance(name, str) and name != "lo" and link.get("addr_info"):
+            return name
+    raise InterfaceError("no interface with an IPv4 address is up; use --interface")
+
+
+def interface(name: str | None = None) -> Interface:
+    """Describe one interface (the default one when ``name`` is None)."""
+    name = name or default_interface_name()
+    links = _ip_json("addr", "show", "dev", name)
+    if not links:
+        raise InterfaceError(f"interface {name!r} does not exist")
+    link = links[0]
+    if "UP" not in (link.get("flags") or []):  # type: ignore[operator]
+        raise InterfaceError(f"interface {name!r} is down (ip link set {name} up)")
+    mac = str(link.get("address") or "").lower()
+    for info in link.get("addr_info") or []:  # type: ignore[attr-defined]
+        if info.get("family") == "inet":
+            ip, prefix = info["local"], info["prefixlen"]
+            return Interface(name=name, mac=mac, ip=ip, network=IPNetwork(f"{ip}/{prefix}").cidr)
+    raise InterfaceError(f"interface {name!r} has no IPv4 address")
