@@ -139,7 +139,7 @@ def print_assets(assets: Sequence[object], *, title: str) -> None:
             escape(" ".join(f"{s.port}/{s.proto}" for s in a.services)),  # type: ignore[attr-defined]
             escape(services),
         )
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

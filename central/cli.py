@@ -117,25 +117,26 @@ def print_assets(rows: list[inventory.AssetRow], console: Console | None = None)
             escape(" ".join(r.open_ports)),
             escape(services),
         )
-    (console or Console()).print(table)
+    (console or Console(width=None if sys.stdout.isatty() else 160)).print(table)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from central.ingest import counts, recent_rejections
 
     db = open_db(args.db)
-    data = {"counts": counts(db), "recent_rejections": recent_rejections(db, args.recent)}
+    tally = counts(db)
+    recent = recent_rejections(db, args.recent)
     if args.format == "json":
-        print(json.dumps(data, indent=2))
+        print(json.dumps({"counts": tally, "recent_rejections": recent}, indent=2))
         return 0
     table = Table(title="Messages by outcome")
     table.add_column("outcome")
     table.add_column("count", justify="right")
-    for reason, count in sorted(data["counts"].items()):
+    for reason, count in sorted(tally.items()):
         table.add_row(reason, str(count))
     console = Console()
     console.print(table)
-    for row in data["recent_rejections"]:
+    for row in recent:
         console.print(escape(f"{row['at']} {row['reason']} sensor={row['sensor']} {row['detail']}"))
     return 0
 

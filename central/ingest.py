@@ -204,7 +204,8 @@ class Ingestor:
             return Outcome(reason=exc.reason, sensor=exc.sensor, detail=exc.detail[:MAX_DETAIL_CHARS])
         except Exception as exc:  # never let one message stop the central
             log.exception("unexpected error while verifying a message")
-            return Outcome(reason=Reason.INTERNAL_ERROR, detail=f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS])
+            detail = f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]
+            return Outcome(reason=Reason.INTERNAL_ERROR, detail=detail)
         try:
             with self.db.atomic():
                 self._store(sensor, findings, received_at)

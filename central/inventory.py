@@ -63,13 +63,8 @@ def _ip_key(ip: str) -> tuple[int, int]:
 def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
     """Every asset with its probed addresses and services, ordered by site then address."""
     where, params = ("WHERE t.name = ?", [site]) if site else ("", [])
-    rows = list(
-        db.query(
-            "SELECT a.*, t.name AS site, t.org_id AS org FROM assets a"
-            f" JOIN sites t ON t.id = a.site_id {where}",
-            params,
-        )
-    )
+    query = "SELECT a.*, t.name AS site, t.org_id AS org FROM assets a JOIN sites t ON t.id = a.site_id "
+    rows = list(db.query(query + where, params))
     addresses: dict[int, list[str]] = {}
     for row in db.query("SELECT asset_id, ip FROM addresses WHERE kind = 'probed'"):
         addresses.setdefault(row["asset_id"], []).append(row["ip"])

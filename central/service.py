@@ -9,13 +9,14 @@ around ``async with``: the broker may go away and come back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from agent import wire
 from central.db import open_db
@@ -92,10 +93,8 @@ async def serve(
             if stop.is_set():
                 break
             log.warning("broker %s:%d unavailable (%s); retrying", broker.host, broker.port, exc)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), RECONNECT_S)
-            except TimeoutError:
-                pass
     db.close()
     return ingestor
 

@@ -7,6 +7,7 @@ the address it was sent to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import socket
@@ -73,10 +74,8 @@ def icmp_sweep_sync(
         def send(target: str) -> None:
             nonlocal seq
             seq = (seq + 1) & 0xFFFF
-            try:
+            with contextlib.suppress(OSError):  # no route: it simply does not answer
                 sock.sendto(echo_request(ident, seq), (target, 0))
-            except OSError:
-                pass  # no route or host unreachable: it simply does not answer
 
         def poll(timeout: float) -> list[Answer[None]]:
             answers: list[Answer[None]] = []

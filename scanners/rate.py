@@ -32,11 +32,12 @@ class TokenBucket:
             raise ValueError(msg)
         if self.burst <= 0:
             self.burst = max(1.0, self.rate * BURST_S)
-        self._tokens = 1.0
+        self._tokens = self.burst  # a new bucket starts full
 
     def _refill(self, now: float) -> None:
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
+        if now > self._stamp:
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
 
     def take(self, now: float | None = None) -> float:
         """Take one token if there is one and return 0, else return the seconds to wait."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import json
 import signal
 import socket
@@ -130,7 +131,7 @@ class _BacnetIAm(asyncio.DatagramProtocol):
 
 async def serve(plan: list[dict[str, Any]]) -> None:
     loop = asyncio.get_running_loop()
-    servers = []
+    servers: list[asyncio.BaseTransport | asyncio.Server] = []
     for device in plan:
         for svc in device["services"]:
             with entered(device["ns"]):
@@ -143,7 +144,7 @@ async def serve(plan: list[dict[str, Any]]) -> None:
             if svc.get("proto", "tcp") == "udp":
                 instance = int(svc["params"].get("instance", "1"))
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda i=instance: _BacnetIAm(i), sock=sock
+                    functools.partial(_BacnetIAm, instance), sock=sock
                 )
                 servers.append(transport)
             else:

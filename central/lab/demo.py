@@ -1,0 +1,181 @@
+"""``sudo netvagt-central demo``: a simulated municipal network, scanned by sensors that
+report signed findings through Mosquitto to the central, which prints its inventory.
+
+Everything runs inside namespaces the demo creates; they and every process it started are
+removed at the end, on Ctrl-C and on failure alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+
+from agent import signing
+from central import inventory, registry
+from central.db import open_db
+from central.lab.broker import Mosquitto
+from central.lab.municipal import MUNICIPAL
+from central.lab.netns import LabError
+from central.lab.topology import CORE_HOST, Lab, LabSpec
+
+ORG = "demo-kommune"
+SITE = "raadhuset"
+INGEST_TIMEOUT_S = 600.0  # the longest the demo waits for every sensor's findings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SensorSetup:
+    id: str
+    segment: str
+    ns: str
+    config: Path
+
+
+def _python() -> list[str]:
+    return [sys.executable]
+
+
+def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_port: int,
+                 *, profile: str = "standard") -> SensorSetup:
+    """Create a sensor's key and config, and register it at the central."""
+    sensor_id = f"s-{segment}"
+    state = workdir / sensor_id
+    state.mkdir(parents=True, exist_ok=True)
+    key = signing.generate_private_key()
+    signing.save_private_key(key, state / "sensor.key")
+    db = open_db(db_path)
+    registry.add_sensor(db, sensor=sensor_id, org=ORG, site=SITE, zone=segment,
+                        public_jwk=signing.public_jwk(key))
+    db.close()
+    config = state / "agent.toml"
+    config.write_text(
+        "[sensor]\n"
+        f'id = "{sensor_id}"\norg = "{ORG}"\n'
+        f'key = "{state / "sensor.key"}"\nstate_dir = "{state}"\n'
+        "[broker]\n"
+        f'host = "{CORE_HOST}"\nport = {broker_port}\n'
+        "[scan]\n"
+        f'interface = "eth0"\nprofile = "{profile}"\n'
+    )
+    return SensorSetup(id=sensor_id, segment=segment, ns=lab.sensor_ns(segment), config=config)
+
+
+def wait_for_messages(db_path: Path, sensors: list[str], *, timeout: float) -> bool:
+    """True once every sensor has at least one message committed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+            try:
+                rows = conn.execute("SELECT DISTINCT sensor_id FROM messages").fetchall()
+            finally:
+                conn.close()
+            if {r[0] for r in rows} >= set(sensors):
+                return True
+        except sqlite3.Error:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the demo like Ctrl-C, so the clean-up runs."""
+
+    def raise_interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = MUNICIPAL,
+             console: Console | None = None) -> int:
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
+    if os.geteuid() != 0:
+        console.print("[red]netvagt-central demo builds network namespaces: run it with sudo[/red]")
+        return 2
+    for tool in ("ip", "nft", "nmap"):
+        if shutil.which(tool) is None:
+            console.print(f"[red]{tool} is not installed: run install.sh first[/red]")
+            return 2
+    workdir = Path(tempfile.mkdtemp(prefix="netvagt-demo-"))
+    db_path = workdir / "central.db"
+    segments = [s.name for s in spec.segments if s.sensor][:sensors]
+    started = time.monotonic()
+    try:
+        with _terminate_as_interrupt(), Lab(spec) as lab:
+            console.print(f"[bold]lab[/bold] {lab.prefix}: {len(spec.segments)} segments, "
+                          f"{len(spec.devices)} emulated devices, router with nftables policy")
+            # the core namespace is new and empty: the standard port is free there
+            with Mosquitto(ns=lab.core, bind=(CORE_HOST, "127.0.0.1"), port=1883) as broker:
+                console.print(f"[bold]broker[/bold] mosquitto on {CORE_HOST}:{broker.port} "
+                              f"(pid {broker.process.pid if broker.process else '?'})")
+                open_db(db_path).close()
+                setups = [write_sensor(lab, seg, workdir, db_path, broker.port)
+                          for seg in segments]
+                central = lab.popen(
+                    lab.core,
+                    [*_python(), "-m", "central.cli", "serve", "--db", str(db_path),
+                     "--broker-host", "127.0.0.1", "--broker-port", str(broker.port)],
+                    stderr=subprocess.DEVNULL,
+                )
+                console.print(f"[bold]central[/bold] verifying and storing (pid {central.pid})")
+                agents = []
+                for setup in setups:
+                    console.print(f"[bold]sensor[/bold] {setup.id} scanning segment "
+                                  f"{setup.segment} ({spec.segment(setup.segment).cidr})")
+                    agents.append(lab.popen(
+                        setup.ns,
+                        [*_python(), "-m", "agent.cli", "run", "--config", str(setup.config),
+                         "--once"],
+                        stderr=subprocess.PIPE,
+                    ))
+                failed = False
+                for setup, proc in zip(setups, agents, strict=True):
+                    _, err = proc.communicate(timeout=INGEST_TIMEOUT_S)
+                    if proc.returncode != 0:
+                        failed = True
+                        console.print(f"[red]sensor {setup.id} failed:[/red]")
+                        console.print(err.decode(errors="replace")[-2000:], markup=False)
+                if not wait_for_messages(db_path, [s.id for s in setups], timeout=30):
+                    console.print("[red]the central did not receive every sensor's findings[/red]")
+                    failed = True
+        db = open_db(db_path)
+        rows = inventory.assets(db)
+        from central.cli import print_assets
+
+        print_assets(rows, console)
+        counts = {r["reason"]: r["count"] for r in db.query("SELECT * FROM message_counts")}
+        console.print(f"messages: {json.dumps(counts)}; {len(rows)} assets; "
+                      f"{time.monotonic() - started:.0f} s in all")
+        db.close()
+        if keep_db is not None:
+            shutil.copy(db_path, keep_db)
+            console.print(f"inventory kept at {keep_db}")
+        return 1 if failed else 0
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: lab removed[/yellow]")
+        return 130
+    except LabError as exc:
+        console.print(f"[red]demo failed: {exc}[/red]")
+        return 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

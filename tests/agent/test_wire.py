@@ -1,0 +1,134 @@
+"""The wire format: golden envelopes, strict decoding, bounds, topics."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from agent import signing, wire
+from agent.wire import Asset, Findings, MalformedMessage, Service, UnsupportedVersion
+
+GOLDEN = Path(__file__).parents[1] / "golden"
+
+
+def _golden_module():  # the generator doubles as the source of the golden values
+    spec = importlib.util.spec_from_file_location("make_golden", GOLDEN / "make_golden.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_agent_produces_the_golden_envelope_byte_for_byte() -> None:
+    golden = _golden_module()
+    key = signing.private_key_from_seed(golden.SEED)
+    token = signing.sign(golden.golden_findings_v1().encode(), key, kid="s-golden")
+    assert token == (GOLDEN / "findings-v1.jws").read_bytes()
+
+
+def test_golden_v1_still_decodes_and_verifies() -> None:
+    token = (GOLDEN / "findings-v1.jws").read_bytes()
+    key = signing.public_key_from_jwk((GOLDEN / "s-golden.jwk").read_text())
+    findings = Findings.decode(signing.verify(token, key))
+    assert findings.seq == 7
+    assert findings.assets[0].services[1].banner == "RTSP/1.0 200 OK\r\nCSeq: 1\r\n"
+    assert findings.assets[1].mac_random is True
+
+
+def test_round_trip_is_identity() -> None:
+    findings = _golden_module().golden_findings_v1()
+    assert Findings.decode(findings.encode()) == findings
+
+
+def test_canonical_encoding_sorts_keys_without_spaces() -> None:
+    assert wire.canonical_json({"b": 1, "a": "æ"}) == '{"a":"æ","b":1}'.encode()
+
+
+def _payload(**changes: object) -> bytes:
+    data = _golden_module().golden_findings_v1().to_dict()
+    data.update(changes)
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"seq": 0}, "seq"),
+        ({"seq": "1"}, "seq"),
+        ({"seq": True}, "seq"),
+        ({"sensor": "a/b"}, "sensor"),
+        ({"org": "+"}, "org"),
+        ({"msg_id": "x"}, "msg_id"),
+        ({"sent_at": "yesterday"}, "sent_at"),
+        ({"assets": [{"ip": "10.0.0.999"}]}, "ip"),
+        ({"assets": [{"ip": "10.0.0.1", "mac": "zz"}]}, "mac"),
+        ({"assets": [{"ip": "10.0.0.1", "services": [{"port": 70000}]}]}, "port"),
+        ({"assets": [{"ip": "10.0.0.1", "services": [{"port": 1, "state": "x"}]}]}, "state"),
+        ({"assets": [{"ip": "10.0.0.1", "hostname": "a" * 300}]}, "hostname"),
+        ({"assets": [{"ip": "10.0.0.1", "hostname": "bell\x07"}]}, "hostname"),
+        ({"assets": [{"ip": "10.0.0.1", "extra": 1}]}, "unknown field"),
+        ({"surprise": 1}, "unknown field"),
+        ({"assets": "many"}, "assets"),
+        ({"part": 3, "parts": 2}, "part"),
+    ],
+)
+def test_malformed_fields_are_named(changes: dict[str, object], fragment: str) -> None:
+    with pytest.raises(MalformedMessage, match=fragment):
+        Findings.decode(_payload(**changes))
+
+
+def test_not_json_and_constants_are_malformed() -> None:
+    for payload in (b"\xff\xfe", b"{", b"[]", b'{"v": 1, "seq": NaN}', b"null"):
+        with pytest.raises(MalformedMessage):
+            Findings.decode(payload)
+
+
+def test_unknown_schema_version_is_its_own_error() -> None:
+    with pytest.raises(UnsupportedVersion):
+        Findings.decode(_payload(v=2))
+
+
+def test_oversized_payload_is_refused_before_parsing() -> None:
+    with pytest.raises(MalformedMessage, match="bytes"):
+        Findings.decode(b" " * (wire.MAX_MESSAGE_BYTES + 1))
+
+
+def test_printable_escapes_control_bytes_and_bounds_length() -> None:
+    assert wire.printable(b"SSH-2.0-x\r\n\x00\x1b[31m") == "SSH-2.0-x\r\n\\x00\\x1b[31m"
+    assert wire.printable(b"\xff\xfb\x01") == "\\xff\\xfb\\x01"
+    assert len(wire.printable(b"A" * 10_000)) == wire.MAX_BANNER_CHARS
+
+
+def test_printable_output_is_always_accepted_by_the_schema() -> None:
+    hostile = bytes(range(256)) * 40
+    Service(port=1, banner=wire.printable(hostile))
+
+
+def test_topics_and_filter_match() -> None:
+    from aiomqtt import Topic
+
+    topic = wire.findings_topic("aarhus", "s-admin")
+    assert topic == "netvagt/v1/aarhus/s-admin/findings"
+    assert Topic(topic).matches(wire.FINDINGS_FILTER)
+    with pytest.raises(wire.WireError):
+        wire.findings_topic("aarhus", "s/#")
+
+
+def test_batches_stay_under_the_message_limit() -> None:
+    banner = "x" * wire.MAX_BANNER_CHARS
+    assets = [
+        Asset(ip=f"10.0.{i // 250}.{i % 250 + 1}",
+              services=tuple(Service(port=p, banner=banner) for p in range(1, 20)))
+        for i in range(200)
+    ]
+    batches = list(wire.batches(assets))
+    assert sum(len(b) for b in batches) == 200
+    assert len(batches) > 1
+    for batch in batches:
+        findings = _golden_module().golden_findings_v1()
+        data = findings.to_dict() | {"assets": [a.to_dict() for a in batch]}
+        token_size = len(wire.canonical_json(data)) * 4 // 3 + 200
+        assert token_size < wire.MAX_MESSAGE_BYTES

@@ -1,0 +1,185 @@
+"""The central verifies, refuses with a reason, counts, and stores assets by identity."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlite_utils import Database
+
+from agent import signing, wire
+from agent.wire import Asset, Service
+from central import inventory, registry
+from central.db import migrations, open_db
+from central.ingest import Ingestor, Reason, counts
+
+
+def test_migrations_run_from_empty(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = open_db(tmp_path / "x.db")
+    assert [m.name for m in migrations.applied(db)] == ["m001_core", "m002_assets",
+                                                        "m003_ingest_log"]
+    assert db.journal_mode == "wal"
+    open_db(tmp_path / "x.db")  # applying again changes nothing
+
+
+def test_valid_message_is_stored(db: Database, registered: str, make_message) -> None:  # type: ignore[no-untyped-def]
+    outcome = Ingestor(db).ingest(*make_message(seq=1))
+    assert outcome.accepted, outcome
+    rows = inventory.assets(db)
+    assert len(rows) == 1
+    assert rows[0].mac == "00:1b:1b:00:00:05"
+    assert rows[0].addresses == ("10.1.0.5",)
+    assert rows[0].open_ports == ["80/tcp"]
+    assert counts(db) == {"accepted": 1}
+
+
+def test_each_rejection_is_counted_and_valid_traffic_continues(
+    db: Database, registered: str, make_message, sensor_key  # type: ignore[no-untyped-def]
+) -> None:
+    ingestor = Ingestor(db)
+    topic, good = make_message(seq=1)
+    header, payload, sig = good.split(b".")
+    tampered = b".".join([header, payload[:-4] + b"AAAA", sig])
+    stranger = signing.generate_private_key()
+    unknown = make_message(seq=1, sensor="s-stranger", key=stranger)
+    other_key = make_message(seq=5, key=stranger)
+    cases = [
+        ((topic, tampered), Reason.BAD_SIGNATURE),
+        ((topic, good), Reason.ACCEPTED),
+        ((topic, good), Reason.REPLAYED),
+        (unknown, Reason.UNKNOWN_SENSOR),
+        (other_key, Reason.BAD_SIGNATURE),
+        ((topic, b"\x00garbage"), Reason.MALFORMED),
+        ((topic, b"x" * (wire.MAX_MESSAGE_BYTES + 1)), Reason.OVERSIZED),
+        (make_message(seq=2, topic="netvagt/v1/test-kommune/s-other/findings"), Reason.WRONG_TOPIC),
+        (make_message(seq=3), Reason.ACCEPTED),
+        (make_message(seq=3), Reason.REPLAYED),  # same seq, new message: out of order
+        (make_message(seq=4), Reason.ACCEPTED),
+    ]
+    outcomes = ingestor.ingest_all([msg for msg, _ in cases])
+    assert [o.reason for o in outcomes] == [reason for _, reason in cases]
+    stored = counts(db)
+    assert stored["accepted"] == 3
+    assert stored["replayed"] == 2
+    assert stored["bad_signature"] == 2
+    assert stored["unknown_sensor"] == 1
+    assert stored["malformed"] == 1
+    assert stored["oversized"] == 1
+    assert stored["wrong_topic"] == 1
+    assert db.execute("SELECT count(*) FROM rejections").fetchone()[0] == 8
+    assert db.execute("SELECT last_seq FROM sensors").fetchone()[0] == 4
+
+
+def test_signed_by_one_sensor_naming_another_is_refused(
+    db: Database, registered: str, sensor_key, make_message  # type: ignore[no-untyped-def]
+) -> None:
+    findings = wire.Findings.decode(
+        signing.verify(make_message(seq=1)[1],
+                       signing.public_key_from_jwk(signing.public_jwk(sensor_key)))
+    )
+    data = findings.to_dict() | {"sensor": "s-victim"}
+    token = signing.sign(wire.canonical_json(data), sensor_key, kid="s-one")
+    outcome = Ingestor(db).ingest(wire.findings_topic("test-kommune", "s-one"), token)
+    assert outcome.reason is Reason.IDENTITY_MISMATCH
+
+
+def test_unsupported_version_is_its_own_reason(db, registered, sensor_key) -> None:  # type: ignore[no-untyped-def]
+    token = signing.sign(json.dumps({"v": 99}).encode(), sensor_key, kid="s-one")
+    outcome = Ingestor(db).ingest(wire.findings_topic("test-kommune", "s-one"), token)
+    assert outcome.reason is Reason.UNSUPPORTED_VERSION
+
+
+def test_a_sensor_registered_after_start_is_picked_up(db, make_message, sensor_key) -> None:  # type: ignore[no-untyped-def]
+    ingestor = Ingestor(db)
+    assert ingestor.ingest(*make_message(seq=1)).reason is Reason.UNKNOWN_SENSOR
+    registry.add_sensor(db, sensor="s-one", org="test-kommune", site="raadhus",
+                        public_jwk=signing.public_jwk(sensor_key))
+    ingestor.refresh()
+    assert ingestor.ingest(*make_message(seq=1)).accepted
+
+
+def test_identity_by_mac_merges_addresses_and_ip_only_assets(db, registered, make_message) -> None:  # type: ignore[no-untyped-def]
+    ingestor = Ingestor(db)
+    # a routed address seen by ICMP only, then the same address with its MAC, then a new IP
+    ingestor.ingest(*make_message(seq=1, assets=(Asset(ip="10.1.0.9", sources=("icmp",)),)))
+    ingestor.ingest(*make_message(seq=2, assets=(
+        Asset(ip="10.1.0.9", mac="00:11:32:00:00:09", sources=("arp",)),)))
+    ingestor.ingest(*make_message(seq=3, assets=(
+        Asset(ip="10.1.0.10", mac="00:11:32:00:00:09", sources=("arp",)),)))
+    ingestor.ingest(*make_message(seq=4, assets=(Asset(ip="10.1.0.10", sources=("icmp",)),)))
+    rows = inventory.assets(db)
+    assert len(rows) == 1
+    assert rows[0].mac == "00:11:32:00:00:09"
+    assert rows[0].addresses == ("10.1.0.9", "10.1.0.10")
+
+
+def test_sites_are_separate_address_spaces(db, make_message, sensor_key) -> None:  # type: ignore[no-untyped-def]
+    other = signing.generate_private_key()
+    registry.add_sensor(db, sensor="s-one", org="test-kommune", site="raadhus",
+                        public_jwk=signing.public_jwk(sensor_key))
+    registry.add_sensor(db, sensor="s-two", org="test-kommune", site="skole",
+                        public_jwk=signing.public_jwk(other))
+    same_ip = (Asset(ip="192.168.1.10", sources=("icmp",)),)
+    ingestor = Ingestor(db)
+    assert ingestor.ingest(*make_message(seq=1, assets=same_ip)).accepted
+    assert ingestor.ingest(*make_message(seq=1, sensor="s-two", key=other, assets=same_ip)).accepted
+    assert sorted(r.site for r in inventory.assets(db)) == ["raadhus", "skole"]
+
+
+def test_hostile_banner_is_stored_as_text_and_neutralised_in_csv(db, registered, make_message) -> None:  # type: ignore[no-untyped-def]
+    evil = '=HYPERLINK("http://evil.example","x")<script>alert(1)</script>\'; DROP TABLE assets;--'
+    assets = (Asset(ip="10.1.0.7", hostname=evil[:200],
+                    services=(Service(port=80, name="http", product=evil[:200], banner=evil),)),)
+    assert Ingestor(db).ingest(*make_message(seq=1, assets=assets)).accepted
+    rows = inventory.assets(db)
+    assert rows[0].services[0].banner == evil
+    import csv
+    import io
+
+    read_back = list(csv.DictReader(io.StringIO(inventory.assets_csv(rows))))
+    assert read_back[0]["hostname"] == "'" + evil[:200]  # a spreadsheet shows it as text
+
+
+# ---------------------------------------------------------------- property-based
+
+
+def _mutations() -> st.SearchStrategy[bytes]:
+    return st.one_of(
+        st.binary(max_size=2000),
+        st.text(max_size=500).map(str.encode),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+            lambda children: st.lists(children, max_size=5)
+            | st.dictionaries(st.text(max_size=10), children, max_size=5),
+            max_leaves=20,
+        ).map(lambda v: json.dumps(v).encode()),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    position=st.integers(min_value=0, max_value=10_000),
+    replacement=st.binary(min_size=0, max_size=8),
+    junk=_mutations(),
+    signed_junk=st.booleans(),
+)
+def test_mutated_messages_never_raise(
+    db, registered, make_message, sensor_key, position, replacement, junk, signed_junk  # type: ignore[no-untyped-def]
+) -> None:
+    ingestor = Ingestor(db)
+    topic, token = make_message(seq=10**9)
+    cut = position % (len(token) + 1)
+    mutated = token[:cut] + replacement + token[cut + len(replacement):]
+    if signed_junk:
+        # correctly signed by the registered sensor, but the payload is junk
+        payload = junk
+        header = base64.urlsafe_b64encode(b'{"alg":"Ed25519","kid":"s-one"}').rstrip(b"=")
+        mutated = signing.sign(payload, sensor_key, kid="s-one") if junk else header + b".."
+    outcomes = ingestor.ingest_all([(topic, mutated), (topic, junk)])
+    for outcome in outcomes:
+        assert outcome.reason is not Reason.INTERNAL_ERROR, outcome
+        if mutated != token:
+            pass
+    assert outcomes[1].reason is not Reason.ACCEPTED

@@ -1,0 +1,209 @@
+"""End to end on real parts: namespaces, emulated devices, real nmap, a real Mosquitto started
+here, the central as its own process, a real SQLite file.
+
+Sensors in three segments scan and report; the central must store exactly the lab's devices.
+Then hostile messages go through the same broker and are refused while valid traffic lands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from jwcrypto import jwk as jwcrypto_jwk
+from jwcrypto import jws as jwcrypto_jws
+
+from agent import signing, wire
+from agent.wire import Asset, Findings
+from central import inventory
+from central.db import open_db
+from central.lab.broker import Mosquitto
+from central.lab.demo import SensorSetup, wait_for_messages, write_sensor
+from central.lab.municipal import MUNICIPAL
+from central.lab.topology import CORE_HOST, Lab
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="builds network namespaces: needs root"),
+]
+
+ROOT = Path(__file__).parents[2]
+SEGMENTS = ("admin", "cameras", "bms")
+
+
+@dataclass
+class LabRun:
+    lab: Lab
+    db_path: Path
+    sensors: list[SensorSetup]
+    captured: bytes
+    workdir: Path
+
+
+def _count(db_path: Path, reason: str) -> int:
+    db = open_db(db_path)
+    row = db.execute("SELECT count FROM message_counts WHERE reason = ?", [reason]).fetchone()
+    db.close()
+    return int(row[0]) if row else 0
+
+
+@pytest.fixture(scope="module")
+def lab_run() -> Iterator[LabRun]:
+    workdir = Path(tempfile.mkdtemp(prefix="netvagt-e2e-"))
+    db_path = workdir / "central.db"
+    links_before = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    try:
+        with Lab(MUNICIPAL) as lab, Mosquitto(ns=lab.core, bind=(CORE_HOST, "127.0.0.1"),
+                                              port=1883):
+            open_db(db_path).close()
+            sensors = [write_sensor(lab, seg, workdir, db_path, 1883) for seg in SEGMENTS]
+            lab.popen(lab.core, [sys.executable, "-m", "central.cli", "serve", "--db",
+                                 str(db_path), "--broker-host", "127.0.0.1"],
+                      stderr=subprocess.DEVNULL)
+            sub = lab.popen(lab.core, ["mosquitto_sub", "-h", "127.0.0.1", "-V", "mqttv5",
+                                       "-t", wire.FINDINGS_FILTER, "-C", "1", "-q", "1"],
+                            stdout=subprocess.PIPE)
+            time.sleep(0.5)  # let the capture subscribe before anything is published
+            agents = [lab.popen(s.ns, [sys.executable, "-m", "agent.cli", "run", "--config",
+                                       str(s.config), "--once"], stderr=subprocess.PIPE)
+                      for s in sensors]
+            for proc in agents:
+                _, err = proc.communicate(timeout=600)
+                assert proc.returncode == 0, err.decode()[-3000:]
+            captured, _ = sub.communicate(timeout=30)
+            assert wait_for_messages(db_path, [s.id for s in sensors], timeout=60)
+            # no lab interface leaked into the root namespace
+            links_after = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+            assert len(links_after.splitlines()) == len(links_before.splitlines())
+            yield LabRun(lab=lab, db_path=db_path, sensors=sensors, captured=captured.strip(),
+                         workdir=workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_central_stores_exactly_the_lab_devices(lab_run: LabRun) -> None:
+    db = open_db(lab_run.db_path)
+    rows = inventory.assets(db)
+    found = {(r.addresses[0], r.mac): r for r in rows}
+    expected = {(MUNICIPAL.address(d.segment, d.host), d.mac): d for d in MUNICIPAL.devices}
+    routers = {(MUNICIPAL.address(s.name, 1), s.router_mac) for s in MUNICIPAL.segments}
+    assert set(found) == set(expected) | routers
+    for key, device in expected.items():
+        row = found[key]
+        assert row.mac_vendor == device.vendor, device.name
+        assert not row.mac_random
+        wanted_ports = {f"{s.port}/{s.proto}" for s in device.services}
+        assert set(row.open_ports) == wanted_ports, device.name
+        for service in row.services:
+            assert service.name, f"{device.name} {service.port} has no service name"
+    by_ip = {r.addresses[0]: r for r in rows}
+    danfoss = next(s for s in by_ip["10.20.40.34"].services if s.port == 80)
+    assert (danfoss.product, danfoss.version) == ("lighttpd", "1.4.35")  # nmap -sV ran
+    ssh = next(s for s in by_ip["10.20.10.12"].services if s.port == 22)
+    assert ssh.banner == "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
+    assert {r.site for r in rows} == {"raadhuset"}
+    db.close()
+
+
+def test_a_captured_message_verifies_with_another_jose_library(lab_run: LabRun) -> None:
+    token = lab_run.captured.decode()
+    header = json.loads(jwcrypto_jws.base64url_decode(token.split(".")[0]))
+    assert header["alg"] == "Ed25519"
+    db = open_db(lab_run.db_path)
+    public = db.execute("SELECT public_jwk FROM sensors WHERE id = ?", [header["kid"]]).fetchone()
+    db.close()
+    verifier = jwcrypto_jws.JWS()
+    verifier.deserialize(token)
+    verifier.verify(jwcrypto_jwk.JWK(**json.loads(public[0])), alg="Ed25519")
+    findings = json.loads(verifier.payload)
+    assert findings["sensor"] == header["kid"]
+    assert findings["assets"], "the captured message carries assets"
+
+
+def _publish(lab_run: LabRun, topic: str, payload: bytes) -> None:
+    path = lab_run.workdir / f"msg-{uuid.uuid4().hex}"
+    path.write_bytes(payload)
+    result = lab_run.lab.run(lab_run.lab.core, ["mosquitto_pub", "-h", "127.0.0.1", "-V",
+                                                "mqttv5", "-q", "1", "-t", topic, "-f", str(path)])
+    assert result.returncode == 0, result.stderr
+
+
+def test_hostile_messages_through_the_broker_are_refused_and_counted(lab_run: LabRun) -> None:
+    token = lab_run.captured
+    header = json.loads(jwcrypto_jws.base64url_decode(token.split(b".")[0].decode()))
+    sensor = next(s for s in lab_run.sensors if s.id == header["kid"])
+    topic = wire.findings_topic("demo-kommune", sensor.id)
+    before = {r: _count(lab_run.db_path, r) for r in
+              ("accepted", "replayed", "bad_signature", "unknown_sensor", "malformed")}
+
+    h, p, s = token.split(b".")
+    _publish(lab_run, topic, b".".join([h, p[:-8] + b"AAAAAAAA", s]))  # tampered
+    _publish(lab_run, topic, token)  # replayed as captured
+    stranger = signing.generate_private_key()
+    findings = Findings(sensor="s-stranger", org="demo-kommune", seq=1, msg_id=uuid.uuid4().hex,
+                        scan_id=uuid.uuid4().hex, sent_at=wire.utc_now(),
+                        scan_started_at=wire.utc_now(), scan_finished_at=wire.utc_now())
+    _publish(lab_run, wire.findings_topic("demo-kommune", "s-stranger"),
+             signing.sign(findings.encode(), stranger, kid="s-stranger"))  # unknown sensor
+    _publish(lab_run, topic, os.urandom(300))  # garbage
+    # then valid traffic from the real sensor key, next in sequence
+    key = signing.load_private_key(sensor.config.parent / "sensor.key")
+    db = open_db(lab_run.db_path)
+    last = db.execute("SELECT last_seq FROM sensors WHERE id = ?", [sensor.id]).fetchone()[0]
+    db.close()
+    valid = Findings(sensor=sensor.id, org="demo-kommune", seq=last + 1, msg_id=uuid.uuid4().hex,
+                     scan_id=uuid.uuid4().hex, sent_at=wire.utc_now(),
+                     scan_started_at=wire.utc_now(), scan_finished_at=wire.utc_now(),
+                     assets=(Asset(ip=MUNICIPAL.address(sensor.segment, 77), sources=("icmp",)),))
+    _publish(lab_run, topic, signing.sign(valid.encode(), key, kid=sensor.id))
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _count(lab_run.db_path, "accepted") == before["accepted"]:
+        time.sleep(0.2)
+    after = {r: _count(lab_run.db_path, r) for r in before}
+    assert after["accepted"] == before["accepted"] + 1
+    assert after["replayed"] == before["replayed"] + 1
+    assert after["bad_signature"] == before["bad_signature"] + 1
+    assert after["unknown_sensor"] == before["unknown_sensor"] + 1
+    assert after["malformed"] == before["malformed"] + 1
+
+
+def test_technician_scan_prints_json_and_refuses_what_is_out_of_scope(lab_run: LabRun) -> None:
+    lab = lab_run.lab
+    agent = [sys.executable, "-m", "agent.cli"]
+    result = lab.run(lab.sensor_ns("cameras"), [*agent, "scan", "--profile", "safe",
+                                                "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    assets = {a["ip"]: a for a in json.loads(result.stdout)}
+    assert set(assets) == {"10.20.30.1", "10.20.30.21", "10.20.30.22", "10.20.30.23"}
+    assert assets["10.20.30.21"]["mac_vendor"].startswith("Hangzhou Hikvision")
+    assert {s["port"] for s in assets["10.20.30.22"]["services"]} == {80, 554}  # safe list
+    for bad in ("10.0.0.1;id", "10.20.10.11", "--exclude=x"):
+        refused = lab.run(lab.sensor_ns("cameras"), [*agent, "scan", "--", bad])
+        assert refused.returncode == 2, (bad, refused.stdout, refused.stderr)
+        assert "netvagt-agent:" in refused.stderr
+    excluded = lab.run(lab.sensor_ns("cameras"), [*agent, "scan", "--profile", "safe",
+                                                  "--format", "json", "--exclude", "10.20.30.22"])
+    assert "10.20.30.22" not in {a["ip"] for a in json.loads(excluded.stdout)}
+
+
+def test_the_demo_command_runs_and_cleans_up() -> None:
+    before = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                text=True).stdout.split())
+    result = subprocess.run([sys.executable, "-m", "central.cli", "demo", "--sensors", "1"],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "10.20.10.11" in result.stdout and "HP Inc." in result.stdout
+    after = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
+                               text=True).stdout.split())
+    assert {n for n in after - before if n.startswith("nvl")} == set()

@@ -1,0 +1,58 @@
+"""nmap's result becomes observations (saved real nmap XML); the driver refuses bad targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nmap
+import pytest
+
+from scanners.nmap_services import detect_services_sync, nmap_arguments, services_from_nmap
+from scanners.scope import OutOfScope, Scope
+
+DATA = Path(__file__).parent / "data"
+
+
+def _parsed(name: str) -> dict:  # type: ignore[type-arg]
+    scanner = nmap.PortScanner.__new__(nmap.PortScanner)  # parse only: no nmap binary needed
+    scanner._scan_result = {}
+    return scanner.analyse_nmap_xml_scan((DATA / name).read_text())
+
+
+def test_saved_nmap_xml_becomes_service_observations() -> None:
+    services = services_from_nmap(_parsed("nmap-bms.xml"))
+    by_port = {(s.ip, s.port): s for s in services}
+    assert by_port[("10.20.40.34", 80)].product == "lighttpd"
+    assert by_port[("10.20.40.34", 80)].version == "1.4.35"
+    assert by_port[("10.20.40.31", 21)].name == "ftp"
+    assert by_port[("10.20.40.31", 502)].name == "mbap"
+    assert by_port[("10.20.40.33", 23)].name == "telnet"
+    assert all(s.proto == "tcp" for s in services)
+    assert ("10.20.40.33", 80) not in by_port  # closed ports are not services
+    assert [s.ip for s in services] == sorted([s.ip for s in services], key=lambda i: tuple(
+        int(x) for x in i.split(".")))
+
+
+def test_hostile_fields_are_clipped_and_bad_hosts_skipped() -> None:
+    result = {"scan": {
+        "not-an-ip": {"tcp": {80: {"state": "open", "name": "http"}}},
+        "10.0.0.1": {"tcp": {80: {"state": "open", "name": "http", "product": "A" * 10_000,
+                                  "cpe": "cpe:/a:x:y junk"}}},
+    }}
+    (service,) = services_from_nmap(result)
+    assert len(service.product or "") == 256
+    assert service.cpe == ("cpe:/a:x:y",)
+
+
+def test_driver_refuses_targets_outside_scope_before_running_nmap() -> None:
+    scope = Scope.from_strings(["10.20.40.0/24"])
+    with pytest.raises(OutOfScope):
+        detect_services_sync({"10.99.0.10": [80]}, scope=scope)
+    with pytest.raises(ValueError):
+        detect_services_sync({"10.20.40.5 -oN /tmp/x": [80]}, scope=Scope.from_strings(["0.0.0.0/0"]))
+
+
+def test_nmap_arguments_are_fixed_words_only() -> None:
+    assert nmap_arguments(intensity=2) == "-sV -Pn -n --version-intensity 2 --host-timeout 120s"
+    with pytest.raises(ValueError):
+        nmap_arguments(intensity=12)

@@ -1,0 +1,93 @@
+"""Packet parsers and pacing, on real bytes and a fake clock-free engine."""
+
+from __future__ import annotations
+
+import time
+
+from scanners import icmp, oui
+from scanners.arp import _parse_reply
+from scanners.rate import RateLimiter, TokenBucket
+from scanners.sweep import Answer, SweepTiming, sweep
+
+# ARP reply 10.20.30.21 is-at 44:19:b6:10:30:21, to 10.20.30.250 (b8:27:eb:00:00:02), padded
+ARP_REPLY = bytes.fromhex(
+    "b827eb00000244 19b6103021 0806 0001 0800 06 04 0002 4419b6103021 0a141e15"
+    " b827eb000002 0a141efa 000000000000000000000000000000000000".replace(" ", "")
+)
+# ICMP echo reply from 10.20.40.33 to 10.20.40.250, id 0x1234 seq 1 (IPv4 header + ICMP)
+ECHO_REPLY = bytes.fromhex(
+    "4500002d1c4600004001c0d70a1428210a1428fa" "0000" "a1b6" "1234" "0001"
+    + b"netvagt-discovery".hex()
+)
+
+
+def test_arp_reply_parses_to_sender_ip_and_mac() -> None:
+    assert _parse_reply(ARP_REPLY, "10.20.30.250") == ("10.20.30.21", "44:19:b6:10:30:21")
+    assert _parse_reply(ARP_REPLY, "10.20.30.1") is None  # not addressed to us
+    assert _parse_reply(b"\x00" * 10, "10.20.30.250") is None
+    assert _parse_reply(ARP_REPLY[:20], "10.20.30.250") is None
+
+
+def test_icmp_checksum_and_echo_parsing() -> None:
+    request = icmp.echo_request(0x1234, 1)
+    assert icmp.checksum(request) == 0  # a correct checksum sums to zero
+    assert icmp.parse_echo_reply(ECHO_REPLY, 0x1234) == "10.20.40.33"
+    assert icmp.parse_echo_reply(ECHO_REPLY, 0x9999) is None
+    assert icmp.parse_echo_reply(ECHO_REPLY[:22], 0x1234) is None
+
+
+def test_oui_vendor_and_random_macs() -> None:
+    assert oui.vendor("00:1B:1B:10:40:32") == "Siemens AG,"
+    assert oui.vendor("00-13-ea-10-40-33") == "Kamstrup A/S"
+    assert oui.is_locally_administered("da:a1:19:00:00:01")
+    assert oui.vendor("da:a1:19:00:00:01") is None
+    assert not oui.is_locally_administered("44:19:b6:10:30:21")
+
+
+def test_token_bucket_paces_to_its_rate() -> None:
+    bucket = TokenBucket(100.0, burst=1.0)
+    now = 1000.0
+    bucket._stamp = now
+    assert bucket.take(now) == 0.0  # starts full: one token of burst
+    wait = bucket.take(now)
+    assert 0.009 < wait <= 0.0101
+    assert bucket.take(now + 0.0101) == 0.0
+
+
+def test_per_host_limit_holds_while_global_allows() -> None:
+    limiter = RateLimiter(global_pps=1_000_000, host_pps=10)
+    sent = sum(1 for _ in range(50) if limiter.try_take("10.0.0.1") == 0)
+    assert sent <= 5  # the per-host burst, not fifty
+    assert limiter.try_take("10.0.0.2") == 0  # another host is not held back
+
+
+def test_sweep_retries_silent_targets_and_stops_when_answers_stop() -> None:
+    sent: list[str] = []
+    inbox: list[Answer[str]] = []
+    flaky = {"10.0.0.3"}  # answers only its second probe
+
+    def send(target: str) -> None:
+        sent.append(target)
+        if target == "10.0.0.9":
+            return  # never answers
+        if target in flaky:
+            flaky.discard(target)
+            return
+        inbox.append(Answer(target, f"mac-{target}", time.monotonic() + 0.001))
+
+    def poll(timeout: float) -> list[Answer[str]]:
+        got = list(inbox)
+        inbox.clear()
+        if not got and timeout > 0:
+            time.sleep(min(timeout, 0.002))
+        return got
+
+    targets = [f"10.0.0.{i}" for i in range(1, 10)]
+    started = time.monotonic()
+    replies = sweep(targets, send=send, poll=poll, limiter=RateLimiter(global_pps=100_000),
+                    timing=SweepTiming(retries=1, min_quiet_s=0.02, max_wait_s=2.0))
+    elapsed = time.monotonic() - started
+    assert set(replies) == {f"10.0.0.{i}" for i in range(1, 9)}
+    assert sent.count("10.0.0.9") == 2 and sent.count("10.0.0.3") == 2
+    assert sent.count("10.0.0.1") == 1
+    assert elapsed < 1.0  # stopped on silence, not after max_wait_s per round

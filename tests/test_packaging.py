@@ -1,0 +1,71 @@
+"""The distribution's shape: our packages, one-way dependencies, commands documented."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_imported_packages_are_ours() -> None:
+    import agent
+    import central
+    import fingerprints
+    import scanners
+
+    for package in (agent, scanners, fingerprints, central):
+        assert Path(package.__file__).resolve().parent.parent == ROOT, package.__file__
+
+
+@pytest.mark.parametrize(
+    ("modules", "forbidden"),
+    [
+        ("agent.wire, agent.signing", ("scapy", "nmap", "aiomqtt", "paho")),
+        ("central.ingest, central.db, central.inventory, central.registry, central.cli",
+         ("scapy", "nmap")),
+    ],
+)
+def test_the_central_side_stays_light(modules: str, forbidden: tuple[str, ...]) -> None:
+    code = (
+        f"import sys, {modules}\n"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {forbidden!r}]\n"
+        "print(','.join(sorted(bad)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.strip()
+    assert out == "", f"importing {modules} pulled in {out}"
+
+
+def test_scanners_import_neither_agent_nor_central() -> None:
+    for path in (ROOT / "scanners").glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"^\s*(from|import) (agent|central)\b", text, re.M), path
+
+
+def _commands(module: str) -> dict[str, tuple[str, str]]:
+    return __import__(module, fromlist=["COMMANDS"]).COMMANDS  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("prog", "module"), [("netvagt-agent", "agent.cli"),
+                                              ("netvagt-central", "central.cli")])
+def test_every_command_has_help_with_an_example_and_is_in_the_readme(prog: str, module: str) -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in _commands(module):
+        out = subprocess.run([sys.executable, "-m", module, name, "--help"], capture_output=True,
+                             text=True, cwd=ROOT)
+        assert out.returncode == 0, out.stderr
+        assert "Example:" in out.stdout, f"{prog} {name} --help has no example"
+        assert f"{prog} {name}" in readme, f"README does not mention {prog} {name}"
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    match = re.search(r"<!-- test-command -->\s*```sh\n(.+?)\n```", readme, re.S)
+    assert match, "README has no marked test command"
+    assert match.group(1).strip() in ci
