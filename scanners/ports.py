@@ -26,6 +26,8 @@ TCP_PORTS: dict[int, str] = {
     1883: "mqtt",
     1911: "niagara-fox",
     3389: "ms-wbt-server (RDP)",
+    5000: "upnp (NAS admin)",
+    5001: "commplex-link (NAS admin TLS)",
     4911: "niagara-fox-tls",
     5900: "vnc",
     8000: "http-alt (camera/NVR)",
