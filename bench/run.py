@@ -1,0 +1,290 @@
+"""The benchmark: netvagt against arp-scan and nmap on the same lab, in one run, plus the
+central's ingest rate through the real broker.
+
+    sudo ./dev bench            (or: sudo .venv/bin/python -m bench.run)
+
+It builds one lab segment (10.50.0.0/24) with ``--hosts`` live hosts, each in its own
+namespace, twenty of them with listening TCP ports, and a sensor namespace. All probes stay
+in that segment; the ingest benchmark uses a Mosquitto on loopback. Every loop is bounded.
+Results go to stdout as a table and to ``bench/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from central.lab.topology import DeviceSpec, Lab, LabSpec, SegmentSpec, ServiceSpec
+
+HERE = Path(__file__).parent
+CIDR = "10.50.0.0/24"
+SERVICE_HOSTS = range(10, 30)  # hosts with open ports
+OPEN_PORTS = (22, 80, 443, 502, 554)
+PROBE_PORTS = (21, 22, 23, 80, 443, 445, 502, 554, 1883, 3389, 5900, 8080, 8443, 9100,
+               102, 135, 139, 515, 631, 8000, 8883, 20000, 37777, 44818, 25, 53, 1911, 4911,
+               5000, 5001)
+OUIS = ("44:19:b6", "ac:cc:8e", "00:1b:1b", "00:80:f4", "64:4e:d7", "00:11:32", "00:13:ea",
+        "d0:43:1e", "3c:ef:8c", "00:14:44")
+
+
+def crowd_spec(hosts: int) -> LabSpec:
+    devices = []
+    for n in range(2, 2 + hosts):
+        oui = OUIS[n % len(OUIS)]
+        services: tuple[ServiceSpec, ...] = ()
+        if n in SERVICE_HOSTS:
+            services = tuple(ServiceSpec(port=p, kind="silent") for p in OPEN_PORTS)
+        devices.append(DeviceSpec(name=f"h{n}", segment="crowd", host=n,
+                                  mac=f"{oui}:50:00:{n:02x}", vendor="", device_type="unknown",
+                                  services=services))
+    return LabSpec(segments=(SegmentSpec(name="crowd", cidr=CIDR,
+                                         router_mac="00:00:0c:50:00:01"),),
+                   devices=tuple(devices))
+
+
+def timed(lab: Lab, ns: str, argv: list[str]) -> tuple[float, str]:
+    started = time.monotonic()
+    result = lab.run(ns, argv, timeout=600)
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed: {result.stderr[-1000:]}")
+    return elapsed, result.stdout
+
+
+def best_of(runs: int, fn: Any) -> tuple[float, set[str]]:
+    """Median wall time over ``runs`` and the union of what was found."""
+    times, found = [], set()
+    for _ in range(runs):
+        elapsed, items = fn()
+        times.append(elapsed)
+        found |= items
+    return statistics.median(times), found
+
+
+def discovery(lab: Lab, runs: int) -> dict[str, Any]:
+    ns = lab.sensor_ns("crowd")
+    py = [sys.executable, "-m", "bench.probe"]
+
+    def ours() -> tuple[float, set[str]]:
+        elapsed, out = timed(lab, ns, [*py, "arp", "--iface", "eth0"])
+        return elapsed, set(json.loads(out)["found"])
+
+    def arp_scan() -> tuple[float, set[str]]:
+        elapsed, out = timed(lab, ns, ["arp-scan", "--localnet", "-I", "eth0", "-q"])
+        return elapsed, set(re.findall(r"^(10\.50\.0\.\d+)\s", out, re.M))
+
+    def nmap_sn() -> tuple[float, set[str]]:
+        elapsed, out = timed(lab, ns, ["nmap", "-sn", "-n", "-e", "eth0", CIDR])
+        found = set(re.findall(r"Nmap scan report for (10\.50\.0\.\d+)", out))
+        found.discard(lab.sensor_ip("crowd"))  # nmap lists the scanning host itself
+        return elapsed, found
+
+    return {name: best_of(runs, fn) for name, fn in
+            (("netvagt ARP sweep", ours), ("arp-scan --localnet", arp_scan),
+             ("nmap -sn", nmap_sn))}
+
+
+def port_probe(lab: Lab, runs: int) -> dict[str, Any]:
+    ns = lab.sensor_ns("crowd")
+    first, last = SERVICE_HOSTS[0], SERVICE_HOSTS[-1]
+    targets = f"10.50.0.{first}-10.50.0.{last}"
+    ports = ",".join(str(p) for p in PROBE_PORTS)
+    py = [sys.executable, "-m", "bench.probe", "tcp", "--targets", targets, "--ports", ports]
+
+    def ours(*extra: str) -> Any:
+        def run() -> tuple[float, set[str]]:
+            elapsed, out = timed(lab, ns, [*py, *extra])
+            return elapsed, set(json.loads(out)["found"])
+        return run
+
+    def nmap_ss() -> tuple[float, set[str]]:
+        elapsed, out = timed(lab, ns, ["nmap", "-sS", "-n", "-Pn", "-p", ports, "-oG", "-",
+                                       f"10.50.0.{first}-{last}"])
+        found = set()
+        for host, rest in re.findall(r"Host: (\S+) .*?Ports: (.*)", out):
+            for port in re.findall(r"(\d+)/open/tcp", rest):
+                found.add(f"{host}:{port}")
+        return elapsed, found
+
+    return {name: best_of(runs, fn) for name, fn in (
+        ("netvagt TCP probe (default limits: 1000 pps, 40 pps/host)", ours()),
+        ("netvagt TCP probe (limits raised: 20000 pps, 2000 pps/host)",
+         ours("--global-pps", "20000", "--host-pps", "2000", "--host-concurrency", "64")),
+        ("nmap -sS", nmap_ss),
+    )}
+
+
+async def _ingest(messages: int, sensors: int, assets_per_message: int) -> dict[str, float]:
+    import aiomqtt
+
+    from agent import signing, wire
+    from agent.wire import Asset, Findings, Service
+    from central import registry
+    from central.db import open_db
+    from central.ingest import Ingestor
+    from central.lab.broker import Mosquitto
+    from central.service import BrokerConfig, serve
+
+    workdir = Path(tempfile.mkdtemp(prefix="netvagt-bench-"))
+    keys = {f"s-{i}": signing.generate_private_key() for i in range(sensors)}
+
+    def signed_messages() -> list[tuple[str, bytes]]:
+        out = []
+        per_sensor = messages // sensors
+        for sensor, key in keys.items():
+            for seq in range(1, per_sensor + 1):
+                assets = tuple(
+                    Asset(ip=f"10.{seq % 250}.{a}.{int(sensor[2:]) + 1}",
+                          mac=f"00:1b:1b:{seq % 250:02x}:{a:02x}:{int(sensor[2:]) + 1:02x}",
+                          mac_vendor="Siemens AG,", sources=("arp", "tcp"), rtt_ms=0.4,
+                          services=(Service(port=80, name="http", banner="HTTP/1.1 200 OK"),))
+                    for a in range(assets_per_message))
+                findings = Findings(sensor=sensor, org="bench", seq=seq, msg_id=uuid.uuid4().hex,
+                                    scan_id=uuid.uuid4().hex, sent_at=wire.utc_now(),
+                                    scan_started_at=wire.utc_now(),
+                                    scan_finished_at=wire.utc_now(), assets=assets)
+                out.append((wire.findings_topic("bench", sensor),
+                            signing.sign(findings.encode(), key, kid=sensor)))
+        return out
+
+    def fresh_db(name: str) -> Path:
+        path = workdir / name
+        db = open_db(path)
+        for sensor, key in keys.items():
+            registry.add_sensor(db, sensor=sensor, org="bench", site="bench",
+                                public_jwk=signing.public_jwk(key))
+        db.close()
+        return path
+
+    batch = signed_messages()
+    total = len(batch)
+    # 1. direct: verify + commit, no broker
+    db = open_db(fresh_db("direct.db"))
+    ingestor = Ingestor(db)
+    started = time.monotonic()
+    for i in range(0, total, 500):
+        ingestor.ingest_all(batch[i:i + 500])
+    direct_s = time.monotonic() - started
+    assert ingestor.counts["accepted"] == total, ingestor.counts
+    # verification alone (signature and schema), for the breakdown
+    verify_db = open_db(fresh_db("verify.db"))
+    verifier = Ingestor(verify_db)
+    started = time.monotonic()
+    for topic, payload in batch:
+        verifier.verify(topic, payload)
+    verify_s = time.monotonic() - started
+    # 2. through the real broker
+    db_path = fresh_db("broker.db")
+    with Mosquitto() as broker:
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve(db_path, BrokerConfig(port=broker.port,
+                                                               client_id="bench-central"),
+                                         ready=ready, max_messages=total))
+        await asyncio.wait_for(ready.wait(), 30)
+        by_sensor: dict[str, list[tuple[str, bytes]]] = {}
+        for topic, payload in batch:
+            by_sensor.setdefault(topic.split("/")[3], []).append((topic, payload))
+
+        async def publish(items: list[tuple[str, bytes]]) -> None:
+            async with aiomqtt.Client("127.0.0.1", broker.port,
+                                      protocol=aiomqtt.ProtocolVersion.V5) as client:
+                for i in range(0, len(items), 32):
+                    await asyncio.gather(*(client.publish(t, p, qos=1)
+                                           for t, p in items[i:i + 32]))
+
+        started = time.monotonic()
+        await asyncio.gather(*(publish(items) for items in by_sensor.values()))
+        published_s = time.monotonic() - started
+        ingestor = await asyncio.wait_for(task, 600)
+        broker_s = time.monotonic() - started
+    assert ingestor.counts["accepted"] == total, ingestor.counts
+    return {
+        "messages": total,
+        "assets_per_message": assets_per_message,
+        "broker_msgs_per_s": total / broker_s,
+        "broker_publish_s": published_s,
+        "direct_msgs_per_s": total / direct_s,
+        "verify_only_msgs_per_s": total / verify_s,
+        "verify_share_of_direct": verify_s / direct_s,
+    }
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=200, help="live hosts in the /24 (max 240)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per tool (median reported)")
+    parser.add_argument("--messages", type=int, default=4000, help="messages for the ingest test")
+    parser.add_argument("--skip-ingest", action="store_true")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench: builds network namespaces; run as root (sudo ./dev bench)", file=sys.stderr)
+        return 2
+    if not 20 < args.hosts <= 240 or not 1 <= args.runs <= 10 or not 1 <= args.messages <= 100_000:
+        print("bench: --hosts 21..240, --runs 1..10, --messages 1..100000", file=sys.stderr)
+        return 2
+    results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                                          f"Python {platform.python_version()}",
+                               "hosts": args.hosts}
+    print(f"building a /24 with {args.hosts} live hosts (each its own namespace)...", flush=True)
+    started = time.monotonic()
+    with Lab(crowd_spec(args.hosts)) as lab:
+        print(f"lab up in {time.monotonic() - started:.1f} s", flush=True)
+        disc = discovery(lab, args.runs)
+        ports = port_probe(lab, args.runs)
+    expected_hosts = {f"10.50.0.{n}" for n in range(2, 2 + args.hosts)} | {"10.50.0.1"}
+    expected_ports = {f"10.50.0.{h}:{p}" for h in SERVICE_HOSTS for p in OPEN_PORTS}
+    fastest_peer = min(t for name, (t, _) in disc.items() if not name.startswith("netvagt"))
+    ours_t = disc["netvagt ARP sweep"][0]
+    print(f"\nDiscovery of {CIDR} ({len(expected_hosts)} answering, incl. the router), "
+          f"median of {args.runs} runs, wall time of the whole command:")
+    results["discovery"] = {}
+    for name, (elapsed, found) in disc.items():
+        complete = len(found & expected_hosts)
+        print(f"  {name:40s} {elapsed:6.2f} s  {complete:3d}/{len(expected_hosts)} hosts"
+              f"  (netvagt is {ratio(elapsed, ours_t)} faster)" if not name.startswith("netvagt")
+              else f"  {name:40s} {elapsed:6.2f} s  {complete:3d}/{len(expected_hosts)} hosts")
+        results["discovery"][name] = {"seconds": round(elapsed, 3), "hosts": complete}
+    results["discovery"]["netvagt_vs_fastest_peer"] = round(ours_t / fastest_peer, 3)
+    print(f"\nPort probe of {len(SERVICE_HOSTS)} hosts x {len(PROBE_PORTS)} ports "
+          f"({len(expected_ports)} open):")
+    results["port_probe"] = {}
+    nmap_t = ports["nmap -sS"][0]
+    for name, (elapsed, found) in ports.items():
+        complete = len(found & expected_ports)
+        print(f"  {name:62s} {elapsed:6.2f} s  {complete:3d}/{len(expected_ports)} open"
+              f"  ({ratio(elapsed, nmap_t)} of nmap's time)")
+        results["port_probe"][name] = {"seconds": round(elapsed, 3), "open": complete}
+    if not args.skip_ingest:
+        print(f"\nIngest ({args.messages} signed messages, 20 assets each):", flush=True)
+        ingest = asyncio.run(_ingest(args.messages, 4, 20))
+        results["ingest"] = {k: round(v, 3) for k, v in ingest.items()}
+        print(f"  through Mosquitto, verified and committed: {ingest['broker_msgs_per_s']:8.0f} "
+              f"messages/s ({ingest['broker_msgs_per_s'] * 20:.0f} assets/s)")
+        print(f"  straight into the ingestor (no broker):    {ingest['direct_msgs_per_s']:8.0f} "
+              f"messages/s")
+        print(f"  signature + schema check alone:            {ingest['verify_only_msgs_per_s']:8.0f}"
+              f" messages/s ({ingest['verify_share_of_direct'] * 100:.0f}% of the direct time)")
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to {HERE / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
