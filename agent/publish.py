@@ -18,7 +18,7 @@ from agent.outbox import Outbox
 
 log = logging.getLogger("netvagt.agent.publish")
 
-WINDOW = 32  # messages in flight at once
+WINDOW = 10  # messages in flight at once (aiomqtt warns past ten pending calls)
 PUBLISH_TIMEOUT_S = 30.0  # seconds to wait for a PUBACK before the connection is deemed dead
 
 

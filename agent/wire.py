@@ -12,9 +12,10 @@ turns untrusted JSON into them and raises :class:`MalformedMessage` (or
 
 from __future__ import annotations
 
-import ipaddress
+import functools
 import json
 import re
+import socket
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -147,15 +148,19 @@ def _ts(where: str, value: object, *, optional: bool = False) -> None:
 def _ip(where: str, value: object) -> None:
     if not isinstance(value, str) or len(value) > 45:
         raise _fail(where, "expected an IP address")
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
+    try:  # inet_pton: strict (no octal, no short forms) and fast
+        socket.inet_pton(socket.AF_INET6 if ":" in value else socket.AF_INET, value)
+    except OSError:
         raise _fail(where, f"{value!r} is not an IP address") from None
 
 
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
 def _only_keys(where: str, data: Mapping[str, Any], cls: type) -> None:
-    allowed = {f.name for f in fields(cls)}
-    unknown = set(data) - allowed
+    unknown = data.keys() - _field_names(cls)
     if unknown:
         raise _fail(where, f"unknown field(s) {sorted(unknown)!r}")
 

@@ -13,12 +13,10 @@ import json
 import sys
 import time
 
-from scanners.arp import arp_sweep_sync
 from scanners.netinfo import interface
 from scanners.ports import PROFILES
 from scanners.rate import RateLimiter
 from scanners.scope import Scope, parse_target
-from scanners.tcp import ProbeOptions, probe_ports
 
 
 def main(argv: list[str]) -> int:
@@ -35,12 +33,16 @@ def main(argv: list[str]) -> int:
     iface = interface(args.iface)
     scope = Scope.from_strings([iface.cidr])
     limiter = RateLimiter(global_pps=args.global_pps, host_pps=args.host_pps)
+    if args.kind == "arp":
+        from scanners.arp import arp_sweep_sync  # scapy: imported only where it is used
     started = time.monotonic()
     if args.kind == "arp":
         targets = [str(ip) for ip in iface.network.iter_hosts() if str(ip) != iface.ip]
         replies = arp_sweep_sync(targets, iface=iface, scope=scope, limiter=limiter)
         found: object = sorted(r.ip for r in replies)
     else:
+        from scanners.tcp import ProbeOptions, probe_ports
+
         targets = [str(ip) for ip in parse_target(args.targets)]
         ports = [int(p) for p in args.ports.split(",") if p]
         results = asyncio.run(probe_ports(

@@ -75,35 +75,43 @@ def sweep(
             replies[answer.target] = Reply(answer.info, rtt)
             slowest = max(slowest, rtt)
 
-    for _round in range(1 + timing.retries):
+    def quiet() -> float:
+        if not replies:
+            return timing.max_wait_s
+        return min(timing.max_wait_s, max(timing.min_quiet_s, RTT_FACTOR * slowest))
+
+    last_sent = time.monotonic()
+    for round_no in range(1 + timing.retries):
         todo = [t for t in targets if t not in replies]
         if not todo:
             break
         for target in todo:
+            if round_no:
+                # a retry goes out only once its first probe had its chance to be answered:
+                # no idle wait between rounds, yet no retry for an answer still in flight
+                while (due := sent_at[target] + quiet() - time.monotonic()) > 0:
+                    collect(min(due, POLL_SLICE_S))
+                    if target in replies:
+                        break
             while (wait := limiter.try_take(target)) > 0:
                 collect(min(wait, POLL_SLICE_S))
             if target in replies:
                 continue  # a late answer from the previous round arrived meanwhile
-            sent_at[target] = time.monotonic()
+            last_sent = sent_at[target] = time.monotonic()
             send(target)
             done += 1
             if progress is not None and done % 16 == 0:
                 progress(done, total)
             collect(0.0)
-        last_activity = time.monotonic()
-        while True:
-            quiet = (
-                min(timing.max_wait_s, max(timing.min_quiet_s, RTT_FACTOR * slowest))
-                if replies
-                else timing.max_wait_s
-            )
-            remaining = last_activity + quiet - time.monotonic()
-            if remaining <= 0 or len(replies) == len(wanted):
-                break
-            before = len(replies)
-            collect(remaining)
-            if len(replies) > before:
-                last_activity = time.monotonic()
+    last_activity = last_sent
+    while len(replies) < len(wanted):
+        remaining = last_activity + quiet() - time.monotonic()
+        if remaining <= 0:
+            break
+        before = len(replies)
+        collect(remaining)
+        if len(replies) > before:
+            last_activity = time.monotonic()
     if progress is not None:
         progress(total, total)
     return replies
