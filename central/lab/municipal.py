@@ -126,4 +126,7 @@ DEVICES = (
     ),
 )
 
-MUNICIPAL = LabSpec(segments=SEGMENTS, devices=DEVICES)
+# The administration may ping the building controllers and open their web pages.
+ALLOWED_FLOWS = (("admin", "bms", "icmp", 0), ("admin", "bms", "tcp", 80))
+
+MUNICIPAL = LabSpec(segments=SEGMENTS, devices=DEVICES, allowed_flows=ALLOWED_FLOWS)

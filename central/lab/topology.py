@@ -65,7 +65,8 @@ class SegmentSpec:
 class LabSpec:
     segments: tuple[SegmentSpec, ...]
     devices: tuple[DeviceSpec, ...]
-    # flows the router forwards between segments, as (from, to, "tcp", port)
+    # flows the router forwards between segments: (from, to, "tcp"|"udp", port) or
+    # (from, to, "icmp", 0) for echo requests; everything else between segments is dropped
     allowed_flows: tuple[tuple[str, str, str, int], ...] = ()
 
     def segment(self, name: str) -> SegmentSpec:
@@ -199,7 +200,8 @@ class Lab:
             rules.append(f'iifname "{legs[seg.name]}" oifname "{legs["core"]}" '
                          f"ip daddr {CORE_HOST} tcp dport {{ 1883, 8883 }} accept")
         for src, dst, proto, port in self.spec.allowed_flows:
-            rules.append(f'iifname "{legs[src]}" oifname "{legs[dst]}" {proto} dport {port} accept')
+            match = "icmp type echo-request" if proto == "icmp" else f"{proto} dport {port}"
+            rules.append(f'iifname "{legs[src]}" oifname "{legs[dst]}" {match} accept')
         ruleset = (
             "table inet netvagt_lab {\n  chain forward {\n"
             "    type filter hook forward priority 0; policy drop;\n"

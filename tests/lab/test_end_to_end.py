@@ -197,6 +197,27 @@ def test_technician_scan_prints_json_and_refuses_what_is_out_of_scope(lab_run: L
     assert "10.20.30.22" not in {a["ip"] for a in json.loads(excluded.stdout)}
 
 
+def test_routed_targets_are_found_by_icmp_through_the_router_policy(lab_run: LabRun) -> None:
+    lab = lab_run.lab
+    result = lab.run(lab.sensor_ns("admin"), [
+        sys.executable, "-m", "agent.cli", "scan", "--profile", "safe", "--format", "json",
+        "--scope", "10.20.40.0/24", "10.20.40.30-10.20.40.36"])
+    assert result.returncode == 0, result.stderr
+    assets = {a["ip"]: a for a in json.loads(result.stdout)}
+    assert set(assets) == {"10.20.40.31", "10.20.40.32", "10.20.40.33", "10.20.40.34",
+                           "10.20.40.35"}
+    for asset in assets.values():
+        assert asset["sources"][0] == "icmp" and "mac" not in asset  # routed: no MAC
+    # the router lets tcp/80 through from admin to bms and drops telnet
+    assert {s["port"] for s in assets["10.20.40.34"]["services"]} == {80}
+    assert assets["10.20.40.33"]["services"] == []
+    # and a segment the router does not open to admin stays dark
+    dark = lab.run(lab.sensor_ns("admin"), [
+        sys.executable, "-m", "agent.cli", "scan", "--profile", "safe", "--format", "json",
+        "--scope", "10.20.30.0/24", "10.20.30.20-10.20.30.24"])
+    assert json.loads(dark.stdout) == []
+
+
 def test_the_demo_command_runs_and_cleans_up() -> None:
     before = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
                                 text=True).stdout.split())
