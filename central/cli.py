@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -80,10 +81,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     broker = BrokerConfig(host=args.broker_host, port=args.broker_port,
                           username=args.username, password=os.environ.get("NETVAGT_MQTT_PASSWORD"))
-    try:
-        asyncio.run(serve(args.db, broker))
-    except KeyboardInterrupt:
-        return 130
+
+    async def until_signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        ingestor = await serve(args.db, broker, stop=stop)
+        logging.getLogger("netvagt.central").info("stopped; this run: %s", dict(ingestor.counts))
+
+    asyncio.run(until_signalled())
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import pytest
 
 from scanners import icmp, oui
 from scanners.arp import _parse_reply
@@ -61,33 +61,66 @@ def test_per_host_limit_holds_while_global_allows() -> None:
     assert limiter.try_take("10.0.0.2") == 0  # another host is not held back
 
 
-def test_sweep_retries_silent_targets_and_stops_when_answers_stop() -> None:
+class FakeClock:
+    """time.monotonic for the sweep engine: advances only when the engine waits."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sweep_retries_silent_targets_and_stops_when_answers_stop(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    clock = FakeClock()
+    monkeypatch.setattr("scanners.sweep.time.monotonic", clock)
+    monkeypatch.setattr("scanners.rate.time.monotonic", clock)
     sent: list[str] = []
     inbox: list[Answer[str]] = []
     flaky = {"10.0.0.3"}  # answers only its second probe
 
     def send(target: str) -> None:
         sent.append(target)
-        if target == "10.0.0.9":
-            return  # never answers
-        if target in flaky:
+        clock.now += 0.001  # one packet on the wire
+        if target == "10.0.0.9" or target in flaky:
             flaky.discard(target)
-            return
-        inbox.append(Answer(target, f"mac-{target}", time.monotonic() + 0.001))
+            return  # silent
+        inbox.append(Answer(target, f"mac-{target}", clock.now + 0.002))
 
     def poll(timeout: float) -> list[Answer[str]]:
-        got = list(inbox)
-        inbox.clear()
-        if not got and timeout > 0:
-            time.sleep(min(timeout, 0.002))
-        return got
+        due = [a for a in inbox if a.at <= clock.now + timeout]
+        if due:
+            clock.now = max(clock.now, max(a.at for a in due))
+        else:
+            clock.now += timeout
+        for a in due:
+            inbox.remove(a)
+        return due
 
     targets = [f"10.0.0.{i}" for i in range(1, 10)]
-    started = time.monotonic()
+    started = clock.now
     replies = sweep(targets, send=send, poll=poll, limiter=RateLimiter(global_pps=100_000),
-                    timing=SweepTiming(retries=1, min_quiet_s=0.02, max_wait_s=2.0))
-    elapsed = time.monotonic() - started
+                    timing=SweepTiming(retries=1, min_quiet_s=0.02, max_wait_s=5.0))
     assert set(replies) == {f"10.0.0.{i}" for i in range(1, 9)}
     assert sent.count("10.0.0.9") == 2 and sent.count("10.0.0.3") == 2
     assert sent.count("10.0.0.1") == 1
-    assert elapsed < 1.0  # stopped on silence, not after max_wait_s per round
+    assert replies["10.0.0.1"].rtt_s == pytest.approx(0.003)  # 1 ms on the wire + 2 ms
+    # it stopped on silence (a few quiet periods), never waiting out max_wait_s
+    assert clock.now - started < 1.0
+
+
+def test_sweep_of_a_silent_network_waits_max_wait_per_round(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    clock = FakeClock()
+    monkeypatch.setattr("scanners.sweep.time.monotonic", clock)
+    monkeypatch.setattr("scanners.rate.time.monotonic", clock)
+
+    def poll(timeout: float) -> list[Answer[None]]:
+        clock.now += timeout
+        return []
+
+    started = clock.now
+    replies = sweep(["10.0.0.1", "10.0.0.2"], send=lambda t: None, poll=poll,
+                    limiter=RateLimiter(global_pps=100_000),
+                    timing=SweepTiming(retries=1, max_wait_s=0.5))
+    assert replies == {}
+    assert 1.0 <= clock.now - started < 1.1  # two rounds, each waited out once
