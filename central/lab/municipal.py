@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from central.lab.topology import DeviceSpec, LabSpec, SegmentSpec, ServiceSpec
 
+HOSTILE_BANNER = (
+    '=HYPERLINK("http://evil.example/x","click")\\x1b[2J<script>alert(1)</script>'
+    "[bold red]owned[/bold red]'; DROP TABLE assets;--\\r\\nlogin: "
+)
 IAC_LOGIN = "\\xff\\xfb\\x01\\xff\\xfb\\x03\\xff\\xfd\\x18\\xff\\xfd\\x1f"
 
 
@@ -62,6 +66,10 @@ DEVICES = (
             http(80, "nginx", "Synology DiskStation"),
         ),
     ),
+    DeviceSpec(
+        name="phone", segment="admin", host=40, mac="da:a1:19:10:20:40",
+        vendor="", device_type="mobile",  # a randomised (locally administered) MAC: no vendor
+    ),
     # --- cameras and recorders
     DeviceSpec(
         name="hikvision-cam", segment="cameras", host=21, mac="44:19:b6:10:30:21",
@@ -87,6 +95,13 @@ DEVICES = (
         name="dahua-nvr", segment="cameras", host=23, mac="3c:ef:8c:10:30:23",
         vendor="Zhejiang Dahua Technology Co., Ltd.", device_type="video_recorder",
         services=(http(80, None, "WEB SERVICE"), rtsp(554, "Rtsp Server/3.0"), silent(37777)),
+    ),
+    DeviceSpec(
+        # a no-name camera whose banner is hostile: terminal escapes, a spreadsheet formula,
+        # HTML and console markup must all arrive as inert text
+        name="nameless-cam", segment="cameras", host=24, mac="10:06:1c:10:30:24",
+        vendor="Espressif Inc.", device_type="camera",
+        services=(banner(23, HOSTILE_BANNER, "Password: "),),
     ),
     # --- building management and utilities
     DeviceSpec(

@@ -7,6 +7,8 @@ Then hostile messages go through the same broker and are refused while valid tra
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -100,8 +102,11 @@ def test_central_stores_exactly_the_lab_devices(lab_run: LabRun) -> None:
     assert set(found) == set(expected) | routers
     for key, device in expected.items():
         row = found[key]
-        assert row.mac_vendor == device.vendor, device.name
-        assert not row.mac_random
+        if device.vendor:
+            assert row.mac_vendor == device.vendor, device.name
+            assert not row.mac_random
+        else:  # a randomised MAC names no vendor, and says so
+            assert row.mac_random and row.mac_vendor is None, device.name
         wanted_ports = {f"{s.port}/{s.proto}" for s in device.services}
         assert set(row.open_ports) == wanted_ports, device.name
         for service in row.services:
@@ -113,6 +118,28 @@ def test_central_stores_exactly_the_lab_devices(lab_run: LabRun) -> None:
     assert ssh.banner == "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
     assert {r.site for r in rows} == {"raadhuset"}
     db.close()
+
+
+def test_a_hostile_banner_stays_inert_in_every_output(lab_run: LabRun) -> None:
+    db = open_db(lab_run.db_path)
+    (hostile,) = [s for r in inventory.assets(db) if r.addresses[0] == "10.20.30.24"
+                  for s in r.services]
+    db.close()
+    assert hostile.banner is not None
+    assert hostile.banner.startswith('=HYPERLINK("http://evil.example/x","click")\\x1b[2J')
+    assert "\x1b" not in hostile.banner  # the escape byte arrives as text, never raw
+    cli = [sys.executable, "-m", "central.cli"]
+    table = subprocess.run([*cli, "assets", "--db", str(lab_run.db_path), "--format", "json"],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert "\x1b" not in table.stdout and "<script>" in table.stdout  # JSON-escaped text
+    shown = subprocess.run([*cli, "assets", "--db", str(lab_run.db_path)],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert shown.returncode == 0 and "\x1b" not in shown.stdout
+    csv_text = subprocess.run([*cli, "assets", "--db", str(lab_run.db_path), "--format", "csv"],
+                              capture_output=True, text=True, cwd=ROOT).stdout
+    for row in csv.DictReader(io.StringIO(csv_text)):
+        for value in row.values():
+            assert not value.startswith(("=", "+", "-", "@")), value
 
 
 def test_a_captured_message_verifies_with_another_jose_library(lab_run: LabRun) -> None:
@@ -185,7 +212,8 @@ def test_technician_scan_prints_json_and_refuses_what_is_out_of_scope(lab_run: L
                                                 "--format", "json"])
     assert result.returncode == 0, result.stderr
     assets = {a["ip"]: a for a in json.loads(result.stdout)}
-    assert set(assets) == {"10.20.30.1", "10.20.30.21", "10.20.30.22", "10.20.30.23"}
+    assert set(assets) == {"10.20.30.1"} | {MUNICIPAL.address(d.segment, d.host)
+                                            for d in MUNICIPAL.devices if d.segment == "cameras"}
     assert assets["10.20.30.21"]["mac_vendor"].startswith("Hangzhou Hikvision")
     assert {s["port"] for s in assets["10.20.30.22"]["services"]} == {80, 554}  # safe list
     for bad in ("10.0.0.1;id", "10.20.10.11", "--exclude=x"):
