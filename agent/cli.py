@@ -166,6 +166,7 @@ async def run_once(config: object, *, progress: Callable[[str, int, int], None] 
     from scanners.ports import PROFILES
 
     assert isinstance(config, AgentConfig)
+    config.load_central_key()  # fail before a long scan, not after it
     iface = interface(config.interface)
     scope, targets = _scope_and_targets(iface.ip, iface.cidr, config.scope, config.exclude,
                                         config.exclude_macs, config.targets)
@@ -187,17 +188,19 @@ async def run_once(config: object, *, progress: Callable[[str, int, int], None] 
 async def flush(config: object, outbox: object) -> int:
     from agent.config import AgentConfig
     from agent.outbox import Outbox
-    from agent.publish import BrokerConfig, Publisher
+    from agent.publish import BrokerConfig, deliver
 
     assert isinstance(config, AgentConfig) and isinstance(outbox, Outbox)
     broker = BrokerConfig(host=config.broker_host, port=config.broker_port,
                           username=config.broker_username,
                           password=os.environ.get("NETVAGT_MQTT_PASSWORD"),
                           client_id=f"netvagt-{config.sensor}")
-    async with Publisher(broker) as publisher:
-        sent = await publisher.flush(outbox)
-    log.info("delivered %d message(s) to %s:%d", sent, config.broker_host, config.broker_port)
-    return sent
+    acked = await deliver(broker, outbox, sensor=config.sensor, org=config.org,
+                          central_key=config.load_central_key(),  # type: ignore[arg-type]
+                          timeout=config.delivery_timeout_s)
+    log.info("the central acknowledged %d message(s); %d wait in the outbox", acked,
+             outbox.depth())
+    return acked
 
 
 def _load_config(path: Path) -> object:
@@ -207,7 +210,6 @@ def _load_config(path: Path) -> object:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import aiomqtt
 
     from agent.config import ConfigError
 
@@ -217,11 +219,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.once:
+        from agent.outbox import Outbox
+
         try:
             asyncio.run(run_once(config))
-        except aiomqtt.MqttError as exc:
-            print(f"netvagt-agent: broker unreachable ({exc}); findings stay in the outbox",
-                  file=sys.stderr)
+        except ConfigError as exc:
+            print(f"netvagt-agent: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        with Outbox(config.outbox_path) as outbox:  # type: ignore[attr-defined]
+            waiting = outbox.depth()
+        if waiting:
+            print(f"netvagt-agent: {waiting} message(s) not yet acknowledged by the central; "
+                  "they stay in the outbox (netvagt-agent flush sends them)", file=sys.stderr)
             return EXIT_FAILURE
         return 0
     return asyncio.run(_run_forever(config))
@@ -236,13 +245,12 @@ async def _run_forever(config: object) -> int:
     while True:
         try:
             await run_once(config)
-        except aiomqtt.MqttError as exc:
+        except aiomqtt.MqttError as exc:  # deliver() retries; this is a failure to connect at all
             log.warning("broker unreachable (%s); findings stay in the outbox", exc)
         await asyncio.sleep(config.interval_s)
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
-    import aiomqtt
 
     from agent.config import AgentConfig, ConfigError
     from agent.outbox import Outbox
@@ -256,11 +264,12 @@ def cmd_flush(args: argparse.Namespace) -> int:
     with Outbox(config.outbox_path) as outbox:
         try:
             sent = asyncio.run(flush(config, outbox))
-        except aiomqtt.MqttError as exc:
-            print(f"netvagt-agent: broker unreachable ({exc})", file=sys.stderr)
-            return EXIT_FAILURE
-        print(f"delivered {sent} message(s); {outbox.depth()} waiting")
-    return 0
+        except ConfigError as exc:
+            print(f"netvagt-agent: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        waiting = outbox.depth()
+        print(f"the central acknowledged {sent} message(s); {waiting} waiting")
+    return EXIT_FAILURE if waiting else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

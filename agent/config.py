@@ -12,6 +12,9 @@ Example::
     host = "central.example.dk"
     port = 1883
 
+    [central]
+    public_key = "/etc/netvagt/central.jwk"   # netvagt-central key prints it
+
     [scan]
     interface = "eth0"          # default: the interface of the default route
     profile = "standard"        # safe | standard | deep
@@ -45,6 +48,8 @@ class AgentConfig:
     broker_host: str
     broker_port: int = 1883
     broker_username: str | None = None
+    central_key: Path | None = None  # the central's public JWK: acknowledgements verify with it
+    delivery_timeout_s: float = 120.0  # how long one run waits for acknowledgements
     interface: str | None = None
     profile: str = DEFAULT_PROFILE
     scope: tuple[str, ...] = ()
@@ -66,6 +71,20 @@ class AgentConfig:
     def outbox_path(self) -> Path:
         return self.state_dir / "outbox.sqlite"
 
+    def load_central_key(self) -> object:
+        """The central's public key, or a clear error saying how to get it."""
+        from agent import signing
+
+        if self.central_key is None:
+            raise ConfigError("[central] public_key is not set: copy the output of "
+                              "'netvagt-central key' to a file and name it there")
+        try:
+            return signing.public_key_from_jwk(self.central_key.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"[central] public_key: {self.central_key} does not exist") from None
+        except (ValueError, signing.SignatureError) as exc:
+            raise ConfigError(f"[central] public_key: {self.central_key}: {exc}") from None
+
 
 def load(path: Path) -> AgentConfig:
     try:
@@ -77,6 +96,7 @@ def load(path: Path) -> AgentConfig:
     sensor = data.get("sensor", {})
     broker = data.get("broker", {})
     scan = data.get("scan", {})
+    central = data.get("central", {})
     try:
         return AgentConfig(
             sensor=sensor["id"],
@@ -86,6 +106,8 @@ def load(path: Path) -> AgentConfig:
             broker_host=broker["host"],
             broker_port=int(broker.get("port", 1883)),
             broker_username=broker.get("username"),
+            central_key=Path(central["public_key"]) if "public_key" in central else None,
+            delivery_timeout_s=float(central.get("delivery_timeout_s", 120)),
             interface=scan.get("interface"),
             profile=scan.get("profile", DEFAULT_PROFILE),
             scope=tuple(scan.get("scope", ())),

@@ -1,8 +1,9 @@
-"""The sensor's durable outbox: signed messages wait here until the broker has them.
+"""The sensor's durable outbox: signed messages wait here until the central has them.
 
 Every batch is signed with its sequence number and written to SQLite (synchronous=FULL)
-before anything is sent; a message leaves the outbox only after the broker acknowledged
-it (QoS 1 PUBACK). The sequence counter lives in the same database, so it keeps rising
+before anything is sent; a message leaves the outbox only when the central's signed
+acknowledgement says it is committed (not on the broker's PUBACK: a broker may lose what it
+acknowledged). The sequence counter lives in the same database, so it keeps rising
 across restarts and power loss, and the central can refuse replays by it.
 """
 
@@ -29,6 +30,7 @@ class OutboxFull(RuntimeError):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pending:
     seq: int
+    msg_id: str
     topic: str
     token: bytes
 
@@ -42,7 +44,7 @@ class Outbox:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = FULL")
         self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, msg_id TEXT NOT NULL,"
+            "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, msg_id TEXT NOT NULL UNIQUE,"
             " topic TEXT NOT NULL, token BLOB NOT NULL, created_at TEXT NOT NULL)"
         )
         self.conn.execute(
@@ -127,12 +129,24 @@ class Outbox:
         return seqs
 
     def pending(self, limit: int = 100) -> list[Pending]:
+        """The oldest messages the central has not acknowledged yet, in sequence order."""
         return [
-            Pending(seq=row[0], topic=row[1], token=bytes(row[2]))
+            Pending(seq=row[0], msg_id=row[1], topic=row[2], token=bytes(row[3]))
             for row in self.conn.execute(
-                "SELECT seq, topic, token FROM outbox ORDER BY seq LIMIT ?", (limit,)
+                "SELECT seq, msg_id, topic, token FROM outbox ORDER BY seq LIMIT ?", (limit,)
             )
         ]
 
-    def delivered(self, seq: int) -> None:
-        self.conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+    def acknowledged(self, msg_ids: Sequence[str]) -> int:
+        """Delete what the central acknowledged; returns how many were still here."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = sum(
+                self.conn.execute("DELETE FROM outbox WHERE msg_id = ?", (m,)).rowcount
+                for m in msg_ids
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return deleted

@@ -1,25 +1,34 @@
-"""Sending the outbox to the broker with aiomqtt: MQTT 5, QoS 1, in sequence order.
+"""Sending the outbox to the central through the broker, with aiomqtt: MQTT 5, QoS 1.
 
-``async with Publisher(config) as publisher: await publisher.flush(outbox)``. A message is
-deleted from the outbox only after the broker's PUBACK; a broken connection leaves it there
-for the next attempt. Reconnecting is the caller's loop around ``async with``.
+``async with Publisher(config, central_key=...) as publisher: await publisher.flush(outbox)``.
+The publisher subscribes to its own acknowledgement topic, keeps a window of the oldest
+unacknowledged messages in flight, sends a message again when its acknowledgement is
+late, and deletes a message only when the central's signed acknowledgement names it. A
+broken connection raises ``aiomqtt.MqttError``; reconnecting is the caller's loop around
+``async with`` (see :func:`deliver`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from types import TracebackType
 
 import aiomqtt
+from joserfc.jwk import OKPKey
 
+from agent import signing, wire
 from agent.outbox import Outbox
 
 log = logging.getLogger("netvagt.agent.publish")
 
-WINDOW = 10  # messages in flight at once (aiomqtt warns past ten pending calls)
+WINDOW = 10  # unacknowledged messages in flight at once (aiomqtt warns past ten pending)
+RESEND_S = 10.0  # send a message again when its acknowledgement is this late
 PUBLISH_TIMEOUT_S = 30.0  # seconds to wait for a PUBACK before the connection is deemed dead
+RECONNECT_S = 1.0  # first pause before reconnecting; doubles up to RECONNECT_MAX_S
+RECONNECT_MAX_S = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,8 +41,12 @@ class BrokerConfig:
 
 
 class Publisher:
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, *, sensor: str, org: str, central_key: OKPKey) -> None:
         self.config = config
+        self.sensor = sensor
+        self.org = org
+        self.central_key = central_key
+        self.ack_topic = wire.ack_topic(org, sensor)
         self._client = aiomqtt.Client(
             config.host,
             config.port,
@@ -46,6 +59,7 @@ class Publisher:
 
     async def __aenter__(self) -> Publisher:
         await self._client.__aenter__()
+        await self._client.subscribe(self.ack_topic, qos=1)
         return self
 
     async def __aexit__(
@@ -56,19 +70,80 @@ class Publisher:
     ) -> None:
         await self._client.__aexit__(exc_type, exc, tb)
 
-    async def flush(self, outbox: Outbox) -> int:
-        """Publish every pending message in order; returns how many the broker acknowledged."""
-        sent = 0
+    def _read_ack(self, payload: bytes) -> tuple[str, ...]:
+        """The message ids a genuine acknowledgement for this sensor names; () otherwise."""
+        try:
+            ack = wire.Ack.decode(signing.verify(payload, self.central_key, typ=signing.TYPE_ACK))
+        except (signing.SignatureError, wire.WireError) as exc:
+            log.warning("ignoring an acknowledgement that does not verify: %s", exc)
+            return ()
+        if (ack.sensor, ack.org) != (self.sensor, self.org):
+            log.warning("ignoring an acknowledgement for %s of %s", ack.sensor, ack.org)
+            return ()
+        return ack.msg_ids
+
+    async def flush(self, outbox: Outbox, *, timeout: float | None = None) -> int:
+        """Deliver the outbox until it is empty; returns how many messages were acknowledged.
+
+        With ``timeout``, gives up after that many seconds (what is left stays queued).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        sent_at: dict[str, float] = {}
+        acknowledged = 0
         while batch := outbox.pending(WINDOW):
-            # Publishes start in order on one connection, so the broker receives them in
-            # order; a window of them is in flight at once instead of one round trip each.
-            results = await asyncio.gather(
-                *(self._client.publish(i.topic, i.token, qos=1) for i in batch),
-                return_exceptions=True,
-            )
-            for item, result in zip(batch, results, strict=True):
-                if isinstance(result, BaseException):
-                    raise result
-                outbox.delivered(item.seq)
-                sent += 1
-        return sent
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            now = time.monotonic()
+            due = [m for m in batch if now - sent_at.get(m.msg_id, -RESEND_S) >= RESEND_S]
+            if due:
+                # started in order on one connection, so the broker receives them in order
+                await asyncio.gather(*(self._client.publish(m.topic, m.token, qos=1) for m in due))
+                for m in due:
+                    sent_at[m.msg_id] = time.monotonic()
+            acknowledged += await self._collect_acks(outbox, wait=0.5)
+        return acknowledged
+
+    async def _collect_acks(self, outbox: Outbox, *, wait: float) -> int:
+        done = 0
+        try:
+            message = await asyncio.wait_for(anext(self._client.messages), wait)
+        except TimeoutError:
+            return 0
+        batch = [message]
+        while len(self._client.messages):
+            batch.append(await anext(self._client.messages))
+        for item in batch:
+            if str(item.topic) == self.ack_topic and isinstance(item.payload, bytes | bytearray):
+                ids = self._read_ack(bytes(item.payload))
+                if ids:
+                    done += outbox.acknowledged(ids)
+        return done
+
+
+async def deliver(
+    config: BrokerConfig,
+    outbox: Outbox,
+    *,
+    sensor: str,
+    org: str,
+    central_key: OKPKey,
+    timeout: float | None = None,
+) -> int:
+    """Flush the outbox, reconnecting with back-off while the broker is away."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = RECONNECT_S
+    total = 0
+    while outbox.depth():
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            break
+        try:
+            async with Publisher(config, sensor=sensor, org=org, central_key=central_key) as pub:
+                pause = RECONNECT_S
+                total += await pub.flush(outbox, timeout=remaining)
+        except aiomqtt.MqttError as exc:
+            log.warning("broker %s:%d: %s; %d message(s) wait in the outbox; retrying in %.0f s",
+                        config.host, config.port, exc, outbox.depth(), pause)
+            await asyncio.sleep(pause)
+            pause = min(RECONNECT_MAX_S, pause * 2)
+    return total

@@ -31,6 +31,8 @@ ALGORITHMS = [ALGORITHM]  # the verifier accepts this one algorithm and no other
 ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
 MAX_HEADER_BYTES = 512  # a protected header larger than this is not ours
 TYPE_FINDINGS = "netvagt-findings+jws"
+TYPE_ACK = "netvagt-ack+jws"
+CENTRAL_KID = "central"  # the key id the central signs acknowledgements and plans with
 
 
 class SignatureError(ValueError):
@@ -93,9 +95,14 @@ def read_header(token: bytes) -> Header:
     return Header(alg=alg, kid=kid, typ=typ)
 
 
-def verify(token: bytes, public_key: OKPKey) -> bytes:
-    """Verify a compact JWS with one public key and return its payload."""
-    read_header(token)
+def verify(token: bytes, public_key: OKPKey, *, typ: str = TYPE_FINDINGS) -> bytes:
+    """Verify a compact JWS with one public key and return its payload.
+
+    ``typ`` must match too, so a signed acknowledgement can never pass as findings.
+    """
+    header = read_header(token)
+    if header.typ != typ:
+        raise BadHeader(f"message type {header.typ!r} is not {typ!r}")
     try:
         result = jws.deserialize_compact(token, public_key, algorithms=ALGORITHMS)
     except JoseError as exc:

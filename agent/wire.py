@@ -412,3 +412,66 @@ def batches(assets: Iterable[Asset], *, budget: int = MAX_MESSAGE_BYTES // 2) ->
         size += cost
     if batch:
         yield batch
+
+
+# --------------------------------------------------------------------------- acknowledgements
+
+ACK_TYPE = "ack"
+MAX_ACKED_PER_MESSAGE = 1000
+
+
+def ack_topic(org: str, sensor: str) -> str:
+    """Where the central acknowledges what it committed: ``netvagt/v1/<org>/<sensor>/ack``."""
+    return findings_topic(org, sensor).rsplit("/", 1)[0] + "/ack"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ack:
+    """The central's signed word that these messages of one sensor are committed.
+
+    A sensor deletes a message from its outbox only on this; a message the central already
+    holds is acknowledged again, so a redelivery changes nothing and still empties the outbox.
+    """
+
+    sensor: str
+    org: str
+    msg_ids: tuple[str, ...]
+    acked_at: str
+    v: int = SCHEMA_VERSION
+    type: str = ACK_TYPE
+
+    def __post_init__(self) -> None:
+        if self.v not in SUPPORTED_VERSIONS:
+            raise UnsupportedVersion(f"schema version {self.v!r} is not supported")
+        if self.type != ACK_TYPE:
+            raise _fail("type", f"{self.type!r} is not {ACK_TYPE!r}")
+        for name in ("sensor", "org"):
+            if not is_valid_id(getattr(self, name)):
+                raise _fail(name, "expected an id of the form [a-z0-9][a-z0-9_-]{0,62}")
+        if not 0 < len(self.msg_ids) <= MAX_ACKED_PER_MESSAGE:
+            raise _fail("msg_ids", f"expected 1 to {MAX_ACKED_PER_MESSAGE} message ids")
+        for msg_id in self.msg_ids:
+            if not isinstance(msg_id, str) or not _UUID_RE.match(msg_id):
+                raise _fail("msg_ids[]", "expected 32 lower-case hex digits")
+        _ts("acked_at", self.acked_at)
+
+    def encode(self) -> bytes:
+        return canonical_json({"v": self.v, "type": self.type, "sensor": self.sensor,
+                               "org": self.org, "msg_ids": list(self.msg_ids),
+                               "acked_at": self.acked_at})
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Ack:
+        if len(payload) > MAX_MESSAGE_BYTES:
+            raise _fail("ack", "too large")
+        try:
+            data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise _fail("ack", f"not JSON: {exc}") from None
+        mapping = dict(_mapping("ack", data))
+        _only_keys("ack", mapping, cls)
+        ids = _list("msg_ids", mapping.pop("msg_ids", []), MAX_ACKED_PER_MESSAGE)
+        try:
+            return cls(**mapping, msg_ids=tuple(ids))
+        except TypeError as exc:
+            raise _fail("ack", str(exc)) from None

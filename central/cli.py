@@ -76,6 +76,15 @@ def _record(record: object) -> dict[str, object]:
     return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[attr-defined]
 
 
+def cmd_key(args: argparse.Namespace) -> int:
+    from agent import signing
+    from central.keys import key_path_for, load_or_create
+
+    key = load_or_create(args.key or key_path_for(args.db))
+    print(json.dumps(signing.public_jwk(key)))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from central.service import BrokerConfig, serve
 
@@ -87,7 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        ingestor = await serve(args.db, broker, stop=stop)
+        ingestor = await serve(args.db, broker, key_path=args.key, stop=stop)
         logging.getLogger("netvagt.central").info("stopped; this run: %s", dict(ingestor.counts))
 
     asyncio.run(until_signalled())
@@ -161,6 +170,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                    "netvagt-central sensor-add --id s-admin --org aarhus --site city-hall "
                    "--public-key s-admin.jwk"),
     "sensors": ("list registered sensors", "netvagt-central sensors"),
+    "key": ("print the central's public key (JWK) for the sensors' configuration; "
+            "creates the key on first use",
+            "netvagt-central key > central.jwk"),
     "serve": ("verify and store findings from the broker until stopped",
               "netvagt-central serve --broker-host 127.0.0.1 --broker-port 1883"),
     "assets": ("list the inventory", "netvagt-central assets --format csv > assets.csv"),
@@ -201,8 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
 
+    p = add("key", cmd_key)
+    _db_arg(p)
+    p.add_argument("--key", type=Path, help="the central's private key (default: beside --db)")
+
     p = add("serve", cmd_serve)
     _db_arg(p)
+    p.add_argument("--key", type=Path, help="the central's private key (default: beside --db)")
     p.add_argument("--broker-host", default="127.0.0.1")
     p.add_argument("--broker-port", type=int, default=1883)
     p.add_argument("--username", help="MQTT user (password from $NETVAGT_MQTT_PASSWORD)")

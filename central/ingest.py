@@ -30,6 +30,10 @@ log = logging.getLogger("netvagt.central.ingest")
 MAX_REJECTION_ROWS = 10_000  # the rejection log keeps the newest this many; counters keep all
 REGISTRY_REFRESH_S = 2.0  # an unknown kid re-reads the sensor table at most this often
 MAX_DETAIL_CHARS = 300
+# A message whose sequence number is at most this far below the highest committed one is
+# still accepted if that number was never used (a redelivery that arrived late, IPsec-style);
+# older ones, and any number already committed, are refused as replays.
+REPLAY_WINDOW = 1024
 
 
 class Reason(StrEnum):
@@ -50,9 +54,11 @@ class Reason(StrEnum):
 class Outcome:
     reason: Reason
     sensor: str | None = None
+    org: str | None = None
     msg_id: str | None = None
     seq: int | None = None
     detail: str = ""
+    committed: bool = False  # the message is in the inventory: now, or from an earlier delivery
 
     @property
     def accepted(self) -> bool:
@@ -60,11 +66,28 @@ class Outcome:
 
 
 class Rejected(Exception):
-    def __init__(self, reason: Reason, detail: str, sensor: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: Reason,
+        detail: str,
+        sensor: str | None = None,
+        *,
+        committed: _Committed | None = None,
+    ) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.sensor = sensor
+        self.committed = committed
+
+
+@dataclass(frozen=True, slots=True)
+class _Committed:
+    """A redelivered message that is already in the inventory: refuse it, but acknowledge it."""
+
+    org: str
+    msg_id: str
+    seq: int
 
 
 @dataclass(slots=True)
@@ -160,12 +183,33 @@ class Ingestor:
         if topic != expected:
             raise Rejected(Reason.WRONG_TOPIC, f"{topic!r} is not {expected!r}", sensor=sensor.id)
         if findings.seq <= sensor.last_seq:
+            self._check_replay(sensor, findings)
+        return sensor, findings
+
+    def _check_replay(self, sensor: _Sensor, findings: Findings) -> None:
+        row = self.db.conn.execute(
+            "SELECT msg_id FROM messages WHERE sensor_id = ? AND seq = ?", (sensor.id, findings.seq)
+        ).fetchone()
+        if row is not None and row[0] == findings.msg_id:
             raise Rejected(
                 Reason.REPLAYED,
-                f"sequence {findings.seq} is not above the last committed {sensor.last_seq}",
+                f"message {findings.msg_id} (sequence {findings.seq}) is already committed",
+                sensor=sensor.id,
+                committed=_Committed(sensor.org, findings.msg_id, findings.seq),
+            )
+        if row is not None:
+            raise Rejected(
+                Reason.REPLAYED,
+                f"sequence {findings.seq} was already used by message {row[0]}",
                 sensor=sensor.id,
             )
-        return sensor, findings
+        if findings.seq <= sensor.last_seq - REPLAY_WINDOW:
+            raise Rejected(
+                Reason.REPLAYED,
+                f"sequence {findings.seq} is more than {REPLAY_WINDOW} below the last "
+                f"committed {sensor.last_seq}",
+                sensor=sensor.id,
+            )
 
     # ------------------------------------------------------------------ ingest
 
@@ -201,7 +245,16 @@ class Ingestor:
         try:
             sensor, findings = self.verify(topic, payload)
         except Rejected as exc:
-            return Outcome(reason=exc.reason, sensor=exc.sensor, detail=exc.detail[:MAX_DETAIL_CHARS])
+            done = exc.committed
+            return Outcome(
+                reason=exc.reason,
+                sensor=exc.sensor,
+                detail=exc.detail[:MAX_DETAIL_CHARS],
+                org=done.org if done else None,
+                msg_id=done.msg_id if done else None,
+                seq=done.seq if done else None,
+                committed=done is not None,
+            )
         except Exception as exc:  # never let one message stop the central
             log.exception("unexpected error while verifying a message")
             detail = f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]
@@ -216,9 +269,14 @@ class Ingestor:
                 sensor=sensor.id,
                 detail=f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS],
             )
-        sensor.last_seq = findings.seq
+        sensor.last_seq = max(sensor.last_seq, findings.seq)
         return Outcome(
-            reason=Reason.ACCEPTED, sensor=sensor.id, msg_id=findings.msg_id, seq=findings.seq
+            reason=Reason.ACCEPTED,
+            sensor=sensor.id,
+            org=sensor.org,
+            msg_id=findings.msg_id,
+            seq=findings.seq,
+            committed=True,
         )
 
     def _store(self, sensor: _Sensor, findings: Findings, received_at: str) -> None:
@@ -239,7 +297,7 @@ class Ingestor:
             ),
         )
         conn.execute(
-            "UPDATE sensors SET last_seq = ?, last_message_at = ? WHERE id = ?",
+            "UPDATE sensors SET last_seq = max(last_seq, ?), last_message_at = ? WHERE id = ?",
             (findings.seq, received_at, sensor.id),
         )
         observed = findings.scan_finished_at

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
+from joserfc.jwk import OKPKey
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent import wire
+from agent import signing, wire
 from central.db import open_db
 from central.ingest import Ingestor, Outcome
+from central.keys import key_path_for, load_or_create
 
 log = logging.getLogger("netvagt.central.service")
 
@@ -42,12 +44,19 @@ async def serve(
     db_path: Path,
     broker: BrokerConfig,
     *,
+    key_path: Path | None = None,
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
     max_messages: int | None = None,
 ) -> Ingestor:
-    """Ingest until ``stop`` is set (or ``max_messages`` were handled); returns the ingestor."""
+    """Ingest until ``stop`` is set (or ``max_messages`` were handled); returns the ingestor.
+
+    After each commit, every committed message (and every redelivery of one already
+    committed) is acknowledged to its sensor, signed with the central's key: only then does
+    the sensor delete it from its outbox.
+    """
     db = open_db(db_path)
+    key = load_or_create(key_path or key_path_for(db_path))
     ingestor = Ingestor(db)
     stop = stop or asyncio.Event()
     handled = 0
@@ -84,6 +93,7 @@ async def serve(
                         while len(client.messages) and len(batch) < MAX_BATCH:
                             batch.append(await anext(client.messages))
                         outcomes = ingest_batch(ingestor, batch)
+                        await acknowledge(client, key, outcomes)
                         handled += len(outcomes)
                         if max_messages is not None and handled >= max_messages:
                             stop.set()
@@ -97,6 +107,19 @@ async def serve(
                 await asyncio.wait_for(stop.wait(), RECONNECT_S)
     db.close()
     return ingestor
+
+
+async def acknowledge(client: aiomqtt.Client, key: OKPKey, outcomes: list[Outcome]) -> None:
+    by_sensor: dict[tuple[str, str], list[str]] = {}
+    for outcome in outcomes:
+        if outcome.committed and outcome.org and outcome.sensor and outcome.msg_id:
+            by_sensor.setdefault((outcome.org, outcome.sensor), []).append(outcome.msg_id)
+    for (org, sensor), msg_ids in by_sensor.items():
+        for i in range(0, len(msg_ids), wire.MAX_ACKED_PER_MESSAGE):
+            ack = wire.Ack(sensor=sensor, org=org, msg_ids=tuple(msg_ids[i:i + wire.MAX_ACKED_PER_MESSAGE]),
+                           acked_at=wire.utc_now())
+            token = signing.sign(ack.encode(), key, kid=signing.CENTRAL_KID, typ=signing.TYPE_ACK)
+            await client.publish(wire.ack_topic(org, sensor), token, qos=1)
 
 
 def ingest_batch(ingestor: Ingestor, batch: list[aiomqtt.Message]) -> list[Outcome]:

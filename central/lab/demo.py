@@ -27,6 +27,7 @@ from rich.console import Console
 from agent import signing
 from central import inventory, registry
 from central.db import open_db
+from central.keys import key_path_for, load_or_create
 from central.lab.broker import Mosquitto
 from central.lab.municipal import MUNICIPAL
 from central.lab.netns import LabError
@@ -49,6 +50,15 @@ def _python() -> list[str]:
     return [sys.executable]
 
 
+def central_public_key(db_path: Path, workdir: Path) -> Path:
+    """Create the central's key beside the database and write its public JWK for sensors."""
+    path = workdir / "central.jwk"
+    if not path.exists():
+        key = load_or_create(key_path_for(db_path))
+        path.write_text(json.dumps(signing.public_jwk(key)) + "\n")
+    return path
+
+
 def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_port: int,
                  *, profile: str = "standard") -> SensorSetup:
     """Create a sensor's key and config, and register it at the central."""
@@ -68,6 +78,9 @@ def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_po
         f'key = "{state / "sensor.key"}"\nstate_dir = "{state}"\n'
         "[broker]\n"
         f'host = "{CORE_HOST}"\nport = {broker_port}\n'
+        "[central]\n"
+        f'public_key = "{central_public_key(db_path, workdir)}"\n'
+        "delivery_timeout_s = 120\n"
         "[scan]\n"
         f'interface = "eth0"\nprofile = "{profile}"\n'
     )

@@ -132,3 +132,18 @@ def test_batches_stay_under_the_message_limit() -> None:
         data = findings.to_dict() | {"assets": [a.to_dict() for a in batch]}
         token_size = len(wire.canonical_json(data)) * 4 // 3 + 200
         assert token_size < wire.MAX_MESSAGE_BYTES
+
+
+def test_acks_round_trip_and_cannot_pass_as_findings() -> None:
+    central = signing.generate_private_key()
+    ack = wire.Ack(sensor="s-one", org="aarhus", msg_ids=("0" * 32, "f" * 32),
+                   acked_at=wire.utc_now())
+    token = signing.sign(ack.encode(), central, kid=signing.CENTRAL_KID, typ=signing.TYPE_ACK)
+    public = signing.public_key_from_jwk(signing.public_jwk(central))
+    assert wire.Ack.decode(signing.verify(token, public, typ=signing.TYPE_ACK)) == ack
+    with pytest.raises(signing.BadHeader, match="type"):
+        signing.verify(token, public)  # the findings verifier refuses an ack
+    assert wire.ack_topic("aarhus", "s-one") == "netvagt/v1/aarhus/s-one/ack"
+    with pytest.raises(MalformedMessage):
+        wire.Ack.decode(b'{"v":1,"type":"ack","sensor":"s","org":"o","msg_ids":[],'
+                        b'"acked_at":"2026-01-01T00:00:00.000000Z"}')

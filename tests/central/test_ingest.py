@@ -183,3 +183,25 @@ def test_mutated_messages_never_raise(
         if mutated != token:
             pass
     assert outcomes[1].reason is not Reason.ACCEPTED
+
+
+def test_redelivery_is_refused_but_acknowledged_and_late_numbers_fill_in(
+    db, registered, make_message  # type: ignore[no-untyped-def]
+) -> None:
+    from central.ingest import REPLAY_WINDOW
+
+    ingestor = Ingestor(db)
+    first, third = make_message(seq=1), make_message(seq=3)
+    second = make_message(seq=2)
+    assert ingestor.ingest(*first).accepted
+    assert ingestor.ingest(*third).accepted
+    again = ingestor.ingest(*third)
+    assert again.reason is Reason.REPLAYED and again.committed  # the sensor may delete it
+    late = ingestor.ingest(*second)  # sent before 3 but delivered after it: never seen
+    assert late.accepted
+    assert db.execute("SELECT last_seq FROM sensors").fetchone()[0] == 3
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
+    far = make_message(seq=REPLAY_WINDOW + 10)
+    assert ingestor.ingest(*far).accepted
+    too_old = ingestor.ingest(*make_message(seq=5))
+    assert too_old.reason is Reason.REPLAYED and not too_old.committed

@@ -1,0 +1,85 @@
+"""Delivery through a real Mosquitto on loopback: the outbox empties only on the central's
+signed acknowledgement, and a forged acknowledgement deletes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from agent import signing, wire
+from agent.outbox import Outbox
+from agent.publish import BrokerConfig, deliver
+from agent.wire import Asset
+from central import registry
+from central.db import open_db
+from central.keys import key_path_for, load_or_create
+from central.lab.broker import Mosquitto
+from central.service import BrokerConfig as CentralBroker
+from central.service import serve
+
+pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None
+                                and not Path("/usr/sbin/mosquitto").exists(),
+                                reason="needs mosquitto (install.sh installs it)")
+
+
+def _fill(outbox: Outbox, key: object, scans: int) -> list[str]:
+    for n in range(scans):
+        outbox.enqueue_scan(sensor="s-one", org="aarhus", key=key,  # type: ignore[arg-type]
+                            started_at=wire.utc_now(), finished_at=wire.utc_now(),
+                            networks=("10.1.0.0/24",),
+                            assets=(Asset(ip=f"10.1.0.{n + 1}", mac=f"00:1b:1b:00:00:{n + 1:02x}",
+                                          sources=("arp",)),))
+    return [p.msg_id for p in outbox.pending(10_000)]
+
+
+def test_outbox_empties_on_acknowledgement_and_ignores_forged_ones(tmp_path: Path) -> None:
+    sensor_key = signing.generate_private_key()
+    db_path = tmp_path / "central.db"
+    db = open_db(db_path)
+    registry.add_sensor(db, sensor="s-one", org="aarhus", site="raadhus",
+                        public_jwk=signing.public_jwk(sensor_key))
+    db.close()
+    central_key = load_or_create(key_path_for(db_path))
+    central_public = signing.public_key_from_jwk(signing.public_jwk(central_key))
+
+    async def scenario(port: int) -> None:
+        config = BrokerConfig(host="127.0.0.1", port=port, client_id="netvagt-s-one")
+        with Outbox(tmp_path / "outbox.sqlite") as outbox:
+            ids = _fill(outbox, sensor_key, 25)
+            # 1. no central: a forged acknowledgement (not the central's key) deletes nothing
+            forger = signing.generate_private_key()
+            ack = wire.Ack(sensor="s-one", org="aarhus", msg_ids=tuple(ids), acked_at=wire.utc_now())
+            forged = signing.sign(ack.encode(), forger, kid="central", typ=signing.TYPE_ACK)
+
+            async def forge() -> None:
+                await asyncio.sleep(0.3)
+                async with aiomqtt.Client("127.0.0.1", port) as client:
+                    await client.publish(wire.ack_topic("aarhus", "s-one"), forged, qos=1)
+
+            forging = asyncio.create_task(forge())
+            acked = await deliver(config, outbox, sensor="s-one", org="aarhus",
+                                  central_key=central_public, timeout=1.5)
+            await forging
+            assert acked == 0 and outbox.depth() == 25
+            # 2. the central comes: everything is acknowledged and deleted, once
+            stop, ready = asyncio.Event(), asyncio.Event()
+            central = asyncio.create_task(serve(db_path, CentralBroker(port=port), stop=stop,
+                                                ready=ready))
+            await asyncio.wait_for(ready.wait(), 10)
+            acked = await deliver(config, outbox, sensor="s-one", org="aarhus",
+                                  central_key=central_public, timeout=60)
+            assert outbox.depth() == 0
+            assert acked == 25
+            stop.set()
+            await central
+
+    with Mosquitto() as broker:
+        asyncio.run(scenario(broker.port))
+    db = open_db(db_path)
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 25
+    assert db.execute("SELECT count(*) FROM assets").fetchone()[0] == 25
+    db.close()
