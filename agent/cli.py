@@ -197,7 +197,7 @@ async def flush(config: object, outbox: object) -> int:
                           client_id=f"netvagt-{config.sensor}")
     acked = await deliver(broker, outbox, sensor=config.sensor, org=config.org,
                           central_key=config.load_central_key(),  # type: ignore[arg-type]
-                          timeout=config.delivery_timeout_s)
+                          timeout=config.delivery_timeout_s, resend_s=config.resend_s)
     log.info("the central acknowledged %d message(s); %d wait in the outbox", acked,
              outbox.depth())
     return acked

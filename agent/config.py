@@ -50,6 +50,7 @@ class AgentConfig:
     broker_username: str | None = None
     central_key: Path | None = None  # the central's public JWK: acknowledgements verify with it
     delivery_timeout_s: float = 120.0  # how long one run waits for acknowledgements
+    resend_s: float = 10.0  # send a message again when its acknowledgement is this late
     interface: str | None = None
     profile: str = DEFAULT_PROFILE
     scope: tuple[str, ...] = ()
@@ -108,6 +109,7 @@ def load(path: Path) -> AgentConfig:
             broker_username=broker.get("username"),
             central_key=Path(central["public_key"]) if "public_key" in central else None,
             delivery_timeout_s=float(central.get("delivery_timeout_s", 120)),
+            resend_s=float(central.get("resend_s", 10)),
             interface=scan.get("interface"),
             profile=scan.get("profile", DEFAULT_PROFILE),
             scope=tuple(scan.get("scope", ())),

@@ -41,8 +41,10 @@ class BrokerConfig:
 
 
 class Publisher:
-    def __init__(self, config: BrokerConfig, *, sensor: str, org: str, central_key: OKPKey) -> None:
+    def __init__(self, config: BrokerConfig, *, sensor: str, org: str, central_key: OKPKey,
+                 resend_s: float = RESEND_S) -> None:
         self.config = config
+        self.resend_s = resend_s
         self.sensor = sensor
         self.org = org
         self.central_key = central_key
@@ -94,7 +96,8 @@ class Publisher:
             if deadline is not None and time.monotonic() > deadline:
                 break
             now = time.monotonic()
-            due = [m for m in batch if now - sent_at.get(m.msg_id, -RESEND_S) >= RESEND_S]
+            due = [m for m in batch
+                   if now - sent_at.get(m.msg_id, -self.resend_s) >= self.resend_s]
             if due:
                 # started in order on one connection, so the broker receives them in order
                 await asyncio.gather(*(self._client.publish(m.topic, m.token, qos=1) for m in due))
@@ -128,6 +131,7 @@ async def deliver(
     org: str,
     central_key: OKPKey,
     timeout: float | None = None,
+    resend_s: float = RESEND_S,
 ) -> int:
     """Flush the outbox, reconnecting with back-off while the broker is away."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -138,7 +142,8 @@ async def deliver(
         if remaining is not None and remaining <= 0:
             break
         try:
-            async with Publisher(config, sensor=sensor, org=org, central_key=central_key) as pub:
+            async with Publisher(config, sensor=sensor, org=org, central_key=central_key,
+                                 resend_s=resend_s) as pub:
                 pause = RECONNECT_S
                 total += await pub.flush(outbox, timeout=remaining)
         except aiomqtt.MqttError as exc:

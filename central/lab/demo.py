@@ -60,7 +60,7 @@ def central_public_key(db_path: Path, workdir: Path) -> Path:
 
 
 def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_port: int,
-                 *, profile: str = "standard") -> SensorSetup:
+                 *, profile: str = "standard", resend_s: float = 10.0) -> SensorSetup:
     """Create a sensor's key and config, and register it at the central."""
     sensor_id = f"s-{segment}"
     state = workdir / sensor_id
@@ -81,6 +81,7 @@ def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_po
         "[central]\n"
         f'public_key = "{central_public_key(db_path, workdir)}"\n'
         "delivery_timeout_s = 120\n"
+        f"resend_s = {resend_s}\n"
         "[scan]\n"
         f'interface = "eth0"\nprofile = "{profile}"\n'
     )
