@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "sudo netvagt-agent run --config /etc/netvagt/agent.toml --once"),
     "keygen": ("create the sensor's Ed25519 key and print its public JWK",
                "sudo netvagt-agent keygen --key /var/lib/netvagt/sensor.key > sensor.jwk"),
+    "enroll": ("join the central with a one-time token: creates the key and the configuration",
+               "sudo netvagt-agent enroll --central central.kommune.dk --token 3f2a...e1.Xk..."),
     "flush": ("send what waits in the outbox, without scanning",
               "sudo netvagt-agent flush --config /etc/netvagt/agent.toml"),
 }
@@ -193,7 +195,8 @@ async def flush(config: object, outbox: object) -> int:
     assert isinstance(config, AgentConfig) and isinstance(outbox, Outbox)
     broker = BrokerConfig(host=config.broker_host, port=config.broker_port,
                           username=config.broker_username,
-                          password=os.environ.get("NETVAGT_MQTT_PASSWORD"),
+                          password=config.broker_password()
+                          or os.environ.get("NETVAGT_MQTT_PASSWORD"),
                           client_id=f"netvagt-{config.sensor}")
     acked = await deliver(broker, outbox, sensor=config.sensor, org=config.org,
                           central_key=config.load_central_key(),  # type: ignore[arg-type]
@@ -220,12 +223,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.once:
         from agent.outbox import Outbox
+        from agent.publish import BrokerRefused
 
         try:
             asyncio.run(run_once(config))
         except ConfigError as exc:
             print(f"netvagt-agent: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        except BrokerRefused as exc:
+            print(f"netvagt-agent: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
         with Outbox(config.outbox_path) as outbox:  # type: ignore[attr-defined]
             waiting = outbox.depth()
         if waiting:
@@ -262,14 +269,40 @@ def cmd_flush(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     assert isinstance(config, AgentConfig)
     with Outbox(config.outbox_path) as outbox:
+        from agent.publish import BrokerRefused
+
         try:
             sent = asyncio.run(flush(config, outbox))
-        except ConfigError as exc:
+        except (ConfigError, BrokerRefused) as exc:
             print(f"netvagt-agent: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE
         waiting = outbox.depth()
         print(f"the central acknowledged {sent} message(s); {waiting} waiting")
     return EXIT_FAILURE if waiting else 0
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    import aiomqtt
+
+    from agent.enroll import EnrollFailed, enroll
+
+    host, _, port = args.central.partition(":")
+    try:
+        result = asyncio.run(enroll(
+            host=host, port=int(port or 1883), token=args.token, name=args.name,
+            config_path=args.config, state_dir=args.state_dir, interface=args.interface,
+            profile=args.profile, timeout=args.timeout))
+    except EnrollFailed as exc:
+        print(f"netvagt-agent: enrollment failed: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except aiomqtt.MqttError as exc:
+        print(f"netvagt-agent: enrollment failed: the broker at {args.central} refused or did "
+              f"not answer ({exc}); a token works once and expires: ask for a new one if "
+              "this one was used", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"enrolled as {result.sensor} ({result.org} / {result.site} / {result.zone}); "
+          f"configuration in {args.config}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -311,6 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("keygen", cmd_keygen)
     p.add_argument("--key", type=Path, default=Path("/var/lib/netvagt/sensor.key"))
+
+    p = add("enroll", cmd_enroll)
+    p.add_argument("--central", required=True, help="the broker's host[:port] (the central's)")
+    p.add_argument("--token", required=True, help="the one-time token from the central team")
+    p.add_argument("--name", help="wished-for sensor id (default: chosen by the central)")
+    p.add_argument("--config", type=Path, default=Path("/etc/netvagt/agent.toml"))
+    p.add_argument("--state-dir", type=Path, default=Path("/var/lib/netvagt"))
+    p.add_argument("--interface", help="interface facing the segment (default: default route)")
+    p.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE)
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
 
     p = add("flush", cmd_flush)
     p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))

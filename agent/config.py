@@ -48,6 +48,7 @@ class AgentConfig:
     broker_host: str
     broker_port: int = 1883
     broker_username: str | None = None
+    broker_password_file: Path | None = None  # written by enroll, readable by the service only
     central_key: Path | None = None  # the central's public JWK: acknowledgements verify with it
     delivery_timeout_s: float = 120.0  # how long one run waits for acknowledgements
     resend_s: float = 10.0  # send a message again when its acknowledgement is this late
@@ -71,6 +72,14 @@ class AgentConfig:
     @property
     def outbox_path(self) -> Path:
         return self.state_dir / "outbox.sqlite"
+
+    def broker_password(self) -> str | None:
+        if self.broker_password_file is None:
+            return None
+        try:
+            return self.broker_password_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"[broker] password_file: {exc}") from None
 
     def load_central_key(self) -> object:
         """The central's public key, or a clear error saying how to get it."""
@@ -107,6 +116,8 @@ def load(path: Path) -> AgentConfig:
             broker_host=broker["host"],
             broker_port=int(broker.get("port", 1883)),
             broker_username=broker.get("username"),
+            broker_password_file=Path(broker["password_file"]) if "password_file" in broker
+            else None,
             central_key=Path(central["public_key"]) if "public_key" in central else None,
             delivery_timeout_s=float(central.get("delivery_timeout_s", 120)),
             resend_s=float(central.get("resend_s", 10)),

@@ -40,6 +40,19 @@ class BrokerConfig:
     client_id: str | None = None
 
 
+class BrokerRefused(aiomqtt.MqttError):
+    """The broker refused this sensor's login: revoked, or wrong credentials. Not retried."""
+
+
+REFUSED_CODES = frozenset({4, 5, 134, 135, 138})  # bad credentials / not authorised / banned
+
+
+def _refused(exc: aiomqtt.MqttError) -> bool:
+    rc = getattr(exc, "rc", None)
+    value = getattr(rc, "value", rc)
+    return isinstance(value, int) and value in REFUSED_CODES
+
+
 class Publisher:
     def __init__(self, config: BrokerConfig, *, sensor: str, org: str, central_key: OKPKey,
                  resend_s: float = RESEND_S) -> None:
@@ -147,6 +160,11 @@ async def deliver(
                 pause = RECONNECT_S
                 total += await pub.flush(outbox, timeout=remaining)
         except aiomqtt.MqttError as exc:
+            if _refused(exc):
+                raise BrokerRefused(
+                    f"the broker {config.host}:{config.port} refused this sensor's login ({exc}): "
+                    "revoked, or the credentials are wrong; findings stay in the outbox"
+                ) from exc
             log.warning("broker %s:%d: %s; %d message(s) wait in the outbox; retrying in %.0f s",
                         config.host, config.port, exc, outbox.depth(), pause)
             await asyncio.sleep(pause)

@@ -32,6 +32,8 @@ ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
 MAX_HEADER_BYTES = 512  # a protected header larger than this is not ours
 TYPE_FINDINGS = "netvagt-findings+jws"
 TYPE_ACK = "netvagt-ack+jws"
+TYPE_ENROLL = "netvagt-enroll+jws"
+TYPE_ENROLL_REPLY = "netvagt-enroll-reply+jws"
 CENTRAL_KID = "central"  # the key id the central signs acknowledgements and plans with
 
 

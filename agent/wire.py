@@ -475,3 +475,94 @@ class Ack:
             return cls(**mapping, msg_ids=tuple(ids))
         except TypeError as exc:
             raise _fail("ack", str(exc)) from None
+
+
+# --------------------------------------------------------------------------- enrollment
+
+ENROLL_TYPE = "enroll"
+ENROLL_REPLY_TYPE = "enroll-reply"
+_TOKEN_RE = re.compile(r"^([0-9a-f]{12})\.([A-Za-z0-9_-]{20,64})$")
+
+
+def split_token(token: str) -> tuple[str, str]:
+    """``<token id>.<secret>`` into its parts; raises WireError for anything else."""
+    match = _TOKEN_RE.match(token.strip())
+    if match is None:
+        raise WireError("not an enrollment token (expected 12 hex digits, a dot, and a secret)")
+    return match.group(1), match.group(2)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrollRequest:
+    """A new sensor asks to join; signed with the key it just made (proof of possession)."""
+
+    token: str
+    public_jwk: dict[str, str]
+    name: str | None = None  # a wished-for sensor id; the central may refuse or change it
+    hostname: str | None = None
+    v: int = SCHEMA_VERSION
+    type: str = ENROLL_TYPE
+
+    def __post_init__(self) -> None:
+        if self.v not in SUPPORTED_VERSIONS or self.type != ENROLL_TYPE:
+            raise UnsupportedVersion("not an enrollment request this side speaks")
+        split_token(self.token)
+        if not isinstance(self.public_jwk, dict) or set(self.public_jwk) != {"kty", "crv", "x"}:
+            raise _fail("public_jwk", "expected an Ed25519 public JWK (kty, crv, x)")
+        if self.name is not None and not is_valid_id(self.name):
+            raise _fail("name", "expected an id of the form [a-z0-9][a-z0-9_-]{0,62}")
+        _text("hostname", self.hostname)
+
+    def encode(self) -> bytes:
+        return canonical_json({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def decode(cls, payload: bytes) -> EnrollRequest:
+        if len(payload) > 16_384:
+            raise _fail("enroll", "too large")
+        try:
+            data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise _fail("enroll", f"not JSON: {exc}") from None
+        mapping = dict(_mapping("enroll", data))
+        _only_keys("enroll", mapping, cls)
+        try:
+            return cls(**mapping)
+        except TypeError as exc:
+            raise _fail("enroll", str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrollReply:
+    """The central's answer, signed with its key: the sensor's identity and broker login."""
+
+    ok: bool
+    error: str | None = None
+    sensor: str | None = None
+    org: str | None = None
+    site: str | None = None
+    zone: str | None = None
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    central_jwk: dict[str, str] | None = None
+    v: int = SCHEMA_VERSION
+    type: str = ENROLL_REPLY_TYPE
+
+    def encode(self) -> bytes:
+        return canonical_json({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def decode(cls, payload: bytes) -> EnrollReply:
+        try:
+            data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise _fail("enroll-reply", f"not JSON: {exc}") from None
+        mapping = dict(_mapping("enroll-reply", data))
+        _only_keys("enroll-reply", mapping, cls)
+        try:
+            reply = cls(**mapping)
+        except TypeError as exc:
+            raise _fail("enroll-reply", str(exc)) from None
+        if reply.type != ENROLL_REPLY_TYPE or reply.v not in SUPPORTED_VERSIONS:
+            raise UnsupportedVersion("not an enrollment reply this side speaks")
+        return reply

@@ -76,6 +76,39 @@ def _record(record: object) -> dict[str, object]:
     return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[attr-defined]
 
 
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from central.enroll import EnrollmentError, create_token
+
+    db = open_db(args.db)
+    try:
+        token = create_token(db, org=args.org, site=args.site, zone=args.zone,
+                             ttl=timedelta(hours=args.ttl_hours))
+    except (EnrollmentError, registry.RegistryError) as exc:
+        print(f"netvagt-central: cannot create a token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    print(f"one use, valid {args.ttl_hours:g} h, for {args.org} / {args.site}"
+          f"{' / ' + args.zone if args.zone else ''}; on the sensor: "
+          f"sudo netvagt-agent enroll --central HOST --token {token}", file=sys.stderr)
+    return 0
+
+
+def cmd_sensor_revoke(args: argparse.Namespace) -> int:
+    from central.enroll import EnrollmentError, revoke
+
+    db = open_db(args.db)
+    try:
+        revoke(db, args.id)
+    except EnrollmentError as exc:
+        print(f"netvagt-central: {exc}", file=sys.stderr)
+        return 2
+    print(f"sensor {args.id} revoked: its messages are refused from now on; the running "
+          "service removes its broker access")
+    return 0
+
+
 def cmd_key(args: argparse.Namespace) -> int:
     from agent import signing
     from central.keys import key_path_for, load_or_create
@@ -88,8 +121,10 @@ def cmd_key(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from central.service import BrokerConfig, serve
 
-    broker = BrokerConfig(host=args.broker_host, port=args.broker_port,
-                          username=args.username, password=os.environ.get("NETVAGT_MQTT_PASSWORD"))
+    password = (args.password_file.read_text().strip() if args.password_file
+                else os.environ.get("NETVAGT_MQTT_PASSWORD"))
+    broker = BrokerConfig(host=args.broker_host, port=args.broker_port, username=args.username,
+                          password=password, manage_access=args.manage_access)
 
     async def until_signalled() -> None:
         stop = asyncio.Event()
@@ -170,6 +205,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                    "netvagt-central sensor-add --id s-admin --org aarhus --site city-hall "
                    "--public-key s-admin.jwk"),
     "sensors": ("list registered sensors", "netvagt-central sensors"),
+    "token-create": ("issue a one-time enrollment token for a site and zone",
+                     "netvagt-central token-create --org aarhus --site raadhuset --zone admin"),
+    "sensor-revoke": ("revoke a sensor: its messages are refused and its broker access removed",
+                      "netvagt-central sensor-revoke s-admin-3f2a1c"),
     "key": ("print the central's public key (JWK) for the sensors' configuration; "
             "creates the key on first use",
             "netvagt-central key > central.jwk"),
@@ -213,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
 
+    p = add("token-create", cmd_token_create)
+    _db_arg(p)
+    p.add_argument("--org", required=True)
+    p.add_argument("--site", required=True)
+    p.add_argument("--zone", help="the zone the sensor will stand in")
+    p.add_argument("--ttl-hours", type=float, default=24.0, help="validity (default 24 h)")
+
+    p = add("sensor-revoke", cmd_sensor_revoke)
+    _db_arg(p)
+    p.add_argument("id", help="sensor id")
+
     p = add("key", cmd_key)
     _db_arg(p)
     p.add_argument("--key", type=Path, help="the central's private key (default: beside --db)")
@@ -222,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", type=Path, help="the central's private key (default: beside --db)")
     p.add_argument("--broker-host", default="127.0.0.1")
     p.add_argument("--broker-port", type=int, default=1883)
-    p.add_argument("--username", help="MQTT user (password from $NETVAGT_MQTT_PASSWORD)")
+    p.add_argument("--username", help="MQTT user (password from --password-file or "
+                   "$NETVAGT_MQTT_PASSWORD)")
+    p.add_argument("--password-file", type=Path, help="file holding the MQTT password")
+    p.add_argument("--manage-access", action="store_true",
+                   help="administer per-sensor broker access with Mosquitto's dynamic security "
+                   "plugin (--username must be its admin)")
 
     p = add("assets", cmd_assets)
     _db_arg(p)

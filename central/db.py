@@ -159,6 +159,31 @@ def m003_ingest_log(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_enrollment(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE tokens (
+            id TEXT PRIMARY KEY,               -- 12 hex digits, public
+            secret_hash TEXT NOT NULL,         -- sha256 of the secret
+            broker_secret TEXT,                -- kept only until the broker client exists
+            org_id TEXT NOT NULL REFERENCES orgs(id),
+            site_id INTEGER NOT NULL REFERENCES sites(id),
+            zone_id INTEGER REFERENCES zones(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            sensor_id TEXT REFERENCES sensors(id),
+            broker_state TEXT NOT NULL DEFAULT 'pending'  -- pending | created | removed
+        );
+        ALTER TABLE sensors ADD COLUMN broker_state TEXT NOT NULL DEFAULT 'none';
+        ALTER TABLE sensors ADD COLUMN revoked_at TEXT;
+        ALTER TABLE sensors ADD COLUMN hostname TEXT
+        """,
+    )
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the inventory, in WAL mode, with every migration applied."""
     path = Path(path)

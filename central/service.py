@@ -1,9 +1,11 @@
-"""The central's ingest service: subscribe to every sensor's findings and commit them.
+"""The central's service: verify and store findings, acknowledge them, enroll sensors, and
+keep the broker's per-sensor access in step with the registry.
 
-``async with aiomqtt.Client(...)``, ``async for message in client.messages``; messages
-that are already queued are taken together and committed in one transaction, so the rate
-is bounded by SQLite's commits, not by one fsync per message. Reconnection is this loop
-around ``async with``: the broker may go away and come back.
+``async with aiomqtt.Client(...)``; one task reads the client's messages and routes them
+(findings to the ingest queue, enrollment requests to the enrollment queue, broker-control
+answers to the admin); queued findings are taken together and committed in one transaction,
+so the rate is bounded by SQLite's commits, not by one fsync per message. Reconnection is
+this loop around ``async with``: the broker may go away and come back.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
 from joserfc.jwk import OKPKey
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlite_utils import Database
 
 from agent import signing, wire
+from central import broker_admin, enroll
+from central.broker_admin import BrokerAdmin
 from central.db import open_db
 from central.ingest import Ingestor, Outcome
 from central.keys import key_path_for, load_or_create
@@ -29,6 +35,8 @@ log = logging.getLogger("netvagt.central.service")
 MAX_BATCH = 500  # messages committed in one transaction
 RECONNECT_S = 1.0  # seconds between attempts to reach the broker
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queued messages this long offline
+RECONCILE_S = 1.0  # how often the broker's clients are brought in line with the registry
+TOKEN_GRACE_S = 5.0  # a used token's broker client lives this long, to read its reply
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +46,13 @@ class BrokerConfig:
     username: str | None = None
     password: str | None = None
     client_id: str = "netvagt-central"
+    # manage per-sensor broker access through the dynamic security plugin (the username
+    # must be the plugin's admin); without it the broker's own configuration decides
+    manage_access: bool = False
+
+
+class _Stop(Exception):
+    """Raised inside the task group to leave it when the service is asked to stop."""
 
 
 async def serve(
@@ -49,20 +64,16 @@ async def serve(
     ready: asyncio.Event | None = None,
     max_messages: int | None = None,
 ) -> Ingestor:
-    """Ingest until ``stop`` is set (or ``max_messages`` were handled); returns the ingestor.
-
-    After each commit, every committed message (and every redelivery of one already
-    committed) is acknowledged to its sensor, signed with the central's key: only then does
-    the sensor delete it from its outbox.
-    """
+    """Run until ``stop`` is set (or ``max_messages`` findings were handled)."""
     db = open_db(db_path)
     key = load_or_create(key_path or key_path_for(db_path))
     ingestor = Ingestor(db)
     stop = stop or asyncio.Event()
-    handled = 0
+    handled = [0]
     properties = Properties(PacketTypes.CONNECT)
     properties.SessionExpiryInterval = SESSION_EXPIRY_S
     while not stop.is_set():
+        failure: BaseException | None = None
         try:
             async with aiomqtt.Client(
                 broker.host,
@@ -75,38 +86,91 @@ async def serve(
                 properties=properties,
                 max_queued_incoming_messages=10_000,
             ) as client:
-                await client.subscribe(wire.FINDINGS_FILTER, qos=1)
-                log.info("subscribed to %s on %s:%d", wire.FINDINGS_FILTER, broker.host, broker.port)
-                if ready is not None:
-                    ready.set()
-                stopper = asyncio.ensure_future(stop.wait())
-                try:
-                    while not stop.is_set():
-                        getter = asyncio.ensure_future(anext(client.messages))
-                        done, _ = await asyncio.wait(
-                            {getter, stopper}, return_when=asyncio.FIRST_COMPLETED
-                        )
-                        if getter not in done:
-                            getter.cancel()
-                            break
-                        batch = [getter.result()]
-                        while len(client.messages) and len(batch) < MAX_BATCH:
-                            batch.append(await anext(client.messages))
-                        outcomes = ingest_batch(ingestor, batch)
-                        await acknowledge(client, key, outcomes)
-                        handled += len(outcomes)
-                        if max_messages is not None and handled >= max_messages:
-                            stop.set()
-                finally:
-                    stopper.cancel()
-        except aiomqtt.MqttError as exc:
-            if stop.is_set():
-                break
-            log.warning("broker %s:%d unavailable (%s); retrying", broker.host, broker.port, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RECONNECT_S)
+                await _session(client, db, ingestor, key, broker, stop, ready, handled,
+                               max_messages)
+        except* _Stop:
+            stop.set()
+        except* aiomqtt.MqttError as group:
+            failure = group.exceptions[0]
+        if stop.is_set():
+            break
+        log.warning("broker %s:%d unavailable (%s); retrying", broker.host, broker.port, failure)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), RECONNECT_S)
     db.close()
     return ingestor
+
+
+async def _session(
+    client: aiomqtt.Client,
+    db: Database,
+    ingestor: Ingestor,
+    key: OKPKey,
+    broker: BrokerConfig,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None,
+    handled: list[int],
+    max_messages: int | None,
+) -> None:
+    findings: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+    requests: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+    admin = BrokerAdmin(client) if broker.manage_access else None
+
+    async def read() -> None:
+        async for message in client.messages:
+            topic = str(message.topic)
+            if admin is not None and admin.handle(message):
+                continue
+            if topic.startswith(broker_admin.ENROLL_PREFIX + "/"):
+                if topic.endswith("/request"):
+                    requests.put_nowait(message)
+            elif topic.endswith("/findings"):
+                findings.put_nowait(message)
+
+    async def ingest_loop() -> None:
+        while True:
+            batch = [await findings.get()]
+            while not findings.empty() and len(batch) < MAX_BATCH:
+                batch.append(findings.get_nowait())
+            outcomes = ingest_batch(ingestor, batch)
+            await acknowledge(client, key, outcomes)
+            handled[0] += len(outcomes)
+            if max_messages is not None and handled[0] >= max_messages:
+                stop.set()
+
+    async def enroll_loop() -> None:
+        assert admin is not None
+        while True:
+            message = await requests.get()
+            await handle_enrollment(db, admin, client, key, message)
+            ingestor.refresh()
+
+    async def reconcile_loop() -> None:
+        assert admin is not None
+        while True:
+            await reconcile(db, admin)
+            ingestor.refresh()
+            await asyncio.sleep(RECONCILE_S)
+
+    async def watch_stop() -> None:
+        await stop.wait()
+        raise _Stop
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(read())
+        group.create_task(watch_stop())
+        if admin is not None:
+            await admin.start()
+            if broker.username:
+                await admin.ensure_central(broker.username)
+            await client.subscribe(broker_admin.enroll_request_topic("+"), qos=1)
+            group.create_task(enroll_loop())
+            group.create_task(reconcile_loop())
+        await client.subscribe(wire.FINDINGS_FILTER, qos=1)
+        log.info("subscribed to %s on %s:%d", wire.FINDINGS_FILTER, broker.host, broker.port)
+        group.create_task(ingest_loop())
+        if ready is not None:
+            ready.set()
 
 
 async def acknowledge(client: aiomqtt.Client, key: OKPKey, outcomes: list[Outcome]) -> None:
@@ -116,19 +180,74 @@ async def acknowledge(client: aiomqtt.Client, key: OKPKey, outcomes: list[Outcom
             by_sensor.setdefault((outcome.org, outcome.sensor), []).append(outcome.msg_id)
     for (org, sensor), msg_ids in by_sensor.items():
         for i in range(0, len(msg_ids), wire.MAX_ACKED_PER_MESSAGE):
-            ack = wire.Ack(sensor=sensor, org=org, msg_ids=tuple(msg_ids[i:i + wire.MAX_ACKED_PER_MESSAGE]),
+            ack = wire.Ack(sensor=sensor, org=org,
+                           msg_ids=tuple(msg_ids[i:i + wire.MAX_ACKED_PER_MESSAGE]),
                            acked_at=wire.utc_now())
             token = signing.sign(ack.encode(), key, kid=signing.CENTRAL_KID, typ=signing.TYPE_ACK)
             await client.publish(wire.ack_topic(org, sensor), token, qos=1)
 
 
 def ingest_batch(ingestor: Ingestor, batch: list[aiomqtt.Message]) -> list[Outcome]:
-    pairs = []
-    for message in batch:
-        payload = message.payload
-        if isinstance(payload, str):
-            payload = payload.encode("utf-8")
-        elif not isinstance(payload, bytes | bytearray):
-            payload = b"" if payload is None else str(payload).encode()
-        pairs.append((str(message.topic), bytes(payload)))
-    return ingestor.ingest_all(pairs)
+    return ingestor.ingest_all([(str(m.topic), _payload(m)) for m in batch])
+
+
+def _payload(message: aiomqtt.Message) -> bytes:
+    payload = message.payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode()
+
+
+async def handle_enrollment(db: Database, admin: BrokerAdmin, client: aiomqtt.Client,
+                            key: OKPKey, message: aiomqtt.Message) -> None:
+    """Answer one enrollment request: register the sensor and give it its broker login."""
+    token_id = str(message.topic).split("/")[-2]
+    try:
+        done = enroll.enroll(db, token_id, _payload(message))
+    except enroll.EnrollmentError as exc:
+        log.warning("enrollment refused for token %s: %s", token_id, exc)
+        reply = wire.EnrollReply(ok=False, error=str(exc)[:300])
+    else:
+        password = broker_admin.new_password()
+        await admin.add_client(done.sensor, password, broker_admin.sensor_role(done.org,
+                                                                                 done.sensor))
+        db.execute("UPDATE sensors SET broker_state = 'active' WHERE id = ?", [done.sensor])
+        log.info("enrolled sensor %s for %s / %s / %s", done.sensor, done.org, done.site,
+                 done.zone)
+        reply = wire.EnrollReply(ok=True, sensor=done.sensor, org=done.org, site=done.site,
+                                 zone=done.zone, mqtt_username=done.sensor,
+                                 mqtt_password=password,
+                                 central_jwk=signing.public_jwk(key))
+    token = signing.sign(reply.encode(), key, kid=signing.CENTRAL_KID,
+                         typ=signing.TYPE_ENROLL_REPLY)
+    await client.publish(broker_admin.enroll_reply_topic(token_id), token, qos=1)
+
+
+async def reconcile(db: Database, admin: BrokerAdmin) -> None:
+    """Create broker clients for new tokens; remove those of used or expired tokens and of
+    revoked sensors."""
+    now = wire.utc_now()
+    for token_id, secret in db.execute(
+        "SELECT id, broker_secret FROM tokens WHERE broker_state = 'pending'"
+        " AND used_at IS NULL AND expires_at > ?", [now]
+    ).fetchall():
+        await admin.add_client(f"enroll-{token_id}", secret,
+                               broker_admin.enrollment_role(token_id))
+        db.execute("UPDATE tokens SET broker_state = 'created', broker_secret = NULL WHERE id = ?",
+                   [token_id])
+    grace = wire.format_ts(datetime.now(UTC) - timedelta(seconds=TOKEN_GRACE_S))
+    for (token_id,) in db.execute(
+        "SELECT id FROM tokens WHERE broker_state = 'created'"
+        " AND ((used_at IS NOT NULL AND used_at < ?) OR expires_at <= ?)", [grace, now]
+    ).fetchall():
+        await admin.remove_client(f"enroll-{token_id}")
+        db.execute("UPDATE tokens SET broker_state = 'removed', broker_secret = NULL WHERE id = ?",
+                   [token_id])
+    for (sensor,) in db.execute(
+        "SELECT id FROM sensors WHERE status = 'revoked' AND broker_state = 'active'"
+    ).fetchall():
+        await admin.remove_client(sensor)
+        db.execute("UPDATE sensors SET broker_state = 'removed' WHERE id = ?", [sensor])
+        log.info("removed the broker access of revoked sensor %s", sensor)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -25,6 +27,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _hand_to_broker_user(workdir: Path) -> None:
+    """Started as root, mosquitto drops to its own user: let that user read and write the
+    plugin's state (it saves every change), and nobody else."""
+    try:
+        owner = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    for path in (workdir, *workdir.iterdir()):
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+def dynsec_plugin_path() -> str:
+    """Mosquitto's dynamic security plugin, wherever the distribution put it."""
+    candidates = [*sorted(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so")),
+                  Path("/usr/lib/mosquitto_dynamic_security.so")]
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    raise LabError("mosquitto's dynamic security plugin is missing (apt-get install mosquitto)")
+
+
 def mosquitto_path() -> str:
     for candidate in ("mosquitto", "/usr/sbin/mosquitto"):
         found = shutil.which(candidate)
@@ -42,6 +65,9 @@ class Mosquitto:
     ns: str | None = None
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="netvagt-mqtt-")))
     persistence: bool = False
+    # with an admin user, the broker authenticates and authorises through Mosquitto's
+    # dynamic security plugin (no anonymous access), administered over MQTT by the central
+    dynsec_admin: tuple[str, str] | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,9 +75,18 @@ class Mosquitto:
         return self.workdir / "mosquitto.conf"
 
     def write_config(self) -> None:
-        lines = [
-            "per_listener_settings false",
-            "allow_anonymous true",
+        lines = ["per_listener_settings false"]
+        if self.dynsec_admin is not None:
+            dynsec = self.workdir / "dynamic-security.json"
+            if not dynsec.exists():
+                user, password = self.dynsec_admin
+                subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(dynsec), user, password],
+                               check=True, capture_output=True)
+            lines += [f"plugin {dynsec_plugin_path()}", f"plugin_opt_config_file {dynsec}"]
+            _hand_to_broker_user(self.workdir)
+        else:
+            lines.append("allow_anonymous true")
+        lines += [
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.workdir}/",
             "log_dest stderr",

@@ -1,0 +1,113 @@
+"""Enrolling a sensor: create its key, ask the central through the broker with the token,
+and write the identity, broker login and central key it answers with."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiomqtt
+
+from agent import signing, wire
+
+ENROLL_ROOT = f"{wire.TOPIC_ROOT}/enroll"
+
+
+class EnrollFailed(RuntimeError):
+    """The central refused, or its answer could not be trusted or written."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrollResult:
+    sensor: str
+    org: str
+    site: str
+    zone: str | None
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+async def enroll(
+    *,
+    host: str,
+    port: int,
+    token: str,
+    config_path: Path,
+    state_dir: Path,
+    name: str | None = None,
+    interface: str | None = None,
+    profile: str = "standard",
+    timeout: float = 30.0,
+) -> EnrollResult:
+    try:
+        token_id, secret = wire.split_token(token)
+    except wire.WireError as exc:
+        raise EnrollFailed(str(exc)) from None
+    key_path = state_dir / "sensor.key"
+    if key_path.exists():
+        raise EnrollFailed(f"{key_path} exists: this machine is enrolled already "
+                           "(remove the key to enroll it again)")
+    key = signing.generate_private_key()
+    request = wire.EnrollRequest(token=token, public_jwk=signing.public_jwk(key), name=name,
+                                 hostname=socket.gethostname()[:256])
+    signed = signing.sign(request.encode(), key, kid="enroll", typ=signing.TYPE_ENROLL)
+    reply_topic = f"{ENROLL_ROOT}/{token_id}/reply"
+    async with aiomqtt.Client(host, port, username=f"enroll-{token_id}", password=secret,
+                              protocol=aiomqtt.ProtocolVersion.V5, timeout=timeout) as client:
+        await client.subscribe(reply_topic, qos=1)
+        await client.publish(f"{ENROLL_ROOT}/{token_id}/request", signed, qos=1)
+        try:
+            message = await asyncio.wait_for(anext(client.messages), timeout)
+        except TimeoutError:
+            raise EnrollFailed(f"no answer from the central within {timeout:.0f} s") from None
+    payload = message.payload if isinstance(message.payload, bytes) else b""
+    try:
+        header = signing.read_header(payload)
+        unverified = wire.EnrollReply.decode(signing._b64decode(payload.split(b".")[1]))
+        if not unverified.ok:
+            raise EnrollFailed(unverified.error or "refused")
+        central = signing.public_key_from_jwk(unverified.central_jwk or {})
+        reply = wire.EnrollReply.decode(signing.verify(payload, central,
+                                                       typ=signing.TYPE_ENROLL_REPLY))
+    except (signing.SignatureError, wire.WireError, ValueError) as exc:
+        raise EnrollFailed(f"the answer does not verify: {exc}") from None
+    if header.kid != signing.CENTRAL_KID or not (reply.sensor and reply.org and reply.site):
+        raise EnrollFailed("the answer is incomplete")
+    signing.save_private_key(key, key_path)
+    _write_private(state_dir / "mqtt.password", (reply.mqtt_password or "") + "\n")
+    central_jwk = state_dir / "central.jwk"
+    central_jwk.write_text(json.dumps(reply.central_jwk) + "\n")
+    lines = [
+        "# written by netvagt-agent enroll",
+        "[sensor]",
+        f'id = "{reply.sensor}"',
+        f'org = "{reply.org}"',
+        f'key = "{key_path}"',
+        f'state_dir = "{state_dir}"',
+        "",
+        "[broker]",
+        f'host = "{host}"',
+        f"port = {port}",
+        f'username = "{reply.mqtt_username}"',
+        f'password_file = "{state_dir / "mqtt.password"}"',
+        "",
+        "[central]",
+        f'public_key = "{central_jwk}"',
+        "",
+        "[scan]",
+        f'profile = "{profile}"',
+    ]
+    if interface:
+        lines.append(f'interface = "{interface}"')
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text("\n".join(lines) + "\n")
+    return EnrollResult(sensor=reply.sensor, org=reply.org, site=reply.site, zone=reply.zone)

@@ -1,0 +1,160 @@
+"""Enrollment and broker access per sensor, in the lab, with Mosquitto's dynamic security:
+a token enrolls a sensor once, its findings arrive, it cannot touch another sensor's topics,
+and after revocation it is shut out."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from central.db import open_db
+from central.lab.broker import Mosquitto
+from central.lab.topology import CORE_HOST, DeviceSpec, Lab, LabSpec, SegmentSpec, ServiceSpec
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="builds network namespaces: needs root"),
+]
+
+ORG, SITE = "demo-kommune", "raadhuset"
+EDGE = LabSpec(
+    segments=(SegmentSpec(name="edge", cidr="10.70.0.0/24", router_mac="00:00:0c:70:00:01"),),
+    devices=(DeviceSpec(name="meter", segment="edge", host=33, mac="00:13:ea:70:00:33",
+                        vendor="Kamstrup A/S", device_type="meter",
+                        services=(ServiceSpec(port=80, kind="http",
+                                              params={"server": "lighttpd", "title": "m"}),)),),
+)
+PY = sys.executable
+
+
+@dataclass
+class Site:
+    lab: Lab
+    db: Path
+    work: Path
+
+    def central(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PY, "-m", "central.cli", *args, "--db", str(self.db)],
+                              capture_output=True, text=True, timeout=60)
+
+    def agent(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.lab.run(self.lab.sensor_ns("edge"), [PY, "-m", "agent.cli", *args],
+                            timeout=300)
+
+    def query(self, sql: str, *params: object) -> list[tuple[object, ...]]:
+        db = open_db(self.db)
+        try:
+            return [tuple(r) for r in db.execute(sql, list(params)).fetchall()]
+        finally:
+            db.close()
+
+    def token(self) -> str:
+        made = self.central("token-create", "--org", ORG, "--site", SITE, "--zone", "edge")
+        assert made.returncode == 0, made.stderr
+        token = made.stdout.strip()
+        _wait(lambda: self.query("SELECT broker_state FROM tokens WHERE id = ?",
+                                 token.split(".")[0]) == [("created",)])
+        return token
+
+
+def _wait(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    work = Path(tempfile.mkdtemp(prefix="netvagt-enroll-"))
+    admin_password = secrets.token_urlsafe(16)
+    (work / "central.password").write_text(admin_password)
+    try:
+        with Lab(EDGE) as lab, Mosquitto(ns=lab.core, bind=(CORE_HOST, "127.0.0.1"), port=1883,
+                                         dynsec_admin=("netvagt-central", admin_password)):
+            db = work / "central.db"
+            open_db(db).close()
+            lab.popen(lab.core, [PY, "-m", "central.cli", "serve", "--db", str(db),
+                                 "--username", "netvagt-central", "--password-file",
+                                 str(work / "central.password"), "--manage-access"],
+                      stderr=subprocess.DEVNULL)
+            yield Site(lab=lab, db=db, work=work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _enroll(site: Site, token: str, name: str) -> subprocess.CompletedProcess[str]:
+    state = site.work / name
+    return site.agent("enroll", "--central", CORE_HOST, "--token", token, "--name", name,
+                      "--config", str(state / "agent.toml"), "--state-dir", str(state),
+                      "--interface", "eth0", "--profile", "safe")
+
+
+def test_enroll_scan_reuse_forgery_isolation_and_revocation(site: Site) -> None:
+    token = site.token()
+    enrolled = _enroll(site, token, "s-edge")
+    assert enrolled.returncode == 0, enrolled.stderr
+    config = site.work / "s-edge" / "agent.toml"
+    assert (site.work / "s-edge" / "sensor.key").stat().st_mode & 0o777 == 0o600
+    assert (site.work / "s-edge" / "mqtt.password").stat().st_mode & 0o777 == 0o600
+
+    # its findings arrive, through its own broker identity
+    ran = site.agent("run", "--config", str(config), "--once")
+    assert ran.returncode == 0, ran.stderr
+    assert site.query("SELECT count(*) FROM messages WHERE sensor_id = 's-edge'") == [(1,)]
+    assert ("10.70.0.33",) in site.query("SELECT ip FROM addresses")
+
+    # the same token a second time, and a forged one, are refused with a clear message
+    again = _enroll(site, token, "s-second")
+    assert again.returncode == 1
+    assert "token" in again.stderr and "enrollment failed" in again.stderr
+    forged = _enroll(site, token.split(".")[0] + "." + secrets.token_urlsafe(24), "s-forged")
+    assert forged.returncode == 1 and "enrollment failed" in forged.stderr
+    assert site.query("SELECT id FROM sensors ORDER BY id") == [("s-edge",)]
+
+    # its broker identity may not publish to another sensor's topic nor read its commands
+    password = (site.work / "s-edge" / "mqtt.password").read_text().strip()
+    login = ["-h", CORE_HOST, "-V", "mqttv5", "-u", "s-edge", "-P", password]
+    before = site.query("SELECT sum(count) FROM message_counts")
+    pub = site.lab.run(site.lab.sensor_ns("edge"), ["mosquitto_pub", *login, "-q", "1", "-t",
+                                                    f"netvagt/v1/{ORG}/s-victim/findings",
+                                                    "-m", "x"])
+    sub = site.lab.run(site.lab.sensor_ns("edge"), ["mosquitto_sub", *login, "-t",
+                                                    f"netvagt/v1/{ORG}/s-victim/commands",
+                                                    "-C", "1", "-W", "3"])
+    assert "denied" in (sub.stdout + sub.stderr).lower() or sub.returncode != 0, sub
+    # a marker on its own topic, sent after the attempt: once the central has seen it, it
+    # would have seen the earlier one too (it would be counted 'malformed')
+    header = base64.urlsafe_b64encode(b'{"alg":"Ed25519","kid":"s-nobody"}').rstrip(b"=")
+    own = site.lab.run(site.lab.sensor_ns("edge"), ["mosquitto_pub", *login, "-q", "1", "-t",
+                                                    f"netvagt/v1/{ORG}/s-edge/findings",
+                                                    "-m", header.decode() + ".e30.AAAA"])
+    assert own.returncode == 0, own.stderr
+    _wait(lambda: site.query("SELECT count FROM message_counts WHERE reason = 'unknown_sensor'")
+          == [(1,)])
+    assert site.query("SELECT count(*) FROM message_counts WHERE reason = 'malformed'") == [(0,)]
+    assert site.query("SELECT sum(count) FROM message_counts") == [((before[0][0] or 0) + 1,)]
+    assert pub.returncode == 0 or "authori" in (pub.stdout + pub.stderr).lower(), pub.stderr
+
+    # revoked: the broker shuts it out and the central would refuse it
+    revoked = site.central("sensor-revoke", "s-edge")
+    assert revoked.returncode == 0, revoked.stderr
+    _wait(lambda: site.query("SELECT broker_state FROM sensors WHERE id = 's-edge'")
+          == [("removed",)])
+    after = site.agent("run", "--config", str(config), "--once")
+    assert after.returncode == 1
+    assert "refused this sensor's login" in after.stderr, after.stderr
+    assert site.query("SELECT count(*) FROM messages WHERE sensor_id = 's-edge'") == [(1,)]
