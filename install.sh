@@ -30,9 +30,10 @@ if ! command -v apt-get >/dev/null 2>&1 || [ ! -r /etc/debian_version ]; then
 fi
 
 # nmap: service detection; mosquitto(+clients): the broker; libpcap: scapy's filters;
-# iproute2 + nftables: interfaces and the lab's router; arp-scan: the benchmark's peer tool.
+# iproute2 + nftables: interfaces and the lab's router; arp-scan: the benchmark's peer tool;
+# tcpdump: the tests' proof that excluded devices receive nothing.
 PACKAGES=(nmap mosquitto mosquitto-clients libpcap0.8 iproute2 nftables arp-scan
-          iputils-ping procps python3 python3-venv python3-dev ca-certificates)
+          iputils-ping procps python3 python3-venv python3-dev ca-certificates tcpdump)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \

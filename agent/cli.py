@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ EXIT_FAILURE = 1
 COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("scan the local segment (or given targets) and print the assets found",
              "sudo netvagt-agent scan --interface eth0 --format json"),
-    "run": ("scan on an interval and send signed findings to the central",
+    "run": ("scan on the schedule (or when the central asks) and send signed findings",
             "sudo netvagt-agent run --config /etc/netvagt/agent.toml --once"),
     "keygen": ("create the sensor's Ed25519 key and print its public JWK",
                "sudo netvagt-agent keygen --key /var/lib/netvagt/sensor.key > sensor.jwk"),
@@ -157,9 +158,9 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_once(config: object, *, progress: Callable[[str, int, int], None] | None = None,
-                   send: bool = True) -> int:
-    """One scan into the outbox, then flush the outbox; returns messages delivered."""
+async def scan_into_outbox(config: object, outbox: object, *, profile: str | None = None,
+                           progress: Callable[[str, int, int], None] | None = None) -> int:
+    """One scan, signed into the outbox; returns how many assets it found."""
     from agent import signing
     from agent.config import AgentConfig
     from agent.outbox import Outbox
@@ -167,23 +168,39 @@ async def run_once(config: object, *, progress: Callable[[str, int, int], None] 
     from scanners.netinfo import interface
     from scanners.ports import PROFILES
 
-    assert isinstance(config, AgentConfig)
-    config.load_central_key()  # fail before a long scan, not after it
+    assert isinstance(config, AgentConfig) and isinstance(outbox, Outbox)
     iface = interface(config.interface)
     scope, targets = _scope_and_targets(iface.ip, iface.cidr, config.scope, config.exclude,
                                         config.exclude_macs, config.targets)
     key = signing.load_private_key(config.key)
+    if outbox.size_bytes() > outbox.limit_bytes:  # before the scan, not after it
+        from agent.outbox import OutboxFull
+
+        raise OutboxFull(f"the outbox holds more than {outbox.limit_bytes} bytes")
+    chosen = PROFILES.get(profile or config.profile, PROFILES[config.profile])
+    result = await scan(iface=iface, scope=scope, targets=targets,  # type: ignore[arg-type]
+                        profile=chosen, progress=progress)
+    for warning in result.warnings:
+        log.warning("%s", warning)
+    seqs = outbox.enqueue_scan(
+        sensor=config.sensor, org=config.org, key=key, started_at=result.started_at,
+        finished_at=result.finished_at, networks=result.networks, assets=result.assets,
+    )
+    log.info("scan (%s) found %d assets in %.1f s; queued as seq %s", chosen.name,
+             len(result.assets), result.duration_s, seqs)
+    return len(result.assets)
+
+
+async def run_once(config: object, *, progress: Callable[[str, int, int], None] | None = None,
+                   send: bool = True) -> int:
+    """One scan into the outbox, then deliver the outbox; returns messages acknowledged."""
+    from agent.config import AgentConfig
+    from agent.outbox import Outbox
+
+    assert isinstance(config, AgentConfig)
+    config.load_central_key()  # fail before a long scan, not after it
     with Outbox(config.outbox_path) as outbox:
-        result = await scan(iface=iface, scope=scope, targets=targets,  # type: ignore[arg-type]
-                            profile=PROFILES[config.profile], progress=progress)
-        for warning in result.warnings:
-            log.warning("%s", warning)
-        seqs = outbox.enqueue_scan(
-            sensor=config.sensor, org=config.org, key=key, started_at=result.started_at,
-            finished_at=result.finished_at, networks=result.networks, assets=result.assets,
-        )
-        log.info("scan found %d assets in %.1f s; queued as seq %s", len(result.assets),
-                 result.duration_s, seqs)
+        await scan_into_outbox(config, outbox, progress=progress)
         return await flush(config, outbox) if send else 0
 
 
@@ -240,21 +257,22 @@ def cmd_run(args: argparse.Namespace) -> int:
                   "they stay in the outbox (netvagt-agent flush sends them)", file=sys.stderr)
             return EXIT_FAILURE
         return 0
-    return asyncio.run(_run_forever(config))
+    from agent.daemon import run_daemon
+    from agent.publish import BrokerRefused
 
+    async def until_signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_daemon(config, stop=stop)  # type: ignore[arg-type]
 
-async def _run_forever(config: object) -> int:
-    import aiomqtt
-
-    from agent.config import AgentConfig
-
-    assert isinstance(config, AgentConfig)
-    while True:
-        try:
-            await run_once(config)
-        except aiomqtt.MqttError as exc:  # deliver() retries; this is a failure to connect at all
-            log.warning("broker unreachable (%s); findings stay in the outbox", exc)
-        await asyncio.sleep(config.interval_s)
+    try:
+        asyncio.run(until_signalled())
+    except (ConfigError, BrokerRefused) as exc:
+        print(f"netvagt-agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE
+    return 0
 
 
 def cmd_flush(args: argparse.Namespace) -> int:

@@ -22,7 +22,12 @@ Example::
     exclude = ["10.20.10.50"]   # never receives a packet
     exclude_macs = ["00:80:f4"]
     targets = []                # routed ranges to sweep by ICMP, within scope
-    interval_s = 86400
+
+    [schedule]
+    cron = "0 1 * * *"          # nightly at 01:00 local time ...
+    jitter_s = 10800            # ... plus this sensor's own offset within 3 hours
+    quiet_hours = "07:00-17:00" # never start a scan inside these hours
+    max_duration_s = 14400      # a scan still running after this is stopped
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent import wire
+from agent.schedule import Schedule, ScheduleError
 from scanners.ports import DEFAULT_PROFILE, PROFILES
 
 
@@ -59,6 +65,8 @@ class AgentConfig:
     exclude_macs: tuple[str, ...] = ()
     targets: tuple[str, ...] = field(default_factory=tuple)
     interval_s: float = 86_400.0
+    schedule: Schedule = field(default_factory=Schedule)
+    heartbeat_s: float = 60.0  # status is published this often, and on every change
 
     def __post_init__(self) -> None:
         for name in ("sensor", "org"):
@@ -107,6 +115,7 @@ def load(path: Path) -> AgentConfig:
     broker = data.get("broker", {})
     scan = data.get("scan", {})
     central = data.get("central", {})
+    schedule = data.get("schedule", {})
     try:
         return AgentConfig(
             sensor=sensor["id"],
@@ -128,8 +137,10 @@ def load(path: Path) -> AgentConfig:
             exclude_macs=tuple(scan.get("exclude_macs", ())),
             targets=tuple(scan.get("targets", ())),
             interval_s=float(scan.get("interval_s", 86_400)),
+            schedule=Schedule(**schedule),
+            heartbeat_s=float(central.get("heartbeat_s", 60)),
         )
     except KeyError as exc:
         raise ConfigError(f"{path}: missing setting {exc.args[0]!r}") from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ScheduleError) as exc:
         raise ConfigError(f"{path}: {exc}") from None

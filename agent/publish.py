@@ -55,9 +55,15 @@ def _refused(exc: aiomqtt.MqttError) -> bool:
 
 class Publisher:
     def __init__(self, config: BrokerConfig, *, sensor: str, org: str, central_key: OKPKey,
-                 resend_s: float = RESEND_S) -> None:
+                 resend_s: float = RESEND_S, will: aiomqtt.Will | None = None,
+                 listen_commands: bool = False) -> None:
         self.config = config
         self.resend_s = resend_s
+        self.listen_commands = listen_commands
+        self.commands_topic = wire.commands_topic(org, sensor)
+        self.commands: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100)
+        self._acks: asyncio.Queue[bytes] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
         self.sensor = sensor
         self.org = org
         self.central_key = central_key
@@ -70,12 +76,32 @@ class Publisher:
             password=config.password,
             protocol=aiomqtt.ProtocolVersion.V5,
             timeout=PUBLISH_TIMEOUT_S,
+            will=will,
         )
+
+    @property
+    def client(self) -> aiomqtt.Client:
+        return self._client
 
     async def __aenter__(self) -> Publisher:
         await self._client.__aenter__()
         await self._client.subscribe(self.ack_topic, qos=1)
+        if self.listen_commands:
+            await self._client.subscribe(self.commands_topic, qos=1)
+        self._reader = asyncio.create_task(self._read())
         return self
+
+    async def _read(self) -> None:
+        """One reader routes what arrives: acknowledgements and commands."""
+        async for message in self._client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                continue
+            topic = str(message.topic)
+            if topic == self.ack_topic:
+                self._acks.put_nowait(bytes(payload))
+            elif topic == self.commands_topic and not self.commands.full():
+                self.commands.put_nowait(bytes(payload))
 
     async def __aexit__(
         self,
@@ -83,7 +109,15 @@ class Publisher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
         await self._client.__aexit__(exc_type, exc, tb)
+
+    def reader_failed(self) -> None:
+        """Raise the reader's error (a lost connection) in the caller's task."""
+        if self._reader is not None and self._reader.done() and not self._reader.cancelled():
+            error = self._reader.exception()
+            raise error if error is not None else aiomqtt.MqttError("message stream ended")
 
     def _read_ack(self, payload: bytes) -> tuple[str, ...]:
         """The message ids a genuine acknowledgement for this sensor names; () otherwise."""
@@ -120,19 +154,20 @@ class Publisher:
         return acknowledged
 
     async def _collect_acks(self, outbox: Outbox, *, wait: float) -> int:
-        done = 0
+        self.reader_failed()
         try:
-            message = await asyncio.wait_for(anext(self._client.messages), wait)
+            first = await asyncio.wait_for(self._acks.get(), wait)
         except TimeoutError:
+            self.reader_failed()
             return 0
-        batch = [message]
-        while len(self._client.messages):
-            batch.append(await anext(self._client.messages))
-        for item in batch:
-            if str(item.topic) == self.ack_topic and isinstance(item.payload, bytes | bytearray):
-                ids = self._read_ack(bytes(item.payload))
-                if ids:
-                    done += outbox.acknowledged(ids)
+        batch = [first]
+        while not self._acks.empty():
+            batch.append(self._acks.get_nowait())
+        done = 0
+        for payload in batch:
+            ids = self._read_ack(payload)
+            if ids:
+                done += outbox.acknowledged(ids)
         return done
 
 

@@ -33,6 +33,8 @@ MAX_HEADER_BYTES = 512  # a protected header larger than this is not ours
 TYPE_FINDINGS = "netvagt-findings+jws"
 TYPE_ACK = "netvagt-ack+jws"
 TYPE_ENROLL = "netvagt-enroll+jws"
+TYPE_STATUS = "netvagt-status+jws"
+TYPE_COMMAND = "netvagt-command+jws"
 TYPE_ENROLL_REPLY = "netvagt-enroll-reply+jws"
 CENTRAL_KID = "central"  # the key id the central signs acknowledgements and plans with
 

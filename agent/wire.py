@@ -566,3 +566,119 @@ class EnrollReply:
         if reply.type != ENROLL_REPLY_TYPE or reply.v not in SUPPORTED_VERSIONS:
             raise UnsupportedVersion("not an enrollment reply this side speaks")
         return reply
+
+
+# --------------------------------------------------------------------------- status, commands
+
+STATUS_TYPE = "status"
+COMMAND_TYPE = "command"
+COMMANDS = frozenset({"scan"})
+SENSOR_STATES = frozenset({"online", "offline", "scanning", "paused"})
+
+
+def status_topic(org: str, sensor: str) -> str:
+    return findings_topic(org, sensor).rsplit("/", 1)[0] + "/status"
+
+
+def commands_topic(org: str, sensor: str) -> str:
+    return findings_topic(org, sensor).rsplit("/", 1)[0] + "/commands"
+
+
+def _decode_json(what: str, payload: bytes, limit: int = 65_536) -> dict[str, Any]:
+    if len(payload) > limit:
+        raise _fail(what, "too large")
+    try:
+        data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _fail(what, f"not JSON: {exc}") from None
+    return dict(_mapping(what, data))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Status:
+    """A sensor's retained status (and, as its MQTT last will, its 'offline')."""
+
+    sensor: str
+    org: str
+    state: str
+    at: str
+    version: str = ""
+    last_scan_at: str | None = None
+    last_scan_assets: int | None = None
+    next_scan_at: str | None = None
+    outbox_depth: int = 0
+    errors: tuple[str, ...] = ()
+    v: int = SCHEMA_VERSION
+    type: str = STATUS_TYPE
+
+    def __post_init__(self) -> None:
+        if self.v not in SUPPORTED_VERSIONS or self.type != STATUS_TYPE:
+            raise UnsupportedVersion("not a status this side speaks")
+        if not (is_valid_id(self.sensor) and is_valid_id(self.org)):
+            raise _fail("status", "bad sensor or org id")
+        if self.state not in SENSOR_STATES:
+            raise _fail("state", f"{self.state!r} is not one of {sorted(SENSOR_STATES)}")
+        _ts("at", self.at)
+        _ts("last_scan_at", self.last_scan_at, optional=True)
+        _ts("next_scan_at", self.next_scan_at, optional=True)
+        _text("version", self.version)
+        if len(self.errors) > 16:
+            raise _fail("errors", "at most 16")
+        for error in self.errors:
+            _text("errors[]", error, optional=False)
+
+    def encode(self) -> bytes:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["errors"] = list(self.errors)
+        return canonical_json(data)
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Status:
+        mapping = _decode_json("status", payload)
+        _only_keys("status", mapping, cls)
+        errors = _list("errors", mapping.pop("errors", []), 16)
+        try:
+            return cls(**mapping, errors=tuple(errors))
+        except TypeError as exc:
+            raise _fail("status", str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    """An instruction from the central, signed with its key; used once, before it expires."""
+
+    id: str  # 32 hex digits; a sensor acts on each id once
+    sensor: str
+    org: str
+    command: str
+    issued_at: str
+    expires_at: str
+    profile: str | None = None
+    v: int = SCHEMA_VERSION
+    type: str = COMMAND_TYPE
+
+    def __post_init__(self) -> None:
+        if self.v not in SUPPORTED_VERSIONS or self.type != COMMAND_TYPE:
+            raise UnsupportedVersion("not a command this side speaks")
+        if not isinstance(self.id, str) or not _UUID_RE.match(self.id):
+            raise _fail("id", "expected 32 lower-case hex digits")
+        if not (is_valid_id(self.sensor) and is_valid_id(self.org)):
+            raise _fail("command", "bad sensor or org id")
+        if self.command not in COMMANDS:
+            raise _fail("command", f"{self.command!r} is not one of {sorted(COMMANDS)}")
+        _ts("issued_at", self.issued_at)
+        _ts("expires_at", self.expires_at)
+        if self.profile is not None and not _NAME_RE.match(str(self.profile)):
+            raise _fail("profile", "not a profile name")
+
+    def encode(self) -> bytes:
+        return canonical_json({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Command:
+        mapping = _decode_json("command", payload)
+        _only_keys("command", mapping, cls)
+        try:
+            return cls(**mapping)
+        except TypeError as exc:
+            raise _fail("command", str(exc)) from None

@@ -109,6 +109,29 @@ def cmd_sensor_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensor_scan(args: argparse.Namespace) -> int:
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from agent import wire
+
+    db = open_db(args.db)
+    row = db.execute("SELECT status FROM sensors WHERE id = ?", [args.id]).fetchone()
+    if row is None or row[0] != "active":
+        print(f"netvagt-central: no active sensor {args.id!r}", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    db.execute(
+        "INSERT INTO commands (id, sensor_id, command, profile, issued_at, expires_at, issued_by)"
+        " VALUES (?, ?, 'scan', ?, ?, ?, ?)",
+        [uuid.uuid4().hex, args.id, args.profile, wire.format_ts(now),
+         wire.format_ts(now + timedelta(minutes=args.valid_minutes)),
+         os.environ.get("SUDO_USER") or os.environ.get("USER")],
+    )
+    print(f"scan command for {args.id} queued; the running service signs and sends it")
+    return 0
+
+
 def cmd_key(args: argparse.Namespace) -> int:
     from agent import signing
     from central.keys import key_path_for, load_or_create
@@ -209,6 +232,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                      "netvagt-central token-create --org aarhus --site raadhuset --zone admin"),
     "sensor-revoke": ("revoke a sensor: its messages are refused and its broker access removed",
                       "netvagt-central sensor-revoke s-admin-3f2a1c"),
+    "sensor-scan": ("ask a sensor to scan now (a signed command), optionally with a profile",
+                    "netvagt-central sensor-scan s-admin-3f2a1c --profile safe"),
     "key": ("print the central's public key (JWK) for the sensors' configuration; "
             "creates the key on first use",
             "netvagt-central key > central.jwk"),
@@ -262,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sensor-revoke", cmd_sensor_revoke)
     _db_arg(p)
     p.add_argument("id", help="sensor id")
+
+    p = add("sensor-scan", cmd_sensor_scan)
+    _db_arg(p)
+    p.add_argument("id", help="sensor id")
+    p.add_argument("--profile", choices=("safe", "standard", "deep"), help="scan profile")
+    p.add_argument("--valid-minutes", type=float, default=60.0,
+                   help="the sensor ignores the command after this long (default 60)")
 
     p = add("key", cmd_key)
     _db_arg(p)

@@ -184,6 +184,27 @@ def m004_enrollment(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_status_commands(db: Database) -> None:
+    _run(
+        db,
+        """
+        ALTER TABLE sensors ADD COLUMN last_status TEXT;
+        ALTER TABLE sensors ADD COLUMN last_status_at TEXT;
+        CREATE TABLE commands (
+            id TEXT PRIMARY KEY,
+            sensor_id TEXT NOT NULL REFERENCES sensors(id),
+            command TEXT NOT NULL,
+            profile TEXT,
+            issued_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            issued_by TEXT,
+            sent_at TEXT
+        )
+        """,
+    )
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the inventory, in WAL mode, with every migration applied."""
     path = Path(path)

@@ -140,6 +140,11 @@ class Ingestor:
             sensor = self._sensors.get(kid)
         return sensor
 
+    def sensor_record(self, kid: str) -> _Sensor | None:
+        """The registered, active sensor with this key id, or None."""
+        sensor = self._sensor(kid)
+        return sensor if sensor is not None and sensor.status == "active" else None
+
     def refresh(self) -> None:
         """Re-read the sensor registry now (after a sensor was added or revoked)."""
         self._load_sensors()

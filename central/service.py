@@ -37,6 +37,7 @@ RECONNECT_S = 1.0  # seconds between attempts to reach the broker
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queued messages this long offline
 RECONCILE_S = 1.0  # how often the broker's clients are brought in line with the registry
 TOKEN_GRACE_S = 5.0  # a used token's broker client lives this long, to read its reply
+STATUS_FILTER = f"{wire.TOPIC_ROOT}/+/+/status"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +115,7 @@ async def _session(
 ) -> None:
     findings: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
     requests: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+    statuses: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=10_000)
     admin = BrokerAdmin(client) if broker.manage_access else None
 
     async def read() -> None:
@@ -126,6 +128,8 @@ async def _session(
                     requests.put_nowait(message)
             elif topic.endswith("/findings"):
                 findings.put_nowait(message)
+            elif topic.endswith("/status") and not statuses.full():
+                statuses.put_nowait(message)
 
     async def ingest_loop() -> None:
         while True:
@@ -152,6 +156,16 @@ async def _session(
             ingestor.refresh()
             await asyncio.sleep(RECONCILE_S)
 
+    async def status_loop() -> None:
+        while True:
+            message = await statuses.get()
+            store_status(db, ingestor, str(message.topic), _payload(message))
+
+    async def command_loop() -> None:
+        while True:
+            await send_commands(db, client, key)
+            await asyncio.sleep(RECONCILE_S)
+
     async def watch_stop() -> None:
         await stop.wait()
         raise _Stop
@@ -167,6 +181,9 @@ async def _session(
             group.create_task(enroll_loop())
             group.create_task(reconcile_loop())
         await client.subscribe(wire.FINDINGS_FILTER, qos=1)
+        await client.subscribe(STATUS_FILTER, qos=1)
+        group.create_task(status_loop())
+        group.create_task(command_loop())
         log.info("subscribed to %s on %s:%d", wire.FINDINGS_FILTER, broker.host, broker.port)
         group.create_task(ingest_loop())
         if ready is not None:
@@ -251,3 +268,40 @@ async def reconcile(db: Database, admin: BrokerAdmin) -> None:
         await admin.remove_client(sensor)
         db.execute("UPDATE sensors SET broker_state = 'removed' WHERE id = ?", [sensor])
         log.info("removed the broker access of revoked sensor %s", sensor)
+
+
+def store_status(db: Database, ingestor: Ingestor, topic: str, payload: bytes) -> None:
+    """Keep a sensor's latest status if it is signed by that sensor; drop anything else."""
+    try:
+        header = signing.read_header(payload)
+        sensor = ingestor.sensor_record(header.kid)
+        if sensor is None:
+            raise ValueError(f"unknown sensor {header.kid[:64]!r}")
+        status = wire.Status.decode(signing.verify(payload, sensor.key, typ=signing.TYPE_STATUS))
+        if (status.sensor, status.org) != (sensor.id, sensor.org) or topic != wire.status_topic(
+            sensor.org, sensor.id
+        ):
+            raise ValueError("status names another sensor or came on another topic")
+    except (signing.SignatureError, wire.WireError, ValueError) as exc:
+        log.warning("ignoring a status on %r: %s", topic[:200], exc)
+        return
+    db.execute(
+        "UPDATE sensors SET last_status = ?, last_status_at = ? WHERE id = ?",
+        [status.encode().decode(), status.at, status.sensor],
+    )
+
+
+async def send_commands(db: Database, client: aiomqtt.Client, key: OKPKey) -> None:
+    """Publish commands issued since the last round, signed with the central's key."""
+    rows = db.execute(
+        "SELECT c.id, c.sensor_id, s.org_id, c.command, c.profile, c.issued_at, c.expires_at"
+        " FROM commands c JOIN sensors s ON s.id = c.sensor_id"
+        " WHERE c.sent_at IS NULL AND c.expires_at > ? AND s.status = 'active'",
+        [wire.utc_now()],
+    ).fetchall()
+    for cid, sensor, org, command, profile, issued, expires in rows:
+        body = wire.Command(id=cid, sensor=sensor, org=org, command=command, profile=profile,
+                            issued_at=issued, expires_at=expires)
+        token = signing.sign(body.encode(), key, kid=signing.CENTRAL_KID, typ=signing.TYPE_COMMAND)
+        await client.publish(wire.commands_topic(org, sensor), token, qos=1)
+        db.execute("UPDATE commands SET sent_at = ? WHERE id = ?", [wire.utc_now(), cid])

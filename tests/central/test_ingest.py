@@ -19,7 +19,8 @@ from central.ingest import Ingestor, Reason, counts
 def test_migrations_run_from_empty(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = open_db(tmp_path / "x.db")
     assert [m.name for m in migrations.applied(db)] == ["m001_core", "m002_assets",
-                                                        "m003_ingest_log", "m004_enrollment"]
+                                                        "m003_ingest_log", "m004_enrollment",
+                                                        "m005_status_commands"]
     assert db.journal_mode == "wal"
     open_db(tmp_path / "x.db")  # applying again changes nothing
 

@@ -246,6 +246,36 @@ def test_routed_targets_are_found_by_icmp_through_the_router_policy(lab_run: Lab
     assert json.loads(dark.stdout) == []
 
 
+def test_an_excluded_address_receives_no_packet_during_a_full_scan(lab_run: LabRun) -> None:
+    from scapy.layers.inet import IP
+    from scapy.layers.l2 import ARP, Ether
+    from scapy.utils import rdpcap
+
+    lab = lab_run.lab
+    meter = next(d for d in MUNICIPAL.devices if d.name == "kamstrup-meter")
+    address = MUNICIPAL.address(meter.segment, meter.host)
+    pcap = lab_run.workdir / "excluded.pcap"
+    capture = lab.popen(lab.device_ns(meter.name), ["tcpdump", "-i", "eth0", "-n", "-U", "-w",
+                                                    str(pcap)], stderr=subprocess.PIPE)
+    time.sleep(1.0)  # tcpdump is listening
+    scan = lab.run(lab.sensor_ns(meter.segment), [
+        sys.executable, "-m", "agent.cli", "scan", "--profile", "deep", "--format", "json",
+        "--exclude", address])
+    capture.terminate()
+    capture.wait(10)
+    assert scan.returncode == 0, scan.stderr
+    found = {a["ip"] for a in json.loads(scan.stdout)}
+    assert address not in found and "10.20.40.34" in found  # the scan did run, around it
+    packets = rdpcap(str(pcap))
+    assert packets, "the capture saw nothing at all: it did not run"  # broadcasts reach it
+    for packet in packets:
+        assert packet[Ether].dst.lower() != meter.mac, packet.summary()
+        if packet.haslayer(ARP):
+            assert packet[ARP].pdst != address, packet.summary()
+        if packet.haslayer(IP):
+            assert packet[IP].dst != address, packet.summary()
+
+
 def test_the_demo_command_runs_and_cleans_up() -> None:
     before = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
                                 text=True).stdout.split())

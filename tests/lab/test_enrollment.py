@@ -5,19 +5,23 @@ and after revocation it is shut out."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from agent import signing, wire
 from central.db import open_db
 from central.lab.broker import Mosquitto
 from central.lab.topology import CORE_HOST, DeviceSpec, Lab, LabSpec, SegmentSpec, ServiceSpec
@@ -158,3 +162,57 @@ def test_enroll_scan_reuse_forgery_isolation_and_revocation(site: Site) -> None:
     assert after.returncode == 1
     assert "refused this sensor's login" in after.stderr, after.stderr
     assert site.query("SELECT count(*) FROM messages WHERE sensor_id = 's-edge'") == [(1,)]
+
+
+def _status(site: Site, sensor: str) -> dict[str, object]:
+    rows = site.query("SELECT last_status FROM sensors WHERE id = ?", sensor)
+    return json.loads(rows[0][0]) if rows and rows[0][0] else {}
+
+
+def test_schedule_status_signed_commands_and_last_will(site: Site) -> None:
+    token = site.token()
+    assert _enroll(site, token, "s-sched").returncode == 0
+    config = site.work / "s-sched" / "agent.toml"
+    base = config.read_text().replace("[central]\n", "[central]\nheartbeat_s = 1\nresend_s = 2\n")
+    count = "SELECT count(*) FROM messages WHERE sensor_id = 's-sched'"
+
+    # 1. on a schedule (every four seconds here), findings arrive and the status says so
+    config.write_text(base + '\n[schedule]\ncron = "* * * * * */4"\njitter_s = 0\n')
+    daemon = site.lab.popen(site.lab.sensor_ns("edge"), [PY, "-m", "agent.cli", "run",
+                                                         "--config", str(config)],
+                            stderr=subprocess.DEVNULL)
+    _wait(lambda: site.query(count)[0][0] >= 2, timeout=60)
+    _wait(lambda: _status(site, "s-sched").get("last_scan_assets") == 2)  # router and meter
+    daemon.terminate()
+    daemon.wait(10)
+
+    # 2. now rarely scheduled: only a command signed by the central makes it scan
+    config.write_text(base + '\n[schedule]\ncron = "0 3 1 1 *"\njitter_s = 0\n')
+    daemon = site.lab.popen(site.lab.sensor_ns("edge"), [PY, "-m", "agent.cli", "run",
+                                                         "--config", str(config)],
+                            stderr=subprocess.DEVNULL)
+    _wait(lambda: _status(site, "s-sched").get("state") == "online")
+    _wait(lambda: str(_status(site, "s-sched").get("next_scan_at", "")).startswith("20") and
+          str(_status(site, "s-sched").get("next_scan_at"))[5:10] == "01-01")
+    before = site.query(count)[0][0]
+    forger = signing.generate_private_key()
+    forged = wire.Command(id=uuid.uuid4().hex, sensor="s-sched", org=ORG, command="scan",
+                          issued_at=wire.utc_now(), expires_at="2099-01-01T00:00:00.000000Z")
+    token_text = signing.sign(forged.encode(), forger, kid=signing.CENTRAL_KID,
+                              typ=signing.TYPE_COMMAND).decode()
+    password = (site.work / "central.password").read_text()
+    sent = site.lab.run(site.lab.core, ["mosquitto_pub", "-h", "127.0.0.1", "-V", "mqttv5",
+                                        "-u", "netvagt-central", "-P", password, "-q", "1",
+                                        "-t", wire.commands_topic(ORG, "s-sched"),
+                                        "-m", token_text])
+    assert sent.returncode == 0, sent.stderr
+    _wait(lambda: any("does not verify" in e for e in _status(site, "s-sched").get("errors", [])))
+    assert site.query(count)[0][0] == before  # the forged command was not obeyed
+    asked = site.central("sensor-scan", "s-sched", "--profile", "safe")
+    assert asked.returncode == 0, asked.stderr
+    _wait(lambda: site.query(count)[0][0] == before + 1, timeout=60)
+
+    # 3. a sensor that dies is reported offline by its last will
+    os.kill(daemon.pid, signal.SIGKILL)
+    daemon.wait(10)
+    _wait(lambda: _status(site, "s-sched").get("state") == "offline", timeout=90)
