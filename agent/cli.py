@@ -36,6 +36,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "sudo netvagt-agent keygen --key /var/lib/netvagt/sensor.key > sensor.jwk"),
     "enroll": ("join the central with a one-time token: creates the key and the configuration",
                "sudo netvagt-agent enroll --central central.kommune.dk --token 3f2a...e1.Xk..."),
+    "doctor": ("check interface, capabilities, nmap, clock, keys, broker and outbox; "
+               "each problem with the command that fixes it",
+               "sudo netvagt-agent doctor"),
     "flush": ("send what waits in the outbox, without scanning",
               "sudo netvagt-agent flush --config /etc/netvagt/agent.toml"),
 }
@@ -323,6 +326,22 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from agent.doctor import run_checks
+
+    checks = run_checks(args.config)
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    for check in checks:
+        mark = "[yellow]![/yellow]" if check.ok and check.warning else (
+            "[green]ok[/green]" if check.ok else "[red]FAIL[/red]")
+        console.print(f"{mark} [bold]{escape(check.name)}[/bold]: {escape(check.detail)}")
+        if check.fix and (not check.ok or check.warning):
+            console.print(f"     fix: {escape(check.fix)}")
+    failed = [c for c in checks if not c.ok]
+    console.print(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
+    return EXIT_FAILURE if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netvagt-agent",
@@ -372,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interface", help="interface facing the segment (default: default route)")
     p.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE)
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
+
+    p = add("doctor", cmd_doctor)
+    p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))
 
     p = add("flush", cmd_flush)
     p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))

@@ -173,6 +173,9 @@ def test_schedule_status_signed_commands_and_last_will(site: Site) -> None:
     token = site.token()
     assert _enroll(site, token, "s-sched").returncode == 0
     config = site.work / "s-sched" / "agent.toml"
+    doctor = site.agent("doctor", "--config", str(config))
+    assert "broker: 10.99.0.10:1883, authenticated as s-sched" in doctor.stdout, doctor.stdout
+    assert "FAIL" not in doctor.stdout.replace("clock", ""), doctor.stdout
     base = config.read_text().replace("[central]\n", "[central]\nheartbeat_s = 1\nresend_s = 2\n")
     count = "SELECT count(*) FROM messages WHERE sensor_id = 's-sched'"
 

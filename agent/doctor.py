@@ -1,0 +1,195 @@
+"""``netvagt-agent doctor``: is this sensor ready? Each check says what is wrong and the
+command that fixes it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+CAP_NET_ADMIN = 12
+CAP_NET_RAW = 13
+BROKER_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    warning: bool = False  # a doubt, not a failure
+
+
+def _capabilities() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
+def check_config(path: Path) -> tuple[Check, object | None]:
+    from agent.config import ConfigError, load
+
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        return Check(name="configuration", ok=False, detail=str(exc),
+                     fix="sudo netvagt-agent enroll --central HOST --token TOKEN "
+                         f"--config {path}"), None
+    return Check(name="configuration", ok=True,
+                 detail=f"{path}: sensor {config.sensor} of {config.org}"), config
+
+
+def check_interface(name: str | None) -> Check:
+    from scanners.netinfo import InterfaceError, interface
+
+    try:
+        iface = interface(name)
+    except InterfaceError as exc:
+        return Check(name="interface", ok=False, detail=str(exc),
+                     fix="set [scan] interface in the configuration, or: "
+                         f"sudo ip link set {name or 'eth0'} up")
+    return Check(name="interface and segment", ok=True,
+                 detail=f"{iface.name} {iface.ip} in segment {iface.cidr} (MAC {iface.mac})")
+
+
+def check_capabilities() -> Check:
+    caps = _capabilities()
+    missing = [n for n, bit in (("CAP_NET_RAW", CAP_NET_RAW), ("CAP_NET_ADMIN", CAP_NET_ADMIN))
+               if not caps >> bit & 1]
+    if missing:
+        return Check(name="capabilities", ok=False, detail=f"missing {', '.join(missing)}",
+                     fix="run as root (sudo), or as the service from "
+                         "packaging/netvagt-agent.service, which grants exactly these")
+    return Check(name="capabilities", ok=True, detail="CAP_NET_RAW and CAP_NET_ADMIN")
+
+
+def check_nmap() -> Check:
+    path = shutil.which("nmap")
+    if path is None:
+        return Check(name="nmap", ok=False, detail="not installed",
+                     fix="sudo apt-get install nmap")
+    version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    first = (version.stdout.splitlines() or ["nmap"])[0]
+    return Check(name="nmap", ok=True, detail=first)
+
+
+def check_clock() -> Check:
+    if shutil.which("timedatectl"):
+        result = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                                capture_output=True, text=True, timeout=10)
+        if result.stdout.strip() == "yes":
+            return Check(name="clock", ok=True, detail="synchronised (NTP)")
+        if result.returncode == 0 and result.stdout.strip() == "no":
+            return Check(name="clock", ok=False, detail="not synchronised: timestamps and "
+                         "token expiry depend on it", fix="sudo timedatectl set-ntp true")
+    if Path("/run/systemd/timesync/synchronized").exists():
+        return Check(name="clock", ok=True, detail="synchronised (systemd-timesyncd)")
+    return Check(name="clock", ok=True, warning=True,
+                 detail="synchronisation unknown (no timedatectl here)",
+                 fix="sudo apt-get install systemd-timesyncd")
+
+
+def check_keys(config: object) -> list[Check]:
+    from agent import signing
+    from agent.config import AgentConfig, ConfigError
+
+    assert isinstance(config, AgentConfig)
+    checks = []
+    try:
+        signing.load_private_key(config.key)
+        mode = config.key.stat().st_mode & 0o777
+        checks.append(Check(name="sensor key", ok=mode & 0o077 == 0,
+                            detail=f"{config.key} (mode {mode:o})",
+                            fix=f"sudo chmod 600 {config.key}"))
+    except (OSError, signing.SignatureError, ValueError) as exc:
+        checks.append(Check(name="sensor key", ok=False, detail=str(exc),
+                            fix="sudo netvagt-agent enroll --central HOST --token TOKEN"))
+    try:
+        config.load_central_key()
+        checks.append(Check(name="central key", ok=True, detail=str(config.central_key)))
+    except ConfigError as exc:
+        checks.append(Check(name="central key", ok=False, detail=str(exc),
+                            fix="netvagt-central key > central.jwk, on the central"))
+    return checks
+
+
+def check_broker(config: object) -> Check:
+    import aiomqtt
+
+    from agent.config import AgentConfig, ConfigError
+    from agent.publish import _refused
+
+    assert isinstance(config, AgentConfig)
+    where = f"{config.broker_host}:{config.broker_port}"
+
+    async def connect() -> None:
+        async with aiomqtt.Client(config.broker_host, config.broker_port,
+                                  username=config.broker_username,
+                                  password=config.broker_password(),
+                                  protocol=aiomqtt.ProtocolVersion.V5,
+                                  timeout=BROKER_TIMEOUT_S):
+            pass
+
+    try:
+        asyncio.run(asyncio.wait_for(connect(), BROKER_TIMEOUT_S * 2))
+    except ConfigError as exc:
+        return Check(name="broker", ok=False, detail=str(exc), fix="enroll again")
+    except aiomqtt.MqttError as exc:
+        if _refused(exc):
+            return Check(name="broker", ok=False, detail=f"{where} refused the login: {exc}",
+                         fix="the sensor may be revoked: ask the central team for a new token")
+        return Check(name="broker", ok=False, detail=f"{where} unreachable: {exc}",
+                     fix=f"check the route and firewall to {where} (tcp)")
+    except (TimeoutError, OSError) as exc:
+        return Check(name="broker", ok=False, detail=f"{where} unreachable: {exc}",
+                     fix=f"check the route and firewall to {where} (tcp)")
+    return Check(name="broker", ok=True, detail=f"{where}, authenticated as "
+                 f"{config.broker_username or '(anonymous)'}")
+
+
+def check_outbox(config: object) -> Check:
+    from agent.config import AgentConfig
+    from agent.outbox import Outbox
+
+    assert isinstance(config, AgentConfig)
+    if not config.outbox_path.exists():
+        return Check(name="outbox", ok=True, detail="empty (no scan yet)")
+    with Outbox(config.outbox_path) as outbox:
+        depth, size, limit = outbox.depth(), outbox.size_bytes(), outbox.limit_bytes
+    full = size > limit
+    return Check(name="outbox", ok=not full, warning=depth > 0 and not full,
+                 detail=f"{depth} message(s) waiting, {size} of {limit} bytes",
+                 fix="scanning is paused until the central acknowledges: "
+                     "check the broker check above, then: sudo netvagt-agent flush"
+                 if depth else "")
+
+
+def run_checks(config_path: Path) -> list[Check]:
+    first, config = check_config(config_path)
+    checks = [first]
+    steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: check_interface(getattr(config, "interface", None)),
+        check_capabilities,
+        check_nmap,
+        check_clock,
+    ]
+    if config is not None:
+        steps += [lambda: check_keys(config), lambda: check_broker(config),
+                  lambda: check_outbox(config)]
+    for step in steps:
+        result = step()
+        checks.extend(result if isinstance(result, list) else [result])
+    return checks
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
