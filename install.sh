@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # netvagt installer for Debian 12 / Raspberry Pi OS (bookworm).
 #
-#   sudo ./install.sh          system packages + the project's virtual environment (.venv)
-#   sudo ./install.sh --dev    the same, plus test and lint tools
+#   sudo ./install.sh            system packages + the project's virtual environment (.venv)
+#   sudo ./install.sh --dev      the same, plus test and lint tools
+#   sudo ./install.sh --sensor   + service user, directories, the agent's systemd unit
+#   sudo ./install.sh --central  + service user, Mosquitto with per-sensor access (dynamic
+#                                security) and a TLS listener with a self-signed CA, the
+#                                central's systemd unit
 #
 # Idempotent: running it again installs only what is missing. Says what it does.
 set -euo pipefail
 
 DEV=0
+ROLE=""
 for arg in "$@"; do
     case "$arg" in
         --dev) DEV=1 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --sensor) ROLE=sensor ;;
+        --central) ROLE=central ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -33,7 +40,7 @@ fi
 # iproute2 + nftables: interfaces and the lab's router; arp-scan: the benchmark's peer tool;
 # tcpdump: the tests' proof that excluded devices receive nothing.
 PACKAGES=(nmap mosquitto mosquitto-clients libpcap0.8 iproute2 nftables arp-scan
-          iputils-ping procps python3 python3-venv python3-dev ca-certificates tcpdump)
+          iputils-ping procps python3 python3-venv python3-dev ca-certificates tcpdump openssl)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
@@ -47,9 +54,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
     say "system packages already installed"
 fi
-# The packaged broker is started by the project when it needs one; don't leave a second
-# broker listening on 1883 of the host.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled mosquitto >/dev/null 2>&1; then
+# The packaged broker is started by the project when it needs one (demo, tests); don't leave
+# a second broker listening on 1883 of the host, unless this machine is the central.
+if [ "$ROLE" != central ] && command -v systemctl >/dev/null 2>&1 \
+        && systemctl is-enabled mosquitto >/dev/null 2>&1; then
     say "disabling the distribution's default mosquitto service (netvagt runs its own)"
     systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi
@@ -73,4 +81,79 @@ fi
 for cmd in netvagt-agent netvagt-central; do
     ln -sf "$VENV/bin/$cmd" "/usr/local/bin/$cmd"
 done
-say "done: netvagt-agent and netvagt-central are in /usr/local/bin"
+say "netvagt-agent and netvagt-central are in /usr/local/bin"
+
+service_user() {
+    if ! id netvagt >/dev/null 2>&1; then
+        say "creating the system user 'netvagt'"
+        useradd --system --home-dir /var/lib/netvagt --shell /usr/sbin/nologin netvagt
+    fi
+    install -d -m 0700 -o netvagt -g netvagt /var/lib/netvagt
+    install -d -m 0755 /etc/netvagt
+}
+
+unit() {  # install a systemd unit if systemd runs here
+    if [ -d /run/systemd/system ]; then
+        install -m 0644 "$HERE/packaging/$1" "/etc/systemd/system/$1"
+        systemctl daemon-reload
+        say "installed $1"
+    else
+        say "no systemd here: $1 not installed (see packaging/$1)"
+    fi
+}
+
+if [ "$ROLE" = sensor ]; then
+    service_user
+    unit netvagt-agent.service
+    cat <<'NEXT'
+next steps on this sensor:
+  sudo netvagt-agent enroll --central CENTRAL_HOST:8883 --ca-file ca.crt --token TOKEN \
+       --state-dir /var/lib/netvagt --config /etc/netvagt/agent.toml
+  sudo netvagt-agent doctor
+  sudo systemctl enable --now netvagt-agent
+NEXT
+fi
+
+if [ "$ROLE" = central ]; then
+    service_user
+    TLS=/etc/netvagt/tls
+    if [ ! -f "$TLS/ca.crt" ]; then
+        say "creating a self-signed CA and the broker's certificate in $TLS"
+        install -d -m 0755 "$TLS"
+        NAME="$(hostname -f 2>/dev/null || hostname)"
+        openssl req -x509 -newkey ed25519 -nodes -days 3650 -subj "/CN=netvagt CA" \
+            -keyout "$TLS/ca.key" -out "$TLS/ca.crt" 2>/dev/null
+        openssl req -newkey ed25519 -nodes -subj "/CN=$NAME" -keyout "$TLS/broker.key" \
+            -out "$TLS/broker.csr" 2>/dev/null
+        printf 'subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1\n' "$NAME" > "$TLS/san.ext"
+        openssl x509 -req -in "$TLS/broker.csr" -CA "$TLS/ca.crt" -CAkey "$TLS/ca.key" \
+            -CAcreateserial -days 825 -extfile "$TLS/san.ext" -out "$TLS/broker.crt" 2>/dev/null
+        chmod 0600 "$TLS/ca.key"; chown mosquitto "$TLS/broker.key"; chmod 0600 "$TLS/broker.key"
+    fi
+    if [ ! -f /etc/netvagt/broker-admin.password ]; then
+        say "initialising Mosquitto's dynamic security with the central's admin user"
+        PASSWORD="$(openssl rand -base64 24)"
+        install -m 0600 -o netvagt -g netvagt /dev/null /etc/netvagt/broker-admin.password
+        printf '%s' "$PASSWORD" > /etc/netvagt/broker-admin.password
+        install -d -m 0700 -o mosquitto /var/lib/mosquitto
+        mosquitto_ctrl dynsec init /var/lib/mosquitto/dynamic-security.json netvagt-central \
+            "$PASSWORD" >/dev/null
+        chown mosquitto /var/lib/mosquitto/dynamic-security.json
+    fi
+    PLUGIN="$(ls /usr/lib/*/mosquitto_dynamic_security.so 2>/dev/null | head -n1)"
+    sed -e "s|@PLUGIN@|$PLUGIN|" -e "s|@TLS@|$TLS|g" "$HERE/packaging/mosquitto-netvagt.conf" \
+        > /etc/mosquitto/conf.d/netvagt.conf
+    say "wrote /etc/mosquitto/conf.d/netvagt.conf (1883 on localhost, 8883 with TLS)"
+    unit netvagt-central.service
+    if [ -d /run/systemd/system ]; then
+        systemctl enable --now mosquitto >/dev/null 2>&1 || true
+        systemctl restart mosquitto
+    fi
+    cat <<NEXT
+next steps on the central:
+  sudo systemctl enable --now netvagt-central
+  netvagt-central token-create --org ORG --site SITE --zone ZONE     (one per sensor)
+  give each technician the token and $TLS/ca.crt
+NEXT
+fi
+say "done"

@@ -217,7 +217,8 @@ async def flush(config: object, outbox: object) -> int:
                           username=config.broker_username,
                           password=config.broker_password()
                           or os.environ.get("NETVAGT_MQTT_PASSWORD"),
-                          client_id=f"netvagt-{config.sensor}")
+                          client_id=f"netvagt-{config.sensor}",
+                          tls_context=config.tls_context())
     acked = await deliver(broker, outbox, sensor=config.sensor, org=config.org,
                           central_key=config.load_central_key(),  # type: ignore[arg-type]
                           timeout=config.delivery_timeout_s, resend_s=config.resend_s)
@@ -312,7 +313,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         result = asyncio.run(enroll(
             host=host, port=int(port or 1883), token=args.token, name=args.name,
             config_path=args.config, state_dir=args.state_dir, interface=args.interface,
-            profile=args.profile, timeout=args.timeout))
+            profile=args.profile, timeout=args.timeout, ca_file=args.ca_file))
     except EnrollFailed as exc:
         print(f"netvagt-agent: enrollment failed: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -391,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interface", help="interface facing the segment (default: default route)")
     p.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE)
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
+    p.add_argument("--ca-file", type=Path,
+                   help="the central's CA certificate: connect with TLS (port 8883) and verify it")
 
     p = add("doctor", cmd_doctor)
     p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))

@@ -32,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class AgentConfig:
     broker_port: int = 1883
     broker_username: str | None = None
     broker_password_file: Path | None = None  # written by enroll, readable by the service only
+    broker_ca_file: Path | None = None  # with it, the broker connection is TLS, verified by this CA
     central_key: Path | None = None  # the central's public JWK: acknowledgements verify with it
     delivery_timeout_s: float = 120.0  # how long one run waits for acknowledgements
     resend_s: float = 10.0  # send a message again when its acknowledgement is this late
@@ -80,6 +82,15 @@ class AgentConfig:
     @property
     def outbox_path(self) -> Path:
         return self.state_dir / "outbox.sqlite"
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """A context that verifies the broker against the configured CA (and its name)."""
+        if self.broker_ca_file is None:
+            return None
+        try:
+            return ssl.create_default_context(cafile=str(self.broker_ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"[broker] ca_file: {self.broker_ca_file}: {exc}") from None
 
     def broker_password(self) -> str | None:
         if self.broker_password_file is None:
@@ -127,6 +138,7 @@ def load(path: Path) -> AgentConfig:
             broker_username=broker.get("username"),
             broker_password_file=Path(broker["password_file"]) if "password_file" in broker
             else None,
+            broker_ca_file=Path(broker["ca_file"]) if "ca_file" in broker else None,
             central_key=Path(central["public_key"]) if "public_key" in central else None,
             delivery_timeout_s=float(central.get("delivery_timeout_s", 120)),
             resend_s=float(central.get("resend_s", 10)),

@@ -136,7 +136,7 @@ def check_broker(config: object) -> Check:
                                   username=config.broker_username,
                                   password=config.broker_password(),
                                   protocol=aiomqtt.ProtocolVersion.V5,
-                                  timeout=BROKER_TIMEOUT_S):
+                                  timeout=BROKER_TIMEOUT_S, tls_context=config.tls_context()):
             pass
 
     try:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,17 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def _give_to_service_user(state_dir: Path) -> None:
+    """Enrolled with sudo, the files belong to root; the service runs as the owner of the
+    state directory (install.sh --sensor makes it 'netvagt'): hand them over."""
+    owner = state_dir.stat()
+    if os.geteuid() != 0 or owner.st_uid == 0:
+        return
+    for path in state_dir.iterdir():
+        if path.is_file():
+            os.chown(path, owner.st_uid, owner.st_gid)
+
+
 async def enroll(
     *,
     host: str,
@@ -47,6 +59,7 @@ async def enroll(
     interface: str | None = None,
     profile: str = "standard",
     timeout: float = 30.0,
+    ca_file: Path | None = None,
 ) -> EnrollResult:
     try:
         token_id, secret = wire.split_token(token)
@@ -61,8 +74,10 @@ async def enroll(
                                  hostname=socket.gethostname()[:256])
     signed = signing.sign(request.encode(), key, kid="enroll", typ=signing.TYPE_ENROLL)
     reply_topic = f"{ENROLL_ROOT}/{token_id}/reply"
+    tls = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     async with aiomqtt.Client(host, port, username=f"enroll-{token_id}", password=secret,
-                              protocol=aiomqtt.ProtocolVersion.V5, timeout=timeout) as client:
+                              protocol=aiomqtt.ProtocolVersion.V5, timeout=timeout,
+                              tls_context=tls) as client:
         await client.subscribe(reply_topic, qos=1)
         await client.publish(f"{ENROLL_ROOT}/{token_id}/request", signed, qos=1)
         try:
@@ -99,6 +114,7 @@ async def enroll(
         f"port = {port}",
         f'username = "{reply.mqtt_username}"',
         f'password_file = "{state_dir / "mqtt.password"}"',
+        *([f'ca_file = "{ca_file.resolve()}"'] if ca_file else []),
         "",
         "[central]",
         f'public_key = "{central_jwk}"',
@@ -110,4 +126,5 @@ async def enroll(
         lines.append(f'interface = "{interface}"')
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text("\n".join(lines) + "\n")
+    _give_to_service_user(state_dir)
     return EnrollResult(sensor=reply.sensor, org=reply.org, site=reply.site, zone=reply.zone)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -38,6 +39,7 @@ class BrokerConfig:
     username: str | None = None
     password: str | None = None
     client_id: str | None = None
+    tls_context: ssl.SSLContext | None = None  # TLS to the broker when set
 
 
 class BrokerRefused(aiomqtt.MqttError):
@@ -77,6 +79,7 @@ class Publisher:
             protocol=aiomqtt.ProtocolVersion.V5,
             timeout=PUBLISH_TIMEOUT_S,
             will=will,
+            tls_context=config.tls_context,
         )
 
     @property

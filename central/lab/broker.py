@@ -68,6 +68,9 @@ class Mosquitto:
     # with an admin user, the broker authenticates and authorises through Mosquitto's
     # dynamic security plugin (no anonymous access), administered over MQTT by the central
     dynsec_admin: tuple[str, str] | None = None
+    # (cafile, certfile, keyfile): the listener speaks TLS only
+    tls: tuple[Path, Path, Path] | None = None
+    plain_ports: tuple[int, ...] = ()  # more listeners on the first address, without TLS
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -83,7 +86,6 @@ class Mosquitto:
                 subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(dynsec), user, password],
                                check=True, capture_output=True)
             lines += [f"plugin {dynsec_plugin_path()}", f"plugin_opt_config_file {dynsec}"]
-            _hand_to_broker_user(self.workdir)
         else:
             lines.append("allow_anonymous true")
         lines += [
@@ -98,7 +100,18 @@ class Mosquitto:
         ]
         for address in self.bind:
             lines.append(f"listener {self.port} {address}")
+            if self.tls is not None:
+                # copies the broker's own user can read, whatever the originals' folders allow
+                copies = []
+                for source, name in zip(self.tls, ("ca.crt", "broker.crt", "broker.key"),
+                                        strict=True):
+                    shutil.copyfile(source, self.workdir / name)
+                    copies.append(self.workdir / name)
+                lines += [f"cafile {copies[0]}", f"certfile {copies[1]}", f"keyfile {copies[2]}"]
+        lines += [f"listener {port} {self.bind[0]}" for port in self.plain_ports]
         self.config_path.write_text("\n".join(lines) + "\n")
+        if os.geteuid() == 0:
+            _hand_to_broker_user(self.workdir)
 
     def start(self) -> None:
         self.write_config()
@@ -110,7 +123,7 @@ class Mosquitto:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
-        probe = ["bash", "-c", f"exec 3<>/dev/tcp/{self.bind[0]}/{self.port}"]
+        probe = ["bash", "-c", f"exec 3<>/dev/tcp/{self.bind[0]}/{self.port}"]  # TCP accept only
         if self.ns:
             probe = ["ip", "netns", "exec", self.ns, *probe]
         while time.monotonic() < deadline:

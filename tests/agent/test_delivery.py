@@ -17,7 +17,7 @@ from agent.wire import Asset
 from central import registry
 from central.db import open_db
 from central.keys import key_path_for, load_or_create
-from central.lab.broker import Mosquitto
+from central.lab.broker import Mosquitto, free_port
 from central.service import BrokerConfig as CentralBroker
 from central.service import serve
 
@@ -82,4 +82,87 @@ def test_outbox_empties_on_acknowledgement_and_ignores_forged_ones(tmp_path: Pat
     db = open_db(db_path)
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 25
     assert db.execute("SELECT count(*) FROM assets").fetchone()[0] == 25
+    db.close()
+
+
+def _tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a broker certificate for 127.0.0.1, made here (what install.sh does with
+    openssl for a real central)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "netvagt test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(1)
+          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = (directory / "ca.crt", directory / "broker.crt", directory / "broker.key")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    for path in (directory, *paths):
+        path.chmod(0o755 if path.is_dir() else 0o644)  # mosquitto drops to its own user
+    return paths
+
+
+def test_delivery_over_tls_verifies_the_broker(tmp_path: Path) -> None:
+    import ssl
+
+    sensor_key = signing.generate_private_key()
+    db_path = tmp_path / "central.db"
+    db = open_db(db_path)
+    registry.add_sensor(db, sensor="s-one", org="aarhus", site="raadhus",
+                        public_jwk=signing.public_jwk(sensor_key))
+    db.close()
+    central_public = signing.public_key_from_jwk(
+        signing.public_jwk(load_or_create(key_path_for(db_path))))
+    tls_dir = tmp_path / "tls"
+    tls_dir.mkdir()
+    cafile, certfile, keyfile = _tls_files(tls_dir)
+
+    async def scenario(tls_port: int, plain_port: int) -> None:
+        stop, ready = asyncio.Event(), asyncio.Event()
+        central = asyncio.create_task(serve(db_path, CentralBroker(port=plain_port), stop=stop,
+                                            ready=ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        with Outbox(tmp_path / "outbox.sqlite") as outbox:
+            _fill(outbox, sensor_key, 3)
+            verified = ssl.create_default_context(cafile=str(cafile))
+            config = BrokerConfig(host="127.0.0.1", port=tls_port, tls_context=verified)
+            assert await deliver(config, outbox, sensor="s-one", org="aarhus",
+                                 central_key=central_public, timeout=30) == 3
+            # a client that does not know the CA refuses the broker
+            _fill(outbox, sensor_key, 1)
+            untrusting = BrokerConfig(host="127.0.0.1", port=tls_port,
+                                      tls_context=ssl.create_default_context())
+            with pytest.raises(aiomqtt.MqttError):
+                async with aiomqtt.Client("127.0.0.1", tls_port,
+                                          tls_context=untrusting.tls_context):
+                    pass
+        stop.set()
+        await central
+
+    plain_port = free_port()
+    with Mosquitto(tls=(cafile, certfile, keyfile), plain_ports=(plain_port,)) as broker:
+        asyncio.run(scenario(broker.port, plain_port))
+    db = open_db(db_path)
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
     db.close()

@@ -259,7 +259,7 @@ def test_an_excluded_address_receives_no_packet_during_a_full_scan(lab_run: LabR
                                                     str(pcap)], stderr=subprocess.PIPE)
     time.sleep(1.0)  # tcpdump is listening
     scan = lab.run(lab.sensor_ns(meter.segment), [
-        sys.executable, "-m", "agent.cli", "scan", "--profile", "deep", "--format", "json",
+        sys.executable, "-m", "agent.cli", "scan", "--profile", "standard", "--format", "json",
         "--exclude", address])
     capture.terminate()
     capture.wait(10)
