@@ -152,7 +152,7 @@ if [ "$ROLE" = central ]; then
     cat <<NEXT
 next steps on the central:
   sudo systemctl enable --now netvagt-central
-  netvagt-central token-create --org ORG --site SITE --zone ZONE     (one per sensor)
+  netvagt-central token create --org ORG --site SITE --zone ZONE     (one per sensor)
   give each technician the token and $TLS/ca.crt
 NEXT
 fi

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -110,9 +111,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     show_bar = sys.stderr.isatty() and not args.no_progress
     try:
         with _Bar(show_bar) as bar:
+            profile = PROFILES[args.profile]
+            if args.listen is not None:
+                profile = dataclasses.replace(profile, listen_s=max(0.0, args.listen))
             result = asyncio.run(
                 scan(iface=iface, scope=scope, targets=targets,  # type: ignore[arg-type]
-                     profile=PROFILES[args.profile], progress=bar.update)
+                     profile=profile, progress=bar.update)
             )
     except ScopeError as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
@@ -374,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-mac", action="append", default=[],
                    help="MAC or MAC prefix never probed after discovery; repeatable")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--listen", type=float, metavar="SECONDS",
+                   help="with --profile passive: how long to listen (default 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     p = add("run", cmd_run)

@@ -53,6 +53,8 @@ class AgentConfig:
     key: Path
     state_dir: Path
     broker_host: str
+    site: str | None = None  # as the central registered it (informational)
+    zone: str | None = None
     broker_port: int = 1883
     broker_username: str | None = None
     broker_password_file: Path | None = None  # written by enroll, readable by the service only
@@ -131,6 +133,8 @@ def load(path: Path) -> AgentConfig:
         return AgentConfig(
             sensor=sensor["id"],
             org=sensor["org"],
+            site=sensor.get("site"),
+            zone=sensor.get("zone"),
             key=Path(sensor.get("key", "/var/lib/netvagt/sensor.key")),
             state_dir=Path(sensor.get("state_dir", "/var/lib/netvagt")),
             broker_host=broker["host"],

@@ -44,8 +44,9 @@ def check_config(path: Path) -> tuple[Check, object | None]:
         return Check(name="configuration", ok=False, detail=str(exc),
                      fix="sudo netvagt-agent enroll --central HOST --token TOKEN "
                          f"--config {path}"), None
+    where = " / ".join(x for x in (config.org, config.site, config.zone) if x)
     return Check(name="configuration", ok=True,
-                 detail=f"{path}: sensor {config.sensor} of {config.org}"), config
+                 detail=f"{path}: sensor {config.sensor} in {where}"), config
 
 
 def check_interface(name: str | None) -> Check:

@@ -106,6 +106,8 @@ async def enroll(
         "[sensor]",
         f'id = "{reply.sensor}"',
         f'org = "{reply.org}"',
+        f'site = "{reply.site}"',
+        *([f'zone = "{reply.zone}"'] if reply.zone else []),
         f'key = "{key_path}"',
         f'state_dir = "{state_dir}"',
         "",

@@ -78,10 +78,23 @@ async def scan(
         return lambda done, total: progress(name, done, total)
 
     hosts: dict[str, HostReply] = {}
+    if profile.listen_s > 0:
+        from scanners.passive import listen
+
+        if progress is not None:
+            progress(f"listening {profile.listen_s:.0f} s", 0, 1)
+        wanted_set = set(addresses)
+        for reply in await listen(iface=iface, scope=scope, seconds=profile.listen_s):
+            if reply.ip in wanted_set:
+                hosts[reply.ip] = reply
+        if progress is not None:
+            progress(f"listening {profile.listen_s:.0f} s", 1, 1)
+    if not profile.active:
+        on_link, routed = [], []
     if on_link:
         for reply in await arp_sweep(on_link, iface=iface, scope=scope, limiter=limiter,
                                      timing=SweepTiming(), progress=phase("ARP sweep")):
-            hosts[reply.ip] = reply
+            hosts[reply.ip] = reply  # an answer to a probe outranks an announcement
     if routed and profile.icmp:
         for reply in await icmp_sweep(routed, scope=scope, limiter=limiter,
                                       timing=SweepTiming(), progress=phase("ICMP sweep")):

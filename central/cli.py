@@ -63,11 +63,13 @@ def cmd_sensors(args: argparse.Namespace) -> int:
         print(json.dumps([_record(r) for r in rows], indent=2))
         return 0
     table = Table(title="Sensors")
-    for column in ("sensor", "org", "site", "zone", "status", "last seq", "last message"):
+    for column in ("sensor", "org", "site", "zone", "registration", "state", "last status",
+                   "last scan", "outbox", "last message"):
         table.add_column(column)
     for r in rows:
-        table.add_row(*(escape(str(v or "")) for v in
-                        (r.id, r.org, r.site, r.zone, r.status, r.last_seq, r.last_message_at)))
+        table.add_row(*(escape(str(v if v is not None else "")) for v in
+                        (r.id, r.org, r.site, r.zone, r.status, r.state, r.last_status_at,
+                         r.last_scan_at, r.outbox_depth, r.last_message_at)))
     Console().print(table)
     return 0
 
@@ -224,16 +226,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("create or upgrade the inventory database",
              "netvagt-central init --db /var/lib/netvagt/central.db"),
-    "sensor-add": ("register a sensor and its public key (a JWK file from netvagt-agent keygen)",
-                   "netvagt-central sensor-add --id s-admin --org aarhus --site city-hall "
+    "sensor add": ("register a sensor and its public key (a JWK file from netvagt-agent keygen)",
+                   "netvagt-central sensor add --id s-admin --org aarhus --site city-hall "
                    "--public-key s-admin.jwk"),
     "sensors": ("list registered sensors", "netvagt-central sensors"),
-    "token-create": ("issue a one-time enrollment token for a site and zone",
-                     "netvagt-central token-create --org aarhus --site raadhuset --zone admin"),
-    "sensor-revoke": ("revoke a sensor: its messages are refused and its broker access removed",
-                      "netvagt-central sensor-revoke s-admin-3f2a1c"),
-    "sensor-scan": ("ask a sensor to scan now (a signed command), optionally with a profile",
-                    "netvagt-central sensor-scan s-admin-3f2a1c --profile safe"),
+    "token create": ("issue a one-time enrollment token for a site and zone",
+                     "netvagt-central token create --org aarhus --site raadhuset --zone admin"),
+    "sensor revoke": ("revoke a sensor: its messages are refused and its broker access removed",
+                      "netvagt-central sensor revoke s-admin-3f2a1c"),
+    "sensor scan": ("ask a sensor to scan now (a signed command), optionally with a profile",
+                    "netvagt-central sensor scan s-admin-3f2a1c --profile safe"),
     "key": ("print the central's public key (JWK) for the sensors' configuration; "
             "creates the key on first use",
             "netvagt-central key > central.jwk"),
@@ -255,17 +257,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    group_help = {"sensor": "manage sensors: add, revoke, scan now",
+                  "token": "enrollment tokens: create"}
+
     def add(name: str, handler: Handler) -> argparse.ArgumentParser:
         summary, example = COMMANDS[name]
-        p = sub.add_parser(name, help=summary, description=summary.capitalize() + ".",
-                           epilog=f"Example: {example}",
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        where, leaf = sub, name
+        if " " in name:  # "sensor revoke": a command of the 'sensor' group
+            group, leaf = name.split(" ", 1)
+            if group not in groups:
+                parent = sub.add_parser(group, help=group_help[group],
+                                        description=group_help[group].capitalize() + ".",
+                                        epilog=f"Example: {example}")
+                groups[group] = parent.add_subparsers(dest="subcommand", required=True,
+                                                      metavar="COMMAND")
+            where = groups[group]
+        p = where.add_parser(leaf, help=summary, description=summary.capitalize() + ".",
+                             epilog=f"Example: {example}",
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(handler=handler)
         return p
 
     _db_arg(add("init", cmd_init))
 
-    p = add("sensor-add", cmd_sensor_add)
+    p = add("sensor add", cmd_sensor_add)
     _db_arg(p)
     p.add_argument("--id", required=True, help="sensor id, e.g. s-admin")
     p.add_argument("--org", required=True, help="organisation id, e.g. aarhus")
@@ -277,18 +293,18 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
 
-    p = add("token-create", cmd_token_create)
+    p = add("token create", cmd_token_create)
     _db_arg(p)
     p.add_argument("--org", required=True)
     p.add_argument("--site", required=True)
     p.add_argument("--zone", help="the zone the sensor will stand in")
     p.add_argument("--ttl-hours", type=float, default=24.0, help="validity (default 24 h)")
 
-    p = add("sensor-revoke", cmd_sensor_revoke)
+    p = add("sensor revoke", cmd_sensor_revoke)
     _db_arg(p)
     p.add_argument("id", help="sensor id")
 
-    p = add("sensor-scan", cmd_sensor_scan)
+    p = add("sensor scan", cmd_sensor_scan)
     _db_arg(p)
     p.add_argument("id", help="sensor id")
     p.add_argument("--profile", choices=("safe", "standard", "deep"), help="scan profile")

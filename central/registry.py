@@ -29,6 +29,10 @@ class SensorRecord:
     last_seq: int
     registered_at: str
     last_message_at: str | None
+    state: str | None = None  # from the sensor's last signed status: online, offline, ...
+    last_status_at: str | None = None
+    outbox_depth: int | None = None
+    last_scan_at: str | None = None
 
 
 def ensure_org(db: Database, org: str, *, name: str | None = None) -> None:
@@ -93,6 +97,8 @@ def sensors(db: Database) -> list[SensorRecord]:
             last_seq=row["last_seq"],
             registered_at=row["registered_at"],
             last_message_at=row["last_message_at"],
+            **_status_fields(row.get("last_status")),
+            last_status_at=row.get("last_status_at"),
         )
         for row in db.query(
             "SELECT s.*, t.name AS site, z.name AS zone FROM sensors s"
@@ -100,3 +106,12 @@ def sensors(db: Database) -> list[SensorRecord]:
             " ORDER BY s.id"
         )
     ]
+
+
+def _status_fields(text: str | None) -> dict[str, Any]:
+    try:
+        status = json.loads(text) if text else {}
+    except ValueError:
+        status = {}
+    return {"state": status.get("state"), "outbox_depth": status.get("outbox_depth"),
+            "last_scan_at": status.get("last_scan_at")}

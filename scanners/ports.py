@@ -65,9 +65,25 @@ class Profile:
     version_detection: bool  # nmap -sV on open ports
     nmap_intensity: int
     icmp: bool = True
+    active: bool = True  # False: send nothing at all, only listen
+    listen_s: float = 0.0  # how long to listen passively before (or instead of) probing
 
 
 PROFILES: dict[str, Profile] = {
+    "passive": Profile(
+        name="passive",
+        tcp_ports=(),
+        udp_ports=(),
+        global_pps=1.0,
+        host_pps=1.0,
+        host_concurrency=1,
+        banner_wait_s=0.0,
+        version_detection=False,
+        nmap_intensity=0,
+        icmp=False,
+        active=False,
+        listen_s=60.0,
+    ),
     "safe": Profile(
         name="safe",
         tcp_ports=SAFE_TCP_PORTS,

@@ -56,7 +56,7 @@ def _commands(module: str) -> dict[str, tuple[str, str]]:
 def test_every_command_has_help_with_an_example_and_is_in_the_readme(prog: str, module: str) -> None:
     readme = (ROOT / "README.md").read_text()
     for name in _commands(module):
-        out = subprocess.run([sys.executable, "-m", module, name, "--help"], capture_output=True,
+        out = subprocess.run([sys.executable, "-m", module, *name.split(), "--help"], capture_output=True,
                              text=True, cwd=ROOT)
         assert out.returncode == 0, out.stderr
         assert "Example:" in out.stdout, f"{prog} {name} --help has no example"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlite_utils import Database
@@ -206,3 +207,40 @@ def test_redelivery_is_refused_but_acknowledged_and_late_numbers_fill_in(
     assert ingestor.ingest(*far).accepted
     too_old = ingestor.ingest(*make_message(seq=5))
     assert too_old.reason is Reason.REPLAYED and not too_old.committed
+
+
+def test_tokens_are_single_use_unexpired_and_secret(db) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from central import enroll
+
+    def request(token: str, name: str) -> tuple[str, bytes]:
+        key = signing.generate_private_key()
+        body = wire.EnrollRequest(token=token, public_jwk=signing.public_jwk(key), name=name)
+        return token.split(".")[0], signing.sign(body.encode(), key, kid="enroll",
+                                                 typ=signing.TYPE_ENROLL)
+
+    token = enroll.create_token(db, org="aarhus", site="raadhus", zone="admin")
+    assert db.execute("SELECT count(*) FROM tokens WHERE secret_hash = ?",
+                      [token.split(".")[1]]).fetchone()[0] == 0  # only a hash is kept
+    done = enroll.enroll(db, *request(token, "s-one"))
+    assert (done.sensor, done.org, done.site, done.zone) == ("s-one", "aarhus", "raadhus", "admin")
+    with pytest.raises(enroll.EnrollmentError, match="used already"):
+        enroll.enroll(db, *request(token, "s-two"))
+    forged = token.split(".")[0] + ".x" + token.split(".")[1][1:]
+    with pytest.raises(enroll.EnrollmentError, match="unknown token"):
+        enroll.enroll(db, *request(forged, "s-three"))
+    short = enroll.create_token(db, org="aarhus", site="raadhus", zone=None,
+                                ttl=timedelta(seconds=1))
+    db.execute("UPDATE tokens SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?",
+               [short.split(".")[0]])
+    with pytest.raises(enroll.EnrollmentError, match="expired"):
+        enroll.enroll(db, *request(short, "s-four"))
+    # a request whose signature is not by the key it carries is refused
+    topic_id, signed = request(enroll.create_token(db, org="aarhus", site="raadhus", zone=None),
+                               "s-five")
+    header, payload, sig = signed.split(b".")
+    with pytest.raises(enroll.EnrollmentError, match="malformed"):
+        enroll.enroll(db, topic_id, b".".join([header, payload, sig[:-4] + b"AAAA"]))
+    enroll.revoke(db, "s-one")
+    assert db.execute("SELECT status FROM sensors WHERE id = 's-one'").fetchone()[0] == "revoked"

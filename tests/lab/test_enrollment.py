@@ -64,7 +64,7 @@ class Site:
             db.close()
 
     def token(self) -> str:
-        made = self.central("token-create", "--org", ORG, "--site", SITE, "--zone", "edge")
+        made = self.central("token", "create", "--org", ORG, "--site", SITE, "--zone", "edge")
         assert made.returncode == 0, made.stderr
         token = made.stdout.strip()
         _wait(lambda: self.query("SELECT broker_state FROM tokens WHERE id = ?",
@@ -154,7 +154,7 @@ def test_enroll_scan_reuse_forgery_isolation_and_revocation(site: Site) -> None:
     assert pub.returncode == 0 or "authori" in (pub.stdout + pub.stderr).lower(), pub.stderr
 
     # revoked: the broker shuts it out and the central would refuse it
-    revoked = site.central("sensor-revoke", "s-edge")
+    revoked = site.central("sensor", "revoke", "s-edge")
     assert revoked.returncode == 0, revoked.stderr
     _wait(lambda: site.query("SELECT broker_state FROM sensors WHERE id = 's-edge'")
           == [("removed",)])
@@ -211,7 +211,7 @@ def test_schedule_status_signed_commands_and_last_will(site: Site) -> None:
     assert sent.returncode == 0, sent.stderr
     _wait(lambda: any("does not verify" in e for e in _status(site, "s-sched").get("errors", [])))
     assert site.query(count)[0][0] == before  # the forged command was not obeyed
-    asked = site.central("sensor-scan", "s-sched", "--profile", "safe")
+    asked = site.central("sensor", "scan", "s-sched", "--profile", "safe")
     assert asked.returncode == 0, asked.stderr
     _wait(lambda: site.query(count)[0][0] == before + 1, timeout=60)
 
@@ -219,3 +219,7 @@ def test_schedule_status_signed_commands_and_last_will(site: Site) -> None:
     os.kill(daemon.pid, signal.SIGKILL)
     daemon.wait(10)
     _wait(lambda: _status(site, "s-sched").get("state") == "offline", timeout=90)
+    listing = json.loads(site.central("sensors", "--format", "json").stdout)
+    sched = next(s for s in listing if s["id"] == "s-sched")
+    assert sched["state"] == "offline" and sched["status"] == "active"
+    assert next(s for s in listing if s["id"] == "s-edge")["status"] == "revoked"
