@@ -121,9 +121,9 @@ if [ "$ROLE" = central ]; then
         say "creating a self-signed CA and the broker's certificate in $TLS"
         install -d -m 0755 "$TLS"
         NAME="$(hostname -f 2>/dev/null || hostname)"
-        openssl req -x509 -newkey ed25519 -nodes -days 3650 -subj "/CN=netvagt CA" \
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj "/CN=netvagt CA" \
             -keyout "$TLS/ca.key" -out "$TLS/ca.crt" 2>/dev/null
-        openssl req -newkey ed25519 -nodes -subj "/CN=$NAME" -keyout "$TLS/broker.key" \
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$NAME" -keyout "$TLS/broker.key" \
             -out "$TLS/broker.csr" 2>/dev/null
         printf 'subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1\n' "$NAME" > "$TLS/san.ext"
         openssl x509 -req -in "$TLS/broker.csr" -CA "$TLS/ca.crt" -CAkey "$TLS/ca.key" \

@@ -244,3 +244,15 @@ def test_tokens_are_single_use_unexpired_and_secret(db) -> None:  # type: ignore
         enroll.enroll(db, topic_id, b".".join([header, payload, sig[:-4] + b"AAAA"]))
     enroll.revoke(db, "s-one")
     assert db.execute("SELECT status FROM sensors WHERE id = 's-one'").fetchone()[0] == "revoked"
+
+
+def test_a_revoked_sensors_messages_are_refused(db, registered, make_message) -> None:  # type: ignore[no-untyped-def]
+    from central import enroll
+
+    ingestor = Ingestor(db)
+    assert ingestor.ingest(*make_message(seq=1)).accepted
+    enroll.revoke(db, "s-one")
+    ingestor.refresh()
+    outcome = ingestor.ingest(*make_message(seq=2))
+    assert outcome.reason is Reason.REVOKED_SENSOR
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 1

@@ -139,7 +139,7 @@ def test_enroll_scan_reuse_forgery_isolation_and_revocation(site: Site) -> None:
     sub = site.lab.run(site.lab.sensor_ns("edge"), ["mosquitto_sub", *login, "-t",
                                                     f"netvagt/v1/{ORG}/s-victim/commands",
                                                     "-C", "1", "-W", "3"])
-    assert "denied" in (sub.stdout + sub.stderr).lower() or sub.returncode != 0, sub
+    assert "denied" in (sub.stdout + sub.stderr).lower(), sub  # SUBACK refused, not a timeout
     # a marker on its own topic, sent after the attempt: once the central has seen it, it
     # would have seen the earlier one too (it would be counted 'malformed')
     header = base64.urlsafe_b64encode(b'{"alg":"Ed25519","kid":"s-nobody"}').rstrip(b"=")
