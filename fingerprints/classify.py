@@ -1,0 +1,95 @@
+"""The classifier: all evidence about one asset becomes one identity, with its reasons.
+
+Each observation (a match key and the string seen, from some source) is matched against the
+rules of its key; the first matching rule in file order wins for that observation. Across
+observations, each field takes the value backed by the most confidence (agreeing matches
+add up: 1 - (1 - a)(1 - b)); a field on which matches disagree keeps the winner and lists
+the losers as conflicts, so nothing contradicting is hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fingerprints.rules import Rule, rules_by_key
+
+IDENTITY_FIELDS = ("vendor", "product", "model", "version", "device_type", "os", "cpe")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    key: str  # e.g. "ssh.banner"
+    value: str
+    source: str = ""  # e.g. "10.20.30.21:22/tcp"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evidence:
+    rule: str
+    key: str
+    value: str
+    source: str
+    fields: dict[str, str]
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    vendor: str | None = None
+    product: str | None = None
+    model: str | None = None
+    version: str | None = None
+    device_type: str | None = None
+    os: str | None = None
+    cpe: str | None = None
+    confidence: float = 0.0
+    evidence: tuple[Evidence, ...] = ()
+    conflicts: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {f: getattr(self, f) for f in IDENTITY_FIELDS
+                               if getattr(self, f) is not None}
+        if out:
+            out["confidence"] = round(self.confidence, 3)
+            out["rule"] = self.evidence[0].rule if self.evidence else None
+        return out
+
+
+def match(key: str, value: str, *, source: str = "") -> Evidence | None:
+    """The first rule of ``key`` that matches ``value``, as evidence."""
+    rule: Rule
+    for rule in rules_by_key().get(key, ()):
+        fields = rule.match(value)
+        if fields is not None:
+            return Evidence(rule=rule.source, key=key, value=value[:256], source=source,
+                            fields=fields, confidence=rule.confidence)
+    return None
+
+
+def classify(observations: Iterable[Observation]) -> Identity:
+    evidence = [e for o in observations
+                if (e := match(o.key, o.value, source=o.source)) is not None]
+    if not evidence:
+        return Identity()
+    chosen: dict[str, str] = {}
+    conflicts: list[str] = []
+    best = 0.0
+    for name in IDENTITY_FIELDS:
+        support: dict[str, float] = {}
+        for item in evidence:
+            value = item.fields.get(name)
+            if value is not None:
+                support[value] = 1 - (1 - support.get(value, 0.0)) * (1 - item.confidence)
+        if not support:
+            continue
+        ranked = sorted(support.items(), key=lambda kv: -kv[1])
+        chosen[name] = ranked[0][0]
+        for loser, weight in ranked[1:]:
+            conflicts.append(f"{name}: {ranked[0][0]!r} ({ranked[0][1]:.2f}) over "
+                             f"{loser!r} ({weight:.2f})")
+        if name in ("device_type", "vendor"):
+            best = max(best, ranked[0][1])
+    ordered = tuple(sorted(evidence, key=lambda e: -e.confidence))
+    return Identity(**chosen, confidence=best, evidence=ordered, conflicts=tuple(conflicts))

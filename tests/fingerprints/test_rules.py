@@ -1,0 +1,76 @@
+"""Fingerprints test themselves: every bundled rule against its examples, every broken rule
+file with its named error, and the classifier's way of weighing evidence."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from fingerprints.classify import Observation, classify, match
+from fingerprints.rules import parse, verify, verify_file
+
+BAD = Path(__file__).parent / "bad"
+BUNDLED = sorted(p.name for p in resources.files("fingerprints").joinpath("rules").iterdir()
+                 if p.name.endswith(".toml"))
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_bundled_rule_file_verifies(name: str) -> None:
+    text = resources.files("fingerprints").joinpath("rules", name).read_text()
+    assert verify_file(parse(text, name)) == []
+
+
+@pytest.mark.parametrize("path", sorted(BAD.glob("*.toml")), ids=lambda p: p.stem)
+def test_each_broken_rule_file_fails_with_its_named_error(path: Path) -> None:
+    errors = verify([path])
+    assert [e.code for e in errors] == [path.stem], [str(e) for e in errors]
+
+
+def test_one_file_per_match_key_and_the_cli_verifies() -> None:
+    keys = [parse(resources.files("fingerprints").joinpath("rules", n).read_text(), n).key
+            for n in BUNDLED]
+    assert len(keys) == len(set(keys))
+    done = subprocess.run([sys.executable, "-m", "fingerprints", "verify"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and "all rules verified" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "fingerprints", "verify", str(BAD / "shadowed.toml")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "shadowed" in bad.stderr
+
+
+def test_agreeing_evidence_adds_up_and_conflicts_stay_visible() -> None:
+    identity = classify([
+        Observation(key="ftp.banner", value="220 AXIS P1375 Network Camera 10.12.114 (2023) ready."),
+        Observation(key="http.title", value="AXIS"),
+        Observation(key="http.server", value="App-webs/"),  # says Hikvision: a conflict
+    ])
+    assert identity.vendor == "Axis Communications"
+    assert identity.device_type == "camera"
+    assert identity.model == "P1375"
+    assert identity.confidence > 0.7  # two agreeing sources count more than either
+    assert any("Hikvision" in c for c in identity.conflicts)
+    assert {e.key for e in identity.evidence} == {"ftp.banner", "http.title", "http.server"}
+
+
+def test_nothing_matched_is_an_empty_identity() -> None:
+    assert classify([Observation(key="ssh.banner", value="hello")]).to_dict() == {}
+    assert match("ssh.banner", "x" * 100_000) is None  # bounded, and no catastrophic regex
+
+
+def test_match_command_reads_lines_and_json_literals() -> None:
+    lines = "SSH-2.0-dropbear_2019.78\n" + json.dumps("SSH-2.0-ROSSSH\r\n") + "\nnothing\n"
+    done = subprocess.run([sys.executable, "-m", "fingerprints", "match", "ssh.banner"],
+                          input=lines, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert out[0]["product"] == "Dropbear sshd" and out[0]["version"] == "2019.78"
+    assert out[1]["vendor"] == "MikroTik" and out[1]["device_type"] == "router"
+    assert out[2] == {}
+    unknown = subprocess.run([sys.executable, "-m", "fingerprints", "match", "x.y"], input="",
+                             capture_output=True, text=True)
+    assert unknown.returncode == 2
