@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from netaddr import IPAddress, IPSet
 
 from agent import wire
-from agent.wire import Asset, Service
+from agent.wire import Asset, Observation, Service
 from scanners import oui
 from scanners.arp import arp_sweep
 from scanners.icmp import icmp_sweep
@@ -117,6 +117,17 @@ async def scan(
         if result.state == "open" and result.proto == "tcp":
             open_tcp.setdefault(result.ip, []).append(result.port)
 
+    observed: dict[str, list[tuple[str, str, str]]] = {}
+    if open_tcp:
+        from scanners.identify import identify
+
+        if progress is not None:
+            progress("identification", 0, 1)
+        banners = {(r.ip, r.port): r.banner for r in ports if r.banner and r.proto == "tcp"}
+        observed = await identify(open_tcp, banners=banners, scope=scope)
+        if progress is not None:
+            progress("identification", 1, 1)
+
     services: list[ServiceInfo] = []
     if open_tcp and profile.version_detection:
         if shutil.which("nmap") is None:
@@ -132,7 +143,7 @@ async def scan(
             if progress is not None:
                 progress("service detection (nmap)", 1, 1)
 
-    assets = build_assets(hosts, ports, services)
+    assets = build_assets(hosts, ports, services, observed)
     return ScanResult(
         started_at=started_at,
         finished_at=wire.utc_now(),
@@ -147,6 +158,7 @@ def build_assets(
     hosts: dict[str, HostReply],
     ports: list[PortResult],
     services: list[ServiceInfo],
+    observed: dict[str, list[tuple[str, str, str]]] | None = None,
 ) -> list[Asset]:
     """Join discovery, port results and service detection into one asset per address."""
     named = {(s.ip, s.proto, s.port): s for s in services}
@@ -186,6 +198,11 @@ def build_assets(
                 rtt_ms=round(reply.rtt_s * 1000, 3),
                 sources=tuple(sorted(sources)),
                 services=tuple(sorted(by_host.get(ip, []), key=lambda s: (s.proto, s.port))),
+                observations=tuple(
+                    Observation(key=k, value=wire.printable(v, limit=wire.MAX_OBSERVED_CHARS),
+                                source=src)
+                    for k, v, src in (observed or {}).get(ip, [])[: wire.MAX_OBSERVATIONS]
+                ),
             )
         )
     return assets

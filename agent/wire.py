@@ -224,6 +224,38 @@ class Service:
             raise _fail(where, str(exc)) from None
 
 
+MAX_OBSERVATIONS = 64  # per asset and message
+MAX_OBSERVED_CHARS = 1024  # one observed string (a title, a Server header, a banner line)
+_KEY_RE = re.compile(r"^[a-z0-9]{1,16}\.[a-z0-9_]{1,32}$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """One string a device said about itself, under its match key (``http.server``, ...)."""
+
+    key: str
+    value: str
+    source: str = ""  # where it was seen, e.g. "80/tcp"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not _KEY_RE.match(self.key):
+            raise _fail("observation.key", "expected <protocol>.<field>")
+        _text("observation.value", self.value, limit=MAX_OBSERVED_CHARS, optional=False)
+        _text("observation.source", self.source, limit=64, optional=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "observation") -> Observation:
+        mapping = _mapping(where, data)
+        _only_keys(where, mapping, cls)
+        try:
+            return cls(**mapping)
+        except TypeError as exc:
+            raise _fail(where, str(exc)) from None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Asset:
     """One device as one sensor saw it in one scan: an address that answered, and what it said."""
@@ -236,9 +268,12 @@ class Asset:
     sources: tuple[str, ...] = ()
     hostname: str | None = None
     services: tuple[Service, ...] = field(default_factory=tuple)
+    observations: tuple[Observation, ...] = ()  # what the device said about itself
 
     def __post_init__(self) -> None:
         where = f"asset {self.ip}"
+        if len(self.observations) > MAX_OBSERVATIONS:
+            raise _fail(f"{where}.observations", f"at most {MAX_OBSERVATIONS} allowed")
         _ip(f"{where}.ip", self.ip)
         if self.mac is not None and (not isinstance(self.mac, str) or not _MAC_RE.match(self.mac)):
             raise _fail(f"{where}.mac", "expected a lower-case MAC like 00:11:22:aa:bb:cc")
@@ -265,6 +300,8 @@ class Asset:
                 out[name] = value
         out["sources"] = list(self.sources)
         out["services"] = [s.to_dict() for s in self.services]
+        if self.observations:  # absent when empty: version 1 messages keep their bytes
+            out["observations"] = [o.to_dict() for o in self.observations]
         return out
 
     @classmethod
@@ -277,10 +314,14 @@ class Asset:
         sources = _list(f"{where}.sources", mapping.pop("sources", []), MAX_SOURCES)
         if not all(isinstance(s, str) for s in sources):
             raise _fail(f"{where}.sources", "expected strings")
+        observed = _list(f"{where}.observations", mapping.pop("observations", []),
+                         MAX_OBSERVATIONS)
         try:
             return cls(
                 **mapping,
                 sources=tuple(sources),
+                observations=tuple(Observation.from_dict(o, f"{where}.observations[{i}]")
+                                   for i, o in enumerate(observed)),
                 services=tuple(
                     Service.from_dict(s, f"{where}.services[{i}]") for i, s in enumerate(services)
                 ),

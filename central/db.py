@@ -205,6 +205,25 @@ def m005_status_commands(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_identity(db: Database) -> None:
+    _run(
+        db,
+        """
+        ALTER TABLE assets ADD COLUMN device_type TEXT;
+        ALTER TABLE assets ADD COLUMN vendor TEXT;
+        ALTER TABLE assets ADD COLUMN product TEXT;
+        ALTER TABLE assets ADD COLUMN model TEXT;
+        ALTER TABLE assets ADD COLUMN version TEXT;
+        ALTER TABLE assets ADD COLUMN os TEXT;
+        ALTER TABLE assets ADD COLUMN identity_confidence REAL;
+        ALTER TABLE assets ADD COLUMN identity_evidence TEXT;
+        ALTER TABLE assets ADD COLUMN identity_conflicts TEXT;
+        ALTER TABLE assets ADD COLUMN identified_at TEXT
+        """,
+    )
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the inventory, in WAL mode, with every migration applied."""
     path = Path(path)

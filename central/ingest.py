@@ -24,6 +24,7 @@ from sqlite_utils import Database
 
 from agent import signing, wire
 from agent.wire import Asset, Findings
+from fingerprints.classify import Observation, classify
 
 log = logging.getLogger("netvagt.central.ingest")
 
@@ -346,6 +347,7 @@ class Ingestor:
                         observed,
                     ),
                 )
+            self._identify(asset_id, asset, observed)
             conn.execute(
                 "INSERT INTO observations (asset_id, sensor_id, scan_id, msg_id, ip, observed_at,"
                 " rtt_ms, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -360,6 +362,26 @@ class Ingestor:
                     json.dumps(list(asset.sources)),
                 ),
             )
+
+    def _identify(self, asset_id: int, asset: Asset, observed: str) -> None:
+        """Name the device from what it said (and its MAC), keeping the evidence."""
+        observations = [Observation(key=o.key, value=o.value, source=o.source)
+                        for o in asset.observations]
+        if asset.mac and not asset.mac_random:
+            observations.append(Observation(key="mac.oui", value=asset.mac[:8], source="mac"))
+        identity = classify(observations)
+        if not identity.to_dict():
+            return  # nothing new: keep what an earlier, fuller scan found
+        evidence = [{"rule": e.rule, "key": e.key, "value": e.value, "source": e.source,
+                     "fields": e.fields, "confidence": e.confidence} for e in identity.evidence]
+        self.db.conn.execute(
+            "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?,"
+            " os = ?, identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?,"
+            " identified_at = ? WHERE id = ?",
+            (identity.device_type, identity.vendor, identity.product, identity.model,
+             identity.version, identity.os, round(identity.confidence, 3), json.dumps(evidence),
+             json.dumps(list(identity.conflicts)), observed, asset_id),
+        )
 
     def _asset_id(self, site_id: int, asset: Asset, observed: str) -> int:
         """Find or create the asset: by MAC within the site, else by address within the site.

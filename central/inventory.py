@@ -40,6 +40,20 @@ class AssetRow:
     first_seen: str
     last_seen: str
     services: tuple[ServiceRow, ...] = field(default_factory=tuple)
+    device_type: str | None = None
+    vendor: str | None = None  # as identified by the fingerprint rules
+    product: str | None = None
+    model: str | None = None
+    version: str | None = None
+    os: str | None = None
+    identity_confidence: float | None = None
+    identity_evidence: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def identified_as(self) -> str:
+        parts = [self.vendor or self.mac_vendor or "", self.model or self.product or "",
+                 self.version or ""]
+        return " ".join(p for p in parts if p)
 
     @property
     def open_ports(self) -> list[str]:
@@ -96,6 +110,14 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
             first_seen=row["first_seen"],
             last_seen=row["last_seen"],
             services=tuple(services.get(row["id"], [])),
+            device_type=row.get("device_type"),
+            vendor=row.get("vendor"),
+            product=row.get("product"),
+            model=row.get("model"),
+            version=row.get("version"),
+            os=row.get("os"),
+            identity_confidence=row.get("identity_confidence"),
+            identity_evidence=tuple(json.loads(row.get("identity_evidence") or "[]")),
         )
         for row in rows
     ]
@@ -124,8 +146,8 @@ def assets_json(rows: list[AssetRow]) -> str:
     return json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False)
 
 
-ASSET_COLUMNS = ("site", "addresses", "mac", "mac_vendor", "hostname", "open_ports", "services",
-                 "first_seen", "last_seen")
+ASSET_COLUMNS = ("site", "addresses", "mac", "mac_vendor", "device_type", "identified_as",
+                 "hostname", "open_ports", "services", "first_seen", "last_seen")
 
 
 def assets_csv(rows: list[AssetRow]) -> str:
@@ -140,6 +162,8 @@ def assets_csv(rows: list[AssetRow]) -> str:
                 " ".join(row.addresses),
                 row.mac or "",
                 row.mac_vendor or "",
+                row.device_type or "",
+                row.identified_as,
                 row.hostname or "",
                 " ".join(row.open_ports),
                 "; ".join(service_label(s) for s in row.services if s.state == "open"),

@@ -120,6 +120,36 @@ def test_central_stores_exactly_the_lab_devices(lab_run: LabRun) -> None:
     db.close()
 
 
+IDENTIFIED = {  # device: (vendor, device type) the fingerprint rules must name
+    "printer": ("HP", "printer"),
+    "nas": ("Synology", "nas"),
+    "hikvision-cam": ("Hikvision", "camera"),
+    "axis-cam": ("Axis Communications", "camera"),
+    "dahua-nvr": ("Dahua", "video_recorder"),
+    "schneider-plc": ("Schneider Electric", "plc"),
+    "kamstrup-meter": ("Kamstrup", "meter"),
+    "danfoss-ecl": ("Danfoss", "bms_controller"),
+}
+
+
+def test_devices_are_identified_with_evidence(lab_run: LabRun) -> None:
+    db = open_db(lab_run.db_path)
+    by_ip = {r.addresses[0]: r for r in inventory.assets(db)}
+    db.close()
+    for device in MUNICIPAL.devices:
+        row = by_ip[MUNICIPAL.address(device.segment, device.host)]
+        if device.name not in IDENTIFIED:
+            continue
+        assert (row.vendor, row.device_type) == IDENTIFIED[device.name], device.name
+        assert row.identity_evidence, device.name
+        assert all(e["rule"] and e["source"] for e in row.identity_evidence)
+    axis = by_ip[MUNICIPAL.address("cameras", 22)]
+    assert (axis.model, axis.version) == ("P1375", "10.12.114")
+    assert {e["key"] for e in axis.identity_evidence} >= {"ftp.banner", "http.title"}
+    printer = by_ip[MUNICIPAL.address("admin", 11)]
+    assert printer.model == "LaserJet MFP M426fdn"
+
+
 def test_a_hostile_banner_stays_inert_in_every_output(lab_run: LabRun) -> None:
     db = open_db(lab_run.db_path)
     (hostile,) = [s for r in inventory.assets(db) if r.addresses[0] == "10.20.30.24"
