@@ -76,9 +76,13 @@ def classify(observations: Iterable[Observation]) -> Identity:
     chosen: dict[str, str] = {}
     conflicts: list[str] = []
     best = 0.0
+    names_device = any("vendor" in e.fields or "device_type" in e.fields for e in evidence)
     for name in IDENTITY_FIELDS:
         support: dict[str, float] = {}
         for item in evidence:
+            generic = "vendor" not in item.fields and "device_type" not in item.fields
+            if names_device and generic and name in ("product", "version"):
+                continue  # "lighttpd 1.4.35" is the web server's, not the device's
             value = item.fields.get(name)
             if value is not None:
                 support[value] = 1 - (1 - support.get(value, 0.0)) * (1 - item.confidence)

@@ -57,6 +57,15 @@ def test_agreeing_evidence_adds_up_and_conflicts_stay_visible() -> None:
     assert {e.key for e in identity.evidence} == {"ftp.banner", "http.title", "http.server"}
 
 
+def test_generic_software_does_not_lend_its_version_to_the_device() -> None:
+    identity = classify([Observation(key="http.title", value="Danfoss ECL Comfort 296"),
+                         Observation(key="http.server", value="lighttpd/1.4.35")])
+    assert (identity.vendor, identity.model, identity.version) == ("Danfoss", "ECL Comfort 296",
+                                                                   None)
+    alone = classify([Observation(key="http.server", value="lighttpd/1.4.35")])
+    assert (alone.product, alone.version) == ("lighttpd", "1.4.35")
+
+
 def test_nothing_matched_is_an_empty_identity() -> None:
     assert classify([Observation(key="ssh.banner", value="hello")]).to_dict() == {}
     assert match("ssh.banner", "x" * 100_000) is None  # bounded, and no catastrophic regex
