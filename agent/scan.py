@@ -125,6 +125,13 @@ async def scan(
             progress("identification", 0, 1)
         banners = {(r.ip, r.port): r.banner for r in ports if r.banner and r.proto == "tcp"}
         observed = await identify(open_tcp, banners=banners, scope=scope)
+    for result in ports:  # what a UDP service answered, where a rule can read it
+        if result.proto == "udp" and result.port == 161 and result.banner:
+            from scanners.identify import parse_snmp_sysdescr
+
+            descr = parse_snmp_sysdescr(result.banner)
+            if descr:
+                observed.setdefault(result.ip, []).append(("snmp.sysdescr", descr, "161/udp"))
         if progress is not None:
             progress("identification", 1, 1)
 

@@ -73,6 +73,49 @@ def parse_banner(port: int, banner: bytes) -> list[tuple[str, str]]:
     return [(key, value)]
 
 
+def _ber(data: bytes, at: int) -> tuple[int, int, int]:
+    """(tag, start of value, end of value) of the BER element at ``at``; bounded by ``data``."""
+    if at + 2 > len(data):
+        raise ValueError("truncated")
+    tag, length = data[at], data[at + 1]
+    at += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 3 or at + count > len(data):
+            raise ValueError("bad length")
+        length = int.from_bytes(data[at:at + count], "big")
+        at += count
+    if at + length > len(data):
+        raise ValueError("truncated")
+    return tag, at, at + length
+
+
+def parse_snmp_sysdescr(data: bytes) -> str | None:
+    """sysDescr.0 from an SNMP GetResponse to our request, or None for anything else."""
+    try:
+        tag, start, _end = _ber(data, 0)  # Message SEQUENCE
+        if tag != 0x30:
+            return None
+        _, _, at = _ber(data, start)  # version
+        _, _, at = _ber(data, at)  # community
+        tag, at, _ = _ber(data, at)  # GetResponse-PDU
+        if tag != 0xA2:
+            return None
+        for _ in range(3):  # request-id, error-status, error-index
+            _, _, at = _ber(data, at)
+        _, at, _ = _ber(data, at)  # varbind list
+        _, at, _ = _ber(data, at)  # first varbind
+        tag, o_start, at = _ber(data, at)  # name
+        if tag != 0x06 or data[o_start:at] != bytes.fromhex("2b06010201010100"):
+            return None
+        tag, v_start, v_end = _ber(data, at)  # value
+        if tag != 0x04:
+            return None
+        return _text(data[v_start:v_end]) or None
+    except ValueError:
+        return None
+
+
 async def _exchange(ip: str, port: int, request: bytes) -> bytes:
     reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), PROBE_TIMEOUT_S)
     try:

@@ -37,3 +37,22 @@ def test_banners_drop_telnet_negotiation_and_keep_the_first_ssh_line() -> None:
         ("ssh.banner", "SSH-2.0-dropbear_2019.78")]
     assert parse_banner(8080, b"whatever") == []
     assert parse_banner(21, b"\r\n") == []
+
+
+def _ber(tag: int, body: bytes) -> bytes:
+    return bytes([tag, len(body)]) + body
+
+
+def test_snmp_sysdescr_from_a_get_response() -> None:
+    from scanners.identify import parse_snmp_sysdescr
+
+    descr = b"KONICA MINOLTA bizhub C360"
+    # GetResponse for sysDescr.0, community "public", as an SNMPv2c agent answers our request
+    varbind = _ber(0x30, _ber(0x06, bytes.fromhex("2b06010201010100")) + _ber(0x04, descr))
+    pdu = _ber(0xA2, _ber(0x02, b"\x01") + _ber(0x02, b"\x00") + _ber(0x02, b"\x00")
+               + _ber(0x30, varbind))
+    message = _ber(0x30, _ber(0x02, b"\x01") + _ber(0x04, b"public") + pdu)
+    assert parse_snmp_sysdescr(message) == "KONICA MINOLTA bizhub C360"
+    assert parse_snmp_sysdescr(message[:-5]) is None  # truncated
+    assert parse_snmp_sysdescr(b"\x30\x84\xff\xff\xff\xff") is None  # absurd length
+    assert parse_snmp_sysdescr(b"") is None
