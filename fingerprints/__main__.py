@@ -30,7 +30,20 @@ def main(argv: list[str] | None = None) -> int:
                              epilog="Example: echo 'App-webs/' | python -m fingerprints match "
                                     "http.server")
     matcher.add_argument("key", help="match key, e.g. http.server")
+    accuracy = sub.add_parser("accuracy", help="the classifier against a labelled corpus",
+                              epilog="Example: python -m fingerprints accuracy "
+                                     "tests/fingerprints/corpus.toml")
+    accuracy.add_argument("corpus", type=Path)
+    accuracy.add_argument("--misses", action="store_true", help="list what it got wrong")
     args = parser.parse_args(argv)
+    if args.command == "accuracy":
+        from fingerprints.accuracy import render, report
+
+        tallies, misses = report(args.corpus)
+        print(render(tallies))
+        if args.misses:
+            print("\n".join(misses))
+        return 0
     if args.command == "verify":
         errors = verify(args.files or None)
         for error in errors:

@@ -83,3 +83,14 @@ def test_match_command_reads_lines_and_json_literals() -> None:
     unknown = subprocess.run([sys.executable, "-m", "fingerprints", "match", "x.y"], input="",
                              capture_output=True, text=True)
     assert unknown.returncode == 2
+
+
+def test_accuracy_report_runs_on_the_labelled_corpus() -> None:
+    from fingerprints.accuracy import render, report
+
+    tallies, misses = report(Path(__file__).parent / "corpus.toml")
+    assert sum(t.samples for t in tallies.values()) >= 30
+    table = render(tallies)
+    assert table.splitlines()[-1].startswith("| all |")
+    # an unlabelled generic server must stay unnamed: no miss may claim a vendor for one
+    assert not any("nginx" in m or "vsFTPd" in m for m in misses)
