@@ -176,14 +176,15 @@ async def scan_into_outbox(config: object, outbox: object, *, profile: str | Non
     from scanners.ports import PROFILES
 
     assert isinstance(config, AgentConfig) and isinstance(outbox, Outbox)
+    if outbox.size_bytes() > outbox.limit_bytes:  # before the scan: no probe is wasted
+        from agent.outbox import OutboxFull
+
+        raise OutboxFull(f"the outbox holds more than {outbox.limit_bytes} bytes "
+                         "not yet acknowledged by the central")
     iface = interface(config.interface)
     scope, targets = _scope_and_targets(iface.ip, iface.cidr, config.scope, config.exclude,
                                         config.exclude_macs, config.targets)
     key = signing.load_private_key(config.key)
-    if outbox.size_bytes() > outbox.limit_bytes:  # before the scan, not after it
-        from agent.outbox import OutboxFull
-
-        raise OutboxFull(f"the outbox holds more than {outbox.limit_bytes} bytes")
     chosen = PROFILES.get(profile or config.profile, PROFILES[config.profile])
     result = await scan(iface=iface, scope=scope, targets=targets,  # type: ignore[arg-type]
                         profile=chosen, progress=progress)
@@ -206,7 +207,7 @@ async def run_once(config: object, *, progress: Callable[[str, int, int], None] 
 
     assert isinstance(config, AgentConfig)
     config.load_central_key()  # fail before a long scan, not after it
-    with Outbox(config.outbox_path) as outbox:
+    with Outbox(config.outbox_path, limit_bytes=config.outbox_limit_bytes) as outbox:
         await scan_into_outbox(config, outbox, progress=progress)
         return await flush(config, outbox) if send else 0
 

@@ -71,6 +71,7 @@ class AgentConfig:
     interval_s: float = 86_400.0
     schedule: Schedule = field(default_factory=Schedule)
     heartbeat_s: float = 60.0  # status is published this often, and on every change
+    outbox_limit_bytes: int = 64 * 1024 * 1024  # past this, scanning pauses; nothing is dropped
 
     def __post_init__(self) -> None:
         for name in ("sensor", "org"):
@@ -155,6 +156,7 @@ def load(path: Path) -> AgentConfig:
             interval_s=float(scan.get("interval_s", 86_400)),
             schedule=Schedule(**schedule),
             heartbeat_s=float(central.get("heartbeat_s", 60)),
+            outbox_limit_bytes=int(float(sensor.get("outbox_limit_mb", 64)) * 1024 * 1024),
         )
     except KeyError as exc:
         raise ConfigError(f"{path}: missing setting {exc.args[0]!r}") from None

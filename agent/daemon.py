@@ -90,7 +90,7 @@ async def run_daemon(config: AgentConfig, *, stop: asyncio.Event | None = None) 
     state = State()
     requests: asyncio.Queue[str | None] = asyncio.Queue()  # profile to scan with, now
     seen: deque[str] = deque(maxlen=COMMAND_HISTORY)
-    outbox = Outbox(config.outbox_path)
+    outbox = Outbox(config.outbox_path, limit_bytes=config.outbox_limit_bytes)
 
     async def scheduler() -> None:
         while not stop.is_set():

@@ -85,7 +85,8 @@ class Outbox:
         """Sign the scan as one or more messages and store them; returns their sequence numbers."""
         if self.size_bytes() > self.limit_bytes:
             raise OutboxFull(
-                f"outbox holds more than {self.limit_bytes} bytes; waiting for the broker"
+                f"the outbox holds more than {self.limit_bytes} bytes not yet acknowledged by "
+                "the central"
             )
         batches = list(wire.batches(assets)) or [[]]
         scan_id = uuid.uuid4().hex

@@ -166,3 +166,20 @@ def test_delivery_over_tls_verifies_the_broker(tmp_path: Path) -> None:
     db = open_db(db_path)
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
     db.close()
+
+
+def test_a_full_outbox_pauses_scanning_and_keeps_what_it_holds(tmp_path: Path) -> None:
+    from agent.cli import scan_into_outbox
+    from agent.config import AgentConfig
+    from agent.outbox import OutboxFull
+
+    key = signing.generate_private_key()
+    config = AgentConfig(sensor="s-one", org="aarhus", key=tmp_path / "k", state_dir=tmp_path,
+                         broker_host="127.0.0.1", interface="nv-nonexistent0",
+                         outbox_limit_bytes=100)
+    with Outbox(config.outbox_path) as outbox:
+        held = _fill(outbox, key, 2)  # queued while the central was away
+    with Outbox(config.outbox_path, limit_bytes=config.outbox_limit_bytes) as outbox:
+        with pytest.raises(OutboxFull, match="not yet acknowledged"):
+            asyncio.run(scan_into_outbox(config, outbox))  # refused before any probe
+        assert [p.msg_id for p in outbox.pending()] == held  # nothing dropped
