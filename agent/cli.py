@@ -90,8 +90,42 @@ def _scope_and_targets(
     return scope_obj, target_set
 
 
+def cmd_scan_pcap(args: argparse.Namespace) -> int:
+    """Read a capture instead of the wire: passive parsers only, nothing is sent."""
+    from agent.scan import build_assets
+    from scanners.observations import HostReply
+    from scanners.passive import read_pcap
+    from scanners.scope import Scope, ScopeError
+
+    try:
+        scope = Scope.from_strings(args.scope or ["0.0.0.0/0"], exclude=args.exclude,
+                                   exclude_macs=args.exclude_mac)
+        heard = read_pcap(args.pcap, scope=scope)
+    except (ScopeError, OSError) as exc:
+        print(f"netvagt-agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # scapy raises its own kinds on a file that is not a capture
+        print(f"netvagt-agent: {args.pcap}: not a readable capture ({exc})", file=sys.stderr)
+        return EXIT_USAGE
+    hosts, observed = {}, {}
+    for host in heard.values():
+        address = host.address
+        if address and scope.allows(address):
+            hosts[address] = HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive")
+            observed[address] = host.observations
+    assets = build_assets(hosts, [], [], observed)
+    if args.format == "json":
+        print(assets_json(assets))
+    else:
+        print_assets(assets, title=f"{len(assets)} assets heard in {args.pcap}")
+    return 0
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     from agent.scan import scan
+
+    if args.pcap is not None:
+        return cmd_scan_pcap(args)
     from scanners.netinfo import InterfaceError, interface
     from scanners.ports import PROFILES
     from scanners.scope import ScopeError
@@ -124,16 +158,33 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"netvagt-agent: warning: {warning}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps([a.to_dict() for a in result.assets], indent=2, ensure_ascii=False))
+        print(assets_json(result.assets))
     else:
         print_assets(result.assets, title=f"{len(result.assets)} assets on {iface.name} "
                      f"({iface.cidr}) in {result.duration_s:.1f} s")
     return 0
 
 
+def identity_of(asset: object) -> dict[str, object]:
+    """What the fingerprint rules make of one asset's observations and MAC."""
+    from fingerprints.classify import Observation, classify
+
+    observed = [Observation(key=o.key, value=o.value, source=o.source)
+                for o in asset.observations]  # type: ignore[attr-defined]
+    mac = asset.mac  # type: ignore[attr-defined]
+    if mac and not asset.mac_random:  # type: ignore[attr-defined]
+        observed.append(Observation(key="mac.oui", value=mac[:8], source="mac"))
+    return classify(observed).to_dict()
+
+
+def assets_json(assets: Sequence[object]) -> str:
+    return json.dumps([a.to_dict() | {"identity": identity_of(a)}  # type: ignore[attr-defined]
+                       for a in assets], indent=2, ensure_ascii=False)
+
+
 def print_assets(assets: Sequence[object], *, title: str) -> None:
     table = Table(title=title)
-    for column in ("address", "MAC", "vendor (OUI)", "open ports", "services"):
+    for column in ("address", "MAC", "vendor (OUI)", "type", "open ports", "services"):
         table.add_column(column, overflow="fold")
     for asset in assets:
         a = asset  # an agent.wire.Asset
@@ -146,6 +197,7 @@ def print_assets(assets: Sequence[object], *, title: str) -> None:
             escape(a.ip),  # type: ignore[attr-defined]
             escape(a.mac or "-"),  # type: ignore[attr-defined]
             escape(vendor),
+            escape(str(identity_of(a).get("device_type", ""))),
             escape(" ".join(f"{s.port}/{s.proto}" for s in a.services)),  # type: ignore[attr-defined]
             escape(services),
         )
@@ -379,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-mac", action="append", default=[],
                    help="MAC or MAC prefix never probed after discovery; repeatable")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--pcap", type=Path, metavar="FILE",
+                   help="read a capture file instead of scanning (passive parsers; no root)")
     p.add_argument("--listen", type=float, metavar="SECONDS",
                    help="with --profile passive: how long to listen (default 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

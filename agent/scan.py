@@ -78,15 +78,19 @@ async def scan(
         return lambda done, total: progress(name, done, total)
 
     hosts: dict[str, HostReply] = {}
+    passive_observed: dict[str, list[tuple[str, str, str]]] = {}
     if profile.listen_s > 0:
         from scanners.passive import listen
 
         if progress is not None:
             progress(f"listening {profile.listen_s:.0f} s", 0, 1)
         wanted_set = set(addresses)
-        for reply in await listen(iface=iface, scope=scope, seconds=profile.listen_s):
-            if reply.ip in wanted_set:
-                hosts[reply.ip] = reply
+        heard = await listen(iface=iface, scope=scope, seconds=profile.listen_s)
+        for host in heard.values():
+            address = host.address
+            if address in wanted_set:
+                hosts[address] = HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive")
+                passive_observed.setdefault(address, []).extend(host.observations)
         if progress is not None:
             progress(f"listening {profile.listen_s:.0f} s", 1, 1)
     if not profile.active:
@@ -117,14 +121,16 @@ async def scan(
         if result.state == "open" and result.proto == "tcp":
             open_tcp.setdefault(result.ip, []).append(result.port)
 
-    observed: dict[str, list[tuple[str, str, str]]] = {}
+    observed: dict[str, list[tuple[str, str, str]]] = {ip: list(v) for ip, v in
+                                                       passive_observed.items()}
     if open_tcp:
         from scanners.identify import identify
 
         if progress is not None:
             progress("identification", 0, 1)
         banners = {(r.ip, r.port): r.banner for r in ports if r.banner and r.proto == "tcp"}
-        observed = await identify(open_tcp, banners=banners, scope=scope)
+        for ip, found in (await identify(open_tcp, banners=banners, scope=scope)).items():
+            observed.setdefault(ip, []).extend(found)
     for result in ports:  # what a UDP service answered, where a rule can read it
         if result.proto == "udp" and result.port == 161 and result.banner:
             from scanners.identify import parse_snmp_sysdescr

@@ -1,59 +1,111 @@
 """Listen-only discovery: who announces itself on the segment, without sending a packet.
 
-Reads ARP on the sensor's interface for a while: every request or reply names its sender's
-address and MAC (an address-conflict probe from 0.0.0.0 names only a MAC and is skipped).
-This is the ``passive`` profile's discovery; DHCP, mDNS, SSDP and LLDP listening build on
-the same socket in the identification work.
+Reads the segment's broadcast and multicast chatter on the sensor's interface for a while:
+ARP, DHCP requests, mDNS announcements and LLDP (see :mod:`scanners.passive_parse`). Every
+frame is parsed by the same pure functions that read a pcap file, so ``scan --pcap`` tests
+them on real captures. A frame budget bounds the CPU a busy or hostile segment can take.
 """
 
 from __future__ import annotations
 
 import asyncio
 import select
+import socket
 import time
-
-from scapy.data import ETH_P_ARP
-from scapy.layers.l2 import ARP, Ether
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from scanners.netinfo import Interface
-from scanners.observations import HostReply
+from scanners.passive_parse import Heard, interesting, parse
 from scanners.scope import Scope
 
-MAX_FRAME = 128  # an ARP frame is 42 bytes (60 padded)
-MAX_HOSTS = 65_536  # bound what a flood of forged ARP can make us hold
+ETH_P_ALL = 0x0003
+MAX_FRAME = 1514
+MAX_HOSTS = 65_536  # bound what a flood of forged announcements can make us hold
+MAX_OBSERVATIONS_PER_HOST = 32
+FRAME_BUDGET_PER_S = 2000  # frames parsed per second at most; the rest are skipped
 
 
-def listen_sync(*, iface: Interface, scope: Scope, seconds: float) -> list[HostReply]:
-    from scapy.arch.linux import L2Socket
+@dataclass(slots=True)
+class PassiveHost:
+    mac: str
+    ip: str | None = None
+    claimed: set[str] = field(default_factory=set)
+    observations: list[tuple[str, str, str]] = field(default_factory=list)  # key, value, source
 
-    seen: dict[str, HostReply] = {}
-    sock = L2Socket(iface=iface.name, type=ETH_P_ARP, promisc=False)
-    fileno = sock.fileno()
+    @property
+    def address(self) -> str | None:
+        return self.ip or (min(self.claimed) if self.claimed else None)
+
+
+def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
+            hosts: dict[str, PassiveHost] | None = None) -> dict[str, PassiveHost]:
+    """Fold what frames said into one record per MAC."""
+    hosts = {} if hosts is None else hosts
+    for item in heard:
+        if not scope.allows_mac(item.mac) or (own_ip is not None and item.ip == own_ip):
+            continue
+        host = hosts.get(item.mac)
+        if host is None:
+            if len(hosts) >= MAX_HOSTS:
+                continue
+            host = hosts[item.mac] = PassiveHost(mac=item.mac)
+        if item.ip and not item.claimed and scope.allows(item.ip):
+            host.ip = item.ip
+        elif item.ip and item.claimed and len(host.claimed) < 16:
+            host.claimed.add(item.ip)
+        if item.key and item.value and len(host.observations) < MAX_OBSERVATIONS_PER_HOST:
+            entry = (item.key, item.value, "passive")
+            if entry not in host.observations:
+                host.observations.append(entry)
+    return hosts
+
+
+def listen_sync(*, iface: Interface, scope: Scope, seconds: float) -> dict[str, PassiveHost]:
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.bind((iface.name, 0))
+    sock.setblocking(False)
+    hosts: dict[str, PassiveHost] = {}
     deadline = time.monotonic() + seconds
+    window_start, parsed = time.monotonic(), 0
     try:
         while (remaining := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([fileno], [], [], remaining)
+            ready, _, _ = select.select([sock], [], [], remaining)
             if not ready:
                 continue
-            _cls, data, _ts = sock.recv_raw(MAX_FRAME)
-            if not data:
-                continue
             try:
-                arp = Ether(data[:MAX_FRAME]).getlayer(ARP)
-            except Exception:  # noqa: S112 - garbage on the wire is not a host
+                frame, meta = sock.recvfrom(MAX_FRAME)
+            except BlockingIOError:
                 continue
-            if arp is None:
+            if meta[2] == socket.PACKET_OUTGOING or not interesting(frame):
                 continue
-            ip, mac = str(arp.psrc), str(arp.hwsrc).lower()
-            if ip in ("0.0.0.0", iface.ip) or ip in seen or len(seen) >= MAX_HOSTS:  # noqa: S104
+            now = time.monotonic()
+            if now - window_start >= 1.0:
+                window_start, parsed = now, 0
+            if parsed >= FRAME_BUDGET_PER_S:
                 continue
-            if scope.allows(ip) and scope.allows_mac(mac):
-                seen[ip] = HostReply(ip=ip, mac=mac, rtt_s=0.0, source="passive")
+            parsed += 1
+            collect(parse(frame), scope=scope, own_ip=iface.ip, hosts=hosts)
     finally:
         sock.close()
-    return sorted(seen.values(), key=lambda h: tuple(int(p) for p in h.ip.split(".")))
+    return hosts
 
 
-async def listen(*, iface: Interface, scope: Scope, seconds: float) -> list[HostReply]:
-    """Listen for ``seconds`` and return the hosts that announced themselves."""
+async def listen(*, iface: Interface, scope: Scope, seconds: float) -> dict[str, PassiveHost]:
+    """Listen for ``seconds``; returns what was heard, by MAC."""
     return await asyncio.to_thread(listen_sync, iface=iface, scope=scope, seconds=seconds)
+
+
+def read_pcap(path: Path, *, scope: Scope, limit: int = 1_000_000) -> dict[str, PassiveHost]:
+    """The same parsers over a capture file (pcap or pcapng), at most ``limit`` frames."""
+    from scapy.utils import RawPcapReader  # raw frames: the parsers dissect what they need
+
+    hosts: dict[str, PassiveHost] = {}
+    with RawPcapReader(str(path)) as reader:  # pcap or pcapng, by the file's magic
+        for count, (frame, _meta) in enumerate(reader):
+            if count >= limit:
+                break
+            if interesting(frame):
+                collect(parse(frame), scope=scope, hosts=hosts)
+    return hosts

@@ -1,0 +1,173 @@
+"""What passive listening reads from one Ethernet frame: who sent it and what it says about
+itself. Pure functions over bytes, shared by the live listener and ``scan --pcap``.
+
+ARP (address and MAC), DHCP requests (hostname, vendor class, parameter request list),
+mDNS announcements (service types, TXT records, claimed addresses) and LLDP (system name
+and description). A cheap look at the EtherType and UDP ports decides before scapy parses,
+so a busy segment costs little; every string is bounded.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+ETH_ARP = 0x0806
+ETH_IPV4 = 0x0800
+ETH_LLDP = 0x88CC
+MDNS_PORT = 5353
+DHCP_SERVER_PORT = 67
+MAX_VALUE_CHARS = 512  # one observed string from the wire
+MAX_ITEMS = 32  # records read from one frame
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Heard:
+    """One thing a frame said: a sender, and optionally an observation under a match key."""
+
+    mac: str
+    ip: str | None = None
+    key: str | None = None
+    value: str | None = None
+    claimed: bool = False  # an address the device claims, not one that sent the frame
+
+
+def _s(value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return "".join(ch if ch.isprintable() else " " for ch in str(value)).strip()[:MAX_VALUE_CHARS]
+
+
+def interesting(frame: bytes) -> bool:
+    """A quick byte-level filter: only frames one of the parsers reads."""
+    if len(frame) < 14:
+        return False
+    ethertype = struct.unpack_from("!H", frame, 12)[0]
+    if ethertype in (ETH_ARP, ETH_LLDP):
+        return True
+    if ethertype != ETH_IPV4 or len(frame) < 14 + 20 + 8 or frame[23] != 17:  # UDP
+        return False
+    ihl = (frame[14] & 0x0F) * 4
+    if len(frame) < 14 + ihl + 8:
+        return False
+    sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
+    return dport in (DHCP_SERVER_PORT, MDNS_PORT) or sport == MDNS_PORT
+
+
+def parse(frame: bytes) -> list[Heard]:
+    """Everything this frame says; [] for frames no parser reads (or garbage)."""
+    if not interesting(frame):
+        return []
+    try:
+        return _parse(frame)
+    except Exception:  # a malformed frame from an untrusted device says nothing
+        return []
+
+
+def _layers() -> None:
+    """Import (once) every layer a frame may carry: dissection binds only layers known then."""
+    import scapy.contrib.lldp
+    import scapy.layers.dhcp
+    import scapy.layers.dns
+    import scapy.layers.inet  # noqa: F401
+
+
+def _parse(frame: bytes) -> list[Heard]:
+    _layers()
+    from scapy.layers.l2 import ARP, Ether
+
+    packet = Ether(frame[:1514])
+    mac = str(packet.src).lower()
+    ethertype = packet.type
+    if ethertype == ETH_ARP and packet.haslayer(ARP):
+        ip = str(packet[ARP].psrc)
+        return [] if ip == "0.0.0.0" else [Heard(mac=mac, ip=ip)]  # noqa: S104
+    if ethertype == ETH_LLDP:
+        return _lldp(packet, mac)
+    from scapy.layers.inet import IP, UDP
+
+    if not packet.haslayer(UDP):
+        return []
+    source = str(packet[IP].src)
+    sender = None if source == "0.0.0.0" else source  # noqa: S104
+    if packet[UDP].dport == DHCP_SERVER_PORT:
+        return _dhcp(packet, mac, sender)
+    return _mdns(packet, mac, sender)
+
+
+def _dhcp(packet: object, mac: str, sender: str | None) -> list[Heard]:
+    from scapy.layers.dhcp import BOOTP, DHCP
+
+    if not packet.haslayer(DHCP):  # type: ignore[attr-defined]
+        return []
+    client = ":".join(f"{b:02x}" for b in bytes(packet[BOOTP].chaddr)[:6])  # type: ignore[index]
+    out = [Heard(mac=client, ip=sender)]
+    for option in packet[DHCP].options[:MAX_ITEMS]:  # type: ignore[index]
+        if not isinstance(option, tuple) or len(option) < 2:
+            continue
+        name, value = option[0], option[1]
+        if name == "hostname":
+            out.append(Heard(mac=client, ip=sender, key="dhcp.hostname", value=_s(value)))
+        elif name == "vendor_class_id":
+            out.append(Heard(mac=client, ip=sender, key="dhcp.vendor_class", value=_s(value)))
+        elif name == "param_req_list":
+            params = value if isinstance(value, list) else [value]
+            out.append(Heard(mac=client, ip=sender, key="dhcp.params",
+                             value=",".join(str(int(p)) for p in params[:64])))
+        elif name == "requested_addr":
+            out.append(Heard(mac=client, ip=_s(value), claimed=True))
+    return out
+
+
+def _mdns(packet: object, mac: str, sender: str | None) -> list[Heard]:
+    from scapy.layers.dns import DNS
+
+    if not packet.haslayer(DNS):  # type: ignore[attr-defined]
+        return []
+    dns = packet[DNS]  # type: ignore[index]
+    out = [Heard(mac=mac, ip=sender)]
+    records: list[Any] = []
+    for section in (dns.an, dns.ar):
+        if section is not None:
+            records.extend(section if isinstance(section, list) else section.iterpayloads())
+    for record in records[:MAX_ITEMS]:
+        rtype = getattr(record, "type", None)
+        if rtype == 12:  # PTR: <service type> -> <instance>, or the service-type listing
+            name = _s(getattr(record, "rrname", b"")).rstrip(".")
+            if name.startswith("_services._dns-sd."):
+                name = _s(getattr(record, "rdata", b"")).rstrip(".")
+            if name.startswith("_") and ("._tcp" in name or "._udp" in name):
+                out.append(Heard(mac=mac, ip=sender, key="mdns.service",
+                                 value=name.removesuffix(".local")))
+        elif rtype == 16:  # TXT
+            texts = getattr(record, "rdata", [])
+            joined = "; ".join(_s(t) for t in (texts if isinstance(texts, list) else [texts]))
+            if joined:
+                out.append(Heard(mac=mac, ip=sender, key="mdns.txt", value=joined))
+        elif rtype == 1:  # A: an address the device claims
+            out.append(Heard(mac=mac, ip=_s(getattr(record, "rdata", "")), claimed=True))
+    return out
+
+
+def _lldp(packet: object, mac: str) -> list[Heard]:
+    from scapy.contrib.lldp import (
+        LLDPDUManagementAddress,
+        LLDPDUSystemDescription,
+        LLDPDUSystemName,
+    )
+
+    out = [Heard(mac=mac)]
+    for layer, key in ((LLDPDUSystemDescription, "lldp.sysdescr"),
+                       (LLDPDUSystemName, "lldp.sysname")):
+        if packet.haslayer(layer):  # type: ignore[attr-defined]
+            field = "description" if key == "lldp.sysdescr" else "system_name"
+            value = _s(getattr(packet[layer], field, b""))  # type: ignore[index]
+            if value and key == "lldp.sysdescr":
+                out.append(Heard(mac=mac, key=key, value=value))
+    if packet.haslayer(LLDPDUManagementAddress):  # type: ignore[attr-defined]
+        mgmt = packet[LLDPDUManagementAddress]  # type: ignore[index]
+        raw = bytes(getattr(mgmt, "management_address", b""))
+        if getattr(mgmt, "management_address_subtype", None) == 1 and len(raw) == 4:
+            out.append(Heard(mac=mac, ip=".".join(str(b) for b in raw), claimed=True))
+    return out

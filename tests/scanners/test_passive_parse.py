@@ -1,0 +1,116 @@
+"""Passive parsers on frames as devices send them (built with scapy to the formats of real
+captures: a Windows DHCP request, an IPP printer's mDNS announcement, a switch's LLDP)."""
+
+from __future__ import annotations
+
+from scapy.contrib.lldp import (
+    LLDPDUChassisID,
+    LLDPDUEndOfLLDPDU,
+    LLDPDUManagementAddress,
+    LLDPDUPortID,
+    LLDPDUSystemDescription,
+    LLDPDUSystemName,
+    LLDPDUTimeToLive,
+)
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.dns import DNS, DNSRR
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import ARP, Ether
+
+from scanners.passive_parse import Heard, interesting, parse
+
+PC = "d0:43:1e:10:20:12"
+
+
+def test_dhcp_request_names_hostname_vendor_class_and_parameters() -> None:
+    frame = bytes(
+        Ether(src=PC, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+        / UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(PC.replace(":", "")))
+        / DHCP(options=[("message-type", "request"), ("requested_addr", "10.20.10.12"),
+                        ("hostname", b"KOMMUNE-PC042"), ("vendor_class_id", b"MSFT 5.0"),
+                        ("param_req_list", [1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249,
+                                            252]), "end"]))
+    heard = parse(frame)
+    assert Heard(mac=PC, ip="10.20.10.12", claimed=True) in heard
+    observed = {h.key: h.value for h in heard if h.key}
+    assert observed == {"dhcp.hostname": "KOMMUNE-PC042", "dhcp.vendor_class": "MSFT 5.0",
+                        "dhcp.params": "1,3,6,15,31,33,43,44,46,47,119,121,249,252"}
+
+
+def test_mdns_announcement_names_services_txt_and_claimed_address() -> None:
+    printer = "64:4e:d7:10:20:11"
+    answers = [DNSRR(rrname="_ipp._tcp.local.", type="PTR", rdata="HP LaserJet._ipp._tcp.local."),
+               DNSRR(rrname="HP LaserJet._ipp._tcp.local.", type="TXT",
+                     rdata=[b"ty=HP LaserJet MFP M426fdn", b"pdl=application/pdf"]),
+               DNSRR(rrname="NPI1A2B3C.local.", type="A", rdata="10.20.10.11")]
+    frame = bytes(Ether(src=printer, dst="01:00:5e:00:00:fb")
+                  / IP(src="10.20.10.11", dst="224.0.0.251") / UDP(sport=5353, dport=5353)
+                  / DNS(qr=1, aa=1, an=answers))
+    heard = parse(frame)
+    observed = {(h.key, h.value) for h in heard if h.key}
+    assert ("mdns.service", "_ipp._tcp") in observed
+    assert ("mdns.txt", "ty=HP LaserJet MFP M426fdn; pdl=application/pdf") in observed
+    assert Heard(mac=printer, ip="10.20.10.11", claimed=True) in heard
+
+
+SCALANCE = (b"Siemens, SIMATIC NET, SCALANCE XC208, 6GK5 208-0BA00-2AC2, HW: Version 1, "
+            b"FW: Version V04.01.00, SVPH1234567")
+
+
+def test_lldp_names_the_switch_and_its_management_address() -> None:
+    switch = "00:1b:1b:00:00:aa"
+    frame = bytes(Ether(src=switch, dst="01:80:c2:00:00:0e")
+                  / LLDPDUChassisID(subtype=4, id=switch) / LLDPDUPortID(subtype=5, id=b"1/0/7")
+                  / LLDPDUTimeToLive(ttl=120) / LLDPDUSystemName(system_name=b"sw-raadhus-3")
+                  / LLDPDUSystemDescription(description=SCALANCE)
+                  / LLDPDUManagementAddress(management_address_subtype=1,
+                                            management_address=bytes([10, 99, 0, 2]),
+                                            interface_numbering_subtype=2, interface_number=1)
+                  / LLDPDUEndOfLLDPDU())
+    heard = parse(frame)
+    assert ("lldp.sysdescr", SCALANCE.decode()) in {(h.key, h.value) for h in heard}
+    assert Heard(mac=switch, ip="10.99.0.2", claimed=True) in heard
+
+
+def test_arp_and_what_is_skipped() -> None:
+    arp = bytes(Ether(src="00:13:ea:10:40:33", dst="ff:ff:ff:ff:ff:ff")
+                / ARP(op=1, hwsrc="00:13:ea:10:40:33", psrc="10.20.40.33", pdst="10.20.40.1"))
+    assert parse(arp) == [Heard(mac="00:13:ea:10:40:33", ip="10.20.40.33")]
+    tcp = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", proto=6) / (b"\x00" * 20))
+    assert not interesting(tcp) and parse(tcp) == []
+    assert parse(b"\x00" * 13) == []
+    assert parse(arp[:20]) == []  # truncated: nothing, and no exception
+
+
+def test_scan_pcap_reads_a_capture_and_names_what_it_heard(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+
+    from scapy.utils import wrpcap
+
+    dhcp = (Ether(src=PC, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+            / UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(PC.replace(":", "")))
+            / DHCP(options=[("message-type", "request"), ("requested_addr", "10.20.10.12"),
+                            ("hostname", b"KOMMUNE-PC042"), ("vendor_class_id", b"MSFT 5.0"),
+                            "end"]))
+    hue = (Ether(src="00:17:88:aa:bb:cc", dst="01:00:5e:00:00:fb")
+           / IP(src="10.20.30.60", dst="224.0.0.251") / UDP(sport=5353, dport=5353)
+           / DNS(qr=1, aa=1, an=[DNSRR(rrname="_hue._tcp.local.", type="PTR",
+                                       rdata="Hue Bridge - 1A2B3C._hue._tcp.local.")]))
+    noise = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=9)
+    capture = tmp_path / "segment.pcap"
+    wrpcap(str(capture), [dhcp, hue, noise, Ether() / b"\x00" * 30])
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
+                           "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assets = {a["ip"]: a for a in json.loads(done.stdout)}
+    assert set(assets) == {"10.20.10.12", "10.20.30.60"}
+    assert assets["10.20.10.12"]["identity"]["device_type"] == "workstation"
+    assert assets["10.20.30.60"]["identity"]["vendor"] == "Philips Hue"
+    assert all(a["sources"] == ["passive"] for a in assets.values())
+    bad = tmp_path / "not.pcap"
+    bad.write_text("hello")
+    refused = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(bad)],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "not a readable capture" in refused.stderr
