@@ -503,13 +503,7 @@ class Ack:
 
     @classmethod
     def decode(cls, payload: bytes) -> Ack:
-        if len(payload) > MAX_MESSAGE_BYTES:
-            raise _fail("ack", "too large")
-        try:
-            data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise _fail("ack", f"not JSON: {exc}") from None
-        mapping = dict(_mapping("ack", data))
+        mapping = _decode_json("ack", payload, MAX_MESSAGE_BYTES)
         _only_keys("ack", mapping, cls)
         ids = _list("msg_ids", mapping.pop("msg_ids", []), MAX_ACKED_PER_MESSAGE)
         try:
@@ -559,13 +553,7 @@ class EnrollRequest:
 
     @classmethod
     def decode(cls, payload: bytes) -> EnrollRequest:
-        if len(payload) > 16_384:
-            raise _fail("enroll", "too large")
-        try:
-            data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise _fail("enroll", f"not JSON: {exc}") from None
-        mapping = dict(_mapping("enroll", data))
+        mapping = _decode_json("enroll", payload, 16_384)
         _only_keys("enroll", mapping, cls)
         try:
             return cls(**mapping)
@@ -594,11 +582,7 @@ class EnrollReply:
 
     @classmethod
     def decode(cls, payload: bytes) -> EnrollReply:
-        try:
-            data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise _fail("enroll-reply", f"not JSON: {exc}") from None
-        mapping = dict(_mapping("enroll-reply", data))
+        mapping = _decode_json("enroll-reply", payload)
         _only_keys("enroll-reply", mapping, cls)
         try:
             reply = cls(**mapping)
