@@ -19,9 +19,32 @@ from scanners.rate import RateLimiter
 from scanners.scope import Scope, parse_target
 
 
+async def _identify(iface: object, scope: Scope, limiter: RateLimiter,
+                    args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """Port probe with banners, then the targeted probes, then the rules: who is who."""
+    from fingerprints.classify import Observation, classify
+    from scanners.identify import identify
+    from scanners.tcp import ProbeOptions, probe_ports
+
+    targets = [str(ip) for ip in parse_target(args.targets)]
+    ports = [int(p) for p in args.ports.split(",") if p]
+    results = await probe_ports(targets, tcp_ports=ports, scope=scope, limiter=limiter,
+                                options=ProbeOptions(banner_wait_s=0.3))
+    open_ports: dict[str, list[int]] = {}
+    banners = {}
+    for r in results:
+        if r.state == "open":
+            open_ports.setdefault(r.ip, []).append(r.port)
+            if r.banner:
+                banners[(r.ip, r.port)] = r.banner
+    observed = await identify(open_ports, banners=banners, scope=scope)
+    return {ip: classify([Observation(key=k, value=v, source=s) for k, v, s in found]).to_dict()
+            for ip, found in observed.items()}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=("arp", "tcp"))
+    parser.add_argument("kind", choices=("arp", "tcp", "identify"))
     parser.add_argument("--iface", default="eth0")
     parser.add_argument("--targets")
     parser.add_argument("--ports", default="")
@@ -40,6 +63,8 @@ def main(argv: list[str]) -> int:
         targets = [str(ip) for ip in iface.network.iter_hosts() if str(ip) != iface.ip]
         replies = arp_sweep_sync(targets, iface=iface, scope=scope, limiter=limiter)
         found: object = sorted(r.ip for r in replies)
+    elif args.kind == "identify":
+        found = asyncio.run(_identify(iface, scope, limiter, args))
     else:
         from scanners.tcp import ProbeOptions, probe_ports
 

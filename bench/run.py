@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -130,6 +131,47 @@ def port_probe(lab: Lab, runs: int) -> dict[str, Any]:
     )}
 
 
+def _identify_ours(lab: Lab, ns: str, targets: str, ports: str) -> tuple[float, set[str]]:
+    elapsed, text = timed(lab, ns, [sys.executable, "-m", "bench.probe", "identify",
+                                    "--targets", targets, "--ports", ports])
+    named = {ip for ip, ident in json.loads(text)["found"].items()
+             if ident.get("vendor") and ident.get("device_type")}
+    return elapsed, named
+
+
+def _identify_nmap(lab: Lab, ns: str, ports: str, ips: list[str]) -> tuple[float, set[str]]:
+    elapsed, text = timed(lab, ns, ["nmap", "-sV", "-n", "-Pn", "-p", ports, "-oG", "-", *ips])
+    named = set()
+    for host, rest in re.findall(r"Host: (\S+) .*?Ports: (.*)", text):
+        # a port whose version field (the 7th of -oG) is filled names something
+        if any(p.split("/")[6] for p in rest.split(", ") if p.count("/") >= 6):
+            named.add(host)
+    return elapsed, named
+
+
+def identification(runs: int) -> dict[str, Any]:
+    """The municipal lab's IoT segments: netvagt's targeted probes and rules against nmap -sV
+    on the same addresses and ports (the ports that are open there)."""
+    from central.lab.municipal import MUNICIPAL
+
+    out: dict[str, Any] = {}
+    with Lab(MUNICIPAL) as lab:
+        for segment in ("cameras", "bms"):
+            devices = [d for d in MUNICIPAL.devices if d.segment == segment]
+            ips = [MUNICIPAL.address(segment, d.host) for d in devices]
+            ports = sorted({s.port for d in devices for s in d.services if s.proto == "tcp"})
+            port_list = ",".join(str(p) for p in ports)
+            ns = lab.sensor_ns(segment)
+            first, last = min(d.host for d in devices), max(d.host for d in devices)
+            targets = f"{ips[0].rsplit('.', 1)[0]}.{first}-{ips[0].rsplit('.', 1)[0]}.{last}"
+
+            ours = functools.partial(_identify_ours, lab, ns, targets, port_list)
+            theirs = functools.partial(_identify_nmap, lab, ns, port_list, ips)
+            out[segment] = {"devices": len(devices), "ports": port_list,
+                            "netvagt": best_of(runs, ours), "nmap -sV": best_of(1, theirs)}
+    return out
+
+
 async def _ingest(messages: int, sensors: int, assets_per_message: int) -> dict[str, float]:
     import aiomqtt
 
@@ -236,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per tool (median reported)")
     parser.add_argument("--messages", type=int, default=4000, help="messages for the ingest test")
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--identify", action="store_true",
+                        help="also time identification against nmap -sV (about two minutes)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench: builds network namespaces; run as root (sudo ./dev bench)", file=sys.stderr)
@@ -282,6 +326,23 @@ def main(argv: list[str] | None = None) -> int:
         inner = statistics.median(INNER[key])
         results["port_probe"][f"netvagt probe alone, {label} (inside the process)"] = round(inner, 3)
         print(f"  (netvagt's probe itself, {label}, without interpreter start: {inner:.2f} s)")
+    if args.identify:
+        print("\nIdentification on the municipal lab (cameras and building management):",
+              flush=True)
+        ident = identification(args.runs)
+        results["identification"] = {}
+        for segment, data in ident.items():
+            ours_t, ours_named = data["netvagt"]
+            nmap_t, nmap_named = data["nmap -sV"]
+            print(f"  {segment}: {data['devices']} devices, ports {data['ports']}")
+            print(f"    netvagt probes + rules  {ours_t:6.2f} s  {len(ours_named)} named "
+                  f"(vendor and type)")
+            print(f"    nmap -sV               {nmap_t:6.2f} s  {len(nmap_named)} with a product "
+                  f"on some port   (netvagt takes {ours_t / nmap_t:.2f} of nmap's time)")
+            results["identification"][segment] = {
+                "devices": data["devices"], "netvagt_s": round(ours_t, 2),
+                "netvagt_named": len(ours_named), "nmap_s": round(nmap_t, 2),
+                "nmap_with_product": len(nmap_named)}
     if not args.skip_ingest:
         print(f"\nIngest ({args.messages} signed messages, 20 assets each):", flush=True)
         ingest = asyncio.run(_ingest(args.messages, 4, 20))
