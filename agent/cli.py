@@ -150,7 +150,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 profile = dataclasses.replace(profile, listen_s=max(0.0, args.listen))
             result = asyncio.run(
                 scan(iface=iface, scope=scope, targets=targets,  # type: ignore[arg-type]
-                     profile=profile, progress=bar.update)
+                     profile=profile, progress=bar.update,
+                     snmp_communities=tuple(args.snmp_community or ("public",)))
             )
     except ScopeError as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
@@ -239,7 +240,8 @@ async def scan_into_outbox(config: object, outbox: object, *, profile: str | Non
     key = signing.load_private_key(config.key)
     chosen = PROFILES.get(profile or config.profile, PROFILES[config.profile])
     result = await scan(iface=iface, scope=scope, targets=targets,  # type: ignore[arg-type]
-                        profile=chosen, progress=progress)
+                        profile=chosen, progress=progress,
+                        snmp_communities=config.snmp_communities)
     for warning in result.warnings:
         log.warning("%s", warning)
     seqs = outbox.enqueue_scan(
@@ -431,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-mac", action="append", default=[],
                    help="MAC or MAC prefix never probed after discovery; repeatable")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--snmp-community", action="append", metavar="NAME",
+                   help="SNMP v2c community to try (default: public); repeatable; "
+                        "the safe profile sends no SNMP")
     p.add_argument("--pcap", type=Path, metavar="FILE",
                    help="read a capture file instead of scanning (passive parsers; no root)")
     p.add_argument("--listen", type=float, metavar="SECONDS",

@@ -60,6 +60,7 @@ async def scan(
     targets: IPSet | None = None,
     profile: Profile = PROFILES["standard"],
     progress: Progress | None = None,
+    snmp_communities: tuple[str, ...] = ("public",),
 ) -> ScanResult:
     """Scan ``targets`` (default: the interface's subnet) within ``scope``."""
     started = time.monotonic()
@@ -113,7 +114,8 @@ async def scan(
             scope=scope,
             limiter=limiter,
             options=ProbeOptions(host_concurrency=profile.host_concurrency,
-                                 banner_wait_s=profile.banner_wait_s),
+                                 banner_wait_s=profile.banner_wait_s,
+                                 snmp_communities=snmp_communities),
             progress=phase("port probe"),
         )
     open_tcp: dict[str, list[int]] = {}

@@ -98,7 +98,7 @@ PROFILES: dict[str, Profile] = {
     "standard": Profile(
         name="standard",
         tcp_ports=tuple(TCP_PORTS),
-        udp_ports=(47808,),
+        udp_ports=(161, 47808),
         global_pps=1000.0,
         host_pps=40.0,
         host_concurrency=8,

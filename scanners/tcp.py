@@ -31,14 +31,26 @@ GLOBAL_CONCURRENCY = 256  # sockets open at once: well under the default 1024 de
 UDP_PAYLOADS: dict[int, bytes] = {
     # BACnet/IP Who-Is, broadcast-free (unicast to the device)
     47808: bytes.fromhex("810a000c0120ffff00ff1008"),
-    # SNMPv2c get-request sysDescr.0, community "public"
-    161: bytes.fromhex(
-        "302902010104067075626c6963a01c02040000000102010002010030"
-        "0e300c06082b060102010101000500"
-    ),
     # RMCP/ASF presence ping (IPMI)
     623: bytes.fromhex("06000006000011be80000000000000000000"),
 }
+
+
+SYSDESCR_OID = bytes.fromhex("2b06010201010100")  # 1.3.6.1.2.1.1.1.0
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    if len(body) > 127:
+        raise ValueError("SNMP request too long")
+    return bytes([tag, len(body)]) + body
+
+
+def snmp_get_sysdescr(community: str, request_id: int = 1) -> bytes:
+    """An SNMPv2c GetRequest for sysDescr.0: read-only, one variable."""
+    varbind = _tlv(0x30, _tlv(0x06, SYSDESCR_OID) + b"\x05\x00")
+    pdu = _tlv(0xA0, _tlv(0x02, request_id.to_bytes(4, "big")) + _tlv(0x02, b"\x00")
+               + _tlv(0x02, b"\x00") + _tlv(0x30, varbind))
+    return _tlv(0x30, _tlv(0x02, b"\x01") + _tlv(0x04, community.encode()[:64]) + pdu)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +59,7 @@ class ProbeOptions:
     banner_wait_s: float = 0.3
     min_timeout_s: float = MIN_TIMEOUT_S
     max_timeout_s: float = MAX_TIMEOUT_S
+    snmp_communities: tuple[str, ...] = ("public",)  # tried in order; () sends no SNMP
 
 
 def timeout_for(rtt_s: float | None, options: ProbeOptions) -> float:
@@ -96,10 +109,22 @@ class _UdpProbe(asyncio.DatagramProtocol):
             self.answer.set_exception(exc)
 
 
-async def _probe_udp(ip: str, port: int, timeout: float) -> PortResult:
+async def _probe_udp(ip: str, port: int, timeout: float,
+                     communities: tuple[str, ...] = ("public",)) -> PortResult:
+    if port == 161:
+        result = PortResult(ip=ip, port=port, proto="udp", state="open|filtered")
+        for community in communities:  # a wrong community gets no answer: try the next
+            result = await _send_udp(ip, port, snmp_get_sysdescr(community), timeout)
+            if result.state != "open|filtered":
+                return result
+        return result
     payload = UDP_PAYLOADS.get(port)
     if payload is None:
         return PortResult(ip=ip, port=port, proto="udp", state="open|filtered")
+    return await _send_udp(ip, port, payload, timeout)
+
+
+async def _send_udp(ip: str, port: int, payload: bytes, timeout: float) -> PortResult:
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     transport, protocol = await loop.create_datagram_endpoint(
@@ -156,7 +181,7 @@ async def probe_ports(
             if proto == "tcp":
                 result = await _probe_tcp(ip, port, timeout, options.banner_wait_s)
             else:
-                result = await _probe_udp(ip, port, timeout)
+                result = await _probe_udp(ip, port, timeout, options.snmp_communities)
         finished += 1
         if progress is not None:
             progress(finished, total)

@@ -129,6 +129,42 @@ class _BacnetIAm(asyncio.DatagramProtocol):
         self.transport.sendto(bvlc + npdu + apdu, addr)
 
 
+class _SnmpAgent(asyncio.DatagramProtocol):
+    """Answers an SNMPv2c GetRequest for sysDescr.0 with the right community, like an agent
+    with a read community; any other request or community gets silence, as real ones do."""
+
+    def __init__(self, community: str, sysdescr: str) -> None:
+        self.community = community.encode()
+        self.sysdescr = sysdescr.encode()[:255]
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        from scanners.tcp import SYSDESCR_OID
+
+        marker = b"\x04" + bytes([len(self.community)]) + self.community + b"\xa0"
+        at = data.find(marker)
+        if self.transport is None or at < 0 or SYSDESCR_OID not in data:
+            return
+        pdu = data[at + len(marker) + 1:]
+        request_id = pdu[:6]  # INTEGER tag, length 4, value
+        value = self.sysdescr
+        varbind = (b"\x06\x08" + SYSDESCR_OID + b"\x04" + _len(value) + value)
+        one = b"\x30" + _len(varbind) + varbind  # SEQUENCE { name, value }
+        varbinds = b"\x30" + _len(one) + one  # SEQUENCE OF, with that one
+        body = request_id + b"\x02\x01\x00\x02\x01\x00" + varbinds
+        response = b"\x02\x01\x01" + marker[:-1] + b"\xa2" + _len(body) + body
+        self.transport.sendto(b"\x30" + _len(response) + response, addr)
+
+
+def _len(body: bytes) -> bytes:
+    size = len(body)
+    return bytes([size]) if size < 128 else bytes([0x81, size]) if size < 256 else (
+        bytes([0x82]) + size.to_bytes(2, "big"))
+
+
 async def serve(plan: list[dict[str, Any]]) -> None:
     loop = asyncio.get_running_loop()
     servers: list[asyncio.BaseTransport | asyncio.Server] = []
@@ -142,10 +178,14 @@ async def serve(plan: list[dict[str, Any]]) -> None:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind(("0.0.0.0", svc["port"]))  # noqa: S104 - inside the device's namespace
             if svc.get("proto", "tcp") == "udp":
-                instance = int(svc["params"].get("instance", "1"))
-                transport, _ = await loop.create_datagram_endpoint(
-                    functools.partial(_BacnetIAm, instance), sock=sock
+                params = svc["params"]
+                factory: Any = (
+                    functools.partial(_SnmpAgent, params.get("community", "public"),
+                                      params["sysdescr"])
+                    if svc["kind"] == "snmp"
+                    else functools.partial(_BacnetIAm, int(params.get("instance", "1")))
                 )
+                transport, _ = await loop.create_datagram_endpoint(factory, sock=sock)
                 servers.append(transport)
             else:
                 sock.listen(64)

@@ -115,12 +115,16 @@ DEVICES = (
         ),
     ),
     DeviceSpec(
-        name="siemens-pxc", segment="bms", host=32, mac="00:1b:1b:10:40:32",
-        vendor="Siemens AG,", device_type="bms_controller",
+        # a SIMATIC S7-1200 running the heating plant: S7comm, BACnet and SNMP, no web server
+        name="siemens-s7", segment="bms", host=32, mac="00:1b:1b:10:40:32",
+        vendor="Siemens AG,", device_type="plc",
         services=(
-            http(80, "Desigo PXC", "Desigo PXC Web"),
             silent(102),
             ServiceSpec(port=47808, proto="udp", kind="bacnet", params={"instance": "2032"}),
+            ServiceSpec(port=161, proto="udp", kind="snmp", params={
+                "community": "public",
+                "sysdescr": "Siemens, SIMATIC S7, CPU-1200, 6ES7 212-1BE40-0XB0, HW: 2, "
+                            "FW: V.4.2.3, S C-X4U421302009"}),
         ),
     ),
     DeviceSpec(

@@ -129,6 +129,7 @@ IDENTIFIED = {  # device: (vendor, device type) the fingerprint rules must name
     "schneider-plc": ("Schneider Electric", "plc"),
     "kamstrup-meter": ("Kamstrup", "meter"),
     "danfoss-ecl": ("Danfoss", "bms_controller"),
+    "siemens-s7": ("Siemens", "plc"),  # from SNMP sysDescr
 }
 
 

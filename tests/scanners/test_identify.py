@@ -56,3 +56,11 @@ def test_snmp_sysdescr_from_a_get_response() -> None:
     assert parse_snmp_sysdescr(message[:-5]) is None  # truncated
     assert parse_snmp_sysdescr(b"\x30\x84\xff\xff\xff\xff") is None  # absurd length
     assert parse_snmp_sysdescr(b"") is None
+
+
+def test_snmp_request_is_the_read_only_get_of_sysdescr() -> None:
+    from scanners.tcp import snmp_get_sysdescr
+
+    # the bytes net-snmp's "snmpget -v2c -c public HOST 1.3.6.1.2.1.1.1.0" sends (request id 1)
+    assert snmp_get_sysdescr("public").hex() == (
+        "302902010104067075626c6963a01c020400000001020100020100300e300c06082b060102010101000500")
