@@ -143,6 +143,17 @@ async def scan(
         if progress is not None:
             progress("identification", 1, 1)
 
+    if profile.ssdp and profile.active and hosts:
+        from scanners.ssdp import discover
+
+        if progress is not None:
+            progress("SSDP / UPnP", 0, 1)
+        for ip, found in (await discover(iface.ip, scope=scope)).items():
+            if ip in hosts:
+                observed.setdefault(ip, []).extend(found)
+        if progress is not None:
+            progress("SSDP / UPnP", 1, 1)
+
     services: list[ServiceInfo] = []
     if open_tcp and profile.version_detection:
         if shutil.which("nmap") is None:

@@ -23,6 +23,7 @@ TCP_PORTS: dict[int, str] = {
     515: "printer (LPD)",
     554: "rtsp",
     631: "ipp",
+    1400: "sonos (UPnP)",
     1883: "mqtt",
     1911: "niagara-fox",
     3389: "ms-wbt-server (RDP)",
@@ -65,6 +66,7 @@ class Profile:
     version_detection: bool  # nmap -sV on open ports
     nmap_intensity: int
     icmp: bool = True
+    ssdp: bool = False  # one M-SEARCH to the segment, then the descriptions it points to
     active: bool = True  # False: send nothing at all, only listen
     listen_s: float = 0.0  # how long to listen passively before (or instead of) probing
 
@@ -105,6 +107,7 @@ PROFILES: dict[str, Profile] = {
         banner_wait_s=0.3,
         version_detection=True,
         nmap_intensity=2,
+        ssdp=True,
     ),
     "deep": Profile(
         name="deep",
@@ -116,6 +119,7 @@ PROFILES: dict[str, Profile] = {
         banner_wait_s=1.0,
         version_detection=True,
         nmap_intensity=7,
+        ssdp=True,
     ),
 }
 DEFAULT_PROFILE = "standard"

@@ -83,6 +83,12 @@ def handler(kind: str, params: dict[str, str]) -> Any:
                 request = await _read_head(reader)
                 if request:
                     writer.write(http_response(params, request))
+            elif kind == "xml":
+                request = await _read_head(reader)
+                if request:
+                    body = params["body"].encode()
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+                                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
             elif kind == "rtsp":
                 while request := await _read_head(reader):
                     writer.write(rtsp_response(params, request))
@@ -159,6 +165,26 @@ class _SnmpAgent(asyncio.DatagramProtocol):
         self.transport.sendto(b"\x30" + _len(response) + response, addr)
 
 
+class _SsdpResponder(asyncio.DatagramProtocol):
+    """Answers an M-SEARCH, as a UPnP device does, with where its description lives."""
+
+    def __init__(self, location: str, server: str, usn: str) -> None:
+        self.location, self.server, self.usn = location, server, usn
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.transport is None or not data.startswith(b"M-SEARCH"):
+            return
+        answer = ("HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age = 1800\r\nEXT:\r\n"
+                  f"LOCATION: {self.location}\r\nSERVER: {self.server}\r\n"
+                  "ST: upnp:rootdevice\r\n"
+                  f"USN: {self.usn}::upnp:rootdevice\r\n\r\n")
+        self.transport.sendto(answer.encode(), addr)
+
+
 def _len(body: bytes) -> bytes:
     size = len(body)
     return bytes([size]) if size < 128 else bytes([0x81, size]) if size < 256 else (
@@ -173,18 +199,26 @@ async def serve(plan: list[dict[str, Any]]) -> None:
             with entered(device["ns"]):
                 if svc.get("proto", "tcp") == "udp":
                     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    if svc["kind"] == "ssdp":  # join the SSDP group on the device's interface
+                        group = socket.inet_aton("239.255.255.250") + socket.inet_aton(
+                            svc["params"]["address"])
+                        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
                 else:
                     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind(("0.0.0.0", svc["port"]))  # noqa: S104 - inside the device's namespace
             if svc.get("proto", "tcp") == "udp":
                 params = svc["params"]
-                factory: Any = (
-                    functools.partial(_SnmpAgent, params.get("community", "public"),
-                                      params["sysdescr"])
-                    if svc["kind"] == "snmp"
-                    else functools.partial(_BacnetIAm, int(params.get("instance", "1")))
-                )
+                factory: Any
+                if svc["kind"] == "snmp":
+                    factory = functools.partial(_SnmpAgent, params.get("community", "public"),
+                                                params["sysdescr"])
+                elif svc["kind"] == "ssdp":
+                    factory = functools.partial(_SsdpResponder, params["location"],
+                                                params["server"], params["usn"])
+                else:
+                    factory = functools.partial(_BacnetIAm, int(params.get("instance", "1")))
                 transport, _ = await loop.create_datagram_endpoint(factory, sock=sock)
                 servers.append(transport)
             else:

@@ -12,6 +12,16 @@ HOSTILE_BANNER = (
     '=HYPERLINK("http://evil.example/x","click")\\x1b[2J<script>alert(1)</script>'
     "[bold red]owned[/bold red]'; DROP TABLE assets;--\\r\\nlogin: "
 )
+SONOS_DESCRIPTION = (
+    '<?xml version="1.0" encoding="utf-8" ?><root xmlns="urn:schemas-upnp-org:device-1-0">'
+    "<specVersion><major>1</major><minor>0</minor></specVersion><device>"
+    "<deviceType>urn:schemas-upnp-org:device:ZonePlayer:1</deviceType>"
+    "<friendlyName>10.20.10.50 - Sonos One - RINCON_542A1B102050001400</friendlyName>"
+    "<manufacturer>Sonos, Inc.</manufacturer><manufacturerURL>http://www.sonos.com"
+    "</manufacturerURL><modelNumber>S18</modelNumber><modelDescription>Sonos One"
+    "</modelDescription><modelName>Sonos One</modelName><softwareVersion>70.3-35220"
+    "</softwareVersion></device></root>"
+)
 IAC_LOGIN = "\\xff\\xfb\\x01\\xff\\xfb\\x03\\xff\\xfd\\x18\\xff\\xfd\\x1f"
 
 
@@ -64,6 +74,19 @@ DEVICES = (
             http(5000, "nginx", "Synology DiskStation"),
             banner(22, "SSH-2.0-OpenSSH_8.2\r\n"),
             http(80, "nginx", "Synology DiskStation"),
+        ),
+    ),
+    DeviceSpec(
+        # a speaker in the meeting room: answers SSDP and serves its UPnP description
+        name="sonos", segment="admin", host=50, mac="54:2a:1b:10:20:50",
+        vendor="Sonos, Inc.", device_type="media_player",
+        services=(
+            ServiceSpec(port=1400, kind="xml", params={"body": SONOS_DESCRIPTION}),
+            ServiceSpec(port=1900, proto="udp", kind="ssdp", params={
+                "address": "10.20.10.50",
+                "location": "http://10.20.10.50:1400/xml/device_description.xml",
+                "server": "Linux UPnP/1.0 Sonos/70.3-35220 (ZPS1)",
+                "usn": "uuid:RINCON_542A1B102050001400"}),
         ),
     ),
     DeviceSpec(

@@ -148,7 +148,8 @@ class Lab:
                                                     router_mac="00:00:0c:99:00:01", sensor=False)]
         for index, seg in enumerate(segments):
             bridge = f"br{index}"
-            netns.ip("link", "add", bridge, "type", "bridge", ns=switch)
+            # no IGMP snooping: with no querier in the lab, multicast (SSDP, mDNS) is flooded
+            netns.ip("link", "add", bridge, "type", "bridge", "mcast_snooping", "0", ns=switch)
             netns.ip("link", "set", bridge, "up", ns=switch)
             # router leg
             leg, peer = f"r{index}", f"r{index}p"

@@ -33,6 +33,7 @@ from central.lab.broker import Mosquitto
 from central.lab.demo import SensorSetup, wait_for_messages, write_sensor
 from central.lab.municipal import MUNICIPAL
 from central.lab.topology import CORE_HOST, Lab
+from scanners.ports import PROFILES, TCP_PORTS
 
 pytestmark = [
     pytest.mark.lab,
@@ -107,7 +108,8 @@ def test_central_stores_exactly_the_lab_devices(lab_run: LabRun) -> None:
             assert not row.mac_random
         else:  # a randomised MAC names no vendor, and says so
             assert row.mac_random and row.mac_vendor is None, device.name
-        wanted_ports = {f"{s.port}/{s.proto}" for s in device.services}
+        probed = {"tcp": set(TCP_PORTS), "udp": set(PROFILES["standard"].udp_ports)}
+        wanted_ports = {f"{s.port}/{s.proto}" for s in device.services if s.port in probed[s.proto]}
         assert set(row.open_ports) == wanted_ports, device.name
         for service in row.services:
             assert service.name, f"{device.name} {service.port} has no service name"
@@ -130,6 +132,7 @@ IDENTIFIED = {  # device: (vendor, device type) the fingerprint rules must name
     "kamstrup-meter": ("Kamstrup", "meter"),
     "danfoss-ecl": ("Danfoss", "bms_controller"),
     "siemens-s7": ("Siemens", "plc"),  # from SNMP sysDescr
+    "sonos": ("Sonos", "media_player"),  # from SSDP and its UPnP description
 }
 
 

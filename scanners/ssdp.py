@@ -1,0 +1,133 @@
+"""SSDP discovery and UPnP device descriptions.
+
+One M-SEARCH goes to the segment's SSDP group with a multicast TTL of 1 (it never leaves the
+segment); every answer names a description URL, which is fetched only when it points back
+at the address that answered and that address is in scope. The description XML is read
+with defusedxml (no external entities, no entity expansion), at most 64 KiB, and its
+identifying fields become one ``upnp.description`` observation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from urllib.parse import urlsplit
+
+from scanners.scope import Scope
+
+SSDP_GROUP = "239.255.255.250"
+SSDP_PORT = 1900
+WAIT_S = 2.0  # answers come within MX (1 s) plus the round trip
+MAX_ANSWERS = 1024
+MAX_DESCRIPTION_BYTES = 65_536
+FETCH_TIMEOUT_S = 3.0
+DESCRIPTION_FIELDS = ("deviceType", "friendlyName", "manufacturer", "modelName", "modelNumber")
+M_SEARCH = (b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\n"
+            b"MX: 1\r\nST: ssdp:all\r\n\r\n")
+
+Found = tuple[str, str, str]
+
+
+def parse_ssdp(datagram: bytes) -> dict[str, str]:
+    """Headers of an SSDP answer or NOTIFY, upper-cased names, bounded values."""
+    lines = datagram[:4096].decode("utf-8", "replace").split("\r\n")
+    if not lines or not (lines[0].startswith("HTTP/1.1 200") or lines[0].startswith("NOTIFY")):
+        return {}
+    headers = {}
+    for line in lines[1:32]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().upper()] = value.strip()[:512]
+    return headers
+
+
+def parse_description(xml: bytes) -> str | None:
+    """``deviceType=...; manufacturer=...; ...`` from a UPnP description, or None."""
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        root = ElementTree.fromstring(xml[:MAX_DESCRIPTION_BYTES])
+    except (ElementTree.ParseError, DefusedXmlException, ValueError):
+        return None
+    device = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "device"), None)
+    if device is None:
+        return None
+    values = {}
+    for child in device:
+        name = child.tag.rsplit("}", 1)[-1]
+        if name in DESCRIPTION_FIELDS and child.text and child.text.strip():
+            text = " ".join(child.text.split())[:200].replace(";", ",")
+            values[name] = "".join(ch for ch in text if ch.isprintable())
+    if not values:
+        return None
+    return "; ".join(f"{k}={values[k]}" for k in DESCRIPTION_FIELDS if k in values)
+
+
+async def _fetch(url: str) -> bytes:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 80
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), FETCH_TIMEOUT_S)
+    try:
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
+        await writer.drain()
+        data = b""
+        while len(data) < MAX_DESCRIPTION_BYTES:
+            chunk = await asyncio.wait_for(reader.read(8192), FETCH_TIMEOUT_S)
+            if not chunk:
+                break
+            data += chunk
+        return data.partition(b"\r\n\r\n")[2]
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+def _search(own_ip: str, wait_s: float) -> list[tuple[str, dict[str, str]]]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # this segment only
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(own_ip))
+        sock.bind((own_ip, 0))
+        sock.sendto(M_SEARCH, (SSDP_GROUP, SSDP_PORT))
+        answers: list[tuple[str, dict[str, str]]] = []
+        deadline = time.monotonic() + wait_s
+        while len(answers) < MAX_ANSWERS and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                data, (ip, _port) = sock.recvfrom(4096)
+            except TimeoutError:
+                break
+            headers = parse_ssdp(data)
+            if headers:
+                answers.append((ip, headers))
+        return answers
+    finally:
+        sock.close()
+
+
+async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict[str, list[Found]]:
+    """Observations per address from SSDP answers and the descriptions they point to."""
+    answers = await asyncio.to_thread(_search, own_ip, wait_s)
+    found: dict[str, list[Found]] = {}
+    locations: dict[str, str] = {}
+    for ip, headers in answers:
+        if not scope.allows(ip):
+            continue
+        location = headers.get("LOCATION", "")
+        if location and urlsplit(location).hostname == ip and urlsplit(location).scheme == "http":
+            locations.setdefault(ip, location)
+    for ip, location in locations.items():
+        try:
+            xml = await _fetch(location)
+        except (TimeoutError, OSError, ValueError):
+            continue
+        described = parse_description(xml)
+        if described:
+            found.setdefault(ip, []).append(("upnp.description", described,
+                                             f"{urlsplit(location).port or 80}/tcp"))
+    return found

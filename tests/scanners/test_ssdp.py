@@ -1,0 +1,39 @@
+"""SSDP answers and UPnP descriptions, including hostile XML."""
+
+from __future__ import annotations
+
+from central.lab.municipal import SONOS_DESCRIPTION
+from scanners.ssdp import parse_description, parse_ssdp
+
+# the answer a Sonos speaker gives to M-SEARCH ssdp:all
+SONOS_ANSWER = (b"HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age = 1800\r\nEXT:\r\n"
+                b"LOCATION: http://10.20.10.50:1400/xml/device_description.xml\r\n"
+                b"SERVER: Linux UPnP/1.0 Sonos/70.3-35220 (ZPS1)\r\nST: upnp:rootdevice\r\n"
+                b"USN: uuid:RINCON_542A1B102050001400::upnp:rootdevice\r\n\r\n")
+
+
+def test_ssdp_answer_headers() -> None:
+    headers = parse_ssdp(SONOS_ANSWER)
+    assert headers["LOCATION"] == "http://10.20.10.50:1400/xml/device_description.xml"
+    assert headers["SERVER"].startswith("Linux UPnP/1.0 Sonos")
+    assert parse_ssdp(b"M-SEARCH * HTTP/1.1\r\n\r\n") == {}  # a question, not an answer
+
+
+def test_description_fields_in_a_fixed_order() -> None:
+    assert parse_description(SONOS_DESCRIPTION.encode()) == (
+        "deviceType=urn:schemas-upnp-org:device:ZonePlayer:1; "
+        "friendlyName=10.20.10.50 - Sonos One - RINCON_542A1B102050001400; "
+        "manufacturer=Sonos, Inc.; modelName=Sonos One; modelNumber=S18")
+
+
+def test_hostile_xml_is_refused() -> None:
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+            b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+            b"<root><device><manufacturer>&lol2;</manufacturer></device></root>")
+    assert parse_description(bomb) is None
+    external = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                b"<root><device><manufacturer>&x;</manufacturer></device></root>")
+    assert parse_description(external) is None
+    assert parse_description(b"<root><device><manufacturer>a;b</manufacturer></device></root>"
+                             ) == "manufacturer=a,b"  # no forged field separators
+    assert parse_description(b"not xml") is None
