@@ -16,6 +16,8 @@ from typing import Any
 ETH_ARP = 0x0806
 ETH_IPV4 = 0x0800
 ETH_LLDP = 0x88CC
+CDP_DST = bytes.fromhex("01000ccccccc")
+CDP_SNAP = bytes.fromhex("aaaa0300000c2000")  # LLC/SNAP header of a CDP frame
 MDNS_PORT = 5353
 DHCP_SERVER_PORT = 67
 MAX_VALUE_CHARS = 512  # one observed string from the wire
@@ -43,6 +45,8 @@ def interesting(frame: bytes) -> bool:
     """A quick byte-level filter: only frames one of the parsers reads."""
     if len(frame) < 14:
         return False
+    if frame[:6] == CDP_DST and frame[14:22] == CDP_SNAP:
+        return True
     ethertype = struct.unpack_from("!H", frame, 12)[0]
     if ethertype in (ETH_ARP, ETH_LLDP):
         return True
@@ -67,6 +71,7 @@ def parse(frame: bytes) -> list[Heard]:
 
 def _layers() -> None:
     """Import (once) every layer a frame may carry: dissection binds only layers known then."""
+    import scapy.contrib.cdp
     import scapy.contrib.lldp
     import scapy.layers.dhcp
     import scapy.layers.dns
@@ -77,6 +82,8 @@ def _parse(frame: bytes) -> list[Heard]:
     _layers()
     from scapy.layers.l2 import ARP, Ether
 
+    if frame[:6] == CDP_DST:
+        return _cdp(frame[:1514])
     packet = Ether(frame[:1514])
     mac = str(packet.src).lower()
     ethertype = packet.type
@@ -170,4 +177,18 @@ def _lldp(packet: object, mac: str) -> list[Heard]:
         raw = bytes(getattr(mgmt, "management_address", b""))
         if getattr(mgmt, "management_address_subtype", None) == 1 and len(raw) == 4:
             out.append(Heard(mac=mac, ip=".".join(str(b) for b in raw), claimed=True))
+    return out
+
+
+def _cdp(frame: bytes) -> list[Heard]:
+    from scapy.contrib.cdp import CDPAddrRecordIPv4, CDPMsgPlatform
+    from scapy.layers.l2 import Dot3
+
+    packet = Dot3(frame)
+    mac = str(packet.src).lower()
+    out = [Heard(mac=mac)]
+    if packet.haslayer(CDPMsgPlatform):
+        out.append(Heard(mac=mac, key="cdp.platform", value=_s(packet[CDPMsgPlatform].val)))
+    if packet.haslayer(CDPAddrRecordIPv4):
+        out.append(Heard(mac=mac, ip=_s(packet[CDPAddrRecordIPv4].addr), claimed=True))
     return out

@@ -114,3 +114,27 @@ def test_scan_pcap_reads_a_capture_and_names_what_it_heard(tmp_path) -> None:  #
     refused = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(bad)],
                              capture_output=True, text=True)
     assert refused.returncode == 2 and "not a readable capture" in refused.stderr
+
+
+def test_cdp_names_the_platform_and_management_address() -> None:
+    from scapy.contrib.cdp import (
+        CDPAddrRecordIPv4,
+        CDPMsgAddr,
+        CDPMsgDeviceID,
+        CDPMsgPlatform,
+        CDPv2_HDR,
+    )
+    from scapy.layers.l2 import LLC, SNAP, Dot3
+
+    from fingerprints.classify import Observation, classify
+
+    switch = "00:1b:54:aa:bb:cc"
+    frame = bytes(Dot3(src=switch, dst="01:00:0c:cc:cc:cc") / LLC() / SNAP()
+                  / CDPv2_HDR(msg=[CDPMsgDeviceID(val=b"sw-core"),
+                                   CDPMsgPlatform(val=b"cisco WS-C2960X-48FPD-L"),
+                                   CDPMsgAddr(addr=[CDPAddrRecordIPv4(addr="10.20.10.2")])]))
+    heard = parse(frame)
+    assert Heard(mac=switch, key="cdp.platform", value="cisco WS-C2960X-48FPD-L") in heard
+    assert Heard(mac=switch, ip="10.20.10.2", claimed=True) in heard
+    identity = classify([Observation(key="cdp.platform", value="cisco WS-C2960X-48FPD-L")])
+    assert (identity.vendor, identity.device_type) == ("Cisco", "switch")
