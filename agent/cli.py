@@ -80,7 +80,7 @@ class _Bar:
 
 
 def _scope_and_targets(
-    iface_ip: str, network: str, scope: Sequence[str], exclude: Sequence[str],
+    network: str, scope: Sequence[str], exclude: Sequence[str],
     exclude_macs: Sequence[str], targets: Sequence[str],
 ) -> tuple[object, object]:
     from scanners.scope import Scope, parse_targets
@@ -133,7 +133,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     try:
         iface = interface(args.interface)
         scope, targets = _scope_and_targets(
-            iface.ip, iface.cidr, args.scope, args.exclude, args.exclude_mac, args.targets
+            iface.cidr, args.scope, args.exclude, args.exclude_mac, args.targets
         )
     except (InterfaceError, ScopeError) as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
@@ -168,14 +168,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def identity_of(asset: object) -> dict[str, object]:
     """What the fingerprint rules make of one asset's observations and MAC."""
-    from fingerprints.classify import Observation, classify
+    from fingerprints.classify import Observation, classify_device
 
-    observed = [Observation(key=o.key, value=o.value, source=o.source)
-                for o in asset.observations]  # type: ignore[attr-defined]
-    mac = asset.mac  # type: ignore[attr-defined]
-    if mac and not asset.mac_random:  # type: ignore[attr-defined]
-        observed.append(Observation(key="mac.oui", value=mac[:8], source="mac"))
-    return classify(observed).to_dict()
+    return classify_device(
+        (Observation(key=o.key, value=o.value, source=o.source)
+         for o in asset.observations),  # type: ignore[attr-defined]
+        mac=asset.mac, mac_random=asset.mac_random,  # type: ignore[attr-defined]
+    ).to_dict()
 
 
 def assets_json(assets: Sequence[object]) -> str:
@@ -235,7 +234,7 @@ async def scan_into_outbox(config: object, outbox: object, *, profile: str | Non
         raise OutboxFull(f"the outbox holds more than {outbox.limit_bytes} bytes "
                          "not yet acknowledged by the central")
     iface = interface(config.interface)
-    scope, targets = _scope_and_targets(iface.ip, iface.cidr, config.scope, config.exclude,
+    scope, targets = _scope_and_targets(iface.cidr, config.scope, config.exclude,
                                         config.exclude_macs, config.targets)
     key = signing.load_private_key(config.key)
     chosen = PROFILES.get(profile or config.profile, PROFILES[config.profile])
@@ -253,8 +252,8 @@ async def scan_into_outbox(config: object, outbox: object, *, profile: str | Non
     return len(result.assets)
 
 
-async def run_once(config: object, *, progress: Callable[[str, int, int], None] | None = None,
-                   send: bool = True) -> int:
+async def run_once(config: object, *,
+                   progress: Callable[[str, int, int], None] | None = None) -> int:
     """One scan into the outbox, then deliver the outbox; returns messages acknowledged."""
     from agent.config import AgentConfig
     from agent.outbox import Outbox
@@ -263,7 +262,7 @@ async def run_once(config: object, *, progress: Callable[[str, int, int], None] 
     config.load_central_key()  # fail before a long scan, not after it
     with Outbox(config.outbox_path, limit_bytes=config.outbox_limit_bytes) as outbox:
         await scan_into_outbox(config, outbox, progress=progress)
-        return await flush(config, outbox) if send else 0
+        return await flush(config, outbox)
 
 
 async def flush(config: object, outbox: object) -> int:

@@ -69,7 +69,6 @@ class AgentConfig:
     exclude_macs: tuple[str, ...] = ()
     targets: tuple[str, ...] = field(default_factory=tuple)
     snmp_communities: tuple[str, ...] = ("public",)  # SNMP v2c, read-only; never in 'safe'
-    interval_s: float = 86_400.0
     schedule: Schedule = field(default_factory=Schedule)
     heartbeat_s: float = 60.0  # status is published this often, and on every change
     outbox_limit_bytes: int = 64 * 1024 * 1024  # past this, scanning pauses; nothing is dropped
@@ -155,7 +154,6 @@ def load(path: Path) -> AgentConfig:
             exclude_macs=tuple(scan.get("exclude_macs", ())),
             targets=tuple(scan.get("targets", ())),
             snmp_communities=tuple(scan.get("snmp_communities", ("public",))),
-            interval_s=float(scan.get("interval_s", 86_400)),
             schedule=Schedule(**schedule),
             heartbeat_s=float(central.get("heartbeat_s", 60)),
             outbox_limit_bytes=int(float(sensor.get("outbox_limit_mb", 64)) * 1024 * 1024),

@@ -28,7 +28,7 @@ from agent.publish import (
     BrokerConfig,
     BrokerRefused,
     Publisher,
-    _refused,
+    is_refused,
 )
 from agent.schedule import next_run
 
@@ -196,7 +196,7 @@ async def run_daemon(config: AgentConfig, *, stop: asyncio.Event | None = None) 
                 inner = _mqtt_error(exc)
                 if inner is None:
                     raise
-                if _refused(inner):
+                if is_refused(inner):
                     state.error(f"the broker refused this sensor's login: {inner}")
                     raise BrokerRefused(f"the broker refused this sensor's login ({inner}): "
                                         "revoked, or the credentials are wrong") from inner

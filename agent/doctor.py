@@ -127,7 +127,7 @@ def check_broker(config: object) -> Check:
     import aiomqtt
 
     from agent.config import AgentConfig, ConfigError
-    from agent.publish import _refused
+    from agent.publish import is_refused
 
     assert isinstance(config, AgentConfig)
     where = f"{config.broker_host}:{config.broker_port}"
@@ -145,7 +145,7 @@ def check_broker(config: object) -> Check:
     except ConfigError as exc:
         return Check(name="broker", ok=False, detail=str(exc), fix="enroll again")
     except aiomqtt.MqttError as exc:
-        if _refused(exc):
+        if is_refused(exc):
             return Check(name="broker", ok=False, detail=f"{where} refused the login: {exc}",
                          fix="the sensor may be revoked: ask the central team for a new token")
         return Check(name="broker", ok=False, detail=f"{where} unreachable: {exc}",

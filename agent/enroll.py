@@ -87,7 +87,7 @@ async def enroll(
     payload = message.payload if isinstance(message.payload, bytes) else b""
     try:
         header = signing.read_header(payload)
-        unverified = wire.EnrollReply.decode(signing._b64decode(payload.split(b".")[1]))
+        unverified = wire.EnrollReply.decode(signing.peek_payload(payload))
         if not unverified.ok:
             raise EnrollFailed(unverified.error or "refused")
         central = signing.public_key_from_jwk(unverified.central_jwk or {})

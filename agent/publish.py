@@ -49,7 +49,7 @@ class BrokerRefused(aiomqtt.MqttError):
 REFUSED_CODES = frozenset({4, 5, 134, 135, 138})  # bad credentials / not authorised / banned
 
 
-def _refused(exc: aiomqtt.MqttError) -> bool:
+def is_refused(exc: aiomqtt.MqttError) -> bool:
     rc = getattr(exc, "rc", None)
     value = getattr(rc, "value", rc)
     return isinstance(value, int) and value in REFUSED_CODES
@@ -198,7 +198,7 @@ async def deliver(
                 pause = RECONNECT_S
                 total += await pub.flush(outbox, timeout=remaining)
         except aiomqtt.MqttError as exc:
-            if _refused(exc):
+            if is_refused(exc):
                 raise BrokerRefused(
                     f"the broker {config.host}:{config.port} refused this sensor's login ({exc}): "
                     "revoked, or the credentials are wrong; findings stay in the outbox"

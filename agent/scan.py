@@ -22,6 +22,7 @@ from agent.wire import Asset, Observation, Service
 from scanners import oui
 from scanners.arp import arp_sweep
 from scanners.icmp import icmp_sweep
+from scanners.identify import identify, parse_snmp_sysdescr
 from scanners.netinfo import Interface
 from scanners.nmap_services import NmapError, detect_services
 from scanners.observations import HostReply, PortResult, ServiceInfo
@@ -126,22 +127,18 @@ async def scan(
     observed: dict[str, list[tuple[str, str, str]]] = {ip: list(v) for ip, v in
                                                        passive_observed.items()}
     if open_tcp:
-        from scanners.identify import identify
-
         if progress is not None:
             progress("identification", 0, 1)
         banners = {(r.ip, r.port): r.banner for r in ports if r.banner and r.proto == "tcp"}
         for ip, found in (await identify(open_tcp, banners=banners, scope=scope)).items():
             observed.setdefault(ip, []).extend(found)
+        if progress is not None:
+            progress("identification", 1, 1)
     for result in ports:  # what a UDP service answered, where a rule can read it
         if result.proto == "udp" and result.port == 161 and result.banner:
-            from scanners.identify import parse_snmp_sysdescr
-
             descr = parse_snmp_sysdescr(result.banner)
             if descr:
                 observed.setdefault(result.ip, []).append(("snmp.sysdescr", descr, "161/udp"))
-        if progress is not None:
-            progress("identification", 1, 1)
 
     if profile.ssdp and profile.active and hosts:
         from scanners.ssdp import discover

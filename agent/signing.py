@@ -99,6 +99,16 @@ def read_header(token: bytes) -> Header:
     return Header(alg=alg, kid=kid, typ=typ)
 
 
+def peek_payload(token: bytes) -> bytes:
+    """The payload of a compact JWS *before* verification: only for a message that carries
+    the key it must then verify with (enrollment); raises MalformedToken."""
+    read_header(token)
+    try:
+        return _b64decode(token.split(b".")[1])
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedToken(f"payload is not base64url: {exc}") from None
+
+
 def verify(token: bytes, public_key: OKPKey, *, typ: str = TYPE_FINDINGS) -> bytes:
     """Verify a compact JWS with one public key and return its payload.
 

@@ -424,17 +424,22 @@ class Findings:
 
     @classmethod
     def decode(cls, payload: bytes) -> Findings:
-        if len(payload) > MAX_MESSAGE_BYTES:
-            raise _fail("message", f"{len(payload)} bytes, at most {MAX_MESSAGE_BYTES} allowed")
-        try:
-            data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise _fail("message", f"not JSON: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(_decode_json("message", payload, MAX_MESSAGE_BYTES))
 
 
 def _no_constants(name: str) -> Any:
     raise MalformedMessage(f"message: {name} is not valid JSON")
+
+
+def _decode_json(what: str, payload: bytes, limit: int = 65_536) -> dict[str, Any]:
+    """An untrusted JSON object, bounded in size; every message kind decodes through here."""
+    if len(payload) > limit:
+        raise _fail(what, f"{len(payload)} bytes, at most {limit} allowed")
+    try:
+        data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _fail(what, f"not JSON: {exc}") from None
+    return dict(_mapping(what, data))
 
 
 def batches(assets: Iterable[Asset], *, budget: int = MAX_MESSAGE_BYTES // 2) -> Iterator[list[Asset]]:
@@ -607,16 +612,6 @@ def status_topic(org: str, sensor: str) -> str:
 
 def commands_topic(org: str, sensor: str) -> str:
     return findings_topic(org, sensor).rsplit("/", 1)[0] + "/commands"
-
-
-def _decode_json(what: str, payload: bytes, limit: int = 65_536) -> dict[str, Any]:
-    if len(payload) > limit:
-        raise _fail(what, "too large")
-    try:
-        data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise _fail(what, f"not JSON: {exc}") from None
-    return dict(_mapping(what, data))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -72,8 +72,7 @@ def enroll(db: Database, token_id: str, token: bytes) -> Enrolled:
         header = signing.read_header(token)
         if header.typ != signing.TYPE_ENROLL:
             raise EnrollmentError("not an enrollment request")
-        unverified = token.split(b".")[1]
-        request = wire.EnrollRequest.decode(signing._b64decode(unverified))
+        request = wire.EnrollRequest.decode(signing.peek_payload(token))
         key = signing.public_key_from_jwk(request.public_jwk)
         wire.EnrollRequest.decode(signing.verify(token, key, typ=signing.TYPE_ENROLL))
     except (signing.SignatureError, wire.WireError, ValueError) as exc:

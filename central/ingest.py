@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,12 +23,11 @@ from sqlite_utils import Database
 
 from agent import signing, wire
 from agent.wire import Asset, Findings
-from fingerprints.classify import Observation, classify
+from fingerprints.classify import Observation, classify_device
 
 log = logging.getLogger("netvagt.central.ingest")
 
 MAX_REJECTION_ROWS = 10_000  # the rejection log keeps the newest this many; counters keep all
-REGISTRY_REFRESH_S = 2.0  # an unknown kid re-reads the sensor table at most this often
 MAX_DETAIL_CHARS = 300
 # A message whose sequence number is at most this far below the highest committed one is
 # still accepted if that number was never used (a redelivery that arrived late, IPsec-style);
@@ -108,7 +106,7 @@ class Ingestor:
         self.db = db
         self.counts: Counter[str] = Counter()
         self._sensors: dict[str, _Sensor] = {}
-        self._loaded_at = 0.0
+        self._data_version = -1
         self._load_sensors()
 
     # ------------------------------------------------------------------ registry
@@ -132,14 +130,19 @@ class Ingestor:
                 last_seq=row["last_seq"],
             )
         self._sensors = sensors
-        self._loaded_at = time.monotonic()
+        self._data_version = self._version()
+
+    def _version(self) -> int:
+        # changes only when *another* connection commits: a CLI's revoke, a new sensor
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _refresh_if_changed(self) -> None:
+        if not self.db.conn.in_transaction and self._version() != self._data_version:
+            self._load_sensors()
 
     def _sensor(self, kid: str) -> _Sensor | None:
-        sensor = self._sensors.get(kid)
-        if sensor is None and time.monotonic() - self._loaded_at > REGISTRY_REFRESH_S:
-            self._load_sensors()
-            sensor = self._sensors.get(kid)
-        return sensor
+        self._refresh_if_changed()
+        return self._sensors.get(kid)
 
     def sensor_record(self, kid: str) -> _Sensor | None:
         """The registered, active sensor with this key id, or None."""
@@ -147,7 +150,8 @@ class Ingestor:
         return sensor if sensor is not None and sensor.status == "active" else None
 
     def refresh(self) -> None:
-        """Re-read the sensor registry now (after a sensor was added or revoked)."""
+        """Re-read the sensor registry now: after this connection itself added or revoked a
+        sensor (another process's changes are noticed by themselves)."""
         self._load_sensors()
 
     # ------------------------------------------------------------------ verify
@@ -227,6 +231,7 @@ class Ingestor:
         outcomes: list[Outcome] = []
         rejections: list[tuple[Outcome, str, int]] = []
         received_at = wire.utc_now()
+        self._refresh_if_changed()  # before the batch's transaction, so it can re-read
         with self.db.atomic():
             for topic, payload in messages:
                 outcome = self._ingest_one(topic, payload, received_at)
@@ -365,11 +370,9 @@ class Ingestor:
 
     def _identify(self, asset_id: int, asset: Asset, observed: str) -> None:
         """Name the device from what it said (and its MAC), keeping the evidence."""
-        observations = [Observation(key=o.key, value=o.value, source=o.source)
-                        for o in asset.observations]
-        if asset.mac and not asset.mac_random:
-            observations.append(Observation(key="mac.oui", value=asset.mac[:8], source="mac"))
-        identity = classify(observations)
+        identity = classify_device(
+            (Observation(key=o.key, value=o.value, source=o.source) for o in asset.observations),
+            mac=asset.mac, mac_random=asset.mac_random)
         if not identity.to_dict():
             return  # nothing new: keep what an earlier, fuller scan found
         evidence = [{"rule": e.rule, "key": e.key, "value": e.value, "source": e.source,

@@ -153,7 +153,6 @@ async def _session(
         assert admin is not None
         while True:
             await reconcile(db, admin)
-            ingestor.refresh()
             await asyncio.sleep(RECONCILE_S)
 
     async def status_loop() -> None:

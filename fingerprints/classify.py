@@ -68,6 +68,15 @@ def match(key: str, value: str, *, source: str = "") -> Evidence | None:
     return None
 
 
+def classify_device(observations: Iterable[Observation], *, mac: str | None,
+                    mac_random: bool = False) -> Identity:
+    """One device's identity: what it said, plus its MAC's OUI (unless randomised)."""
+    evidence = list(observations)
+    if mac and not mac_random:
+        evidence.append(Observation(key="mac.oui", value=mac[:8].lower(), source="mac"))
+    return classify(evidence)
+
+
 def classify(observations: Iterable[Observation]) -> Identity:
     evidence = [e for o in observations
                 if (e := match(o.key, o.value, source=o.source)) is not None]

@@ -116,7 +116,8 @@ def parse_snmp_sysdescr(data: bytes) -> str | None:
         return None
 
 
-async def _exchange(ip: str, port: int, request: bytes) -> bytes:
+async def exchange(ip: str, port: int, request: bytes) -> bytes:
+    """Send one request on a fresh connection and read the answer, bounded in time and size."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), PROBE_TIMEOUT_S)
     try:
         writer.write(request)
@@ -142,10 +143,10 @@ async def _probe(ip: str, port: int) -> list[Found]:
     try:
         if port in HTTP_PORTS:
             request = f"GET / HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: netvagt\r\n\r\n".encode()
-            return [(k, v, source) for k, v in parse_http(await _exchange(ip, port, request))]
+            return [(k, v, source) for k, v in parse_http(await exchange(ip, port, request))]
         if port in RTSP_PORTS:
             request = f"OPTIONS rtsp://{ip}:{port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode()
-            return [(k, v, source) for k, v in parse_rtsp(await _exchange(ip, port, request))]
+            return [(k, v, source) for k, v in parse_rtsp(await exchange(ip, port, request))]
     except (TimeoutError, OSError):
         return []
     return []

@@ -10,7 +10,6 @@ identifying fields become one ``upnp.description`` observation.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import time
 from urllib.parse import urlsplit
@@ -21,8 +20,7 @@ SSDP_GROUP = "239.255.255.250"
 SSDP_PORT = 1900
 WAIT_S = 2.0  # answers come within MX (1 s) plus the round trip
 MAX_ANSWERS = 1024
-MAX_DESCRIPTION_BYTES = 65_536
-FETCH_TIMEOUT_S = 3.0
+MAX_DESCRIPTION_BYTES = 65_536  # the same bound as every targeted probe's answer
 DESCRIPTION_FIELDS = ("deviceType", "friendlyName", "manufacturer", "modelName", "modelNumber")
 M_SEARCH = (b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\n"
             b"MX: 1\r\nST: ssdp:all\r\n\r\n")
@@ -67,24 +65,14 @@ def parse_description(xml: bytes) -> str | None:
 
 
 async def _fetch(url: str) -> bytes:
+    """The body at an http:// description URL (the targeted probes' bounded exchange)."""
+    from scanners.identify import exchange
+
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 80
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), FETCH_TIMEOUT_S)
-    try:
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
-        await writer.drain()
-        data = b""
-        while len(data) < MAX_DESCRIPTION_BYTES:
-            chunk = await asyncio.wait_for(reader.read(8192), FETCH_TIMEOUT_S)
-            if not chunk:
-                break
-            data += chunk
-        return data.partition(b"\r\n\r\n")[2]
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), 1.0)
+    request = f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode()
+    return (await exchange(host, port, request)).partition(b"\r\n\r\n")[2]
 
 
 def _search(own_ip: str, wait_s: float) -> list[tuple[str, dict[str, str]]]:

@@ -46,10 +46,6 @@ class SensorSetup:
     config: Path
 
 
-def _python() -> list[str]:
-    return [sys.executable]
-
-
 def central_public_key(db_path: Path, workdir: Path) -> Path:
     """Create the central's key beside the database and write its public JWK for sensors."""
     path = workdir / "central.jwk"
@@ -147,7 +143,7 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = M
                           for seg in segments]
                 central = lab.popen(
                     lab.core,
-                    [*_python(), "-m", "central.cli", "serve", "--db", str(db_path),
+                    [sys.executable, "-m", "central.cli", "serve", "--db", str(db_path),
                      "--broker-host", "127.0.0.1", "--broker-port", str(broker.port)],
                     stderr=subprocess.DEVNULL,
                 )
@@ -158,7 +154,7 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = M
                                   f"{setup.segment} ({spec.segment(setup.segment).cidr})")
                     agents.append(lab.popen(
                         setup.ns,
-                        [*_python(), "-m", "agent.cli", "run", "--config", str(setup.config),
+                        [sys.executable, "-m", "agent.cli", "run", "--config", str(setup.config),
                          "--once"],
                         stderr=subprocess.PIPE,
                     ))

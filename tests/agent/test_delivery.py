@@ -36,15 +36,20 @@ def _fill(outbox: Outbox, key: object, scans: int) -> list[str]:
     return [p.msg_id for p in outbox.pending(10_000)]
 
 
-def test_outbox_empties_on_acknowledgement_and_ignores_forged_ones(tmp_path: Path) -> None:
-    sensor_key = signing.generate_private_key()
+def _central(tmp_path: Path, sensor_key: object) -> tuple[Path, object]:
+    """An inventory with 's-one' registered, and the public half of the central's key."""
     db_path = tmp_path / "central.db"
     db = open_db(db_path)
     registry.add_sensor(db, sensor="s-one", org="aarhus", site="raadhus",
-                        public_jwk=signing.public_jwk(sensor_key))
+                        public_jwk=signing.public_jwk(sensor_key))  # type: ignore[arg-type]
     db.close()
     central_key = load_or_create(key_path_for(db_path))
-    central_public = signing.public_key_from_jwk(signing.public_jwk(central_key))
+    return db_path, signing.public_key_from_jwk(signing.public_jwk(central_key))
+
+
+def test_outbox_empties_on_acknowledgement_and_ignores_forged_ones(tmp_path: Path) -> None:
+    sensor_key = signing.generate_private_key()
+    db_path, central_public = _central(tmp_path, sensor_key)
 
     async def scenario(port: int) -> None:
         config = BrokerConfig(host="127.0.0.1", port=port, client_id="netvagt-s-one")
@@ -127,13 +132,7 @@ def test_delivery_over_tls_verifies_the_broker(tmp_path: Path) -> None:
     import ssl
 
     sensor_key = signing.generate_private_key()
-    db_path = tmp_path / "central.db"
-    db = open_db(db_path)
-    registry.add_sensor(db, sensor="s-one", org="aarhus", site="raadhus",
-                        public_jwk=signing.public_jwk(sensor_key))
-    db.close()
-    central_public = signing.public_key_from_jwk(
-        signing.public_jwk(load_or_create(key_path_for(db_path))))
+    db_path, central_public = _central(tmp_path, sensor_key)
     tls_dir = tmp_path / "tls"
     tls_dir.mkdir()
     cafile, certfile, keyfile = _tls_files(tls_dir)

@@ -257,3 +257,17 @@ def test_a_revoked_sensors_messages_are_refused(db, registered, make_message) ->
     outcome = ingestor.ingest(*make_message(seq=2))
     assert outcome.reason is Reason.REVOKED_SENSOR
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 1
+
+
+def test_registry_changes_by_another_process_are_noticed(tmp_path, make_message, sensor_key) -> None:  # type: ignore[no-untyped-def]
+    from central import enroll
+
+    path = tmp_path / "shared.db"
+    service, cli = open_db(path), open_db(path)  # the running central and a CLI command
+    ingestor = Ingestor(service)
+    assert ingestor.ingest(*make_message(seq=1)).reason is Reason.UNKNOWN_SENSOR
+    registry.add_sensor(cli, sensor="s-one", org="test-kommune", site="raadhus",
+                        public_jwk=signing.public_jwk(sensor_key))
+    assert ingestor.ingest(*make_message(seq=1)).accepted  # no refresh() needed
+    enroll.revoke(cli, "s-one")
+    assert ingestor.ingest(*make_message(seq=2)).reason is Reason.REVOKED_SENSOR
