@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +23,11 @@ from agent.wire import Asset, Observation, Service
 from scanners import oui
 from scanners.arp import arp_sweep
 from scanners.icmp import icmp_sweep
-from scanners.identify import identify, parse_snmp_sysdescr
+from scanners.identify import identify, parse_udp
 from scanners.netinfo import Interface
 from scanners.nmap_services import NmapError, detect_services
 from scanners.observations import HostReply, PortResult, ServiceInfo
+from scanners.passive import PassiveHost, claims
 from scanners.ports import PROFILES, TCP_PORTS, UDP_PORTS, Profile
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
@@ -35,6 +37,7 @@ from scanners.tcp import ProbeOptions, probe_ports
 log = logging.getLogger("netvagt.agent.scan")
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+BESIDE_MAX_S = 4 * 3600.0  # listening beside a scan ends with the scan; this is a backstop
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,91 +83,62 @@ async def scan(
         return lambda done, total: progress(name, done, total)
 
     hosts: dict[str, HostReply] = {}
-    passive_observed: dict[str, list[tuple[str, str, str]]] = {}
+    observed: dict[str, list[tuple[str, str, str]]] = {}
+    wanted_set = set(addresses)
     if profile.listen_s > 0:
         from scanners.passive import listen
 
         if progress is not None:
             progress(f"listening {profile.listen_s:.0f} s", 0, 1)
-        wanted_set = set(addresses)
         heard = await listen(iface=iface, scope=scope, seconds=profile.listen_s)
-        for host in heard.values():
-            address = host.address
-            if address in wanted_set:
-                hosts[address] = HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive")
-                passive_observed.setdefault(address, []).extend(host.observations)
+        _merge_passive(heard, wanted_set, hosts, observed)
         if progress is not None:
             progress(f"listening {profile.listen_s:.0f} s", 1, 1)
     if not profile.active:
         on_link, routed = [], []
-    if on_link:
-        for reply in await arp_sweep(on_link, iface=iface, scope=scope, limiter=limiter,
-                                     timing=SweepTiming(), progress=phase("ARP sweep")):
-            hosts[reply.ip] = reply  # an answer to a probe outranks an announcement
-    if routed and profile.icmp:
-        for reply in await icmp_sweep(routed, scope=scope, limiter=limiter,
-                                      timing=SweepTiming(), progress=phase("ICMP sweep")):
-            hosts.setdefault(reply.ip, reply)
 
+    # Listen beside the active scan: what devices announce while we probe is evidence too.
+    stop_listening = threading.Event()
+    beside: asyncio.Task[dict[str, PassiveHost]] | None = None
+    if profile.listen_beside and profile.active:
+        from scanners.passive import listen
+
+        beside = asyncio.create_task(listen(iface=iface, scope=scope, seconds=BESIDE_MAX_S,
+                                            stop=stop_listening))
     ports: list[PortResult] = []
-    if hosts and (profile.tcp_ports or profile.udp_ports):
-        ports = await probe_ports(
-            {ip: h.rtt_s for ip, h in hosts.items()},
-            tcp_ports=profile.tcp_ports,
-            udp_ports=profile.udp_ports,
-            scope=scope,
-            limiter=limiter,
-            options=ProbeOptions(host_concurrency=profile.host_concurrency,
-                                 banner_wait_s=profile.banner_wait_s,
-                                 snmp_communities=snmp_communities),
-            progress=phase("port probe"),
-        )
-    open_tcp: dict[str, list[int]] = {}
-    for result in ports:
-        if result.state == "open" and result.proto == "tcp":
-            open_tcp.setdefault(result.ip, []).append(result.port)
-
-    observed: dict[str, list[tuple[str, str, str]]] = {ip: list(v) for ip, v in
-                                                       passive_observed.items()}
-    if open_tcp:
-        if progress is not None:
-            progress("identification", 0, 1)
-        banners = {(r.ip, r.port): r.banner for r in ports if r.banner and r.proto == "tcp"}
-        for ip, found in (await identify(open_tcp, banners=banners, scope=scope)).items():
-            observed.setdefault(ip, []).extend(found)
-        if progress is not None:
-            progress("identification", 1, 1)
-    for result in ports:  # what a UDP service answered, where a rule can read it
-        if result.proto == "udp" and result.port == 161 and result.banner:
-            descr = parse_snmp_sysdescr(result.banner)
-            if descr:
-                observed.setdefault(result.ip, []).append(("snmp.sysdescr", descr, "161/udp"))
-
-    if profile.ssdp and profile.active and hosts:
-        from scanners.ssdp import discover
-
-        if progress is not None:
-            progress("SSDP / UPnP", 0, 1)
-        for ip, found in (await discover(iface.ip, scope=scope)).items():
-            if ip in hosts:
-                observed.setdefault(ip, []).extend(found)
-        if progress is not None:
-            progress("SSDP / UPnP", 1, 1)
-
     services: list[ServiceInfo] = []
-    if open_tcp and profile.version_detection:
-        if shutil.which("nmap") is None:
-            warnings.append("nmap is not installed: services are named by port only")
-        else:
-            if progress is not None:
-                progress("service detection (nmap)", 0, 1)
+    try:
+        if on_link:
+            for reply in await arp_sweep(on_link, iface=iface, scope=scope, limiter=limiter,
+                                         timing=SweepTiming(), progress=phase("ARP sweep")):
+                hosts[reply.ip] = reply  # an answer to a probe outranks an announcement
+        if routed and profile.icmp:
+            for reply in await icmp_sweep(routed, scope=scope, limiter=limiter,
+                                          timing=SweepTiming(), progress=phase("ICMP sweep")):
+                hosts.setdefault(reply.ip, reply)
+        if hosts and (profile.tcp_ports or profile.udp_ports):
+            ports = await probe_ports(
+                {ip: h.rtt_s for ip, h in hosts.items()},
+                tcp_ports=profile.tcp_ports,
+                udp_ports=profile.udp_ports,
+                scope=scope,
+                limiter=limiter,
+                options=ProbeOptions(host_concurrency=profile.host_concurrency,
+                                     banner_wait_s=profile.banner_wait_s,
+                                     snmp_communities=snmp_communities),
+                progress=phase("port probe"),
+            )
+        await _identify(ports, profile=profile, scope=scope, hosts=hosts, observed=observed,
+                        source_ip=iface.ip, progress=progress)
+        services = await _versions(ports, profile=profile, scope=scope, warnings=warnings,
+                                   progress=progress)
+    finally:
+        stop_listening.set()
+        if beside is not None:
             try:
-                services = await detect_services(open_tcp, scope=scope,
-                                                 intensity=profile.nmap_intensity)
-            except NmapError as exc:
-                warnings.append(f"nmap failed: {exc}")
-            if progress is not None:
-                progress("service detection (nmap)", 1, 1)
+                _merge_passive(await beside, wanted_set, hosts, observed)
+            except OSError as exc:  # no raw socket (not root, no CAP_NET_RAW): say so, go on
+                warnings.append(f"passive listening unavailable: {exc}")
 
     assets = build_assets(hosts, ports, services, observed)
     return ScanResult(
@@ -175,6 +149,81 @@ async def scan(
         duration_s=time.monotonic() - started,
         warnings=tuple(warnings),
     )
+
+
+def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[str, HostReply],
+                   observed: dict[str, list[tuple[str, str, str]]]) -> None:
+    """Fold what was heard into the scan: new hosts, and more evidence for known ones."""
+    for host in heard.values():
+        address = host.address
+        if address not in wanted:
+            continue
+        hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive"))
+        seen = observed.setdefault(address, [])
+        seen.extend(o for o in (*host.observations, *claims(host)) if o not in seen)
+
+
+async def _identify(ports: list[PortResult], *, profile: Profile, scope: Scope,
+                    hosts: dict[str, HostReply], observed: dict[str, list[tuple[str, str, str]]],
+                    source_ip: str, progress: Progress | None) -> None:
+    """Targeted probes on what answered, then the segment's multicast discovery."""
+    open_tcp: dict[str, list[int]] = {}
+    for result in ports:
+        if result.state == "open" and result.proto == "tcp":
+            open_tcp.setdefault(result.ip, []).append(result.port)
+    for result in ports:  # what a UDP service answered, where a rule can read it
+        if result.proto == "udp" and result.state == "open" and result.banner:
+            observed.setdefault(result.ip, []).extend(
+                (k, v, f"{result.port}/udp") for k, v in parse_udp(result.port, result.banner))
+    snmp_hosts = sorted({r.ip for r in ports if r.proto == "udp" and r.port == 161
+                         and r.state == "open"})
+    if open_tcp or snmp_hosts:
+        if progress is not None:
+            progress("identification", 0, 1)
+        banners = {(r.ip, r.port): r.banner for r in ports if r.banner and r.proto == "tcp"}
+        found_by_ip = await identify(open_tcp, banners=banners, scope=scope,
+                                     snmp_hosts=snmp_hosts, pjl=profile.pjl)
+        for ip, found in found_by_ip.items():
+            observed.setdefault(ip, []).extend(found)
+        if progress is not None:
+            progress("identification", 1, 1)
+    if profile.multicast and profile.active and hosts:
+        from scanners.mdns import browse
+        from scanners.ssdp import discover
+
+        if progress is not None:
+            progress("mDNS / SSDP / UPnP", 0, 1)
+        for answers in await asyncio.gather(browse(source_ip, scope=scope),
+                                            discover(source_ip, scope=scope)):
+            for ip, found in answers.items():
+                if ip in hosts:
+                    observed.setdefault(ip, []).extend(found)
+        if progress is not None:
+            progress("mDNS / SSDP / UPnP", 1, 1)
+
+
+async def _versions(ports: list[PortResult], *, profile: Profile, scope: Scope,
+                    warnings: list[str], progress: Progress | None) -> list[ServiceInfo]:
+    """nmap's version detection on open TCP ports, when the profile asks for it."""
+    open_tcp: dict[str, list[int]] = {}
+    for result in ports:
+        if result.state == "open" and result.proto == "tcp":
+            open_tcp.setdefault(result.ip, []).append(result.port)
+    if not open_tcp or not profile.version_detection:
+        return []
+    if shutil.which("nmap") is None:
+        warnings.append("nmap is not installed: services are named by port only")
+        return []
+    if progress is not None:
+        progress("service detection (nmap)", 0, 1)
+    try:
+        return await detect_services(open_tcp, scope=scope, intensity=profile.nmap_intensity)
+    except NmapError as exc:
+        warnings.append(f"nmap failed: {exc}")
+        return []
+    finally:
+        if progress is not None:
+            progress("service detection (nmap)", 1, 1)
 
 
 def build_assets(

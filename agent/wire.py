@@ -226,6 +226,7 @@ class Service:
 
 MAX_OBSERVATIONS = 64  # per asset and message
 MAX_OBSERVED_CHARS = 1024  # one observed string (a title, a Server header, a banner line)
+CLAIM_KEY = "claim.ipv4"  # an address the device claims (scanners.observations.CLAIM_KEY)
 _KEY_RE = re.compile(r"^[a-z0-9]{1,16}\.[a-z0-9_]{1,32}$")
 
 

@@ -224,6 +224,30 @@ def m006_identity(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_facts(db: Database) -> None:
+    """Every string a device said about itself, kept (not only those a rule matched): host
+    names, SNMP engine ids, certificate fingerprints tie one device's addresses together."""
+    _run(
+        db,
+        """
+        CREATE TABLE facts (
+            id INTEGER PRIMARY KEY,
+            asset_id INTEGER NOT NULL REFERENCES assets(id),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            source TEXT,
+            ip TEXT NOT NULL,
+            sensor_id TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            UNIQUE (asset_id, key, value, ip)
+        );
+        CREATE INDEX facts_key_value ON facts (key, value)
+        """,
+    )
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the inventory, in WAL mode, with every migration applied."""
     path = Path(path)

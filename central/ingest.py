@@ -10,6 +10,7 @@ one committed for its sensor). Nothing a message holds can raise out of here.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections import Counter
@@ -33,6 +34,8 @@ MAX_DETAIL_CHARS = 300
 # still accepted if that number was never used (a redelivery that arrived late, IPsec-style);
 # older ones, and any number already committed, are refused as replays.
 REPLAY_WINDOW = 1024
+CLAIM_KEY = wire.CLAIM_KEY
+HOSTNAME_KEYS = ("netbios.name", "dhcp.hostname", "snmp.sysname", "lldp.sysname")
 
 
 class Reason(StrEnum):
@@ -352,6 +355,7 @@ class Ingestor:
                         observed,
                     ),
                 )
+            self._facts(asset_id, asset, sensor.id, observed)
             self._identify(asset_id, asset, observed)
             conn.execute(
                 "INSERT INTO observations (asset_id, sensor_id, scan_id, msg_id, ip, observed_at,"
@@ -367,6 +371,34 @@ class Ingestor:
                     json.dumps(list(asset.sources)),
                 ),
             )
+
+    def _facts(self, asset_id: int, asset: Asset, sensor_id: str, observed: str) -> None:
+        """Keep what the device said; addresses it only claims go apart from probed ones."""
+        conn = self.db.conn
+        for item in asset.observations:
+            if item.key == CLAIM_KEY:
+                try:
+                    claimed = str(ipaddress.IPv4Address(item.value))
+                except ValueError:
+                    continue
+                conn.execute(
+                    "INSERT INTO addresses (asset_id, ip, kind, first_seen, last_seen, last_sensor)"
+                    " VALUES (?, ?, 'claimed', ?, ?, ?) ON CONFLICT (asset_id, ip, kind) DO UPDATE"
+                    " SET last_seen = max(last_seen, excluded.last_seen),"
+                    " last_sensor = excluded.last_sensor",
+                    (asset_id, claimed, observed, observed, sensor_id))
+                continue
+            conn.execute(
+                "INSERT INTO facts (asset_id, key, value, source, ip, sensor_id, first_seen,"
+                " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, key, value, ip)"
+                " DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),"
+                " sensor_id = excluded.sensor_id",
+                (asset_id, item.key, item.value, item.source, asset.ip, sensor_id, observed,
+                 observed))
+        named = {o.key: o.value for o in asset.observations if o.key in HOSTNAME_KEYS}
+        hostname = next((named[k] for k in HOSTNAME_KEYS if k in named), None)
+        if hostname and asset.hostname is None:
+            conn.execute("UPDATE assets SET hostname = ? WHERE id = ?", (hostname[:255], asset_id))
 
     def _identify(self, asset_id: int, asset: Asset, observed: str) -> None:
         """Name the device from what it said (and its MAC), keeping the evidence."""

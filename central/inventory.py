@@ -48,6 +48,7 @@ class AssetRow:
     os: str | None = None
     identity_confidence: float | None = None
     identity_evidence: tuple[dict[str, Any], ...] = ()
+    claimed: tuple[str, ...] = ()  # addresses the device names but did not answer from
 
     @property
     def identified_as(self) -> str:
@@ -80,8 +81,10 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
     query = "SELECT a.*, t.name AS site, t.org_id AS org FROM assets a JOIN sites t ON t.id = a.site_id "
     rows = list(db.query(query + where, params))
     addresses: dict[int, list[str]] = {}
-    for row in db.query("SELECT asset_id, ip FROM addresses WHERE kind = 'probed'"):
-        addresses.setdefault(row["asset_id"], []).append(row["ip"])
+    claimed: dict[int, list[str]] = {}
+    for row in db.query("SELECT asset_id, ip, kind FROM addresses"):
+        into = addresses if row["kind"] == "probed" else claimed
+        into.setdefault(row["asset_id"], []).append(row["ip"])
     services: dict[int, list[ServiceRow]] = {}
     for row in db.query("SELECT * FROM services ORDER BY proto, port"):
         services.setdefault(row["asset_id"], []).append(
@@ -107,6 +110,7 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
             mac_random=bool(row["mac_random"]),
             hostname=row["hostname"],
             addresses=tuple(sorted(addresses.get(row["id"], []), key=_ip_key)),
+            claimed=tuple(sorted(claimed.get(row["id"], []), key=_ip_key)),
             first_seen=row["first_seen"],
             last_seen=row["last_seen"],
             services=tuple(services.get(row["id"], [])),

@@ -1,18 +1,26 @@
 """Targeted identification probes: ask each open service the one question that names it.
 
 HTTP ``GET /`` (Server header, WWW-Authenticate realm, page title), RTSP ``OPTIONS``
-(Server header), and the banners that SSH, FTP and Telnet send unasked. Each probe has a
-deadline and reads a bounded number of bytes; the answers become observations under their
-match keys for the fingerprint rules. Parsers are pure functions, tested on real bytes.
+(Server header), the TLS certificate's subject, the banners that SSH, FTP and Telnet send
+unasked, ``@PJL INFO ID`` on a printer's raw port (deep profile only), and the SNMPv3
+engine id. The UDP answers the port probe already collected (SNMP system group, SIP
+``OPTIONS``, NetBIOS node status) are read here too. Each probe has a deadline and reads a
+bounded number of bytes; the answers become observations under their match keys for the
+fingerprint rules. Parsers are pure functions, tested on real bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
+import socket
+import ssl
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 
+from scanners import snmp
 from scanners.scope import Scope
 
 MAX_RESPONSE_BYTES = 65_536  # bound what a hostile web server can make us read
@@ -20,6 +28,9 @@ PROBE_TIMEOUT_S = 3.0
 CONCURRENCY = 32
 HTTP_PORTS = frozenset({80, 5000, 8000, 8080})
 RTSP_PORTS = frozenset({554})
+TLS_PORTS = frozenset({443, 5001, 8443})
+PJL_PORT = 9100
+PJL_INFO_ID = b"\x1b%-12345X@PJL INFO ID\r\n\x1b%-12345X\r\n"  # asks, prints nothing
 BANNER_KEYS = {21: "ftp.banner", 22: "ssh.banner", 23: "telnet.banner"}
 _TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 _REALM_RE = re.compile(r'realm="([^"]{0,256})"', re.I)
@@ -73,47 +84,74 @@ def parse_banner(port: int, banner: bytes) -> list[tuple[str, str]]:
     return [(key, value)]
 
 
-def _ber(data: bytes, at: int) -> tuple[int, int, int]:
-    """(tag, start of value, end of value) of the BER element at ``at``; bounded by ``data``."""
-    if at + 2 > len(data):
-        raise ValueError("truncated")
-    tag, length = data[at], data[at + 1]
-    at += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 3 or at + count > len(data):
-            raise ValueError("bad length")
-        length = int.from_bytes(data[at:at + count], "big")
-        at += count
-    if at + length > len(data):
-        raise ValueError("truncated")
-    return tag, at, at + length
+def parse_sip(response: bytes) -> list[tuple[str, str]]:
+    """Server and User-Agent headers of a SIP answer (to our OPTIONS)."""
+    if not response.startswith(b"SIP/2.0 "):
+        return []
+    out = []
+    for line in response[:8192].split(b"\r\n")[1:64]:
+        name, sep, value = line.partition(b":")
+        name_l = name.strip().lower()
+        if sep and value.strip() and name_l in (b"server", b"user-agent"):
+            out.append(("sip.server" if name_l == b"server" else "sip.user_agent", _text(value)))
+    return out
 
 
-def parse_snmp_sysdescr(data: bytes) -> str | None:
-    """sysDescr.0 from an SNMP GetResponse to our request, or None for anything else."""
+def parse_netbios(response: bytes) -> list[tuple[str, str]]:
+    """The computer name (unique, suffix 0x00) and workgroup from a NetBIOS node status answer."""
     try:
-        tag, start, _end = _ber(data, 0)  # Message SEQUENCE
-        if tag != 0x30:
-            return None
-        _, _, at = _ber(data, start)  # version
-        _, _, at = _ber(data, at)  # community
-        tag, at, _ = _ber(data, at)  # GetResponse-PDU
-        if tag != 0xA2:
-            return None
-        for _ in range(3):  # request-id, error-status, error-index
-            _, _, at = _ber(data, at)
-        _, at, _ = _ber(data, at)  # varbind list
-        _, at, _ = _ber(data, at)  # first varbind
-        tag, o_start, at = _ber(data, at)  # name
-        if tag != 0x06 or data[o_start:at] != bytes.fromhex("2b06010201010100"):
-            return None
-        tag, v_start, v_end = _ber(data, at)  # value
-        if tag != 0x04:
-            return None
-        return _text(data[v_start:v_end]) or None
+        at = 12
+        at += 2 if response[at] & 0xC0 == 0xC0 else response[at] + 2  # the name, or a pointer
+        rrtype, _rrclass, _ttl, _rdlength, count = struct.unpack_from("!HHIHB", response, at)
+        if rrtype != 0x21:
+            return []
+        at += 11
+        out = []
+        for index in range(min(count, 64)):
+            entry = response[at + 18 * index: at + 18 * index + 18]
+            if len(entry) < 18:
+                break
+            name = _text(entry[:15])
+            suffix, flags = entry[15], struct.unpack("!H", entry[16:18])[0]
+            if suffix == 0 and name:
+                out.append(("netbios.group" if flags & 0x8000 else "netbios.name", name))
+        return list(dict.fromkeys(out))
+    except (IndexError, struct.error):
+        return []
+
+
+def parse_pjl(response: bytes) -> list[tuple[str, str]]:
+    """The printer's product name from its answer to ``@PJL INFO ID``."""
+    lines = [_text(line) for line in response.replace(b"\x0c", b"").splitlines()]
+    for index, line in enumerate(lines):
+        if line.upper().startswith("@PJL INFO ID"):
+            rest = [v for v in lines[index + 1:] if v]
+            if rest:
+                return [("pjl.id", rest[0].strip('"').strip())]
+    return []
+
+
+def parse_certificate(der: bytes) -> list[tuple[str, str]]:
+    """The subject (RFC 4514) and SHA-256 fingerprint of a certificate a device presented."""
+    from cryptography import x509
+
+    out = [("tls.cert_sha256", hashlib.sha256(der).hexdigest())]
+    try:
+        subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
     except ValueError:
-        return None
+        return out
+    return [("tls.subject", subject[:1024]), *out] if subject else out
+
+
+def parse_udp(port: int, answer: bytes) -> list[tuple[str, str]]:
+    """Observations from the answer the UDP port probe got."""
+    if port == 161:
+        return [(snmp.KEYS[o], v) for o, v in snmp.parse_response(answer).items() if o in snmp.KEYS]
+    if port == 5060:
+        return parse_sip(answer)
+    if port == 137:
+        return parse_netbios(answer)
+    return []
 
 
 async def exchange(ip: str, port: int, request: bytes) -> bytes:
@@ -138,16 +176,63 @@ async def exchange(ip: str, port: int, request: bytes) -> bytes:
             await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
+async def _tls(ip: str, port: int) -> list[Found]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # we read the certificate, we do not trust it
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection(ip, port, ssl=context), PROBE_TIMEOUT_S)
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+    return [(k, v, f"{port}/tcp") for k, v in parse_certificate(der)] if der else []
+
+
+class _Datagram(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        if not self.answer.done():
+            self.answer.set_result(data[:MAX_RESPONSE_BYTES])
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(exc)
+
+
+async def snmp_engine_id(ip: str, timeout: float = PROBE_TIMEOUT_S) -> list[Found]:
+    """Ask an SNMP agent for its engine id (SNMPv3 discovery: no user, nothing read)."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        _Datagram, remote_addr=(ip, 161), family=socket.AF_INET)
+    try:
+        transport.sendto(snmp.discovery_request())
+        engine = snmp.parse_engine_id(await asyncio.wait_for(protocol.answer, timeout))
+    except (TimeoutError, OSError):
+        return []
+    finally:
+        transport.close()
+    return [("snmp.engine_id", engine, "161/udp")] if engine else []
+
+
 async def _probe(ip: str, port: int) -> list[Found]:
     source = f"{port}/tcp"
     try:
+        if port in TLS_PORTS:
+            return await _tls(ip, port)
+        if port == PJL_PORT:
+            return [(k, v, source) for k, v in parse_pjl(await exchange(ip, port, PJL_INFO_ID))]
         if port in HTTP_PORTS:
             request = f"GET / HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: netvagt\r\n\r\n".encode()
             return [(k, v, source) for k, v in parse_http(await exchange(ip, port, request))]
         if port in RTSP_PORTS:
             request = f"OPTIONS rtsp://{ip}:{port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode()
             return [(k, v, source) for k, v in parse_rtsp(await exchange(ip, port, request))]
-    except (TimeoutError, OSError):
+    except (TimeoutError, OSError, ssl.SSLError):
         return []
     return []
 
@@ -157,11 +242,17 @@ async def identify(
     *,
     banners: Mapping[tuple[str, int], bytes] | None = None,
     scope: Scope,
+    snmp_hosts: Sequence[str] = (),
+    pjl: bool = False,
 ) -> dict[str, list[Found]]:
-    """Observations per address, from targeted probes and the banners already read."""
-    for ip in open_ports:
+    """Observations per address, from targeted probes and the banners already read.
+
+    ``snmp_hosts`` answered SNMP and are asked for their engine id; ``pjl`` allows
+    ``@PJL INFO ID`` on port 9100 (a raw print port prints what it is sent, so only a
+    well-formed PJL job, and only when the profile says so)."""
+    for ip in (*open_ports, *snmp_hosts):
         scope.check(ip)
-    found: dict[str, list[Found]] = {ip: [] for ip in open_ports}
+    found: dict[str, list[Found]] = {ip: [] for ip in (*open_ports, *snmp_hosts)}
     for (ip, port), banner in (banners or {}).items():
         if ip in found:
             found[ip].extend((k, v, f"{port}/tcp") for k, v in parse_banner(port, banner))
@@ -171,7 +262,12 @@ async def identify(
         async with slots:
             found[ip].extend(await _probe(ip, port))
 
+    async def engine(ip: str) -> None:
+        async with slots:
+            found[ip].extend(await snmp_engine_id(ip))
+
+    wanted = HTTP_PORTS | RTSP_PORTS | TLS_PORTS | ({PJL_PORT} if pjl else frozenset())
     jobs: Iterable[tuple[str, int]] = ((ip, p) for ip, ports in open_ports.items() for p in ports
-                                       if p in HTTP_PORTS or p in RTSP_PORTS)
-    await asyncio.gather(*(run(ip, p) for ip, p in jobs))
+                                       if p in wanted)
+    await asyncio.gather(*(run(ip, p) for ip, p in jobs), *(engine(ip) for ip in snmp_hosts))
     return found

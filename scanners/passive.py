@@ -1,7 +1,8 @@
 """Listen-only discovery: who announces itself on the segment, without sending a packet.
 
-Reads the segment's broadcast and multicast chatter on the sensor's interface for a while:
-ARP, DHCP requests, mDNS announcements and LLDP (see :mod:`scanners.passive_parse`). Every
+Reads the segment's broadcast and multicast chatter on the sensor's interface for a while,
+alone (the passive profile) or beside an active scan: ARP, DHCP requests, mDNS
+announcements, SSDP NOTIFY, LLDP and CDP (see :mod:`scanners.passive_parse`). Every
 frame is parsed by the same pure functions that read a pcap file, so ``scan --pcap`` tests
 them on real captures. A frame budget bounds the CPU a busy or hostile segment can take.
 """
@@ -11,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import select
 import socket
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scanners.netinfo import Interface
+from scanners.observations import CLAIM_KEY
 from scanners.passive_parse import Heard, interesting, parse
 from scanners.scope import Scope
 
@@ -62,7 +65,9 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
     return hosts
 
 
-def listen_sync(*, iface: Interface, scope: Scope, seconds: float) -> dict[str, PassiveHost]:
+def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
+                stop: threading.Event | None = None) -> dict[str, PassiveHost]:
+    """Listen until ``seconds`` have passed or ``stop`` is set."""
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     sock.bind((iface.name, 0))
     sock.setblocking(False)
@@ -71,7 +76,9 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float) -> dict[str, 
     window_start, parsed = time.monotonic(), 0
     try:
         while (remaining := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([sock], [], [], remaining)
+            if stop is not None and stop.is_set():
+                break
+            ready, _, _ = select.select([sock], [], [], min(remaining, 0.2))
             if not ready:
                 continue
             try:
@@ -92,9 +99,17 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float) -> dict[str, 
     return hosts
 
 
-async def listen(*, iface: Interface, scope: Scope, seconds: float) -> dict[str, PassiveHost]:
-    """Listen for ``seconds``; returns what was heard, by MAC."""
-    return await asyncio.to_thread(listen_sync, iface=iface, scope=scope, seconds=seconds)
+async def listen(*, iface: Interface, scope: Scope, seconds: float,
+                 stop: threading.Event | None = None) -> dict[str, PassiveHost]:
+    """Listen for ``seconds`` (or until ``stop``); returns what was heard, by MAC."""
+    return await asyncio.to_thread(listen_sync, iface=iface, scope=scope, seconds=seconds,
+                                   stop=stop)
+
+
+def claims(host: PassiveHost) -> list[tuple[str, str, str]]:
+    """The addresses a host only claimed (in mDNS, SSDP, LLDP, CDP, DHCP), as observations:
+    kept apart from the address that answered or sent, so they never stand in for it."""
+    return [(CLAIM_KEY, ip, "passive") for ip in sorted(host.claimed) if ip != host.ip]
 
 
 def read_pcap(path: Path, *, scope: Scope, limit: int = 1_000_000) -> dict[str, PassiveHost]:

@@ -2,8 +2,9 @@
 itself. Pure functions over bytes, shared by the live listener and ``scan --pcap``.
 
 ARP (address and MAC), DHCP requests (hostname, vendor class, parameter request list),
-mDNS announcements (service types, TXT records, claimed addresses) and LLDP (system name
-and description). A cheap look at the EtherType and UDP ports decides before scapy parses,
+mDNS announcements (service types, TXT records, claimed addresses), SSDP NOTIFY (server
+header, the address in its description URL) and LLDP/CDP (system description, platform,
+management address). A cheap look at the EtherType and UDP ports decides before scapy parses,
 so a busy segment costs little; every string is bounded.
 """
 
@@ -19,6 +20,7 @@ ETH_LLDP = 0x88CC
 CDP_DST = bytes.fromhex("01000ccccccc")
 CDP_SNAP = bytes.fromhex("aaaa0300000c2000")  # LLC/SNAP header of a CDP frame
 MDNS_PORT = 5353
+SSDP_PORT = 1900
 DHCP_SERVER_PORT = 67
 MAX_VALUE_CHARS = 512  # one observed string from the wire
 MAX_ITEMS = 32  # records read from one frame
@@ -56,7 +58,7 @@ def interesting(frame: bytes) -> bool:
     if len(frame) < 14 + ihl + 8:
         return False
     sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
-    return dport in (DHCP_SERVER_PORT, MDNS_PORT) or sport == MDNS_PORT
+    return dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT) or sport == MDNS_PORT
 
 
 def parse(frame: bytes) -> list[Heard]:
@@ -100,7 +102,9 @@ def _parse(frame: bytes) -> list[Heard]:
     sender = None if source == "0.0.0.0" else source  # noqa: S104
     if packet[UDP].dport == DHCP_SERVER_PORT:
         return _dhcp(packet, mac, sender)
-    return _mdns(packet, mac, sender)
+    if packet[UDP].dport == SSDP_PORT:
+        return ssdp_notify(bytes(packet[UDP].payload), mac, sender)
+    return mdns_records(packet, mac, sender)
 
 
 def _dhcp(packet: object, mac: str, sender: str | None) -> list[Heard]:
@@ -127,7 +131,30 @@ def _dhcp(packet: object, mac: str, sender: str | None) -> list[Heard]:
     return out
 
 
-def _mdns(packet: object, mac: str, sender: str | None) -> list[Heard]:
+def ssdp_notify(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
+    """An SSDP NOTIFY: its SERVER header, and the host of its LOCATION when that is not the
+    sender (an address the device claims)."""
+    from urllib.parse import urlsplit
+
+    from scanners.ssdp import parse_ssdp
+
+    if not payload.startswith(b"NOTIFY "):
+        return []
+    headers = parse_ssdp(payload)
+    out = [Heard(mac=mac, ip=sender)]
+    if headers.get("SERVER"):
+        out.append(Heard(mac=mac, ip=sender, key="ssdp.server", value=_s(headers["SERVER"])))
+    try:
+        host = urlsplit(headers.get("LOCATION", "")).hostname
+    except ValueError:
+        host = None
+    if host and host != sender and host.count(".") == 3:
+        out.append(Heard(mac=mac, ip=host, claimed=True))
+    return out
+
+
+def mdns_records(packet: object, mac: str, sender: str | None) -> list[Heard]:
+    """What an mDNS message says: service types, TXT records, and A records (claimed)."""
     from scapy.layers.dns import DNS
 
     if not packet.haslayer(DNS):  # type: ignore[attr-defined]

@@ -42,8 +42,10 @@ TCP_PORTS: dict[int, str] = {
 }
 
 UDP_PORTS: dict[int, str] = {
+    137: "netbios-ns",
     161: "snmp",
     623: "asf-rmcp (IPMI)",
+    5060: "sip",
     47808: "bacnet",
 }
 
@@ -66,9 +68,11 @@ class Profile:
     version_detection: bool  # nmap -sV on open ports
     nmap_intensity: int
     icmp: bool = True
-    ssdp: bool = False  # one M-SEARCH to the segment, then the descriptions it points to
+    multicast: bool = False  # one mDNS browse and one SSDP M-SEARCH, then UPnP descriptions
+    listen_beside: bool = True  # listen passively while probing (sends nothing)
     active: bool = True  # False: send nothing at all, only listen
     listen_s: float = 0.0  # how long to listen passively before (or instead of) probing
+    pjl: bool = False  # ask printers' raw port 9100 for their PJL id
 
 
 PROFILES: dict[str, Profile] = {
@@ -100,14 +104,14 @@ PROFILES: dict[str, Profile] = {
     "standard": Profile(
         name="standard",
         tcp_ports=tuple(TCP_PORTS),
-        udp_ports=(161, 47808),
+        udp_ports=(137, 161, 5060, 47808),
         global_pps=1000.0,
         host_pps=40.0,
         host_concurrency=8,
         banner_wait_s=0.3,
         version_detection=True,
         nmap_intensity=2,
-        ssdp=True,
+        multicast=True,
     ),
     "deep": Profile(
         name="deep",
@@ -119,7 +123,8 @@ PROFILES: dict[str, Profile] = {
         banner_wait_s=1.0,
         version_detection=True,
         nmap_intensity=7,
-        ssdp=True,
+        multicast=True,
+        pjl=True,
     ),
 }
 DEFAULT_PROFILE = "standard"

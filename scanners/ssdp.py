@@ -14,6 +14,7 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+from scanners.observations import CLAIM_KEY
 from scanners.scope import Scope
 
 SSDP_GROUP = "239.255.255.250"
@@ -106,9 +107,19 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
     for ip, headers in answers:
         if not scope.allows(ip):
             continue
+        seen = found.setdefault(ip, [])
+        server = headers.get("SERVER", "")
+        if server and ("ssdp.server", server, "1900/udp") not in seen:
+            seen.append(("ssdp.server", server[:512], "1900/udp"))
         location = headers.get("LOCATION", "")
-        if location and urlsplit(location).hostname == ip and urlsplit(location).scheme == "http":
+        try:
+            host = urlsplit(location).hostname if location else None
+        except ValueError:
+            host = None
+        if host == ip and urlsplit(location).scheme == "http":
             locations.setdefault(ip, location)
+        elif host and host.count(".") == 3 and (CLAIM_KEY, host, "ssdp") not in seen:
+            seen.append((CLAIM_KEY, host, "ssdp"))  # it names an address it did not answer from
     for ip, location in locations.items():
         try:
             xml = await _fetch(location)

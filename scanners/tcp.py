@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from scanners import snmp
 from scanners.observations import PortResult
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
@@ -33,24 +34,15 @@ UDP_PAYLOADS: dict[int, bytes] = {
     47808: bytes.fromhex("810a000c0120ffff00ff1008"),
     # RMCP/ASF presence ping (IPMI)
     623: bytes.fromhex("06000006000011be80000000000000000000"),
+    # NetBIOS node status (NBSTAT) for the wildcard name: the machine lists its names
+    137: (bytes.fromhex("80f00010000100000000000020") + b"CK" + b"A" * 30
+          + bytes.fromhex("0000210001")),
+    # SIP OPTIONS: a phone or PBX answers with its Server or User-Agent header
+    5060: (b"OPTIONS sip:nm SIP/2.0\r\nVia: SIP/2.0/UDP nm;branch=z9hG4bK-netvagt\r\n"
+           b"From: <sip:nm@nm>;tag=netvagt\r\nTo: <sip:nm2@nm2>\r\nCall-ID: 50000\r\n"
+           b"CSeq: 42 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n"
+           b"Contact: <sip:nm@nm>\r\nAccept: application/sdp\r\n\r\n"),
 }
-
-
-SYSDESCR_OID = bytes.fromhex("2b06010201010100")  # 1.3.6.1.2.1.1.1.0
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    if len(body) > 127:
-        raise ValueError("SNMP request too long")
-    return bytes([tag, len(body)]) + body
-
-
-def snmp_get_sysdescr(community: str, request_id: int = 1) -> bytes:
-    """An SNMPv2c GetRequest for sysDescr.0: read-only, one variable."""
-    varbind = _tlv(0x30, _tlv(0x06, SYSDESCR_OID) + b"\x05\x00")
-    pdu = _tlv(0xA0, _tlv(0x02, request_id.to_bytes(4, "big")) + _tlv(0x02, b"\x00")
-               + _tlv(0x02, b"\x00") + _tlv(0x30, varbind))
-    return _tlv(0x30, _tlv(0x02, b"\x01") + _tlv(0x04, community.encode()[:64]) + pdu)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,7 +106,7 @@ async def _probe_udp(ip: str, port: int, timeout: float,
     if port == 161:
         result = PortResult(ip=ip, port=port, proto="udp", state="open|filtered")
         for community in communities:  # a wrong community gets no answer: try the next
-            result = await _send_udp(ip, port, snmp_get_sysdescr(community), timeout)
+            result = await _send_udp(ip, port, snmp.get_request(community), timeout)
             if result.state != "open|filtered":
                 return result
         return result

@@ -2,8 +2,11 @@
 
 For each device it enters the device's namespace, binds the listening sockets there and
 comes back, so a single asyncio loop answers for a dozen devices with realistic banners:
-HTTP (Server header, title, optional Basic realm), RTSP, server-first banners (SSH, FTP,
-Telnet with its IAC negotiation) and silent ports (printer 9100, Modbus 502).
+HTTP (Server header, title, optional Basic realm), HTTPS with the factory certificate's
+subject, RTSP, server-first banners (SSH, FTP, Telnet with its IAC negotiation), silent
+ports (printer 9100, Modbus 502), SNMP (system group, v3 engine id), BACnet, NetBIOS, SIP,
+mDNS and SSDP responders that also announce themselves, and link-layer chatter (DHCP
+requests, LLDP, CDP) sent from a packet socket on the device's interface.
 
 Run as ``python -m central.lab.devices PLAN.json``; prints ``ready`` once every socket is
 bound. Reads are bounded and every connection has a deadline.
@@ -16,8 +19,10 @@ import contextlib
 import email.utils
 import functools
 import json
+import os
 import signal
 import socket
+import ssl
 import sys
 from typing import Any
 
@@ -135,42 +140,144 @@ class _BacnetIAm(asyncio.DatagramProtocol):
         self.transport.sendto(bvlc + npdu + apdu, addr)
 
 
-class _SnmpAgent(asyncio.DatagramProtocol):
-    """Answers an SNMPv2c GetRequest for sysDescr.0 with the right community, like an agent
-    with a read community; any other request or community gets silence, as real ones do."""
+class _Datagrams(asyncio.DatagramProtocol):
+    """A UDP service: ``answer`` returns what to send back (or None for silence)."""
 
-    def __init__(self, community: str, sysdescr: str) -> None:
-        self.community = community.encode()
-        self.sysdescr = sysdescr.encode()[:255]
+    def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        from scanners.tcp import SYSDESCR_OID
+        answer = self.answer(data[:MAX_REQUEST_BYTES], addr)
+        if self.transport is not None and answer:
+            self.transport.sendto(answer, addr)
 
-        marker = b"\x04" + bytes([len(self.community)]) + self.community + b"\xa0"
-        at = data.find(marker)
-        if self.transport is None or at < 0 or SYSDESCR_OID not in data:
-            return
-        pdu = data[at + len(marker) + 1:]
-        request_id = pdu[:6]  # INTEGER tag, length 4, value
-        value = self.sysdescr
-        varbind = (b"\x06\x08" + SYSDESCR_OID + b"\x04" + _len(value) + value)
-        one = b"\x30" + _len(varbind) + varbind  # SEQUENCE { name, value }
-        varbinds = b"\x30" + _len(one) + one  # SEQUENCE OF, with that one
-        body = request_id + b"\x02\x01\x00\x02\x01\x00" + varbinds
-        response = b"\x02\x01\x01" + marker[:-1] + b"\xa2" + _len(body) + body
-        self.transport.sendto(b"\x30" + _len(response) + response, addr)
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        raise NotImplementedError
+
+
+class _SnmpAgent(_Datagrams):
+    """An agent with a read community (v2c GETs of the system group) that also answers SNMPv3
+    engine discovery with its engine id; a wrong community gets silence, as real ones do."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        from scanners import snmp
+
+        self.snmp = snmp
+        self.community = params.get("community", "public").encode()
+        self.values = {snmp.SYSDESCR: params["sysdescr"][:255]}
+        if "sysobjectid" in params:
+            self.values[snmp.SYSOBJECTID] = params["sysobjectid"]
+        if "sysname" in params:
+            self.values[snmp.SYSNAME] = params["sysname"]
+        self.engine_id = bytes.fromhex(params.get("engine_id", ""))
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        msg_id = self.snmp.message_id(data)
+        if msg_id is not None:
+            return self.snmp.discovery_report(msg_id, self.engine_id) if self.engine_id else None
+        request = self.snmp.parse_request(data)
+        if request is None or request[1] != self.community:
+            return None
+        _, community, request_id, names = request
+        values = {n: self.values[n] for n in names if n in self.values}
+        return self.snmp.get_response(community, request_id, values)
+
+
+class _NetbiosNode(_Datagrams):
+    """Answers a NetBIOS node status query with its computer name and workgroup."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        self.names = [(params["name"], 0x00, 0x0400), (params["group"], 0x00, 0x8400),
+                      (params["name"], 0x20, 0x0400)]
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        if len(data) < 50 or data[-4:] != bytes.fromhex("00210001"):
+            return None
+        table = b"".join(n.encode()[:15].ljust(15, b" ") + bytes([s]) + f.to_bytes(2, "big")
+                         for n, s, f in self.names)
+        rdata = bytes([len(self.names)]) + table + bytes(6 + 40)
+        head = data[:2] + bytes.fromhex("8400" "0000" "0001" "0000" "0000")
+        return (head + data[12:46] + bytes.fromhex("00210001") + bytes(4)
+                + len(rdata).to_bytes(2, "big") + rdata)
+
+
+class _SipPhone(_Datagrams):
+    """Answers SIP OPTIONS as a desk phone does: 200 OK with its User-Agent."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        self.user_agent = params["user_agent"]
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        if not data.startswith(b"OPTIONS "):
+            return None
+        echoed = [line for line in data.split(b"\r\n")
+                  if line.lower().startswith((b"via:", b"from:", b"to:", b"call-id:", b"cseq:"))]
+        lines = [b"SIP/2.0 200 OK", *echoed, f"User-Agent: {self.user_agent}".encode(),
+                 b"Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY", b"Content-Length: 0"]
+        return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+class _MdnsResponder(_Datagrams):
+    """An mDNS responder for one service instance: answers browse queries (legacy unicast
+    straight back to the asker, like Apple's and Avahi's responders) and announces itself."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        from scapy.layers.dns import DNS, DNSRR
+
+        self.DNS = DNS
+        self.types = [t for t in params["services"].split(",") if t]
+        instance = params["instance"]
+        host = params["hostname"]
+        records = [DNSRR(rrname="_services._dns-sd._udp.local.", type="PTR", rdata=f"{t}.local.")
+                   for t in self.types]
+        records += [DNSRR(rrname=f"{t}.local.", type="PTR", rdata=f"{instance}.{t}.local.")
+                    for t in self.types]
+        records += [DNSRR(rrname=f"{instance}.{t}.local.", type="TXT",
+                          rdata=[s.encode() for s in params.get("txt", "").split("|") if s])
+                    for t in self.types]
+        records += [DNSRR(rrname=f"{host}.local.", type="A", rdata=params["address"])]
+        if params.get("claim"):
+            records.append(DNSRR(rrname=f"{host}.local.", type="A", rdata=params["claim"]))
+        self.records = records
+
+    def response(self, query_id: int = 0) -> bytes:
+        return bytes(self.DNS(id=query_id, qr=1, aa=1, an=self.records))
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        try:
+            asked = self.DNS(data)
+        except Exception:
+            return None
+        if asked.qr != 0 or not asked.qd:
+            return None
+        names = {q.qname.decode().rstrip(".").removesuffix(".local") for q in asked.qd}
+        if not names & {"_services._dns-sd._udp", *self.types}:
+            return None
+        if addr[1] == 5353:  # a full mDNS querier: the answer is multicast (announce does it)
+            return None
+        return self.response(asked.id)
 
 
 class _SsdpResponder(asyncio.DatagramProtocol):
-    """Answers an M-SEARCH, as a UPnP device does, with where its description lives."""
+    """Answers an M-SEARCH, as a UPnP device does, with where its description lives, and
+    says it is alive now and then (NOTIFY)."""
 
     def __init__(self, location: str, server: str, usn: str) -> None:
         self.location, self.server, self.usn = location, server, usn
         self.transport: asyncio.DatagramTransport | None = None
+
+    def notify(self) -> bytes:
+        return ("NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
+                f"CACHE-CONTROL: max-age = 1800\r\nLOCATION: {self.location}\r\n"
+                f"NT: upnp:rootdevice\r\nNTS: ssdp:alive\r\nSERVER: {self.server}\r\n"
+                f"USN: {self.usn}::upnp:rootdevice\r\n\r\n").encode()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -185,52 +292,177 @@ class _SsdpResponder(asyncio.DatagramProtocol):
         self.transport.sendto(answer.encode(), addr)
 
 
-def _len(body: bytes) -> bytes:
-    size = len(body)
-    return bytes([size]) if size < 128 else bytes([0x81, size]) if size < 256 else (
-        bytes([0x82]) + size.to_bytes(2, "big"))
+def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -> list[bytes]:
+    """The broadcast and multicast frames a device sends unasked: a DHCP request (hostname,
+    vendor class, parameter list), LLDP, CDP. Built with scapy to the real formats."""
+    from scapy.layers.l2 import Ether
+
+    frames: list[bytes] = []
+    for kind in kinds.split(","):
+        if kind == "dhcp":
+            from scapy.layers.dhcp import BOOTP, DHCP
+            from scapy.layers.inet import IP, UDP
+
+            options: list[Any] = [("message-type", "request"), ("requested_addr", address)]
+            if params.get("hostname"):
+                options.append(("hostname", params["hostname"].encode()))
+            if params.get("vendor_class"):
+                options.append(("vendor_class_id", params["vendor_class"].encode()))
+            if params.get("params"):
+                options.append(("param_req_list", [int(p) for p in params["params"].split(",")]))
+            frames.append(bytes(
+                Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
+                / IP(src="0.0.0.0", dst="255.255.255.255")  # noqa: S104 - no address yet
+                / UDP(sport=68, dport=67)
+                / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")), xid=0x3903F326)
+                / DHCP(options=[*options, "end"])))
+        elif kind == "lldp":
+            from scapy.contrib.lldp import (
+                LLDPDUChassisID,
+                LLDPDUEndOfLLDPDU,
+                LLDPDUManagementAddress,
+                LLDPDUPortID,
+                LLDPDUSystemDescription,
+                LLDPDUSystemName,
+                LLDPDUTimeToLive,
+            )
+
+            mgmt = params.get("lldp_mgmt", address)
+            frames.append(bytes(
+                Ether(src=mac, dst="01:80:c2:00:00:0e") / LLDPDUChassisID(subtype=4, id=mac)
+                / LLDPDUPortID(subtype=5, id=b"P1") / LLDPDUTimeToLive(ttl=120)
+                / LLDPDUSystemName(system_name=params.get("lldp_name", "").encode())
+                / LLDPDUSystemDescription(description=params["lldp_descr"].encode())
+                / LLDPDUManagementAddress(management_address_subtype=1,
+                                          management_address=bytes(int(b) for b in mgmt.split(".")),
+                                          interface_numbering_subtype=2, interface_number=1)
+                / LLDPDUEndOfLLDPDU()))
+        elif kind == "cdp":
+            from scapy.contrib.cdp import (
+                CDPAddrRecordIPv4,
+                CDPMsgAddr,
+                CDPMsgDeviceID,
+                CDPMsgPlatform,
+                CDPv2_HDR,
+            )
+            from scapy.layers.l2 import LLC, SNAP, Dot3
+
+            frames.append(bytes(
+                Dot3(src=mac, dst="01:00:0c:cc:cc:cc") / LLC() / SNAP()
+                / CDPv2_HDR(msg=[CDPMsgDeviceID(val=params.get("cdp_id", "SEP").encode()),
+                                 CDPMsgPlatform(val=params["cdp_platform"].encode()),
+                                 CDPMsgAddr(addr=[CDPAddrRecordIPv4(addr=address)])])))
+    return frames
 
 
-async def serve(plan: list[dict[str, Any]]) -> None:
+async def _repeat(interval: float, send: Any) -> None:
+    """Send now, then every ``interval`` seconds, until cancelled; errors do not stop it."""
+    while True:
+        with contextlib.suppress(OSError):
+            send()
+        await asyncio.sleep(interval)
+
+
+_UDP_KINDS: dict[str, Any] = {
+    "snmp": _SnmpAgent, "netbios": _NetbiosNode, "sip": _SipPhone, "mdns": _MdnsResponder,
+}
+
+
+def _tls_context(subject: str, workdir: str) -> ssl.SSLContext:
+    """A self-signed certificate with the product's factory subject, as devices ship."""
+    import datetime
+    import os
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name.from_rfc4514_string(subject)
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650)).sign(key, hashes.SHA256()))
+    fd, path = tempfile.mkstemp(dir=workdir, suffix=".pem")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+        handle.write(cert.public_bytes(serialization.Encoding.PEM))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(path)
+    os.unlink(path)
+    return context
+
+
+async def serve(plan: list[dict[str, Any]], workdir: str) -> None:
     loop = asyncio.get_running_loop()
     servers: list[asyncio.BaseTransport | asyncio.Server] = []
+    repeating: list[asyncio.Task[None]] = []
     for device in plan:
         for svc in device["services"]:
+            params = svc.get("params", {})
+            proto = svc.get("proto", "tcp")
             with entered(device["ns"]):
-                if svc.get("proto", "tcp") == "udp":
+                if proto == "raw":  # link-layer chatter on the device's interface
+                    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+                    sock.bind(("eth0", 0))
+                elif proto == "udp":
                     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    if svc["kind"] == "ssdp":  # join the SSDP group on the device's interface
-                        group = socket.inet_aton("239.255.255.250") + socket.inet_aton(
-                            svc["params"]["address"])
-                        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
+                    group = {"ssdp": "239.255.255.250", "mdns": "224.0.0.251"}.get(svc["kind"])
+                    if group:  # join the group on the device's interface, send from it too
+                        own = socket.inet_aton(device["address"])
+                        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                                        socket.inet_aton(group) + own)
+                        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, own)
+                        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
                 else:
                     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind(("0.0.0.0", svc["port"]))  # noqa: S104 - inside the device's namespace
-            if svc.get("proto", "tcp") == "udp":
-                params = svc["params"]
+                if proto != "raw":
+                    sock.bind(("0.0.0.0", svc["port"]))  # noqa: S104 - inside the device's namespace
+            interval = float(params.get("interval", "2"))
+            if proto == "raw":
+                frames = chatter_frames(svc["kind"], params, device["mac"], device["address"])
+                raw = sock
+                repeating.append(asyncio.create_task(_repeat(
+                    interval, lambda raw=raw, frames=frames: [raw.send(f) for f in frames])))
+                continue
+            if proto == "udp":
                 factory: Any
-                if svc["kind"] == "snmp":
-                    factory = functools.partial(_SnmpAgent, params.get("community", "public"),
-                                                params["sysdescr"])
+                if svc["kind"] in _UDP_KINDS:
+                    factory = functools.partial(_UDP_KINDS[svc["kind"]], params)
                 elif svc["kind"] == "ssdp":
                     factory = functools.partial(_SsdpResponder, params["location"],
                                                 params["server"], params["usn"])
                 else:
                     factory = functools.partial(_BacnetIAm, int(params.get("instance", "1")))
-                transport, _ = await loop.create_datagram_endpoint(factory, sock=sock)
+                transport, protocol = await loop.create_datagram_endpoint(factory, sock=sock)
                 servers.append(transport)
+                if svc["kind"] == "mdns":
+                    message = protocol.response()
+                    repeating.append(asyncio.create_task(_repeat(interval, lambda t=transport,
+                                     m=message: t.sendto(m, ("224.0.0.251", 5353)))))
+                elif svc["kind"] == "ssdp":
+                    message = protocol.notify()
+                    repeating.append(asyncio.create_task(_repeat(interval, lambda t=transport,
+                                     m=message: t.sendto(m, ("239.255.255.250", 1900)))))
             else:
                 sock.listen(64)
-                servers.append(
-                    await asyncio.start_server(handler(svc["kind"], svc["params"]), sock=sock)
-                )
+                context = _tls_context(params["subject"], workdir) if svc["kind"] == "tls" else None
+                kind = "http" if svc["kind"] == "tls" else svc["kind"]
+                servers.append(await asyncio.start_server(handler(kind, params), sock=sock,
+                                                          ssl=context))
     print("ready", flush=True)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await stop.wait()
+    for task in repeating:
+        task.cancel()
     for server in servers:
         server.close()
 
@@ -238,7 +470,7 @@ async def serve(plan: list[dict[str, Any]]) -> None:
 def main(argv: list[str]) -> int:
     with open(argv[1]) as handle:
         plan = json.load(handle)
-    asyncio.run(serve(plan))
+    asyncio.run(serve(plan, os.path.dirname(os.path.abspath(argv[1]))))
     return 0
 
 

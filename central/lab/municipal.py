@@ -44,6 +44,18 @@ def rtsp(port: int, server: str) -> ServiceSpec:
     return ServiceSpec(port=port, kind="rtsp", params={"server": server})
 
 
+def chatter(kinds: str, **params: str) -> ServiceSpec:
+    """Frames the device broadcasts unasked (DHCP, LLDP, CDP), every two seconds in the lab."""
+    return ServiceSpec(port=0, proto="raw", kind=kinds, params=params)
+
+
+def udp(port: int, kind: str, **params: str) -> ServiceSpec:
+    return ServiceSpec(port=port, proto="udp", kind=kind, params=params)
+
+
+WINDOWS_DHCP_PARAMS = "1,3,6,15,31,33,43,44,46,47,119,121,249,252"
+
+
 SEGMENTS = (
     SegmentSpec(name="admin", cidr="10.20.10.0/24", router_mac="00:00:0c:14:0a:01"),
     SegmentSpec(name="cameras", cidr="10.20.30.0/24", router_mac="00:00:0c:14:1e:01"),
@@ -60,12 +72,41 @@ DEVICES = (
                  "PHBLM12345; Built:Mon Jan 15, 2024 03:10:00PM {FDP1CN2403AR}",
                  "HP LaserJet MFP M426fdn"),
             silent(9100),
+            udp(5353, "mdns", services="_ipp._tcp,_pdl-datastream._tcp",
+                instance="HP LaserJet MFP M426fdn [102011]", hostname="NPI102011",
+                address="10.20.10.11",
+                txt="txtvers=1|qtotal=1|rp=ipp/print|ty=HP LaserJet MFP M426fdn|"
+                    "product=(HP LaserJet MFP M426fdn)|pdl=application/pdf,image/urf"),
+            chatter("dhcp", hostname="NPI102011"),
         ),
     ),
     DeviceSpec(
+        # a Windows PC: says who it is in its DHCP requests and to a NetBIOS status query
         name="workstation", segment="admin", host=12, mac="d0:43:1e:10:20:12",
         vendor="Dell Inc.", device_type="workstation",
-        services=(banner(22, "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"),),
+        services=(
+            silent(135), silent(445),
+            udp(137, "netbios", name="KOMMUNE-PC042", group="KOMMUNE"),
+            chatter("dhcp", hostname="KOMMUNE-PC042", vendor_class="MSFT 5.0",
+                    params=WINDOWS_DHCP_PARAMS),
+        ),
+    ),
+    DeviceSpec(
+        # the server room's iDRAC, reachable from the office network
+        name="idrac", segment="admin", host=20, mac="f8:bc:12:10:20:20",
+        vendor="Dell Inc.", device_type="bmc",
+        services=(ServiceSpec(port=443, kind="tls", params={
+            "subject": "CN=idrac-5XK2Q53,OU=Remote Access Group,O=Dell Inc.,L=Round Rock,"
+                       "ST=Texas,C=US", "title": "Integrated Dell Remote Access Controller 9"}),),
+    ),
+    DeviceSpec(
+        # a desk phone: CDP and LLDP-MED on the wire, SIP on 5060
+        name="cisco-phone", segment="admin", host=41, mac="6c:03:b5:10:20:41",
+        vendor="Cisco Systems, Inc", device_type="voip_phone",
+        services=(
+            udp(5060, "sip", user_agent="Cisco-CP8845/12.8.1"),
+            chatter("cdp", cdp_id="SEP6C03B5102041", cdp_platform="Cisco IP Phone 8845"),
+        ),
     ),
     DeviceSpec(
         name="nas", segment="admin", host=13, mac="00:11:32:10:20:13",
@@ -86,12 +127,15 @@ DEVICES = (
                 "address": "10.20.10.50",
                 "location": "http://10.20.10.50:1400/xml/device_description.xml",
                 "server": "Linux UPnP/1.0 Sonos/70.3-35220 (ZPS1)",
-                "usn": "uuid:RINCON_542A1B102050001400"}),
+                "usn": "uuid:RINCON_542A1B102050001400", "interval": "2"}),
         ),
     ),
     DeviceSpec(
+        # a randomised (locally administered) MAC names no vendor; its DHCP requests do
         name="phone", segment="admin", host=40, mac="da:a1:19:10:20:40",
-        vendor="", device_type="mobile",  # a randomised (locally administered) MAC: no vendor
+        vendor="", device_type="mobile",
+        services=(chatter("dhcp", hostname="Galaxy-S23", vendor_class="android-dhcp-14",
+                          params="1,3,6,15,26,28,51,58,59,43,114,108"),),
     ),
     # --- cameras and recorders
     DeviceSpec(
@@ -124,7 +168,8 @@ DEVICES = (
         # HTML and console markup must all arrive as inert text
         name="nameless-cam", segment="cameras", host=24, mac="10:06:1c:10:30:24",
         vendor="Espressif Inc.", device_type="camera",
-        services=(banner(23, HOSTILE_BANNER, "Password: "),),
+        services=(banner(23, HOSTILE_BANNER, "Password: "), http(80, None, "ESP32 OV2640"),
+                  chatter("dhcp", hostname="espressif")),
     ),
     # --- building management and utilities
     DeviceSpec(
@@ -144,10 +189,11 @@ DEVICES = (
         services=(
             silent(102),
             ServiceSpec(port=47808, proto="udp", kind="bacnet", params={"instance": "2032"}),
-            ServiceSpec(port=161, proto="udp", kind="snmp", params={
-                "community": "public",
-                "sysdescr": "Siemens, SIMATIC S7, CPU-1200, 6ES7 212-1BE40-0XB0, HW: 2, "
-                            "FW: V.4.2.3, S C-X4U421302009"}),
+            udp(161, "snmp", community="public",
+                sysdescr="Siemens, SIMATIC S7, CPU-1200, 6ES7 212-1BE40-0XB0, HW: 2, "
+                         "FW: V.4.2.3, S C-X4U421302009",
+                sysobjectid="1.3.6.1.4.1.4329.20.1.1.1", sysname="PLC-VARME-1",
+                engine_id="800010e903001b1b104032"),
         ),
     ),
     DeviceSpec(
@@ -165,6 +211,14 @@ DEVICES = (
         name="grundfos-pump", segment="bms", host=35, mac="00:14:44:10:40:35",
         vendor="Grundfos Holding", device_type="bms_controller",
         services=(http(80, "Grundfos CIM 500", "Grundfos CIM 500"), silent(502)),
+    ),
+    DeviceSpec(
+        # the building network's industrial switch, announcing itself over LLDP
+        name="scalance", segment="bms", host=2, mac="20:87:56:10:40:02",
+        vendor="SIEMENS AG", device_type="switch",
+        services=(chatter("lldp", lldp_name="sw-bms-1", lldp_descr=(
+            "Siemens, SIMATIC NET, SCALANCE XC208, 6GK5 208-0BA00-2AC2, HW: Version 1, "
+            "FW: Version V04.01.00, SVPH1234567")),),
     ),
 )
 

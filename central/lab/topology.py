@@ -37,7 +37,9 @@ ROUTER_HOST = 1
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceSpec:
     port: int
-    kind: str  # http | rtsp | banner | silent | udp-echo-bacnet
+    # tcp: http | tls | xml | rtsp | banner | silent; udp: snmp | bacnet | netbios | sip |
+    # mdns | ssdp; raw: comma-separated chatter (dhcp, lldp, cdp), sent every params.interval s
+    kind: str
     proto: str = "tcp"
     params: dict[str, str] = field(default_factory=dict)
 
@@ -149,7 +151,9 @@ class Lab:
         for index, seg in enumerate(segments):
             bridge = f"br{index}"
             # no IGMP snooping: with no querier in the lab, multicast (SSDP, mDNS) is flooded
-            netns.ip("link", "add", bridge, "type", "bridge", "mcast_snooping", "0", ns=switch)
+            # and LLDP's group (01:80:c2:00:00:0e) is forwarded, as a dumb switch does
+            netns.ip("link", "add", bridge, "type", "bridge", "mcast_snooping", "0",
+                     "group_fwd_mask", "0x4000", ns=switch)
             netns.ip("link", "set", bridge, "up", ns=switch)
             # router leg
             leg, peer = f"r{index}", f"r{index}p"
@@ -215,6 +219,8 @@ class Lab:
         plan = [
             {
                 "ns": self.device_ns(d.name),
+                "mac": d.mac,
+                "address": self.spec.address(d.segment, d.host),
                 "services": [
                     {"port": s.port, "proto": s.proto, "kind": s.kind, "params": s.params}
                     for s in d.services

@@ -147,3 +147,11 @@ def test_acks_round_trip_and_cannot_pass_as_findings() -> None:
     with pytest.raises(MalformedMessage):
         wire.Ack.decode(b'{"v":1,"type":"ack","sensor":"s","org":"o","msg_ids":[],'
                         b'"acked_at":"2026-01-01T00:00:00.000000Z"}')
+
+
+def test_claimed_addresses_travel_under_one_key_on_both_sides() -> None:
+    from agent import wire
+    from scanners.observations import CLAIM_KEY
+
+    assert wire.CLAIM_KEY == CLAIM_KEY
+    assert wire.Observation(key=CLAIM_KEY, value="10.20.40.9", source="mdns").key == CLAIM_KEY

@@ -109,15 +109,16 @@ def test_central_stores_exactly_the_lab_devices(lab_run: LabRun) -> None:
         else:  # a randomised MAC names no vendor, and says so
             assert row.mac_random and row.mac_vendor is None, device.name
         probed = {"tcp": set(TCP_PORTS), "udp": set(PROFILES["standard"].udp_ports)}
-        wanted_ports = {f"{s.port}/{s.proto}" for s in device.services if s.port in probed[s.proto]}
+        wanted_ports = {f"{s.port}/{s.proto}" for s in device.services
+                        if s.port in probed.get(s.proto, set())}
         assert set(row.open_ports) == wanted_ports, device.name
         for service in row.services:
             assert service.name, f"{device.name} {service.port} has no service name"
     by_ip = {r.addresses[0]: r for r in rows}
     danfoss = next(s for s in by_ip["10.20.40.34"].services if s.port == 80)
     assert (danfoss.product, danfoss.version) == ("lighttpd", "1.4.35")  # nmap -sV ran
-    ssh = next(s for s in by_ip["10.20.10.12"].services if s.port == 22)
-    assert ssh.banner == "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
+    ssh = next(s for s in by_ip["10.20.10.13"].services if s.port == 22)
+    assert ssh.banner == "SSH-2.0-OpenSSH_8.2\r\n"
     assert {r.site for r in rows} == {"raadhuset"}
     db.close()
 
@@ -131,8 +132,27 @@ IDENTIFIED = {  # device: (vendor, device type) the fingerprint rules must name
     "schneider-plc": ("Schneider Electric", "plc"),
     "kamstrup-meter": ("Kamstrup", "meter"),
     "danfoss-ecl": ("Danfoss", "bms_controller"),
-    "siemens-s7": ("Siemens", "plc"),  # from SNMP sysDescr
+    "siemens-s7": ("Siemens", "plc"),  # from SNMP sysDescr and sysObjectID
     "sonos": ("Sonos", "media_player"),  # from SSDP and its UPnP description
+    "workstation": ("Dell", "workstation"),  # OUI, DHCP vendor class and parameter list
+    "phone": ("Samsung", "mobile"),  # a randomised MAC: only its DHCP request names it
+    "nameless-cam": ("Espressif", "camera"),  # the ESP32 camera web server's title
+    "grundfos-pump": ("Grundfos", "bms_controller"),  # its OUI alone
+    "idrac": ("Dell", "bmc"),  # the factory TLS certificate
+    "cisco-phone": ("Cisco", "voip_phone"),  # CDP and SIP
+    "scalance": ("Siemens", "switch"),  # LLDP
+}
+
+# Which match key must show up in a device's evidence: each protocol, end to end.
+EVIDENCE_KEYS = {
+    "printer": {"mdns.txt", "mdns.service", "http.server", "dhcp.hostname"},
+    "workstation": {"dhcp.vendor_class", "dhcp.params"},
+    "phone": {"dhcp.hostname", "dhcp.vendor_class"},
+    "idrac": {"tls.subject"},
+    "cisco-phone": {"cdp.platform", "sip.user_agent"},
+    "scalance": {"lldp.sysdescr"},
+    "sonos": {"ssdp.server", "upnp.description"},
+    "siemens-s7": {"snmp.sysdescr", "snmp.sysobjectid"},
 }
 
 
@@ -142,22 +162,43 @@ def test_devices_are_identified_with_evidence(lab_run: LabRun) -> None:
     db.close()
     for device in MUNICIPAL.devices:
         row = by_ip[MUNICIPAL.address(device.segment, device.host)]
-        if device.name not in IDENTIFIED:
-            continue
         assert (row.vendor, row.device_type) == IDENTIFIED[device.name], device.name
+        assert row.device_type == device.device_type, device.name
         assert row.identity_evidence, device.name
         assert all(e["rule"] and e["source"] for e in row.identity_evidence)
+        keys = {e["key"] for e in row.identity_evidence}
+        assert keys >= EVIDENCE_KEYS.get(device.name, set()), (device.name, keys)
     axis = by_ip[MUNICIPAL.address("cameras", 22)]
     assert (axis.model, axis.version) == ("P1375", "10.12.114")
     assert {e["key"] for e in axis.identity_evidence} >= {"ftp.banner", "http.title"}
     printer = by_ip[MUNICIPAL.address("admin", 11)]
     assert printer.model == "LaserJet MFP M426fdn"
+    assert set(IDENTIFIED) == {d.name for d in MUNICIPAL.devices}  # every device, no exceptions
+
+
+def test_what_devices_say_about_themselves_is_kept(lab_run: LabRun) -> None:
+    """Host names, the SNMP engine id and certificate fingerprints are stored as facts (they
+    tie one device's addresses together); claimed addresses stay apart from probed ones."""
+    db = open_db(lab_run.db_path)
+    facts = {(r["ip"], r["key"]): r["value"] for r in db.query("SELECT ip, key, value FROM facts")}
+    hostnames = {r["ip"]: r["hostname"] for r in db.query(
+        "SELECT d.ip, a.hostname FROM assets a JOIN addresses d ON d.asset_id = a.id"
+        " WHERE d.kind = 'probed'")}
+    claimed = [dict(r) for r in db.query("SELECT ip, kind FROM addresses WHERE kind = 'claimed'")]
+    db.close()
+    assert facts[("10.20.40.32", "snmp.engine_id")] == "800010e903001b1b104032"
+    assert facts[("10.20.40.32", "snmp.sysname")] == "PLC-VARME-1"
+    assert facts[("10.20.10.12", "netbios.name")] == "KOMMUNE-PC042"
+    assert len(facts[("10.20.10.20", "tls.cert_sha256")]) == 64
+    assert hostnames["10.20.10.12"] == "KOMMUNE-PC042"
+    assert hostnames["10.20.40.32"] == "PLC-VARME-1"
+    assert claimed == []  # no lab device names an address other than its own
 
 
 def test_a_hostile_banner_stays_inert_in_every_output(lab_run: LabRun) -> None:
     db = open_db(lab_run.db_path)
     (hostile,) = [s for r in inventory.assets(db) if r.addresses[0] == "10.20.30.24"
-                  for s in r.services]
+                  for s in r.services if s.port == 23]
     db.close()
     assert hostile.banner is not None
     assert hostile.banner.startswith('=HYPERLINK("http://evil.example/x","click")\\x1b[2J')
@@ -378,6 +419,6 @@ def test_the_event_loop_never_blocks_during_a_scan(lab_run: LabRun) -> None:
     result = lab_run.lab.run(lab_run.lab.sensor_ns("bms"), [sys.executable, "-c", LOOP_PROBE])
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["assets"] == 6
+    assert data["assets"] == 1 + sum(d.segment == "bms" for d in MUNICIPAL.devices)  # + router
     assert data["ticks"] > 10
     assert data["max_lag"] < 0.25, data  # sweeps run in threads, probes are async

@@ -39,28 +39,116 @@ def test_banners_drop_telnet_negotiation_and_keep_the_first_ssh_line() -> None:
     assert parse_banner(21, b"\r\n") == []
 
 
-def _ber(tag: int, body: bytes) -> bytes:
-    return bytes([tag, len(body)]) + body
+def test_snmp_system_group_from_a_get_response() -> None:
+    from scanners import snmp
+
+    values = {snmp.SYSDESCR: "KONICA MINOLTA bizhub C360", snmp.SYSOBJECTID: "1.3.6.1.4.1.18334.1",
+              snmp.SYSNAME: "KM-C360-2.sal"}
+    message = snmp.get_response(b"public", 7, values)
+    assert snmp.parse_response(message) == values
+    assert snmp.parse_response(message[:-5]) == {}  # truncated
+    assert snmp.parse_response(b"\x30\x84\xff\xff\xff\xff") == {}  # absurd length
+    assert snmp.parse_response(b"") == {}
+    assert snmp.parse_response(snmp.get_request("public")) == {}  # a request is no answer
+    nested = b"\x30\x02" * 20  # deeper than the reader goes
+    assert snmp.parse_response(nested) == {}
 
 
-def test_snmp_sysdescr_from_a_get_response() -> None:
-    from scanners.identify import parse_snmp_sysdescr
+def test_snmp_request_is_the_read_only_get_of_the_system_group() -> None:
+    from scanners import snmp
 
-    descr = b"KONICA MINOLTA bizhub C360"
-    # GetResponse for sysDescr.0, community "public", as an SNMPv2c agent answers our request
-    varbind = _ber(0x30, _ber(0x06, bytes.fromhex("2b06010201010100")) + _ber(0x04, descr))
-    pdu = _ber(0xA2, _ber(0x02, b"\x01") + _ber(0x02, b"\x00") + _ber(0x02, b"\x00")
-               + _ber(0x30, varbind))
-    message = _ber(0x30, _ber(0x02, b"\x01") + _ber(0x04, b"public") + pdu)
-    assert parse_snmp_sysdescr(message) == "KONICA MINOLTA bizhub C360"
-    assert parse_snmp_sysdescr(message[:-5]) is None  # truncated
-    assert parse_snmp_sysdescr(b"\x30\x84\xff\xff\xff\xff") is None  # absurd length
-    assert parse_snmp_sysdescr(b"") is None
+    # the bytes of "snmpget -v2c -c public HOST 1.3.6.1.2.1.1.1.0" (request id 1)
+    assert snmp.get_request("public", (snmp.SYSDESCR,)).hex() == (
+        "3026020101040670756" "26c6963a019020101020100020100300e300c06082b060102010101000500")
+    assert snmp.parse_request(snmp.get_request("x", snmp.SYSTEM_OIDS, 5)) == (
+        1, b"x", 5, snmp.SYSTEM_OIDS)
+    assert snmp.oid("1.3.6.1.4.1.13742.6").hex() == "06082b06010401eb2e06"  # multi-byte arc
 
 
-def test_snmp_request_is_the_read_only_get_of_sysdescr() -> None:
-    from scanners.tcp import snmp_get_sysdescr
+def test_snmpv3_discovery_names_the_engine() -> None:
+    from scanners import snmp
 
-    # the bytes net-snmp's "snmpget -v2c -c public HOST 1.3.6.1.2.1.1.1.0" sends (request id 1)
-    assert snmp_get_sysdescr("public").hex() == (
-        "302902010104067075626c6963a01c020400000001020100020100300e300c06082b060102010101000500")
+    request = snmp.discovery_request(42)
+    assert snmp.message_id(request) == 42
+    assert snmp.parse_engine_id(request) is None  # the request carries no engine id
+    engine = bytes.fromhex("800007c703001b1b104032")  # enterprise 1991 format, MAC based
+    report = snmp.discovery_report(42, engine)
+    assert snmp.parse_engine_id(report) == engine.hex()
+    assert snmp.parse_engine_id(report[:20]) is None
+    assert snmp.parse_engine_id(snmp.get_response(b"public", 1, {})) is None  # v2c
+
+
+def test_sip_answer_names_the_phone() -> None:
+    from scanners.identify import parse_sip
+
+    answer = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP nm;branch=z9hG4bK-netvagt\r\n"
+              b"From: <sip:nm@nm>;tag=netvagt\r\nCall-ID: 50000\r\nCSeq: 42 OPTIONS\r\n"
+              b"User-Agent: Yealink SIP-T46S 66.86.0.15\r\nAllow: INVITE, ACK, OPTIONS\r\n"
+              b"Content-Length: 0\r\n\r\n")
+    assert parse_sip(answer) == [("sip.user_agent", "Yealink SIP-T46S 66.86.0.15")]
+    assert parse_sip(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n") == []
+
+
+def _nbstat(names: list[tuple[str, int, int]]) -> bytes:
+    """A node status answer as Windows sends it: header, the queried name, then the table."""
+    import struct
+
+    header = bytes.fromhex("80f0840000000001000000")[:12].ljust(12, b"\x00")
+    name = b"\x20" + b"CK" + b"A" * 30 + b"\x00"
+    table = b"".join(n.encode().ljust(15, b" ") + bytes([suffix]) + struct.pack("!H", flags)
+                     for n, suffix, flags in names)
+    rdata = bytes([len(names)]) + table + bytes(6) + bytes(40)  # MAC, then statistics
+    return header + name + struct.pack("!HHIH", 0x21, 1, 0, len(rdata)) + rdata
+
+
+def test_netbios_node_status_gives_the_computer_name_and_workgroup() -> None:
+    from scanners.identify import parse_netbios
+
+    answer = _nbstat([("KOMMUNE-PC042", 0x00, 0x0400), ("KOMMUNE", 0x00, 0x8400),
+                      ("KOMMUNE-PC042", 0x20, 0x0400)])
+    assert parse_netbios(answer) == [("netbios.name", "KOMMUNE-PC042"),
+                                     ("netbios.group", "KOMMUNE")]
+    assert parse_netbios(answer[:40]) == []
+    assert parse_netbios(b"") == []
+    huge = _nbstat([])[:12 + 34 + 10] + b"\xff"  # claims 255 names, carries none
+    assert parse_netbios(huge) == []
+
+
+def test_pjl_id_is_the_line_after_the_echoed_command() -> None:
+    from scanners.identify import parse_pjl
+
+    assert parse_pjl(b'@PJL INFO ID\r\n"HP LaserJet M402dne"\r\n\x0c') == [
+        ("pjl.id", "HP LaserJet M402dne")]
+    assert parse_pjl(b"garbage") == []
+
+
+def test_certificate_subject_and_fingerprint_feed_the_tls_rules() -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from fingerprints.classify import match
+    from scanners.identify import parse_certificate
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Texas"),
+        x509.NameAttribute(NameOID.LOCALITY_NAME, "Round Rock"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Dell Inc."),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Remote Access Group"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "idrac-5XK2Q53"),
+    ])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    found = dict(parse_certificate(cert.public_bytes(serialization.Encoding.DER)))
+    assert found["tls.subject"].startswith("CN=idrac-5XK2Q53,OU=Remote Access Group,O=Dell Inc.")
+    assert len(found["tls.cert_sha256"]) == 64
+    evidence = match("tls.subject", found["tls.subject"])
+    assert evidence is not None and evidence.fields["device_type"] == "bmc"
+    assert dict(parse_certificate(b"not a certificate")).keys() == {"tls.cert_sha256"}

@@ -138,3 +138,40 @@ def test_cdp_names_the_platform_and_management_address() -> None:
     assert Heard(mac=switch, ip="10.20.10.2", claimed=True) in heard
     identity = classify([Observation(key="cdp.platform", value="cisco WS-C2960X-48FPD-L")])
     assert (identity.vendor, identity.device_type) == ("Cisco", "switch")
+
+
+def test_ssdp_notify_names_the_server_and_a_claimed_address() -> None:
+    hue = "00:17:88:10:20:60"
+    notify = (b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=100\r\n"
+              b"LOCATION: http://192.168.7.60:80/description.xml\r\n"
+              b"SERVER: Hue/1.0 UPnP/1.0 IpBridge/1.58.0\r\nNTS: ssdp:alive\r\n"
+              b"NT: upnp:rootdevice\r\nUSN: uuid:2f402f80-da50-11e1-9b23-001788102060\r\n\r\n")
+    frame = bytes(Ether(src=hue, dst="01:00:5e:7f:ff:fa") / IP(src="10.20.10.60",
+                  dst="239.255.255.250") / UDP(sport=1900, dport=1900) / notify)
+    assert interesting(frame)
+    heard = parse(frame)
+    assert Heard(mac=hue, ip="10.20.10.60", key="ssdp.server",
+                 value="Hue/1.0 UPnP/1.0 IpBridge/1.58.0") in heard
+    # the description lives on an address the bridge did not send from: a claim, kept apart
+    assert Heard(mac=hue, ip="192.168.7.60", claimed=True) in heard
+    search = bytes(Ether(src=hue) / IP(src="10.20.10.60", dst="239.255.255.250")
+                   / UDP(sport=40000, dport=1900) / b"M-SEARCH * HTTP/1.1\r\n\r\n")
+    assert parse(search) == []
+
+
+def test_mdns_browse_query_and_a_legacy_unicast_answer() -> None:
+    from scanners.mdns import parse_answer, query
+
+    asked = DNS(query(("_services._dns-sd._udp", "_ipp._tcp")))
+    assert [q.qname for q in asked.qd] == [b"_services._dns-sd._udp.local.", b"_ipp._tcp.local."]
+    assert asked.qr == 0 and all(q.qtype == 12 for q in asked.qd)
+    answer = bytes(DNS(qr=1, aa=1, an=[
+        DNSRR(rrname="_services._dns-sd._udp.local.", type="PTR", rdata="_ipp._tcp.local."),
+        DNSRR(rrname="_ipp._tcp.local.", type="PTR", rdata="HP LaserJet._ipp._tcp.local."),
+        DNSRR(rrname="HP LaserJet._ipp._tcp.local.", type="TXT", rdata=[b"ty=HP LaserJet"]),
+        DNSRR(rrname="NPI1A2B3C.local.", type="A", rdata="10.20.40.11")]))
+    heard = parse_answer(answer, "10.20.10.11")
+    assert {(h.key, h.value) for h in heard if h.key} == {
+        ("mdns.service", "_ipp._tcp"), ("mdns.txt", "ty=HP LaserJet")}
+    assert Heard(mac="", ip="10.20.40.11", claimed=True) in heard
+    assert parse_answer(b"\x00" * 7, "10.20.10.11") == []
