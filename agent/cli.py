@@ -42,7 +42,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "sudo netvagt-agent doctor"),
     "flush": ("send what waits in the outbox, without scanning",
               "sudo netvagt-agent flush --config /etc/netvagt/agent.toml"),
+    "reach": ("run a probe plan signed by the central (which other zones this segment can "
+              "reach) and send the results",
+              "sudo netvagt-agent reach --plan plan.jws --config /etc/netvagt/agent.toml"),
 }
+EXIT_REFUSED = 3  # a plan or command that does not verify
 
 
 class _Bar:
@@ -337,6 +341,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reach(args: argparse.Namespace) -> int:
+    from agent.config import AgentConfig, ConfigError
+    from agent.outbox import Outbox
+    from agent.publish import BrokerRefused
+    from agent.reach import PlanRefused, run_plan, verify_plan
+
+    try:
+        config = _load_config(args.config)
+        assert isinstance(config, AgentConfig)
+        central_key = config.load_central_key()
+        token = args.plan.read_bytes()[: 2 * 1024 * 1024].strip()
+    except (ConfigError, OSError) as exc:
+        print(f"netvagt-agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        plan = verify_plan(token, config=config, central_key=central_key)  # type: ignore[arg-type]
+    except PlanRefused as exc:
+        print(f"netvagt-agent: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"probe plan {plan.id}: {len(plan.targets)} targets in other zones, seen from "
+          f"zone {plan.zone}", file=sys.stderr)
+
+    async def go() -> int:
+        with Outbox(config.outbox_path, limit_bytes=config.outbox_limit_bytes) as outbox:
+            with _Bar(sys.stderr.isatty()) as bar:
+                probes = await run_plan(plan, config=config, outbox=outbox,
+                                        progress=lambda d, t: bar.update("reachability", d, t))
+            counts = {s: sum(p.state == s for p in probes) for s in wire_states()}
+            print(" ".join(f"{k}={v}" for k, v in counts.items()), file=sys.stderr)
+            if args.no_send:
+                return 0
+            await flush(config, outbox)
+            return 0 if not outbox.depth() else EXIT_FAILURE
+
+    try:
+        return asyncio.run(go())
+    except BrokerRefused as exc:
+        print(f"netvagt-agent: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def wire_states() -> tuple[str, ...]:
+    from agent.wire import PROBE_STATES
+
+    return tuple(sorted(PROBE_STATES))
+
+
 def cmd_flush(args: argparse.Namespace) -> int:
 
     from agent.config import AgentConfig, ConfigError
@@ -465,6 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("flush", cmd_flush)
     p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))
+
+    p = add("reach", cmd_reach)
+    p.add_argument("--plan", type=Path, required=True, help="the signed plan (JWS) to run")
+    p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))
+    p.add_argument("--no-send", action="store_true", help="queue the results, do not send yet")
     return parser
 
 

@@ -89,6 +89,7 @@ async def run_daemon(config: AgentConfig, *, stop: asyncio.Event | None = None) 
     central_key: OKPKey = config.load_central_key()  # type: ignore[assignment]
     state = State()
     requests: asyncio.Queue[str | None] = asyncio.Queue()  # profile to scan with, now
+    plans: asyncio.Queue[bytes] = asyncio.Queue(maxsize=8)  # signed probe plans to run
     seen: deque[str] = deque(maxlen=COMMAND_HISTORY)
     outbox = Outbox(config.outbox_path, limit_bytes=config.outbox_limit_bytes)
 
@@ -121,6 +122,27 @@ async def run_daemon(config: AgentConfig, *, stop: asyncio.Event | None = None) 
             state.changed.set()
             state.work.set()
 
+    async def reach() -> None:
+        """Probe plans, one at a time, between scans' sends: verified, run, queued."""
+        from agent.reach import PlanRefused, run_plan, verify_plan
+
+        while not stop.is_set():
+            token = await plans.get()
+            try:
+                plan = verify_plan(token, config=config, central_key=central_key)
+            except PlanRefused as exc:
+                state.error(str(exc))
+                continue
+            if plan.id in seen:
+                state.error(f"refused probe plan {plan.id}: already run (a replay)")
+                continue
+            seen.append(plan.id)
+            try:
+                await run_plan(plan, config=config, outbox=outbox)
+            except Exception as exc:  # a failed plan must not stop the sensor
+                state.error(f"probe plan {plan.id} failed: {type(exc).__name__}: {exc}")
+            state.work.set()
+
     async def connected(pub: Publisher) -> None:
         async def heartbeat() -> None:
             while True:
@@ -147,6 +169,9 @@ async def run_daemon(config: AgentConfig, *, stop: asyncio.Event | None = None) 
         async def obey() -> None:
             while True:
                 payload = await pub.commands.get()
+                if signing.peek_type(payload) == signing.TYPE_PLAN:
+                    plans.put_nowait(payload)
+                    continue
                 try:
                     command = verify_command(payload, config=config, central_key=central_key,
                                              seen=seen)
@@ -167,6 +192,7 @@ async def run_daemon(config: AgentConfig, *, stop: asyncio.Event | None = None) 
                 group.create_task(job)
 
     scheduling = asyncio.create_task(scheduler())
+    reaching = asyncio.create_task(reach())
     broker = BrokerConfig(host=config.broker_host, port=config.broker_port,
                           username=config.broker_username, password=config.broker_password(),
                           client_id=f"netvagt-{config.sensor}", tls_context=config.tls_context())
@@ -206,9 +232,10 @@ async def run_daemon(config: AgentConfig, *, stop: asyncio.Event | None = None) 
                     await asyncio.wait_for(stop.wait(), pause)
                 pause = min(RECONNECT_MAX_S, pause * 2)
     finally:
-        scheduling.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await scheduling
+        for task in (scheduling, reaching):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         outbox.close()
 
 

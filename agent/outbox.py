@@ -80,22 +80,29 @@ class Outbox:
         started_at: str,
         finished_at: str,
         networks: Sequence[str],
-        assets: Sequence[Asset],
+        assets: Sequence[Asset] = (),
+        plan_id: str | None = None,
+        probes: Sequence[wire.Probe] = (),
     ) -> list[int]:
-        """Sign the scan as one or more messages and store them; returns their sequence numbers."""
+        """Sign the scan (or a probe plan's results) as one or more messages and store them;
+        returns their sequence numbers."""
         if self.size_bytes() > self.limit_bytes:
             raise OutboxFull(
                 f"the outbox holds more than {self.limit_bytes} bytes not yet acknowledged by "
                 "the central"
             )
-        batches = list(wire.batches(assets)) or [[]]
+        step = wire.MAX_PROBES_PER_MESSAGE
+        batches: list[tuple[list[Asset], tuple[wire.Probe, ...]]] = (
+            [([], tuple(probes[i:i + step])) for i in range(0, len(probes), step)]
+            if plan_id is not None else [(b, ()) for b in wire.batches(assets)])
+        batches = batches or [([], ())]
         scan_id = uuid.uuid4().hex
         topic = wire.findings_topic(org, sensor)
         seqs: list[int] = []
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             seq = self.last_seq()
-            for part, batch in enumerate(batches, start=1):
+            for part, (batch, probe_batch) in enumerate(batches, start=1):
                 seq += 1
                 findings = Findings(
                     sensor=sensor,
@@ -110,6 +117,8 @@ class Outbox:
                     parts=len(batches),
                     networks=tuple(networks)[:64],
                     assets=tuple(batch),
+                    plan_id=plan_id,
+                    probes=probe_batch,
                 )
                 token = signing.sign(findings.encode(), key, kid=sensor)
                 self.conn.execute(

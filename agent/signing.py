@@ -36,6 +36,7 @@ TYPE_ENROLL = "netvagt-enroll+jws"
 TYPE_STATUS = "netvagt-status+jws"
 TYPE_COMMAND = "netvagt-command+jws"
 TYPE_ENROLL_REPLY = "netvagt-enroll-reply+jws"
+TYPE_PLAN = "netvagt-plan+jws"
 CENTRAL_KID = "central"  # the key id the central signs acknowledgements and plans with
 
 
@@ -107,6 +108,14 @@ def peek_payload(token: bytes) -> bytes:
         return _b64decode(token.split(b".")[1])
     except (binascii.Error, ValueError) as exc:
         raise MalformedToken(f"payload is not base64url: {exc}") from None
+
+
+def peek_type(token: bytes) -> str | None:
+    """The header's ``typ`` before verification (to route a message), None if unreadable."""
+    try:
+        return read_header(token).typ
+    except SignatureError:
+        return None
 
 
 def verify(token: bytes, public_key: OKPKey, *, typ: str = TYPE_FINDINGS) -> bytes:

@@ -331,6 +331,49 @@ class Asset:
             raise _fail(where, str(exc)) from None
 
 
+MAX_PROBES_PER_MESSAGE = 2048
+PROBE_STATES = frozenset({"reachable", "refused", "filtered"})
+PROBE_PROTOS = frozenset({"tcp", "udp", "icmp"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Probe:
+    """One reachability probe from the sensor's segment: did the packet get through?
+
+    ``reachable``: a service answered; ``refused``: the target (or something on the path)
+    said no (TCP RST, ICMP port unreachable); ``filtered``: nothing came back in time."""
+
+    ip: str
+    proto: str
+    port: int = 0  # 0 for ICMP echo
+    state: str
+    rtt_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        _ip("probe.ip", self.ip)
+        if self.proto not in PROBE_PROTOS:
+            raise _fail("probe.proto", f"expected one of {sorted(PROBE_PROTOS)}")
+        _int("probe.port", self.port, 0, 65535)
+        if self.state not in PROBE_STATES:
+            raise _fail("probe.state", f"expected one of {sorted(PROBE_STATES)}")
+        if self.rtt_ms is not None and not (isinstance(self.rtt_ms, (int, float))
+                                            and 0 <= self.rtt_ms < 3_600_000):
+            raise _fail("probe.rtt_ms", "expected milliseconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ip": self.ip, "proto": self.proto, "port": self.port, "state": self.state,
+                "rtt_ms": self.rtt_ms}
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "probe") -> Probe:
+        mapping = _mapping(where, data)
+        _only_keys(where, mapping, cls)
+        try:
+            return cls(**mapping)
+        except TypeError as exc:
+            raise _fail(where, str(exc)) from None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Findings:
     """One signed message: a batch of assets from one scan of one sensor.
@@ -354,6 +397,8 @@ class Findings:
     parts: int = 1
     networks: tuple[str, ...] = ()  # what was scanned, as CIDRs or ranges
     assets: tuple[Asset, ...] = ()
+    plan_id: str | None = None  # set when the message carries a probe plan's results
+    probes: tuple[Probe, ...] = ()
     v: int = SCHEMA_VERSION
     type: str = "findings"
 
@@ -380,9 +425,19 @@ class Findings:
             _text("networks[]", net, limit=64, optional=False)
         if len(self.assets) > MAX_ASSETS_PER_MESSAGE:
             raise _fail("assets", f"at most {MAX_ASSETS_PER_MESSAGE} allowed")
+        if len(self.probes) > MAX_PROBES_PER_MESSAGE:
+            raise _fail("probes", f"at most {MAX_PROBES_PER_MESSAGE} allowed")
+        if self.plan_id is not None and not (isinstance(self.plan_id, str)
+                                             and _UUID_RE.match(self.plan_id)):
+            raise _fail("plan_id", "expected 32 lower-case hex digits")
+        if self.probes and self.plan_id is None:
+            raise _fail("probes", "probe results need the plan_id they answer")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {}
+        if self.plan_id is not None:  # only reachability messages carry these
+            extra = {"plan_id": self.plan_id, "probes": [p.to_dict() for p in self.probes]}
+        return extra | {
             "v": self.v,
             "type": self.type,
             "sensor": self.sensor,
@@ -414,10 +469,12 @@ class Findings:
                 raise _fail("message", f"missing field {required!r}")
         assets = _list("assets", mapping.pop("assets", []), MAX_ASSETS_PER_MESSAGE)
         networks = _list("networks", mapping.pop("networks", []), 64)
+        probes = _list("probes", mapping.pop("probes", []), MAX_PROBES_PER_MESSAGE)
         try:
             return cls(
                 **mapping,
                 networks=tuple(networks),
+                probes=tuple(Probe.from_dict(p, f"probes[{i}]") for i, p in enumerate(probes)),
                 assets=tuple(Asset.from_dict(a, f"assets[{i}]") for i, a in enumerate(assets)),
             )
         except TypeError as exc:
@@ -604,6 +661,97 @@ class EnrollReply:
 STATUS_TYPE = "status"
 COMMAND_TYPE = "command"
 COMMANDS = frozenset({"scan"})
+PLAN_TYPE = "probe_plan"
+MAX_PLAN_TARGETS = 4096
+MAX_PLAN_PORTS = 64
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanTarget:
+    ip: str
+    zone: str
+    tcp: tuple[int, ...] = ()
+    udp: tuple[int, ...] = ()
+    icmp: bool = True
+
+    def __post_init__(self) -> None:
+        _ip("target.ip", self.ip)
+        if not _NAME_RE.match(str(self.zone)):
+            raise _fail("target.zone", "not a zone name")
+        for name in ("tcp", "udp"):
+            ports = getattr(self, name)
+            if len(ports) > MAX_PLAN_PORTS:
+                raise _fail(f"target.{name}", f"at most {MAX_PLAN_PORTS} ports")
+            for port in ports:
+                _int(f"target.{name}[]", port, 1, 65535)
+        if not isinstance(self.icmp, bool):
+            raise _fail("target.icmp", "expected true or false")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ip": self.ip, "zone": self.zone, "tcp": list(self.tcp), "udp": list(self.udp),
+                "icmp": self.icmp}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbePlan:
+    """What one sensor must probe to test its zone's boundaries, signed by the central."""
+
+    id: str
+    sensor: str
+    org: str
+    zone: str
+    issued_at: str
+    expires_at: str
+    targets: tuple[PlanTarget, ...]
+    global_pps: float = 1000.0
+    host_pps: float = 100.0
+    timeout_s: float = 2.0
+    v: int = SCHEMA_VERSION
+    type: str = PLAN_TYPE
+
+    def __post_init__(self) -> None:
+        if self.v not in SUPPORTED_VERSIONS or self.type != PLAN_TYPE:
+            raise UnsupportedVersion("not a probe plan this side speaks")
+        if not isinstance(self.id, str) or not _UUID_RE.match(self.id):
+            raise _fail("id", "expected 32 lower-case hex digits")
+        if not (is_valid_id(self.sensor) and is_valid_id(self.org)):
+            raise _fail("plan", "bad sensor or org id")
+        if not _NAME_RE.match(str(self.zone)):
+            raise _fail("zone", "not a zone name")
+        _ts("issued_at", self.issued_at)
+        _ts("expires_at", self.expires_at)
+        if len(self.targets) > MAX_PLAN_TARGETS:
+            raise _fail("targets", f"at most {MAX_PLAN_TARGETS} allowed")
+        for name, low, high in (("global_pps", 1, 10_000), ("host_pps", 1, 1000),
+                                ("timeout_s", 0.1, 30)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not low <= value <= high:
+                raise _fail(name, f"expected {low} to {high}")
+
+    def encode(self) -> bytes:
+        return canonical_json({f.name: getattr(self, f.name) for f in fields(self)}
+                              | {"targets": [t.to_dict() for t in self.targets]})
+
+    @classmethod
+    def decode(cls, payload: bytes) -> ProbePlan:
+        mapping = _decode_json("plan", payload, MAX_MESSAGE_BYTES)
+        _only_keys("plan", mapping, cls)
+        raw = _list("targets", mapping.pop("targets", []), MAX_PLAN_TARGETS)
+        targets = []
+        for index, item in enumerate(raw):
+            target = dict(_mapping(f"targets[{index}]", item))
+            _only_keys(f"targets[{index}]", target, PlanTarget)
+            for name in ("tcp", "udp"):
+                target[name] = tuple(_list(f"targets[{index}].{name}", target.get(name, []),
+                                           MAX_PLAN_PORTS))
+            try:
+                targets.append(PlanTarget(**target))
+            except TypeError as exc:
+                raise _fail(f"targets[{index}]", str(exc)) from None
+        try:
+            return cls(**mapping, targets=tuple(targets))
+        except TypeError as exc:
+            raise _fail("plan", str(exc)) from None
 SENSOR_STATES = frozenset({"online", "offline", "scanning", "paused"})
 
 

@@ -21,6 +21,7 @@ from central import inventory, registry
 from central.db import open_db
 
 DEFAULT_DB = Path(os.environ.get("NETVAGT_DB", "/var/lib/netvagt/central.db"))
+DEFAULT_POLICY = Path(os.environ.get("NETVAGT_POLICY", "/etc/netvagt/policy.toml"))
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -220,6 +221,164 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy(args: argparse.Namespace) -> object:
+    """The zone policy, or None after printing every problem with file and line."""
+    from central.policy import PolicyError, load
+
+    try:
+        return load(args.policy)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(f"netvagt-central: {problem}", file=sys.stderr)
+        return None
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    policy = _policy(args)
+    if policy is None:
+        return 2
+    from central.policy import Policy
+
+    assert isinstance(policy, Policy)
+    print(f"{args.policy}: {len(policy.zones)} zones in {len(policy.sites)} site(s), "
+          f"{len(policy.flows)} flow rules; everything else between zones is denied")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from central.keys import key_path_for, load_or_create
+    from central.segmentation import ReviewError, issue_plan
+
+    policy = _policy(args)
+    if policy is None:
+        return 2
+    db = open_db(args.db)
+    key = load_or_create(args.key or key_path_for(args.db))
+    sensors = args.sensor or [r[0] for r in db.execute(
+        "SELECT id FROM sensors WHERE status = 'active' ORDER BY id").fetchall()]
+    for sensor in sensors:
+        try:
+            plan, token = issue_plan(db, policy, sensor, key)  # type: ignore[arg-type]
+        except ReviewError as exc:
+            print(f"netvagt-central: {exc}", file=sys.stderr)
+            return 2
+        if args.out:
+            path = args.out if len(sensors) == 1 else args.out / f"{sensor}.jws"
+            path.write_bytes(token + b"\n")
+            where = f"written to {path}"
+        else:
+            where = "queued; the running service sends it to the sensor"
+        print(f"plan {plan.id} for {sensor} (zone {plan.zone}): {len(plan.targets)} targets; "
+              f"{where}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from central.segmentation import evaluate
+
+    policy = _policy(args)
+    if policy is None:
+        return 2
+    db = open_db(args.db)
+    changes = evaluate(db, policy)  # type: ignore[arg-type]
+    print(", ".join(f"{k}: {v}" for k, v in changes.items()))
+    return 0
+
+
+def cmd_violations(args: argparse.Namespace) -> int:
+    from central.segmentation import ACTIVE, STATUSES, violations
+
+    statuses = STATUSES if args.status == "all" else ACTIVE if args.status is None else (
+        args.status,)
+    db = open_db(args.db)
+    rows = violations(db, statuses=statuses, zone=args.zone, kind=args.kind, site=args.site)
+    if args.format == "json":
+        print(json.dumps([_record(r) for r in rows], indent=2, ensure_ascii=False))
+        return 0
+    table = Table(title=f"Violations: {len(rows)}")
+    for column in ("id", "kind", "severity", "status", "zones", "what", "evidence", "last seen"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        zones = row.zone or ""
+        if row.other_zone:
+            zones += f" -> {row.other_zone}"
+        table.add_row(str(row.id), row.kind, row.severity, row.status, escape(zones),
+                      escape(row.title), escape(row.evidence_summary(3)), row.last_seen[:19])
+    Console(soft_wrap=False).print(table)
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from central.segmentation import ReviewError, review
+
+    db = open_db(args.db)
+    reviewer = args.reviewer or os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown"
+    try:
+        changed = review(db, args.ids, action=args.action, reviewer=reviewer,
+                         reason=args.reason or "", until=args.until)
+    except ReviewError as exc:
+        print(f"netvagt-central: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.action}: violation(s) {', '.join(map(str, changed))} by {reviewer}")
+    return 0
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from central.policy import Policy
+    from central.segmentation import matrix
+
+    policy = _policy(args)
+    if policy is None:
+        return 2
+    assert isinstance(policy, Policy)
+    cells = matrix(open_db(args.db), policy)
+    table = Table(title="Reachability: rows reach columns (policy allows / sensors reached)",
+                  show_lines=True)
+    table.add_column("from \\ to")
+    names = [z.name for z in policy.zones]
+    for name in names:
+        table.add_column(name, overflow="fold")
+    for source in names:
+        line = [source]
+        for target in names:
+            if source == target:
+                line.append("-")
+                continue
+            cell = cells[(source, target)]
+            allowed = ", ".join(cell["allowed"]) or "deny"
+            seen = (", ".join(sorted(cell["reached"])) or "nothing") if cell["probed"] else (
+                "not probed")
+            if cell["denied_reached"]:
+                mark = "[bold red]VIOLATION[/] " + ", ".join(sorted(cell["denied_reached"]))
+            else:
+                mark = "ok" if cell["probed"] else ""
+            line.append(f"allows: {escape(allowed)}\nreached: {escape(seen)}\n{mark}")
+        table.add_row(*line)
+    Console(soft_wrap=False).print(table)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from central.exports import export
+
+    policy = None
+    if args.policy.exists() or args.policy != DEFAULT_POLICY:
+        policy = _policy(args)
+        if policy is None:
+            return 2
+    data = export(open_db(args.db), args.what, args.format, policy=policy,  # type: ignore[arg-type]
+                  site=args.site, zone=args.zone)
+    if args.out:
+        args.out.write_bytes(data)
+        print(f"{args.what} written to {args.out} ({len(data)} bytes)", file=sys.stderr)
+    elif args.format == "xlsx" and sys.stdout.isatty():
+        print("netvagt-central: XLSX is binary: give --out FILE", file=sys.stderr)
+        return 2
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from central.lab.demo import run_demo
 
@@ -248,6 +407,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("messages accepted and rejected, by reason", "netvagt-central stats"),
     "demo": ("build a simulated municipal network, scan it, print the inventory (root)",
              "sudo netvagt-central demo"),
+    "policy check": ("validate a zone policy file; every problem with its line",
+                     "netvagt-central policy check --policy /etc/netvagt/policy.toml"),
+    "plan": ("sign a probe plan for each sensor (targets in the other zones of its site)",
+             "netvagt-central plan --sensor s-admin"),
+    "evaluate": ("turn the latest scans and probes into violations of the zone policy",
+                 "netvagt-central evaluate --policy /etc/netvagt/policy.toml"),
+    "violations": ("list violations (default: open and acknowledged)",
+                   "netvagt-central violations --zone cameras --kind unexpected_flow"),
+    "review": ("acknowledge, accept (with expiry and reason), mark false positive, or reopen",
+               "netvagt-central review 12 --action accept --until 2027-03-31 "
+               "--reason 'replaced in Q1'"),
+    "matrix": ("the zone-by-zone reachability matrix: what the policy allows, what was reached",
+               "netvagt-central matrix"),
+    "export": ("export assets or violations for the risk register (CSV, XLSX, JSON)",
+               "netvagt-central export violations --format xlsx --out violations.xlsx"),
 }
 
 
@@ -262,7 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
     group_help = {"sensor": "manage sensors: add, revoke, scan now",
-                  "token": "enrollment tokens: create"}
+                  "token": "enrollment tokens: create",
+                  "policy": "the zone policy: check"}
 
     def add(name: str, handler: Handler) -> argparse.ArgumentParser:
         summary, example = COMMANDS[name]
@@ -339,6 +514,59 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--recent", type=int, default=10, help="how many recent rejections to show")
+
+    def policy_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--policy", type=Path, default=DEFAULT_POLICY,
+                       help=f"zone policy (default: {DEFAULT_POLICY}, or $NETVAGT_POLICY)")
+
+    p = add("policy check", cmd_policy_check)
+    policy_arg(p)
+
+    p = add("plan", cmd_plan)
+    _db_arg(p)
+    policy_arg(p)
+    p.add_argument("--sensor", action="append", help="only this sensor; repeatable "
+                   "(default: every active sensor)")
+    p.add_argument("--key", type=Path, help="the central's private key (default: beside --db)")
+    p.add_argument("--out", type=Path, help="write the signed plan to this file (a directory "
+                   "for several sensors) for 'netvagt-agent reach --plan'")
+
+    p = add("evaluate", cmd_evaluate)
+    _db_arg(p)
+    policy_arg(p)
+
+    p = add("violations", cmd_violations)
+    _db_arg(p)
+    p.add_argument("--status", choices=("all", "open", "acknowledged", "accepted",
+                                        "false_positive", "resolved"),
+                   help="default: open and acknowledged")
+    p.add_argument("--zone", help="involving this zone")
+    p.add_argument("--kind", choices=("unexpected_flow", "misplaced_device", "bridging_device",
+                                      "insecure_service", "unknown_device"))
+    p.add_argument("--site")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = add("review", cmd_review)
+    _db_arg(p)
+    p.add_argument("ids", nargs="+", type=int, metavar="ID")
+    p.add_argument("--action", required=True,
+                   choices=("acknowledge", "accept", "false-positive", "reopen"))
+    p.add_argument("--reason", help="why (required for accept and false-positive)")
+    p.add_argument("--until", help="accept: until this date (YYYY-MM-DD) or timestamp")
+    p.add_argument("--reviewer", help="who decides (default: the logged-in user)")
+
+    p = add("matrix", cmd_matrix)
+    _db_arg(p)
+    policy_arg(p)
+
+    p = add("export", cmd_export)
+    _db_arg(p)
+    policy_arg(p)
+    p.add_argument("what", choices=("assets", "violations"))
+    p.add_argument("--format", choices=("csv", "xlsx", "json"), default="csv")
+    p.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    p.add_argument("--site", help="only this site")
+    p.add_argument("--zone", help="only this zone")
 
     p = add("demo", cmd_demo)
     p.add_argument("--db-out", type=Path, help="keep the demo's inventory database here")

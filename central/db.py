@@ -248,6 +248,74 @@ def m007_facts(db: Database) -> None:
     )
 
 
+@migrations()
+def m008_segmentation(db: Database) -> None:
+    """Probe plans sent to sensors, what they found, and the violations with their history."""
+    _run(
+        db,
+        """
+        CREATE TABLE plans (
+            id TEXT PRIMARY KEY,
+            sensor_id TEXT NOT NULL REFERENCES sensors(id),
+            zone TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            targets INTEGER NOT NULL,
+            token TEXT NOT NULL,
+            sent_at TEXT
+        );
+        CREATE TABLE reach (
+            id INTEGER PRIMARY KEY,
+            plan_id TEXT NOT NULL,
+            sensor_id TEXT NOT NULL,
+            msg_id TEXT NOT NULL,
+            ip TEXT NOT NULL,
+            proto TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            rtt_ms REAL,
+            observed_at TEXT NOT NULL
+        );
+        CREATE INDEX reach_plan ON reach (plan_id, sensor_id);
+        CREATE TABLE violations (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            site TEXT,
+            zone TEXT,
+            other_zone TEXT,
+            asset_id INTEGER REFERENCES assets(id),
+            title TEXT NOT NULL,
+            evidence TEXT NOT NULL,
+            nis2 TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN
+                ('open', 'acknowledged', 'accepted', 'false_positive', 'resolved')),
+            accepted_until TEXT,
+            decision_reason TEXT,
+            reviewer TEXT,
+            reviewed_at TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            resolved_at TEXT
+        );
+        CREATE TABLE violation_events (
+            id INTEGER PRIMARY KEY,
+            violation_id INTEGER NOT NULL REFERENCES violations(id),
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            old_status TEXT,
+            new_status TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        CREATE TABLE zone_baselines (
+            zone TEXT PRIMARY KEY,
+            established_at TEXT NOT NULL
+        )
+        """,
+    )
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the inventory, in WAL mode, with every migration applied."""
     path = Path(path)

@@ -34,6 +34,9 @@ UDP_PAYLOADS: dict[int, bytes] = {
     47808: bytes.fromhex("810a000c0120ffff00ff1008"),
     # RMCP/ASF presence ping (IPMI)
     623: bytes.fromhex("06000006000011be80000000000000000000"),
+    # DNS: a query for the root's NS records; NTP: a version 3 client request
+    53: bytes.fromhex("1a2b01000001000000000000" "0000020001"),
+    123: b"\x1b" + bytes(47),
     # NetBIOS node status (NBSTAT) for the wildcard name: the machine lists its names
     137: (bytes.fromhex("80f00010000100000000000020") + b"CK" + b"A" * 30
           + bytes.fromhex("0000210001")),

@@ -1,0 +1,357 @@
+"""The zone policy: what each network segment is for, and what may talk to what.
+
+One TOML file per organisation (an example for a municipality ships in
+``packaging/policy.example.toml``): sites; zones with their CIDRs, purpose, criticality,
+the device types allowed in them, reference targets (addresses sensors probe even before
+any asset there is known) and the sensors standing in them; flows between zones (from, to,
+protocol, ports, allow or deny). Anything not allowed is denied.
+
+:func:`load` validates everything before anything is used, and each problem names the
+file, the line and what is wrong: a CIDR that does not parse, two zones that overlap, a
+flow to an unknown zone, a device type outside the vocabulary, a port both allowed and
+denied, a reference target outside its zone.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet
+
+CRITICALITIES = ("low", "medium", "high", "critical")
+PROTOS = ("tcp", "udp", "icmp")
+# what a sensor probes in every other zone unless the policy says otherwise: management,
+# file sharing, remote desktop, industrial protocols, cameras, printers
+DEFAULT_TCP = (21, 22, 23, 80, 102, 135, 139, 443, 445, 502, 554, 1883, 3389, 5900, 8080, 8443,
+               9100, 20000, 37777, 44818)
+DEFAULT_UDP = (53, 123, 161, 47808)
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.+-]{0,31}$")
+
+
+class PolicyError(ValueError):
+    """Everything wrong with a policy file, one problem per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, kw_only=True)  # no slots: 'addresses' is cached on the instance
+class Zone:
+    name: str
+    site: str
+    cidrs: tuple[str, ...]
+    purpose: str = ""
+    criticality: str = "medium"
+    allowed_types: tuple[str, ...] | None = None  # None: any device type
+    reference_targets: tuple[str, ...] = ()
+    sensors: tuple[str, ...] = ()
+
+    @cached_property
+    def addresses(self) -> IPSet:
+        return IPSet(self.cidrs)
+
+    def allows_type(self, device_type: str | None) -> bool:
+        return self.allowed_types is None or device_type is None or (
+            device_type in self.allowed_types)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flow:
+    source: str
+    target: str
+    proto: str
+    ports: tuple[int, ...]  # () for ICMP, or for "every port"
+    action: str  # allow | deny
+    reason: str = ""
+
+    def covers(self, proto: str, port: int) -> bool:
+        return self.proto == proto and (not self.ports or proto == "icmp" or port in self.ports)
+
+    def describe(self) -> str:
+        if self.proto == "icmp":
+            return "icmp"
+        return f"{self.proto}/" + (",".join(str(p) for p in self.ports) if self.ports else "any")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    path: str
+    org: str
+    sites: tuple[str, ...]
+    zones: tuple[Zone, ...]
+    flows: tuple[Flow, ...]
+    tcp_ports: tuple[int, ...] = DEFAULT_TCP
+    udp_ports: tuple[int, ...] = DEFAULT_UDP
+    _by_name: dict[str, Zone] = field(default_factory=dict, repr=False)
+
+    def zone(self, name: str) -> Zone:
+        if not self._by_name:
+            self._by_name.update({z.name: z for z in self.zones})
+        return self._by_name[name]
+
+    def zone_of(self, ip: str) -> Zone | None:
+        address = IPAddress(ip)
+        return next((z for z in self.zones if address in z.addresses), None)
+
+    def decision(self, source: str, target: str, proto: str, port: int) -> Flow | None:
+        """The flow rule that decides this traffic (deny first), or None: default deny."""
+        matching = [f for f in self.flows if f.source == source and f.target == target
+                    and f.covers(proto, port)]
+        denied = [f for f in matching if f.action == "deny"]
+        chosen = denied or matching
+        return chosen[0] if chosen else None
+
+    def allows(self, source: str, target: str, proto: str, port: int) -> bool:
+        if source == target:
+            return True  # within a zone is not segmentation's business
+        rule = self.decision(source, target, proto, port)
+        return rule is not None and rule.action == "allow"
+
+    def allowed_between(self, source: str, target: str) -> list[Flow]:
+        return [f for f in self.flows if f.source == source and f.target == target
+                and f.action == "allow"]
+
+
+# --------------------------------------------------------------------------- loading
+
+def _lines(text: str) -> dict[tuple[str, int], dict[str, int]]:
+    """Where each [[table]] entry and its keys start: {(table, index): {key: line}}."""
+    where: dict[tuple[str, int], dict[str, int]] = {}
+    counts: dict[str, int] = {}
+    current: tuple[str, int] = ("", 0)
+    where[current] = {"": 1}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[\[\s*([\w.-]+)\s*\]\]", stripped) or re.match(
+            r"^\[\s*([\w.-]+)\s*\]", stripped)
+        if header:
+            name = header.group(1)
+            index = counts.get(name, 0)
+            counts[name] = index + 1
+            current = (name, index)
+            where[current] = {"": number}
+            continue
+        key = re.match(r"^([A-Za-z0-9_-]+)\s*=", stripped)
+        if key:
+            where[current].setdefault(key.group(1), number)
+    return where
+
+
+class _Problems:
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.where = _lines(text)
+        self.items: list[str] = []
+
+    def add(self, table: str, index: int, key: str, problem: str) -> None:
+        spot = self.where.get((table, index), {})
+        line = spot.get(key, spot.get("", 0))
+        label = f"[[{table}]] #{index + 1}" if table else "top level"
+        self.items.append(f"{self.path}:{line}: {label}{' ' + key if key else ''}: {problem}")
+
+
+def _strings(value: Any) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
+def _ports(value: Any) -> list[int] | None:
+    if isinstance(value, list) and all(isinstance(v, int) and 1 <= v <= 65535 for v in value):
+        return value
+    return None
+
+
+def load(path: str | Path) -> Policy:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PolicyError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return parse(text, str(path))
+
+
+def parse(text: str, path: str = "<policy>") -> Policy:
+    from fingerprints.rules import vocabulary
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise PolicyError([f"{path}:{line.group(1) if line else 0}: not valid TOML: {exc}"]) from None
+    problems = _Problems(path, text)
+    known_top = {"org", "defaults", "site", "zone", "flow"}
+    for key in sorted(set(data) - known_top):
+        problems.add("", 0, key, f"unknown setting (expected one of {sorted(known_top)})")
+    org = data.get("org")
+    if not isinstance(org, str) or not _NAME_RE.match(org):
+        problems.add("", 0, "org", "expected the organisation id, e.g. org = \"kommune\"")
+        org = ""
+    defaults = data.get("defaults", {})
+    tcp_ports = _ports(defaults.get("tcp_ports", list(DEFAULT_TCP)))
+    udp_ports = _ports(defaults.get("udp_ports", list(DEFAULT_UDP)))
+    if tcp_ports is None or (tcp_ports and len(tcp_ports) > 48):
+        problems.add("defaults", 0, "tcp_ports", "expected up to 48 port numbers 1-65535")
+        tcp_ports = list(DEFAULT_TCP)
+    if udp_ports is None or len(udp_ports) > 16:
+        problems.add("defaults", 0, "udp_ports", "expected up to 16 port numbers 1-65535")
+        udp_ports = list(DEFAULT_UDP)
+
+    sites: list[str] = []
+    for index, raw in enumerate(data.get("site", [])):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            problems.add("site", index, "name", "expected a site name like \"raadhuset\"")
+        elif name in sites:
+            problems.add("site", index, "name", f"site {name!r} is declared twice")
+        else:
+            sites.append(name)
+    if not sites:
+        problems.add("", 0, "", "no [[site]] declared")
+
+    types = vocabulary().device_types
+    zones: list[Zone] = []
+    for index, raw in enumerate(data.get("zone", [])):
+        zone = _zone(raw, index, sites, types, problems)
+        if zone is None:
+            continue
+        if any(z.name == zone.name for z in zones):
+            problems.add("zone", index, "name", f"zone {zone.name!r} is declared twice")
+            continue
+        for other in zones:
+            if other.site == zone.site and other.addresses & zone.addresses:
+                overlap = (other.addresses & zone.addresses).iter_cidrs()[0]
+                problems.add("zone", index, "cidrs", f"overlaps zone {other.name!r} "
+                             f"(both hold {overlap})")
+        zones.append(zone)
+    if not zones:
+        problems.add("", 0, "", "no [[zone]] declared")
+
+    names = {z.name for z in zones}
+    flows: list[Flow] = []
+    for index, raw in enumerate(data.get("flow", [])):
+        flow = _flow(raw, index, names, problems)
+        if flow is None:
+            continue
+        for earlier in flows:
+            if (earlier.source, earlier.target, earlier.proto, earlier.action) != (
+                    flow.source, flow.target, flow.proto, "deny" if flow.action == "allow"
+                    else "allow"):
+                continue
+            if earlier.ports and flow.ports:
+                shared = sorted(set(earlier.ports) & set(flow.ports))
+                if not shared:
+                    continue
+            else:
+                shared = sorted({*earlier.ports, *flow.ports})
+            problems.add("flow", index, "action", f"contradicts an earlier flow: "
+                         f"{flow.source} -> {flow.target} {flow.proto} "
+                         f"{shared or 'every port'} is both allowed and denied")
+        flows.append(flow)
+    if problems.items:
+        raise PolicyError(problems.items)
+    return Policy(path=path, org=org, sites=tuple(sites), zones=tuple(zones), flows=tuple(flows),
+                  tcp_ports=tuple(tcp_ports), udp_ports=tuple(udp_ports))
+
+
+def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],
+          problems: _Problems) -> Zone | None:
+    if not isinstance(raw, dict):
+        problems.add("zone", index, "", "expected a table")
+        return None
+    known = {"name", "site", "cidrs", "purpose", "criticality", "allowed_types",
+             "reference_targets", "sensors"}
+    for key in sorted(set(raw) - known):
+        problems.add("zone", index, key, f"unknown setting (expected one of {sorted(known)})")
+    ok = True
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        problems.add("zone", index, "name", "expected a zone name like \"cameras\"")
+        return None
+    site = raw.get("site", sites[0] if len(sites) == 1 else None)
+    if site not in sites:
+        problems.add("zone", index, "site", f"unknown site {site!r} (declared: {sites})")
+    cidrs = _strings(raw.get("cidrs"))
+    if not cidrs:
+        problems.add("zone", index, "cidrs", "expected a list of CIDRs, e.g. [\"10.20.30.0/24\"]")
+        return None
+    for cidr in cidrs:
+        try:
+            IPNetwork(cidr)
+        except (AddrFormatError, ValueError):
+            problems.add("zone", index, "cidrs", f"{cidr!r} is not a CIDR")
+            ok = False
+    criticality = raw.get("criticality", "medium")
+    if criticality not in CRITICALITIES:
+        problems.add("zone", index, "criticality", f"expected one of {list(CRITICALITIES)}")
+    allowed = raw.get("allowed_types")
+    if allowed is not None:
+        allowed = _strings(allowed)
+        if allowed is None:
+            problems.add("zone", index, "allowed_types", "expected a list of device types")
+        else:
+            for device_type in allowed:
+                if device_type not in types:
+                    problems.add("zone", index, "allowed_types",
+                                 f"{device_type!r} is not a device type (see "
+                                 "fingerprints/vocabulary.toml)")
+    references = _strings(raw.get("reference_targets", [])) or []
+    sensors = _strings(raw.get("sensors", [])) or []
+    if not ok:
+        return None
+    zone = Zone(name=name, site=str(site), cidrs=tuple(cidrs), purpose=str(raw.get("purpose", "")),
+                criticality=str(criticality),
+                allowed_types=tuple(allowed) if allowed is not None else None,
+                reference_targets=tuple(references), sensors=tuple(sensors))
+    for ref in references:
+        try:
+            inside = IPAddress(ref) in zone.addresses
+        except (AddrFormatError, ValueError):
+            inside = False
+        if not inside:
+            problems.add("zone", index, "reference_targets",
+                         f"{ref!r} is not an address inside the zone's CIDRs")
+    return zone
+
+
+def _flow(raw: Any, index: int, zones: set[str], problems: _Problems) -> Flow | None:
+    if not isinstance(raw, dict):
+        problems.add("flow", index, "", "expected a table")
+        return None
+    known = {"from", "to", "proto", "ports", "action", "reason"}
+    for key in sorted(set(raw) - known):
+        problems.add("flow", index, key, f"unknown setting (expected one of {sorted(known)})")
+    ok = True
+    for key in ("from", "to"):
+        if raw.get(key) not in zones:
+            problems.add("flow", index, key, f"unknown zone {raw.get(key)!r} "
+                         f"(declared: {sorted(zones)})")
+            ok = False
+    if ok and raw["from"] == raw["to"]:
+        problems.add("flow", index, "to", "a flow within one zone says nothing; remove it")
+        ok = False
+    proto = raw.get("proto")
+    if proto not in PROTOS:
+        problems.add("flow", index, "proto", f"expected one of {list(PROTOS)}")
+        ok = False
+    ports = _ports(raw.get("ports", []))
+    if ports is None:
+        problems.add("flow", index, "ports", "expected a list of port numbers 1-65535")
+        ok = False
+    elif proto == "icmp" and ports:
+        problems.add("flow", index, "ports", "ICMP has no ports")
+        ok = False
+    action = raw.get("action", "allow")
+    if action not in ("allow", "deny"):
+        problems.add("flow", index, "action", "expected \"allow\" or \"deny\"")
+        ok = False
+    if not ok:
+        return None
+    return Flow(source=raw["from"], target=raw["to"], proto=str(proto), ports=tuple(ports or ()),
+                action=action, reason=str(raw.get("reason", "")))

@@ -1,0 +1,527 @@
+"""Segmentation: probe plans for sensors, and the evaluation of what they saw into violations.
+
+A plan tells one sensor which addresses in every other zone of its site to probe (the
+known assets there, and the zone's reference targets) and on which ports: the policy's
+default set, the ports of flows between the two zones, and the ports the asset is known
+to have open. It is signed with the central's key.
+
+:func:`evaluate` turns the latest data into violations, each with its evidence:
+
+- ``unexpected_flow``: a sensor reached an address in another zone the policy denies;
+- ``misplaced_device``: a device type the zone does not allow;
+- ``bridging_device``: one device present in two zones (the same MAC, NetBIOS name, SNMP
+  engine id or TLS certificate on addresses in different zones, or an address it claims
+  in another zone's range);
+- ``insecure_service``: clear-text management on a device (Telnet, FTP, HTTP login,
+  SNMP answering a community from the sensor's list);
+- ``unknown_device``: a device first seen in a zone since the zone's baseline.
+
+Violations keep their identity across runs (a stable key), so review decisions stick: a
+violation no longer seen is resolved, one seen again is reopened, an accepted risk stays
+hidden until its expiry. Every change is written to the audit trail.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from joserfc.jwk import OKPKey
+from sqlite_utils import Database
+
+from agent import signing, wire
+from central.policy import Policy, Zone
+
+SYSTEM = "netvagt"  # the actor of automatic changes in the audit trail
+STATUSES = ("open", "acknowledged", "accepted", "false_positive", "resolved")
+ACTIVE = ("open", "acknowledged")  # what the team still has to look at
+KINDS = ("unexpected_flow", "misplaced_device", "bridging_device", "insecure_service",
+         "unknown_device")
+NIS2 = {
+    "unexpected_flow": "network segmentation",
+    "misplaced_device": "network segmentation",
+    "bridging_device": "network segmentation",
+    "insecure_service": "secure configuration",
+    "unknown_device": "asset management",
+}
+NOT_IOT = frozenset({"workstation", "server", "mobile", "hypervisor"})
+BRIDGE_FACTS = ("netbios.name", "snmp.engine_id", "tls.cert_sha256")
+CLEAR_TEXT = {("tcp", 23): "Telnet", ("tcp", 21): "FTP"}
+PLAN_VALID = timedelta(hours=2)
+MAX_EVIDENCE = 50  # evidence items kept per violation
+
+
+class ReviewError(ValueError):
+    pass
+
+
+# --------------------------------------------------------------------------- plans
+
+def sensor_zones(db: Database, policy: Policy) -> dict[str, Zone]:
+    """Each active sensor's zone: as registered (token or 'sensor add --zone'), else as the
+    policy's zone lists it."""
+    out: dict[str, Zone] = {}
+    names = {z.name for z in policy.zones}
+    for row in db.query("SELECT s.id, z.name AS zone FROM sensors s LEFT JOIN zones z"
+                        " ON z.id = s.zone_id WHERE s.status = 'active'"):
+        zone = row["zone"] if row["zone"] in names else next(
+            (z.name for z in policy.zones if row["id"] in z.sensors), None)
+        if zone is not None:
+            out[row["id"]] = policy.zone(zone)
+    return out
+
+
+def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None = None
+             ) -> wire.ProbePlan:
+    zones = sensor_zones(db, policy)
+    if sensor not in zones:
+        raise ReviewError(f"sensor {sensor!r} stands in no zone of the policy: register it "
+                          "with --zone, or list it under the zone's sensors")
+    home = zones[sensor]
+    org = db.execute("SELECT org_id FROM sensors WHERE id = ?", [sensor]).fetchone()[0]
+    known: dict[str, set[int]] = {}
+    for row in db.query("SELECT d.ip, s.port FROM addresses d LEFT JOIN services s ON"
+                        " s.asset_id = d.asset_id AND s.ip = d.ip AND s.proto = 'tcp' AND"
+                        " s.state = 'open' WHERE d.kind = 'probed'"):
+        known.setdefault(row["ip"], set())
+        if row["port"] is not None:
+            known[row["ip"]].add(int(row["port"]))
+    targets: list[wire.PlanTarget] = []
+    for zone in policy.zones:
+        if zone.name == home.name or zone.site != home.site:
+            continue
+        flows = policy.allowed_between(home.name, zone.name)
+        flow_tcp = {p for f in flows if f.proto == "tcp" for p in f.ports}
+        flow_udp = {p for f in flows if f.proto == "udp" for p in f.ports}
+        addresses = sorted({ip for ip in known if policy.zone_of(ip) is zone}
+                           | set(zone.reference_targets), key=lambda a: tuple(map(int, a.split("."))))
+        for ip in addresses:
+            tcp = sorted(set(policy.tcp_ports) | flow_tcp | known.get(ip, set()))[
+                :wire.MAX_PLAN_PORTS]
+            udp = sorted(set(policy.udp_ports) | flow_udp)[:wire.MAX_PLAN_PORTS]
+            targets.append(wire.PlanTarget(ip=ip, zone=zone.name, tcp=tuple(tcp),
+                                           udp=tuple(udp), icmp=True))
+    now = now or datetime.now(UTC)
+    return wire.ProbePlan(id=uuid.uuid4().hex, sensor=sensor, org=org, zone=home.name,
+                          issued_at=wire.format_ts(now), expires_at=wire.format_ts(now + PLAN_VALID),
+                          targets=tuple(targets[:wire.MAX_PLAN_TARGETS]))
+
+
+def issue_plan(db: Database, policy: Policy, sensor: str, key: OKPKey) -> tuple[wire.ProbePlan, bytes]:
+    """Sign a plan and record it; the running service sends it to the sensor."""
+    plan = plan_for(db, policy, sensor)
+    token = signing.sign(plan.encode(), key, kid=signing.CENTRAL_KID, typ=signing.TYPE_PLAN)
+    db.execute("INSERT INTO plans (id, sensor_id, zone, issued_at, expires_at, targets, token)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?)",
+               [plan.id, sensor, plan.zone, plan.issued_at, plan.expires_at, len(plan.targets),
+                token.decode()])
+    return plan, token
+
+
+# --------------------------------------------------------------------------- evaluation
+
+@dataclass(slots=True, kw_only=True)
+class Finding:
+    key: str
+    kind: str
+    severity: str
+    title: str
+    zone: str | None = None
+    other_zone: str | None = None
+    site: str | None = None
+    asset_id: int | None = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _severity(zone: Zone | None, base: str) -> str:
+    if zone is not None and zone.criticality in ("high", "critical") and base == "medium":
+        return "high"
+    return base
+
+
+def latest_reach(db: Database) -> list[dict[str, Any]]:
+    """The results of each sensor's most recent plan that has any."""
+    return [dict(r) for r in db.query(
+        "SELECT r.*, p.zone AS source_zone FROM reach r JOIN plans p ON p.id = r.plan_id"
+        " AND p.sensor_id = r.sensor_id WHERE r.plan_id = (SELECT p2.id FROM plans p2"
+        " JOIN reach r2 ON r2.plan_id = p2.id AND r2.sensor_id = p2.sensor_id"
+        " WHERE p2.sensor_id = r.sensor_id ORDER BY p2.issued_at DESC LIMIT 1)")]
+
+
+def current_addresses(db: Database) -> list[dict[str, Any]]:
+    """Probed addresses seen in their sensor's latest scan, with the asset's identity."""
+    return [dict(r) for r in db.query(
+        "SELECT d.asset_id, d.ip, d.first_seen, d.last_seen, d.last_sensor, a.mac, a.hostname,"
+        " a.device_type, a.vendor, a.model, a.product, a.mac_vendor FROM addresses d"
+        " JOIN assets a ON a.id = d.asset_id WHERE d.kind = 'probed' AND d.last_seen >="
+        " coalesce((SELECT max(o.observed_at) FROM observations o"
+        " WHERE o.sensor_id = d.last_sensor), d.last_seen)")]
+
+
+def _label(row: dict[str, Any]) -> str:
+    what = " ".join(p for p in (row.get("vendor") or row.get("mac_vendor"),
+                                row.get("model") or row.get("product")) if p)
+    kind = row.get("device_type") or "device"
+    return f"{kind} {row['ip']}" + (f" ({what})" if what else "")
+
+
+def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
+    found: dict[str, Finding] = {}
+    current = current_addresses(db)
+    by_asset: dict[int, list[dict[str, Any]]] = {}
+    for row in current:
+        row["zone"] = z.name if (z := policy.zone_of(row["ip"])) else None
+        by_asset.setdefault(row["asset_id"], []).append(row)
+    asset_of_ip = {row["ip"]: row for row in current}
+
+    # unexpected flows: one violation per zone pair and service, listing every target reached
+    for result in latest_reach(db):
+        if result["state"] != "reachable":
+            continue
+        target = policy.zone_of(result["ip"])
+        source = result["source_zone"]
+        if target is None or target.name == source or policy.allows(
+                source, target.name, result["proto"], result["port"]):
+            continue
+        service = "icmp" if result["proto"] == "icmp" else f"{result['proto']}/{result['port']}"
+        key = f"unexpected_flow|{source}|{target.name}|{service}"
+        item = found.setdefault(key, Finding(
+            key=key, kind="unexpected_flow", severity=_severity(target, "medium"),
+            title=f"{source} reaches {target.name} on {service}, which the policy denies",
+            zone=source, other_zone=target.name, site=target.site))
+        asset = asset_of_ip.get(result["ip"])
+        item.evidence.append({"source": "probe", "sensor": result["sensor_id"],
+                              "plan": result["plan_id"], "target": result["ip"],
+                              "service": service, "state": result["state"],
+                              "rtt_ms": result["rtt_ms"], "at": result["observed_at"],
+                              "asset": _label(asset) if asset else None})
+
+    for asset_id, rows in by_asset.items():
+        for row in rows:
+            zone = policy.zone(row["zone"]) if row["zone"] else None
+            if zone is not None and not zone.allows_type(row["device_type"]):
+                key = f"misplaced_device|{asset_id}|{zone.name}"
+                found[key] = Finding(
+                    key=key, kind="misplaced_device", severity=_severity(zone, "medium"),
+                    title=f"{_label(row)} is in zone {zone.name}, which allows "
+                          f"{', '.join(zone.allowed_types or ())}",
+                    zone=zone.name, site=zone.site, asset_id=asset_id,
+                    evidence=[{"source": "identity", "device_type": row["device_type"],
+                               "address": row["ip"], "sensor": row["last_sensor"],
+                               "at": row["last_seen"]}])
+        zones = sorted({r["zone"] for r in rows if r["zone"]})
+        if len(zones) > 1:
+            key = f"bridging_device|asset:{asset_id}"
+            found[key] = Finding(
+                key=key, kind="bridging_device", severity="high",
+                title=f"MAC {rows[0]['mac']} answers in zones {' and '.join(zones)}",
+                zone=zones[0], other_zone=zones[1], site=policy.zone(zones[0]).site,
+                asset_id=asset_id,
+                evidence=[{"source": "mac", "mac": r["mac"], "address": r["ip"], "zone": r["zone"],
+                           "sensor": r["last_sensor"], "at": r["last_seen"]} for r in rows])
+
+    _bridges_by_fact(db, policy, current, found)
+    _claims(db, policy, current, found)
+    _insecure(db, policy, current, found)
+    _unknown(db, policy, current, found, now)
+    return found
+
+
+def _bridges_by_fact(db: Database, policy: Policy, current: list[dict[str, Any]],
+                     found: dict[str, Finding]) -> None:
+    live = {(r["asset_id"], r["ip"]): r for r in current}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for fact in db.query("SELECT asset_id, ip, key, value, sensor_id, last_seen FROM facts"
+                         " WHERE key IN (SELECT value FROM json_each(?))",
+                         [json.dumps(BRIDGE_FACTS)]):
+        row = live.get((fact["asset_id"], fact["ip"]))
+        if row is None or not row["zone"]:
+            continue
+        groups.setdefault((fact["key"], fact["value"]), []).append(dict(fact) | {"zone": row["zone"]})
+    for (name, value), facts in groups.items():
+        zones = sorted({f["zone"] for f in facts})
+        if len(zones) < 2:
+            continue
+        key = f"bridging_device|{name}:{value}"
+        found[key] = Finding(
+            key=key, kind="bridging_device", severity="high",
+            title=f"one device ({name} {value[:40]}) answers in zones {' and '.join(zones)}",
+            zone=zones[0], other_zone=zones[1], site=policy.zone(zones[0]).site,
+            asset_id=facts[0]["asset_id"],
+            evidence=[{"source": name, "value": value, "address": f["ip"], "zone": f["zone"],
+                       "sensor": f["sensor_id"], "at": f["last_seen"]} for f in facts])
+
+
+def _claims(db: Database, policy: Policy, current: list[dict[str, Any]],
+            found: dict[str, Finding]) -> None:
+    home = {r["asset_id"]: r for r in current if r["zone"]}
+    for claim in db.query("SELECT asset_id, ip, last_sensor, last_seen FROM addresses"
+                          " WHERE kind = 'claimed'"):
+        row = home.get(claim["asset_id"])
+        other = policy.zone_of(claim["ip"])
+        if row is None or other is None or other.name == row["zone"]:
+            continue
+        key = f"bridging_device|claim:{claim['asset_id']}:{other.name}"
+        found[key] = Finding(
+            key=key, kind="bridging_device", severity="high",
+            title=f"{_label(row)} in {row['zone']} claims address {claim['ip']} in {other.name}",
+            zone=row["zone"], other_zone=other.name, site=other.site, asset_id=claim["asset_id"],
+            evidence=[{"source": "claimed address", "address": claim["ip"],
+                       "sensor": claim["last_sensor"], "at": claim["last_seen"]}])
+
+
+def _insecure(db: Database, policy: Policy, current: list[dict[str, Any]],
+              found: dict[str, Finding]) -> None:
+    live = {(r["asset_id"], r["ip"]): r for r in current}
+    realms = {(f["asset_id"], f["ip"]): f["value"] for f in db.query(
+        "SELECT asset_id, ip, value FROM facts WHERE key = 'http.www_authenticate'")}
+    for svc in db.query("SELECT asset_id, ip, proto, port, name, banner, last_seen FROM services"
+                        " WHERE state = 'open'"):
+        row = live.get((svc["asset_id"], svc["ip"]))
+        if row is None or row["device_type"] in NOT_IOT:
+            continue
+        spot = (svc["proto"], svc["port"])
+        what: str | None = CLEAR_TEXT.get(spot)
+        detail: dict[str, Any] = {}
+        if spot == ("udp", 161):
+            what = "SNMP v2c answering a community from the sensor's list (default: public)"
+        elif svc["proto"] == "tcp" and (svc["asset_id"], svc["ip"]) in realms and svc["port"] in (
+                80, 8000, 8080):
+            what = "HTTP login (credentials in clear text)"
+            detail["realm"] = realms[(svc["asset_id"], svc["ip"])]
+        if what is None:
+            continue
+        zone = policy.zone(row["zone"]) if row["zone"] else None
+        key = f"insecure_service|{svc['asset_id']}|{svc['proto']}/{svc['port']}"
+        found[key] = Finding(
+            key=key, kind="insecure_service", severity=_severity(zone, "medium"),
+            title=f"{what} on {_label(row)}", zone=row["zone"], site=zone.site if zone else None,
+            asset_id=svc["asset_id"],
+            evidence=[{"source": "service", "address": svc["ip"],
+                       "service": f"{svc['proto']}/{svc['port']}", "name": svc["name"],
+                       "banner": (svc["banner"] or "")[:200], "at": svc["last_seen"]} | detail])
+
+
+def _unknown(db: Database, policy: Policy, current: list[dict[str, Any]],
+             found: dict[str, Finding], now: str) -> None:
+    baselines = {r["zone"]: r["established_at"] for r in db.query("SELECT * FROM zone_baselines")}
+    for zone in {r["zone"] for r in current if r["zone"]} - set(baselines):
+        # the first look at a zone is its baseline: what is there now is known, not new
+        db.execute("INSERT INTO zone_baselines (zone, established_at) VALUES (?, ?)", [zone, now])
+    for row in current:
+        since = baselines.get(row["zone"])
+        if since is None or row["first_seen"] <= since:
+            continue
+        key = f"unknown_device|{row['asset_id']}|{row['zone']}"
+        found[key] = Finding(
+            key=key, kind="unknown_device", severity="low",
+            title=f"new {_label(row)} in zone {row['zone']} (first seen {row['first_seen']})",
+            zone=row["zone"], site=policy.zone(row["zone"]).site, asset_id=row["asset_id"],
+            evidence=[{"source": "inventory", "address": row["ip"], "mac": row["mac"],
+                       "first_seen": row["first_seen"], "baseline": since,
+                       "sensor": row["last_sensor"]}])
+
+
+def _event(db: Database, vid: int, *, at: str, actor: str, old: str | None, new: str,
+           reason: str) -> None:
+    db.execute("INSERT INTO violation_events (violation_id, at, actor, old_status, new_status,"
+               " reason) VALUES (?, ?, ?, ?, ?, ?)", [vid, at, actor, old, new, reason])
+
+
+def evaluate(db: Database, policy: Policy, *, now: str | None = None) -> dict[str, int]:
+    """Bring the violations up to date with the latest data; returns counts of changes."""
+    now = now or wire.utc_now()
+    changes = {"new": 0, "reopened": 0, "resolved": 0, "expired": 0, "open": 0}
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = find(db, policy, now=now)
+        existing = {r["key"]: dict(r) for r in db.query("SELECT * FROM violations")}
+        for key, item in found.items():
+            evidence = json.dumps(item.evidence[:MAX_EVIDENCE])
+            row = existing.get(key)
+            if row is None:
+                vid = db.execute(
+                    "INSERT INTO violations (key, kind, severity, site, zone, other_zone, asset_id,"
+                    " title, evidence, nis2, status, first_seen, last_seen) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                    [key, item.kind, item.severity, item.site, item.zone, item.other_zone,
+                     item.asset_id, item.title, evidence, NIS2[item.kind], now, now]).lastrowid
+                _event(db, int(vid or 0), at=now, actor=SYSTEM, old=None, new="open",
+                       reason="found by evaluation")
+                changes["new"] += 1
+                continue
+            status = row["status"]
+            if status == "resolved":
+                status = "open"
+                _event(db, row["id"], at=now, actor=SYSTEM, old="resolved", new="open",
+                       reason="seen again after it was resolved: reopened")
+                changes["reopened"] += 1
+            elif status == "accepted" and (row["accepted_until"] or "") <= now:
+                status = "open"
+                _event(db, row["id"], at=now, actor=SYSTEM, old="accepted", new="open",
+                       reason=f"the accepted risk expired at {row['accepted_until']}")
+                changes["expired"] += 1
+            db.execute("UPDATE violations SET status = ?, title = ?, severity = ?, evidence = ?,"
+                       " last_seen = ?, resolved_at = NULL WHERE id = ?",
+                       [status, item.title, item.severity, evidence, now, row["id"]])
+        for key, row in existing.items():
+            if key in found or row["status"] in ("resolved", "false_positive"):
+                continue
+            db.execute("UPDATE violations SET status = 'resolved', resolved_at = ? WHERE id = ?",
+                       [now, row["id"]])
+            _event(db, row["id"], at=now, actor=SYSTEM, old=row["status"], new="resolved",
+                   reason="no longer seen in the latest scans and probes")
+            changes["resolved"] += 1
+        changes["open"] = db.execute(
+            "SELECT count(*) FROM violations WHERE status IN ('open', 'acknowledged')"
+        ).fetchone()[0]
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return changes
+
+
+# --------------------------------------------------------------------------- review
+
+ACTIONS = {"acknowledge": "acknowledged", "accept": "accepted", "false-positive": "false_positive",
+           "reopen": "open"}
+
+
+def review(db: Database, ids: Iterable[int], *, action: str, reviewer: str, reason: str = "",
+           until: str | None = None, now: str | None = None) -> list[int]:
+    """Record the team's decision on violations; returns the ids changed."""
+    if action not in ACTIONS:
+        raise ReviewError(f"unknown action {action!r}: one of {sorted(ACTIONS)}")
+    if action in ("accept", "false-positive") and not reason.strip():
+        raise ReviewError(f"'{action}' needs a reason (--reason) for the audit trail")
+    now = now or wire.utc_now()
+    if action == "accept":
+        if not until:
+            raise ReviewError("'accept' needs an expiry date (--until YYYY-MM-DD)")
+        until = _expiry(until)
+        if until <= now:
+            raise ReviewError(f"the expiry {until} is already past")
+    new = ACTIONS[action]
+    changed: list[int] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for vid in ids:
+            row = db.execute("SELECT status FROM violations WHERE id = ?", [vid]).fetchone()
+            if row is None:
+                raise ReviewError(f"no violation {vid}")
+            db.execute("UPDATE violations SET status = ?, accepted_until = ?, decision_reason = ?,"
+                       " reviewer = ?, reviewed_at = ? WHERE id = ?",
+                       [new, until if action == "accept" else None, reason.strip() or None,
+                        reviewer, now, vid])
+            _event(db, vid, at=now, actor=reviewer, old=row[0], new=new,
+                   reason=reason.strip() or action)
+            changed.append(vid)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return changed
+
+
+def _expiry(text: str) -> str:
+    """A date (end of that day, UTC) or a full timestamp, as a wire timestamp."""
+    try:
+        if len(text) == 10:
+            moment = datetime.fromisoformat(text).replace(tzinfo=UTC) + timedelta(days=1)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise ReviewError(f"{text!r} is not a date (YYYY-MM-DD) or timestamp") from None
+    return wire.format_ts(moment.astimezone(UTC))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ViolationRow:
+    id: int
+    kind: str
+    severity: str
+    status: str
+    site: str | None
+    zone: str | None
+    other_zone: str | None
+    title: str
+    evidence: list[dict[str, Any]]
+    nis2: str
+    first_seen: str
+    last_seen: str
+    accepted_until: str | None
+    decision_reason: str | None
+    reviewer: str | None
+    history: list[dict[str, Any]]
+
+    def evidence_summary(self, limit: int = 5) -> str:
+        parts = []
+        for item in self.evidence[:limit]:
+            shown = {k: v for k, v in item.items() if v not in (None, "") and k != "source"}
+            parts.append(f"{item.get('source', '')}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+        more = len(self.evidence) - limit
+        return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def violations(db: Database, *, statuses: Iterable[str] | None = ACTIVE, zone: str | None = None,
+               kind: str | None = None, site: str | None = None, now: str | None = None
+               ) -> list[ViolationRow]:
+    """Violations, filtered; an accepted risk past its expiry counts as open."""
+    now = now or wire.utc_now()
+    wanted = set(statuses) if statuses is not None else set(STATUSES)
+    history: dict[int, list[dict[str, Any]]] = {}
+    for event in db.query("SELECT * FROM violation_events ORDER BY id"):
+        history.setdefault(event["violation_id"], []).append(
+            {k: event[k] for k in ("at", "actor", "old_status", "new_status", "reason")})
+    out = []
+    for row in db.query("SELECT * FROM violations ORDER BY id"):
+        status = row["status"]
+        if status == "accepted" and (row["accepted_until"] or "") <= now:
+            status = "open"
+        if status not in wanted:
+            continue
+        if zone and zone not in (row["zone"], row["other_zone"]):
+            continue
+        if (kind and row["kind"] != kind) or (site and row["site"] != site):
+            continue
+        out.append(ViolationRow(
+            id=row["id"], kind=row["kind"], severity=row["severity"], status=status,
+            site=row["site"], zone=row["zone"], other_zone=row["other_zone"], title=row["title"],
+            evidence=json.loads(row["evidence"]), nis2=row["nis2"], first_seen=row["first_seen"],
+            last_seen=row["last_seen"], accepted_until=row["accepted_until"],
+            decision_reason=row["decision_reason"], reviewer=row["reviewer"],
+            history=history.get(row["id"], [])))
+    return out
+
+
+# --------------------------------------------------------------------------- matrix
+
+def matrix(db: Database, policy: Policy) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (from zone, to zone): what the policy allows and what the sensors reached."""
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for source in policy.zones:
+        for target in policy.zones:
+            if source.name != target.name:
+                cells[(source.name, target.name)] = {
+                    "allowed": sorted(f.describe() for f in policy.allowed_between(source.name,
+                                                                                   target.name)),
+                    "reached": set(), "denied_reached": set(), "probed": 0}
+    for result in latest_reach(db):
+        into = policy.zone_of(result["ip"])
+        if into is None or (result["source_zone"], into.name) not in cells:
+            continue
+        cell = cells[(result["source_zone"], into.name)]
+        cell["probed"] += 1
+        if result["state"] != "reachable":
+            continue
+        service = "icmp" if result["proto"] == "icmp" else f"{result['proto']}/{result['port']}"
+        cell["reached"].add(service)
+        if not policy.allows(result["source_zone"], into.name, result["proto"], result["port"]):
+            cell["denied_reached"].add(service)
+    return cells

@@ -1,0 +1,94 @@
+"""Reachability probes: from this segment, does a packet get through to that address and port?
+
+The plan's targets are probed all at once, paced by the rate limiter, so a /24 with thirty
+ports takes about one timeout window, not one per probe. TCP uses a connect probe (an
+answer of SYN-ACK or RST is all we need; the connection is closed at once), UDP sends the
+one request each protocol answers (SNMP, BACnet, DNS, NTP, NetBIOS, SIP), ICMP an echo.
+
+States: ``reachable`` (a service answered), ``refused`` (RST, or ICMP port unreachable:
+the packet got through and nobody listens), ``filtered`` (silence: dropped on the way, or
+a UDP service that said nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from scanners.icmp import icmp_sweep
+from scanners.rate import RateLimiter
+from scanners.scope import Scope
+from scanners.sweep import SweepTiming
+from scanners.tcp import ProbeOptions, probe_ports
+
+STATE = {"open": "reachable", "closed": "refused", "filtered": "filtered",
+         "open|filtered": "filtered"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    ip: str
+    tcp: tuple[int, ...] = ()
+    udp: tuple[int, ...] = ()
+    icmp: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reach:
+    ip: str
+    proto: str
+    port: int
+    state: str
+    rtt_ms: float | None = None
+
+
+async def probe_reach(
+    targets: Sequence[Target],
+    *,
+    scope: Scope,
+    global_pps: float = 1000.0,
+    host_pps: float = 100.0,
+    timeout_s: float = 2.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Reach]:
+    """One result per (target, proto, port); every target must be in ``scope``."""
+    for target in targets:
+        scope.check(target.ip)
+    limiter = RateLimiter(global_pps=global_pps, host_pps=host_pps)
+    options = ProbeOptions(host_concurrency=16, banner_wait_s=0.0, min_timeout_s=timeout_s,
+                           max_timeout_s=timeout_s)
+    groups: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
+    for target in targets:
+        if target.tcp or target.udp:
+            groups.setdefault((target.tcp, target.udp), []).append(target.ip)
+    pinged = [t.ip for t in targets if t.icmp]
+    total = sum(len(ips) * (len(tcp) + len(udp)) for (tcp, udp), ips in groups.items())
+    done = 0
+
+    def step(_done: int, _total: int) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    jobs = [probe_ports(dict.fromkeys(ips), tcp_ports=tcp, udp_ports=udp, scope=scope,
+                        limiter=limiter, options=options, progress=step)
+            for (tcp, udp), ips in groups.items()]
+    ports_done = asyncio.gather(*jobs)
+    echoed = await icmp_sweep(pinged, scope=scope, limiter=limiter,
+                              timing=SweepTiming()) if pinged else []
+    out: list[Reach] = []
+    for group in await ports_done:
+        for result in group:
+            out.append(Reach(ip=result.ip, proto=result.proto, port=result.port,
+                             state=STATE.get(result.state, "filtered"),
+                             rtt_ms=round(result.rtt_s * 1000, 3) if result.rtt_s else None))
+    if pinged:
+        answered = {reply.ip: reply.rtt_s for reply in echoed}
+        for ip in pinged:
+            rtt = answered.get(ip)
+            out.append(Reach(ip=ip, proto="icmp", port=0,
+                             state="reachable" if rtt is not None else "filtered",
+                             rtt_ms=round(rtt * 1000, 3) if rtt is not None else None))
+    return out

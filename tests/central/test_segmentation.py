@@ -1,0 +1,225 @@
+"""Evaluation of scans and probes into violations, their lifecycle and the exports.
+
+Messages go through the real ingest path (signed, verified, stored in SQLite); the policy
+is the small one below. Each violation kind is seeded once, and nothing else may appear."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from openpyxl import load_workbook
+from sqlite_utils import Database
+
+from agent import signing, wire
+from agent.wire import Asset, Findings, Observation, Probe, Service
+from central import exports, registry
+from central.ingest import Ingestor
+from central.keys import load_or_create
+from central.policy import parse
+from central.segmentation import ReviewError, evaluate, issue_plan, review, violations
+
+POLICY = parse("""
+org = "kommune"
+[[site]]
+name = "raadhus"
+[[zone]]
+name = "admin"
+cidrs = ["10.20.10.0/24"]
+allowed_types = ["workstation", "printer"]
+[[zone]]
+name = "bms"
+cidrs = ["10.20.40.0/24"]
+criticality = "high"
+allowed_types = ["meter", "bms_controller", "workstation"]
+[[flow]]
+from = "admin"
+to = "bms"
+proto = "tcp"
+ports = [80]
+[[flow]]
+from = "admin"
+to = "bms"
+proto = "icmp"
+""")
+HOSTILE = '=HYPERLINK("http://evil.example/x","click") login:'
+
+
+class Sensors:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.keys = {s: signing.generate_private_key() for s in ("s-admin", "s-bms")}
+        for sensor, zone in (("s-admin", "admin"), ("s-bms", "bms")):
+            registry.add_sensor(db, sensor=sensor, org="kommune", site="raadhus", zone=zone,
+                                public_jwk=signing.public_jwk(self.keys[sensor]))
+        self.seq = {s: 0 for s in self.keys}
+        self.ingestor = Ingestor(db)
+
+    def send(self, sensor: str, *, assets: tuple[Asset, ...] = (), plan_id: str | None = None,
+             probes: tuple[Probe, ...] = (), at: str | None = None) -> None:
+        self.seq[sensor] += 1
+        at = at or wire.utc_now()
+        findings = Findings(sensor=sensor, org="kommune", seq=self.seq[sensor],
+                            msg_id=uuid.uuid4().hex, scan_id=uuid.uuid4().hex, sent_at=at,
+                            scan_started_at=at, scan_finished_at=at, assets=assets,
+                            plan_id=plan_id, probes=probes)
+        token = signing.sign(findings.encode(), self.keys[sensor], kid=sensor)
+        outcome = self.ingestor.ingest(wire.findings_topic("kommune", sensor), token)
+        assert outcome.accepted, outcome
+
+
+def _asset(ip: str, mac: str, *observed: tuple[str, str], ports: tuple[int, ...] = (),
+           banner: str | None = None) -> Asset:
+    return Asset(ip=ip, mac=mac, sources=("arp", "tcp"),
+                 services=tuple(Service(port=p, name="telnet" if p == 23 else "http",
+                                        banner=banner if p == 23 else None) for p in ports),
+                 observations=tuple(Observation(key=k, value=v, source="x") for k, v in observed))
+
+
+ADMIN = (
+    _asset("10.20.10.12", "d0:43:1e:10:20:12", ("dhcp.vendor_class", "MSFT 5.0")),
+    _asset("10.20.10.60", "ac:cc:8e:10:20:60", ("http.www_authenticate", "AXIS_ACCC8E102060"),
+           ports=(80,)),  # a camera in the administration: misplaced, and a clear-text login
+    _asset("10.20.10.70", "d0:43:1e:10:20:70", ("netbios.name", "BMS-PC01"),
+           ("dhcp.vendor_class", "MSFT 5.0")),
+)
+BMS = (
+    _asset("10.20.40.33", "00:13:ea:10:40:33", ports=(23,), banner=HOSTILE),  # Kamstrup: Telnet
+    _asset("10.20.40.70", "d0:43:1e:10:40:70", ("netbios.name", "BMS-PC01"),
+           ("dhcp.vendor_class", "MSFT 5.0")),  # the same PC, its other leg
+)
+
+
+def _probes(telnet: str) -> tuple[Probe, ...]:
+    return (Probe(ip="10.20.40.33", proto="tcp", port=23, state=telnet, rtt_ms=0.4),
+            Probe(ip="10.20.40.33", proto="tcp", port=443, state="refused", rtt_ms=0.3),
+            Probe(ip="10.20.40.70", proto="tcp", port=80, state="reachable", rtt_ms=0.3),
+            Probe(ip="10.20.40.70", proto="icmp", port=0, state="reachable", rtt_ms=0.2))
+
+
+@pytest.fixture
+def lab(db: Database, tmp_path) -> Sensors:  # type: ignore[no-untyped-def]
+    sensors = Sensors(db)
+    sensors.send("s-admin", assets=ADMIN)
+    sensors.send("s-bms", assets=BMS)
+    return sensors
+
+
+def _probe_round(lab: Sensors, tmp_path, telnet: str) -> str:  # type: ignore[no-untyped-def]
+    key = load_or_create(tmp_path / "central.key")
+    plan, token = issue_plan(lab.db, POLICY, "s-admin", key)
+    assert {t.ip for t in plan.targets} == {"10.20.40.33", "10.20.40.70"}
+    target = next(t for t in plan.targets if t.ip == "10.20.40.33")
+    assert 23 in target.tcp and 80 in target.tcp and 161 in target.udp
+    assert wire.ProbePlan.decode(signing.verify(token, key, typ=signing.TYPE_PLAN)) == plan
+    lab.send("s-admin", plan_id=plan.id, probes=_probes(telnet))
+    return plan.id
+
+
+def _kinds(db: Database, **filters: object) -> set[tuple[str, str | None, str | None]]:
+    return {(v.kind, v.zone, v.other_zone) for v in violations(db, **filters)}  # type: ignore[arg-type]
+
+
+def test_each_seeded_violation_is_found_with_evidence_and_nothing_else(
+        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _probe_round(lab, tmp_path, "reachable")
+    evaluate(db, POLICY)
+    found = {v.kind: v for v in violations(db)}
+    assert _kinds(db) == {
+        ("unexpected_flow", "admin", "bms"),  # Telnet from admin to bms: denied, reachable
+        ("misplaced_device", "admin", None),  # the Axis camera among the PCs
+        ("bridging_device", "admin", "bms"),  # one NetBIOS name in two zones
+        ("insecure_service", "bms", None),  # Telnet on the meter
+        ("insecure_service", "admin", None),  # the camera's Basic-auth login page
+    }
+    flow = found["unexpected_flow"]
+    assert flow.title == "admin reaches bms on tcp/23, which the policy denies"
+    assert flow.severity == "high"  # the target zone is critical to the municipality
+    assert [e["target"] for e in flow.evidence] == ["10.20.40.33"]
+    assert flow.evidence[0]["sensor"] == "s-admin" and flow.evidence[0]["plan"]
+    bridge = found["bridging_device"]
+    assert {e["address"] for e in bridge.evidence} == {"10.20.10.70", "10.20.40.70"}
+    assert all(v.nis2 for v in found.values())
+    # the first look at a zone is its baseline: nothing there is 'unknown' yet
+    assert "unknown_device" not in found
+
+
+def test_lifecycle_accept_expire_resolve_reopen_with_an_audit_trail(
+        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _probe_round(lab, tmp_path, "reachable")
+    evaluate(db, POLICY)
+    flow = next(v for v in violations(db) if v.kind == "unexpected_flow")
+    with pytest.raises(ReviewError, match="reason"):
+        review(db, [flow.id], action="accept", reviewer="mette", until="2099-01-01")
+    soon = wire.format_ts(datetime.now(UTC) + timedelta(hours=1))
+    review(db, [flow.id], action="accept", reviewer="mette", until=soon,
+           reason="the meter's vendor replaces it in March")
+    assert flow.id not in {v.id for v in violations(db)}  # hidden while accepted
+    later = wire.format_ts(datetime.now(UTC) + timedelta(hours=2))
+    assert flow.id in {v.id for v in violations(db, now=later)}  # shown again after expiry
+    evaluate(db, POLICY, now=later)
+    (row,) = [v for v in violations(db, statuses=None) if v.id == flow.id]
+    assert row.status == "open"
+
+    _probe_round(lab, tmp_path, "filtered")  # the firewall was fixed
+    evaluate(db, POLICY)
+    (row,) = [v for v in violations(db, statuses=None) if v.id == flow.id]
+    assert row.status == "resolved"
+    _probe_round(lab, tmp_path, "reachable")  # and the rule came back
+    evaluate(db, POLICY)
+    (row,) = [v for v in violations(db, statuses=None) if v.id == flow.id]
+    assert row.status == "open"
+    assert [(h["actor"], h["new_status"]) for h in row.history] == [
+        ("netvagt", "open"), ("mette", "accepted"), ("netvagt", "open"),
+        ("netvagt", "resolved"), ("netvagt", "open")]
+    assert "expired" in row.history[2]["reason"] and "March" in row.history[1]["reason"]
+
+
+def test_a_device_new_since_the_baseline_is_unknown(
+        db: Database, lab: Sensors) -> None:
+    evaluate(db, POLICY)  # baseline
+    later = wire.format_ts(datetime.now(UTC) + timedelta(seconds=5))
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.99", "d0:43:1e:10:20:99",
+                                              ("dhcp.vendor_class", "MSFT 5.0"))), at=later)
+    evaluate(db, POLICY)
+    (new,) = violations(db, kind="unknown_device")
+    assert new.zone == "admin" and new.evidence[0]["address"] == "10.20.10.99"
+    review(db, [new.id], action="false-positive", reviewer="jens", reason="the new caretaker PC")
+    evaluate(db, POLICY)
+    assert violations(db, kind="unknown_device") == []  # decided, stays decided
+
+
+def test_exports_read_back_with_evidence_and_formulas_stay_text(
+        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _probe_round(lab, tmp_path, "reachable")
+    evaluate(db, POLICY)
+    count = len(violations(db, statuses=None))
+    rows = list(csv.reader(io.StringIO(exports.export(db, "violations", "csv").decode("utf-8-sig"))))
+    assert rows[0][:3] == ["ID / ID", "Type / Kind", "Alvor / Severity"]
+    assert len(rows) == 1 + count
+    evidence = rows[0].index("Dokumentation / Evidence")
+    telnet = next(r for r in rows if "Telnet on" in " ".join(r))
+    assert "HYPERLINK" in telnet[evidence] and not telnet[evidence].startswith("=")
+    book = load_workbook(io.BytesIO(exports.export(db, "violations", "xlsx")))
+    sheet = book.active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]  # type: ignore[union-attr]
+    assert len(values) == 1 + count
+    assert all(not (isinstance(v, str) and v.startswith("=")) for row in values for v in row)
+    assert all(c.data_type == "s" for row in sheet.iter_rows(min_row=2)  # type: ignore[union-attr]
+               for c in row if isinstance(c.value, str))
+    # a hostile banner as a whole cell: the assets export
+    lab.send("s-bms", assets=(_asset("10.20.40.34", "00:1b:08:10:40:34",
+                                     ("netbios.name", HOSTILE)),))
+    assets = list(csv.reader(io.StringIO(
+        exports.export(db, "assets", "csv", policy=POLICY).decode("utf-8-sig"))))
+    hosts = [r[assets[0].index("Værtsnavn / Host name")] for r in assets[1:]]
+    assert "'" + HOSTILE in hosts
+    book = load_workbook(io.BytesIO(exports.export(db, "assets", "xlsx", policy=POLICY)))
+    cells = [c for row in book.active.iter_rows() for c in row]  # type: ignore[union-attr]
+    assert any(c.value == "'" + HOSTILE and c.data_type == "s" for c in cells)
+    data = json.loads(exports.export(db, "violations", "json"))
+    assert len(data) == count and all(d["evidence_items"] for d in data)
