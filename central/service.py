@@ -291,7 +291,8 @@ def store_status(db: Database, ingestor: Ingestor, topic: str, payload: bytes) -
 
 
 async def send_commands(db: Database, client: aiomqtt.Client, key: OKPKey) -> None:
-    """Publish commands issued since the last round, signed with the central's key."""
+    """Publish commands and probe plans issued since the last round, signed with the
+    central's key."""
     rows = db.execute(
         "SELECT c.id, c.sensor_id, s.org_id, c.command, c.profile, c.issued_at, c.expires_at"
         " FROM commands c JOIN sensors s ON s.id = c.sensor_id"
@@ -304,3 +305,11 @@ async def send_commands(db: Database, client: aiomqtt.Client, key: OKPKey) -> No
         token = signing.sign(body.encode(), key, kid=signing.CENTRAL_KID, typ=signing.TYPE_COMMAND)
         await client.publish(wire.commands_topic(org, sensor), token, qos=1)
         db.execute("UPDATE commands SET sent_at = ? WHERE id = ?", [wire.utc_now(), cid])
+    # probe plans were signed when issued ('netvagt-central plan'); they travel the same way
+    plans = db.execute(
+        "SELECT p.id, p.sensor_id, s.org_id, p.token FROM plans p JOIN sensors s"
+        " ON s.id = p.sensor_id WHERE p.sent_at IS NULL AND p.expires_at > ?"
+        " AND s.status = 'active'", [wire.utc_now()]).fetchall()
+    for pid, sensor, org, token in plans:
+        await client.publish(wire.commands_topic(org, sensor), token.encode(), qos=1)
+        db.execute("UPDATE plans SET sent_at = ? WHERE id = ?", [wire.utc_now(), pid])

@@ -80,6 +80,9 @@ def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_po
         f"resend_s = {resend_s}\n"
         "[scan]\n"
         f'interface = "eth0"\nprofile = "{profile}"\n'
+        # what the sensor may probe: its segment by default, the lab's other segments for
+        # the segmentation checks' probe plans
+        'scope = ["10.20.0.0/16"]\n'
     )
     return SensorSetup(id=sensor_id, segment=segment, ns=lab.sensor_ns(segment), config=config)
 

@@ -6,6 +6,8 @@ banners are those the products send.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from central.lab.topology import DeviceSpec, LabSpec, SegmentSpec, ServiceSpec
 
 HOSTILE_BANNER = (
@@ -131,6 +133,29 @@ DEVICES = (
         ),
     ),
     DeviceSpec(
+        # seeded fault: a camera plugged into the office network (the policy allows no
+        # cameras in the administration)
+        name="office-cam", segment="admin", host=60, mac="44:19:b6:10:20:60",
+        vendor="Hangzhou Hikvision Digital Technology Co.,Ltd.", device_type="camera",
+        services=(
+            http(80, "App-webs/", "", body="<script>window.location.href='/doc/page/login.asp'"
+                 "</script>"),
+            rtsp(554, "Hikvision RTSP Server"),
+        ),
+    ),
+    DeviceSpec(
+        # seeded fault: the caretaker's PC with one leg in the office network and one in the
+        # building network (a dual-homed device bridging two zones)
+        name="bms-pc", segment="admin", host=70, mac="b0:83:fe:10:20:70",
+        vendor="Dell Inc.", device_type="workstation",
+        also=(("bms", 70, "b0:83:fe:10:40:70"),),
+        services=(
+            udp(137, "netbios", name="BMS-PC01", group="KOMMUNE"),
+            chatter("dhcp", hostname="BMS-PC01", vendor_class="MSFT 5.0",
+                    params=WINDOWS_DHCP_PARAMS),
+        ),
+    ),
+    DeviceSpec(
         # a randomised (locally administered) MAC names no vendor; its DHCP requests do
         name="phone", segment="admin", host=40, mac="da:a1:19:10:20:40",
         vendor="", device_type="mobile",
@@ -222,7 +247,16 @@ DEVICES = (
     ),
 )
 
-# The administration may ping the building controllers and open their web pages.
-ALLOWED_FLOWS = (("admin", "bms", "icmp", 0), ("admin", "bms", "tcp", 80))
+# The administration may ping the building controllers and open their web pages (as the
+# lab's policy, central/lab/policy.toml, allows). The router also lets the administration
+# reach the cameras' RTSP streams: a seeded fault, which the policy denies.
+POLICY_FLOWS = (("admin", "bms", "icmp", 0), ("admin", "bms", "tcp", 80))
+FAULT_FLOW = ("admin", "cameras", "tcp", 554)
+ALLOWED_FLOWS = (*POLICY_FLOWS, FAULT_FLOW)
 
 MUNICIPAL = LabSpec(segments=SEGMENTS, devices=DEVICES, allowed_flows=ALLOWED_FLOWS)
+
+
+def policy_path() -> Path:
+    """The lab's zone policy (packaged beside this module)."""
+    return Path(__file__).with_name("policy.toml")

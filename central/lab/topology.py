@@ -53,6 +53,8 @@ class DeviceSpec:
     vendor: str  # what the OUI registry must say (checked by tests)
     device_type: str
     services: tuple[ServiceSpec, ...] = ()
+    # more legs of a dual-homed device: (segment, host number, MAC), as eth1, eth2, ...
+    also: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +95,8 @@ class Lab:
     namespaces: list[str] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     emulator: subprocess.Popen[bytes] | None = None
+    _segments: list[SegmentSpec] = field(default_factory=list)
+    _flows_set: bool = False
 
     # ------------------------------------------------------------------ names
 
@@ -179,7 +183,12 @@ class Lab:
             cidr = IPNetwork(self.spec.segment(device.segment).cidr)
             self._host(self.device_ns(device.name), bridge_of[device.segment], f"d{index}",
                        device.mac, f"{cidr[device.host]}/{cidr.prefixlen}", str(cidr[ROUTER_HOST]))
-        self._router_policy(segments)
+            for number, (leg_segment, leg_host, leg_mac) in enumerate(device.also, start=1):
+                other = IPNetwork(self.spec.segment(leg_segment).cidr)
+                self._leg(self.device_ns(device.name), bridge_of[leg_segment], f"d{index}x{number}",
+                          f"eth{number}", leg_mac, f"{other[leg_host]}/{other.prefixlen}")
+        self._segments = segments
+        self.set_flows(self.spec.allowed_flows)
         self._start_emulator()
 
     def _attach(self, ifname: str, bridge: str) -> None:
@@ -189,31 +198,54 @@ class Lab:
     def _host(self, ns: str, bridge: str, tag: str, mac: str, address: str, gateway: str) -> None:
         """A namespace with one interface ``eth0`` on ``bridge``."""
         self._ns(ns)
-        peer = f"p{tag}"
-        netns.ip("link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", peer,
-                 "netns", self.switch)
-        netns.ip("link", "set", "eth0", "address", mac, ns=ns)
-        netns.ip("addr", "add", address, "dev", "eth0", ns=ns)
-        netns.ip("link", "set", "eth0", "up", ns=ns)
+        self._leg(ns, bridge, tag, "eth0", mac, address)
         netns.ip("route", "add", "default", "via", gateway, ns=ns)
+
+    def _leg(self, ns: str, bridge: str, tag: str, ifname: str, mac: str, address: str) -> None:
+        peer = f"p{tag}"
+        netns.ip("link", "add", ifname, "netns", ns, "type", "veth", "peer", "name", peer,
+                 "netns", self.switch)
+        netns.ip("link", "set", ifname, "address", mac, ns=ns)
+        netns.ip("addr", "add", address, "dev", ifname, ns=ns)
+        netns.ip("link", "set", ifname, "up", ns=ns)
         self._attach(peer, bridge)
 
-    def _router_policy(self, segments: Sequence[SegmentSpec]) -> None:
+    def add_host(self, name: str, segment: str, host: int, mac: str) -> str:
+        """A device that arrives while the lab runs (it answers ARP and ping, nothing else);
+        returns its address."""
+        index = len(self.namespaces)
+        bridge = f"br{[s.name for s in self.spec.segments].index(segment)}"
+        cidr = IPNetwork(self.spec.segment(segment).cidr)
+        self._host(self.device_ns(name), bridge, f"n{index}", mac,
+                   f"{cidr[host]}/{cidr.prefixlen}", str(cidr[ROUTER_HOST]))
+        return str(cidr[host])
+
+    def set_flows(self, flows: Sequence[tuple[str, str, str, int]]) -> None:
+        """Replace what the router forwards between segments (faults come and go)."""
+        segments = self._segments
         legs = {seg.name: f"r{i}" for i, seg in enumerate(segments)}
+        # the router answers only on the leg facing the asker, as a firewall does
+        own = [f'iifname "{legs[seg.name]}" ip daddr != {IPNetwork(seg.cidr)[ROUTER_HOST]} drop'
+               for seg in segments]
         rules = ["ct state established,related accept", "ct state invalid drop"]
         for seg in self.spec.segments:
             rules.append(f'iifname "{legs[seg.name]}" oifname "{legs["core"]}" '
                          f"ip daddr {CORE_HOST} tcp dport {{ 1883, 8883 }} accept")
-        for src, dst, proto, port in self.spec.allowed_flows:
+        for src, dst, proto, port in flows:
             match = "icmp type echo-request" if proto == "icmp" else f"{proto} dport {port}"
             rules.append(f'iifname "{legs[src]}" oifname "{legs[dst]}" {match} accept')
         ruleset = (
             "table inet netvagt_lab {\n  chain forward {\n"
             "    type filter hook forward priority 0; policy drop;\n"
             + "".join(f"    {r}\n" for r in rules)
+            + "  }\n  chain input {\n    type filter hook input priority 0; policy accept;\n"
+            + "".join(f"    {r}\n" for r in own)
             + "  }\n}\n"
         )
+        if self._flows_set:
+            netns.run_in(self.router, ["nft", "delete", "table", "inet", "netvagt_lab"])
         netns.run_in(self.router, ["nft", "-f", "-"], input=ruleset)
+        self._flows_set = True
 
     def _start_emulator(self) -> None:
         plan = [

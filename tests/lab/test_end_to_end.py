@@ -99,6 +99,8 @@ def test_central_stores_exactly_the_lab_devices(lab_run: LabRun) -> None:
     rows = inventory.assets(db)
     found = {(r.addresses[0], r.mac): r for r in rows}
     expected = {(MUNICIPAL.address(d.segment, d.host), d.mac): d for d in MUNICIPAL.devices}
+    expected |= {(MUNICIPAL.address(seg, host), mac): d for d in MUNICIPAL.devices
+                 for seg, host, mac in d.also}  # a dual-homed device's other legs
     routers = {(MUNICIPAL.address(s.name, 1), s.router_mac) for s in MUNICIPAL.segments}
     assert set(found) == set(expected) | routers
     for key, device in expected.items():
@@ -141,6 +143,8 @@ IDENTIFIED = {  # device: (vendor, device type) the fingerprint rules must name
     "idrac": ("Dell", "bmc"),  # the factory TLS certificate
     "cisco-phone": ("Cisco", "voip_phone"),  # CDP and SIP
     "scalance": ("Siemens", "switch"),  # LLDP
+    "office-cam": ("Hikvision", "camera"),
+    "bms-pc": ("Dell", "workstation"),
 }
 
 # Which match key must show up in a device's evidence: each protocol, end to end.
@@ -419,6 +423,7 @@ def test_the_event_loop_never_blocks_during_a_scan(lab_run: LabRun) -> None:
     result = lab_run.lab.run(lab_run.lab.sensor_ns("bms"), [sys.executable, "-c", LOOP_PROBE])
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["assets"] == 1 + sum(d.segment == "bms" for d in MUNICIPAL.devices)  # + router
+    assert data["assets"] == 1 + sum(d.segment == "bms" for d in MUNICIPAL.devices) + sum(
+        seg == "bms" for d in MUNICIPAL.devices for seg, _, _ in d.also)  # + the router
     assert data["ticks"] > 10
     assert data["max_lag"] < 0.25, data  # sweeps run in threads, probes are async
