@@ -23,13 +23,14 @@ from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
+from sqlite_utils import Database
 
-from agent import signing
+from agent import signing, wire
 from central import inventory, registry
 from central.db import open_db
 from central.keys import key_path_for, load_or_create
 from central.lab.broker import Mosquitto
-from central.lab.municipal import MUNICIPAL
+from central.lab.municipal import MUNICIPAL, policy_path
 from central.lab.netns import LabError
 from central.lab.topology import CORE_HOST, Lab, LabSpec
 
@@ -119,6 +120,63 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _segmentation(lab: Lab, setups: list[SensorSetup], db_path: Path, workdir: Path,
+                  console: Console) -> bool:
+    """Each sensor runs a probe plan signed by the central; then the central evaluates."""
+    from central import policy as zone_policy
+    from central import segmentation
+
+    policy = zone_policy.load(policy_path())
+    db = open_db(db_path)
+    key = load_or_create(key_path_for(db_path))
+    plans = []
+    for setup in setups:
+        plan, token = segmentation.issue_plan(db, policy, setup.id, key)
+        db.execute("UPDATE plans SET sent_at = ? WHERE id = ?", [wire.utc_now(), plan.id])
+        path = workdir / f"{setup.id}.plan.jws"
+        path.write_bytes(token)
+        plans.append(plan.id)
+        console.print(f"[bold]plan[/bold] {setup.id}: probe {len(plan.targets)} addresses in "
+                      "the other zones (signed by the central)")
+    procs = [lab.popen(s.ns, [sys.executable, "-m", "agent.cli", "reach", "--plan",
+                              str(workdir / f"{s.id}.plan.jws"), "--config", str(s.config)],
+                       stderr=subprocess.PIPE) for s in setups]
+    ok = True
+    for setup, proc in zip(setups, procs, strict=True):
+        _, err = proc.communicate(timeout=INGEST_TIMEOUT_S)
+        if proc.returncode != 0:
+            ok = False
+            console.print(f"[red]sensor {setup.id} could not run its plan:[/red]")
+            console.print(err.decode(errors="replace")[-2000:], markup=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done = {r[0] for r in db.execute("SELECT DISTINCT plan_id FROM reach").fetchall()}
+        if set(plans) <= done:
+            break
+        time.sleep(0.3)
+    changes = segmentation.evaluate(db, policy)
+    console.print(f"[bold]evaluate[/bold] against {policy_path().name}: {changes['new']} "
+                  "violations")
+    db.close()
+    return ok
+
+
+def _print_violations(db: Database, console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from central import segmentation
+
+    rows = segmentation.violations(db)
+    table = Table(title=f"Violations of the zone policy: {len(rows)}")
+    for column in ("id", "kind", "severity", "zones", "what"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        zones = row.zone or "" if not row.other_zone else f"{row.zone} -> {row.other_zone}"
+        table.add_row(str(row.id), row.kind, row.severity, escape(zones), escape(row.title))
+    console.print(table)
+
+
 def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = MUNICIPAL,
              console: Console | None = None) -> int:
     console = console or Console(width=None if sys.stdout.isatty() else 160)
@@ -171,11 +229,15 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = M
                 if not wait_for_messages(db_path, [s.id for s in setups], timeout=30):
                     console.print("[red]the central did not receive every sensor's findings[/red]")
                     failed = True
+                if len(setups) > 1 and not failed:
+                    failed = not _segmentation(lab, setups, db_path, workdir, console)
         db = open_db(db_path)
         rows = inventory.assets(db)
         from central.cli import print_assets
 
         print_assets(rows, console)
+        if len(segments) > 1:
+            _print_violations(db, console)
         counts = {r["reason"]: r["count"] for r in db.query("SELECT * FROM message_counts")}
         console.print(f"messages: {json.dumps(counts)}; {len(rows)} assets; "
                       f"{time.monotonic() - started:.0f} s in all")
