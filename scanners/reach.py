@@ -1,8 +1,10 @@
 """Reachability probes: from this segment, does a packet get through to that address and port?
 
-The plan's targets are probed all at once, paced by the rate limiter, so a /24 with thirty
-ports takes about one timeout window, not one per probe. TCP uses a connect probe (an
-answer of SYN-ACK or RST is all we need; the connection is closed at once), UDP sends the
+The plan's targets are probed all at once, paced by the rate limiter. With a raw socket
+(CAP_NET_RAW) TCP is probed with stateless SYNs and UDP from one socket (see
+:mod:`scanners.syn`), so a /24 with thirty ports takes one round of sending plus one quiet
+period, not one timeout per probe. Without it, TCP falls back to connect probes (an
+answer of SYN-ACK or RST is all we need; the connection is closed at once). UDP sends the
 one request each protocol answers (SNMP, BACnet, DNS, NTP, NetBIOS, SIP), ICMP an echo.
 
 States: ``reachable`` (a service answered), ``refused`` (RST, or ICMP port unreachable:
@@ -16,6 +18,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from scanners import syn
 from scanners.icmp import icmp_sweep
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
@@ -51,11 +54,19 @@ async def probe_reach(
     host_pps: float = 100.0,
     timeout_s: float = 2.0,
     progress: Callable[[int, int], None] | None = None,
+    stateless: bool | None = None,
 ) -> list[Reach]:
-    """One result per (target, proto, port); every target must be in ``scope``."""
+    """One result per (target, proto, port); every target must be in ``scope``.
+
+    ``stateless``: SYN and UDP probes from raw sockets (default: when permitted)."""
     for target in targets:
         scope.check(target.ip)
     limiter = RateLimiter(global_pps=global_pps, host_pps=host_pps)
+    if stateless is None:
+        stateless = syn.available()
+    if stateless:
+        return await _stateless(targets, scope=scope, limiter=limiter, timeout_s=timeout_s,
+                                progress=progress)
     options = ProbeOptions(host_concurrency=16, banner_wait_s=0.0, min_timeout_s=timeout_s,
                            max_timeout_s=timeout_s)
     groups: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
@@ -91,4 +102,34 @@ async def probe_reach(
             out.append(Reach(ip=ip, proto="icmp", port=0,
                              state="reachable" if rtt is not None else "filtered",
                              rtt_ms=round(rtt * 1000, 3) if rtt is not None else None))
+    return out
+
+
+async def _stateless(targets: Sequence[Target], *, scope: Scope, limiter: RateLimiter,
+                     timeout_s: float, progress: Callable[[int, int], None] | None
+                     ) -> list[Reach]:
+    # port-major order: consecutive probes go to different hosts, so the per-host limit
+    # never idles the sender
+    probes: list[syn.Key] = []
+    width = max((len(t.tcp) + len(t.udp) for t in targets), default=0)
+    for index in range(width):
+        for target in targets:
+            ports = [("tcp", p) for p in target.tcp] + [("udp", p) for p in target.udp]
+            if index < len(ports):
+                probes.append((ports[index][0], target.ip, ports[index][1]))
+    pinged = [t.ip for t in targets if t.icmp]
+    timing = SweepTiming(retries=1, max_wait_s=timeout_s)
+    ports_done = asyncio.to_thread(syn.probe_sync, probes, scope=scope, limiter=limiter,
+                                   timing=timing, progress=progress)
+    echoes = icmp_sweep(pinged, scope=scope, limiter=limiter, timing=timing) if pinged else None
+    results, echoed = await asyncio.gather(ports_done, echoes or asyncio.sleep(0, result=[]))
+    out = [Reach(ip=ip, proto=proto, port=port, state=state,
+                 rtt_ms=round(rtt * 1000, 3) if rtt is not None else None)
+           for (proto, ip, port), (state, rtt) in results.items()]
+    answered = {reply.ip: reply.rtt_s for reply in echoed}
+    for ip in pinged:
+        rtt = answered.get(ip)
+        out.append(Reach(ip=ip, proto="icmp", port=0,
+                         state="reachable" if rtt is not None else "filtered",
+                         rtt_ms=round(rtt * 1000, 3) if rtt is not None else None))
     return out

@@ -259,3 +259,37 @@ def test_exports_read_back_with_every_row_and_hostile_text_stays_text(seg_run: S
                      *policy_args()).stdout
     assert len(list(csv.reader(io.StringIO(assets.lstrip("\ufeff"))))) == 1 + 1 + sum(
         d.segment == "cameras" for d in MUNICIPAL.devices)  # + the router's leg
+
+
+REACH_PROBE = """
+import asyncio, json, sys
+from scanners.reach import Target, probe_reach
+from scanners.scope import Scope
+
+targets = [Target(ip=f"10.20.{net}.{host}", tcp=(21, 22, 23, 80, 102, 443, 502, 554),
+                  udp=(137, 161, 47808)) for net in (30, 40) for host in (1, 21, 22, 31, 32, 33, 99)]
+out = {}
+for mode in (True, False):
+    results = asyncio.run(probe_reach(targets, scope=Scope.from_strings(["10.20.0.0/16"]),
+                                      timeout_s=1.0, stateless=mode))
+    out[str(mode)] = sorted([r.ip, r.proto, r.port, r.state] for r in results)
+print(json.dumps(out))
+"""
+
+
+def test_stateless_and_connect_probes_agree(seg_run: SegRun) -> None:
+    """The SYN/UDP prober and the connect fallback see the same network from the admin leg."""
+    result = seg_run.lab.run(seg_run.sensors["admin"].ns, [sys.executable, "-c", REACH_PROBE],
+                             timeout=300)
+    assert result.returncode == 0, result.stderr
+    modes = json.loads(result.stdout)
+    stateless = {tuple(r[:3]): r[3] for r in modes["True"]}
+    connect = {tuple(r[:3]): r[3] for r in modes["False"]}
+    assert stateless.keys() == connect.keys()
+    tcp = {k: v for k, v in stateless.items() if k[1] == "tcp"}
+    assert tcp == {k: v for k, v in connect.items() if k[1] == "tcp"}
+    assert tcp[("10.20.30.21", "tcp", 554)] == "reachable"  # the router's fault
+    assert tcp[("10.20.40.31", "tcp", 80)] == "reachable"  # allowed by the policy
+    assert tcp[("10.20.40.33", "tcp", 80)] == "refused"  # allowed through, nobody listens
+    assert tcp[("10.20.40.33", "tcp", 23)] == "filtered"  # denied by the router
+    assert stateless[("10.20.40.32", "udp", 161)] == "filtered"  # UDP is not let through

@@ -1,0 +1,205 @@
+"""Stateless reachability probes: TCP SYN and UDP requests sent from one thread, answers read
+from raw sockets, so thousands of probes take one round of sending plus one quiet period
+instead of one connection timeout each.
+
+TCP: a SYN from a reserved source port (a bound, never-connected socket keeps any other
+program off it); a SYN-ACK means reachable, a RST refused. Our kernel answers the SYN-ACK
+with a RST, so no connection is ever opened on the device, as with nmap -sS. The sequence
+number is a keyed hash of the target, and an answer must acknowledge it: forged or stray
+segments are ignored. UDP: the one request each protocol answers (see ``UDP_PAYLOADS``)
+from one socket; an answer means reachable, an ICMP port unreachable refused. An ICMP
+"administratively prohibited" (a firewall that rejects) counts as filtered, like silence.
+
+It needs CAP_NET_RAW (the agent has it); :func:`available` says whether it can run, and the
+caller falls back to connect probes otherwise. Built on the sweep engine: rate limits per
+host and globally, one retry for silent probes, and a quiet period that adapts to the
+round-trip times seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import select
+import socket
+import struct
+import time
+from collections.abc import Callable, Sequence
+
+from scanners.icmp import checksum
+from scanners.rate import RateLimiter
+from scanners.scope import Scope
+from scanners.sweep import Answer, SweepTiming, sweep
+from scanners.tcp import UDP_PAYLOADS
+
+MAX_PACKET = 65_535
+SYN, RST, ACK = 0x02, 0x04, 0x10
+Key = tuple[str, str, int]  # (proto, ip, port)
+
+
+def available() -> bool:
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP).close()
+    except PermissionError:
+        return False
+    return True
+
+
+def _name(key: Key) -> str:
+    return f"{key[0]}:{key[1]}:{key[2]}"
+
+
+def _key(name: str) -> Key:
+    proto, ip, port = name.split(":")
+    return proto, ip, int(port)
+
+
+class _PerHost:
+    """The sweep engine keys its limiter by target; the limit is per address."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    def try_take(self, target: str) -> float:
+        return self.limiter.try_take(target.split(":")[1])
+
+
+def syn_segment(source: str, target: str, sport: int, dport: int, seq: int) -> bytes:
+    """A TCP SYN with an MSS option, checksummed over the IPv4 pseudo-header."""
+    options = struct.pack("!BBH", 2, 4, 1460)
+    offset = (20 + len(options)) // 4
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, offset << 4, SYN, 64240, 0, 0)
+    pseudo = socket.inet_aton(source) + socket.inet_aton(target) + struct.pack(
+        "!BBH", 0, socket.IPPROTO_TCP, len(header) + len(options))
+    csum = checksum(pseudo + header + options)
+    return header[:16] + struct.pack("!H", csum) + header[18:] + options
+
+
+def parse_tcp(packet: bytes, sport: int) -> tuple[str, int, int, int] | None:
+    """(source address, source port, ack, flags) of a segment to ``sport``, else None."""
+    if len(packet) < 20 or packet[0] >> 4 != 4:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    if len(packet) < ihl + 20:
+        return None
+    src_port, dst_port, _seq, ack, _off, flags = struct.unpack_from("!HHIIBB", packet, ihl)
+    if dst_port != sport:
+        return None
+    return socket.inet_ntoa(packet[12:16]), src_port, ack, flags
+
+
+def parse_unreachable(packet: bytes) -> tuple[str, str, int, int, int] | None:
+    """(proto, original target, its port, our source port, ICMP code) of a destination
+    unreachable message about a probe we sent, else None."""
+    if len(packet) < 20 or packet[0] >> 4 != 4:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    if len(packet) < ihl + 8 + 20 + 8 or packet[ihl] != 3:
+        return None
+    code = packet[ihl + 1]
+    inner = packet[ihl + 8:]
+    inner_ihl = (inner[0] & 0x0F) * 4
+    if len(inner) < inner_ihl + 8:
+        return None
+    proto = {socket.IPPROTO_TCP: "tcp", socket.IPPROTO_UDP: "udp"}.get(inner[9])
+    if proto is None:
+        return None
+    sport, dport = struct.unpack_from("!HH", inner, inner_ihl)
+    return proto, socket.inet_ntoa(inner[16:20]), dport, sport, code
+
+
+def probe_sync(
+    probes: Sequence[Key],
+    *,
+    scope: Scope,
+    limiter: RateLimiter,
+    timing: SweepTiming = SweepTiming(),
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[Key, tuple[str, float | None]]:
+    """{(proto, ip, port): (state, rtt seconds)} for every probe; silence is 'filtered'."""
+    for _, ip, _ in probes:
+        scope.check(ip)
+    secret = os.urandom(16)
+    sources: dict[str, str] = {}
+
+    def seq_for(ip: str, port: int) -> int:
+        digest = hashlib.blake2s(f"{ip}:{port}".encode(), key=secret, digest_size=4).digest()
+        return int.from_bytes(digest, "big")
+
+    def source_for(ip: str) -> str:
+        if ip not in sources:  # the address the kernel's route would send from
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect((ip, 9))
+                sources[ip] = probe.getsockname()[0]
+        return sources[ip]
+
+    reserve = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # keeps our TCP port ours
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    try:
+        reserve.bind(("0.0.0.0", 0))  # noqa: S104 - only reserves a port number
+        udp.bind(("0.0.0.0", 0))  # noqa: S104 - answers come back to it
+        tcp_port, udp_port = reserve.getsockname()[1], udp.getsockname()[1]
+        for sock in (tcp, udp, icmp):
+            sock.setblocking(False)
+
+        def send(name: str) -> None:
+            proto, ip, port = _key(name)
+            with contextlib.suppress(OSError):  # no route: it simply does not answer
+                if proto == "tcp":
+                    tcp.sendto(syn_segment(source_for(ip), ip, tcp_port, port,
+                                           seq_for(ip, port)), (ip, 0))
+                else:
+                    udp.sendto(UDP_PAYLOADS.get(port, b"\r\n"), (ip, port))
+
+        def poll(timeout: float) -> list[Answer[str]]:
+            answers: list[Answer[str]] = []
+            ready, _, _ = select.select([tcp, udp, icmp], [], [], max(0.0, timeout))
+            while ready:
+                for sock in ready:
+                    try:
+                        if sock is udp:
+                            _data, (ip, port) = udp.recvfrom(MAX_PACKET)
+                            answers.append(Answer(_name(("udp", ip, port)), "reachable",
+                                                  time.monotonic()))
+                            continue
+                        packet = sock.recv(MAX_PACKET)
+                    except (BlockingIOError, ConnectionRefusedError):
+                        continue
+                    if sock is tcp:
+                        seen = parse_tcp(packet, tcp_port)
+                        if seen is None:
+                            continue
+                        ip, port, ack, flags = seen
+                        if ack != (seq_for(ip, port) + 1) & 0xFFFFFFFF:
+                            continue  # not an answer to our SYN
+                        state = ("reachable" if flags & (SYN | ACK) == SYN | ACK else
+                                 "refused" if flags & RST else None)
+                        if state:
+                            answers.append(Answer(_name(("tcp", ip, port)), state,
+                                                  time.monotonic()))
+                    else:
+                        about = parse_unreachable(packet)
+                        if about is None:
+                            continue
+                        proto, ip, port, sport, code = about
+                        if sport != (tcp_port if proto == "tcp" else udp_port):
+                            continue
+                        state = "refused" if (proto, code) == ("udp", 3) else "filtered"
+                        answers.append(Answer(_name((proto, ip, port)), state, time.monotonic()))
+                ready, _, _ = select.select([tcp, udp, icmp], [], [], 0)
+            return answers
+
+        replies = sweep([_name(p) for p in probes], send=send, poll=poll,
+                        limiter=_PerHost(limiter), timing=timing,  # type: ignore[arg-type]
+                        progress=progress)
+    finally:
+        for sock in (tcp, udp, icmp, reserve):
+            sock.close()
+    out: dict[Key, tuple[str, float | None]] = {}
+    for probe in probes:
+        reply = replies.get(_name(probe))
+        out[probe] = (reply.info, reply.rtt_s) if reply else ("filtered", None)
+    return out
