@@ -703,7 +703,7 @@ class ProbePlan:
     issued_at: str
     expires_at: str
     targets: tuple[PlanTarget, ...]
-    global_pps: float = 1000.0
+    global_pps: float = 5000.0
     host_pps: float = 100.0
     timeout_s: float = 2.0
     v: int = SCHEMA_VERSION

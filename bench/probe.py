@@ -44,7 +44,9 @@ async def _identify(iface: object, scope: Scope, limiter: RateLimiter,
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=("arp", "tcp", "identify"))
+    parser.add_argument("kind", choices=("arp", "tcp", "identify", "reach"))
+    parser.add_argument("--stateless", action="store_true", help="reach: SYN probes")
+    parser.add_argument("--connect", action="store_true", help="reach: connect probes")
     parser.add_argument("--iface", default="eth0")
     parser.add_argument("--targets")
     parser.add_argument("--ports", default="")
@@ -65,6 +67,15 @@ def main(argv: list[str]) -> int:
         found: object = sorted(r.ip for r in replies)
     elif args.kind == "identify":
         found = asyncio.run(_identify(iface, scope, limiter, args))
+    elif args.kind == "reach":
+        from scanners.reach import Target, probe_reach
+
+        ports = tuple(int(p) for p in args.ports.split(",") if p)
+        targets = [Target(ip=str(ip), tcp=ports, icmp=False) for ip in parse_target(args.targets)]
+        results = asyncio.run(probe_reach(targets, scope=Scope.from_strings(["10.50.0.0/16"]),
+                                          global_pps=5000, host_pps=100, timeout_s=2.0,
+                                          stateless=args.stateless))
+        found = sorted(f"{r.ip}:{r.port}" for r in results if r.state == "reachable")
     else:
         from scanners.tcp import ProbeOptions, probe_ports
 

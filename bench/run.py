@@ -30,6 +30,7 @@ from central.lab.topology import DeviceSpec, Lab, LabSpec, SegmentSpec, ServiceS
 
 HERE = Path(__file__).parent
 CIDR = "10.50.0.0/24"
+EDGE_CIDR = "10.51.0.0/24"
 SERVICE_HOSTS = range(10, 30)  # hosts with open ports
 OPEN_PORTS = (22, 80, 443, 502, 554)
 PROBE_PORTS = (21, 22, 23, 80, 443, 445, 502, 554, 1883, 3389, 5900, 8080, 8443, 9100,
@@ -49,9 +50,15 @@ def crowd_spec(hosts: int) -> LabSpec:
         devices.append(DeviceSpec(name=f"h{n}", segment="crowd", host=n,
                                   mac=f"{oui}:50:00:{n:02x}", vendor="", device_type="unknown",
                                   services=services))
+    # a second segment, beside the crowd, holds the sensor that tests segmentation: the
+    # router lets it reach the crowd only on web and RTSP (and ping); the rest is dropped
     return LabSpec(segments=(SegmentSpec(name="crowd", cidr=CIDR,
-                                         router_mac="00:00:0c:50:00:01"),),
-                   devices=tuple(devices))
+                                         router_mac="00:00:0c:50:00:01"),
+                             SegmentSpec(name="edge", cidr=EDGE_CIDR,
+                                         router_mac="00:00:0c:51:00:01")),
+                   devices=tuple(devices),
+                   allowed_flows=(("edge", "crowd", "tcp", 80), ("edge", "crowd", "tcp", 554),
+                                  ("edge", "crowd", "icmp", 0)))
 
 
 def timed(lab: Lab, ns: str, argv: list[str]) -> tuple[float, str]:
@@ -128,6 +135,37 @@ def port_probe(lab: Lab, runs: int) -> dict[str, Any]:
         ("netvagt TCP probe (limits raised: 20000 pps, 2000 pps/host)",
          ours("--global-pps", "20000", "--host-pps", "2000", "--host-concurrency", "64")),
         ("nmap -sS", nmap_ss),
+    )}
+
+
+def reachability(lab: Lab, runs: int, hosts: int) -> dict[str, Any]:
+    """A probe plan's worth: every host of the crowd x PROBE_PORTS, from the other segment,
+    through the router (mostly dropped: the realistic case for segmentation checks)."""
+    ns = lab.sensor_ns("edge")
+    targets = f"10.50.0.1-10.50.0.{1 + hosts}"
+    ports = ",".join(str(p) for p in PROBE_PORTS)
+    py = [sys.executable, "-m", "bench.probe", "reach", "--targets", targets, "--ports", ports]
+
+    def ours(mode: str) -> Any:
+        def run() -> tuple[float, set[str]]:
+            elapsed, out = timed(lab, ns, [*py, f"--{mode}"])
+            INNER.setdefault(f"reach-{mode}", []).append(json.loads(out)["inner_s"])
+            return elapsed, set(json.loads(out)["found"])
+        return run
+
+    def nmap_ss() -> tuple[float, set[str]]:
+        elapsed, out = timed(lab, ns, ["nmap", "-sS", "-n", "-Pn", "--max-retries", "1", "-p",
+                                       ports, "-oG", "-", targets.replace("-10.50.0.", "-")])
+        found = set()
+        for host, rest in re.findall(r"Host: (\S+) .*?Ports: (.*)", out):
+            for port in re.findall(r"(\d+)/open/tcp", rest):
+                found.add(f"{host}:{port}")
+        return elapsed, found
+
+    return {name: best_of(runs, fn) for name, fn in (
+        ("netvagt reach, SYN (plan defaults: 5000 pps, 100 pps/host)", ours("stateless")),
+        ("netvagt reach, connect fallback (same limits)", ours("connect")),
+        ("nmap -sS -Pn --max-retries 1", nmap_ss),
     )}
 
 
@@ -296,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab up in {time.monotonic() - started:.1f} s", flush=True)
         disc = discovery(lab, args.runs)
         ports = port_probe(lab, args.runs)
+        reach = reachability(lab, args.runs, args.hosts)
     expected_hosts = {f"10.50.0.{n}" for n in range(2, 2 + args.hosts)} | {"10.50.0.1"}
     expected_ports = {f"10.50.0.{h}:{p}" for h in SERVICE_HOSTS for p in OPEN_PORTS}
     fastest_peer = min(t for name, (t, _) in disc.items() if not name.startswith("netvagt"))
@@ -326,6 +365,21 @@ def main(argv: list[str] | None = None) -> int:
         inner = statistics.median(INNER[key])
         results["port_probe"][f"netvagt probe alone, {label} (inside the process)"] = round(inner, 3)
         print(f"  (netvagt's probe itself, {label}, without interpreter start: {inner:.2f} s)")
+    reachable = {f"10.50.0.{h}:{p}" for h in SERVICE_HOSTS for p in OPEN_PORTS
+                 if p in (80, 554)}
+    print(f"\nReachability across the router: {args.hosts + 1} hosts x {len(PROBE_PORTS)} TCP "
+          f"ports from another segment ({len(reachable)} reachable, the rest dropped):")
+    results["reachability"] = {}
+    nmap_t = reach["nmap -sS -Pn --max-retries 1"][0]
+    for name, (elapsed, found) in reach.items():
+        complete = len(found & reachable)
+        print(f"  {name:62s} {elapsed:6.2f} s  {complete:3d}/{len(reachable)} reachable"
+              f"  ({ratio(elapsed, nmap_t)} of nmap's time)")
+        results["reachability"][name] = {"seconds": round(elapsed, 3), "reachable": complete}
+    for mode in ("stateless", "connect"):
+        inner = statistics.median(INNER[f"reach-{mode}"])
+        results["reachability"][f"netvagt {mode} alone (inside the process)"] = round(inner, 3)
+        print(f"  (netvagt's {mode} probe itself, without interpreter start: {inner:.2f} s)")
     if args.identify:
         print("\nIdentification on the municipal lab (cameras and building management):",
               flush=True)

@@ -88,6 +88,9 @@ class Policy:
     flows: tuple[Flow, ...]
     tcp_ports: tuple[int, ...] = DEFAULT_TCP
     udp_ports: tuple[int, ...] = DEFAULT_UDP
+    probe_pps: float = 5000.0  # a plan's packets per second, all targets together
+    probe_host_pps: float = 100.0  # and to any one address
+    probe_timeout_s: float = 2.0  # silence for this long after the last probe: filtered
     _by_name: dict[str, Zone] = field(default_factory=dict, repr=False)
 
     def zone(self, name: str) -> Zone:
@@ -202,6 +205,17 @@ def parse(text: str, path: str = "<policy>") -> Policy:
     if udp_ports is None or len(udp_ports) > 16:
         problems.add("defaults", 0, "udp_ports", "expected up to 16 port numbers 1-65535")
         udp_ports = list(DEFAULT_UDP)
+    rates: dict[str, float] = {}
+    for setting, low, high, default in (("probe_pps", 1, 10_000, 5000.0),
+                                        ("probe_host_pps", 1, 1000, 100.0),
+                                        ("probe_timeout_s", 0.1, 30, 2.0)):
+        value = defaults.get(setting, default)
+        if not isinstance(value, (int, float)) or not low <= value <= high:
+            problems.add("defaults", 0, setting, f"expected a number from {low} to {high}")
+            value = default
+        rates[setting] = float(value)
+    for extra in sorted(set(defaults) - {"tcp_ports", "udp_ports", *rates}):
+        problems.add("defaults", 0, extra, "unknown setting")
 
     sites: list[str] = []
     for index, raw in enumerate(data.get("site", [])):
@@ -257,7 +271,9 @@ def parse(text: str, path: str = "<policy>") -> Policy:
     if problems.items:
         raise PolicyError(problems.items)
     return Policy(path=path, org=org, sites=tuple(sites), zones=tuple(zones), flows=tuple(flows),
-                  tcp_ports=tuple(tcp_ports), udp_ports=tuple(udp_ports))
+                  tcp_ports=tuple(tcp_ports), udp_ports=tuple(udp_ports),
+                  probe_pps=rates["probe_pps"], probe_host_pps=rates["probe_host_pps"],
+                  probe_timeout_s=rates["probe_timeout_s"])
 
 
 def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],

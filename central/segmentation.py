@@ -108,7 +108,9 @@ def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None 
     now = now or datetime.now(UTC)
     return wire.ProbePlan(id=uuid.uuid4().hex, sensor=sensor, org=org, zone=home.name,
                           issued_at=wire.format_ts(now), expires_at=wire.format_ts(now + PLAN_VALID),
-                          targets=tuple(targets[:wire.MAX_PLAN_TARGETS]))
+                          targets=tuple(targets[:wire.MAX_PLAN_TARGETS]),
+                          global_pps=policy.probe_pps, host_pps=policy.probe_host_pps,
+                          timeout_s=policy.probe_timeout_s)
 
 
 def issue_plan(db: Database, policy: Policy, sensor: str, key: OKPKey) -> tuple[wire.ProbePlan, bytes]:
