@@ -157,7 +157,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        ingestor = await serve(args.db, broker, key_path=args.key, stop=stop)
+        ingestor = await serve(args.db, broker, key_path=args.key, stop=stop,
+                               policy_path=args.policy)
         logging.getLogger("netvagt.central").info("stopped; this run: %s", dict(ingestor.counts))
 
     asyncio.run(until_signalled())
@@ -511,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manage-access", action="store_true",
                    help="administer per-sensor broker access with Mosquitto's dynamic security "
                    "plugin (--username must be its admin)")
+    p.add_argument("--policy", type=Path, help="zone policy: after each sensor's scan, send it "
+                   "a probe plan; evaluate new data every 30 s")
 
     p = add("assets", cmd_assets)
     _db_arg(p)

@@ -64,6 +64,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
     max_messages: int | None = None,
+    policy_path: Path | None = None,
 ) -> Ingestor:
     """Run until ``stop`` is set (or ``max_messages`` findings were handled)."""
     db = open_db(db_path)
@@ -88,7 +89,7 @@ async def serve(
                 max_queued_incoming_messages=10_000,
             ) as client:
                 await _session(client, db, ingestor, key, broker, stop, ready, handled,
-                               max_messages)
+                               max_messages, policy_path)
         except* _Stop:
             stop.set()
         except* aiomqtt.MqttError as group:
@@ -112,6 +113,7 @@ async def _session(
     ready: asyncio.Event | None,
     handled: list[int],
     max_messages: int | None,
+    policy_path: Path | None = None,
 ) -> None:
     findings: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
     requests: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
@@ -165,6 +167,16 @@ async def _session(
             await send_commands(db, client, key)
             await asyncio.sleep(RECONCILE_S)
 
+    async def policy_loop() -> None:
+        assert policy_path is not None
+        evaluated: str | None = None  # the newest message the last evaluation saw
+        while True:
+            await asyncio.sleep(POLICY_ROUND_S)
+            try:
+                evaluated = segmentation_round(db, policy_path, key, evaluated)
+            except Exception as exc:  # a bad policy edit must not stop the ingest
+                log.error("segmentation round failed: %s", exc)
+
     async def watch_stop() -> None:
         await stop.wait()
         raise _Stop
@@ -183,6 +195,8 @@ async def _session(
         await client.subscribe(STATUS_FILTER, qos=1)
         group.create_task(status_loop())
         group.create_task(command_loop())
+        if policy_path is not None:
+            group.create_task(policy_loop())
         log.info("subscribed to %s on %s:%d", wire.FINDINGS_FILTER, broker.host, broker.port)
         group.create_task(ingest_loop())
         if ready is not None:
@@ -288,6 +302,39 @@ def store_status(db: Database, ingestor: Ingestor, topic: str, payload: bytes) -
         "UPDATE sensors SET last_status = ?, last_status_at = ? WHERE id = ?",
         [status.encode().decode(), status.at, status.sensor],
     )
+
+
+POLICY_ROUND_S = 30.0
+
+
+def segmentation_round(db: Database, policy_path: Path, key: OKPKey,
+                       evaluated: str | None = None) -> str | None:
+    """After a sensor's scan, a probe plan for it; after new data, an evaluation.
+
+    The policy file is read afresh each round, so an edit takes effect without a restart
+    (and an invalid edit is logged, with its lines, and skipped)."""
+    from central import policy as zone_policy
+    from central import segmentation
+
+    try:
+        policy = zone_policy.load(policy_path)
+    except zone_policy.PolicyError as exc:
+        log.error("zone policy not used:\n%s", exc)
+        return evaluated
+    zones = segmentation.sensor_zones(db, policy)
+    for sensor in zones:
+        scanned = db.execute("SELECT max(received_at) FROM messages WHERE sensor_id = ?"
+                             " AND assets > 0", [sensor]).fetchone()[0]
+        planned = db.execute("SELECT max(issued_at) FROM plans WHERE sensor_id = ?",
+                             [sensor]).fetchone()[0]
+        if scanned and (planned is None or planned < scanned):
+            plan, _ = segmentation.issue_plan(db, policy, sensor, key)
+            log.info("probe plan %s for %s: %d targets", plan.id, sensor, len(plan.targets))
+    latest = db.execute("SELECT max(received_at) FROM messages").fetchone()[0]
+    if latest and latest != evaluated:
+        changes = segmentation.evaluate(db, policy)
+        log.info("zone policy evaluated: %s", changes)
+    return latest or evaluated
 
 
 async def send_commands(db: Database, client: aiomqtt.Client, key: OKPKey) -> None:

@@ -23,7 +23,7 @@ from central.keys import load_or_create
 from central.policy import parse
 from central.segmentation import ReviewError, evaluate, issue_plan, review, violations
 
-POLICY = parse("""
+POLICY_TEXT = """
 org = "kommune"
 [[site]]
 name = "raadhus"
@@ -45,7 +45,8 @@ ports = [80]
 from = "admin"
 to = "bms"
 proto = "icmp"
-""")
+"""
+POLICY = parse(POLICY_TEXT)
 HOSTILE = '=HYPERLINK("http://evil.example/x","click") login:'
 
 
@@ -223,3 +224,26 @@ def test_exports_read_back_with_evidence_and_formulas_stay_text(
     assert any(c.value == "'" + HOSTILE and c.data_type == "s" for c in cells)
     data = json.loads(exports.export(db, "violations", "json"))
     assert len(data) == count and all(d["evidence_items"] for d in data)
+
+
+def test_the_service_round_plans_after_each_scan_and_evaluates_new_data(
+        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from central.service import segmentation_round
+
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(POLICY_TEXT)
+    key = load_or_create(tmp_path / "central.key")
+    seen = segmentation_round(db, policy_file, key)
+    plans = {r["sensor_id"] for r in db.query("SELECT sensor_id FROM plans")}
+    assert plans == {"s-admin", "s-bms"}  # both have scanned: both get a plan
+    assert violations(db)  # and the data was evaluated
+    assert segmentation_round(db, policy_file, key, seen) == seen
+    assert db.execute("SELECT count(*) FROM plans").fetchone()[0] == 2  # nothing new: no plan
+    policy_file.write_text(POLICY_TEXT.replace('cidrs = ["10.20.40.0/24"]',
+                                               'cidrs = ["10.20.10.0/25"]'))
+    lab.send("s-admin", assets=ADMIN)  # a new scan, while the policy is broken
+    assert segmentation_round(db, policy_file, key, seen) == seen  # logged, skipped
+    assert db.execute("SELECT count(*) FROM plans").fetchone()[0] == 2
+    policy_file.write_text(POLICY_TEXT)  # fixed: the new scan gets its plan
+    assert segmentation_round(db, policy_file, key, seen) != seen
+    assert db.execute("SELECT count(*) FROM plans").fetchone()[0] == 3
