@@ -140,6 +140,10 @@ if [ "$ROLE" = central ]; then
             "$PASSWORD" >/dev/null
         chown mosquitto /var/lib/mosquitto/dynamic-security.json
     fi
+    if [ ! -f /etc/netvagt/policy.toml ]; then
+        install -m 0644 "$HERE/packaging/policy.example.toml" /etc/netvagt/policy.toml
+        say "installed the example zone policy as /etc/netvagt/policy.toml: edit its zones"
+    fi
     PLUGIN="$(ls /usr/lib/*/mosquitto_dynamic_security.so 2>/dev/null | head -n1)"
     sed -e "s|@PLUGIN@|$PLUGIN|" -e "s|@TLS@|$TLS|g" "$HERE/packaging/mosquitto-netvagt.conf" \
         > /etc/mosquitto/conf.d/netvagt.conf
@@ -151,6 +155,8 @@ if [ "$ROLE" = central ]; then
     fi
     cat <<NEXT
 next steps on the central:
+  edit /etc/netvagt/policy.toml (your zones, CIDRs and allowed flows), then
+  netvagt-central policy check --policy /etc/netvagt/policy.toml
   sudo systemctl enable --now netvagt-central
   netvagt-central token create --org ORG --site SITE --zone ZONE     (one per sensor)
   give each technician the token and $TLS/ca.crt
