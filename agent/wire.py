@@ -19,7 +19,7 @@ import socket
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
@@ -165,6 +165,19 @@ def _only_keys(where: str, data: Mapping[str, Any], cls: type) -> None:
         raise _fail(where, f"unknown field(s) {sorted(unknown)!r}")
 
 
+_Flat = TypeVar("_Flat")
+
+
+def _build(cls: type[_Flat], data: object, where: str) -> _Flat:
+    """A flat record from untrusted JSON: only its own keys, and its own checks."""
+    mapping = _mapping(where, data)
+    _only_keys(where, mapping, cls)
+    try:
+        return cls(**mapping)
+    except TypeError as exc:
+        raise _fail(where, str(exc)) from None
+
+
 def _mapping(where: str, value: object) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise _fail(where, f"expected an object, got {type(value).__name__}")
@@ -249,12 +262,7 @@ class Observation:
 
     @classmethod
     def from_dict(cls, data: object, where: str = "observation") -> Observation:
-        mapping = _mapping(where, data)
-        _only_keys(where, mapping, cls)
-        try:
-            return cls(**mapping)
-        except TypeError as exc:
-            raise _fail(where, str(exc)) from None
+        return _build(cls, data, where)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -366,12 +374,7 @@ class Probe:
 
     @classmethod
     def from_dict(cls, data: object, where: str = "probe") -> Probe:
-        mapping = _mapping(where, data)
-        _only_keys(where, mapping, cls)
-        try:
-            return cls(**mapping)
-        except TypeError as exc:
-            raise _fail(where, str(exc)) from None
+        return _build(cls, data, where)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -661,6 +664,18 @@ class EnrollReply:
 STATUS_TYPE = "status"
 COMMAND_TYPE = "command"
 COMMANDS = frozenset({"scan"})
+
+
+def _central_envelope(message: Any, kind: str, what: str) -> None:
+    """What every instruction from the central carries: version, type, id, addressee."""
+    if message.v not in SUPPORTED_VERSIONS or message.type != kind:
+        raise UnsupportedVersion(f"not a {what} this side speaks")
+    if not isinstance(message.id, str) or not _UUID_RE.match(message.id):
+        raise _fail("id", "expected 32 lower-case hex digits")
+    if not (is_valid_id(message.sensor) and is_valid_id(message.org)):
+        raise _fail(what, "bad sensor or org id")
+    _ts("issued_at", message.issued_at)
+    _ts("expires_at", message.expires_at)
 PLAN_TYPE = "probe_plan"
 MAX_PLAN_TARGETS = 4096
 MAX_PLAN_PORTS = 64
@@ -710,16 +725,9 @@ class ProbePlan:
     type: str = PLAN_TYPE
 
     def __post_init__(self) -> None:
-        if self.v not in SUPPORTED_VERSIONS or self.type != PLAN_TYPE:
-            raise UnsupportedVersion("not a probe plan this side speaks")
-        if not isinstance(self.id, str) or not _UUID_RE.match(self.id):
-            raise _fail("id", "expected 32 lower-case hex digits")
-        if not (is_valid_id(self.sensor) and is_valid_id(self.org)):
-            raise _fail("plan", "bad sensor or org id")
+        _central_envelope(self, PLAN_TYPE, "plan")
         if not _NAME_RE.match(str(self.zone)):
             raise _fail("zone", "not a zone name")
-        _ts("issued_at", self.issued_at)
-        _ts("expires_at", self.expires_at)
         if len(self.targets) > MAX_PLAN_TARGETS:
             raise _fail("targets", f"at most {MAX_PLAN_TARGETS} allowed")
         for name, low, high in (("global_pps", 1, 10_000), ("host_pps", 1, 1000),
@@ -827,16 +835,9 @@ class Command:
     type: str = COMMAND_TYPE
 
     def __post_init__(self) -> None:
-        if self.v not in SUPPORTED_VERSIONS or self.type != COMMAND_TYPE:
-            raise UnsupportedVersion("not a command this side speaks")
-        if not isinstance(self.id, str) or not _UUID_RE.match(self.id):
-            raise _fail("id", "expected 32 lower-case hex digits")
-        if not (is_valid_id(self.sensor) and is_valid_id(self.org)):
-            raise _fail("command", "bad sensor or org id")
+        _central_envelope(self, COMMAND_TYPE, "command")
         if self.command not in COMMANDS:
             raise _fail("command", f"{self.command!r} is not one of {sorted(COMMANDS)}")
-        _ts("issued_at", self.issued_at)
-        _ts("expires_at", self.expires_at)
         if self.profile is not None and not _NAME_RE.match(str(self.profile)):
             raise _fail("profile", "not a profile name")
 

@@ -50,7 +50,7 @@ async def probe_reach(
     targets: Sequence[Target],
     *,
     scope: Scope,
-    global_pps: float = 1000.0,
+    global_pps: float = 5000.0,
     host_pps: float = 100.0,
     timeout_s: float = 2.0,
     progress: Callable[[int, int], None] | None = None,
@@ -64,16 +64,33 @@ async def probe_reach(
     limiter = RateLimiter(global_pps=global_pps, host_pps=host_pps)
     if stateless is None:
         stateless = syn.available()
-    if stateless:
-        return await _stateless(targets, scope=scope, limiter=limiter, timeout_s=timeout_s,
-                                progress=progress)
+    timing = SweepTiming(retries=1, max_wait_s=timeout_s)
+    ports = (_stateless(targets, scope=scope, limiter=limiter, timing=timing, progress=progress)
+             if stateless else
+             _connect(targets, scope=scope, limiter=limiter, timeout_s=timeout_s,
+                      progress=progress))
+    pinged = [t.ip for t in targets if t.icmp]
+    echoes = (icmp_sweep(pinged, scope=scope, limiter=limiter, timing=timing) if pinged
+              else asyncio.sleep(0, result=[]))
+    out, echoed = await asyncio.gather(ports, echoes)
+    answered = {reply.ip: reply.rtt_s for reply in echoed}
+    for ip in pinged:
+        rtt = answered.get(ip)
+        out.append(Reach(ip=ip, proto="icmp", port=0,
+                         state="reachable" if rtt is not None else "filtered",
+                         rtt_ms=round(rtt * 1000, 3) if rtt is not None else None))
+    return out
+
+
+async def _connect(targets: Sequence[Target], *, scope: Scope, limiter: RateLimiter,
+                   timeout_s: float, progress: Callable[[int, int], None] | None
+                   ) -> list[Reach]:
     options = ProbeOptions(host_concurrency=16, banner_wait_s=0.0, min_timeout_s=timeout_s,
                            max_timeout_s=timeout_s)
     groups: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
     for target in targets:
         if target.tcp or target.udp:
             groups.setdefault((target.tcp, target.udp), []).append(target.ip)
-    pinged = [t.ip for t in targets if t.icmp]
     total = sum(len(ips) * (len(tcp) + len(udp)) for (tcp, udp), ips in groups.items())
     done = 0
 
@@ -83,30 +100,17 @@ async def probe_reach(
         if progress is not None:
             progress(done, total)
 
-    jobs = [probe_ports(dict.fromkeys(ips), tcp_ports=tcp, udp_ports=udp, scope=scope,
-                        limiter=limiter, options=options, progress=step)
-            for (tcp, udp), ips in groups.items()]
-    ports_done = asyncio.gather(*jobs)
-    echoed = await icmp_sweep(pinged, scope=scope, limiter=limiter,
-                              timing=SweepTiming()) if pinged else []
-    out: list[Reach] = []
-    for group in await ports_done:
-        for result in group:
-            out.append(Reach(ip=result.ip, proto=result.proto, port=result.port,
-                             state=STATE.get(result.state, "filtered"),
-                             rtt_ms=round(result.rtt_s * 1000, 3) if result.rtt_s else None))
-    if pinged:
-        answered = {reply.ip: reply.rtt_s for reply in echoed}
-        for ip in pinged:
-            rtt = answered.get(ip)
-            out.append(Reach(ip=ip, proto="icmp", port=0,
-                             state="reachable" if rtt is not None else "filtered",
-                             rtt_ms=round(rtt * 1000, 3) if rtt is not None else None))
-    return out
+    results = await asyncio.gather(*(
+        probe_ports(dict.fromkeys(ips), tcp_ports=tcp, udp_ports=udp, scope=scope,
+                    limiter=limiter, options=options, progress=step)
+        for (tcp, udp), ips in groups.items()))
+    return [Reach(ip=r.ip, proto=r.proto, port=r.port, state=STATE.get(r.state, "filtered"),
+                  rtt_ms=round(r.rtt_s * 1000, 3) if r.rtt_s else None)
+            for group in results for r in group]
 
 
 async def _stateless(targets: Sequence[Target], *, scope: Scope, limiter: RateLimiter,
-                     timeout_s: float, progress: Callable[[int, int], None] | None
+                     timing: SweepTiming, progress: Callable[[int, int], None] | None
                      ) -> list[Reach]:
     # port-major order: consecutive probes go to different hosts, so the per-host limit
     # never idles the sender
@@ -117,19 +121,8 @@ async def _stateless(targets: Sequence[Target], *, scope: Scope, limiter: RateLi
             ports = [("tcp", p) for p in target.tcp] + [("udp", p) for p in target.udp]
             if index < len(ports):
                 probes.append((ports[index][0], target.ip, ports[index][1]))
-    pinged = [t.ip for t in targets if t.icmp]
-    timing = SweepTiming(retries=1, max_wait_s=timeout_s)
-    ports_done = asyncio.to_thread(syn.probe_sync, probes, scope=scope, limiter=limiter,
-                                   timing=timing, progress=progress)
-    echoes = icmp_sweep(pinged, scope=scope, limiter=limiter, timing=timing) if pinged else None
-    results, echoed = await asyncio.gather(ports_done, echoes or asyncio.sleep(0, result=[]))
-    out = [Reach(ip=ip, proto=proto, port=port, state=state,
-                 rtt_ms=round(rtt * 1000, 3) if rtt is not None else None)
-           for (proto, ip, port), (state, rtt) in results.items()]
-    answered = {reply.ip: reply.rtt_s for reply in echoed}
-    for ip in pinged:
-        rtt = answered.get(ip)
-        out.append(Reach(ip=ip, proto="icmp", port=0,
-                         state="reachable" if rtt is not None else "filtered",
-                         rtt_ms=round(rtt * 1000, 3) if rtt is not None else None))
-    return out
+    results = await asyncio.to_thread(syn.probe_sync, probes, scope=scope, limiter=limiter,
+                                      timing=timing, progress=progress)
+    return [Reach(ip=ip, proto=proto, port=port, state=state,
+                  rtt_ms=round(rtt * 1000, 3) if rtt is not None else None)
+            for (proto, ip, port), (state, rtt) in results.items()]

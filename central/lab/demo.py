@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +120,21 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _agents(lab: Lab, setups: list[SensorSetup], console: Console, failure: str,
+            argv: Callable[[SensorSetup], list[str]]) -> bool:
+    """Run one agent command in every sensor's namespace at once; False if any failed."""
+    procs = [lab.popen(s.ns, [sys.executable, "-m", "agent.cli", *argv(s)],
+                       stderr=subprocess.PIPE) for s in setups]
+    ok = True
+    for setup, proc in zip(setups, procs, strict=True):
+        _, err = proc.communicate(timeout=INGEST_TIMEOUT_S)
+        if proc.returncode != 0:
+            ok = False
+            console.print(f"[red]sensor {setup.id} {failure}:[/red]")
+            console.print(err.decode(errors="replace")[-2000:], markup=False)
+    return ok
+
+
 def _segmentation(lab: Lab, setups: list[SensorSetup], db_path: Path, workdir: Path,
                   console: Console) -> bool:
     """Each sensor runs a probe plan signed by the central; then the central evaluates."""
@@ -138,16 +153,9 @@ def _segmentation(lab: Lab, setups: list[SensorSetup], db_path: Path, workdir: P
         plans.append(plan.id)
         console.print(f"[bold]plan[/bold] {setup.id}: probe {len(plan.targets)} addresses in "
                       "the other zones (signed by the central)")
-    procs = [lab.popen(s.ns, [sys.executable, "-m", "agent.cli", "reach", "--plan",
-                              str(workdir / f"{s.id}.plan.jws"), "--config", str(s.config)],
-                       stderr=subprocess.PIPE) for s in setups]
-    ok = True
-    for setup, proc in zip(setups, procs, strict=True):
-        _, err = proc.communicate(timeout=INGEST_TIMEOUT_S)
-        if proc.returncode != 0:
-            ok = False
-            console.print(f"[red]sensor {setup.id} could not run its plan:[/red]")
-            console.print(err.decode(errors="replace")[-2000:], markup=False)
+    ok = _agents(lab, setups, console, "could not run its plan",
+                 lambda s: ["reach", "--plan", str(workdir / f"{s.id}.plan.jws"), "--config",
+                            str(s.config)])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         done = {r[0] for r in db.execute("SELECT DISTINCT plan_id FROM reach").fetchall()}
@@ -209,23 +217,11 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = M
                     stderr=subprocess.DEVNULL,
                 )
                 console.print(f"[bold]central[/bold] verifying and storing (pid {central.pid})")
-                agents = []
                 for setup in setups:
                     console.print(f"[bold]sensor[/bold] {setup.id} scanning segment "
                                   f"{setup.segment} ({spec.segment(setup.segment).cidr})")
-                    agents.append(lab.popen(
-                        setup.ns,
-                        [sys.executable, "-m", "agent.cli", "run", "--config", str(setup.config),
-                         "--once"],
-                        stderr=subprocess.PIPE,
-                    ))
-                failed = False
-                for setup, proc in zip(setups, agents, strict=True):
-                    _, err = proc.communicate(timeout=INGEST_TIMEOUT_S)
-                    if proc.returncode != 0:
-                        failed = True
-                        console.print(f"[red]sensor {setup.id} failed:[/red]")
-                        console.print(err.decode(errors="replace")[-2000:], markup=False)
+                failed = not _agents(lab, setups, console, "failed",
+                                     lambda s: ["run", "--config", str(s.config), "--once"])
                 if not wait_for_messages(db_path, [s.id for s in setups], timeout=30):
                     console.print("[red]the central did not receive every sensor's findings[/red]")
                     failed = True
