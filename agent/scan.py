@@ -13,7 +13,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from netaddr import IPAddress, IPSet
@@ -131,7 +131,7 @@ async def scan(
         await _identify(ports, profile=profile, scope=scope, hosts=hosts, observed=observed,
                         source_ip=iface.ip, progress=progress)
         services = await _versions(ports, profile=profile, scope=scope, warnings=warnings,
-                                   progress=progress)
+                                   progress=progress, named=_named_ports(observed))
     finally:
         stop_listening.set()
         if beside is not None:
@@ -202,12 +202,25 @@ async def _identify(ports: list[PortResult], *, profile: Profile, scope: Scope,
             progress("mDNS / SSDP / UPnP", 1, 1)
 
 
+def _named_ports(observed: dict[str, list[tuple[str, str, str]]]) -> set[tuple[str, int]]:
+    """(address, TCP port) pairs whose service already said what it is."""
+    named = set()
+    for ip, items in observed.items():
+        for _key, _value, source in items:
+            port, _, proto = source.partition("/")
+            if proto == "tcp" and port.isdigit():
+                named.add((ip, int(port)))
+    return named
+
+
 async def _versions(ports: list[PortResult], *, profile: Profile, scope: Scope,
-                    warnings: list[str], progress: Progress | None) -> list[ServiceInfo]:
-    """nmap's version detection on open TCP ports, when the profile asks for it."""
+                    warnings: list[str], progress: Progress | None,
+                    named: Collection[tuple[str, int]] = ()) -> list[ServiceInfo]:
+    """nmap's version detection, when the profile asks for it, only on the open TCP ports
+    the targeted probes left unnamed (within nmap's time budget per host)."""
     open_tcp: dict[str, list[int]] = {}
     for result in ports:
-        if result.state == "open" and result.proto == "tcp":
+        if result.state == "open" and result.proto == "tcp" and (result.ip, result.port) not in named:
             open_tcp.setdefault(result.ip, []).append(result.port)
     if not open_tcp or not profile.version_detection:
         return []
@@ -234,6 +247,7 @@ def build_assets(
 ) -> list[Asset]:
     """Join discovery, port results and service detection into one asset per address."""
     named = {(s.ip, s.proto, s.port): s for s in services}
+    probed = _software(observed or {})
     by_host: dict[str, list[Service]] = {}
     extra_sources: dict[str, set[str]] = {}
     for result in ports:
@@ -242,14 +256,15 @@ def build_assets(
         info = named.get((result.ip, result.proto, result.port))
         table = TCP_PORTS if result.proto == "tcp" else UDP_PORTS
         guess = table.get(result.port, "").split(" ")[0] or None
+        software = probed.get((result.ip, f"{result.port}/{result.proto}"), (None, None))
         by_host.setdefault(result.ip, []).append(
             Service(
                 port=result.port,
                 proto=result.proto,
                 state="open",
                 name=(info.name if info and info.name else guess),
-                product=info.product if info else None,
-                version=info.version if info else None,
+                product=info.product if info else software[0],
+                version=info.version if info else software[1],
                 extrainfo=info.extrainfo if info else None,
                 banner=wire.printable(result.banner) if result.banner else None,
                 source="nmap" if info else result.proto,
@@ -278,6 +293,22 @@ def build_assets(
             )
         )
     return assets
+
+
+def _software(observed: dict[str, list[tuple[str, str, str]]]
+              ) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    """What server software each port named in its own words (a Server header, a banner),
+    read by the fingerprint rules: {(address, "80/tcp"): (product, version)}."""
+    from fingerprints.classify import match
+
+    out: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    for ip, items in observed.items():
+        for key, value, source in items:
+            evidence = match(key, value, source=source)
+            product = evidence.fields.get("product") if evidence else None
+            if product and (ip, source) not in out:
+                out[(ip, source)] = (product, evidence.fields.get("version") if evidence else None)
+    return out
 
 
 def run_scan(**kwargs: object) -> ScanResult:

@@ -25,6 +25,7 @@ class ServiceRow:
     version: str | None
     extrainfo: str | None
     banner: str | None
+    source: str | None = None  # who named it: "nmap", or the probe ("tcp", "udp")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +99,7 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
                 version=row["version"],
                 extrainfo=row["extrainfo"],
                 banner=row["banner"],
+                source=row["source"],
             )
         )
     result = [

@@ -118,7 +118,11 @@ def test_central_stores_exactly_the_lab_devices(lab_run: LabRun) -> None:
             assert service.name, f"{device.name} {service.port} has no service name"
     by_ip = {r.addresses[0]: r for r in rows}
     danfoss = next(s for s in by_ip["10.20.40.34"].services if s.port == 80)
-    assert (danfoss.product, danfoss.version) == ("lighttpd", "1.4.35")  # nmap -sV ran
+    # named by its own Server header, so nmap -sV was not asked about it ...
+    assert (danfoss.product, danfoss.version, danfoss.source) == ("lighttpd", "1.4.35", "tcp")
+    # ... while a port the targeted probes left unnamed (S7comm says nothing) went to nmap
+    s7 = next(s for s in by_ip["10.20.40.32"].services if s.port == 102)
+    assert s7.source == "nmap" and s7.name == "iso-tsap"
     ssh = next(s for s in by_ip["10.20.10.13"].services if s.port == 22)
     assert ssh.banner == "SSH-2.0-OpenSSH_8.2\r\n"
     assert {r.site for r in rows} == {"raadhuset"}
