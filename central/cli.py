@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -339,11 +340,16 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     if policy is None:
         return 2
     assert isinstance(policy, Policy)
-    cells = matrix(open_db(args.db), policy)
+    Console(soft_wrap=False).print(matrix_table(matrix(open_db(args.db), policy), policy))
+    return 0
+
+
+def matrix_table(cells: dict[tuple[str, str], dict[str, Any]], policy: object) -> Table:
+    """The zone-by-zone matrix for a terminal: rows reach columns."""
     table = Table(title="Reachability: rows reach columns (policy allows / sensors reached)",
                   show_lines=True)
     table.add_column("from \\ to")
-    names = [z.name for z in policy.zones]
+    names = [z.name for z in policy.zones]  # type: ignore[attr-defined]
     for name in names:
         table.add_column(name, overflow="fold")
     for source in names:
@@ -352,7 +358,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             if source == target:
                 line.append("-")
                 continue
-            cell = cells[(source, target)]
+            cell: dict[str, Any] = cells[(source, target)]
             allowed = ", ".join(cell["allowed"]) or "deny"
             seen = (", ".join(sorted(cell["reached"])) or "nothing") if cell["probed"] else (
                 "not probed")
@@ -362,8 +368,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
                 mark = "ok" if cell["probed"] else ""
             line.append(f"allows: {escape(allowed)}\nreached: {escape(seen)}\n{mark}")
         table.add_row(*line)
-    Console(soft_wrap=False).print(table)
-    return 0
+    return table
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -234,6 +234,12 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = M
         print_assets(rows, console)
         if len(segments) > 1:
             _print_violations(db, console)
+            from central import policy as zone_policy
+            from central import segmentation
+            from central.cli import matrix_table
+
+            policy = zone_policy.load(policy_path())
+            console.print(matrix_table(segmentation.matrix(db, policy), policy))
         counts = {r["reason"]: r["count"] for r in db.query("SELECT * FROM message_counts")}
         console.print(f"messages: {json.dumps(counts)}; {len(rows)} assets; "
                       f"{time.monotonic() - started:.0f} s in all")
