@@ -182,7 +182,8 @@ async def _identify(ports: list[PortResult], *, profile: Profile, scope: Scope,
             progress("identification", 0, 1)
         banners = {(r.ip, r.port): r.banner for r in ports if r.banner and r.proto == "tcp"}
         found_by_ip = await identify(open_tcp, banners=banners, scope=scope,
-                                     snmp_hosts=snmp_hosts, pjl=profile.pjl)
+                                     snmp_hosts=snmp_hosts, pjl=profile.pjl,
+                                     ssh_keys=profile.version_detection)
         for ip, found in found_by_ip.items():
             observed.setdefault(ip, []).extend(found)
         if progress is not None:

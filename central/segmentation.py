@@ -10,8 +10,8 @@ to have open. It is signed with the central's key.
 - ``unexpected_flow``: a sensor reached an address in another zone the policy denies;
 - ``misplaced_device``: a device type the zone does not allow;
 - ``bridging_device``: one device present in two zones (the same MAC, NetBIOS name, SNMP
-  engine id or TLS certificate on addresses in different zones, or an address it claims
-  in another zone's range);
+  engine id, SSH host key or TLS certificate on addresses in different zones, or an address
+  it claims in another zone's range);
 - ``insecure_service``: clear-text management on a device (Telnet, FTP, HTTP login,
   SNMP answering a community from the sensor's list);
 - ``unknown_device``: a device first seen in a zone since the zone's baseline.
@@ -49,7 +49,7 @@ NIS2 = {
     "unknown_device": "asset management",
 }
 NOT_IOT = frozenset({"workstation", "server", "mobile", "hypervisor"})
-BRIDGE_FACTS = ("netbios.name", "snmp.engine_id", "tls.cert_sha256")
+BRIDGE_FACTS = ("netbios.name", "snmp.engine_id", "tls.cert_sha256", "ssh.hostkey")
 CLEAR_TEXT = {("tcp", 23): "Telnet", ("tcp", 21): "FTP"}
 PLAN_VALID = timedelta(hours=2)
 MAX_EVIDENCE = 50  # evidence items kept per violation

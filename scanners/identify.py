@@ -2,9 +2,10 @@
 
 HTTP ``GET /`` (Server header, WWW-Authenticate realm, page title), RTSP ``OPTIONS``
 (Server header), the TLS certificate's subject, the banners that SSH, FTP and Telnet send
-unasked, ``@PJL INFO ID`` on a printer's raw port (deep profile only), and the SNMPv3
-engine id. The UDP answers the port probe already collected (SNMP system group, SIP
-``OPTIONS``, NetBIOS node status) are read here too. Each probe has a deadline and reads a
+unasked, the SSH host key (key exchange only, no login), ``@PJL INFO ID`` on a printer's
+raw port (deep profile only), and the SNMPv3 engine id. The UDP answers the port probe
+already collected (SNMP system group, SIP ``OPTIONS``, NetBIOS node status) are read here
+too. Each probe has a deadline and reads a
 bounded number of bytes; the answers become observations under their match keys for the
 fingerprint rules. Parsers are pure functions, tested on real bytes.
 """
@@ -12,6 +13,7 @@ fingerprint rules. Parsers are pure functions, tested on real bytes.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import re
@@ -204,6 +206,35 @@ class _Datagram(asyncio.DatagramProtocol):
             self.answer.set_exception(exc)
 
 
+def ssh_hostkey_sync(ip: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """The server's host key, as ``<type> SHA256:<fingerprint>``, from the key exchange alone:
+    no login is attempted. One device's SSH key on addresses in two zones is a bridge."""
+    import paramiko
+
+    try:
+        sock = socket.create_connection((ip, port), timeout=timeout)
+    except OSError:
+        return None
+    transport = paramiko.Transport(sock)
+    transport.banner_timeout = timeout
+    transport.handshake_timeout = timeout
+    try:
+        transport.start_client(timeout=timeout)
+        key = transport.get_remote_server_key()
+        digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+        return f"{key.get_name()} SHA256:{digest}"
+    except (paramiko.SSHException, OSError, EOFError):
+        return None
+    finally:
+        transport.close()
+        sock.close()
+
+
+async def ssh_hostkey(ip: str, port: int) -> list[Found]:
+    key = await asyncio.to_thread(ssh_hostkey_sync, ip, port)
+    return [("ssh.hostkey", key, f"{port}/tcp")] if key else []
+
+
 async def snmp_engine_id(ip: str, timeout: float = PROBE_TIMEOUT_S) -> list[Found]:
     """Ask an SNMP agent for its engine id (SNMPv3 discovery: no user, nothing read)."""
     loop = asyncio.get_running_loop()
@@ -244,6 +275,7 @@ async def identify(
     scope: Scope,
     snmp_hosts: Sequence[str] = (),
     pjl: bool = False,
+    ssh_keys: bool = True,
 ) -> dict[str, list[Found]]:
     """Observations per address, from targeted probes and the banners already read.
 
@@ -253,9 +285,12 @@ async def identify(
     for ip in (*open_ports, *snmp_hosts):
         scope.check(ip)
     found: dict[str, list[Found]] = {ip: [] for ip in (*open_ports, *snmp_hosts)}
+    ssh_ports: list[tuple[str, int]] = []
     for (ip, port), banner in (banners or {}).items():
         if ip in found:
             found[ip].extend((k, v, f"{port}/tcp") for k, v in parse_banner(port, banner))
+            if ssh_keys and banner.startswith(b"SSH-2.0-"):
+                ssh_ports.append((ip, port))
     slots = asyncio.Semaphore(CONCURRENCY)
 
     async def run(ip: str, port: int) -> None:
@@ -269,5 +304,10 @@ async def identify(
     wanted = HTTP_PORTS | RTSP_PORTS | TLS_PORTS | ({PJL_PORT} if pjl else frozenset())
     jobs: Iterable[tuple[str, int]] = ((ip, p) for ip, ports in open_ports.items() for p in ports
                                        if p in wanted)
-    await asyncio.gather(*(run(ip, p) for ip, p in jobs), *(engine(ip) for ip in snmp_hosts))
+    async def hostkey(ip: str, port: int) -> None:
+        async with slots:
+            found[ip].extend(await ssh_hostkey(ip, port))
+
+    await asyncio.gather(*(run(ip, p) for ip, p in jobs), *(engine(ip) for ip in snmp_hosts),
+                         *(hostkey(ip, p) for ip, p in ssh_ports))
     return found

@@ -397,6 +397,39 @@ def _tls_context(subject: str, workdir: str) -> ssl.SSLContext:
     return context
 
 
+def _ssh_server(sock: socket.socket, version: str) -> None:
+    """A real SSH server (paramiko) that completes the key exchange and lets nobody in: the
+    host key is generated at start, the version string is the product's."""
+    import threading
+
+    import paramiko
+
+    key = paramiko.ECDSAKey.generate()
+
+    def one(conn: socket.socket) -> None:
+        transport = paramiko.Transport(conn)
+        transport.local_version = version
+        transport.add_server_key(key)
+        try:
+            transport.start_server(server=paramiko.ServerInterface())
+            transport.join(IDLE_S)
+        except (paramiko.SSHException, EOFError, OSError):
+            pass
+        finally:
+            transport.close()
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=one, args=(conn,), daemon=True).start()
+
+    sock.listen(16)
+    threading.Thread(target=accept, daemon=True).start()
+
+
 async def serve(plan: list[dict[str, Any]], workdir: str) -> None:
     loop = asyncio.get_running_loop()
     servers: list[asyncio.BaseTransport | asyncio.Server] = []
@@ -450,6 +483,9 @@ async def serve(plan: list[dict[str, Any]], workdir: str) -> None:
                     message = protocol.notify()
                     repeating.append(asyncio.create_task(_repeat(interval, lambda t=transport,
                                      m=message: t.sendto(m, ("239.255.255.250", 1900)))))
+            elif svc["kind"] == "ssh":
+                _ssh_server(sock, params["version"])
+                servers.append(sock)  # type: ignore[arg-type]
             else:
                 sock.listen(64)
                 context = _tls_context(params["subject"], workdir) if svc["kind"] == "tls" else None

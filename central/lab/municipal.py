@@ -115,7 +115,7 @@ DEVICES = (
         vendor="Synology Incorporated", device_type="nas",
         services=(
             http(5000, "nginx", "Synology DiskStation"),
-            banner(22, "SSH-2.0-OpenSSH_8.2\r\n"),
+            ServiceSpec(port=22, kind="ssh", params={"version": "SSH-2.0-OpenSSH_8.2"}),
             http(80, "nginx", "Synology DiskStation"),
         ),
     ),

@@ -37,7 +37,7 @@ ROUTER_HOST = 1
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceSpec:
     port: int
-    # tcp: http | tls | xml | rtsp | banner | silent; udp: snmp | bacnet | netbios | sip |
+    # tcp: http | tls | ssh | xml | rtsp | banner | silent; udp: snmp | bacnet | netbios | sip |
     # mdns | ssdp; raw: comma-separated chatter (dhcp, lldp, cdp), sent every params.interval s
     kind: str
     proto: str = "tcp"

@@ -247,3 +247,15 @@ def test_the_service_round_plans_after_each_scan_and_evaluates_new_data(
     policy_file.write_text(POLICY_TEXT)  # fixed: the new scan gets its plan
     assert segmentation_round(db, policy_file, key, seen) != seen
     assert db.execute("SELECT count(*) FROM plans").fetchone()[0] == 3
+
+
+def test_one_ssh_host_key_in_two_zones_is_a_bridge(db: Database, lab: Sensors) -> None:
+    key = "ssh-ed25519 SHA256:q2cE3yb0Hc5Yt0sW3m1Q4Y2gS7m0I3mT6XG3Hn2K3aE"
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.80", "b8:27:eb:10:20:80",
+                                              ("ssh.hostkey", key))))
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.80", "b8:27:eb:10:40:80",
+                                          ("ssh.hostkey", key))))
+    evaluate(db, POLICY)
+    (bridge,) = [v for v in violations(db, kind="bridging_device") if "ssh.hostkey" in v.title]
+    assert {e["address"] for e in bridge.evidence} == {"10.20.10.80", "10.20.40.80"}
+    assert (bridge.zone, bridge.other_zone) == ("admin", "bms")

@@ -198,6 +198,7 @@ def test_what_devices_say_about_themselves_is_kept(lab_run: LabRun) -> None:
     assert facts[("10.20.40.32", "snmp.sysname")] == "PLC-VARME-1"
     assert facts[("10.20.10.12", "netbios.name")] == "KOMMUNE-PC042"
     assert len(facts[("10.20.10.20", "tls.cert_sha256")]) == 64
+    assert facts[("10.20.10.13", "ssh.hostkey")].startswith("ecdsa-sha2-nistp256 SHA256:")
     assert hostnames["10.20.10.12"] == "KOMMUNE-PC042"
     assert hostnames["10.20.40.32"] == "PLC-VARME-1"
     assert claimed == []  # no lab device names an address other than its own

@@ -152,3 +152,49 @@ def test_certificate_subject_and_fingerprint_feed_the_tls_rules() -> None:
     evidence = match("tls.subject", found["tls.subject"])
     assert evidence is not None and evidence.fields["device_type"] == "bmc"
     assert dict(parse_certificate(b"not a certificate")).keys() == {"tls.cert_sha256"}
+
+
+def test_ssh_host_key_comes_from_the_key_exchange_alone() -> None:
+    """A real SSH server (paramiko's) on loopback: the probe reads its host key, logs in never."""
+    import base64
+    import hashlib
+    import socket
+    import threading
+
+    import paramiko
+
+    from scanners.identify import ssh_hostkey_sync
+
+    host_key = paramiko.ECDSAKey.generate()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    authenticated: list[str] = []
+
+    class Server(paramiko.ServerInterface):
+        def check_auth_none(self, username: str) -> int:
+            authenticated.append(username)
+            return paramiko.AUTH_FAILED
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        transport = paramiko.Transport(conn)
+        transport.add_server_key(host_key)
+        try:
+            transport.start_server(server=Server())
+            transport.join(5)
+        except (paramiko.SSHException, EOFError):
+            pass
+        finally:
+            transport.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        found = ssh_hostkey_sync("127.0.0.1", port, timeout=5)
+    finally:
+        thread.join(10)
+        listener.close()
+    digest = base64.b64encode(hashlib.sha256(host_key.asbytes()).digest()).decode().rstrip("=")
+    assert found == f"ecdsa-sha2-nistp256 SHA256:{digest}"
+    assert authenticated == []
+    assert ssh_hostkey_sync("127.0.0.1", port, timeout=1) is None  # nobody listens now
