@@ -129,7 +129,8 @@ async def scan(
                 progress=phase("port probe"),
             )
         await _identify(ports, profile=profile, scope=scope, hosts=hosts, observed=observed,
-                        source_ip=iface.ip, progress=progress)
+                        source_ip=iface.ip, progress=progress,
+                        snmp_communities=snmp_communities)
         services = await _versions(ports, profile=profile, scope=scope, warnings=warnings,
                                    progress=progress, named=_named_ports(observed))
     finally:
@@ -165,7 +166,8 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
 
 async def _identify(ports: list[PortResult], *, profile: Profile, scope: Scope,
                     hosts: dict[str, HostReply], observed: dict[str, list[tuple[str, str, str]]],
-                    source_ip: str, progress: Progress | None) -> None:
+                    source_ip: str, progress: Progress | None,
+                    snmp_communities: tuple[str, ...] = ("public",)) -> None:
     """Targeted probes on what answered, then the segment's multicast discovery."""
     open_tcp: dict[str, list[int]] = {}
     for result in ports:
@@ -182,7 +184,8 @@ async def _identify(ports: list[PortResult], *, profile: Profile, scope: Scope,
             progress("identification", 0, 1)
         banners = {(r.ip, r.port): r.banner for r in ports if r.banner and r.proto == "tcp"}
         found_by_ip = await identify(open_tcp, banners=banners, scope=scope,
-                                     snmp_hosts=snmp_hosts, pjl=profile.pjl,
+                                     snmp_hosts=snmp_hosts, snmp_communities=snmp_communities,
+                                     pjl=profile.pjl,
                                      ssh_keys=profile.version_detection)
         for ip, found in found_by_ip.items():
             observed.setdefault(ip, []).extend(found)

@@ -23,6 +23,7 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 
 from scanners import snmp
+from scanners.observations import CLAIM_KEY
 from scanners.scope import Scope
 
 MAX_RESPONSE_BYTES = 65_536  # bound what a hostile web server can make us read
@@ -235,19 +236,48 @@ async def ssh_hostkey(ip: str, port: int) -> list[Found]:
     return [("ssh.hostkey", key, f"{port}/tcp")] if key else []
 
 
-async def snmp_engine_id(ip: str, timeout: float = PROBE_TIMEOUT_S) -> list[Found]:
-    """Ask an SNMP agent for its engine id (SNMPv3 discovery: no user, nothing read)."""
+async def _ask(ip: str, port: int, payload: bytes, timeout: float) -> bytes | None:
+    """One UDP request, one answer (or None when silent)."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
-        _Datagram, remote_addr=(ip, 161), family=socket.AF_INET)
+        _Datagram, remote_addr=(ip, port), family=socket.AF_INET)
     try:
-        transport.sendto(snmp.discovery_request())
-        engine = snmp.parse_engine_id(await asyncio.wait_for(protocol.answer, timeout))
+        transport.sendto(payload)
+        return await asyncio.wait_for(protocol.answer, timeout)
     except (TimeoutError, OSError):
-        return []
+        return None
     finally:
         transport.close()
+
+
+async def snmp_engine_id(ip: str, timeout: float = PROBE_TIMEOUT_S) -> list[Found]:
+    """Ask an SNMP agent for its engine id (SNMPv3 discovery: no user, nothing read)."""
+    answer = await _ask(ip, 161, snmp.discovery_request(), timeout)
+    engine = snmp.parse_engine_id(answer) if answer else None
     return [("snmp.engine_id", engine, "161/udp")] if engine else []
+
+
+async def snmp_claims(ip: str, communities: Sequence[str],
+                      timeout: float = PROBE_TIMEOUT_S) -> list[Found]:
+    """The addresses an agent lists in its ipAddrTable (a GetNext walk, at most
+    :data:`snmp.MAX_WALK` rows): claims, kept apart from the address that answered."""
+    prefix = snmp.IP_AD_ENT_ADDR + "."
+    for community in communities:
+        current, listed = snmp.IP_AD_ENT_ADDR, []
+        for step in range(snmp.MAX_WALK):
+            answer = await _ask(ip, 161, snmp.get_request(
+                community, (current,), step + 1, kind=snmp.GET_NEXT), timeout)
+            values = snmp.parse_response(answer) if answer else {}
+            if not values:
+                break
+            name, value = next(iter(values.items()))
+            if not name.startswith(prefix) or name == current:
+                break  # past the end of the table
+            listed.append(value)
+            current = name
+        if listed or step:
+            return [(CLAIM_KEY, a, "snmp") for a in listed if a != ip]
+    return []
 
 
 async def _probe(ip: str, port: int) -> list[Found]:
@@ -274,6 +304,7 @@ async def identify(
     banners: Mapping[tuple[str, int], bytes] | None = None,
     scope: Scope,
     snmp_hosts: Sequence[str] = (),
+    snmp_communities: Sequence[str] = ("public",),
     pjl: bool = False,
     ssh_keys: bool = True,
 ) -> dict[str, list[Found]]:
@@ -300,6 +331,7 @@ async def identify(
     async def engine(ip: str) -> None:
         async with slots:
             found[ip].extend(await snmp_engine_id(ip))
+            found[ip].extend(await snmp_claims(ip, snmp_communities))
 
     wanted = HTTP_PORTS | RTSP_PORTS | TLS_PORTS | ({PJL_PORT} if pjl else frozenset())
     jobs: Iterable[tuple[str, int]] = ((ip, p) for ip, ports in open_ports.items() for p in ports

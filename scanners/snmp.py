@@ -17,13 +17,15 @@ SYSOBJECTID = "1.3.6.1.2.1.1.2.0"
 SYSNAME = "1.3.6.1.2.1.1.5.0"
 SYSTEM_OIDS = (SYSDESCR, SYSOBJECTID, SYSNAME)
 KEYS = {SYSDESCR: "snmp.sysdescr", SYSOBJECTID: "snmp.sysobjectid", SYSNAME: "snmp.sysname"}
+IP_AD_ENT_ADDR = "1.3.6.1.2.1.4.20.1.1"  # ipAddrTable: the addresses the agent says it has
+MAX_WALK = 16  # rows read from a table, at most
 
 MAX_DEPTH = 8
 MAX_ITEMS = 64  # elements read from one constructed value
 MAX_TEXT = 1024
 
-INTEGER, OCTETS, NULL, OID, SEQUENCE = 0x02, 0x04, 0x05, 0x06, 0x30
-GET, RESPONSE, REPORT = 0xA0, 0xA2, 0xA8
+INTEGER, OCTETS, NULL, OID, SEQUENCE, IPADDRESS = 0x02, 0x04, 0x05, 0x06, 0x30, 0x40
+GET, GET_NEXT, RESPONSE, REPORT = 0xA0, 0xA1, 0xA2, 0xA8
 
 
 class BerError(ValueError):
@@ -60,10 +62,11 @@ def oid(dotted: str) -> bytes:
     return tlv(OID, body)
 
 
-def get_request(community: str, oids: tuple[str, ...] = SYSTEM_OIDS, request_id: int = 1) -> bytes:
-    """An SNMPv2c GetRequest: read-only, the named variables."""
+def get_request(community: str, oids: tuple[str, ...] = SYSTEM_OIDS, request_id: int = 1,
+                *, kind: int = GET) -> bytes:
+    """An SNMPv2c GetRequest (or GetNextRequest): read-only, the named variables."""
     varbinds = b"".join(tlv(SEQUENCE, oid(o) + tlv(NULL, b"")) for o in oids)
-    pdu = tlv(GET, integer(request_id) + integer(0) + integer(0) + tlv(SEQUENCE, varbinds))
+    pdu = tlv(kind, integer(request_id) + integer(0) + integer(0) + tlv(SEQUENCE, varbinds))
     return tlv(SEQUENCE, integer(1) + tlv(OCTETS, community.encode()[:64]) + pdu)
 
 
@@ -71,8 +74,12 @@ def get_response(community: bytes, request_id: int, values: Mapping[str, bytes |
     """A GetResponse (used by the lab's agents): OctetString values, or OIDs for sysObjectID."""
     varbinds = b""
     for name, value in values.items():
-        encoded = oid(value) if name == SYSOBJECTID and isinstance(value, str) else tlv(
-            OCTETS, value.encode() if isinstance(value, str) else value)
+        if name == SYSOBJECTID and isinstance(value, str):
+            encoded = oid(value)
+        elif name.startswith(IP_AD_ENT_ADDR + ".") and isinstance(value, str):
+            encoded = tlv(IPADDRESS, bytes(int(b) for b in value.split(".")))
+        else:
+            encoded = tlv(OCTETS, value.encode() if isinstance(value, str) else value)
         varbinds += tlv(SEQUENCE, oid(name) + encoded)
     pdu = tlv(RESPONSE, integer(request_id) + integer(0) + integer(0) + tlv(SEQUENCE, varbinds))
     return tlv(SEQUENCE, integer(1) + tlv(OCTETS, community) + pdu)
@@ -161,6 +168,8 @@ def _value(element: Element) -> str:
         return oid_text(element.raw)
     if element.tag == INTEGER:
         return str(int.from_bytes(element.raw, "big", signed=True))
+    if element.tag == IPADDRESS and len(element.raw) == 4:
+        return ".".join(str(b) for b in element.raw)
     return element.raw.hex()
 
 
@@ -187,13 +196,15 @@ def parse_response(data: bytes) -> dict[str, str]:
 
 
 def parse_request(data: bytes) -> tuple[int, bytes, int, tuple[str, ...]] | None:
-    """(version, community, request id, OIDs) of a v1/v2c GetRequest (for the lab's agents)."""
+    """(version, community, request id, OIDs) of a v1/v2c GetRequest (for the lab's agents);
+    a GetNextRequest reads the same, with the OIDs prefixed by "next:"."""
     try:
         (message,) = decode(data)
         version, community, pdu = message.children
-        if pdu.tag != GET:
+        if pdu.tag not in (GET, GET_NEXT):
             return None
-        names = tuple(oid_text(vb.children[0].raw) for vb in pdu.children[3].children)
+        names = tuple(("next:" if pdu.tag == GET_NEXT else "") + oid_text(vb.children[0].raw)
+                      for vb in pdu.children[3].children)
         request_id = int.from_bytes(pdu.children[0].raw, "big", signed=True)
         return int.from_bytes(version.raw, "big"), community.raw, request_id, names
     except (BerError, ValueError):

@@ -174,6 +174,17 @@ class _SnmpAgent(_Datagrams):
         if "sysname" in params:
             self.values[snmp.SYSNAME] = params["sysname"]
         self.engine_id = bytes.fromhex(params.get("engine_id", ""))
+        # ipAddrTable, in OID order: the addresses the device says it has
+        self.table = sorted(
+            ((f"{snmp.IP_AD_ENT_ADDR}.{a}", a) for a in params.get("addresses", "").split(",")
+             if a), key=lambda row: tuple(int(x) for x in row[0].split(".")))
+
+    def _next(self, name: str) -> tuple[str, str]:
+        after = tuple(int(x) for x in name.split("."))
+        for oid, value in self.table:
+            if tuple(int(x) for x in oid.split(".")) > after:
+                return oid, value
+        return "1.3.6.1.2.1.4.21.1.1.0", "end"  # past the table: the next object, as agents do
 
     def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
         msg_id = self.snmp.message_id(data)
@@ -183,7 +194,13 @@ class _SnmpAgent(_Datagrams):
         if request is None or request[1] != self.community:
             return None
         _, community, request_id, names = request
-        values = {n: self.values[n] for n in names if n in self.values}
+        values: dict[str, str] = {}
+        for name in names:
+            if name.startswith("next:"):
+                found, value = self._next(name.removeprefix("next:"))
+                values[found] = value
+            elif name in self.values:
+                values[name] = self.values[name]
         return self.snmp.get_response(community, request_id, values)
 
 

@@ -218,7 +218,9 @@ DEVICES = (
                 sysdescr="Siemens, SIMATIC S7, CPU-1200, 6ES7 212-1BE40-0XB0, HW: 2, "
                          "FW: V.4.2.3, S C-X4U421302009",
                 sysobjectid="1.3.6.1.4.1.4329.20.1.1.1", sysname="PLC-VARME-1",
-                engine_id="800010e903001b1b104032"),
+                engine_id="800010e903001b1b104032",
+                # its second port, on the plant's PROFINET network: an address it only claims
+                addresses="10.20.40.32,192.168.0.1"),
         ),
     ),
     DeviceSpec(

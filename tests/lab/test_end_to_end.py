@@ -201,7 +201,9 @@ def test_what_devices_say_about_themselves_is_kept(lab_run: LabRun) -> None:
     assert facts[("10.20.10.13", "ssh.hostkey")].startswith("ecdsa-sha2-nistp256 SHA256:")
     assert hostnames["10.20.10.12"] == "KOMMUNE-PC042"
     assert hostnames["10.20.40.32"] == "PLC-VARME-1"
-    assert claimed == []  # no lab device names an address other than its own
+    # the PLC's PROFINET address, from its SNMP ipAddrTable: stored, and never as probed
+    assert claimed == [{"ip": "192.168.0.1", "kind": "claimed"}]
+    assert "192.168.0.1" not in hostnames
 
 
 def test_a_hostile_banner_stays_inert_in_every_output(lab_run: LabRun) -> None:

@@ -198,3 +198,43 @@ def test_ssh_host_key_comes_from_the_key_exchange_alone() -> None:
     assert found == f"ecdsa-sha2-nistp256 SHA256:{digest}"
     assert authenticated == []
     assert ssh_hostkey_sync("127.0.0.1", port, timeout=1) is None  # nobody listens now
+
+
+def test_snmp_address_table_walk_reads_claimed_addresses() -> None:
+    """A GetNext walk of ipAddrTable against an agent on loopback (the lab's own agent)."""
+    import asyncio
+
+    from central.lab.devices import _SnmpAgent
+    from scanners import snmp
+    from scanners.identify import snmp_claims
+
+    request = snmp.get_request("public", (snmp.IP_AD_ENT_ADDR,), 3, kind=snmp.GET_NEXT)
+    assert snmp.parse_request(request) == (1, b"public", 3, ("next:" + snmp.IP_AD_ENT_ADDR,))
+    row = f"{snmp.IP_AD_ENT_ADDR}.192.168.0.1"
+    assert snmp.parse_response(snmp.get_response(b"public", 3, {row: "192.168.0.1"})) == {
+        row: "192.168.0.1"}
+
+    async def walk() -> list[tuple[str, str, str]]:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _SnmpAgent({"community": "private", "sysdescr": "x",
+                                "addresses": "127.0.0.1,192.168.0.1,10.9.9.9"}),
+            local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        import scanners.identify as identify
+
+        original = identify._ask
+
+        async def to_port(ip: str, _port: int, payload: bytes, timeout: float) -> bytes | None:
+            return await original(ip, port, payload, timeout)
+
+        identify._ask = to_port  # type: ignore[assignment]
+        try:
+            return await snmp_claims("127.0.0.1", ("public", "private"), timeout=0.5)
+        finally:
+            identify._ask = original  # type: ignore[assignment]
+            transport.close()
+
+    # the wrong community is silent, the right one lists three rows; its own address is no claim
+    assert asyncio.run(walk()) == [("claim.ipv4", "10.9.9.9", "snmp"),
+                                   ("claim.ipv4", "192.168.0.1", "snmp")]
