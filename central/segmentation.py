@@ -84,9 +84,11 @@ def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None 
     home = zones[sensor]
     org = db.execute("SELECT org_id FROM sensors WHERE id = ?", [sensor]).fetchone()[0]
     known: dict[str, set[int]] = {}
-    for row in db.query("SELECT d.ip, s.port FROM addresses d LEFT JOIN services s ON"
+    for row in db.query("SELECT d.ip, s.port FROM addresses d JOIN assets a ON a.id = d.asset_id"
+                        " JOIN sites t ON t.id = a.site_id LEFT JOIN services s ON"
                         " s.asset_id = d.asset_id AND s.ip = d.ip AND s.proto = 'tcp' AND"
-                        " s.state = 'open' WHERE d.kind = 'probed'"):
+                        " s.state = 'open' WHERE d.kind = 'probed' AND t.name = ?",
+                        [home.site]):  # sites are separate address spaces
         known.setdefault(row["ip"], set())
         if row["port"] is not None:
             known[row["ip"]].add(int(row["port"]))
