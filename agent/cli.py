@@ -83,17 +83,6 @@ class _Bar:
         self.progress.update(task, completed=done, total=total)
 
 
-def _scope_and_targets(
-    network: str, scope: Sequence[str], exclude: Sequence[str],
-    exclude_macs: Sequence[str], targets: Sequence[str],
-) -> tuple[object, object]:
-    from scanners.scope import Scope, parse_targets
-
-    scope_obj = Scope.from_strings(scope or [network], exclude=exclude, exclude_macs=exclude_macs)
-    target_set = parse_targets(targets) if targets else None
-    return scope_obj, target_set
-
-
 def cmd_scan_pcap(args: argparse.Namespace) -> int:
     """Read a capture instead of the wire: passive parsers only, nothing is sent."""
     from agent.scan import build_assets
@@ -132,11 +121,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return cmd_scan_pcap(args)
     from scanners.netinfo import InterfaceError, interface
     from scanners.ports import PROFILES
-    from scanners.scope import ScopeError
+    from scanners.scope import ScopeError, scope_and_targets
 
     try:
         iface = interface(args.interface)
-        scope, targets = _scope_and_targets(
+        scope, targets = scope_and_targets(
             iface.cidr, args.scope, args.exclude, args.exclude_mac, args.targets
         )
     except (InterfaceError, ScopeError) as exc:
@@ -153,7 +142,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             if args.listen is not None:
                 profile = dataclasses.replace(profile, listen_s=max(0.0, args.listen))
             result = asyncio.run(
-                scan(iface=iface, scope=scope, targets=targets,  # type: ignore[arg-type]
+                scan(iface=iface, scope=scope, targets=targets,
                      profile=profile, progress=bar.update,
                      snmp_communities=tuple(args.snmp_community or ("public",)))
             )
@@ -230,6 +219,7 @@ async def scan_into_outbox(config: object, outbox: object, *, profile: str | Non
     from agent.scan import scan
     from scanners.netinfo import interface
     from scanners.ports import PROFILES
+    from scanners.scope import scope_and_targets
 
     assert isinstance(config, AgentConfig) and isinstance(outbox, Outbox)
     if outbox.size_bytes() > outbox.limit_bytes:  # before the scan: no probe is wasted
@@ -238,11 +228,11 @@ async def scan_into_outbox(config: object, outbox: object, *, profile: str | Non
         raise OutboxFull(f"the outbox holds more than {outbox.limit_bytes} bytes "
                          "not yet acknowledged by the central")
     iface = interface(config.interface)
-    scope, targets = _scope_and_targets(iface.cidr, config.scope, config.exclude,
-                                        config.exclude_macs, config.targets)
+    scope, targets = scope_and_targets(iface.cidr, config.scope, config.exclude,
+                                       config.exclude_macs, config.targets)
     key = signing.load_private_key(config.key)
     chosen = PROFILES.get(profile or config.profile, PROFILES[config.profile])
-    result = await scan(iface=iface, scope=scope, targets=targets,  # type: ignore[arg-type]
+    result = await scan(iface=iface, scope=scope, targets=targets,
                         profile=chosen, progress=progress,
                         snmp_communities=config.snmp_communities)
     for warning in result.warnings:
@@ -346,6 +336,7 @@ def cmd_reach(args: argparse.Namespace) -> int:
     from agent.outbox import Outbox
     from agent.publish import BrokerRefused
     from agent.reach import PlanRefused, run_plan, verify_plan
+    from agent.wire import PROBE_STATES
 
     try:
         config = _load_config(args.config)
@@ -368,7 +359,7 @@ def cmd_reach(args: argparse.Namespace) -> int:
             with _Bar(sys.stderr.isatty()) as bar:
                 probes = await run_plan(plan, config=config, outbox=outbox,
                                         progress=lambda d, t: bar.update("reachability", d, t))
-            counts = {s: sum(p.state == s for p in probes) for s in wire_states()}
+            counts = {s: sum(p.state == s for p in probes) for s in sorted(PROBE_STATES)}
             print(" ".join(f"{k}={v}" for k, v in counts.items()), file=sys.stderr)
             if args.no_send:
                 return 0
@@ -380,12 +371,6 @@ def cmd_reach(args: argparse.Namespace) -> int:
     except BrokerRefused as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-
-
-def wire_states() -> tuple[str, ...]:
-    from agent.wire import PROBE_STATES
-
-    return tuple(sorted(PROBE_STATES))
 
 
 def cmd_flush(args: argparse.Namespace) -> int:

@@ -44,14 +44,14 @@ def verify_plan(token: bytes, *, config: AgentConfig, central_key: OKPKey) -> wi
 async def run_plan(plan: wire.ProbePlan, *, config: AgentConfig, outbox: Outbox,
                    progress: Callable[[int, int], None] | None = None) -> list[wire.Probe]:
     """Probe what the plan asks (within this sensor's scope) and queue the signed results."""
-    from agent.cli import _scope_and_targets
     from scanners.netinfo import interface
     from scanners.reach import Target, probe_reach
+    from scanners.scope import scope_and_targets
 
     iface = interface(config.interface)
-    scope, _ = _scope_and_targets(iface.cidr, config.scope, config.exclude,
-                                  config.exclude_macs, ())
-    allowed = [t for t in plan.targets if scope.allows(t.ip)]  # type: ignore[attr-defined]
+    scope, _ = scope_and_targets(iface.cidr, config.scope, config.exclude,
+                                 config.exclude_macs, ())
+    allowed = [t for t in plan.targets if scope.allows(t.ip)]
     if len(allowed) < len(plan.targets):
         log.warning("probe plan %s: %d of %d targets are outside this sensor's scope or "
                     "excluded, and were not probed", plan.id,
@@ -59,7 +59,7 @@ async def run_plan(plan: wire.ProbePlan, *, config: AgentConfig, outbox: Outbox,
     started_at, started = wire.utc_now(), time.monotonic()
     results = await probe_reach(
         [Target(ip=t.ip, tcp=t.tcp, udp=t.udp, icmp=t.icmp) for t in allowed],
-        scope=scope, global_pps=plan.global_pps, host_pps=plan.host_pps,  # type: ignore[arg-type]
+        scope=scope, global_pps=plan.global_pps, host_pps=plan.host_pps,
         timeout_s=plan.timeout_s, progress=progress)
     probes = [wire.Probe(ip=r.ip, proto=r.proto, port=r.port, state=r.state, rtt_ms=r.rtt_ms)
               for r in results]

@@ -13,7 +13,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from netaddr import IPAddress, IPSet
@@ -128,11 +128,18 @@ async def scan(
                                      snmp_communities=snmp_communities),
                 progress=phase("port probe"),
             )
-        await _identify(ports, profile=profile, scope=scope, hosts=hosts, observed=observed,
-                        source_ip=iface.ip, progress=progress,
+        open_tcp: dict[str, list[int]] = {}
+        for result in ports:
+            if result.state == "open" and result.proto == "tcp":
+                open_tcp.setdefault(result.ip, []).append(result.port)
+        await _identify(ports, open_tcp, profile=profile, scope=scope, hosts=hosts,
+                        observed=observed, source_ip=iface.ip, progress=progress,
                         snmp_communities=snmp_communities)
-        services = await _versions(ports, profile=profile, scope=scope, warnings=warnings,
-                                   progress=progress, named=_named_ports(observed))
+        named = _named_ports(observed)  # nmap is asked only about the rest
+        unnamed = {ip: [p for p in found if (ip, p) not in named]
+                   for ip, found in open_tcp.items()}
+        services = await _versions({ip: p for ip, p in unnamed.items() if p}, profile=profile,
+                                   scope=scope, warnings=warnings, progress=progress)
     finally:
         stop_listening.set()
         if beside is not None:
@@ -164,15 +171,12 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
         seen.extend(o for o in (*host.observations, *claims(host)) if o not in seen)
 
 
-async def _identify(ports: list[PortResult], *, profile: Profile, scope: Scope,
-                    hosts: dict[str, HostReply], observed: dict[str, list[tuple[str, str, str]]],
-                    source_ip: str, progress: Progress | None,
+async def _identify(ports: list[PortResult], open_tcp: dict[str, list[int]], *,
+                    profile: Profile, scope: Scope, hosts: dict[str, HostReply],
+                    observed: dict[str, list[tuple[str, str, str]]], source_ip: str,
+                    progress: Progress | None,
                     snmp_communities: tuple[str, ...] = ("public",)) -> None:
     """Targeted probes on what answered, then the segment's multicast discovery."""
-    open_tcp: dict[str, list[int]] = {}
-    for result in ports:
-        if result.state == "open" and result.proto == "tcp":
-            open_tcp.setdefault(result.ip, []).append(result.port)
     for result in ports:  # what a UDP service answered, where a rule can read it
         if result.proto == "udp" and result.state == "open" and result.banner:
             observed.setdefault(result.ip, []).extend(
@@ -217,15 +221,10 @@ def _named_ports(observed: dict[str, list[tuple[str, str, str]]]) -> set[tuple[s
     return named
 
 
-async def _versions(ports: list[PortResult], *, profile: Profile, scope: Scope,
-                    warnings: list[str], progress: Progress | None,
-                    named: Collection[tuple[str, int]] = ()) -> list[ServiceInfo]:
-    """nmap's version detection, when the profile asks for it, only on the open TCP ports
-    the targeted probes left unnamed (within nmap's time budget per host)."""
-    open_tcp: dict[str, list[int]] = {}
-    for result in ports:
-        if result.state == "open" and result.proto == "tcp" and (result.ip, result.port) not in named:
-            open_tcp.setdefault(result.ip, []).append(result.port)
+async def _versions(open_tcp: dict[str, list[int]], *, profile: Profile, scope: Scope,
+                    warnings: list[str], progress: Progress | None) -> list[ServiceInfo]:
+    """nmap's version detection, when the profile asks for it, on the open TCP ports the
+    targeted probes left unnamed (within nmap's time budget per host)."""
     if not open_tcp or not profile.version_detection:
         return []
     if shutil.which("nmap") is None:

@@ -260,26 +260,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
         "SELECT id FROM sensors WHERE status = 'active' ORDER BY id").fetchall()]
     for sensor in sensors:
         try:
-            plan, token = issue_plan(db, policy, sensor, key)  # type: ignore[arg-type]
+            plan, token = issue_plan(db, policy, sensor, key,  # type: ignore[arg-type]
+                                     by_hand=args.out is not None)
         except ReviewError as exc:
             print(f"netvagt-central: {exc}", file=sys.stderr)
             return 2
         if args.out:
             path = args.out if len(sensors) == 1 else args.out / f"{sensor}.jws"
             path.write_bytes(token + b"\n")
-            db.execute("UPDATE plans SET sent_at = ? WHERE id = ?", [wire_now(), plan.id])
             where = f"written to {path} (the service will not send it as well)"
         else:
             where = "queued; the running service sends it to the sensor"
         print(f"plan {plan.id} for {sensor} (zone {plan.zone}): {len(plan.targets)} targets; "
               f"{where}")
     return 0
-
-
-def wire_now() -> str:
-    from agent import wire
-
-    return wire.utc_now()
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

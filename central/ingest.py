@@ -35,6 +35,10 @@ MAX_DETAIL_CHARS = 300
 # older ones, and any number already committed, are refused as replays.
 REPLAY_WINDOW = 1024
 CLAIM_KEY = wire.CLAIM_KEY
+ADDRESS_UPSERT = (  # probed or claimed: (asset, ip, kind, first seen, last seen, sensor)
+    "INSERT INTO addresses (asset_id, ip, kind, first_seen, last_seen, last_sensor)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, ip, kind) DO UPDATE SET"
+    " last_seen = max(last_seen, excluded.last_seen), last_sensor = excluded.last_sensor")
 HOSTNAME_KEYS = ("netbios.name", "dhcp.hostname", "snmp.sysname", "lldp.sysname")
 
 
@@ -323,14 +327,8 @@ class Ingestor:
                   p.rtt_ms, observed) for p in findings.probes])
         for asset in findings.assets:
             asset_id = self._asset_id(sensor.site_id, asset, observed)
-            conn.execute(
-                "INSERT INTO addresses (asset_id, ip, kind, first_seen, last_seen, last_sensor)"
-                " VALUES (?, ?, 'probed', ?, ?, ?)"
-                " ON CONFLICT (asset_id, ip, kind) DO UPDATE SET"
-                " last_seen = max(last_seen, excluded.last_seen),"
-                " last_sensor = excluded.last_sensor",
-                (asset_id, asset.ip, observed, observed, sensor.id),
-            )
+            conn.execute(ADDRESS_UPSERT, (asset_id, asset.ip, "probed", observed, observed,
+                                          sensor.id))
             for service in asset.services:
                 conn.execute(
                     "INSERT INTO services (asset_id, ip, proto, port, state, name, product,"
@@ -381,26 +379,23 @@ class Ingestor:
     def _facts(self, asset_id: int, asset: Asset, sensor_id: str, observed: str) -> None:
         """Keep what the device said; addresses it only claims go apart from probed ones."""
         conn = self.db.conn
+        claims, facts = [], []
         for item in asset.observations:
-            if item.key == CLAIM_KEY:
-                try:
-                    claimed = str(ipaddress.IPv4Address(item.value))
-                except ValueError:
-                    continue
-                conn.execute(
-                    "INSERT INTO addresses (asset_id, ip, kind, first_seen, last_seen, last_sensor)"
-                    " VALUES (?, ?, 'claimed', ?, ?, ?) ON CONFLICT (asset_id, ip, kind) DO UPDATE"
-                    " SET last_seen = max(last_seen, excluded.last_seen),"
-                    " last_sensor = excluded.last_sensor",
-                    (asset_id, claimed, observed, observed, sensor_id))
+            if item.key != CLAIM_KEY:
+                facts.append((asset_id, item.key, item.value, item.source, asset.ip, sensor_id,
+                              observed, observed))
                 continue
-            conn.execute(
-                "INSERT INTO facts (asset_id, key, value, source, ip, sensor_id, first_seen,"
-                " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, key, value, ip)"
-                " DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),"
-                " sensor_id = excluded.sensor_id",
-                (asset_id, item.key, item.value, item.source, asset.ip, sensor_id, observed,
-                 observed))
+            try:
+                claimed = str(ipaddress.IPv4Address(item.value))
+            except ValueError:
+                continue
+            claims.append((asset_id, claimed, "claimed", observed, observed, sensor_id))
+        conn.executemany(ADDRESS_UPSERT, claims)
+        conn.executemany(
+            "INSERT INTO facts (asset_id, key, value, source, ip, sensor_id, first_seen,"
+            " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, key, value, ip)"
+            " DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),"
+            " sensor_id = excluded.sensor_id", facts)
         named = {o.key: o.value for o in asset.observations if o.key in HOSTNAME_KEYS}
         hostname = next((named[k] for k in HOSTNAME_KEYS if k in named), None)
         if hostname and asset.hostname is None:

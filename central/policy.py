@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ class Flow:
         return f"{self.proto}/" + (",".join(str(p) for p in self.ports) if self.ports else "any")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)  # no slots: the zone index is cached on the instance
 class Policy:
     path: str
     org: str
@@ -91,12 +91,13 @@ class Policy:
     probe_pps: float = 5000.0  # a plan's packets per second, all targets together
     probe_host_pps: float = 100.0  # and to any one address
     probe_timeout_s: float = 2.0  # silence for this long after the last probe: filtered
-    _by_name: dict[str, Zone] = field(default_factory=dict, repr=False)
 
     def zone(self, name: str) -> Zone:
-        if not self._by_name:
-            self._by_name.update({z.name: z for z in self.zones})
         return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Zone]:
+        return {z.name: z for z in self.zones}
 
     def zone_of(self, ip: str) -> Zone | None:
         address = IPAddress(ip)

@@ -92,6 +92,10 @@ def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None 
         known.setdefault(row["ip"], set())
         if row["port"] is not None:
             known[row["ip"]].add(int(row["port"]))
+    by_zone: dict[str, set[str]] = {}
+    for ip in known:
+        if (where := policy.zone_of(ip)) is not None:
+            by_zone.setdefault(where.name, set()).add(ip)
     targets: list[wire.PlanTarget] = []
     for zone in policy.zones:
         if zone.name == home.name or zone.site != home.site:
@@ -99,8 +103,8 @@ def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None 
         flows = policy.allowed_between(home.name, zone.name)
         flow_tcp = {p for f in flows if f.proto == "tcp" for p in f.ports}
         flow_udp = {p for f in flows if f.proto == "udp" for p in f.ports}
-        addresses = sorted({ip for ip in known if policy.zone_of(ip) is zone}
-                           | set(zone.reference_targets), key=lambda a: tuple(map(int, a.split("."))))
+        addresses = sorted(by_zone.get(zone.name, set()) | set(zone.reference_targets),
+                           key=lambda a: tuple(map(int, a.split("."))))
         for ip in addresses:
             tcp = sorted(set(policy.tcp_ports) | flow_tcp | known.get(ip, set()))[
                 :wire.MAX_PLAN_PORTS]
@@ -115,14 +119,16 @@ def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None 
                           timeout_s=policy.probe_timeout_s)
 
 
-def issue_plan(db: Database, policy: Policy, sensor: str, key: OKPKey) -> tuple[wire.ProbePlan, bytes]:
-    """Sign a plan and record it; the running service sends it to the sensor."""
+def issue_plan(db: Database, policy: Policy, sensor: str, key: OKPKey, *,
+               by_hand: bool = False) -> tuple[wire.ProbePlan, bytes]:
+    """Sign a plan and record it; the running service sends it to the sensor, unless it is
+    handed over ``by_hand`` (as a file for 'netvagt-agent reach')."""
     plan = plan_for(db, policy, sensor)
     token = signing.sign(plan.encode(), key, kid=signing.CENTRAL_KID, typ=signing.TYPE_PLAN)
-    db.execute("INSERT INTO plans (id, sensor_id, zone, issued_at, expires_at, targets, token)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    db.execute("INSERT INTO plans (id, sensor_id, zone, issued_at, expires_at, targets, token,"
+               " sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                [plan.id, sensor, plan.zone, plan.issued_at, plan.expires_at, len(plan.targets),
-                token.decode()])
+                token.decode(), plan.issued_at if by_hand else None])
     return plan, token
 
 
@@ -150,20 +156,24 @@ def _severity(zone: Zone | None, base: str) -> str:
 def latest_reach(db: Database) -> list[dict[str, Any]]:
     """The results of each sensor's most recent plan that has any."""
     return [dict(r) for r in db.query(
-        "SELECT r.*, p.zone AS source_zone FROM reach r JOIN plans p ON p.id = r.plan_id"
-        " AND p.sensor_id = r.sensor_id WHERE r.plan_id = (SELECT p2.id FROM plans p2"
-        " JOIN reach r2 ON r2.plan_id = p2.id AND r2.sensor_id = p2.sensor_id"
-        " WHERE p2.sensor_id = r.sensor_id ORDER BY p2.issued_at DESC LIMIT 1)")]
+        "WITH answered AS (SELECT DISTINCT plan_id, sensor_id FROM reach),"
+        " latest AS (SELECT p.sensor_id, max(p.issued_at) AS issued_at FROM plans p"
+        "  JOIN answered a ON a.plan_id = p.id AND a.sensor_id = p.sensor_id"
+        "  GROUP BY p.sensor_id)"
+        " SELECT r.*, p.zone AS source_zone FROM latest l"
+        " JOIN plans p ON p.sensor_id = l.sensor_id AND p.issued_at = l.issued_at"
+        " JOIN reach r ON r.plan_id = p.id AND r.sensor_id = p.sensor_id")]
 
 
 def current_addresses(db: Database) -> list[dict[str, Any]]:
     """Probed addresses seen in their sensor's latest scan, with the asset's identity."""
     return [dict(r) for r in db.query(
-        "SELECT d.asset_id, d.ip, d.first_seen, d.last_seen, d.last_sensor, a.mac, a.hostname,"
+        "WITH scanned AS (SELECT sensor_id, max(observed_at) AS at FROM observations"
+        "  GROUP BY sensor_id)"
+        " SELECT d.asset_id, d.ip, d.first_seen, d.last_seen, d.last_sensor, a.mac, a.hostname,"
         " a.device_type, a.vendor, a.model, a.product, a.mac_vendor FROM addresses d"
-        " JOIN assets a ON a.id = d.asset_id WHERE d.kind = 'probed' AND d.last_seen >="
-        " coalesce((SELECT max(o.observed_at) FROM observations o"
-        " WHERE o.sensor_id = d.last_sensor), d.last_seen)")]
+        " JOIN assets a ON a.id = d.asset_id LEFT JOIN scanned s ON s.sensor_id = d.last_sensor"
+        " WHERE d.kind = 'probed' AND d.last_seen >= coalesce(s.at, d.last_seen)")]
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -228,16 +238,16 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
                 evidence=[{"source": "mac", "mac": r["mac"], "address": r["ip"], "zone": r["zone"],
                            "sensor": r["last_sensor"], "at": r["last_seen"]} for r in rows])
 
-    _bridges_by_fact(db, policy, current, found)
+    live = {(r["asset_id"], r["ip"]): r for r in current}
+    _bridges_by_fact(db, policy, live, found)
     _claims(db, policy, current, found)
-    _insecure(db, policy, current, found)
+    _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
     return found
 
 
-def _bridges_by_fact(db: Database, policy: Policy, current: list[dict[str, Any]],
+def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
                      found: dict[str, Finding]) -> None:
-    live = {(r["asset_id"], r["ip"]): r for r in current}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for fact in db.query("SELECT asset_id, ip, key, value, sensor_id, last_seen FROM facts"
                          " WHERE key IN (SELECT value FROM json_each(?))",
@@ -278,9 +288,8 @@ def _claims(db: Database, policy: Policy, current: list[dict[str, Any]],
                        "sensor": claim["last_sensor"], "at": claim["last_seen"]}])
 
 
-def _insecure(db: Database, policy: Policy, current: list[dict[str, Any]],
+def _insecure(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
               found: dict[str, Finding]) -> None:
-    live = {(r["asset_id"], r["ip"]): r for r in current}
     realms = {(f["asset_id"], f["ip"]): f["value"] for f in db.query(
         "SELECT asset_id, ip, value FROM facts WHERE key = 'http.www_authenticate'")}
     for svc in db.query("SELECT asset_id, ip, proto, port, name, banner, last_seen FROM services"

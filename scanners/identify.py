@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from scanners import snmp
 from scanners.observations import CLAIM_KEY
 from scanners.scope import Scope
+from scanners.tcp import UdpAnswer
 
 MAX_RESPONSE_BYTES = 65_536  # bound what a hostile web server can make us read
 PROBE_TIMEOUT_S = 3.0
@@ -194,19 +195,6 @@ async def _tls(ip: str, port: int) -> list[Found]:
     return [(k, v, f"{port}/tcp") for k, v in parse_certificate(der)] if der else []
 
 
-class _Datagram(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        if not self.answer.done():
-            self.answer.set_result(data[:MAX_RESPONSE_BYTES])
-
-    def error_received(self, exc: Exception) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(exc)
-
-
 def ssh_hostkey_sync(ip: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> str | None:
     """The server's host key, as ``<type> SHA256:<fingerprint>``, from the key exchange alone:
     no login is attempted. One device's SSH key on addresses in two zones is a bridge."""
@@ -240,7 +228,7 @@ async def _ask(ip: str, port: int, payload: bytes, timeout: float) -> bytes | No
     """One UDP request, one answer (or None when silent)."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
-        _Datagram, remote_addr=(ip, port), family=socket.AF_INET)
+        UdpAnswer, remote_addr=(ip, port), family=socket.AF_INET)
     try:
         transport.sendto(payload)
         return await asyncio.wait_for(protocol.answer, timeout)

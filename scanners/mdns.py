@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 
 from scanners.observations import CLAIM_KEY
 from scanners.passive_parse import Heard, mdns_records
@@ -78,8 +77,7 @@ async def browse(source_ip: str, *, scope: Scope, wait_s: float = 1.0) -> dict[s
         if follow_up:
             collector.answers.clear()
             transport.sendto(query(follow_up), (MDNS_GROUP, MDNS_PORT))
-            deadline = time.monotonic() + wait_s
-            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            await asyncio.sleep(wait_s)
             _fold(collector.answers, scope, found)
     finally:
         transport.close()

@@ -9,7 +9,7 @@ socket can carry shell syntax or options.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from netaddr import AddrFormatError, IPAddress, IPNetwork, IPRange, IPSet
@@ -121,3 +121,11 @@ class Scope:
 def _iter(ipset: IPSet) -> Iterator[IPAddress]:
     for cidr in ipset.iter_cidrs():
         yield from cidr
+
+
+def scope_and_targets(network: str, scope: Sequence[str], exclude: Sequence[str],
+                      exclude_macs: Sequence[str], targets: Sequence[str]
+                      ) -> tuple[Scope, IPSet | None]:
+    """A sensor's scope (default: its own subnet ``network``) and explicit targets, if any."""
+    found = Scope.from_strings(scope or [network], exclude=exclude, exclude_macs=exclude_macs)
+    return found, parse_targets(targets) if targets else None

@@ -91,7 +91,9 @@ async def _probe_tcp(ip: str, port: int, timeout: float, banner_wait: float) -> 
     return PortResult(ip=ip, port=port, proto="tcp", state="open", rtt_s=rtt, banner=banner)
 
 
-class _UdpProbe(asyncio.DatagramProtocol):
+class UdpAnswer(asyncio.DatagramProtocol):
+    """The first datagram that comes back (bounded), or the error the kernel reported."""
+
     def __init__(self) -> None:
         self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
@@ -123,7 +125,7 @@ async def _send_udp(ip: str, port: int, payload: bytes, timeout: float) -> PortR
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     transport, protocol = await loop.create_datagram_endpoint(
-        _UdpProbe, remote_addr=(ip, port), family=socket.AF_INET
+        UdpAnswer, remote_addr=(ip, port), family=socket.AF_INET
     )
     try:
         transport.sendto(payload)

@@ -25,7 +25,7 @@ from types import FrameType
 from rich.console import Console
 from sqlite_utils import Database
 
-from agent import signing, wire
+from agent import signing
 from central import inventory, registry
 from central.db import open_db
 from central.keys import key_path_for, load_or_create
@@ -146,8 +146,7 @@ def _segmentation(lab: Lab, setups: list[SensorSetup], db_path: Path, workdir: P
     key = load_or_create(key_path_for(db_path))
     plans = []
     for setup in setups:
-        plan, token = segmentation.issue_plan(db, policy, setup.id, key)
-        db.execute("UPDATE plans SET sent_at = ? WHERE id = ?", [wire.utc_now(), plan.id])
+        plan, token = segmentation.issue_plan(db, policy, setup.id, key, by_hand=True)
         path = workdir / f"{setup.id}.plan.jws"
         path.write_bytes(token)
         plans.append(plan.id)

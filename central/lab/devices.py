@@ -120,26 +120,6 @@ def handler(kind: str, params: dict[str, str]) -> Any:
     return handle
 
 
-class _BacnetIAm(asyncio.DatagramProtocol):
-    """Answers a BACnet Who-Is with an I-Am (device instance from params)."""
-
-    def __init__(self, instance: int) -> None:
-        self.instance = instance
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.transport is None or len(data) < 4 or data[0] != 0x81:
-            return
-        obj = (8 << 22) | (self.instance & 0x3FFFFF)
-        apdu = bytes([0x10, 0x00, 0xC4]) + obj.to_bytes(4, "big") + bytes.fromhex("2205c4910022")
-        npdu = bytes([0x01, 0x00])
-        bvlc = bytes([0x81, 0x0A]) + (4 + len(npdu) + len(apdu)).to_bytes(2, "big")
-        self.transport.sendto(bvlc + npdu + apdu, addr)
-
-
 class _Datagrams(asyncio.DatagramProtocol):
     """A UDP service: ``answer`` returns what to send back (or None for silence)."""
 
@@ -156,6 +136,23 @@ class _Datagrams(asyncio.DatagramProtocol):
 
     def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
         raise NotImplementedError
+
+
+class _BacnetIAm(_Datagrams):
+    """Answers a BACnet Who-Is with an I-Am (device instance from params)."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        self.instance = int(params.get("instance", "1"))
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        if len(data) < 4 or data[0] != 0x81:
+            return None
+        obj = (8 << 22) | (self.instance & 0x3FFFFF)
+        apdu = bytes([0x10, 0x00, 0xC4]) + obj.to_bytes(4, "big") + bytes.fromhex("2205c4910022")
+        npdu = bytes([0x01, 0x00])
+        bvlc = bytes([0x81, 0x0A]) + (4 + len(npdu) + len(apdu)).to_bytes(2, "big")
+        return bvlc + npdu + apdu
 
 
 class _SnmpAgent(_Datagrams):
@@ -282,13 +279,13 @@ class _MdnsResponder(_Datagrams):
         return self.response(asked.id)
 
 
-class _SsdpResponder(asyncio.DatagramProtocol):
+class _SsdpResponder(_Datagrams):
     """Answers an M-SEARCH, as a UPnP device does, with where its description lives, and
     says it is alive now and then (NOTIFY)."""
 
-    def __init__(self, location: str, server: str, usn: str) -> None:
-        self.location, self.server, self.usn = location, server, usn
-        self.transport: asyncio.DatagramTransport | None = None
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        self.location, self.server, self.usn = params["location"], params["server"], params["usn"]
 
     def notify(self) -> bytes:
         return ("NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
@@ -296,17 +293,13 @@ class _SsdpResponder(asyncio.DatagramProtocol):
                 f"NT: upnp:rootdevice\r\nNTS: ssdp:alive\r\nSERVER: {self.server}\r\n"
                 f"USN: {self.usn}::upnp:rootdevice\r\n\r\n").encode()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.transport is None or not data.startswith(b"M-SEARCH"):
-            return
-        answer = ("HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age = 1800\r\nEXT:\r\n"
-                  f"LOCATION: {self.location}\r\nSERVER: {self.server}\r\n"
-                  "ST: upnp:rootdevice\r\n"
-                  f"USN: {self.usn}::upnp:rootdevice\r\n\r\n")
-        self.transport.sendto(answer.encode(), addr)
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        if not data.startswith(b"M-SEARCH"):
+            return None
+        return ("HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age = 1800\r\nEXT:\r\n"
+                f"LOCATION: {self.location}\r\nSERVER: {self.server}\r\n"
+                "ST: upnp:rootdevice\r\n"
+                f"USN: {self.usn}::upnp:rootdevice\r\n\r\n").encode()
 
 
 def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -> list[bytes]:
@@ -382,6 +375,7 @@ async def _repeat(interval: float, send: Any) -> None:
 
 _UDP_KINDS: dict[str, Any] = {
     "snmp": _SnmpAgent, "netbios": _NetbiosNode, "sip": _SipPhone, "mdns": _MdnsResponder,
+    "ssdp": _SsdpResponder, "bacnet": _BacnetIAm,
 }
 
 
@@ -482,15 +476,8 @@ async def serve(plan: list[dict[str, Any]], workdir: str) -> None:
                     interval, lambda raw=raw, frames=frames: [raw.send(f) for f in frames])))
                 continue
             if proto == "udp":
-                factory: Any
-                if svc["kind"] in _UDP_KINDS:
-                    factory = functools.partial(_UDP_KINDS[svc["kind"]], params)
-                elif svc["kind"] == "ssdp":
-                    factory = functools.partial(_SsdpResponder, params["location"],
-                                                params["server"], params["usn"])
-                else:
-                    factory = functools.partial(_BacnetIAm, int(params.get("instance", "1")))
-                transport, protocol = await loop.create_datagram_endpoint(factory, sock=sock)
+                transport, protocol = await loop.create_datagram_endpoint(
+                    functools.partial(_UDP_KINDS[svc["kind"]], params), sock=sock)
                 servers.append(transport)
                 if svc["kind"] == "mdns":
                     message = protocol.response()
