@@ -91,9 +91,8 @@ class Outbox:
                 f"the outbox holds more than {self.limit_bytes} bytes not yet acknowledged by "
                 "the central"
             )
-        step = wire.MAX_PROBES_PER_MESSAGE
         batches: list[tuple[list[Asset], tuple[wire.Probe, ...]]] = (
-            [([], tuple(probes[i:i + step])) for i in range(0, len(probes), step)]
+            [([], tuple(b)) for b in wire.probe_batches(probes)]
             if plan_id is not None else [(b, ()) for b in wire.batches(assets)])
         batches = batches or [([], ())]
         scan_id = uuid.uuid4().hex

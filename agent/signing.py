@@ -26,6 +26,8 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
+from agent.wire import MAX_MESSAGE_BYTES
+
 ALGORITHM = "Ed25519"
 ALGORITHMS = [ALGORITHM]  # the verifier accepts this one algorithm and no other
 ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
@@ -40,6 +42,19 @@ TYPE_PLAN = "netvagt-plan+jws"
 CENTRAL_KID = "central"  # the key id the central signs acknowledgements and plans with
 
 
+def _registry() -> jws.JWSRegistry:
+    """joserfc's limits, set explicitly from the wire's one limit (its own default payload
+    limit, 128,000 bytes, changed between releases and refused the agent's own messages)."""
+    registry = jws.JWSRegistry(algorithms=ALGORITHMS)
+    registry.max_header_length = MAX_HEADER_BYTES
+    registry.max_payload_length = MAX_MESSAGE_BYTES
+    registry.max_signature_length = 128  # an Ed25519 signature is 86 characters of base64url
+    return registry
+
+
+_REGISTRY = _registry()
+
+
 class SignatureError(ValueError):
     """The message is not a JWS this side accepts, or its signature does not verify."""
 
@@ -50,6 +65,10 @@ class MalformedToken(SignatureError):
 
 class BadHeader(SignatureError):
     """The protected header is missing, too large, or names what we refuse."""
+
+
+class OversizedMessage(SignatureError):
+    """A message larger than the wire's limit: the signer refuses to build it."""
 
 
 class BadSignature(SignatureError):
@@ -127,7 +146,7 @@ def verify(token: bytes, public_key: OKPKey, *, typ: str = TYPE_FINDINGS) -> byt
     if header.typ != typ:
         raise BadHeader(f"message type {header.typ!r} is not {typ!r}")
     try:
-        result = jws.deserialize_compact(token, public_key, algorithms=ALGORITHMS)
+        result = jws.deserialize_compact(token, public_key, registry=_REGISTRY)
     except JoseError as exc:
         raise BadSignature(f"signature does not verify: {exc.error or type(exc).__name__}") from None
     except (ValueError, TypeError) as exc:
@@ -138,8 +157,11 @@ def verify(token: bytes, public_key: OKPKey, *, typ: str = TYPE_FINDINGS) -> byt
 def sign(payload: bytes, private_key: OKPKey, *, kid: str, typ: str = TYPE_FINDINGS) -> bytes:
     """Sign a payload as a compact JWS with the given Ed25519 private key."""
     header = {"alg": ALGORITHM, "kid": kid, "typ": typ}
-    token = jws.serialize_compact(header, payload, private_key, algorithms=ALGORITHMS)
-    return token.encode("ascii")
+    token = jws.serialize_compact(header, payload, private_key, registry=_REGISTRY).encode("ascii")
+    if len(token) > MAX_MESSAGE_BYTES:
+        raise OversizedMessage(f"a signed message of {len(token)} bytes; at most "
+                               f"{MAX_MESSAGE_BYTES} travel")
+    return token
 
 
 # --------------------------------------------------------------------------- keys

@@ -17,7 +17,7 @@ import json
 import re
 import socket
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -28,7 +28,12 @@ TOPIC_ROOT = "netvagt/v1"
 FINDINGS_FILTER = f"{TOPIC_ROOT}/+/+/findings"  # what the central subscribes to
 
 # Bounds: what a hostile device (or a hostile sender) can make either side hold.
-MAX_MESSAGE_BYTES = 256 * 1024  # a whole signed message; the agent splits batches below it
+MAX_MESSAGE_BYTES = 256 * 1024  # a whole signed message (JWS compact) as it travels; one
+# limit for both sides: the agent's signer refuses to build more, the central's verifier
+# (joserfc's registry, set from this) and its size check refuse more
+MAX_SIGNATURE_OVERHEAD = 1024  # protected header (at most 512) + signature (86) + two dots
+MAX_PAYLOAD_BYTES = (MAX_MESSAGE_BYTES - MAX_SIGNATURE_OVERHEAD) * 3 // 4  # JSON, before base64url
+ENVELOPE_RESERVE = 8 * 1024  # a message's fields besides its assets or probes (64 networks...)
 MAX_ASSETS_PER_MESSAGE = 512
 MAX_SERVICES_PER_ASSET = 256
 MAX_BANNER_CHARS = 4096  # a banner, after escaping non-printable bytes
@@ -61,6 +66,11 @@ class UnsupportedVersion(WireError):
 def is_valid_id(value: object) -> bool:
     """True for an organisation or sensor id that is safe inside a topic."""
     return isinstance(value, str) and _ID_RE.match(value) is not None
+
+
+def is_supported_version(value: object) -> bool:
+    """True for a schema version this side speaks (an integer, never a list or a bool)."""
+    return type(value) is int and value in SUPPORTED_VERSIONS
 
 
 def findings_topic(org: str, sensor: str) -> str:
@@ -138,11 +148,23 @@ def _int(where: str, value: object, low: int, high: int) -> None:
         raise _fail(where, f"{value} is outside {low}..{high}")
 
 
+def parse_ts(value: str) -> datetime:
+    """A wire timestamp as an aware datetime; ValueError for one that only looks like one
+    (``2026-99-99T99:99:99Z``)."""
+    if not _TS_RE.match(value):
+        raise ValueError(f"{value[:40]!r} is not a UTC timestamp")
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def _ts(where: str, value: object, *, optional: bool = False) -> None:
     if value is None and optional:
         return
-    if not isinstance(value, str) or not _TS_RE.match(value):
-        raise _fail(where, "expected a UTC timestamp like 2026-01-31T23:59:59.000000Z")
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        parse_ts(value)
+    except ValueError:
+        raise _fail(where, "expected a UTC timestamp like 2026-01-31T23:59:59.000000Z") from None
 
 
 def _ip(where: str, value: object) -> None:
@@ -364,7 +386,7 @@ class Probe:
         _int("probe.port", self.port, 0, 65535)
         if self.state not in PROBE_STATES:
             raise _fail("probe.state", f"expected one of {sorted(PROBE_STATES)}")
-        if self.rtt_ms is not None and not (isinstance(self.rtt_ms, (int, float))
+        if self.rtt_ms is not None and not (type(self.rtt_ms) in (int, float)
                                             and 0 <= self.rtt_ms < 3_600_000):
             raise _fail("probe.rtt_ms", "expected milliseconds")
 
@@ -406,7 +428,7 @@ class Findings:
     type: str = "findings"
 
     def __post_init__(self) -> None:
-        if self.v not in SUPPORTED_VERSIONS:
+        if not is_supported_version(self.v):
             raise UnsupportedVersion(f"schema version {self.v!r} is not supported")
         if self.type != "findings":
             raise _fail("type", f"{self.type!r} is not 'findings'")
@@ -420,6 +442,8 @@ class Findings:
                 raise _fail(name, "expected 32 lower-case hex digits")
         for name in ("sent_at", "scan_started_at", "scan_finished_at"):
             _ts(name, getattr(self, name))
+        if parse_ts(self.scan_finished_at) < parse_ts(self.scan_started_at):
+            raise _fail("scan_finished_at", "the scan finished before it started")
         _int("parts", self.parts, 1, 100_000)
         _int("part", self.part, 1, self.parts)
         if len(self.networks) > 64:
@@ -464,7 +488,7 @@ class Findings:
     def from_dict(cls, data: object) -> Findings:
         mapping = dict(_mapping("message", data))
         version = mapping.get("v")
-        if version not in SUPPORTED_VERSIONS:
+        if not is_supported_version(version):
             raise UnsupportedVersion(f"schema version {version!r} is not supported")
         _only_keys("message", mapping, cls)
         for required in ("sensor", "org", "seq", "msg_id", "scan_id", "sent_at"):
@@ -485,11 +509,22 @@ class Findings:
 
     @classmethod
     def decode(cls, payload: bytes) -> Findings:
-        return cls.from_dict(_decode_json("message", payload, MAX_MESSAGE_BYTES))
+        return cls.from_dict(_decode_json("message", payload, MAX_PAYLOAD_BYTES))
 
 
 def _no_constants(name: str) -> Any:
     raise MalformedMessage(f"message: {name} is not valid JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: with a duplicate, which one a reader takes is up
+    to the reader (RFC 8259 4), so a signed message that has one means two things."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise MalformedMessage(f"duplicate key {key[:64]!r} in a JSON object")
+        result[key] = value
+    return result
 
 
 def _decode_json(what: str, payload: bytes, limit: int = 65_536) -> dict[str, Any]:
@@ -497,28 +532,62 @@ def _decode_json(what: str, payload: bytes, limit: int = 65_536) -> dict[str, An
     if len(payload) > limit:
         raise _fail(what, f"{len(payload)} bytes, at most {limit} allowed")
     try:
-        data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
+        data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants,
+                          object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise _fail(what, f"not JSON: {exc}") from None
     return dict(_mapping(what, data))
 
 
-def batches(assets: Iterable[Asset], *, budget: int = MAX_MESSAGE_BYTES // 2) -> Iterator[list[Asset]]:
-    """Split assets into batches whose encoding stays well under the message limit.
+_Item = TypeVar("_Item", "Asset", "Probe")
 
-    The budget leaves room for the envelope and base64url's growth by a third.
-    """
-    batch: list[Asset] = []
+BATCH_BUDGET = MAX_PAYLOAD_BYTES - ENVELOPE_RESERVE  # bytes of assets (or probes) per message
+
+
+def _by_size(items: Iterable[_Item], *, budget: int, most: int) -> Iterator[list[_Item]]:
+    batch: list[_Item] = []
     size = 0
-    for asset in assets:
-        cost = len(canonical_json(asset.to_dict())) + 1
-        if batch and (size + cost > budget or len(batch) >= MAX_ASSETS_PER_MESSAGE):
+    for item in items:
+        cost = len(canonical_json(item.to_dict())) + 1
+        if batch and (size + cost > budget or len(batch) >= most):
             yield batch
             batch, size = [], 0
-        batch.append(asset)
+        batch.append(item)
         size += cost
     if batch:
         yield batch
+
+
+def batches(assets: Iterable[Asset], *, budget: int = BATCH_BUDGET) -> Iterator[list[Asset]]:
+    """Split assets into batches whose signed message stays under :data:`MAX_MESSAGE_BYTES`.
+
+    An asset too large for a message of its own is cut down by :func:`fit` first, so every
+    message the agent builds is one the central accepts."""
+    yield from _by_size((fit(a, budget) for a in assets), budget=budget,
+                        most=MAX_ASSETS_PER_MESSAGE)
+
+
+def probe_batches(probes: Iterable[Probe], *, budget: int = BATCH_BUDGET) -> Iterator[list[Probe]]:
+    """Probe results in batches under the message limit (IPv6 addresses make them longer)."""
+    yield from _by_size(probes, budget=budget, most=MAX_PROBES_PER_MESSAGE)
+
+
+def fit(asset: Asset, budget: int = BATCH_BUDGET) -> Asset:
+    """The asset, cut down until its encoding fits ``budget`` bytes: first the services'
+    banners (the bulk a hostile device controls), then observations, then services from
+    the end. An asset that fits is returned as it is."""
+    def size(candidate: Asset) -> int:
+        return len(canonical_json(candidate.to_dict()))
+
+    if size(asset) <= budget:
+        return asset
+    asset = replace(asset, services=tuple(replace(s, banner=None, extrainfo=None)
+                                          for s in asset.services))
+    while size(asset) > budget and asset.observations:
+        asset = replace(asset, observations=asset.observations[: len(asset.observations) // 2])
+    while size(asset) > budget and asset.services:
+        asset = replace(asset, services=asset.services[: len(asset.services) // 2])
+    return asset
 
 
 # --------------------------------------------------------------------------- acknowledgements
@@ -548,7 +617,7 @@ class Ack:
     type: str = ACK_TYPE
 
     def __post_init__(self) -> None:
-        if self.v not in SUPPORTED_VERSIONS:
+        if not is_supported_version(self.v):
             raise UnsupportedVersion(f"schema version {self.v!r} is not supported")
         if self.type != ACK_TYPE:
             raise _fail("type", f"{self.type!r} is not {ACK_TYPE!r}")
@@ -605,7 +674,7 @@ class EnrollRequest:
     type: str = ENROLL_TYPE
 
     def __post_init__(self) -> None:
-        if self.v not in SUPPORTED_VERSIONS or self.type != ENROLL_TYPE:
+        if not is_supported_version(self.v) or self.type != ENROLL_TYPE:
             raise UnsupportedVersion("not an enrollment request this side speaks")
         split_token(self.token)
         if not isinstance(self.public_jwk, dict) or set(self.public_jwk) != {"kty", "crv", "x"}:
@@ -654,7 +723,7 @@ class EnrollReply:
             reply = cls(**mapping)
         except TypeError as exc:
             raise _fail("enroll-reply", str(exc)) from None
-        if reply.type != ENROLL_REPLY_TYPE or reply.v not in SUPPORTED_VERSIONS:
+        if reply.type != ENROLL_REPLY_TYPE or not is_supported_version(reply.v):
             raise UnsupportedVersion("not an enrollment reply this side speaks")
         return reply
 
@@ -668,7 +737,7 @@ COMMANDS = frozenset({"scan"})
 
 def _central_envelope(message: Any, kind: str, what: str) -> None:
     """What every instruction from the central carries: version, type, id, addressee."""
-    if message.v not in SUPPORTED_VERSIONS or message.type != kind:
+    if not is_supported_version(message.v) or message.type != kind:
         raise UnsupportedVersion(f"not a {what} this side speaks")
     if not isinstance(message.id, str) or not _UUID_RE.match(message.id):
         raise _fail("id", "expected 32 lower-case hex digits")
@@ -789,7 +858,7 @@ class Status:
     type: str = STATUS_TYPE
 
     def __post_init__(self) -> None:
-        if self.v not in SUPPORTED_VERSIONS or self.type != STATUS_TYPE:
+        if not is_supported_version(self.v) or self.type != STATUS_TYPE:
             raise UnsupportedVersion("not a status this side speaks")
         if not (is_valid_id(self.sensor) and is_valid_id(self.org)):
             raise _fail("status", "bad sensor or org id")

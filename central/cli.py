@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         ingestor = await serve(args.db, broker, key_path=args.key, stop=stop,
-                               policy_path=args.policy)
+                               policy_path=args.policy,
+                               max_clock_skew=timedelta(seconds=args.max_clock_skew))
         logging.getLogger("netvagt.central").info("stopped; this run: %s", dict(ingestor.counts))
 
     asyncio.run(until_signalled())
@@ -513,6 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "plugin (--username must be its admin)")
     p.add_argument("--policy", type=Path, help="zone policy: after each sensor's scan, send it "
                    "a probe plan; evaluate new data every 30 s")
+    p.add_argument("--max-clock-skew", type=float, metavar="SECONDS", default=600.0,
+                   help="refuse findings stamped more than this far ahead of the central's "
+                   "clock (default 600)")
 
     p = add("assets", cmd_assets)
     _db_arg(p)

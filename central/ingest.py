@@ -16,6 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +41,12 @@ ADDRESS_UPSERT = (  # probed or claimed: (asset, ip, kind, first seen, last seen
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, ip, kind) DO UPDATE SET"
     " last_seen = max(last_seen, excluded.last_seen), last_sensor = excluded.last_sensor")
 HOSTNAME_KEYS = ("netbios.name", "dhcp.hostname", "snmp.sysname", "lldp.sysname")
+# A sensor's clock may run this far ahead of the central's; a message stamped later than
+# that is refused (a 9999-12-31 'last seen' would hide the asset from every 'gone' check).
+MAX_CLOCK_SKEW = timedelta(minutes=10)
+# Nothing was scanned before this: a sensor whose clock says otherwise (a Raspberry Pi
+# without a real-time clock that never reached NTP) is refused until its clock is set.
+EARLIEST_TS = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 class Reason(StrEnum):
@@ -53,6 +60,8 @@ class Reason(StrEnum):
     WRONG_TOPIC = "wrong_topic"
     UNSUPPORTED_VERSION = "unsupported_version"
     REPLAYED = "replayed"
+    BAD_TIME = "bad_time"
+    UNKNOWN_PLAN = "unknown_plan"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -109,8 +118,9 @@ class _Sensor:
 class Ingestor:
     """Verifies and stores findings; one per database connection (not thread-safe)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, max_clock_skew: timedelta = MAX_CLOCK_SKEW) -> None:
         self.db = db
+        self.max_clock_skew = max_clock_skew
         self.counts: Counter[str] = Counter()
         self._sensors: dict[str, _Sensor] = {}
         self._data_version = -1
@@ -201,7 +211,26 @@ class Ingestor:
             raise Rejected(Reason.WRONG_TOPIC, f"{topic!r} is not {expected!r}", sensor=sensor.id)
         if findings.seq <= sensor.last_seq:
             self._check_replay(sensor, findings)
+        self._check_time(sensor, findings)
+        if findings.plan_id is not None and self.db.conn.execute(
+            "SELECT 1 FROM plans WHERE id = ? AND sensor_id = ?", (findings.plan_id, sensor.id)
+        ).fetchone() is None:
+            raise Rejected(Reason.UNKNOWN_PLAN, f"no plan {findings.plan_id} was issued to "
+                           f"{sensor.id}", sensor=sensor.id)
         return sensor, findings
+
+    def _check_time(self, sensor: _Sensor, findings: Findings) -> None:
+        latest = datetime.now(UTC) + self.max_clock_skew
+        for name in ("scan_started_at", "scan_finished_at", "sent_at"):
+            moment = wire.parse_ts(getattr(findings, name))
+            if moment > latest:
+                raise Rejected(Reason.BAD_TIME, f"{name} {getattr(findings, name)} is more than "
+                               f"{self.max_clock_skew} ahead of the central's clock",
+                               sensor=sensor.id)
+            if moment < EARLIEST_TS:
+                raise Rejected(Reason.BAD_TIME, f"{name} {getattr(findings, name)} is before "
+                               f"{EARLIEST_TS:%Y-%m-%d}: the sensor's clock is not set",
+                               sensor=sensor.id)
 
     def _check_replay(self, sensor: _Sensor, findings: Findings) -> None:
         row = self.db.conn.execute(

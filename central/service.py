@@ -27,7 +27,7 @@ from agent import signing, wire
 from central import broker_admin, enroll
 from central.broker_admin import BrokerAdmin
 from central.db import open_db
-from central.ingest import Ingestor, Outcome
+from central.ingest import MAX_CLOCK_SKEW, Ingestor, Outcome
 from central.keys import key_path_for, load_or_create
 
 log = logging.getLogger("netvagt.central.service")
@@ -65,11 +65,12 @@ async def serve(
     ready: asyncio.Event | None = None,
     max_messages: int | None = None,
     policy_path: Path | None = None,
+    max_clock_skew: timedelta = MAX_CLOCK_SKEW,
 ) -> Ingestor:
     """Run until ``stop`` is set (or ``max_messages`` findings were handled)."""
     db = open_db(db_path)
     key = load_or_create(key_path or key_path_for(db_path))
-    ingestor = Ingestor(db)
+    ingestor = Ingestor(db, max_clock_skew=max_clock_skew)
     stop = stop or asyncio.Event()
     handled = [0]
     properties = Properties(PacketTypes.CONNECT)

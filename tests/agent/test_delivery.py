@@ -182,3 +182,54 @@ def test_a_full_outbox_pauses_scanning_and_keeps_what_it_holds(tmp_path: Path) -
         with pytest.raises(OutboxFull, match="not yet acknowledged"):
             asyncio.run(scan_into_outbox(config, outbox))  # refused before any probe
         assert [p.msg_id for p in outbox.pending()] == held  # nothing dropped
+
+
+def _hostile_asset(n: int) -> Asset:
+    """An asset at the wire's bounds: every service with a banner of the longest escaped
+    text, in four-byte characters (what a hostile device can make the agent carry)."""
+    from agent.wire import Observation, Service
+
+    banner = wire.printable(("\U0001f4a9" * wire.MAX_BANNER_CHARS).encode())
+    return Asset(ip=f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}",
+                 mac=f"00:1b:1b:{n // 65536 % 256:02x}:{n // 256 % 256:02x}:{n % 256:02x}",
+                 services=tuple(Service(port=p, banner=banner) for p in range(1, 9)),
+                 observations=tuple(Observation(key="http.title", value="\\x00" * 256,
+                                                source=f"{p}/tcp") for p in range(1, 9)))
+
+
+def test_the_largest_messages_the_agent_builds_are_accepted(tmp_path: Path) -> None:
+    """600 hosts with banners at their bounds, and one asset too large for any message: every
+    message the agent signs passes the central's verifier and is acknowledged (joserfc's own
+    payload default refused 5 of 6 such messages as 'exceeded_size')."""
+    sensor_key = signing.generate_private_key()
+    db_path, central_public = _central(tmp_path, sensor_key)
+    giant = Asset(ip="10.9.9.9", services=tuple(
+        wire.Service(port=p, banner=wire.printable(b"\x00" * 4096)) for p in range(1, 257)))
+    assets = [*(_hostile_asset(n) for n in range(600)), giant]
+
+    async def scenario(port: int) -> None:
+        stop, ready = asyncio.Event(), asyncio.Event()
+        central = asyncio.create_task(serve(db_path, CentralBroker(port=port), stop=stop,
+                                            ready=ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        with Outbox(tmp_path / "outbox.sqlite") as outbox:
+            outbox.enqueue_scan(sensor="s-one", org="aarhus", key=sensor_key,
+                                started_at=wire.utc_now(), finished_at=wire.utc_now(),
+                                networks=tuple(f"10.{i}.0.0/16" for i in range(64)),
+                                assets=assets)
+            sizes = [len(p.token) for p in outbox.pending(10_000)]
+            assert max(sizes) > wire.MAX_MESSAGE_BYTES * 0.75  # near the limit, not far below
+            assert max(sizes) <= wire.MAX_MESSAGE_BYTES
+            acked = await deliver(BrokerConfig(host="127.0.0.1", port=port), outbox,
+                                  sensor="s-one", org="aarhus", central_key=central_public,
+                                  timeout=60)
+            assert acked == len(sizes) and outbox.depth() == 0
+        stop.set()
+        await central
+
+    with Mosquitto() as broker:
+        asyncio.run(scenario(broker.port))
+    db = open_db(db_path)
+    assert db.execute("SELECT count(*) FROM rejections").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM assets").fetchone()[0] == 601
+    db.close()

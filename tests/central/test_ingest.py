@@ -272,3 +272,69 @@ def test_registry_changes_by_another_process_are_noticed(tmp_path, make_message,
     assert ingestor.ingest(*make_message(seq=1)).accepted  # no refresh() needed
     enroll.revoke(cli, "s-one")
     assert ingestor.ingest(*make_message(seq=2)).reason is Reason.REVOKED_SENSOR
+
+
+def _signed_json(key: object, body: bytes, kid: str = "s-one") -> bytes:
+    """A correctly signed message whose payload is exactly ``body`` (the checks after the
+    signature are what is tested)."""
+    return signing.sign(body, key, kid=kid)  # type: ignore[arg-type]
+
+
+def _body(**changes: object) -> dict[str, object]:
+    import uuid
+
+    now = wire.utc_now()
+    return {"v": 1, "type": "findings", "sensor": "s-one", "org": "test-kommune", "seq": 1,
+            "msg_id": uuid.uuid4().hex, "scan_id": uuid.uuid4().hex, "sent_at": now,
+            "scan_started_at": now, "scan_finished_at": now, "part": 1, "parts": 1,
+            "networks": [], "assets": []} | changes
+
+
+@pytest.mark.parametrize(("changes", "reason", "detail"), [
+    ({"sent_at": "9999-12-31T23:59:59Z", "scan_finished_at": "9999-12-31T23:59:59Z"},
+     Reason.BAD_TIME, "ahead of the central's clock"),
+    ({"scan_finished_at": "2026-99-99T99:99:99Z"}, Reason.MALFORMED, "timestamp"),
+    ({"scan_started_at": "2026-06-02T00:00:00Z", "scan_finished_at": "2026-06-01T00:00:00Z"},
+     Reason.MALFORMED, "finished before it started"),
+    ({"sent_at": "1970-01-01T00:00:10Z", "scan_started_at": "1970-01-01T00:00:00Z",
+      "scan_finished_at": "1970-01-01T00:00:05Z"}, Reason.BAD_TIME, "clock is not set"),
+    ({"plan_id": "ab" * 16, "probes": [{"ip": "10.1.0.9", "proto": "tcp", "port": 22,
+                                          "state": "reachable", "rtt_ms": 1.0}]},
+     Reason.UNKNOWN_PLAN, "no plan"),
+    ({"plan_id": "ab" * 16, "probes": [{"ip": "10.1.0.9", "proto": "tcp", "port": 22,
+                                          "state": "reachable", "rtt_ms": True}]},
+     Reason.MALFORMED, "rtt_ms"),
+    ({"v": [1]}, Reason.UNSUPPORTED_VERSION, "version"),
+    ({"v": True}, Reason.UNSUPPORTED_VERSION, "version"),
+])
+def test_signed_but_wrong_content_is_refused_with_its_reason(  # type: ignore[no-untyped-def]
+    db: Database, registered: str, sensor_key, changes, reason, detail
+) -> None:
+    body = wire.canonical_json(_body(**changes))
+    outcome = Ingestor(db).ingest(wire.findings_topic("test-kommune", "s-one"),
+                                  _signed_json(sensor_key, body))
+    assert outcome.reason is reason, outcome
+    assert detail in outcome.detail
+    assert db.execute("SELECT count(*) FROM assets").fetchone()[0] == 0
+    assert counts(db) == {reason.value: 1}
+
+
+def test_duplicate_json_keys_are_refused(db: Database, registered: str, sensor_key) -> None:  # type: ignore[no-untyped-def]
+    """{"org": "mine", ..., "org": "theirs"}: which one a reader takes is up to the reader."""
+    body = wire.canonical_json(_body(assets=[{"ip": "10.1.0.5"}]))
+    doubled = body[:-1] + b',"assets":[{"ip":"10.1.0.6"}]}'
+    outcome = Ingestor(db).ingest(wire.findings_topic("test-kommune", "s-one"),
+                                  _signed_json(sensor_key, doubled))
+    assert outcome.reason is Reason.MALFORMED and "duplicate key 'assets'" in outcome.detail
+    assert db.execute("SELECT count(*) FROM assets").fetchone()[0] == 0
+
+
+def test_clock_skew_is_configurable(db: Database, registered: str, sensor_key) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    ahead = wire.format_ts(datetime.now(UTC) + timedelta(minutes=30))
+    body = wire.canonical_json(_body(sent_at=ahead))
+    topic = wire.findings_topic("test-kommune", "s-one")
+    assert Ingestor(db).ingest(topic, _signed_json(sensor_key, body)).reason is Reason.BAD_TIME
+    lenient = Ingestor(db, max_clock_skew=timedelta(hours=1))
+    assert lenient.ingest(topic, _signed_json(sensor_key, body)).accepted
