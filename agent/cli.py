@@ -87,13 +87,14 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
     """Read a capture instead of the wire: passive parsers only, nothing is sent."""
     from agent.scan import build_assets
     from scanners.observations import HostReply
-    from scanners.passive import read_pcap
+    from scanners.passive import FrameStats, read_pcap
     from scanners.scope import Scope, ScopeError
 
+    stats = FrameStats()
     try:
         scope = Scope.from_strings(args.scope or ["0.0.0.0/0"], exclude=args.exclude,
                                    exclude_macs=args.exclude_mac)
-        heard = read_pcap(args.pcap, scope=scope)
+        heard = read_pcap(args.pcap, scope=scope, stats=stats)
     except (ScopeError, OSError) as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -107,6 +108,12 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
             hosts[address] = HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive")
             observed[address] = host.observations
     assets = build_assets(hosts, [], [], observed)
+    if stats.malformed:
+        print(f"netvagt-agent: {stats.malformed} of {stats.parsed} frames were malformed and "
+              "skipped", file=sys.stderr)
+    if stats.damaged_capture:
+        print(f"netvagt-agent: {args.pcap}: damaged {stats.damaged_capture}; what came before "
+              "is reported", file=sys.stderr)
     if args.format == "json":
         print(assets_json(assets))
     else:
@@ -269,7 +276,7 @@ async def flush(config: object, outbox: object) -> int:
                           username=config.broker_username,
                           password=config.broker_password()
                           or os.environ.get("NETVAGT_MQTT_PASSWORD"),
-                          client_id=f"netvagt-{config.sensor}",
+                          client_id=config.client_id,
                           tls_context=config.tls_context())
     acked = await deliver(broker, outbox, sensor=config.sensor, org=config.org,
                           central_key=config.load_central_key(),  # type: ignore[arg-type]

@@ -57,6 +57,8 @@ class AgentConfig:
     zone: str | None = None
     broker_port: int = 1883
     broker_username: str | None = None
+    # the MQTT client id; the central binds each enrolled login to its own (enroll writes it)
+    broker_client_id: str | None = None
     broker_password_file: Path | None = None  # written by enroll, readable by the service only
     broker_ca_file: Path | None = None  # with it, the broker connection is TLS, verified by this CA
     central_key: Path | None = None  # the central's public JWK: acknowledgements verify with it
@@ -81,6 +83,10 @@ class AgentConfig:
             raise ConfigError(f"[scan] profile {self.profile!r} is not one of {sorted(PROFILES)}")
         if not 0 < self.broker_port < 65536:
             raise ConfigError(f"[broker] port {self.broker_port} is not a TCP port")
+
+    @property
+    def client_id(self) -> str:
+        return self.broker_client_id or f"netvagt-{self.sensor}"
 
     @property
     def outbox_path(self) -> Path:
@@ -118,13 +124,59 @@ class AgentConfig:
             raise ConfigError(f"[central] public_key: {self.central_key}: {exc}") from None
 
 
+# Every setting the file may hold: a misspelt one ('exlude') must not silently drop what it
+# meant (the exclusion list is the promise that those addresses get no packet).
+KNOWN_KEYS: dict[str, frozenset[str]] = {
+    "sensor": frozenset({"id", "org", "site", "zone", "key", "state_dir", "outbox_limit_mb"}),
+    "broker": frozenset({"host", "port", "username", "password_file", "ca_file", "client_id"}),
+    "central": frozenset({"public_key", "delivery_timeout_s", "resend_s", "heartbeat_s"}),
+    "scan": frozenset({"interface", "profile", "scope", "exclude", "exclude_macs", "targets",
+                       "snmp_communities"}),
+    "schedule": frozenset({"cron", "jitter_s", "quiet_hours", "max_duration_s"}),
+}
+
+
+def _line_of(text: str, section: str | None, key: str) -> int:
+    """The line where ``key`` is set in ``[section]`` (a top-level key: section None), or 0."""
+    current: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            current = stripped.strip("[] \t").split("]")[0].strip()
+        elif current == section and stripped.split("=", 1)[0].strip().strip('"\'') == key:
+            return number
+    return 0
+
+
+def unknown_keys(text: str, data: dict[str, object], path: Path) -> list[str]:
+    """One line per setting the file holds that this version does not know."""
+    problems = []
+    for section, values in data.items():
+        if section not in KNOWN_KEYS:
+            line = _line_of(text, None, section) or next(
+                (n for n, t in enumerate(text.splitlines(), 1) if t.strip() == f"[{section}]"), 0)
+            problems.append(f"{path}:{line}: unknown section [{section}] (known: "
+                            f"{', '.join(sorted(KNOWN_KEYS))})")
+            continue
+        if not isinstance(values, dict):
+            continue
+        for key in values.keys() - KNOWN_KEYS[section]:
+            problems.append(f"{path}:{_line_of(text, section, key)}: unknown setting {key!r} in "
+                            f"[{section}] (known: {', '.join(sorted(KNOWN_KEYS[section]))})")
+    return sorted(problems)
+
+
 def load(path: Path) -> AgentConfig:
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text()
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    except (tomllib.TOMLDecodeError, RecursionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {str(exc)[:200] or type(exc).__name__}") from None
+    problems = unknown_keys(text, data, path)
+    if problems:
+        raise ConfigError("\n".join(problems))
     sensor = data.get("sensor", {})
     broker = data.get("broker", {})
     scan = data.get("scan", {})
@@ -141,6 +193,7 @@ def load(path: Path) -> AgentConfig:
             broker_host=broker["host"],
             broker_port=int(broker.get("port", 1883)),
             broker_username=broker.get("username"),
+            broker_client_id=broker.get("client_id"),
             broker_password_file=Path(broker["password_file"]) if "password_file" in broker
             else None,
             broker_ca_file=Path(broker["ca_file"]) if "ca_file" in broker else None,

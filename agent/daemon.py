@@ -195,7 +195,7 @@ async def run_daemon(config: AgentConfig, *, stop: asyncio.Event | None = None) 
     reaching = asyncio.create_task(reach())
     broker = BrokerConfig(host=config.broker_host, port=config.broker_port,
                           username=config.broker_username, password=config.broker_password(),
-                          client_id=f"netvagt-{config.sensor}", tls_context=config.tls_context())
+                          client_id=config.client_id, tls_context=config.tls_context())
     pause = RECONNECT_S
     try:
         while not stop.is_set():

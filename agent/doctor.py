@@ -136,6 +136,7 @@ def check_broker(config: object) -> Check:
         async with aiomqtt.Client(config.broker_host, config.broker_port,
                                   username=config.broker_username,
                                   password=config.broker_password(),
+                                  identifier=config.client_id,  # the login is bound to it
                                   protocol=aiomqtt.ProtocolVersion.V5,
                                   timeout=BROKER_TIMEOUT_S, tls_context=config.tls_context()):
             pass

@@ -75,7 +75,8 @@ async def enroll(
     signed = signing.sign(request.encode(), key, kid="enroll", typ=signing.TYPE_ENROLL)
     reply_topic = f"{ENROLL_ROOT}/{token_id}/reply"
     tls = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
-    async with aiomqtt.Client(host, port, username=f"enroll-{token_id}", password=secret,
+    login = wire.enroll_login(token_id)
+    async with aiomqtt.Client(host, port, username=login, password=secret, identifier=login,
                               protocol=aiomqtt.ProtocolVersion.V5, timeout=timeout,
                               tls_context=tls) as client:
         await client.subscribe(reply_topic, qos=1)
@@ -101,31 +102,35 @@ async def enroll(
     _write_private(state_dir / "mqtt.password", (reply.mqtt_password or "") + "\n")
     central_jwk = state_dir / "central.jwk"
     central_jwk.write_text(json.dumps(reply.central_jwk) + "\n")
+    def q(value: object) -> str:  # a TOML basic string (JSON's escapes are TOML's)
+        return json.dumps(str(value), ensure_ascii=True)
+
     lines = [
         "# written by netvagt-agent enroll",
         "[sensor]",
-        f'id = "{reply.sensor}"',
-        f'org = "{reply.org}"',
-        f'site = "{reply.site}"',
-        *([f'zone = "{reply.zone}"'] if reply.zone else []),
-        f'key = "{key_path}"',
-        f'state_dir = "{state_dir}"',
+        f"id = {q(reply.sensor)}",
+        f"org = {q(reply.org)}",
+        f"site = {q(reply.site)}",
+        *([f"zone = {q(reply.zone)}"] if reply.zone else []),
+        f"key = {q(key_path)}",
+        f"state_dir = {q(state_dir)}",
         "",
         "[broker]",
-        f'host = "{host}"',
-        f"port = {port}",
-        f'username = "{reply.mqtt_username}"',
-        f'password_file = "{state_dir / "mqtt.password"}"',
-        *([f'ca_file = "{ca_file.resolve()}"'] if ca_file else []),
+        f"host = {q(host)}",
+        f"port = {int(port)}",
+        f"username = {q(reply.mqtt_username)}",
+        f"client_id = {q(reply.mqtt_username)}",  # the central bound the login to this id
+        f"password_file = {q(state_dir / 'mqtt.password')}",
+        *([f"ca_file = {q(ca_file.resolve())}"] if ca_file else []),
         "",
         "[central]",
-        f'public_key = "{central_jwk}"',
+        f"public_key = {q(central_jwk)}",
         "",
         "[scan]",
-        f'profile = "{profile}"',
+        f"profile = {q(profile)}",
     ]
     if interface:
-        lines.append(f'interface = "{interface}"')
+        lines.append(f"interface = {q(interface)}")
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text("\n".join(lines) + "\n")
     _give_to_service_user(state_dir)

@@ -23,11 +23,11 @@ from agent.wire import Asset, Observation, Service
 from scanners import oui
 from scanners.arp import arp_sweep
 from scanners.icmp import icmp_sweep
-from scanners.identify import identify, parse_udp
+from scanners.identify import SKIPPED, alone, alone_async, identify, parse_udp
 from scanners.netinfo import Interface
 from scanners.nmap_services import NmapError, detect_services
 from scanners.observations import HostReply, PortResult, ServiceInfo
-from scanners.passive import PassiveHost, claims
+from scanners.passive import FrameStats, PassiveHost, claims
 from scanners.ports import PROFILES, TCP_PORTS, UDP_PORTS, Profile
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
@@ -70,6 +70,8 @@ async def scan(
     started = time.monotonic()
     started_at = wire.utc_now()
     warnings: list[str] = []
+    skipped_before = sum(SKIPPED.values())
+    frames = FrameStats()
     wanted = targets if targets is not None else local_targets(iface)
     wanted = wanted - IPSet([iface.ip])
     addresses = scope.resolve(wanted)  # refuses anything outside the scope
@@ -90,7 +92,7 @@ async def scan(
 
         if progress is not None:
             progress(f"listening {profile.listen_s:.0f} s", 0, 1)
-        heard = await listen(iface=iface, scope=scope, seconds=profile.listen_s)
+        heard = await listen(iface=iface, scope=scope, seconds=profile.listen_s, stats=frames)
         _merge_passive(heard, wanted_set, hosts, observed)
         if progress is not None:
             progress(f"listening {profile.listen_s:.0f} s", 1, 1)
@@ -104,7 +106,7 @@ async def scan(
         from scanners.passive import listen
 
         beside = asyncio.create_task(listen(iface=iface, scope=scope, seconds=BESIDE_MAX_S,
-                                            stop=stop_listening))
+                                            stop=stop_listening, stats=frames))
     ports: list[PortResult] = []
     services: list[ServiceInfo] = []
     try:
@@ -148,6 +150,12 @@ async def scan(
             except OSError as exc:  # no raw socket (not root, no CAP_NET_RAW): say so, go on
                 warnings.append(f"passive listening unavailable: {exc}")
 
+    skipped = sum(SKIPPED.values()) - skipped_before
+    if skipped:
+        warnings.append(f"{skipped} unreadable device answer(s) skipped; the rest is reported "
+                        "(details in the log)")
+    if frames.malformed:
+        warnings.append(f"{frames.malformed} malformed frame(s) skipped while listening")
     assets = build_assets(hosts, ports, services, observed)
     return ScanResult(
         started_at=started_at,
@@ -178,9 +186,12 @@ async def _identify(ports: list[PortResult], open_tcp: dict[str, list[int]], *,
                     snmp_communities: tuple[str, ...] = ("public",)) -> None:
     """Targeted probes on what answered, then the segment's multicast discovery."""
     for result in ports:  # what a UDP service answered, where a rule can read it
-        if result.proto == "udp" and result.state == "open" and result.banner:
+        answer = result.banner
+        if result.proto == "udp" and result.state == "open" and answer:
             observed.setdefault(result.ip, []).extend(
-                (k, v, f"{result.port}/udp") for k, v in parse_udp(result.port, result.banner))
+                (k, v, f"{result.port}/udp") for k, v in alone(
+                    lambda: parse_udp(result.port, answer),  # noqa: B023
+                    f"{result.ip}:{result.port}/udp answer"))
     snmp_hosts = sorted({r.ip for r in ports if r.proto == "udp" and r.port == 161
                          and r.state == "open"})
     if open_tcp or snmp_hosts:
@@ -201,8 +212,9 @@ async def _identify(ports: list[PortResult], open_tcp: dict[str, list[int]], *,
 
         if progress is not None:
             progress("mDNS / SSDP / UPnP", 0, 1)
-        for answers in await asyncio.gather(browse(source_ip, scope=scope),
-                                            discover(source_ip, scope=scope)):
+        for answers in await asyncio.gather(
+                alone_async(browse(source_ip, scope=scope), "mDNS browse", {}),
+                alone_async(discover(source_ip, scope=scope), "SSDP discovery", {})):
             for ip, found in answers.items():
                 if ip in hosts:
                     observed.setdefault(ip, []).extend(found)

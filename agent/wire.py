@@ -652,6 +652,7 @@ class Ack:
 ENROLL_TYPE = "enroll"
 ENROLL_REPLY_TYPE = "enroll-reply"
 _TOKEN_RE = re.compile(r"^([0-9a-f]{12})\.([A-Za-z0-9_-]{20,64})$")
+_TOKEN_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 
 
 def split_token(token: str) -> tuple[str, str]:
@@ -660,6 +661,34 @@ def split_token(token: str) -> tuple[str, str]:
     if match is None:
         raise WireError("not an enrollment token (expected 12 hex digits, a dot, and a secret)")
     return match.group(1), match.group(2)
+
+
+# Broker identities are the central's to choose, never a sensor's: an enrollment token's
+# short-lived login and every sensor's login are these prefixes plus hex the central drew,
+# of fixed length (so no one is a prefix of another), and the login is bound to the same
+# client id. The central's own client id has a '.', which no sensor id or login can hold.
+ENROLL_LOGIN_PREFIX = "nve-"
+SENSOR_LOGIN_PREFIX = "nvs-"
+CENTRAL_CLIENT_ID = "netvagt.central"
+_LOGIN_RE = re.compile(r"^nv[es]-[0-9a-f]{12}$")
+# Sensor names nobody may ask for: they read as broker identities or administration.
+RESERVED_NAME_PREFIXES = ("nve-", "nvs-", "netvagt", "enroll", "admin", "mosquitto", "dynsec")
+
+
+def enroll_login(token_id: str) -> str:
+    """The broker login (and client id) that may send one token's enrollment request."""
+    if not _TOKEN_ID_RE.match(token_id):
+        raise WireError("a token id is 12 hex digits")
+    return ENROLL_LOGIN_PREFIX + token_id
+
+
+def is_broker_login(value: str) -> bool:
+    """True for a login the central draws (and so may create, bind and delete)."""
+    return _LOGIN_RE.match(value) is not None
+
+
+def is_reserved_name(name: str) -> bool:
+    return name.startswith(RESERVED_NAME_PREFIXES)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -725,6 +754,12 @@ class EnrollReply:
             raise _fail("enroll-reply", str(exc)) from None
         if reply.type != ENROLL_REPLY_TYPE or not is_supported_version(reply.v):
             raise UnsupportedVersion("not an enrollment reply this side speaks")
+        if reply.ok:
+            for name in ("sensor", "org", "mqtt_username"):
+                if not is_valid_id(getattr(reply, name)):
+                    raise _fail(f"enroll-reply.{name}", "expected an id")
+            for name in ("site", "zone", "mqtt_password"):
+                _text(f"enroll-reply.{name}", getattr(reply, name))
         return reply
 
 

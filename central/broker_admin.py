@@ -79,6 +79,11 @@ def new_password() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_sensor_login() -> str:
+    """A fresh broker login for a sensor (also its client id and its role's name)."""
+    return wire.SENSOR_LOGIN_PREFIX + secrets.token_hex(6)
+
+
 class BrokerAdmin:
     """Sends dynamic-security commands on an open client (the central's own connection)."""
 
@@ -122,10 +127,6 @@ class BrokerAdmin:
 
     # ------------------------------------------------------------------ operations
 
-    async def ensure_role(self, rolename: str, acls: list[dict[str, Any]]) -> None:
-        await self.run({"command": "deleteRole", "rolename": rolename}, tolerate=("not found",))
-        await self.run({"command": "createRole", "rolename": rolename, "acls": acls})
-
     async def ensure_central(self, username: str) -> bool:
         """Give the central's own broker user the topics it reads and writes.
 
@@ -144,12 +145,42 @@ class BrokerAdmin:
         return True
 
     async def add_client(self, username: str, password: str, acls: list[dict[str, Any]]) -> None:
-        await self.ensure_role(username, acls)
-        await self.run({"command": "deleteClient", "username": username}, tolerate=("not found",))
-        await self.run({"command": "createClient", "username": username, "password": password,
-                        "roles": [{"rolename": username}]})
-
-    async def remove_client(self, username: str) -> None:
-        """Delete a client (its open connection is closed) and its role."""
+        """A login the central drew (``nvs-``/``nve-`` and hex), bound to the client id of the
+        same name, with a role of its own. Nothing of another name is ever touched: a name a
+        sensor chose (``admin``, ``netvagt-central``, another token's login) never gets here."""
+        _check_owned(username)
+        # a retry after a crash between two of these commands finds its own leftovers
         await self.run({"command": "deleteClient", "username": username}, tolerate=("not found",))
         await self.run({"command": "deleteRole", "rolename": username}, tolerate=("not found",))
+        await self.run({"command": "createRole", "rolename": username, "acls": acls})
+        await self.run({"command": "createClient", "username": username, "password": password,
+                        "clientid": username, "roles": [{"rolename": username}]})
+
+    async def bind_client_id(self, username: str, client_id: str) -> None:
+        """Bind an existing login to one client id (for logins made before they were bound)."""
+        if client_id == wire.CENTRAL_CLIENT_ID:
+            raise BrokerAdminError(f"{username}: the central's client id is not for a sensor")
+        await self.run({"command": "setClientId", "username": username, "clientid": client_id})
+
+    async def remove_client(self, username: str) -> None:
+        """Delete a login the central made (its open connection is closed) and its role."""
+        _check_owned(username, legacy_ok=True)
+        await self.run({"command": "deleteClient", "username": username}, tolerate=("not found",))
+        await self.run({"command": "deleteRole", "rolename": username}, tolerate=("not found",))
+
+
+# Names no sensor login may have, whatever a database made before this check says.
+RESERVED_LOGINS = frozenset({"admin", CENTRAL_ROLE, wire.CENTRAL_CLIENT_ID})
+
+
+def _check_owned(username: str, *, legacy_ok: bool = False) -> None:
+    """Refuse to create or delete anything but the logins the central draws. Sensors enrolled
+    before logins were drawn used their sensor id: those may still be removed, unless the id
+    names something of the broker's or the central's own."""
+    if wire.is_broker_login(username):
+        return
+    if legacy_ok and wire.is_valid_id(username) and username not in RESERVED_LOGINS \
+            and not wire.is_reserved_name(username):
+        return
+    raise BrokerAdminError(f"refusing to manage broker login {username[:80]!r}: not one the "
+                           "central drew")

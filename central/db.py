@@ -316,6 +316,20 @@ def m008_segmentation(db: Database) -> None:
     )
 
 
+@migrations()
+def m009_broker_identity(db: Database) -> None:
+    """The broker login the central drew for each sensor, and the client id it is bound to.
+    Sensors enrolled before used their sensor id as login, with no client id bound yet."""
+    _run(
+        db,
+        """
+        ALTER TABLE sensors ADD COLUMN broker_user TEXT;
+        ALTER TABLE sensors ADD COLUMN broker_client_id TEXT;
+        UPDATE sensors SET broker_user = id WHERE broker_state IN ('active', 'pending')
+        """,
+    )
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the inventory, in WAL mode, with every migration applied."""
     path = Path(path)

@@ -59,6 +59,9 @@ def create_token(db: Database, *, org: str, site: str, zone: str | None,
 
 def _sensor_id(db: Database, wanted: str | None, zone: str | None) -> str:
     if wanted:
+        if wire.is_reserved_name(wanted):
+            raise EnrollmentError(f"the name {wanted!r} is reserved; choose another --name "
+                                  f"(not starting with {', '.join(wire.RESERVED_NAME_PREFIXES)})")
         if db.execute("SELECT 1 FROM sensors WHERE id = ?", [wanted]).fetchone():
             raise EnrollmentError(f"a sensor named {wanted!r} exists already; choose another --name")
         return wanted
@@ -66,8 +69,21 @@ def _sensor_id(db: Database, wanted: str | None, zone: str | None) -> str:
     return f"{stem[:50]}-{secrets.token_hex(3)}"
 
 
-def enroll(db: Database, token_id: str, token: bytes) -> Enrolled:
-    """Check a signed enrollment request and register its sensor; raises EnrollmentError."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checked:
+    """A request that passed every check; nothing is written until :func:`register`."""
+
+    token_id: str
+    sensor: str
+    org: str
+    site: str
+    zone: str | None
+    public_jwk: dict[str, str]
+    hostname: str | None
+
+
+def check(db: Database, token_id: str, token: bytes) -> Checked:
+    """Check a signed enrollment request against its token; raises EnrollmentError."""
     try:
         header = signing.read_header(token)
         if header.typ != signing.TYPE_ENROLL:
@@ -80,28 +96,46 @@ def enroll(db: Database, token_id: str, token: bytes) -> Enrolled:
     claimed_id, secret = wire.split_token(request.token)
     if claimed_id != token_id:
         raise EnrollmentError("the token does not belong to this request topic")
+    row = db.execute(
+        "SELECT t.secret_hash, t.expires_at, t.used_at, t.org_id, s.name, z.name"
+        " FROM tokens t JOIN sites s ON s.id = t.site_id LEFT JOIN zones z ON z.id = t.zone_id"
+        " WHERE t.id = ?",
+        [token_id],
+    ).fetchone()
+    if row is None or not hmac.compare_digest(row[0], _hash(secret)):
+        raise EnrollmentError("unknown token")
+    if row[2] is not None:
+        raise EnrollmentError("this token has been used already; ask for a new one")
+    if row[1] < wire.utc_now():
+        raise EnrollmentError("this token has expired; ask for a new one")
+    return Checked(token_id=token_id, sensor=_sensor_id(db, request.name, row[5]), org=row[3],
+                   site=row[4], zone=row[5], public_jwk=request.public_jwk,
+                   hostname=request.hostname)
+
+
+def register(db: Database, checked: Checked, *, broker_user: str | None = None) -> Enrolled:
+    """Register a checked request's sensor and use up its token, in one transaction (the
+    token is checked again inside it: two requests racing for one token get one sensor)."""
     with db.atomic():
-        row = db.execute(
-            "SELECT t.secret_hash, t.expires_at, t.used_at, t.org_id, s.name, z.name"
-            " FROM tokens t JOIN sites s ON s.id = t.site_id LEFT JOIN zones z ON z.id = t.zone_id"
-            " WHERE t.id = ?",
-            [token_id],
-        ).fetchone()
-        if row is None or not hmac.compare_digest(row[0], _hash(secret)):
-            raise EnrollmentError("unknown token")
-        if row[2] is not None:
+        used = db.execute("SELECT used_at FROM tokens WHERE id = ?", [checked.token_id]).fetchone()
+        if used is None or used[0] is not None:
             raise EnrollmentError("this token has been used already; ask for a new one")
-        if row[1] < wire.utc_now():
-            raise EnrollmentError("this token has expired; ask for a new one")
-        org, site, zone = row[3], row[4], row[5]
-        sensor = _sensor_id(db, request.name, zone)
-        registry.add_sensor(db, sensor=sensor, org=org, site=site, zone=zone,
-                            public_jwk=request.public_jwk)
-        db.execute("UPDATE sensors SET hostname = ?, broker_state = 'pending' WHERE id = ?",
-                   [request.hostname, sensor])
+        if db.execute("SELECT 1 FROM sensors WHERE id = ?", [checked.sensor]).fetchone():
+            raise EnrollmentError(f"a sensor named {checked.sensor!r} exists already")
+        registry.add_sensor(db, sensor=checked.sensor, org=checked.org, site=checked.site,
+                            zone=checked.zone, public_jwk=checked.public_jwk)
+        db.execute("UPDATE sensors SET hostname = ?, broker_state = ?, broker_user = ?,"
+                   " broker_client_id = ? WHERE id = ?",
+                   [checked.hostname, "active" if broker_user else "pending", broker_user,
+                    broker_user, checked.sensor])
         db.execute("UPDATE tokens SET used_at = ?, sensor_id = ? WHERE id = ?",
-                   [wire.utc_now(), sensor, token_id])
-    return Enrolled(sensor=sensor, org=org, site=site, zone=zone)
+                   [wire.utc_now(), checked.sensor, checked.token_id])
+    return Enrolled(sensor=checked.sensor, org=checked.org, site=checked.site, zone=checked.zone)
+
+
+def enroll(db: Database, token_id: str, token: bytes) -> Enrolled:
+    """Check a signed enrollment request and register its sensor; raises EnrollmentError."""
+    return register(db, check(db, token_id, token))
 
 
 def revoke(db: Database, sensor: str) -> None:

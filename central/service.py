@@ -46,7 +46,7 @@ class BrokerConfig:
     port: int = 1883
     username: str | None = None
     password: str | None = None
-    client_id: str = "netvagt-central"
+    client_id: str = wire.CENTRAL_CLIENT_ID  # no sensor login can use it (bound to their own)
     # manage per-sensor broker access through the dynamic security plugin (the username
     # must be the plugin's admin); without it the broker's own configuration decides
     manage_access: bool = False
@@ -233,38 +233,52 @@ def _payload(message: aiomqtt.Message) -> bytes:
 
 async def handle_enrollment(db: Database, admin: BrokerAdmin, client: aiomqtt.Client,
                             key: OKPKey, message: aiomqtt.Message) -> None:
-    """Answer one enrollment request: register the sensor and give it its broker login."""
+    """Answer one enrollment request: check it, give the sensor a broker login the central
+    draws, then register it. A broker that fails leaves nothing behind: no sensor, and the
+    token still unused, so the technician can simply try again."""
     token_id = str(message.topic).split("/")[-2]
-    try:
-        done = enroll.enroll(db, token_id, _payload(message))
-    except enroll.EnrollmentError as exc:
-        log.warning("enrollment refused for token %s: %s", token_id, exc)
-        reply = wire.EnrollReply(ok=False, error=str(exc)[:300])
-    else:
-        password = broker_admin.new_password()
-        await admin.add_client(done.sensor, password, broker_admin.sensor_role(done.org,
-                                                                                 done.sensor))
-        db.execute("UPDATE sensors SET broker_state = 'active' WHERE id = ?", [done.sensor])
-        log.info("enrolled sensor %s for %s / %s / %s", done.sensor, done.org, done.site,
-                 done.zone)
-        reply = wire.EnrollReply(ok=True, sensor=done.sensor, org=done.org, site=done.site,
-                                 zone=done.zone, mqtt_username=done.sensor,
-                                 mqtt_password=password,
-                                 central_jwk=signing.public_jwk(key))
+    reply = await _enrollment_reply(db, admin, key, token_id, _payload(message))
     token = signing.sign(reply.encode(), key, kid=signing.CENTRAL_KID,
                          typ=signing.TYPE_ENROLL_REPLY)
     await client.publish(broker_admin.enroll_reply_topic(token_id), token, qos=1)
 
 
+async def _enrollment_reply(db: Database, admin: BrokerAdmin, key: OKPKey, token_id: str,
+                            payload: bytes) -> wire.EnrollReply:
+    try:
+        checked = enroll.check(db, token_id, payload)
+    except enroll.EnrollmentError as exc:
+        log.warning("enrollment refused for token %s: %s", token_id[:16], exc)
+        return wire.EnrollReply(ok=False, error=str(exc)[:300])
+    login, password = broker_admin.new_sensor_login(), broker_admin.new_password()
+    try:
+        await admin.add_client(login, password, broker_admin.sensor_role(checked.org,
+                                                                         checked.sensor))
+    except (broker_admin.BrokerAdminError, TimeoutError) as exc:
+        log.error("enrollment of %s: the broker refused its login: %s", checked.sensor, exc)
+        return wire.EnrollReply(ok=False, error="the central could not create the sensor's "
+                                "broker login; try again in a minute")
+    try:
+        done = enroll.register(db, checked, broker_user=login)
+    except enroll.EnrollmentError as exc:
+        await admin.remove_client(login)
+        return wire.EnrollReply(ok=False, error=str(exc)[:300])
+    log.info("enrolled sensor %s (broker login %s) for %s / %s / %s", done.sensor, login,
+             done.org, done.site, done.zone)
+    return wire.EnrollReply(ok=True, sensor=done.sensor, org=done.org, site=done.site,
+                            zone=done.zone, mqtt_username=login, mqtt_password=password,
+                            central_jwk=signing.public_jwk(key))
+
+
 async def reconcile(db: Database, admin: BrokerAdmin) -> None:
-    """Create broker clients for new tokens; remove those of used or expired tokens and of
-    revoked sensors."""
+    """Create broker logins for new tokens; remove those of used or expired tokens and of
+    revoked sensors; bind logins made before client ids were bound."""
     now = wire.utc_now()
     for token_id, secret in db.execute(
         "SELECT id, broker_secret FROM tokens WHERE broker_state = 'pending'"
         " AND used_at IS NULL AND expires_at > ?", [now]
     ).fetchall():
-        await admin.add_client(f"enroll-{token_id}", secret,
+        await admin.add_client(wire.enroll_login(token_id), secret,
                                broker_admin.enrollment_role(token_id))
         db.execute("UPDATE tokens SET broker_state = 'created', broker_secret = NULL WHERE id = ?",
                    [token_id])
@@ -273,15 +287,30 @@ async def reconcile(db: Database, admin: BrokerAdmin) -> None:
         "SELECT id FROM tokens WHERE broker_state = 'created'"
         " AND ((used_at IS NOT NULL AND used_at < ?) OR expires_at <= ?)", [grace, now]
     ).fetchall():
-        await admin.remove_client(f"enroll-{token_id}")
+        await admin.remove_client(wire.enroll_login(token_id))
         db.execute("UPDATE tokens SET broker_state = 'removed', broker_secret = NULL WHERE id = ?",
                    [token_id])
-    for (sensor,) in db.execute(
-        "SELECT id FROM sensors WHERE status = 'revoked' AND broker_state = 'active'"
+    for sensor, login in db.execute(
+        "SELECT id, coalesce(broker_user, id) FROM sensors WHERE status = 'revoked'"
+        " AND broker_state = 'active'"
     ).fetchall():
-        await admin.remove_client(sensor)
+        try:
+            await admin.remove_client(login)
+        except broker_admin.BrokerAdminError as exc:
+            log.error("revoked sensor %s: %s; remove it from the broker by hand", sensor, exc)
         db.execute("UPDATE sensors SET broker_state = 'removed' WHERE id = ?", [sensor])
         log.info("removed the broker access of revoked sensor %s", sensor)
+    for sensor, login in db.execute(
+        "SELECT id, broker_user FROM sensors WHERE status = 'active' AND broker_state = 'active'"
+        " AND broker_user IS NOT NULL AND broker_client_id IS NULL"
+    ).fetchall():
+        client_id = f"netvagt-{sensor}"  # what those sensors' agents connect as
+        try:
+            await admin.bind_client_id(login, client_id)
+        except broker_admin.BrokerAdminError as exc:
+            log.error("sensor %s: cannot bind its login to a client id: %s", sensor, exc)
+            client_id = ""  # tried; a person has to look (logged), do not retry every second
+        db.execute("UPDATE sensors SET broker_client_id = ? WHERE id = ?", [client_id, sensor])
 
 
 def store_status(db: Database, ingestor: Ingestor, topic: str, payload: bytes) -> None:

@@ -16,16 +16,23 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import logging
 import re
 import socket
 import ssl
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from scanners import snmp
 from scanners.observations import CLAIM_KEY
 from scanners.scope import Scope
 from scanners.tcp import UdpAnswer
+
+log = logging.getLogger("netvagt.scanners.identify")
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 MAX_RESPONSE_BYTES = 65_536  # bound what a hostile web server can make us read
 PROBE_TIMEOUT_S = 3.0
@@ -36,7 +43,6 @@ TLS_PORTS = frozenset({443, 5001, 8443})
 PJL_PORT = 9100
 PJL_INFO_ID = b"\x1b%-12345X@PJL INFO ID\r\n\x1b%-12345X\r\n"  # asks, prints nothing
 BANNER_KEYS = {21: "ftp.banner", 22: "ssh.banner", 23: "telnet.banner"}
-_TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 _REALM_RE = re.compile(r'realm="([^"]{0,256})"', re.I)
 _IAC_RE = re.compile(rb"\xff[\xfb-\xfe].|\xff[\xf0-\xfa]")  # Telnet negotiation
 
@@ -61,10 +67,25 @@ def parse_http(response: bytes) -> list[tuple[str, str]]:
         elif name_l == b"www-authenticate":
             realm = _REALM_RE.search(_text(value))
             out.append(("http.www_authenticate", realm.group(1) if realm else _text(value)))
-    title = _TITLE_RE.search(body)
-    if title and title.group(1).strip():
-        out.append(("http.title", " ".join(_text(title.group(1)).split())))
+    title = html_title(body)
+    if title and title.strip():
+        out.append(("http.title", " ".join(_text(title).split())))
     return out
+
+
+def html_title(body: bytes) -> bytes | None:
+    """The first ``<title ...>...</title>`` of a page, in linear time: a regex with a lazy
+    group rescans the rest of the page for every '<title' a hostile page repeats (1 s per
+    64 KB)."""
+    lowered = body.lower()
+    start = lowered.find(b"<title")
+    if start < 0:
+        return None
+    opened = lowered.find(b">", start)
+    if opened < 0:
+        return None
+    end = lowered.find(b"</title>", opened)
+    return body[opened + 1:end] if end >= 0 else None
 
 
 def parse_rtsp(response: bytes) -> list[tuple[str, str]]:
@@ -156,6 +177,34 @@ def parse_udp(port: int, answer: bytes) -> list[tuple[str, str]]:
     if port == 137:
         return parse_netbios(answer)
     return []
+
+
+# How many device answers could not be read, by what was asked: each is logged and skipped,
+# and the rest of the scan goes on (one hostile SNMP agent once aborted a whole scan).
+SKIPPED: Counter[str] = Counter()
+
+
+def alone(parse: Callable[[], list[_T]], what: str) -> list[_T]:
+    """Run one parser over one device's answer; whatever it raises costs that answer only."""
+    try:
+        return parse()
+    except Exception as exc:  # the answer is untrusted: any parser bug it finds is its own
+        SKIPPED[what.rsplit(" ", 1)[-1]] += 1
+        log.warning("skipped an unreadable answer (%s): %s: %s", what, type(exc).__name__,
+                    str(exc)[:200])
+        return []
+
+
+async def alone_async(probe: Awaitable[_R], what: str, empty: _R) -> _R:
+    """One device's probe and its parsing; an exception skips this answer only (``empty``
+    stands in for it)."""
+    try:
+        return await probe
+    except Exception as exc:
+        SKIPPED[what.rsplit(" ", 1)[-1]] += 1
+        log.warning("skipped an unreadable answer (%s): %s: %s", what, type(exc).__name__,
+                    str(exc)[:200])
+        return empty
 
 
 async def exchange(ip: str, port: int, request: bytes) -> bytes:
@@ -307,26 +356,28 @@ async def identify(
     ssh_ports: list[tuple[str, int]] = []
     for (ip, port), banner in (banners or {}).items():
         if ip in found:
-            found[ip].extend((k, v, f"{port}/tcp") for k, v in parse_banner(port, banner))
+            found[ip].extend((k, v, f"{port}/tcp") for k, v in
+                             alone(lambda: parse_banner(port, banner), f"{ip}:{port} banner"))  # noqa: B023
             if ssh_keys and banner.startswith(b"SSH-2.0-"):
                 ssh_ports.append((ip, port))
     slots = asyncio.Semaphore(CONCURRENCY)
 
     async def run(ip: str, port: int) -> None:
         async with slots:
-            found[ip].extend(await _probe(ip, port))
+            found[ip].extend(await alone_async(_probe(ip, port), f"{ip}:{port}", []))
 
     async def engine(ip: str) -> None:
         async with slots:
-            found[ip].extend(await snmp_engine_id(ip))
-            found[ip].extend(await snmp_claims(ip, snmp_communities))
+            found[ip].extend(await alone_async(snmp_engine_id(ip), f"{ip} SNMPv3", []))
+            found[ip].extend(await alone_async(snmp_claims(ip, snmp_communities),
+                                               f"{ip} SNMP walk", []))
 
     wanted = HTTP_PORTS | RTSP_PORTS | TLS_PORTS | ({PJL_PORT} if pjl else frozenset())
     jobs: Iterable[tuple[str, int]] = ((ip, p) for ip, ports in open_ports.items() for p in ports
                                        if p in wanted)
     async def hostkey(ip: str, port: int) -> None:
         async with slots:
-            found[ip].extend(await ssh_hostkey(ip, port))
+            found[ip].extend(await alone_async(ssh_hostkey(ip, port), f"{ip}:{port} SSH key", []))
 
     await asyncio.gather(*(run(ip, p) for ip, p in jobs), *(engine(ip) for ip in snmp_hosts),
                          *(hostkey(ip, p) for ip, p in ssh_ports))

@@ -10,6 +10,7 @@ them on real captures. A frame budget bounds the CPU a busy or hostile segment c
 from __future__ import annotations
 
 import asyncio
+import logging
 import select
 import socket
 import threading
@@ -28,6 +29,32 @@ MAX_FRAME = 1514
 MAX_HOSTS = 65_536  # bound what a flood of forged announcements can make us hold
 MAX_OBSERVATIONS_PER_HOST = 32
 FRAME_BUDGET_PER_S = 2000  # frames parsed per second at most; the rest are skipped
+MAX_LOGGED_FRAMES = 20  # malformed frames logged one by one; the rest are only counted
+
+log = logging.getLogger("netvagt.scanners.passive")
+
+
+@dataclass(slots=True)
+class FrameStats:
+    """What listening saw: frames parsed, frames skipped as malformed, frames over budget."""
+
+    parsed: int = 0
+    malformed: int = 0
+    over_budget: int = 0
+    damaged_capture: str | None = None  # where a capture file stopped being readable
+
+    def take(self, frame: bytes, *, scope: Scope, own_ip: str | None,
+             hosts: dict[str, PassiveHost]) -> None:
+        """Parse and fold one frame alone: a frame that breaks a parser is counted, logged
+        and skipped, and costs nothing else (a truncated ARP frame once ended a scan)."""
+        self.parsed += 1
+        try:
+            collect(parse(frame), scope=scope, own_ip=own_ip, hosts=hosts)
+        except Exception as exc:  # frames are untrusted; a parser bug they find is theirs
+            self.malformed += 1
+            if self.malformed <= MAX_LOGGED_FRAMES:
+                log.warning("skipped a malformed frame (%d bytes, %s): %s", len(frame),
+                            type(exc).__name__, frame[:64].hex())
 
 
 @dataclass(slots=True)
@@ -66,8 +93,10 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
 
 
 def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
-                stop: threading.Event | None = None) -> dict[str, PassiveHost]:
+                stop: threading.Event | None = None,
+                stats: FrameStats | None = None) -> dict[str, PassiveHost]:
     """Listen until ``seconds`` have passed or ``stop`` is set."""
+    stats = FrameStats() if stats is None else stats
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     sock.bind((iface.name, 0))
     sock.setblocking(False)
@@ -91,19 +120,21 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
             if now - window_start >= 1.0:
                 window_start, parsed = now, 0
             if parsed >= FRAME_BUDGET_PER_S:
+                stats.over_budget += 1
                 continue
             parsed += 1
-            collect(parse(frame), scope=scope, own_ip=iface.ip, hosts=hosts)
+            stats.take(frame, scope=scope, own_ip=iface.ip, hosts=hosts)
     finally:
         sock.close()
     return hosts
 
 
 async def listen(*, iface: Interface, scope: Scope, seconds: float,
-                 stop: threading.Event | None = None) -> dict[str, PassiveHost]:
+                 stop: threading.Event | None = None,
+                 stats: FrameStats | None = None) -> dict[str, PassiveHost]:
     """Listen for ``seconds`` (or until ``stop``); returns what was heard, by MAC."""
     return await asyncio.to_thread(listen_sync, iface=iface, scope=scope, seconds=seconds,
-                                   stop=stop)
+                                   stop=stop, stats=stats)
 
 
 def claims(host: PassiveHost) -> list[tuple[str, str, str]]:
@@ -112,15 +143,27 @@ def claims(host: PassiveHost) -> list[tuple[str, str, str]]:
     return [(CLAIM_KEY, ip, "passive") for ip in sorted(host.claimed) if ip != host.ip]
 
 
-def read_pcap(path: Path, *, scope: Scope, limit: int = 1_000_000) -> dict[str, PassiveHost]:
-    """The same parsers over a capture file (pcap or pcapng), at most ``limit`` frames."""
+def read_pcap(path: Path, *, scope: Scope, limit: int = 1_000_000,
+              stats: FrameStats | None = None) -> dict[str, PassiveHost]:
+    """The same parsers over a capture file (pcap or pcapng), at most ``limit`` frames.
+
+    Each frame is parsed alone (a malformed one is counted and skipped); a capture whose
+    record structure breaks part-way is read up to there, and ``stats`` says where."""
     from scapy.utils import RawPcapReader  # raw frames: the parsers dissect what they need
 
+    stats = FrameStats() if stats is None else stats
     hosts: dict[str, PassiveHost] = {}
     with RawPcapReader(str(path)) as reader:  # pcap or pcapng, by the file's magic
-        for count, (frame, _meta) in enumerate(reader):
-            if count >= limit:
+        frames = iter(reader)
+        for count in range(limit):
+            try:
+                frame, _meta = next(frames)
+            except StopIteration:
+                break
+            except Exception as exc:  # a record header that lies about its length, ...
+                stats.damaged_capture = f"after {count} frames: {type(exc).__name__}: {exc}"[:300]
+                log.warning("%s: capture damaged %s", path, stats.damaged_capture)
                 break
             if interesting(frame):
-                collect(parse(frame), scope=scope, hosts=hosts)
+                stats.take(frame, scope=scope, own_ip=None, hosts=hosts)
     return hosts

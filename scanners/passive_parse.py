@@ -10,6 +10,8 @@ so a busy segment costs little; every string is bounded.
 
 from __future__ import annotations
 
+import re
+import socket
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -66,9 +68,23 @@ def parse(frame: bytes) -> list[Heard]:
     if not interesting(frame):
         return []
     try:
-        return _parse(frame)
+        heard = _parse(frame)
     except Exception:  # a malformed frame from an untrusted device says nothing
         return []
+    # scapy reads a truncated field as b'' (an ARP sender of "b''"): keep only what is a
+    # real MAC and a real IPv4 address
+    return [h for h in heard if _MAC_RE.match(h.mac) and (h.ip is None or _is_ipv4(h.ip))]
+
+
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def _is_ipv4(value: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET, value)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _layers() -> None:

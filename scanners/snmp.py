@@ -191,7 +191,7 @@ def parse_response(data: bytes) -> dict[str, str]:
                 if value:
                     out[oid_text(varbind.children[0].raw)] = value
         return out
-    except (BerError, ValueError):
+    except (BerError, ValueError, IndexError):
         return {}
 
 
@@ -207,7 +207,7 @@ def parse_request(data: bytes) -> tuple[int, bytes, int, tuple[str, ...]] | None
                       for vb in pdu.children[3].children)
         request_id = int.from_bytes(pdu.children[0].raw, "big", signed=True)
         return int.from_bytes(version.raw, "big"), community.raw, request_id, names
-    except (BerError, ValueError):
+    except (BerError, ValueError, IndexError):
         return None
 
 
@@ -222,7 +222,7 @@ def parse_engine_id(data: bytes) -> str | None:
         (usm,) = decode(message.children[2].raw)
         engine = usm.children[0].raw
         return engine.hex() if 5 <= len(engine) <= 32 else None
-    except (BerError, ValueError):
+    except (BerError, ValueError, IndexError):
         return None
 
 

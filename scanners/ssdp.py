@@ -122,11 +122,11 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
             seen.append((CLAIM_KEY, host, "ssdp"))  # it names an address it did not answer from
     for ip, location in locations.items():
         try:
+            port = urlsplit(location).port or 80  # ValueError for a port out of range
             xml = await _fetch(location)
         except (TimeoutError, OSError, ValueError):
             continue
         described = parse_description(xml)
         if described:
-            found.setdefault(ip, []).append(("upnp.description", described,
-                                             f"{urlsplit(location).port or 80}/tcp"))
+            found.setdefault(ip, []).append(("upnp.description", described, f"{port}/tcp"))
     return found

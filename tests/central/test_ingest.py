@@ -22,7 +22,8 @@ def test_migrations_run_from_empty(tmp_path) -> None:  # type: ignore[no-untyped
     assert [m.name for m in migrations.applied(db)] == ["m001_core", "m002_assets",
                                                         "m003_ingest_log", "m004_enrollment",
                                                         "m005_status_commands", "m006_identity",
-                                                        "m007_facts", "m008_segmentation"]
+                                                        "m007_facts", "m008_segmentation",
+                                                        "m009_broker_identity"]
     assert db.journal_mode == "wal"
     open_db(tmp_path / "x.db")  # applying again changes nothing
 

@@ -130,8 +130,7 @@ def test_enroll_scan_reuse_forgery_isolation_and_revocation(site: Site) -> None:
     assert site.query("SELECT id FROM sensors ORDER BY id") == [("s-edge",)]
 
     # its broker identity may not publish to another sensor's topic nor read its commands
-    password = (site.work / "s-edge" / "mqtt.password").read_text().strip()
-    login = ["-h", CORE_HOST, "-V", "mqttv5", "-u", "s-edge", "-P", password]
+    login = _login(site, "s-edge")
     before = site.query("SELECT sum(count) FROM message_counts")
     pub = site.lab.run(site.lab.sensor_ns("edge"), ["mosquitto_pub", *login, "-q", "1", "-t",
                                                     f"netvagt/v1/{ORG}/s-victim/findings",
@@ -164,6 +163,17 @@ def test_enroll_scan_reuse_forgery_isolation_and_revocation(site: Site) -> None:
     assert site.query("SELECT count(*) FROM messages WHERE sensor_id = 's-edge'") == [(1,)]
 
 
+def _login(site: Site, name: str, client_id: str | None = None) -> list[str]:
+    """mosquitto_pub/sub arguments for an enrolled sensor's broker login (by default with
+    the client id the central bound it to)."""
+    import tomllib
+
+    broker = tomllib.loads((site.work / name / "agent.toml").read_text())["broker"]
+    password = (site.work / name / "mqtt.password").read_text().strip()
+    return ["-h", CORE_HOST, "-V", "mqttv5", "-u", broker["username"], "-P", password,
+            "-i", client_id or broker["client_id"]]
+
+
 def _status(site: Site, sensor: str) -> dict[str, object]:
     rows = site.query("SELECT last_status FROM sensors WHERE id = ?", sensor)
     return json.loads(rows[0][0]) if rows and rows[0][0] else {}
@@ -174,7 +184,7 @@ def test_schedule_status_signed_commands_and_last_will(site: Site) -> None:
     assert _enroll(site, token, "s-sched").returncode == 0
     config = site.work / "s-sched" / "agent.toml"
     doctor = site.agent("doctor", "--config", str(config))
-    assert "broker: 10.99.0.10:1883, authenticated as s-sched" in doctor.stdout, doctor.stdout
+    assert "broker: 10.99.0.10:1883, authenticated as nvs-" in doctor.stdout, doctor.stdout
     assert "FAIL" not in doctor.stdout.replace("clock", ""), doctor.stdout
     base = config.read_text().replace("[central]\n", "[central]\nheartbeat_s = 1\nresend_s = 2\n")
     count = "SELECT count(*) FROM messages WHERE sensor_id = 's-sched'"
@@ -223,3 +233,64 @@ def test_schedule_status_signed_commands_and_last_will(site: Site) -> None:
     sched = next(s for s in listing if s["id"] == "s-sched")
     assert sched["state"] == "offline" and sched["status"] == "active"
     assert next(s for s in listing if s["id"] == "s-edge")["status"] == "revoked"
+
+
+def _alive(site: Site) -> bool:
+    """The central still serves: a fresh token gets its broker login."""
+    try:
+        site.token()
+    except AssertionError:
+        return False
+    return True
+
+
+def test_hostile_names_cannot_touch_the_broker_or_the_central(site: Site) -> None:
+    """Names that were broker identities before (the dynamic-security admin role, the
+    central's own login, another token's enrollment login) are refused, and the central and
+    the broker go on: asking for 'admin' once deleted the admin role and stopped the central."""
+    other = site.token()
+    hostile = ["admin", "netvagt-central", f"enroll-{other.split('.')[0]}",
+               f"nve-{other.split('.')[0]}", "nvs-000000000000", "mosquitto"]
+    for name in hostile:
+        token = site.token()
+        refused = _enroll(site, token, name)
+        assert refused.returncode == 1, (name, refused.stdout)
+        assert "reserved" in refused.stderr, (name, refused.stderr)
+        assert site.query("SELECT count(*) FROM sensors WHERE id = ?", name) == [(0,)]
+    # the token another technician holds still works, and so does the central
+    assert _enroll(site, other, "s-after").returncode == 0
+    assert _alive(site)
+    assert site.query("SELECT broker_state FROM sensors WHERE id = 's-after'") == [("active",)]
+
+
+def test_no_sensor_can_take_a_session_or_read_another_organisation(site: Site) -> None:
+    """A sensor login connecting as the central (clean_start=False) inherited its
+    subscriptions and read another municipality's findings. Logins are bound to their own
+    client id now: as the central's, or another sensor's, the broker refuses the login."""
+    assert _enroll(site, site.token(), "s-mine").returncode == 0
+    made = site.central("token", "create", "--org", "anden-kommune", "--site", "skole",
+                        "--zone", "edge")
+    assert made.returncode == 0, made.stderr
+    _wait(lambda: site.query("SELECT broker_state FROM tokens WHERE id = ?",
+                             made.stdout.strip().split(".")[0]) == [("created",)])
+    assert _enroll(site, made.stdout.strip(), "s-theirs").returncode == 0
+    theirs_id = _login(site, "s-theirs")[-1]
+    ns = site.lab.sensor_ns("edge")
+    for client_id in ("netvagt.central", "netvagt-central", theirs_id, "anything-else"):
+        took = site.lab.run(ns, ["mosquitto_sub", *_login(site, "s-mine", client_id), "-c",
+                                 "-t", "netvagt/v1/#", "-C", "1", "-W", "3"])
+        said = (took.stdout + took.stderr).lower()
+        assert took.returncode != 0 and "not authori" in said, (client_id, took)
+    # with its own client id: every other sensor's topic, and any wildcard, is refused
+    for topic in ("netvagt/v1/#", "netvagt/v1/anden-kommune/s-theirs/findings",
+                  "netvagt/v1/anden-kommune/+/ack", "$CONTROL/dynamic-security/v1/response",
+                  "#"):
+        sub = site.lab.run(ns, ["mosquitto_sub", *_login(site, "s-mine"), "-t", topic,
+                                "-C", "1", "-W", "3"])
+        assert "denied" in (sub.stdout + sub.stderr).lower(), (topic, sub)
+    # meanwhile the other municipality's findings arrive at the central, and only there
+    config = site.work / "s-theirs" / "agent.toml"
+    ran = site.agent("run", "--config", str(config), "--once")
+    assert ran.returncode == 0, ran.stderr
+    assert site.query("SELECT count(*) FROM messages WHERE sensor_id = 's-theirs'") == [(1,)]
+    assert _alive(site)
