@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from central import inventory, registry
-from central.db import open_db
+from central.db import InventoryError, open_db
 
 DEFAULT_DB = Path(os.environ.get("NETVAGT_DB", "/var/lib/netvagt/central.db"))
 DEFAULT_POLICY = Path(os.environ.get("NETVAGT_POLICY", "/etc/netvagt/policy.toml"))
@@ -44,7 +44,29 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _zone_known(args: argparse.Namespace) -> bool:
+    """A --zone must be one of the policy's (when there is a policy to ask): a sensor in a
+    zone the policy does not have is never planned for nor judged. Prints why not."""
+    if not args.zone or (args.policy == DEFAULT_POLICY and not args.policy.exists()):
+        return True
+    from central.policy import Policy
+
+    policy = _policy(args)
+    if policy is None:
+        return False
+    assert isinstance(policy, Policy)
+    names = sorted({z.name for z in policy.zones if z.site == args.site} or
+                   {z.name for z in policy.zones})
+    if args.zone in names:
+        return True
+    print(f"netvagt-central: zone {args.zone!r} is not in {args.policy} for site {args.site!r}"
+          f" (its zones: {', '.join(names) or 'none'})", file=sys.stderr)
+    return False
+
+
 def cmd_sensor_add(args: argparse.Namespace) -> int:
+    if not _zone_known(args):
+        return 2
     jwk_text = Path(args.public_key).read_text() if args.public_key != "-" else sys.stdin.read()
     db = open_db(args.db)
     try:
@@ -60,7 +82,7 @@ def cmd_sensor_add(args: argparse.Namespace) -> int:
 
 
 def cmd_sensors(args: argparse.Namespace) -> int:
-    db = open_db(args.db)
+    db = open_db(args.db, create=False)
     rows = registry.sensors(db)
     if args.format == "json":
         print(json.dumps([_record(r) for r in rows], indent=2))
@@ -86,6 +108,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
     from central.enroll import EnrollmentError, create_token
 
+    if not _zone_known(args):
+        return 2
     db = open_db(args.db)
     try:
         token = create_token(db, org=args.org, site=args.site, zone=args.zone,
@@ -103,7 +127,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 def cmd_sensor_revoke(args: argparse.Namespace) -> int:
     from central.enroll import EnrollmentError, revoke
 
-    db = open_db(args.db)
+    db = open_db(args.db, create=False)
     try:
         revoke(db, args.id)
     except EnrollmentError as exc:
@@ -120,7 +144,7 @@ def cmd_sensor_scan(args: argparse.Namespace) -> int:
 
     from agent import wire
 
-    db = open_db(args.db)
+    db = open_db(args.db, create=False)
     row = db.execute("SELECT status FROM sensors WHERE id = ?", [args.id]).fetchone()
     if row is None or row[0] != "active":
         print(f"netvagt-central: no active sensor {args.id!r}", file=sys.stderr)
@@ -169,7 +193,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_assets(args: argparse.Namespace) -> int:
-    db = open_db(args.db)
+    db = open_db(args.db, create=False)
     rows = inventory.assets(db, site=args.site)
     if args.format == "json":
         print(inventory.assets_json(rows))
@@ -207,7 +231,7 @@ def print_assets(rows: list[inventory.AssetRow], console: Console | None = None)
 def cmd_stats(args: argparse.Namespace) -> int:
     from central.ingest import counts, recent_rejections
 
-    db = open_db(args.db)
+    db = open_db(args.db, create=False)
     tally = counts(db)
     recent = recent_rejections(db, args.recent)
     if args.format == "json":
@@ -256,10 +280,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     policy = _policy(args)
     if policy is None:
         return 2
-    db = open_db(args.db)
+    db = open_db(args.db, create=False)
     key = load_or_create(args.key or key_path_for(args.db))
     sensors = args.sensor or [r[0] for r in db.execute(
         "SELECT id FROM sensors WHERE status = 'active' ORDER BY id").fetchall()]
+    if args.out is not None:  # before a plan is recorded as handed over by file
+        folder = args.out if len(sensors) != 1 or args.out.is_dir() else args.out.parent
+        if not folder.is_dir():
+            print(f"netvagt-central: {folder} is not a folder (create it first)", file=sys.stderr)
+            return 2
     for sensor in sensors:
         try:
             plan, token = issue_plan(db, policy, sensor, key,  # type: ignore[arg-type]
@@ -268,7 +297,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(f"netvagt-central: {exc}", file=sys.stderr)
             return 2
         if args.out:
-            path = args.out if len(sensors) == 1 else args.out / f"{sensor}.jws"
+            path = args.out / f"{sensor}.jws" if args.out.is_dir() else args.out
             path.write_bytes(token + b"\n")
             where = f"written to {path} (the service will not send it as well)"
         else:
@@ -284,7 +313,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     policy = _policy(args)
     if policy is None:
         return 2
-    db = open_db(args.db)
+    db = open_db(args.db, create=False)
     changes = evaluate(db, policy)  # type: ignore[arg-type]
     print(", ".join(f"{k}: {v}" for k, v in changes.items()))
     return 0
@@ -295,7 +324,7 @@ def cmd_violations(args: argparse.Namespace) -> int:
 
     statuses = STATUSES if args.status == "all" else ACTIVE if args.status is None else (
         args.status,)
-    db = open_db(args.db)
+    db = open_db(args.db, create=False)
     rows = violations(db, statuses=statuses, zone=args.zone, kind=args.kind, site=args.site)
     if args.format == "json":
         print(json.dumps([_record(r) for r in rows], indent=2, ensure_ascii=False))
@@ -316,16 +345,35 @@ def cmd_violations(args: argparse.Namespace) -> int:
 def cmd_review(args: argparse.Namespace) -> int:
     from central.segmentation import ReviewError, review
 
-    db = open_db(args.db)
-    reviewer = args.reviewer or os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown"
+    db = open_db(args.db, create=False)
+    reviewer = args.reviewer or operator()
     try:
         changed = review(db, args.ids, action=args.action, reviewer=reviewer,
                          reason=args.reason or "", until=args.until)
     except ReviewError as exc:
         print(f"netvagt-central: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.action}: violation(s) {', '.join(map(str, changed))} by {reviewer}")
+    if changed:
+        print(f"{args.action}: violation(s) {', '.join(map(str, changed))} by {reviewer}")
+    unchanged = [i for i in args.ids if i not in changed]
+    if unchanged:
+        print(f"no change: violation(s) {', '.join(map(str, unchanged))} already so decided")
     return 0
+
+
+def operator() -> str:
+    """Who runs this command, for the audit trail: the person behind sudo, else the OS
+    account (never 'unknown': a review without a who is not an audit trail)."""
+    import getpass
+    import pwd
+
+    behind_sudo = os.environ.get("SUDO_USER")
+    if behind_sudo:
+        return behind_sudo
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return getpass.getuser()
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
@@ -336,7 +384,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     if policy is None:
         return 2
     assert isinstance(policy, Policy)
-    Console(soft_wrap=False).print(matrix_table(matrix(open_db(args.db), policy), policy))
+    db = open_db(args.db, create=False)
+    Console(soft_wrap=False).print(matrix_table(matrix(db, policy), policy))
     return 0
 
 
@@ -375,7 +424,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         policy = _policy(args)
         if policy is None:
             return 2
-    data = export(open_db(args.db), args.what, args.format, policy=policy,  # type: ignore[arg-type]
+    data = export(open_db(args.db, create=False), args.what, args.format, policy=policy,  # type: ignore[arg-type]
                   site=args.site, zone=args.zone)
     if args.out:
         args.out.write_bytes(data)
@@ -473,8 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", required=True, help="sensor id, e.g. s-admin")
     p.add_argument("--org", required=True, help="organisation id, e.g. aarhus")
     p.add_argument("--site", required=True, help="site name (its own address space)")
-    p.add_argument("--zone", help="zone the sensor stands in")
+    p.add_argument("--zone", help="zone the sensor stands in (checked against --policy)")
     p.add_argument("--public-key", required=True, help="public JWK file, or - for stdin")
+    p.add_argument("--policy", type=Path, default=DEFAULT_POLICY,
+                   help=f"zone policy the zone must be in (default: {DEFAULT_POLICY}, if present)")
 
     p = add("sensors", cmd_sensors)
     _db_arg(p)
@@ -484,8 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(p)
     p.add_argument("--org", required=True)
     p.add_argument("--site", required=True)
-    p.add_argument("--zone", help="the zone the sensor will stand in")
+    p.add_argument("--zone", help="the zone the sensor will stand in (checked against --policy)")
     p.add_argument("--ttl-hours", type=float, default=24.0, help="validity (default 24 h)")
+    p.add_argument("--policy", type=Path, default=DEFAULT_POLICY,
+                   help=f"zone policy the zone must be in (default: {DEFAULT_POLICY}, if present)")
 
     p = add("sensor revoke", cmd_sensor_revoke)
     _db_arg(p)
@@ -601,6 +654,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except PermissionError as exc:
         print(f"netvagt-central: {exc} (run as root, or check the file's owner)", file=sys.stderr)
+        return 1
+    except InventoryError as exc:
+        print(f"netvagt-central: {exc}", file=sys.stderr)
         return 1
 
 

@@ -10,6 +10,7 @@ identity is scoped to its site: its MAC where one was seen on the wire, else its
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -330,16 +331,34 @@ def m009_broker_identity(db: Database) -> None:
     )
 
 
-def open_db(path: str | Path) -> Database:
-    """Open (creating if needed) the inventory, in WAL mode, with every migration applied."""
+class InventoryError(RuntimeError):
+    """The inventory database is missing, unreadable or not one of ours; the message says
+    which file and why, in one line."""
+
+
+def open_db(path: str | Path, *, create: bool = True) -> Database:
+    """Open the inventory, in WAL mode, with every migration applied.
+
+    ``create``: make a missing file (mode 0600, in a folder made 0700): the commands that
+    write. A read command passes False and is refused on a missing file, instead of making
+    one and reporting an empty inventory."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    db = Database(conn)
-    if db.journal_mode != "wal":
-        db.enable_wal()
-    conn.execute("PRAGMA synchronous = FULL")  # a commit survives power loss; batches amortise it
-    migrations.apply(db)
+    if not path.exists():
+        if not create:
+            raise InventoryError(f"{path}: no inventory here (create one with "
+                                 f"'netvagt-central init --db {path}', or give --db)")
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        db = Database(conn)
+        if db.journal_mode != "wal":
+            db.enable_wal()
+        conn.execute("PRAGMA synchronous = FULL")  # a commit survives power loss; batches amortise it
+        migrations.apply(db)
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        raise InventoryError(f"{path}: not a readable netvagt inventory ({exc})") from None
     return db

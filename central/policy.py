@@ -172,6 +172,14 @@ def _ports(value: Any) -> list[int] | None:
     return None
 
 
+# Bounds on what a policy may hold, so checking one is quick whatever it holds (the overlap
+# check compares zones pairwise; a million zones once ran past 300 s and 1.5 GB).
+MAX_POLICY_CHARS = 4 * 1024 * 1024
+MAX_SITES = 256
+MAX_ZONES = 2000
+MAX_FLOWS = 10_000
+
+
 def load(path: str | Path) -> Policy:
     path = Path(path)
     try:
@@ -184,11 +192,21 @@ def load(path: str | Path) -> Policy:
 def parse(text: str, path: str = "<policy>") -> Policy:
     from fingerprints.rules import vocabulary
 
+    if len(text) > MAX_POLICY_CHARS:
+        raise PolicyError([f"{path}:0: {len(text)} characters; a policy holds at most "
+                           f"{MAX_POLICY_CHARS}"])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         raise PolicyError([f"{path}:{line.group(1) if line else 0}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise PolicyError([f"{path}:0: not valid TOML: nested too deeply"]) from None
+    for table, most in (("site", MAX_SITES), ("zone", MAX_ZONES), ("flow", MAX_FLOWS)):
+        count = len(data.get(table, [])) if isinstance(data.get(table), list) else 0
+        if count > most:
+            raise PolicyError([f"{path}:0: {count} [[{table}]] entries; at most {most} "
+                               "(split the municipality into several policies)"])
     problems = _Problems(path, text)
     known_top = {"org", "defaults", "site", "zone", "flow"}
     for key in sorted(set(data) - known_top):

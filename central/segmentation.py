@@ -424,9 +424,12 @@ def review(db: Database, ids: Iterable[int], *, action: str, reviewer: str, reas
     db.execute("BEGIN IMMEDIATE")
     try:
         for vid in ids:
-            row = db.execute("SELECT status FROM violations WHERE id = ?", [vid]).fetchone()
+            row = db.execute("SELECT status, accepted_until FROM violations WHERE id = ?",
+                             [vid]).fetchone()
             if row is None:
                 raise ReviewError(f"no violation {vid}")
+            if row[0] == new and (action != "accept" or row[1] == until):
+                continue  # the same decision again: the audit trail records decisions once
             db.execute("UPDATE violations SET status = ?, accepted_until = ?, decision_reason = ?,"
                        " reviewer = ?, reviewed_at = ? WHERE id = ?",
                        [new, until if action == "accept" else None, reason.strip() or None,
@@ -442,10 +445,12 @@ def review(db: Database, ids: Iterable[int], *, action: str, reviewer: str, reas
 
 
 def _expiry(text: str) -> str:
-    """A date (end of that day, UTC) or a full timestamp, as a wire timestamp."""
+    """A date (the last moment of that day, UTC: the register shows the day given) or a full
+    timestamp, as a wire timestamp."""
     try:
         if len(text) == 10:
-            moment = datetime.fromisoformat(text).replace(tzinfo=UTC) + timedelta(days=1)
+            moment = (datetime.fromisoformat(text).replace(tzinfo=UTC) + timedelta(days=1)
+                      - timedelta(microseconds=1))
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
