@@ -73,10 +73,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 say "installing netvagt into $VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
+# constraints.txt: the versions the test suite ran with (see its header)
 if [ "$DEV" -eq 1 ]; then
-    "$VENV/bin/python" -m pip install -q -e "$HERE[dev]"
+    "$VENV/bin/python" -m pip install -q -c "$HERE/constraints.txt" -e "$HERE[dev]"
 else
-    "$VENV/bin/python" -m pip install -q "$HERE"
+    "$VENV/bin/python" -m pip install -q -c "$HERE/constraints.txt" "$HERE"
 fi
 for cmd in netvagt-agent netvagt-central; do
     ln -sf "$VENV/bin/$cmd" "/usr/local/bin/$cmd"

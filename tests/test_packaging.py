@@ -69,3 +69,24 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     match = re.search(r"<!-- test-command -->\s*```sh\n(.+?)\n```", readme, re.S)
     assert match, "README has no marked test command"
     assert match.group(1).strip() in ci
+
+
+def test_every_dependency_is_pinned_at_a_version_its_floor_admits() -> None:
+    """install.sh installs with constraints.txt: each dependency pyproject names is pinned
+    there, at or above its floor (sqlite-utils' floor once named a release without the
+    atomic() the code uses)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.lower().replace("_", "-")] = version
+    for spec in [*project["dependencies"], *project["optional-dependencies"]["dev"]]:
+        requirement = Requirement(spec)
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pins[name]), (name, pins[name])
