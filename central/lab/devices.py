@@ -106,6 +106,12 @@ def handler(kind: str, params: dict[str, str]) -> Any:
                     if reply:
                         writer.write(reply)
                         await writer.drain()
+            elif kind == "hostile":  # malformed and oversized answers, then hold the line
+                await _read_head(reader)
+                writer.write(hostile_stream(params.get("flavour", "http")))
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(reader.read(1), IDLE_S)  # never close first
             else:  # silent: take what comes, say nothing
                 while await asyncio.wait_for(reader.read(4096), IDLE_S):
                     pass
@@ -302,6 +308,82 @@ class _SsdpResponder(_Datagrams):
                 f"USN: {self.usn}::upnp:rootdevice\r\n\r\n").encode()
 
 
+# --------------------------------------------------------------------------- a hostile device
+# Answers written by hand, byte by byte, to be what no real product sends: the attack
+# campaign's findings (an SNMPv3 report with an empty security SEQUENCE, a truncated ARP
+# frame) and the classic parser killers (oversized headers, quadratic titles, compression
+# loops, lengths that lie, ports out of range).
+
+def hostile_stream(flavour: str) -> bytes:
+    if flavour == "rtsp":  # a status line, then 200 KB of header with no end and binary in it
+        return b"RTSP/1.0 200 OK\r\nServer: " + b"\x00\xff<script>" * 20_000
+    # HTTP: a 60 KB Server header, a title that never closes, repeated openings
+    return (b"HTTP/1.1 200 OK\r\nServer: " + b"=cmd|' /C calc'!A0 " * 3000 + b"\r\n"
+            + b"WWW-Authenticate: Basic realm=\"" + b"\xfe" * 5000 + b"\r\n\r\n"
+            + b"<title>" * 30_000)
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    """BER, written here by hand (not with the product's own encoder)."""
+    n = len(body)
+    size = bytes([n]) if n < 0x80 else bytes([0x82, n >> 8, n & 0xFF])
+    return bytes([tag]) + size + body
+
+
+HOSTILE_SNMP_V3 = _tlv(0x30, b"\x02\x01\x03" + _tlv(0x30, b"\x02\x01\x01\x02\x03\x00\xff\xe3"
+                                                      b"\x04\x01\x00\x02\x01\x03")
+                       + _tlv(0x04, b"\x30\x00") + _tlv(0x30, b""))  # empty security SEQUENCE
+HOSTILE_SNMP_V2 = [
+    b"\x30\x84\xff\xff\xff\xff\x02\x01\x01",  # a length that lies (4 GB)
+    b"\x30" + b"\x80" * 64,  # indefinite lengths nested past any sane depth
+    _tlv(0x30, b"\x02\x01\x01\x04\x06public" + _tlv(0xA2, b"\x02\x01\x01\x02\x01\x00"
+         b"\x02\x01\x00" + _tlv(0x30, _tlv(0x30, b"\x06\x00\x04\x01x")))),  # an empty OID
+]
+# mDNS: a response whose answer name points at itself (a compression loop), and one cut short
+HOSTILE_MDNS = [
+    b"\x00\x00\x84\x00\x00\x00\x00\x01\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01\x00\x00\x00x\x00\x04",
+    b"\x00\x00\x84\x00\x00\x00\xff\xff\x00\x00\x00\x00\x05_http",
+]
+
+
+class _HostileDatagrams(_Datagrams):
+    """SNMP, mDNS or SSDP answers that are malformed or oversized, in turn."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        self.flavour, self.address, self.turn = params["flavour"], params["address"], 0
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        self.turn += 1
+        if self.flavour == "snmp":
+            if data[:16].find(b"\x02\x01\x03") >= 0:  # a v3 message: the campaign's report
+                return HOSTILE_SNMP_V3
+            return HOSTILE_SNMP_V2[self.turn % len(HOSTILE_SNMP_V2)]
+        if self.flavour == "mdns":
+            if addr[1] == 5353:
+                return None
+            return data[:2] + HOSTILE_MDNS[self.turn % len(HOSTILE_MDNS)][2:]
+        if not data.startswith(b"M-SEARCH"):
+            return None
+        return (b"HTTP/1.1 200 OK\r\nLOCATION: http://" + self.address.encode()
+                + b":99999/desc.xml\r\nSERVER: " + b"A" * 3000 + b"\r\n"
+                + b"X-Junk: \x00\xff\r\n" * 200 + b"\r\n")
+
+
+def hostile_frames(mac: str) -> list[bytes]:
+    """Frames cut short on the wire: the 22-byte ARP of the campaign (with this device's
+    MAC), an LLDP frame whose TLV length runs past the end, a DHCP request cut in its
+    options, and a CDP header with nothing after it."""
+    src = bytes.fromhex(mac.replace(":", ""))
+    return [
+        b"\xff" * 6 + src + b"\x08\x06\xa3\x01\x28\x00\x06\xb9\x00\x02",
+        b"\x01\x80\xc2\x00\x00\x0e" + src + b"\x88\xcc\x02\xff\x04" + src,
+        b"\xff" * 6 + src + b"\x08\x00\x45\x00\x01\x48\x00\x00\x00\x00\x40\x11\x00\x00"
+        + b"\x00" * 4 + b"\xff" * 4 + b"\x00\x44\x00\x43\x01\x34\x00\x00\x01\x01\x06",
+        b"\x01\x00\x0c\xcc\xcc\xcc" + src + b"\x00\x08\xaa\xaa\x03\x00\x00\x0c\x20\x00",
+    ]
+
+
 def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -> list[bytes]:
     """The broadcast and multicast frames a device sends unasked: a DHCP request (hostname,
     vendor class, parameter list), LLDP, CDP. Built with scapy to the real formats."""
@@ -362,6 +444,8 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
                 / CDPv2_HDR(msg=[CDPMsgDeviceID(val=params.get("cdp_id", "SEP").encode()),
                                  CDPMsgPlatform(val=params["cdp_platform"].encode()),
                                  CDPMsgAddr(addr=[CDPAddrRecordIPv4(addr=address)])])))
+        elif kind == "hostile":
+            frames.extend(hostile_frames(mac))
     return frames
 
 
@@ -375,7 +459,7 @@ async def _repeat(interval: float, send: Any) -> None:
 
 _UDP_KINDS: dict[str, Any] = {
     "snmp": _SnmpAgent, "netbios": _NetbiosNode, "sip": _SipPhone, "mdns": _MdnsResponder,
-    "ssdp": _SsdpResponder, "bacnet": _BacnetIAm,
+    "ssdp": _SsdpResponder, "bacnet": _BacnetIAm, "hostile": _HostileDatagrams,
 }
 
 
@@ -447,7 +531,7 @@ async def serve(plan: list[dict[str, Any]], workdir: str) -> None:
     repeating: list[asyncio.Task[None]] = []
     for device in plan:
         for svc in device["services"]:
-            params = svc.get("params", {})
+            params = {"address": device["address"], **svc.get("params", {})}
             proto = svc.get("proto", "tcp")
             with entered(device["ns"]):
                 if proto == "raw":  # link-layer chatter on the device's interface
@@ -456,7 +540,8 @@ async def serve(plan: list[dict[str, Any]], workdir: str) -> None:
                 elif proto == "udp":
                     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    group = {"ssdp": "239.255.255.250", "mdns": "224.0.0.251"}.get(svc["kind"])
+                    group = {"ssdp": "239.255.255.250", "mdns": "224.0.0.251"}.get(
+                        params.get("flavour") if svc["kind"] == "hostile" else svc["kind"])
                     if group:  # join the group on the device's interface, send from it too
                         own = socket.inet_aton(device["address"])
                         sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
