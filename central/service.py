@@ -149,13 +149,20 @@ async def _session(
         assert admin is not None
         while True:
             message = await requests.get()
-            await handle_enrollment(db, admin, client, key, message)
+            try:
+                await handle_enrollment(db, admin, client, key, message)
+            except (broker_admin.BrokerAdminError, TimeoutError, ValueError) as exc:
+                log.error("enrollment request on %r not answered: %s", str(message.topic)[:120],
+                          exc)  # one bad request must not stop the central
             ingestor.refresh()
 
     async def reconcile_loop() -> None:
         assert admin is not None
         while True:
-            await reconcile(db, admin)
+            try:
+                await reconcile(db, admin)
+            except (broker_admin.BrokerAdminError, TimeoutError) as exc:
+                log.error("broker access not brought in line with the registry: %s", exc)
             await asyncio.sleep(RECONCILE_S)
 
     async def status_loop() -> None:

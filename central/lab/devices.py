@@ -540,8 +540,8 @@ async def serve(plan: list[dict[str, Any]], workdir: str) -> None:
                 elif proto == "udp":
                     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    group = {"ssdp": "239.255.255.250", "mdns": "224.0.0.251"}.get(
-                        params.get("flavour") if svc["kind"] == "hostile" else svc["kind"])
+                    speaks = params.get("flavour", "") if svc["kind"] == "hostile" else svc["kind"]
+                    group = {"ssdp": "239.255.255.250", "mdns": "224.0.0.251"}.get(speaks)
                     if group:  # join the group on the device's interface, send from it too
                         own = socket.inet_aton(device["address"])
                         sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
