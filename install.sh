@@ -40,7 +40,7 @@ fi
 # iproute2 + nftables: interfaces and the lab's router; arp-scan: the benchmark's peer tool;
 # tcpdump: the tests' proof that excluded devices receive nothing.
 PACKAGES=(nmap mosquitto mosquitto-clients libpcap0.8 iproute2 nftables arp-scan
-          iputils-ping procps python3 python3-venv python3-dev ca-certificates tcpdump openssl)
+          iputils-ping procps python3 python3-venv python3-dev ca-certificates tcpdump openssl curl)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
@@ -103,8 +103,34 @@ unit() {  # install a systemd unit if systemd runs here
     fi
 }
 
+# Rapid7 recog's fingerprints (BSD-2-Clause): fetched from its public release archive and
+# checked file by file against the SHA-256 pins in fingerprints/pins/ before use. Without a
+# network the built-in rules still work: bring a copy and run 'netvagt-agent fingerprints
+# import DIR' (or 'netvagt-central fingerprints import DIR').
+fetch_recog() {
+    local cli="$VENV/bin/$1" release archive tmp
+    if "$cli" fingerprints status 2>/dev/null | grep -q '^recog '; then
+        say "recog fingerprints already installed"; return 0
+    fi
+    release=$("$VENV/bin/python" -c 'from fingerprints.databases import RECOG_RELEASE as r; print(r)')
+    archive=$("$VENV/bin/python" -c 'from fingerprints.databases import RECOG_ARCHIVE as a; print(a)')
+    tmp=$(mktemp -d)
+    say "fetching recog $release (fingerprint database)"
+    if command -v curl >/dev/null 2>&1 \
+            && curl -fsSL --max-time 60 --max-filesize 20000000 -o "$tmp/recog.tar.gz" "$archive" \
+            && tar -xzf "$tmp/recog.tar.gz" -C "$tmp" --no-same-owner \
+            && "$cli" fingerprints import "$tmp/recog-${release#v}"; then
+        :
+    else
+        echo "install.sh: warning: recog not fetched; the built-in rules still work." \
+             "On an offline machine: $1 fingerprints import DIR" >&2
+    fi
+    rm -rf "$tmp"
+}
+
 if [ "$ROLE" = sensor ]; then
     service_user
+    fetch_recog netvagt-agent
     unit netvagt-agent.service
     cat <<'NEXT'
 next steps on this sensor:
@@ -117,6 +143,7 @@ fi
 
 if [ "$ROLE" = central ]; then
     service_user
+    fetch_recog netvagt-central
     TLS=/etc/netvagt/tls
     if [ ! -f "$TLS/ca.crt" ]; then
         say "creating a self-signed CA and the broker's certificate in $TLS"

@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reach": ("run a probe plan signed by the central (which other zones this segment can "
               "reach) and send the results",
               "sudo netvagt-agent reach --plan plan.jws --config /etc/netvagt/agent.toml"),
+    "fingerprints": ("the fingerprint databases: status, import a release, update to another",
+                     "sudo netvagt-agent fingerprints import /media/usb/recog-3.1.28"),
 }
 EXIT_REFUSED = 3  # a plan or command that does not verify
 
@@ -444,6 +446,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if failed else 0
 
 
+def fingerprint_args(p: argparse.ArgumentParser) -> None:
+    """The arguments of both command lines' ``fingerprints`` commands."""
+    from fingerprints.databases import RECOG_RELEASE
+
+    p.add_argument("action", choices=("status", "import", "update"),
+                   help="status: what is in use; import DIR: the pinned release from a copy; "
+                        "update DIR: another release (with --release and --pins)")
+    p.add_argument("source", nargs="?", type=Path, help="folder of a recog release")
+    p.add_argument("--release", default=RECOG_RELEASE, help=f"default {RECOG_RELEASE}")
+    p.add_argument("--pins", type=Path, help="SHA-256 sums of the release's files (update)")
+
+
+def cmd_fingerprints(args: argparse.Namespace) -> int:
+    from fingerprints.databases import command
+
+    return command(args, prog="netvagt-agent")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netvagt-agent",
@@ -461,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     from scanners.ports import DEFAULT_PROFILE, PROFILES
+
+    p = add("fingerprints", cmd_fingerprints)
+    fingerprint_args(p)
 
     p = add("scan", cmd_scan)
     p.add_argument("targets", nargs="*", metavar="TARGET",

@@ -175,6 +175,21 @@ def check_outbox(config: object) -> Check:
                  if depth else "")
 
 
+def check_fingerprints() -> Check:
+    """Which fingerprint databases are loaded, with their releases; none is a warning."""
+    from fingerprints.databases import installed, store
+
+    found = installed()
+    if not found:
+        return Check(name="fingerprints", ok=True, warning=True,
+                     detail=f"built-in rules only: no recog database in {store()}",
+                     fix="sudo netvagt-agent fingerprints import DIR (a copy of recog "
+                         "v3.1.28), or sudo ./install.sh --sensor with network access")
+    return Check(name="fingerprints", ok=True,
+                 detail="; ".join(f"built-in rules + {d.name} {d.release} "
+                                  f"({d.fingerprints} fingerprints)" for d in found))
+
+
 def run_checks(config_path: Path) -> list[Check]:
     first, config = check_config(config_path)
     checks = [first]
@@ -183,6 +198,7 @@ def run_checks(config_path: Path) -> list[Check]:
         check_capabilities,
         check_nmap,
         check_clock,
+        check_fingerprints,
     ]
     if config is not None:
         steps += [lambda: check_keys(config), lambda: check_broker(config),

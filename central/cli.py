@@ -170,6 +170,12 @@ def cmd_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fingerprints(args: argparse.Namespace) -> int:
+    from fingerprints.databases import command
+
+    return command(args, prog="netvagt-central")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from central.service import BrokerConfig, serve
 
@@ -446,6 +452,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("create or upgrade the inventory database",
              "netvagt-central init --db /var/lib/netvagt/central.db"),
+    "fingerprints status": ("the fingerprint databases in use, with their releases",
+                            "netvagt-central fingerprints status"),
+    "fingerprints import": ("install the pinned recog release from a copy (offline machines)",
+                            "netvagt-central fingerprints import /media/usb/recog-3.1.28"),
+    "fingerprints update": ("move to another recog release, checked against its pins",
+                            "netvagt-central fingerprints update DIR --release v3.1.29 "
+                            "--pins recog-v3.1.29.sha256"),
     "sensor add": ("register a sensor and its public key (a JWK file from netvagt-agent keygen)",
                    "netvagt-central sensor add --id s-admin --org aarhus --site city-hall "
                    "--public-key s-admin.jwk"),
@@ -495,7 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
     group_help = {"sensor": "manage sensors: add, revoke, scan now",
                   "token": "enrollment tokens: create",
-                  "policy": "the zone policy: check"}
+                  "policy": "the zone policy: check",
+                  "fingerprints": "fingerprint databases: status, import, update"}
 
     def add(name: str, handler: Handler) -> argparse.ArgumentParser:
         summary, example = COMMANDS[name]
@@ -516,6 +530,19 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     _db_arg(add("init", cmd_init))
+    from fingerprints.databases import RECOG_RELEASE
+
+    for action in ("status", "import", "update"):
+        p = add(f"fingerprints {action}", cmd_fingerprints)
+        p.set_defaults(action=action)
+        if action != "status":
+            p.add_argument("source", type=Path, help="folder of a recog release")
+        p.add_argument("--release", default=RECOG_RELEASE, help=f"default {RECOG_RELEASE}")
+        if action == "update":
+            p.add_argument("--pins", type=Path, required=True,
+                           help="SHA-256 sums of the release's files")
+        p.set_defaults(**({"source": None, "pins": None} if action == "status"
+                          else {"pins": None} if action == "import" else {}))
 
     p = add("sensor add", cmd_sensor_add)
     _db_arg(p)

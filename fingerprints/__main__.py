@@ -4,6 +4,7 @@ first, so banners with line breaks fit) and prints one JSON identity per line, `
 nothing matched.
 
 Example: printf 'SSH-2.0-dropbear_2019.78\\n' | python -m fingerprints match ssh.banner
+Example: python -m fingerprints verify --recog ../shared/fingerprint-db/recog
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("verify", help="check every rule against its examples",
                            epilog="Example: python -m fingerprints verify")
     check.add_argument("files", nargs="*", type=Path, help="rule files (default: the bundled)")
+    check.add_argument("--recog", type=Path, metavar="DIR",
+                       help="instead: run every example of a recog release through the loader "
+                            "and report per file how many yield the parameters recog states")
+    check.add_argument("--failures", action="store_true", help="with --recog: list each failure")
     matcher = sub.add_parser("match", help="identify strings read from stdin",
                              epilog="Example: echo 'App-webs/' | python -m fingerprints match "
                                     "http.server")
@@ -44,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.misses:
             print("\n".join(misses))
         return 0
+    if args.command == "verify" and args.recog is not None:
+        return verify_recog(args.recog, show_failures=args.failures)
     if args.command == "verify":
         errors = verify(args.files or None)
         for error in errors:
@@ -65,6 +72,34 @@ def main(argv: list[str] | None = None) -> int:
         identity = classify([Observation(key=args.key, value=text)])
         print(json.dumps(identity.to_dict(), ensure_ascii=False))
     return 0
+
+
+def verify_recog(directory: Path, *, show_failures: bool = False) -> int:
+    """Exit 0 when every example Python's ``re`` can express yields what recog states."""
+    from fingerprints.recog import RecogError
+    from fingerprints.recog import verify as verify_release
+
+    try:
+        reports = verify_release(directory)
+    except (RecogError, OSError) as exc:
+        print(f"python -m fingerprints: {exc}", file=sys.stderr)
+        return 2
+    width = max(len(Path(r.path).name) for r in reports)
+    for report in reports:
+        rate = 100.0 * report.passed / report.examples if report.examples else 100.0
+        used = report.key or "(no sensor key)"
+        print(f"{Path(report.path).name:<{width}}  {report.passed:>5}/{report.examples:<5} "
+              f"{rate:6.2f}%  {used}")
+        for failure in report.failures if show_failures else report.failures[:3]:
+            print(f"    {failure}")
+        if not show_failures and len(report.failures) > 3:
+            print(f"    ... {len(report.failures) - 3} more (--failures)")
+    total = sum(r.examples for r in reports)
+    passed = sum(r.passed for r in reports)
+    unusable = sum(1 for r in reports for f in r.failures if ": regex: " in f)
+    print(f"recog: {passed} of {total} examples ({100.0 * passed / max(total, 1):.2f}%) "
+          f"in {len(reports)} files; {unusable} fingerprint(s) Python's re cannot express")
+    return 0 if passed == total and not unusable else 1
 
 
 if __name__ == "__main__":

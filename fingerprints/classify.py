@@ -10,10 +10,10 @@ the losers as conflicts, so nothing contradicting is hidden.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
-from fingerprints.rules import Rule, rules_by_key
+from fingerprints.rules import rules_by_key
 
 IDENTITY_FIELDS = ("vendor", "product", "model", "version", "device_type", "os", "cpe")
 
@@ -57,15 +57,45 @@ class Identity:
         return out
 
 
-def match(key: str, value: str, *, source: str = "") -> Evidence | None:
-    """The first rule of ``key`` that matches ``value``, as evidence."""
-    rule: Rule
-    for rule in rules_by_key().get(key, ()):
+class _Matcher(Protocol):
+    @property
+    def source(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+
+    def match(self, value: str) -> dict[str, str] | None: ...
+
+
+def _first(rules: Iterable[_Matcher], key: str, value: str, source: str) -> Evidence | None:
+    """The first rule that matches, as evidence; a match that asserts nothing (recog's
+    generic '404 Not Found') ends the search with no evidence."""
+    for rule in rules:
         fields = rule.match(value)
         if fields is not None:
+            if not fields:
+                return None
             return Evidence(rule=rule.source, key=key, value=value[:256], source=source,
                             fields=fields, confidence=rule.confidence)
     return None
+
+
+def match(key: str, value: str, *, source: str = "") -> Evidence | None:
+    """The first built-in rule of ``key`` that matches ``value``, as evidence."""
+    return _first(rules_by_key().get(key, ()), key, value, source)
+
+
+def matches(key: str, value: str, *, source: str = "") -> list[Evidence]:
+    """Evidence from each rule source: the built-in rules, then the recog release in use."""
+    from fingerprints.recog import recog_rules_by_key
+
+    own = match(key, value, source=source)
+    recog = _first(recog_rules_by_key().get(key, ()), key, value, source)
+    if own is not None and recog is not None:
+        # one string read by both: the built-in rule (written for these devices) says what
+        # it says; recog adds only the fields it left open (a CPE, an OS, a type)
+        extra = {k: v for k, v in recog.fields.items() if k not in own.fields}
+        recog = replace(recog, fields=extra) if extra else None
+    return [e for e in (own, recog) if e is not None]
 
 
 def classify_device(observations: Iterable[Observation], *, mac: str | None,
@@ -78,8 +108,7 @@ def classify_device(observations: Iterable[Observation], *, mac: str | None,
 
 
 def classify(observations: Iterable[Observation]) -> Identity:
-    evidence = [e for o in observations
-                if (e := match(o.key, o.value, source=o.source)) is not None]
+    evidence = [e for o in observations for e in matches(o.key, o.value, source=o.source)]
     if not evidence:
         return Identity()
     chosen: dict[str, str] = {}

@@ -94,6 +94,8 @@ def parse(text: str, path: str) -> RuleFile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleError("not-toml", path, str(exc)) from None
+    except RecursionError:
+        raise RuleError("not-toml", path, "nested too deeply") from None
     header = data.get("file", {})
     key = header.get("key", "")
     if key not in vocab.keys:

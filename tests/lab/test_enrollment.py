@@ -288,6 +288,19 @@ def test_no_sensor_can_take_a_session_or_read_another_organisation(site: Site) -
         sub = site.lab.run(ns, ["mosquitto_sub", *_login(site, "s-mine"), "-t", topic,
                                 "-C", "1", "-W", "3"])
         assert "denied" in (sub.stdout + sub.stderr).lower(), (topic, sub)
+    # nor can it speak as the central to another sensor: what it publishes on the other's
+    # command and acknowledgement topics never reaches that sensor
+    listening = site.lab.popen(ns, ["mosquitto_sub", *_login(site, "s-theirs"), "-t",
+                                    "netvagt/v1/anden-kommune/s-theirs/commands", "-t",
+                                    "netvagt/v1/anden-kommune/s-theirs/ack", "-W", "4"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    for topic in ("netvagt/v1/anden-kommune/s-theirs/commands",
+                  "netvagt/v1/anden-kommune/s-theirs/ack"):
+        site.lab.run(ns, ["mosquitto_pub", *_login(site, "s-mine"), "-q", "1", "-t", topic,
+                          "-m", "forged"])
+    heard, _ = listening.communicate(timeout=15)
+    assert b"forged" not in heard
     # meanwhile the other municipality's findings arrive at the central, and only there
     config = site.work / "s-theirs" / "agent.toml"
     ran = site.agent("run", "--config", str(config), "--once")

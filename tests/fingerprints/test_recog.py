@@ -1,0 +1,148 @@
+"""Rapid7 recog as a rule source: its XML loads into the classifier, every example yields
+the parameters recog states, its device words map onto netvagt's types, and a release gets
+onto a machine only when every file matches its pins.
+
+The release used is the shared copy beside the repository (``../shared/fingerprint-db``),
+never a copy inside it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fingerprints import databases, recog
+from fingerprints.classify import Observation, classify
+from fingerprints.rules import vocabulary
+
+SHARED = Path(__file__).parents[2].parent / "shared" / "fingerprint-db" / "recog"
+needs_recog = pytest.mark.skipif(not SHARED.is_dir() and not os.environ.get("CI"),
+                                 reason="the shared recog copy is not beside this checkout")
+
+
+@pytest.fixture
+def with_recog(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("NETVAGT_FINGERPRINTS", str(SHARED))
+    recog.recog_rules_by_key.cache_clear()
+    yield
+    recog.recog_rules_by_key.cache_clear()
+
+
+@pytest.mark.parametrize(("ruby", "flags", "text", "found"), [
+    (r"^Server: (\S+)\z", "", "Server: x\n", False),  # \z: the very end
+    (r"^Server: (\S+)\Z", "", "Server: x\n", True),  # \Z: before a final newline too
+    (r"^(?<model>DS-\w+)$", "", "DS-2CD2032", True),  # named groups
+    (r"^[[:alpha:]]+ [[:digit:]]+$", "", "Axis 1375", True),  # POSIX classes
+    (r"^v\h+$", "", "vdeadBEEF", True),  # \h: a hex digit
+    (r"^(?i)cisco (\d+)$", "", "CISCO 7920", True),  # flags after '^' (Ruby allows it)
+    (r"^b$", "", "a\nb\nc", True),  # ^ and $ match at every line in Ruby
+    (r"a.b", "", "a\nb", False),
+    (r"a.b", "REG_DOT_NEWLINE", "a\nb", True),
+    (r"AXIS", "REG_ICASE", "axis", True),
+])
+def test_ruby_regexes_mean_the_same_in_python(ruby: str, flags: str, text: str,
+                                             found: bool) -> None:
+    assert (recog.python_regex(ruby, flags).search(text) is not None) is found
+
+
+@needs_recog
+def test_every_recog_example_yields_what_recog_states() -> None:
+    reports = recog.verify(SHARED)
+    assert len(reports) == 50
+    failures = [f for r in reports for f in r.failures]
+    assert failures == []
+    assert sum(r.examples for r in reports) > 7000
+    mapped = {Path(r.path).stem for r in reports if r.key}
+    assert mapped == set(recog.RECOG_KEYS)
+    assert {recog.RECOG_KEYS[m] for m in mapped} <= vocabulary().keys
+
+
+@needs_recog
+def test_the_verify_command_reports_per_file_and_passes() -> None:
+    done = subprocess.run([sys.executable, "-m", "fingerprints", "verify", "--recog",
+                           str(SHARED)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "snmp_sysdescr.xml" in done.stdout and "100.00%" in done.stdout
+    assert "0 fingerprint(s) Python's re cannot express" in done.stdout
+
+
+@needs_recog
+def test_every_recog_device_word_maps_to_a_netvagt_type() -> None:
+    words = [w for w in (SHARED / "identifiers" / "device.txt").read_text().splitlines() if w]
+    mapping = recog.device_map()
+    assert sorted(set(words) - set(mapping)) == []
+    assert set(mapping.values()) <= vocabulary().device_types
+
+
+def test_recog_parameters_become_identity_fields() -> None:
+    devices = {"Router": "router", "IP Camera": "camera"}
+    ios = {"os.vendor": "Cisco", "os.product": "IOS", "os.device": "Router",
+           "os.version": "15.1", "os.cpe23": "cpe:/o:cisco:ios:15.1"}
+    assert recog.identity_fields(ios, devices) == {
+        "vendor": "Cisco", "device_type": "router", "cpe": "cpe:/o:cisco:ios:15.1"}
+    iis = {"service.vendor": "Microsoft", "service.product": "IIS", "service.version": "7.5",
+           "os.vendor": "Microsoft", "os.product": "Windows Server 2008 R2"}
+    fields = recog.identity_fields(iis, devices)
+    assert "vendor" not in fields and "device_type" not in fields  # a web server, not a maker
+    assert fields["os"] == "Microsoft Windows Server 2008 R2"
+    generic = {"hw.certainty": "0.0", "os.certainty": "0.0", "service.certainty": "0.0"}
+    assert recog.identity_fields(generic, devices) == {}
+
+
+@needs_recog
+@pytest.mark.usefixtures("with_recog")
+def test_recog_names_what_the_built_in_rules_do_not_know() -> None:
+    named = classify([Observation(key="snmp.sysdescr", value=(
+        "Cisco IOS Software, C880 Software (C880DATA-UNIVERSALK9-M), Version 15.1(4)M4, "
+        "RELEASE SOFTWARE (fc1)"))])
+    assert named.device_type == "router" and named.vendor == "Cisco"
+    printer = classify([Observation(key="pjl.id", value="HP LaserJet 4250")])
+    assert printer.device_type == "printer", printer
+    assert any(e.rule.startswith("recog/") for e in printer.evidence)
+    # a string both read: the built-in rule's fields stand, recog adds what it left open
+    both = classify([Observation(key="ssh.banner", value="SSH-2.0-dropbear_2019.78")])
+    assert both.product == "Dropbear sshd"
+    # recog's generic entries assert nothing
+    assert classify([Observation(key="http.title", value="404 Not Found")]).to_dict() == {}
+
+
+@needs_recog
+def test_an_import_is_verified_swapped_in_and_the_previous_kept(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = databases.import_recog(SHARED, root=store)
+    assert (store / "recog" / "current").resolve() == first.path.resolve()
+    second = databases.import_recog(SHARED, root=store)
+    assert (store / "recog" / "previous").resolve() == first.path.resolve()
+    assert (store / "recog" / "current").resolve() == second.path.resolve()
+    assert databases.release_of(store / "recog" / "current") == "v3.1.28"
+    # a tampered copy changes nothing
+    bad = tmp_path / "tampered"
+    shutil.copytree(SHARED, bad)
+    (bad / "xml" / "html_title.xml").write_text("<fingerprints/>")
+    with pytest.raises(databases.DatabaseError, match=r"html_title\.xml: SHA-256"):
+        databases.import_recog(bad, root=store)
+    (bad / "xml" / "html_title.xml").unlink()
+    with pytest.raises(databases.DatabaseError, match="missing"):
+        databases.import_recog(bad, root=store)
+    assert (store / "recog" / "current").resolve() == second.path.resolve()
+    with pytest.raises(databases.DatabaseError, match="no pins for recog v9"):
+        databases.import_recog(SHARED, release="v9.9.9", root=store)
+
+
+@needs_recog
+def test_the_commands_import_and_report_the_release(tmp_path: Path) -> None:
+    env = {**os.environ, "NETVAGT_FINGERPRINTS": str(tmp_path / "store")}
+    status = subprocess.run([sys.executable, "-m", "central.cli", "fingerprints", "status"],
+                            capture_output=True, text=True, env=env)
+    assert status.returncode == 0 and "built-in rules only" in status.stdout
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "fingerprints", "import",
+                           str(SHARED)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    status = subprocess.run([sys.executable, "-m", "agent.cli", "fingerprints", "status"],
+                            capture_output=True, text=True, env=env)
+    assert status.stdout.startswith("recog v3.1.28: "), status.stdout
