@@ -15,6 +15,12 @@ from agent.wire import Asset, Findings, Service
 from central import registry
 from central.db import open_db
 
+# The field's fingerprint database, from the shared copy beside the checkout (never a copy
+# in the repository): every test, and every lab process the tests start, classifies with it.
+SHARED_RECOG = Path(__file__).resolve().parents[2] / "shared" / "fingerprint-db" / "recog"
+if SHARED_RECOG.is_dir():
+    os.environ.setdefault("NETVAGT_FINGERPRINTS", str(SHARED_RECOG))
+
 ORG = "test-kommune"
 SITE = "raadhus"
 
