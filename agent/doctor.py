@@ -178,16 +178,19 @@ def check_outbox(config: object) -> Check:
 def check_fingerprints() -> Check:
     """Which fingerprint databases are loaded, with their releases; none is a warning."""
     from fingerprints.databases import installed, store
+    from fingerprints.nmap_probes import release as nmap_release
 
     found = installed()
+    nmap = f"; nmap-service-probes {nmap_release()}" if nmap_release() else \
+        "; no nmap-service-probes (apt-get install nmap)"
     if not found:
         return Check(name="fingerprints", ok=True, warning=True,
-                     detail=f"built-in rules only: no recog database in {store()}",
+                     detail=f"built-in rules only: no recog database in {store()}{nmap}",
                      fix="sudo netvagt-agent fingerprints import DIR (a copy of recog "
                          "v3.1.28), or sudo ./install.sh --sensor with network access")
     return Check(name="fingerprints", ok=True,
                  detail="; ".join(f"built-in rules + {d.name} {d.release} "
-                                  f"({d.fingerprints} fingerprints)" for d in found))
+                                  f"({d.fingerprints} fingerprints)" for d in found) + nmap)
 
 
 def run_checks(config_path: Path) -> list[Check]:

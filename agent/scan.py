@@ -23,7 +23,7 @@ from agent.wire import Asset, Observation, Service
 from scanners import oui
 from scanners.arp import arp_sweep
 from scanners.icmp import icmp_sweep
-from scanners.identify import SKIPPED, alone, alone_async, identify, parse_udp
+from scanners.identify import SKIPPED, alone, alone_async, described, identify, parse_udp
 from scanners.netinfo import Interface
 from scanners.nmap_services import NmapError, detect_services
 from scanners.observations import HostReply, PortResult, ServiceInfo
@@ -192,16 +192,24 @@ async def _identify(ports: list[PortResult], open_tcp: dict[str, list[int]], *,
                 (k, v, f"{result.port}/udp") for k, v in alone(
                     lambda: parse_udp(result.port, answer),  # noqa: B023
                     f"{result.ip}:{result.port}/udp answer"))
+            if result.port == 5060:
+                from fingerprints import nmap_probes
+
+                observed[result.ip].extend(await asyncio.to_thread(
+                    described, nmap_probes.identify, answer, "sip", f"{result.port}/udp"))
     snmp_hosts = sorted({r.ip for r in ports if r.proto == "udp" and r.port == 161
                          and r.state == "open"})
     if open_tcp or snmp_hosts:
         if progress is not None:
             progress("identification", 0, 1)
         banners = {(r.ip, r.port): r.banner for r in ports if r.banner and r.proto == "tcp"}
+        from fingerprints import nmap_probes  # nmap's service database, on what was read
+
         found_by_ip = await identify(open_tcp, banners=banners, scope=scope,
                                      snmp_hosts=snmp_hosts, snmp_communities=snmp_communities,
                                      pjl=profile.pjl,
-                                     ssh_keys=profile.version_detection)
+                                     ssh_keys=profile.version_detection,
+                                     describe=nmap_probes.identify)
         for ip, found in found_by_ip.items():
             observed.setdefault(ip, []).extend(found)
         if progress is not None:
@@ -314,15 +322,15 @@ def _software(observed: dict[str, list[tuple[str, str, str]]]
               ) -> dict[tuple[str, str], tuple[str | None, str | None]]:
     """What server software each port named in its own words (a Server header, a banner),
     read by the fingerprint rules: {(address, "80/tcp"): (product, version)}."""
-    from fingerprints.classify import match
+    from fingerprints.classify import matches
 
     out: dict[tuple[str, str], tuple[str | None, str | None]] = {}
     for ip, items in observed.items():
         for key, value, source in items:
-            evidence = match(key, value, source=source)
-            product = evidence.fields.get("product") if evidence else None
-            if product and (ip, source) not in out:
-                out[(ip, source)] = (product, evidence.fields.get("version") if evidence else None)
+            for evidence in matches(key, value, source=source):
+                product = evidence.fields.get("product")
+                if product and (ip, source) not in out:
+                    out[(ip, source)] = (product, evidence.fields.get("version"))
     return out
 
 

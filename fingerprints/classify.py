@@ -85,8 +85,16 @@ def match(key: str, value: str, *, source: str = "") -> Evidence | None:
 
 
 def matches(key: str, value: str, *, source: str = "") -> list[Evidence]:
-    """Evidence from each rule source: the built-in rules, then the recog release in use."""
+    """Evidence from each rule source: the built-in rules, then the recog release in use
+    (and, for ``nmap.match``, what nmap's service database said of the answer)."""
     from fingerprints.recog import recog_rules_by_key
+
+    if key == "nmap.match":
+        from fingerprints import nmap_probes
+
+        fields = nmap_probes.identity_fields(value)
+        return [Evidence(rule="nmap-service-probes", key=key, value=value[:256], source=source,
+                         fields=fields, confidence=nmap_probes.CONFIDENCE)] if fields else []
 
     own = match(key, value, source=source)
     recog = _first(recog_rules_by_key().get(key, ()), key, value, source)

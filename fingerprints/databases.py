@@ -199,12 +199,16 @@ def run_command(action: str, source: Path | None, *, release: str = RECOG_RELEAS
     moves to another release, checked against the pins given. Both swap atomically and
     keep the release before as ``previous``."""
     if action == "status":
+        from fingerprints.nmap_probes import release as nmap_release
+
         found = installed()
+        nmap = (f"\nnmap-service-probes {nmap_release()}: applied to the answers probes read"
+                if nmap_release() else "\nnmap-service-probes: not installed")
         if not found:
             return 0, (f"no recog database in {store()}: the built-in rules only (import one "
-                       "with: fingerprints import DIR)")
+                       "with: fingerprints import DIR)" + nmap)
         return 0, "\n".join(f"{d.name} {d.release}: {d.fingerprints} fingerprints for the "
-                            f"sensor's keys, at {d.path}" for d in found)
+                            f"sensor's keys, at {d.path}" for d in found) + nmap
     if source is None:
         return 2, f"{action} needs the folder of a recog release (with xml/ and identifiers/)"
     try:

@@ -317,7 +317,21 @@ async def snmp_claims(ip: str, communities: Sequence[str],
     return []
 
 
-async def _probe(ip: str, port: int) -> list[Found]:
+# Reads a raw answer to one of our probes against a service database (the agent passes
+# nmap's): (answer, what was asked: "banner", "http", "rtsp", "sip", "netbios") -> an
+# observation value, or None. Scanners stay free of the fingerprint layer.
+Describe = Callable[[bytes, str], str | None]
+DESCRIBE_KEY = "nmap.match"
+
+
+def described(describe: Describe | None, answer: bytes, asked: str, source: str) -> list[Found]:
+    if describe is None or not answer:
+        return []
+    value = alone(lambda: [describe(answer, asked)], f"{source} {asked} service database")
+    return [(DESCRIBE_KEY, value[0], source)] if value and value[0] else []
+
+
+async def _probe(ip: str, port: int, describe: Describe | None = None) -> list[Found]:
     source = f"{port}/tcp"
     try:
         if port in TLS_PORTS:
@@ -326,10 +340,14 @@ async def _probe(ip: str, port: int) -> list[Found]:
             return [(k, v, source) for k, v in parse_pjl(await exchange(ip, port, PJL_INFO_ID))]
         if port in HTTP_PORTS:
             request = f"GET / HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: netvagt\r\n\r\n".encode()
-            return [(k, v, source) for k, v in parse_http(await exchange(ip, port, request))]
+            answer = await exchange(ip, port, request)
+            return [*((k, v, source) for k, v in parse_http(answer)),
+                    *await asyncio.to_thread(described, describe, answer, "http", source)]
         if port in RTSP_PORTS:
             request = f"OPTIONS rtsp://{ip}:{port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode()
-            return [(k, v, source) for k, v in parse_rtsp(await exchange(ip, port, request))]
+            answer = await exchange(ip, port, request)
+            return [*((k, v, source) for k, v in parse_rtsp(answer)),
+                    *await asyncio.to_thread(described, describe, answer, "rtsp", source)]
     except (TimeoutError, OSError, ssl.SSLError):
         return []
     return []
@@ -344,6 +362,7 @@ async def identify(
     snmp_communities: Sequence[str] = ("public",),
     pjl: bool = False,
     ssh_keys: bool = True,
+    describe: Describe | None = None,
 ) -> dict[str, list[Found]]:
     """Observations per address, from targeted probes and the banners already read.
 
@@ -354,17 +373,27 @@ async def identify(
         scope.check(ip)
     found: dict[str, list[Found]] = {ip: [] for ip in (*open_ports, *snmp_hosts)}
     ssh_ports: list[tuple[str, int]] = []
+    unasked: list[tuple[str, int, bytes]] = []  # banners for the service database
     for (ip, port), banner in (banners or {}).items():
         if ip in found:
             found[ip].extend((k, v, f"{port}/tcp") for k, v in
                              alone(lambda: parse_banner(port, banner), f"{ip}:{port} banner"))  # noqa: B023
+            if describe is not None:
+                unasked.append((ip, port, banner))
             if ssh_keys and banner.startswith(b"SSH-2.0-"):
                 ssh_ports.append((ip, port))
+    if unasked:  # regex work on a database of thousands of lines: off the event loop
+        def read_banners() -> list[tuple[str, list[Found]]]:
+            return [(host, described(describe, text, "banner", f"{number}/tcp"))
+                    for host, number, text in unasked]
+
+        for host, items in await asyncio.to_thread(read_banners):
+            found[host].extend(items)
     slots = asyncio.Semaphore(CONCURRENCY)
 
     async def run(ip: str, port: int) -> None:
         async with slots:
-            found[ip].extend(await alone_async(_probe(ip, port), f"{ip}:{port}", []))
+            found[ip].extend(await alone_async(_probe(ip, port, describe), f"{ip}:{port}", []))
 
     async def engine(ip: str) -> None:
         async with slots:

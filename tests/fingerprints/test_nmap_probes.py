@@ -1,0 +1,68 @@
+"""nmap's service database applied to answers already collected: only the asking probe's
+lines and its fallbacks, version templates expanded, device types mapped."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from fingerprints import nmap_probes
+from fingerprints.classify import Observation, classify
+
+SAMPLE = r"""# a small nmap-service-probes
+Probe TCP NULL q||
+match ftp m|^220 (\S+) FTP server \(v([\d.]+)\)|i p/$1 ftpd/ v/$2/ d/printer/ cpe:/h:acme:$1/a
+softmatch ftp m|^220 |
+Probe TCP GetRequest q|GET / HTTP/1.0\r\n\r\n|
+fallback GenericLines
+match http m|^HTTP/1\.[01] \d\d\d.*\r\nServer: Cam/(\d+)_(\d+)\r\n|s p/Cam httpd/ v/$SUBST(1,"_",".").$2/ d/webcam/
+Probe TCP GenericLines q|\r\n\r\n|
+match generic m|^.{20}|s p/anything/
+match http m|^HTTP/1\.0 200 OK\r\nX-Fallback: (.+?)\r\n|s p/$P(1)/
+Probe TCP Other q|x|
+match http m|^HTTP| p/wrong probe/
+"""
+
+
+def test_a_probe_file_parses_into_probes_lines_and_fallbacks() -> None:
+    probes = nmap_probes.parse(SAMPLE)
+    assert sorted(probes) == ["TCP:GenericLines", "TCP:GetRequest", "TCP:NULL", "TCP:Other"]
+    assert probes["TCP:GetRequest"].fallbacks == ("GenericLines",)
+    assert [m.soft for m in probes["TCP:NULL"].matches] == [False, True]
+
+
+def test_only_the_asking_probe_and_its_fallbacks_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nmap_probes, "database", lambda: nmap_probes.parse(SAMPLE))
+    ftp = nmap_probes.identify(b"220 LJ4250 FTP server (v2.1) ready\r\n", "banner")
+    assert ftp == ("service=ftp; product=LJ4250 ftpd; version=2.1; devicetype=printer; "
+                   "cpe=cpe:/h:acme:LJ4250")
+    cam = nmap_probes.identify(b"HTTP/1.1 200 OK\r\nServer: Cam/10_12\r\n\r\n", "http")
+    assert cam == "service=http; product=Cam httpd; version=10.12; devicetype=webcam"
+    # a fallback's line, with $P() keeping printable characters only
+    fell = nmap_probes.identify(b"HTTP/1.0 200 OK\r\nX-Fallback: A\x01B\r\n\r\n", "http")
+    assert fell is not None and fell.startswith("service=generic")  # first line in order
+    # a soft match alone names nothing; another probe's lines are never tried
+    assert nmap_probes.identify(b"220 something\r\n", "banner") is None
+    assert nmap_probes.identify(b"HTTP", "rtsp") is None
+
+
+def test_a_match_becomes_identity_fields() -> None:
+    fields = nmap_probes.identity_fields(
+        "service=ftp; product=Axis P1375 Network Camera ftpd; version=10.12.114; "
+        "devicetype=webcam; cpe=cpe:/h:axis:P1375_network_camera")
+    assert fields["device_type"] == "camera" and fields["vendor"] == "Axis"
+    identity = classify([Observation(key="nmap.match", value=(
+        "service=ftp; product=Konica Minolta bizhub printer ftpd; devicetype=printer"))])
+    assert identity.device_type == "printer"
+
+
+@pytest.mark.skipif(shutil.which("nmap") is None, reason="needs the nmap package")
+def test_the_installed_database_names_real_banners() -> None:
+    nmap_probes.database.cache_clear()
+    axis = nmap_probes.identify(b"220 AXIS P1375 Network Camera 10.12.114 (2023) ready.\r\n",
+                                "banner")
+    assert axis is not None and "devicetype=webcam" in axis
+    printer = nmap_probes.identify(b"220 KONICA MINOLTA FTP server ready.\r\n", "banner")
+    assert printer is not None and "devicetype=printer" in printer
+    assert nmap_probes.release() is not None
