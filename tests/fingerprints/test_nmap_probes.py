@@ -10,13 +10,14 @@ import pytest
 from fingerprints import nmap_probes
 from fingerprints.classify import Observation, classify
 
-SAMPLE = r"""# a small nmap-service-probes
+SAMPLE = r"""# a small nmap-service-probes (a line ending in a backslash continues)
 Probe TCP NULL q||
 match ftp m|^220 (\S+) FTP server \(v([\d.]+)\)|i p/$1 ftpd/ v/$2/ d/printer/ cpe:/h:acme:$1/a
 softmatch ftp m|^220 |
 Probe TCP GetRequest q|GET / HTTP/1.0\r\n\r\n|
 fallback GenericLines
-match http m|^HTTP/1\.[01] \d\d\d.*\r\nServer: Cam/(\d+)_(\d+)\r\n|s p/Cam httpd/ v/$SUBST(1,"_",".").$2/ d/webcam/
+match http m|^HTTP/1\.[01] \d\d\d.*\r\nServer: Cam/(\d+)_(\d+)\r\n|s p/Cam httpd/ v/$SUBST(1,"_",".").$2/ \
+d/webcam/
 Probe TCP GenericLines q|\r\n\r\n|
 match generic m|^.{20}|s p/anything/
 match http m|^HTTP/1\.0 200 OK\r\nX-Fallback: (.+?)\r\n|s p/$P(1)/
@@ -25,15 +26,19 @@ match http m|^HTTP| p/wrong probe/
 """
 
 
+def _sample() -> dict[str, nmap_probes.Probe]:
+    return nmap_probes.parse(SAMPLE.replace("\\\n", ""))
+
+
 def test_a_probe_file_parses_into_probes_lines_and_fallbacks() -> None:
-    probes = nmap_probes.parse(SAMPLE)
+    probes = _sample()
     assert sorted(probes) == ["TCP:GenericLines", "TCP:GetRequest", "TCP:NULL", "TCP:Other"]
     assert probes["TCP:GetRequest"].fallbacks == ("GenericLines",)
     assert [m.soft for m in probes["TCP:NULL"].matches] == [False, True]
 
 
 def test_only_the_asking_probe_and_its_fallbacks_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nmap_probes, "database", lambda: nmap_probes.parse(SAMPLE))
+    monkeypatch.setattr(nmap_probes, "database", _sample)
     ftp = nmap_probes.identify(b"220 LJ4250 FTP server (v2.1) ready\r\n", "banner")
     assert ftp == ("service=ftp; product=LJ4250 ftpd; version=2.1; devicetype=printer; "
                    "cpe=cpe:/h:acme:LJ4250")
