@@ -176,6 +176,7 @@ def identity_of(asset: object) -> dict[str, object]:
         (Observation(key=o.key, value=o.value, source=o.source)
          for o in asset.observations),  # type: ignore[attr-defined]
         mac=asset.mac, mac_random=asset.mac_random,  # type: ignore[attr-defined]
+        mac_vendor=asset.mac_vendor,  # type: ignore[attr-defined]
     ).to_dict()
 
 
@@ -186,7 +187,8 @@ def assets_json(assets: Sequence[object]) -> str:
 
 def print_assets(assets: Sequence[object], *, title: str) -> None:
     table = Table(title=title)
-    for column in ("address", "MAC", "vendor (OUI)", "type", "open ports", "services"):
+    for column in ("address", "MAC", "vendor (OUI)", "type", "named by", "open ports",
+                   "services"):
         table.add_column(column, overflow="fold")
     for asset in assets:
         a = asset  # an agent.wire.Asset
@@ -195,11 +197,13 @@ def print_assets(assets: Sequence[object], *, title: str) -> None:
             f"{s.port}/{s.proto} {s.name or ''} {s.product or ''} {s.version or ''}".strip()
             for s in a.services  # type: ignore[attr-defined]
         )
+        identity = identity_of(a)
         table.add_row(
             escape(a.ip),  # type: ignore[attr-defined]
             escape(a.mac or "-"),  # type: ignore[attr-defined]
             escape(vendor),
-            escape(str(identity_of(a).get("device_type", ""))),
+            escape(str(identity.get("device_type", ""))),
+            escape(str(identity.get("named_by") or "")),
             escape(" ".join(f"{s.port}/{s.proto}" for s in a.services)),  # type: ignore[attr-defined]
             escape(services),
         )

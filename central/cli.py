@@ -214,7 +214,7 @@ def print_assets(rows: list[inventory.AssetRow], console: Console | None = None)
     """The inventory as a terminal table; every device-supplied text is escaped."""
     table = Table(title=f"Inventory: {len(rows)} assets")
     for column in ("site", "address", "MAC", "vendor (OUI)", "type", "identified as",
-                   "open ports", "services"):
+                   "named by", "open ports", "services"):
         table.add_column(column, overflow="fold")
     for r in rows:
         vendor = "(random MAC)" if r.mac_random else (r.mac_vendor or "")
@@ -228,6 +228,7 @@ def print_assets(rows: list[inventory.AssetRow], console: Console | None = None)
             escape(vendor),
             escape(r.device_type or ""),
             escape(r.identified_as if r.device_type or r.vendor else ""),
+            escape(r.named_by),
             escape(" ".join(r.open_ports)),
             escape(services),
         )

@@ -434,7 +434,7 @@ class Ingestor:
         """Name the device from what it said (and its MAC), keeping the evidence."""
         identity = classify_device(
             (Observation(key=o.key, value=o.value, source=o.source) for o in asset.observations),
-            mac=asset.mac, mac_random=asset.mac_random)
+            mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor)
         if not identity.to_dict():
             return  # nothing new: keep what an earlier, fuller scan found
         evidence = [{"rule": e.rule, "key": e.key, "value": e.value, "source": e.source,

@@ -58,6 +58,13 @@ class AssetRow:
         return " ".join(p for p in parts if p)
 
     @property
+    def named_by(self) -> str:
+        """Which evidence named the device ('snmp.sysdescr (recog)'), or ''."""
+        from fingerprints.classify import named_by
+
+        return named_by(self.identity_evidence, self.device_type, self.vendor) or ""
+
+    @property
     def open_ports(self) -> list[str]:
         return [f"{s.port}/{s.proto}" for s in self.services if s.state == "open"]
 
@@ -65,6 +72,7 @@ class AssetRow:
         data = asdict(self)
         data["addresses"] = list(self.addresses)
         data["open_ports"] = self.open_ports
+        data["named_by"] = self.named_by
         return data
 
 
@@ -153,7 +161,7 @@ def assets_json(rows: list[AssetRow]) -> str:
 
 
 ASSET_COLUMNS = ("site", "addresses", "mac", "mac_vendor", "device_type", "identified_as",
-                 "hostname", "open_ports", "services", "first_seen", "last_seen")
+                 "named_by", "hostname", "open_ports", "services", "first_seen", "last_seen")
 
 
 def assets_csv(rows: list[AssetRow]) -> str:
@@ -170,6 +178,7 @@ def assets_csv(rows: list[AssetRow]) -> str:
                 row.mac_vendor or "",
                 row.device_type or "",
                 row.identified_as,
+                row.named_by,
                 row.hostname or "",
                 " ".join(row.open_ports),
                 "; ".join(service_label(s) for s in row.services if s.state == "open"),

@@ -16,6 +16,14 @@ from typing import Any, Protocol
 from fingerprints.rules import rules_by_key
 
 IDENTITY_FIELDS = ("vendor", "product", "model", "version", "device_type", "os", "cpe")
+# Where a device writes its model number: the model catalogue (rules/model_catalogue.toml)
+# reads these keys too, so a 'DS-2CD...' names a camera in a host name as in a page title.
+CATALOGUE_KEYS = frozenset({
+    "dhcp.hostname", "dhcp.vendor_class", "mdns.txt", "upnp.description", "ssdp.server",
+    "http.title", "http.www_authenticate", "http.server", "snmp.sysdescr", "snmp.sysname",
+    "tls.subject", "ftp.banner", "telnet.banner", "lldp.sysdescr", "lldp.sysname",
+    "cdp.platform", "sip.user_agent", "sip.server", "pjl.id", "netbios.name", "rtsp.server",
+})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,7 +62,34 @@ class Identity:
         if out:
             out["confidence"] = round(self.confidence, 3)
             out["rule"] = self.evidence[0].rule if self.evidence else None
+            out["named_by"] = named_by([{"rule": e.rule, "key": e.key, "fields": e.fields}
+                                        for e in self.evidence], self.device_type, self.vendor)
         return out
+
+
+def source_kind(rule: str) -> str:
+    """Which rule source a piece of evidence came from, in the words the tables use."""
+    if rule.startswith("recog/"):
+        return "recog"
+    if rule.startswith("nmap-service-probes"):
+        return "nmap"
+    if rule.startswith("model_catalogue"):
+        return "model catalogue"
+    return "netvagt rules"
+
+
+def named_by(evidence: Iterable[dict[str, Any]], device_type: str | None,
+             vendor: str | None) -> str | None:
+    """What named the device: the strongest evidence (evidence comes strongest first) that
+    gave the chosen type, else the chosen vendor, as 'snmp.sysdescr (recog)'."""
+    items = list(evidence)
+    for field_name, chosen in (("device_type", device_type), ("vendor", vendor)):
+        if chosen is None:
+            continue
+        for item in items:
+            if item.get("fields", {}).get(field_name) == chosen:
+                return f"{item.get('key')} ({source_kind(str(item.get('rule', '')))})"
+    return None
 
 
 class _Matcher(Protocol):
@@ -97,21 +132,29 @@ def matches(key: str, value: str, *, source: str = "") -> list[Evidence]:
                          fields=fields, confidence=nmap_probes.CONFIDENCE)] if fields else []
 
     own = match(key, value, source=source)
+    model = (_first(rules_by_key().get("model", ()), key, value, source)
+             if key in CATALOGUE_KEYS else None)
     recog = _first(recog_rules_by_key().get(key, ()), key, value, source)
     if own is not None and recog is not None:
         # one string read by both: the built-in rule (written for these devices) says what
         # it says; recog adds only the fields it left open (a CPE, an OS, a type)
         extra = {k: v for k, v in recog.fields.items() if k not in own.fields}
         recog = replace(recog, fields=extra) if extra else None
-    return [e for e in (own, recog) if e is not None]
+    if model is not None and own is not None and model.fields == {
+            k: own.fields.get(k) for k in model.fields}:
+        model = None  # the key's own rule said the same already
+    return [e for e in (own, model, recog) if e is not None]
 
 
 def classify_device(observations: Iterable[Observation], *, mac: str | None,
-                    mac_random: bool = False) -> Identity:
-    """One device's identity: what it said, plus its MAC's OUI (unless randomised)."""
+                    mac_random: bool = False, mac_vendor: str | None = None) -> Identity:
+    """One device's identity: what it said, plus its MAC's OUI and the OUI's registered
+    organisation (unless the MAC is randomised)."""
     evidence = list(observations)
     if mac and not mac_random:
         evidence.append(Observation(key="mac.oui", value=mac[:8].lower(), source="mac"))
+        if mac_vendor:
+            evidence.append(Observation(key="mac.vendor", value=mac_vendor, source="mac"))
     return classify(evidence)
 
 

@@ -146,3 +146,32 @@ def test_the_commands_import_and_report_the_release(tmp_path: Path) -> None:
     status = subprocess.run([sys.executable, "-m", "agent.cli", "fingerprints", "status"],
                             capture_output=True, text=True, env=env)
     assert status.stdout.startswith("recog v3.1.28: "), status.stdout
+
+
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    ("dhcp.hostname", "DS-2CD2143G2-I", "Hikvision", "camera"),  # a model in a host name
+    ("mdns.txt", "ty=Brother MFC-L8690CDW series; product=(MFC)", "Brother", "printer"),
+    ("http.title", "Dahua DH-NVR4104HS-P-4KS2", "Dahua", "video_recorder"),
+    ("snmp.sysdescr", "Cisco Meraki MR36 Cloud Managed AP", "Cisco Meraki", "access_point"),
+    ("lldp.sysdescr", "cisco WS-C2960X-48FPD-L", "Cisco", "switch"),
+])
+def test_the_model_catalogue_names_a_model_wherever_it_appears(
+        key: str, value: str, vendor: str, device_type: str) -> None:
+    identity = classify([Observation(key=key, value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type), identity
+    assert identity.to_dict()["named_by"].startswith(key)
+
+
+def test_an_oui_prior_never_outweighs_what_the_device_says() -> None:
+    from fingerprints.classify import classify_device
+
+    prior = classify_device([], mac="00:40:8c:12:34:56", mac_vendor="Axis Communications AB")
+    assert prior.device_type == "camera" and prior.confidence < 0.5
+    said = classify_device([Observation(key="http.title", value="Synology DS920+")],
+                           mac="00:40:8c:12:34:56", mac_vendor="Axis Communications AB")
+    assert said.device_type == "nas", said  # the device's own words win over its OUI
+    assert any("device_type" in c for c in said.conflicts)  # and the prior is still shown
+    assert said.to_dict()["named_by"] == "http.title (model catalogue)"
+    randomised = classify_device([], mac="02:40:8c:12:34:56", mac_random=True,
+                                 mac_vendor="Axis Communications AB")
+    assert randomised.to_dict() == {}
