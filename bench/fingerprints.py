@@ -1,0 +1,121 @@
+"""Identification's cost: loading every fingerprint database, classifying one asset, and the
+sensor's peak memory during a scan with the databases loaded.
+
+    ./dev bench --fingerprints          (the memory figure builds the lab: run as root)
+
+Loading is timed in fresh interpreters (what a sensor pays at each start): the built-in
+rules, the recog release in use ($NETVAGT_FINGERPRINTS, else the shared copy beside the
+checkout) and nmap's service database with the lines of the probes the sensor asks like.
+Classifying is timed on the observations real lab devices produce. No timing is asserted
+anywhere: the figures go to bench/fingerprints.json and the README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED_RECOG = HERE.parents[1] / "shared" / "fingerprint-db" / "recog"
+LOAD = """
+import time
+started = time.perf_counter()
+from fingerprints.rules import rules_by_key
+from fingerprints.recog import recog_rules_by_key
+from fingerprints import nmap_probes
+rules_by_key(); recog = recog_rules_by_key()
+for probe in ("NULL", "GetRequest", "RTSPRequest"):
+    for line in nmap_probes._lines(probe, "TCP"):
+        line.regex()
+print(time.perf_counter() - started, sum(len(v) for v in recog.values()))
+"""
+ASSETS = [  # (observations, mac, mac vendor): what lab devices say about themselves
+    ([("http.www_authenticate", "AXIS_ACCC8E103022"), ("rtsp.server", "GStreamer RTSP server"),
+      ("ftp.banner", "220 AXIS P1375 Network Camera 10.12.114 (2023) ready."),
+      ("nmap.match", "service=ftp; product=Axis P1375 Network Camera ftpd; devicetype=webcam")],
+     "ac:cc:8e:10:30:22", "Axis Communications AB"),
+    ([("snmp.sysdescr", "Siemens, SIMATIC S7, CPU-1200, 6ES7 212-1BE40-0XB0, HW: 1, FW: V4.2.3"),
+      ("snmp.engine_id", "800013700100"), ("lldp.sysdescr", "Siemens, SIMATIC S7, CPU-1200")],
+     "00:1b:1b:10:40:31", "Siemens AG,"),
+    ([("http.server", "lighttpd/1.4.35"), ("http.title", "Danfoss ECL Comfort 296")],
+     "00:1b:08:10:40:34", "Danfoss Drives A/S"),
+    ([("dhcp.hostname", "DESKTOP-4F2K9QX"), ("dhcp.vendor_class", "MSFT 5.0"),
+      ("dhcp.params", "1,3,6,15,31,33,43,44,46,47,119,121,249,252"),
+      ("netbios.name", "DESKTOP-4F2K9QX")], "d0:43:1e:10:20:12", "Dell Inc."),
+    ([("ssh.banner", "SSH-2.0-OpenSSH_7.4p1 Raspbian-10+deb9u7"),
+      ("http.server", "Microsoft-IIS/7.5"), ("http.title", "Web Image Monitor")],
+     "b8:27:eb:00:00:01", "Raspberry Pi Foundation"),
+]
+
+
+def load_seconds(runs: int, env: dict[str, str]) -> tuple[float, int]:
+    times, count = [], 0
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True,
+                             env=env, cwd=HERE.parent, check=True).stdout.split()
+        times.append(float(out[0]))
+        count = int(out[1])
+    return statistics.median(times), count
+
+
+def classify_ms(rounds: int) -> float:
+    from fingerprints.classify import Observation, classify_device
+
+    def once() -> None:
+        for observations, mac, vendor in ASSETS:
+            classify_device([Observation(key=k, value=v) for k, v in observations], mac=mac,
+                            mac_vendor=vendor)
+
+    once()  # warm: databases loaded, regexes compiled
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        once()
+        samples.append((time.perf_counter() - started) * 1000 / len(ASSETS))
+    return statistics.median(samples)
+
+
+def scan_peak_rss_mb(env: dict[str, str]) -> float | None:
+    """Peak resident memory of `netvagt-agent scan` (and its nmap) in the lab's bms segment."""
+    if os.geteuid() != 0:
+        return None
+    from central.lab.municipal import MUNICIPAL
+    from central.lab.topology import Lab
+
+    wrapper = ("import resource, subprocess, sys\n"
+               "subprocess.run([sys.executable, '-m', 'agent.cli', 'scan', '--format', 'json'],"
+               " stdout=subprocess.DEVNULL, check=True)\n"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    with Lab(MUNICIPAL) as lab:
+        done = lab.run(lab.sensor_ns("bms"), [sys.executable, "-c", wrapper], timeout=600,
+                       env=env)
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> int:
+    env = dict(os.environ)
+    if "NETVAGT_FINGERPRINTS" not in env and SHARED_RECOG.is_dir():
+        env["NETVAGT_FINGERPRINTS"] = str(SHARED_RECOG)
+    os.environ.update(env)
+    loaded, fingerprints = load_seconds(3, env)
+    print(f"loading every database (built-in, recog: {fingerprints} fingerprints, nmap's "
+          f"probes): {loaded:.2f} s, median of 3 fresh interpreters")
+    per_asset = classify_ms(200)
+    print(f"classifying one asset's observations: {per_asset:.2f} ms median")
+    peak = scan_peak_rss_mb(env)
+    print(f"sensor scan peak RSS (with nmap): {peak:.0f} MB" if peak is not None
+          else "sensor scan peak RSS: not measured (needs root for the lab)")
+    (HERE / "fingerprints.json").write_text(json.dumps({
+        "load_s": round(loaded, 3), "recog_fingerprints": fingerprints,
+        "classify_ms_per_asset": round(per_asset, 3),
+        "scan_peak_rss_mb": round(peak, 1) if peak is not None else None}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
