@@ -45,6 +45,9 @@ RECOG_KEYS = {
     "rtsp_servers": "rtsp.server",
     "x509_subjects": "tls.subject",
     "hp_pjl_id": "pjl.id",
+    "http_xpoweredby": "http.x_powered_by",
+    "http_cookies": "http.cookie",
+    "x509_issuers": "tls.issuer",
 }
 # A recog match counts for less than a netvagt rule of the same key: those were written for
 # the devices municipalities run and checked in the lab; recog's are broader.

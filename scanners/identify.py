@@ -64,6 +64,10 @@ def parse_http(response: bytes) -> list[tuple[str, str]]:
         name_l = name.strip().lower()
         if name_l == b"server" and value.strip():
             out.append(("http.server", _text(value)))
+        elif name_l == b"x-powered-by" and value.strip():
+            out.append(("http.x_powered_by", _text(value)))
+        elif name_l == b"set-cookie" and value.strip() and len(out) < 32:
+            out.append(("http.cookie", _text(value)))
         elif name_l == b"www-authenticate":
             realm = _REALM_RE.search(_text(value))
             out.append(("http.www_authenticate", realm.group(1) if realm else _text(value)))
@@ -162,9 +166,13 @@ def parse_certificate(der: bytes) -> list[tuple[str, str]]:
 
     out = [("tls.cert_sha256", hashlib.sha256(der).hexdigest())]
     try:
-        subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
+        certificate = x509.load_der_x509_certificate(der)
+        subject = certificate.subject.rfc4514_string()
+        issuer = certificate.issuer.rfc4514_string()
     except ValueError:
         return out
+    if issuer and issuer != subject:  # a self-signed certificate says it once
+        out.append(("tls.issuer", issuer[:1024]))
     return [("tls.subject", subject[:1024]), *out] if subject else out
 
 

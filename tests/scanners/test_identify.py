@@ -238,3 +238,13 @@ def test_snmp_address_table_walk_reads_claimed_addresses() -> None:
     # the wrong community is silent, the right one lists three rows; its own address is no claim
     assert asyncio.run(walk()) == [("claim.ipv4", "10.9.9.9", "snmp"),
                                    ("claim.ipv4", "192.168.0.1", "snmp")]
+
+
+def test_http_headers_recog_reads_are_kept() -> None:
+    # a Tomcat-based NVR's answer (headers as Hikvision's iVMS server sends them)
+    answer = (b"HTTP/1.1 200 OK\r\nServer: Apache-Coyote/1.1\r\nX-Powered-By: Servlet/3.0\r\n"
+              b"Set-Cookie: JSESSIONID=0A1B2C3D; Path=/; HttpOnly\r\n\r\n<title>Login</title>")
+    assert parse_http(answer) == [("http.server", "Apache-Coyote/1.1"),
+                                  ("http.x_powered_by", "Servlet/3.0"),
+                                  ("http.cookie", "JSESSIONID=0A1B2C3D; Path=/; HttpOnly"),
+                                  ("http.title", "Login")]
