@@ -41,6 +41,7 @@ class Evidence:
     source: str
     fields: dict[str, str]
     confidence: float
+    generic: bool = False  # from generic server software: outweighed by anything specific
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,7 +111,8 @@ def _first(rules: Iterable[_Matcher], key: str, value: str, source: str) -> Evid
             if not fields:
                 return None
             return Evidence(rule=rule.source, key=key, value=value[:256], source=source,
-                            fields=fields, confidence=rule.confidence)
+                            fields=fields, confidence=rule.confidence,
+                            generic=bool(getattr(rule, "generic", False)))
     return None
 
 
@@ -166,12 +168,18 @@ def classify(observations: Iterable[Observation]) -> Identity:
     conflicts: list[str] = []
     best = 0.0
     names_device = any("vendor" in e.fields or "device_type" in e.fields for e in evidence)
+    names_specifically = any(("vendor" in e.fields or "device_type" in e.fields)
+                             and not e.generic for e in evidence)
     for name in IDENTITY_FIELDS:
         support: dict[str, float] = {}
+        specific = any(name in e.fields and not e.generic for e in evidence)
         for item in evidence:
             generic = "vendor" not in item.fields and "device_type" not in item.fields
             if names_device and generic and name in ("product", "version"):
                 continue  # "lighttpd 1.4.35" is the web server's, not the device's
+            if item.generic and ((specific and name in ("vendor", "device_type", "os")) or
+                                 (names_specifically and name in ("product", "version"))):
+                continue  # IIS on a BMS controller does not make it a Microsoft server
             value = item.fields.get(name)
             if value is not None:
                 support[value] = 1 - (1 - support.get(value, 0.0)) * (1 - item.confidence)

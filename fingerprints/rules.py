@@ -60,6 +60,9 @@ class Rule:
     examples: tuple[dict[str, str], ...]
     confidence: float
     source: str  # "file.toml#name"
+    # generic server software (IIS, Apache, lighttpd, GoAhead...): what it says of the device
+    # counts only where nothing specific to the device says otherwise
+    generic: bool = False
 
     def match(self, value: str) -> dict[str, str] | None:
         found = self.regex.search(value[:MAX_VALUE_CHARS])
@@ -137,6 +140,7 @@ def _rule(raw: dict[str, Any], name: str, key: str, preference: float, where: st
         raise RuleError("no-examples", where, "every rule needs at least one real example")
     return Rule(name=name, key=key, regex=regex, captures=captures, fixed=fixed,
                 examples=examples, confidence=float(raw.get("confidence", preference)),
+                generic=bool(raw.get("generic", False)),
                 source=where.rsplit("/", 1)[-1])
 
 

@@ -176,8 +176,48 @@ def parse_certificate(der: bytes) -> list[tuple[str, str]]:
     return [("tls.subject", subject[:1024]), *out] if subject else out
 
 
+BACNET_PORT = 47808
+
+
+def parse_bacnet_iam(answer: bytes) -> list[tuple[str, str]]:
+    """A BACnet I-Am (the answer to the port probe's Who-Is): the device instance and, when
+    present, the vendor identifier. Only building automation speaks BACnet."""
+    try:
+        if len(answer) < 4 or answer[0] != 0x81 or answer[1] not in (0x0A, 0x0B, 0x04):
+            return []
+        at = 4 + (6 if answer[1] == 0x04 else 0)  # a forwarded NPDU carries its origin
+        if answer[at] != 0x01:
+            return []
+        control = answer[at + 1]
+        at += 2
+        if control & 0x20:  # destination specifier: DNET, DLEN, DADR (and a hop count later)
+            at += 3 + answer[at + 2]
+        if control & 0x08:  # source specifier: SNET, SLEN, SADR
+            at += 3 + answer[at + 2]
+        if control & 0x20:
+            at += 1
+        if answer[at] != 0x10 or answer[at + 1] != 0x00 or answer[at + 2] != 0xC4:
+            return []  # not an unconfirmed I-Am opening with an object identifier
+        obj = int.from_bytes(answer[at + 3:at + 7], "big")
+        if len(answer) < at + 7 or obj >> 22 != 8:  # object type 8: device
+            return []
+        fields = [f"instance={obj & 0x3FFFFF}"]
+        at += 7
+        for position in range(3):  # max APDU (unsigned), segmentation, vendor id (unsigned)
+            tag = answer[at]
+            size = tag & 0x07
+            if position == 2 and tag >> 4 == 2 and size <= 4 and len(answer) >= at + 1 + size:
+                fields.append(f"vendor_id={int.from_bytes(answer[at + 1:at + 1 + size], 'big')}")
+            at += 1 + size
+        return [("bacnet.iam", "; ".join(fields))]
+    except IndexError:  # cut short: what was read before the cut is not enough to go on
+        return []
+
+
 def parse_udp(port: int, answer: bytes) -> list[tuple[str, str]]:
     """Observations from the answer the UDP port probe got."""
+    if port == BACNET_PORT:
+        return parse_bacnet_iam(answer)
     if port == 161:
         return [(snmp.KEYS[o], v) for o, v in snmp.parse_response(answer).items() if o in snmp.KEYS]
     if port == 5060:

@@ -175,3 +175,24 @@ def test_an_oui_prior_never_outweighs_what_the_device_says() -> None:
     randomised = classify_device([], mac="02:40:8c:12:34:56", mac_random=True,
                                  mac_vendor="Axis Communications AB")
     assert randomised.to_dict() == {}
+
+
+def test_generic_server_software_never_outweighs_what_the_device_is() -> None:
+    """A BMS controller's IIS header tied with its OUI and won over its BACnet answer; the
+    server software now counts only where nothing specific says otherwise."""
+    from fingerprints.classify import classify_device
+    from scanners.identify import parse_bacnet_iam
+
+    # an I-Am from a Schneider Electric controller (vendor id 10), device instance 3
+    i_am = bytes.fromhex("810a0014" "0100" "1000c4" "02000003" "2205c4" "9100" "210a")
+    (observed,) = parse_bacnet_iam(i_am)
+    assert observed == ("bacnet.iam", "instance=3; vendor_id=10")
+    controller = classify_device(
+        [Observation(key="http.server", value="Microsoft-IIS/7.5"),
+         Observation(key=observed[0], value=observed[1])],
+        mac="00:80:f4:01:02:03", mac_vendor="TELEMECANIQUE ELECTRIQUE")
+    assert (controller.vendor, controller.device_type) == ("Schneider Electric",
+                                                           "bms_controller")
+    assert controller.product is None  # IIS is the web server's name, not the device's
+    alone = classify([Observation(key="http.server", value="Microsoft-IIS/10.0")])
+    assert alone.device_type == "server"  # with nothing else, the software still says something
