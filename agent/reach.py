@@ -44,6 +44,7 @@ def verify_plan(token: bytes, *, config: AgentConfig, central_key: OKPKey) -> wi
 async def run_plan(plan: wire.ProbePlan, *, config: AgentConfig, outbox: Outbox,
                    progress: Callable[[int, int], None] | None = None) -> list[wire.Probe]:
     """Probe what the plan asks (within this sensor's scope) and queue the signed results."""
+    from scanners.bind import scanning_on
     from scanners.netinfo import interface
     from scanners.reach import Target, probe_reach
     from scanners.scope import scope_and_targets
@@ -57,10 +58,11 @@ async def run_plan(plan: wire.ProbePlan, *, config: AgentConfig, outbox: Outbox,
                     "excluded, and were not probed", plan.id,
                     len(plan.targets) - len(allowed), len(plan.targets))
     started_at, started = wire.utc_now(), time.monotonic()
-    results = await probe_reach(
-        [Target(ip=t.ip, tcp=t.tcp, udp=t.udp, icmp=t.icmp) for t in allowed],
-        scope=scope, global_pps=plan.global_pps, host_pps=plan.host_pps,
-        timeout_s=plan.timeout_s, progress=progress)
+    with scanning_on(iface.name):  # out by the segment under test, never a management route
+        results = await probe_reach(
+            [Target(ip=t.ip, tcp=t.tcp, udp=t.udp, icmp=t.icmp) for t in allowed],
+            scope=scope, global_pps=plan.global_pps, host_pps=plan.host_pps,
+            timeout_s=plan.timeout_s, progress=progress)
     probes = [wire.Probe(ip=r.ip, proto=r.proto, port=r.port, state=r.state, rtt_ms=r.rtt_ms)
               for r in results]
     seqs = outbox.enqueue_scan(

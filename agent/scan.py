@@ -22,6 +22,7 @@ from agent import wire
 from agent.wire import Asset, Observation, Service
 from scanners import oui
 from scanners.arp import arp_sweep
+from scanners.bind import scanning_on
 from scanners.icmp import icmp_sweep
 from scanners.identify import SKIPPED, alone, alone_async, described, identify, parse_udp
 from scanners.netinfo import Interface
@@ -66,7 +67,22 @@ async def scan(
     progress: Progress | None = None,
     snmp_communities: tuple[str, ...] = ("public",),
 ) -> ScanResult:
-    """Scan ``targets`` (default: the interface's subnet) within ``scope``."""
+    """Scan ``targets`` (default: the interface's subnet) within ``scope``; every probe
+    leaves by ``iface`` (never by another interface's route, see :mod:`scanners.bind`)."""
+    with scanning_on(iface.name):
+        return await _scan(iface=iface, scope=scope, targets=targets, profile=profile,
+                           progress=progress, snmp_communities=snmp_communities)
+
+
+async def _scan(
+    *,
+    iface: Interface,
+    scope: Scope,
+    targets: IPSet | None,
+    profile: Profile,
+    progress: Progress | None,
+    snmp_communities: tuple[str, ...],
+) -> ScanResult:
     started = time.monotonic()
     started_at = wire.utc_now()
     warnings: list[str] = []

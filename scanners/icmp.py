@@ -15,6 +15,7 @@ import struct
 import time
 from collections.abc import Sequence
 
+from scanners import bind
 from scanners.observations import HostReply
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
@@ -66,7 +67,7 @@ def icmp_sweep_sync(
     for target in targets:
         scope.check(target)
     ident = (os.getpid() ^ int(time.monotonic() * 1000)) & 0xFFFF
-    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sock = bind.new_socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     sock.setblocking(False)
     seq = 0
     try:

@@ -18,14 +18,13 @@ import contextlib
 import hashlib
 import logging
 import re
-import socket
 import ssl
 import struct
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
-from scanners import snmp
+from scanners import bind, snmp
 from scanners.observations import CLAIM_KEY
 from scanners.scope import Scope
 from scanners.tcp import UdpAnswer
@@ -257,7 +256,7 @@ async def alone_async(probe: Awaitable[_R], what: str, empty: _R) -> _R:
 
 async def exchange(ip: str, port: int, request: bytes) -> bytes:
     """Send one request on a fresh connection and read the answer, bounded in time and size."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), PROBE_TIMEOUT_S)
+    reader, writer = await asyncio.wait_for(bind.open_connection(ip, port), PROBE_TIMEOUT_S)
     try:
         writer.write(request)
         await writer.drain()
@@ -282,7 +281,7 @@ async def _tls(ip: str, port: int) -> list[Found]:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # we read the certificate, we do not trust it
     _, writer = await asyncio.wait_for(
-        asyncio.open_connection(ip, port, ssl=context), PROBE_TIMEOUT_S)
+        bind.open_connection(ip, port, ssl=context, server_hostname=""), PROBE_TIMEOUT_S)
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     finally:
@@ -298,7 +297,7 @@ def ssh_hostkey_sync(ip: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> st
     import paramiko
 
     try:
-        sock = socket.create_connection((ip, port), timeout=timeout)
+        sock = bind.create_connection((ip, port), timeout=timeout)
     except OSError:
         return None
     transport = paramiko.Transport(sock)
@@ -323,9 +322,7 @@ async def ssh_hostkey(ip: str, port: int) -> list[Found]:
 
 async def _ask(ip: str, port: int, payload: bytes, timeout: float) -> bytes | None:
     """One UDP request, one answer (or None when silent)."""
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(
-        UdpAnswer, remote_addr=(ip, port), family=socket.AF_INET)
+    transport, protocol = await bind.datagram_endpoint(UdpAnswer, (ip, port))
     try:
         transport.sendto(payload)
         return await asyncio.wait_for(protocol.answer, timeout)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from scanners import bind
 from scanners.observations import CLAIM_KEY
 from scanners.passive_parse import Heard, mdns_records
 from scanners.scope import Scope
@@ -61,7 +62,7 @@ class _Collector(asyncio.DatagramProtocol):
 async def browse(source_ip: str, *, scope: Scope, wait_s: float = 1.0) -> dict[str, list[Found]]:
     """Observations per answering address: mdns.service, mdns.txt and claim.ipv4."""
     loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(source_ip))
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)

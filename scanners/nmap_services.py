@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from scanners import bind
 from scanners.observations import ServiceInfo
 from scanners.scope import Scope
 
@@ -62,10 +64,19 @@ def services_from_nmap(result: Mapping[str, Any]) -> list[ServiceInfo]:
     return out
 
 
-def nmap_arguments(*, intensity: int, host_timeout_s: int = HOST_TIMEOUT_S) -> str:
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")  # IFNAMSIZ, and never an option
+
+
+def nmap_arguments(*, intensity: int, host_timeout_s: int = HOST_TIMEOUT_S,
+                   interface: str | None = None) -> str:
     if not 0 <= intensity <= 9:
         raise ValueError(f"version intensity {intensity} is not within 0..9")
-    return f"-sV -Pn -n --version-intensity {intensity} --host-timeout {host_timeout_s}s"
+    arguments = f"-sV -Pn -n --version-intensity {intensity} --host-timeout {host_timeout_s}s"
+    if interface is not None:  # the scan's interface, as every other probe (scanners.bind)
+        if not _IFNAME_RE.match(interface):
+            raise ValueError(f"{interface!r} is not an interface name")
+        arguments += f" -e {interface}"
+    return arguments
 
 
 def detect_services_sync(
@@ -90,7 +101,8 @@ def detect_services_sync(
         result = scanner.scan(
             hosts=" ".join(hosts),
             ports="T:" + ",".join(str(p) for p in ports),
-            arguments=nmap_arguments(intensity=intensity, host_timeout_s=host_timeout_s),
+            arguments=nmap_arguments(intensity=intensity, host_timeout_s=host_timeout_s,
+                                     interface=bind.interface()),
             sudo=False,
         )
     except nmap.PortScannerError as exc:

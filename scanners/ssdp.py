@@ -14,6 +14,7 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+from scanners import bind
 from scanners.observations import CLAIM_KEY
 from scanners.scope import Scope
 
@@ -77,7 +78,7 @@ async def _fetch(url: str) -> bytes:
 
 
 def _search(own_ip: str, wait_s: float) -> list[tuple[str, dict[str, str]]]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    sock = bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # this segment only
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(own_ip))

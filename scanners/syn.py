@@ -27,6 +27,7 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 
+from scanners import bind
 from scanners.icmp import checksum
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
@@ -129,15 +130,15 @@ def probe_sync(
 
     def source_for(ip: str) -> str:
         if ip not in sources:  # the address the kernel's route would send from
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            with bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
                 probe.connect((ip, 9))
                 sources[ip] = probe.getsockname()[0]
         return sources[ip]
 
     reserve = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # keeps our TCP port ours
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    tcp = bind.new_socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    udp = bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM)
+    icmp = bind.new_socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     try:
         reserve.bind(("0.0.0.0", 0))  # noqa: S104 - only reserves a port number
         udp.bind(("0.0.0.0", 0))  # noqa: S104 - answers come back to it

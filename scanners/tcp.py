@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from scanners import snmp
+from scanners import bind, snmp
 from scanners.observations import PortResult
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
@@ -67,7 +66,7 @@ async def _probe_tcp(ip: str, port: int, timeout: float, banner_wait: float) -> 
     started = time.monotonic()
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(ip, port, limit=MAX_BANNER_BYTES), timeout
+            bind.open_connection(ip, port, limit=MAX_BANNER_BYTES), timeout
         )
     except TimeoutError:
         return PortResult(ip=ip, port=port, proto="tcp", state="filtered")
@@ -122,11 +121,8 @@ async def _probe_udp(ip: str, port: int, timeout: float,
 
 
 async def _send_udp(ip: str, port: int, payload: bytes, timeout: float) -> PortResult:
-    loop = asyncio.get_running_loop()
     started = time.monotonic()
-    transport, protocol = await loop.create_datagram_endpoint(
-        UdpAnswer, remote_addr=(ip, port), family=socket.AF_INET
-    )
+    transport, protocol = await bind.datagram_endpoint(UdpAnswer, (ip, port))
     try:
         transport.sendto(payload)
         data = await asyncio.wait_for(protocol.answer, timeout)

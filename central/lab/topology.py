@@ -210,6 +210,17 @@ class Lab:
         netns.ip("link", "set", ifname, "up", ns=ns)
         self._attach(peer, bridge)
 
+    def add_sensor_leg(self, segment: str, other: str, *, mac: str = "02:5e:00:00:00:fe",
+                       host: int = SENSOR_HOST) -> str:
+        """Give the sensor of ``segment`` a second interface ``eth1`` in ``other``, as a
+        field sensor's management interface (how it reaches the broker); returns its
+        address. The default route stays on eth0."""
+        bridge = f"br{[s.name for s in self.spec.segments].index(other)}"
+        cidr = IPNetwork(self.spec.segment(other).cidr)
+        self._leg(self.sensor_ns(segment), bridge, f"m{len(self.namespaces)}", "eth1", mac,
+                  f"{cidr[host]}/{cidr.prefixlen}")
+        return str(cidr[host])
+
     def add_host(self, name: str, segment: str, host: int, mac: str) -> str:
         """A device that arrives while the lab runs (it answers ARP and ping, nothing else);
         returns its address."""

@@ -124,3 +124,25 @@ def test_sweep_of_a_silent_network_waits_max_wait_per_round(monkeypatch) -> None
                     timing=SweepTiming(retries=1, max_wait_s=0.5))
     assert replies == {}
     assert 1.0 <= clock.now - started < 1.1  # two rounds, each waited out once
+
+
+def test_a_probe_is_bound_to_the_scan_interface_or_not_sent() -> None:
+    """Inside a scan every probe socket carries SO_BINDTODEVICE; an interface that cannot be
+    bound (here: one that does not exist) refuses the probe instead of routing it elsewhere."""
+    import socket
+
+    from scanners import bind
+
+    with socket.socket() as plain:
+        assert bind.bind(plain) is plain  # outside a scan: the kernel's route, as before
+    with bind.scanning_on("nv-nonexistent0"), pytest.raises(bind.BindError, match="nv-nonexist"):
+        bind.new_socket()
+    with bind.scanning_on("lo"):
+        try:
+            sock = bind.new_socket()
+        except bind.BindError:
+            pytest.skip("binding needs CAP_NET_RAW (CI runs as root)")
+        with sock:
+            name = sock.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16)
+            assert name.rstrip(b"\0") == b"lo"
+    assert bind.interface() is None
