@@ -170,6 +170,24 @@ def cmd_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inventory_import(args: argparse.Namespace) -> int:
+    from central.approved import ApprovedListError, import_file
+
+    db = open_db(args.db)
+    try:
+        count = import_file(db, args.file, org=args.org, site=args.site)
+    except (ApprovedListError, registry.RegistryError) as exc:
+        for line in str(exc).splitlines():
+            print(f"netvagt-central: {line}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"netvagt-central: {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"{count} approved asset(s) for {args.org} / {args.site}; the next evaluation "
+          "reports devices on none of them as unapproved_device")
+    return 0
+
+
 def cmd_fingerprints(args: argparse.Namespace) -> int:
     from fingerprints.databases import command
 
@@ -460,6 +478,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fingerprints update": ("move to another recog release, checked against its pins",
                             "netvagt-central fingerprints update DIR --release v3.1.29 "
                             "--pins recog-v3.1.29.sha256"),
+    "inventory import": ("load the municipality's approved assets (CSV: mac, address, owner, "
+                         "type); a device on none of its lines is an unapproved_device",
+                         "netvagt-central inventory import godkendte.csv --org aarhus "
+                         "--site raadhuset"),
     "sensor add": ("register a sensor and its public key (a JWK file from netvagt-agent keygen)",
                    "netvagt-central sensor add --id s-admin --org aarhus --site city-hall "
                    "--public-key s-admin.jwk"),
@@ -510,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     group_help = {"sensor": "manage sensors: add, revoke, scan now",
                   "token": "enrollment tokens: create",
                   "policy": "the zone policy: check",
-                  "fingerprints": "fingerprint databases: status, import, update"}
+                  "fingerprints": "fingerprint databases: status, import, update",
+                  "inventory": "the approved assets: import"}
 
     def add(name: str, handler: Handler) -> argparse.ArgumentParser:
         summary, example = COMMANDS[name]
@@ -531,6 +554,11 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     _db_arg(add("init", cmd_init))
+    p = add("inventory import", cmd_inventory_import)
+    _db_arg(p)
+    p.add_argument("file", type=Path, help="CSV with a header: mac and/or address, owner, type")
+    p.add_argument("--org", required=True)
+    p.add_argument("--site", required=True, help="the site whose list the file replaces")
     from fingerprints.databases import RECOG_RELEASE
 
     for action in ("status", "import", "update"):
@@ -636,8 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "false_positive", "resolved"),
                    help="default: open and acknowledged")
     p.add_argument("--zone", help="involving this zone")
-    p.add_argument("--kind", choices=("unexpected_flow", "misplaced_device", "bridging_device",
-                                      "insecure_service", "unknown_device"))
+    from central.segmentation import KINDS
+
+    p.add_argument("--kind", choices=KINDS)
     p.add_argument("--site")
     p.add_argument("--format", choices=("table", "json"), default="table")
 

@@ -331,6 +331,28 @@ def m009_broker_identity(db: Database) -> None:
     )
 
 
+@migrations()
+def m010_approved_assets(db: Database) -> None:
+    """The municipality's list of approved assets per site (netvagt-central inventory
+    import): a device on none of its lines is an 'unapproved_device'."""
+    _run(
+        db,
+        """
+        CREATE TABLE approved_assets (
+            id INTEGER PRIMARY KEY,
+            site_id INTEGER NOT NULL REFERENCES sites(id),
+            mac TEXT,
+            ip TEXT,
+            owner TEXT,
+            device_type TEXT,
+            imported_at TEXT NOT NULL,
+            CHECK (mac IS NOT NULL OR ip IS NOT NULL)
+        );
+        CREATE INDEX approved_by_site ON approved_assets (site_id)
+        """,
+    )
+
+
 class InventoryError(RuntimeError):
     """The inventory database is missing, unreadable or not one of ours; the message says
     which file and why, in one line."""

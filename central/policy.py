@@ -51,6 +51,11 @@ class Zone:
     allowed_types: tuple[str, ...] | None = None  # None: any device type
     reference_targets: tuple[str, ...] = ()
     sensors: tuple[str, ...] = ()
+    # the zone's routers' own addresses: ICMP to one is routing, not a flow into the zone;
+    # a management service on one, reachable from a zone not allowed it, is an exposure
+    gateways: tuple[str, ...] = ()
+    allow_unidentified: bool = True  # False: a device no rule names is a violation here
+    baseline: str = "first-scan"  # "empty": nothing is known until approved or reviewed
 
     @cached_property
     def addresses(self) -> IPSet:
@@ -174,6 +179,7 @@ def _ports(value: Any) -> list[int] | None:
 
 # Bounds on what a policy may hold, so checking one is quick whatever it holds (the overlap
 # check compares zones pairwise; a million zones once ran past 300 s and 1.5 GB).
+BASELINES = ("first-scan", "empty")
 MAX_POLICY_CHARS = 4 * 1024 * 1024
 MAX_SITES = 256
 MAX_ZONES = 2000
@@ -301,7 +307,7 @@ def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],
         problems.add("zone", index, "", "expected a table")
         return None
     known = {"name", "site", "cidrs", "purpose", "criticality", "allowed_types",
-             "reference_targets", "sensors"}
+             "reference_targets", "sensors", "gateways", "allow_unidentified", "baseline"}
     for key in sorted(set(raw) - known):
         problems.add("zone", index, key, f"unknown setting (expected one of {sorted(known)})")
     ok = True
@@ -338,20 +344,31 @@ def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],
                                  "fingerprints/vocabulary.toml)")
     references = _strings(raw.get("reference_targets", [])) or []
     sensors = _strings(raw.get("sensors", [])) or []
+    gateways = _strings(raw.get("gateways", [])) or []
+    unidentified = raw.get("allow_unidentified", True)
+    if not isinstance(unidentified, bool):
+        problems.add("zone", index, "allow_unidentified", "expected true or false")
+        unidentified = True
+    baseline = raw.get("baseline", "first-scan")
+    if baseline not in BASELINES:
+        problems.add("zone", index, "baseline", f"expected one of {list(BASELINES)}")
+        baseline = "first-scan"
     if not ok:
         return None
     zone = Zone(name=name, site=str(site), cidrs=tuple(cidrs), purpose=str(raw.get("purpose", "")),
                 criticality=str(criticality),
                 allowed_types=tuple(allowed) if allowed is not None else None,
-                reference_targets=tuple(references), sensors=tuple(sensors))
-    for ref in references:
-        try:
-            inside = IPAddress(ref) in zone.addresses
-        except (AddrFormatError, ValueError):
-            inside = False
-        if not inside:
-            problems.add("zone", index, "reference_targets",
-                         f"{ref!r} is not an address inside the zone's CIDRs")
+                reference_targets=tuple(references), sensors=tuple(sensors),
+                gateways=tuple(gateways), allow_unidentified=unidentified, baseline=baseline)
+    for setting, addresses in (("reference_targets", references), ("gateways", gateways)):
+        for ref in addresses:
+            try:
+                inside = IPAddress(ref) in zone.addresses
+            except (AddrFormatError, ValueError):
+                inside = False
+            if not inside:
+                problems.add("zone", index, setting,
+                             f"{ref!r} is not an address inside the zone's CIDRs")
     return zone
 
 

@@ -40,14 +40,23 @@ SYSTEM = "netvagt"  # the actor of automatic changes in the audit trail
 STATUSES = ("open", "acknowledged", "accepted", "false_positive", "resolved")
 ACTIVE = ("open", "acknowledged")  # what the team still has to look at
 KINDS = ("unexpected_flow", "misplaced_device", "bridging_device", "insecure_service",
-         "unknown_device")
+         "unknown_device", "management_exposure", "unapproved_device")
 NIS2 = {
     "unexpected_flow": "network segmentation",
     "misplaced_device": "network segmentation",
     "bridging_device": "network segmentation",
     "insecure_service": "secure configuration",
     "unknown_device": "asset management",
+    "management_exposure": "network segmentation",
+    "unapproved_device": "asset management",
 }
+# A router's or firewall's management, reached on its own address in a zone
+MANAGEMENT = {("tcp", 22): "SSH", ("tcp", 23): "Telnet", ("tcp", 80): "HTTP",
+              ("tcp", 443): "HTTPS", ("tcp", 8080): "HTTP", ("tcp", 8443): "HTTPS",
+              ("tcp", 8291): "Winbox", ("tcp", 830): "NETCONF", ("udp", 161): "SNMP"}
+GATEWAY_TYPES = frozenset({"router", "firewall"})
+EMPTY_BASELINE = "1970-01-01T00:00:00.000000Z"  # a zone whose baseline is 'empty'
+
 NOT_IOT = frozenset({"workstation", "server", "mobile", "hypervisor"})
 BRIDGE_FACTS = ("netbios.name", "snmp.engine_id", "tls.cert_sha256", "ssh.hostkey")
 CLEAR_TEXT = {("tcp", 23): "Telnet", ("tcp", 21): "FTP"}
@@ -117,6 +126,16 @@ def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None 
                           targets=tuple(targets[:wire.MAX_PLAN_TARGETS]),
                           global_pps=policy.probe_pps, host_pps=policy.probe_host_pps,
                           timeout_s=policy.probe_timeout_s)
+
+
+def empty_plan_cause(policy: Policy, zone: Zone) -> str:
+    """Why a plan for a sensor in ``zone`` has no target, in words for the log."""
+    others = [z.name for z in policy.zones if z.site == zone.site and z.name != zone.name]
+    if not others:
+        return f"zone {zone.name} is the only zone of site {zone.site} in the policy"
+    return (f"no assets are known yet in the other zones of {zone.site} "
+            f"({', '.join(others)}) and none of them lists reference_targets: it is rebuilt "
+            "when their sensors report")
 
 
 def issue_plan(db: Database, policy: Policy, sensor: str, key: OKPKey, *,
@@ -191,6 +210,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
         row["zone"] = z.name if (z := policy.zone_of(row["ip"])) else None
         by_asset.setdefault(row["asset_id"], []).append(row)
     asset_of_ip = {row["ip"]: row for row in current}
+    gateways = gateways_of(policy, current)
 
     # unexpected flows: one violation per zone pair and service, listing every target reached
     for result in latest_reach(db):
@@ -202,6 +222,9 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
                 source, target.name, result["proto"], result["port"]):
             continue
         service = "icmp" if result["proto"] == "icmp" else f"{result['proto']}/{result['port']}"
+        if result["ip"] in gateways:
+            _exposure(result, source, target, service, asset_of_ip, found)
+            continue  # a router answering on its own address is routing, not a flow into it
         key = f"unexpected_flow|{source}|{target.name}|{service}"
         item = found.setdefault(key, Finding(
             key=key, kind="unexpected_flow", severity=_severity(target, "medium"),
@@ -217,7 +240,18 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     for asset_id, rows in by_asset.items():
         for row in rows:
             zone = policy.zone(row["zone"]) if row["zone"] else None
-            if zone is not None and not zone.allows_type(row["device_type"]):
+            if zone is not None and row["device_type"] is None and not zone.allow_unidentified:
+                key = f"misplaced_device|{asset_id}|{zone.name}"
+                found[key] = Finding(
+                    key=key, kind="misplaced_device", severity=_severity(zone, "medium"),
+                    title=f"unidentified {_label(row)} is in zone {zone.name}, which allows "
+                          "identified devices only",
+                    zone=zone.name, site=zone.site, asset_id=asset_id,
+                    evidence=[{"source": "identity", "device_type": None,
+                               "vendor": row["vendor"] or row["mac_vendor"],
+                               "address": row["ip"], "sensor": row["last_sensor"],
+                               "at": row["last_seen"]}])
+            elif zone is not None and not zone.allows_type(row["device_type"]):
                 key = f"misplaced_device|{asset_id}|{zone.name}"
                 found[key] = Finding(
                     key=key, kind="misplaced_device", severity=_severity(zone, "medium"),
@@ -243,7 +277,60 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _claims(db, policy, current, found)
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
+    _unapproved(db, policy, current, found)
     return found
+
+
+def _unapproved(db: Database, policy: Policy, current: list[dict[str, Any]],
+                found: dict[str, Finding]) -> None:
+    """Devices on no line of their site's approved list (sites without a list: none)."""
+    from central.approved import approved_by_site
+
+    lists = approved_by_site(db)
+    for row in current:
+        zone = policy.zone(row["zone"]) if row["zone"] else None
+        if zone is None or zone.site not in lists:
+            continue
+        macs, ips = lists[zone.site]
+        if (row["mac"] and row["mac"] in macs) or row["ip"] in ips:
+            continue
+        key = f"unapproved_device|{row['asset_id']}|{row['zone']}"
+        found[key] = Finding(
+            key=key, kind="unapproved_device", severity=_severity(zone, "medium"),
+            title=f"{_label(row)} in zone {row['zone']} is not on the approved list of "
+                  f"{zone.site}", zone=zone.name, site=zone.site, asset_id=row["asset_id"],
+            evidence=[{"source": "approved list", "address": row["ip"], "mac": row["mac"],
+                       "vendor": row["vendor"] or row["mac_vendor"],
+                       "device_type": row["device_type"], "sensor": row["last_sensor"],
+                       "at": row["last_seen"]}])
+
+
+def gateways_of(policy: Policy, current: list[dict[str, Any]]) -> set[str]:
+    """The zones' routers' own addresses: named in the policy, or identified as a router or
+    firewall among the addresses the sensors see."""
+    named = {ip for zone in policy.zones for ip in zone.gateways}
+    seen = {row["ip"] for row in current if row.get("device_type") in GATEWAY_TYPES}
+    return named | seen
+
+
+def _exposure(result: dict[str, Any], source: str, target: Zone, service: str,
+              asset_of_ip: dict[str, dict[str, Any]], found: dict[str, Finding]) -> None:
+    """A gateway's management service reachable from a zone the policy does not allow it:
+    its login is exposed there (ICMP and other answers of a router are routing)."""
+    what = MANAGEMENT.get((result["proto"], result["port"]))
+    if what is None:
+        return
+    key = f"management_exposure|{source}|{result['ip']}|{service}"
+    asset = asset_of_ip.get(result["ip"])
+    item = found.setdefault(key, Finding(
+        key=key, kind="management_exposure", severity=_severity(target, "high"),
+        title=f"{what} management of gateway {result['ip']} ({target.name}) is reachable from "
+              f"{source}", zone=source, other_zone=target.name, site=target.site,
+        asset_id=asset["asset_id"] if asset else None))
+    item.evidence.append({"source": "probe", "sensor": result["sensor_id"],
+                          "plan": result["plan_id"], "target": result["ip"], "service": service,
+                          "state": result["state"], "rtt_ms": result["rtt_ms"],
+                          "at": result["observed_at"], "asset": _label(asset) if asset else None})
 
 
 def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
@@ -323,8 +410,13 @@ def _unknown(db: Database, policy: Policy, current: list[dict[str, Any]],
              found: dict[str, Finding], now: str) -> None:
     baselines = {r["zone"]: r["established_at"] for r in db.query("SELECT * FROM zone_baselines")}
     for zone in {r["zone"] for r in current if r["zone"]} - set(baselines):
-        # the first look at a zone is its baseline: what is there now is known, not new
-        db.execute("INSERT INTO zone_baselines (zone, established_at) VALUES (?, ?)", [zone, now])
+        # the first look at a zone is its baseline: what is there now is known, not new;
+        # a zone whose baseline is 'empty' knows nothing, so everything there is new
+        established = EMPTY_BASELINE if policy.zone(zone).baseline == "empty" else now
+        db.execute("INSERT INTO zone_baselines (zone, established_at) VALUES (?, ?)",
+                   [zone, established])
+        if established == EMPTY_BASELINE:
+            baselines[zone] = established  # judged from this very evaluation on
     for row in current:
         since = baselines.get(row["zone"])
         if since is None or row["first_seen"] <= since:

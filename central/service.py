@@ -359,19 +359,47 @@ def segmentation_round(db: Database, policy_path: Path, key: OKPKey,
         log.error("zone policy not used:\n%s", exc)
         return evaluated
     zones = segmentation.sensor_zones(db, policy)
-    for sensor in zones:
+    for sensor, zone in zones.items():
         scanned = db.execute("SELECT max(received_at) FROM messages WHERE sensor_id = ?"
                              " AND assets > 0", [sensor]).fetchone()[0]
-        planned = db.execute("SELECT max(issued_at) FROM plans WHERE sensor_id = ?",
-                             [sensor]).fetchone()[0]
-        if scanned and (planned is None or planned < scanned):
+        # what the site's other sensors reported last: new assets in another zone are
+        # targets this sensor's plan did not have (the night's first plan had none)
+        others = db.execute(
+            "SELECT max(m.received_at) FROM messages m JOIN sensors o ON o.id = m.sensor_id"
+            " JOIN sensors s ON s.site_id = o.site_id WHERE s.id = ? AND o.id != ?"
+            " AND m.assets > 0", [sensor, sensor]).fetchone()[0]
+        last = db.execute("SELECT issued_at, token FROM plans WHERE sensor_id = ?"
+                          " ORDER BY issued_at DESC LIMIT 1", [sensor]).fetchone()
+        planned = last[0] if last else None
+        stale = scanned and (planned is None or planned < scanned)
+        if scanned and not stale and others and planned < others:
+            stale = _targets_changed(db, policy, sensor, last[1])
+        if stale:
             plan, _ = segmentation.issue_plan(db, policy, sensor, key)
-            log.info("probe plan %s for %s: %d targets", plan.id, sensor, len(plan.targets))
+            if plan.targets:
+                log.info("probe plan %s for %s: %d targets", plan.id, sensor, len(plan.targets))
+            else:
+                log.warning("probe plan %s for %s is empty: %s", plan.id, sensor,
+                            segmentation.empty_plan_cause(policy, zone))
     latest = db.execute("SELECT max(received_at) FROM messages").fetchone()[0]
     if latest and latest != evaluated:
         changes = segmentation.evaluate(db, policy)
         log.info("zone policy evaluated: %s", changes)
     return latest or evaluated
+
+
+def _targets_changed(db: Database, policy: object, sensor: str, token: str) -> bool:
+    """Would a plan built now probe other addresses than the sensor's last one?"""
+    from central import segmentation
+    from central.policy import Policy
+
+    assert isinstance(policy, Policy)
+    try:
+        last = wire.ProbePlan.decode(signing.peek_payload(token.encode()))
+    except (signing.SignatureError, wire.WireError):
+        return True
+    fresh = segmentation.plan_for(db, policy, sensor)
+    return {t.ip for t in fresh.targets} != {t.ip for t in last.targets}
 
 
 async def send_commands(db: Database, client: aiomqtt.Client, key: OKPKey) -> None:

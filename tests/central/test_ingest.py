@@ -23,7 +23,7 @@ def test_migrations_run_from_empty(tmp_path) -> None:  # type: ignore[no-untyped
                                                         "m003_ingest_log", "m004_enrollment",
                                                         "m005_status_commands", "m006_identity",
                                                         "m007_facts", "m008_segmentation",
-                                                        "m009_broker_identity"]
+                                                        "m009_broker_identity", "m010_approved_assets"]
     assert db.journal_mode == "wal"
     open_db(tmp_path / "x.db")  # applying again changes nothing
 

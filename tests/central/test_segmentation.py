@@ -259,3 +259,93 @@ def test_one_ssh_host_key_in_two_zones_is_a_bridge(db: Database, lab: Sensors) -
     (bridge,) = [v for v in violations(db, kind="bridging_device") if "ssh.hostkey" in v.title]
     assert {e["address"] for e in bridge.evidence} == {"10.20.10.80", "10.20.40.80"}
     assert (bridge.zone, bridge.other_zone) == ("admin", "bms")
+
+
+FIELD_POLICY = parse(POLICY_TEXT.replace(
+    '''name = "bms"
+cidrs = ["10.20.40.0/24"]''', '''name = "bms"
+cidrs = ["10.20.40.0/24"]
+gateways = ["10.20.40.1"]
+allow_unidentified = false
+baseline = "empty"'''))
+
+
+def test_a_gateway_answering_is_routing_but_its_login_is_an_exposure(
+        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """ICMP to the router's own address in another zone was reported as a flow into that
+    zone, from every zone to every other; its SSH answering there is the real finding."""
+    key = load_or_create(tmp_path / "central.key")
+    plan, _ = issue_plan(lab.db, FIELD_POLICY, "s-admin", key)
+    lab.send("s-admin", plan_id=plan.id, probes=(
+        Probe(ip="10.20.40.1", proto="icmp", port=0, state="reachable", rtt_ms=0.2),
+        Probe(ip="10.20.40.1", proto="tcp", port=22, state="reachable", rtt_ms=0.3),
+        Probe(ip="10.20.40.1", proto="tcp", port=9999, state="refused", rtt_ms=0.3)))
+    evaluate(db, FIELD_POLICY)
+    kinds = {v.kind: v for v in violations(db)}
+    assert "unexpected_flow" not in kinds  # neither the ping nor the SSH is a flow "into" bms
+    exposure = kinds["management_exposure"]
+    assert (exposure.zone, exposure.other_zone) == ("admin", "bms")
+    assert "SSH management of gateway 10.20.40.1" in exposure.title
+    assert exposure.evidence[0]["service"] == "tcp/22" and exposure.severity == "high"
+
+
+def test_critical_zones_flag_unidentified_unapproved_and_from_an_empty_baseline(
+        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A rogue Raspberry Pi: a vendor, no type, present at the first evaluation. In a zone
+    that allows identified devices only, with an empty baseline and an approved list, it is
+    flagged three ways from the very first evaluation."""
+    from central.approved import import_file
+
+    lab.send("s-bms", assets=(_asset("10.20.40.99", "b8:27:eb:40:00:99"),))
+    register = tmp_path / "godkendte.csv"
+    register.write_text("mac;adresse;ejer;type\n00:13:ea:10:40:33;;Teknik;meter\n"
+                        "d0-43-1e-10-40-70;10.20.40.70;IT;workstation\n")
+    assert import_file(db, register, org="kommune", site="raadhus") == 2
+    evaluate(db, FIELD_POLICY)
+    rogue = {v.kind: v for v in violations(db, zone="bms") if "10.20.40.99" in v.title}
+    assert set(rogue) == {"misplaced_device", "unknown_device", "unapproved_device"}, rogue
+    assert "identified devices only" in rogue["misplaced_device"].title
+    approved = [v for v in violations(db, kind="unapproved_device")]
+    assert {v.title.split()[1] for v in approved} <= {"10.20.40.99", "10.20.10.12",
+                                                        "10.20.10.60", "10.20.10.70"}
+    assert not any("10.20.40.70" in v.title or "10.20.40.33" in v.title for v in approved)
+
+
+def test_an_approved_list_with_a_bad_line_is_refused_whole(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from central.approved import ApprovedListError, import_file
+
+    bad = tmp_path / "list.csv"
+    bad.write_text("mac,address,owner,type\n00:13:ea:10:40:33,,a,meter\nnot-a-mac,,b,\n"
+                   ",10.1.1.300,c,\n,,d,\n00:13:ea:10:40:34,,e,toaster\n")
+    with pytest.raises(ApprovedListError) as caught:
+        import_file(db, bad, org="kommune", site="raadhus")
+    assert [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in caught.value.problems] == [
+        "3", "4", "5", "6"]
+    assert db.execute("SELECT count(*) FROM approved_assets").fetchone()[0] == 0
+
+
+def test_plans_are_rebuilt_when_another_zone_reports(db: Database, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The night's first sensor got a plan with no target and tested nothing until the next
+    night; now its plan is rebuilt once the other zones report, and an empty plan says why."""
+    import logging
+
+    from central.service import segmentation_round
+
+    policy_path = tmp_path / "policy.toml"
+    policy_path.write_text(POLICY_TEXT)
+    key = load_or_create(tmp_path / "central.key")
+    sensors = Sensors(db)
+    sensors.send("s-admin", assets=ADMIN)
+    with caplog.at_level(logging.WARNING, logger="netvagt.central.service"):
+        segmentation_round(db, policy_path, key)
+    first = db.execute("SELECT targets FROM plans WHERE sensor_id = 's-admin'").fetchall()
+    assert [r[0] for r in first] == [0]
+    assert "no assets are known yet in the other zones of raadhus (bms)" in caplog.text
+    sensors.send("s-bms", assets=BMS)
+    segmentation_round(db, policy_path, key)
+    plans = db.execute("SELECT targets FROM plans WHERE sensor_id = 's-admin'"
+                       " ORDER BY issued_at").fetchall()
+    assert [r[0] for r in plans] == [0, 2]  # rebuilt with the bms zone's two devices
+    segmentation_round(db, policy_path, key)
+    assert db.execute("SELECT count(*) FROM plans WHERE sensor_id = 's-admin'"
+                      ).fetchone()[0] == 2  # and only once
