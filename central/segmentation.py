@@ -23,6 +23,7 @@ hidden until its expiry. Every change is written to the audit trail.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Iterable
@@ -58,7 +59,15 @@ GATEWAY_TYPES = frozenset({"router", "firewall"})
 EMPTY_BASELINE = "1970-01-01T00:00:00.000000Z"  # a zone whose baseline is 'empty'
 
 NOT_IOT = frozenset({"workstation", "server", "mobile", "hypervisor"})
-BRIDGE_FACTS = ("netbios.name", "snmp.engine_id", "tls.cert_sha256", "ssh.hostkey")
+BRIDGE_FACTS = ("netbios.name", "snmp.engine_id", "tls.cert_sha256", "ssh.hostkey",
+                "snmp.sysname")
+TRIVIAL_NAMES = frozenset({"", "localhost", "(none)", "none", "unknown", "default"})
+# A device's own words, compared between two addresses: the same set on two NICs of
+# neighbouring MACs is one device with two legs (two units of one model share the words,
+# not the neighbouring MACs)
+PAGE_KEYS = ("http.server", "http.title", "http.www_authenticate", "rtsp.server",
+             "ftp.banner", "ssh.banner", "telnet.banner", "upnp.description", "snmp.sysdescr")
+NEIGHBOUR_MACS = 4  # MACs this close (same OUI) are one device's NICs
 CLEAR_TEXT = {("tcp", 23): "Telnet", ("tcp", 21): "FTP"}
 PLAN_VALID = timedelta(hours=2)
 MAX_EVIDENCE = 50  # evidence items kept per violation
@@ -274,6 +283,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
 
     live = {(r["asset_id"], r["ip"]): r for r in current}
     _bridges_by_fact(db, policy, live, found)
+    _bridges_by_neighbour_macs(db, policy, current, found)
     _claims(db, policy, current, found)
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
@@ -333,6 +343,44 @@ def _exposure(result: dict[str, Any], source: str, target: Zone, service: str,
                           "at": result["observed_at"], "asset": _label(asset) if asset else None})
 
 
+def _page(db: Database, asset_id: int, ip: str) -> frozenset[tuple[str, str]]:
+    return frozenset((r["key"], r["value"]) for r in db.query(
+        "SELECT key, value FROM facts WHERE asset_id = ? AND ip = ? AND key IN"
+        " (SELECT value FROM json_each(?))", [asset_id, ip, json.dumps(PAGE_KEYS)]))
+
+
+def _bridges_by_neighbour_macs(db: Database, policy: Policy, current: list[dict[str, Any]],
+                               found: dict[str, Finding]) -> None:
+    """Two NICs of one device: MACs of one OUI a few apart, in two zones. With the same
+    banners and pages on both addresses the evidence is strong; without, it is a lead."""
+    by_oui: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for row in current:
+        mac = row.get("mac")
+        if mac and row["zone"] and not int(mac[:2], 16) & 0x02:  # not a randomised MAC
+            by_oui.setdefault(mac[:8], []).append((int(mac.replace(":", ""), 16), row))
+    for members in by_oui.values():
+        members.sort(key=lambda m: m[0])
+        for (low, a), (high, b) in itertools.pairwise(members):
+            if a["zone"] == b["zone"] or not 0 < high - low <= NEIGHBOUR_MACS:
+                continue
+            page_a, page_b = _page(db, a["asset_id"], a["ip"]), _page(db, b["asset_id"], b["ip"])
+            same = page_a == page_b and len(page_a) >= 1
+            zones = sorted((a["zone"], b["zone"]))
+            key = f"bridging_device|neighbour-macs:{a['mac']}:{b['mac']}"
+            evidence = [{"source": "neighbouring MACs", "mac": r["mac"], "address": r["ip"],
+                         "zone": r["zone"], "sensor": r["last_sensor"], "at": r["last_seen"],
+                         "confidence": 0.9 if same else 0.6} for r in (a, b)]
+            if same:
+                evidence.append({"source": "same banners and pages", "confidence": 0.9,
+                                 "observed": sorted(f"{k}: {v[:80]}" for k, v in page_a)[:8]})
+            found[key] = Finding(
+                key=key, kind="bridging_device", severity="high" if same else "medium",
+                title=f"{_label(a)} and {b['ip']} look like one device's two NICs "
+                      f"(MACs {a['mac']} and {b['mac']}) in zones {' and '.join(zones)}",
+                zone=zones[0], other_zone=zones[1], site=policy.zone(zones[0]).site,
+                asset_id=a["asset_id"], evidence=evidence)
+
+
 def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
                      found: dict[str, Finding]) -> None:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -340,7 +388,7 @@ def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], d
                          " WHERE key IN (SELECT value FROM json_each(?))",
                          [json.dumps(BRIDGE_FACTS)]):
         row = live.get((fact["asset_id"], fact["ip"]))
-        if row is None or not row["zone"]:
+        if row is None or not row["zone"] or fact["value"].strip().lower() in TRIVIAL_NAMES:
             continue
         groups.setdefault((fact["key"], fact["value"]), []).append(dict(fact) | {"zone": row["zone"]})
     for (name, value), facts in groups.items():

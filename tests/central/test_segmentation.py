@@ -349,3 +349,23 @@ def test_plans_are_rebuilt_when_another_zone_reports(db: Database, tmp_path, cap
     segmentation_round(db, policy_path, key)
     assert db.execute("SELECT count(*) FROM plans WHERE sensor_id = 's-admin'"
                       ).fetchone()[0] == 2  # and only once
+
+
+def test_a_dual_homed_camera_with_neighbouring_macs_is_a_bridge(
+        db: Database, lab: Sensors) -> None:
+    """Two NICs of one camera: consecutive MACs of one vendor, the same pages on both, and
+    nothing else that links them (no TLS, SSH, SNMP or NetBIOS)."""
+    page = (("http.server", "App-webs/"), ("http.title", "DS-2CD2143G2-I"),
+            ("rtsp.server", "Hikvision RTSP Server"))
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.88", "bc:ad:28:11:22:30", *page)))
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.88", "bc:ad:28:11:22:31", *page),
+                              # another unit of the same model, far off in MAC: not a bridge
+                              _asset("10.20.40.89", "bc:ad:28:99:00:01", *page)))
+    evaluate(db, POLICY)
+    bridges = [v for v in violations(db, kind="bridging_device") if "NICs" in v.title]
+    assert len(bridges) == 1, [b.title for b in bridges]
+    (bridge,) = bridges
+    assert "bc:ad:28:11:22:30" in bridge.title and "bc:ad:28:11:22:31" in bridge.title
+    assert bridge.severity == "high"
+    assert {e["source"] for e in bridge.evidence} == {"neighbouring MACs",
+                                                       "same banners and pages"}
