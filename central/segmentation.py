@@ -23,6 +23,7 @@ hidden until its expiry. Every change is written to the audit trail.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import json
 import uuid
@@ -122,7 +123,7 @@ def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None 
         flow_tcp = {p for f in flows if f.proto == "tcp" for p in f.ports}
         flow_udp = {p for f in flows if f.proto == "udp" for p in f.ports}
         addresses = sorted(by_zone.get(zone.name, set()) | set(zone.reference_targets),
-                           key=lambda a: tuple(map(int, a.split("."))))
+                           key=_address_order)
         for ip in addresses:
             tcp = sorted(set(policy.tcp_ports) | flow_tcp | known.get(ip, set()))[
                 :wire.MAX_PLAN_PORTS]
@@ -145,6 +146,11 @@ def empty_plan_cause(policy: Policy, zone: Zone) -> str:
     return (f"no assets are known yet in the other zones of {zone.site} "
             f"({', '.join(others)}) and none of them lists reference_targets: it is rebuilt "
             "when their sensors report")
+
+
+def _address_order(address: str) -> tuple[int, int]:
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip)
 
 
 def issue_plan(db: Database, policy: Policy, sensor: str, key: OKPKey, *,
@@ -242,6 +248,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
         asset = asset_of_ip.get(result["ip"])
         item.evidence.append({"source": "probe", "sensor": result["sensor_id"],
                               "plan": result["plan_id"], "target": result["ip"],
+                              "family": "IPv6" if ":" in result["ip"] else "IPv4",
                               "service": service, "state": result["state"],
                               "rtt_ms": result["rtt_ms"], "at": result["observed_at"],
                               "asset": _label(asset) if asset else None})

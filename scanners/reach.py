@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from scanners import syn
+from scanners import bind, syn
 from scanners.icmp import icmp_sweep
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
@@ -65,15 +65,24 @@ async def probe_reach(
     if stateless is None:
         stateless = syn.available()
     timing = SweepTiming(retries=1, max_wait_s=timeout_s)
-    ports = (_stateless(targets, scope=scope, limiter=limiter, timing=timing, progress=progress)
+    # IPv6 (dual-stack networks often filter IPv4 and forget IPv6): connect probes, UDP
+    # requests and ICMPv6 echo; the stateless engine speaks IPv4
+    v4 = [t for t in targets if ":" not in t.ip]
+    v6 = [t for t in targets if ":" in t.ip]
+    ports = (_stateless(v4, scope=scope, limiter=limiter, timing=timing, progress=progress)
              if stateless else
-             _connect(targets, scope=scope, limiter=limiter, timeout_s=timeout_s,
+             _connect(v4, scope=scope, limiter=limiter, timeout_s=timeout_s,
                       progress=progress))
-    pinged = [t.ip for t in targets if t.icmp]
+    ports6 = _connect(v6, scope=scope, limiter=limiter, timeout_s=timeout_s, progress=None)
+    pinged = [t.ip for t in v4 if t.icmp]
+    pinged6 = [t.ip for t in v6 if t.icmp]
     echoes = (icmp_sweep(pinged, scope=scope, limiter=limiter, timing=timing) if pinged
               else asyncio.sleep(0, result=[]))
-    out, echoed = await asyncio.gather(ports, echoes)
-    answered = {reply.ip: reply.rtt_s for reply in echoed}
+    out, out6, echoed, echoed6 = await asyncio.gather(
+        ports, ports6, echoes, asyncio.to_thread(echo6, pinged6, timeout_s=timeout_s))
+    out += out6
+    answered = {reply.ip: reply.rtt_s for reply in echoed} | echoed6
+    pinged += pinged6
     for ip in pinged:
         rtt = answered.get(ip)
         out.append(Reach(ip=ip, proto="icmp", port=0,
@@ -126,3 +135,55 @@ async def _stateless(targets: Sequence[Target], *, scope: Scope, limiter: RateLi
     return [Reach(ip=ip, proto=proto, port=port, state=state,
                   rtt_ms=round(rtt * 1000, 3) if rtt is not None else None)
             for (proto, ip, port), (state, rtt) in results.items()]
+
+
+ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY = 128, 129
+
+
+def echo6(targets: Sequence[str], *, timeout_s: float, tries: int = 2) -> dict[str, float]:
+    """ICMPv6 echo to each target from one raw socket bound to the scan interface (the
+    kernel fills in the ICMPv6 checksum); {address: round trip seconds} of those that
+    answered within ``timeout_s`` after the last request."""
+    if not targets:
+        return {}
+    import os
+    import select
+    import socket
+    import struct
+    import time
+
+    ident = os.getpid() & 0xFFFF
+    wanted = {socket.inet_pton(socket.AF_INET6, t): t for t in targets}
+    sent: dict[str, float] = {}
+    answered: dict[str, float] = {}
+    with bind.new_socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
+        sock.setblocking(False)
+        for attempt in range(tries):
+            for seq, target in enumerate(targets):
+                if target in answered:
+                    continue
+                packet = struct.pack("!BBHHH", ICMP6_ECHO_REQUEST, 0, 0, ident,
+                                     attempt * len(targets) + seq) + b"netvagt"
+                try:
+                    sock.sendto(packet, (target, 0))
+                    sent.setdefault(target, time.monotonic())
+                except OSError:
+                    continue  # no route: it simply does not answer
+            deadline = time.monotonic() + timeout_s
+            while len(answered) < len(targets) and (left := deadline - time.monotonic()) > 0:
+                ready, _, _ = select.select([sock], [], [], left)
+                if not ready:
+                    break
+                try:
+                    data, address = sock.recvfrom(1500)
+                except BlockingIOError:
+                    continue
+                if len(data) >= 8 and data[0] == ICMP6_ECHO_REPLY and \
+                        struct.unpack("!H", data[4:6])[0] == ident:
+                    source = socket.inet_pton(socket.AF_INET6, address[0].split("%")[0])
+                    replied = wanted.get(source)
+                    if replied is not None and replied not in answered:
+                        answered[replied] = time.monotonic() - sent[replied]
+            if len(answered) == len(targets):
+                break
+    return answered

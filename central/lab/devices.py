@@ -548,10 +548,13 @@ async def serve(plan: list[dict[str, Any]], workdir: str) -> None:
                                         socket.inet_aton(group) + own)
                         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, own)
                         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-                else:
-                    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                else:  # dual-stack: the same service over IPv4 and IPv6
+                    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if proto != "raw":
+                if proto == "tcp":
+                    sock.bind(("::", svc["port"]))
+                elif proto != "raw":
                     sock.bind(("0.0.0.0", svc["port"]))  # noqa: S104 - inside the device's namespace
             interval = float(params.get("interval", "2"))
             if proto == "raw":

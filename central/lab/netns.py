@@ -53,8 +53,9 @@ def existing(prefix: str) -> list[str]:
         return []
 
 
-def sysctl(ns: str, key: str, value: str) -> None:
-    run_in(ns, ["sysctl", "-qw", f"{key}={value}"])
+def sysctl(ns: str, key: str, value: str, *, check: bool = True) -> None:
+    """Set a kernel setting inside a namespace; ``check=False``: where the kernel has it."""
+    run_in(ns, ["sysctl", "-qw", f"{key}={value}"], check=check)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

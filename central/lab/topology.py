@@ -63,6 +63,7 @@ class SegmentSpec:
     cidr: str
     router_mac: str
     sensor: bool = True
+    cidr6: str | None = None  # an IPv6 prefix as well: the segment is dual-stack
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +82,10 @@ class LabSpec:
 
     def address(self, segment: str, host: int) -> str:
         return str(IPNetwork(self.segment(segment).cidr)[host])
+
+    def address6(self, segment: str, host: int) -> str | None:
+        prefix = self.segment(segment).cidr6
+        return str(IPNetwork(prefix)[host]) if prefix else None
 
 
 def _mac_for_sensor(index: int) -> str:
@@ -142,6 +147,10 @@ class Lab:
     def _ns(self, name: str) -> str:
         netns.add(name)
         self.namespaces.append(name)
+        # no duplicate-address wait on the interfaces to come: IPv6 neighbour discovery
+        # runs on link-local addresses, unusable for a second or two while 'tentative'
+        for scope in ("default", "all"):
+            netns.sysctl(name, f"net.ipv6.conf.{scope}.accept_dad", "0", check=False)
         return name
 
     def build(self) -> None:
@@ -167,6 +176,11 @@ class Lab:
             prefix = IPNetwork(seg.cidr).prefixlen
             netns.ip("addr", "add", f"{IPNetwork(seg.cidr)[ROUTER_HOST]}/{prefix}", "dev", leg,
                      ns=router)
+            if seg.cidr6:
+                six = IPNetwork(seg.cidr6)
+                netns.sysctl(router, "net.ipv6.conf.all.forwarding", "1")
+                netns.ip("-6", "addr", "add", f"{six[ROUTER_HOST]}/{six.prefixlen}", "dev", leg,
+                         "nodad", ns=router)
             netns.ip("link", "set", leg, "up", ns=router)
             self._attach(peer, bridge)
         core_index = len(segments) - 1
@@ -178,11 +192,13 @@ class Lab:
                 self._host(self.sensor_ns(seg.name), f"br{index}", f"s{index}",
                            _mac_for_sensor(index), f"{cidr[SENSOR_HOST]}/{cidr.prefixlen}",
                            str(cidr[ROUTER_HOST]))
+                self._six(self.sensor_ns(seg.name), seg, SENSOR_HOST)
         bridge_of = {seg.name: f"br{i}" for i, seg in enumerate(self.spec.segments)}
         for index, device in enumerate(self.spec.devices):
             cidr = IPNetwork(self.spec.segment(device.segment).cidr)
             self._host(self.device_ns(device.name), bridge_of[device.segment], f"d{index}",
                        device.mac, f"{cidr[device.host]}/{cidr.prefixlen}", str(cidr[ROUTER_HOST]))
+            self._six(self.device_ns(device.name), self.spec.segment(device.segment), device.host)
             for number, (leg_segment, leg_host, leg_mac) in enumerate(device.also, start=1):
                 other = IPNetwork(self.spec.segment(leg_segment).cidr)
                 self._leg(self.device_ns(device.name), bridge_of[leg_segment], f"d{index}x{number}",
@@ -190,6 +206,16 @@ class Lab:
         self._segments = segments
         self.set_flows(self.spec.allowed_flows)
         self._start_emulator()
+
+    def _six(self, ns: str, seg: SegmentSpec, host: int) -> None:
+        """On a dual-stack segment: the host's IPv6 address on eth0 and its IPv6 default
+        route via the router (no duplicate-address wait: the lab knows its addresses)."""
+        if not seg.cidr6:
+            return
+        six = IPNetwork(seg.cidr6)
+        netns.ip("-6", "addr", "add", f"{six[host]}/{six.prefixlen}", "dev", "eth0", "nodad",
+                 ns=ns)
+        netns.ip("-6", "route", "add", "default", "via", str(six[ROUTER_HOST]), ns=ns)
 
     def _attach(self, ifname: str, bridge: str) -> None:
         netns.ip("link", "set", ifname, "master", bridge, ns=self.switch)
@@ -243,7 +269,11 @@ class Lab:
             rules.append(f'iifname "{legs[seg.name]}" oifname "{legs["core"]}" '
                          f"ip daddr {CORE_HOST} tcp dport {{ 1883, 8883 }} accept")
         for src, dst, proto, port in flows:
-            match = "icmp type echo-request" if proto == "icmp" else f"{proto} dport {port}"
+            # "tcp6"/"udp6": the flow is open over IPv6 only (the fault dual-stack hides)
+            family = "meta nfproto ipv6 " if proto.endswith("6") else ""
+            proto = proto.removesuffix("6")
+            echo = "icmpv6 type echo-request" if family else "icmp type echo-request"
+            match = family + (echo if proto == "icmp" else f"{proto} dport {port}")
             rules.append(f'iifname "{legs[src]}" oifname "{legs[dst]}" {match} accept')
         ruleset = (
             "table inet netvagt_lab {\n  chain forward {\n"

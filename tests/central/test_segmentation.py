@@ -369,3 +369,20 @@ def test_a_dual_homed_camera_with_neighbouring_macs_is_a_bridge(
     assert bridge.severity == "high"
     assert {e["source"] for e in bridge.evidence} == {"neighbouring MACs",
                                                        "same banners and pages"}
+
+
+def test_a_flow_open_over_ipv6_only_is_a_violation(db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Dual-stack zones: the IPv4 rule holds, the IPv6 one was forgotten."""
+    policy = parse(POLICY_TEXT.replace('cidrs = ["10.20.40.0/24"]',
+                                       'cidrs = ["10.20.40.0/24", "fd20:40::/64"]\n'
+                                       'reference_targets = ["fd20:40::33"]'))
+    key = load_or_create(tmp_path / "central.key")
+    plan, _ = issue_plan(lab.db, policy, "s-admin", key)
+    assert "fd20:40::33" in {t.ip for t in plan.targets}  # IPv6 targets are planned
+    lab.send("s-admin", plan_id=plan.id, probes=(
+        Probe(ip="10.20.40.33", proto="tcp", port=22, state="filtered"),
+        Probe(ip="fd20:40::33", proto="tcp", port=22, state="reachable", rtt_ms=0.3)))
+    evaluate(db, policy)
+    (flow,) = violations(db, kind="unexpected_flow")
+    assert (flow.zone, flow.other_zone) == ("admin", "bms") and "tcp/22" in flow.title
+    assert [(e["target"], e["family"]) for e in flow.evidence] == [("fd20:40::33", "IPv6")]
