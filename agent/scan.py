@@ -134,9 +134,15 @@ async def _scan(
             for reply in await icmp_sweep(routed, scope=scope, limiter=limiter,
                                           timing=SweepTiming(), progress=phase("ICMP sweep")):
                 hosts.setdefault(reply.ip, reply)
+        if on_link and profile.icmp and _ipv6_in_scope(iface, scope):
+            from scanners.ndp import neighbours
+
+            for reply in await neighbours(interface=iface.name, source=str(iface.ip6),
+                                          scope=scope):
+                hosts.setdefault(reply.ip, reply)  # joined to its device by MAC centrally
         if hosts and (profile.tcp_ports or profile.udp_ports):
-            ports = await probe_ports(
-                {ip: h.rtt_s for ip, h in hosts.items()},
+            ports = await probe_ports(  # IPv4: a device's IPv6 address is its other name
+                {ip: h.rtt_s for ip, h in hosts.items() if ":" not in ip},
                 tcp_ports=profile.tcp_ports,
                 udp_ports=profile.udp_ports,
                 scope=scope,
@@ -181,6 +187,14 @@ async def _scan(
         duration_s=time.monotonic() - started,
         warnings=tuple(warnings),
     )
+
+
+def _ipv6_in_scope(iface: Interface, scope: Scope) -> bool:
+    """A dual-stack segment whose IPv6 prefix the sensor's scope includes (the default
+    scope, the interface's IPv4 subnet, does not: IPv6 discovery is asked for)."""
+    if iface.ip6 is None or iface.network6 is None:
+        return False
+    return bool(scope.include & IPSet([iface.network6]))
 
 
 def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[str, HostReply],

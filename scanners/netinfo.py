@@ -22,6 +22,8 @@ class Interface:
     mac: str
     ip: str
     network: IPNetwork  # the on-link subnet, e.g. 10.20.30.0/24
+    ip6: str | None = None  # a global IPv6 address, on a dual-stack segment
+    network6: IPNetwork | None = None  # its on-link prefix, e.g. fd73:1::/64
 
     @property
     def cidr(self) -> str:
@@ -64,8 +66,14 @@ def interface(name: str | None = None) -> Interface:
     if "UP" not in (link.get("flags") or []):  # type: ignore[operator]
         raise InterfaceError(f"interface {name!r} is down (ip link set {name} up)")
     mac = str(link.get("address") or "").lower()
-    for info in link.get("addr_info") or []:  # type: ignore[attr-defined]
+    infos = list(link.get("addr_info") or [])  # type: ignore[call-overload]
+    six = next((i for i in infos if i.get("family") == "inet6" and i.get("scope") == "global"),
+               None)
+    for info in infos:
         if info.get("family") == "inet":
             ip, prefix = info["local"], info["prefixlen"]
-            return Interface(name=name, mac=mac, ip=ip, network=IPNetwork(f"{ip}/{prefix}").cidr)
+            return Interface(
+                name=name, mac=mac, ip=ip, network=IPNetwork(f"{ip}/{prefix}").cidr,
+                ip6=six["local"] if six else None,
+                network6=IPNetwork(f"{six['local']}/{six['prefixlen']}").cidr if six else None)
     raise InterfaceError(f"interface {name!r} has no IPv4 address")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from central.lab.municipal import banner
+from central.lab.municipal import banner, http
 from central.lab.topology import DeviceSpec, Lab, LabSpec, SegmentSpec
 
 pytestmark = [
@@ -25,7 +25,10 @@ SPEC = LabSpec(
                           cidr6="fd73:2::/64", sensor=False)),
     devices=(DeviceSpec(name="file-server", segment="servers", host=20, mac="00:1b:1b:73:02:20",
                         vendor="Siemens AG,", device_type="server",
-                        services=(banner(22, "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),)),),
+                        services=(banner(22, "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),)),
+             DeviceSpec(name="school-printer", segment="school", host=40,
+                        mac="00:80:77:73:01:40", vendor="Brother industries, LTD.",
+                        device_type="printer", services=(http(80, None, "Brother HL-L5100DN"),))),
     # the firewall rule was written for IPv4; the same SSH is open over IPv6
     allowed_flows=(("school", "servers", "tcp6", 22), ("school", "servers", "icmp6", 0)),
 )
@@ -56,3 +59,18 @@ def test_a_flow_closed_over_ipv4_and_open_over_ipv6_is_reached() -> None:
     assert states["10.73.2.20 icmp/0"] == "filtered"
     assert states["fd73:2::14 tcp/22"] == "reachable"  # IPv6: the same service is open
     assert states["fd73:2::14 icmp/0"] == "reachable"  # ICMPv6 echo
+
+
+def test_ipv6_neighbours_are_found_and_joined_to_their_device_by_mac() -> None:
+    with Lab(SPEC) as lab:
+        ns = lab.sensor_ns("school")
+        agent = [sys.executable, "-m", "agent.cli", "scan", "--interface", "eth0",
+                 "--format", "json"]
+        dual = lab.run(ns, [*agent, "--scope", "10.73.1.0/24", "--scope", "fd73:1::/64"],
+                       timeout=300)
+        plain = lab.run(ns, agent, timeout=300)  # the default scope: the IPv4 subnet only
+    assert dual.returncode == 0, dual.stderr[-2000:]
+    found = {a["ip"]: a for a in json.loads(dual.stdout)}
+    assert found["fd73:1::28"]["mac"] == found["10.73.1.40"]["mac"] == "00:80:77:73:01:40"
+    assert "fd73:1::1" in found  # the router's leg answers too
+    assert not any(":" in a["ip"] for a in json.loads(plain.stdout))

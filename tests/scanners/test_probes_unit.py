@@ -146,3 +146,21 @@ def test_a_probe_is_bound_to_the_scan_interface_or_not_sent() -> None:
             name = sock.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16)
             assert name.rstrip(b"\0") == b"lo"
     assert bind.interface() is None
+
+
+def test_an_icmpv6_echo_reply_names_its_sender_and_mac() -> None:
+    import socket
+    import struct
+
+    from scanners.ndp import parse_reply
+
+    # 00:80:77:73:01:40 -> us, IPv6 fd73:1::28 -> fd73:1::fa, ICMPv6 echo reply, id 0x1234
+    ether = bytes.fromhex("02000000000100807773014086dd")
+    ipv6 = (bytes.fromhex("60000000000f3a40") + socket.inet_pton(socket.AF_INET6, "fd73:1::28")
+            + socket.inet_pton(socket.AF_INET6, "fd73:1::fa"))
+    icmp = struct.pack("!BBHHH", 129, 0, 0, 0x1234, 1) + b"netvagt"
+    frame = ether + ipv6 + icmp
+    assert parse_reply(frame, 0x1234) == ("fd73:1::28", "00:80:77:73:01:40")
+    assert parse_reply(frame, 0x4321) is None  # someone else's echo
+    assert parse_reply(frame[:60], 0x1234) is None  # cut short
+    assert parse_reply(ether + ipv6[:6] + b"\x11" + ipv6[7:] + icmp, 0x1234) is None  # UDP
