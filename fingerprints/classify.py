@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any, Protocol
 
 from fingerprints.rules import rules_by_key
@@ -76,6 +77,10 @@ def source_kind(rule: str) -> str:
         return "nmap"
     if rule.startswith("model_catalogue"):
         return "model catalogue"
+    if rule.startswith("vendor_types"):
+        return "the maker's usual kind"
+    if rule.startswith("mac_vendor"):
+        return "OUI prior"
     return "netvagt rules"
 
 
@@ -192,5 +197,35 @@ def classify(observations: Iterable[Observation]) -> Identity:
                              f"{loser!r} ({weight:.2f})")
         if name in ("device_type", "vendor"):
             best = max(best, ranked[0][1])
+    if "device_type" not in chosen and "vendor" in chosen:
+        kind = vendor_type(chosen["vendor"])
+        if kind is not None:  # the maker makes one kind of device: a weak, visible guess
+            chosen["device_type"] = kind
+            evidence.append(Evidence(rule=f"vendor_types.toml#{chosen['vendor'][:40]}",
+                                     key="vendor", value=chosen["vendor"][:256], source="",
+                                     fields={"device_type": kind}, confidence=VENDOR_PRIOR))
+            best = max(best, VENDOR_PRIOR)
     ordered = tuple(sorted(evidence, key=lambda e: -e.confidence))
     return Identity(**chosen, confidence=best, evidence=ordered, conflicts=tuple(conflicts))
+
+
+VENDOR_PRIOR = 0.3  # what a maker's name alone says of the kind of device
+
+
+@cache
+def _vendor_types() -> tuple[tuple[str, str], ...]:
+    import tomllib
+    from importlib import resources
+
+    data = tomllib.loads(resources.files("fingerprints").joinpath("vendor_types.toml").read_text())
+    return tuple(sorted(((str(k), str(v)) for k, v in data["vendors"].items()),
+                        key=lambda kv: -len(kv[0])))
+
+
+def vendor_type(vendor: str) -> str | None:
+    """The one kind of device a maker makes, from the start of its name, or None."""
+    name = " ".join(vendor.lower().replace(",", " ").replace(".", " ").split())
+    for prefix, kind in _vendor_types():
+        if name == prefix or name.startswith(prefix + " "):
+            return kind
+    return None

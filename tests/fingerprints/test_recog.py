@@ -196,3 +196,17 @@ def test_generic_server_software_never_outweighs_what_the_device_is() -> None:
     assert controller.product is None  # IIS is the web server's name, not the device's
     alone = classify([Observation(key="http.server", value="Microsoft-IIS/10.0")])
     assert alone.device_type == "server"  # with nothing else, the software still says something
+
+
+def test_a_named_maker_of_one_kind_of_device_gives_a_weak_type() -> None:
+    from fingerprints.classify import vendor_type
+
+    assert vendor_type("AXIS") == vendor_type("Axis Communications AB") == "camera"
+    assert vendor_type("Apcon") is None and vendor_type("Siemens") is None  # prefix of a word
+    # a sysObjectID names the maker only (D-Link makes many kinds): no guess
+    assert classify([Observation(key="snmp.sysobjectid", value="1.3.6.1.4.1.171.10.1")
+                     ]).device_type is None
+    # Yealink makes phones: named, and the guess says where it came from
+    guessed = classify([Observation(key="dhcp.vendor_class", value="yealink")])
+    assert (guessed.vendor, guessed.device_type) == ("Yealink", "voip_phone"), guessed
+    assert guessed.to_dict()["named_by"] == "vendor (the maker's usual kind)"
