@@ -20,7 +20,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+from agent import terminal
 
 log = logging.getLogger("netvagt.agent")
 
@@ -186,10 +187,8 @@ def assets_json(assets: Sequence[object]) -> str:
 
 
 def print_assets(assets: Sequence[object], *, title: str) -> None:
-    table = Table(title=title)
-    for column in ("address", "MAC", "vendor (OUI)", "type", "named by", "open ports",
-                   "services"):
-        table.add_column(column, overflow="fold")
+    table = terminal.table(title, ("address", "MAC", "vendor (OUI)", "type", "named by",
+                                   "open ports", "services"))
     for asset in assets:
         a = asset  # an agent.wire.Asset
         vendor = "(random MAC)" if a.mac_random else (a.mac_vendor or "")  # type: ignore[attr-defined]
@@ -207,7 +206,7 @@ def print_assets(assets: Sequence[object], *, title: str) -> None:
             escape(" ".join(f"{s.port}/{s.proto}" for s in a.services)),  # type: ignore[attr-defined]
             escape(services),
         )
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    terminal.console().print(table)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -438,7 +437,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from agent.doctor import run_checks
 
     checks = run_checks(args.config)
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    console = terminal.console()
     for check in checks:
         mark = "[yellow]![/yellow]" if check.ok and check.warning else (
             "[green]ok[/green]" if check.ok else "[red]FAIL[/red]")
@@ -472,16 +471,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netvagt-agent",
         description="netvagt sensor: discover devices in this segment and report them signed.",
-        epilog="Example: sudo netvagt-agent scan",
+        epilog="Example: sudo netvagt-agent scan\n\n" + terminal.EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {terminal.version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Handler) -> argparse.ArgumentParser:
         summary, example = COMMANDS[name]
         p = sub.add_parser(name, help=summary, description=summary.capitalize() + ".",
                            epilog=f"Example: {example}")
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, _parser=p)
         return p
 
     from scanners.ports import DEFAULT_PROFILE, PROFILES
@@ -544,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = terminal.parse(build_parser(), argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agent import terminal
 from central import inventory, registry
 from central.db import InventoryError, open_db
 
@@ -87,15 +88,14 @@ def cmd_sensors(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([_record(r) for r in rows], indent=2))
         return 0
-    table = Table(title="Sensors")
-    for column in ("sensor", "org", "site", "zone", "registration", "state", "last status",
-                   "last scan", "outbox", "last message"):
-        table.add_column(column)
+    table = terminal.table("Sensors", ("sensor", "org", "site", "zone", "registration",
+                                       "state", "last status", "last scan", "outbox",
+                                       "last message"))
     for r in rows:
         table.add_row(*(escape(str(v if v is not None else "")) for v in
                         (r.id, r.org, r.site, r.zone, r.status, r.state, r.last_status_at,
                          r.last_scan_at, r.outbox_depth, r.last_message_at)))
-    Console().print(table)
+    terminal.console().print(table)
     return 0
 
 
@@ -230,10 +230,9 @@ def cmd_assets(args: argparse.Namespace) -> int:
 
 def print_assets(rows: list[inventory.AssetRow], console: Console | None = None) -> None:
     """The inventory as a terminal table; every device-supplied text is escaped."""
-    table = Table(title=f"Inventory: {len(rows)} assets")
-    for column in ("site", "address", "MAC", "vendor (OUI)", "type", "identified as",
-                   "named by", "open ports", "services"):
-        table.add_column(column, overflow="fold")
+    table = terminal.table(f"Inventory: {len(rows)} assets", (
+        "site", "address", "MAC", "vendor (OUI)", "type", "identified as", "named by",
+        "open ports", "services"))
     for r in rows:
         vendor = "(random MAC)" if r.mac_random else (r.mac_vendor or "")
         services = ", ".join(
@@ -250,7 +249,7 @@ def print_assets(rows: list[inventory.AssetRow], console: Console | None = None)
             escape(" ".join(r.open_ports)),
             escape(services),
         )
-    (console or Console(width=None if sys.stdout.isatty() else 160)).print(table)
+    (console or terminal.console()).print(table)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -267,7 +266,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     table.add_column("count", justify="right")
     for reason, count in sorted(tally.items()):
         table.add_row(reason, str(count))
-    console = Console()
+    console = terminal.console()
     console.print(table)
     for row in recent:
         console.print(escape(f"{row['at']} {row['reason']} sensor={row['sensor']} {row['detail']}"))
@@ -293,6 +292,15 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     from central.policy import Policy
 
     assert isinstance(policy, Policy)
+    if args.format == "json":
+        print(json.dumps({"policy": str(args.policy), "ok": True, "org": policy.org,
+                          "sites": list(policy.sites),
+                          "zones": [{"name": z.name, "site": z.site, "cidrs": list(z.cidrs),
+                                     "criticality": z.criticality,
+                                     "allowed_types": list(z.allowed_types or ()) or None,
+                                     "gateways": list(z.gateways)} for z in policy.zones],
+                          "flows": len(policy.flows)}, indent=2))
+        return 0
     print(f"{args.policy}: {len(policy.zones)} zones in {len(policy.sites)} site(s), "
           f"{len(policy.flows)} flow rules; everything else between zones is denied")
     return 0
@@ -340,7 +348,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 2
     db = open_db(args.db, create=False)
     changes = evaluate(db, policy)  # type: ignore[arg-type]
-    print(", ".join(f"{k}: {v}" for k, v in changes.items()))
+    if args.format == "json":
+        print(json.dumps(changes, indent=2))
+    else:
+        print(", ".join(f"{k}: {v}" for k, v in changes.items()))
     return 0
 
 
@@ -363,7 +374,7 @@ def cmd_violations(args: argparse.Namespace) -> int:
             zones += f" -> {row.other_zone}"
         table.add_row(str(row.id), row.kind, row.severity, row.status, escape(zones),
                       escape(row.title), escape(row.evidence_summary(3)), row.last_seen[:19])
-    Console(soft_wrap=False).print(table)
+    terminal.console().print(table)
     return 0
 
 
@@ -378,9 +389,13 @@ def cmd_review(args: argparse.Namespace) -> int:
     except ReviewError as exc:
         print(f"netvagt-central: {exc}", file=sys.stderr)
         return 2
+    unchanged = [i for i in args.ids if i not in changed]
+    if args.format == "json":
+        print(json.dumps({"action": args.action, "reviewer": reviewer, "changed": changed,
+                          "unchanged": unchanged}, indent=2))
+        return 0
     if changed:
         print(f"{args.action}: violation(s) {', '.join(map(str, changed))} by {reviewer}")
-    unchanged = [i for i in args.ids if i not in changed]
     if unchanged:
         print(f"no change: violation(s) {', '.join(map(str, unchanged))} already so decided")
     return 0
@@ -410,7 +425,14 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         return 2
     assert isinstance(policy, Policy)
     db = open_db(args.db, create=False)
-    Console(soft_wrap=False).print(matrix_table(matrix(db, policy), policy))
+    cells = matrix(db, policy)
+    if args.format == "json":
+        print(json.dumps([{"from": a, "to": b, "allowed": c["allowed"],
+                           "reached": sorted(c["reached"]),
+                           "denied_reached": sorted(c["denied_reached"]), "probed": c["probed"]}
+                          for (a, b), c in cells.items()], indent=2))
+        return 0
+    terminal.console().print(matrix_table(cells, policy))
     return 0
 
 
@@ -523,9 +545,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netvagt-central",
         description="netvagt central: verify signed sensor findings and keep the inventory.",
-        epilog="Example: netvagt-central assets --format table",
+        epilog="Example: netvagt-central assets --format table\n\n" + terminal.EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {terminal.version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
@@ -550,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = where.add_parser(leaf, help=summary, description=summary.capitalize() + ".",
                              epilog=f"Example: {example}",
                              formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, _parser=p)
         return p
 
     _db_arg(add("init", cmd_init))
@@ -644,6 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("policy check", cmd_policy_check)
     policy_arg(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = add("plan", cmd_plan)
     _db_arg(p)
@@ -657,6 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("evaluate", cmd_evaluate)
     _db_arg(p)
     policy_arg(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = add("violations", cmd_violations)
     _db_arg(p)
@@ -672,6 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("review", cmd_review)
     _db_arg(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("ids", nargs="+", type=int, metavar="ID")
     p.add_argument("--action", required=True,
                    choices=("acknowledge", "accept", "false-positive", "reopen"))
@@ -682,6 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("matrix", cmd_matrix)
     _db_arg(p)
     policy_arg(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = add("export", cmd_export)
     _db_arg(p)
@@ -700,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = terminal.parse(build_parser(), argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

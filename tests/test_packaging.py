@@ -90,3 +90,34 @@ def test_every_dependency_is_pinned_at_a_version_its_floor_admits() -> None:
         name = requirement.name.lower().replace("_", "-")
         assert name in pins, f"{name} is not pinned in constraints.txt"
         assert requirement.specifier.contains(pins[name]), (name, pins[name])
+
+
+@pytest.mark.parametrize("module", ["agent.cli", "central.cli"])
+def test_cli_conventions_version_exit_codes_and_subcommand_errors(module: str) -> None:
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", module, *argv], capture_output=True,
+                              text=True, cwd=ROOT)
+
+    version = run("--version")
+    assert version.returncode == 0 and re.search(r"netvagt-\w+ \S+", version.stdout)
+    assert "exit codes: 0 done" in run("--help").stdout
+    leaf = "scan" if module == "agent.cli" else "assets"
+    wrong = run(leaf, "--no-such-option")
+    assert wrong.returncode == 2
+    assert f"usage: netvagt-{module.split('.')[0]}" in wrong.stderr
+    assert f" {leaf} " in wrong.stderr.splitlines()[0]  # the subcommand's usage, not the top's
+
+
+def test_piped_tables_are_not_cut() -> None:
+    import io
+
+    from rich.console import Console
+
+    from agent import terminal
+
+    table = terminal.table("t", ("sensor", "address", "what"))
+    table.add_row("s-administration-bygning-7", "10.20.10.250", "x" * 300)
+    out = io.StringIO()
+    Console(file=out, width=terminal.PIPED_WIDTH, soft_wrap=False).print(table)
+    text = out.getvalue()
+    assert "s-administration-bygning-7" in text and "…" not in text and "x" * 300 in text
