@@ -201,6 +201,8 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
                    observed: dict[str, list[tuple[str, str, str]]]) -> None:
     """Fold what was heard into the scan: new hosts, and more evidence for known ones."""
     for host in heard.values():
+        for six in sorted(host.ip6):  # in scope (collect checked): the device's other name
+            hosts.setdefault(six, HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive"))
         address = host.address
         if address not in wanted:
             continue

@@ -61,6 +61,7 @@ class FrameStats:
 class PassiveHost:
     mac: str
     ip: str | None = None
+    ip6: set[str] = field(default_factory=set)  # global IPv6 addresses it sent from or announced
     claimed: set[str] = field(default_factory=set)
     observations: list[tuple[str, str, str]] = field(default_factory=list)  # key, value, source
 
@@ -81,7 +82,10 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
             if len(hosts) >= MAX_HOSTS:
                 continue
             host = hosts[item.mac] = PassiveHost(mac=item.mac)
-        if item.ip and not item.claimed and scope.allows(item.ip):
+        if item.ip and ":" in item.ip and not item.claimed:
+            if scope.allows(item.ip) and len(host.ip6) < 8:
+                host.ip6.add(item.ip)
+        elif item.ip and not item.claimed and scope.allows(item.ip):
             host.ip = item.ip
         elif item.ip and item.claimed and len(host.claimed) < 16:
             host.claimed.add(item.ip)

@@ -19,6 +19,8 @@ from typing import Any
 ETH_ARP = 0x0806
 ETH_IPV4 = 0x0800
 ETH_LLDP = 0x88CC
+ETH_IPV6 = 0x86DD
+NDP_TYPES = frozenset({135, 136})  # neighbour solicitation and advertisement (RFC 4861)
 CDP_DST = bytes.fromhex("01000ccccccc")
 CDP_SNAP = bytes.fromhex("aaaa0300000c2000")  # LLC/SNAP header of a CDP frame
 MDNS_PORT = 5353
@@ -54,6 +56,8 @@ def interesting(frame: bytes) -> bool:
     ethertype = struct.unpack_from("!H", frame, 12)[0]
     if ethertype in (ETH_ARP, ETH_LLDP):
         return True
+    if ethertype == ETH_IPV6:  # IPv6 neighbour discovery: who holds which address
+        return len(frame) >= 14 + 40 + 24 and frame[20] == 58 and frame[54] in NDP_TYPES
     if ethertype != ETH_IPV4 or len(frame) < 14 + 20 + 8 or frame[23] != 17:  # UDP
         return False
     ihl = (frame[14] & 0x0F) * 4
@@ -72,19 +76,35 @@ def parse(frame: bytes) -> list[Heard]:
     except Exception:  # a malformed frame from an untrusted device says nothing
         return []
     # scapy reads a truncated field as b'' (an ARP sender of "b''"): keep only what is a
-    # real MAC and a real IPv4 address
-    return [h for h in heard if _MAC_RE.match(h.mac) and (h.ip is None or _is_ipv4(h.ip))]
+    # real MAC and a real address
+    return [h for h in heard if _MAC_RE.match(h.mac) and (h.ip is None or _is_address(h.ip))]
 
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
-def _is_ipv4(value: str) -> bool:
+def _is_address(value: str) -> bool:
+    """An IPv4 address, or a global IPv6 one (link-local and multicast name no device)."""
     try:
-        socket.inet_pton(socket.AF_INET, value)
+        if ":" not in value:
+            socket.inet_pton(socket.AF_INET, value)
+            return True
+        raw = socket.inet_pton(socket.AF_INET6, value)
     except (OSError, ValueError):
         return False
-    return True
+    return not (raw[0] == 0xFF or (raw[0] == 0xFE and raw[1] & 0xC0 == 0x80) or not any(raw))
+
+
+def ndp(frame: bytes) -> list[Heard]:
+    """An IPv6 neighbour solicitation or advertisement: the sender's MAC with the address
+    it sends from (a solicitation) or announces (an advertisement)."""
+    mac = ":".join(f"{b:02x}" for b in frame[6:12])
+    kind = frame[54]
+    if kind == 136:  # advertisement: the target address is the sender's own
+        address = socket.inet_ntop(socket.AF_INET6, frame[62:78])
+    else:  # solicitation: the source address (unspecified during duplicate detection)
+        address = socket.inet_ntop(socket.AF_INET6, frame[22:38])
+    return [Heard(mac=mac, ip=address)]
 
 
 def _layers() -> None:
@@ -102,6 +122,8 @@ def _parse(frame: bytes) -> list[Heard]:
 
     if frame[:6] == CDP_DST:
         return _cdp(frame[:1514])
+    if frame[12:14] == b"\x86\xdd":
+        return ndp(frame)
     packet = Ether(frame[:1514])
     mac = str(packet.src).lower()
     ethertype = packet.type

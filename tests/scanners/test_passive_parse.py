@@ -175,3 +175,27 @@ def test_mdns_browse_query_and_a_legacy_unicast_answer() -> None:
         ("mdns.service", "_ipp._tcp"), ("mdns.txt", "ty=HP LaserJet")}
     assert Heard(mac="", ip="10.20.40.11", claimed=True) in heard
     assert parse_answer(b"\x00" * 7, "10.20.10.11") == []
+
+
+def test_ipv6_neighbour_discovery_names_a_device_s_global_address() -> None:
+    from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, IPv6
+
+    from scanners.passive import collect
+    from scanners.scope import Scope
+
+    printer = "00:80:77:73:01:40"
+    # the printer answers a neighbour solicitation for its global address
+    advert = bytes(Ether(src=printer, dst="33:33:00:00:00:01")
+                   / IPv6(src="fd73:1::28", dst="ff02::1") / ICMPv6ND_NA(tgt="fd73:1::28"))
+    # duplicate address detection: a solicitation from the unspecified address says nothing
+    dad = bytes(Ether(src=printer, dst="33:33:ff:00:00:28") / IPv6(src="::", dst="ff02::1:ff00:28")
+                / ICMPv6ND_NS(tgt="fd73:1::28"))
+    # a solicitation from a link-local address names no address a zone holds
+    local = bytes(Ether(src=printer, dst="33:33:ff:00:00:01")
+                  / IPv6(src="fe80::280:77ff:fe73:140", dst="ff02::1:ff00:1")
+                  / ICMPv6ND_NS(tgt="fd73:1::1"))
+    assert parse(advert) == [Heard(mac=printer, ip="fd73:1::28")]
+    assert parse(dad) == [] and parse(local) == []
+    hosts = collect([*parse(advert), Heard(mac=printer, ip="10.73.1.40")],
+                    scope=Scope.from_strings(["10.73.1.0/24", "fd73:1::/64"]))
+    assert hosts[printer].ip == "10.73.1.40" and hosts[printer].ip6 == {"fd73:1::28"}
