@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import PcapWriter
 
-from scanners import identify, mdns, snmp, ssdp
+from scanners import identify, mdns, ndp, snmp, ssdp
 from scanners.passive import FrameStats, read_pcap
 from scanners.passive_parse import parse
 from scanners.scope import Scope
@@ -51,6 +51,8 @@ DEVICE_PARSERS = {
     "upnp-description": ssdp.parse_description,
     "mdns-answer": lambda b: mdns.parse_answer(b, "10.0.0.9"),
     "frame": parse,
+    "bacnet-i-am": identify.parse_bacnet_iam,
+    "icmpv6-echo-reply": lambda b: ndp.parse_reply(b, 1),
 }
 
 SEEDS = [
@@ -66,6 +68,7 @@ SEEDS = [
           / ARP(op=2, psrc="10.1.0.5", hwsrc="00:1b:1b:00:00:05")),
     b'<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0"><device>'
     b"<manufacturer>Sonos</manufacturer></device></root>",
+    bytes.fromhex("810a0014" "0100" "1000c4" "02000003" "2205c4" "9100" "210a"),  # BACnet I-Am
 ]
 
 
