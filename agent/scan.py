@@ -38,6 +38,7 @@ from scanners.tcp import ProbeOptions, probe_ports
 log = logging.getLogger("netvagt.agent.scan")
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+GATEWAY_KEY = "net.role"  # an observation the sensor makes of its own routes
 BESIDE_MAX_S = 4 * 3600.0  # listening beside a scan ends with the scan; this is a backstop
 
 
@@ -172,6 +173,7 @@ async def _scan(
             except OSError as exc:  # no raw socket (not root, no CAP_NET_RAW): say so, go on
                 warnings.append(f"passive listening unavailable: {exc}")
 
+    note_gateways(iface.name, hosts, observed, warnings)
     skipped = sum(SKIPPED.values()) - skipped_before
     if skipped:
         warnings.append(f"{skipped} unreadable device answer(s) skipped; the rest is reported "
@@ -187,6 +189,19 @@ async def _scan(
         duration_s=time.monotonic() - started,
         warnings=tuple(warnings),
     )
+
+
+def note_gateways(interface: str, hosts: dict[str, HostReply],
+                  observed: dict[str, list[tuple[str, str, str]]], warnings: list[str]) -> None:
+    """Mark the segment's gateway, as this sensor's routes name it: the central learns each
+    zone's router from it (ICMP to a router's own address is routing, not a flow)."""
+    from scanners import netinfo
+
+    try:
+        for gateway in netinfo.default_gateways(interface) & set(hosts):
+            observed.setdefault(gateway, []).append((GATEWAY_KEY, "default-gateway", "route"))
+    except (netinfo.InterfaceError, OSError, ValueError) as exc:
+        warnings.append(f"the segment's gateway is unknown: {exc}")
 
 
 def _ipv6_in_scope(iface: Interface, scope: Scope) -> bool:

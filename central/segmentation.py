@@ -225,7 +225,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
         row["zone"] = z.name if (z := policy.zone_of(row["ip"])) else None
         by_asset.setdefault(row["asset_id"], []).append(row)
     asset_of_ip = {row["ip"]: row for row in current}
-    gateways = gateways_of(policy, current)
+    gateways = gateways_of(policy, current, _routed(db))
 
     # unexpected flows: one violation per zone pair and service, listing every target reached
     for result in latest_reach(db):
@@ -322,12 +322,18 @@ def _unapproved(db: Database, policy: Policy, current: list[dict[str, Any]],
                        "at": row["last_seen"]}])
 
 
-def gateways_of(policy: Policy, current: list[dict[str, Any]]) -> set[str]:
-    """The zones' routers' own addresses: named in the policy, or identified as a router or
-    firewall among the addresses the sensors see."""
+def gateways_of(policy: Policy, current: list[dict[str, Any]], routed: set[str]) -> set[str]:
+    """The zones' routers' own addresses: named in the policy, identified as a router or
+    firewall, or reported by a sensor as its segment's default gateway."""
     named = {ip for zone in policy.zones for ip in zone.gateways}
     seen = {row["ip"] for row in current if row.get("device_type") in GATEWAY_TYPES}
-    return named | seen
+    return named | seen | routed
+
+
+def _routed(db: Database) -> set[str]:
+    """Addresses a sensor reported as its segment's default gateway."""
+    return {r[0] for r in db.execute(
+        "SELECT ip FROM facts WHERE key = 'net.role' AND value = 'default-gateway'").fetchall()}
 
 
 def _exposure(result: dict[str, Any], source: str, target: Zone, service: str,

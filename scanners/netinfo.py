@@ -56,6 +56,19 @@ def default_interface_name() -> str:
     raise InterfaceError("no interface with an IPv4 address is up; use --interface")
 
 
+def default_gateways(name: str) -> set[str]:
+    """The addresses of the default routes that leave by interface ``name``: the segment's
+    gateway as this host sees it (none when the default route leaves elsewhere)."""
+    gateways = set()
+    for family in ("-4", "-6"):
+        try:
+            routes = _ip_json(family, "route", "show", "default", "dev", name)
+        except InterfaceError:
+            continue
+        gateways |= {str(r["gateway"]) for r in routes if isinstance(r.get("gateway"), str)}
+    return gateways
+
+
 def interface(name: str | None = None) -> Interface:
     """Describe one interface (the default one when ``name`` is None)."""
     name = name or default_interface_name()

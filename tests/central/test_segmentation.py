@@ -386,3 +386,32 @@ def test_a_flow_open_over_ipv6_only_is_a_violation(db: Database, lab: Sensors, t
     (flow,) = violations(db, kind="unexpected_flow")
     assert (flow.zone, flow.other_zone) == ("admin", "bms") and "tcp/22" in flow.title
     assert [(e["target"], e["family"]) for e in flow.evidence] == [("fd20:40::33", "IPv6")]
+
+
+def test_a_zone_s_gateway_is_learned_from_its_sensor_s_routes(
+        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The policy names no gateway; the bms sensor reported 10.20.40.1 as its default
+    gateway, so the admin sensor's ping to it is routing, not a flow into bms."""
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.1", "00:00:0c:14:28:01",
+                                           ("net.role", "default-gateway"))))
+    key = load_or_create(tmp_path / "central.key")
+    plan, _ = issue_plan(lab.db, POLICY, "s-admin", key)
+    lab.send("s-admin", plan_id=plan.id, probes=(
+        Probe(ip="10.20.40.1", proto="icmp", port=0, state="reachable", rtt_ms=0.2),
+        Probe(ip="10.20.40.1", proto="tcp", port=23, state="reachable", rtt_ms=0.2)))
+    evaluate(db, POLICY)
+    assert [v.kind for v in violations(db, kind="unexpected_flow")] == []
+    (exposed,) = violations(db, kind="management_exposure")
+    assert "Telnet management of gateway 10.20.40.1 (bms)" in exposed.title
+
+
+def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent import scan
+    from scanners.observations import HostReply
+
+    monkeypatch.setattr("scanners.netinfo.default_gateways", lambda name: {"10.20.40.1"})
+    hosts = {"10.20.40.1": HostReply(ip="10.20.40.1", source="arp", rtt_s=0.001,
+                                     mac="00:00:0c:14:28:01")}
+    observed: dict[str, list[tuple[str, str, str]]] = {}
+    scan.note_gateways("eth0", hosts, observed, [])
+    assert observed == {"10.20.40.1": [("net.role", "default-gateway", "route")]}
