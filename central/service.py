@@ -345,7 +345,8 @@ POLICY_ROUND_S = 30.0
 
 
 def segmentation_round(db: Database, policy_path: Path, key: OKPKey,
-                       evaluated: str | None = None) -> str | None:
+                       evaluated: str | None = None, *, now: datetime | None = None
+                       ) -> str | None:
     """After a sensor's scan, a probe plan for it; after new data, an evaluation.
 
     The policy file is read afresh each round, so an edit takes effect without a restart
@@ -371,8 +372,15 @@ def segmentation_round(db: Database, policy_path: Path, key: OKPKey,
         last = db.execute("SELECT issued_at, token FROM plans WHERE sensor_id = ?"
                           " ORDER BY issued_at DESC LIMIT 1", [sensor]).fetchone()
         planned = last[0] if last else None
-        stale = scanned and (planned is None or planned < scanned)
-        if scanned and not stale and others and planned < others:
+        stale = False
+        if scanned and (planned is None or planned < scanned):  # its own new scan
+            waiting = _siblings_still_to_scan(db, sensor, scanned, now or datetime.now(UTC))
+            if waiting:  # the second phase waits for the site's scans, up to a deadline
+                log.info("probe plan for %s waits for the scans of %s (at most %d min after "
+                         "its own)", sensor, ", ".join(waiting), PHASE_DEADLINE_S // 60)
+                continue
+            stale = True
+        elif scanned and others and planned is not None and planned < others:
             stale = _targets_changed(db, policy, sensor, last[1])
         if stale:
             plan, _ = segmentation.issue_plan(db, policy, sensor, key)
@@ -386,6 +394,28 @@ def segmentation_round(db: Database, policy_path: Path, key: OKPKey,
         changes = segmentation.evaluate(db, policy)
         log.info("zone policy evaluated: %s", changes)
     return latest or evaluated
+
+
+# Probe plans are the night's second phase: a sensor's plan waits until the other sensors of
+# its site have scanned too (their assets are its targets), or until this long after its
+# own scan, whichever comes first. A sensor that has not scanned this night (within
+# NIGHT_S of this one's scan) is waited for; one that is revoked or gone is not a sensor.
+PHASE_DEADLINE_S = 45 * 60
+NIGHT_S = 12 * 3600
+
+
+def _siblings_still_to_scan(db: Database, sensor: str, scanned: str, now: datetime) -> list[str]:
+    """The site's other active sensors that have not scanned since this night began, while
+    the deadline after this sensor's scan has not passed; [] when the plan may go."""
+    own = wire.parse_ts(scanned)
+    if now >= own + timedelta(seconds=PHASE_DEADLINE_S):
+        return []
+    night = wire.format_ts(own - timedelta(seconds=NIGHT_S))
+    rows = db.execute(
+        "SELECT o.id, (SELECT max(received_at) FROM messages m WHERE m.sensor_id = o.id"
+        " AND m.assets > 0) FROM sensors o JOIN sensors s ON s.site_id = o.site_id"
+        " WHERE s.id = ? AND o.id != ? AND o.status = 'active'", [sensor, sensor]).fetchall()
+    return sorted(sibling for sibling, last in rows if last is None or last < night)
 
 
 def _targets_changed(db: Database, policy: object, sensor: str, token: str) -> bool:

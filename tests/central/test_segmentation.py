@@ -324,31 +324,58 @@ def test_an_approved_list_with_a_bad_line_is_refused_whole(db: Database, tmp_pat
     assert db.execute("SELECT count(*) FROM approved_assets").fetchone()[0] == 0
 
 
-def test_plans_are_rebuilt_when_another_zone_reports(db: Database, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_plans_wait_for_the_site_s_scans_and_are_rebuilt_when_another_zone_reports(
+        db: Database, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
     """The night's first sensor got a plan with no target and tested nothing until the next
-    night; now its plan is rebuilt once the other zones report, and an empty plan says why."""
+    night. Plans are now the night's second phase: a plan waits for the site's other
+    sensors to scan (at most PHASE_DEADLINE_S), is rebuilt when another zone reports new
+    targets, and an empty plan says why."""
     import logging
 
-    from central.service import segmentation_round
+    from central.service import PHASE_DEADLINE_S, segmentation_round
 
     policy_path = tmp_path / "policy.toml"
     policy_path.write_text(POLICY_TEXT)
     key = load_or_create(tmp_path / "central.key")
     sensors = Sensors(db)
+
+    def plans(sensor: str) -> list[int]:
+        return [r[0] for r in db.execute("SELECT targets FROM plans WHERE sensor_id = ?"
+                                         " ORDER BY issued_at", [sensor]).fetchall()]
+
     sensors.send("s-admin", assets=ADMIN)
-    with caplog.at_level(logging.WARNING, logger="netvagt.central.service"):
+    with caplog.at_level(logging.INFO, logger="netvagt.central.service"):
         segmentation_round(db, policy_path, key)
-    first = db.execute("SELECT targets FROM plans WHERE sensor_id = 's-admin'").fetchall()
-    assert [r[0] for r in first] == [0]
-    assert "no assets are known yet in the other zones of raadhus (bms)" in caplog.text
+    assert plans("s-admin") == []  # waiting for the bms sensor's scan
+    assert "probe plan for s-admin waits for the scans of s-bms" in caplog.text
     sensors.send("s-bms", assets=BMS)
     segmentation_round(db, policy_path, key)
-    plans = db.execute("SELECT targets FROM plans WHERE sensor_id = 's-admin'"
-                       " ORDER BY issued_at").fetchall()
-    assert [r[0] for r in plans] == [0, 2]  # rebuilt with the bms zone's two devices
+    assert plans("s-admin") == [2] and plans("s-bms") == [3]  # every zone pair planned
     segmentation_round(db, policy_path, key)
-    assert db.execute("SELECT count(*) FROM plans WHERE sensor_id = 's-admin'"
-                      ).fetchone()[0] == 2  # and only once
+    assert plans("s-admin") == [2]  # nothing new: no new plan
+
+    # a new device in bms after admin's plan: admin's plan is rebuilt with it
+    sensors.send("s-bms", assets=(*BMS, _asset("10.20.40.34", "00:1b:08:10:40:34")))
+    segmentation_round(db, policy_path, key)
+    assert plans("s-admin") == [2, 3]
+
+    # a sensor whose sibling never scans: its plan goes at the deadline
+    later = datetime.now(UTC) + timedelta(seconds=PHASE_DEADLINE_S + 60)
+    registry.add_sensor(db, sensor="s-school", org="kommune", site="skole", zone="admin",
+                        public_jwk=signing.public_jwk(signing.generate_private_key()))
+    sensors.keys["s-lonely"] = signing.generate_private_key()
+    registry.add_sensor(db, sensor="s-lonely", org="kommune", site="skole", zone="bms",
+                        public_jwk=signing.public_jwk(sensors.keys["s-lonely"]))
+    sensors.seq["s-lonely"] = 0
+    sensors.ingestor.refresh()
+    sensors.send("s-lonely", assets=(_asset("10.20.40.90", "00:1b:08:10:40:90"),))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="netvagt.central.service"):
+        segmentation_round(db, policy_path, key)
+        assert plans("s-lonely") == []  # s-school has not scanned: wait
+        assert "waits for the scans of s-school" in caplog.text
+        segmentation_round(db, policy_path, key, now=later)
+    assert len(plans("s-lonely")) == 1
 
 
 def test_a_dual_homed_camera_with_neighbouring_macs_is_a_bridge(
@@ -415,3 +442,13 @@ def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch)
     observed: dict[str, list[tuple[str, str, str]]] = {}
     scan.note_gateways("eth0", hosts, observed, [])
     assert observed == {"10.20.40.1": [("net.role", "default-gateway", "route")]}
+
+
+def test_an_empty_plan_names_its_cause() -> None:
+    from central.segmentation import empty_plan_cause
+
+    assert "no assets are known yet in the other zones of raadhus (bms)" in empty_plan_cause(
+        POLICY, POLICY.zone("admin"))
+    alone = parse('org = "k"\n[[site]]\nname = "s"\n[[zone]]\nname = "only"\n'
+                  'cidrs = ["10.1.0.0/24"]\n')
+    assert "the only zone of site s" in empty_plan_cause(alone, alone.zone("only"))
