@@ -160,6 +160,7 @@ class BrokerAdmin:
         """Bind an existing login to one client id (for logins made before they were bound)."""
         if client_id == wire.CENTRAL_CLIENT_ID:
             raise BrokerAdminError(f"{username}: the central's client id is not for a sensor")
+        _check_owned(username, legacy_ok=True)  # never the admin's or the central's login
         await self.run({"command": "setClientId", "username": username, "clientid": client_id})
 
     async def remove_client(self, username: str) -> None:
