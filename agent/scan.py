@@ -20,6 +20,7 @@ from netaddr import IPAddress, IPSet
 
 from agent import wire
 from agent.wire import Asset, Observation, Service
+from fingerprints.classify import load_rules
 from scanners import oui
 from scanners.arp import arp_sweep
 from scanners.bind import scanning_on
@@ -38,7 +39,6 @@ from scanners.tcp import ProbeOptions, probe_ports
 log = logging.getLogger("netvagt.agent.scan")
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
-GATEWAY_KEY = "net.role"  # an observation the sensor makes of its own routes
 BESIDE_MAX_S = 4 * 3600.0  # listening beside a scan ends with the scan; this is a backstop
 
 
@@ -173,7 +173,9 @@ async def _scan(
             except OSError as exc:  # no raw socket (not root, no CAP_NET_RAW): say so, go on
                 warnings.append(f"passive listening unavailable: {exc}")
 
-    note_gateways(iface.name, hosts, observed, warnings)
+    # `ip route` is a subprocess, and the rules take a moment to load: off the event loop
+    await asyncio.to_thread(note_gateways, iface.name, hosts, observed, warnings)
+    await asyncio.to_thread(load_rules)
     skipped = sum(SKIPPED.values()) - skipped_before
     if skipped:
         warnings.append(f"{skipped} unreadable device answer(s) skipped; the rest is reported "
@@ -199,7 +201,8 @@ def note_gateways(interface: str, hosts: dict[str, HostReply],
 
     try:
         for gateway in netinfo.default_gateways(interface) & set(hosts):
-            observed.setdefault(gateway, []).append((GATEWAY_KEY, "default-gateway", "route"))
+            observed.setdefault(gateway, []).append((wire.ROLE_KEY, wire.DEFAULT_GATEWAY,
+                                                     "route"))
     except (netinfo.InterfaceError, OSError, ValueError) as exc:
         warnings.append(f"the segment's gateway is unknown: {exc}")
 

@@ -154,10 +154,12 @@ def _address_order(address: str) -> tuple[int, int]:
 
 
 def issue_plan(db: Database, policy: Policy, sensor: str, key: OKPKey, *,
-               by_hand: bool = False) -> tuple[wire.ProbePlan, bytes]:
-    """Sign a plan and record it; the running service sends it to the sensor, unless it is
-    handed over ``by_hand`` (as a file for 'netvagt-agent reach')."""
-    plan = plan_for(db, policy, sensor)
+               by_hand: bool = False, plan: wire.ProbePlan | None = None
+               ) -> tuple[wire.ProbePlan, bytes]:
+    """Sign a plan (built now, unless one is given) and record it; the running service sends
+    it to the sensor, unless it is handed over ``by_hand`` (as a file for 'netvagt-agent
+    reach')."""
+    plan = plan or plan_for(db, policy, sensor)
     token = signing.sign(plan.encode(), key, kid=signing.CENTRAL_KID, typ=signing.TYPE_PLAN)
     db.execute("INSERT INTO plans (id, sensor_id, zone, issued_at, expires_at, targets, token,"
                " sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -245,36 +247,20 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
             key=key, kind="unexpected_flow", severity=_severity(target, "medium"),
             title=f"{source} reaches {target.name} on {service}, which the policy denies",
             zone=source, other_zone=target.name, site=target.site))
-        asset = asset_of_ip.get(result["ip"])
-        item.evidence.append({"source": "probe", "sensor": result["sensor_id"],
-                              "plan": result["plan_id"], "target": result["ip"],
-                              "family": "IPv6" if ":" in result["ip"] else "IPv4",
-                              "service": service, "state": result["state"],
-                              "rtt_ms": result["rtt_ms"], "at": result["observed_at"],
-                              "asset": _label(asset) if asset else None})
+        item.evidence.append(_probe_evidence(result, service, asset_of_ip.get(result["ip"]),
+                                             family="IPv6" if ":" in result["ip"] else "IPv4"))
 
     for asset_id, rows in by_asset.items():
         for row in rows:
             zone = policy.zone(row["zone"]) if row["zone"] else None
-            if zone is not None and row["device_type"] is None and not zone.allow_unidentified:
+            misplaced = _misplaced(zone, row) if zone is not None else None
+            if zone is not None and misplaced is not None:
+                title, extra = misplaced
                 key = f"misplaced_device|{asset_id}|{zone.name}"
                 found[key] = Finding(
                     key=key, kind="misplaced_device", severity=_severity(zone, "medium"),
-                    title=f"unidentified {_label(row)} is in zone {zone.name}, which allows "
-                          "identified devices only",
-                    zone=zone.name, site=zone.site, asset_id=asset_id,
-                    evidence=[{"source": "identity", "device_type": None,
-                               "vendor": row["vendor"] or row["mac_vendor"],
-                               "address": row["ip"], "sensor": row["last_sensor"],
-                               "at": row["last_seen"]}])
-            elif zone is not None and not zone.allows_type(row["device_type"]):
-                key = f"misplaced_device|{asset_id}|{zone.name}"
-                found[key] = Finding(
-                    key=key, kind="misplaced_device", severity=_severity(zone, "medium"),
-                    title=f"{_label(row)} is in zone {zone.name}, which allows "
-                          f"{', '.join(zone.allowed_types or ())}",
-                    zone=zone.name, site=zone.site, asset_id=asset_id,
-                    evidence=[{"source": "identity", "device_type": row["device_type"],
+                    title=title, zone=zone.name, site=zone.site, asset_id=asset_id,
+                    evidence=[{"source": "identity", "device_type": row["device_type"], **extra,
                                "address": row["ip"], "sensor": row["last_sensor"],
                                "at": row["last_seen"]}])
         zones = sorted({r["zone"] for r in rows if r["zone"]})
@@ -296,6 +282,18 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)
     return found
+
+
+def _misplaced(zone: Zone, row: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """Why a device does not belong in its zone (a title and evidence beyond the identity),
+    or None when it does."""
+    if row["device_type"] is None and not zone.allow_unidentified:
+        return (f"unidentified {_label(row)} is in zone {zone.name}, which allows identified "
+                "devices only", {"vendor": row["vendor"] or row["mac_vendor"]})
+    if not zone.allows_type(row["device_type"]):
+        return (f"{_label(row)} is in zone {zone.name}, which allows "
+                f"{', '.join(zone.allowed_types or ())}", {})
+    return None
 
 
 def _unapproved(db: Database, policy: Policy, current: list[dict[str, Any]],
@@ -332,8 +330,8 @@ def gateways_of(policy: Policy, current: list[dict[str, Any]], routed: set[str])
 
 def _routed(db: Database) -> set[str]:
     """Addresses a sensor reported as its segment's default gateway."""
-    return {r[0] for r in db.execute(
-        "SELECT ip FROM facts WHERE key = 'net.role' AND value = 'default-gateway'").fetchall()}
+    return {r[0] for r in db.execute("SELECT ip FROM facts WHERE key = ? AND value = ?",
+                                     [wire.ROLE_KEY, wire.DEFAULT_GATEWAY]).fetchall()}
 
 
 def _exposure(result: dict[str, Any], source: str, target: Zone, service: str,
@@ -350,10 +348,16 @@ def _exposure(result: dict[str, Any], source: str, target: Zone, service: str,
         title=f"{what} management of gateway {result['ip']} ({target.name}) is reachable from "
               f"{source}", zone=source, other_zone=target.name, site=target.site,
         asset_id=asset["asset_id"] if asset else None))
-    item.evidence.append({"source": "probe", "sensor": result["sensor_id"],
-                          "plan": result["plan_id"], "target": result["ip"], "service": service,
-                          "state": result["state"], "rtt_ms": result["rtt_ms"],
-                          "at": result["observed_at"], "asset": _label(asset) if asset else None})
+    item.evidence.append(_probe_evidence(result, service, asset))
+
+
+def _probe_evidence(result: dict[str, Any], service: str, asset: dict[str, Any] | None,
+                    **extra: str) -> dict[str, Any]:
+    """One probe result as evidence: which sensor, which plan, what answered, when."""
+    return {"source": "probe", "sensor": result["sensor_id"], "plan": result["plan_id"],
+            "target": result["ip"], **extra, "service": service, "state": result["state"],
+            "rtt_ms": result["rtt_ms"], "at": result["observed_at"],
+            "asset": _label(asset) if asset else None}
 
 
 def _page(db: Database, asset_id: int, ip: str) -> frozenset[tuple[str, str]]:

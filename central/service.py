@@ -29,6 +29,7 @@ from central.broker_admin import BrokerAdmin
 from central.db import open_db
 from central.ingest import MAX_CLOCK_SKEW, Ingestor, Outcome
 from central.keys import key_path_for, load_or_create
+from fingerprints.classify import load_rules
 
 log = logging.getLogger("netvagt.central.service")
 
@@ -71,6 +72,8 @@ async def serve(
     db = open_db(db_path)
     key = load_or_create(key_path or key_path_for(db_path))
     ingestor = Ingestor(db, max_clock_skew=max_clock_skew)
+    # the fingerprint databases load once, here, not inside the first batch's ingest
+    await asyncio.to_thread(load_rules)
     stop = stop or asyncio.Event()
     handled = [0]
     properties = Properties(PacketTypes.CONNECT)
@@ -360,30 +363,34 @@ def segmentation_round(db: Database, policy_path: Path, key: OKPKey,
         log.error("zone policy not used:\n%s", exc)
         return evaluated
     zones = segmentation.sensor_zones(db, policy)
+    # each active sensor's site and latest scan, read once a round (not once per sensor pair)
+    scans = dict(db.execute("SELECT sensor_id, max(received_at) FROM messages WHERE assets > 0"
+                            " GROUP BY sensor_id").fetchall())
+    sites = dict(db.execute("SELECT id, site_id FROM sensors WHERE status = 'active'"
+                            ).fetchall())
     for sensor, zone in zones.items():
-        scanned = db.execute("SELECT max(received_at) FROM messages WHERE sensor_id = ?"
-                             " AND assets > 0", [sensor]).fetchone()[0]
+        scanned = scans.get(sensor)
+        siblings = [o for o, site in sites.items() if site == sites.get(sensor) and o != sensor]
         # what the site's other sensors reported last: new assets in another zone are
         # targets this sensor's plan did not have (the night's first plan had none)
-        others = db.execute(
-            "SELECT max(m.received_at) FROM messages m JOIN sensors o ON o.id = m.sensor_id"
-            " JOIN sensors s ON s.site_id = o.site_id WHERE s.id = ? AND o.id != ?"
-            " AND m.assets > 0", [sensor, sensor]).fetchone()[0]
+        others = max((scans[o] for o in siblings if o in scans), default=None)
         last = db.execute("SELECT issued_at, token FROM plans WHERE sensor_id = ?"
                           " ORDER BY issued_at DESC LIMIT 1", [sensor]).fetchone()
         planned = last[0] if last else None
-        stale = False
+        plan = None
         if scanned and (planned is None or planned < scanned):  # its own new scan
-            waiting = _siblings_still_to_scan(db, sensor, scanned, now or datetime.now(UTC))
+            waiting = _still_to_scan(siblings, scans, scanned, now or datetime.now(UTC))
             if waiting:  # the second phase waits for the site's scans, up to a deadline
                 log.info("probe plan for %s waits for the scans of %s (at most %d min after "
                          "its own)", sensor, ", ".join(waiting), PHASE_DEADLINE_S // 60)
                 continue
-            stale = True
+            plan = segmentation.plan_for(db, policy, sensor)
         elif scanned and others and planned is not None and planned < others:
-            stale = _targets_changed(db, policy, sensor, last[1])
-        if stale:
-            plan, _ = segmentation.issue_plan(db, policy, sensor, key)
+            fresh = segmentation.plan_for(db, policy, sensor)
+            if _targets_changed(fresh, last[1]):
+                plan = fresh
+        if plan is not None:
+            plan, _ = segmentation.issue_plan(db, policy, sensor, key, plan=plan)
             if plan.targets:
                 log.info("probe plan %s for %s: %d targets", plan.id, sensor, len(plan.targets))
             else:
@@ -404,31 +411,23 @@ PHASE_DEADLINE_S = 45 * 60
 NIGHT_S = 12 * 3600
 
 
-def _siblings_still_to_scan(db: Database, sensor: str, scanned: str, now: datetime) -> list[str]:
+def _still_to_scan(siblings: list[str], scans: dict[str, str], scanned: str,
+                   now: datetime) -> list[str]:
     """The site's other active sensors that have not scanned since this night began, while
     the deadline after this sensor's scan has not passed; [] when the plan may go."""
     own = wire.parse_ts(scanned)
     if now >= own + timedelta(seconds=PHASE_DEADLINE_S):
         return []
     night = wire.format_ts(own - timedelta(seconds=NIGHT_S))
-    rows = db.execute(
-        "SELECT o.id, (SELECT max(received_at) FROM messages m WHERE m.sensor_id = o.id"
-        " AND m.assets > 0) FROM sensors o JOIN sensors s ON s.site_id = o.site_id"
-        " WHERE s.id = ? AND o.id != ? AND o.status = 'active'", [sensor, sensor]).fetchall()
-    return sorted(sibling for sibling, last in rows if last is None or last < night)
+    return sorted(o for o in siblings if o not in scans or scans[o] < night)
 
 
-def _targets_changed(db: Database, policy: object, sensor: str, token: str) -> bool:
-    """Would a plan built now probe other addresses than the sensor's last one?"""
-    from central import segmentation
-    from central.policy import Policy
-
-    assert isinstance(policy, Policy)
+def _targets_changed(fresh: wire.ProbePlan, token: str) -> bool:
+    """Does a plan built now probe other addresses than the sensor's last one?"""
     try:
         last = wire.ProbePlan.decode(signing.peek_payload(token.encode()))
     except (signing.SignatureError, wire.WireError):
         return True
-    fresh = segmentation.plan_for(db, policy, sensor)
     return {t.ip for t in fresh.targets} != {t.ip for t in last.targets}
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Protocol
 
-from fingerprints.rules import rules_by_key
+from fingerprints.rules import name_map, rules_by_key
 
 IDENTITY_FIELDS = ("vendor", "product", "model", "version", "device_type", "os", "cpe")
 # Where a device writes its model number: the model catalogue (rules/model_catalogue.toml)
@@ -103,6 +103,8 @@ class _Matcher(Protocol):
     def source(self) -> str: ...
     @property
     def confidence(self) -> float: ...
+    @property
+    def generic(self) -> bool: ...
 
     def match(self, value: str) -> dict[str, str] | None: ...
 
@@ -117,8 +119,17 @@ def _first(rules: Iterable[_Matcher], key: str, value: str, source: str) -> Evid
                 return None
             return Evidence(rule=rule.source, key=key, value=value[:256], source=source,
                             fields=fields, confidence=rule.confidence,
-                            generic=bool(getattr(rule, "generic", False)))
+                            generic=rule.generic)
     return None
+
+
+def load_rules() -> int:
+    """Load (and compile) every rule source now, so that the first classification does not
+    pay for it where it must not wait (an event loop); returns how many rules there are."""
+    from fingerprints.recog import recog_rules_by_key
+
+    return (sum(len(rules) for rules in rules_by_key().values())
+            + sum(len(rules) for rules in recog_rules_by_key().values()))
 
 
 def match(key: str, value: str, *, source: str = "") -> Evidence | None:
@@ -214,11 +225,8 @@ VENDOR_PRIOR = 0.3  # what a maker's name alone says of the kind of device
 
 @cache
 def _vendor_types() -> tuple[tuple[str, str], ...]:
-    import tomllib
-    from importlib import resources
-
-    data = tomllib.loads(resources.files("fingerprints").joinpath("vendor_types.toml").read_text())
-    return tuple(sorted(((str(k), str(v)) for k, v in data["vendors"].items()),
+    """The maker table, longest names first (so 'konica minolta' is tried before 'konica')."""
+    return tuple(sorted(name_map("vendor_types.toml", "vendors").items(),
                         key=lambda kv: -len(kv[0])))
 
 

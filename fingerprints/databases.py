@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import os
 import shutil
 import sys
@@ -28,8 +27,6 @@ from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
-
-log = logging.getLogger("netvagt.fingerprints")
 
 DEFAULT_STORE = Path("/var/lib/netvagt/fingerprints")
 RECOG_RELEASE = "v3.1.28"  # what install.sh fetches and the pins below describe
@@ -54,7 +51,8 @@ def store() -> Path:
 
 
 def recog_dir() -> Path | None:
-    """The recog release in use, or None (with a warning logged once) when there is none."""
+    """The recog release in use, or None when there is none (the built-in rules still
+    work; ``doctor`` and ``fingerprints status`` say so)."""
     root = store()
     for candidate in (root, root / "recog" / "current"):
         if (candidate / "xml").is_dir():

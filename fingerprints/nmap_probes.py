@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
+
+from fingerprints.rules import name_map
 
 log = logging.getLogger("netvagt.fingerprints.nmap")
 
@@ -172,11 +172,9 @@ def identify(response: bytes, asked: str, *, protocol: str = "TCP") -> str | Non
     return None
 
 
-@cache
 def device_map() -> dict[str, str]:
     """nmap's device types (``d/.../``) -> netvagt's."""
-    text = resources.files("fingerprints").joinpath("nmap_devices.toml").read_text()
-    return {str(k): str(v) for k, v in tomllib.loads(text)["devices"].items()}
+    return name_map("nmap_devices.toml", "devices")
 
 
 def identity_fields(value: str) -> dict[str, str]:

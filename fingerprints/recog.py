@@ -19,14 +19,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
-from fingerprints.rules import MAX_VALUE_CHARS
+from fingerprints.rules import MAX_VALUE_CHARS, name_map
 
 # recog file (its ``matches`` attribute) -> the match key whose observations it reads
 RECOG_KEYS = {
@@ -133,6 +131,7 @@ class RecogRule:
     confidence: float
     source: str  # "recog/html_title.xml#<description>"
     devices: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    generic: bool = False  # recog's certainty-0 entries assert nothing instead
 
     def params(self, value: str) -> dict[str, str] | None:
         found = self.regex.search(value[:MAX_VALUE_CHARS])
@@ -208,11 +207,9 @@ def identity_fields(params: dict[str, str], devices: dict[str, str]) -> dict[str
     return {k: v.strip()[:256] for k, v in out.items() if v and v.strip()}
 
 
-@cache
 def device_map() -> dict[str, str]:
     """recog's device vocabulary (``identifiers/device.txt``) -> netvagt's device types."""
-    text = resources.files("fingerprints").joinpath("recog_devices.toml").read_text()
-    return {str(k): str(v) for k, v in tomllib.loads(text)["devices"].items()}
+    return name_map("recog_devices.toml", "devices")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -50,6 +50,14 @@ def vocabulary() -> Vocabulary:
                       keys=frozenset(data["keys"]))
 
 
+@cache
+def name_map(file: str, table: str) -> dict[str, str]:
+    """A packaged name-to-name table (``recog_devices.toml``, ``nmap_devices.toml``,
+    ``vendor_types.toml``): another vocabulary's words as netvagt's."""
+    data = tomllib.loads(resources.files("fingerprints").joinpath(file).read_text())
+    return {str(k): str(v) for k, v in data[table].items()}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
     name: str

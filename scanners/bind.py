@@ -63,10 +63,14 @@ def new_socket(family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM,
     return bind(socket.socket(family, kind, proto))
 
 
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 async def open_connection(host: str, port: int, **kwargs: Any
                           ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """``asyncio.open_connection`` on a socket bound to the scan interface."""
-    sock = new_socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock = new_socket(_family(host))
     sock.setblocking(False)
     try:
         await asyncio.get_running_loop().sock_connect(sock, (host, port))
@@ -79,7 +83,7 @@ async def open_connection(host: str, port: int, **kwargs: Any
 async def datagram_endpoint(factory: Callable[[], _P], remote: tuple[str, int]
                             ) -> tuple[asyncio.DatagramTransport, _P]:
     """A connected UDP endpoint on a socket bound to the scan interface."""
-    sock = new_socket(socket.AF_INET6 if ":" in remote[0] else socket.AF_INET, socket.SOCK_DGRAM)
+    sock = new_socket(_family(remote[0]), socket.SOCK_DGRAM)
     sock.setblocking(False)
     try:
         sock.connect(remote)
@@ -91,7 +95,7 @@ async def datagram_endpoint(factory: Callable[[], _P], remote: tuple[str, int]
 
 def create_connection(address: tuple[str, int], timeout: float) -> socket.socket:
     """A blocking TCP connection bound to the scan interface (for paramiko's key exchange)."""
-    sock = new_socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+    sock = new_socket(_family(address[0]))
     sock.settimeout(timeout)
     try:
         sock.connect(address)

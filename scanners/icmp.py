@@ -37,6 +37,15 @@ def checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY = 128, 129
+
+
+def echo6_request(ident: int, seq: int) -> bytes:
+    """An ICMPv6 echo request; the kernel fills in its checksum (it covers the IPv6
+    pseudo-header, which only the kernel knows for a raw ICMPv6 socket)."""
+    return struct.pack("!BBHHH", ICMP6_ECHO_REQUEST, 0, 0, ident, seq) + PAYLOAD
+
+
 def echo_request(ident: int, seq: int) -> bytes:
     header = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, 0, ident, seq)
     csum = checksum(header + PAYLOAD)

@@ -231,14 +231,18 @@ def parse_udp(port: int, answer: bytes) -> list[tuple[str, str]]:
 SKIPPED: Counter[str] = Counter()
 
 
+def _skip(what: str, exc: Exception) -> None:
+    SKIPPED[what.rsplit(" ", 1)[-1]] += 1
+    log.warning("skipped an unreadable answer (%s): %s: %s", what, type(exc).__name__,
+                str(exc)[:200])
+
+
 def alone(parse: Callable[[], list[_T]], what: str) -> list[_T]:
     """Run one parser over one device's answer; whatever it raises costs that answer only."""
     try:
         return parse()
     except Exception as exc:  # the answer is untrusted: any parser bug it finds is its own
-        SKIPPED[what.rsplit(" ", 1)[-1]] += 1
-        log.warning("skipped an unreadable answer (%s): %s: %s", what, type(exc).__name__,
-                    str(exc)[:200])
+        _skip(what, exc)
         return []
 
 
@@ -248,9 +252,7 @@ async def alone_async(probe: Awaitable[_R], what: str, empty: _R) -> _R:
     try:
         return await probe
     except Exception as exc:
-        SKIPPED[what.rsplit(" ", 1)[-1]] += 1
-        log.warning("skipped an unreadable answer (%s): %s: %s", what, type(exc).__name__,
-                    str(exc)[:200])
+        _skip(what, exc)
         return empty
 
 
@@ -372,8 +374,12 @@ DESCRIBE_KEY = "nmap.match"
 def described(describe: Describe | None, answer: bytes, asked: str, source: str) -> list[Found]:
     if describe is None or not answer:
         return []
-    value = alone(lambda: [describe(answer, asked)], f"{source} {asked} service database")
-    return [(DESCRIBE_KEY, value[0], source)] if value and value[0] else []
+    try:
+        value = describe(answer, asked)
+    except Exception as exc:  # the answer is untrusted, like any other parser's input
+        _skip(f"{source} {asked} service database", exc)
+        return []
+    return [(DESCRIBE_KEY, value, source)] if value else []
 
 
 async def _probe(ip: str, port: int, describe: Describe | None = None) -> list[Found]:

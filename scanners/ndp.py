@@ -18,12 +18,13 @@ import struct
 import time
 
 from scanners import bind
+from scanners.icmp import ICMP6_ECHO_REPLY, echo6_request
 from scanners.observations import HostReply
+from scanners.passive_parse import mac_text
 from scanners.scope import Scope
 
 ALL_NODES = "ff02::1"
 ETH_P_IPV6 = 0x86DD
-ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY = 128, 129
 LISTEN_S = 1.5  # seconds after the request; answers arrive within milliseconds on a LAN
 MAX_NEIGHBOURS = 4096  # bound what a flood of forged replies can make us hold
 MAX_FRAME = 1514
@@ -39,8 +40,7 @@ def parse_reply(frame: bytes, ident: int) -> tuple[str, str] | None:
     if frame[icmp] != ICMP6_ECHO_REPLY or struct.unpack_from("!H", frame, icmp + 4)[0] != ident:
         return None
     source = socket.inet_ntop(socket.AF_INET6, frame[14 + 8:14 + 24])
-    mac = ":".join(f"{b:02x}" for b in frame[6:12])
-    return source, mac
+    return source, mac_text(frame[6:12])
 
 
 def neighbours_sync(*, interface: str, source: str, scope: Scope,
@@ -57,7 +57,7 @@ def neighbours_sync(*, interface: str, source: str, scope: Scope,
                             socket.if_nametoindex(interface))
             echo.bind((source, 0))
             started = time.monotonic()
-            echo.sendto(struct.pack("!BBHHH", ICMP6_ECHO_REQUEST, 0, 0, ident, 1) + b"netvagt",
+            echo.sendto(echo6_request(ident, 1),
                         (ALL_NODES, 0, 0, socket.if_nametoindex(interface)))
             deadline = started + listen_s
             while len(found) < MAX_NEIGHBOURS and (left := deadline - time.monotonic()) > 0:

@@ -83,6 +83,11 @@ def parse(frame: bytes) -> list[Heard]:
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
+def mac_text(raw: bytes) -> str:
+    """Six bytes as a MAC the way the wire writes it: lower case, colon separated."""
+    return ":".join(f"{b:02x}" for b in raw)
+
+
 def _is_address(value: str) -> bool:
     """An IPv4 address, or a global IPv6 one (link-local and multicast name no device)."""
     try:
@@ -98,7 +103,7 @@ def _is_address(value: str) -> bool:
 def ndp(frame: bytes) -> list[Heard]:
     """An IPv6 neighbour solicitation or advertisement: the sender's MAC with the address
     it sends from (a solicitation) or announces (an advertisement)."""
-    mac = ":".join(f"{b:02x}" for b in frame[6:12])
+    mac = mac_text(frame[6:12])
     kind = frame[54]
     if kind == 136:  # advertisement: the target address is the sender's own
         address = socket.inet_ntop(socket.AF_INET6, frame[62:78])
@@ -122,7 +127,7 @@ def _parse(frame: bytes) -> list[Heard]:
 
     if frame[:6] == CDP_DST:
         return _cdp(frame[:1514])
-    if frame[12:14] == b"\x86\xdd":
+    if struct.unpack_from("!H", frame, 12)[0] == ETH_IPV6:
         return ndp(frame)
     packet = Ether(frame[:1514])
     mac = str(packet.src).lower()
@@ -150,7 +155,7 @@ def _dhcp(packet: object, mac: str, sender: str | None) -> list[Heard]:
 
     if not packet.haslayer(DHCP):  # type: ignore[attr-defined]
         return []
-    client = ":".join(f"{b:02x}" for b in bytes(packet[BOOTP].chaddr)[:6])  # type: ignore[index]
+    client = mac_text(bytes(packet[BOOTP].chaddr)[:6])  # type: ignore[index]
     out = [Heard(mac=client, ip=sender)]
     for option in packet[DHCP].options[:MAX_ITEMS]:  # type: ignore[index]
         if not isinstance(option, tuple) or len(option) < 2:

@@ -15,11 +15,16 @@ a UDP service that said nothing).
 from __future__ import annotations
 
 import asyncio
+import os
+import select
+import socket
+import struct
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scanners import bind, syn
-from scanners.icmp import icmp_sweep
+from scanners.icmp import ICMP6_ECHO_REPLY, echo6_request, icmp_sweep
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
 from scanners.sweep import SweepTiming
@@ -137,21 +142,12 @@ async def _stateless(targets: Sequence[Target], *, scope: Scope, limiter: RateLi
             for (proto, ip, port), (state, rtt) in results.items()]
 
 
-ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY = 128, 129
-
-
 def echo6(targets: Sequence[str], *, timeout_s: float, tries: int = 2) -> dict[str, float]:
     """ICMPv6 echo to each target from one raw socket bound to the scan interface (the
     kernel fills in the ICMPv6 checksum); {address: round trip seconds} of those that
     answered within ``timeout_s`` after the last request."""
     if not targets:
         return {}
-    import os
-    import select
-    import socket
-    import struct
-    import time
-
     ident = os.getpid() & 0xFFFF
     wanted = {socket.inet_pton(socket.AF_INET6, t): t for t in targets}
     sent: dict[str, float] = {}
@@ -162,8 +158,7 @@ def echo6(targets: Sequence[str], *, timeout_s: float, tries: int = 2) -> dict[s
             for seq, target in enumerate(targets):
                 if target in answered:
                     continue
-                packet = struct.pack("!BBHHH", ICMP6_ECHO_REQUEST, 0, 0, ident,
-                                     attempt * len(targets) + seq) + b"netvagt"
+                packet = echo6_request(ident, attempt * len(targets) + seq)
                 try:
                     sock.sendto(packet, (target, 0))
                     sent.setdefault(target, time.monotonic())
