@@ -16,12 +16,17 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from agent import terminal
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
+    from agent.wire import Asset
 
 log = logging.getLogger("netvagt.agent")
 
@@ -171,41 +176,38 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def identity_of(asset: object) -> dict[str, object]:
+def identity_of(asset: Asset) -> dict[str, object]:
     """What the fingerprint rules make of one asset's observations and MAC."""
     from fingerprints.classify import Observation, classify_device
 
     return classify_device(
-        (Observation(key=o.key, value=o.value, source=o.source)
-         for o in asset.observations),  # type: ignore[attr-defined]
-        mac=asset.mac, mac_random=asset.mac_random,  # type: ignore[attr-defined]
-        mac_vendor=asset.mac_vendor,  # type: ignore[attr-defined]
+        (Observation(key=o.key, value=o.value, source=o.source) for o in asset.observations),
+        mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor,
     ).to_dict()
 
 
-def assets_json(assets: Sequence[object]) -> str:
-    return json.dumps([a.to_dict() | {"identity": identity_of(a)}  # type: ignore[attr-defined]
-                       for a in assets], indent=2, ensure_ascii=False)
+def assets_json(assets: Sequence[Asset]) -> str:
+    return json.dumps([a.to_dict() | {"identity": identity_of(a)} for a in assets],
+                      indent=2, ensure_ascii=False)
 
 
-def print_assets(assets: Sequence[object], *, title: str) -> None:
+def print_assets(assets: Sequence[Asset], *, title: str) -> None:
     table = terminal.table(title, ("address", "MAC", "vendor (OUI)", "type", "named by",
                                    "open ports", "services"))
-    for asset in assets:
-        a = asset  # an agent.wire.Asset
-        vendor = "(random MAC)" if a.mac_random else (a.mac_vendor or "")  # type: ignore[attr-defined]
+    for a in assets:
+        vendor = "(random MAC)" if a.mac_random else (a.mac_vendor or "")
         services = ", ".join(
             f"{s.port}/{s.proto} {s.name or ''} {s.product or ''} {s.version or ''}".strip()
-            for s in a.services  # type: ignore[attr-defined]
+            for s in a.services
         )
         identity = identity_of(a)
         table.add_row(
-            escape(a.ip),  # type: ignore[attr-defined]
-            escape(a.mac or "-"),  # type: ignore[attr-defined]
+            escape(a.ip),
+            escape(a.mac or "-"),
             escape(vendor),
             escape(str(identity.get("device_type", ""))),
             escape(str(identity.get("named_by") or "")),
-            escape(" ".join(f"{s.port}/{s.proto}" for s in a.services)),  # type: ignore[attr-defined]
+            escape(" ".join(f"{s.port}/{s.proto}" for s in a.services)),
             escape(services),
         )
     terminal.console().print(table)
@@ -224,76 +226,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-async def scan_into_outbox(config: object, outbox: object, *, profile: str | None = None,
-                           progress: Callable[[str, int, int], None] | None = None) -> int:
-    """One scan, signed into the outbox; returns how many assets it found."""
-    from agent import signing
-    from agent.config import AgentConfig
-    from agent.outbox import Outbox
-    from agent.scan import scan
-    from scanners.netinfo import interface
-    from scanners.ports import PROFILES
-    from scanners.scope import scope_and_targets
-
-    assert isinstance(config, AgentConfig) and isinstance(outbox, Outbox)
-    if outbox.size_bytes() > outbox.limit_bytes:  # before the scan: no probe is wasted
-        from agent.outbox import OutboxFull
-
-        raise OutboxFull(f"the outbox holds more than {outbox.limit_bytes} bytes "
-                         "not yet acknowledged by the central")
-    iface = interface(config.interface)
-    scope, targets = scope_and_targets(iface.cidr, config.scope, config.exclude,
-                                       config.exclude_macs, config.targets)
-    key = signing.load_private_key(config.key)
-    chosen = PROFILES.get(profile or config.profile, PROFILES[config.profile])
-    result = await scan(iface=iface, scope=scope, targets=targets,
-                        profile=chosen, progress=progress,
-                        snmp_communities=config.snmp_communities)
-    for warning in result.warnings:
-        log.warning("%s", warning)
-    seqs = outbox.enqueue_scan(
-        sensor=config.sensor, org=config.org, key=key, started_at=result.started_at,
-        finished_at=result.finished_at, networks=result.networks, assets=result.assets,
-    )
-    log.info("scan (%s) found %d assets in %.1f s; queued as seq %s", chosen.name,
-             len(result.assets), result.duration_s, seqs)
-    return len(result.assets)
-
-
-async def run_once(config: object, *,
-                   progress: Callable[[str, int, int], None] | None = None) -> int:
-    """One scan into the outbox, then deliver the outbox; returns messages acknowledged."""
-    from agent.config import AgentConfig
-    from agent.outbox import Outbox
-
-    assert isinstance(config, AgentConfig)
-    config.load_central_key()  # fail before a long scan, not after it
-    with Outbox(config.outbox_path, limit_bytes=config.outbox_limit_bytes) as outbox:
-        await scan_into_outbox(config, outbox, progress=progress)
-        return await flush(config, outbox)
-
-
-async def flush(config: object, outbox: object) -> int:
-    from agent.config import AgentConfig
-    from agent.outbox import Outbox
-    from agent.publish import BrokerConfig, deliver
-
-    assert isinstance(config, AgentConfig) and isinstance(outbox, Outbox)
-    broker = BrokerConfig(host=config.broker_host, port=config.broker_port,
-                          username=config.broker_username,
-                          password=config.broker_password()
-                          or os.environ.get("NETVAGT_MQTT_PASSWORD"),
-                          client_id=config.client_id,
-                          tls_context=config.tls_context())
-    acked = await deliver(broker, outbox, sensor=config.sensor, org=config.org,
-                          central_key=config.load_central_key(),  # type: ignore[arg-type]
-                          timeout=config.delivery_timeout_s, resend_s=config.resend_s)
-    log.info("the central acknowledged %d message(s); %d wait in the outbox", acked,
-             outbox.depth())
-    return acked
-
-
-def _load_config(path: Path) -> object:
+def _load_config(path: Path) -> AgentConfig:
     from agent.config import load
 
     return load(path)
@@ -311,6 +244,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.once:
         from agent.outbox import Outbox
         from agent.publish import BrokerRefused
+        from agent.run import run_once
 
         try:
             asyncio.run(run_once(config))
@@ -320,7 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except BrokerRefused as exc:
             print(f"netvagt-agent: {exc}", file=sys.stderr)
             return EXIT_FAILURE
-        with Outbox(config.outbox_path) as outbox:  # type: ignore[attr-defined]
+        with Outbox(config.outbox_path) as outbox:
             waiting = outbox.depth()
         if waiting:
             print(f"netvagt-agent: {waiting} message(s) not yet acknowledged by the central; "
@@ -335,7 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run_daemon(config, stop=stop)  # type: ignore[arg-type]
+        await run_daemon(config, stop=stop)
 
     try:
         asyncio.run(until_signalled())
@@ -346,22 +280,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reach(args: argparse.Namespace) -> int:
-    from agent.config import AgentConfig, ConfigError
+    from agent.config import ConfigError
     from agent.outbox import Outbox
     from agent.publish import BrokerRefused
     from agent.reach import PlanRefused, run_plan, verify_plan
+    from agent.run import flush
     from agent.wire import PROBE_STATES
 
     try:
         config = _load_config(args.config)
-        assert isinstance(config, AgentConfig)
         central_key = config.load_central_key()
         token = args.plan.read_bytes()[: 2 * 1024 * 1024].strip()
     except (ConfigError, OSError) as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        plan = verify_plan(token, config=config, central_key=central_key)  # type: ignore[arg-type]
+        plan = verify_plan(token, config=config, central_key=central_key)
     except PlanRefused as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -389,7 +323,7 @@ def cmd_reach(args: argparse.Namespace) -> int:
 
 def cmd_flush(args: argparse.Namespace) -> int:
 
-    from agent.config import AgentConfig, ConfigError
+    from agent.config import ConfigError
     from agent.outbox import Outbox
 
     try:
@@ -397,9 +331,9 @@ def cmd_flush(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    assert isinstance(config, AgentConfig)
     with Outbox(config.outbox_path) as outbox:
         from agent.publish import BrokerRefused
+        from agent.run import flush
 
         try:
             sent = asyncio.run(flush(config, outbox))

@@ -36,10 +36,14 @@ import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent import wire
 from agent.schedule import Schedule, ScheduleError
 from scanners.ports import DEFAULT_PROFILE, PROFILES
+
+if TYPE_CHECKING:
+    from joserfc.jwk import OKPKey
 
 
 class ConfigError(ValueError):
@@ -109,7 +113,7 @@ class AgentConfig:
         except OSError as exc:
             raise ConfigError(f"[broker] password_file: {exc}") from None
 
-    def load_central_key(self) -> object:
+    def load_central_key(self) -> OKPKey:
         """The central's public key, or a clear error saying how to get it."""
         from agent import signing
 

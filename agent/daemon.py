@@ -30,6 +30,7 @@ from agent.publish import (
     Publisher,
     is_refused,
 )
+from agent.run import broker_config, scan_into_outbox  # the same scan as 'run --once'
 from agent.schedule import next_run
 
 log = logging.getLogger("netvagt.agent.daemon")
@@ -82,161 +83,196 @@ def verify_command(payload: bytes, *, config: AgentConfig, central_key: OKPKey,
     return command
 
 
-async def run_daemon(config: AgentConfig, *, stop: asyncio.Event | None = None) -> None:
-    from agent.cli import scan_into_outbox  # the same scan as 'run --once'
+class Daemon:
+    """The sensor's service as parts that can be tested one by one: the scheduler, the
+    plan runner, and per broker session the heartbeat, the sender, the command reader."""
 
-    stop = stop or asyncio.Event()
-    central_key: OKPKey = config.load_central_key()  # type: ignore[assignment]
-    state = State()
-    requests: asyncio.Queue[str | None] = asyncio.Queue()  # profile to scan with, now
-    plans: asyncio.Queue[bytes] = asyncio.Queue(maxsize=8)  # signed probe plans to run
-    seen: deque[str] = deque(maxlen=COMMAND_HISTORY)
-    outbox = Outbox(config.outbox_path, limit_bytes=config.outbox_limit_bytes)
+    def __init__(self, config: AgentConfig, *, stop: asyncio.Event | None = None) -> None:
+        self.config = config
+        self.stop = stop or asyncio.Event()
+        self.central_key: OKPKey = config.load_central_key()
+        self.state = State()
+        self.requests: asyncio.Queue[str | None] = asyncio.Queue()  # profile to scan with, now
+        self.plans: asyncio.Queue[bytes] = asyncio.Queue(maxsize=8)  # signed probe plans
+        self.seen: deque[str] = deque(maxlen=COMMAND_HISTORY)
+        self.outbox = Outbox(config.outbox_path, limit_bytes=config.outbox_limit_bytes)
+        self.pause = RECONNECT_S  # before the next reconnect, doubled up to RECONNECT_MAX_S
 
-    async def scheduler() -> None:
-        while not stop.is_set():
-            due = next_run(config.schedule, config.sensor, datetime.now(UTC).astimezone())
-            state.next_scan_at = wire.format_ts(due)
-            state.changed.set()
-            wait = max(0.0, (due - datetime.now(UTC)).total_seconds())
-            profile: str | None = None
-            with contextlib.suppress(TimeoutError):
-                profile = await asyncio.wait_for(requests.get(), wait) or config.profile
-            state.state = "scanning"
-            state.changed.set()
-            try:
-                count = await asyncio.wait_for(
-                    scan_into_outbox(config, outbox, profile=profile or config.profile),
-                    config.schedule.max_duration_s)
-                state.last_scan_at, state.last_scan_assets = wire.utc_now(), count
-                state.state = "online"
-            except OutboxFull as exc:
-                state.state = "paused"
-                state.error(f"scanning paused: {exc}")
-            except TimeoutError:
-                state.state = "online"
-                state.error(f"scan stopped after {config.schedule.max_duration_s:.0f} s")
-            except Exception as exc:  # a failed scan must not stop the sensor
-                state.state = "online"
-                state.error(f"scan failed: {type(exc).__name__}: {exc}")
-            state.changed.set()
-            state.work.set()
+    def _changed(self) -> None:
+        self.state.changed.set()
 
-    async def reach() -> None:
-        """Probe plans, one at a time, between scans' sends: verified, run, queued."""
+    async def scan_when_due(self) -> None:
+        """Wait for the schedule or the central's request, then one scan into the outbox."""
+        config, state = self.config, self.state
+        due = next_run(config.schedule, config.sensor, datetime.now(UTC).astimezone())
+        state.next_scan_at = wire.format_ts(due)
+        self._changed()
+        wait = max(0.0, (due - datetime.now(UTC)).total_seconds())
+        profile: str | None = None
+        with contextlib.suppress(TimeoutError):
+            profile = await asyncio.wait_for(self.requests.get(), wait) or config.profile
+        await self.scan(profile or config.profile)
+
+    async def scan(self, profile: str) -> None:
+        config, state = self.config, self.state
+        state.state = "scanning"
+        self._changed()
+        try:
+            count = await asyncio.wait_for(scan_into_outbox(config, self.outbox, profile=profile),
+                                           config.schedule.max_duration_s)
+            state.last_scan_at, state.last_scan_assets = wire.utc_now(), count
+            state.state = "online"
+        except OutboxFull as exc:
+            state.state = "paused"
+            state.error(f"scanning paused: {exc}")
+        except TimeoutError:
+            state.state = "online"
+            state.error(f"scan stopped after {config.schedule.max_duration_s:.0f} s")
+        except Exception as exc:  # a failed scan must not stop the sensor
+            state.state = "online"
+            state.error(f"scan failed: {type(exc).__name__}: {exc}")
+        self._changed()
+        state.work.set()
+
+    async def scheduler(self) -> None:
+        while not self.stop.is_set():
+            await self.scan_when_due()
+
+    async def run_plan(self, token: bytes) -> None:
+        """One probe plan: verified, refused when replayed, run, its results queued."""
         from agent.reach import PlanRefused, run_plan, verify_plan
 
-        while not stop.is_set():
-            token = await plans.get()
-            try:
-                plan = verify_plan(token, config=config, central_key=central_key)
-            except PlanRefused as exc:
-                state.error(str(exc))
-                continue
-            if plan.id in seen:
-                state.error(f"refused probe plan {plan.id}: already run (a replay)")
-                continue
-            seen.append(plan.id)
-            try:
-                await run_plan(plan, config=config, outbox=outbox)
-            except Exception as exc:  # a failed plan must not stop the sensor
-                state.error(f"probe plan {plan.id} failed: {type(exc).__name__}: {exc}")
-            state.work.set()
+        state = self.state
+        try:
+            plan = verify_plan(token, config=self.config, central_key=self.central_key)
+        except PlanRefused as exc:
+            state.error(str(exc))
+            return
+        if plan.id in self.seen:
+            state.error(f"refused probe plan {plan.id}: already run (a replay)")
+            return
+        self.seen.append(plan.id)
+        try:
+            await run_plan(plan, config=self.config, outbox=self.outbox)
+        except Exception as exc:  # a failed plan must not stop the sensor
+            state.error(f"probe plan {plan.id} failed: {type(exc).__name__}: {exc}")
+        state.work.set()
 
-    async def connected(pub: Publisher) -> None:
-        async def heartbeat() -> None:
-            while True:
-                token = signing.sign(status(config, state, outbox.depth()).encode(),
-                                     _key(config), kid=config.sensor, typ=signing.TYPE_STATUS)
-                await pub.client.publish(wire.status_topic(config.org, config.sensor), token,
-                                         qos=1, retain=True)
-                state.changed.clear()
+    async def reach(self) -> None:
+        """Probe plans, one at a time, between scans' sends."""
+        while not self.stop.is_set():
+            await self.run_plan(await self.plans.get())
+
+    def signed_status(self, *, online: bool = True) -> bytes:
+        return signing.sign(status(self.config, self.state, self.outbox.depth(), online=online)
+                            .encode(), _key(self.config), kid=self.config.sensor,
+                            typ=signing.TYPE_STATUS)
+
+    async def heartbeat(self, pub: Publisher) -> None:
+        while True:
+            await pub.client.publish(wire.status_topic(self.config.org, self.config.sensor),
+                                     self.signed_status(), qos=1, retain=True)
+            self.state.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.state.changed.wait(), self.config.heartbeat_s)
+
+    async def deliver(self, pub: Publisher) -> None:
+        state, outbox = self.state, self.outbox
+        while True:
+            if outbox.depth():
+                await pub.flush(outbox, timeout=self.config.resend_s)
+                if state.state == "paused" and outbox.size_bytes() < outbox.limit_bytes:
+                    state.state = "online"
+                self._changed()
+            else:
+                state.work.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(state.changed.wait(), config.heartbeat_s)
+                    await asyncio.wait_for(state.work.wait(), self.config.heartbeat_s)
 
-        async def deliver() -> None:
-            while True:
-                if outbox.depth():
-                    await pub.flush(outbox, timeout=config.resend_s)
-                    if state.state == "paused" and outbox.size_bytes() < outbox.limit_bytes:
-                        state.state = "online"
-                    state.changed.set()
-                else:
-                    state.work.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(state.work.wait(), config.heartbeat_s)
+    def take(self, payload: bytes) -> None:
+        """One message on the command topic: a plan is queued for the plan runner, a
+        command that verifies becomes a scan request, anything else an error in the status."""
+        if signing.peek_type(payload) == signing.TYPE_PLAN:
+            self.plans.put_nowait(payload)
+            return
+        try:
+            command = verify_command(payload, config=self.config, central_key=self.central_key,
+                                     seen=self.seen)
+        except ValueError as exc:
+            self.state.error(str(exc))
+            return
+        log.info("command %s from the central: %s %s", command.id, command.command,
+                 command.profile or "")
+        self.requests.put_nowait(command.profile)
 
-        async def obey() -> None:
-            while True:
-                payload = await pub.commands.get()
-                if signing.peek_type(payload) == signing.TYPE_PLAN:
-                    plans.put_nowait(payload)
-                    continue
-                try:
-                    command = verify_command(payload, config=config, central_key=central_key,
-                                             seen=seen)
-                except ValueError as exc:
-                    state.error(str(exc))
-                    continue
-                log.info("command %s from the central: %s %s", command.id, command.command,
-                         command.profile or "")
-                requests.put_nowait(command.profile)
+    async def obey(self, pub: Publisher) -> None:
+        while True:
+            self.take(await pub.commands.get())
 
-        async def watch() -> None:
-            while True:
-                pub.reader_failed()
-                await asyncio.sleep(0.5)
+    @staticmethod
+    async def watch(pub: Publisher) -> None:
+        while True:
+            pub.reader_failed()
+            await asyncio.sleep(0.5)
 
+    async def connected(self, pub: Publisher) -> None:
         async with asyncio.TaskGroup() as group:
-            for job in (heartbeat(), deliver(), obey(), watch()):
+            for job in (self.heartbeat(pub), self.deliver(pub), self.obey(pub), self.watch(pub)):
                 group.create_task(job)
 
-    scheduling = asyncio.create_task(scheduler())
-    reaching = asyncio.create_task(reach())
-    broker = BrokerConfig(host=config.broker_host, port=config.broker_port,
-                          username=config.broker_username, password=config.broker_password(),
-                          client_id=config.client_id, tls_context=config.tls_context())
-    pause = RECONNECT_S
-    try:
-        while not stop.is_set():
-            will = aiomqtt.Will(
-                wire.status_topic(config.org, config.sensor),
-                signing.sign(status(config, state, outbox.depth(), online=False).encode(),
-                             _key(config), kid=config.sensor, typ=signing.TYPE_STATUS),
-                qos=1, retain=True)
-            try:
-                async with Publisher(broker, sensor=config.sensor, org=config.org,
-                                     central_key=central_key, resend_s=config.resend_s,
-                                     will=will, listen_commands=True) as pub:
-                    pause = RECONNECT_S
-                    stopper = asyncio.create_task(stop.wait())
-                    session = asyncio.create_task(connected(pub))
-                    await asyncio.wait({stopper, session}, return_when=asyncio.FIRST_COMPLETED)
-                    for task in (stopper, session):
-                        task.cancel()
-                    if session.done() and not session.cancelled():
-                        failure = session.exception()
-                        if failure is not None:
-                            raise failure
-            except (aiomqtt.MqttError, ExceptionGroup) as exc:
-                inner = _mqtt_error(exc)
-                if inner is None:
-                    raise
-                if is_refused(inner):
-                    state.error(f"the broker refused this sensor's login: {inner}")
-                    raise BrokerRefused(f"the broker refused this sensor's login ({inner}): "
-                                        "revoked, or the credentials are wrong") from inner
-                state.error(f"broker unavailable: {inner}")
-            if not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), pause)
-                pause = min(RECONNECT_MAX_S, pause * 2)
-    finally:
-        for task in (scheduling, reaching):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        outbox.close()
+    async def session(self, broker: BrokerConfig) -> None:
+        """One broker session, until the stop or the session fails."""
+        will = aiomqtt.Will(wire.status_topic(self.config.org, self.config.sensor),
+                            self.signed_status(online=False), qos=1, retain=True)
+        async with Publisher(broker, sensor=self.config.sensor, org=self.config.org,
+                             central_key=self.central_key, resend_s=self.config.resend_s,
+                             will=will, listen_commands=True) as pub:
+            self.pause = RECONNECT_S
+            stopper = asyncio.create_task(self.stop.wait())
+            session = asyncio.create_task(self.connected(pub))
+            await asyncio.wait({stopper, session}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (stopper, session):
+                task.cancel()
+            if session.done() and not session.cancelled():
+                failure = session.exception()
+                if failure is not None:
+                    raise failure
+
+    def broker_lost(self, exc: aiomqtt.MqttError | BaseExceptionGroup) -> None:
+        """A lost session: a refused login ends the daemon, anything else is retried."""
+        inner = _mqtt_error(exc)
+        if inner is None:
+            raise exc
+        if is_refused(inner):
+            self.state.error(f"the broker refused this sensor's login: {inner}")
+            raise BrokerRefused(f"the broker refused this sensor's login ({inner}): "
+                                "revoked, or the credentials are wrong") from inner
+        self.state.error(f"broker unavailable: {inner}")
+
+    async def run(self) -> None:
+        tasks = (asyncio.create_task(self.scheduler()), asyncio.create_task(self.reach()))
+        broker = broker_config(self.config)
+        self.pause = RECONNECT_S
+        try:
+            while not self.stop.is_set():
+                try:
+                    await self.session(broker)
+                except (aiomqtt.MqttError, ExceptionGroup) as exc:
+                    self.broker_lost(exc)
+                if not self.stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), self.pause)
+                    self.pause = min(RECONNECT_MAX_S, self.pause * 2)
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self.outbox.close()
+
+
+async def run_daemon(config: AgentConfig, *, stop: asyncio.Event | None = None) -> None:
+    await Daemon(config, stop=stop).run()
 
 
 def _mqtt_error(exc: BaseException) -> aiomqtt.MqttError | None:

@@ -168,9 +168,9 @@ def test_delivery_over_tls_verifies_the_broker(tmp_path: Path) -> None:
 
 
 def test_a_full_outbox_pauses_scanning_and_keeps_what_it_holds(tmp_path: Path) -> None:
-    from agent.cli import scan_into_outbox
     from agent.config import AgentConfig
     from agent.outbox import OutboxFull
+    from agent.run import scan_into_outbox
 
     key = signing.generate_private_key()
     config = AgentConfig(sensor="s-one", org="aarhus", key=tmp_path / "k", state_dir=tmp_path,
