@@ -13,20 +13,23 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from agent import terminal
-from central import inventory, registry
+from central import inventory, registry, render
 from central.db import InventoryError, open_db
+
+if TYPE_CHECKING:
+    from central.policy import Policy
 
 DEFAULT_DB = Path(os.environ.get("NETVAGT_DB", "/var/lib/netvagt/central.db"))
 DEFAULT_POLICY = Path(os.environ.get("NETVAGT_POLICY", "/etc/netvagt/policy.toml"))
 
 Handler = Callable[[argparse.Namespace], int]
+FORMATS = ("table", "json")  # of every command that lists or evaluates
 
 
 def _db_arg(parser: argparse.ArgumentParser) -> None:
@@ -50,12 +53,9 @@ def _zone_known(args: argparse.Namespace) -> bool:
     zone the policy does not have is never planned for nor judged. Prints why not."""
     if not args.zone or (args.policy == DEFAULT_POLICY and not args.policy.exists()):
         return True
-    from central.policy import Policy
-
     policy = _policy(args)
     if policy is None:
         return False
-    assert isinstance(policy, Policy)
     names = sorted({z.name for z in policy.zones if z.site == args.site} or
                    {z.name for z in policy.zones})
     if args.zone in names:
@@ -86,21 +86,10 @@ def cmd_sensors(args: argparse.Namespace) -> int:
     db = open_db(args.db, create=False)
     rows = registry.sensors(db)
     if args.format == "json":
-        print(json.dumps([_record(r) for r in rows], indent=2))
-        return 0
-    table = terminal.table("Sensors", ("sensor", "org", "site", "zone", "registration",
-                                       "state", "last status", "last scan", "outbox",
-                                       "last message"))
-    for r in rows:
-        table.add_row(*(escape(str(v if v is not None else "")) for v in
-                        (r.id, r.org, r.site, r.zone, r.status, r.state, r.last_status_at,
-                         r.last_scan_at, r.outbox_depth, r.last_message_at)))
-    terminal.console().print(table)
+        print(json.dumps([render.record(r) for r in rows], indent=2))
+    else:
+        terminal.console().print(render.sensors_table(rows))
     return 0
-
-
-def _record(record: object) -> dict[str, object]:
-    return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[attr-defined]
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -139,24 +128,13 @@ def cmd_sensor_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_sensor_scan(args: argparse.Namespace) -> int:
-    import uuid
-    from datetime import UTC, datetime, timedelta
-
-    from agent import wire
-
     db = open_db(args.db, create=False)
-    row = db.execute("SELECT status FROM sensors WHERE id = ?", [args.id]).fetchone()
-    if row is None or row[0] != "active":
-        print(f"netvagt-central: no active sensor {args.id!r}", file=sys.stderr)
+    try:
+        registry.queue_scan(db, args.id, profile=args.profile,
+                            valid=timedelta(minutes=args.valid_minutes), issued_by=operator())
+    except registry.RegistryError as exc:
+        print(f"netvagt-central: {exc}", file=sys.stderr)
         return 2
-    now = datetime.now(UTC)
-    db.execute(
-        "INSERT INTO commands (id, sensor_id, command, profile, issued_at, expires_at, issued_by)"
-        " VALUES (?, ?, 'scan', ?, ?, ?, ?)",
-        [uuid.uuid4().hex, args.id, args.profile, wire.format_ts(now),
-         wire.format_ts(now + timedelta(minutes=args.valid_minutes)),
-         os.environ.get("SUDO_USER") or os.environ.get("USER")],
-    )
     print(f"scan command for {args.id} queued; the running service signs and sends it")
     return 0
 
@@ -230,26 +208,7 @@ def cmd_assets(args: argparse.Namespace) -> int:
 
 def print_assets(rows: list[inventory.AssetRow], console: Console | None = None) -> None:
     """The inventory as a terminal table; every device-supplied text is escaped."""
-    table = terminal.table(f"Inventory: {len(rows)} assets", (
-        "site", "address", "MAC", "vendor (OUI)", "type", "identified as", "named by",
-        "open ports", "services"))
-    for r in rows:
-        vendor = "(random MAC)" if r.mac_random else (r.mac_vendor or "")
-        services = ", ".join(
-            inventory.service_label(s) for s in r.services if s.state == "open"
-        )
-        table.add_row(
-            escape(r.site),
-            escape(" ".join(r.addresses)),
-            escape(r.mac or "-"),
-            escape(vendor),
-            escape(r.device_type or ""),
-            escape(r.identified_as if r.device_type or r.vendor else ""),
-            escape(r.named_by),
-            escape(" ".join(r.open_ports)),
-            escape(services),
-        )
-    (console or terminal.console()).print(table)
+    (console or terminal.console()).print(render.assets_table(rows))
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -261,19 +220,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"counts": tally, "recent_rejections": recent}, indent=2))
         return 0
-    table = Table(title="Messages by outcome")
-    table.add_column("outcome")
-    table.add_column("count", justify="right")
-    for reason, count in sorted(tally.items()):
-        table.add_row(reason, str(count))
     console = terminal.console()
-    console.print(table)
+    console.print(render.counts_table(tally))
     for row in recent:
         console.print(escape(f"{row['at']} {row['reason']} sensor={row['sensor']} {row['detail']}"))
     return 0
 
 
-def _policy(args: argparse.Namespace) -> object:
+def _policy(args: argparse.Namespace) -> Policy | None:
     """The zone policy, or None after printing every problem with file and line."""
     from central.policy import PolicyError, load
 
@@ -289,17 +243,8 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     policy = _policy(args)
     if policy is None:
         return 2
-    from central.policy import Policy
-
-    assert isinstance(policy, Policy)
     if args.format == "json":
-        print(json.dumps({"policy": str(args.policy), "ok": True, "org": policy.org,
-                          "sites": list(policy.sites),
-                          "zones": [{"name": z.name, "site": z.site, "cidrs": list(z.cidrs),
-                                     "criticality": z.criticality,
-                                     "allowed_types": list(z.allowed_types or ()) or None,
-                                     "gateways": list(z.gateways)} for z in policy.zones],
-                          "flows": len(policy.flows)}, indent=2))
+        print(json.dumps(render.policy_json(policy, str(args.policy)), indent=2))
         return 0
     print(f"{args.policy}: {len(policy.zones)} zones in {len(policy.sites)} site(s), "
           f"{len(policy.flows)} flow rules; everything else between zones is denied")
@@ -308,15 +253,14 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from central.keys import key_path_for, load_or_create
-    from central.segmentation import ReviewError, issue_plan
+    from central.plans import PlanError, issue_plan
 
     policy = _policy(args)
     if policy is None:
         return 2
     db = open_db(args.db, create=False)
     key = load_or_create(args.key or key_path_for(args.db))
-    sensors = args.sensor or [r[0] for r in db.execute(
-        "SELECT id FROM sensors WHERE status = 'active' ORDER BY id").fetchall()]
+    sensors = args.sensor or registry.active_sensors(db)
     if args.out is not None:  # before a plan is recorded as handed over by file
         folder = args.out if len(sensors) != 1 or args.out.is_dir() else args.out.parent
         if not folder.is_dir():
@@ -324,9 +268,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             return 2
     for sensor in sensors:
         try:
-            plan, token = issue_plan(db, policy, sensor, key,  # type: ignore[arg-type]
-                                     by_hand=args.out is not None)
-        except ReviewError as exc:
+            plan, token = issue_plan(db, policy, sensor, key, by_hand=args.out is not None)
+        except PlanError as exc:
             print(f"netvagt-central: {exc}", file=sys.stderr)
             return 2
         if args.out:
@@ -341,13 +284,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from central.segmentation import evaluate
+    from central.violations import evaluate
 
     policy = _policy(args)
     if policy is None:
         return 2
     db = open_db(args.db, create=False)
-    changes = evaluate(db, policy)  # type: ignore[arg-type]
+    changes = evaluate(db, policy)
     if args.format == "json":
         print(json.dumps(changes, indent=2))
     else:
@@ -356,30 +299,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_violations(args: argparse.Namespace) -> int:
-    from central.segmentation import ACTIVE, STATUSES, violations
+    from central.violations import ACTIVE, STATUSES, violations
 
     statuses = STATUSES if args.status == "all" else ACTIVE if args.status is None else (
         args.status,)
     db = open_db(args.db, create=False)
     rows = violations(db, statuses=statuses, zone=args.zone, kind=args.kind, site=args.site)
     if args.format == "json":
-        print(json.dumps([_record(r) for r in rows], indent=2, ensure_ascii=False))
-        return 0
-    table = Table(title=f"Violations: {len(rows)}")
-    for column in ("id", "kind", "severity", "status", "zones", "what", "evidence", "last seen"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        zones = row.zone or ""
-        if row.other_zone:
-            zones += f" -> {row.other_zone}"
-        table.add_row(str(row.id), row.kind, row.severity, row.status, escape(zones),
-                      escape(row.title), escape(row.evidence_summary(3)), row.last_seen[:19])
-    terminal.console().print(table)
+        print(json.dumps([render.record(r) for r in rows], indent=2, ensure_ascii=False))
+    else:
+        terminal.console().print(render.violations_table(rows))
     return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from central.segmentation import ReviewError, review
+    from central.violations import ReviewError, review
 
     db = open_db(args.db, create=False)
     reviewer = args.reviewer or operator()
@@ -417,50 +351,18 @@ def operator() -> str:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from central.policy import Policy
-    from central.segmentation import matrix
+    from central.matrix import matrix
 
     policy = _policy(args)
     if policy is None:
         return 2
-    assert isinstance(policy, Policy)
     db = open_db(args.db, create=False)
     cells = matrix(db, policy)
     if args.format == "json":
-        print(json.dumps([{"from": a, "to": b, "allowed": c["allowed"],
-                           "reached": sorted(c["reached"]),
-                           "denied_reached": sorted(c["denied_reached"]), "probed": c["probed"]}
-                          for (a, b), c in cells.items()], indent=2))
-        return 0
-    terminal.console().print(matrix_table(cells, policy))
+        print(json.dumps(render.matrix_json(cells), indent=2))
+    else:
+        terminal.console().print(render.matrix_table(cells, policy))
     return 0
-
-
-def matrix_table(cells: dict[tuple[str, str], dict[str, Any]], policy: object) -> Table:
-    """The zone-by-zone matrix for a terminal: rows reach columns."""
-    table = Table(title="Reachability: rows reach columns (policy allows / sensors reached)",
-                  show_lines=True)
-    table.add_column("from \\ to")
-    names = [z.name for z in policy.zones]  # type: ignore[attr-defined]
-    for name in names:
-        table.add_column(name, overflow="fold")
-    for source in names:
-        line = [source]
-        for target in names:
-            if source == target:
-                line.append("-")
-                continue
-            cell: dict[str, Any] = cells[(source, target)]
-            allowed = ", ".join(cell["allowed"]) or "deny"
-            seen = (", ".join(sorted(cell["reached"])) or "nothing") if cell["probed"] else (
-                "not probed")
-            if cell["denied_reached"]:
-                mark = "[bold red]VIOLATION[/] " + ", ".join(sorted(cell["denied_reached"]))
-            else:
-                mark = "ok" if cell["probed"] else ""
-            line.append(f"allows: {escape(allowed)}\nreached: {escape(seen)}\n{mark}")
-        table.add_row(*line)
-    return table
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -471,7 +373,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         policy = _policy(args)
         if policy is None:
             return 2
-    data = export(open_db(args.db, create=False), args.what, args.format, policy=policy,  # type: ignore[arg-type]
+    data = export(open_db(args.db, create=False), args.what, args.format, policy=policy,
                   site=args.site, zone=args.zone)
     if args.out:
         args.out.write_bytes(data)
@@ -542,6 +444,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from central import exports
+    from central.detectors import KINDS
+    from central.violations import ACTIONS, STATUSES
+    from scanners.ports import PROFILES
+
     parser = argparse.ArgumentParser(
         prog="netvagt-central",
         description="netvagt central: verify signed sensor findings and keep the inventory.",
@@ -610,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("sensors", cmd_sensors)
     _db_arg(p)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=FORMATS, default=FORMATS[0])
 
     p = add("token create", cmd_token_create)
     _db_arg(p)
@@ -628,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sensor scan", cmd_sensor_scan)
     _db_arg(p)
     p.add_argument("id", help="sensor id")
-    p.add_argument("--profile", choices=("safe", "standard", "deep"), help="scan profile")
+    p.add_argument("--profile", choices=list(PROFILES), help="scan profile")
     p.add_argument("--valid-minutes", type=float, default=60.0,
                    help="the sensor ignores the command after this long (default 60)")
 
@@ -655,12 +562,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("assets", cmd_assets)
     _db_arg(p)
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--format", choices=(*FORMATS, "csv"), default=FORMATS[0])
     p.add_argument("--site", help="only this site")
 
     p = add("stats", cmd_stats)
     _db_arg(p)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=FORMATS, default=FORMATS[0])
     p.add_argument("--recent", type=int, default=10, help="how many recent rejections to show")
 
     def policy_arg(p: argparse.ArgumentParser) -> None:
@@ -669,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("policy check", cmd_policy_check)
     policy_arg(p)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=FORMATS, default=FORMATS[0])
 
     p = add("plan", cmd_plan)
     _db_arg(p)
@@ -683,26 +590,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("evaluate", cmd_evaluate)
     _db_arg(p)
     policy_arg(p)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=FORMATS, default=FORMATS[0])
 
     p = add("violations", cmd_violations)
     _db_arg(p)
-    p.add_argument("--status", choices=("all", "open", "acknowledged", "accepted",
-                                        "false_positive", "resolved"),
+    p.add_argument("--status", choices=("all", *STATUSES),
                    help="default: open and acknowledged")
     p.add_argument("--zone", help="involving this zone")
-    from central.segmentation import KINDS
-
     p.add_argument("--kind", choices=KINDS)
     p.add_argument("--site")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=FORMATS, default=FORMATS[0])
 
     p = add("review", cmd_review)
     _db_arg(p)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=FORMATS, default=FORMATS[0])
     p.add_argument("ids", nargs="+", type=int, metavar="ID")
     p.add_argument("--action", required=True,
-                   choices=("acknowledge", "accept", "false-positive", "reopen"))
+                   choices=list(ACTIONS))
     p.add_argument("--reason", help="why (required for accept and false-positive)")
     p.add_argument("--until", help="accept: until this date (YYYY-MM-DD) or timestamp")
     p.add_argument("--reviewer", help="who decides (default: the logged-in user)")
@@ -710,13 +614,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("matrix", cmd_matrix)
     _db_arg(p)
     policy_arg(p)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=FORMATS, default=FORMATS[0])
 
     p = add("export", cmd_export)
     _db_arg(p)
     policy_arg(p)
-    p.add_argument("what", choices=("assets", "violations"))
-    p.add_argument("--format", choices=("csv", "xlsx", "json"), default="csv")
+    p.add_argument("what", choices=exports.WHAT)
+    p.add_argument("--format", choices=exports.FORMATS, default=exports.FORMATS[0])
     p.add_argument("--out", type=Path, help="file to write (default: stdout)")
     p.add_argument("--site", help="only this site")
     p.add_argument("--zone", help="only this zone")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -351,6 +353,20 @@ def m010_approved_assets(db: Database) -> None:
         CREATE INDEX approved_by_site ON approved_assets (site_id)
         """,
     )
+
+
+@contextmanager
+def immediate(db: Database) -> Iterator[Database]:
+    """One write transaction that takes the write lock at its start (BEGIN IMMEDIATE): for
+    work that reads and then writes, which a deferred transaction could not upgrade once
+    another writer committed. Commits at the end, rolls back on any exception."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 class InventoryError(RuntimeError):

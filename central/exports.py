@@ -17,10 +17,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from central import inventory, segmentation
+from central import inventory, violations
 from central.policy import Policy
 
 FORMATS = ("csv", "xlsx", "json")
+WHAT = ("assets", "violations")
 
 # (key, Danish heading, English heading)
 ASSET_COLUMNS = (
@@ -87,7 +88,7 @@ def asset_records(db: Database, policy: Policy | None = None, *, site: str | Non
 def violation_records(db: Database, *, site: str | None = None, zone: str | None = None,
                       statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
     out = []
-    for row in segmentation.violations(db, statuses=statuses, site=site, zone=zone):
+    for row in violations.violations(db, statuses=statuses, site=site, zone=zone):
         decision = row.status
         if row.decision_reason:
             decision += f": {row.decision_reason}"

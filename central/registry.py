@@ -7,12 +7,15 @@ Until on-site enrollment exists, a sensor is registered by hand with its public 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
 from agent import signing, wire
+from scanners.ports import PROFILES
 
 
 class RegistryError(ValueError):
@@ -115,3 +118,27 @@ def _status_fields(text: str | None) -> dict[str, Any]:
         status = {}
     return {"state": status.get("state"), "outbox_depth": status.get("outbox_depth"),
             "last_scan_at": status.get("last_scan_at")}
+
+
+def active_sensors(db: Database) -> list[str]:
+    """The ids of the sensors whose messages are accepted, in order."""
+    return [r[0] for r in db.execute(
+        "SELECT id FROM sensors WHERE status = 'active' ORDER BY id").fetchall()]
+
+
+def queue_scan(db: Database, sensor: str, *, profile: str | None, valid: timedelta,
+               issued_by: str, now: datetime | None = None) -> str:
+    """Ask a sensor to scan now: a command the running service signs and sends; returns its
+    id. The sensor ignores it once ``valid`` has passed."""
+    row = db.execute("SELECT status FROM sensors WHERE id = ?", [sensor]).fetchone()
+    if row is None or row[0] != "active":
+        raise RegistryError(f"no active sensor {sensor!r}")
+    if profile is not None and profile not in PROFILES:
+        raise RegistryError(f"no scan profile {profile!r}: one of {', '.join(PROFILES)}")
+    now = now or datetime.now(UTC)
+    command_id = uuid.uuid4().hex
+    db.execute(
+        "INSERT INTO commands (id, sensor_id, command, profile, issued_at, expires_at, issued_by)"
+        " VALUES (?, ?, 'scan', ?, ?, ?, ?)",
+        [command_id, sensor, profile, wire.format_ts(now), wire.format_ts(now + valid), issued_by])
+    return command_id

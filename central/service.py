@@ -354,15 +354,15 @@ def segmentation_round(db: Database, policy_path: Path, key: OKPKey,
 
     The policy file is read afresh each round, so an edit takes effect without a restart
     (and an invalid edit is logged, with its lines, and skipped)."""
+    from central import plans, violations
     from central import policy as zone_policy
-    from central import segmentation
 
     try:
         policy = zone_policy.load(policy_path)
     except zone_policy.PolicyError as exc:
         log.error("zone policy not used:\n%s", exc)
         return evaluated
-    zones = segmentation.sensor_zones(db, policy)
+    zones = plans.sensor_zones(db, policy)
     # each active sensor's site and latest scan, read once a round (not once per sensor pair)
     scans = dict(db.execute("SELECT sensor_id, max(received_at) FROM messages WHERE assets > 0"
                             " GROUP BY sensor_id").fetchall())
@@ -384,21 +384,21 @@ def segmentation_round(db: Database, policy_path: Path, key: OKPKey,
                 log.info("probe plan for %s waits for the scans of %s (at most %d min after "
                          "its own)", sensor, ", ".join(waiting), PHASE_DEADLINE_S // 60)
                 continue
-            plan = segmentation.plan_for(db, policy, sensor)
+            plan = plans.plan_for(db, policy, sensor)
         elif scanned and others and planned is not None and planned < others:
-            fresh = segmentation.plan_for(db, policy, sensor)
+            fresh = plans.plan_for(db, policy, sensor)
             if _targets_changed(fresh, last[1]):
                 plan = fresh
         if plan is not None:
-            plan, _ = segmentation.issue_plan(db, policy, sensor, key, plan=plan)
+            plan, _ = plans.issue_plan(db, policy, sensor, key, plan=plan)
             if plan.targets:
                 log.info("probe plan %s for %s: %d targets", plan.id, sensor, len(plan.targets))
             else:
                 log.warning("probe plan %s for %s is empty: %s", plan.id, sensor,
-                            segmentation.empty_plan_cause(policy, zone))
+                            plans.empty_plan_cause(policy, zone))
     latest = db.execute("SELECT max(received_at) FROM messages").fetchone()[0]
     if latest and latest != evaluated:
-        changes = segmentation.evaluate(db, policy)
+        changes = violations.evaluate(db, policy)
         log.info("zone policy evaluated: %s", changes)
     return latest or evaluated
 

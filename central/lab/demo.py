@@ -23,10 +23,9 @@ from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
-from sqlite_utils import Database
 
 from agent import signing
-from central import inventory, registry
+from central import inventory, registry, render
 from central.db import open_db
 from central.keys import key_path_for, load_or_create
 from central.lab.broker import Mosquitto
@@ -138,18 +137,18 @@ def _agents(lab: Lab, setups: list[SensorSetup], console: Console, failure: str,
 def _segmentation(lab: Lab, setups: list[SensorSetup], db_path: Path, workdir: Path,
                   console: Console) -> bool:
     """Each sensor runs a probe plan signed by the central; then the central evaluates."""
+    from central import plans, violations
     from central import policy as zone_policy
-    from central import segmentation
 
     policy = zone_policy.load(policy_path())
     db = open_db(db_path)
     key = load_or_create(key_path_for(db_path))
-    plans = []
+    issued = []
     for setup in setups:
-        plan, token = segmentation.issue_plan(db, policy, setup.id, key, by_hand=True)
+        plan, token = plans.issue_plan(db, policy, setup.id, key, by_hand=True)
         path = workdir / f"{setup.id}.plan.jws"
         path.write_bytes(token)
-        plans.append(plan.id)
+        issued.append(plan.id)
         console.print(f"[bold]plan[/bold] {setup.id}: probe {len(plan.targets)} addresses in "
                       "the other zones (signed by the central)")
     ok = _agents(lab, setups, console, "could not run its plan",
@@ -158,30 +157,14 @@ def _segmentation(lab: Lab, setups: list[SensorSetup], db_path: Path, workdir: P
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         done = {r[0] for r in db.execute("SELECT DISTINCT plan_id FROM reach").fetchall()}
-        if set(plans) <= done:
+        if set(issued) <= done:
             break
         time.sleep(0.3)
-    changes = segmentation.evaluate(db, policy)
+    changes = violations.evaluate(db, policy)
     console.print(f"[bold]evaluate[/bold] against {policy_path().name}: {changes['new']} "
                   "violations")
     db.close()
     return ok
-
-
-def _print_violations(db: Database, console: Console) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    from central import segmentation
-
-    rows = segmentation.violations(db)
-    table = Table(title=f"Violations of the zone policy: {len(rows)}")
-    for column in ("id", "kind", "severity", "zones", "what"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        zones = row.zone or "" if not row.other_zone else f"{row.zone} -> {row.other_zone}"
-        table.add_row(str(row.id), row.kind, row.severity, escape(zones), escape(row.title))
-    console.print(table)
 
 
 def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = MUNICIPAL,
@@ -228,17 +211,17 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = M
                     failed = not _segmentation(lab, setups, db_path, workdir, console)
         db = open_db(db_path)
         rows = inventory.assets(db)
-        from central.cli import print_assets
-
-        print_assets(rows, console)
+        console.print(render.assets_table(rows))
         if len(segments) > 1:
-            _print_violations(db, console)
             from central import policy as zone_policy
-            from central import segmentation
-            from central.cli import matrix_table
+            from central.matrix import matrix
+            from central.violations import violations
 
+            found = violations(db)
+            console.print(render.violations_table(
+                found, title=f"Violations of the zone policy: {len(found)}", detail=False))
             policy = zone_policy.load(policy_path())
-            console.print(matrix_table(segmentation.matrix(db, policy), policy))
+            console.print(render.matrix_table(matrix(db, policy), policy))
         counts = {r["reason"]: r["count"] for r in db.query("SELECT * FROM message_counts")}
         console.print(f"messages: {json.dumps(counts)}; {len(rows)} assets; "
                       f"{time.monotonic() - started:.0f} s in all")

@@ -21,7 +21,8 @@ from central import exports, registry
 from central.ingest import Ingestor
 from central.keys import load_or_create
 from central.policy import parse
-from central.segmentation import ReviewError, evaluate, issue_plan, review, violations
+from central.plans import issue_plan
+from central.violations import ReviewError, evaluate, review, violations
 
 POLICY_TEXT = """
 org = "kommune"
@@ -445,7 +446,7 @@ def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_an_empty_plan_names_its_cause() -> None:
-    from central.segmentation import empty_plan_cause
+    from central.plans import empty_plan_cause
 
     assert "no assets are known yet in the other zones of raadhus (bms)" in empty_plan_cause(
         POLICY, POLICY.zone("admin"))

@@ -1,46 +1,31 @@
-"""Segmentation: probe plans for sensors, and the evaluation of what they saw into violations.
-
-A plan tells one sensor which addresses in every other zone of its site to probe (the
-known assets there, and the zone's reference targets) and on which ports: the policy's
-default set, the ports of flows between the two zones, and the ports the asset is known
-to have open. It is signed with the central's key.
-
-:func:`evaluate` turns the latest data into violations, each with its evidence:
+"""The detectors: what the latest scans and probes say against the zone policy, as findings
+with evidence (their lifecycle is :mod:`central.violations`).
 
 - ``unexpected_flow``: a sensor reached an address in another zone the policy denies;
+- ``management_exposure``: a router's or firewall's management reached from another zone;
 - ``misplaced_device``: a device type the zone does not allow;
 - ``bridging_device``: one device present in two zones (the same MAC, NetBIOS name, SNMP
-  engine id, SSH host key or TLS certificate on addresses in different zones, or an address
-  it claims in another zone's range);
+  engine id or system name, SSH host key or TLS certificate on addresses in different
+  zones, neighbouring MACs with the same pages, or an address it claims in another zone's
+  range);
 - ``insecure_service``: clear-text management on a device (Telnet, FTP, HTTP login,
   SNMP answering a community from the sensor's list);
-- ``unknown_device``: a device first seen in a zone since the zone's baseline.
-
-Violations keep their identity across runs (a stable key), so review decisions stick: a
-violation no longer seen is resolved, one seen again is reopened, an accepted risk stays
-hidden until its expiry. Every change is written to the audit trail.
+- ``unknown_device``: a device first seen in a zone since the zone's baseline;
+- ``unapproved_device``: a device on no line of the site's approved list.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import json
-import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from joserfc.jwk import OKPKey
 from sqlite_utils import Database
 
-from agent import signing, wire
+from agent import wire
 from central.policy import Policy, Zone
 
-SYSTEM = "netvagt"  # the actor of automatic changes in the audit trail
-STATUSES = ("open", "acknowledged", "accepted", "false_positive", "resolved")
-ACTIVE = ("open", "acknowledged")  # what the team still has to look at
 KINDS = ("unexpected_flow", "misplaced_device", "bridging_device", "insecure_service",
          "unknown_device", "management_exposure", "unapproved_device")
 NIS2 = {
@@ -70,105 +55,7 @@ PAGE_KEYS = ("http.server", "http.title", "http.www_authenticate", "rtsp.server"
              "ftp.banner", "ssh.banner", "telnet.banner", "upnp.description", "snmp.sysdescr")
 NEIGHBOUR_MACS = 4  # MACs this close (same OUI) are one device's NICs
 CLEAR_TEXT = {("tcp", 23): "Telnet", ("tcp", 21): "FTP"}
-PLAN_VALID = timedelta(hours=2)
-MAX_EVIDENCE = 50  # evidence items kept per violation
 
-
-class ReviewError(ValueError):
-    pass
-
-
-# --------------------------------------------------------------------------- plans
-
-def sensor_zones(db: Database, policy: Policy) -> dict[str, Zone]:
-    """Each active sensor's zone: as registered (token or 'sensor add --zone'), else as the
-    policy's zone lists it."""
-    out: dict[str, Zone] = {}
-    names = {z.name for z in policy.zones}
-    for row in db.query("SELECT s.id, z.name AS zone FROM sensors s LEFT JOIN zones z"
-                        " ON z.id = s.zone_id WHERE s.status = 'active'"):
-        zone = row["zone"] if row["zone"] in names else next(
-            (z.name for z in policy.zones if row["id"] in z.sensors), None)
-        if zone is not None:
-            out[row["id"]] = policy.zone(zone)
-    return out
-
-
-def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None = None
-             ) -> wire.ProbePlan:
-    zones = sensor_zones(db, policy)
-    if sensor not in zones:
-        raise ReviewError(f"sensor {sensor!r} stands in no zone of the policy: register it "
-                          "with --zone, or list it under the zone's sensors")
-    home = zones[sensor]
-    org = db.execute("SELECT org_id FROM sensors WHERE id = ?", [sensor]).fetchone()[0]
-    known: dict[str, set[int]] = {}
-    for row in db.query("SELECT d.ip, s.port FROM addresses d JOIN assets a ON a.id = d.asset_id"
-                        " JOIN sites t ON t.id = a.site_id LEFT JOIN services s ON"
-                        " s.asset_id = d.asset_id AND s.ip = d.ip AND s.proto = 'tcp' AND"
-                        " s.state = 'open' WHERE d.kind = 'probed' AND t.name = ?",
-                        [home.site]):  # sites are separate address spaces
-        known.setdefault(row["ip"], set())
-        if row["port"] is not None:
-            known[row["ip"]].add(int(row["port"]))
-    by_zone: dict[str, set[str]] = {}
-    for ip in known:
-        if (where := policy.zone_of(ip)) is not None:
-            by_zone.setdefault(where.name, set()).add(ip)
-    targets: list[wire.PlanTarget] = []
-    for zone in policy.zones:
-        if zone.name == home.name or zone.site != home.site:
-            continue
-        flows = policy.allowed_between(home.name, zone.name)
-        flow_tcp = {p for f in flows if f.proto == "tcp" for p in f.ports}
-        flow_udp = {p for f in flows if f.proto == "udp" for p in f.ports}
-        addresses = sorted(by_zone.get(zone.name, set()) | set(zone.reference_targets),
-                           key=_address_order)
-        for ip in addresses:
-            tcp = sorted(set(policy.tcp_ports) | flow_tcp | known.get(ip, set()))[
-                :wire.MAX_PLAN_PORTS]
-            udp = sorted(set(policy.udp_ports) | flow_udp)[:wire.MAX_PLAN_PORTS]
-            targets.append(wire.PlanTarget(ip=ip, zone=zone.name, tcp=tuple(tcp),
-                                           udp=tuple(udp), icmp=True))
-    now = now or datetime.now(UTC)
-    return wire.ProbePlan(id=uuid.uuid4().hex, sensor=sensor, org=org, zone=home.name,
-                          issued_at=wire.format_ts(now), expires_at=wire.format_ts(now + PLAN_VALID),
-                          targets=tuple(targets[:wire.MAX_PLAN_TARGETS]),
-                          global_pps=policy.probe_pps, host_pps=policy.probe_host_pps,
-                          timeout_s=policy.probe_timeout_s)
-
-
-def empty_plan_cause(policy: Policy, zone: Zone) -> str:
-    """Why a plan for a sensor in ``zone`` has no target, in words for the log."""
-    others = [z.name for z in policy.zones if z.site == zone.site and z.name != zone.name]
-    if not others:
-        return f"zone {zone.name} is the only zone of site {zone.site} in the policy"
-    return (f"no assets are known yet in the other zones of {zone.site} "
-            f"({', '.join(others)}) and none of them lists reference_targets: it is rebuilt "
-            "when their sensors report")
-
-
-def _address_order(address: str) -> tuple[int, int]:
-    ip = ipaddress.ip_address(address)
-    return ip.version, int(ip)
-
-
-def issue_plan(db: Database, policy: Policy, sensor: str, key: OKPKey, *,
-               by_hand: bool = False, plan: wire.ProbePlan | None = None
-               ) -> tuple[wire.ProbePlan, bytes]:
-    """Sign a plan (built now, unless one is given) and record it; the running service sends
-    it to the sensor, unless it is handed over ``by_hand`` (as a file for 'netvagt-agent
-    reach')."""
-    plan = plan or plan_for(db, policy, sensor)
-    token = signing.sign(plan.encode(), key, kid=signing.CENTRAL_KID, typ=signing.TYPE_PLAN)
-    db.execute("INSERT INTO plans (id, sensor_id, zone, issued_at, expires_at, targets, token,"
-               " sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               [plan.id, sensor, plan.zone, plan.issued_at, plan.expires_at, len(plan.targets),
-                token.decode(), plan.issued_at if by_hand else None])
-    return plan, token
-
-
-# --------------------------------------------------------------------------- evaluation
 
 @dataclass(slots=True, kw_only=True)
 class Finding:
@@ -494,209 +381,3 @@ def _unknown(db: Database, policy: Policy, current: list[dict[str, Any]],
             evidence=[{"source": "inventory", "address": row["ip"], "mac": row["mac"],
                        "first_seen": row["first_seen"], "baseline": since,
                        "sensor": row["last_sensor"]}])
-
-
-def _event(db: Database, vid: int, *, at: str, actor: str, old: str | None, new: str,
-           reason: str) -> None:
-    db.execute("INSERT INTO violation_events (violation_id, at, actor, old_status, new_status,"
-               " reason) VALUES (?, ?, ?, ?, ?, ?)", [vid, at, actor, old, new, reason])
-
-
-def evaluate(db: Database, policy: Policy, *, now: str | None = None) -> dict[str, int]:
-    """Bring the violations up to date with the latest data; returns counts of changes."""
-    now = now or wire.utc_now()
-    changes = {"new": 0, "reopened": 0, "resolved": 0, "expired": 0, "open": 0}
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        found = find(db, policy, now=now)
-        existing = {r["key"]: dict(r) for r in db.query("SELECT * FROM violations")}
-        for key, item in found.items():
-            evidence = json.dumps(item.evidence[:MAX_EVIDENCE])
-            row = existing.get(key)
-            if row is None:
-                vid = db.execute(
-                    "INSERT INTO violations (key, kind, severity, site, zone, other_zone, asset_id,"
-                    " title, evidence, nis2, status, first_seen, last_seen) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-                    [key, item.kind, item.severity, item.site, item.zone, item.other_zone,
-                     item.asset_id, item.title, evidence, NIS2[item.kind], now, now]).lastrowid
-                _event(db, int(vid or 0), at=now, actor=SYSTEM, old=None, new="open",
-                       reason="found by evaluation")
-                changes["new"] += 1
-                continue
-            status = row["status"]
-            if status == "resolved":
-                status = "open"
-                _event(db, row["id"], at=now, actor=SYSTEM, old="resolved", new="open",
-                       reason="seen again after it was resolved: reopened")
-                changes["reopened"] += 1
-            elif status == "accepted" and (row["accepted_until"] or "") <= now:
-                status = "open"
-                _event(db, row["id"], at=now, actor=SYSTEM, old="accepted", new="open",
-                       reason=f"the accepted risk expired at {row['accepted_until']}")
-                changes["expired"] += 1
-            db.execute("UPDATE violations SET status = ?, title = ?, severity = ?, evidence = ?,"
-                       " last_seen = ?, resolved_at = NULL WHERE id = ?",
-                       [status, item.title, item.severity, evidence, now, row["id"]])
-        for key, row in existing.items():
-            if key in found or row["status"] in ("resolved", "false_positive"):
-                continue
-            db.execute("UPDATE violations SET status = 'resolved', resolved_at = ? WHERE id = ?",
-                       [now, row["id"]])
-            _event(db, row["id"], at=now, actor=SYSTEM, old=row["status"], new="resolved",
-                   reason="no longer seen in the latest scans and probes")
-            changes["resolved"] += 1
-        changes["open"] = db.execute(
-            "SELECT count(*) FROM violations WHERE status IN ('open', 'acknowledged')"
-        ).fetchone()[0]
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return changes
-
-
-# --------------------------------------------------------------------------- review
-
-ACTIONS = {"acknowledge": "acknowledged", "accept": "accepted", "false-positive": "false_positive",
-           "reopen": "open"}
-
-
-def review(db: Database, ids: Iterable[int], *, action: str, reviewer: str, reason: str = "",
-           until: str | None = None, now: str | None = None) -> list[int]:
-    """Record the team's decision on violations; returns the ids changed."""
-    if action not in ACTIONS:
-        raise ReviewError(f"unknown action {action!r}: one of {sorted(ACTIONS)}")
-    if action in ("accept", "false-positive") and not reason.strip():
-        raise ReviewError(f"'{action}' needs a reason (--reason) for the audit trail")
-    now = now or wire.utc_now()
-    if action == "accept":
-        if not until:
-            raise ReviewError("'accept' needs an expiry date (--until YYYY-MM-DD)")
-        until = _expiry(until)
-        if until <= now:
-            raise ReviewError(f"the expiry {until} is already past")
-    new = ACTIONS[action]
-    changed: list[int] = []
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for vid in ids:
-            row = db.execute("SELECT status, accepted_until FROM violations WHERE id = ?",
-                             [vid]).fetchone()
-            if row is None:
-                raise ReviewError(f"no violation {vid}")
-            if row[0] == new and (action != "accept" or row[1] == until):
-                continue  # the same decision again: the audit trail records decisions once
-            db.execute("UPDATE violations SET status = ?, accepted_until = ?, decision_reason = ?,"
-                       " reviewer = ?, reviewed_at = ? WHERE id = ?",
-                       [new, until if action == "accept" else None, reason.strip() or None,
-                        reviewer, now, vid])
-            _event(db, vid, at=now, actor=reviewer, old=row[0], new=new,
-                   reason=reason.strip() or action)
-            changed.append(vid)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return changed
-
-
-def _expiry(text: str) -> str:
-    """A date (the last moment of that day, UTC: the register shows the day given) or a full
-    timestamp, as a wire timestamp."""
-    try:
-        if len(text) == 10:
-            moment = (datetime.fromisoformat(text).replace(tzinfo=UTC) + timedelta(days=1)
-                      - timedelta(microseconds=1))
-        else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except ValueError:
-        raise ReviewError(f"{text!r} is not a date (YYYY-MM-DD) or timestamp") from None
-    return wire.format_ts(moment.astimezone(UTC))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ViolationRow:
-    id: int
-    kind: str
-    severity: str
-    status: str
-    site: str | None
-    zone: str | None
-    other_zone: str | None
-    title: str
-    evidence: list[dict[str, Any]]
-    nis2: str
-    first_seen: str
-    last_seen: str
-    accepted_until: str | None
-    decision_reason: str | None
-    reviewer: str | None
-    history: list[dict[str, Any]]
-
-    def evidence_summary(self, limit: int = 5) -> str:
-        parts = []
-        for item in self.evidence[:limit]:
-            shown = {k: v for k, v in item.items() if v not in (None, "") and k != "source"}
-            parts.append(f"{item.get('source', '')}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
-        more = len(self.evidence) - limit
-        return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
-def violations(db: Database, *, statuses: Iterable[str] | None = ACTIVE, zone: str | None = None,
-               kind: str | None = None, site: str | None = None, now: str | None = None
-               ) -> list[ViolationRow]:
-    """Violations, filtered; an accepted risk past its expiry counts as open."""
-    now = now or wire.utc_now()
-    wanted = set(statuses) if statuses is not None else set(STATUSES)
-    history: dict[int, list[dict[str, Any]]] = {}
-    for event in db.query("SELECT * FROM violation_events ORDER BY id"):
-        history.setdefault(event["violation_id"], []).append(
-            {k: event[k] for k in ("at", "actor", "old_status", "new_status", "reason")})
-    out = []
-    for row in db.query("SELECT * FROM violations ORDER BY id"):
-        status = row["status"]
-        if status == "accepted" and (row["accepted_until"] or "") <= now:
-            status = "open"
-        if status not in wanted:
-            continue
-        if zone and zone not in (row["zone"], row["other_zone"]):
-            continue
-        if (kind and row["kind"] != kind) or (site and row["site"] != site):
-            continue
-        out.append(ViolationRow(
-            id=row["id"], kind=row["kind"], severity=row["severity"], status=status,
-            site=row["site"], zone=row["zone"], other_zone=row["other_zone"], title=row["title"],
-            evidence=json.loads(row["evidence"]), nis2=row["nis2"], first_seen=row["first_seen"],
-            last_seen=row["last_seen"], accepted_until=row["accepted_until"],
-            decision_reason=row["decision_reason"], reviewer=row["reviewer"],
-            history=history.get(row["id"], [])))
-    return out
-
-
-# --------------------------------------------------------------------------- matrix
-
-def matrix(db: Database, policy: Policy) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (from zone, to zone): what the policy allows and what the sensors reached."""
-    cells: dict[tuple[str, str], dict[str, Any]] = {}
-    for source in policy.zones:
-        for target in policy.zones:
-            if source.name != target.name:
-                cells[(source.name, target.name)] = {
-                    "allowed": sorted(f.describe() for f in policy.allowed_between(source.name,
-                                                                                   target.name)),
-                    "reached": set(), "denied_reached": set(), "probed": 0}
-    for result in latest_reach(db):
-        into = policy.zone_of(result["ip"])
-        if into is None or (result["source_zone"], into.name) not in cells:
-            continue
-        cell = cells[(result["source_zone"], into.name)]
-        cell["probed"] += 1
-        if result["state"] != "reachable":
-            continue
-        service = "icmp" if result["proto"] == "icmp" else f"{result['proto']}/{result['port']}"
-        cell["reached"].add(service)
-        if not policy.allows(result["source_zone"], into.name, result["proto"], result["port"]):
-            cell["denied_reached"].add(service)
-    return cells

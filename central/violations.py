@@ -1,0 +1,198 @@
+"""Violations: the detectors' findings kept with an identity across runs, reviewed by the
+central team, with every change in the audit trail.
+
+Violations keep their identity across runs (a stable key), so review decisions stick: a
+violation no longer seen is resolved, one seen again is reopened, an accepted risk stays
+hidden until its expiry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from agent import wire
+from central.db import immediate
+from central.detectors import NIS2, find
+from central.policy import Policy
+
+SYSTEM = "netvagt"  # the actor of automatic changes in the audit trail
+STATUSES = ("open", "acknowledged", "accepted", "false_positive", "resolved")
+ACTIVE = ("open", "acknowledged")  # what the team still has to look at
+MAX_EVIDENCE = 50  # evidence items kept per violation
+
+
+class ReviewError(ValueError):
+    """A review decision that cannot be recorded (unknown id, no reason, past expiry)."""
+
+
+def _event(db: Database, vid: int, *, at: str, actor: str, old: str | None, new: str,
+           reason: str) -> None:
+    db.execute("INSERT INTO violation_events (violation_id, at, actor, old_status, new_status,"
+               " reason) VALUES (?, ?, ?, ?, ?, ?)", [vid, at, actor, old, new, reason])
+
+
+def evaluate(db: Database, policy: Policy, *, now: str | None = None) -> dict[str, int]:
+    """Bring the violations up to date with the latest data; returns counts of changes."""
+    now = now or wire.utc_now()
+    changes = {"new": 0, "reopened": 0, "resolved": 0, "expired": 0, "open": 0}
+    with immediate(db):
+        found = find(db, policy, now=now)
+        existing = {r["key"]: dict(r) for r in db.query("SELECT * FROM violations")}
+        for key, item in found.items():
+            evidence = json.dumps(item.evidence[:MAX_EVIDENCE])
+            row = existing.get(key)
+            if row is None:
+                vid = db.execute(
+                    "INSERT INTO violations (key, kind, severity, site, zone, other_zone, asset_id,"
+                    " title, evidence, nis2, status, first_seen, last_seen) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                    [key, item.kind, item.severity, item.site, item.zone, item.other_zone,
+                     item.asset_id, item.title, evidence, NIS2[item.kind], now, now]).lastrowid
+                _event(db, int(vid or 0), at=now, actor=SYSTEM, old=None, new="open",
+                       reason="found by evaluation")
+                changes["new"] += 1
+                continue
+            status = row["status"]
+            if status == "resolved":
+                status = "open"
+                _event(db, row["id"], at=now, actor=SYSTEM, old="resolved", new="open",
+                       reason="seen again after it was resolved: reopened")
+                changes["reopened"] += 1
+            elif status == "accepted" and (row["accepted_until"] or "") <= now:
+                status = "open"
+                _event(db, row["id"], at=now, actor=SYSTEM, old="accepted", new="open",
+                       reason=f"the accepted risk expired at {row['accepted_until']}")
+                changes["expired"] += 1
+            db.execute("UPDATE violations SET status = ?, title = ?, severity = ?, evidence = ?,"
+                       " last_seen = ?, resolved_at = NULL WHERE id = ?",
+                       [status, item.title, item.severity, evidence, now, row["id"]])
+        for key, row in existing.items():
+            if key in found or row["status"] in ("resolved", "false_positive"):
+                continue
+            db.execute("UPDATE violations SET status = 'resolved', resolved_at = ? WHERE id = ?",
+                       [now, row["id"]])
+            _event(db, row["id"], at=now, actor=SYSTEM, old=row["status"], new="resolved",
+                   reason="no longer seen in the latest scans and probes")
+            changes["resolved"] += 1
+        changes["open"] = db.execute(
+            "SELECT count(*) FROM violations WHERE status IN ('open', 'acknowledged')"
+        ).fetchone()[0]
+    return changes
+
+
+ACTIONS = {"acknowledge": "acknowledged", "accept": "accepted", "false-positive": "false_positive",
+           "reopen": "open"}
+
+
+def review(db: Database, ids: Iterable[int], *, action: str, reviewer: str, reason: str = "",
+           until: str | None = None, now: str | None = None) -> list[int]:
+    """Record the team's decision on violations; returns the ids changed."""
+    if action not in ACTIONS:
+        raise ReviewError(f"unknown action {action!r}: one of {sorted(ACTIONS)}")
+    if action in ("accept", "false-positive") and not reason.strip():
+        raise ReviewError(f"'{action}' needs a reason (--reason) for the audit trail")
+    now = now or wire.utc_now()
+    if action == "accept":
+        if not until:
+            raise ReviewError("'accept' needs an expiry date (--until YYYY-MM-DD)")
+        until = _expiry(until)
+        if until <= now:
+            raise ReviewError(f"the expiry {until} is already past")
+    new = ACTIONS[action]
+    changed: list[int] = []
+    with immediate(db):
+        for vid in ids:
+            row = db.execute("SELECT status, accepted_until FROM violations WHERE id = ?",
+                             [vid]).fetchone()
+            if row is None:
+                raise ReviewError(f"no violation {vid}")
+            if row[0] == new and (action != "accept" or row[1] == until):
+                continue  # the same decision again: the audit trail records decisions once
+            db.execute("UPDATE violations SET status = ?, accepted_until = ?, decision_reason = ?,"
+                       " reviewer = ?, reviewed_at = ? WHERE id = ?",
+                       [new, until if action == "accept" else None, reason.strip() or None,
+                        reviewer, now, vid])
+            _event(db, vid, at=now, actor=reviewer, old=row[0], new=new,
+                   reason=reason.strip() or action)
+            changed.append(vid)
+    return changed
+
+
+def _expiry(text: str) -> str:
+    """A date (the last moment of that day, UTC: the register shows the day given) or a full
+    timestamp, as a wire timestamp."""
+    try:
+        if len(text) == 10:
+            moment = (datetime.fromisoformat(text).replace(tzinfo=UTC) + timedelta(days=1)
+                      - timedelta(microseconds=1))
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise ReviewError(f"{text!r} is not a date (YYYY-MM-DD) or timestamp") from None
+    return wire.format_ts(moment.astimezone(UTC))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ViolationRow:
+    id: int
+    kind: str
+    severity: str
+    status: str
+    site: str | None
+    zone: str | None
+    other_zone: str | None
+    title: str
+    evidence: list[dict[str, Any]]
+    nis2: str
+    first_seen: str
+    last_seen: str
+    accepted_until: str | None
+    decision_reason: str | None
+    reviewer: str | None
+    history: list[dict[str, Any]]
+
+    def evidence_summary(self, limit: int = 5) -> str:
+        parts = []
+        for item in self.evidence[:limit]:
+            shown = {k: v for k, v in item.items() if v not in (None, "") and k != "source"}
+            parts.append(f"{item.get('source', '')}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+        more = len(self.evidence) - limit
+        return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def violations(db: Database, *, statuses: Iterable[str] | None = ACTIVE, zone: str | None = None,
+               kind: str | None = None, site: str | None = None, now: str | None = None
+               ) -> list[ViolationRow]:
+    """Violations, filtered; an accepted risk past its expiry counts as open."""
+    now = now or wire.utc_now()
+    wanted = set(statuses) if statuses is not None else set(STATUSES)
+    history: dict[int, list[dict[str, Any]]] = {}
+    for event in db.query("SELECT * FROM violation_events ORDER BY id"):
+        history.setdefault(event["violation_id"], []).append(
+            {k: event[k] for k in ("at", "actor", "old_status", "new_status", "reason")})
+    out = []
+    for row in db.query("SELECT * FROM violations ORDER BY id"):
+        status = row["status"]
+        if status == "accepted" and (row["accepted_until"] or "") <= now:
+            status = "open"
+        if status not in wanted:
+            continue
+        if zone and zone not in (row["zone"], row["other_zone"]):
+            continue
+        if (kind and row["kind"] != kind) or (site and row["site"] != site):
+            continue
+        out.append(ViolationRow(
+            id=row["id"], kind=row["kind"], severity=row["severity"], status=status,
+            site=row["site"], zone=row["zone"], other_zone=row["other_zone"], title=row["title"],
+            evidence=json.loads(row["evidence"]), nis2=row["nis2"], first_seen=row["first_seen"],
+            last_seen=row["last_seen"], accepted_until=row["accepted_until"],
+            decision_reason=row["decision_reason"], reviewer=row["reviewer"],
+            history=history.get(row["id"], [])))
+    return out
