@@ -26,7 +26,7 @@ LOAD = """
 import time
 started = time.perf_counter()
 from fingerprints.rules import rules_by_key
-from fingerprints.recog import recog_rules_by_key
+from fingerprints.databases import recog_rules_by_key
 from fingerprints import nmap_probes
 rules_by_key(); recog = recog_rules_by_key()
 for probe in ("NULL", "GetRequest", "RTSPRequest"):

@@ -126,7 +126,7 @@ def _first(rules: Iterable[_Matcher], key: str, value: str, source: str) -> Evid
 def load_rules() -> int:
     """Load (and compile) every rule source now, so that the first classification does not
     pay for it where it must not wait (an event loop); returns how many rules there are."""
-    from fingerprints.recog import recog_rules_by_key
+    from fingerprints.databases import recog_rules_by_key
 
     return (sum(len(rules) for rules in rules_by_key().values())
             + sum(len(rules) for rules in recog_rules_by_key().values()))
@@ -140,7 +140,7 @@ def match(key: str, value: str, *, source: str = "") -> Evidence | None:
 def matches(key: str, value: str, *, source: str = "") -> list[Evidence]:
     """Evidence from each rule source: the built-in rules, then the recog release in use
     (and, for ``nmap.match``, what nmap's service database said of the answer)."""
-    from fingerprints.recog import recog_rules_by_key
+    from fingerprints.databases import recog_rules_by_key
 
     if key == "nmap.match":
         from fingerprints import nmap_probes

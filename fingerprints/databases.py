@@ -27,6 +27,10 @@ from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fingerprints.recog import RecogRule
 
 DEFAULT_STORE = Path("/var/lib/netvagt/fingerprints")
 RECOG_RELEASE = "v3.1.28"  # what install.sh fetches and the pins below describe
@@ -181,8 +185,6 @@ def installed() -> list[Installed]:
     directory = recog_dir()
     if directory is None:
         return []
-    from fingerprints.recog import recog_rules_by_key
-
     count = sum(len(rules) for rules in recog_rules_by_key().values())
     return [Installed(name="recog", release=release_of(directory), path=directory,
                       fingerprints=count)]
@@ -226,3 +228,26 @@ def command(args: argparse.Namespace, *, prog: str) -> int:
     else:
         print(f"{prog}: {text}", file=sys.stderr)
     return code
+
+
+@cache
+def recog_rules_by_key() -> dict[str, tuple[RecogRule, ...]]:
+    """The recog release in use, by match key, in file order; {} when there is none."""
+    from fingerprints.recog import RECOG_KEYS, RecogError, parse_file
+
+    directory = recog_dir()
+    if directory is None:
+        return {}
+    by_key: dict[str, list[RecogRule]] = {}
+    try:
+        for name in sorted(RECOG_KEYS):
+            path = (directory / "xml" / f"{name}.xml")
+            if path.exists():
+                by_key.setdefault(RECOG_KEYS[name], []).extend(parse_file(path).rules)
+    except (RecogError, OSError) as exc:
+        import logging
+
+        logging.getLogger("netvagt.fingerprints").warning(
+            "recog at %s not used: %s (the built-in rules still work)", directory, exc)
+        return {}
+    return {k: tuple(v) for k, v in by_key.items()}

@@ -21,7 +21,6 @@ import binascii
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 from fingerprints.rules import MAX_VALUE_CHARS, name_map
@@ -312,26 +311,3 @@ def verify(directory: Path) -> list[FileReport]:
         reports.append(FileReport(path=recog_file.path, key=recog_file.key, examples=total,
                                   passed=passed, failures=tuple(failures)))
     return reports
-
-
-@cache
-def recog_rules_by_key() -> dict[str, tuple[RecogRule, ...]]:
-    """The recog release in use, by match key, in file order; {} when there is none."""
-    from fingerprints.databases import recog_dir
-
-    directory = recog_dir()
-    if directory is None:
-        return {}
-    by_key: dict[str, list[RecogRule]] = {}
-    try:
-        for name in sorted(RECOG_KEYS):
-            path = (directory / "xml" / f"{name}.xml")
-            if path.exists():
-                by_key.setdefault(RECOG_KEYS[name], []).extend(parse_file(path).rules)
-    except (RecogError, OSError) as exc:
-        import logging
-
-        logging.getLogger("netvagt.fingerprints").warning(
-            "recog at %s not used: %s (the built-in rules still work)", directory, exc)
-        return {}
-    return {k: tuple(v) for k, v in by_key.items()}

@@ -20,8 +20,8 @@ from agent.wire import Asset, Findings, Observation, Probe, Service
 from central import exports, registry
 from central.ingest import Ingestor
 from central.keys import load_or_create
-from central.policy import parse
 from central.plans import issue_plan
+from central.policy import parse
 from central.violations import ReviewError, evaluate, review, violations
 
 POLICY_TEXT = """

@@ -28,9 +28,9 @@ needs_recog = pytest.mark.skipif(not SHARED.is_dir() and not os.environ.get("CI"
 @pytest.fixture
 def with_recog(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("NETVAGT_FINGERPRINTS", str(SHARED))
-    recog.recog_rules_by_key.cache_clear()
+    databases.recog_rules_by_key.cache_clear()
     yield
-    recog.recog_rules_by_key.cache_clear()
+    databases.recog_rules_by_key.cache_clear()
 
 
 @pytest.mark.parametrize(("ruby", "flags", "text", "found"), [
