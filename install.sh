@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # netvagt installer for Debian 12 / Raspberry Pi OS (bookworm).
 #
-#   sudo ./install.sh            system packages + the project's virtual environment (.venv)
+#   sudo ./install.sh            system packages + the project's virtual environment (.venv),
+#                                both sides (what the demo needs)
 #   sudo ./install.sh --dev      the same, plus test and lint tools
-#   sudo ./install.sh --sensor   + service user, directories, the agent's systemd unit
-#   sudo ./install.sh --central  + service user, Mosquitto with per-sensor access (dynamic
+#   sudo ./install.sh --sensor   the sensor's parts only (netvagt[sensor]) + service user,
+#                                directories, the agent's systemd unit
+#   sudo ./install.sh --central  the central's parts only (netvagt[central]) + service user,
+#                                Mosquitto with per-sensor access (dynamic
 #                                security) and a TLS listener with a self-signed CA, the
 #                                central's systemd unit
 #
@@ -18,7 +21,7 @@ for arg in "$@"; do
         --dev) DEV=1 ;;
         --sensor) ROLE=sensor ;;
         --central) ROLE=central ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -74,10 +77,17 @@ fi
 say "installing netvagt into $VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # constraints.txt: the versions the test suite ran with (see its header)
+# extras: a sensor gets the sensor's parts only, the central the central's; a plain install
+# (the demo runs both sides on one machine) and --dev get both
+case "$ROLE" in
+    sensor) EXTRA=sensor ;;
+    central) EXTRA=central ;;
+    *) EXTRA=all ;;
+esac
 if [ "$DEV" -eq 1 ]; then
     "$VENV/bin/python" -m pip install -q -c "$HERE/constraints.txt" -e "$HERE[dev]"
 else
-    "$VENV/bin/python" -m pip install -q -c "$HERE/constraints.txt" "$HERE"
+    "$VENV/bin/python" -m pip install -q -c "$HERE/constraints.txt" "$HERE[$EXTRA]"
 fi
 for cmd in netvagt-agent netvagt-central; do
     ln -sf "$VENV/bin/$cmd" "/usr/local/bin/$cmd"

@@ -70,12 +70,12 @@ def main(argv: list[str]) -> int:
     elif args.kind == "reach":
         from scanners.reach import Target, probe_reach
 
-        ports = tuple(int(p) for p in args.ports.split(",") if p)
-        targets = [Target(ip=str(ip), tcp=ports, icmp=False) for ip in parse_target(args.targets)]
-        results = asyncio.run(probe_reach(targets, scope=Scope.from_strings(["10.50.0.0/16"]),
+        tcp = tuple(int(p) for p in args.ports.split(",") if p)
+        plan = [Target(ip=str(ip), tcp=tcp, icmp=False) for ip in parse_target(args.targets)]
+        reached = asyncio.run(probe_reach(plan, scope=Scope.from_strings(["10.50.0.0/16"]),
                                           global_pps=5000, host_pps=100, timeout_s=2.0,
                                           stateless=args.stateless))
-        found = sorted(f"{r.ip}:{r.port}" for r in results if r.state == "reachable")
+        found = sorted(f"{r.ip}:{r.port}" for r in reached if r.state == "reachable")
     else:
         from scanners.tcp import ProbeOptions, probe_ports
 

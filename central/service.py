@@ -92,8 +92,9 @@ async def serve(
                 properties=properties,
                 max_queued_incoming_messages=10_000,
             ) as client:
-                await _session(client, db, ingestor, key, broker, stop, ready, handled,
-                               max_messages, policy_path)
+                await Session(client, db=db, ingestor=ingestor, key=key, broker=broker,
+                              stop=stop, handled=handled, max_messages=max_messages,
+                              policy_path=policy_path).run(ready)
         except* _Stop:
             stop.set()
         except* aiomqtt.MqttError as group:
@@ -107,111 +108,120 @@ async def serve(
     return ingestor
 
 
-async def _session(
-    client: aiomqtt.Client,
-    db: Database,
-    ingestor: Ingestor,
-    key: OKPKey,
-    broker: BrokerConfig,
-    stop: asyncio.Event,
-    ready: asyncio.Event | None,
-    handled: list[int],
-    max_messages: int | None,
-    policy_path: Path | None = None,
-) -> None:
-    findings: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
-    requests: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
-    statuses: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=10_000)
-    admin = BrokerAdmin(client) if broker.manage_access else None
+class Session:
+    """One connection to the broker and the loops that serve it: the reader routes each
+    message to its queue; the ingest, enrollment, reconcile, status, command and policy
+    loops each take from theirs. A loop's failure ends the session (and the service
+    reconnects); a bad message or a broker refusal is logged and the loop goes on."""
 
-    async def read() -> None:
-        async for message in client.messages:
-            topic = str(message.topic)
-            if admin is not None and admin.handle(message):
-                continue
-            if topic.startswith(broker_admin.ENROLL_PREFIX + "/"):
-                if topic.endswith("/request"):
-                    requests.put_nowait(message)
-            elif topic.endswith("/findings"):
-                findings.put_nowait(message)
-            elif topic.endswith("/status") and not statuses.full():
-                statuses.put_nowait(message)
+    def __init__(self, client: aiomqtt.Client, *, db: Database, ingestor: Ingestor, key: OKPKey,
+                 broker: BrokerConfig, stop: asyncio.Event, handled: list[int],
+                 max_messages: int | None = None, policy_path: Path | None = None) -> None:
+        self.client, self.db, self.ingestor, self.key = client, db, ingestor, key
+        self.broker, self.stop, self.handled = broker, stop, handled
+        self.max_messages, self.policy_path = max_messages, policy_path
+        self.findings: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        self.requests: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        self.statuses: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=10_000)
+        self.admin = BrokerAdmin(client) if broker.manage_access else None
 
-    async def ingest_loop() -> None:
+    def route(self, message: aiomqtt.Message) -> None:
+        """One message to the queue of the loop that handles it (or nowhere)."""
+        topic = str(message.topic)
+        if self.admin is not None and self.admin.handle(message):
+            return
+        if topic.startswith(broker_admin.ENROLL_PREFIX + "/"):
+            if topic.endswith("/request"):
+                self.requests.put_nowait(message)
+        elif topic.endswith("/findings"):
+            self.findings.put_nowait(message)
+        elif topic.endswith("/status") and not self.statuses.full():
+            self.statuses.put_nowait(message)
+
+    async def read(self) -> None:
+        async for message in self.client.messages:
+            self.route(message)
+
+    def take_batch(self, first: aiomqtt.Message) -> list[aiomqtt.Message]:
+        batch = [first]
+        while not self.findings.empty() and len(batch) < MAX_BATCH:
+            batch.append(self.findings.get_nowait())
+        return batch
+
+    async def ingest_loop(self) -> None:
         while True:
-            batch = [await findings.get()]
-            while not findings.empty() and len(batch) < MAX_BATCH:
-                batch.append(findings.get_nowait())
-            outcomes = ingest_batch(ingestor, batch)
-            await acknowledge(client, key, outcomes)
-            handled[0] += len(outcomes)
-            if max_messages is not None and handled[0] >= max_messages:
-                stop.set()
+            outcomes = ingest_batch(self.ingestor, self.take_batch(await self.findings.get()))
+            await acknowledge(self.client, self.key, outcomes)
+            self.handled[0] += len(outcomes)
+            if self.max_messages is not None and self.handled[0] >= self.max_messages:
+                self.stop.set()
 
-    async def enroll_loop() -> None:
-        assert admin is not None
+    async def enroll_loop(self, admin: BrokerAdmin) -> None:
         while True:
-            message = await requests.get()
+            message = await self.requests.get()
             try:
-                await handle_enrollment(db, admin, client, key, message)
+                await handle_enrollment(self.db, admin, self.client, self.key, message)
             except (broker_admin.BrokerAdminError, TimeoutError, ValueError) as exc:
                 log.error("enrollment request on %r not answered: %s", str(message.topic)[:120],
                           exc)  # one bad request must not stop the central
-            ingestor.refresh()
+            self.ingestor.refresh()
 
-    async def reconcile_loop() -> None:
-        assert admin is not None
+    async def reconcile_loop(self, admin: BrokerAdmin) -> None:
         while True:
             try:
-                await reconcile(db, admin)
+                await reconcile(self.db, admin)
             except (broker_admin.BrokerAdminError, TimeoutError) as exc:
                 log.error("broker access not brought in line with the registry: %s", exc)
             await asyncio.sleep(RECONCILE_S)
 
-    async def status_loop() -> None:
+    async def status_loop(self) -> None:
         while True:
-            message = await statuses.get()
-            store_status(db, ingestor, str(message.topic), _payload(message))
+            message = await self.statuses.get()
+            store_status(self.db, self.ingestor, str(message.topic), _payload(message))
 
-    async def command_loop() -> None:
+    async def command_loop(self) -> None:
         while True:
-            await send_commands(db, client, key)
+            await send_commands(self.db, self.client, self.key)
             await asyncio.sleep(RECONCILE_S)
 
-    async def policy_loop() -> None:
-        assert policy_path is not None
+    async def policy_loop(self, policy_path: Path) -> None:
         evaluated: str | None = None  # the newest message the last evaluation saw
         while True:
             await asyncio.sleep(POLICY_ROUND_S)
             try:
-                evaluated = segmentation_round(db, policy_path, key, evaluated)
+                evaluated = segmentation_round(self.db, policy_path, self.key, evaluated)
             except Exception as exc:  # a bad policy edit must not stop the ingest
                 log.error("segmentation round failed: %s", exc)
 
-    async def watch_stop() -> None:
-        await stop.wait()
+    async def watch_stop(self) -> None:
+        await self.stop.wait()
         raise _Stop
 
-    async with asyncio.TaskGroup() as group:
-        group.create_task(read())
-        group.create_task(watch_stop())
-        if admin is not None:
-            await admin.start()
-            if broker.username:
-                await admin.ensure_central(broker.username)
-            await client.subscribe(broker_admin.enroll_request_topic("+"), qos=1)
-            group.create_task(enroll_loop())
-            group.create_task(reconcile_loop())
-        await client.subscribe(wire.FINDINGS_FILTER, qos=1)
-        await client.subscribe(STATUS_FILTER, qos=1)
-        group.create_task(status_loop())
-        group.create_task(command_loop())
-        if policy_path is not None:
-            group.create_task(policy_loop())
-        log.info("subscribed to %s on %s:%d", wire.FINDINGS_FILTER, broker.host, broker.port)
-        group.create_task(ingest_loop())
-        if ready is not None:
-            ready.set()
+    async def start_admin(self, admin: BrokerAdmin, group: asyncio.TaskGroup) -> None:
+        await admin.start()
+        if self.broker.username:
+            await admin.ensure_central(self.broker.username)
+        await self.client.subscribe(broker_admin.enroll_request_topic("+"), qos=1)
+        group.create_task(self.enroll_loop(admin))
+        group.create_task(self.reconcile_loop(admin))
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.read())
+            group.create_task(self.watch_stop())
+            if self.admin is not None:
+                await self.start_admin(self.admin, group)
+            await self.client.subscribe(wire.FINDINGS_FILTER, qos=1)
+            await self.client.subscribe(STATUS_FILTER, qos=1)
+            group.create_task(self.status_loop())
+            group.create_task(self.command_loop())
+            if self.policy_path is not None:
+                group.create_task(self.policy_loop(self.policy_path))
+            log.info("subscribed to %s on %s:%d", wire.FINDINGS_FILTER, self.broker.host,
+                     self.broker.port)
+            group.create_task(self.ingest_loop())
+            if ready is not None:
+                ready.set()
 
 
 async def acknowledge(client: aiomqtt.Client, key: OKPKey, outcomes: list[Outcome]) -> None:

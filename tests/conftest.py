@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from joserfc.jwk import OKPKey
 from sqlite_utils import Database
 
 from agent import signing, wire
@@ -31,7 +32,7 @@ needs_root = pytest.mark.skipif(
 
 
 @pytest.fixture
-def sensor_key() -> signing.OKPKey:  # type: ignore[name-defined]
+def sensor_key() -> OKPKey:
     return signing.generate_private_key()
 
 
@@ -43,9 +44,9 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
-def registered(db: Database, sensor_key: object) -> str:
+def registered(db: Database, sensor_key: OKPKey) -> str:
     registry.add_sensor(db, sensor="s-one", org=ORG, site=SITE,
-                        public_jwk=signing.public_jwk(sensor_key))  # type: ignore[arg-type]
+                        public_jwk=signing.public_jwk(sensor_key))
     return "s-one"
 
 
@@ -53,7 +54,7 @@ MakeMessage = Callable[..., tuple[str, bytes]]
 
 
 @pytest.fixture
-def make_message(sensor_key: object) -> MakeMessage:
+def make_message(sensor_key: OKPKey) -> MakeMessage:
     """Build a signed findings message: ``make_message(seq=1, assets=[...])`` -> (topic, bytes)."""
 
     def make(
@@ -61,7 +62,7 @@ def make_message(sensor_key: object) -> MakeMessage:
         seq: int = 1,
         sensor: str = "s-one",
         org: str = ORG,
-        key: object = None,
+        key: OKPKey | None = None,
         assets: tuple[Asset, ...] | None = None,
         topic: str | None = None,
     ) -> tuple[str, bytes]:
@@ -80,7 +81,7 @@ def make_message(sensor_key: object) -> MakeMessage:
                       services=(Service(port=80, name="http", banner="Server: x"),)),
             ),
         )
-        token = signing.sign(findings.encode(), key or sensor_key, kid=sensor)  # type: ignore[arg-type]
+        token = signing.sign(findings.encode(), key or sensor_key, kid=sensor)
         return topic or wire.findings_topic(org, sensor), token
 
     return make

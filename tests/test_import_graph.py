@@ -6,6 +6,7 @@ of the central."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,60 @@ def test_layers_point_one_way(package: str) -> None:
                    if source.split(".")[0] == package for target in targets
                    if target.split(".")[0] not in LAYERS[package] | {package})
     assert wrong == []
+
+
+def third_party(module_names: set[str]) -> set[str]:
+    """The distributions the given modules import (lazily or not)."""
+    import sys
+    from importlib.metadata import packages_distributions
+
+    known = modules()
+    providers = packages_distributions()
+    found: set[str] = set()
+    for name in module_names:
+        for node in ast.walk(ast.parse(known[name].read_text())):
+            if isinstance(node, ast.Import):
+                tops = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                tops = [node.module.split(".")[0]]
+            else:
+                continue
+            for top in tops:
+                if top in sys.stdlib_module_names or top in PACKAGES or top == "__future__":
+                    continue
+                found |= {d.lower().replace("_", "-") for d in providers.get(top, [top])}
+    return found
+
+
+def closure(roots: set[str], edges: dict[str, set[str]], *, outside: str = "central.lab"
+            ) -> set[str]:
+    seen, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen or name.startswith(outside):
+            continue
+        seen.add(name)
+        todo.extend(edges[name])
+    return seen
+
+
+def requirements(*extras: str) -> set[str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = list(project["dependencies"])
+    for extra in extras:
+        lines += project["optional-dependencies"][extra]
+    return {re.split(r"[<>=\[ ;]", line, maxsplit=1)[0].lower() for line in lines
+            if not line.startswith("netvagt")}
+
+
+@pytest.mark.parametrize(("side", "package"), [("sensor", "agent"), ("central", "central")])
+def test_each_side_installs_what_it_imports_and_the_sensor_no_central_parts(
+        side: str, package: str) -> None:
+    """A side's modules (and all they import, the lab aside: it is the demo's) need no
+    distribution outside the side's requirements."""
+    edges = graph()
+    reached = closure({m for m in edges if m.split(".")[0] == package}, edges)
+    assert third_party(reached) - requirements(side) == set()
+    assert not requirements("sensor") & {"openpyxl", "sqlite-utils"}

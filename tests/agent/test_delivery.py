@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from joserfc.jwk import OKPKey
 
 from agent import signing, wire
 from agent.outbox import Outbox
@@ -21,14 +22,15 @@ from central.lab.broker import Mosquitto, free_port
 from central.service import BrokerConfig as CentralBroker
 from central.service import serve
 
-pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None
-                                and not Path("/usr/sbin/mosquitto").exists(),
-                                reason="needs mosquitto (install.sh installs it)")
+pytestmark = [pytest.mark.broker,
+              pytest.mark.skipif(shutil.which("mosquitto") is None
+                                 and not Path("/usr/sbin/mosquitto").exists(),
+                                 reason="needs mosquitto (install.sh installs it)")]
 
 
-def _fill(outbox: Outbox, key: object, scans: int) -> list[str]:
+def _fill(outbox: Outbox, key: OKPKey, scans: int) -> list[str]:
     for n in range(scans):
-        outbox.enqueue_scan(sensor="s-one", org="aarhus", key=key,  # type: ignore[arg-type]
+        outbox.enqueue_scan(sensor="s-one", org="aarhus", key=key,
                             started_at=wire.utc_now(), finished_at=wire.utc_now(),
                             networks=("10.1.0.0/24",),
                             assets=(Asset(ip=f"10.1.0.{n + 1}", mac=f"00:1b:1b:00:00:{n + 1:02x}",
@@ -36,12 +38,12 @@ def _fill(outbox: Outbox, key: object, scans: int) -> list[str]:
     return [p.msg_id for p in outbox.pending(10_000)]
 
 
-def _central(tmp_path: Path, sensor_key: object) -> tuple[Path, object]:
+def _central(tmp_path: Path, sensor_key: OKPKey) -> tuple[Path, OKPKey]:
     """An inventory with 's-one' registered, and the public half of the central's key."""
     db_path = tmp_path / "central.db"
     db = open_db(db_path)
     registry.add_sensor(db, sensor="s-one", org="aarhus", site="raadhus",
-                        public_jwk=signing.public_jwk(sensor_key))  # type: ignore[arg-type]
+                        public_jwk=signing.public_jwk(sensor_key))
     db.close()
     central_key = load_or_create(key_path_for(db_path))
     return db_path, signing.public_key_from_jwk(signing.public_jwk(central_key))

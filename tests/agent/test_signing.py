@@ -102,7 +102,7 @@ def test_structural_garbage_is_malformed(token: bytes) -> None:
         signing.read_header(token)
 
 
-def test_private_key_file_is_owner_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_private_key_file_is_owner_only(tmp_path) -> None:
     path = tmp_path / "k" / "sensor.key"
     key = signing.generate_private_key()
     signing.save_private_key(key, path)

@@ -8,6 +8,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from joserfc.jwk import OKPKey
 from sqlite_utils import Database
 
 from agent import signing, wire
@@ -17,7 +18,7 @@ from central.db import migrations, open_db
 from central.ingest import Ingestor, Reason, counts
 
 
-def test_migrations_run_from_empty(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_migrations_run_from_empty(tmp_path) -> None:
     db = open_db(tmp_path / "x.db")
     assert [m.name for m in migrations.applied(db)] == ["m001_core", "m002_assets",
                                                         "m003_ingest_log", "m004_enrollment",
@@ -28,7 +29,7 @@ def test_migrations_run_from_empty(tmp_path) -> None:  # type: ignore[no-untyped
     open_db(tmp_path / "x.db")  # applying again changes nothing
 
 
-def test_valid_message_is_stored(db: Database, registered: str, make_message) -> None:  # type: ignore[no-untyped-def]
+def test_valid_message_is_stored(db: Database, registered: str, make_message) -> None:
     outcome = Ingestor(db).ingest(*make_message(seq=1))
     assert outcome.accepted, outcome
     rows = inventory.assets(db)
@@ -40,7 +41,7 @@ def test_valid_message_is_stored(db: Database, registered: str, make_message) ->
 
 
 def test_each_rejection_is_counted_and_valid_traffic_continues(
-    db: Database, registered: str, make_message, sensor_key  # type: ignore[no-untyped-def]
+    db: Database, registered: str, make_message, sensor_key
 ) -> None:
     ingestor = Ingestor(db)
     topic, good = make_message(seq=1)
@@ -77,7 +78,7 @@ def test_each_rejection_is_counted_and_valid_traffic_continues(
 
 
 def test_signed_by_one_sensor_naming_another_is_refused(
-    db: Database, registered: str, sensor_key, make_message  # type: ignore[no-untyped-def]
+    db: Database, registered: str, sensor_key, make_message
 ) -> None:
     findings = wire.Findings.decode(
         signing.verify(make_message(seq=1)[1],
@@ -89,13 +90,13 @@ def test_signed_by_one_sensor_naming_another_is_refused(
     assert outcome.reason is Reason.IDENTITY_MISMATCH
 
 
-def test_unsupported_version_is_its_own_reason(db, registered, sensor_key) -> None:  # type: ignore[no-untyped-def]
+def test_unsupported_version_is_its_own_reason(db, registered, sensor_key) -> None:
     token = signing.sign(json.dumps({"v": 99}).encode(), sensor_key, kid="s-one")
     outcome = Ingestor(db).ingest(wire.findings_topic("test-kommune", "s-one"), token)
     assert outcome.reason is Reason.UNSUPPORTED_VERSION
 
 
-def test_a_sensor_registered_after_start_is_picked_up(db, make_message, sensor_key) -> None:  # type: ignore[no-untyped-def]
+def test_a_sensor_registered_after_start_is_picked_up(db, make_message, sensor_key) -> None:
     ingestor = Ingestor(db)
     assert ingestor.ingest(*make_message(seq=1)).reason is Reason.UNKNOWN_SENSOR
     registry.add_sensor(db, sensor="s-one", org="test-kommune", site="raadhus",
@@ -104,7 +105,7 @@ def test_a_sensor_registered_after_start_is_picked_up(db, make_message, sensor_k
     assert ingestor.ingest(*make_message(seq=1)).accepted
 
 
-def test_identity_by_mac_merges_addresses_and_ip_only_assets(db, registered, make_message) -> None:  # type: ignore[no-untyped-def]
+def test_identity_by_mac_merges_addresses_and_ip_only_assets(db, registered, make_message) -> None:
     ingestor = Ingestor(db)
     # a routed address seen by ICMP only, then the same address with its MAC, then a new IP
     ingestor.ingest(*make_message(seq=1, assets=(Asset(ip="10.1.0.9", sources=("icmp",)),)))
@@ -119,7 +120,7 @@ def test_identity_by_mac_merges_addresses_and_ip_only_assets(db, registered, mak
     assert rows[0].addresses == ("10.1.0.9", "10.1.0.10")
 
 
-def test_sites_are_separate_address_spaces(db, make_message, sensor_key) -> None:  # type: ignore[no-untyped-def]
+def test_sites_are_separate_address_spaces(db, make_message, sensor_key) -> None:
     other = signing.generate_private_key()
     registry.add_sensor(db, sensor="s-one", org="test-kommune", site="raadhus",
                         public_jwk=signing.public_jwk(sensor_key))
@@ -132,7 +133,7 @@ def test_sites_are_separate_address_spaces(db, make_message, sensor_key) -> None
     assert sorted(r.site for r in inventory.assets(db)) == ["raadhus", "skole"]
 
 
-def test_hostile_banner_is_stored_as_text_and_neutralised_in_csv(db, registered, make_message) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_banner_is_stored_as_text_and_neutralised_in_csv(db, registered, make_message) -> None:
     evil = '=HYPERLINK("http://evil.example","x")<script>alert(1)</script>\'; DROP TABLE assets;--'
     assets = (Asset(ip="10.1.0.7", hostname=evil[:200],
                     services=(Service(port=80, name="http", product=evil[:200], banner=evil),)),)
@@ -170,7 +171,7 @@ def _mutations() -> st.SearchStrategy[bytes]:
     signed_junk=st.booleans(),
 )
 def test_mutated_messages_never_raise(
-    db, registered, make_message, sensor_key, position, replacement, junk, signed_junk  # type: ignore[no-untyped-def]
+    db, registered, make_message, sensor_key, position, replacement, junk, signed_junk
 ) -> None:
     ingestor = Ingestor(db)
     topic, token = make_message(seq=10**9)
@@ -190,7 +191,7 @@ def test_mutated_messages_never_raise(
 
 
 def test_redelivery_is_refused_but_acknowledged_and_late_numbers_fill_in(
-    db, registered, make_message  # type: ignore[no-untyped-def]
+    db, registered, make_message
 ) -> None:
     from central.ingest import REPLAY_WINDOW
 
@@ -211,7 +212,7 @@ def test_redelivery_is_refused_but_acknowledged_and_late_numbers_fill_in(
     assert too_old.reason is Reason.REPLAYED and not too_old.committed
 
 
-def test_tokens_are_single_use_unexpired_and_secret(db) -> None:  # type: ignore[no-untyped-def]
+def test_tokens_are_single_use_unexpired_and_secret(db) -> None:
     from datetime import timedelta
 
     from central import enroll
@@ -249,7 +250,7 @@ def test_tokens_are_single_use_unexpired_and_secret(db) -> None:  # type: ignore
     assert db.execute("SELECT status FROM sensors WHERE id = 's-one'").fetchone()[0] == "revoked"
 
 
-def test_a_revoked_sensors_messages_are_refused(db, registered, make_message) -> None:  # type: ignore[no-untyped-def]
+def test_a_revoked_sensors_messages_are_refused(db, registered, make_message) -> None:
     from central import enroll
 
     ingestor = Ingestor(db)
@@ -261,7 +262,7 @@ def test_a_revoked_sensors_messages_are_refused(db, registered, make_message) ->
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 1
 
 
-def test_registry_changes_by_another_process_are_noticed(tmp_path, make_message, sensor_key) -> None:  # type: ignore[no-untyped-def]
+def test_registry_changes_by_another_process_are_noticed(tmp_path, make_message, sensor_key) -> None:
     from central import enroll
 
     path = tmp_path / "shared.db"
@@ -275,10 +276,10 @@ def test_registry_changes_by_another_process_are_noticed(tmp_path, make_message,
     assert ingestor.ingest(*make_message(seq=2)).reason is Reason.REVOKED_SENSOR
 
 
-def _signed_json(key: object, body: bytes, kid: str = "s-one") -> bytes:
+def _signed_json(key: OKPKey, body: bytes, kid: str = "s-one") -> bytes:
     """A correctly signed message whose payload is exactly ``body`` (the checks after the
     signature are what is tested)."""
-    return signing.sign(body, key, kid=kid)  # type: ignore[arg-type]
+    return signing.sign(body, key, kid=kid)
 
 
 def _body(**changes: object) -> dict[str, object]:
@@ -308,7 +309,7 @@ def _body(**changes: object) -> dict[str, object]:
     ({"v": [1]}, Reason.UNSUPPORTED_VERSION, "version"),
     ({"v": True}, Reason.UNSUPPORTED_VERSION, "version"),
 ])
-def test_signed_but_wrong_content_is_refused_with_its_reason(  # type: ignore[no-untyped-def]
+def test_signed_but_wrong_content_is_refused_with_its_reason(
     db: Database, registered: str, sensor_key, changes, reason, detail
 ) -> None:
     body = wire.canonical_json(_body(**changes))
@@ -320,7 +321,7 @@ def test_signed_but_wrong_content_is_refused_with_its_reason(  # type: ignore[no
     assert counts(db) == {reason.value: 1}
 
 
-def test_duplicate_json_keys_are_refused(db: Database, registered: str, sensor_key) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_json_keys_are_refused(db: Database, registered: str, sensor_key) -> None:
     """{"org": "mine", ..., "org": "theirs"}: which one a reader takes is up to the reader."""
     body = wire.canonical_json(_body(assets=[{"ip": "10.1.0.5"}]))
     doubled = body[:-1] + b',"assets":[{"ip":"10.1.0.6"}]}'
@@ -330,7 +331,7 @@ def test_duplicate_json_keys_are_refused(db: Database, registered: str, sensor_k
     assert db.execute("SELECT count(*) FROM assets").fetchone()[0] == 0
 
 
-def test_clock_skew_is_configurable(db: Database, registered: str, sensor_key) -> None:  # type: ignore[no-untyped-def]
+def test_clock_skew_is_configurable(db: Database, registered: str, sensor_key) -> None:
     from datetime import UTC, datetime, timedelta
 
     ahead = wire.format_ts(datetime.now(UTC) + timedelta(minutes=30))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from joserfc.jwk import OKPKey
 
 from agent import signing, wire
 from central import registry
@@ -23,9 +24,10 @@ from central.ingest import counts
 from central.lab.broker import Mosquitto
 from central.service import BrokerConfig, serve
 
-pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None
-                                and not Path("/usr/sbin/mosquitto").exists(),
-                                reason="needs mosquitto (install.sh installs it)")
+pytestmark = [pytest.mark.broker,
+              pytest.mark.skipif(shutil.which("mosquitto") is None
+                                 and not Path("/usr/sbin/mosquitto").exists(),
+                                 reason="needs mosquitto (install.sh installs it)")]
 
 ORG, SENSOR = "test-kommune", "s-one"
 HOSTILE = 10_000
@@ -56,13 +58,13 @@ def _differs(token: bytes, original: bytes) -> bool:
 class Forge:
     """Hostile messages of every kind the attack campaign tried, deterministically."""
 
-    def __init__(self, key: signing.OKPKey, rng: random.Random) -> None:  # type: ignore[name-defined]
+    def __init__(self, key: signing.OKPKey, rng: random.Random) -> None:
         self.key, self.rng = key, rng
         self.stranger = signing.generate_private_key()
         self.replayable: list[bytes] = []
 
-    def sign(self, body: bytes, *, key: object = None, kid: str = SENSOR) -> bytes:
-        return signing.sign(body, key or self.key, kid=kid)  # type: ignore[arg-type]
+    def sign(self, body: bytes, *, key: OKPKey | None = None, kid: str = SENSOR) -> bytes:
+        return signing.sign(body, key or self.key, kid=kid)
 
     def hostile(self, n: int, seq: int) -> bytes:
         rng = self.rng

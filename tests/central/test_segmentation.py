@@ -10,6 +10,7 @@ import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
@@ -104,14 +105,14 @@ def _probes(telnet: str) -> tuple[Probe, ...]:
 
 
 @pytest.fixture
-def lab(db: Database, tmp_path) -> Sensors:  # type: ignore[no-untyped-def]
+def lab(db: Database, tmp_path) -> Sensors:
     sensors = Sensors(db)
     sensors.send("s-admin", assets=ADMIN)
     sensors.send("s-bms", assets=BMS)
     return sensors
 
 
-def _probe_round(lab: Sensors, tmp_path, telnet: str) -> str:  # type: ignore[no-untyped-def]
+def _probe_round(lab: Sensors, tmp_path, telnet: str) -> str:
     key = load_or_create(tmp_path / "central.key")
     plan, token = issue_plan(lab.db, POLICY, "s-admin", key)
     assert {t.ip for t in plan.targets} == {"10.20.40.33", "10.20.40.70"}
@@ -122,12 +123,12 @@ def _probe_round(lab: Sensors, tmp_path, telnet: str) -> str:  # type: ignore[no
     return plan.id
 
 
-def _kinds(db: Database, **filters: object) -> set[tuple[str, str | None, str | None]]:
-    return {(v.kind, v.zone, v.other_zone) for v in violations(db, **filters)}  # type: ignore[arg-type]
+def _kinds(db: Database, **filters: Any) -> set[tuple[str, str | None, str | None]]:
+    return {(v.kind, v.zone, v.other_zone) for v in violations(db, **filters)}
 
 
 def test_each_seeded_violation_is_found_with_evidence_and_nothing_else(
-        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        db: Database, lab: Sensors, tmp_path) -> None:
     _probe_round(lab, tmp_path, "reachable")
     evaluate(db, POLICY)
     found = {v.kind: v for v in violations(db)}
@@ -151,7 +152,7 @@ def test_each_seeded_violation_is_found_with_evidence_and_nothing_else(
 
 
 def test_lifecycle_accept_expire_resolve_reopen_with_an_audit_trail(
-        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        db: Database, lab: Sensors, tmp_path) -> None:
     _probe_round(lab, tmp_path, "reachable")
     evaluate(db, POLICY)
     flow = next(v for v in violations(db) if v.kind == "unexpected_flow")
@@ -196,7 +197,7 @@ def test_a_device_new_since_the_baseline_is_unknown(
 
 
 def test_exports_read_back_with_evidence_and_formulas_stay_text(
-        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        db: Database, lab: Sensors, tmp_path) -> None:
     _probe_round(lab, tmp_path, "reachable")
     evaluate(db, POLICY)
     count = len(violations(db, statuses=None))
@@ -208,10 +209,10 @@ def test_exports_read_back_with_evidence_and_formulas_stay_text(
     assert "HYPERLINK" in telnet[evidence] and not telnet[evidence].startswith("=")
     book = load_workbook(io.BytesIO(exports.export(db, "violations", "xlsx")))
     sheet = book.active
-    values = [[c.value for c in row] for row in sheet.iter_rows()]  # type: ignore[union-attr]
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert len(values) == 1 + count
     assert all(not (isinstance(v, str) and v.startswith("=")) for row in values for v in row)
-    assert all(c.data_type == "s" for row in sheet.iter_rows(min_row=2)  # type: ignore[union-attr]
+    assert all(c.data_type == "s" for row in sheet.iter_rows(min_row=2)
                for c in row if isinstance(c.value, str))
     # a hostile banner as a whole cell: the assets export
     lab.send("s-bms", assets=(_asset("10.20.40.34", "00:1b:08:10:40:34",
@@ -221,14 +222,14 @@ def test_exports_read_back_with_evidence_and_formulas_stay_text(
     hosts = [r[assets[0].index("Værtsnavn / Host name")] for r in assets[1:]]
     assert "'" + HOSTILE in hosts
     book = load_workbook(io.BytesIO(exports.export(db, "assets", "xlsx", policy=POLICY)))
-    cells = [c for row in book.active.iter_rows() for c in row]  # type: ignore[union-attr]
+    cells = [c for row in book.active.iter_rows() for c in row]
     assert any(c.value == "'" + HOSTILE and c.data_type == "s" for c in cells)
     data = json.loads(exports.export(db, "violations", "json"))
     assert len(data) == count and all(d["evidence_items"] for d in data)
 
 
 def test_the_service_round_plans_after_each_scan_and_evaluates_new_data(
-        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        db: Database, lab: Sensors, tmp_path) -> None:
     from central.service import segmentation_round
 
     policy_file = tmp_path / "policy.toml"
@@ -272,7 +273,7 @@ baseline = "empty"'''))
 
 
 def test_a_gateway_answering_is_routing_but_its_login_is_an_exposure(
-        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        db: Database, lab: Sensors, tmp_path) -> None:
     """ICMP to the router's own address in another zone was reported as a flow into that
     zone, from every zone to every other; its SSH answering there is the real finding."""
     key = load_or_create(tmp_path / "central.key")
@@ -291,7 +292,7 @@ def test_a_gateway_answering_is_routing_but_its_login_is_an_exposure(
 
 
 def test_critical_zones_flag_unidentified_unapproved_and_from_an_empty_baseline(
-        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        db: Database, lab: Sensors, tmp_path) -> None:
     """A rogue Raspberry Pi: a vendor, no type, present at the first evaluation. In a zone
     that allows identified devices only, with an empty baseline and an approved list, it is
     flagged three ways from the very first evaluation."""
@@ -312,7 +313,7 @@ def test_critical_zones_flag_unidentified_unapproved_and_from_an_empty_baseline(
     assert not any("10.20.40.70" in v.title or "10.20.40.33" in v.title for v in approved)
 
 
-def test_an_approved_list_with_a_bad_line_is_refused_whole(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_approved_list_with_a_bad_line_is_refused_whole(db: Database, tmp_path) -> None:
     from central.approved import ApprovedListError, import_file
 
     bad = tmp_path / "list.csv"
@@ -326,7 +327,7 @@ def test_an_approved_list_with_a_bad_line_is_refused_whole(db: Database, tmp_pat
 
 
 def test_plans_wait_for_the_site_s_scans_and_are_rebuilt_when_another_zone_reports(
-        db: Database, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+        db: Database, tmp_path, caplog) -> None:
     """The night's first sensor got a plan with no target and tested nothing until the next
     night. Plans are now the night's second phase: a plan waits for the site's other
     sensors to scan (at most PHASE_DEADLINE_S), is rebuilt when another zone reports new
@@ -399,7 +400,7 @@ def test_a_dual_homed_camera_with_neighbouring_macs_is_a_bridge(
                                                        "same banners and pages"}
 
 
-def test_a_flow_open_over_ipv6_only_is_a_violation(db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_flow_open_over_ipv6_only_is_a_violation(db: Database, lab: Sensors, tmp_path) -> None:
     """Dual-stack zones: the IPv4 rule holds, the IPv6 one was forgotten."""
     policy = parse(POLICY_TEXT.replace('cidrs = ["10.20.40.0/24"]',
                                        'cidrs = ["10.20.40.0/24", "fd20:40::/64"]\n'
@@ -417,7 +418,7 @@ def test_a_flow_open_over_ipv6_only_is_a_violation(db: Database, lab: Sensors, t
 
 
 def test_a_zone_s_gateway_is_learned_from_its_sensor_s_routes(
-        db: Database, lab: Sensors, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        db: Database, lab: Sensors, tmp_path) -> None:
     """The policy names no gateway; the bms sensor reported 10.20.40.1 as its default
     gateway, so the admin sensor's ping to it is routing, not a flow into bms."""
     lab.send("s-bms", assets=(*BMS, _asset("10.20.40.1", "00:00:0c:14:28:01",

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ class Site:
         return self.lab.run(self.lab.sensor_ns("edge"), [PY, "-m", "agent.cli", *args],
                             timeout=300)
 
-    def query(self, sql: str, *params: object) -> list[tuple[object, ...]]:
+    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
         db = open_db(self.db)
         try:
             return [tuple(r) for r in db.execute(sql, list(params)).fetchall()]
@@ -72,7 +73,7 @@ class Site:
         return token
 
 
-def _wait(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+def _wait(condition, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -174,7 +175,7 @@ def _login(site: Site, name: str, client_id: str | None = None) -> list[str]:
             "-i", client_id or broker["client_id"]]
 
 
-def _status(site: Site, sensor: str) -> dict[str, object]:
+def _status(site: Site, sensor: str) -> dict[str, Any]:
     rows = site.query("SELECT last_status FROM sensors WHERE id = ?", sensor)
     return json.loads(rows[0][0]) if rows and rows[0][0] else {}
 

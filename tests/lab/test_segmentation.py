@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
@@ -109,7 +110,7 @@ def probe_round(run: SegRun, *sensors: str) -> None:
     raise AssertionError(f"no results for plans {plans}")
 
 
-def listed(run: SegRun, *args: str) -> list[dict[str, object]]:
+def listed(run: SegRun, *args: str) -> list[dict[str, Any]]:
     return json.loads(central(run, "violations", "--format", "json", *args).stdout)
 
 
@@ -154,9 +155,9 @@ def test_every_seeded_violation_is_found_and_nothing_else(seg_run: SegRun) -> No
     assert seen == SEEDED
     assert len(found) == len(SEEDED)
     flow = next(r for r in found if r["kind"] == "unexpected_flow")
-    targets = {e["target"] for e in flow["evidence"]}  # type: ignore[union-attr]
+    targets = {e["target"] for e in flow["evidence"]}
     assert targets == {"10.20.30.21", "10.20.30.22", "10.20.30.23"}  # every RTSP camera
-    assert all(e["sensor"] == "s-admin" for e in flow["evidence"])  # type: ignore[union-attr]
+    assert all(e["sensor"] == "s-admin" for e in flow["evidence"])
     matrix = central(seg_run, "matrix", *policy_args()).stdout
     assert "VIOLATION" in matrix and "tcp/554" in matrix
 
@@ -214,7 +215,7 @@ def test_lifecycle_accept_fix_reintroduce_and_a_new_device(seg_run: SegRun) -> N
     central(seg_run, "evaluate", *policy_args())
     (row,) = [r for r in listed(seg_run) if r["id"] == flow["id"]]
     assert row["status"] == "open"
-    assert [h["new_status"] for h in row["history"]] == ["open", "resolved", "open"]  # type: ignore[union-attr]
+    assert [h["new_status"] for h in row["history"]] == ["open", "resolved", "open"]
 
     address = seg_run.lab.add_host("laptop", "admin", 90, "f8:bc:12:10:20:90")
     central(seg_run, "sensor", "scan", "s-admin")  # a signed command to the admin daemon
@@ -227,10 +228,10 @@ def test_lifecycle_accept_fix_reintroduce_and_a_new_device(seg_run: SegRun) -> N
     central(seg_run, "evaluate", *policy_args())
     now_open = listed(seg_run)
     new = [r for r in now_open if r["kind"] == "unknown_device"]
-    assert [e["address"] for r in new for e in r["evidence"]] == [address]  # type: ignore[union-attr]
+    assert [e["address"] for r in new for e in r["evidence"]] == [address]
     (row,) = [r for r in now_open if r["id"] == misplaced["id"]]
     assert row["status"] == "open"  # the accepted risk expired
-    assert [(h["actor"], h["new_status"]) for h in row["history"]] == [  # type: ignore[union-attr]
+    assert [(h["actor"], h["new_status"]) for h in row["history"]] == [
         ("netvagt", "open"), ("mette", "accepted"), ("netvagt", "open")]
 
 
@@ -240,7 +241,7 @@ def test_exports_read_back_with_every_row_and_hostile_text_stays_text(seg_run: S
     central(seg_run, "export", "violations", "--format", "xlsx", "--out", str(xlsx),
             *policy_args())
     sheet = load_workbook(xlsx).active
-    rows = [[c.value for c in row] for row in sheet.iter_rows()]  # type: ignore[union-attr]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
     assert rows[0][0] == "ID / ID"
     assert len(rows) == 1 + len(everything)
     evidence_col = rows[0].index("Dokumentation / Evidence")
@@ -249,7 +250,7 @@ def test_exports_read_back_with_every_row_and_hostile_text_stays_text(seg_run: S
     hostile = [r for r in rows[1:] if "10.20.30.24" in str(r[evidence_col])
                and "Telnet" in str(r)]
     assert hostile and str(hostile[0][banner_col]).startswith("'=HYPERLINK(")
-    for cell in (c for row in sheet.iter_rows(min_row=2) for c in row):  # type: ignore[union-attr]
+    for cell in (c for row in sheet.iter_rows(min_row=2) for c in row):
         assert cell.data_type != "f", cell.value  # never a formula
     text = central(seg_run, "export", "violations", "--format", "csv", *policy_args()).stdout
     table = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))

@@ -220,19 +220,19 @@ def test_snmp_address_table_walk_reads_claimed_addresses() -> None:
             lambda: _SnmpAgent({"community": "private", "sysdescr": "x",
                                 "addresses": "127.0.0.1,192.168.0.1,10.9.9.9"}),
             local_addr=("127.0.0.1", 0))
-        port = transport.get_extra_info("sockname")[1]
+        agent_port = transport.get_extra_info("sockname")[1]
         import scanners.identify as identify
 
         original = identify._ask
 
-        async def to_port(ip: str, _port: int, payload: bytes, timeout: float) -> bytes | None:
-            return await original(ip, port, payload, timeout)
+        async def to_port(ip: str, port: int, payload: bytes, timeout: float) -> bytes | None:
+            return await original(ip, agent_port, payload, timeout)
 
-        identify._ask = to_port  # type: ignore[assignment]
+        identify._ask = to_port
         try:
             return await snmp_claims("127.0.0.1", ("public", "private"), timeout=0.5)
         finally:
-            identify._ask = original  # type: ignore[assignment]
+            identify._ask = original
             transport.close()
 
     # the wrong community is silent, the right one lists three rows; its own address is no claim

@@ -13,7 +13,7 @@ from scanners.scope import OutOfScope, Scope
 DATA = Path(__file__).parent / "data"
 
 
-def _parsed(name: str) -> dict:  # type: ignore[type-arg]
+def _parsed(name: str) -> dict:
     scanner = nmap.PortScanner.__new__(nmap.PortScanner)  # parse only: no nmap binary needed
     scanner._scan_result = {}
     return scanner.analyse_nmap_xml_scan((DATA / name).read_text())

@@ -3,6 +3,8 @@ captures: a Windows DHCP request, an IPP printer's mDNS announcement, a switch's
 
 from __future__ import annotations
 
+from typing import Any
+
 from scapy.contrib.lldp import (
     LLDPDUChassisID,
     LLDPDUEndOfLLDPDU,
@@ -82,7 +84,7 @@ def test_arp_and_what_is_skipped() -> None:
     assert parse(arp[:20]) == []  # truncated: nothing, and no exception
 
 
-def test_scan_pcap_reads_a_capture_and_names_what_it_heard(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_scan_pcap_reads_a_capture_and_names_what_it_heard(tmp_path) -> None:
     import json
     import subprocess
     import sys
@@ -100,7 +102,8 @@ def test_scan_pcap_reads_a_capture_and_names_what_it_heard(tmp_path) -> None:  #
                                        rdata="Hue Bridge - 1A2B3C._hue._tcp.local.")]))
     noise = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=9)
     capture = tmp_path / "segment.pcap"
-    wrpcap(str(capture), [dhcp, hue, noise, Ether() / b"\x00" * 30])
+    frames: list[Any] = [dhcp, hue, noise, Ether() / b"\x00" * 30]
+    wrpcap(str(capture), frames)
     done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
                            "--format", "json"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -71,7 +71,7 @@ class FakeClock:
         return self.now
 
 
-def test_sweep_retries_silent_targets_and_stops_when_answers_stop(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_sweep_retries_silent_targets_and_stops_when_answers_stop(monkeypatch) -> None:
     clock = FakeClock()
     monkeypatch.setattr("scanners.sweep.time.monotonic", clock)
     monkeypatch.setattr("scanners.rate.time.monotonic", clock)
@@ -109,7 +109,7 @@ def test_sweep_retries_silent_targets_and_stops_when_answers_stop(monkeypatch) -
     assert clock.now - started < 1.0
 
 
-def test_sweep_of_a_silent_network_waits_max_wait_per_round(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_sweep_of_a_silent_network_waits_max_wait_per_round(monkeypatch) -> None:
     clock = FakeClock()
     monkeypatch.setattr("scanners.sweep.time.monotonic", clock)
     monkeypatch.setattr("scanners.rate.time.monotonic", clock)
