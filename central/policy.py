@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -196,8 +197,29 @@ def load(path: str | Path) -> Policy:
 
 
 def parse(text: str, path: str = "<policy>") -> Policy:
-    from fingerprints.rules import vocabulary
+    data = _toml(text, path)
+    problems = _Problems(path, text)
+    known_top = {"org", "defaults", "site", "zone", "flow"}
+    for key in sorted(set(data) - known_top):
+        problems.add("", 0, key, f"unknown setting (expected one of {sorted(known_top)})")
+    org = data.get("org")
+    if not isinstance(org, str) or not _NAME_RE.match(org):
+        problems.add("", 0, "org", "expected the organisation id, e.g. org = \"kommune\"")
+        org = ""
+    tcp_ports, udp_ports, rates = _defaults(data.get("defaults", {}), problems)
+    sites = _sites(data.get("site", []), problems)
+    zones = _zones(data.get("zone", []), sites, problems)
+    flows = _flows(data.get("flow", []), {z.name for z in zones}, problems)
+    if problems.items:
+        raise PolicyError(problems.items)
+    return Policy(path=path, org=org, sites=tuple(sites), zones=tuple(zones), flows=tuple(flows),
+                  tcp_ports=tuple(tcp_ports), udp_ports=tuple(udp_ports),
+                  probe_pps=rates["probe_pps"], probe_host_pps=rates["probe_host_pps"],
+                  probe_timeout_s=rates["probe_timeout_s"])
 
+
+def _toml(text: str, path: str) -> dict[str, Any]:
+    """The file as TOML, within the bounds of a policy; a PolicyError otherwise."""
     if len(text) > MAX_POLICY_CHARS:
         raise PolicyError([f"{path}:0: {len(text)} characters; a policy holds at most "
                            f"{MAX_POLICY_CHARS}"])
@@ -213,15 +235,15 @@ def parse(text: str, path: str = "<policy>") -> Policy:
         if count > most:
             raise PolicyError([f"{path}:0: {count} [[{table}]] entries; at most {most} "
                                "(split the municipality into several policies)"])
-    problems = _Problems(path, text)
-    known_top = {"org", "defaults", "site", "zone", "flow"}
-    for key in sorted(set(data) - known_top):
-        problems.add("", 0, key, f"unknown setting (expected one of {sorted(known_top)})")
-    org = data.get("org")
-    if not isinstance(org, str) or not _NAME_RE.match(org):
-        problems.add("", 0, "org", "expected the organisation id, e.g. org = \"kommune\"")
-        org = ""
-    defaults = data.get("defaults", {})
+    return data
+
+
+def _defaults(defaults: Any, problems: _Problems
+              ) -> tuple[list[int], list[int], dict[str, float]]:
+    """The probe ports and rates of [defaults]."""
+    if not isinstance(defaults, dict):
+        problems.add("defaults", 0, "", "expected a table")
+        defaults = {}
     tcp_ports = _ports(defaults.get("tcp_ports", list(DEFAULT_TCP)))
     udp_ports = _ports(defaults.get("udp_ports", list(DEFAULT_UDP)))
     if tcp_ports is None or (tcp_ports and len(tcp_ports) > 48):
@@ -241,9 +263,12 @@ def parse(text: str, path: str = "<policy>") -> Policy:
         rates[setting] = float(value)
     for extra in sorted(set(defaults) - {"tcp_ports", "udp_ports", *rates}):
         problems.add("defaults", 0, extra, "unknown setting")
+    return tcp_ports, udp_ports, rates
 
+
+def _sites(raws: Any, problems: _Problems) -> list[str]:
     sites: list[str] = []
-    for index, raw in enumerate(data.get("site", [])):
+    for index, raw in enumerate(raws if isinstance(raws, list) else []):
         name = raw.get("name") if isinstance(raw, dict) else None
         if not isinstance(name, str) or not _NAME_RE.match(name):
             problems.add("site", index, "name", "expected a site name like \"raadhuset\"")
@@ -253,10 +278,15 @@ def parse(text: str, path: str = "<policy>") -> Policy:
             sites.append(name)
     if not sites:
         problems.add("", 0, "", "no [[site]] declared")
+    return sites
+
+
+def _zones(raws: Any, sites: list[str], problems: _Problems) -> list[Zone]:
+    from fingerprints.rules import vocabulary
 
     types = vocabulary().device_types
     zones: list[Zone] = []
-    for index, raw in enumerate(data.get("zone", [])):
+    for index, raw in enumerate(raws if isinstance(raws, list) else []):
         zone = _zone(raw, index, sites, types, problems)
         if zone is None:
             continue
@@ -271,34 +301,41 @@ def parse(text: str, path: str = "<policy>") -> Policy:
         zones.append(zone)
     if not zones:
         problems.add("", 0, "", "no [[zone]] declared")
+    return zones
 
-    names = {z.name for z in zones}
+
+def _flows(raws: Any, names: set[str], problems: _Problems) -> list[Flow]:
     flows: list[Flow] = []
-    for index, raw in enumerate(data.get("flow", [])):
+    for index, raw in enumerate(raws if isinstance(raws, list) else []):
         flow = _flow(raw, index, names, problems)
         if flow is None:
             continue
         for earlier in flows:
-            if (earlier.source, earlier.target, earlier.proto, earlier.action) != (
-                    flow.source, flow.target, flow.proto, "deny" if flow.action == "allow"
-                    else "allow"):
-                continue
-            if earlier.ports and flow.ports:
-                shared = sorted(set(earlier.ports) & set(flow.ports))
-                if not shared:
-                    continue
-            else:
-                shared = sorted({*earlier.ports, *flow.ports})
-            problems.add("flow", index, "action", f"contradicts an earlier flow: "
-                         f"{flow.source} -> {flow.target} {flow.proto} "
-                         f"{shared or 'every port'} is both allowed and denied")
+            shared = _contradiction(earlier, flow)
+            if shared is not None:
+                problems.add("flow", index, "action", f"contradicts an earlier flow: "
+                             f"{flow.source} -> {flow.target} {flow.proto} "
+                             f"{shared or 'every port'} is both allowed and denied")
         flows.append(flow)
-    if problems.items:
-        raise PolicyError(problems.items)
-    return Policy(path=path, org=org, sites=tuple(sites), zones=tuple(zones), flows=tuple(flows),
-                  tcp_ports=tuple(tcp_ports), udp_ports=tuple(udp_ports),
-                  probe_pps=rates["probe_pps"], probe_host_pps=rates["probe_host_pps"],
-                  probe_timeout_s=rates["probe_timeout_s"])
+    return flows
+
+
+def _contradiction(earlier: Flow, flow: Flow) -> list[int] | None:
+    """The ports one flow allows and the other denies between the same zones (empty: every
+    port), or None when they do not contradict."""
+    opposite = "deny" if flow.action == "allow" else "allow"
+    if (earlier.source, earlier.target, earlier.proto, earlier.action) != (
+            flow.source, flow.target, flow.proto, opposite):
+        return None
+    if earlier.ports and flow.ports:
+        shared = sorted(set(earlier.ports) & set(flow.ports))
+        return shared or None
+    return sorted({*earlier.ports, *flow.ports})
+
+
+_ZONE_KEYS = frozenset({"name", "site", "cidrs", "purpose", "criticality", "allowed_types",
+                        "reference_targets", "sensors", "gateways", "allow_unidentified",
+                        "baseline"})
 
 
 def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],
@@ -306,11 +343,8 @@ def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],
     if not isinstance(raw, dict):
         problems.add("zone", index, "", "expected a table")
         return None
-    known = {"name", "site", "cidrs", "purpose", "criticality", "allowed_types",
-             "reference_targets", "sensors", "gateways", "allow_unidentified", "baseline"}
-    for key in sorted(set(raw) - known):
-        problems.add("zone", index, key, f"unknown setting (expected one of {sorted(known)})")
-    ok = True
+    for key in sorted(set(raw) - _ZONE_KEYS):
+        problems.add("zone", index, key, f"unknown setting (expected one of {sorted(_ZONE_KEYS)})")
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME_RE.match(name):
         problems.add("zone", index, "name", "expected a zone name like \"cameras\"")
@@ -318,49 +352,24 @@ def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],
     site = raw.get("site", sites[0] if len(sites) == 1 else None)
     if site not in sites:
         problems.add("zone", index, "site", f"unknown site {site!r} (declared: {sites})")
-    cidrs = _strings(raw.get("cidrs"))
-    if not cidrs:
-        problems.add("zone", index, "cidrs", "expected a list of CIDRs, e.g. [\"10.20.30.0/24\"]")
-        return None
-    for cidr in cidrs:
-        try:
-            IPNetwork(cidr)
-        except (AddrFormatError, ValueError):
-            problems.add("zone", index, "cidrs", f"{cidr!r} is not a CIDR")
-            ok = False
-    criticality = raw.get("criticality", "medium")
-    if criticality not in CRITICALITIES:
-        problems.add("zone", index, "criticality", f"expected one of {list(CRITICALITIES)}")
-    allowed = raw.get("allowed_types")
-    if allowed is not None:
-        allowed = _strings(allowed)
-        if allowed is None:
-            problems.add("zone", index, "allowed_types", "expected a list of device types")
-        else:
-            for device_type in allowed:
-                if device_type not in types:
-                    problems.add("zone", index, "allowed_types",
-                                 f"{device_type!r} is not a device type (see "
-                                 "fingerprints/vocabulary.toml)")
-    references = _strings(raw.get("reference_targets", [])) or []
-    sensors = _strings(raw.get("sensors", [])) or []
-    gateways = _strings(raw.get("gateways", [])) or []
+    cidrs = _cidrs(raw.get("cidrs"), index, problems)
+    criticality = _choice(raw, "criticality", CRITICALITIES, "medium", index, problems)
+    allowed = _allowed_types(raw.get("allowed_types"), types, index, problems)
     unidentified = raw.get("allow_unidentified", True)
     if not isinstance(unidentified, bool):
         problems.add("zone", index, "allow_unidentified", "expected true or false")
         unidentified = True
-    baseline = raw.get("baseline", "first-scan")
-    if baseline not in BASELINES:
-        problems.add("zone", index, "baseline", f"expected one of {list(BASELINES)}")
-        baseline = "first-scan"
-    if not ok:
+    baseline = _choice(raw, "baseline", BASELINES, "first-scan", index, problems)
+    if cidrs is None:
         return None
     zone = Zone(name=name, site=str(site), cidrs=tuple(cidrs), purpose=str(raw.get("purpose", "")),
-                criticality=str(criticality),
-                allowed_types=tuple(allowed) if allowed is not None else None,
-                reference_targets=tuple(references), sensors=tuple(sensors),
-                gateways=tuple(gateways), allow_unidentified=unidentified, baseline=baseline)
-    for setting, addresses in (("reference_targets", references), ("gateways", gateways)):
+                criticality=criticality, allowed_types=allowed,
+                reference_targets=tuple(_strings(raw.get("reference_targets", [])) or []),
+                sensors=tuple(_strings(raw.get("sensors", [])) or []),
+                gateways=tuple(_strings(raw.get("gateways", [])) or []),
+                allow_unidentified=unidentified, baseline=baseline)
+    for setting, addresses in (("reference_targets", zone.reference_targets),
+                               ("gateways", zone.gateways)):
         for ref in addresses:
             try:
                 inside = IPAddress(ref) in zone.addresses
@@ -370,6 +379,46 @@ def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],
                 problems.add("zone", index, setting,
                              f"{ref!r} is not an address inside the zone's CIDRs")
     return zone
+
+
+def _cidrs(raw: Any, index: int, problems: _Problems) -> list[str] | None:
+    """A zone's CIDRs, or None (with the problem said) when any is missing or wrong."""
+    cidrs = _strings(raw)
+    if not cidrs:
+        problems.add("zone", index, "cidrs", "expected a list of CIDRs, e.g. [\"10.20.30.0/24\"]")
+        return None
+    ok = True
+    for cidr in cidrs:
+        try:
+            IPNetwork(cidr)
+        except (AddrFormatError, ValueError):
+            problems.add("zone", index, "cidrs", f"{cidr!r} is not a CIDR")
+            ok = False
+    return cidrs if ok else None
+
+
+def _choice(raw: dict[str, Any], setting: str, choices: Iterable[str], default: str, index: int,
+            problems: _Problems) -> str:
+    value = raw.get(setting, default)
+    if value not in choices:
+        problems.add("zone", index, setting, f"expected one of {list(choices)}")
+        return default
+    return str(value)
+
+
+def _allowed_types(raw: Any, types: frozenset[str], index: int, problems: _Problems
+                   ) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    allowed = _strings(raw)
+    if allowed is None:
+        problems.add("zone", index, "allowed_types", "expected a list of device types")
+        return None
+    for device_type in allowed:
+        if device_type not in types:
+            problems.add("zone", index, "allowed_types", f"{device_type!r} is not a device type "
+                         "(see fingerprints/vocabulary.toml)")
+    return tuple(allowed)
 
 
 def _flow(raw: Any, index: int, zones: set[str], problems: _Problems) -> Flow | None:

@@ -1,0 +1,235 @@
+"""Inventory storage: an accepted message's assets, services, facts, claimed addresses,
+identities and probe results, written into the open transaction.
+
+Assets are found by MAC within their site, else by address (an address first seen without
+a MAC keeps its own asset until a sensor on its link sees the MAC).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Sequence
+
+from agent import wire
+from agent.wire import Asset, Findings
+from central.verify import SensorKey
+from fingerprints.classify import Observation, classify_device
+
+MAX_REJECTION_ROWS = 10_000  # the rejection log keeps the newest this many; counters keep all
+CLAIM_KEY = wire.CLAIM_KEY
+ADDRESS_UPSERT = (  # probed or claimed: (asset, ip, kind, first seen, last seen, sensor)
+    "INSERT INTO addresses (asset_id, ip, kind, first_seen, last_seen, last_sensor)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, ip, kind) DO UPDATE SET"
+    " last_seen = max(last_seen, excluded.last_seen), last_sensor = excluded.last_sensor")
+HOSTNAME_KEYS = ("netbios.name", "dhcp.hostname", "snmp.sysname", "lldp.sysname")
+
+
+class Store:
+    """Writes accepted findings on one connection, inside the caller's transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def findings(self, sensor: SensorKey, findings: Findings, received_at: str) -> None:
+        conn = self.conn
+        conn.execute(
+            "INSERT INTO messages (msg_id, sensor_id, seq, scan_id, part, parts, sent_at,"
+            " received_at, assets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                findings.msg_id,
+                sensor.id,
+                findings.seq,
+                findings.scan_id,
+                findings.part,
+                findings.parts,
+                findings.sent_at,
+                received_at,
+                len(findings.assets),
+            ),
+        )
+        conn.execute(
+            "UPDATE sensors SET last_seq = max(last_seq, ?), last_message_at = ? WHERE id = ?",
+            (findings.seq, received_at, sensor.id),
+        )
+        observed = findings.scan_finished_at
+        if findings.plan_id is not None:
+            conn.executemany(
+                "INSERT INTO reach (plan_id, sensor_id, msg_id, ip, proto, port, state, rtt_ms,"
+                " observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(findings.plan_id, sensor.id, findings.msg_id, p.ip, p.proto, p.port, p.state,
+                  p.rtt_ms, observed) for p in findings.probes])
+        for asset in findings.assets:
+            asset_id = self._asset_id(sensor.site_id, asset, observed)
+            conn.execute(ADDRESS_UPSERT, (asset_id, asset.ip, "probed", observed, observed,
+                                          sensor.id))
+            for service in asset.services:
+                conn.execute(
+                    "INSERT INTO services (asset_id, ip, proto, port, state, name, product,"
+                    " version, extrainfo, banner, source, first_seen, last_seen)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (asset_id, ip, proto, port) DO UPDATE SET"
+                    " state = excluded.state,"
+                    " name = coalesce(excluded.name, name),"
+                    " product = coalesce(excluded.product, product),"
+                    " version = coalesce(excluded.version, version),"
+                    " extrainfo = coalesce(excluded.extrainfo, extrainfo),"
+                    " banner = coalesce(excluded.banner, banner),"
+                    " source = excluded.source,"
+                    " last_seen = max(last_seen, excluded.last_seen)",
+                    (
+                        asset_id,
+                        asset.ip,
+                        service.proto,
+                        service.port,
+                        service.state,
+                        service.name,
+                        service.product,
+                        service.version,
+                        service.extrainfo,
+                        service.banner,
+                        service.source,
+                        observed,
+                        observed,
+                    ),
+                )
+            self._facts(asset_id, asset, sensor.id, observed)
+            self._identify(asset_id, asset, observed)
+            conn.execute(
+                "INSERT INTO observations (asset_id, sensor_id, scan_id, msg_id, ip, observed_at,"
+                " rtt_ms, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    asset_id,
+                    sensor.id,
+                    findings.scan_id,
+                    findings.msg_id,
+                    asset.ip,
+                    observed,
+                    asset.rtt_ms,
+                    json.dumps(list(asset.sources)),
+                ),
+            )
+
+    def _facts(self, asset_id: int, asset: Asset, sensor_id: str, observed: str) -> None:
+        """Keep what the device said; addresses it only claims go apart from probed ones."""
+        conn = self.conn
+        claims, facts = [], []
+        for item in asset.observations:
+            if item.key != CLAIM_KEY:
+                facts.append((asset_id, item.key, item.value, item.source, asset.ip, sensor_id,
+                              observed, observed))
+                continue
+            try:
+                claimed = str(ipaddress.IPv4Address(item.value))
+            except ValueError:
+                continue
+            claims.append((asset_id, claimed, "claimed", observed, observed, sensor_id))
+        conn.executemany(ADDRESS_UPSERT, claims)
+        conn.executemany(
+            "INSERT INTO facts (asset_id, key, value, source, ip, sensor_id, first_seen,"
+            " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, key, value, ip)"
+            " DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),"
+            " sensor_id = excluded.sensor_id", facts)
+        named = {o.key: o.value for o in asset.observations if o.key in HOSTNAME_KEYS}
+        hostname = next((named[k] for k in HOSTNAME_KEYS if k in named), None)
+        if hostname and asset.hostname is None:
+            conn.execute("UPDATE assets SET hostname = ? WHERE id = ?", (hostname[:255], asset_id))
+
+    def _identify(self, asset_id: int, asset: Asset, observed: str) -> None:
+        """Name the device from what it said (and its MAC), keeping the evidence."""
+        identity = classify_device(
+            (Observation(key=o.key, value=o.value, source=o.source) for o in asset.observations),
+            mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor)
+        if not identity.to_dict():
+            return  # nothing new: keep what an earlier, fuller scan found
+        evidence = [{"rule": e.rule, "key": e.key, "value": e.value, "source": e.source,
+                     "fields": e.fields, "confidence": e.confidence} for e in identity.evidence]
+        self.conn.execute(
+            "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?,"
+            " os = ?, identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?,"
+            " identified_at = ? WHERE id = ?",
+            (identity.device_type, identity.vendor, identity.product, identity.model,
+             identity.version, identity.os, round(identity.confidence, 3), json.dumps(evidence),
+             json.dumps(list(identity.conflicts)), observed, asset_id),
+        )
+
+    def _asset_id(self, site_id: int, asset: Asset, observed: str) -> int:
+        """Find or create the asset: by MAC within the site, else by address within the site.
+
+        An address first seen without a MAC (routed, ICMP) is kept as its own asset until a
+        sensor on its link sees its MAC; then that asset takes the MAC as its identity.
+        """
+        conn = self.conn
+        ip_identity = f"ip:{asset.ip}"
+        if asset.mac is None:
+            row = conn.execute(
+                "SELECT a.id FROM assets a JOIN addresses d ON d.asset_id = a.id"
+                " WHERE a.site_id = ? AND d.ip = ? AND d.kind = 'probed'"
+                " ORDER BY d.last_seen DESC LIMIT 1",
+                (site_id, asset.ip),
+            ).fetchone()
+            if row is not None:
+                conn.execute(
+                    "UPDATE assets SET last_seen = max(last_seen, ?),"
+                    " hostname = coalesce(?, hostname) WHERE id = ?",
+                    (observed, asset.hostname, row[0]),
+                )
+                return int(row[0])
+            identity = ip_identity
+        else:
+            identity = f"mac:{asset.mac}"
+            known = conn.execute(
+                "SELECT id FROM assets WHERE site_id = ? AND identity = ?", (site_id, identity)
+            ).fetchone()
+            if known is None:
+                # promote an address-only asset now that its MAC is known
+                conn.execute(
+                    "UPDATE assets SET identity = ?, mac = ? WHERE site_id = ? AND identity = ?",
+                    (identity, asset.mac, site_id, ip_identity),
+                )
+        row = conn.execute(
+            "INSERT INTO assets (site_id, identity, mac, mac_vendor, mac_random, hostname,"
+            " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (site_id, identity) DO UPDATE SET"
+            " mac_vendor = coalesce(excluded.mac_vendor, mac_vendor),"
+            " mac_random = excluded.mac_random,"
+            " hostname = coalesce(excluded.hostname, hostname),"
+            " first_seen = min(first_seen, excluded.first_seen),"
+            " last_seen = max(last_seen, excluded.last_seen)"
+            " RETURNING id",
+            (
+                site_id,
+                identity,
+                asset.mac,
+                asset.mac_vendor,
+                int(asset.mac_random),
+                asset.hostname,
+                observed,
+                observed,
+            ),
+        ).fetchone()
+        return int(row[0])
+
+    def outcomes(self, tally: Counter[str], rejections: Sequence[tuple[str, str | None, str, int, str]],
+                 at: str) -> None:
+        """Count a batch's outcomes by reason and log its rejections (reason, sensor, topic,
+        size, detail), keeping the newest MAX_REJECTION_ROWS."""
+        conn = self.conn
+        conn.executemany(
+            "INSERT INTO message_counts (reason, count) VALUES (?, ?)"
+            " ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count",
+            list(tally.items()),
+        )
+        if rejections:
+            conn.executemany(
+                "INSERT INTO rejections (at, reason, sensor, topic, size, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(at, reason, sensor, topic[:200], size, detail)
+                 for reason, sensor, topic, size, detail in rejections],
+            )
+            conn.execute(
+                "DELETE FROM rejections WHERE id <= (SELECT max(id) FROM rejections) - ?",
+                (MAX_REJECTION_ROWS,),
+            )
