@@ -84,113 +84,210 @@ async def _scan(
     progress: Progress | None,
     snmp_communities: tuple[str, ...],
 ) -> ScanResult:
-    started = time.monotonic()
-    started_at = wire.utc_now()
-    warnings: list[str] = []
-    skipped_before = sum(SKIPPED.values())
-    frames = FrameStats()
-    wanted = targets if targets is not None else local_targets(iface)
-    wanted = wanted - IPSet([iface.ip])
-    addresses = scope.resolve(wanted)  # refuses anything outside the scope
-    on_link = [a for a in addresses if IPAddress(a) in iface.network]
-    routed = [a for a in addresses if IPAddress(a) not in iface.network]
-    limiter = RateLimiter(global_pps=profile.global_pps, host_pps=profile.host_pps)
+    return await _Scan(iface=iface, scope=scope, targets=targets, profile=profile,
+                       progress=progress, snmp_communities=snmp_communities).run()
 
-    def phase(name: str) -> Callable[[int, int], None] | None:
+
+Observed = dict[str, list[tuple[str, str, str]]]  # address -> (key, value, source)
+
+
+class _Scan:
+    """One scan's phases, each a method: listen first (the passive profile), discover,
+    probe ports, identify, ask nmap about the rest; listening beside all of it."""
+
+    def __init__(self, *, iface: Interface, scope: Scope, targets: IPSet | None,
+                 profile: Profile, progress: Progress | None,
+                 snmp_communities: tuple[str, ...]) -> None:
+        self.iface, self.scope, self.profile = iface, scope, profile
+        self.progress, self.snmp_communities = progress, snmp_communities
+        self.started = time.monotonic()
+        self.started_at = wire.utc_now()
+        self.warnings: list[str] = []
+        self.skipped_before = sum(SKIPPED.values())
+        self.frames = FrameStats()
+        wanted = targets if targets is not None else local_targets(iface)
+        self.wanted = wanted - IPSet([iface.ip])
+        addresses = scope.resolve(self.wanted)  # refuses anything outside the scope
+        self.wanted_set = set(addresses)
+        self.on_link = [a for a in addresses if IPAddress(a) in iface.network]
+        self.routed = [a for a in addresses if IPAddress(a) not in iface.network]
+        self.limiter = RateLimiter(global_pps=profile.global_pps, host_pps=profile.host_pps)
+        self.hosts: dict[str, HostReply] = {}
+        self.observed: Observed = {}
+        self.ports: list[PortResult] = []
+        self.services: list[ServiceInfo] = []
+
+    def phase(self, name: str) -> Callable[[int, int], None] | None:
+        progress = self.progress
         if progress is None:
             return None
         return lambda done, total: progress(name, done, total)
 
-    hosts: dict[str, HostReply] = {}
-    observed: dict[str, list[tuple[str, str, str]]] = {}
-    wanted_set = set(addresses)
-    if profile.listen_s > 0:
+    def say(self, name: str, done: int) -> None:
+        if self.progress is not None:
+            self.progress(name, done, 1)
+
+    async def run(self) -> ScanResult:
+        profile = self.profile
+        if profile.listen_s > 0:
+            await self.listen_first()
+        if not profile.active:
+            self.on_link, self.routed = [], []
+        # Listen beside the active scan: what devices announce while we probe is evidence too.
+        stop_listening = threading.Event()
+        beside: asyncio.Task[dict[str, PassiveHost]] | None = None
+        if profile.listen_beside and profile.active:
+            from scanners.passive import listen
+
+            beside = asyncio.create_task(listen(iface=self.iface, scope=self.scope,
+                                                seconds=BESIDE_MAX_S, stop=stop_listening,
+                                                stats=self.frames))
+        try:
+            await self.discover()
+            await self.probe()
+            await self.identify_and_version()
+        finally:
+            stop_listening.set()
+            if beside is not None:
+                try:
+                    _merge_passive(await beside, self.wanted_set, self.hosts, self.observed)
+                except OSError as exc:  # no raw socket (not root, no CAP_NET_RAW): say so, go on
+                    self.warnings.append(f"passive listening unavailable: {exc}")
+        return await self.result()
+
+    async def listen_first(self) -> None:
         from scanners.passive import listen
 
-        if progress is not None:
-            progress(f"listening {profile.listen_s:.0f} s", 0, 1)
-        heard = await listen(iface=iface, scope=scope, seconds=profile.listen_s, stats=frames)
-        _merge_passive(heard, wanted_set, hosts, observed)
-        if progress is not None:
-            progress(f"listening {profile.listen_s:.0f} s", 1, 1)
-    if not profile.active:
-        on_link, routed = [], []
+        label = f"listening {self.profile.listen_s:.0f} s"
+        self.say(label, 0)
+        heard = await listen(iface=self.iface, scope=self.scope, seconds=self.profile.listen_s,
+                             stats=self.frames)
+        _merge_passive(heard, self.wanted_set, self.hosts, self.observed)
+        self.say(label, 1)
 
-    # Listen beside the active scan: what devices announce while we probe is evidence too.
-    stop_listening = threading.Event()
-    beside: asyncio.Task[dict[str, PassiveHost]] | None = None
-    if profile.listen_beside and profile.active:
-        from scanners.passive import listen
-
-        beside = asyncio.create_task(listen(iface=iface, scope=scope, seconds=BESIDE_MAX_S,
-                                            stop=stop_listening, stats=frames))
-    ports: list[PortResult] = []
-    services: list[ServiceInfo] = []
-    try:
-        if on_link:
-            for reply in await arp_sweep(on_link, iface=iface, scope=scope, limiter=limiter,
-                                         timing=SweepTiming(), progress=phase("ARP sweep")):
+    async def discover(self) -> None:
+        """ARP on the link, ICMP for routed targets, NDP for the link's IPv6 neighbours."""
+        hosts, iface, scope, limiter = self.hosts, self.iface, self.scope, self.limiter
+        if self.on_link:
+            for reply in await arp_sweep(self.on_link, iface=iface, scope=scope, limiter=limiter,
+                                         timing=SweepTiming(), progress=self.phase("ARP sweep")):
                 hosts[reply.ip] = reply  # an answer to a probe outranks an announcement
-        if routed and profile.icmp:
-            for reply in await icmp_sweep(routed, scope=scope, limiter=limiter,
-                                          timing=SweepTiming(), progress=phase("ICMP sweep")):
+        if self.routed and self.profile.icmp:
+            for reply in await icmp_sweep(self.routed, scope=scope, limiter=limiter,
+                                          timing=SweepTiming(), progress=self.phase("ICMP sweep")):
                 hosts.setdefault(reply.ip, reply)
-        if on_link and profile.icmp and _ipv6_in_scope(iface, scope):
+        if self.on_link and self.profile.icmp and _ipv6_in_scope(iface, scope):
             from scanners.ndp import neighbours
 
             for reply in await neighbours(interface=iface.name, source=str(iface.ip6),
                                           scope=scope):
                 hosts.setdefault(reply.ip, reply)  # joined to its device by MAC centrally
-        if hosts and (profile.tcp_ports or profile.udp_ports):
-            ports = await probe_ports(  # IPv4: a device's IPv6 address is its other name
-                {ip: h.rtt_s for ip, h in hosts.items() if ":" not in ip},
-                tcp_ports=profile.tcp_ports,
-                udp_ports=profile.udp_ports,
-                scope=scope,
-                limiter=limiter,
-                options=ProbeOptions(host_concurrency=profile.host_concurrency,
-                                     banner_wait_s=profile.banner_wait_s,
-                                     snmp_communities=snmp_communities),
-                progress=phase("port probe"),
-            )
+
+    async def probe(self) -> None:
+        profile = self.profile
+        if not self.hosts or not (profile.tcp_ports or profile.udp_ports):
+            return
+        self.ports = await probe_ports(  # IPv4: a device's IPv6 address is its other name
+            {ip: h.rtt_s for ip, h in self.hosts.items() if ":" not in ip},
+            tcp_ports=profile.tcp_ports,
+            udp_ports=profile.udp_ports,
+            scope=self.scope,
+            limiter=self.limiter,
+            options=ProbeOptions(host_concurrency=profile.host_concurrency,
+                                 banner_wait_s=profile.banner_wait_s,
+                                 snmp_communities=self.snmp_communities),
+            progress=self.phase("port probe"),
+        )
+
+    async def identify_and_version(self) -> None:
         open_tcp: dict[str, list[int]] = {}
-        for result in ports:
+        for result in self.ports:
             if result.state == "open" and result.proto == "tcp":
                 open_tcp.setdefault(result.ip, []).append(result.port)
-        await _identify(ports, open_tcp, profile=profile, scope=scope, hosts=hosts,
-                        observed=observed, source_ip=iface.ip, progress=progress,
-                        snmp_communities=snmp_communities)
-        named = _named_ports(observed)  # nmap is asked only about the rest
+        await self.udp_answers()
+        await self.targeted(open_tcp)
+        await self.multicast()
+        named = _named_ports(self.observed)  # nmap is asked only about the rest
         unnamed = {ip: [p for p in found if (ip, p) not in named]
                    for ip, found in open_tcp.items()}
-        services = await _versions({ip: p for ip, p in unnamed.items() if p}, profile=profile,
-                                   scope=scope, warnings=warnings, progress=progress)
-    finally:
-        stop_listening.set()
-        if beside is not None:
-            try:
-                _merge_passive(await beside, wanted_set, hosts, observed)
-            except OSError as exc:  # no raw socket (not root, no CAP_NET_RAW): say so, go on
-                warnings.append(f"passive listening unavailable: {exc}")
+        self.services = await _versions({ip: p for ip, p in unnamed.items() if p},
+                                        profile=self.profile, scope=self.scope,
+                                        warnings=self.warnings, progress=self.progress)
 
-    # `ip route` is a subprocess, and the rules take a moment to load: off the event loop
-    await asyncio.to_thread(note_gateways, iface.name, hosts, observed, warnings)
-    await asyncio.to_thread(load_rules)
-    skipped = sum(SKIPPED.values()) - skipped_before
-    if skipped:
-        warnings.append(f"{skipped} unreadable device answer(s) skipped; the rest is reported "
-                        "(details in the log)")
-    if frames.malformed:
-        warnings.append(f"{frames.malformed} malformed frame(s) skipped while listening")
-    assets = build_assets(hosts, ports, services, observed)
-    return ScanResult(
-        started_at=started_at,
-        finished_at=wire.utc_now(),
-        networks=tuple(str(c) for c in wanted.iter_cidrs())[:64],
-        assets=tuple(assets),
-        duration_s=time.monotonic() - started,
-        warnings=tuple(warnings),
-    )
+    async def udp_answers(self) -> None:
+        """What a UDP service answered, where a rule can read it."""
+        for result in self.ports:
+            answer = result.banner
+            if result.proto != "udp" or result.state != "open" or not answer:
+                continue
+            self.observed.setdefault(result.ip, []).extend(
+                (k, v, f"{result.port}/udp") for k, v in alone(
+                    lambda: parse_udp(result.port, answer),  # noqa: B023
+                    f"{result.ip}:{result.port}/udp answer"))
+            if result.port == 5060:
+                from fingerprints import nmap_probes
+
+                self.observed[result.ip].extend(await asyncio.to_thread(
+                    described, nmap_probes.identify, answer, "sip", f"{result.port}/udp"))
+
+    async def targeted(self, open_tcp: dict[str, list[int]]) -> None:
+        """The targeted probes on what answered (HTTP, TLS, SSH, SNMP, ...)."""
+        snmp_hosts = sorted({r.ip for r in self.ports if r.proto == "udp" and r.port == 161
+                             and r.state == "open"})
+        if not open_tcp and not snmp_hosts:
+            return
+        self.say("identification", 0)
+        banners = {(r.ip, r.port): r.banner for r in self.ports if r.banner and r.proto == "tcp"}
+        from fingerprints import nmap_probes  # nmap's service database, on what was read
+
+        found_by_ip = await identify(open_tcp, banners=banners, scope=self.scope,
+                                     snmp_hosts=snmp_hosts,
+                                     snmp_communities=self.snmp_communities,
+                                     pjl=self.profile.pjl,
+                                     ssh_keys=self.profile.version_detection,
+                                     describe=nmap_probes.identify)
+        for ip, found in found_by_ip.items():
+            self.observed.setdefault(ip, []).extend(found)
+        self.say("identification", 1)
+
+    async def multicast(self) -> None:
+        """The segment's multicast discovery (mDNS, SSDP and UPnP descriptions)."""
+        if not (self.profile.multicast and self.profile.active and self.hosts):
+            return
+        from scanners.mdns import browse
+        from scanners.ssdp import discover
+
+        self.say("mDNS / SSDP / UPnP", 0)
+        source_ip = self.iface.ip
+        for answers in await asyncio.gather(
+                alone_async(browse(source_ip, scope=self.scope), "mDNS browse", {}),
+                alone_async(discover(source_ip, scope=self.scope), "SSDP discovery", {})):
+            for ip, found in answers.items():
+                if ip in self.hosts:
+                    self.observed.setdefault(ip, []).extend(found)
+        self.say("mDNS / SSDP / UPnP", 1)
+
+    async def result(self) -> ScanResult:
+        # `ip route` is a subprocess, and the rules take a moment to load: off the event loop
+        await asyncio.to_thread(note_gateways, self.iface.name, self.hosts, self.observed,
+                                self.warnings)
+        await asyncio.to_thread(load_rules)
+        skipped = sum(SKIPPED.values()) - self.skipped_before
+        if skipped:
+            self.warnings.append(f"{skipped} unreadable device answer(s) skipped; the rest is "
+                                 "reported (details in the log)")
+        if self.frames.malformed:
+            self.warnings.append(f"{self.frames.malformed} malformed frame(s) skipped while "
+                                 "listening")
+        assets = build_assets(self.hosts, self.ports, self.services, self.observed)
+        return ScanResult(
+            started_at=self.started_at,
+            finished_at=wire.utc_now(),
+            networks=tuple(str(c) for c in self.wanted.iter_cidrs())[:64],
+            assets=tuple(assets),
+            duration_s=time.monotonic() - self.started,
+            warnings=tuple(self.warnings),
+        )
 
 
 def note_gateways(interface: str, hosts: dict[str, HostReply],
@@ -227,57 +324,6 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
         hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive"))
         seen = observed.setdefault(address, [])
         seen.extend(o for o in (*host.observations, *claims(host)) if o not in seen)
-
-
-async def _identify(ports: list[PortResult], open_tcp: dict[str, list[int]], *,
-                    profile: Profile, scope: Scope, hosts: dict[str, HostReply],
-                    observed: dict[str, list[tuple[str, str, str]]], source_ip: str,
-                    progress: Progress | None,
-                    snmp_communities: tuple[str, ...] = ("public",)) -> None:
-    """Targeted probes on what answered, then the segment's multicast discovery."""
-    for result in ports:  # what a UDP service answered, where a rule can read it
-        answer = result.banner
-        if result.proto == "udp" and result.state == "open" and answer:
-            observed.setdefault(result.ip, []).extend(
-                (k, v, f"{result.port}/udp") for k, v in alone(
-                    lambda: parse_udp(result.port, answer),  # noqa: B023
-                    f"{result.ip}:{result.port}/udp answer"))
-            if result.port == 5060:
-                from fingerprints import nmap_probes
-
-                observed[result.ip].extend(await asyncio.to_thread(
-                    described, nmap_probes.identify, answer, "sip", f"{result.port}/udp"))
-    snmp_hosts = sorted({r.ip for r in ports if r.proto == "udp" and r.port == 161
-                         and r.state == "open"})
-    if open_tcp or snmp_hosts:
-        if progress is not None:
-            progress("identification", 0, 1)
-        banners = {(r.ip, r.port): r.banner for r in ports if r.banner and r.proto == "tcp"}
-        from fingerprints import nmap_probes  # nmap's service database, on what was read
-
-        found_by_ip = await identify(open_tcp, banners=banners, scope=scope,
-                                     snmp_hosts=snmp_hosts, snmp_communities=snmp_communities,
-                                     pjl=profile.pjl,
-                                     ssh_keys=profile.version_detection,
-                                     describe=nmap_probes.identify)
-        for ip, found in found_by_ip.items():
-            observed.setdefault(ip, []).extend(found)
-        if progress is not None:
-            progress("identification", 1, 1)
-    if profile.multicast and profile.active and hosts:
-        from scanners.mdns import browse
-        from scanners.ssdp import discover
-
-        if progress is not None:
-            progress("mDNS / SSDP / UPnP", 0, 1)
-        for answers in await asyncio.gather(
-                alone_async(browse(source_ip, scope=scope), "mDNS browse", {}),
-                alone_async(discover(source_ip, scope=scope), "SSDP discovery", {})):
-            for ip, found in answers.items():
-                if ip in hosts:
-                    observed.setdefault(ip, []).extend(found)
-        if progress is not None:
-            progress("mDNS / SSDP / UPnP", 1, 1)
 
 
 def _named_ports(observed: dict[str, list[tuple[str, str, str]]]) -> set[tuple[str, int]]:

@@ -38,6 +38,35 @@ def test_golden_v1_still_decodes_and_verifies() -> None:
     assert findings.assets[1].mac_random is True
 
 
+KINDS = {"findings": Findings, "reach": Findings, "ack": wire.Ack, "enroll": wire.EnrollRequest,
+         "enroll-reply": wire.EnrollReply, "plan": wire.ProbePlan, "status": wire.Status,
+         "command": wire.Command}
+GOLDEN_NAMES = sorted(_golden_module().golden_messages())
+
+
+def _kind(name: str) -> type:
+    return KINDS[name.rsplit("-v", 1)[0].removesuffix("-observed")]
+
+
+@pytest.mark.parametrize("name", GOLDEN_NAMES)
+def test_every_kind_produces_its_golden_envelope_byte_for_byte(name: str) -> None:
+    golden = _golden_module()
+    message, typ = golden.golden_messages()[name]
+    token = signing.sign(message.encode(), signing.private_key_from_seed(golden.SEED),
+                         kid="s-golden", typ=typ)
+    assert token == (GOLDEN / f"{name}.jws").read_bytes()
+
+
+@pytest.mark.parametrize("name", GOLDEN_NAMES)
+def test_every_golden_envelope_verifies_decodes_and_round_trips(name: str) -> None:
+    message, typ = _golden_module().golden_messages()[name]
+    key = signing.public_key_from_jwk((GOLDEN / "s-golden.jwk").read_text())
+    body = signing.verify((GOLDEN / f"{name}.jws").read_bytes(), key, typ=typ)
+    decoded = _kind(name).decode(body)
+    assert decoded == message
+    assert decoded.encode() == body
+
+
 def test_round_trip_is_identity() -> None:
     findings = _golden_module().golden_findings_v1()
     assert Findings.decode(findings.encode()) == findings
