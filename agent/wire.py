@@ -5,9 +5,11 @@ Everything a sensor sends is a *findings* message: a JSON object, canonically en
 ``agent.signing``). This module is imported by the central too, so it must stay light: it
 imports nothing from scapy, nmap or aiomqtt (a test guards that).
 
-Values are frozen dataclasses that check themselves in ``__post_init__``; ``from_dict``
-turns untrusted JSON into them and raises :class:`MalformedMessage` (or
-:class:`UnsupportedVersion`) with a message that says which field is wrong.
+Values are frozen dataclasses that check themselves in ``__post_init__``. One codec
+(:func:`to_json`, :func:`from_json`) carries every record and message kind: it turns
+untrusted JSON into them and raises :class:`MalformedMessage` (or
+:class:`UnsupportedVersion`) with a message that says which field is wrong. Each message
+kind has a golden envelope under ``tests/golden``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import socket
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
@@ -187,19 +189,6 @@ def _only_keys(where: str, data: Mapping[str, Any], cls: type) -> None:
         raise _fail(where, f"unknown field(s) {sorted(unknown)!r}")
 
 
-_Flat = TypeVar("_Flat")
-
-
-def _build(cls: type[_Flat], data: object, where: str) -> _Flat:
-    """A flat record from untrusted JSON: only its own keys, and its own checks."""
-    mapping = _mapping(where, data)
-    _only_keys(where, mapping, cls)
-    try:
-        return cls(**mapping)
-    except TypeError as exc:
-        raise _fail(where, str(exc)) from None
-
-
 def _mapping(where: str, value: object) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise _fail(where, f"expected an object, got {type(value).__name__}")
@@ -214,12 +203,158 @@ def _list(where: str, value: object, limit: int) -> list[Any]:
     return value
 
 
+# --------------------------------------------------------------------------- the codec
+#
+# One encoder and one decoder for every record and message kind. A record says, in class
+# variables, what the codec cannot read off its fields: how many items each tuple field may
+# hold (LIMITS), which fields are left out of the JSON when None (OMIT_NONE) or empty
+# (OMIT_EMPTY); a message kind adds its name in errors (WHAT) and its size bound
+# (MAX_BYTES). The checks of values stay in each record's __post_init__.
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    names: tuple[str, ...]
+    required: tuple[str, ...]
+    records: dict[str, type]  # tuple field -> its record type (absent: a tuple of scalars)
+    scalars: dict[str, type]  # tuple field -> its scalar type
+    limits: dict[str, int]
+    omit_none: frozenset[str]
+    omit_empty: frozenset[str]
+
+
+_SPECS: dict[type, _Spec] = {}
+
+
+def _spec(cls: type) -> _Spec:
+    known = _SPECS.get(cls)
+    if known is None:
+        known = _SPECS[cls] = _make_spec(cls)
+    return known
+
+
+def _make_spec(cls: type) -> _Spec:
+    import typing
+    from dataclasses import MISSING, is_dataclass
+
+    hints = typing.get_type_hints(cls)
+    records: dict[str, type] = {}
+    scalars: dict[str, type] = {}
+    for f in fields(cls):
+        if typing.get_origin(hints[f.name]) is tuple:
+            item = typing.get_args(hints[f.name])[0]
+            (records if is_dataclass(item) else scalars)[f.name] = item
+    limits = dict(getattr(cls, "LIMITS", {}))
+    missing = (records.keys() | scalars.keys()) - limits.keys()
+    assert not missing, f"{cls.__name__}: no LIMITS for {sorted(missing)}"
+    return _Spec(
+        names=tuple(f.name for f in fields(cls)),
+        required=tuple(f.name for f in fields(cls)
+                       if f.default is MISSING and f.default_factory is MISSING),
+        records=records, scalars=scalars, limits=limits,
+        omit_none=frozenset(getattr(cls, "OMIT_NONE", ())),
+        omit_empty=frozenset(getattr(cls, "OMIT_EMPTY", ())),
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_json_value(item) for item in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return to_json(value)
+    return value
+
+
+def to_json(record: Any) -> dict[str, Any]:
+    """A record as the JSON object the wire carries."""
+    spec = _spec(type(record))
+    out: dict[str, Any] = {}
+    for name in spec.names:
+        value = getattr(record, name)
+        if (value is None and name in spec.omit_none) or (value == () and name in spec.omit_empty):
+            continue
+        out[name] = _json_value(value)
+    return out
+
+
+_Record = TypeVar("_Record")
+
+
+def from_json(cls: type[_Record], data: object, where: str, prefix: str = "") -> _Record:
+    """A record from untrusted JSON: only its own keys, every required one, bounded tuples
+    of the right items; then its own checks. ``where`` names it in errors; ``prefix`` goes
+    before its fields' names (empty for a whole message, whose fields are named bare)."""
+    spec = _spec(cls)
+    mapping = dict(_mapping(where, data))
+    _only_keys(where, mapping, cls)
+    for name in spec.required:
+        if name not in mapping:
+            raise _fail(where, f"missing field {name!r}")
+    for name, item_type in spec.records.items():
+        if name in mapping:
+            items = _list(f"{prefix}{name}", mapping[name], spec.limits[name])
+            mapping[name] = tuple(from_json(item_type, item, f"{prefix}{name}[{i}]",
+                                            f"{prefix}{name}[{i}].")
+                                  for i, item in enumerate(items))
+    for name, scalar in spec.scalars.items():
+        if name in mapping:
+            items = _list(f"{prefix}{name}", mapping[name], spec.limits[name])
+            if not all(type(item) is scalar for item in items):
+                raise _fail(f"{prefix}{name}", f"expected {scalar.__name__}s")
+            mapping[name] = tuple(items)
+    try:
+        return cls(**mapping)
+    except TypeError as exc:
+        raise _fail(where, str(exc)) from None
+
+
+class Record:
+    """A record the wire carries: to and from its JSON object."""
+
+    __slots__ = ()
+    WHAT: ClassVar[str] = "record"
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_json(self)
+
+    @classmethod
+    def from_dict(cls, data: object, where: str | None = None) -> Self:
+        where = where or cls.WHAT
+        return from_json(cls, data, where, f"{where}.")
+
+
+class Message(Record):
+    """What every message kind shares: one canonical encoding, one bounded decoding that
+    refuses a version this side does not speak before anything else."""
+
+    __slots__ = ()
+    WHAT: ClassVar[str]
+    MAX_BYTES: ClassVar[int] = 65_536
+
+    def encode(self) -> bytes:
+        return canonical_json(to_json(self))
+
+    @classmethod
+    def from_dict(cls, data: object, where: str | None = None) -> Self:
+        return from_json(cls, data, where or cls.WHAT)
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Self:
+        mapping = _decode_json(cls.WHAT, payload, cls.MAX_BYTES)
+        if not is_supported_version(mapping.get("v")):
+            raise UnsupportedVersion(f"schema version {mapping.get('v')!r} is not supported")
+        return from_json(cls, mapping, cls.WHAT)
+
+
 # --------------------------------------------------------------------------- values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Service:
+class Service(Record):
     """One port of one address, as a sensor observed it."""
+
+    WHAT = "service"
+    OMIT_NONE = ("name", "product", "version", "extrainfo", "banner")
 
     port: int
     proto: str = "tcp"
@@ -244,21 +379,6 @@ class Service:
             _text(f"{where}.{name}", getattr(self, name))
         _text(f"{where}.banner", self.banner, limit=MAX_BANNER_CHARS)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
-
-    @classmethod
-    def from_dict(cls, data: object, where: str = "service") -> Service:
-        mapping = _mapping(where, data)
-        _only_keys(where, mapping, cls)
-        if "port" not in mapping:
-            raise _fail(where, "missing field 'port'")
-        try:
-            return cls(**mapping)
-        except TypeError as exc:
-            raise _fail(where, str(exc)) from None
-
-
 MAX_OBSERVATIONS = 64  # per asset and message
 MAX_OBSERVED_CHARS = 1024  # one observed string (a title, a Server header, a banner line)
 CLAIM_KEY = "claim.ipv4"  # an address the device claims (scanners.observations.CLAIM_KEY)
@@ -270,8 +390,10 @@ _KEY_RE = re.compile(r"^[a-z0-9]{1,16}\.[a-z0-9_]{1,32}$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Observation:
+class Observation(Record):
     """One string a device said about itself, under its match key (``http.server``, ...)."""
+
+    WHAT = "observation"
 
     key: str
     value: str
@@ -283,17 +405,16 @@ class Observation:
         _text("observation.value", self.value, limit=MAX_OBSERVED_CHARS, optional=False)
         _text("observation.source", self.source, limit=64, optional=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "value": self.value, "source": self.source}
-
-    @classmethod
-    def from_dict(cls, data: object, where: str = "observation") -> Observation:
-        return _build(cls, data, where)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Asset:
+class Asset(Record):
     """One device as one sensor saw it in one scan: an address that answered, and what it said."""
+
+    WHAT = "asset"
+    LIMITS: ClassVar[dict[str, int]] = {"sources": MAX_SOURCES,
+                                        "services": MAX_SERVICES_PER_ASSET,
+                                        "observations": MAX_OBSERVATIONS}
+    OMIT_NONE = ("mac", "mac_vendor", "rtt_ms", "hostname")
+    OMIT_EMPTY = ("observations",)  # absent when empty: version 1 messages keep their bytes
 
     ip: str
     mac: str | None = None  # lower case, colon separated; only when seen on the sensor's link
@@ -327,55 +448,19 @@ class Asset:
         if len(self.services) > MAX_SERVICES_PER_ASSET:
             raise _fail(f"{where}.services", f"at most {MAX_SERVICES_PER_ASSET} allowed")
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ip": self.ip, "mac_random": self.mac_random}
-        for name in ("mac", "mac_vendor", "rtt_ms", "hostname"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        out["sources"] = list(self.sources)
-        out["services"] = [s.to_dict() for s in self.services]
-        if self.observations:  # absent when empty: version 1 messages keep their bytes
-            out["observations"] = [o.to_dict() for o in self.observations]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: object, where: str = "asset") -> Asset:
-        mapping = dict(_mapping(where, data))
-        _only_keys(where, mapping, cls)
-        if "ip" not in mapping:
-            raise _fail(where, "missing field 'ip'")
-        services = _list(f"{where}.services", mapping.pop("services", []), MAX_SERVICES_PER_ASSET)
-        sources = _list(f"{where}.sources", mapping.pop("sources", []), MAX_SOURCES)
-        if not all(isinstance(s, str) for s in sources):
-            raise _fail(f"{where}.sources", "expected strings")
-        observed = _list(f"{where}.observations", mapping.pop("observations", []),
-                         MAX_OBSERVATIONS)
-        try:
-            return cls(
-                **mapping,
-                sources=tuple(sources),
-                observations=tuple(Observation.from_dict(o, f"{where}.observations[{i}]")
-                                   for i, o in enumerate(observed)),
-                services=tuple(
-                    Service.from_dict(s, f"{where}.services[{i}]") for i, s in enumerate(services)
-                ),
-            )
-        except TypeError as exc:
-            raise _fail(where, str(exc)) from None
-
-
 MAX_PROBES_PER_MESSAGE = 2048
 PROBE_STATES = frozenset({"reachable", "refused", "filtered"})
 PROBE_PROTOS = frozenset({"tcp", "udp", "icmp"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Probe:
+class Probe(Record):
     """One reachability probe from the sensor's segment: did the packet get through?
 
     ``reachable``: a service answered; ``refused``: the target (or something on the path)
     said no (TCP RST, ICMP port unreachable); ``filtered``: nothing came back in time."""
+
+    WHAT = "probe"
 
     ip: str
     proto: str
@@ -394,17 +479,8 @@ class Probe:
                                             and 0 <= self.rtt_ms < 3_600_000):
             raise _fail("probe.rtt_ms", "expected milliseconds")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"ip": self.ip, "proto": self.proto, "port": self.port, "state": self.state,
-                "rtt_ms": self.rtt_ms}
-
-    @classmethod
-    def from_dict(cls, data: object, where: str = "probe") -> Probe:
-        return _build(cls, data, where)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Findings:
+class Findings(Message):
     """One signed message: a batch of assets from one scan of one sensor.
 
     ``seq`` increases by one with every message the sensor ever sends (it survives
@@ -413,6 +489,13 @@ class Findings:
     ``parts`` say where this batch stands in its scan (a scan is split to stay under
     :data:`MAX_MESSAGE_BYTES`).
     """
+
+    WHAT = "message"
+    MAX_BYTES = MAX_PAYLOAD_BYTES
+    LIMITS: ClassVar[dict[str, int]] = {"networks": 64, "assets": MAX_ASSETS_PER_MESSAGE,
+                                        "probes": MAX_PROBES_PER_MESSAGE}
+    OMIT_NONE = ("plan_id",)  # only reachability messages carry these
+    OMIT_EMPTY = ("probes",)
 
     sensor: str
     org: str
@@ -444,12 +527,18 @@ class Findings:
             value = getattr(self, name)
             if not isinstance(value, str) or not _UUID_RE.match(value):
                 raise _fail(name, "expected 32 lower-case hex digits")
+        self._check_times_and_parts()
+        self._check_contents()
+
+    def _check_times_and_parts(self) -> None:
         for name in ("sent_at", "scan_started_at", "scan_finished_at"):
             _ts(name, getattr(self, name))
         if parse_ts(self.scan_finished_at) < parse_ts(self.scan_started_at):
             raise _fail("scan_finished_at", "the scan finished before it started")
         _int("parts", self.parts, 1, 100_000)
         _int("part", self.part, 1, self.parts)
+
+    def _check_contents(self) -> None:
         if len(self.networks) > 64:
             raise _fail("networks", "at most 64 allowed")
         for net in self.networks:
@@ -463,57 +552,6 @@ class Findings:
             raise _fail("plan_id", "expected 32 lower-case hex digits")
         if self.probes and self.plan_id is None:
             raise _fail("probes", "probe results need the plan_id they answer")
-
-    def to_dict(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
-        if self.plan_id is not None:  # only reachability messages carry these
-            extra = {"plan_id": self.plan_id, "probes": [p.to_dict() for p in self.probes]}
-        return extra | {
-            "v": self.v,
-            "type": self.type,
-            "sensor": self.sensor,
-            "org": self.org,
-            "seq": self.seq,
-            "msg_id": self.msg_id,
-            "scan_id": self.scan_id,
-            "sent_at": self.sent_at,
-            "scan_started_at": self.scan_started_at,
-            "scan_finished_at": self.scan_finished_at,
-            "part": self.part,
-            "parts": self.parts,
-            "networks": list(self.networks),
-            "assets": [a.to_dict() for a in self.assets],
-        }
-
-    def encode(self) -> bytes:
-        return canonical_json(self.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: object) -> Findings:
-        mapping = dict(_mapping("message", data))
-        version = mapping.get("v")
-        if not is_supported_version(version):
-            raise UnsupportedVersion(f"schema version {version!r} is not supported")
-        _only_keys("message", mapping, cls)
-        for required in ("sensor", "org", "seq", "msg_id", "scan_id", "sent_at"):
-            if required not in mapping:
-                raise _fail("message", f"missing field {required!r}")
-        assets = _list("assets", mapping.pop("assets", []), MAX_ASSETS_PER_MESSAGE)
-        networks = _list("networks", mapping.pop("networks", []), 64)
-        probes = _list("probes", mapping.pop("probes", []), MAX_PROBES_PER_MESSAGE)
-        try:
-            return cls(
-                **mapping,
-                networks=tuple(networks),
-                probes=tuple(Probe.from_dict(p, f"probes[{i}]") for i, p in enumerate(probes)),
-                assets=tuple(Asset.from_dict(a, f"assets[{i}]") for i, a in enumerate(assets)),
-            )
-        except TypeError as exc:
-            raise _fail("message", str(exc)) from None
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Findings:
-        return cls.from_dict(_decode_json("message", payload, MAX_PAYLOAD_BYTES))
 
 
 def _no_constants(name: str) -> Any:
@@ -606,12 +644,16 @@ def ack_topic(org: str, sensor: str) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Ack:
+class Ack(Message):
     """The central's signed word that these messages of one sensor are committed.
 
     A sensor deletes a message from its outbox only on this; a message the central already
     holds is acknowledged again, so a redelivery changes nothing and still empties the outbox.
     """
+
+    WHAT = "ack"
+    MAX_BYTES = MAX_MESSAGE_BYTES
+    LIMITS: ClassVar[dict[str, int]] = {"msg_ids": MAX_ACKED_PER_MESSAGE}
 
     sensor: str
     org: str
@@ -634,22 +676,6 @@ class Ack:
             if not isinstance(msg_id, str) or not _UUID_RE.match(msg_id):
                 raise _fail("msg_ids[]", "expected 32 lower-case hex digits")
         _ts("acked_at", self.acked_at)
-
-    def encode(self) -> bytes:
-        return canonical_json({"v": self.v, "type": self.type, "sensor": self.sensor,
-                               "org": self.org, "msg_ids": list(self.msg_ids),
-                               "acked_at": self.acked_at})
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Ack:
-        mapping = _decode_json("ack", payload, MAX_MESSAGE_BYTES)
-        _only_keys("ack", mapping, cls)
-        ids = _list("msg_ids", mapping.pop("msg_ids", []), MAX_ACKED_PER_MESSAGE)
-        try:
-            return cls(**mapping, msg_ids=tuple(ids))
-        except TypeError as exc:
-            raise _fail("ack", str(exc)) from None
-
 
 # --------------------------------------------------------------------------- enrollment
 
@@ -696,8 +722,11 @@ def is_reserved_name(name: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EnrollRequest:
+class EnrollRequest(Message):
     """A new sensor asks to join; signed with the key it just made (proof of possession)."""
+
+    WHAT = "enroll"
+    MAX_BYTES = 16_384
 
     token: str
     public_jwk: dict[str, str]
@@ -716,22 +745,11 @@ class EnrollRequest:
             raise _fail("name", "expected an id of the form [a-z0-9][a-z0-9_-]{0,62}")
         _text("hostname", self.hostname)
 
-    def encode(self) -> bytes:
-        return canonical_json({f.name: getattr(self, f.name) for f in fields(self)})
-
-    @classmethod
-    def decode(cls, payload: bytes) -> EnrollRequest:
-        mapping = _decode_json("enroll", payload, 16_384)
-        _only_keys("enroll", mapping, cls)
-        try:
-            return cls(**mapping)
-        except TypeError as exc:
-            raise _fail("enroll", str(exc)) from None
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EnrollReply:
+class EnrollReply(Message):
     """The central's answer, signed with its key: the sensor's identity and broker login."""
+
+    WHAT = "enroll-reply"
 
     ok: bool
     error: str | None = None
@@ -745,26 +763,18 @@ class EnrollReply:
     v: int = SCHEMA_VERSION
     type: str = ENROLL_REPLY_TYPE
 
-    def encode(self) -> bytes:
-        return canonical_json({f.name: getattr(self, f.name) for f in fields(self)})
-
-    @classmethod
-    def decode(cls, payload: bytes) -> EnrollReply:
-        mapping = _decode_json("enroll-reply", payload)
-        _only_keys("enroll-reply", mapping, cls)
-        try:
-            reply = cls(**mapping)
-        except TypeError as exc:
-            raise _fail("enroll-reply", str(exc)) from None
-        if reply.type != ENROLL_REPLY_TYPE or not is_supported_version(reply.v):
+    def __post_init__(self) -> None:
+        if self.type != ENROLL_REPLY_TYPE or not is_supported_version(self.v):
             raise UnsupportedVersion("not an enrollment reply this side speaks")
-        if reply.ok:
+        if not isinstance(self.ok, bool):
+            raise _fail("enroll-reply.ok", "expected true or false")
+        _text("enroll-reply.error", self.error, limit=1024)
+        if self.ok:
             for name in ("sensor", "org", "mqtt_username"):
-                if not is_valid_id(getattr(reply, name)):
+                if not is_valid_id(getattr(self, name)):
                     raise _fail(f"enroll-reply.{name}", "expected an id")
             for name in ("site", "zone", "mqtt_password"):
-                _text(f"enroll-reply.{name}", getattr(reply, name))
-        return reply
+                _text(f"enroll-reply.{name}", getattr(self, name))
 
 
 # --------------------------------------------------------------------------- status, commands
@@ -790,7 +800,10 @@ MAX_PLAN_PORTS = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PlanTarget:
+class PlanTarget(Record):
+    WHAT = "target"
+    LIMITS: ClassVar[dict[str, int]] = {"tcp": MAX_PLAN_PORTS, "udp": MAX_PLAN_PORTS}
+
     ip: str
     zone: str
     tcp: tuple[int, ...] = ()
@@ -810,14 +823,13 @@ class PlanTarget:
         if not isinstance(self.icmp, bool):
             raise _fail("target.icmp", "expected true or false")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"ip": self.ip, "zone": self.zone, "tcp": list(self.tcp), "udp": list(self.udp),
-                "icmp": self.icmp}
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ProbePlan:
+class ProbePlan(Message):
     """What one sensor must probe to test its zone's boundaries, signed by the central."""
+
+    WHAT = "plan"
+    MAX_BYTES = MAX_MESSAGE_BYTES
+    LIMITS: ClassVar[dict[str, int]] = {"targets": MAX_PLAN_TARGETS}
 
     id: str
     sensor: str
@@ -844,30 +856,6 @@ class ProbePlan:
             if not isinstance(value, (int, float)) or not low <= value <= high:
                 raise _fail(name, f"expected {low} to {high}")
 
-    def encode(self) -> bytes:
-        return canonical_json({f.name: getattr(self, f.name) for f in fields(self)}
-                              | {"targets": [t.to_dict() for t in self.targets]})
-
-    @classmethod
-    def decode(cls, payload: bytes) -> ProbePlan:
-        mapping = _decode_json("plan", payload, MAX_MESSAGE_BYTES)
-        _only_keys("plan", mapping, cls)
-        raw = _list("targets", mapping.pop("targets", []), MAX_PLAN_TARGETS)
-        targets = []
-        for index, item in enumerate(raw):
-            target = dict(_mapping(f"targets[{index}]", item))
-            _only_keys(f"targets[{index}]", target, PlanTarget)
-            for name in ("tcp", "udp"):
-                target[name] = tuple(_list(f"targets[{index}].{name}", target.get(name, []),
-                                           MAX_PLAN_PORTS))
-            try:
-                targets.append(PlanTarget(**target))
-            except TypeError as exc:
-                raise _fail(f"targets[{index}]", str(exc)) from None
-        try:
-            return cls(**mapping, targets=tuple(targets))
-        except TypeError as exc:
-            raise _fail("plan", str(exc)) from None
 SENSOR_STATES = frozenset({"online", "offline", "scanning", "paused"})
 
 
@@ -880,8 +868,11 @@ def commands_topic(org: str, sensor: str) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Status:
+class Status(Message):
     """A sensor's retained status (and, as its MQTT last will, its 'offline')."""
+
+    WHAT = "status"
+    LIMITS: ClassVar[dict[str, int]] = {"errors": 16}
 
     sensor: str
     org: str
@@ -912,25 +903,11 @@ class Status:
         for error in self.errors:
             _text("errors[]", error, optional=False)
 
-    def encode(self) -> bytes:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["errors"] = list(self.errors)
-        return canonical_json(data)
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Status:
-        mapping = _decode_json("status", payload)
-        _only_keys("status", mapping, cls)
-        errors = _list("errors", mapping.pop("errors", []), 16)
-        try:
-            return cls(**mapping, errors=tuple(errors))
-        except TypeError as exc:
-            raise _fail("status", str(exc)) from None
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Command:
+class Command(Message):
     """An instruction from the central, signed with its key; used once, before it expires."""
+
+    WHAT = "command"
 
     id: str  # 32 hex digits; a sensor acts on each id once
     sensor: str
@@ -948,15 +925,3 @@ class Command:
             raise _fail("command", f"{self.command!r} is not one of {sorted(COMMANDS)}")
         if self.profile is not None and not _NAME_RE.match(str(self.profile)):
             raise _fail("profile", "not a profile name")
-
-    def encode(self) -> bytes:
-        return canonical_json({f.name: getattr(self, f.name) for f in fields(self)})
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Command:
-        mapping = _decode_json("command", payload)
-        _only_keys("command", mapping, cls)
-        try:
-            return cls(**mapping)
-        except TypeError as exc:
-            raise _fail("command", str(exc)) from None

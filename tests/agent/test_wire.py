@@ -38,13 +38,14 @@ def test_golden_v1_still_decodes_and_verifies() -> None:
     assert findings.assets[1].mac_random is True
 
 
-KINDS = {"findings": Findings, "reach": Findings, "ack": wire.Ack, "enroll": wire.EnrollRequest,
-         "enroll-reply": wire.EnrollReply, "plan": wire.ProbePlan, "status": wire.Status,
-         "command": wire.Command}
+KINDS: dict[str, type[wire.Message]] = {
+    "findings": Findings, "reach": Findings, "ack": wire.Ack, "enroll": wire.EnrollRequest,
+    "enroll-reply": wire.EnrollReply, "plan": wire.ProbePlan, "status": wire.Status,
+    "command": wire.Command}
 GOLDEN_NAMES = sorted(_golden_module().golden_messages())
 
 
-def _kind(name: str) -> type:
+def _kind(name: str) -> type[wire.Message]:
     return KINDS[name.rsplit("-v", 1)[0].removesuffix("-observed")]
 
 
