@@ -75,34 +75,38 @@ def parse(text: str, path: str = "<csv>") -> list[Approved]:
         if not any(cell.strip() for cell in record):
             continue
         values = {name: record[i].strip() for i, name in columns.items() if i < len(record)}
-        mac = values.get("mac") or None
-        if mac is not None:
-            found = _MAC_RE.match(mac.lower())
-            if found is None:
-                problems.append(f"{path}:{line}: {mac[:40]!r} is not a MAC address")
-                continue
-            mac = ":".join(found.groups())
-        ip = values.get("ip") or None
-        if ip is not None:
-            try:
-                ip = str(ipaddress.ip_address(ip))
-            except ValueError:
-                problems.append(f"{path}:{line}: {ip[:40]!r} is not an IP address")
-                continue
-        if mac is None and ip is None:
-            problems.append(f"{path}:{line}: neither a MAC nor an address")
-            continue
-        device_type = values.get("device_type") or None
-        if device_type is not None and device_type not in types:
-            problems.append(f"{path}:{line}: {device_type[:40]!r} is not a device type (see "
-                            "fingerprints/vocabulary.toml)")
-            continue
-        owner = wire.printable(values.get("owner") or "", limit=MAX_OWNER_CHARS) or None
-        rows.append(Approved(mac=mac, ip=ip, owner=owner, device_type=device_type))
+        row = _row(values, types)
+        if isinstance(row, str):
+            problems.append(f"{path}:{line}: {row}")
+        else:
+            rows.append(row)
     if problems:
         raise ApprovedListError(problems[:50] + ([f"... {len(problems) - 50} more"]
                                             if len(problems) > 50 else []))
     return rows
+
+
+def _row(values: dict[str, str], types: frozenset[str]) -> Approved | str:
+    """One line's approved asset, or what is wrong with it."""
+    mac = values.get("mac") or None
+    if mac is not None:
+        found = _MAC_RE.match(mac.lower())
+        if found is None:
+            return f"{mac[:40]!r} is not a MAC address"
+        mac = ":".join(found.groups())
+    ip = values.get("ip") or None
+    if ip is not None:
+        try:
+            ip = str(ipaddress.ip_address(ip))
+        except ValueError:
+            return f"{ip[:40]!r} is not an IP address"
+    if mac is None and ip is None:
+        return "neither a MAC nor an address"
+    device_type = values.get("device_type") or None
+    if device_type is not None and device_type not in types:
+        return f"{device_type[:40]!r} is not a device type (see fingerprints/vocabulary.toml)"
+    owner = wire.printable(values.get("owner") or "", limit=MAX_OWNER_CHARS) or None
+    return Approved(mac=mac, ip=ip, owner=owner, device_type=device_type)
 
 
 def import_file(db: Database, path: Path, *, org: str, site: str) -> int:

@@ -56,62 +56,80 @@ def sweep(
     progress: Progress | None = None,
 ) -> dict[str, Reply[T]]:
     """Probe every target, retrying the silent ones, and return who answered with what."""
-    wanted = set(targets)
-    sent_at: dict[str, float] = {}
-    replies: dict[str, Reply[T]] = {}
-    slowest = 0.0
-    total = len(targets) * (1 + timing.retries)
-    done = 0
-
-    def collect(timeout: float) -> None:
-        nonlocal slowest
-        for answer in poll(timeout):
-            if answer.target not in wanted or answer.target in replies:
-                continue
-            started = sent_at.get(answer.target)
-            if started is None:
-                continue  # an answer to a probe we never sent
-            rtt = max(0.0, answer.at - started)
-            replies[answer.target] = Reply(answer.info, rtt)
-            slowest = max(slowest, rtt)
-
-    def quiet() -> float:
-        if not replies:
-            return timing.max_wait_s
-        return min(timing.max_wait_s, max(timing.min_quiet_s, RTT_FACTOR * slowest))
-
-    last_sent = time.monotonic()
+    run = _Sweep(targets, send=send, poll=poll, limiter=limiter, timing=timing,
+                 progress=progress)
     for round_no in range(1 + timing.retries):
-        todo = [t for t in targets if t not in replies]
+        todo = [t for t in targets if t not in run.replies]
         if not todo:
             break
         for target in todo:
-            if round_no:
-                # a retry goes out only once its first probe had its chance to be answered:
-                # no idle wait between rounds, yet no retry for an answer still in flight
-                while (due := sent_at[target] + quiet() - time.monotonic()) > 0:
-                    collect(min(due, POLL_SLICE_S))
-                    if target in replies:
-                        break
-            while (wait := limiter.try_take(target)) > 0:
-                collect(min(wait, POLL_SLICE_S))
-            if target in replies:
-                continue  # a late answer from the previous round arrived meanwhile
-            last_sent = sent_at[target] = time.monotonic()
-            send(target)
-            done += 1
-            if progress is not None and done % 16 == 0:
-                progress(done, total)
-            collect(0.0)
-    last_activity = last_sent
-    while len(replies) < len(wanted):
-        remaining = last_activity + quiet() - time.monotonic()
-        if remaining <= 0:
-            break
-        before = len(replies)
-        collect(remaining)
-        if len(replies) > before:
-            last_activity = time.monotonic()
+            run.probe(target, retry=round_no > 0)
+    run.drain()
     if progress is not None:
-        progress(total, total)
-    return replies
+        progress(run.total, run.total)
+    return run.replies
+
+
+class _Sweep(Generic[T]):
+    """One sweep's state: when each probe went, who answered, how slow the slowest was."""
+
+    def __init__(self, targets: Sequence[str], *, send: Callable[[str], None],
+                 poll: Callable[[float], list[Answer[T]]], limiter: RateLimiter,
+                 timing: SweepTiming, progress: Progress | None) -> None:
+        self.wanted = set(targets)
+        self.send, self.poll, self.limiter = send, poll, limiter
+        self.timing, self.progress = timing, progress
+        self.sent_at: dict[str, float] = {}
+        self.replies: dict[str, Reply[T]] = {}
+        self.slowest = 0.0
+        self.total = len(targets) * (1 + timing.retries)
+        self.done = 0
+        self.last_sent = time.monotonic()
+
+    def collect(self, timeout: float) -> None:
+        for answer in self.poll(timeout):
+            if answer.target not in self.wanted or answer.target in self.replies:
+                continue
+            started = self.sent_at.get(answer.target)
+            if started is None:
+                continue  # an answer to a probe we never sent
+            rtt = max(0.0, answer.at - started)
+            self.replies[answer.target] = Reply(answer.info, rtt)
+            self.slowest = max(self.slowest, rtt)
+
+    def quiet(self) -> float:
+        if not self.replies:
+            return self.timing.max_wait_s
+        return min(self.timing.max_wait_s, max(self.timing.min_quiet_s, RTT_FACTOR * self.slowest))
+
+    def probe(self, target: str, *, retry: bool) -> None:
+        if retry:
+            # a retry goes out only once its first probe had its chance to be answered:
+            # no idle wait between rounds, yet no retry for an answer still in flight
+            while (due := self.sent_at[target] + self.quiet() - time.monotonic()) > 0:
+                self.collect(min(due, POLL_SLICE_S))
+                if target in self.replies:
+                    break
+        while (wait := self.limiter.try_take(target)) > 0:
+            self.collect(min(wait, POLL_SLICE_S))
+        if target in self.replies:
+            return  # a late answer from the previous round arrived meanwhile
+        self.last_sent = self.sent_at[target] = time.monotonic()
+        self.send(target)
+        self.done += 1
+        if self.progress is not None and self.done % 16 == 0:
+            self.progress(self.done, self.total)
+        self.collect(0.0)
+
+    def drain(self) -> None:
+        """Wait for the last answers: until every target answered, or it has been quiet
+        for long enough after the last probe or answer."""
+        last_activity = self.last_sent
+        while len(self.replies) < len(self.wanted):
+            remaining = last_activity + self.quiet() - time.monotonic()
+            if remaining <= 0:
+                break
+            before = len(self.replies)
+            self.collect(remaining)
+            if len(self.replies) > before:
+                last_activity = time.monotonic()

@@ -121,86 +121,107 @@ def probe_sync(
     """{(proto, ip, port): (state, rtt seconds)} for every probe; silence is 'filtered'."""
     for _, ip, _ in probes:
         scope.check(ip)
-    secret = os.urandom(16)
-    sources: dict[str, str] = {}
-
-    def seq_for(ip: str, port: int) -> int:
-        digest = hashlib.blake2s(f"{ip}:{port}".encode(), key=secret, digest_size=4).digest()
-        return int.from_bytes(digest, "big")
-
-    def source_for(ip: str) -> str:
-        if ip not in sources:  # the address the kernel's route would send from
-            with bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                probe.connect((ip, 9))
-                sources[ip] = probe.getsockname()[0]
-        return sources[ip]
-
-    reserve = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # keeps our TCP port ours
-    tcp = bind.new_socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
-    udp = bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM)
-    icmp = bind.new_socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    try:
-        reserve.bind(("0.0.0.0", 0))  # noqa: S104 - only reserves a port number
-        udp.bind(("0.0.0.0", 0))  # noqa: S104 - answers come back to it
-        tcp_port, udp_port = reserve.getsockname()[1], udp.getsockname()[1]
-        for sock in (tcp, udp, icmp):
-            sock.setblocking(False)
-
-        def send(name: str) -> None:
-            proto, ip, port = _key(name)
-            with contextlib.suppress(OSError):  # no route: it simply does not answer
-                if proto == "tcp":
-                    tcp.sendto(syn_segment(source_for(ip), ip, tcp_port, port,
-                                           seq_for(ip, port)), (ip, 0))
-                else:
-                    udp.sendto(UDP_PAYLOADS.get(port, b"\r\n"), (ip, port))
-
-        def poll(timeout: float) -> list[Answer[str]]:
-            answers: list[Answer[str]] = []
-            ready, _, _ = select.select([tcp, udp, icmp], [], [], max(0.0, timeout))
-            while ready:
-                for sock in ready:
-                    try:
-                        if sock is udp:
-                            _data, (ip, port) = udp.recvfrom(MAX_PACKET)
-                            answers.append(Answer(_name(("udp", ip, port)), "reachable",
-                                                  time.monotonic()))
-                            continue
-                        packet = sock.recv(MAX_PACKET)
-                    except (BlockingIOError, ConnectionRefusedError):
-                        continue
-                    if sock is tcp:
-                        seen = parse_tcp(packet, tcp_port)
-                        if seen is None:
-                            continue
-                        ip, port, ack, flags = seen
-                        if ack != (seq_for(ip, port) + 1) & 0xFFFFFFFF:
-                            continue  # not an answer to our SYN
-                        state = ("reachable" if flags & (SYN | ACK) == SYN | ACK else
-                                 "refused" if flags & RST else None)
-                        if state:
-                            answers.append(Answer(_name(("tcp", ip, port)), state,
-                                                  time.monotonic()))
-                    else:
-                        about = parse_unreachable(packet)
-                        if about is None:
-                            continue
-                        proto, ip, port, sport, code = about
-                        if sport != (tcp_port if proto == "tcp" else udp_port):
-                            continue
-                        state = "refused" if (proto, code) == ("udp", 3) else "filtered"
-                        answers.append(Answer(_name((proto, ip, port)), state, time.monotonic()))
-                ready, _, _ = select.select([tcp, udp, icmp], [], [], 0)
-            return answers
-
-        replies = sweep([_name(p) for p in probes], send=send, poll=poll,
+    with _Prober() as prober:
+        replies = sweep([_name(p) for p in probes], send=prober.send, poll=prober.poll,
                         limiter=_PerHost(limiter), timing=timing,  # type: ignore[arg-type]
                         progress=progress)
-    finally:
-        for sock in (tcp, udp, icmp, reserve):
-            sock.close()
     out: dict[Key, tuple[str, float | None]] = {}
     for probe in probes:
         reply = replies.get(_name(probe))
         out[probe] = (reply.info, reply.rtt_s) if reply else ("filtered", None)
     return out
+
+
+class _Prober:
+    """The sockets of one stateless probe run: a raw TCP socket for SYNs (its source port
+    reserved by a bound TCP socket), a UDP socket, a raw ICMP socket for unreachables.
+    A SYN's sequence number is a keyed hash of its target: an answer must acknowledge it."""
+
+    def __init__(self) -> None:
+        self.secret = os.urandom(16)
+        self.sources: dict[str, str] = {}
+        self.reserve = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # keeps our TCP port ours
+        self.tcp = bind.new_socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+        self.udp = bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.icmp = bind.new_socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+
+    def __enter__(self) -> _Prober:
+        try:
+            self.reserve.bind(("0.0.0.0", 0))  # noqa: S104 - only reserves a port number
+            self.udp.bind(("0.0.0.0", 0))  # noqa: S104 - answers come back to it
+            self.tcp_port = self.reserve.getsockname()[1]
+            self.udp_port = self.udp.getsockname()[1]
+            for sock in (self.tcp, self.udp, self.icmp):
+                sock.setblocking(False)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sock in (self.tcp, self.udp, self.icmp, self.reserve):
+            sock.close()
+
+    def seq_for(self, ip: str, port: int) -> int:
+        digest = hashlib.blake2s(f"{ip}:{port}".encode(), key=self.secret, digest_size=4).digest()
+        return int.from_bytes(digest, "big")
+
+    def source_for(self, ip: str) -> str:
+        if ip not in self.sources:  # the address the kernel's route would send from
+            with bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect((ip, 9))
+                self.sources[ip] = probe.getsockname()[0]
+        return self.sources[ip]
+
+    def send(self, name: str) -> None:
+        proto, ip, port = _key(name)
+        with contextlib.suppress(OSError):  # no route: it simply does not answer
+            if proto == "tcp":
+                self.tcp.sendto(syn_segment(self.source_for(ip), ip, self.tcp_port, port,
+                                            self.seq_for(ip, port)), (ip, 0))
+            else:
+                self.udp.sendto(UDP_PAYLOADS.get(port, b"\r\n"), (ip, port))
+
+    def poll(self, timeout: float) -> list[Answer[str]]:
+        answers: list[Answer[str]] = []
+        socks = [self.tcp, self.udp, self.icmp]
+        ready, _, _ = select.select(socks, [], [], max(0.0, timeout))
+        while ready:
+            for sock in ready:
+                answer = self.read(sock)
+                if answer is not None:
+                    answers.append(answer)
+            ready, _, _ = select.select(socks, [], [], 0)
+        return answers
+
+    def read(self, sock: socket.socket) -> Answer[str] | None:
+        """One datagram or packet, as an answer to one of our probes (or None)."""
+        try:
+            if sock is self.udp:
+                _data, (ip, port) = self.udp.recvfrom(MAX_PACKET)
+                return Answer(_name(("udp", ip, port)), "reachable", time.monotonic())
+            packet = sock.recv(MAX_PACKET)
+        except (BlockingIOError, ConnectionRefusedError):
+            return None
+        return self.tcp_answer(packet) if sock is self.tcp else self.unreachable(packet)
+
+    def tcp_answer(self, packet: bytes) -> Answer[str] | None:
+        seen = parse_tcp(packet, self.tcp_port)
+        if seen is None:
+            return None
+        ip, port, ack, flags = seen
+        if ack != (self.seq_for(ip, port) + 1) & 0xFFFFFFFF:
+            return None  # not an answer to our SYN
+        state = ("reachable" if flags & (SYN | ACK) == SYN | ACK else
+                 "refused" if flags & RST else None)
+        return Answer(_name(("tcp", ip, port)), state, time.monotonic()) if state else None
+
+    def unreachable(self, packet: bytes) -> Answer[str] | None:
+        about = parse_unreachable(packet)
+        if about is None:
+            return None
+        proto, ip, port, sport, code = about
+        if sport != (self.tcp_port if proto == "tcp" else self.udp_port):
+            return None
+        state = "refused" if (proto, code) == ("udp", 3) else "filtered"
+        return Answer(_name((proto, ip, port)), state, time.monotonic())

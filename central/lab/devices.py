@@ -81,40 +81,66 @@ def rtsp_response(params: dict[str, str], request: bytes) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+async def _http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                params: dict[str, str]) -> None:
+    request = await _read_head(reader)
+    if request:
+        writer.write(http_response(params, request))
+
+
+async def _xml(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+               params: dict[str, str]) -> None:
+    request = await _read_head(reader)
+    if request:
+        body = params["body"].encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+
+async def _rtsp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                params: dict[str, str]) -> None:
+    while request := await _read_head(reader):
+        writer.write(rtsp_response(params, request))
+        await writer.drain()
+
+
+async def _banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  params: dict[str, str]) -> None:
+    writer.write(_decode(params.get("banner", "")))
+    await writer.drain()
+    reply = _decode(params.get("reply", ""))
+    while await asyncio.wait_for(reader.read(1024), IDLE_S):
+        if reply:
+            writer.write(reply)
+            await writer.drain()
+
+
+async def _hostile(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   params: dict[str, str]) -> None:
+    """Malformed and oversized answers, then hold the line."""
+    await _read_head(reader)
+    writer.write(hostile_stream(params.get("flavour", "http")))
+    await writer.drain()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(reader.read(1), IDLE_S)  # never close first
+
+
+async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  params: dict[str, str]) -> None:
+    """Take what comes, say nothing."""
+    while await asyncio.wait_for(reader.read(4096), IDLE_S):
+        pass
+
+
+_SPEAKERS = {"http": _http, "xml": _xml, "rtsp": _rtsp, "banner": _banner, "hostile": _hostile}
+
+
 def handler(kind: str, params: dict[str, str]) -> Any:
+    speak = _SPEAKERS.get(kind, _silent)
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            if kind == "http":
-                request = await _read_head(reader)
-                if request:
-                    writer.write(http_response(params, request))
-            elif kind == "xml":
-                request = await _read_head(reader)
-                if request:
-                    body = params["body"].encode()
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
-                                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-            elif kind == "rtsp":
-                while request := await _read_head(reader):
-                    writer.write(rtsp_response(params, request))
-                    await writer.drain()
-            elif kind == "banner":
-                writer.write(_decode(params.get("banner", "")))
-                await writer.drain()
-                reply = _decode(params.get("reply", ""))
-                while await asyncio.wait_for(reader.read(1024), IDLE_S):
-                    if reply:
-                        writer.write(reply)
-                        await writer.drain()
-            elif kind == "hostile":  # malformed and oversized answers, then hold the line
-                await _read_head(reader)
-                writer.write(hostile_stream(params.get("flavour", "http")))
-                await writer.drain()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(reader.read(1), IDLE_S)  # never close first
-            else:  # silent: take what comes, say nothing
-                while await asyncio.wait_for(reader.read(4096), IDLE_S):
-                    pass
+            await speak(reader, writer, params)
             await writer.drain()
         except (TimeoutError, ConnectionError, OSError):
             pass
@@ -525,65 +551,79 @@ def _ssh_server(sock: socket.socket, version: str) -> None:
     threading.Thread(target=accept, daemon=True).start()
 
 
+def _socket(device: dict[str, Any], svc: dict[str, Any], params: dict[str, str]) -> socket.socket:
+    """The service's socket, made and bound inside the device's namespace."""
+    proto = svc.get("proto", "tcp")
+    with entered(device["ns"]):
+        if proto == "raw":  # link-layer chatter on the device's interface
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            sock.bind(("eth0", 0))
+            return sock
+        if proto == "udp":
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            speaks = params.get("flavour", "") if svc["kind"] == "hostile" else svc["kind"]
+            group = {"ssdp": "239.255.255.250", "mdns": "224.0.0.251"}.get(speaks)
+            if group:  # join the group on the device's interface, send from it too
+                own = socket.inet_aton(device["address"])
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                                socket.inet_aton(group) + own)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, own)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+            sock.bind(("0.0.0.0", svc["port"]))  # noqa: S104 - inside the device's namespace
+            return sock
+        # dual-stack: the same service over IPv4 and IPv6
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("::", svc["port"]))
+        return sock
+
+
+async def _udp_service(sock: socket.socket, svc: dict[str, Any], params: dict[str, str],
+                       servers: list[Any], repeating: list[asyncio.Task[None]]) -> None:
+    loop = asyncio.get_running_loop()
+    interval = float(params.get("interval", "2"))
+    transport, protocol = await loop.create_datagram_endpoint(
+        functools.partial(_UDP_KINDS[svc["kind"]], params), sock=sock)
+    servers.append(transport)
+    announce = {"mdns": ("response", ("224.0.0.251", 5353)),
+                "ssdp": ("notify", ("239.255.255.250", 1900))}.get(svc["kind"])
+    if announce is not None:
+        message = getattr(protocol, announce[0])()
+        repeating.append(asyncio.create_task(_repeat(
+            interval, lambda t=transport, m=message, to=announce[1]: t.sendto(m, to))))
+
+
+async def _start(device: dict[str, Any], svc: dict[str, Any], workdir: str, servers: list[Any],
+                 repeating: list[asyncio.Task[None]]) -> None:
+    """One service of one device: listening, or chattering on the link."""
+    params = {"address": device["address"], **svc.get("params", {})}
+    proto = svc.get("proto", "tcp")
+    sock = _socket(device, svc, params)
+    if proto == "raw":
+        frames = chatter_frames(svc["kind"], params, device["mac"], device["address"])
+        repeating.append(asyncio.create_task(_repeat(
+            float(params.get("interval", "2")), lambda: [sock.send(f) for f in frames])))
+    elif proto == "udp":
+        await _udp_service(sock, svc, params, servers, repeating)
+    elif svc["kind"] == "ssh":
+        _ssh_server(sock, params["version"])
+        servers.append(sock)
+    else:
+        sock.listen(64)
+        context = _tls_context(params["subject"], workdir) if svc["kind"] == "tls" else None
+        kind = "http" if svc["kind"] == "tls" else svc["kind"]
+        servers.append(await asyncio.start_server(handler(kind, params), sock=sock, ssl=context))
+
+
 async def serve(plan: list[dict[str, Any]], workdir: str) -> None:
     loop = asyncio.get_running_loop()
-    servers: list[asyncio.BaseTransport | asyncio.Server] = []
+    servers: list[Any] = []  # each with close(): transports, servers, sockets
     repeating: list[asyncio.Task[None]] = []
     for device in plan:
         for svc in device["services"]:
-            params = {"address": device["address"], **svc.get("params", {})}
-            proto = svc.get("proto", "tcp")
-            with entered(device["ns"]):
-                if proto == "raw":  # link-layer chatter on the device's interface
-                    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-                    sock.bind(("eth0", 0))
-                elif proto == "udp":
-                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    speaks = params.get("flavour", "") if svc["kind"] == "hostile" else svc["kind"]
-                    group = {"ssdp": "239.255.255.250", "mdns": "224.0.0.251"}.get(speaks)
-                    if group:  # join the group on the device's interface, send from it too
-                        own = socket.inet_aton(device["address"])
-                        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                                        socket.inet_aton(group) + own)
-                        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, own)
-                        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-                else:  # dual-stack: the same service over IPv4 and IPv6
-                    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if proto == "tcp":
-                    sock.bind(("::", svc["port"]))
-                elif proto != "raw":
-                    sock.bind(("0.0.0.0", svc["port"]))  # noqa: S104 - inside the device's namespace
-            interval = float(params.get("interval", "2"))
-            if proto == "raw":
-                frames = chatter_frames(svc["kind"], params, device["mac"], device["address"])
-                raw = sock
-                repeating.append(asyncio.create_task(_repeat(
-                    interval, lambda raw=raw, frames=frames: [raw.send(f) for f in frames])))
-                continue
-            if proto == "udp":
-                transport, protocol = await loop.create_datagram_endpoint(
-                    functools.partial(_UDP_KINDS[svc["kind"]], params), sock=sock)
-                servers.append(transport)
-                if svc["kind"] == "mdns":
-                    message = protocol.response()
-                    repeating.append(asyncio.create_task(_repeat(interval, lambda t=transport,
-                                     m=message: t.sendto(m, ("224.0.0.251", 5353)))))
-                elif svc["kind"] == "ssdp":
-                    message = protocol.notify()
-                    repeating.append(asyncio.create_task(_repeat(interval, lambda t=transport,
-                                     m=message: t.sendto(m, ("239.255.255.250", 1900)))))
-            elif svc["kind"] == "ssh":
-                _ssh_server(sock, params["version"])
-                servers.append(sock)  # type: ignore[arg-type]
-            else:
-                sock.listen(64)
-                context = _tls_context(params["subject"], workdir) if svc["kind"] == "tls" else None
-                kind = "http" if svc["kind"] == "tls" else svc["kind"]
-                servers.append(await asyncio.start_server(handler(kind, params), sock=sock,
-                                                          ssl=context))
+            await _start(device, svc, workdir, servers, repeating)
     print("ready", flush=True)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -67,50 +67,73 @@ class Forge:
         return signing.sign(body, key or self.key, kid=kid)
 
     def hostile(self, n: int, seq: int) -> bytes:
-        rng = self.rng
-        kind = n % 12
-        if kind == 0:  # a valid message, one byte changed anywhere
-            good = self.sign(wire.canonical_json(_body(seq + 10**6)))
-            while True:
-                data = bytearray(good)
-                data[rng.randrange(len(data))] = rng.randrange(256)
-                if _differs(bytes(data), good):
-                    return bytes(data)
-        if kind == 1:  # a replay of a committed message
-            return self.replayable[n % len(self.replayable)] if self.replayable else b"x"
-        if kind == 2:  # signed by someone else under our sensor's name
-            return self.sign(wire.canonical_json(_body(seq + 10**6)), key=self.stranger)
-        if kind == 3:  # an unknown sender
-            return self.sign(wire.canonical_json(_body(seq + 10**6)), key=self.stranger,
-                             kid="s-stranger")
-        if kind == 4:  # our real signature on junk bytes
-            return self.sign(rng.randbytes(rng.randrange(0, 300)))
-        if kind == 5:  # our real signature on a duplicate key
-            body = wire.canonical_json(_body(seq + 10**6))
-            return self.sign(body[:-1] + b',"seq":1}')
-        if kind == 6:  # impossible or future times
-            when = rng.choice(["9999-12-31T23:59:59Z", "2026-99-99T99:99:99Z",
-                               "1970-01-01T00:00:00Z"])
-            return self.sign(wire.canonical_json(_body(seq + 10**6, sent_at=when)))
-        if kind == 7:  # wrong types where numbers and lists belong
-            field, value = rng.choice([("seq", "1"), ("v", [1]), ("part", True),
-                                       ("assets", {"ip": "10.1.0.1"}), ("networks", "x")])
-            return self.sign(wire.canonical_json(_body(seq + 10**6) | {field: value}))
-        if kind == 8:  # probe results for a plan never issued
-            return self.sign(wire.canonical_json(_body(
-                seq + 10**6, plan_id=uuid.uuid4().hex,
-                probes=[{"ip": "10.1.0.9", "proto": "tcp", "port": 22, "state": "reachable",
-                         "rtt_ms": 1.0}])))
-        if kind == 9:  # headers we refuse: alg none, an embedded key, HS256
-            header = rng.choice([b'{"alg":"none","kid":"s-one"}',
-                                 b'{"alg":"Ed25519","kid":"s-one","jwk":{}}',
-                                 b'{"alg":"HS256","kid":"s-one"}'])
-            payload = base64.urlsafe_b64encode(wire.canonical_json(_body(seq))).rstrip(b"=")
-            return base64.urlsafe_b64encode(header).rstrip(b"=") + b"." + payload + b"."
-        if kind == 10:  # oversized
-            return b"e" * (wire.MAX_MESSAGE_BYTES + 1 + rng.randrange(1000))
-        # random bytes
-        return rng.randbytes(rng.randrange(0, 2000))
+        makers = (self.flipped, self.replay, self.stranger_signed, self.unknown_sender,
+                  self.signed_junk, self.duplicate_key, self.bad_time, self.wrong_types,
+                  self.unknown_plan, self.refused_header, self.oversized, self.random_bytes)
+        return makers[n % len(makers)](n, seq)
+
+    def flipped(self, n: int, seq: int) -> bytes:
+        """A valid message, one byte changed anywhere."""
+        good = self.sign(wire.canonical_json(_body(seq + 10**6)))
+        while True:
+            data = bytearray(good)
+            data[self.rng.randrange(len(data))] = self.rng.randrange(256)
+            if _differs(bytes(data), good):
+                return bytes(data)
+
+    def replay(self, n: int, seq: int) -> bytes:
+        """A replay of a committed message."""
+        return self.replayable[n % len(self.replayable)] if self.replayable else b"x"
+
+    def stranger_signed(self, n: int, seq: int) -> bytes:
+        """Signed by someone else under our sensor's name."""
+        return self.sign(wire.canonical_json(_body(seq + 10**6)), key=self.stranger)
+
+    def unknown_sender(self, n: int, seq: int) -> bytes:
+        return self.sign(wire.canonical_json(_body(seq + 10**6)), key=self.stranger,
+                         kid="s-stranger")
+
+    def signed_junk(self, n: int, seq: int) -> bytes:
+        """Our real signature on junk bytes."""
+        return self.sign(self.rng.randbytes(self.rng.randrange(0, 300)))
+
+    def duplicate_key(self, n: int, seq: int) -> bytes:
+        """Our real signature on a duplicate key."""
+        body = wire.canonical_json(_body(seq + 10**6))
+        return self.sign(body[:-1] + b',"seq":1}')
+
+    def bad_time(self, n: int, seq: int) -> bytes:
+        """Impossible or future times."""
+        when = self.rng.choice(["9999-12-31T23:59:59Z", "2026-99-99T99:99:99Z",
+                                "1970-01-01T00:00:00Z"])
+        return self.sign(wire.canonical_json(_body(seq + 10**6, sent_at=when)))
+
+    def wrong_types(self, n: int, seq: int) -> bytes:
+        """Wrong types where numbers and lists belong."""
+        field, value = self.rng.choice([("seq", "1"), ("v", [1]), ("part", True),
+                                        ("assets", {"ip": "10.1.0.1"}), ("networks", "x")])
+        return self.sign(wire.canonical_json(_body(seq + 10**6) | {field: value}))
+
+    def unknown_plan(self, n: int, seq: int) -> bytes:
+        """Probe results for a plan never issued."""
+        return self.sign(wire.canonical_json(_body(
+            seq + 10**6, plan_id=uuid.uuid4().hex,
+            probes=[{"ip": "10.1.0.9", "proto": "tcp", "port": 22, "state": "reachable",
+                     "rtt_ms": 1.0}])))
+
+    def refused_header(self, n: int, seq: int) -> bytes:
+        """Headers we refuse: alg none, an embedded key, HS256."""
+        header = self.rng.choice([b'{"alg":"none","kid":"s-one"}',
+                                  b'{"alg":"Ed25519","kid":"s-one","jwk":{}}',
+                                  b'{"alg":"HS256","kid":"s-one"}'])
+        payload = base64.urlsafe_b64encode(wire.canonical_json(_body(seq))).rstrip(b"=")
+        return base64.urlsafe_b64encode(header).rstrip(b"=") + b"." + payload + b"."
+
+    def oversized(self, n: int, seq: int) -> bytes:
+        return b"e" * (wire.MAX_MESSAGE_BYTES + 1 + self.rng.randrange(1000))
+
+    def random_bytes(self, n: int, seq: int) -> bytes:
+        return self.rng.randbytes(self.rng.randrange(0, 2000))
 
 
 def test_ten_thousand_hostile_messages_leave_the_central_up_and_counting(tmp_path: Path) -> None:
