@@ -40,14 +40,21 @@ class RuleError(ValueError):
 class Vocabulary:
     fields: frozenset[str]
     device_types: frozenset[str]
-    keys: frozenset[str]
+    keys: frozenset[str]  # what rules match
+    facts: frozenset[str] = frozenset()  # what names a device; kept, matched by no rule
+    derived: frozenset[str] = frozenset()  # made by the classifier itself, not a scanner
+
+    @property
+    def every_key(self) -> frozenset[str]:
+        return self.keys | self.facts
 
 
 @cache
 def vocabulary() -> Vocabulary:
     data = tomllib.loads(resources.files("fingerprints").joinpath("vocabulary.toml").read_text())
     return Vocabulary(fields=frozenset(data["fields"]), device_types=frozenset(data["device_types"]),
-                      keys=frozenset(data["keys"]))
+                      keys=frozenset(data["keys"]), facts=frozenset(data.get("facts", ())),
+                      derived=frozenset(data.get("derived", ())))
 
 
 @cache

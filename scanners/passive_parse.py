@@ -240,7 +240,7 @@ def _lldp(packet: object, mac: str) -> list[Heard]:
         if packet.haslayer(layer):  # type: ignore[attr-defined]
             field = "description" if key == "lldp.sysdescr" else "system_name"
             value = _s(getattr(packet[layer], field, b""))  # type: ignore[index]
-            if value and key == "lldp.sysdescr":
+            if value:  # the system name too: a device's name, the same in every zone
                 out.append(Heard(mac=mac, key=key, value=value))
     if packet.haslayer(LLDPDUManagementAddress):  # type: ignore[attr-defined]
         mgmt = packet[LLDPDUManagementAddress]  # type: ignore[index]

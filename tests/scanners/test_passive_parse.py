@@ -74,6 +74,15 @@ def test_lldp_names_the_switch_and_its_management_address() -> None:
     assert Heard(mac=switch, ip="10.99.0.2", claimed=True) in heard
 
 
+def test_lldp_keeps_the_system_name_the_central_names_devices_by() -> None:
+    switch = "00:1b:1b:00:00:ab"
+    frame = bytes(Ether(src=switch, dst="01:80:c2:00:00:0e")
+                  / LLDPDUChassisID(subtype=4, id=switch) / LLDPDUPortID(subtype=5, id=b"7")
+                  / LLDPDUTimeToLive(ttl=120) / LLDPDUSystemName(system_name=b"sw-skole-1")
+                  / LLDPDUEndOfLLDPDU())
+    assert ("lldp.sysname", "sw-skole-1") in {(h.key, h.value) for h in parse(frame)}
+
+
 def test_arp_and_what_is_skipped() -> None:
     arp = bytes(Ether(src="00:13:ea:10:40:33", dst="ff:ff:ff:ff:ff:ff")
                 / ARP(op=1, hwsrc="00:13:ea:10:40:33", psrc="10.20.40.33", pdst="10.20.40.1"))
