@@ -178,10 +178,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def identity_of(asset: Asset) -> dict[str, object]:
     """What the fingerprint rules make of one asset's observations and MAC."""
-    from fingerprints.classify import Observation, classify_device
+    from fingerprints.classify import classify_device
 
     return classify_device(
-        (Observation(key=o.key, value=o.value, source=o.source) for o in asset.observations),
+        asset.observations,
         mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor,
     ).to_dict()
 

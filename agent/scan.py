@@ -39,6 +39,7 @@ from scanners.tcp import ProbeOptions, probe_ports
 log = logging.getLogger("netvagt.agent.scan")
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+Observed = dict[str, list[Observation]]  # address -> what it said
 BESIDE_MAX_S = 4 * 3600.0  # listening beside a scan ends with the scan; this is a backstop
 
 
@@ -86,9 +87,6 @@ async def _scan(
 ) -> ScanResult:
     return await _Scan(iface=iface, scope=scope, targets=targets, profile=profile,
                        progress=progress, snmp_communities=snmp_communities).run()
-
-
-Observed = dict[str, list[tuple[str, str, str]]]  # address -> (key, value, source)
 
 
 class _Scan:
@@ -221,7 +219,7 @@ class _Scan:
             if result.proto != "udp" or result.state != "open" or not answer:
                 continue
             self.observed.setdefault(result.ip, []).extend(
-                (k, v, f"{result.port}/udp") for k, v in alone(
+                Observation(k, v, f"{result.port}/udp") for k, v in alone(
                     lambda: parse_udp(result.port, answer),  # noqa: B023
                     f"{result.ip}:{result.port}/udp answer"))
             if result.port == 5060:
@@ -291,15 +289,15 @@ class _Scan:
 
 
 def note_gateways(interface: str, hosts: dict[str, HostReply],
-                  observed: dict[str, list[tuple[str, str, str]]], warnings: list[str]) -> None:
+                  observed: Observed, warnings: list[str]) -> None:
     """Mark the segment's gateway, as this sensor's routes name it: the central learns each
     zone's router from it (ICMP to a router's own address is routing, not a flow)."""
     from scanners import netinfo
 
     try:
         for gateway in netinfo.default_gateways(interface) & set(hosts):
-            observed.setdefault(gateway, []).append((wire.ROLE_KEY, wire.DEFAULT_GATEWAY,
-                                                     "route"))
+            observed.setdefault(gateway, []).append(Observation(wire.ROLE_KEY,
+                                                                wire.DEFAULT_GATEWAY, "route"))
     except (netinfo.InterfaceError, OSError, ValueError) as exc:
         warnings.append(f"the segment's gateway is unknown: {exc}")
 
@@ -313,7 +311,7 @@ def _ipv6_in_scope(iface: Interface, scope: Scope) -> bool:
 
 
 def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[str, HostReply],
-                   observed: dict[str, list[tuple[str, str, str]]]) -> None:
+                   observed: Observed) -> None:
     """Fold what was heard into the scan: new hosts, and more evidence for known ones."""
     for host in heard.values():
         for six in sorted(host.ip6):  # in scope (collect checked): the device's other name
@@ -326,7 +324,7 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
         seen.extend(o for o in (*host.observations, *claims(host)) if o not in seen)
 
 
-def _named_ports(observed: dict[str, list[tuple[str, str, str]]]) -> set[tuple[str, int]]:
+def _named_ports(observed: Observed) -> set[tuple[str, int]]:
     """(address, TCP port) pairs whose service already said what it is."""
     named = set()
     for ip, items in observed.items():
@@ -362,7 +360,7 @@ def build_assets(
     hosts: dict[str, HostReply],
     ports: list[PortResult],
     services: list[ServiceInfo],
-    observed: dict[str, list[tuple[str, str, str]]] | None = None,
+    observed: Observed | None = None,
 ) -> list[Asset]:
     """Join discovery, port results and service detection into one asset per address."""
     named = {(s.ip, s.proto, s.port): s for s in services}
@@ -414,7 +412,7 @@ def build_assets(
     return assets
 
 
-def _software(observed: dict[str, list[tuple[str, str, str]]]
+def _software(observed: Observed
               ) -> dict[tuple[str, str], tuple[str | None, str | None]]:
     """What server software each port named in its own words (a Server header, a banner),
     read by the fingerprint rules: {(address, "80/tcp"): (product, version)}."""

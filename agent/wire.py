@@ -14,7 +14,6 @@ kind has a golden envelope under ``tests/golden``.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import socket
@@ -22,6 +21,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self, TypeVar
+
+from fingerprints.observation import Observation
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
@@ -178,17 +179,6 @@ def _ip(where: str, value: object) -> None:
         raise _fail(where, f"{value!r} is not an IP address") from None
 
 
-@functools.cache
-def _field_names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in fields(cls))
-
-
-def _only_keys(where: str, data: Mapping[str, Any], cls: type) -> None:
-    unknown = data.keys() - _field_names(cls)
-    if unknown:
-        raise _fail(where, f"unknown field(s) {sorted(unknown)!r}")
-
-
 def _mapping(where: str, value: object) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise _fail(where, f"expected an object, got {type(value).__name__}")
@@ -233,17 +223,28 @@ def _spec(cls: type) -> _Spec:
     return known
 
 
+def _is_record(cls: object) -> bool:
+    """A dataclass, or a named tuple (an Observation)."""
+    return hasattr(cls, "__dataclass_fields__") or hasattr(cls, "_fields")
+
+
 def _make_spec(cls: type) -> _Spec:
     import typing
-    from dataclasses import MISSING, is_dataclass
+    from dataclasses import MISSING
 
     hints = typing.get_type_hints(cls)
     records: dict[str, type] = {}
     scalars: dict[str, type] = {}
+    if hasattr(cls, "_fields"):  # a named tuple: its fields, none of them a tuple
+        defaults = getattr(cls, "_field_defaults", {})
+        names = tuple(getattr(cls, "_fields"))  # noqa: B009 - a named tuple's own attribute
+        return _Spec(names=names, required=tuple(n for n in names if n not in defaults),
+                     records={}, scalars={}, limits={}, omit_none=frozenset(),
+                     omit_empty=frozenset())
     for f in fields(cls):
         if typing.get_origin(hints[f.name]) is tuple:
             item = typing.get_args(hints[f.name])[0]
-            (records if is_dataclass(item) else scalars)[f.name] = item
+            (records if _is_record(item) else scalars)[f.name] = item
     limits = dict(getattr(cls, "LIMITS", {}))
     missing = (records.keys() | scalars.keys()) - limits.keys()
     assert not missing, f"{cls.__name__}: no LIMITS for {sorted(missing)}"
@@ -258,10 +259,10 @@ def _make_spec(cls: type) -> _Spec:
 
 
 def _json_value(value: Any) -> Any:
+    if _is_record(value):
+        return to_json(value)
     if isinstance(value, tuple):
         return [_json_value(item) for item in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return to_json(value)
     return value
 
 
@@ -286,7 +287,9 @@ def from_json(cls: type[_Record], data: object, where: str, prefix: str = "") ->
     before its fields' names (empty for a whole message, whose fields are named bare)."""
     spec = _spec(cls)
     mapping = dict(_mapping(where, data))
-    _only_keys(where, mapping, cls)
+    unknown = mapping.keys() - set(spec.names)
+    if unknown:
+        raise _fail(where, f"unknown field(s) {sorted(unknown)!r}")
     for name in spec.required:
         if name not in mapping:
             raise _fail(where, f"missing field {name!r}")
@@ -390,22 +393,6 @@ _KEY_RE = re.compile(r"^[a-z0-9]{1,16}\.[a-z0-9_]{1,32}$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Observation(Record):
-    """One string a device said about itself, under its match key (``http.server``, ...)."""
-
-    WHAT = "observation"
-
-    key: str
-    value: str
-    source: str = ""  # where it was seen, e.g. "80/tcp"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.key, str) or not _KEY_RE.match(self.key):
-            raise _fail("observation.key", "expected <protocol>.<field>")
-        _text("observation.value", self.value, limit=MAX_OBSERVED_CHARS, optional=False)
-        _text("observation.source", self.source, limit=64, optional=False)
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Asset(Record):
     """One device as one sensor saw it in one scan: an address that answered, and what it said."""
 
@@ -447,6 +434,13 @@ class Asset(Record):
             raise _fail(f"{where}.sources", f"expected up to {MAX_SOURCES} of {sorted(SOURCES)}")
         if len(self.services) > MAX_SERVICES_PER_ASSET:
             raise _fail(f"{where}.services", f"at most {MAX_SERVICES_PER_ASSET} allowed")
+        for item in self.observations:
+            if not isinstance(item, Observation) or not isinstance(item.key, str) \
+                    or not _KEY_RE.match(item.key):
+                raise _fail(f"{where}.observations[].key", "expected <protocol>.<field>")
+            _text(f"{where}.observations[].value", item.value, limit=MAX_OBSERVED_CHARS,
+                  optional=False)
+            _text(f"{where}.observations[].source", item.source, limit=64, optional=False)
 
 MAX_PROBES_PER_MESSAGE = 2048
 PROBE_STATES = frozenset({"reachable", "refused", "filtered"})

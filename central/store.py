@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from agent import wire
 from agent.wire import Asset, Findings
 from central.verify import SensorKey
-from fingerprints.classify import Observation, classify_device
+from fingerprints.classify import classify_device
 
 MAX_REJECTION_ROWS = 10_000  # the rejection log keeps the newest this many; counters keep all
 CLAIM_KEY = wire.CLAIM_KEY
@@ -140,7 +140,7 @@ class Store:
     def _identify(self, asset_id: int, asset: Asset, observed: str) -> None:
         """Name the device from what it said (and its MAC), keeping the evidence."""
         identity = classify_device(
-            (Observation(key=o.key, value=o.value, source=o.source) for o in asset.observations),
+            asset.observations,
             mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor)
         if not identity.to_dict():
             return  # nothing new: keep what an earlier, fuller scan found

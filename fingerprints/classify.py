@@ -14,7 +14,10 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Protocol
 
+from fingerprints.observation import Observation
 from fingerprints.rules import name_map, rules_by_key
+
+__all__ = ["Identity", "Observation", "classify", "classify_device", "matches"]
 
 IDENTITY_FIELDS = ("vendor", "product", "model", "version", "device_type", "os", "cpe")
 # Where a device writes its model number: the model catalogue (rules/model_catalogue.toml)
@@ -25,13 +28,6 @@ CATALOGUE_KEYS = frozenset({
     "tls.subject", "ftp.banner", "telnet.banner", "lldp.sysdescr", "lldp.sysname",
     "cdp.platform", "sip.user_agent", "sip.server", "pjl.id", "netbios.name", "rtsp.server",
 })
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Observation:
-    key: str  # e.g. "ssh.banner"
-    value: str
-    source: str = ""  # e.g. "10.20.30.21:22/tcp"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

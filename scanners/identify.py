@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
+from fingerprints.observation import Observation
 from scanners import bind, snmp
 from scanners.observations import CLAIM_KEY
 from scanners.scope import Scope
@@ -45,7 +46,7 @@ BANNER_KEYS = {21: "ftp.banner", 22: "ssh.banner", 23: "telnet.banner"}
 _REALM_RE = re.compile(r'realm="([^"]{0,256})"', re.I)
 _IAC_RE = re.compile(rb"\xff[\xfb-\xfe].|\xff[\xf0-\xfa]")  # Telnet negotiation
 
-Found = tuple[str, str, str]  # (key, value, source)
+Found = Observation  # what a probe heard, with where
 
 
 def _text(data: bytes, limit: int = 1024) -> str:
@@ -290,7 +291,7 @@ async def _tls(ip: str, port: int) -> list[Found]:
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 1.0)
-    return [(k, v, f"{port}/tcp") for k, v in parse_certificate(der)] if der else []
+    return [Observation(k, v, f"{port}/tcp") for k, v in parse_certificate(der)] if der else []
 
 
 def ssh_hostkey_sync(ip: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> str | None:
@@ -319,7 +320,7 @@ def ssh_hostkey_sync(ip: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> st
 
 async def ssh_hostkey(ip: str, port: int) -> list[Found]:
     key = await asyncio.to_thread(ssh_hostkey_sync, ip, port)
-    return [("ssh.hostkey", key, f"{port}/tcp")] if key else []
+    return [Observation("ssh.hostkey", key, f"{port}/tcp")] if key else []
 
 
 async def _ask(ip: str, port: int, payload: bytes, timeout: float) -> bytes | None:
@@ -338,7 +339,7 @@ async def snmp_engine_id(ip: str, timeout: float = PROBE_TIMEOUT_S) -> list[Foun
     """Ask an SNMP agent for its engine id (SNMPv3 discovery: no user, nothing read)."""
     answer = await _ask(ip, 161, snmp.discovery_request(), timeout)
     engine = snmp.parse_engine_id(answer) if answer else None
-    return [("snmp.engine_id", engine, "161/udp")] if engine else []
+    return [Observation("snmp.engine_id", engine, "161/udp")] if engine else []
 
 
 async def snmp_claims(ip: str, communities: Sequence[str],
@@ -360,7 +361,7 @@ async def snmp_claims(ip: str, communities: Sequence[str],
             listed.append(value)
             current = name
         if listed or step:
-            return [(CLAIM_KEY, a, "snmp") for a in listed if a != ip]
+            return [Observation(CLAIM_KEY, a, "snmp") for a in listed if a != ip]
     return []
 
 
@@ -379,7 +380,7 @@ def described(describe: Describe | None, answer: bytes, asked: str, source: str)
     except Exception as exc:  # the answer is untrusted, like any other parser's input
         _skip(f"{source} {asked} service database", exc)
         return []
-    return [(DESCRIBE_KEY, value, source)] if value else []
+    return [Observation(DESCRIBE_KEY, value, source)] if value else []
 
 
 async def _probe(ip: str, port: int, describe: Describe | None = None) -> list[Found]:
@@ -388,16 +389,17 @@ async def _probe(ip: str, port: int, describe: Describe | None = None) -> list[F
         if port in TLS_PORTS:
             return await _tls(ip, port)
         if port == PJL_PORT:
-            return [(k, v, source) for k, v in parse_pjl(await exchange(ip, port, PJL_INFO_ID))]
+            return [Observation(k, v, source)
+                    for k, v in parse_pjl(await exchange(ip, port, PJL_INFO_ID))]
         if port in HTTP_PORTS:
             request = f"GET / HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: netvagt\r\n\r\n".encode()
             answer = await exchange(ip, port, request)
-            return [*((k, v, source) for k, v in parse_http(answer)),
+            return [*(Observation(k, v, source) for k, v in parse_http(answer)),
                     *await asyncio.to_thread(described, describe, answer, "http", source)]
         if port in RTSP_PORTS:
             request = f"OPTIONS rtsp://{ip}:{port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode()
             answer = await exchange(ip, port, request)
-            return [*((k, v, source) for k, v in parse_rtsp(answer)),
+            return [*(Observation(k, v, source) for k, v in parse_rtsp(answer)),
                     *await asyncio.to_thread(described, describe, answer, "rtsp", source)]
     except (TimeoutError, OSError, ssl.SSLError):
         return []
@@ -427,7 +429,7 @@ async def identify(
     unasked: list[tuple[str, int, bytes]] = []  # banners for the service database
     for (ip, port), banner in (banners or {}).items():
         if ip in found:
-            found[ip].extend((k, v, f"{port}/tcp") for k, v in
+            found[ip].extend(Observation(k, v, f"{port}/tcp") for k, v in
                              alone(lambda: parse_banner(port, banner), f"{ip}:{port} banner"))  # noqa: B023
             if describe is not None:
                 unasked.append((ip, port, banner))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from fingerprints.observation import Observation
 from scanners import bind
 from scanners.observations import CLAIM_KEY
 from scanners.passive_parse import Heard, mdns_records
@@ -31,7 +32,7 @@ WELL_KNOWN = (
     "_smb._tcp", "_workstation._tcp", "_device-info._tcp",
 )
 
-Found = tuple[str, str, str]
+Found = Observation
 
 
 def query(types: tuple[str, ...]) -> bytes:
@@ -93,9 +94,9 @@ def _fold(answers: list[tuple[bytes, str]], scope: Scope, found: dict[str, list[
         for heard in parse_answer(data, sender):
             entry: Found | None = None
             if heard.claimed and heard.ip and heard.ip != sender:
-                entry = (CLAIM_KEY, heard.ip, "mdns")
+                entry = Observation(CLAIM_KEY, heard.ip, "mdns")
             elif heard.key and heard.value:
-                entry = (heard.key, heard.value, "5353/udp")
+                entry = Observation(heard.key, heard.value, "5353/udp")
                 if heard.key == "mdns.service":
                     types.add(heard.value)
             if entry is not None and entry not in found.setdefault(sender, []):

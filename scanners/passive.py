@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fingerprints.observation import Observation
 from scanners.netinfo import Interface
 from scanners.observations import CLAIM_KEY
 from scanners.passive_parse import Heard, interesting, parse
@@ -63,7 +64,7 @@ class PassiveHost:
     ip: str | None = None
     ip6: set[str] = field(default_factory=set)  # global IPv6 addresses it sent from or announced
     claimed: set[str] = field(default_factory=set)
-    observations: list[tuple[str, str, str]] = field(default_factory=list)  # key, value, source
+    observations: list[Observation] = field(default_factory=list)
 
     @property
     def address(self) -> str | None:
@@ -90,7 +91,7 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
         elif item.ip and item.claimed and len(host.claimed) < 16:
             host.claimed.add(item.ip)
         if item.key and item.value and len(host.observations) < MAX_OBSERVATIONS_PER_HOST:
-            entry = (item.key, item.value, "passive")
+            entry = Observation(item.key, item.value, "passive")
             if entry not in host.observations:
                 host.observations.append(entry)
     return hosts
@@ -141,10 +142,10 @@ async def listen(*, iface: Interface, scope: Scope, seconds: float,
                                    stop=stop, stats=stats)
 
 
-def claims(host: PassiveHost) -> list[tuple[str, str, str]]:
+def claims(host: PassiveHost) -> list[Observation]:
     """The addresses a host only claimed (in mDNS, SSDP, LLDP, CDP, DHCP), as observations:
     kept apart from the address that answered or sent, so they never stand in for it."""
-    return [(CLAIM_KEY, ip, "passive") for ip in sorted(host.claimed) if ip != host.ip]
+    return [Observation(CLAIM_KEY, ip, "passive") for ip in sorted(host.claimed) if ip != host.ip]
 
 
 def read_pcap(path: Path, *, scope: Scope, limit: int = 1_000_000,

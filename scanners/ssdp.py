@@ -14,6 +14,7 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+from fingerprints.observation import Observation
 from scanners import bind
 from scanners.observations import CLAIM_KEY
 from scanners.scope import Scope
@@ -27,7 +28,7 @@ DESCRIPTION_FIELDS = ("deviceType", "friendlyName", "manufacturer", "modelName",
 M_SEARCH = (b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\n"
             b"MX: 1\r\nST: ssdp:all\r\n\r\n")
 
-Found = tuple[str, str, str]
+Found = Observation
 
 
 def parse_ssdp(datagram: bytes) -> dict[str, str]:
@@ -111,7 +112,7 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
         seen = found.setdefault(ip, [])
         server = headers.get("SERVER", "")
         if server and ("ssdp.server", server, "1900/udp") not in seen:
-            seen.append(("ssdp.server", server[:512], "1900/udp"))
+            seen.append(Observation("ssdp.server", server[:512], "1900/udp"))
         location = headers.get("LOCATION", "")
         try:
             host = urlsplit(location).hostname if location else None
@@ -120,7 +121,7 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
         if host == ip and urlsplit(location).scheme == "http":
             locations.setdefault(ip, location)
         elif host and host.count(".") == 3 and (CLAIM_KEY, host, "ssdp") not in seen:
-            seen.append((CLAIM_KEY, host, "ssdp"))  # it names an address it did not answer from
+            seen.append(Observation(CLAIM_KEY, host, "ssdp"))  # it names an address it did not answer from
     for ip, location in locations.items():
         try:
             port = urlsplit(location).port or 80  # ValueError for a port out of range
@@ -129,5 +130,6 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
             continue
         described = parse_description(xml)
         if described:
-            found.setdefault(ip, []).append(("upnp.description", described, f"{port}/tcp"))
+            found.setdefault(ip, []).append(Observation("upnp.description", described,
+                                                        f"{port}/tcp"))
     return found

@@ -441,7 +441,7 @@ def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr("scanners.netinfo.default_gateways", lambda name: {"10.20.40.1"})
     hosts = {"10.20.40.1": HostReply(ip="10.20.40.1", source="arp", rtt_s=0.001,
                                      mac="00:00:0c:14:28:01")}
-    observed: dict[str, list[tuple[str, str, str]]] = {}
+    observed: dict[str, list[Observation]] = {}
     scan.note_gateways("eth0", hosts, observed, [])
     assert observed == {"10.20.40.1": [("net.role", "default-gateway", "route")]}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fingerprints.observation import Observation
 from scanners.identify import parse_banner, parse_http, parse_rtsp
 
 # GET / answered by a Hikvision camera's web server (App-webs), a redirecting page
@@ -214,7 +215,7 @@ def test_snmp_address_table_walk_reads_claimed_addresses() -> None:
     assert snmp.parse_response(snmp.get_response(b"public", 3, {row: "192.168.0.1"})) == {
         row: "192.168.0.1"}
 
-    async def walk() -> list[tuple[str, str, str]]:
+    async def walk() -> list[Observation]:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _SnmpAgent({"community": "private", "sysdescr": "x",
