@@ -71,7 +71,8 @@ def get_request(community: str, oids: tuple[str, ...] = SYSTEM_OIDS, request_id:
 
 
 def get_response(community: bytes, request_id: int, values: Mapping[str, bytes | str]) -> bytes:
-    """A GetResponse (used by the lab's agents): OctetString values, or OIDs for sysObjectID."""
+    """A GetResponse: OctetString values, or OIDs for sysObjectID. An agent's side, kept for
+    the unit tests (the lab's agents answer through scapy)."""
     varbinds = b""
     for name, value in values.items():
         if name == SYSOBJECTID and isinstance(value, str):
@@ -100,7 +101,7 @@ def discovery_request(msg_id: int = 1) -> bytes:
 
 
 def discovery_report(msg_id: int, engine_id: bytes) -> bytes:
-    """The Report an agent sends back (used by the lab's agents)."""
+    """The Report an agent sends back (kept for the unit tests; the lab's agents use scapy)."""
     header = tlv(SEQUENCE, integer(msg_id) + integer(65507) + tlv(OCTETS, b"\x00") + integer(3))
     unknown_engine = "1.3.6.1.6.3.15.1.1.4.0"  # usmStatsUnknownEngineIDs.0
     varbind = tlv(SEQUENCE, oid(unknown_engine) + tlv(0x41, b"\x01"))
@@ -196,7 +197,8 @@ def parse_response(data: bytes) -> dict[str, str]:
 
 
 def parse_request(data: bytes) -> tuple[int, bytes, int, tuple[str, ...]] | None:
-    """(version, community, request id, OIDs) of a v1/v2c GetRequest (for the lab's agents);
+    """(version, community, request id, OIDs) of a v1/v2c GetRequest (an agent's side, kept
+    for the unit tests; the lab's agents use scapy);
     a GetNextRequest reads the same, with the OIDs prefixed by "next:"."""
     try:
         (message,) = decode(data)
@@ -227,7 +229,7 @@ def parse_engine_id(data: bytes) -> str | None:
 
 
 def message_id(data: bytes) -> int | None:
-    """The msgID of an SNMPv3 message (for the lab's agents)."""
+    """The msgID of an SNMPv3 message (kept for the unit tests; the lab's agents use scapy)."""
     try:
         (message,) = decode(data)
         if int.from_bytes(message.children[0].raw, "big") != 3:

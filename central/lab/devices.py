@@ -187,50 +187,102 @@ class _BacnetIAm(_Datagrams):
         return bvlc + npdu + apdu
 
 
+# OIDs as the MIBs name them (the lab's own constants: never the product's)
+_SYSDESCR, _SYSOBJECTID, _SYSNAME = "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.5.0"
+_IP_AD_ENT_ADDR = "1.3.6.1.2.1.4.20.1.1"  # ipAddrTable's ipAdEntAddr
+_USM_UNKNOWN_ENGINE_IDS = "1.3.6.1.6.3.15.1.1.4.0"
+
+
+def _ber(tag: int, *parts: bytes) -> bytes:
+    from scapy.asn1.ber import BER_len_enc
+
+    body = b"".join(parts)
+    return bytes([tag]) + BER_len_enc(len(body)) + body
+
+
 class _SnmpAgent(_Datagrams):
-    """An agent with a read community (v2c GETs of the system group) that also answers SNMPv3
-    engine discovery with its engine id; a wrong community gets silence, as real ones do."""
+    """An agent with a read community (v2c GETs of the system group, GETNEXT through its
+    ipAddrTable) that also answers SNMPv3 engine discovery with its engine id; a wrong
+    community gets silence, as real ones do. Built on scapy's SNMP layers and BER codec,
+    never on the product's encoder: the lab checks the product against another reading."""
 
     def __init__(self, params: dict[str, str]) -> None:
         super().__init__()
-        from scanners import snmp
+        import scapy.layers.snmp  # noqa: F401 - loads scapy's MIB, which ASN1_OID reads
+        from scapy.asn1.asn1 import ASN1_IPADDRESS, ASN1_OID, ASN1_STRING
 
-        self.snmp = snmp
         self.community = params.get("community", "public").encode()
-        self.values = {snmp.SYSDESCR: params["sysdescr"][:255]}
+        self.values: dict[str, Any] = {_SYSDESCR: ASN1_STRING(params["sysdescr"][:255].encode())}
         if "sysobjectid" in params:
-            self.values[snmp.SYSOBJECTID] = params["sysobjectid"]
+            self.values[_SYSOBJECTID] = ASN1_OID(params["sysobjectid"])
         if "sysname" in params:
-            self.values[snmp.SYSNAME] = params["sysname"]
+            self.values[_SYSNAME] = ASN1_STRING(params["sysname"].encode())
         self.engine_id = bytes.fromhex(params.get("engine_id", ""))
         # ipAddrTable, in OID order: the addresses the device says it has
-        self.table = sorted(
-            ((f"{snmp.IP_AD_ENT_ADDR}.{a}", a) for a in params.get("addresses", "").split(",")
-             if a), key=lambda row: tuple(int(x) for x in row[0].split(".")))
+        rows = [(f"{_IP_AD_ENT_ADDR}.{a}", a) for a in params.get("addresses", "").split(",") if a]
+        self.table = sorted(((oid, ASN1_IPADDRESS(a)) for oid, a in rows),
+                            key=lambda row: tuple(int(x) for x in row[0].split(".")))
 
-    def _next(self, name: str) -> tuple[str, str]:
+    def _next(self, name: str) -> tuple[str, Any]:
+        from scapy.asn1.asn1 import ASN1_STRING
+
         after = tuple(int(x) for x in name.split("."))
         for oid, value in self.table:
             if tuple(int(x) for x in oid.split(".")) > after:
                 return oid, value
-        return "1.3.6.1.2.1.4.21.1.1.0", "end"  # past the table: the next object, as agents do
+        # past the table: the next object, as agents do
+        return "1.3.6.1.2.1.4.21.1.1.0", ASN1_STRING(b"end")
 
     def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
-        msg_id = self.snmp.message_id(data)
-        if msg_id is not None:
-            return self.snmp.discovery_report(msg_id, self.engine_id) if self.engine_id else None
-        request = self.snmp.parse_request(data)
-        if request is None or request[1] != self.community:
+        from scapy.asn1.asn1 import ASN1_Codecs
+        from scapy.layers.snmp import ASN1_Class_SNMP
+
+        try:
+            decoded: Any = ASN1_Codecs.BER.dec(data, context=ASN1_Class_SNMP)
+            message = decoded[0]
+            version = int(message.val[0].val)
+            msg_id = int(message.val[1].val[0].val) if version == 3 else 0
+        except Exception:  # anything scapy cannot read: silence, as a real agent
             return None
-        _, community, request_id, names = request
-        values: dict[str, str] = {}
-        for name in names:
-            if name.startswith("next:"):
-                found, value = self._next(name.removeprefix("next:"))
-                values[found] = value
+        if version == 3:
+            return self._report(msg_id) if self.engine_id else None
+        return self._response(data)
+
+    def _response(self, data: bytes) -> bytes | None:
+        from scapy.layers.snmp import SNMP, SNMPget, SNMPnext, SNMPresponse, SNMPvarbind
+
+        request = SNMP(data)
+        if bytes(request.community.val) != self.community or not isinstance(
+                request.PDU, SNMPget | SNMPnext):
+            return None
+        answers = []
+        for varbind in request.PDU.varbindlist:
+            name = varbind.oid.val
+            if isinstance(request.PDU, SNMPnext):
+                answers.append(self._next(name))
             elif name in self.values:
-                values[name] = self.values[name]
-        return self.snmp.get_response(community, request_id, values)
+                answers.append((name, self.values[name]))
+        from scapy.asn1.asn1 import ASN1_OID
+
+        return bytes(SNMP(version=request.version, community=request.community,
+                          PDU=SNMPresponse(id=request.PDU.id, varbindlist=[
+                              SNMPvarbind(oid=ASN1_OID(oid), value=value)
+                              for oid, value in answers])))
+
+    def _report(self, msg_id: int) -> bytes:
+        """The RFC 3414 section 4 Report: usmStatsUnknownEngineIDs, with our engine id."""
+        from scapy.asn1.asn1 import ASN1_COUNTER32, ASN1_INTEGER, ASN1_OID, ASN1_SEQUENCE, ASN1_STRING
+
+        usm = bytes(ASN1_SEQUENCE([ASN1_STRING(self.engine_id), ASN1_INTEGER(1), ASN1_INTEGER(1),
+                                   ASN1_STRING(b""), ASN1_STRING(b""), ASN1_STRING(b"")]))
+        header = ASN1_SEQUENCE([ASN1_INTEGER(msg_id), ASN1_INTEGER(65507), ASN1_STRING(b"\x00"),
+                                ASN1_INTEGER(3)])
+        varbinds = ASN1_SEQUENCE([ASN1_SEQUENCE([ASN1_OID(_USM_UNKNOWN_ENGINE_IDS),
+                                                 ASN1_COUNTER32(1)])])
+        report = _ber(0xA8, bytes(ASN1_INTEGER(msg_id)), bytes(ASN1_INTEGER(0)),
+                      bytes(ASN1_INTEGER(0)), bytes(varbinds))
+        scoped = _ber(0x30, bytes(ASN1_STRING(self.engine_id)), bytes(ASN1_STRING(b"")), report)
+        return _ber(0x30, bytes(ASN1_INTEGER(3)), bytes(header), bytes(ASN1_STRING(usm)), scoped)
 
 
 class _NetbiosNode(_Datagrams):
