@@ -144,6 +144,12 @@ def _text(where: str, value: object, *, limit: int = MAX_TEXT_CHARS, optional: b
         raise _fail(where, "control or unpaired surrogate characters must be escaped")
 
 
+def _plain(value: object, limit: int = MAX_TEXT_CHARS) -> bool:
+    """The common case, checked fast: absent, or a short text of printable characters only
+    (anything else goes through the checks that say what is wrong)."""
+    return value is None or (type(value) is str and len(value) <= limit and value.isprintable())
+
+
 def _int(where: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _fail(where, f"expected an integer, got {type(value).__name__}")
@@ -170,6 +176,16 @@ def _ts(where: str, value: object, *, optional: bool = False) -> None:
         raise _fail(where, "expected a UTC timestamp like 2026-01-31T23:59:59.000000Z") from None
 
 
+def _is_ip(value: object) -> bool:
+    if type(value) is not str or len(value) > 45:
+        return False
+    try:  # inet_pton: strict (no octal, no short forms) and fast
+        socket.inet_pton(socket.AF_INET6 if ":" in value else socket.AF_INET, value)
+    except OSError:
+        return False
+    return True
+
+
 def _ip(where: str, value: object) -> None:
     if not isinstance(value, str) or len(value) > 45:
         raise _fail(where, "expected an IP address")
@@ -180,7 +196,7 @@ def _ip(where: str, value: object) -> None:
 
 
 def _mapping(where: str, value: object) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise _fail(where, f"expected an object, got {type(value).__name__}")
     return value
 
@@ -205,6 +221,7 @@ def _list(where: str, value: object, limit: int) -> list[Any]:
 @dataclass(frozen=True, slots=True)
 class _Spec:
     names: tuple[str, ...]
+    name_set: frozenset[str]
     required: tuple[str, ...]
     records: dict[str, type]  # tuple field -> its record type (absent: a tuple of scalars)
     scalars: dict[str, type]  # tuple field -> its scalar type
@@ -238,7 +255,7 @@ def _make_spec(cls: type) -> _Spec:
     if hasattr(cls, "_fields"):  # a named tuple: its fields, none of them a tuple
         defaults = getattr(cls, "_field_defaults", {})
         names = tuple(getattr(cls, "_fields"))  # noqa: B009 - a named tuple's own attribute
-        return _Spec(names=names, required=tuple(n for n in names if n not in defaults),
+        return _Spec(names=names, name_set=frozenset(names), required=tuple(n for n in names if n not in defaults),
                      records={}, scalars={}, limits={}, omit_none=frozenset(),
                      omit_empty=frozenset())
     for f in fields(cls):
@@ -250,6 +267,7 @@ def _make_spec(cls: type) -> _Spec:
     assert not missing, f"{cls.__name__}: no LIMITS for {sorted(missing)}"
     return _Spec(
         names=tuple(f.name for f in fields(cls)),
+        name_set=frozenset(f.name for f in fields(cls)),
         required=tuple(f.name for f in fields(cls)
                        if f.default is MISSING and f.default_factory is MISSING),
         records=records, scalars=scalars, limits=limits,
@@ -279,6 +297,49 @@ def to_json(record: Any) -> dict[str, Any]:
 
 
 _Record = TypeVar("_Record")
+
+
+class _Retry(Exception):
+    """The fast reading met something wrong: read again, slowly, to say where."""
+
+
+def _fast(cls: type[_Record], data: object) -> _Record:
+    """The common case, read fast: a well-formed record builds with no error text made.
+    Anything the codec would refuse raises _Retry; a record's own check raises as usual
+    (its message does not depend on where the record sits)."""
+    spec = _spec(cls)
+    if type(data) is not dict or not spec.name_set.issuperset(data):
+        raise _Retry
+    for name in spec.required:
+        if name not in data:
+            raise _Retry
+    mapping = dict(data) if spec.records or spec.scalars else data
+    for name, item_type in spec.records.items():
+        items = mapping.get(name)
+        if items is not None:
+            if type(items) is not list or len(items) > spec.limits[name]:
+                raise _Retry
+            mapping[name] = tuple([_fast(item_type, item) for item in items])
+    for name, scalar in spec.scalars.items():
+        items = mapping.get(name)
+        if items is not None:
+            if type(items) is not list or len(items) > spec.limits[name] or not all(
+                    type(item) is scalar for item in items):
+                raise _Retry
+            mapping[name] = tuple(items)
+    try:
+        return cls(**mapping)
+    except TypeError:
+        raise _Retry from None
+
+
+def decode_record(cls: type[_Record], data: object, where: str, prefix: str = "") -> _Record:
+    """A record from untrusted JSON: fast when it is well formed, else read by
+    :func:`from_json`, whose error says which field is wrong."""
+    try:
+        return _fast(cls, data)
+    except _Retry:
+        return from_json(cls, data, where, prefix)
 
 
 def from_json(cls: type[_Record], data: object, where: str, prefix: str = "") -> _Record:
@@ -323,7 +384,7 @@ class Record:
     @classmethod
     def from_dict(cls, data: object, where: str | None = None) -> Self:
         where = where or cls.WHAT
-        return from_json(cls, data, where, f"{where}.")
+        return decode_record(cls, data, where, f"{where}.")
 
 
 class Message(Record):
@@ -339,14 +400,14 @@ class Message(Record):
 
     @classmethod
     def from_dict(cls, data: object, where: str | None = None) -> Self:
-        return from_json(cls, data, where or cls.WHAT)
+        return decode_record(cls, data, where or cls.WHAT)
 
     @classmethod
     def decode(cls, payload: bytes) -> Self:
         mapping = _decode_json(cls.WHAT, payload, cls.MAX_BYTES)
         if not is_supported_version(mapping.get("v")):
             raise UnsupportedVersion(f"schema version {mapping.get('v')!r} is not supported")
-        return from_json(cls, mapping, cls.WHAT)
+        return decode_record(cls, mapping, cls.WHAT)
 
 
 # --------------------------------------------------------------------------- values
@@ -370,6 +431,15 @@ class Service(Record):
     source: str = "tcp"  # which probe found it
 
     def __post_init__(self) -> None:
+        port = self.port
+        if not (type(port) is int and 0 <= port <= 65535 and self.proto in PROTOCOLS
+                and self.state in SERVICE_STATES and self.source in SOURCES
+                and _plain(self.name) and _plain(self.product) and _plain(self.version)
+                and _plain(self.extrainfo) and _plain(self.banner, MAX_BANNER_CHARS)):
+            self._explain()
+
+    def _explain(self) -> None:
+        """Each check in turn, raising the one that fails (the slow path)."""
         where = f"service {self.proto}/{self.port}"
         _int(f"{where}.port", self.port, 0, 65535)
         if self.proto not in PROTOCOLS:
@@ -414,6 +484,33 @@ class Asset(Record):
     observations: tuple[Observation, ...] = ()  # what the device said about itself
 
     def __post_init__(self) -> None:
+        mac, rtt = self.mac, self.rtt_ms
+        if not ((mac is None or (type(mac) is str and _MAC_RE.match(mac)))
+                and type(self.mac_random) is bool and _plain(self.mac_vendor)
+                and _plain(self.hostname)
+                and (rtt is None or (type(rtt) in (int, float) and 0 <= rtt < 600_000))
+                and len(self.sources) <= MAX_SOURCES and SOURCES.issuperset(self.sources)
+                and len(self.services) <= MAX_SERVICES_PER_ASSET
+                and len(self.observations) <= MAX_OBSERVATIONS):
+            self._explain()
+        if not _is_ip(self.ip):
+            _ip(f"asset {self.ip}.ip", self.ip)
+        for item in self.observations:
+            if not (type(item) is Observation and type(item.key) is str and _KEY_RE.match(item.key)
+                    and _plain(item.value, MAX_OBSERVED_CHARS) and _plain(item.source, 64)):
+                self._explain_observation(item)
+
+    def _explain_observation(self, item: object) -> None:
+        where = f"asset {self.ip}"
+        if not isinstance(item, Observation) or not isinstance(item.key, str) \
+                or not _KEY_RE.match(item.key):
+            raise _fail(f"{where}.observations[].key", "expected <protocol>.<field>")
+        _text(f"{where}.observations[].value", item.value, limit=MAX_OBSERVED_CHARS,
+              optional=False)
+        _text(f"{where}.observations[].source", item.source, limit=64, optional=False)
+
+    def _explain(self) -> None:
+        """Each check in turn, raising the one that fails (the slow path)."""
         where = f"asset {self.ip}"
         if len(self.observations) > MAX_OBSERVATIONS:
             raise _fail(f"{where}.observations", f"at most {MAX_OBSERVATIONS} allowed")
@@ -434,13 +531,6 @@ class Asset(Record):
             raise _fail(f"{where}.sources", f"expected up to {MAX_SOURCES} of {sorted(SOURCES)}")
         if len(self.services) > MAX_SERVICES_PER_ASSET:
             raise _fail(f"{where}.services", f"at most {MAX_SERVICES_PER_ASSET} allowed")
-        for item in self.observations:
-            if not isinstance(item, Observation) or not isinstance(item.key, str) \
-                    or not _KEY_RE.match(item.key):
-                raise _fail(f"{where}.observations[].key", "expected <protocol>.<field>")
-            _text(f"{where}.observations[].value", item.value, limit=MAX_OBSERVED_CHARS,
-                  optional=False)
-            _text(f"{where}.observations[].source", item.source, limit=64, optional=False)
 
 MAX_PROBES_PER_MESSAGE = 2048
 PROBE_STATES = frozenset({"reachable", "refused", "filtered"})

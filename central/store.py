@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from agent import wire
 from agent.wire import Asset, Findings
@@ -25,6 +26,46 @@ ADDRESS_UPSERT = (  # probed or claimed: (asset, ip, kind, first seen, last seen
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, ip, kind) DO UPDATE SET"
     " last_seen = max(last_seen, excluded.last_seen), last_sensor = excluded.last_sensor")
 HOSTNAME_KEYS = ("netbios.name", "dhcp.hostname", "snmp.sysname", "lldp.sysname")
+SERVICE_UPSERT = (
+    "INSERT INTO services (asset_id, ip, proto, port, state, name, product, version, extrainfo,"
+    " banner, source, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (asset_id, ip, proto, port) DO UPDATE SET state = excluded.state,"
+    " name = coalesce(excluded.name, name), product = coalesce(excluded.product, product),"
+    " version = coalesce(excluded.version, version),"
+    " extrainfo = coalesce(excluded.extrainfo, extrainfo),"
+    " banner = coalesce(excluded.banner, banner), source = excluded.source,"
+    " last_seen = max(last_seen, excluded.last_seen)")
+FACT_UPSERT = (
+    "INSERT INTO facts (asset_id, key, value, source, ip, sensor_id, first_seen, last_seen)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, key, value, ip)"
+    " DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),"
+    " sensor_id = excluded.sensor_id")
+IDENTITY_UPDATE = (
+    "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?, os = ?,"
+    " identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?, identified_at = ?"
+    " WHERE id = ?")
+
+
+class _Rows:
+    """One message's rows beyond its assets and probed addresses, written together."""
+
+    def __init__(self) -> None:
+        self.services: list[tuple[Any, ...]] = []
+        self.facts: list[tuple[Any, ...]] = []
+        self.claims: list[tuple[Any, ...]] = []
+        self.hostnames: list[tuple[Any, ...]] = []
+        self.identities: list[tuple[Any, ...]] = []
+        self.observations: list[tuple[Any, ...]] = []
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(SERVICE_UPSERT, self.services)
+        conn.executemany(ADDRESS_UPSERT, self.claims)
+        conn.executemany(FACT_UPSERT, self.facts)
+        conn.executemany("UPDATE assets SET hostname = ? WHERE id = ?", self.hostnames)
+        conn.executemany(IDENTITY_UPDATE, self.identities)
+        conn.executemany(
+            "INSERT INTO observations (asset_id, sensor_id, scan_id, msg_id, ip, observed_at,"
+            " rtt_ms, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.observations)
 
 
 class Store:
@@ -61,83 +102,42 @@ class Store:
                 " observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(findings.plan_id, sensor.id, findings.msg_id, p.ip, p.proto, p.port, p.state,
                   p.rtt_ms, observed) for p in findings.probes])
+        rows = _Rows()
         for asset in findings.assets:
             asset_id = self._asset_id(sensor.site_id, asset, observed)
+            # the probed address at once: the next asset of the message may be found by it
             conn.execute(ADDRESS_UPSERT, (asset_id, asset.ip, "probed", observed, observed,
                                           sensor.id))
-            for service in asset.services:
-                conn.execute(
-                    "INSERT INTO services (asset_id, ip, proto, port, state, name, product,"
-                    " version, extrainfo, banner, source, first_seen, last_seen)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (asset_id, ip, proto, port) DO UPDATE SET"
-                    " state = excluded.state,"
-                    " name = coalesce(excluded.name, name),"
-                    " product = coalesce(excluded.product, product),"
-                    " version = coalesce(excluded.version, version),"
-                    " extrainfo = coalesce(excluded.extrainfo, extrainfo),"
-                    " banner = coalesce(excluded.banner, banner),"
-                    " source = excluded.source,"
-                    " last_seen = max(last_seen, excluded.last_seen)",
-                    (
-                        asset_id,
-                        asset.ip,
-                        service.proto,
-                        service.port,
-                        service.state,
-                        service.name,
-                        service.product,
-                        service.version,
-                        service.extrainfo,
-                        service.banner,
-                        service.source,
-                        observed,
-                        observed,
-                    ),
-                )
-            self._facts(asset_id, asset, sensor.id, observed)
-            self._identify(asset_id, asset, observed)
-            conn.execute(
-                "INSERT INTO observations (asset_id, sensor_id, scan_id, msg_id, ip, observed_at,"
-                " rtt_ms, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    asset_id,
-                    sensor.id,
-                    findings.scan_id,
-                    findings.msg_id,
-                    asset.ip,
-                    observed,
-                    asset.rtt_ms,
-                    json.dumps(list(asset.sources)),
-                ),
-            )
+            rows.services.extend(
+                (asset_id, asset.ip, s.proto, s.port, s.state, s.name, s.product, s.version,
+                 s.extrainfo, s.banner, s.source, observed, observed) for s in asset.services)
+            self._facts(rows, asset_id, asset, sensor.id, observed)
+            self._identify(rows, asset_id, asset, observed)
+            rows.observations.append((asset_id, sensor.id, findings.scan_id, findings.msg_id,
+                                      asset.ip, observed, asset.rtt_ms,
+                                      json.dumps(list(asset.sources))))
+        rows.write(conn)
 
-    def _facts(self, asset_id: int, asset: Asset, sensor_id: str, observed: str) -> None:
+    def _facts(self, rows: _Rows, asset_id: int, asset: Asset, sensor_id: str,
+               observed: str) -> None:
         """Keep what the device said; addresses it only claims go apart from probed ones."""
-        conn = self.conn
-        claims, facts = [], []
         for item in asset.observations:
             if item.key != CLAIM_KEY:
-                facts.append((asset_id, item.key, item.value, item.source, asset.ip, sensor_id,
-                              observed, observed))
+                rows.facts.append((asset_id, item.key, item.value, item.source, asset.ip,
+                                   sensor_id, observed, observed))
                 continue
             try:
                 claimed = str(ipaddress.IPv4Address(item.value))
             except ValueError:
                 continue
-            claims.append((asset_id, claimed, "claimed", observed, observed, sensor_id))
-        conn.executemany(ADDRESS_UPSERT, claims)
-        conn.executemany(
-            "INSERT INTO facts (asset_id, key, value, source, ip, sensor_id, first_seen,"
-            " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, key, value, ip)"
-            " DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),"
-            " sensor_id = excluded.sensor_id", facts)
+            rows.claims.append((asset_id, claimed, "claimed", observed, observed, sensor_id))
         named = {o.key: o.value for o in asset.observations if o.key in HOSTNAME_KEYS}
         hostname = next((named[k] for k in HOSTNAME_KEYS if k in named), None)
         if hostname and asset.hostname is None:
-            conn.execute("UPDATE assets SET hostname = ? WHERE id = ?", (hostname[:255], asset_id))
+            rows.hostnames.append((hostname[:255], asset_id))
 
-    def _identify(self, asset_id: int, asset: Asset, observed: str) -> None:
+    @staticmethod
+    def _identify(rows: _Rows, asset_id: int, asset: Asset, observed: str) -> None:
         """Name the device from what it said (and its MAC), keeping the evidence."""
         identity = classify_device(
             asset.observations,
@@ -146,14 +146,10 @@ class Store:
             return  # nothing new: keep what an earlier, fuller scan found
         evidence = [{"rule": e.rule, "key": e.key, "value": e.value, "source": e.source,
                      "fields": e.fields, "confidence": e.confidence} for e in identity.evidence]
-        self.conn.execute(
-            "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?,"
-            " os = ?, identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?,"
-            " identified_at = ? WHERE id = ?",
+        rows.identities.append(
             (identity.device_type, identity.vendor, identity.product, identity.model,
              identity.version, identity.os, round(identity.confidence, 3), json.dumps(evidence),
-             json.dumps(list(identity.conflicts)), observed, asset_id),
-        )
+             json.dumps(list(identity.conflicts)), observed, asset_id))
 
     def _asset_id(self, site_id: int, asset: Asset, observed: str) -> int:
         """Find or create the asset: by MAC within the site, else by address within the site.

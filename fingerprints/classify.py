@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Protocol
 
 from fingerprints.observation import Observation
@@ -133,9 +133,28 @@ def match(key: str, value: str, *, source: str = "") -> Evidence | None:
     return _first(rules_by_key().get(key, ()), key, value, source)
 
 
+MATCH_CACHE = 8192  # (key, value, source) answers kept: a network says the same things nightly
+
+
 def matches(key: str, value: str, *, source: str = "") -> list[Evidence]:
     """Evidence from each rule source: the built-in rules, then the recog release in use
-    (and, for ``nmap.match``, what nmap's service database said of the answer)."""
+    (and, for ``nmap.match``, what nmap's service database said of the answer).
+
+    Answers are kept (bounded) per rule generation: the same device says the same things
+    every night, and the central reads every asset of every message through here."""
+    from fingerprints.databases import recog_rules_by_key
+
+    generation = (id(rules_by_key()), id(recog_rules_by_key()))
+    return list(_matches(key, value, source, generation))
+
+
+@lru_cache(maxsize=MATCH_CACHE)
+def _matches(key: str, value: str, source: str, generation: tuple[int, int]
+             ) -> tuple[Evidence, ...]:
+    return tuple(_uncached_matches(key, value, source=source))
+
+
+def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidence]:
     from fingerprints.databases import recog_rules_by_key
 
     if key == "nmap.match":
