@@ -255,9 +255,9 @@ def _make_spec(cls: type) -> _Spec:
     if hasattr(cls, "_fields"):  # a named tuple: its fields, none of them a tuple
         defaults = getattr(cls, "_field_defaults", {})
         names = tuple(getattr(cls, "_fields"))  # noqa: B009 - a named tuple's own attribute
-        return _Spec(names=names, name_set=frozenset(names), required=tuple(n for n in names if n not in defaults),
-                     records={}, scalars={}, limits={}, omit_none=frozenset(),
-                     omit_empty=frozenset())
+        return _Spec(names=names, name_set=frozenset(names),
+                     required=tuple(n for n in names if n not in defaults), records={},
+                     scalars={}, limits={}, omit_none=frozenset(), omit_empty=frozenset())
     for f in fields(cls):
         if typing.get_origin(hints[f.name]) is tuple:
             item = typing.get_args(hints[f.name])[0]
