@@ -124,3 +124,14 @@ def test_piped_tables_are_not_cut() -> None:
     Console(file=out, width=terminal.PIPED_WIDTH, soft_wrap=False).print(table)
     text = out.getvalue()
     assert "s-administration-bygning-7" in text and "…" not in text and "x" * 300 in text
+
+
+def test_the_readme_layout_names_every_module_and_nothing_else() -> None:
+    text = (ROOT / "README.md").read_text()
+    layout = text[text.index("## Layout"):]
+    named = set(re.findall(r"^\| `([a-z_/]+\.py)` \|", layout, re.MULTILINE))
+    modules = {str(p.relative_to(ROOT)) for package in ("agent", "scanners", "fingerprints",
+                                                         "central", "bench")
+               for p in (ROOT / package).rglob("*.py") if p.name != "__init__.py"}
+    assert sorted(modules - named) == [], "modules the README's layout does not name"
+    assert sorted(named - modules) == [], "the README's layout names modules that are gone"
