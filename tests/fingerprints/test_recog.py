@@ -123,6 +123,8 @@ def test_an_import_is_verified_swapped_in_and_the_previous_kept(tmp_path: Path) 
     # a tampered copy changes nothing
     bad = tmp_path / "tampered"
     shutil.copytree(SHARED, bad)
+    for path in (bad, *bad.rglob("*")):  # the shared copy is read-only; a copy to tamper is not
+        path.chmod(path.stat().st_mode | 0o200)
     (bad / "xml" / "html_title.xml").write_text("<fingerprints/>")
     with pytest.raises(databases.DatabaseError, match=r"html_title\.xml: SHA-256"):
         databases.import_recog(bad, root=store)
