@@ -373,6 +373,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from agent.doctor import run_checks
 
     checks = run_checks(args.config)
+    failed = [c for c in checks if not c.ok]
+    if args.format == "json":
+        print(json.dumps([dataclasses.asdict(c) for c in checks], indent=2))
+        return EXIT_FAILURE if failed else 0
     console = terminal.console()
     for check in checks:
         mark = "[yellow]![/yellow]" if check.ok and check.warning else (
@@ -380,7 +384,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         console.print(f"{mark} [bold]{escape(check.name)}[/bold]: {escape(check.detail)}")
         if check.fix and (not check.ok or check.warning):
             console.print(f"     fix: {escape(check.fix)}")
-    failed = [c for c in checks if not c.ok]
     console.print(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
     return EXIT_FAILURE if failed else 0
 
@@ -395,6 +398,8 @@ def fingerprint_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", type=Path, help="folder of a recog release")
     p.add_argument("--release", default=RECOG_RELEASE, help=f"default {RECOG_RELEASE}")
     p.add_argument("--pins", type=Path, help="SHA-256 sums of the release's files (update)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="status as JSON (for a program)")
 
 
 def cmd_fingerprints(args: argparse.Namespace) -> int:
@@ -470,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("doctor", cmd_doctor)
     p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))
+    p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = add("flush", cmd_flush)
     p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))

@@ -266,20 +266,27 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if not folder.is_dir():
             print(f"netvagt-central: {folder} is not a folder (create it first)", file=sys.stderr)
             return 2
+    issued = []
     for sensor in sensors:
         try:
             plan, token = issue_plan(db, policy, sensor, key, by_hand=args.out is not None)
         except PlanError as exc:
             print(f"netvagt-central: {exc}", file=sys.stderr)
             return 2
+        path = None
         if args.out:
             path = args.out / f"{sensor}.jws" if args.out.is_dir() else args.out
             path.write_bytes(token + b"\n")
             where = f"written to {path} (the service will not send it as well)"
         else:
             where = "queued; the running service sends it to the sensor"
-        print(f"plan {plan.id} for {sensor} (zone {plan.zone}): {len(plan.targets)} targets; "
-              f"{where}")
+        issued.append({"plan": plan.id, "sensor": sensor, "zone": plan.zone,
+                       "targets": len(plan.targets), "file": str(path) if path else None})
+        if args.format != "json":
+            print(f"plan {plan.id} for {sensor} (zone {plan.zone}): {len(plan.targets)} "
+                  f"targets; {where}")
+    if args.format == "json":
+        print(json.dumps(issued, indent=2))
     return 0
 
 
@@ -502,6 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "update":
             p.add_argument("--pins", type=Path, required=True,
                            help="SHA-256 sums of the release's files")
+        if action == "status":
+            p.add_argument("--format", choices=FORMATS, default=FORMATS[0])
         p.set_defaults(**({"source": None, "pins": None} if action == "status"
                           else {"pins": None} if action == "import" else {}))
 
@@ -586,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", type=Path, help="the central's private key (default: beside --db)")
     p.add_argument("--out", type=Path, help="write the signed plan to this file (a directory "
                    "for several sensors) for 'netvagt-agent reach --plan'")
+    p.add_argument("--format", choices=FORMATS, default=FORMATS[0])
 
     p = add("evaluate", cmd_evaluate)
     _db_arg(p)

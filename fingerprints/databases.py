@@ -218,9 +218,22 @@ def run_command(action: str, source: Path | None, *, release: str = RECOG_RELEAS
     return 0, f"recog {done.release} verified and in use at {done.path} ({store()}/recog/current)"
 
 
+def status_json() -> dict[str, object]:
+    """``fingerprints status --format json``: the databases in use, for a program to read."""
+    from fingerprints.nmap_probes import release as nmap_release
+
+    return {"store": str(store()),
+            "databases": [{"name": d.name, "release": d.release, "path": str(d.path),
+                           "fingerprints": d.fingerprints} for d in installed()],
+            "nmap_service_probes": nmap_release() or None}
+
+
 def command(args: argparse.Namespace, *, prog: str) -> int:
     """The ``fingerprints`` command of either command line: a thin shell over
     :func:`run_command`."""
+    if args.action == "status" and getattr(args, "format", "table") == "json":
+        print(json.dumps(status_json(), indent=2))
+        return 0
     code, text = run_command(args.action, args.source, release=args.release,
                              pins_file=args.pins)
     if code == 0:

@@ -135,3 +135,18 @@ def test_the_readme_layout_names_every_module_and_nothing_else() -> None:
                for p in (ROOT / package).rglob("*.py") if p.name != "__init__.py"}
     assert sorted(modules - named) == [], "modules the README's layout does not name"
     assert sorted(named - modules) == [], "the README's layout names modules that are gone"
+
+
+@pytest.mark.parametrize("argv", [
+    ["agent.cli", "doctor", "--config", "/nonexistent/agent.toml", "--format", "json"],
+    ["agent.cli", "fingerprints", "status", "--format", "json"],
+    ["central.cli", "fingerprints", "status", "--format", "json"],
+])
+def test_commands_that_list_or_evaluate_speak_json(argv: list[str], tmp_path: Path) -> None:
+    env = {**__import__("os").environ, "NETVAGT_FINGERPRINTS": str(tmp_path / "store")}
+    done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=60)
+    parsed = __import__("json").loads(done.stdout)
+    assert parsed, done.stderr
+    if argv[1] == "doctor":  # the missing configuration fails, and says how to fix it
+        assert done.returncode == 1 and parsed[0]["ok"] is False and parsed[0]["fix"]
