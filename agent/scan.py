@@ -426,7 +426,3 @@ def _software(observed: Observed
                 if product and (ip, source) not in out:
                     out[(ip, source)] = (product, evidence.fields.get("version"))
     return out
-
-
-def run_scan(**kwargs: object) -> ScanResult:
-    return asyncio.run(scan(**kwargs))  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass
+from typing import Any
 
 from netaddr import IPNetwork
 
@@ -30,7 +31,7 @@ class Interface:
         return str(self.network.cidr)
 
 
-def _ip_json(*args: str) -> list[dict[str, object]]:
+def _ip_json(*args: str) -> list[dict[str, Any]]:
     try:
         out = subprocess.run(
             ["ip", "-j", *args], check=True, capture_output=True, text=True, timeout=10
@@ -76,10 +77,10 @@ def interface(name: str | None = None) -> Interface:
     if not links:
         raise InterfaceError(f"interface {name!r} does not exist")
     link = links[0]
-    if "UP" not in (link.get("flags") or []):  # type: ignore[operator]
+    if "UP" not in (link.get("flags") or []):
         raise InterfaceError(f"interface {name!r} is down (ip link set {name} up)")
     mac = str(link.get("address") or "").lower()
-    infos = list(link.get("addr_info") or [])  # type: ignore[call-overload]
+    infos = list(link.get("addr_info") or [])
     six = next((i for i in infos if i.get("family") == "inet6" and i.get("scope") == "global"),
                None)
     for info in infos:

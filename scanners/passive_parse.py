@@ -14,7 +14,10 @@ import re
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scapy.packet import Packet
 
 ETH_ARP = 0x0806
 ETH_IPV4 = 0x0800
@@ -150,14 +153,14 @@ def _parse(frame: bytes) -> list[Heard]:
     return mdns_records(packet, mac, sender)
 
 
-def _dhcp(packet: object, mac: str, sender: str | None) -> list[Heard]:
+def _dhcp(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     from scapy.layers.dhcp import BOOTP, DHCP
 
-    if not packet.haslayer(DHCP):  # type: ignore[attr-defined]
+    if not packet.haslayer(DHCP):
         return []
-    client = mac_text(bytes(packet[BOOTP].chaddr)[:6])  # type: ignore[index]
+    client = mac_text(bytes(packet[BOOTP].chaddr)[:6])
     out = [Heard(mac=client, ip=sender)]
-    for option in packet[DHCP].options[:MAX_ITEMS]:  # type: ignore[index]
+    for option in packet[DHCP].options[:MAX_ITEMS]:
         if not isinstance(option, tuple) or len(option) < 2:
             continue
         name, value = option[0], option[1]
@@ -196,13 +199,13 @@ def ssdp_notify(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
     return out
 
 
-def mdns_records(packet: object, mac: str, sender: str | None) -> list[Heard]:
+def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     """What an mDNS message says: service types, TXT records, and A records (claimed)."""
     from scapy.layers.dns import DNS
 
-    if not packet.haslayer(DNS):  # type: ignore[attr-defined]
+    if not packet.haslayer(DNS):
         return []
-    dns = packet[DNS]  # type: ignore[index]
+    dns = packet[DNS]
     out = [Heard(mac=mac, ip=sender)]
     records: list[Any] = []
     for section in (dns.an, dns.ar):
@@ -227,7 +230,7 @@ def mdns_records(packet: object, mac: str, sender: str | None) -> list[Heard]:
     return out
 
 
-def _lldp(packet: object, mac: str) -> list[Heard]:
+def _lldp(packet: Packet, mac: str) -> list[Heard]:
     from scapy.contrib.lldp import (
         LLDPDUManagementAddress,
         LLDPDUSystemDescription,
@@ -237,13 +240,13 @@ def _lldp(packet: object, mac: str) -> list[Heard]:
     out = [Heard(mac=mac)]
     for layer, key in ((LLDPDUSystemDescription, "lldp.sysdescr"),
                        (LLDPDUSystemName, "lldp.sysname")):
-        if packet.haslayer(layer):  # type: ignore[attr-defined]
+        if packet.haslayer(layer):
             field = "description" if key == "lldp.sysdescr" else "system_name"
-            value = _s(getattr(packet[layer], field, b""))  # type: ignore[index]
+            value = _s(getattr(packet[layer], field, b""))
             if value:  # the system name too: a device's name, the same in every zone
                 out.append(Heard(mac=mac, key=key, value=value))
-    if packet.haslayer(LLDPDUManagementAddress):  # type: ignore[attr-defined]
-        mgmt = packet[LLDPDUManagementAddress]  # type: ignore[index]
+    if packet.haslayer(LLDPDUManagementAddress):
+        mgmt = packet[LLDPDUManagementAddress]
         raw = bytes(getattr(mgmt, "management_address", b""))
         if getattr(mgmt, "management_address_subtype", None) == 1 and len(raw) == 4:
             out.append(Heard(mac=mac, ip=".".join(str(b) for b in raw), claimed=True))

@@ -12,11 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
-
-from scanners.rate import RateLimiter
+from typing import Generic, Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class Limiter(Protocol):
+    """What a sweep paces itself by (a RateLimiter, or one keyed another way)."""
+
+    def try_take(self, target: str) -> float: ...
 
 MIN_QUIET_S = 0.05  # seconds to wait after the last probe when answers come fast
 MAX_WAIT_S = 1.0  # seconds to wait after the last probe when nothing answered at all
@@ -51,7 +55,7 @@ def sweep(
     *,
     send: Callable[[str], None],
     poll: Callable[[float], list[Answer[T]]],
-    limiter: RateLimiter,
+    limiter: Limiter,
     timing: SweepTiming = SweepTiming(),
     progress: Progress | None = None,
 ) -> dict[str, Reply[T]]:
@@ -74,7 +78,7 @@ class _Sweep(Generic[T]):
     """One sweep's state: when each probe went, who answered, how slow the slowest was."""
 
     def __init__(self, targets: Sequence[str], *, send: Callable[[str], None],
-                 poll: Callable[[float], list[Answer[T]]], limiter: RateLimiter,
+                 poll: Callable[[float], list[Answer[T]]], limiter: Limiter,
                  timing: SweepTiming, progress: Progress | None) -> None:
         self.wanted = set(targets)
         self.send, self.poll, self.limiter = send, poll, limiter

@@ -123,7 +123,7 @@ def probe_sync(
         scope.check(ip)
     with _Prober() as prober:
         replies = sweep([_name(p) for p in probes], send=prober.send, poll=prober.poll,
-                        limiter=_PerHost(limiter), timing=timing,  # type: ignore[arg-type]
+                        limiter=_PerHost(limiter), timing=timing,
                         progress=progress)
     out: dict[Key, tuple[str, float | None]] = {}
     for probe in probes:

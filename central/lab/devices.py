@@ -24,7 +24,7 @@ import signal
 import socket
 import ssl
 import sys
-from typing import Any
+from typing import Any, cast
 
 from central.lab.netns import entered
 
@@ -159,7 +159,7 @@ class _Datagrams(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         answer = self.answer(data[:MAX_REQUEST_BYTES], addr)
