@@ -45,8 +45,14 @@ GATEWAY_TYPES = frozenset({"router", "firewall"})
 EMPTY_BASELINE = "1970-01-01T00:00:00.000000Z"  # a zone whose baseline is 'empty'
 
 NOT_IOT = frozenset({"workstation", "server", "mobile", "hypervisor"})
-BRIDGE_FACTS = ("netbios.name", "snmp.engine_id", "tls.cert_sha256", "ssh.hostkey",
-                "snmp.sysname")
+# What names one device, and how surely: an SNMP engine id or a UPnP UDN is made unique on
+# purpose; a host key or certificate nearly so (units of one model can share a default);
+# a serial number less (some vendors print the model there); a name the least (two sites'
+# printers may both be "printer-2")
+BRIDGE_CONFIDENCE = {"snmp.engine_id": 0.95, "upnp.udn": 0.95, "ssh.hostkey": 0.9,
+                     "tls.cert_sha256": 0.85, "upnp.serial": 0.8, "netbios.name": 0.7,
+                     "mdns.hostname": 0.6, "snmp.sysname": 0.6}
+BRIDGE_FACTS = tuple(BRIDGE_CONFIDENCE)
 TRIVIAL_NAMES = frozenset({"", "localhost", "(none)", "none", "unknown", "default"})
 # A device's own words, compared between two addresses: the same set on two NICs of
 # neighbouring MACs is one device with two legs (two units of one model share the words,
@@ -306,7 +312,8 @@ def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], d
             zone=zones[0], other_zone=zones[1], site=policy.zone(zones[0]).site,
             asset_id=facts[0]["asset_id"],
             evidence=[{"source": name, "value": value, "address": f["ip"], "zone": f["zone"],
-                       "sensor": f["sensor_id"], "at": f["last_seen"]} for f in facts])
+                       "sensor": f["sensor_id"], "at": f["last_seen"],
+                       "confidence": BRIDGE_CONFIDENCE[name]} for f in facts])
 
 
 def _claims(db: Database, policy: Policy, current: list[dict[str, Any]],

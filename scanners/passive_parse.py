@@ -225,8 +225,11 @@ def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
             joined = "; ".join(_s(t) for t in (texts if isinstance(texts, list) else [texts]))
             if joined:
                 out.append(Heard(mac=mac, ip=sender, key="mdns.txt", value=joined))
-        elif rtype == 1:  # A: an address the device claims
+        elif rtype == 1:  # A: an address the device claims, under the name it holds
             out.append(Heard(mac=mac, ip=_s(getattr(record, "rdata", "")), claimed=True))
+            host = _s(getattr(record, "rrname", b"")).rstrip(".").removesuffix(".local")
+            if host and "." not in host:  # <host>.local: unique on its link by mDNS's rules
+                out.append(Heard(mac=mac, ip=sender, key="mdns.hostname", value=host[:63]))
     return out
 
 

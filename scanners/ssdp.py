@@ -67,6 +67,29 @@ def parse_description(xml: bytes) -> str | None:
     return "; ".join(f"{k}={values[k]}" for k in DESCRIPTION_FIELDS if k in values)
 
 
+IDENTIFIERS = {"UDN": "upnp.udn", "serialNumber": "upnp.serial"}
+
+
+def parse_identifiers(xml: bytes) -> list[tuple[str, str]]:
+    """What names this one device in its UPnP description: its UDN (``uuid:...``, unique by
+    the UPnP rules) and its serial number; the central links its addresses by them."""
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        root = ElementTree.fromstring(xml[:MAX_DESCRIPTION_BYTES])
+    except (ElementTree.ParseError, DefusedXmlException, ValueError):
+        return []
+    device = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "device"), None)
+    out = []
+    for child in device if device is not None else ():
+        key = IDENTIFIERS.get(child.tag.rsplit("}", 1)[-1])
+        text = " ".join((child.text or "").split())[:128]
+        if key and text and text.isprintable():
+            out.append((key, text))
+    return out
+
+
 async def _fetch(url: str) -> bytes:
     """The body at an http:// description URL (the targeted probes' bounded exchange)."""
     from scanners.identify import exchange
@@ -132,4 +155,6 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
         if described:
             found.setdefault(ip, []).append(Observation("upnp.description", described,
                                                         f"{port}/tcp"))
+        found.setdefault(ip, []).extend(Observation(key, value, f"{port}/tcp")
+                                        for key, value in parse_identifiers(xml))
     return found

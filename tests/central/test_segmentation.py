@@ -263,6 +263,31 @@ def test_one_ssh_host_key_in_two_zones_is_a_bridge(db: Database, lab: Sensors) -
     assert (bridge.zone, bridge.other_zone) == ("admin", "bms")
 
 
+@pytest.mark.parametrize(("key", "value", "confidence"), [
+    ("upnp.udn", "uuid:2fac1234-31f8-11b4-a222-08002b34c003", 0.95),
+    ("upnp.serial", "DS-2CD2043G2-I20220101AAWRJ12345678", 0.8),
+    ("mdns.hostname", "axis-accc8e102061", 0.6),
+])
+def test_a_device_that_names_itself_the_same_in_two_zones_is_a_bridge_with_its_confidence(
+        db: Database, lab: Sensors, key: str, value: str, confidence: float) -> None:
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.81", "ac:cc:8e:10:20:81", (key, value))))
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.81", "ac:cc:8e:10:40:82", (key, value))))
+    evaluate(db, POLICY)
+    (bridge,) = [v for v in violations(db, kind="bridging_device") if key in v.title]
+    assert {e["address"] for e in bridge.evidence} == {"10.20.10.81", "10.20.40.81"}
+    assert {e["confidence"] for e in bridge.evidence} == {confidence}
+
+
+def test_the_same_name_in_one_zone_only_is_no_bridge(db: Database, lab: Sensors) -> None:
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.81", "ac:cc:8e:10:20:81",
+                                              ("upnp.udn", "uuid:one")),
+                                _asset("10.20.10.82", "ac:cc:8e:10:20:99",
+                                       ("upnp.udn", "uuid:one"))))
+    lab.send("s-bms", assets=BMS)
+    evaluate(db, POLICY)
+    assert not [v for v in violations(db, kind="bridging_device") if "upnp.udn" in v.title]
+
+
 FIELD_POLICY = parse(POLICY_TEXT.replace(
     '''name = "bms"
 cidrs = ["10.20.40.0/24"]''', '''name = "bms"

@@ -49,6 +49,7 @@ DEVICE_PARSERS = {
     "snmp-message-id": snmp.message_id,
     "ssdp": ssdp.parse_ssdp,
     "upnp-description": ssdp.parse_description,
+    "upnp-identifiers": ssdp.parse_identifiers,
     "mdns-answer": lambda b: mdns.parse_answer(b, "10.0.0.9"),
     "frame": parse,
     "bacnet-i-am": identify.parse_bacnet_iam,

@@ -184,7 +184,8 @@ def test_mdns_browse_query_and_a_legacy_unicast_answer() -> None:
         DNSRR(rrname="NPI1A2B3C.local.", type="A", rdata="10.20.40.11")]))
     heard = parse_answer(answer, "10.20.10.11")
     assert {(h.key, h.value) for h in heard if h.key} == {
-        ("mdns.service", "_ipp._tcp"), ("mdns.txt", "ty=HP LaserJet")}
+        ("mdns.service", "_ipp._tcp"), ("mdns.txt", "ty=HP LaserJet"),
+        ("mdns.hostname", "NPI1A2B3C")}  # the A record's owner: the printer's own name
     assert Heard(mac="", ip="10.20.40.11", claimed=True) in heard
     assert parse_answer(b"\x00" * 7, "10.20.10.11") == []
 

@@ -37,3 +37,16 @@ def test_hostile_xml_is_refused() -> None:
     assert parse_description(b"<root><device><manufacturer>a;b</manufacturer></device></root>"
                              ) == "manufacturer=a,b"  # no forged field separators
     assert parse_description(b"not xml") is None
+
+
+def test_a_description_s_udn_and_serial_name_the_one_device() -> None:
+    from scanners.ssdp import parse_identifiers
+
+    xml = (b'<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0"><device>'
+           b"<deviceType>urn:schemas-upnp-org:device:Basic:1</deviceType>"
+           b"<UDN>uuid:2fac1234-31f8-11b4-a222-08002b34c003</UDN>"
+           b"<serialNumber> DS-2CD2043G2 1234 </serialNumber></device></root>")
+    assert parse_identifiers(xml) == [("upnp.udn", "uuid:2fac1234-31f8-11b4-a222-08002b34c003"),
+                                      ("upnp.serial", "DS-2CD2043G2 1234")]
+    assert parse_identifiers(b"<root><device><UDN>\x07bell</UDN></device></root>") == []
+    assert parse_identifiers(b"<not xml") == []
