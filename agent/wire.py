@@ -22,6 +22,9 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self, TypeVar
 
+from fingerprints.observation import CLAIM_KEY as CLAIM_KEY  # the wire carries these keys
+from fingerprints.observation import DEFAULT_GATEWAY as DEFAULT_GATEWAY
+from fingerprints.observation import ROLE_KEY as ROLE_KEY
 from fingerprints.observation import Observation
 
 SCHEMA_VERSION = 1
@@ -454,11 +457,6 @@ class Service(Record):
 
 MAX_OBSERVATIONS = 64  # per asset and message
 MAX_OBSERVED_CHARS = 1024  # one observed string (a title, a Server header, a banner line)
-CLAIM_KEY = "claim.ipv4"  # an address the device claims (scanners.observations.CLAIM_KEY)
-# What the sensor's own routes say of an address: the segment's default gateway (so the
-# central knows each zone's router without the policy naming it)
-ROLE_KEY = "net.role"
-DEFAULT_GATEWAY = "default-gateway"
 _KEY_RE = re.compile(r"^[a-z0-9]{1,16}\.[a-z0-9_]{1,32}$")
 
 

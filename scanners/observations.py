@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# An address a device names (in mDNS, SSDP, LLDP, CDP, DHCP) without having answered from it:
-# carried as an observation under this key, so it is never taken for a probed address.
-CLAIM_KEY = "claim.ipv4"
+from fingerprints.observation import CLAIM_KEY, DEFAULT_GATEWAY, ROLE_KEY
+
+__all__ = ["CLAIM_KEY", "DEFAULT_GATEWAY", "ROLE_KEY", "HostReply", "PortResult", "ServiceInfo"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

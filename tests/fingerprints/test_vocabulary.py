@@ -15,7 +15,7 @@ from fingerprints.rules import vocabulary
 ROOT = Path(__file__).parents[2]
 KEY = re.compile(r"\b([a-z0-9]{1,16})\.([a-z0-9_]{1,32})\b")
 PRODUCERS = [*sorted((ROOT / "scanners").rglob("*.py")), ROOT / "agent" / "scan.py",
-             ROOT / "agent" / "wire.py"]
+             ROOT / "agent" / "wire.py", ROOT / "fingerprints" / "observation.py"]
 CONSUMERS = [p for p in sorted((ROOT / "central").rglob("*.py")) if "lab" not in p.parts]
 CONSUMERS += [ROOT / "fingerprints" / "classify.py"]
 
