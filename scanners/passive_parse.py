@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fingerprints.observation import DEFAULT_GATEWAY, ROLE_KEY
+
 if TYPE_CHECKING:
     from scapy.packet import Packet
 
@@ -24,6 +26,9 @@ ETH_IPV4 = 0x0800
 ETH_LLDP = 0x88CC
 ETH_IPV6 = 0x86DD
 NDP_TYPES = frozenset({135, 136})  # neighbour solicitation and advertisement (RFC 4861)
+ROUTER_ADVERTISEMENT = 134  # RFC 4861: a router on the link says so
+MLD_REPORTS = frozenset({131, 143})  # multicast listener reports, v1 and v2 (RFC 2710, 3810)
+ICMPV6_TYPES = NDP_TYPES | MLD_REPORTS | {ROUTER_ADVERTISEMENT}
 CDP_DST = bytes.fromhex("01000ccccccc")
 CDP_SNAP = bytes.fromhex("aaaa0300000c2000")  # LLC/SNAP header of a CDP frame
 MDNS_PORT = 5353
@@ -59,8 +64,14 @@ def interesting(frame: bytes) -> bool:
     ethertype = struct.unpack_from("!H", frame, 12)[0]
     if ethertype in (ETH_ARP, ETH_LLDP):
         return True
-    if ethertype == ETH_IPV6:  # IPv6 neighbour discovery: who holds which address
-        return len(frame) >= 14 + 40 + 24 and frame[20] == 58 and frame[54] in NDP_TYPES
+    if ethertype == ETH_IPV6:  # neighbour discovery, routers, listeners; mDNS over IPv6
+        if len(frame) >= 14 + 40 + 8 and frame[20] == 58:
+            return frame[54] in ICMPV6_TYPES and len(frame) >= 14 + 40 + (
+                24 if frame[54] in NDP_TYPES else 16 if frame[54] == ROUTER_ADVERTISEMENT else 8)
+        if len(frame) >= 14 + 40 + 8 and frame[20] == 17:  # UDP, no extension header
+            sport, dport = struct.unpack_from("!HH", frame, 54)
+            return MDNS_PORT in (sport, dport)
+        return False
     if ethertype != ETH_IPV4 or len(frame) < 14 + 20 + 8 or frame[23] != 17:  # UDP
         return False
     ihl = (frame[14] & 0x0F) * 4
@@ -104,10 +115,22 @@ def _is_address(value: str) -> bool:
 
 
 def ndp(frame: bytes) -> list[Heard]:
-    """An IPv6 neighbour solicitation or advertisement: the sender's MAC with the address
-    it sends from (a solicitation) or announces (an advertisement)."""
+    """ICMPv6 on the link: a neighbour solicitation or advertisement (the sender's MAC with
+    the address it sends from or announces), a multicast listener report (a host with
+    IPv6 on, by the address it reports from), or a router advertisement (the segment's
+    IPv6 router, when it offers itself as the default router)."""
     mac = mac_text(frame[6:12])
     kind = frame[54]
+    source = socket.inet_ntop(socket.AF_INET6, frame[22:38])
+    sender = source if _is_address(source) else None  # link-local names no device
+    if kind == ROUTER_ADVERTISEMENT:
+        lifetime = struct.unpack_from("!H", frame, 14 + 40 + 6)[0]
+        heard = [Heard(mac=mac, ip=sender)]
+        if lifetime:  # 0: a router that is not a default router
+            heard.append(Heard(mac=mac, key=ROLE_KEY, value=DEFAULT_GATEWAY))
+        return heard
+    if kind in MLD_REPORTS:
+        return [Heard(mac=mac, ip=sender)]
     if kind == 136:  # advertisement: the target address is the sender's own
         address = socket.inet_ntop(socket.AF_INET6, frame[62:78])
     else:  # solicitation: the source address (unspecified during duplicate detection)
@@ -121,7 +144,8 @@ def _layers() -> None:
     import scapy.contrib.lldp
     import scapy.layers.dhcp
     import scapy.layers.dns
-    import scapy.layers.inet  # noqa: F401
+    import scapy.layers.inet
+    import scapy.layers.inet6  # noqa: F401
 
 
 def _parse(frame: bytes) -> list[Heard]:
@@ -131,7 +155,7 @@ def _parse(frame: bytes) -> list[Heard]:
     if frame[:6] == CDP_DST:
         return _cdp(frame[:1514])
     if struct.unpack_from("!H", frame, 12)[0] == ETH_IPV6:
-        return ndp(frame)
+        return ndp(frame) if frame[20] == 58 else _mdns6(frame)
     packet = Ether(frame[:1514])
     mac = str(packet.src).lower()
     ethertype = packet.type
@@ -151,6 +175,19 @@ def _parse(frame: bytes) -> list[Heard]:
     if packet[UDP].dport == SSDP_PORT:
         return ssdp_notify(bytes(packet[UDP].payload), mac, sender)
     return mdns_records(packet, mac, sender)
+
+
+def _mdns6(frame: bytes) -> list[Heard]:
+    """mDNS over IPv6 (to ff02::fb): the same records as over IPv4, from a v6 sender."""
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+
+    packet = Ether(frame[:1514])
+    if not packet.haslayer(IPv6):
+        return []
+    source = str(packet[IPv6].src)
+    return mdns_records(packet, str(packet.src).lower(),
+                        source if _is_address(source) else None)
 
 
 def _dhcp(packet: Packet, mac: str, sender: str | None) -> list[Heard]:

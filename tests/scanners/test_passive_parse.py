@@ -212,3 +212,34 @@ def test_ipv6_neighbour_discovery_names_a_device_s_global_address() -> None:
     hosts = collect([*parse(advert), Heard(mac=printer, ip="10.73.1.40")],
                     scope=Scope.from_strings(["10.73.1.0/24", "fd73:1::/64"]))
     assert hosts[printer].ip == "10.73.1.40" and hosts[printer].ip6 == {"fd73:1::28"}
+
+
+def test_ipv6_router_advertisements_listener_reports_and_mdns_over_ipv6() -> None:
+    from scapy.layers.dns import DNS, DNSRR
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import ICMPv6MLReport2, ICMPv6ND_RA, IPv6
+
+    router = "00:00:5e:00:53:01"
+    ra = bytes(Ether(src=router, dst="33:33:00:00:00:01")
+               / IPv6(src="fe80::1", dst="ff02::1") / ICMPv6ND_RA(routerlifetime=1800))
+    assert Heard(mac=router, key="net.role", value="default-gateway") in parse(ra)
+    quiet = bytes(Ether(src=router, dst="33:33:00:00:00:01")
+                  / IPv6(src="fe80::1", dst="ff02::1") / ICMPv6ND_RA(routerlifetime=0))
+    assert [h for h in parse(quiet) if h.key] == []  # a router, not a default router
+
+    host = "3c:2a:f4:10:30:40"
+    mld = bytes(Ether(src=host, dst="33:33:00:00:00:16")
+                / IPv6(src="fd73:1::40", dst="ff02::16", hlim=1) / ICMPv6MLReport2())
+    assert Heard(mac=host, ip="fd73:1::40") in parse(mld)
+    from_link_local = bytes(Ether(src=host, dst="33:33:00:00:00:16")
+                            / IPv6(src="fe80::3e2a:f4ff:fe10:3040", dst="ff02::16", hlim=1)
+                            / ICMPv6MLReport2())
+    assert parse(from_link_local) == [Heard(mac=host)]  # present, by MAC; no global name
+
+    printer = "3c:2a:f4:10:30:41"
+    mdns6 = bytes(Ether(src=printer, dst="33:33:00:00:00:fb")
+                  / IPv6(src="fe80::3e2a:f4ff:fe10:3041", dst="ff02::fb")
+                  / UDP(sport=5353, dport=5353)
+                  / DNS(qr=1, aa=1, an=DNSRR(rrname="_ipp._tcp.local.", type="PTR",
+                                             rdata="Brother HL._ipp._tcp.local.")))
+    assert ("mdns.service", "_ipp._tcp") in {(h.key, h.value) for h in parse(mdns6)}
