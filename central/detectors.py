@@ -218,7 +218,10 @@ def gateways_of(policy: Policy, current: list[dict[str, Any]], routed: set[str])
     firewall, or reported by a sensor as its segment's default gateway."""
     named = {ip for zone in policy.zones for ip in zone.gateways}
     seen = {row["ip"] for row in current if row.get("device_type") in GATEWAY_TYPES}
-    return named | seen | routed
+    known = named | seen | routed
+    # a gateway's other names: its IPv6 address (or another leg) is the same device's own
+    devices = {row["asset_id"] for row in current if row["ip"] in known}
+    return known | {row["ip"] for row in current if row["asset_id"] in devices}
 
 
 def _routed(db: Database) -> set[str]:

@@ -56,7 +56,8 @@ def central_public_key(db_path: Path, workdir: Path) -> Path:
 
 
 def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_port: int,
-                 *, profile: str = "standard", resend_s: float = 10.0) -> SensorSetup:
+                 *, profile: str = "standard", resend_s: float = 10.0,
+                 scope: tuple[str, ...] = ("10.20.0.0/16",)) -> SensorSetup:
     """Create a sensor's key and config, and register it at the central."""
     sensor_id = f"s-{segment}"
     state = workdir / sensor_id
@@ -82,7 +83,7 @@ def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_po
         f'interface = "eth0"\nprofile = "{profile}"\n'
         # what the sensor may probe: its segment by default, the lab's other segments for
         # the segmentation checks' probe plans
-        'scope = ["10.20.0.0/16"]\n'
+        f"scope = {json.dumps(list(scope))}\n"
     )
     return SensorSetup(id=sensor_id, segment=segment, ns=lab.sensor_ns(segment), config=config)
 

@@ -10,6 +10,7 @@ import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -314,6 +315,26 @@ def test_a_gateway_answering_is_routing_but_its_login_is_an_exposure(
     assert (exposure.zone, exposure.other_zone) == ("admin", "bms")
     assert "SSH management of gateway 10.20.40.1" in exposure.title
     assert exposure.evidence[0]["service"] == "tcp/22" and exposure.severity == "high"
+
+
+def test_a_gateway_s_other_address_is_the_gateway_too(db: Database, lab: Sensors,
+                                                     tmp_path: Path) -> None:
+    """The policy names the firewall by its IPv4 address; its SSH answering on its IPv6
+    address is the same exposure, not a flow into the zone."""
+    policy = parse(POLICY_TEXT.replace(
+        'name = "bms"\ncidrs = ["10.20.40.0/24"]',
+        'name = "bms"\ncidrs = ["10.20.40.0/24", "fd20:40::/64"]\ngateways = ["10.20.40.254"]'))
+    firewall = "00:1b:17:10:40:fe"
+    lab.send("s-bms", assets=(*BMS, Asset(ip="10.20.40.254", mac=firewall, sources=("arp",)),
+                              Asset(ip="fd20:40::fe", mac=firewall, sources=("icmp",))))
+    key = load_or_create(tmp_path / "central.key")
+    plan, _ = issue_plan(lab.db, policy, "s-admin", key)
+    lab.send("s-admin", plan_id=plan.id, probes=(
+        Probe(ip="fd20:40::fe", proto="tcp", port=22, state="reachable", rtt_ms=0.3),))
+    evaluate(db, policy)
+    kinds = {v.kind: v for v in violations(db)}
+    assert "unexpected_flow" not in kinds
+    assert "fd20:40::fe" in kinds["management_exposure"].title
 
 
 def test_critical_zones_flag_unidentified_unapproved_and_from_an_empty_baseline(

@@ -1,0 +1,185 @@
+"""A night from first boot, on a network built to surprise the code: the central serves with
+the zone policy, two sensor daemons scan, the central's second phase plans and sends the
+probes by itself, and the next evaluation names what a real installation hides, each with
+its evidence:
+
+- a camera with two NICs (consecutive MACs, the same pages on both) in two zones;
+- a Raspberry Pi that nobody approved (the municipality's list is imported);
+- SSH on a firewall's own address, reachable from the office (a management exposure);
+- RTSP that the router closes over IPv4 and leaves open over IPv6;
+
+and nothing reported for the routers' own addresses answering. Real parts throughout:
+namespaces, nftables, Mosquitto, the central and the agent daemons as processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from central.db import open_db
+from central.lab.broker import Mosquitto
+from central.lab.demo import ORG, SITE, wait_for_messages, write_sensor
+from central.lab.municipal import banner, http, rtsp
+from central.lab.topology import CORE_HOST, DeviceSpec, Lab, LabSpec, SegmentSpec
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="builds network namespaces: needs root"),
+]
+
+ROOT = Path(__file__).parents[2]
+CLI = [sys.executable, "-m", "central.cli"]
+SPEC = LabSpec(
+    segments=(SegmentSpec(name="office", cidr="10.76.1.0/24", router_mac="00:00:0c:76:01:01",
+                          cidr6="fd76:1::/64"),
+              SegmentSpec(name="cameras", cidr="10.76.2.0/24", router_mac="00:00:0c:76:02:01",
+                          cidr6="fd76:2::/64")),
+    devices=(
+        DeviceSpec(name="office-pc", segment="office", host=30, mac="d0:43:1e:76:01:30",
+                   vendor="Dell Inc.", device_type="workstation",
+                   services=(http(80, "Microsoft-IIS/10.0", "Intranet"),)),
+        DeviceSpec(name="rogue-pi", segment="office", host=50, mac="b8:27:eb:76:01:50",
+                   vendor="Raspberry Pi Foundation", device_type="unknown",
+                   services=(banner(22, "SSH-2.0-OpenSSH_9.2p1 Raspbian-2\r\n"),)),
+        # two NICs, one in each zone: neighbouring MACs and the same page on both
+        DeviceSpec(name="lobby-camera", segment="cameras", host=20, mac="ac:cc:8e:76:02:20",
+                   vendor="Axis Communications AB", device_type="camera",
+                   services=(http(80, None, "AXIS P1375 Network Camera"),),
+                   also=(("office", 21, "ac:cc:8e:76:02:21"),)),
+        DeviceSpec(name="recorder", segment="cameras", host=30, mac="44:19:b6:76:02:30",
+                   vendor="Hangzhou Hikvision Digital Technology Co.,Ltd.",
+                   device_type="video_recorder",
+                   services=(rtsp(554, "Hikvision-Webs"), http(80, "Hikvision-Webs", "NVR"))),
+        DeviceSpec(name="camera-firewall", segment="cameras", host=254, mac="00:1b:17:76:02:fe",
+                   vendor="Palo Alto Networks", device_type="firewall",
+                   services=(banner(22, "SSH-2.0-OpenSSH_8.4\r\n"),)),
+    ),
+    # the faults: SSH into the camera zone (meant for the firewall, open to every host), and
+    # RTSP opened over IPv6 only
+    allowed_flows=(("office", "cameras", "tcp", 22), ("office", "cameras", "tcp6", 554)),
+)
+POLICY = f"""
+org = "{ORG}"
+[defaults]
+tcp_ports = [22, 80, 554]
+udp_ports = []
+[[site]]
+name = "{SITE}"
+[[zone]]
+name = "office"
+cidrs = ["10.76.1.0/24", "fd76:1::/64"]
+allowed_types = ["workstation", "printer", "voip_phone", "mobile"]
+[[zone]]
+name = "cameras"
+cidrs = ["10.76.2.0/24", "fd76:2::/64"]
+allowed_types = ["camera", "video_recorder", "firewall"]
+gateways = ["10.76.2.254"]
+"""
+APPROVED = ("mac,owner,type\n"
+            "d0:43:1e:76:01:30,IT,workstation\n"
+            "ac:cc:8e:76:02:20,Facilities,camera\n"
+            "ac:cc:8e:76:02:21,Facilities,camera\n"
+            "44:19:b6:76:02:30,Facilities,video_recorder\n"
+            "00:1b:17:76:02:fe,IT,firewall\n"
+            "00:00:0c:76:01:01,IT,router\n"  # the router's two legs
+            "00:00:0c:76:02:01,IT,router\n")
+SCOPE = ("10.76.0.0/16", "fd76:1::/64", "fd76:2::/64")
+
+
+def _rows(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def _violations(db_path: Path) -> list[dict[str, Any]]:
+    done = subprocess.run([*CLI, "violations", "--format", "json", "--db", str(db_path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
+def _wanted(found: list[dict[str, Any]]) -> dict[str, bool]:
+    flows = [v for v in found if v["kind"] == "unexpected_flow"]
+    return {
+        "dual-homed camera": any(v["kind"] == "bridging_device" and "ac:cc:8e:76:02:2"
+                                 in json.dumps(v) for v in found),
+        "unapproved pi": any(v["kind"] == "unapproved_device" and "b8:27:eb:76:01:50"
+                             in json.dumps(v) for v in found),
+        "firewall ssh": any(v["kind"] == "management_exposure" and "10.76.2.254"
+                            in json.dumps(v["evidence"]) for v in found),
+        "rtsp over ipv6": any("554" in v["title"] and any(
+            e.get("family") == "IPv6" for e in v["evidence"]) for v in flows),
+    }
+
+
+@pytest.mark.timeout(900)  # two scans with nmap, then three policy rounds of 30 s
+def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="netvagt-night-"))
+    db_path = workdir / "central.db"
+    policy = workdir / "policy.toml"
+    policy.write_text(POLICY)
+    approved = workdir / "approved.csv"
+    approved.write_text(APPROVED)
+    try:
+        with Lab(SPEC) as lab, Mosquitto(ns=lab.core, bind=(CORE_HOST, "127.0.0.1"),
+                                         port=1883):
+            open_db(db_path).close()
+            imported = subprocess.run([*CLI, "inventory", "import", str(approved), "--org", ORG,
+                                       "--site", SITE, "--db", str(db_path)],
+                                      capture_output=True, text=True, cwd=ROOT, timeout=60)
+            assert imported.returncode == 0, imported.stderr
+            sensors = [write_sensor(lab, seg, workdir, db_path, 1883, scope=SCOPE)
+                       for seg in ("office", "cameras")]
+            lab.popen(lab.core, [*CLI, "serve", "--db", str(db_path), "--broker-host",
+                                 "127.0.0.1", "--policy", str(policy)],
+                      stderr=subprocess.DEVNULL)
+            # first boot: each sensor scans once, then its daemon waits for plans
+            for s in sensors:
+                done = lab.run(s.ns, [sys.executable, "-m", "agent.cli", "run", "--config",
+                                      str(s.config), "--once"], timeout=600)
+                assert done.returncode == 0, done.stderr[-3000:]
+            assert wait_for_messages(db_path, [s.id for s in sensors], timeout=60)
+            for s in sensors:
+                lab.popen(s.ns, [sys.executable, "-m", "agent.cli", "run", "--config",
+                                 str(s.config)], stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 240  # rounds every 30 s: plan, probe, evaluate
+            found: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                found = _violations(db_path)
+                if all(_wanted(found).values()):
+                    break
+                time.sleep(5)
+            plans = dict(_rows(db_path, "SELECT sensor_id, max(targets) FROM plans"
+                                        " GROUP BY sensor_id"))
+            seen = _rows(db_path, "SELECT p.sensor_id, r.ip, r.proto, r.port, r.state FROM reach r"
+                                  " JOIN plans p ON p.id = r.plan_id WHERE r.state = 'reachable'")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert _wanted(found) == dict.fromkeys(_wanted(found), True), (
+        json.dumps({"plans": plans, "reached": seen,
+                    "violations": [(v["kind"], v["title"]) for v in found]}, indent=1))
+    # the second phase sent each sensor a plan into the other zone, with targets
+    assert set(plans) == {"s-office", "s-cameras"} and all(n > 0 for n in plans.values())
+    # and nothing else: the camera's office leg is a camera in the office, and the firewall
+    # answers SSH on both its names (IPv4 and IPv6), each an exposure
+    assert sorted(v["kind"] for v in found) == sorted(
+        ["bridging_device", "unapproved_device", "management_exposure", "management_exposure",
+         "unexpected_flow", "misplaced_device"]), [(v["kind"], v["title"]) for v in found]
+    for violation in found:
+        assert violation["evidence"], violation
+        # the routers' own addresses answering is routing, never a flow
+        assert not (violation["kind"] == "unexpected_flow" and "icmp" in violation["title"]
+                    and any(e.get("target", "").endswith(".1") for e in violation["evidence"]))
