@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from agent import wire
 from agent.wire import Findings
+from central.db import immediate
 from central.store import Store
 from central.verify import (
     MAX_CLOCK_SKEW,
@@ -83,7 +84,9 @@ class Ingestor:
         rejections: list[tuple[Outcome, str, int]] = []
         received_at = wire.utc_now()
         self.verifier.refresh_if_changed()  # before the batch's transaction, so it can re-read
-        with self.db.atomic():
+        # the write lock from the start: the batch reads (replays) then writes, and another
+        # connection (the service's statuses and commands) may write in between
+        with immediate(self.db):
             for topic, payload in messages:
                 outcome = self._ingest_one(topic, payload, received_at)
                 outcomes.append(outcome)

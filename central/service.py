@@ -53,6 +53,29 @@ class BrokerConfig:
     manage_access: bool = False
 
 
+class IngestWorker:
+    """Verification and storage on a thread of their own, with a connection of their own:
+    SQLite's writes and fsyncs (which release the GIL) overlap the broker session's reading
+    and acknowledging. One thread, so the connection never changes hands; a batch that is
+    running when the session ends still commits, and its messages are acknowledged when the
+    broker redelivers them (already committed: acknowledged again, stored once)."""
+
+    def __init__(self, db_path: Path, *, max_clock_skew: timedelta = MAX_CLOCK_SKEW) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netvagt-ingest")
+        self.ingestor: Ingestor = self.executor.submit(
+            lambda: Ingestor(open_db(db_path), max_clock_skew=max_clock_skew)).result()
+
+    async def ingest(self, messages: list[tuple[str, bytes]]) -> list[Outcome]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, self.ingestor.ingest_all, messages)
+
+    def close(self) -> None:
+        self.executor.submit(self.ingestor.db.close).result()
+        self.executor.shutdown()
+
+
 class _Stop(Exception):
     """Raised inside the task group to leave it when the service is asked to stop."""
 
@@ -71,7 +94,8 @@ async def serve(
     """Run until ``stop`` is set (or ``max_messages`` findings were handled)."""
     db = open_db(db_path)
     key = load_or_create(key_path or key_path_for(db_path))
-    ingestor = Ingestor(db, max_clock_skew=max_clock_skew)
+    ingestor = Ingestor(db, max_clock_skew=max_clock_skew)  # statuses, on the loop's thread
+    worker = IngestWorker(db_path, max_clock_skew=max_clock_skew)  # findings
     # the fingerprint databases load once, here, not inside the first batch's ingest
     await asyncio.to_thread(load_rules)
     stop = stop or asyncio.Event()
@@ -94,7 +118,7 @@ async def serve(
             ) as client:
                 await Session(client, db=db, ingestor=ingestor, key=key, broker=broker,
                               stop=stop, handled=handled, max_messages=max_messages,
-                              policy_path=policy_path).run(ready)
+                              policy_path=policy_path, worker=worker).run(ready)
         except* _Stop:
             stop.set()
         except* aiomqtt.MqttError as group:
@@ -104,8 +128,9 @@ async def serve(
         log.warning("broker %s:%d unavailable (%s); retrying", broker.host, broker.port, failure)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), RECONNECT_S)
+    worker.close()
     db.close()
-    return ingestor
+    return worker.ingestor
 
 
 class Session:
@@ -116,10 +141,12 @@ class Session:
 
     def __init__(self, client: aiomqtt.Client, *, db: Database, ingestor: Ingestor, key: OKPKey,
                  broker: BrokerConfig, stop: asyncio.Event, handled: list[int],
-                 max_messages: int | None = None, policy_path: Path | None = None) -> None:
+                 max_messages: int | None = None, policy_path: Path | None = None,
+                 worker: IngestWorker | None = None) -> None:
         self.client, self.db, self.ingestor, self.key = client, db, ingestor, key
         self.broker, self.stop, self.handled = broker, stop, handled
         self.max_messages, self.policy_path = max_messages, policy_path
+        self.worker = worker
         self.findings: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
         self.requests: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
         self.statuses: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=10_000)
@@ -150,7 +177,11 @@ class Session:
 
     async def ingest_loop(self) -> None:
         while True:
-            outcomes = ingest_batch(self.ingestor, self.take_batch(await self.findings.get()))
+            batch = self.take_batch(await self.findings.get())
+            if self.worker is not None:
+                outcomes = await self.worker.ingest([(str(m.topic), _payload(m)) for m in batch])
+            else:
+                outcomes = ingest_batch(self.ingestor, batch)
             await acknowledge(self.client, self.key, outcomes)
             self.handled[0] += len(outcomes)
             if self.max_messages is not None and self.handled[0] >= self.max_messages:
