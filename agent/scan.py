@@ -185,8 +185,8 @@ class _Scan:
         profile = self.profile
         if not self.hosts or not (profile.tcp_ports or profile.udp_ports):
             return
-        self.ports = await probe_ports(  # IPv4: a device's IPv6 address is its other name
-            {ip: h.rtt_s for ip, h in self.hosts.items() if ":" not in ip},
+        self.ports = await probe_ports(
+            {ip: self.hosts[ip].rtt_s for ip in probe_targets(self.hosts)},
             tcp_ports=profile.tcp_ports,
             udp_ports=profile.udp_ports,
             scope=self.scope,
@@ -207,7 +207,7 @@ class _Scan:
         await self.multicast()
         named = _named_ports(self.observed)  # nmap is asked only about the rest
         unnamed = {ip: [p for p in found if (ip, p) not in named]
-                   for ip, found in open_tcp.items()}
+                   for ip, found in open_tcp.items() if ":" not in ip}  # nmap: IPv4 here
         self.services = await _versions({ip: p for ip, p in unnamed.items() if p},
                                         profile=self.profile, scope=self.scope,
                                         warnings=self.warnings, progress=self.progress)
@@ -286,6 +286,14 @@ class _Scan:
             duration_s=time.monotonic() - self.started,
             warnings=tuple(self.warnings),
         )
+
+
+def probe_targets(hosts: dict[str, HostReply]) -> list[str]:
+    """The addresses whose ports are probed: every IPv4 address, and the IPv6 addresses of
+    devices that have no IPv4 address (for one that has, its IPv6 address is its other name,
+    joined to it by MAC; an IPv6-only device is probed by its own)."""
+    dual = {h.mac for ip, h in hosts.items() if ":" not in ip and h.mac}
+    return [ip for ip, h in hosts.items() if ":" not in ip or h.mac is None or h.mac not in dual]
 
 
 def note_gateways(interface: str, hosts: dict[str, HostReply],

@@ -74,3 +74,21 @@ def test_ipv6_neighbours_are_found_and_joined_to_their_device_by_mac() -> None:
     assert found["fd73:1::28"]["mac"] == found["10.73.1.40"]["mac"] == "00:80:77:73:01:40"
     assert "fd73:1::1" in found  # the router's leg answers too
     assert not any(":" in a["ip"] for a in json.loads(plain.stdout))
+
+
+def test_an_ipv6_only_device_gets_its_ports_probed_and_is_named() -> None:
+    with Lab(SPEC) as lab:
+        # the printer loses its IPv4 address: IPv6 is all it has left
+        flushed = lab.run(lab.device_ns("school-printer"), ["ip", "-4", "addr", "flush",
+                                                             "dev", "eth0"], timeout=30)
+        assert flushed.returncode == 0, flushed.stderr
+        scan = lab.run(lab.sensor_ns("school"),
+                       [sys.executable, "-m", "agent.cli", "scan", "--interface", "eth0",
+                        "--format", "json", "--scope", "10.73.1.0/24", "--scope",
+                        "fd73:1::/64"], timeout=300)
+    assert scan.returncode == 0, scan.stderr[-2000:]
+    found = {a["ip"]: a for a in json.loads(scan.stdout)}
+    assert "10.73.1.40" not in found
+    printer = found["fd73:1::28"]
+    assert [s["port"] for s in printer["services"]] == [80]
+    assert printer["identity"].get("device_type") == "printer", printer
