@@ -63,7 +63,8 @@ async def run_plan(plan: wire.ProbePlan, *, config: AgentConfig, outbox: Outbox,
             [Target(ip=t.ip, tcp=t.tcp, udp=t.udp, icmp=t.icmp) for t in allowed],
             scope=scope, global_pps=plan.global_pps, host_pps=plan.host_pps,
             timeout_s=plan.timeout_s, progress=progress)
-    probes = [wire.Probe(ip=r.ip, proto=r.proto, port=r.port, state=r.state, rtt_ms=r.rtt_ms)
+    probes = [wire.Probe(ip=r.ip, proto=r.proto, port=r.port, state=r.state, rtt_ms=r.rtt_ms,
+                         ttl=r.ttl)
               for r in results]
     seqs = outbox.enqueue_scan(
         sensor=config.sensor, org=config.org, key=signing.load_private_key(config.key),

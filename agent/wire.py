@@ -543,12 +543,14 @@ class Probe(Record):
     said no (TCP RST, ICMP port unreachable); ``filtered``: nothing came back in time."""
 
     WHAT = "probe"
+    OMIT_NONE = ("ttl",)  # absent when unknown: version 1 messages keep their bytes
 
     ip: str
     proto: str
     port: int = 0  # 0 for ICMP echo
     state: str
     rtt_ms: float | None = None
+    ttl: int | None = None  # the answer's IP TTL, where the probe could read it
 
     def __post_init__(self) -> None:
         _ip("probe.ip", self.ip)
@@ -560,6 +562,9 @@ class Probe(Record):
         if self.rtt_ms is not None and not (type(self.rtt_ms) in (int, float)
                                             and 0 <= self.rtt_ms < 3_600_000):
             raise _fail("probe.rtt_ms", "expected milliseconds")
+        if self.ttl is not None:
+            _int("probe.ttl", self.ttl, 0, 255)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Findings(Message):

@@ -369,6 +369,13 @@ def immediate(db: Database) -> Iterator[Database]:
     db.execute("COMMIT")
 
 
+@migrations()
+def m011_reach_ttl(db: Database) -> None:
+    """The IP TTL of a probe's answer: an answer from another zone that crossed no router
+    (64, 128, 255) came from a device on the sensor's own segment."""
+    _run(db, "ALTER TABLE reach ADD COLUMN ttl INTEGER")
+
+
 class InventoryError(RuntimeError):
     """The inventory database is missing, unreadable or not one of ours; the message says
     which file and why, in one line."""

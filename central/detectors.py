@@ -122,8 +122,10 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     asset_of_ip = {row["ip"]: row for row in current}
     gateways = gateways_of(policy, current, _routed(db))
 
+    reached = latest_reach(db)
+    _direct_answers(policy, reached, gateways, asset_of_ip, found)
     # unexpected flows: one violation per zone pair and service, listing every target reached
-    for result in latest_reach(db):
+    for result in reached:
         if result["state"] != "reachable":
             continue
         target = policy.zone_of(result["ip"])
@@ -175,6 +177,35 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)
     return found
+
+
+UNROUTED_TTLS = frozenset({64, 128, 255})  # what systems start at: no router took one off
+DIRECT_ANSWER_CONFIDENCE = 0.7  # a device that starts at 65 after one router looks the same
+
+
+def _direct_answers(policy: Policy, reached: list[dict[str, Any]], gateways: set[str],
+                    asset_of_ip: dict[str, dict[str, Any]], found: dict[str, Finding]) -> None:
+    """An address in another zone whose answer crossed no router: the device answered on
+    the sensor's own segment, so it has a leg there (a second NIC, a bridge)."""
+    for result in reached:
+        target = policy.zone_of(result["ip"])
+        source = result["source_zone"]
+        if (result["state"] != "reachable" or result.get("ttl") not in UNROUTED_TTLS
+                or target is None or target.name == source or result["ip"] in gateways):
+            continue
+        key = f"bridging_device|direct|{result['ip']}"
+        asset = asset_of_ip.get(result["ip"])
+        label = _label(asset) if asset else result["ip"]
+        item = found.setdefault(key, Finding(
+            key=key, kind="bridging_device", severity="high",
+            title=f"{label} in zone {target.name} answers {source}'s sensor directly, "
+                  "through no router", zone=source, other_zone=target.name, site=target.site,
+            asset_id=asset["asset_id"] if asset else None))
+        item.evidence.append({"source": "probe", "sensor": result["sensor_id"],
+                              "target": result["ip"],
+                              "service": f"{result['proto']}/{result['port']}",
+                              "ttl": result["ttl"], "confidence": DIRECT_ANSWER_CONFIDENCE,
+                              "at": result["observed_at"]})
 
 
 def _misplaced(zone: Zone, row: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:

@@ -99,9 +99,9 @@ class Store:
         if findings.plan_id is not None:
             conn.executemany(
                 "INSERT INTO reach (plan_id, sensor_id, msg_id, ip, proto, port, state, rtt_ms,"
-                " observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " ttl, observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(findings.plan_id, sensor.id, findings.msg_id, p.ip, p.proto, p.port, p.state,
-                  p.rtt_ms, observed) for p in findings.probes])
+                  p.rtt_ms, p.ttl, observed) for p in findings.probes])
         rows = _Rows()
         for asset in findings.assets:
             asset_id = self._asset_id(sensor.site_id, asset, observed)

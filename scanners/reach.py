@@ -49,6 +49,7 @@ class Reach:
     port: int
     state: str
     rtt_ms: float | None = None
+    ttl: int | None = None  # of a SYN-ACK: 64, 128 or 255 means no router on the way back
 
 
 async def probe_reach(
@@ -135,10 +136,12 @@ async def _stateless(targets: Sequence[Target], *, scope: Scope, limiter: RateLi
             ports = [("tcp", p) for p in target.tcp] + [("udp", p) for p in target.udp]
             if index < len(ports):
                 probes.append((ports[index][0], target.ip, ports[index][1]))
+    ttls: dict[syn.Key, int] = {}
     results = await asyncio.to_thread(syn.probe_sync, probes, scope=scope, limiter=limiter,
-                                      timing=timing, progress=progress)
+                                      timing=timing, progress=progress, ttls=ttls)
     return [Reach(ip=ip, proto=proto, port=port, state=state,
-                  rtt_ms=round(rtt * 1000, 3) if rtt is not None else None)
+                  rtt_ms=round(rtt * 1000, 3) if rtt is not None else None,
+                  ttl=ttls.get((proto, ip, port)))
             for (proto, ip, port), (state, rtt) in results.items()]
 
 

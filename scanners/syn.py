@@ -117,14 +117,18 @@ def probe_sync(
     limiter: RateLimiter,
     timing: SweepTiming = SweepTiming(),
     progress: Callable[[int, int], None] | None = None,
+    ttls: dict[Key, int] | None = None,
 ) -> dict[Key, tuple[str, float | None]]:
-    """{(proto, ip, port): (state, rtt seconds)} for every probe; silence is 'filtered'."""
+    """{(proto, ip, port): (state, rtt seconds)} for every probe; silence is 'filtered'.
+    ``ttls`` receives the IP TTL of each SYN-ACK (how many routers the answer crossed)."""
     for _, ip, _ in probes:
         scope.check(ip)
     with _Prober() as prober:
         replies = sweep([_name(p) for p in probes], send=prober.send, poll=prober.poll,
                         limiter=_PerHost(limiter), timing=timing,
                         progress=progress)
+        if ttls is not None:
+            ttls.update({_key(name): ttl for name, ttl in prober.ttls.items()})
     out: dict[Key, tuple[str, float | None]] = {}
     for probe in probes:
         reply = replies.get(_name(probe))
@@ -140,6 +144,7 @@ class _Prober:
     def __init__(self) -> None:
         self.secret = os.urandom(16)
         self.sources: dict[str, str] = {}
+        self.ttls: dict[str, int] = {}  # probe name -> the SYN-ACK's IP TTL
         self.reserve = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # keeps our TCP port ours
         self.tcp = bind.new_socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
         self.udp = bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -214,6 +219,8 @@ class _Prober:
             return None  # not an answer to our SYN
         state = ("reachable" if flags & (SYN | ACK) == SYN | ACK else
                  "refused" if flags & RST else None)
+        if state == "reachable":
+            self.ttls.setdefault(_name(("tcp", ip, port)), packet[8])
         return Answer(_name(("tcp", ip, port)), state, time.monotonic()) if state else None
 
     def unreachable(self, packet: bytes) -> Answer[str] | None:

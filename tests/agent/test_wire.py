@@ -185,3 +185,11 @@ def test_claimed_addresses_travel_under_one_key_on_both_sides() -> None:
 
     assert wire.CLAIM_KEY == CLAIM_KEY
     assert wire.Observation(key=CLAIM_KEY, value="10.20.40.9", source="mdns").key == CLAIM_KEY
+
+
+def test_a_probe_carries_its_answer_s_ttl_and_only_when_known() -> None:
+    probe = wire.Probe(ip="10.20.40.7", proto="tcp", port=80, state="reachable", ttl=64)
+    assert wire.Probe.from_dict(probe.to_dict()) == probe
+    assert "ttl" not in wire.Probe(ip="10.20.40.7", proto="icmp", state="filtered").to_dict()
+    with pytest.raises(MalformedMessage, match="ttl"):
+        wire.Probe.from_dict(probe.to_dict() | {"ttl": 300})

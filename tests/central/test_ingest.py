@@ -24,7 +24,8 @@ def test_migrations_run_from_empty(tmp_path) -> None:
                                                         "m003_ingest_log", "m004_enrollment",
                                                         "m005_status_commands", "m006_identity",
                                                         "m007_facts", "m008_segmentation",
-                                                        "m009_broker_identity", "m010_approved_assets"]
+                                                        "m009_broker_identity", "m010_approved_assets",
+                                                        "m011_reach_ttl"]
     assert db.journal_mode == "wal"
     open_db(tmp_path / "x.db")  # applying again changes nothing
 

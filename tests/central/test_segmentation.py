@@ -337,6 +337,29 @@ def test_a_gateway_s_other_address_is_the_gateway_too(db: Database, lab: Sensors
     assert "fd20:40::fe" in kinds["management_exposure"].title
 
 
+@pytest.mark.parametrize(("ttl", "ip", "bridge"), [
+    (64, "10.20.40.70", True),  # crossed no router: the device answered on admin's segment
+    (128, "10.20.40.70", True),
+    (63, "10.20.40.70", False),  # one router on the way: an ordinary routed answer
+    (None, "10.20.40.70", False),  # a connect probe reads no TTL
+    (64, "10.20.40.1", False),  # a gateway's own address answers from the segment's edge
+])
+def test_an_answer_from_another_zone_that_crossed_no_router_is_a_bridge(
+        db: Database, lab: Sensors, tmp_path: Path, ttl: int | None, ip: str,
+        bridge: bool) -> None:
+    lab.send("s-bms", assets=BMS)
+    key = load_or_create(tmp_path / "central.key")
+    plan, _ = issue_plan(lab.db, FIELD_POLICY, "s-admin", key)
+    lab.send("s-admin", plan_id=plan.id, probes=(
+        Probe(ip=ip, proto="tcp", port=80, state="reachable", rtt_ms=0.3, ttl=ttl),))
+    evaluate(db, FIELD_POLICY)
+    direct = [v for v in violations(db, kind="bridging_device") if "directly" in v.title]
+    assert bool(direct) is bridge
+    if bridge:
+        assert (direct[0].zone, direct[0].other_zone) == ("admin", "bms")
+        assert direct[0].evidence[0]["ttl"] == ttl and direct[0].evidence[0]["confidence"] == 0.7
+
+
 def test_critical_zones_flag_unidentified_unapproved_and_from_an_empty_baseline(
         db: Database, lab: Sensors, tmp_path) -> None:
     """A rogue Raspberry Pi: a vendor, no type, present at the first evaluation. In a zone

@@ -3,7 +3,9 @@ the zone policy, two sensor daemons scan, the central's second phase plans and s
 probes by itself, and the next evaluation names what a real installation hides, each with
 its evidence:
 
-- a camera with two NICs (consecutive MACs, the same pages on both) in two zones;
+- a camera with two NICs (consecutive MACs, the same pages on both) in two zones, which
+  also answers the office's probe of its camera-zone address by its office leg (a TTL no
+  router lowered);
 - a Raspberry Pi that nobody approved (the municipality's list is imported);
 - SSH on a firewall's own address, reachable from the office (a management exposure);
 - RTSP that the router closes over IPv4 and leaves open over IPv6;
@@ -66,7 +68,8 @@ SPEC = LabSpec(
     ),
     # the faults: SSH into the camera zone (meant for the firewall, open to every host), and
     # RTSP opened over IPv6 only
-    allowed_flows=(("office", "cameras", "tcp", 22), ("office", "cameras", "tcp6", 554)),
+    allowed_flows=(("office", "cameras", "tcp", 22), ("office", "cameras", "tcp6", 554),
+                   ("office", "cameras", "tcp", 80)),
 )
 POLICY = f"""
 org = "{ORG}"
@@ -84,6 +87,12 @@ name = "cameras"
 cidrs = ["10.76.2.0/24", "fd76:2::/64"]
 allowed_types = ["camera", "video_recorder", "firewall"]
 gateways = ["10.76.2.254"]
+[[flow]]
+from = "office"
+to = "cameras"
+proto = "tcp"
+ports = [80]
+reason = "the caretaker looks at the cameras' pages"
 """
 APPROVED = ("mac,owner,type\n"
             "d0:43:1e:76:01:30,IT,workstation\n"
@@ -116,6 +125,11 @@ def _wanted(found: list[dict[str, Any]]) -> dict[str, bool]:
     return {
         "dual-homed camera": any(v["kind"] == "bridging_device" and "ac:cc:8e:76:02:2"
                                  in json.dumps(v) for v in found),
+        # its answer to the office's probe of its camera-zone address came back by its
+        # office leg: no router took a hop off the TTL
+        "answers from another zone": any(v["kind"] == "bridging_device" and "directly"
+                                         in v["title"] and "10.76.2.20" in v["title"]
+                                         for v in found),
         "unapproved pi": any(v["kind"] == "unapproved_device" and "b8:27:eb:76:01:50"
                              in json.dumps(v) for v in found),
         "firewall ssh": any(v["kind"] == "management_exposure" and "10.76.2.254"
@@ -176,8 +190,9 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     # and nothing else: the camera's office leg is a camera in the office, and the firewall
     # answers SSH on both its names (IPv4 and IPv6), each an exposure
     assert sorted(v["kind"] for v in found) == sorted(
-        ["bridging_device", "unapproved_device", "management_exposure", "management_exposure",
-         "unexpected_flow", "misplaced_device"]), [(v["kind"], v["title"]) for v in found]
+        ["bridging_device", "bridging_device", "unapproved_device", "management_exposure",
+         "management_exposure", "unexpected_flow", "misplaced_device"]), [
+        (v["kind"], v["title"]) for v in found]
     for violation in found:
         assert violation["evidence"], violation
         # the routers' own addresses answering is routing, never a flow
