@@ -96,9 +96,21 @@ async def serve(
     key = load_or_create(key_path or key_path_for(db_path))
     ingestor = Ingestor(db, max_clock_skew=max_clock_skew)  # statuses, on the loop's thread
     worker = IngestWorker(db_path, max_clock_skew=max_clock_skew)  # findings
-    # the fingerprint databases load once, here, not inside the first batch's ingest
-    await asyncio.to_thread(load_rules)
-    stop = stop or asyncio.Event()
+    try:
+        # the fingerprint databases load once, here, not inside the first batch's ingest
+        await asyncio.to_thread(load_rules)
+        await _sessions(db, worker, ingestor, key, broker, stop or asyncio.Event(), ready,
+                        max_messages, policy_path)
+    finally:  # a batch in the worker finishes (and commits) before its connection closes
+        worker.close()
+        db.close()
+    return worker.ingestor
+
+
+async def _sessions(db: Database, worker: IngestWorker, ingestor: Ingestor, key: OKPKey,
+                    broker: BrokerConfig, stop: asyncio.Event, ready: asyncio.Event | None,
+                    max_messages: int | None, policy_path: Path | None) -> None:
+    """Broker sessions, one after another, until the stop."""
     handled = [0]
     properties = Properties(PacketTypes.CONNECT)
     properties.SessionExpiryInterval = SESSION_EXPIRY_S
@@ -128,9 +140,6 @@ async def serve(
         log.warning("broker %s:%d unavailable (%s); retrying", broker.host, broker.port, failure)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), RECONNECT_S)
-    worker.close()
-    db.close()
-    return worker.ingestor
 
 
 class Session:
