@@ -14,13 +14,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from agent import wire
 from agent.wire import Asset, Findings
 from central.verify import SensorKey
 from fingerprints.classify import classify_device
+from fingerprints.observation import CLAIM_KEY
 
 MAX_REJECTION_ROWS = 10_000  # the rejection log keeps the newest this many; counters keep all
-CLAIM_KEY = wire.CLAIM_KEY
 ADDRESS_UPSERT = (  # probed or claimed: (asset, ip, kind, first seen, last seen, sensor)
     "INSERT INTO addresses (asset_id, ip, kind, first_seen, last_seen, last_sensor)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, ip, kind) DO UPDATE SET"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from fingerprints.observation import Observation
@@ -44,8 +45,8 @@ def parse_ssdp(datagram: bytes) -> dict[str, str]:
     return headers
 
 
-def parse_description(xml: bytes) -> str | None:
-    """``deviceType=...; manufacturer=...; ...`` from a UPnP description, or None."""
+def _device(xml: bytes) -> Any | None:
+    """The ``<device>`` element of a UPnP description (bounded, defused), or None."""
     from defusedxml import ElementTree
     from defusedxml.common import DefusedXmlException
 
@@ -53,7 +54,12 @@ def parse_description(xml: bytes) -> str | None:
         root = ElementTree.fromstring(xml[:MAX_DESCRIPTION_BYTES])
     except (ElementTree.ParseError, DefusedXmlException, ValueError):
         return None
-    device = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "device"), None)
+    return next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "device"), None)
+
+
+def parse_description(xml: bytes) -> str | None:
+    """``deviceType=...; manufacturer=...; ...`` from a UPnP description, or None."""
+    device = _device(xml)
     if device is None:
         return None
     values = {}
@@ -73,14 +79,7 @@ IDENTIFIERS = {"UDN": "upnp.udn", "serialNumber": "upnp.serial"}
 def parse_identifiers(xml: bytes) -> list[tuple[str, str]]:
     """What names this one device in its UPnP description: its UDN (``uuid:...``, unique by
     the UPnP rules) and its serial number; the central links its addresses by them."""
-    from defusedxml import ElementTree
-    from defusedxml.common import DefusedXmlException
-
-    try:
-        root = ElementTree.fromstring(xml[:MAX_DESCRIPTION_BYTES])
-    except (ElementTree.ParseError, DefusedXmlException, ValueError):
-        return []
-    device = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "device"), None)
+    device = _device(xml)
     out = []
     for child in device if device is not None else ():
         key = IDENTIFIERS.get(child.tag.rsplit("}", 1)[-1])

@@ -249,6 +249,7 @@ class _SnmpAgent(_Datagrams):
         return self._response(data)
 
     def _response(self, data: bytes) -> bytes | None:
+        from scapy.asn1.asn1 import ASN1_OID
         from scapy.layers.snmp import SNMP, SNMPget, SNMPnext, SNMPresponse, SNMPvarbind
 
         request = SNMP(data)
@@ -262,8 +263,6 @@ class _SnmpAgent(_Datagrams):
                 answers.append(self._next(name))
             elif name in self.values:
                 answers.append((name, self.values[name]))
-        from scapy.asn1.asn1 import ASN1_OID
-
         return bytes(SNMP(version=request.version, community=request.community,
                           PDU=SNMPresponse(id=request.PDU.id, varbindlist=[
                               SNMPvarbind(oid=ASN1_OID(oid), value=value)
