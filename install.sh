@@ -142,12 +142,21 @@ if [ "$ROLE" = sensor ]; then
     service_user
     fetch_recog netvagt-agent
     unit netvagt-agent.service
+    # a sensor on a trunk port: one sub-interface per [[scan.vlans]], where the kernel has
+    # 802.1Q (without it the sensor speaks tagged frames itself, and this says so)
+    if [ -f /etc/netvagt/agent.toml ] && grep -q '^\[\[scan\.vlans\]\]' /etc/netvagt/agent.toml; then
+        say "setting up the VLAN sub-interfaces of /etc/netvagt/agent.toml"
+        "$VENV/bin/netvagt-agent" vlans --apply --config /etc/netvagt/agent.toml || \
+            echo "install.sh: warning: the VLAN sub-interfaces were not set up (see above)" >&2
+    fi
     cat <<'NEXT'
 next steps on this sensor:
   sudo netvagt-agent enroll --central CENTRAL_HOST:8883 --ca-file ca.crt --token TOKEN \
        --state-dir /var/lib/netvagt --config /etc/netvagt/agent.toml
   sudo netvagt-agent doctor
   sudo systemctl enable --now netvagt-agent
+on a trunk port: list the VLANs as [[scan.vlans]] in /etc/netvagt/agent.toml (see the
+README's segmentation section), then: sudo netvagt-agent vlans --apply
 NEXT
 fi
 

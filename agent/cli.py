@@ -53,6 +53,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "sudo netvagt-agent reach --plan plan.jws --config /etc/netvagt/agent.toml"),
     "fingerprints": ("the fingerprint databases: status, import a release, update to another",
                      "sudo netvagt-agent fingerprints import /media/usb/recog-3.1.28"),
+    "vlans": ("a trunk sensor's VLAN sub-interfaces from [[scan.vlans]]: print the "
+              "configuration, or --apply it (needs the kernel's 802.1Q)",
+              "sudo netvagt-agent vlans --apply"),
 }
 EXIT_REFUSED = 3  # a plan or command that does not verify
 
@@ -290,25 +293,31 @@ def cmd_reach(args: argparse.Namespace) -> int:
     try:
         config = _load_config(args.config)
         central_key = config.load_central_key()
-        token = args.plan.read_bytes()[: 2 * 1024 * 1024].strip()
+        tokens = [path.read_bytes()[: 2 * 1024 * 1024].strip() for path in args.plan]
     except (ConfigError, OSError) as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        plan = verify_plan(token, config=config, central_key=central_key)
+    try:  # every plan verified before any is run
+        plans = [verify_plan(token, config=config, central_key=central_key) for token in tokens]
     except PlanRefused as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    print(f"probe plan {plan.id}: {len(plan.targets)} targets in other zones, seen from "
-          f"zone {plan.zone}", file=sys.stderr)
 
     async def go() -> int:
         with Outbox(config.outbox_path, limit_bytes=config.outbox_limit_bytes) as outbox:
-            with _Bar(sys.stderr.isatty()) as bar:
-                probes = await run_plan(plan, config=config, outbox=outbox,
-                                        progress=lambda d, t: bar.update("reachability", d, t))
-            counts = {s: sum(p.state == s for p in probes) for s in sorted(PROBE_STATES)}
-            print(" ".join(f"{k}={v}" for k, v in counts.items()), file=sys.stderr)
+            for plan in plans:  # a trunk sensor has one per VLAN: one after the other
+                print(f"probe plan {plan.id}: {len(plan.targets)} targets in other zones, "
+                      f"seen from zone {plan.zone}", file=sys.stderr)
+                try:
+                    with _Bar(sys.stderr.isatty()) as bar:
+                        probes = await run_plan(
+                            plan, config=config, outbox=outbox,
+                            progress=lambda d, t: bar.update("reachability", d, t))
+                except PlanRefused as exc:
+                    print(f"netvagt-agent: {exc}", file=sys.stderr)
+                    return EXIT_REFUSED
+                counts = {s: sum(p.state == s for p in probes) for s in sorted(PROBE_STATES)}
+                print(" ".join(f"{k}={v}" for k, v in counts.items()), file=sys.stderr)
             if args.no_send:
                 return 0
             await flush(config, outbox)
@@ -408,6 +417,38 @@ def cmd_fingerprints(args: argparse.Namespace) -> int:
     return command(args, prog="netvagt-agent")
 
 
+def cmd_vlans(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from agent import vlans
+    from agent.config import ConfigError
+
+    try:
+        config = _load_config(args.config)
+        style = args.style or vlans.detect_style()
+        files = vlans.network_config(config, style)
+    except (ConfigError, ValueError) as exc:
+        print(f"netvagt-agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.apply:
+        for path, content in files.items():
+            print(f"# {path}" if path != "nmcli" else "# NetworkManager")
+            print(content)
+        return 0
+    if args.root is None and not vlans.kernel_has_8021q():
+        print("netvagt-agent: this kernel has no 802.1Q (module 8021q): nothing to set up. The "
+              "sensor speaks tagged frames on the trunk itself (discovery, open ports and "
+              "probe plans; services named by port only).", file=sys.stderr)
+        return 0
+    try:
+        for line in vlans.apply(config, style, root=args.root or Path("/")):
+            print(line)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"netvagt-agent: setting up the VLANs with {style} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netvagt-agent",
@@ -481,9 +522,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))
 
     p = add("reach", cmd_reach)
-    p.add_argument("--plan", type=Path, required=True, help="the signed plan (JWS) to run")
+    p.add_argument("--plan", type=Path, required=True, nargs="+",
+                   help="the signed plan (JWS) to run; a sensor on a trunk gets one per VLAN")
     p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))
     p.add_argument("--no-send", action="store_true", help="queue the results, do not send yet")
+
+    from agent.vlans import STYLES
+
+    p = add("vlans", cmd_vlans)
+    p.add_argument("--config", "-c", type=Path, default=Path("/etc/netvagt/agent.toml"))
+    p.add_argument("--style", choices=STYLES,
+                   help="the network configuration to write (default: what runs this machine)")
+    p.add_argument("--apply", action="store_true",
+                   help="write it and bring the sub-interfaces up (root)")
+    p.add_argument("--root", type=Path,
+                   help="with --apply: write the files under this folder instead (an image)")
     return parser
 
 

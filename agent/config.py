@@ -28,6 +28,17 @@ Example::
     jitter_s = 10800            # ... plus this sensor's own offset within 3 hours
     quiet_hours = "07:00-17:00" # never start a scan inside these hours
     max_duration_s = 14400      # a scan still running after this is stopped
+
+A sensor on a trunk port covers several VLANs, each its own segment and zone::
+
+    [scan]
+    interface = "eth0"          # the trunk
+
+    [[scan.vlans]]
+    id = 110
+    zone = "elev"               # the policy's zone this VLAN is
+    address = "10.21.10.249/24" # the sensor's own address in it
+    gateway = "10.21.10.1"      # the VLAN's router: probes to other zones go there
 """
 
 from __future__ import annotations
@@ -48,6 +59,41 @@ if TYPE_CHECKING:
 
 class ConfigError(ValueError):
     """The configuration file is missing, not TOML, or holds a wrong value."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VlanConfig:
+    """One VLAN on the sensor's trunk port: its own segment, with the sensor's address in it."""
+
+    id: int
+    address: str  # with its prefix length: "10.21.10.249/24"
+    gateway: str | None = None
+    zone: str | None = None
+
+    def __post_init__(self) -> None:
+        from netaddr import AddrFormatError, IPAddress, IPNetwork
+
+        if not isinstance(self.id, int) or not 1 <= self.id <= 4094:
+            raise ConfigError(f"[[scan.vlans]] id {self.id!r} is not a VLAN id (1 to 4094)")
+        try:
+            net = IPNetwork(self.address)
+            valid = "/" in self.address and net.version == 4
+        except (AddrFormatError, ValueError, TypeError):
+            valid = False
+        if not valid:
+            raise ConfigError(f"[[scan.vlans]] {self.id}: address {self.address!r} must be the "
+                              "sensor's IPv4 address with its prefix, like 10.21.10.249/24")
+        try:
+            inside = self.gateway is None or IPAddress(self.gateway) in net
+        except (AddrFormatError, ValueError, TypeError):
+            inside = False
+        if not inside:
+            raise ConfigError(f"[[scan.vlans]] {self.id}: gateway {self.gateway!r} is not an "
+                              f"address in {net.cidr}")
+
+    def sub_interface(self, parent: str) -> str:
+        """The kernel's name for this VLAN on ``parent`` (``eth0.110``)."""
+        return f"{parent}.{self.id}"[:15]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +124,7 @@ class AgentConfig:
     schedule: Schedule = field(default_factory=Schedule)
     heartbeat_s: float = 60.0  # status is published this often, and on every change
     outbox_limit_bytes: int = 64 * 1024 * 1024  # past this, scanning pauses; nothing is dropped
+    vlans: tuple[VlanConfig, ...] = ()  # a trunk port: each VLAN its own segment
 
     def __post_init__(self) -> None:
         for name in ("sensor", "org"):
@@ -87,6 +134,15 @@ class AgentConfig:
             raise ConfigError(f"[scan] profile {self.profile!r} is not one of {sorted(PROFILES)}")
         if not 0 < self.broker_port < 65536:
             raise ConfigError(f"[broker] port {self.broker_port} is not a TCP port")
+        ids = [v.id for v in self.vlans]
+        if len(set(ids)) < len(ids):
+            raise ConfigError("[[scan.vlans]]: a VLAN id is listed twice")
+        if self.vlans and not self.interface:
+            raise ConfigError("[scan] interface must name the trunk when [[scan.vlans]] are set")
+
+    def vlan_for_zone(self, zone: str) -> VlanConfig | None:
+        """The VLAN that is ``zone`` (a probe plan names the zone it is for)."""
+        return next((v for v in self.vlans if v.zone == zone), None)
 
     @property
     def client_id(self) -> str:
@@ -135,7 +191,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "broker": frozenset({"host", "port", "username", "password_file", "ca_file", "client_id"}),
     "central": frozenset({"public_key", "delivery_timeout_s", "resend_s", "heartbeat_s"}),
     "scan": frozenset({"interface", "profile", "scope", "exclude", "exclude_macs", "targets",
-                       "snmp_communities"}),
+                       "snmp_communities", "vlans"}),
     "schedule": frozenset({"cron", "jitter_s", "quiet_hours", "max_duration_s"}),
 }
 
@@ -214,8 +270,28 @@ def load(path: Path) -> AgentConfig:
             schedule=Schedule(**schedule),
             heartbeat_s=float(central.get("heartbeat_s", 60)),
             outbox_limit_bytes=int(float(sensor.get("outbox_limit_mb", 64)) * 1024 * 1024),
+            vlans=_vlans(scan.get("vlans", []), path),
         )
     except KeyError as exc:
         raise ConfigError(f"{path}: missing setting {exc.args[0]!r}") from None
     except (TypeError, ValueError, ScheduleError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+VLAN_KEYS = frozenset({"id", "address", "gateway", "zone"})
+
+
+def _vlans(raws: object, path: Path) -> tuple[VlanConfig, ...]:
+    if not isinstance(raws, list) or not all(isinstance(r, dict) for r in raws):
+        raise ConfigError(f"{path}: [scan] vlans must be [[scan.vlans]] tables")
+    out = []
+    for raw in raws:
+        unknown = set(raw) - VLAN_KEYS
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting(s) {sorted(unknown)} in [[scan.vlans]] "
+                              f"(known: {', '.join(sorted(VLAN_KEYS))})")
+        if "id" not in raw or "address" not in raw:
+            raise ConfigError(f"{path}: each [[scan.vlans]] needs an id and an address")
+        out.append(VlanConfig(id=raw["id"], address=str(raw["address"]),
+                              gateway=raw.get("gateway"), zone=raw.get("zone")))
+    return tuple(out)

@@ -49,20 +49,34 @@ async def run_plan(plan: wire.ProbePlan, *, config: AgentConfig, outbox: Outbox,
     from scanners.reach import Target, probe_reach
     from scanners.scope import scope_and_targets
 
-    iface = interface(config.interface)
-    scope, _ = scope_and_targets(iface.cidr, config.scope, config.exclude,
-                                 config.exclude_macs, ())
+    vlan = config.vlan_for_zone(plan.zone) if config.vlans else None
+    if config.vlans and vlan is None:
+        raise PlanRefused(f"refused probe plan {plan.id}: it is for zone {plan.zone}, and no "
+                          "VLAN of this sensor's [[scan.vlans]] names that zone")
+    if vlan is not None:
+        from agent import vlans
+
+        scope = vlans.scope_of(config, vlan)
+    else:
+        iface = interface(config.interface)
+        scope, _ = scope_and_targets(iface.cidr, config.scope, config.exclude,
+                                     config.exclude_macs, ())
     allowed = [t for t in plan.targets if scope.allows(t.ip)]
     if len(allowed) < len(plan.targets):
         log.warning("probe plan %s: %d of %d targets are outside this sensor's scope or "
                     "excluded, and were not probed", plan.id,
                     len(plan.targets) - len(allowed), len(plan.targets))
     started_at, started = wire.utc_now(), time.monotonic()
-    with scanning_on(iface.name):  # out by the segment under test, never a management route
-        results = await probe_reach(
-            [Target(ip=t.ip, tcp=t.tcp, udp=t.udp, icmp=t.icmp) for t in allowed],
-            scope=scope, global_pps=plan.global_pps, host_pps=plan.host_pps,
-            timeout_s=plan.timeout_s, progress=progress)
+    targets = [Target(ip=t.ip, tcp=t.tcp, udp=t.udp, icmp=t.icmp) for t in allowed]
+    if vlan is not None:  # from inside the plan's VLAN
+        results = await vlans.reach(config, vlan, targets, scope=scope,
+                                    global_pps=plan.global_pps, host_pps=plan.host_pps,
+                                    timeout_s=plan.timeout_s, progress=progress)
+    else:
+        with scanning_on(iface.name):  # out by the segment under test, never a management route
+            results = await probe_reach(targets, scope=scope, global_pps=plan.global_pps,
+                                        host_pps=plan.host_pps, timeout_s=plan.timeout_s,
+                                        progress=progress)
     probes = [wire.Probe(ip=r.ip, proto=r.proto, port=r.port, state=r.state, rtt_ms=r.rtt_ms,
                          ttl=r.ttl)
               for r in results]

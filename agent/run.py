@@ -39,14 +39,19 @@ async def scan_into_outbox(config: AgentConfig, outbox: Outbox, *, profile: str 
     if outbox.size_bytes() > outbox.limit_bytes:  # before the scan: no probe is wasted
         raise OutboxFull(f"the outbox holds more than {outbox.limit_bytes} bytes "
                          "not yet acknowledged by the central")
-    iface = interface(config.interface)
-    scope, targets = scope_and_targets(iface.cidr, config.scope, config.exclude,
-                                       config.exclude_macs, config.targets)
     key = signing.load_private_key(config.key)
     chosen = PROFILES.get(profile or config.profile, PROFILES[config.profile])
-    result = await scan(iface=iface, scope=scope, targets=targets,
-                        profile=chosen, progress=progress,
-                        snmp_communities=config.snmp_communities)
+    if config.vlans:  # a trunk: every VLAN its own segment
+        from agent.vlans import scan_vlans
+
+        result = await scan_vlans(config, chosen, progress=progress)
+    else:
+        iface = interface(config.interface)
+        scope, targets = scope_and_targets(iface.cidr, config.scope, config.exclude,
+                                           config.exclude_macs, config.targets)
+        result = await scan(iface=iface, scope=scope, targets=targets,
+                            profile=chosen, progress=progress,
+                            snmp_communities=config.snmp_communities)
     for warning in result.warnings:
         log.warning("%s", warning)
     seqs = outbox.enqueue_scan(

@@ -253,7 +253,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from central.keys import key_path_for, load_or_create
-    from central.plans import PlanError, issue_plan
+    from central.plans import PlanError, issue_plan, sensor_zones
 
     policy = _policy(args)
     if policy is None:
@@ -267,15 +267,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(f"netvagt-central: {folder} is not a folder (create it first)", file=sys.stderr)
             return 2
     issued = []
-    for sensor in sensors:
+    stands = sensor_zones(db, policy)
+    # a sensor on a trunk stands in several zones: one plan for each
+    work: list[tuple[str, str | None, bool]] = [
+        (sensor, zone, len(stands.get(sensor, [])) > 1) for sensor in sensors
+        for zone in ([z.name for z in stands[sensor]] if sensor in stands else [None])]
+    for sensor, zone, several in work:
         try:
-            plan, token = issue_plan(db, policy, sensor, key, by_hand=args.out is not None)
+            plan, token = issue_plan(db, policy, sensor, key, by_hand=args.out is not None,
+                                     zone=zone)
         except PlanError as exc:
             print(f"netvagt-central: {exc}", file=sys.stderr)
             return 2
         path = None
         if args.out:
-            path = args.out / f"{sensor}.jws" if args.out.is_dir() else args.out
+            name = f"{sensor}-{zone}.jws" if several else f"{sensor}.jws"
+            path = args.out / name if args.out.is_dir() else args.out
             path.write_bytes(token + b"\n")
             where = f"written to {path} (the service will not send it as well)"
         else:
@@ -637,8 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", cmd_demo)
     p.add_argument("--db-out", type=Path, help="keep the demo's inventory database here")
-    p.add_argument("--sensors", type=int, default=3, choices=(1, 2, 3),
-                   help="how many segments get a sensor (default 3)")
+    p.add_argument("--sensors", type=int, default=4, choices=(1, 2, 3, 4),
+                   help="how many sensors: the town hall's segments get one each (1 to 3), "
+                        "the 4th is the school's, on the trunk of its two VLANs (default 4)")
     return parser
 
 

@@ -83,14 +83,16 @@ def _severity(zone: Zone | None, base: str) -> str:
 
 
 def latest_reach(db: Database) -> list[dict[str, Any]]:
-    """The results of each sensor's most recent plan that has any."""
+    """The results of each sensor's most recent plan that has any, per zone it stands in
+    (a sensor on a trunk probes from each of its VLANs)."""
     return [dict(r) for r in db.query(
         "WITH answered AS (SELECT DISTINCT plan_id, sensor_id FROM reach),"
-        " latest AS (SELECT p.sensor_id, max(p.issued_at) AS issued_at FROM plans p"
+        " latest AS (SELECT p.sensor_id, p.zone, max(p.issued_at) AS issued_at FROM plans p"
         "  JOIN answered a ON a.plan_id = p.id AND a.sensor_id = p.sensor_id"
-        "  GROUP BY p.sensor_id)"
+        "  GROUP BY p.sensor_id, p.zone)"
         " SELECT r.*, p.zone AS source_zone FROM latest l"
-        " JOIN plans p ON p.sensor_id = l.sensor_id AND p.issued_at = l.issued_at"
+        " JOIN plans p ON p.sensor_id = l.sensor_id AND p.zone = l.zone"
+        "  AND p.issued_at = l.issued_at"
         " JOIN reach r ON r.plan_id = p.id AND r.sensor_id = p.sensor_id")]
 
 

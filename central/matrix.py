@@ -15,11 +15,12 @@ Cells = dict[tuple[str, str], dict[str, Any]]
 
 
 def matrix(db: Database, policy: Policy) -> Cells:
-    """Per (from zone, to zone): what the policy allows and what the sensors reached."""
+    """Per (from zone, to zone) of one site: what the policy allows and what the sensors
+    reached (sites are separate address spaces: no cell joins two)."""
     cells: Cells = {}
     for source in policy.zones:
         for target in policy.zones:
-            if source.name != target.name:
+            if source.name != target.name and source.site == target.site:
                 cells[(source.name, target.name)] = {
                     "allowed": sorted(f.describe() for f in policy.allowed_between(source.name,
                                                                                    target.name)),

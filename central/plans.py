@@ -27,27 +27,32 @@ class PlanError(ValueError):
     """No plan can be made for this sensor (it stands in no zone of the policy)."""
 
 
-def sensor_zones(db: Database, policy: Policy) -> dict[str, Zone]:
-    """Each active sensor's zone: as registered (token or 'sensor add --zone'), else as the
-    policy's zone lists it."""
-    out: dict[str, Zone] = {}
+def sensor_zones(db: Database, policy: Policy) -> dict[str, list[Zone]]:
+    """The zones each active sensor stands in: as registered (token or 'sensor add --zone'),
+    and every zone whose policy entry lists it. A sensor on a trunk port stands in one
+    zone per VLAN, and gets one plan per zone."""
+    out: dict[str, list[Zone]] = {}
     names = {z.name for z in policy.zones}
     for row in db.query("SELECT s.id, z.name AS zone FROM sensors s LEFT JOIN zones z"
                         " ON z.id = s.zone_id WHERE s.status = 'active'"):
-        zone = row["zone"] if row["zone"] in names else next(
-            (z.name for z in policy.zones if row["id"] in z.sensors), None)
-        if zone is not None:
-            out[row["id"]] = policy.zone(zone)
+        zones = [row["zone"]] if row["zone"] in names else []
+        zones += [z.name for z in policy.zones if row["id"] in z.sensors and z.name not in zones]
+        if zones:
+            out[row["id"]] = [policy.zone(name) for name in zones]
     return out
 
 
-def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None = None
-             ) -> wire.ProbePlan:
-    zones = sensor_zones(db, policy)
-    if sensor not in zones:
+def plan_for(db: Database, policy: Policy, sensor: str, *, zone: str | None = None,
+             now: datetime | None = None) -> wire.ProbePlan:
+    """The plan of ``sensor`` in ``zone`` (default: the first it stands in)."""
+    zones = sensor_zones(db, policy).get(sensor, [])
+    if not zones:
         raise PlanError(f"sensor {sensor!r} stands in no zone of the policy: register it "
                           "with --zone, or list it under the zone's sensors")
-    home = zones[sensor]
+    home = zones[0] if zone is None else next((z for z in zones if z.name == zone), None)
+    if home is None:
+        raise PlanError(f"sensor {sensor!r} does not stand in zone {zone!r} (it stands in "
+                        f"{', '.join(z.name for z in zones)})")
     org = db.execute("SELECT org_id FROM sensors WHERE id = ?", [sensor]).fetchone()[0]
     known: dict[str, set[int]] = {}
     for row in db.query("SELECT d.ip, s.port FROM addresses d JOIN assets a ON a.id = d.asset_id"
@@ -63,19 +68,19 @@ def plan_for(db: Database, policy: Policy, sensor: str, *, now: datetime | None 
         if (where := policy.zone_of(ip)) is not None:
             by_zone.setdefault(where.name, set()).add(ip)
     targets: list[wire.PlanTarget] = []
-    for zone in policy.zones:
-        if zone.name == home.name or zone.site != home.site:
+    for other in policy.zones:
+        if other.name == home.name or other.site != home.site:
             continue
-        flows = policy.allowed_between(home.name, zone.name)
+        flows = policy.allowed_between(home.name, other.name)
         flow_tcp = {p for f in flows if f.proto == "tcp" for p in f.ports}
         flow_udp = {p for f in flows if f.proto == "udp" for p in f.ports}
-        addresses = sorted(by_zone.get(zone.name, set()) | set(zone.reference_targets),
+        addresses = sorted(by_zone.get(other.name, set()) | set(other.reference_targets),
                            key=_address_order)
         for ip in addresses:
             tcp = sorted(set(policy.tcp_ports) | flow_tcp | known.get(ip, set()))[
                 :wire.MAX_PLAN_PORTS]
             udp = sorted(set(policy.udp_ports) | flow_udp)[:wire.MAX_PLAN_PORTS]
-            targets.append(wire.PlanTarget(ip=ip, zone=zone.name, tcp=tuple(tcp),
+            targets.append(wire.PlanTarget(ip=ip, zone=other.name, tcp=tuple(tcp),
                                            udp=tuple(udp), icmp=True))
     now = now or datetime.now(UTC)
     return wire.ProbePlan(id=uuid.uuid4().hex, sensor=sensor, org=org, zone=home.name,
@@ -101,12 +106,12 @@ def _address_order(address: str) -> tuple[int, int]:
 
 
 def issue_plan(db: Database, policy: Policy, sensor: str, key: OKPKey, *,
-               by_hand: bool = False, plan: wire.ProbePlan | None = None
-               ) -> tuple[wire.ProbePlan, bytes]:
-    """Sign a plan (built now, unless one is given) and record it; the running service sends
-    it to the sensor, unless it is handed over ``by_hand`` (as a file for 'netvagt-agent
-    reach')."""
-    plan = plan or plan_for(db, policy, sensor)
+               by_hand: bool = False, plan: wire.ProbePlan | None = None,
+               zone: str | None = None) -> tuple[wire.ProbePlan, bytes]:
+    """Sign a plan (built now for ``zone``, unless one is given) and record it; the running
+    service sends it to the sensor, unless it is handed over ``by_hand`` (as a file for
+    'netvagt-agent reach')."""
+    plan = plan or plan_for(db, policy, sensor, zone=zone)
     token = signing.sign(plan.encode(), key, kid=signing.CENTRAL_KID, typ=signing.TYPE_PLAN)
     db.execute("INSERT INTO plans (id, sensor_id, zone, issued_at, expires_at, targets, token,"
                " sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

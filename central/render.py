@@ -103,7 +103,9 @@ def matrix_table(cells: Cells, policy: Policy) -> Table:
     for source in names:
         line = [source]
         for target in names:
-            line.append("-" if source == target else _matrix_cell(cells[(source, target)]))
+            cell = cells.get((source, target))
+            line.append("-" if source == target else
+                        "[dim]other site[/]" if cell is None else _matrix_cell(cell))
         table.add_row(*line)
     return table
 

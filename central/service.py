@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 from joserfc.jwk import OKPKey
@@ -30,6 +31,9 @@ from central.db import open_db
 from central.ingest import MAX_CLOCK_SKEW, Ingestor, Outcome
 from central.keys import key_path_for, load_or_create
 from fingerprints.classify import load_rules
+
+if TYPE_CHECKING:
+    from central.policy import Policy, Zone
 
 log = logging.getLogger("netvagt.central.service")
 
@@ -412,39 +416,55 @@ def segmentation_round(db: Database, policy_path: Path, key: OKPKey,
                             " GROUP BY sensor_id").fetchall())
     sites = dict(db.execute("SELECT id, site_id FROM sensors WHERE status = 'active'"
                             ).fetchall())
-    for sensor, zone in zones.items():
+    for sensor, homes in zones.items():
         scanned = scans.get(sensor)
         siblings = [o for o, site in sites.items() if site == sites.get(sensor) and o != sensor]
         # what the site's other sensors reported last: new assets in another zone are
         # targets this sensor's plan did not have (the night's first plan had none)
         others = max((scans[o] for o in siblings if o in scans), default=None)
-        last = db.execute("SELECT issued_at, token FROM plans WHERE sensor_id = ?"
-                          " ORDER BY issued_at DESC LIMIT 1", [sensor]).fetchone()
-        planned = last[0] if last else None
-        plan = None
-        if scanned and (planned is None or planned < scanned):  # its own new scan
-            waiting = _still_to_scan(siblings, scans, scanned, now or datetime.now(UTC))
-            if waiting:  # the second phase waits for the site's scans, up to a deadline
-                log.info("probe plan for %s waits for the scans of %s (at most %d min after "
-                         "its own)", sensor, ", ".join(waiting), PHASE_DEADLINE_S // 60)
-                continue
-            plan = plans.plan_for(db, policy, sensor)
-        elif scanned and others and planned is not None and planned < others:
-            fresh = plans.plan_for(db, policy, sensor)
-            if _targets_changed(fresh, last[1]):
-                plan = fresh
-        if plan is not None:
-            plan, _ = plans.issue_plan(db, policy, sensor, key, plan=plan)
-            if plan.targets:
-                log.info("probe plan %s for %s: %d targets", plan.id, sensor, len(plan.targets))
-            else:
-                log.warning("probe plan %s for %s is empty: %s", plan.id, sensor,
-                            plans.empty_plan_cause(policy, zone))
+        waiting = (_still_to_scan(siblings, scans, scanned, now or datetime.now(UTC))
+                   if scanned else [])
+        for zone in homes:  # one plan per zone it stands in (a trunk: one per VLAN)
+            _plan_round(db, policy, key, sensor, zone, scanned=scanned, others=others,
+                        waiting=waiting)
     latest = db.execute("SELECT max(received_at) FROM messages").fetchone()[0]
     if latest and latest != evaluated:
         changes = violations.evaluate(db, policy)
         log.info("zone policy evaluated: %s", changes)
     return latest or evaluated
+
+
+def _plan_round(db: Database, policy: Policy, key: OKPKey, sensor: str, zone: Zone, *,
+                scanned: str | None, others: str | None, waiting: list[str]
+                ) -> None:
+    """Issue ``sensor``'s plan for ``zone`` if its scan is newer than its last plan there
+    (once the site's other scans are in), or if the site's other zones reported new
+    targets since."""
+    from central import plans
+
+    last = db.execute("SELECT issued_at, token FROM plans WHERE sensor_id = ? AND zone = ?"
+                      " ORDER BY issued_at DESC LIMIT 1", [sensor, zone.name]).fetchone()
+    planned = last[0] if last else None
+    plan = None
+    if scanned and (planned is None or planned < scanned):  # its own new scan
+        if waiting:  # the second phase waits for the site's scans, up to a deadline
+            log.info("probe plan for %s waits for the scans of %s (at most %d min after "
+                     "its own)", sensor, ", ".join(waiting), PHASE_DEADLINE_S // 60)
+            return
+        plan = plans.plan_for(db, policy, sensor, zone=zone.name)
+    elif scanned and others and planned is not None and planned < others:
+        fresh = plans.plan_for(db, policy, sensor, zone=zone.name)
+        if _targets_changed(fresh, last[1]):
+            plan = fresh
+    if plan is None:
+        return
+    plan, _ = plans.issue_plan(db, policy, sensor, key, plan=plan)
+    if plan.targets:
+        log.info("probe plan %s for %s in %s: %d targets", plan.id, sensor, zone.name,
+                 len(plan.targets))
+    else:
+        log.warning("probe plan %s for %s in %s is empty: %s", plan.id, sensor, zone.name,
+                    plans.empty_plan_cause(policy, zone))
 
 
 # Probe plans are the night's second phase: a sensor's plan waits until the other sensors of

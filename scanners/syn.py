@@ -66,11 +66,14 @@ class _PerHost:
         return self.limiter.try_take(target.split(":")[1])
 
 
-def syn_segment(source: str, target: str, sport: int, dport: int, seq: int) -> bytes:
-    """A TCP SYN with an MSS option, checksummed over the IPv4 pseudo-header."""
-    options = struct.pack("!BBH", 2, 4, 1460)
+def syn_segment(source: str, target: str, sport: int, dport: int, seq: int, *,
+                flags: int = SYN) -> bytes:
+    """A TCP SYN with an MSS option (or, with ``flags=RST``, the reset that ends one),
+    checksummed over the IPv4 pseudo-header."""
+    options = struct.pack("!BBH", 2, 4, 1460) if flags & SYN else b""
     offset = (20 + len(options)) // 4
-    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, offset << 4, SYN, 64240, 0, 0)
+    window = 64240 if flags & SYN else 0
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, offset << 4, flags, window, 0, 0)
     pseudo = socket.inet_aton(source) + socket.inet_aton(target) + struct.pack(
         "!BBH", 0, socket.IPPROTO_TCP, len(header) + len(options))
     csum = checksum(pseudo + header + options)

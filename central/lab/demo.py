@@ -29,7 +29,12 @@ from central import inventory, registry, render
 from central.db import open_db
 from central.keys import key_path_for, load_or_create
 from central.lab.broker import Mosquitto
-from central.lab.municipal import MUNICIPAL, policy_path
+from central.lab.municipal import (
+    MUNICIPAL_WITH_SCHOOL,
+    SCHOOL_SITE,
+    TRUNK_SENSOR,
+    policy_path,
+)
 from central.lab.netns import LabError
 from central.lab.topology import CORE_HOST, Lab, LabSpec
 
@@ -59,13 +64,37 @@ def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_po
                  *, profile: str = "standard", resend_s: float = 10.0,
                  scope: tuple[str, ...] = ("10.20.0.0/16",)) -> SensorSetup:
     """Create a sensor's key and config, and register it at the central."""
-    sensor_id = f"s-{segment}"
+    # what the sensor may probe: its segment by default, the lab's other segments for the
+    # segmentation checks' probe plans
+    scan = (f'interface = "eth0"\nprofile = "{profile}"\n'
+            f"scope = {json.dumps(list(scope))}\n")
+    return _sensor(f"s-{segment}", segment, lab.sensor_ns(segment), SITE, segment, scan,
+                   workdir, db_path, broker_port, resend_s=resend_s)
+
+
+def write_trunk_sensor(lab: Lab, workdir: Path, db_path: Path, broker_port: int, *,
+                       profile: str = "standard") -> SensorSetup:
+    """The school's sensor on the trunk port: one VLAN per zone, reaching the broker by its
+    management interface. It is registered at the school without a zone: the policy lists
+    it in both of the school's zones."""
+    zone_of = {seg.vlan: seg.name for seg in lab.spec.segments if seg.vlan is not None}
+    scan = f'interface = "eth0"\nprofile = "{profile}"\nscope = ["10.21.0.0/16"]\n'
+    for vid, address, gateway in lab.trunk_vlans():
+        scan += (f'[[scan.vlans]]\nid = {vid}\nzone = "{zone_of[vid]}"\n'
+                 f'address = "{address}"\ngateway = "{gateway}"\n')
+    return _sensor(TRUNK_SENSOR, "trunk", lab.trunk_sensor_ns, SCHOOL_SITE, None, scan, workdir,
+                   db_path, broker_port)
+
+
+def _sensor(sensor_id: str, segment: str, ns: str, site: str, zone: str | None, scan: str,
+            workdir: Path, db_path: Path, broker_port: int, *, resend_s: float = 10.0
+            ) -> SensorSetup:
     state = workdir / sensor_id
     state.mkdir(parents=True, exist_ok=True)
     key = signing.generate_private_key()
     signing.save_private_key(key, state / "sensor.key")
     db = open_db(db_path)
-    registry.add_sensor(db, sensor=sensor_id, org=ORG, site=SITE, zone=segment,
+    registry.add_sensor(db, sensor=sensor_id, org=ORG, site=site, zone=zone,
                         public_jwk=signing.public_jwk(key))
     db.close()
     config = state / "agent.toml"
@@ -79,13 +108,9 @@ def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_po
         f'public_key = "{central_public_key(db_path, workdir)}"\n'
         "delivery_timeout_s = 120\n"
         f"resend_s = {resend_s}\n"
-        "[scan]\n"
-        f'interface = "eth0"\nprofile = "{profile}"\n'
-        # what the sensor may probe: its segment by default, the lab's other segments for
-        # the segmentation checks' probe plans
-        f"scope = {json.dumps(list(scope))}\n"
+        "[scan]\n" + scan
     )
-    return SensorSetup(id=sensor_id, segment=segment, ns=lab.sensor_ns(segment), config=config)
+    return SensorSetup(id=sensor_id, segment=segment, ns=ns, config=config)
 
 
 def wait_for_messages(db_path: Path, sensors: list[str], *, timeout: float) -> bool:
@@ -144,17 +169,22 @@ def _segmentation(lab: Lab, setups: list[SensorSetup], db_path: Path, workdir: P
     policy = zone_policy.load(policy_path())
     db = open_db(db_path)
     key = load_or_create(key_path_for(db_path))
-    issued = []
+    stands = plans.sensor_zones(db, policy)
+    issued: list[str] = []
+    files: dict[str, list[str]] = {}
     for setup in setups:
-        plan, token = plans.issue_plan(db, policy, setup.id, key, by_hand=True)
-        path = workdir / f"{setup.id}.plan.jws"
-        path.write_bytes(token)
-        issued.append(plan.id)
-        console.print(f"[bold]plan[/bold] {setup.id}: probe {len(plan.targets)} addresses in "
-                      "the other zones (signed by the central)")
-    ok = _agents(lab, setups, console, "could not run its plan",
-                 lambda s: ["reach", "--plan", str(workdir / f"{s.id}.plan.jws"), "--config",
-                            str(s.config)])
+        for zone in stands.get(setup.id, []):  # the trunk sensor: one plan per VLAN
+            plan, token = plans.issue_plan(db, policy, setup.id, key, by_hand=True,
+                                           zone=zone.name)
+            path = workdir / f"{setup.id}-{zone.name}.plan.jws"
+            path.write_bytes(token)
+            issued.append(plan.id)
+            files.setdefault(setup.id, []).append(str(path))
+            console.print(f"[bold]plan[/bold] {setup.id} in {zone.name}: probe "
+                          f"{len(plan.targets)} addresses in the other zones of {zone.site} "
+                          "(signed by the central)")
+    ok = _agents(lab, [s for s in setups if s.id in files], console, "could not run its plan",
+                 lambda s: ["reach", "--plan", *files[s.id], "--config", str(s.config)])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         done = {r[0] for r in db.execute("SELECT DISTINCT plan_id FROM reach").fetchall()}
@@ -168,8 +198,20 @@ def _segmentation(lab: Lab, setups: list[SensorSetup], db_path: Path, workdir: P
     return ok
 
 
-def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = MUNICIPAL,
-             console: Console | None = None) -> int:
+def _announce(lab: Lab, setups: list[SensorSetup], console: Console) -> None:
+    for setup in setups:
+        if setup.id == TRUNK_SENSOR:
+            console.print(f"[bold]sensor[/bold] {setup.id} on the school's trunk: " + ", ".join(
+                f"VLAN {vid} ({address})" for vid, address, _ in lab.trunk_vlans()))
+        else:
+            console.print(f"[bold]sensor[/bold] {setup.id} scanning segment {setup.segment} "
+                          f"({lab.spec.segment(setup.segment).cidr})")
+
+
+def run_demo(*, keep_db: Path | None = None, sensors: int = 4,
+             spec: LabSpec = MUNICIPAL_WITH_SCHOOL, console: Console | None = None) -> int:
+    """The town hall's segments each with a sensor of its own, and (from the fourth sensor
+    on) the school's VLANs with one sensor on their trunk."""
     console = console or Console(width=None if sys.stdout.isatty() else 160)
     if os.geteuid() != 0:
         console.print("[red]netvagt-central demo builds network namespaces: run it with sudo[/red]")
@@ -181,6 +223,8 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = M
     workdir = Path(tempfile.mkdtemp(prefix="netvagt-demo-"))
     db_path = workdir / "central.db"
     segments = [s.name for s in spec.segments if s.sensor][:sensors]
+    trunk = sensors > len(segments) and any(s.vlan is not None for s in spec.segments)
+    setups: list[SensorSetup] = []
     started = time.monotonic()
     try:
         with _terminate_as_interrupt(), Lab(spec) as lab:
@@ -193,6 +237,8 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = M
                 open_db(db_path).close()
                 setups = [write_sensor(lab, seg, workdir, db_path, broker.port)
                           for seg in segments]
+                if trunk:
+                    setups.append(write_trunk_sensor(lab, workdir, db_path, broker.port))
                 central = lab.popen(
                     lab.core,
                     [sys.executable, "-m", "central.cli", "serve", "--db", str(db_path),
@@ -200,9 +246,7 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = M
                     stderr=subprocess.DEVNULL,
                 )
                 console.print(f"[bold]central[/bold] verifying and storing (pid {central.pid})")
-                for setup in setups:
-                    console.print(f"[bold]sensor[/bold] {setup.id} scanning segment "
-                                  f"{setup.segment} ({spec.segment(setup.segment).cidr})")
+                _announce(lab, setups, console)
                 failed = not _agents(lab, setups, console, "failed",
                                      lambda s: ["run", "--config", str(s.config), "--once"])
                 if not wait_for_messages(db_path, [s.id for s in setups], timeout=30):
@@ -213,7 +257,7 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 3, spec: LabSpec = M
         db = open_db(db_path)
         rows = inventory.assets(db)
         console.print(render.assets_table(rows))
-        if len(segments) > 1:
+        if len(setups) > 1:
             from central import policy as zone_policy
             from central.matrix import matrix
             from central.violations import violations

@@ -258,6 +258,39 @@ ALLOWED_FLOWS = (*POLICY_FLOWS, FAULT_FLOW)
 
 MUNICIPAL = LabSpec(segments=SEGMENTS, devices=DEVICES, allowed_flows=ALLOWED_FLOWS)
 
+# --- the school: a site of its own whose two segments are VLANs on one trunk, covered by one
+# sensor on the trunk port (see topology.Lab._trunk); its own address space
+SCHOOL_SEGMENTS = (
+    SegmentSpec(name="elev", cidr="10.21.10.0/24", router_mac="00:00:0c:15:0a:01",
+                sensor=False, vlan=110),
+    SegmentSpec(name="personale", cidr="10.21.20.0/24", router_mac="00:00:0c:15:14:01",
+                sensor=False, vlan=120),
+)
+SCHOOL_DEVICES = (
+    DeviceSpec(
+        name="elev-tv", segment="elev", host=30, mac="f0:18:98:15:0a:1e", vendor="Apple, Inc.",
+        device_type="media_player", services=(silent(7000),),
+    ),
+    DeviceSpec(
+        name="laerer-pc", segment="personale", host=20, mac="d0:43:1e:15:14:14",
+        vendor="Dell Inc.", device_type="workstation", services=(silent(135), silent(445)),
+    ),
+    DeviceSpec(
+        name="skole-printer", segment="personale", host=11, mac="3c:2a:f4:15:14:0b",
+        vendor="Brother Industries, LTD.", device_type="printer",
+        services=(http(80, "debut/1.30", "Brother MFC-L2750DW series"), silent(9100)),
+    ),
+)
+# seeded fault: the pupils' VLAN reaches the teachers' file shares through the router
+SCHOOL_FAULT = ("elev", "personale", "tcp", 445)
+TRUNK_SENSOR = "s-trunk"
+SCHOOL_SITE = "skolen"
+
+# the demo's network: the town hall and the school on its trunk
+MUNICIPAL_WITH_SCHOOL = LabSpec(segments=SEGMENTS + SCHOOL_SEGMENTS,
+                                devices=DEVICES + SCHOOL_DEVICES,
+                                allowed_flows=(*ALLOWED_FLOWS, SCHOOL_FAULT))
+
 
 def policy_path() -> Path:
     """The lab's zone policy (packaged beside this module)."""

@@ -32,6 +32,9 @@ CORE_NET = "10.99.0.0/24"
 CORE_HOST = "10.99.0.10"  # broker and central
 SENSOR_HOST = 250  # a sensor's host number in its segment
 ROUTER_HOST = 1
+TRUNK_HOST = 249  # the trunk sensor's address in each of its VLANs
+TRUNK_MGMT = "10.99.0.249"  # the trunk sensor's management interface, on the core segment
+TRUNK_MAC = "02:5e:00:00:00:7b"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +67,9 @@ class SegmentSpec:
     router_mac: str
     sensor: bool = True
     cidr6: str | None = None  # an IPv6 prefix as well: the segment is dual-stack
+    # reached by the lab's trunk sensor as this VLAN (through the trunk relay), not by a
+    # sensor of its own
+    vlan: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +131,15 @@ class Lab:
 
     def sensor_ip(self, segment: str) -> str:
         return self.spec.address(segment, SENSOR_HOST)
+
+    @property
+    def trunk_sensor_ns(self) -> str:
+        """The sensor on the trunk port: eth0 the trunk (no address), eth1 management."""
+        return f"{self.prefix}-s-trunk"
+
+    @property
+    def trunk_ns(self) -> str:
+        return f"{self.prefix}-trunk"
 
     # ------------------------------------------------------------------ build
 
@@ -206,6 +221,46 @@ class Lab:
         self._segments = segments
         self.set_flows(self.spec.allowed_flows)
         self._start_emulator()
+        self._trunk(f"br{core_index}")
+
+    def _trunk(self, core_bridge: str) -> None:
+        """The VLAN segments' trunk: a relay namespace standing for the switch's trunk port
+        (one access leg per VLAN into the segment's bridge), and the trunk sensor, whose
+        eth0 is the trunk and eth1 its management interface on the core segment."""
+        vlans = [(i, seg) for i, seg in enumerate(self.spec.segments) if seg.vlan is not None]
+        if not vlans:
+            return
+        relay, sensor = self._ns(self.trunk_ns), self._ns(self.trunk_sensor_ns)
+        netns.ip("link", "add", "eth0", "netns", sensor, "type", "veth", "peer", "name", "trunk",
+                 "netns", relay)
+        netns.ip("link", "set", "eth0", "address", TRUNK_MAC, ns=sensor)
+        for ns, ifname in ((sensor, "eth0"), (relay, "trunk")):
+            netns.ip("link", "set", ifname, "up", ns=ns)
+        access = []
+        for index, seg in vlans:
+            leg = f"v{seg.vlan}"
+            netns.ip("link", "add", leg, "netns", relay, "type", "veth", "peer", "name",
+                     f"pv{seg.vlan}", "netns", self.switch)
+            netns.ip("link", "set", leg, "up", ns=relay)
+            self._attach(f"pv{seg.vlan}", f"br{index}")
+            access.append(f"{seg.vlan}={leg}")
+        self._leg(sensor, core_bridge, "mt", "eth1", "02:5e:00:00:00:7c", f"{TRUNK_MGMT}/24")
+        proc = self.popen(relay, [sys.executable, "-m", "central.lab.trunk", "trunk", *access],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"ready":
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise LabError(f"the trunk relay did not start: {err[-2000:]}")
+
+    def trunk_vlans(self) -> list[tuple[int, str, str]]:
+        """(VLAN id, the trunk sensor's address/prefix in it, gateway) of each VLAN segment."""
+        out = []
+        for seg in self.spec.segments:
+            if seg.vlan is not None:
+                cidr = IPNetwork(seg.cidr)
+                out.append((seg.vlan, f"{cidr[TRUNK_HOST]}/{cidr.prefixlen}",
+                            str(cidr[ROUTER_HOST])))
+        return out
 
     def _six(self, ns: str, seg: SegmentSpec, host: int) -> None:
         """On a dual-stack segment: the host's IPv6 address on eth0 and its IPv6 default

@@ -523,3 +523,56 @@ def test_an_empty_plan_names_its_cause() -> None:
     alone = parse('org = "k"\n[[site]]\nname = "s"\n[[zone]]\nname = "only"\n'
                   'cidrs = ["10.1.0.0/24"]\n')
     assert "the only zone of site s" in empty_plan_cause(alone, alone.zone("only"))
+
+
+TRUNK_POLICY = POLICY_TEXT.replace('[[flow]]', '[[site]]\nname = "skole"\n[[zone]]\nname = "elev"\n'
+                                   'site = "skole"\ncidrs = ["10.21.10.0/24"]\n'
+                                   'sensors = ["s-trunk"]\n[[zone]]\nname = "personale"\n'
+                                   'site = "skole"\ncidrs = ["10.21.20.0/24"]\n'
+                                   'sensors = ["s-trunk"]\n[[flow]]', 1).replace(
+    '[[zone]]\nname = "admin"', '[[zone]]\nname = "admin"\nsite = "raadhus"').replace(
+    '[[zone]]\nname = "bms"', '[[zone]]\nname = "bms"\nsite = "raadhus"')
+
+
+def test_a_sensor_on_a_trunk_gets_a_plan_per_vlan_and_each_plans_results_count(
+        db: Database, tmp_path) -> None:
+    """One sensor stands in both of the school's zones (one VLAN each): it gets one plan
+    per zone, each probing the other zone, and the results of both plans are the latest
+    of their zone (a newer plan of the other VLAN does not hide them)."""
+    from central.matrix import matrix
+    from central.plans import PlanError, plan_for, sensor_zones
+    from central.service import segmentation_round
+
+    policy = parse(TRUNK_POLICY)
+    assert {z.name: z.site for z in policy.zones}["elev"] == "skole"
+    key = signing.generate_private_key()
+    registry.add_sensor(db, sensor="s-trunk", org="kommune", site="skole",
+                        public_jwk=signing.public_jwk(key))
+    assert [z.name for z in sensor_zones(db, policy)["s-trunk"]] == ["elev", "personale"]
+    with pytest.raises(PlanError, match="does not stand in zone 'admin'"):
+        plan_for(db, policy, "s-trunk", zone="admin")
+    sensors = Sensors.__new__(Sensors)
+    sensors.db, sensors.keys, sensors.seq = db, {"s-trunk": key}, {"s-trunk": 0}
+    sensors.ingestor = Ingestor(db)
+    sensors.send("s-trunk", assets=(
+        _asset("10.21.10.30", "f0:18:98:15:0a:1e", ports=(7000,)),
+        _asset("10.21.20.20", "d0:43:1e:15:14:14", ("dhcp.vendor_class", "MSFT 5.0"),
+               ports=(445,))))
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(TRUNK_POLICY)
+    central_key = load_or_create(tmp_path / "central.key")
+    segmentation_round(db, policy_file, central_key)
+    issued = {r["zone"]: r for r in db.query("SELECT id, zone, targets FROM plans"
+                                            " WHERE sensor_id = 's-trunk'")}
+    assert set(issued) == {"elev", "personale"}  # one per VLAN, each with the other's asset
+    assert all(r["targets"] == 1 for r in issued.values())
+    sensors.send("s-trunk", plan_id=issued["elev"]["id"], probes=(
+        Probe(ip="10.21.20.20", proto="tcp", port=445, state="reachable", rtt_ms=0.4),))
+    sensors.send("s-trunk", plan_id=issued["personale"]["id"], probes=(
+        Probe(ip="10.21.10.30", proto="tcp", port=7000, state="filtered"),))
+    evaluate(db, policy)
+    flows = [v for v in violations(db) if v.kind == "unexpected_flow"]
+    assert [(v.zone, v.other_zone) for v in flows] == [("elev", "personale")], flows
+    cells = matrix(db, policy)
+    assert cells[("personale", "elev")]["probed"] == 1  # probed, reached nothing
+    assert ("elev", "admin") not in cells  # another site: another address space
