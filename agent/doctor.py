@@ -10,6 +10,10 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
 
 CAP_NET_ADMIN = 12
 CAP_NET_RAW = 13
@@ -35,7 +39,7 @@ def _capabilities() -> int:
     return 0
 
 
-def check_config(path: Path) -> tuple[Check, object | None]:
+def check_config(path: Path) -> tuple[Check, AgentConfig | None]:
     from agent.config import ConfigError, load
 
     try:
@@ -60,6 +64,35 @@ def check_interface(name: str | None) -> Check:
                          f"sudo ip link set {name or 'eth0'} up")
     return Check(name="interface and segment", ok=True,
                  detail=f"{iface.name} {iface.ip} in segment {iface.cidr} (MAC {iface.mac})")
+
+
+def check_trunk(config: AgentConfig) -> list[Check]:
+    """A trunk sensor: the trunk is up, and each VLAN says how it is reached (a
+    sub-interface with its address, or tagged frames on the trunk)."""
+    from agent import vlans
+    from scanners.netinfo import _ip_json
+
+    name = config.interface or ""
+    links = _ip_json("link", "show", "dev", name) if Path(f"/sys/class/net/{name}").exists() \
+        else []
+    if not links or "UP" not in (links[0].get("flags") or []):
+        return [Check(name="trunk", ok=False, detail=f"trunk interface {name!r} is missing or down",
+                      fix=f"sudo ip link set {name or 'eth0'} up, or set [scan] interface")]
+    checks = [Check(name="trunk", ok=True, detail=f"{name} up, {len(config.vlans)} VLAN(s)")]
+    for vlan in config.vlans:
+        sub = vlans.sub_interface(config, vlan)
+        label = f"VLAN {vlan.id}" + (f" ({vlan.zone})" if vlan.zone else "")
+        if sub is not None:
+            checks.append(Check(name=label, ok=True, detail=f"sub-interface {sub.name} "
+                                f"{sub.ip} in {sub.cidr}: every scanner works on it"))
+        else:
+            checks.append(Check(name=label, ok=True, warning=True,
+                                detail=f"tagged frames on {name} from {vlan.address}: "
+                                       "discovery, open ports and probe plans; services named "
+                                       "by port only",
+                                fix="sudo netvagt-agent vlans --apply (where the kernel has "
+                                    "802.1Q)"))
+    return checks
 
 
 def check_capabilities() -> Check:
@@ -197,6 +230,7 @@ def run_checks(config_path: Path) -> list[Check]:
     first, config = check_config(config_path)
     checks = [first]
     steps: list[Callable[[], Check | list[Check]]] = [
+        (lambda: check_trunk(config)) if config is not None and config.vlans else
         lambda: check_interface(getattr(config, "interface", None)),
         check_capabilities,
         check_nmap,
