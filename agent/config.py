@@ -69,6 +69,7 @@ class VlanConfig:
     address: str  # with its prefix length: "10.21.10.249/24"
     gateway: str | None = None
     zone: str | None = None
+    targets: tuple[str, ...] = ()  # routed ranges to sweep by ICMP from this VLAN
 
     def __post_init__(self) -> None:
         from netaddr import AddrFormatError, IPAddress, IPNetwork
@@ -278,7 +279,7 @@ def load(path: Path) -> AgentConfig:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-VLAN_KEYS = frozenset({"id", "address", "gateway", "zone"})
+VLAN_KEYS = frozenset({"id", "address", "gateway", "zone", "targets"})
 
 
 def _vlans(raws: object, path: Path) -> tuple[VlanConfig, ...]:
@@ -293,5 +294,6 @@ def _vlans(raws: object, path: Path) -> tuple[VlanConfig, ...]:
         if "id" not in raw or "address" not in raw:
             raise ConfigError(f"{path}: each [[scan.vlans]] needs an id and an address")
         out.append(VlanConfig(id=raw["id"], address=str(raw["address"]),
-                              gateway=raw.get("gateway"), zone=raw.get("zone")))
+                              gateway=raw.get("gateway"), zone=raw.get("zone"),
+                              targets=tuple(raw.get("targets", ()))))
     return tuple(out)

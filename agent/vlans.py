@@ -97,7 +97,8 @@ async def scan_vlans(config: AgentConfig, profile: Profile, *,
 
 def tagged_scan(trunk_if: str, config: VlanConfig, scope: Scope, profile: Profile,
                 progress: Progress | None = None) -> ScanResult:
-    """One VLAN in tagged frames: ARP discovery, then the profile's TCP ports by SYN."""
+    """One VLAN in tagged frames: ARP discovery (and ICMP echo to its routed ``targets``,
+    through its gateway), then the profile's TCP ports by SYN."""
     from agent.scan import ScanResult, build_assets
 
     started, started_at = time.monotonic(), wire.utc_now()
@@ -113,6 +114,8 @@ def tagged_scan(trunk_if: str, config: VlanConfig, scope: Scope, profile: Profil
                               progress=_phase(progress, f"ARP sweep VLAN {vlan.id}"))
             hosts = {h.ip: h for h in found if scope.allows_mac(h.mac)}
             macs = {ip: bytes.fromhex((h.mac or "").replace(":", "")) for ip, h in hosts.items()}
+            if config.targets and profile.icmp:
+                hosts |= _routed_sweep(trunk, vlan, config, scope, limiter, macs, progress)
             # port-major: consecutive probes go to different hosts
             keys = [("tcp", ip, port) for port in profile.tcp_ports for ip in hosts]
             states = probe(trunk, vlan, keys, next_hops=macs, scope=scope, limiter=limiter,
@@ -128,6 +131,30 @@ def tagged_scan(trunk_if: str, config: VlanConfig, scope: Scope, profile: Profil
                       networks=(str(vlan.network),),
                       assets=tuple(build_assets(hosts, ports, [], observed)),
                       duration_s=time.monotonic() - started)
+
+
+def _routed_sweep(trunk: Trunk, vlan: Vlan, config: VlanConfig, scope: Scope,
+                  limiter: RateLimiter, macs: dict[str, bytes],
+                  progress: Progress | None) -> dict[str, HostReply]:
+    """ICMP echo to the VLAN's routed target ranges, through its gateway; who answered (no
+    MAC: a router stands between). ``macs`` learns their next hop, for the port probe."""
+    from scanners.scope import parse_targets
+
+    if vlan.gateway is None or vlan.gateway not in macs:
+        log.warning("VLAN %d: routed targets not swept: %s", vlan.id,
+                    "no gateway is configured" if vlan.gateway is None
+                    else f"its gateway {vlan.gateway} did not answer ARP")
+        return {}
+    routed = [a for a in scope.resolve(parse_targets(config.targets))
+              if IPAddress(a) not in vlan.network]
+    hops = dict.fromkeys(routed, macs[vlan.gateway])
+    states = probe(trunk, vlan, [("icmp", ip, 0) for ip in routed], next_hops=hops,
+                   scope=scope, limiter=limiter,
+                   progress=_phase(progress, f"ICMP sweep VLAN {vlan.id}"))
+    found = {ip: HostReply(ip=ip, rtt_s=rtt or 0.0, source="icmp")
+             for (_, ip, _), (state, rtt) in states.items() if state == "reachable"}
+    macs.update({ip: hops[ip] for ip in found})
+    return found
 
 
 def _phase(progress: Progress | None, name: str) -> Callable[[int, int], None] | None:
