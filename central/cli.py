@@ -166,6 +166,45 @@ def cmd_inventory_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vulns(args: argparse.Namespace) -> int:
+    from central import vulns
+
+    action = args.subcommand
+    db = open_db(args.db, create=action in ("import", "update"))
+    try:
+        if action == "import":
+            results = [vulns.import_file(db, path) for path in args.files]
+        elif action == "update":
+            results = vulns.update(db, folder=args.folder or Path(args.db).parent / "vulns")
+    except vulns.FeedError as exc:
+        print(f"netvagt-central: {exc}", file=sys.stderr)
+        return 2
+    if action in ("import", "update"):
+        for result in results:
+            ranges = f", {result['ranges']} vulnerable CPE ranges" if "ranges" in result else ""
+            print(f"{result['file']}: {result['kind'].upper()}, {result['cves']} CVEs{ranges}")
+        counts = vulns.match(db)
+        print(f"matched: {counts['affected']} affected and {counts['possibly_affected']} "
+              f"possibly affected, on {counts['assets']} asset(s); the next evaluation reports "
+              "them as vulnerable_device")
+        return 0
+    if action == "status":
+        state = vulns.status(db)
+        print(json.dumps(state, indent=2) if args.format == "json" else
+              "\n".join(f"{k}: {v}" for k, v in state.items()))
+        return 0
+    found = vulns.of_assets(db)
+    rows = {a.id: a for a in inventory.assets(db)}
+    listing = [{"asset": asset_id, "addresses": list(rows[asset_id].addresses)
+                if asset_id in rows else [], **v}
+               for asset_id, items in found.items() for v in items]
+    if args.format == "json":
+        print(json.dumps(listing, indent=2))
+    else:
+        terminal.console().print(render.vulns_table(listing))
+    return 0
+
+
 def cmd_fingerprints(args: argparse.Namespace) -> int:
     from fingerprints.databases import command
 
@@ -454,6 +493,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "netvagt-central matrix"),
     "export": ("export assets or violations for the risk register (CSV, XLSX, JSON)",
                "netvagt-central export violations --format xlsx --out violations.xlsx"),
+    "vulns import": ("import known vulnerabilities: CISA's KEV catalogue and NVD CVE records "
+                     "(JSON 2.0, plain or .gz), then match them to the inventory",
+                     "netvagt-central vulns import known_exploited_vulnerabilities.json "
+                     "nvdcve-2.0-2025.json.gz"),
+    "vulns update": ("fetch KEV and NVD's recent and modified feeds (a central with internet "
+                     "access) and import them",
+                     "netvagt-central vulns update"),
+    "vulns status": ("what vulnerability data is imported, and how many assets it matches",
+                     "netvagt-central vulns status"),
+    "vulns list": ("the assets with known vulnerabilities: CVE, CVSS, KEV, affected or possibly",
+                   "netvagt-central vulns list --format json"),
 }
 
 
@@ -479,7 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
                   "token": "enrollment tokens: create",
                   "policy": "the zone policy: check",
                   "fingerprints": "fingerprint databases: status, import, update",
-                  "inventory": "the approved assets: import"}
+                  "inventory": "the approved assets: import",
+                  "vulns": "known vulnerabilities: import, update, status, list"}
 
     def add(name: str, handler: Handler) -> argparse.ArgumentParser:
         summary, example = COMMANDS[name]
@@ -500,6 +551,18 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     _db_arg(add("init", cmd_init))
+    p = add("vulns import", cmd_vulns)
+    _db_arg(p)
+    p.add_argument("files", type=Path, nargs="+", help="KEV JSON and NVD JSON 2.0 files")
+    p = add("vulns update", cmd_vulns)
+    _db_arg(p)
+    p.add_argument("--folder", type=Path, help="where the fetched files are kept (default: "
+                   "beside the database)")
+    for action in ("status", "list"):
+        p = add(f"vulns {action}", cmd_vulns)
+        _db_arg(p)
+        p.add_argument("--format", choices=("table", "json"), default="table")
+
     p = add("inventory import", cmd_inventory_import)
     _db_arg(p)
     p.add_argument("file", type=Path, help="CSV with a header: mac and/or address, owner, type")

@@ -376,6 +376,54 @@ def m011_reach_ttl(db: Database) -> None:
     _run(db, "ALTER TABLE reach ADD COLUMN ttl INTEGER")
 
 
+@migrations()
+def m012_vulnerabilities(db: Database) -> None:
+    """Known vulnerabilities imported offline (CISA KEV, NVD CVE records), the vulnerable
+    CPE ranges, and which assets fall in them; the CPE an identity carried."""
+    _run(
+        db,
+        """
+        ALTER TABLE assets ADD COLUMN cpe TEXT;
+        CREATE TABLE vuln_cves (
+            cve TEXT PRIMARY KEY,
+            description TEXT,
+            cvss REAL,
+            cvss_severity TEXT,
+            published TEXT,
+            kev INTEGER NOT NULL DEFAULT 0,
+            kev_added TEXT,
+            kev_due TEXT,
+            kev_ransomware TEXT,
+            kev_vendor TEXT,
+            kev_product TEXT,
+            kev_name TEXT
+        );
+        CREATE TABLE vuln_ranges (
+            id INTEGER PRIMARY KEY,
+            cve TEXT NOT NULL REFERENCES vuln_cves(cve),
+            criteria TEXT NOT NULL,
+            vendor TEXT NOT NULL,
+            product TEXT NOT NULL,
+            version TEXT NOT NULL,
+            start_incl TEXT,
+            start_excl TEXT,
+            end_incl TEXT,
+            end_excl TEXT
+        );
+        CREATE INDEX vuln_ranges_cve ON vuln_ranges (cve);
+        CREATE INDEX vuln_ranges_vendor ON vuln_ranges (vendor, product);
+        CREATE TABLE asset_vulns (
+            asset_id INTEGER NOT NULL REFERENCES assets(id),
+            cve TEXT NOT NULL REFERENCES vuln_cves(cve),
+            status TEXT NOT NULL CHECK (status IN ('affected', 'possibly_affected')),
+            criteria TEXT NOT NULL,
+            matched_at TEXT NOT NULL,
+            PRIMARY KEY (asset_id, cve)
+        )
+        """,
+    )
+
+
 class InventoryError(RuntimeError):
     """The inventory database is missing, unreadable or not one of ours; the message says
     which file and why, in one line."""

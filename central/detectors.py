@@ -27,7 +27,7 @@ from agent import wire
 from central.policy import Policy, Zone
 
 KINDS = ("unexpected_flow", "misplaced_device", "bridging_device", "insecure_service",
-         "unknown_device", "management_exposure", "unapproved_device")
+         "unknown_device", "management_exposure", "unapproved_device", "vulnerable_device")
 NIS2 = {
     "unexpected_flow": "network segmentation",
     "misplaced_device": "network segmentation",
@@ -36,6 +36,7 @@ NIS2 = {
     "unknown_device": "asset management",
     "management_exposure": "network segmentation",
     "unapproved_device": "asset management",
+    "vulnerable_device": "vulnerability handling",
 }
 # A router's or firewall's management, reached on its own address in a zone
 MANAGEMENT = {("tcp", 22): "SSH", ("tcp", 23): "Telnet", ("tcp", 80): "HTTP",
@@ -102,7 +103,7 @@ def current_addresses(db: Database) -> list[dict[str, Any]]:
         "WITH scanned AS (SELECT sensor_id, max(observed_at) AS at FROM observations"
         "  GROUP BY sensor_id)"
         " SELECT d.asset_id, d.ip, d.first_seen, d.last_seen, d.last_sensor, a.mac, a.hostname,"
-        " a.device_type, a.vendor, a.model, a.product, a.mac_vendor FROM addresses d"
+        " a.device_type, a.vendor, a.model, a.product, a.version, a.mac_vendor FROM addresses d"
         " JOIN assets a ON a.id = d.asset_id LEFT JOIN scanned s ON s.sensor_id = d.last_sensor"
         " WHERE d.kind = 'probed' AND d.last_seen >= coalesce(s.at, d.last_seen)")]
 
@@ -178,6 +179,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)
+    _vulnerable(db, policy, by_asset, found)
     return found
 
 
@@ -424,3 +426,30 @@ def _unknown(db: Database, policy: Policy, current: list[dict[str, Any]],
             evidence=[{"source": "inventory", "address": row["ip"], "mac": row["mac"],
                        "first_seen": row["first_seen"], "baseline": since,
                        "sensor": row["last_sensor"]}])
+
+
+def _vulnerable(db: Database, policy: Policy, by_asset: dict[int, list[dict[str, Any]]],
+                found: dict[str, Finding]) -> None:
+    """A device present now whose product and version fall in an imported CVE's range
+    (see :mod:`central.vulns`): one finding per device, its CVEs as evidence."""
+    from central import vulns
+
+    for asset_id, items in vulns.of_assets(db).items():
+        rows = by_asset.get(asset_id)
+        if not rows:
+            continue  # not seen in its sensor's latest scan
+        row = rows[0]
+        zone = policy.zone(row["zone"]) if row["zone"] else None
+        exploited = [v["cve"] for v in items if v["kev"]]
+        only_possibly = all(v["status"] == vulns.POSSIBLY for v in items)
+        title = (f"{_label(row)}: {'possibly ' if only_possibly else ''}{len(items)} known "
+                 f"vulnerabilit{'y' if len(items) == 1 else 'ies'} ({items[0]['cve']}"
+                 + (f"; exploited: {', '.join(exploited[:3])}" if exploited else "") + ")")
+        key = f"vulnerable_device|{asset_id}"
+        found[key] = Finding(
+            key=key, kind="vulnerable_device", severity=vulns.severity(items), title=title,
+            zone=row["zone"], site=zone.site if zone else None, asset_id=asset_id,
+            evidence=[{"source": "vulnerability", "address": row["ip"], "cve": v["cve"],
+                       "status": v["status"], "cvss": v["cvss"], "kev": v["kev"],
+                       "cpe": v["cpe"], "version": row.get("version"),
+                       "description": v["description"][:200]} for v in items])

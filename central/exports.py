@@ -36,6 +36,7 @@ ASSET_COLUMNS = (
     ("hostname", "Værtsnavn", "Host name"),
     ("open_ports", "Åbne porte", "Open ports"),
     ("services", "Tjenester", "Services"),
+    ("vulnerabilities", "Kendte sårbarheder", "Known vulnerabilities"),
     ("first_seen", "Først set", "First seen"),
     ("last_seen", "Sidst set", "Last seen"),
     ("nis2", "NIS2-foranstaltning", "NIS2 measure"),
@@ -66,6 +67,9 @@ def heading(column: tuple[str, str, str]) -> str:
 
 def asset_records(db: Database, policy: Policy | None = None, *, site: str | None = None,
                   zone: str | None = None) -> list[dict[str, Any]]:
+    from central import vulns
+
+    known = vulns.of_assets(db)
     out = []
     for row in inventory.assets(db, site=site):
         zones = sorted({z.name for ip in row.addresses if policy and (z := policy.zone_of(ip))})
@@ -79,6 +83,10 @@ def asset_records(db: Database, policy: Policy | None = None, *, site: str | Non
             "open_ports": " ".join(row.open_ports),
             "services": "; ".join(inventory.service_label(s) for s in row.services
                                   if s.state == "open"),
+            "vulnerabilities": "; ".join(
+                v["cve"] + (" (KEV)" if v["kev"] else "")
+                + (" possibly" if v["status"] == vulns.POSSIBLY else "")
+                for v in known.get(row.id, [])),
             "first_seen": row.first_seen, "last_seen": row.last_seen,
             "nis2": "asset management",
         })

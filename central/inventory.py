@@ -50,6 +50,9 @@ class AssetRow:
     identity_confidence: float | None = None
     identity_evidence: tuple[dict[str, Any], ...] = ()
     claimed: tuple[str, ...] = ()  # addresses the device names but did not answer from
+    cpe: str | None = None  # as a fingerprint database named it
+    # known vulnerabilities matched to its product and version (central.vulns), worst first
+    vulnerabilities: tuple[dict[str, Any], ...] = ()
 
     @property
     def identified_as(self) -> str:
@@ -110,6 +113,9 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
                 source=row["source"],
             )
         )
+    from central import vulns
+
+    known = vulns.of_assets(db)
     result = [
         AssetRow(
             id=row["id"],
@@ -132,6 +138,8 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
             os=row.get("os"),
             identity_confidence=row.get("identity_confidence"),
             identity_evidence=tuple(json.loads(row.get("identity_evidence") or "[]")),
+            cpe=row.get("cpe"),
+            vulnerabilities=tuple(known.get(row["id"], [])),
         )
         for row in rows
     ]

@@ -29,6 +29,18 @@ def record(row: object) -> dict[str, Any]:
     return dataclasses.asdict(row)
 
 
+def vulns_table(listing: list[dict[str, Any]]) -> Table:
+    """The assets with known vulnerabilities, one line per CVE."""
+    table = terminal.table(f"Known vulnerabilities: {len(listing)}", (
+        "asset", "addresses", "CVE", "CVSS", "KEV", "status", "CPE"))
+    for v in listing:
+        table.add_row(str(v["asset"]), escape(" ".join(v["addresses"])), escape(v["cve"]),
+                      "" if v["cvss"] is None else f"{v['cvss']:.1f}",
+                      "exploited" if v["kev"] else "", v["status"].replace("_", " "),
+                      escape(v["cpe"] or ""))
+    return table
+
+
 def assets_table(rows: list[inventory.AssetRow]) -> Table:
     table = terminal.table(f"Inventory: {len(rows)} assets", (
         "site", "address", "MAC", "vendor (OUI)", "type", "identified as", "named by",

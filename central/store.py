@@ -41,8 +41,8 @@ FACT_UPSERT = (
     " sensor_id = excluded.sensor_id")
 IDENTITY_UPDATE = (
     "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?, os = ?,"
-    " identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?, identified_at = ?"
-    " WHERE id = ?")
+    " cpe = ?, identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?,"
+    " identified_at = ? WHERE id = ?")
 
 
 class _Rows:
@@ -147,7 +147,8 @@ class Store:
                      "fields": e.fields, "confidence": e.confidence} for e in identity.evidence]
         rows.identities.append(
             (identity.device_type, identity.vendor, identity.product, identity.model,
-             identity.version, identity.os, round(identity.confidence, 3), json.dumps(evidence),
+             identity.version, identity.os, identity.cpe, round(identity.confidence, 3),
+             json.dumps(evidence),
              json.dumps(list(identity.conflicts)), observed, asset_id))
 
     def _asset_id(self, site_id: int, asset: Asset, observed: str) -> int:

@@ -39,8 +39,11 @@ def _event(db: Database, vid: int, *, at: str, actor: str, old: str | None, new:
 
 def evaluate(db: Database, policy: Policy, *, now: str | None = None) -> dict[str, int]:
     """Bring the violations up to date with the latest data; returns counts of changes."""
+    from central import vulns
+
     now = now or wire.utc_now()
     changes = {"new": 0, "reopened": 0, "resolved": 0, "expired": 0, "open": 0}
+    vulns.refresh(db)  # the devices identified since the last import or evaluation
     with immediate(db):
         found = find(db, policy, now=now)
         existing = {r["key"]: dict(r) for r in db.query("SELECT * FROM violations")}
@@ -157,6 +160,7 @@ class ViolationRow:
     decision_reason: str | None
     reviewer: str | None
     history: list[dict[str, Any]]
+    asset_id: int | None = None  # the device it is about, where it is about one
 
     def evidence_summary(self, limit: int = 5) -> str:
         parts = []
@@ -190,6 +194,7 @@ def violations(db: Database, *, statuses: Iterable[str] | None = ACTIVE, zone: s
             continue
         out.append(ViolationRow(
             id=row["id"], kind=row["kind"], severity=row["severity"], status=status,
+            asset_id=row["asset_id"],
             site=row["site"], zone=row["zone"], other_zone=row["other_zone"], title=row["title"],
             evidence=json.loads(row["evidence"]), nis2=row["nis2"], first_seen=row["first_seen"],
             last_seen=row["last_seen"], accepted_until=row["accepted_until"],

@@ -184,6 +184,30 @@ def test_devices_are_identified_with_evidence(lab_run: LabRun) -> None:
     assert set(IDENTIFIED) == {d.name for d in MUNICIPAL.devices}  # every device, no exceptions
 
 
+def test_known_vulnerabilities_mark_exactly_the_lab_devices_in_a_listed_range(
+        lab_run: LabRun, tmp_path: Path) -> None:
+    """KEV plus an NVD sample (the real formats), imported into the scanned inventory: the
+    camera and the switch whose firmware falls in a range are affected, the heating
+    controller that shows no version only possibly, and nothing else (the PLC's firmware is
+    past its range; another vendor's and another model's records name nothing here)."""
+    from tests.central.vuln_feeds import write_feeds
+
+    db_path = tmp_path / "inventory.db"
+    shutil.copy(lab_run.db_path, db_path)  # the module's inventory stays as the scan left it
+    kev, nvd = write_feeds(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "central.cli", "vulns", "import", str(kev),
+                           str(nvd), "--db", str(db_path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run([sys.executable, "-m", "central.cli", "vulns", "list", "--format",
+                             "json", "--db", str(db_path)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    marked = sorted((v["addresses"][0], v["cve"], v["status"]) for v in json.loads(listed.stdout))
+    assert marked == [("10.20.30.22", "CVE-2025-1001", "affected"),
+                      ("10.20.40.2", "CVE-2025-1002", "affected"),
+                      ("10.20.40.34", "CVE-2025-1004", "possibly_affected")]
+
+
 def test_what_devices_say_about_themselves_is_kept(lab_run: LabRun) -> None:
     """Host names, the SNMP engine id and certificate fingerprints are stored as facts (they
     tie one device's addresses together); claimed addresses stay apart from probed ones."""
