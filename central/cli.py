@@ -166,6 +166,50 @@ def cmd_inventory_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from agent import wire
+    from central import events
+    from central.violations import ReviewError, parse_when
+
+    db = open_db(args.db, create=False)
+    try:
+        since = parse_when(args.since) if args.since else wire.format_ts(
+            datetime.now(UTC) - timedelta(days=7))
+    except ReviewError as exc:
+        print(f"netvagt-central: --since: {exc}", file=sys.stderr)
+        return 2
+    kinds = tuple(k for k in events.KINDS if k.startswith("device.")) \
+        if args.command == "changes" else ()
+    found = events.listed(db, since=since, org=args.org, site=args.site, kinds=kinds,
+                          asset_id=args.asset)
+    if args.format == "json":
+        print(json.dumps([e.to_dict() for e in found], indent=2, ensure_ascii=False))
+    else:
+        terminal.console().print(render.events_table(found, title=f"{args.command} since {since}"))
+    return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from central import notify
+
+    try:
+        config = notify.load(args.config)
+    except notify.NotifyError as exc:
+        for line in str(exc).splitlines():
+            print(f"netvagt-central: {line}", file=sys.stderr)
+        return 2
+    if args.subcommand == "check":
+        print(f"{args.config}: {len(config.channels)} channel(s), {len(config.routes)} "
+              f"route(s), digest to {', '.join(config.digest.channels) or 'nobody'}")
+        return 0
+    db = open_db(args.db, create=False)
+    done = notify.notify_round(db, config)
+    print(json.dumps({**done, "queue": notify.queue_state(db)}, indent=2))
+    return 0
+
+
 def cmd_vulns(args: argparse.Namespace) -> int:
     from central import vulns
 
@@ -225,7 +269,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         ingestor = await serve(args.db, broker, key_path=args.key, stop=stop,
-                               policy_path=args.policy,
+                               policy_path=args.policy, notify_path=args.notify,
                                max_clock_skew=timedelta(seconds=args.max_clock_skew))
         logging.getLogger("netvagt.central").info("stopped; this run: %s", dict(ingestor.counts))
 
@@ -493,6 +537,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "netvagt-central matrix"),
     "export": ("export assets or violations for the risk register (CSV, XLSX, JSON)",
                "netvagt-central export violations --format xlsx --out violations.xlsx"),
+    "events": ("the event stream: violations found, reopened and resolved; devices new, gone "
+               "and changed; sensors offline and back; exploited vulnerabilities",
+               "netvagt-central events --since 2026-11-01 --org aarhus"),
+    "changes": ("what changed on the devices (new, gone, changed), per asset or per site",
+                "netvagt-central changes --since 2026-11-28 --site raadhuset"),
+    "notify check": ("check a notification file: channels, routes, digest",
+                     "netvagt-central notify check --config /etc/netvagt/notify.toml"),
+    "notify run": ("one notification round now: route new events, make due digests, deliver",
+                   "netvagt-central notify run --config /etc/netvagt/notify.toml"),
     "vulns import": ("import known vulnerabilities: CISA's KEV catalogue and NVD CVE records "
                      "(JSON 2.0, plain or .gz), then match them to the inventory",
                      "netvagt-central vulns import known_exploited_vulnerabilities.json "
@@ -530,7 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
                   "policy": "the zone policy: check",
                   "fingerprints": "fingerprint databases: status, import, update",
                   "inventory": "the approved assets: import",
-                  "vulns": "known vulnerabilities: import, update, status, list"}
+                  "vulns": "known vulnerabilities: import, update, status, list",
+                  "notify": "notifications: check the file, run one round now"}
 
     def add(name: str, handler: Handler) -> argparse.ArgumentParser:
         summary, example = COMMANDS[name]
@@ -638,6 +692,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-clock-skew", type=float, metavar="SECONDS", default=600.0,
                    help="refuse findings stamped more than this far ahead of the central's "
                    "clock (default 600)")
+    p.add_argument("--notify", type=Path, help="notification file: route events to webhooks, "
+                   "syslog/CEF, e-mail and MISP; a digest per organisation each night")
+
+    for name in ("events", "changes"):
+        p = add(name, cmd_events)
+        _db_arg(p)
+        p.add_argument("--since", help="from this date or time (default: the last 7 days)")
+        p.add_argument("--org")
+        p.add_argument("--site")
+        p.add_argument("--asset", type=int, help="one asset's history")
+        p.add_argument("--format", choices=("table", "json"), default="table")
+    p = add("notify check", cmd_notify)
+    p.add_argument("--config", type=Path, default=Path("/etc/netvagt/notify.toml"))
+    p = add("notify run", cmd_notify)
+    _db_arg(p)
+    p.add_argument("--config", type=Path, default=Path("/etc/netvagt/notify.toml"))
 
     p = add("assets", cmd_assets)
     _db_arg(p)

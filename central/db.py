@@ -424,6 +424,69 @@ def m012_vulnerabilities(db: Database) -> None:
     )
 
 
+@migrations()
+def m013_events(db: Database) -> None:
+    """The event stream (violations, devices, sensors), what each device and sensor was at
+    the last look, and the notifier's durable queue and digests."""
+    _run(
+        db,
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            org TEXT,
+            site TEXT,
+            zone TEXT,
+            title TEXT NOT NULL,
+            data TEXT NOT NULL,
+            asset_id INTEGER,
+            sensor_id TEXT,
+            violation_id INTEGER,
+            routed INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX events_at ON events (at);
+        CREATE INDEX events_routed ON events (routed);
+        CREATE TABLE asset_states (
+            asset_id INTEGER PRIMARY KEY REFERENCES assets(id),
+            state TEXT NOT NULL,
+            gone INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE sensor_states (
+            sensor_id TEXT PRIMARY KEY,
+            online INTEGER,
+            outbox_high INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER REFERENCES events(id),
+            digest TEXT,
+            channel TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT NOT NULL,
+            last_error TEXT,
+            sent_at TEXT,
+            UNIQUE (event_id, channel),
+            UNIQUE (digest, channel)
+        );
+        CREATE INDEX deliveries_due ON deliveries (state, next_at);
+        CREATE TABLE digests (
+            org TEXT NOT NULL,
+            day TEXT NOT NULL,
+            through_event INTEGER NOT NULL,
+            made_at TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (org, day)
+        )
+        """,
+    )
+
+
 class InventoryError(RuntimeError):
     """The inventory database is missing, unreadable or not one of ours; the message says
     which file and why, in one line."""

@@ -29,6 +29,17 @@ def record(row: object) -> dict[str, Any]:
     return dataclasses.asdict(row)
 
 
+def events_table(found: Iterable[Any], *, title: str) -> Table:
+    """Events, oldest first; their titles carry device-supplied text, escaped."""
+    rows = list(found)
+    table = terminal.table(f"{title}: {len(rows)}", ("id", "at", "kind", "severity", "site",
+                                                     "zone", "what"))
+    for e in rows:
+        table.add_row(str(e.id), e.at[:19], e.kind, e.severity, escape(e.site or ""),
+                      escape(e.zone or ""), escape(e.title))
+    return table
+
+
 def vulns_table(listing: list[dict[str, Any]]) -> Table:
     """The assets with known vulnerabilities, one line per CVE."""
     table = terminal.table(f"Known vulnerabilities: {len(listing)}", (

@@ -94,21 +94,63 @@ async def serve(
     max_messages: int | None = None,
     policy_path: Path | None = None,
     max_clock_skew: timedelta = MAX_CLOCK_SKEW,
+    notify_path: Path | None = None,
 ) -> Ingestor:
     """Run until ``stop`` is set (or ``max_messages`` findings were handled)."""
     db = open_db(db_path)
     key = load_or_create(key_path or key_path_for(db_path))
     ingestor = Ingestor(db, max_clock_skew=max_clock_skew)  # statuses, on the loop's thread
     worker = IngestWorker(db_path, max_clock_skew=max_clock_skew)  # findings
+    stop = stop or asyncio.Event()
+    notifier = (asyncio.create_task(notify_loop(db_path, notify_path, stop))
+                if notify_path is not None else None)
     try:
         # the fingerprint databases load once, here, not inside the first batch's ingest
         await asyncio.to_thread(load_rules)
-        await _sessions(db, worker, ingestor, key, broker, stop or asyncio.Event(), ready,
-                        max_messages, policy_path)
+        await _sessions(db, worker, ingestor, key, broker, stop, ready, max_messages,
+                        policy_path)
     finally:  # a batch in the worker finishes (and commits) before its connection closes
+        if notifier is not None:
+            notifier.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await notifier
         worker.close()
         db.close()
     return worker.ingestor
+
+
+NOTIFY_ROUND_S = 10.0
+
+
+async def notify_loop(db_path: Path, notify_path: Path, stop: asyncio.Event) -> None:
+    """Every few seconds: the sensors' news, routing, digests and deliveries (its own
+    connection, in a thread: a slow receiver never holds up ingest). The notification file
+    is read afresh each round, so an edit takes effect without a restart."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(notify_once, db_path, notify_path)
+        except Exception:  # a bad round is logged; the next one tries again
+            log.exception("notification round failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), NOTIFY_ROUND_S)
+
+
+def notify_once(db_path: Path, notify_path: Path) -> dict[str, object] | None:
+    from central import notify
+
+    try:
+        config = notify.load(notify_path)
+    except notify.NotifyError as exc:
+        log.error("notification file not used:\n%s", exc)
+        return None
+    db = open_db(db_path)
+    try:
+        done = notify.notify_round(db, config)
+    finally:
+        db.close()
+    if done["queued"] or done["digests"] or done["sent"] or done["retry"]:
+        log.info("notifications: %s", done)
+    return done
 
 
 async def _sessions(db: Database, worker: IngestWorker, ingestor: Ingestor, key: OKPKey,

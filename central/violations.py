@@ -17,8 +17,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from agent import wire
+from central import events
 from central.db import immediate
-from central.detectors import NIS2, find
+from central.detectors import NIS2, Finding, find
 from central.policy import Policy
 
 SYSTEM = "netvagt"  # the actor of automatic changes in the audit trail
@@ -59,6 +60,7 @@ def evaluate(db: Database, policy: Policy, *, now: str | None = None) -> dict[st
                      item.asset_id, item.title, evidence, NIS2[item.kind], now, now]).lastrowid
                 _event(db, int(vid or 0), at=now, actor=SYSTEM, old=None, new="open",
                        reason="found by evaluation")
+                _announce(db, policy, "violation.new", item, int(vid or 0), now)
                 changes["new"] += 1
                 continue
             status = row["status"]
@@ -66,6 +68,7 @@ def evaluate(db: Database, policy: Policy, *, now: str | None = None) -> dict[st
                 status = "open"
                 _event(db, row["id"], at=now, actor=SYSTEM, old="resolved", new="open",
                        reason="seen again after it was resolved: reopened")
+                _announce(db, policy, "violation.reopened", item, row["id"], now)
                 changes["reopened"] += 1
             elif status == "accepted" and (row["accepted_until"] or "") <= now:
                 status = "open"
@@ -82,11 +85,31 @@ def evaluate(db: Database, policy: Policy, *, now: str | None = None) -> dict[st
                        [now, row["id"]])
             _event(db, row["id"], at=now, actor=SYSTEM, old=row["status"], new="resolved",
                    reason="no longer seen in the latest scans and probes")
+            events.emit(db, "violation.resolved", severity="info", at=now, org=policy.org,
+                        site=row["site"], zone=row["zone"], asset_id=row["asset_id"],
+                        violation_id=row["id"], title=f"resolved: {row['title']}",
+                        data={"kind": row["kind"], "was": row["status"]})
             changes["resolved"] += 1
+        events.track_devices(db, policy, now=now)
         changes["open"] = db.execute(
             "SELECT count(*) FROM violations WHERE status IN ('open', 'acknowledged')"
         ).fetchone()[0]
     return changes
+
+
+def _announce(db: Database, policy: Policy, kind: str, item: Finding, vid: int,
+              now: str) -> None:
+    """The events of a violation found (or found again): and a device exploited in the wild."""
+    data = {"kind": item.kind, "other_zone": item.other_zone, "nis2": NIS2[item.kind],
+            "evidence": item.evidence[:5]}
+    where: dict[str, Any] = {"at": now, "org": policy.org, "site": item.site, "zone": item.zone,
+             "asset_id": item.asset_id, "violation_id": vid}
+    events.emit(db, kind, severity=item.severity, title=item.title, data=data, **where)
+    exploited = sorted({e["cve"] for e in item.evidence if e.get("kev")})
+    if item.kind == "vulnerable_device" and exploited:
+        events.emit(db, "vulnerability.kev", severity="critical", data={"cves": exploited},
+                    title=f"exploited in the wild: {', '.join(exploited[:5])} on "
+                          f"{item.title.split(':')[0]}", **where)
 
 
 ACTIONS = {"acknowledge": "acknowledged", "accept": "accepted", "false-positive": "false_positive",
@@ -125,6 +148,17 @@ def review(db: Database, ids: Iterable[int], *, action: str, reviewer: str, reas
                    reason=reason.strip() or action)
             changed.append(vid)
     return changed
+
+
+def parse_when(text: str) -> str:
+    """A date (its first moment, UTC) or a timestamp from the command line, as a wire
+    timestamp: where a listing starts."""
+    if len(text) == 10:
+        try:
+            return wire.format_ts(datetime.fromisoformat(text).replace(tzinfo=UTC))
+        except ValueError:
+            raise ReviewError(f"{text!r} is not a date (YYYY-MM-DD) or timestamp") from None
+    return _expiry(text)
 
 
 def _expiry(text: str) -> str:

@@ -25,7 +25,8 @@ def test_migrations_run_from_empty(tmp_path) -> None:
                                                         "m005_status_commands", "m006_identity",
                                                         "m007_facts", "m008_segmentation",
                                                         "m009_broker_identity", "m010_approved_assets",
-                                                        "m011_reach_ttl", "m012_vulnerabilities"]
+                                                        "m011_reach_ttl", "m012_vulnerabilities",
+                                                        "m013_events"]
     assert db.journal_mode == "wal"
     open_db(tmp_path / "x.db")  # applying again changes nothing
 

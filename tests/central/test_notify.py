@@ -1,0 +1,296 @@
+"""Events and their channels, with real receivers on loopback (tests/receivers.py): a
+webhook endpoint that checks the HMAC signature and goes down mid-run, a syslog collector
+that parses RFC 5424 and CEF, an SMTP server. Nothing is lost while a receiver is down,
+nothing is delivered twice, and each organisation gets one digest a night."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlite_utils import Database
+
+from agent import signing, wire
+from agent.wire import Asset, Findings, Observation, Service, Status
+from central import events, notify, registry
+from central.db import immediate
+from central.ingest import Ingestor
+from central.policy import parse
+from central.violations import evaluate
+from tests.receivers import Mailbox, Syslog, Webhook, parse_cef, parse_syslog
+
+SECRET = b"s3cret-shared-with-the-soc"
+HOSTILE = 'cam|era=1\n<script>alert(1)</script> =cmd|" /C calc"!A0'
+POLICY = parse("""
+org = "kommune"
+[[site]]
+name = "raadhus"
+[[zone]]
+name = "cameras"
+cidrs = ["10.20.30.0/24"]
+allowed_types = ["camera"]
+""")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Sensor:
+    """One registered sensor sending through the real ingest path."""
+
+    def __init__(self, db: Database, name: str = "s-cam", org: str = "kommune") -> None:
+        self.db, self.name, self.org = db, name, org
+        self.key = signing.generate_private_key()
+        registry.add_sensor(db, sensor=name, org=org, site="raadhus",
+                            public_jwk=signing.public_jwk(self.key))
+        self.seq = 0
+        self.ingestor = Ingestor(db)
+
+    def scan(self, *assets: Asset, at: str | None = None) -> None:
+        self.seq += 1
+        at = at or wire.utc_now()
+        findings = Findings(sensor=self.name, org=self.org, seq=self.seq,
+                            msg_id=uuid.uuid4().hex, scan_id=uuid.uuid4().hex, sent_at=at,
+                            scan_started_at=at, scan_finished_at=at, assets=assets)
+        outcome = self.ingestor.ingest(wire.findings_topic(self.org, self.name),
+                                       signing.sign(findings.encode(), self.key, kid=self.name))
+        assert outcome.accepted, outcome
+
+    def status(self, *, at: str, state: str = "online", depth: int = 0,
+               errors: tuple[str, ...] = ()) -> None:
+        status = Status(sensor=self.name, org=self.org, state=state, at=at,
+                        outbox_depth=depth, errors=errors)
+        self.db.execute("UPDATE sensors SET last_status = ?, last_status_at = ? WHERE id = ?",
+                        [status.encode().decode(), at, self.name])
+
+
+def camera(host: int, *, telnet: bool = False, version: str = "10.12.114",
+           title: str = "AXIS") -> Asset:
+    services = (Service(port=23, name="telnet"),) if telnet else ()
+    return Asset(ip=f"10.20.30.{host}", mac=f"ac:cc:8e:10:30:{host:02x}", sources=("arp",),
+                 services=services, observations=(
+                     Observation("ftp.banner", f"220 AXIS P1375 Network Camera {version} "
+                                 "(2023) ready.", "21/tcp"),
+                     Observation("http.title", title, "80/tcp")))
+
+
+def _config(**channels: dict[str, Any]) -> notify.NotifyConfig:
+    """Events to every channel but e-mail; the digest to e-mail."""
+    routed = [n for n, c in channels.items() if c["type"] != "email"]
+    return notify.parse({
+        "language": "da", "console_url": "https://netvagt.kommune.dk",
+        "channel": [{"name": n, **c} for n, c in channels.items()],
+        "route": [{"kinds": ["violation.new", "violation.reopened", "device.new",
+                             "device.changed", "device.gone"], "channels": routed}]
+        if routed else [],
+        "digest": {"channels": [n for n, c in channels.items() if c["type"] == "email"],
+                   "after_scans": True, "settle_minutes": 0, "at": None}})
+
+
+def test_a_wrong_notification_file_names_each_problem() -> None:
+    with pytest.raises(notify.NotifyError) as caught:
+        notify.parse({"channel": [{"name": "a", "type": "pager"},
+                                  {"name": "b", "type": "webhook", "url": "ftp://x"}],
+                      "route": [{"channels": ["c"], "kinds": ["violation.nw"],
+                                 "min_severity": "urgent"}],
+                      "digest": {"channels": ["d"], "at": "7 am"}, "language": "de"})
+    text = str(caught.value)
+    for needle in ("type 'pager'", "url must be http", "unknown channel(s) ['c']",
+                   "unknown kind(s) ['violation.nw']", "min_severity 'urgent'",
+                   "[digest]: unknown channel", "'7 am' is not a time", "'de' is not da or en"):
+        assert needle in text, needle
+
+
+def test_routes_choose_by_org_site_zone_kind_and_severity() -> None:
+    route = notify.Route(channels=("x",), org="kommune", sites=("raadhus",), zones=("bms",),
+                         kinds=("violation.new",), min_severity="high")
+    event = events.Event(id=1, at="2026-11-29T01:00:00.000000Z", kind="violation.new",
+                         severity="high", org="kommune", site="raadhus", zone="bms", title="t",
+                         data={})
+    assert route.wants(event)
+    for change in ({"org": "other"}, {"site": "skole"}, {"zone": "admin"},
+                   {"kind": "device.new"}, {"severity": "medium"}):
+        assert not route.wants(events.Event(**{**event.to_dict(), **change})), change
+
+
+def test_devices_new_changed_and_gone_after_the_baseline(db: Database) -> None:
+    sensor = Sensor(db)
+    start = datetime(2026, 11, 20, 1, tzinfo=UTC)
+    sensor.scan(camera(21), camera(22), at=wire.format_ts(start))
+    with immediate(db):
+        first = events.track_devices(db, POLICY)
+    assert first == {"device.new": 0, "device.changed": 0, "device.gone": 0}  # the baseline
+    for night in range(1, 4):  # the camera .22 is upgraded, .21 disappears, .23 arrives
+        sensor.scan(camera(22, version="10.12.200"), camera(23),
+                    at=wire.format_ts(start + timedelta(days=night)))
+    with immediate(db):
+        counts = events.track_devices(db, POLICY)
+    assert counts == {"device.new": 1, "device.changed": 1, "device.gone": 1}
+    found = {e.kind: e for e in events.listed(db)}
+    assert found["device.new"].title.startswith("new camera 10.20.30.23")
+    assert found["device.changed"].data["changes"]["version"] == {"from": "10.12.114",
+                                                                 "to": "10.12.200"}
+    assert "not seen in the last 3 scans" in found["device.gone"].title
+    with immediate(db):  # told once
+        assert events.track_devices(db, POLICY) == dict.fromkeys(counts, 0)
+
+
+def test_sensors_offline_back_outbox_and_failed_scans_are_told_once(db: Database) -> None:
+    sensor = Sensor(db)
+    now = datetime(2026, 11, 29, 2, tzinfo=UTC)
+
+    def look(moment: datetime) -> dict[str, int]:
+        with immediate(db):
+            return events.track_sensors(db, now=wire.format_ts(moment))
+
+    sensor.status(at=wire.format_ts(now))
+    assert sum(look(now).values()) == 0
+    assert look(now + timedelta(minutes=30))["sensor.offline"] == 1  # silent for 30 min
+    assert look(now + timedelta(minutes=31))["sensor.offline"] == 0
+    later = now + timedelta(minutes=40)
+    sensor.status(at=wire.format_ts(later), depth=500,
+                  errors=("scan failed: nmap exited with 1",))
+    counts = look(later)
+    assert counts == {"sensor.offline": 0, "sensor.back": 1, "sensor.outbox_filling": 1,
+                      "scan.failed": 1}
+    assert sum(look(later + timedelta(minutes=1)).values()) == 0
+
+
+def _violation_events(db: Database, sensor: Sensor, count: int) -> None:
+    """``count`` new violations (Telnet on cameras), through a real evaluation."""
+    sensor.scan(*(camera(30 + i, telnet=True, title=HOSTILE) for i in range(count)))
+    evaluate(db, POLICY)
+
+
+def test_webhook_down_mid_run_loses_nothing_and_doubles_nothing(db: Database) -> None:
+    port = _free_port()
+    config = _config(soc={"type": "webhook", "url": f"http://127.0.0.1:{port}/hook",
+                          "secret": SECRET.decode()})
+    sensor = Sensor(db)
+    start = datetime.now(UTC)
+    _violation_events(db, sensor, 2)
+    with Webhook("127.0.0.1", port, SECRET) as first:
+        done = notify.notify_round(db, config, now=wire.format_ts(start))
+        assert (done["queued"], done["sent"]) == (2, 2)
+    received = list(first.deliveries)
+    # the receiver is down: two more cameras (each Telnet, a new device, an unknown device in
+    # the zone: six events) wait in the queue, with back-off
+    _violation_events(db, sensor, 4)  # 30..33: two are new
+    down = notify.notify_round(db, config, now=wire.format_ts(start))
+    assert (down["queued"], down["sent"], down["retry"]) == (6, 0, 1)  # one try per round
+    state = [dict(r) for r in db.query("SELECT * FROM deliveries WHERE state = 'pending'")]
+    assert len(state) == 6 and max(r["attempts"] for r in state) == 1
+    assert notify.deliver_due(db, config, now=wire.format_ts(start + timedelta(seconds=5))
+                              )["sent"] == 0  # not due yet: 10 s back-off
+    with Webhook("127.0.0.1", port, SECRET) as second:  # back up
+        later = notify.deliver_due(db, config, now=wire.format_ts(start + timedelta(seconds=30)))
+        assert later["sent"] == 6
+        assert notify.deliver_due(db, config, now=wire.format_ts(
+            start + timedelta(hours=2)))["sent"] == 0
+    received += second.deliveries
+    keys = [r["key"] for r in received]
+    assert len(keys) == len(set(keys)) == 8  # every event once
+    assert sorted(r["body"]["id"] for r in received) == [e.id for e in events.listed(db)]
+    assert {r["body"]["kind"] for r in received} == {"violation.new", "device.new"}
+    assert sum(r["body"]["title"].startswith("Telnet on camera") for r in received) == 4
+    assert first.refused == second.refused == 0
+
+
+def test_a_forged_signature_is_refused_by_the_receiver(db: Database) -> None:
+    port = _free_port()
+    config = _config(soc={"type": "webhook", "url": f"http://127.0.0.1:{port}/",
+                          "secret": "the-wrong-secret"})
+    _violation_events(db, Sensor(db), 1)
+    with Webhook("127.0.0.1", port, SECRET) as receiver:
+        done = notify.notify_round(db, config)
+    assert (done["sent"], done["retry"], receiver.refused, receiver.deliveries) == (0, 1, 1, [])
+
+
+def test_syslog_lines_parse_as_rfc5424_and_cef_with_hostile_text_escaped(db: Database) -> None:
+    port = _free_port()
+    config = _config(siem={"type": "syslog", "host": "127.0.0.1", "port": port,
+                           "format": "cef"},
+                     plain={"type": "syslog", "host": "127.0.0.1", "port": port,
+                            "format": "rfc5424"})
+    _violation_events(db, Sensor(db), 1)
+    with Syslog("127.0.0.1", port) as collector:
+        done = notify.notify_round(db, config)
+        assert done["sent"] == 2
+        deadline = datetime.now(UTC) + timedelta(seconds=5)
+        while len(collector.lines) < 2 and datetime.now(UTC) < deadline:
+            pass
+    cef = next(line for line in collector.lines if "cef" in line)
+    assert cef["pri"] == str(16 * 8 + 4) and cef["app"] == "netvagt"  # local0, warning
+    assert cef["params"]["kind"] == "violation.new" and cef["params"]["zone"] == "cameras"
+    header = cef["cef"]
+    assert (header["vendor"], header["signature"], header["severity"]) == (
+        "netvagt", "violation.new", "5")
+    assert header["extension"]["cs3"] == "cameras" and header["extension"]["dst"] == "10.20.30.30"
+    assert "Telnet on camera 10.20.30.30" in header["name"]
+    plain = next(line for line in collector.lines if "cef" not in line)
+    assert plain["msg"].startswith("Telnet on camera 10.20.30.30") and "\n" not in plain["msg"]
+    # a hostile value cannot add a CEF field or a syslog line
+    forged = notify.syslog_line({"kind": "violation.new", "title": HOSTILE, "severity": "high",
+                                 "id": 7, "org": "k", "site": "s", "zone": 'z"]'}, fmt="cef")
+    parsed = parse_syslog(forged)
+    assert parsed["params"]["zone"] == 'z"]' and parsed["cef"]["name"] == HOSTILE.replace(
+        "\n", " ")
+    assert set(parsed["cef"]["extension"]) == {"rt", "cs1Label", "cs1", "cs2Label", "cs2",
+                                               "cs3Label", "cs3", "cs4Label", "cs4", "msg"}
+    assert parse_cef("CEF:0|a|b|c|d|e\\|f|3|k=v\\=w x=1")["extension"] == {"k": "v=w", "x": "1"}
+
+
+def test_one_digest_per_organisation_per_night_by_email(db: Database, tmp_path: Path) -> None:
+    port = _free_port()
+    config = _config(mail={"type": "email", "smtp_host": "127.0.0.1", "smtp_port": port,
+                           "starttls": False, "sender": "netvagt@kommune.dk",
+                           "to": ["it@kommune.dk"]})
+    sensor = Sensor(db)
+    other = Sensor(db, "s-other", org="nabokommune")
+    _violation_events(db, sensor, 1)
+    now = datetime.now(UTC)
+    # the other municipality's sensor has not scanned tonight: its digest waits
+    with Mailbox("127.0.0.1", port) as box:
+        first = notify.notify_round(db, config, now=wire.format_ts(now))
+        again = notify.notify_round(db, config, now=wire.format_ts(now + timedelta(minutes=5)))
+        other.scan(Asset(ip="10.20.30.99", sources=("icmp",)))
+        third = notify.notify_round(db, config, now=wire.format_ts(now + timedelta(minutes=9)))
+    assert first["digests"] == [f"kommune:{now.astimezone().date().isoformat()}"]
+    assert again["digests"] == [] and len(third["digests"]) == 1
+    assert [m["Subject"] for m in box.messages] == [
+        f"netvagt: nattens resultat for kommune {now.astimezone().date().isoformat()}",
+        f"netvagt: nattens resultat for nabokommune {now.astimezone().date().isoformat()}"]
+    message = box.messages[0]
+    parts = {p.get_content_type(): bytes(p.get_payload(decode=True)).decode()
+             for p in message.walk() if not p.is_multipart()}
+    assert "nye overtrædelser: 1" in parts["text/plain"]
+    assert "[medium] Telnet on camera 10.20.30.30" in parts["text/plain"]
+    assert 'href="https://netvagt.kommune.dk"' in parts["text/html"]
+    # a device's words in an event's title stay text in the HTML part
+    hostile = notify.email_message({"type": "event", "title": HOSTILE, "severity": "high"},
+                                   config, sender="a@b", to=["c@d"])
+    html_part = next(p for p in hostile.walk() if p.get_content_type() == "text/html")
+    assert "<script>" not in html_part.get_content() and "&lt;script&gt;" in \
+        html_part.get_content()
+
+
+def test_misp_files_carry_tlp_and_no_host_names(db: Database, tmp_path: Path) -> None:
+    config = _config(misp={"type": "misp_file", "folder": str(tmp_path / "misp"),
+                           "tlp": "amber"})
+    _violation_events(db, Sensor(db), 1)
+    assert notify.notify_round(db, config)["sent"] == 1
+    (path,) = (tmp_path / "misp").glob("*.json")
+    event = json.loads(path.read_text())["Event"]
+    assert {t["name"] for t in event["Tag"]} >= {"tlp:amber", 'netvagt:kind="violation.new"',
+                                                 'netvagt:nis2="secure configuration"'}
+    assert {(a["type"], a["value"]) for a in event["Attribute"]} == {("ip-dst", "10.20.30.30")}
+    assert not [a for a in event["Attribute"] if a["type"] == "hostname"]
+    assert event["info"].startswith("netvagt violation.new: Telnet on camera")
