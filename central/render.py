@@ -40,6 +40,16 @@ def events_table(found: Iterable[Any], *, title: str) -> Table:
     return table
 
 
+def digest_table(body: Mapping[str, Any]) -> Table:
+    """A digest as the e-mail would tell it: how many of each kind, then what matters."""
+    table = terminal.table(f"Digest for {body['org']} {body['day']}: "
+                           + (", ".join(f"{n} {k}" for k, n in sorted(body["counts"].items()))
+                              or "nothing new"), ("severity", "kind", "what"))
+    for event in body["events"]:
+        table.add_row(event["severity"], event["kind"], escape(event["title"]))
+    return table
+
+
 def vulns_table(listing: list[dict[str, Any]]) -> Table:
     """The assets with known vulnerabilities, one line per CVE."""
     table = terminal.table(f"Known vulnerabilities: {len(listing)}", (

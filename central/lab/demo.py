@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
+from sqlite_utils import Database
 
 from agent import signing
 from central import inventory, registry, render
@@ -198,6 +199,15 @@ def _segmentation(lab: Lab, setups: list[SensorSetup], db_path: Path, workdir: P
     return ok
 
 
+def _digest(db: Database) -> dict[str, object]:
+    """What tonight's digest for the organisation would say (no channel in the demo)."""
+    from central import events, notify
+
+    day = time.strftime("%Y-%m-%d")
+    return notify.digest_body(ORG, day, events.listed(db, org=ORG),
+                              notify.NotifyConfig(channels={}, language="en"))
+
+
 def _announce(lab: Lab, setups: list[SensorSetup], console: Console) -> None:
     for setup in setups:
         if setup.id == TRUNK_SENSOR:
@@ -267,6 +277,7 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 4,
                 found, title=f"Violations of the zone policy: {len(found)}", detail=False))
             policy = zone_policy.load(policy_path())
             console.print(render.matrix_table(matrix(db, policy), policy))
+            console.print(render.digest_table(_digest(db)))
         counts = {r["reason"]: r["count"] for r in db.query("SELECT * FROM message_counts")}
         console.print(f"messages: {json.dumps(counts)}; {len(rows)} assets; "
                       f"{time.monotonic() - started:.0f} s in all")
