@@ -34,6 +34,13 @@ The central's notification file (TOML, e.g. ``/etc/netvagt/notify.toml``)::
     folder = "/var/lib/netvagt/misp"
     tlp = "amber"
 
+    [[channel]]
+    name = "kommunecert"
+    type = "misp"                         # MISP events to a MISP server, through PyMISP
+    url = "https://misp.kommunecert.dk"
+    key_file = "/etc/netvagt/misp.key"
+    tlp = "amber"
+
     [[route]]                             # which events go where; every key is optional
     org = "aarhus"
     sites = ["raadhuset"]
@@ -84,7 +91,7 @@ from central.db import immediate
 
 log = logging.getLogger("netvagt.central.notify")
 
-CHANNEL_TYPES = ("webhook", "syslog", "email", "misp_file")
+CHANNEL_TYPES = ("webhook", "syslog", "email", "misp_file", "misp")
 SEVERITY_ORDER = {s: i for i, s in enumerate(events.SEVERITIES)}
 FIRST_RETRY_S, LAST_RETRY_S = 10.0, 3600.0
 GIVE_UP_AFTER = timedelta(days=7)
@@ -143,7 +150,7 @@ class NotifyConfig:
 
 
 _REQUIRED = {"webhook": ("url",), "syslog": ("host",), "email": ("smtp_host", "sender", "to"),
-             "misp_file": ("folder",)}
+             "misp_file": ("folder",), "misp": ("url",)}
 
 
 def load(path: Path) -> NotifyConfig:
@@ -610,8 +617,32 @@ def send_misp_file(channel: Channel, payload: dict[str, Any], config: NotifyConf
     partial.replace(target)  # a reader never sees half a file
 
 
+def send_misp(channel: Channel, payload: dict[str, Any], config: NotifyConfig) -> None:
+    """The event to a MISP server through PyMISP (its uuid is the event's own, so a repeat
+    is the same MISP event)."""
+    if payload.get("type") == "digest":
+        return
+    from pymisp import MISPEvent, PyMISP
+
+    key = (Path(channel.get("key_file")).read_text().strip() if channel.get("key_file")
+           else str(channel.get("key", "")))
+    verify: bool | str = channel.get("ca_file") or bool(channel.get("verify_tls", True))
+    misp = PyMISP(channel.get("url"), key, ssl=verify,
+                  timeout=float(channel.get("timeout_s", 30)))
+    event = MISPEvent()
+    event.from_dict(**misp_event(payload, tlp=channel.get("tlp", "amber"),
+                                 include_hostnames=bool(channel.get("include_hostnames",
+                                                                    False))))
+    result = misp.add_event(event, pythonify=False)
+    if isinstance(result, dict) and "already exists" in json.dumps(result.get("errors", "")):
+        return  # a repeat (its first acknowledgement was lost): MISP has it, by its uuid
+    if not isinstance(result, dict) or "errors" in result or "Event" not in result:
+        raise OSError(f"MISP refused the event: {str(result)[:300]}")
+
+
 SENDERS: dict[str, Sender] = {"webhook": send_webhook, "syslog": send_syslog,
-                              "email": send_email, "misp_file": send_misp_file}
+                              "email": send_email, "misp_file": send_misp_file,
+                              "misp": send_misp}
 
 
 # --------------------------------------------------------------------------- one round

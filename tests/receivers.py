@@ -16,6 +16,7 @@ import json
 import re
 import signal
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -81,6 +82,38 @@ def parse_syslog(line: str) -> dict[str, Any]:
     return found
 
 
+def self_signed(folder: Path, host: str = "127.0.0.1") -> tuple[Path, ssl.SSLContext]:
+    """A certificate for ``host`` (its own CA): the file a client trusts, and the server's
+    context."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(
+                ipaddress.ip_address(host))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "receiver.crt", folder / "receiver.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return cert_file, context
+
+
 class Webhook:
     """An HTTPS-less webhook endpoint (loopback or a lab namespace) that verifies each
     delivery's signature; ``deliveries`` holds the accepted ones, repeats included."""
@@ -132,10 +165,90 @@ class Webhook:
         self.server.server_close()
 
 
+MISP_ANSWERS = {  # what PyMISP asks when it connects
+    "/servers/getVersion": {"version": "2.5.0", "pymisp_recommended_version": "2.5.0",
+                            "perm_sync": False},
+    "/servers/getPyMISPVersion": {"version": "2.5.0"},
+    "/users/view/me": {"User": {"id": "1", "email": "netvagt@kommune.dk", "org_id": "1",
+                                "role_id": "3"}, "Role": {"id": "3", "name": "User"},
+                       "UserSetting": []},
+}
+
+
+class _MispHandler(BaseHTTPRequestHandler):
+    server: Any  # the stand-in's server, carrying ``stand_in``
+
+    def reply(self, code: int, data: object) -> None:
+        body = json.dumps(data).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def authorised(self) -> bool:
+        stand_in = self.server.stand_in
+        if self.headers.get("Authorization") == stand_in.key:
+            return True
+        stand_in.unauthorised += 1
+        self.reply(403, {"errors": "Authentication failed"})
+        return False
+
+    def do_GET(self) -> None:
+        if not self.authorised():
+            return
+        answer = next((a for path, a in MISP_ANSWERS.items() if self.path.startswith(path)),
+                      None)
+        self.reply(200, answer) if answer else self.reply(404, {"errors": "not here"})
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if not self.authorised():
+            return
+        if not self.path.startswith("/events/add"):
+            self.reply(404, {"errors": f"no {self.path} here"})
+            return
+        events = self.server.stand_in.events
+        event = json.loads(body)
+        event = event.get("Event", event)
+        if any(e.get("uuid") == event.get("uuid") for e in events):
+            self.reply(403, {"errors": ["Event with this uuid already exists."]})
+            return
+        events.append(event)
+        self.reply(200, {"Event": {**event, "id": str(len(events))}})
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class MispStandIn:
+    """A MISP server as far as PyMISP's requests go: it answers the version and user
+    questions PyMISP asks when it connects, checks the API key on every request, and keeps
+    each event posted to ``events/add`` (a repeated uuid is refused, as MISP does)."""
+
+    def __init__(self, host: str, port: int, key: str) -> None:
+        self.key = key
+        self.events: list[dict[str, Any]] = []
+        self.unauthorised = 0
+        self.server = ThreadingHTTPServer((host, port), _MispHandler)
+        self.server.stand_in = self  # type: ignore[attr-defined]
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> MispStandIn:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Syslog:
     """A syslog collector over TCP: octet-counted frames (RFC 6587), each parsed."""
 
-    def __init__(self, host: str, port: int, *, out: Path | None = None) -> None:
+    def __init__(self, host: str, port: int, *, out: Path | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.lines: list[dict[str, Any]] = []
         self.out = out
         collector = self
@@ -155,8 +268,16 @@ class Syslog:
                         with (collector.out / "syslog.jsonl").open("a") as handle:
                             handle.write(json.dumps(parsed) + "\n")
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer((host, port), Handler)
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+
+            def get_request(self) -> tuple[Any, Any]:
+                sock, address = super().get_request()
+                if tls is not None:  # RFC 5425: syslog over TLS
+                    sock = tls.wrap_socket(sock, server_side=True)
+                return sock, address
+
+        self.server = Server((host, port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -172,7 +293,8 @@ class Syslog:
 class Mailbox:
     """An SMTP server (aiosmtpd) that keeps each message."""
 
-    def __init__(self, host: str, port: int, *, out: Path | None = None) -> None:
+    def __init__(self, host: str, port: int, *, out: Path | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         from aiosmtpd.controller import Controller
 
         self.messages: list[Message] = []
@@ -190,7 +312,8 @@ class Mailbox:
                                                  "to": envelope.rcpt_tos}) + "\n")
                 return "250 OK"
 
-        self.controller = Controller(Handler(), hostname=host, port=port)
+        self.controller = Controller(Handler(), hostname=host, port=port, tls_context=tls,
+                                     require_starttls=tls is not None)
         self.port = port
 
     def __enter__(self) -> Mailbox:

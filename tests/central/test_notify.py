@@ -22,7 +22,15 @@ from central.db import immediate
 from central.ingest import Ingestor
 from central.policy import parse
 from central.violations import evaluate
-from tests.receivers import Mailbox, Syslog, Webhook, parse_cef, parse_syslog
+from tests.receivers import (
+    Mailbox,
+    MispStandIn,
+    Syslog,
+    Webhook,
+    parse_cef,
+    parse_syslog,
+    self_signed,
+)
 
 SECRET = b"s3cret-shared-with-the-soc"
 HOSTILE = 'cam|era=1\n<script>alert(1)</script> =cmd|" /C calc"!A0'
@@ -294,3 +302,49 @@ def test_misp_files_carry_tlp_and_no_host_names(db: Database, tmp_path: Path) ->
     assert {(a["type"], a["value"]) for a in event["Attribute"]} == {("ip-dst", "10.20.30.30")}
     assert not [a for a in event["Attribute"] if a["type"] == "hostname"]
     assert event["info"].startswith("netvagt violation.new: Telnet on camera")
+
+
+def test_pymisp_publishes_to_a_misp_server_once_per_event(db: Database, tmp_path: Path) -> None:
+    key = "k" * 40
+    (tmp_path / "misp.key").write_text(key + "\n")
+    with MispStandIn("127.0.0.1", 0, key) as misp:
+        config = _config(cert={"type": "misp", "url": f"http://127.0.0.1:{misp.port}",
+                               "key_file": str(tmp_path / "misp.key"), "verify_tls": False,
+                               "tlp": "green"})
+        _violation_events(db, Sensor(db), 1)
+        assert notify.notify_round(db, config)["sent"] == 1
+        # the same event again (a lost acknowledgement): MISP knows its uuid, and the
+        # delivery is done rather than retried for a week
+        db.execute("UPDATE deliveries SET state = 'pending'")
+        assert notify.deliver_due(db, config)["sent"] == 1
+    (event,) = misp.events
+    assert misp.unauthorised == 0 and event["info"].startswith("netvagt violation.new: Telnet")
+    assert {t["name"] for t in event["Tag"]} >= {"tlp:green", 'netvagt:kind="violation.new"'}
+    assert [(a["type"], a["value"]) for a in event["Attribute"]] == [("ip-dst", "10.20.30.30")]
+
+
+def test_mail_goes_by_starttls_and_syslog_by_tls_verified_against_their_ca(
+        db: Database, tmp_path: Path) -> None:
+    ca_file, server = self_signed(tmp_path)
+    smtp, siem = _free_port(), _free_port()
+    config = _config(mail={"type": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp,
+                           "ca_file": str(ca_file), "sender": "netvagt@kommune.dk",
+                           "to": "it@kommune.dk"},
+                     siem={"type": "syslog", "host": "127.0.0.1", "port": siem, "tls": True,
+                           "ca_file": str(ca_file), "format": "rfc5424"})
+    _violation_events(db, Sensor(db), 1)
+    with Mailbox("127.0.0.1", smtp, tls=server) as box, \
+            Syslog("127.0.0.1", siem, tls=server) as collector:
+        done = notify.notify_round(db, config)
+        deadline = datetime.now(UTC) + timedelta(seconds=5)
+        while not collector.lines and datetime.now(UTC) < deadline:
+            pass
+    assert done["sent"] == 2 and len(box.messages) == 1  # one event to syslog, one digest
+    assert collector.lines[0]["msgid"] == "violation.new"
+    # a channel that does not trust the server's certificate sends nothing
+    wrong = _config(siem={"type": "syslog", "host": "127.0.0.1", "port": siem, "tls": True,
+                          "format": "rfc5424"})
+    _violation_events(db, Sensor(db, "s-2"), 2)
+    with Syslog("127.0.0.1", siem, tls=server) as collector:
+        refused = notify.notify_round(db, wrong)
+    assert refused["sent"] == 0 and refused["retry"] == 1 and collector.lines == []
