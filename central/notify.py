@@ -91,7 +91,7 @@ from central.db import immediate
 
 log = logging.getLogger("netvagt.central.notify")
 
-CHANNEL_TYPES = ("webhook", "syslog", "email", "misp_file", "misp")
+CHANNEL_TYPES = ("webhook", "syslog", "email", "misp_file", "misp", "apprise")
 SEVERITY_ORDER = {s: i for i, s in enumerate(events.SEVERITIES)}
 FIRST_RETRY_S, LAST_RETRY_S = 10.0, 3600.0
 GIVE_UP_AFTER = timedelta(days=7)
@@ -150,7 +150,7 @@ class NotifyConfig:
 
 
 _REQUIRED = {"webhook": ("url",), "syslog": ("host",), "email": ("smtp_host", "sender", "to"),
-             "misp_file": ("folder",), "misp": ("url",)}
+             "misp_file": ("folder",), "misp": ("url",), "apprise": ("urls",)}
 
 
 def load(path: Path) -> NotifyConfig:
@@ -640,7 +640,38 @@ def send_misp(channel: Channel, payload: dict[str, Any], config: NotifyConfig) -
         raise OSError(f"MISP refused the event: {str(result)[:300]}")
 
 
-SENDERS: dict[str, Sender] = {"webhook": send_webhook, "syslog": send_syslog,
+def message_text(payload: dict[str, Any], config: NotifyConfig) -> tuple[str, str]:
+    """(title, body) of an event or a digest as plain text, in the configured language."""
+    words = WORDS[config.language]
+    if payload.get("type") == "digest":
+        title = words["subject"].format(org=payload["org"], day=payload["day"])
+        lines = [f"{words['kinds'].get(k, k)}: {n}" for k, n in sorted(payload["counts"].items())]
+        lines += [f"[{e['severity']}] {e['title']}" for e in payload["events"][:20]]
+        body = "\n".join(lines) or words["none"]
+    else:
+        title = words["event_subject"].format(title=" ".join(str(payload["title"]).split()))
+        body = f"[{payload['severity']}] {payload['kind']}: {payload['title']}"
+    if config.console_url:
+        body += f"\n{words['link']}: {config.console_url}"
+    return title[:250], body
+
+
+def send_apprise(channel: Channel, payload: dict[str, Any], config: NotifyConfig) -> None:
+    """Chat and other targets through Apprise (Microsoft Teams, Slack, Matrix, ntfy, ...),
+    one URL each, as Apprise writes them (``msteams://...``); plain text, no markup."""
+    import apprise
+
+    targets = apprise.Apprise()
+    urls = channel.get("urls")
+    for url in [urls] if isinstance(urls, str) else urls:
+        if not targets.add(url):
+            raise OSError(f"Apprise does not understand the URL {url.split(':', 1)[0]}://...")
+    title, body = message_text(payload, config)
+    if not targets.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT):
+        raise OSError("Apprise could not deliver to every URL")
+
+
+SENDERS: dict[str, Sender] = {"apprise": send_apprise, "webhook": send_webhook, "syslog": send_syslog,
                               "email": send_email, "misp_file": send_misp_file,
                               "misp": send_misp}
 

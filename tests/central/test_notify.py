@@ -348,3 +348,38 @@ def test_mail_goes_by_starttls_and_syslog_by_tls_verified_against_their_ca(
     with Syslog("127.0.0.1", siem, tls=server) as collector:
         refused = notify.notify_round(db, wrong)
     assert refused["sent"] == 0 and refused["retry"] == 1 and collector.lines == []
+
+
+def test_chat_targets_go_through_apprise(db: Database) -> None:
+    """Apprise's json:// target posts to a plain HTTP endpoint: a stand-in for Teams or
+    Slack that records what a person would read."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posted: list[dict[str, Any]] = []
+
+    class Chat(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = _config(teams={"type": "apprise",
+                                "urls": [f"json://127.0.0.1:{server.server_address[1]}/c"]})
+        _violation_events(db, Sensor(db), 1)
+        assert notify.notify_round(db, config)["sent"] == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    (message,) = posted
+    assert message["title"].startswith("netvagt: Telnet on camera 10.20.30.30")
+    assert "[medium] violation.new" in message["message"]
+    assert "https://netvagt.kommune.dk" in message["message"]
+    with pytest.raises(notify.NotifyError, match="missing urls"):
+        notify.parse({"channel": [{"name": "x", "type": "apprise"}]})
