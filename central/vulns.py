@@ -108,6 +108,28 @@ def parse_cpe(name: str) -> tuple[str, str, str, str] | None:
     return None
 
 
+_CORPORATE = frozenset({"inc", "co", "ltd", "llc", "ab", "as", "a", "s", "gmbh", "ag", "corp",
+                        "corporation", "company", "limited", "holding", "technology",
+                        "technologies", "communications", "systems", "digital"})
+
+
+def cpe_name(*, vendor: str | None, product: str | None, model: str | None,
+             version: str | None) -> str | None:
+    """A CPE 2.3 name for an identified device that no fingerprint database named: the
+    firmware of its model at its version (``cpe:2.3:o:axis:p1375_firmware:10.12.114``), or
+    the hardware when no version is known. For the register's reader and for searching NVD
+    by hand; the matching itself compares vendor, product and version (see :func:`hits`)."""
+    maker = [w for w in words(vendor) if w not in _CORPORATE][:2]
+    thing = "_".join(words(model or product))
+    if not maker or not thing:
+        return None
+    vendor_part = "_".join(maker)
+    if version:
+        clean = ".".join(str(p[1]) for p in version_key(version)) or version
+        return f"cpe:2.3:o:{vendor_part}:{thing}_firmware:{clean}:*:*:*:*:*:*:*"
+    return f"cpe:2.3:h:{vendor_part}:{thing}:-:*:*:*:*:*:*:*"
+
+
 # --------------------------------------------------------------------------- import
 
 

@@ -302,6 +302,16 @@ class Lab:
                   f"{cidr[host]}/{cidr.prefixlen}")
         return str(cidr[host])
 
+    def add_leg(self, ns: str, segment: str, ifname: str, *, mac: str, host: int) -> str:
+        """One more interface ``ifname`` in a lab namespace, on ``segment``'s bridge (a VLAN
+        sub-interface looks like this to a program: an interface named ``eth0.120`` on the
+        VLAN's segment); returns its address."""
+        bridge = f"br{[s.name for s in self.spec.segments].index(segment)}"
+        cidr = IPNetwork(self.spec.segment(segment).cidr)
+        self._leg(ns, bridge, f"l{len(self.namespaces)}{host}", ifname, mac,
+                  f"{cidr[host]}/{cidr.prefixlen}")
+        return str(cidr[host])
+
     def add_host(self, name: str, segment: str, host: int, mac: str) -> str:
         """A device that arrives while the lab runs (it answers ARP and ping, nothing else);
         returns its address."""

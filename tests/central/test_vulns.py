@@ -99,6 +99,11 @@ def test_kev_and_nvd_mark_the_devices_in_a_listed_range_and_no_others(
     assert marked == {"10.20.30.22": [("CVE-2025-1001", "affected")],
                       "10.20.40.2": [("CVE-2025-1002", "affected")],
                       "10.20.40.34": [("CVE-2025-1004", "possibly_affected")]}
+    # each identified device has a CPE 2.3 name: its firmware at its version, or its hardware
+    assert by_ip["10.20.30.22"].cpe == "cpe:2.3:o:axis:p1375_firmware:10.12.114:*:*:*:*:*:*:*"
+    assert by_ip["10.20.40.2"].cpe == ("cpe:2.3:o:siemens:scalance_xc208_firmware:4.1:"
+                                       "*:*:*:*:*:*:*")
+    assert by_ip["10.20.40.34"].cpe == "cpe:2.3:h:danfoss:ecl_comfort_296:-:*:*:*:*:*:*:*"
     camera = by_ip["10.20.30.22"].vulnerabilities[0]
     assert camera["kev"] and camera["ransomware"] and camera["cvss"] == 9.8  # the primary score
     assert "<b>" in camera["description"]  # kept as text: every view escapes it

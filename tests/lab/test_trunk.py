@@ -212,3 +212,60 @@ def test_a_night_on_the_trunk_plans_each_vlan_and_finds_the_seeded_flow(lab: Lab
                 and r[1] != "10.21.10.1"], reached
     assert {(f["zone"], f["other_zone"]) for f in flows} == {("elev", "personale")}, flows
     assert any("tcp/445" in f["title"] for f in flows) and all(f["evidence"] for f in flows)
+
+
+SUB_INTERFACE = r"""
+import asyncio, json, logging, sys
+logging.basicConfig(level=logging.INFO)
+from agent.config import load
+from agent.vlans import reach, scan_vlans
+from scanners.ports import PROFILES
+from scanners.reach import Target
+config = load(__import__("pathlib").Path(sys.argv[1]))
+result = asyncio.run(scan_vlans(config, PROFILES["standard"]))
+staff = config.vlans[1]
+probes = asyncio.run(reach(config, staff, [Target(ip="10.21.20.11", tcp=(80, 9100))],
+                           scope=__import__("agent.vlans", fromlist=["x"]).scope_of(config, staff),
+                           global_pps=500, host_pps=50, timeout_s=1.0))
+print(json.dumps({"assets": {a.ip: {"mac": a.mac, "keys": sorted({o.key for o in a.observations}),
+                                     "sources": list(a.sources)} for a in result.assets},
+                  "networks": list(result.networks),
+                  "reach": sorted([p.ip, p.port, p.state, p.ttl] for p in probes)}))
+"""
+
+
+def test_a_vlan_with_a_sub_interface_is_scanned_as_a_plain_interface(lab: Lab,
+                                                                    tmp_path: Path) -> None:
+    """Where the kernel has 802.1Q, a VLAN is a sub-interface: to the sensor, an interface
+    named eth0.120 with its address. The lab's kernel cannot tag, so the sub-interface is a
+    leg of that name on the teachers' segment; the pupils' VLAN stays tagged frames on the
+    trunk. The sub-interface's VLAN gets the whole scan (what its devices say, not only their
+    ports), and its probes leave by it."""
+    address = lab.add_leg(lab.trunk_sensor_ns, "personale", "eth0.120",
+                          mac="02:5e:00:00:01:20", host=248)
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[sensor]\nid = "s-trunk"\norg = "k"\nkey = "/nonexistent"\n[broker]\nhost = "x"\n'
+        '[scan]\ninterface = "eth0"\nscope = ["10.21.0.0/16"]\n'
+        '[[scan.vlans]]\nid = 110\nzone = "elev"\naddress = "10.21.10.249/24"\n'
+        'gateway = "10.21.10.1"\n'
+        f'[[scan.vlans]]\nid = 120\nzone = "personale"\naddress = "{address}/24"\n'
+        'gateway = "10.21.20.1"\n')
+    done = lab.run(lab.trunk_sensor_ns, [sys.executable, "-c", SUB_INTERFACE, str(config)],
+                   timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout)
+    assets = out["assets"]
+    assert "scanning sub-interface eth0.120" in done.stderr
+    assert "VLAN 110 (elev): tagged frames on eth0" in done.stderr
+    # the sub-interface's VLAN: the full scan, with what the devices say about themselves
+    assert {"http.title", "http.server"} <= set(assets["10.21.20.11"]["keys"])
+    assert assets["10.21.20.20"]["mac"] == "d0:43:1e:15:14:14"
+    # the tagged VLAN: discovery and ports, no words
+    assert assets["10.21.10.30"]["keys"] == [] and assets["10.21.10.30"]["mac"]
+    assert out["networks"][0] == "10.21.10.0/24"  # then the sub-interface's subnet, less us
+    assert all(n.startswith("10.21.20.") for n in out["networks"][1:])
+    # bound to the sub-interface, the plain prober (its kernel resets the SYN-ACKs)
+    assert out["reach"] == [["10.21.20.11", 0, "reachable", None],
+                            ["10.21.20.11", 80, "reachable", 64],
+                            ["10.21.20.11", 9100, "reachable", 64]]
