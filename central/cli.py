@@ -471,7 +471,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if policy is None:
             return 2
     data = export(open_db(args.db, create=False), args.what, args.format, policy=policy,
-                  site=args.site, zone=args.zone)
+                  site=args.site, zone=args.zone, language=args.lang, status=args.status)
     if args.out:
         args.out.write_bytes(data)
         print(f"{args.what} written to {args.out} ({len(data)} bytes)", file=sys.stderr)
@@ -480,6 +480,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     else:
         sys.stdout.buffer.write(data)
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from central import register
+
+    db = open_db(args.db, create=False)
+    try:
+        register.assess(db, args.id, register.Assessment(
+            likelihood=args.likelihood, consequence=args.consequence, measure=args.measure,
+            responsible=args.responsible, deadline=args.deadline), by=args.by)
+    except register.RegisterError as exc:
+        print(f"netvagt-central: {exc}", file=sys.stderr)
+        return 2
+    print(f"register row {args.id} updated by {args.by}")
     return 0
 
 
@@ -535,8 +550,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "--reason 'replaced in Q1'"),
     "matrix": ("the zone-by-zone reachability matrix: what the policy allows, what was reached",
                "netvagt-central matrix"),
-    "export": ("export assets or violations for the risk register (CSV, XLSX, JSON)",
-               "netvagt-central export violations --format xlsx --out violations.xlsx"),
+    "export": ("export assets, violations or the risk register (CSV, XLSX, JSON)",
+               "netvagt-central export register --format xlsx --lang da --out register.xlsx"),
+    "register set": ("set a risk-register row's likelihood, consequence, measure, "
+                     "responsible person or deadline (kept across evaluations)",
+                     "netvagt-central register set 12 --likelihood 2 --responsible 'IT-drift'"),
     "events": ("the event stream: violations found, reopened and resolved; devices new, gone "
                "and changed; sensors offline and back; exploited vulnerabilities",
                "netvagt-central events --since 2026-11-01 --org aarhus"),
@@ -584,7 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
                   "fingerprints": "fingerprint databases: status, import, update",
                   "inventory": "the approved assets: import",
                   "vulns": "known vulnerabilities: import, update, status, list",
-                  "notify": "notifications: check the file, run one round now"}
+                  "notify": "notifications: check the file, run one round now",
+                  "register": "the risk register: set a row's assessment"}
 
     def add(name: str, handler: Handler) -> argparse.ArgumentParser:
         summary, example = COMMANDS[name]
@@ -774,6 +793,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="file to write (default: stdout)")
     p.add_argument("--site", help="only this site")
     p.add_argument("--zone", help="only this zone")
+    p.add_argument("--lang", choices=("da", "en"), default="da",
+                   help="the register's headings and values (default: da)")
+    p.add_argument("--status", choices=("open", "accepted", "all"), default="open",
+                   help="the register's rows: still to handle (default), accepted risks, all")
+
+    p = add("register set", cmd_register)
+    _db_arg(p)
+    p.add_argument("id", type=int, help="the violation's id (the register's first column)")
+    p.add_argument("--likelihood", type=int, choices=range(1, 6), metavar="1-5")
+    p.add_argument("--consequence", type=int, choices=range(1, 6), metavar="1-5")
+    p.add_argument("--measure", help="the proposed measure, in the team's words")
+    p.add_argument("--responsible", help="who carries the measure out")
+    p.add_argument("--deadline", help="YYYY-MM-DD")
+    p.add_argument("--by", default=os.environ.get("SUDO_USER") or os.environ.get("USER")
+                   or "unknown", help="who decided (default: the OS user)")
 
     p = add("demo", cmd_demo)
     p.add_argument("--db-out", type=Path, help="keep the demo's inventory database here")

@@ -487,6 +487,27 @@ def m013_events(db: Database) -> None:
     )
 
 
+@migrations()
+def m014_register(db: Database) -> None:
+    """The team's own assessment of a risk-register row: likelihood, consequence, measure,
+    responsible person and deadline, kept across evaluations."""
+    _run(
+        db,
+        """
+        CREATE TABLE register_entries (
+            violation_id INTEGER PRIMARY KEY REFERENCES violations(id),
+            likelihood INTEGER CHECK (likelihood BETWEEN 1 AND 5),
+            consequence INTEGER CHECK (consequence BETWEEN 1 AND 5),
+            measure TEXT,
+            responsible TEXT,
+            deadline TEXT,
+            updated_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+    )
+
+
 class InventoryError(RuntimeError):
     """The inventory database is missing, unreadable or not one of ours; the message says
     which file and why, in one line."""

@@ -21,7 +21,7 @@ from central import inventory, violations
 from central.policy import Policy
 
 FORMATS = ("csv", "xlsx", "json")
-WHAT = ("assets", "violations")
+WHAT = ("assets", "violations", "register")
 
 # (key, Danish heading, English heading)
 ASSET_COLUMNS = (
@@ -160,9 +160,21 @@ def _cell(value: Any) -> Any:
 
 
 def export(db: Database, what: str, fmt: str, *, policy: Policy | None = None,
-           site: str | None = None, zone: str | None = None) -> bytes:
-    """``what`` is 'assets' or 'violations'; ``fmt`` one of :data:`FORMATS`."""
+           site: str | None = None, zone: str | None = None, language: str = "da",
+           status: str = "open") -> bytes:
+    """``what`` is 'assets', 'violations' or 'register' (the risk register, in ``language``,
+    the rows of ``status``); ``fmt`` one of :data:`FORMATS`."""
     columns: Sequence[tuple[str, str, str]]
+    if what == "register":
+        from central import register
+
+        rows = [r for r in register.rows(db, policy, language=language, status=status,
+                                         site=site) if not zone or r["zone"] == zone]
+        if fmt == "xlsx":
+            return register.to_xlsx(rows, language=language)
+        if fmt == "csv":
+            return register.to_csv(rows, language=language)
+        return to_json(rows)
     if what == "assets":
         records, columns = asset_records(db, policy, site=site, zone=zone), ASSET_COLUMNS
     elif what == "violations":

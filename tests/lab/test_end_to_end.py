@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -193,7 +194,14 @@ def test_known_vulnerabilities_mark_exactly_the_lab_devices_in_a_listed_range(
     from tests.central.vuln_feeds import write_feeds
 
     db_path = tmp_path / "inventory.db"
-    shutil.copy(lab_run.db_path, db_path)  # the module's inventory stays as the scan left it
+    # a copy (the module's inventory stays as the scan left it), through SQLite's backup: the
+    # running central's last commits may still be in its write-ahead log
+    source, copy = sqlite3.connect(lab_run.db_path), sqlite3.connect(db_path)
+    try:
+        source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
     kev, nvd = write_feeds(tmp_path)
     done = subprocess.run([sys.executable, "-m", "central.cli", "vulns", "import", str(kev),
                            str(nvd), "--db", str(db_path)],
