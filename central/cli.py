@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -483,6 +484,41 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ownership(args: argparse.Namespace) -> int:
+    from central import ownership
+
+    db = open_db(args.db, create=False)
+    action = f"{args.command} {args.subcommand}"
+    try:
+        if action == "asset set":
+            ownership.set_asset(db, args.id, owner=args.owner, tags=args.tag, notes=args.notes,
+                                by=args.by)
+            print(f"asset {args.id} updated by {args.by}")
+        elif action == "owner add-rule":
+            policy = _policy(args) if args.zone else None
+            if args.zone and policy is None:
+                return 2
+            rule = ownership.add_rule(db, owner=args.owner, tags=args.tag, zone=args.zone,
+                                      cidr=args.cidr, policy=policy, by=args.by)
+            print(f"owner rule {rule} added")
+        elif action == "owner remove-rule":
+            ownership.remove_rule(db, args.id)
+            print(f"owner rule {args.id} removed")
+        else:
+            found = [dataclasses.asdict(r) for r in ownership.rules(db)]
+            if args.format == "json":
+                print(json.dumps(found, indent=2, ensure_ascii=False))
+            else:
+                for item in found:
+                    where = f"zone {item['zone']}" if item["zone"] else f"cidr {item['cidr']}"
+                    print(f"{item['id']}: {where} -> {item['owner'] or '-'} "
+                          f"{' '.join('#' + t for t in item['tags'])}")
+    except ownership.OwnershipError as exc:
+        print(f"netvagt-central: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     from central import register
 
@@ -552,6 +588,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "netvagt-central matrix"),
     "export": ("export assets, violations or the risk register (CSV, XLSX, JSON)",
                "netvagt-central export register --format xlsx --lang da --out register.xlsx"),
+    "asset set": ("set an asset's owner, tags or notes (an empty value clears it)",
+                  "netvagt-central asset set 42 --owner 'Teknik og Miljø' --tag varme"),
+    "owner add-rule": ("give every asset in a zone or CIDR an owner and tags (its own owner "
+                       "wins; the longest CIDR wins among rules)",
+                       "netvagt-central owner add-rule --zone bms --owner 'Ejendomme' "
+                       "--tag bygningsdrift"),
+    "owner rules": ("list the owner rules", "netvagt-central owner rules"),
+    "owner remove-rule": ("remove an owner rule", "netvagt-central owner remove-rule 3"),
     "register set": ("set a risk-register row's likelihood, consequence, measure, "
                      "responsible person or deadline (kept across evaluations)",
                      "netvagt-central register set 12 --likelihood 2 --responsible 'IT-drift'"),
@@ -603,7 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
                   "inventory": "the approved assets: import",
                   "vulns": "known vulnerabilities: import, update, status, list",
                   "notify": "notifications: check the file, run one round now",
-                  "register": "the risk register: set a row's assessment"}
+                  "register": "the risk register: set a row's assessment",
+                  "asset": "one asset: set its owner, tags and notes",
+                  "owner": "owner rules per zone or CIDR: add, list, remove"}
 
     def add(name: str, handler: Handler) -> argparse.ArgumentParser:
         summary, example = COMMANDS[name]
@@ -798,6 +844,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=("open", "accepted", "all"), default="open",
                    help="the register's rows: still to handle (default), accepted risks, all")
 
+    by_help = "who made the change (default: the OS user)"
+    default_by = os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown"
+    p = add("asset set", cmd_ownership)
+    _db_arg(p)
+    p.add_argument("id", type=int, help="the asset's id (assets --format json)")
+    p.add_argument("--owner", help="a person or a department")
+    p.add_argument("--tag", action="append", help="a tag (repeat for several; replaces them)")
+    p.add_argument("--notes")
+    p.add_argument("--by", default=default_by, help=by_help)
+    p = add("owner add-rule", cmd_ownership)
+    _db_arg(p)
+    policy_arg(p)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--zone")
+    where.add_argument("--cidr")
+    p.add_argument("--owner")
+    p.add_argument("--tag", action="append")
+    p.add_argument("--by", default=default_by, help=by_help)
+    p = add("owner rules", cmd_ownership)
+    _db_arg(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p = add("owner remove-rule", cmd_ownership)
+    _db_arg(p)
+    p.add_argument("id", type=int)
+
     p = add("register set", cmd_register)
     _db_arg(p)
     p.add_argument("id", type=int, help="the violation's id (the register's first column)")
@@ -806,8 +877,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", help="the proposed measure, in the team's words")
     p.add_argument("--responsible", help="who carries the measure out")
     p.add_argument("--deadline", help="YYYY-MM-DD")
-    p.add_argument("--by", default=os.environ.get("SUDO_USER") or os.environ.get("USER")
-                   or "unknown", help="who decided (default: the OS user)")
+    p.add_argument("--by", default=default_by, help=by_help)
 
     p = add("demo", cmd_demo)
     p.add_argument("--db-out", type=Path, help="keep the demo's inventory database here")

@@ -508,6 +508,34 @@ def m014_register(db: Database) -> None:
     )
 
 
+@migrations()
+def m015_ownership(db: Database) -> None:
+    """Who owns an asset, its tags and notes; rules that set them per zone or CIDR."""
+    _run(
+        db,
+        """
+        CREATE TABLE asset_owners (
+            asset_id INTEGER PRIMARY KEY REFERENCES assets(id),
+            owner TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            notes TEXT,
+            updated_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE owner_rules (
+            id INTEGER PRIMARY KEY,
+            zone TEXT,
+            cidr TEXT,
+            owner TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            CHECK ((zone IS NULL) != (cidr IS NULL))
+        )
+        """,
+    )
+
+
 class InventoryError(RuntimeError):
     """The inventory database is missing, unreadable or not one of ours; the message says
     which file and why, in one line."""

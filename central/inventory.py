@@ -53,6 +53,9 @@ class AssetRow:
     cpe: str | None = None  # as a fingerprint database named it
     # known vulnerabilities matched to its product and version (central.vulns), worst first
     vulnerabilities: tuple[dict[str, Any], ...] = ()
+    owner: str | None = None  # central.ownership: the asset's own, a rule's, the approved list's
+    tags: tuple[str, ...] = ()
+    notes: str | None = None
 
     @property
     def identified_as(self) -> str:
@@ -113,9 +116,10 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
                 source=row["source"],
             )
         )
-    from central import vulns
+    from central import ownership, vulns
 
     known = vulns.of_assets(db)
+    owned = ownership.of_assets(db)
     result = [
         AssetRow(
             id=row["id"],
@@ -142,6 +146,9 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
                 vendor=row.get("vendor"), product=row.get("product"), model=row.get("model"),
                 version=row.get("version")),
             vulnerabilities=tuple(known.get(row["id"], [])),
+            owner=owned[row["id"]].owner if row["id"] in owned else None,
+            tags=owned[row["id"]].tags if row["id"] in owned else (),
+            notes=owned[row["id"]].notes if row["id"] in owned else None,
         )
         for row in rows
     ]

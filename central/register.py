@@ -1,7 +1,7 @@
 """The risk register: one row per violation the team still has to handle, in the words and
 columns a municipality's risk register uses, in Danish or English.
 
-Each row carries the asset and its owner (from the municipality's approved list), the site
+Each row carries the asset and its owner (see :mod:`central.ownership`), the site
 and zone, the threat and the vulnerability in words, the evidence, a likelihood and a
 consequence (1 to 5) and the risk level they make, a proposed measure, the person
 responsible, a deadline and a status, and the NIS2 measure the row supports. Likelihood,
@@ -158,18 +158,6 @@ def assess(db: Database, violation_id: int, change: Assessment, *, by: str) -> N
                            [value, by, wire.utc_now(), violation_id])
 
 
-def _owners(db: Database) -> tuple[dict[str, str], dict[str, str]]:
-    """The approved list's owners, by MAC and by address."""
-    by_mac: dict[str, str] = {}
-    by_ip: dict[str, str] = {}
-    for row in db.query("SELECT mac, ip, owner FROM approved_assets WHERE owner IS NOT NULL"):
-        if row["mac"]:
-            by_mac[row["mac"]] = row["owner"]
-        if row["ip"]:
-            by_ip[row["ip"]] = row["owner"]
-    return by_mac, by_ip
-
-
 def rows(db: Database, policy: Policy | None = None, *, language: str = "da",
          status: str = "open", site: str | None = None) -> list[dict[str, Any]]:
     """The register's rows, worst risk first."""
@@ -181,7 +169,9 @@ def rows(db: Database, policy: Policy | None = None, *, language: str = "da",
         "SELECT a.id, a.mac, a.vendor, a.model, a.product, a.device_type, a.mac_vendor,"
         " (SELECT min(ip) FROM addresses d WHERE d.asset_id = a.id AND d.kind = 'probed')"
         " AS ip FROM assets a")}
-    owner_by_mac, owner_by_ip = _owners(db)
+    from central import ownership
+
+    owners = ownership.of_assets(db, policy)
     out = []
     for v in violations.violations(db, statuses=STATUS_FILTERS[status], site=site):
         zone = policy.zone(v.zone) if policy and v.zone and v.zone in {
@@ -192,8 +182,7 @@ def rows(db: Database, policy: Policy | None = None, *, language: str = "da",
         consequence = entry.get("consequence") or consequence
         risk = level(likelihood, consequence)
         asset = assets.get(v.asset_id or -1, {})
-        owner = (owner_by_mac.get(asset.get("mac") or "") or owner_by_ip.get(asset.get("ip")
-                                                                                or "") or "")
+        owner = (owners[v.asset_id].owner or "") if v.asset_id in owners else ""
         first = v.first_seen[:10]
         deadline = entry.get("deadline") or (
             date.fromisoformat(first) + timedelta(days=DEADLINE_DAYS[risk])).isoformat()
