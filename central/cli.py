@@ -492,14 +492,14 @@ def cmd_ownership(args: argparse.Namespace) -> int:
     try:
         if action == "asset set":
             ownership.set_asset(db, args.id, owner=args.owner, tags=args.tag, notes=args.notes,
-                                by=args.by)
-            print(f"asset {args.id} updated by {args.by}")
+                                by=args.by or operator())
+            print(f"asset {args.id} updated by {args.by or operator()}")
         elif action == "owner add-rule":
             policy = _policy(args) if args.zone else None
             if args.zone and policy is None:
                 return 2
             rule = ownership.add_rule(db, owner=args.owner, tags=args.tag, zone=args.zone,
-                                      cidr=args.cidr, policy=policy, by=args.by)
+                                      cidr=args.cidr, policy=policy, by=args.by or operator())
             print(f"owner rule {rule} added")
         elif action == "owner remove-rule":
             ownership.remove_rule(db, args.id)
@@ -526,11 +526,11 @@ def cmd_register(args: argparse.Namespace) -> int:
     try:
         register.assess(db, args.id, register.Assessment(
             likelihood=args.likelihood, consequence=args.consequence, measure=args.measure,
-            responsible=args.responsible, deadline=args.deadline), by=args.by)
+            responsible=args.responsible, deadline=args.deadline), by=args.by or operator())
     except register.RegisterError as exc:
         print(f"netvagt-central: {exc}", file=sys.stderr)
         return 2
-    print(f"register row {args.id} updated by {args.by}")
+    print(f"register row {args.id} updated by {args.by or operator()}")
     return 0
 
 
@@ -845,7 +845,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the register's rows: still to handle (default), accepted risks, all")
 
     by_help = "who made the change (default: the OS user)"
-    default_by = os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown"
+    default_by = None  # the operator (see operator()), found when the command runs
     p = add("asset set", cmd_ownership)
     _db_arg(p)
     p.add_argument("id", type=int, help="the asset's id (assets --format json)")
