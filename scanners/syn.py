@@ -26,6 +26,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from scanners import bind
 from scanners.icmp import checksum
@@ -47,16 +48,16 @@ def available() -> bool:
     return True
 
 
-def _name(key: Key) -> str:
+def probe_name(key: Key) -> str:
     return f"{key[0]}:{key[1]}:{key[2]}"
 
 
-def _key(name: str) -> Key:
+def probe_key(name: str) -> Key:
     proto, ip, port = name.split(":")
     return proto, ip, int(port)
 
 
-class _PerHost:
+class PerHost:
     """The sweep engine keys its limiter by target; the limit is per address."""
 
     def __init__(self, limiter: RateLimiter) -> None:
@@ -127,14 +128,35 @@ def probe_sync(
     for _, ip, _ in probes:
         scope.check(ip)
     with _Prober() as prober:
-        replies = sweep([_name(p) for p in probes], send=prober.send, poll=prober.poll,
-                        limiter=_PerHost(limiter), timing=timing,
-                        progress=progress)
-        if ttls is not None:
-            ttls.update({_key(name): ttl for name, ttl in prober.ttls.items()})
+        return sweep_probes(prober, probes, limiter=limiter, timing=timing, progress=progress,
+                            ttls=ttls)
+
+
+class Prober(Protocol):
+    """What sends probes and reads their answers (raw sockets here, a trunk's tagged
+    frames in :mod:`scanners.trunk`); ``ttls`` collects each SYN-ACK's IP TTL by name."""
+
+    ttls: dict[str, int]
+
+    def send(self, name: str) -> None: ...
+
+    def poll(self, timeout: float) -> list[Answer[str]]: ...
+
+
+def sweep_probes(prober: Prober, probes: Sequence[Key], *, limiter: RateLimiter,
+                 timing: SweepTiming, progress: Callable[[int, int], None] | None,
+                 ttls: dict[Key, int] | None, sendable: Callable[[Key], bool] = lambda _: True,
+                 ) -> dict[Key, tuple[str, float | None]]:
+    """Every probe through the sweep engine (paced per host, retried, a quiet period that
+    adapts); {probe: (state, rtt seconds)}, silence (or a probe not ``sendable``) filtered."""
+    replies = sweep([probe_name(p) for p in probes if sendable(p)], send=prober.send,
+                    poll=prober.poll, limiter=PerHost(limiter), timing=timing,
+                    progress=progress)
+    if ttls is not None:
+        ttls.update({probe_key(name): ttl for name, ttl in prober.ttls.items()})
     out: dict[Key, tuple[str, float | None]] = {}
     for probe in probes:
-        reply = replies.get(_name(probe))
+        reply = replies.get(probe_name(probe))
         out[probe] = (reply.info, reply.rtt_s) if reply else ("filtered", None)
     return out
 
@@ -182,7 +204,7 @@ class _Prober:
         return self.sources[ip]
 
     def send(self, name: str) -> None:
-        proto, ip, port = _key(name)
+        proto, ip, port = probe_key(name)
         with contextlib.suppress(OSError):  # no route: it simply does not answer
             if proto == "tcp":
                 self.tcp.sendto(syn_segment(self.source_for(ip), ip, self.tcp_port, port,
@@ -207,7 +229,7 @@ class _Prober:
         try:
             if sock is self.udp:
                 _data, (ip, port) = self.udp.recvfrom(MAX_PACKET)
-                return Answer(_name(("udp", ip, port)), "reachable", time.monotonic())
+                return Answer(probe_name(("udp", ip, port)), "reachable", time.monotonic())
             packet = sock.recv(MAX_PACKET)
         except (BlockingIOError, ConnectionRefusedError):
             return None
@@ -223,8 +245,8 @@ class _Prober:
         state = ("reachable" if flags & (SYN | ACK) == SYN | ACK else
                  "refused" if flags & RST else None)
         if state == "reachable":
-            self.ttls.setdefault(_name(("tcp", ip, port)), packet[8])
-        return Answer(_name(("tcp", ip, port)), state, time.monotonic()) if state else None
+            self.ttls.setdefault(probe_name(("tcp", ip, port)), packet[8])
+        return Answer(probe_name(("tcp", ip, port)), state, time.monotonic()) if state else None
 
     def unreachable(self, packet: bytes) -> Answer[str] | None:
         about = parse_unreachable(packet)
@@ -234,4 +256,4 @@ class _Prober:
         if sport != (self.tcp_port if proto == "tcp" else self.udp_port):
             return None
         state = "refused" if (proto, code) == ("udp", 3) else "filtered"
-        return Answer(_name((proto, ip, port)), state, time.monotonic())
+        return Answer(probe_name((proto, ip, port)), state, time.monotonic())

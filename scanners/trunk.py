@@ -36,7 +36,18 @@ from scanners.observations import HostReply
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
 from scanners.sweep import Answer, Progress, SweepTiming, sweep
-from scanners.syn import ACK, RST, SYN, Key, parse_tcp, parse_unreachable, syn_segment
+from scanners.syn import (
+    ACK,
+    RST,
+    SYN,
+    Key,
+    parse_tcp,
+    parse_unreachable,
+    probe_key,
+    probe_name,
+    sweep_probes,
+    syn_segment,
+)
 from scanners.tcp import UDP_PAYLOADS
 
 ETH_P_ALL, ETH_P_IP, ETH_P_ARP, ETH_P_8021Q = 0x0003, 0x0800, 0x0806, 0x8100
@@ -253,23 +264,6 @@ def arp_sweep(trunk: Trunk, vlan: Vlan, targets: Sequence[str], *, scope: Scope,
             for ip, r in sorted(replies.items(), key=lambda kv: socket.inet_aton(kv[0]))]
 
 
-class _PerHost:
-    def __init__(self, limiter: RateLimiter) -> None:
-        self.limiter = limiter
-
-    def try_take(self, target: str) -> float:
-        return self.limiter.try_take(target.split(":")[1])
-
-
-def _name(key: Key) -> str:
-    return f"{key[0]}:{key[1]}:{key[2]}"
-
-
-def _key(name: str) -> Key:
-    proto, ip, port = name.split(":")
-    return proto, ip, int(port)
-
-
 def probe(trunk: Trunk, vlan: Vlan, probes: Sequence[Key], *, next_hops: dict[str, bytes],
           scope: Scope, limiter: RateLimiter, timing: SweepTiming = SweepTiming(),
           progress: Callable[[int, int], None] | None = None,
@@ -279,17 +273,9 @@ def probe(trunk: Trunk, vlan: Vlan, probes: Sequence[Key], *, next_hops: dict[st
     on the VLAN's subnet, the gateway's beyond). A target without one is 'filtered'."""
     for _, ip, _ in probes:
         scope.check(ip)
-    prober = _Prober(trunk, vlan, next_hops)
-    sendable = [p for p in probes if p[1] in next_hops]
-    replies = sweep([_name(p) for p in sendable], send=prober.send, poll=prober.poll,
-                    limiter=_PerHost(limiter), timing=timing, progress=progress)
-    if ttls is not None:
-        ttls.update({_key(name): ttl for name, ttl in prober.ttls.items()})
-    out: dict[Key, tuple[str, float | None]] = {}
-    for key in probes:
-        reply = replies.get(_name(key))
-        out[key] = (reply.info, reply.rtt_s) if reply else ("filtered", None)
-    return out
+    return sweep_probes(_Prober(trunk, vlan, next_hops), probes, limiter=limiter,
+                        timing=timing, progress=progress, ttls=ttls,
+                        sendable=lambda p: p[1] in next_hops)
 
 
 class _Prober:
@@ -315,7 +301,7 @@ class _Prober:
                         ipv4(self.vlan.ip, target, proto, payload, self.packet_id))
 
     def send(self, name: str) -> None:
-        proto, ip, port = _key(name)
+        proto, ip, port = probe_key(name)
         if proto == "tcp":
             self._ip(ip, socket.IPPROTO_TCP,
                      syn_segment(self.vlan.ip, ip, self.tcp_port, port, self.seq_for(ip, port)))
@@ -346,7 +332,7 @@ class _Prober:
             if len(packet) >= ihl + 8:
                 sport, dport = struct.unpack_from("!HH", packet, ihl)
                 if dport == self.udp_port:
-                    return Answer(_name(("udp", socket.inet_ntoa(packet[12:16]), sport)),
+                    return Answer(probe_name(("udp", socket.inet_ntoa(packet[12:16]), sport)),
                                   "reachable", at)
             return None
         if proto == socket.IPPROTO_ICMP:
@@ -364,9 +350,9 @@ class _Prober:
             # no kernel here resets it: we do, so no half-open connection is left behind
             self._ip(ip, socket.IPPROTO_TCP,
                      syn_segment(self.vlan.ip, ip, self.tcp_port, port, ack, flags=RST))
-            self.ttls.setdefault(_name(("tcp", ip, port)), packet[8])
-            return Answer(_name(("tcp", ip, port)), "reachable", at)
-        return Answer(_name(("tcp", ip, port)), "refused", at) if flags & RST else None
+            self.ttls.setdefault(probe_name(("tcp", ip, port)), packet[8])
+            return Answer(probe_name(("tcp", ip, port)), "reachable", at)
+        return Answer(probe_name(("tcp", ip, port)), "refused", at) if flags & RST else None
 
     def icmp_answer(self, packet: bytes, at: float) -> Answer[str] | None:
         ihl = (packet[0] & 0x0F) * 4
@@ -374,7 +360,7 @@ class _Prober:
             return None
         kind, _code, _csum, ident = struct.unpack_from("!BBHH", packet, ihl)
         if kind == ICMP_ECHO_REPLY:
-            return (Answer(_name(("icmp", socket.inet_ntoa(packet[12:16]), 0)), "reachable", at)
+            return (Answer(probe_name(("icmp", socket.inet_ntoa(packet[12:16]), 0)), "reachable", at)
                     if ident == self.ident else None)
         about = parse_unreachable(packet)
         if about is None:
@@ -383,4 +369,4 @@ class _Prober:
         if sport != (self.tcp_port if proto == "tcp" else self.udp_port):
             return None
         state = "refused" if (proto, code) == ("udp", 3) else "filtered"
-        return Answer(_name((proto, ip, port)), state, at)
+        return Answer(probe_name((proto, ip, port)), state, at)
