@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from rich.console import Console
 from sqlite_utils import Database
@@ -112,6 +113,15 @@ def _sensor(sensor_id: str, segment: str, ns: str, site: str, zone: str | None, 
         "[scan]\n" + scan
     )
     return SensorSetup(id=sensor_id, segment=segment, ns=ns, config=config)
+
+
+def query(db_path: Path, sql: str, params: list[object] | None = None) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query on an inventory a running central writes to."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute(sql, params or []).fetchall()
+    finally:
+        conn.close()
 
 
 def wait_for_messages(db_path: Path, sensors: list[str], *, timeout: float) -> bool:

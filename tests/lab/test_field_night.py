@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ import pytest
 
 from central.db import open_db
 from central.lab.broker import Mosquitto
-from central.lab.demo import ORG, SITE, wait_for_messages, write_sensor
+from central.lab.demo import ORG, SITE, query, wait_for_messages, write_sensor
 from central.lab.municipal import banner, http, rtsp
 from central.lab.topology import CORE_HOST, DeviceSpec, Lab, LabSpec, SegmentSpec
 
@@ -105,13 +104,6 @@ APPROVED = ("mac,owner,type\n"
 SCOPE = ("10.76.0.0/16", "fd76:1::/64", "fd76:2::/64")
 
 
-def _rows(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
 
 def _violations(db_path: Path) -> list[dict[str, Any]]:
     done = subprocess.run([*CLI, "violations", "--format", "json", "--db", str(db_path)],
@@ -176,9 +168,9 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
                 if all(_wanted(found).values()):
                     break
                 time.sleep(5)
-            plans = dict(_rows(db_path, "SELECT sensor_id, max(targets) FROM plans"
+            plans = dict(query(db_path, "SELECT sensor_id, max(targets) FROM plans"
                                         " GROUP BY sensor_id"))
-            seen = _rows(db_path, "SELECT p.sensor_id, r.ip, r.proto, r.port, r.state FROM reach r"
+            seen = query(db_path, "SELECT p.sensor_id, r.ip, r.proto, r.port, r.state FROM reach r"
                                   " JOIN plans p ON p.id = r.plan_id WHERE r.state = 'reachable'")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import pytest
 
 from central.db import open_db
 from central.lab.broker import Mosquitto
-from central.lab.demo import ORG, SITE, wait_for_messages, write_sensor
+from central.lab.demo import ORG, SITE, query, wait_for_messages, write_sensor
 from central.lab.municipal import banner, http, rtsp
 from central.lab.topology import CORE_HOST, DeviceSpec, Lab, LabSpec, SegmentSpec
 
@@ -96,13 +95,6 @@ settle_minutes = 1
 """
 
 
-def _rows(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
 
 def _lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -139,10 +131,10 @@ def test_a_night_reaches_the_webhook_the_siem_and_one_digest() -> None:
                                  str(s.config)], stderr=subprocess.DEVNULL, cwd=ROOT)
             # the webhook is down: deliveries to it wait in the queue and are retried
             deadline = time.monotonic() + 180
-            while time.monotonic() < deadline and not _rows(
+            while time.monotonic() < deadline and not query(
                     db_path, "SELECT 1 FROM deliveries WHERE channel = 'soc' AND attempts > 0"):
                 time.sleep(2)
-            failed_before = _rows(db_path, "SELECT count(*) FROM deliveries WHERE channel ="
+            failed_before = query(db_path, "SELECT count(*) FROM deliveries WHERE channel ="
                                            " 'soc' AND attempts > 0")[0][0]
             webhook = lab.popen(lab.core, [sys.executable, "-m", "tests.receivers", "--webhook",
                                            str(WEBHOOK), "--secret", SECRET, "--out",
@@ -150,19 +142,19 @@ def test_a_night_reaches_the_webhook_the_siem_and_one_digest() -> None:
             assert webhook.stdout is not None and webhook.stdout.readline() == b"ready\n"
             deadline = time.monotonic() + 420  # plans, probes, evaluations, back-off, digest
             while time.monotonic() < deadline:
-                flows = _rows(db_path, "SELECT count(*) FROM events WHERE kind = 'violation.new'"
+                flows = query(db_path, "SELECT count(*) FROM events WHERE kind = 'violation.new'"
                                        " AND title LIKE '%reaches cameras%'")[0][0]
-                pending = _rows(db_path, "SELECT count(*) FROM deliveries WHERE state !="
+                pending = query(db_path, "SELECT count(*) FROM deliveries WHERE state !="
                                          " 'sent'")[0][0]
-                digests = _rows(db_path, "SELECT count(*) FROM digests")[0][0]
+                digests = query(db_path, "SELECT count(*) FROM digests")[0][0]
                 if flows and digests and not pending:
                     break
                 time.sleep(5)
-            routed = {r[0] for r in _rows(db_path, "SELECT event_id FROM deliveries WHERE"
+            routed = {r[0] for r in query(db_path, "SELECT event_id FROM deliveries WHERE"
                                                    " channel = 'soc'")}
-            sent = _rows(db_path, "SELECT channel, state, count(*) FROM deliveries"
+            sent = query(db_path, "SELECT channel, state, count(*) FROM deliveries"
                                   " GROUP BY channel, state")
-            kinds = [r[0] for r in _rows(db_path, "SELECT kind FROM events ORDER BY id")]
+            kinds = [r[0] for r in query(db_path, "SELECT kind FROM events ORDER BY id")]
             time.sleep(1)  # the receivers' last writes
         hooks, lines = _lines(received / "webhook.jsonl"), _lines(received / "syslog.jsonl")
         mails = _lines(received / "smtp.jsonl")

@@ -18,7 +18,6 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from openpyxl import load_workbook
 from agent import wire
 from central.db import open_db
 from central.lab.broker import Mosquitto
-from central.lab.demo import SensorSetup, wait_for_messages, write_sensor
+from central.lab.demo import SensorSetup, query, wait_for_messages, write_sensor
 from central.lab.municipal import ALLOWED_FLOWS, MUNICIPAL, POLICY_FLOWS, policy_path
 from central.lab.topology import CORE_HOST, Lab
 
@@ -84,25 +83,18 @@ def policy_args() -> list[str]:
     return ["--policy", str(policy_path())]
 
 
-def _rows(db_path: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(sql, params or []).fetchall()
-    finally:
-        conn.close()
-
 
 def probe_round(run: SegRun, *sensors: str) -> None:
     """Issue plans; the central's service sends them; wait until every result is stored."""
-    before = {r[0] for r in _rows(run.db_path, "SELECT id FROM plans")}
+    before = {r[0] for r in query(run.db_path, "SELECT id FROM plans")}
     args = [a for s in sensors for a in ("--sensor", f"s-{s}")]
     central(run, "plan", *policy_args(), *args)
-    plans = [r[0] for r in _rows(run.db_path, "SELECT id FROM plans")
+    plans = [r[0] for r in query(run.db_path, "SELECT id FROM plans")
              if r[0] not in before]
     assert len(plans) == len(sensors)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        done = {r[0] for r in _rows(run.db_path, "SELECT DISTINCT plan_id FROM reach")}
+        done = {r[0] for r in query(run.db_path, "SELECT DISTINCT plan_id FROM reach")}
         if set(plans) <= done:
             time.sleep(1.0)  # a plan's later parts
             return
@@ -220,7 +212,7 @@ def test_lifecycle_accept_fix_reintroduce_and_a_new_device(seg_run: SegRun) -> N
     address = seg_run.lab.add_host("laptop", "admin", 90, "f8:bc:12:10:20:90")
     central(seg_run, "sensor", "scan", "s-admin")  # a signed command to the admin daemon
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not _rows(
+    while time.monotonic() < deadline and not query(
             seg_run.db_path, "SELECT 1 FROM addresses WHERE ip = ?", [address]):
         time.sleep(1.0)
     while datetime.now(UTC).isoformat() < until.replace("Z", "+00:00"):
@@ -241,7 +233,7 @@ def test_exports_read_back_with_every_row_and_hostile_text_stays_text(seg_run: S
     central(seg_run, "export", "violations", "--format", "xlsx", "--out", str(xlsx),
             *policy_args())
     sheet = load_workbook(xlsx).active
-    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    rows = [[c.value for c in row] for row in sheet.iterquery()]
     assert rows[0][0] == "ID / ID"
     assert len(rows) == 1 + len(everything)
     evidence_col = rows[0].index("Dokumentation / Evidence")
@@ -250,7 +242,7 @@ def test_exports_read_back_with_every_row_and_hostile_text_stays_text(seg_run: S
     hostile = [r for r in rows[1:] if "10.20.30.24" in str(r[evidence_col])
                and "Telnet" in str(r)]
     assert hostile and str(hostile[0][banner_col]).startswith("'=HYPERLINK(")
-    for cell in (c for row in sheet.iter_rows(min_row=2) for c in row):
+    for cell in (c for row in sheet.iterquery(min_row=2) for c in row):
         assert cell.data_type != "f", cell.value  # never a formula
     text = central(seg_run, "export", "violations", "--format", "csv", *policy_args()).stdout
     table = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import pytest
 
 from central.db import open_db
 from central.lab.broker import Mosquitto
-from central.lab.demo import ORG, wait_for_messages, write_trunk_sensor
+from central.lab.demo import ORG, query, wait_for_messages, write_trunk_sensor
 from central.lab.municipal import SCHOOL_DEVICES, SCHOOL_FAULT, SCHOOL_SEGMENTS, TRUNK_SENSOR
 from central.lab.topology import CORE_HOST, Lab, LabSpec
 
@@ -138,13 +137,6 @@ def test_each_vlan_is_swept_and_probed_in_its_own_tagged_frames(lab: Lab) -> Non
     assert out["arp"]["answered"] >= 1
 
 
-def _rows(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
 
 def _flows(db_path: Path) -> list[dict[str, Any]]:
     done = subprocess.run([*CLI, "violations", "--format", "json", "--db", str(db_path)],
@@ -180,7 +172,7 @@ def test_a_night_on_the_trunk_plans_each_vlan_and_finds_the_seeded_flow(lab: Lab
             flows: list[dict[str, Any]] = []
             while time.monotonic() < deadline:
                 flows = _flows(db_path)
-                answered = _rows(db_path, "SELECT DISTINCT p.zone FROM reach r JOIN plans p"
+                answered = query(db_path, "SELECT DISTINCT p.zone FROM reach r JOIN plans p"
                                           " ON p.id = r.plan_id")
                 if any("tcp/445" in f["title"] for f in flows) and len(answered) == 2:
                     break
@@ -188,10 +180,10 @@ def test_a_night_on_the_trunk_plans_each_vlan_and_finds_the_seeded_flow(lab: Lab
             for proc in (daemon, serve):
                 proc.terminate()
                 proc.wait(timeout=30)
-            plans = _rows(db_path, "SELECT zone, targets FROM plans ORDER BY zone")
-            reached = _rows(db_path, "SELECT p.zone, r.ip, r.proto, r.port FROM reach r JOIN plans"
+            plans = query(db_path, "SELECT zone, targets FROM plans ORDER BY zone")
+            reached = query(db_path, "SELECT p.zone, r.ip, r.proto, r.port FROM reach r JOIN plans"
                                      " p ON p.id = r.plan_id WHERE r.state = 'reachable'")
-            sites = dict(_rows(db_path, "SELECT d.ip, t.name FROM addresses d JOIN assets a"
+            sites = dict(query(db_path, "SELECT d.ip, t.name FROM addresses d JOIN assets a"
                                         " ON a.id = d.asset_id JOIN sites t ON t.id = a.site_id"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
