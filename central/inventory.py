@@ -142,9 +142,9 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
             os=row.get("os"),
             identity_confidence=row.get("identity_confidence"),
             identity_evidence=tuple(json.loads(row.get("identity_evidence") or "[]")),
-            cpe=row.get("cpe") or vulns.cpe_name(
-                vendor=row.get("vendor"), product=row.get("product"), model=row.get("model"),
-                version=row.get("version")),
+            cpe=(row.get("cpe") if vulns.device_cpe(row.get("cpe"), row.get("vendor"))
+                 else vulns.cpe_name(vendor=row.get("vendor"), product=row.get("product"),
+                                     model=row.get("model"), version=row.get("version"))),
             vulnerabilities=tuple(known.get(row["id"], [])),
             owner=owned[row["id"]].owner if row["id"] in owned else None,
             tags=owned[row["id"]].tags if row["id"] in owned else (),

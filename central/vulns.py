@@ -287,13 +287,27 @@ class Hit:
     criteria: str
 
 
+def device_cpe(cpe: str | None, vendor: str | None) -> tuple[str, str, str, str] | None:
+    """The parts of a CPE a fingerprint database gave, if it names the device itself: its
+    hardware or operating system (``h``, ``o``) by the device's own vendor. A web server's
+    application CPE (``cpe:/a:lighttpd:lighttpd:1.4.35``) names what runs on it, and its
+    version is not the device's firmware."""
+    parsed = parse_cpe(cpe) if cpe else None
+    if parsed is None or parsed[0] not in ("h", "o"):
+        return None
+    maker = words(vendor)
+    if maker and words(parsed[1].replace("_", " "))[:1] != maker[:1]:
+        return None
+    return parsed
+
+
 def _asset_names(row: dict[str, Any]) -> tuple[tuple[str, ...], set[tuple[str, ...]],
                                                  str | None]:
     """(vendor words, product names as words, version) of an identified asset."""
     vendor = words(row["vendor"])
     products = {words(row["product"]), words(row["model"])} - {()}
     version = row["version"]
-    if row.get("cpe") and (parsed := parse_cpe(row["cpe"])):
+    if (parsed := device_cpe(row.get("cpe"), row["vendor"])) is not None:
         _part, cpe_vendor, cpe_product, cpe_version = parsed
         vendor = vendor or words(cpe_vendor)
         products.add(_product_words(cpe_product))

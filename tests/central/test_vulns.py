@@ -86,6 +86,18 @@ def test_versions_compare_part_by_part() -> None:
     assert vulns.parse_cpe("cpe:/h:axis:p1375") == ("h", "axis", "p1375", "*")
 
 
+def test_a_web_servers_cpe_is_not_the_devices() -> None:
+    """recog names the lighttpd on a heating controller cpe:/a:lighttpd:lighttpd:1.4.35: that
+    is software on the device, and 1.4.35 is not its firmware (the lab found this)."""
+    assert vulns.device_cpe("cpe:/a:lighttpd:lighttpd:1.4.35", "Danfoss") is None
+    assert vulns.device_cpe("cpe:/h:hikvision:ds-2cd2032", "Axis Communications") is None
+    assert vulns.device_cpe("cpe:/h:axis:p1375", "Axis Communications") == (
+        "h", "axis", "p1375", "*")
+    row = {"vendor": "Danfoss", "product": None, "model": "ECL Comfort 296", "version": None,
+           "cpe": "cpe:/a:lighttpd:lighttpd:1.4.35"}
+    assert vulns._asset_names(row) == (("danfoss",), {("ecl", "comfort", "296")}, None)
+
+
 def test_kev_and_nvd_mark_the_devices_in_a_listed_range_and_no_others(
         inventory_db: Database, tmp_path: Path) -> None:
     db = inventory_db
