@@ -126,11 +126,14 @@ def import_file(db: Database, path: Path, *, org: str, site: str) -> int:
     return len(rows)
 
 
-def approved_by_site(db: Database) -> dict[str, tuple[set[str], set[str]]]:
-    """{site name: (approved MACs, approved addresses)} for the sites that have a list."""
+def approved_by_site(db: Database, org: str | None = None
+                     ) -> dict[str, tuple[set[str], set[str]]]:
+    """{site name: (approved MACs, approved addresses)} for the sites that have a list (of
+    ``org`` when given: site names repeat between municipalities)."""
     out: dict[str, tuple[set[str], set[str]]] = {}
     for row in db.query("SELECT s.name AS site, a.mac, a.ip FROM approved_assets a"
-                        " JOIN sites s ON s.id = a.site_id"):
+                        " JOIN sites s ON s.id = a.site_id WHERE ? IS NULL OR s.org_id = ?",
+                        [org, org]):
         macs, ips = out.setdefault(row["site"], (set(), set()))
         if row["mac"]:
             macs.add(row["mac"])

@@ -519,6 +519,34 @@ def cmd_ownership(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from central import users
+
+    db = open_db(args.db, create=False)
+    try:
+        if args.subcommand == "add":
+            password = (args.password_file.read_text().strip() if args.password_file
+                        else getpass.getpass(f"password for {args.name}: "))
+            user = users.add_user(db, args.name, password, role=args.role, orgs=args.org)
+            print(f"user {user.username} ({user.role}) for {', '.join(sorted(user.orgs))}")
+        else:
+            print(users.create_token(db, args.name, name=args.token_name, days=args.days))
+    except (users.UserError, OSError) as exc:
+        print(f"netvagt-central: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from central.web import serve
+
+    open_db(args.db, create=False).close()  # a clear error for a missing inventory
+    serve(args.db, host=args.host, port=args.port, secure_cookies=not args.insecure_cookies)
+    return 0
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     from central import register
 
@@ -596,6 +624,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
                        "--tag bygningsdrift"),
     "owner rules": ("list the owner rules", "netvagt-central owner rules"),
     "owner remove-rule": ("remove an owner rule", "netvagt-central owner remove-rule 3"),
+    "user add": ("create a console user with a role and organisations (the first admin too); "
+                 "the password is asked for, or read from --password-file",
+                 "netvagt-central user add anne --role reviewer --org aarhus"),
+    "user token": ("an API token that acts as a user (printed once; it expires)",
+                   "netvagt-central user token anne --name siem-import --days 90"),
+    "web": ("serve the console and API (HTML pages and JSON, with an OpenAPI description)",
+            "netvagt-central web --host 127.0.0.1 --port 8080"),
     "register set": ("set a risk-register row's likelihood, consequence, measure, "
                      "responsible person or deadline (kept across evaluations)",
                      "netvagt-central register set 12 --likelihood 2 --responsible 'IT-drift'"),
@@ -649,7 +684,8 @@ def build_parser() -> argparse.ArgumentParser:
                   "notify": "notifications: check the file, run one round now",
                   "register": "the risk register: set a row's assessment",
                   "asset": "one asset: set its owner, tags and notes",
-                  "owner": "owner rules per zone or CIDR: add, list, remove"}
+                  "owner": "owner rules per zone or CIDR: add, list, remove",
+                  "user": "console users and API tokens: add, token"}
 
     def add(name: str, handler: Handler) -> argparse.ArgumentParser:
         summary, example = COMMANDS[name]
@@ -868,6 +904,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("owner remove-rule", cmd_ownership)
     _db_arg(p)
     p.add_argument("id", type=int)
+
+    p = add("user add", cmd_user)
+    _db_arg(p)
+    p.add_argument("name")
+    p.add_argument("--role", choices=("viewer", "reviewer", "admin"), required=True)
+    p.add_argument("--org", action="append", required=True, help="repeat for several")
+    p.add_argument("--password-file", type=Path, help="default: asked for on the terminal")
+    p = add("user token", cmd_user)
+    _db_arg(p)
+    p.add_argument("name")
+    p.add_argument("--name", dest="token_name", default="api", help="what the token is for")
+    p.add_argument("--days", type=int, default=90)
+    p = add("web", cmd_web)
+    _db_arg(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--insecure-cookies", action="store_true",
+                   help="session cookies without Secure: only behind no TLS, on a lab host")
 
     p = add("register set", cmd_register)
     _db_arg(p)

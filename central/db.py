@@ -536,12 +536,56 @@ def m015_ownership(db: Database) -> None:
     )
 
 
+@migrations()
+def m016_users(db: Database) -> None:
+    """The console's users, their organisations, sessions, API tokens and failed logins;
+    each violation's organisation, so that a user sees only their own."""
+    _run(
+        db,
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'reviewer', 'admin')),
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE user_orgs (
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            org_id TEXT NOT NULL REFERENCES orgs(id),
+            PRIMARY KEY (user_id, org_id)
+        );
+        CREATE TABLE web_sessions (
+            id TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE TABLE login_failures (
+            username TEXT NOT NULL,
+            address TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX login_failures_at ON login_failures (at);
+        ALTER TABLE violations ADD COLUMN org TEXT
+        """,
+    )
+
+
 class InventoryError(RuntimeError):
     """The inventory database is missing, unreadable or not one of ours; the message says
     which file and why, in one line."""
 
 
-def open_db(path: str | Path, *, create: bool = True) -> Database:
+def open_db(path: str | Path, *, create: bool = True, one_thread: bool = True) -> Database:
     """Open the inventory, in WAL mode, with every migration applied.
 
     ``create``: make a missing file (mode 0600, in a folder made 0700): the commands that
@@ -556,7 +600,10 @@ def open_db(path: str | Path, *, create: bool = True) -> Database:
             path.parent.mkdir(mode=0o700, parents=True)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        # one_thread=False: a connection handed from thread to thread, used by one at a time
+        # (a web request's: opened in one worker thread, used in another)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=one_thread)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         db = Database(conn)

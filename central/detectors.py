@@ -83,9 +83,9 @@ def _severity(zone: Zone | None, base: str) -> str:
     return base
 
 
-def latest_reach(db: Database) -> list[dict[str, Any]]:
+def latest_reach(db: Database, org: str | None = None) -> list[dict[str, Any]]:
     """The results of each sensor's most recent plan that has any, per zone it stands in
-    (a sensor on a trunk probes from each of its VLANs)."""
+    (a sensor on a trunk probes from each of its VLANs); only ``org``'s sensors when given."""
     return [dict(r) for r in db.query(
         "WITH answered AS (SELECT DISTINCT plan_id, sensor_id FROM reach),"
         " latest AS (SELECT p.sensor_id, p.zone, max(p.issued_at) AS issued_at FROM plans p"
@@ -94,18 +94,24 @@ def latest_reach(db: Database) -> list[dict[str, Any]]:
         " SELECT r.*, p.zone AS source_zone FROM latest l"
         " JOIN plans p ON p.sensor_id = l.sensor_id AND p.zone = l.zone"
         "  AND p.issued_at = l.issued_at"
-        " JOIN reach r ON r.plan_id = p.id AND r.sensor_id = p.sensor_id")]
+        " JOIN reach r ON r.plan_id = p.id AND r.sensor_id = p.sensor_id"
+        " JOIN sensors sn ON sn.id = p.sensor_id WHERE ? IS NULL OR sn.org_id = ?",
+        [org, org])]
 
 
-def current_addresses(db: Database) -> list[dict[str, Any]]:
-    """Probed addresses seen in their sensor's latest scan, with the asset's identity."""
+def current_addresses(db: Database, org: str | None = None) -> list[dict[str, Any]]:
+    """Probed addresses seen in their sensor's latest scan, with the asset's identity; only
+    ``org``'s assets when given (municipalities' address ranges overlap: each is judged by
+    its own policy alone)."""
     return [dict(r) for r in db.query(
         "WITH scanned AS (SELECT sensor_id, max(observed_at) AS at FROM observations"
         "  GROUP BY sensor_id)"
         " SELECT d.asset_id, d.ip, d.first_seen, d.last_seen, d.last_sensor, a.mac, a.hostname,"
         " a.device_type, a.vendor, a.model, a.product, a.version, a.mac_vendor FROM addresses d"
-        " JOIN assets a ON a.id = d.asset_id LEFT JOIN scanned s ON s.sensor_id = d.last_sensor"
-        " WHERE d.kind = 'probed' AND d.last_seen >= coalesce(s.at, d.last_seen)")]
+        " JOIN assets a ON a.id = d.asset_id JOIN sites t ON t.id = a.site_id"
+        " LEFT JOIN scanned s ON s.sensor_id = d.last_sensor"
+        " WHERE d.kind = 'probed' AND d.last_seen >= coalesce(s.at, d.last_seen)"
+        " AND (? IS NULL OR t.org_id = ?)", [org, org])]
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -117,15 +123,15 @@ def _label(row: dict[str, Any]) -> str:
 
 def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     found: dict[str, Finding] = {}
-    current = current_addresses(db)
+    current = current_addresses(db, policy.org)
     by_asset: dict[int, list[dict[str, Any]]] = {}
     for row in current:
         row["zone"] = z.name if (z := policy.zone_of(row["ip"])) else None
         by_asset.setdefault(row["asset_id"], []).append(row)
     asset_of_ip = {row["ip"]: row for row in current}
-    gateways = gateways_of(policy, current, _routed(db))
+    gateways = gateways_of(policy, current, _routed(db, policy.org))
 
-    reached = latest_reach(db)
+    reached = latest_reach(db, policy.org)
     _direct_answers(policy, reached, gateways, asset_of_ip, found)
     # unexpected flows: one violation per zone pair and service, listing every target reached
     for result in reached:
@@ -229,7 +235,7 @@ def _unapproved(db: Database, policy: Policy, current: list[dict[str, Any]],
     """Devices on no line of their site's approved list (sites without a list: none)."""
     from central.approved import approved_by_site
 
-    lists = approved_by_site(db)
+    lists = approved_by_site(db, policy.org)
     for row in current:
         zone = policy.zone(row["zone"]) if row["zone"] else None
         if zone is None or zone.site not in lists:
@@ -259,10 +265,12 @@ def gateways_of(policy: Policy, current: list[dict[str, Any]], routed: set[str])
     return known | {row["ip"] for row in current if row["asset_id"] in devices}
 
 
-def _routed(db: Database) -> set[str]:
-    """Addresses a sensor reported as its segment's default gateway."""
-    return {r[0] for r in db.execute("SELECT ip FROM facts WHERE key = ? AND value = ?",
-                                     [wire.ROLE_KEY, wire.DEFAULT_GATEWAY]).fetchall()}
+def _routed(db: Database, org: str) -> set[str]:
+    """The addresses ``org``'s sensors report as their segment's default gateway."""
+    return {r[0] for r in db.execute(
+        "SELECT f.ip FROM facts f JOIN assets a ON a.id = f.asset_id JOIN sites t"
+        " ON t.id = a.site_id WHERE f.key = ? AND f.value = ? AND t.org_id = ?",
+        [wire.ROLE_KEY, wire.DEFAULT_GATEWAY, org]).fetchall()}
 
 
 def _exposure(result: dict[str, Any], source: str, target: Zone, service: str,
@@ -405,13 +413,16 @@ def _insecure(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str
 
 def _unknown(db: Database, policy: Policy, current: list[dict[str, Any]],
              found: dict[str, Finding], now: str) -> None:
-    baselines = {r["zone"]: r["established_at"] for r in db.query("SELECT * FROM zone_baselines")}
+    # zone names repeat between municipalities: a baseline is the organisation's zone's
+    prefix = f"{policy.org}/"
+    baselines = {r["zone"].removeprefix(prefix): r["established_at"] for r in db.query(
+        "SELECT * FROM zone_baselines WHERE zone LIKE ?", [prefix.replace("%", "") + "%"])}
     for zone in {r["zone"] for r in current if r["zone"]} - set(baselines):
         # the first look at a zone is its baseline: what is there now is known, not new;
         # a zone whose baseline is 'empty' knows nothing, so everything there is new
         established = EMPTY_BASELINE if policy.zone(zone).baseline == "empty" else now
         db.execute("INSERT INTO zone_baselines (zone, established_at) VALUES (?, ?)",
-                   [zone, established])
+                   [prefix + zone, established])
         if established == EMPTY_BASELINE:
             baselines[zone] = established  # judged from this very evaluation on
     for row in current:

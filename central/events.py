@@ -105,7 +105,8 @@ def from_row(row: dict[str, Any]) -> Event:
 # --------------------------------------------------------------------------- devices
 
 
-def _device_states(db: Database, policy: Policy | None) -> dict[int, dict[str, Any]]:
+def _device_states(db: Database, policy: Policy | None,
+                   org: str | None = None) -> dict[int, dict[str, Any]]:
     """What each device is now: the fields whose change is news."""
     ports: dict[int, set[str]] = {}
     for row in db.query("SELECT asset_id, proto, port FROM services WHERE state = 'open'"):
@@ -116,7 +117,8 @@ def _device_states(db: Database, policy: Policy | None) -> dict[int, dict[str, A
     out = {}
     for row in db.query("SELECT a.id, a.device_type, a.vendor, a.model, a.product, a.version,"
                         " a.mac, a.last_seen, t.name AS site, t.org_id AS org FROM assets a"
-                        " JOIN sites t ON t.id = a.site_id"):
+                        " JOIN sites t ON t.id = a.site_id WHERE ? IS NULL OR t.org_id = ?",
+                        [org, org]):
         ips = sorted(addresses.get(row["id"], set()))
         zones = sorted({z.name for ip in ips if policy and (z := policy.zone_of(ip))})
         out[row["id"]] = {
@@ -149,10 +151,12 @@ def _label(state: dict[str, Any]) -> str:
 
 
 def track_devices(db: Database, policy: Policy | None = None, *, now: str | None = None,
-                  gone_after_scans: int = GONE_AFTER_SCANS) -> dict[str, int]:
+                  gone_after_scans: int = GONE_AFTER_SCANS,
+                  org: str | None = None) -> dict[str, int]:
     """Compare every device with what it was at the last look; record device.new,
     device.changed and device.gone events, and remember what it is now. Call it inside a
-    transaction; returns the counts."""
+    transaction; returns the counts. With ``org``, only that organisation's devices (the
+    policy that judges them is its own)."""
     now = now or wire.utc_now()
     counts = {"device.new": 0, "device.changed": 0, "device.gone": 0}
     known = {r["asset_id"]: dict(r) for r in db.query("SELECT * FROM asset_states")}
@@ -162,7 +166,7 @@ def track_devices(db: Database, policy: Policy | None = None, *, now: str | None
     last_sensor = dict(db.execute("SELECT asset_id, last_sensor FROM addresses WHERE kind ="
                                   " 'probed' GROUP BY asset_id").fetchall())
     cutoff = _gone_before(db, gone_after_scans)
-    for asset_id, current in _device_states(db, policy).items():
+    for asset_id, current in _device_states(db, policy, org).items():
         state, before = current["state"], known.get(asset_id)
         where: dict[str, Any] = {"org": current["org"], "site": current["site"],
                  "zone": (state["zones"] or [None])[0], "asset_id": asset_id, "at": now}

@@ -25,7 +25,7 @@ def matrix(db: Database, policy: Policy) -> Cells:
                     "allowed": sorted(f.describe() for f in policy.allowed_between(source.name,
                                                                                    target.name)),
                     "reached": set(), "denied_reached": set(), "probed": 0}
-    for result in latest_reach(db):
+    for result in latest_reach(db, policy.org):
         into = policy.zone_of(result["ip"])
         if into is None or (result["source_zone"], into.name) not in cells:
             continue

@@ -58,8 +58,9 @@ def plan_for(db: Database, policy: Policy, sensor: str, *, zone: str | None = No
     for row in db.query("SELECT d.ip, s.port FROM addresses d JOIN assets a ON a.id = d.asset_id"
                         " JOIN sites t ON t.id = a.site_id LEFT JOIN services s ON"
                         " s.asset_id = d.asset_id AND s.ip = d.ip AND s.proto = 'tcp' AND"
-                        " s.state = 'open' WHERE d.kind = 'probed' AND t.name = ?",
-                        [home.site]):  # sites are separate address spaces
+                        " s.state = 'open' WHERE d.kind = 'probed' AND t.name = ?"
+                        " AND t.org_id = ?",
+                        [home.site, org]):  # sites (and municipalities) are separate spaces
         known.setdefault(row["ip"], set())
         if row["port"] is not None:
             known[row["ip"]].add(int(row["port"]))

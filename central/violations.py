@@ -46,18 +46,23 @@ def evaluate(db: Database, policy: Policy, *, now: str | None = None) -> dict[st
     changes = {"new": 0, "reopened": 0, "resolved": 0, "expired": 0, "open": 0}
     vulns.refresh(db)  # the devices identified since the last import or evaluation
     with immediate(db):
-        found = find(db, policy, now=now)
-        existing = {r["key"]: dict(r) for r in db.query("SELECT * FROM violations")}
+        _adopt_unowned(db, policy.org)
+        # one organisation's policy judges its own assets, probes and violations only: the
+        # municipalities on one central have overlapping ranges and the same zone names
+        found = {f"{policy.org}|{key}": item for key, item in find(db, policy, now=now).items()}
+        existing = {r["key"]: dict(r) for r in db.query("SELECT * FROM violations WHERE org = ?",
+                                                        [policy.org])}
         for key, item in found.items():
             evidence = json.dumps(item.evidence[:MAX_EVIDENCE])
             row = existing.get(key)
             if row is None:
                 vid = db.execute(
                     "INSERT INTO violations (key, kind, severity, site, zone, other_zone, asset_id,"
-                    " title, evidence, nis2, status, first_seen, last_seen) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                    " title, evidence, nis2, status, first_seen, last_seen, org) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
                     [key, item.kind, item.severity, item.site, item.zone, item.other_zone,
-                     item.asset_id, item.title, evidence, NIS2[item.kind], now, now]).lastrowid
+                     item.asset_id, item.title, evidence, NIS2[item.kind], now, now,
+                     policy.org]).lastrowid
                 _event(db, int(vid or 0), at=now, actor=SYSTEM, old=None, new="open",
                        reason="found by evaluation")
                 _announce(db, policy, "violation.new", item, int(vid or 0), now)
@@ -76,8 +81,8 @@ def evaluate(db: Database, policy: Policy, *, now: str | None = None) -> dict[st
                        reason=f"the accepted risk expired at {row['accepted_until']}")
                 changes["expired"] += 1
             db.execute("UPDATE violations SET status = ?, title = ?, severity = ?, evidence = ?,"
-                       " last_seen = ?, resolved_at = NULL WHERE id = ?",
-                       [status, item.title, item.severity, evidence, now, row["id"]])
+                       " last_seen = ?, resolved_at = NULL, org = ? WHERE id = ?",
+                       [status, item.title, item.severity, evidence, now, policy.org, row["id"]])
         for key, row in existing.items():
             if key in found or row["status"] in ("resolved", "false_positive"):
                 continue
@@ -90,11 +95,24 @@ def evaluate(db: Database, policy: Policy, *, now: str | None = None) -> dict[st
                         violation_id=row["id"], title=f"resolved: {row['title']}",
                         data={"kind": row["kind"], "was": row["status"]})
             changes["resolved"] += 1
-        events.track_devices(db, policy, now=now)
+        events.track_devices(db, policy, now=now, org=policy.org)
         changes["open"] = db.execute(
             "SELECT count(*) FROM violations WHERE status IN ('open', 'acknowledged')"
         ).fetchone()[0]
     return changes
+
+
+def _adopt_unowned(db: Database, org: str) -> None:
+    """Violations and zone baselines from before organisations were kept apart (one
+    organisation then): they are that organisation's, under its keys. With several
+    organisations already, nobody can tell whose they were, and they stay as they are."""
+    others = db.execute("SELECT count(*) FROM orgs WHERE id != ?", [org]).fetchone()[0]
+    if others:
+        return
+    db.execute("UPDATE violations SET org = ?, key = ? || '|' || key WHERE org IS NULL",
+               [org, org])
+    db.execute("UPDATE zone_baselines SET zone = ? || '/' || zone WHERE instr(zone, '/') = 0",
+               [org])
 
 
 def _announce(db: Database, policy: Policy, kind: str, item: Finding, vid: int,
@@ -195,6 +213,7 @@ class ViolationRow:
     reviewer: str | None
     history: list[dict[str, Any]]
     asset_id: int | None = None  # the device it is about, where it is about one
+    org: str | None = None  # the organisation whose policy found it
 
     def evidence_summary(self, limit: int = 5) -> str:
         parts = []
@@ -228,7 +247,7 @@ def violations(db: Database, *, statuses: Iterable[str] | None = ACTIVE, zone: s
             continue
         out.append(ViolationRow(
             id=row["id"], kind=row["kind"], severity=row["severity"], status=status,
-            asset_id=row["asset_id"],
+            asset_id=row["asset_id"], org=row["org"],
             site=row["site"], zone=row["zone"], other_zone=row["other_zone"], title=row["title"],
             evidence=json.loads(row["evidence"]), nis2=row["nis2"], first_seen=row["first_seen"],
             last_seen=row["last_seen"], accepted_until=row["accepted_until"],
