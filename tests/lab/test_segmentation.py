@@ -233,7 +233,7 @@ def test_exports_read_back_with_every_row_and_hostile_text_stays_text(seg_run: S
     central(seg_run, "export", "violations", "--format", "xlsx", "--out", str(xlsx),
             *policy_args())
     sheet = load_workbook(xlsx).active
-    rows = [[c.value for c in row] for row in sheet.iterquery()]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
     assert rows[0][0] == "ID / ID"
     assert len(rows) == 1 + len(everything)
     evidence_col = rows[0].index("Dokumentation / Evidence")
@@ -242,7 +242,7 @@ def test_exports_read_back_with_every_row_and_hostile_text_stays_text(seg_run: S
     hostile = [r for r in rows[1:] if "10.20.30.24" in str(r[evidence_col])
                and "Telnet" in str(r)]
     assert hostile and str(hostile[0][banner_col]).startswith("'=HYPERLINK(")
-    for cell in (c for row in sheet.iterquery(min_row=2) for c in row):
+    for cell in (c for row in sheet.iter_rows(min_row=2) for c in row):
         assert cell.data_type != "f", cell.value  # never a formula
     text = central(seg_run, "export", "violations", "--format", "csv", *policy_args()).stdout
     table = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
