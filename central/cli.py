@@ -543,7 +543,8 @@ def cmd_web(args: argparse.Namespace) -> int:
     from central.web import serve
 
     open_db(args.db, create=False).close()  # a clear error for a missing inventory
-    serve(args.db, host=args.host, port=args.port, secure_cookies=not args.insecure_cookies)
+    serve(args.db, host=args.host, port=args.port, secure_cookies=not args.insecure_cookies,
+          policy_path=args.policy)
     return 0
 
 
@@ -565,7 +566,8 @@ def cmd_register(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from central.lab.demo import run_demo
 
-    return run_demo(keep_db=args.db_out, sensors=args.sensors)
+    return run_demo(keep_db=args.db_out, sensors=args.sensors,
+                    serve_console=sys.stdout.isatty() and not args.no_console)
 
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -918,6 +920,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=90)
     p = add("web", cmd_web)
     _db_arg(p)
+    p.add_argument("--policy", type=Path, help="the zone policy, for the console's matrix")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--insecure-cookies", action="store_true",
@@ -935,6 +938,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", cmd_demo)
     p.add_argument("--db-out", type=Path, help="keep the demo's inventory database here")
+    p.add_argument("--no-console", action="store_true",
+                   help="end when the results are printed (on a terminal the demo then "
+                        "serves the console with its data until Ctrl-C)")
     p.add_argument("--sensors", type=int, default=4, choices=(1, 2, 3, 4),
                    help="how many sensors: the town hall's segments get one each (1 to 3), "
                         "the 4th is the school's, on the trunk of its two VLANs (default 4)")

@@ -171,6 +171,21 @@ def _assets(db: Database, user: users.User, q: str = "", site: str = "",
     return out[:PAGE_SIZE * 10]
 
 
+def _types_per_zone(db: Database, assets: list[inventory.AssetRow]
+                    ) -> list[tuple[str, list[tuple[str, int]]]]:
+    """Device types per zone, as the last evaluation placed each device."""
+    import json
+
+    zones = {r["asset_id"]: json.loads(r["state"]).get("zones") or ["?"]
+             for r in db.query("SELECT asset_id, state FROM asset_states")}
+    counts: dict[str, dict[str, int]] = {}
+    for a in assets:
+        for zone in zones.get(a.id, ["?"]):
+            kinds = counts.setdefault(zone, {})
+            kinds[a.device_type or "?"] = kinds.get(a.device_type or "?", 0) + 1
+    return [(zone, sorted(kinds.items())) for zone, kinds in sorted(counts.items())]
+
+
 def _violations(db: Database, user: users.User, status: str = "open", kind: str = ""
                 ) -> list[violations.ViolationRow]:
     wanted = register.STATUS_FILTERS.get(status, violations.ACTIVE)
@@ -236,12 +251,30 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request, db: DB, user: PageUser) -> HTMLResponse:
         assets = _assets(db, user)
-        by_type: dict[str, int] = {}
-        for a in assets:
-            by_type[a.device_type or "?"] = by_type.get(a.device_type or "?", 0) + 1
         return page(request, "overview.html", user, assets=len(assets),
-                    open=len(_violations(db, user)), by_type=sorted(by_type.items()),
+                    open=len(_violations(db, user)), by_zone=_types_per_zone(db, assets),
                     recent=[e for e in events.listed(db) if e.org in user.orgs][-20:])
+
+    @app.get("/sensors", response_class=HTMLResponse, include_in_schema=False)
+    def sensor_list(request: Request, db: DB, user: PageUser) -> HTMLResponse:
+        from central import registry
+
+        return page(request, "sensors.html", user,
+                    rows=[r for r in registry.sensors(db) if r.org in user.orgs])
+
+    @app.get("/matrix", response_class=HTMLResponse, include_in_schema=False)
+    def matrix_page(request: Request, db: DB, user: PageUser) -> HTMLResponse:
+        from central import policy as zone_policy
+        from central.matrix import matrix
+
+        path = request.app.state.policy_path
+        try:
+            policy = zone_policy.load(path) if path else None
+        except zone_policy.PolicyError:
+            policy = None
+        if policy is None or policy.org not in user.orgs:
+            return page(request, "matrix.html", user, policy=None, cells={})
+        return page(request, "matrix.html", user, policy=policy, cells=matrix(db, policy))
 
     @app.get("/assets", response_class=HTMLResponse, include_in_schema=False)
     def asset_list(request: Request, db: DB, user: PageUser, q: str = "", site: str = "",

@@ -218,6 +218,31 @@ def _digest(db: Database) -> dict[str, object]:
                               notify.NotifyConfig(channels={}, language="en"))
 
 
+def _serve_console(db_path: Path, console: Console) -> None:
+    """The demo's inventory in the console, on loopback, until Ctrl-C."""
+    import secrets
+    import socket
+
+    from central import users
+    from central.web import serve
+
+    password = secrets.token_urlsafe(12)
+    db = open_db(db_path)
+    users.add_user(db, "demo", password, role="admin", orgs=[ORG])
+    db.close()
+    with socket.socket() as probe:  # 8080 if it is free, else any free port
+        try:
+            probe.bind(("127.0.0.1", 8080))
+            port = 8080
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    console.print(f"[bold]console[/bold] http://127.0.0.1:{port}/  login: demo / {password}"
+                  "  (Ctrl-C ends the demo)")
+    serve(db_path, host="127.0.0.1", port=port, secure_cookies=False,
+          policy_path=policy_path())
+
+
 def _announce(lab: Lab, setups: list[SensorSetup], console: Console) -> None:
     for setup in setups:
         if setup.id == TRUNK_SENSOR:
@@ -229,7 +254,8 @@ def _announce(lab: Lab, setups: list[SensorSetup], console: Console) -> None:
 
 
 def run_demo(*, keep_db: Path | None = None, sensors: int = 4,
-             spec: LabSpec = MUNICIPAL_WITH_SCHOOL, console: Console | None = None) -> int:
+             spec: LabSpec = MUNICIPAL_WITH_SCHOOL, console: Console | None = None,
+             serve_console: bool = False) -> int:
     """The town hall's segments each with a sensor of its own, and (from the fourth sensor
     on) the school's VLANs with one sensor on their trunk."""
     console = console or Console(width=None if sys.stdout.isatty() else 160)
@@ -295,6 +321,8 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 4,
         if keep_db is not None:
             shutil.copy(db_path, keep_db)
             console.print(f"inventory kept at {keep_db}")
+        if serve_console and not failed:
+            _serve_console(db_path, console)
         return 1 if failed else 0
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: lab removed[/yellow]")

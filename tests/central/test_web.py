@@ -154,6 +154,7 @@ def test_hostile_device_text_is_shown_inert(console: dict[str, Any]) -> None:
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/login"): "public", ("POST", "/login"): "public", ("POST", "/logout"): "public",
     ("GET", "/lang/{lang}"): "public", ("GET", "/"): "list", ("GET", "/assets"): "list",
+    ("GET", "/sensors"): "list", ("GET", "/matrix"): "list",
     ("GET", "/assets/{asset_id}"): "asset", ("GET", "/violations"): "list",
     ("GET", "/violations/{violation_id}"): "violation",
     ("POST", "/violations/{violation_id}/review"): "violation",
@@ -227,3 +228,22 @@ def test_two_municipalities_with_the_same_ranges_and_zone_names_are_judged_apart
     assert all(sites[asset] == org for asset, org in owners.items())
     assert not [r for r in db.query("SELECT kind FROM events WHERE kind LIKE 'violation.%'")
                 if r["kind"] != "violation.new"]  # nothing resolved and reopened in turn
+
+
+def test_the_matrix_and_sensors_pages_show_the_users_organisation(
+        console: dict[str, Any], tmp_path: Path) -> None:
+    policy = tmp_path / "aarhus.toml"
+    policy.write_text('org = "aarhus"\n[[site]]\nname = "s-aarhus"\n[[zone]]\nname = "office"\n'
+                      'cidrs = ["10.1.2.0/24"]\n[[zone]]\nname = "z-aarhus"\n'
+                      'cidrs = ["10.1.1.0/24"]\n')
+    app = create_app(tmp_path / "central.db", secret="test-secret", secure_cookies=False,
+                     policy_path=policy)
+    mine = _login(app, "anne")
+    matrix = mine.get("/matrix").text
+    assert "office" in matrix and "z-aarhus" in matrix and "not probed" in matrix
+    theirs = _login(app, "otto").get("/matrix").text
+    assert "z-aarhus" not in theirs and "No zone policy of your organisation" in theirs
+    sensors = mine.get("/sensors").text
+    assert "s-aarhus" in sensors and "s-odense" not in sensors
+    overview = mine.get("/").text
+    assert "Zone z-aarhus" in overview and "camera" in overview

@@ -424,7 +424,8 @@ def test_the_passive_profile_finds_talkers_and_sends_nothing(lab_run: LabRun) ->
 def test_the_demo_command_runs_and_cleans_up() -> None:
     before = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
                                 text=True).stdout.split())
-    result = subprocess.run([sys.executable, "-m", "central.cli", "demo", "--sensors", "1"],
+    result = subprocess.run([sys.executable, "-m", "central.cli", "demo", "--sensors", "1",
+                             "--no-console"],
                             capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "10.20.10.11" in result.stdout and "HP Inc." in result.stdout
