@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -156,19 +156,60 @@ def _violation(db: Database, user: users.User, violation_id: int) -> violations.
     return row
 
 
-def _assets(db: Database, user: users.User, q: str = "", site: str = "",
-            device_type: str = "") -> list[inventory.AssetRow]:
+class AssetFilter(BaseModel):
+    """The asset list's filters, for pages and API alike."""
+
+    q: str = ""
+    site: str = ""
+    zone: str = ""
+    device_type: str = ""
+    vendor: str = ""
+    seen_since: str = ""  # last seen on or after (a date or timestamp)
+    new_since: str = ""  # first seen on or after
+    violation: bool = False  # only those with an open violation
+
+
+def _assets(db: Database, user: users.User, f: AssetFilter | None = None
+            ) -> list[inventory.AssetRow]:
+    import json
+
+    f = f or AssetFilter()
+    zones = ({r["asset_id"]: set(json.loads(r["state"]).get("zones") or ())
+              for r in db.query("SELECT asset_id, state FROM asset_states")} if f.zone else {})
+    flagged = ({v.asset_id for v in violations.violations(db) if v.org in user.orgs}
+               if f.violation else set())
     out = []
     for a in inventory.assets(db):
-        if a.org not in user.orgs or (site and a.site != site) or (
-                device_type and a.device_type != device_type):
-            continue
-        text = " ".join(filter(None, (*a.addresses, a.mac, a.vendor, a.mac_vendor, a.model,
-                                      a.hostname, a.owner))).lower()
-        if q and q.lower() not in text:
+        if a.org not in user.orgs or not _wanted(a, f, zones, flagged):
             continue
         out.append(a)
     return out[:PAGE_SIZE * 10]
+
+
+def _wanted(a: inventory.AssetRow, f: AssetFilter, zones: dict[int, set[str]],
+            flagged: set[int | None]) -> bool:
+    maker = f"{a.vendor or ''} {a.mac_vendor or ''}".lower()
+    checks = (
+        not f.site or a.site == f.site,
+        not f.zone or f.zone in zones.get(a.id, set()),
+        not f.device_type or a.device_type == f.device_type,
+        not f.vendor or f.vendor.lower() in maker,
+        not f.seen_since or a.last_seen >= _when(f.seen_since),
+        not f.new_since or a.first_seen >= _when(f.new_since),
+        not f.violation or a.id in flagged,
+    )
+    if not all(checks):
+        return False
+    text = " ".join(filter(None, (*a.addresses, a.mac, a.vendor, a.mac_vendor, a.model,
+                                  a.hostname, a.owner, *a.tags))).lower()
+    return not f.q or f.q.lower() in text
+
+
+def _when(text: str) -> str:
+    try:
+        return violations.parse_when(text)
+    except violations.ReviewError:
+        raise HTTPException(400, f"{text!r} is not a date (YYYY-MM-DD) or timestamp") from None
 
 
 def _types_per_zone(db: Database, assets: list[inventory.AssetRow]
@@ -186,11 +227,32 @@ def _types_per_zone(db: Database, assets: list[inventory.AssetRow]
     return [(zone, sorted(kinds.items())) for zone, kinds in sorted(counts.items())]
 
 
-def _violations(db: Database, user: users.User, status: str = "open", kind: str = ""
+def _violations(db: Database, user: users.User, status: str = "open", kind: str = "",
+                site: str = "", zone: str = "", severity: str = ""
                 ) -> list[violations.ViolationRow]:
     wanted = register.STATUS_FILTERS.get(status, violations.ACTIVE)
-    return [v for v in violations.violations(db, statuses=wanted, kind=kind or None)
-            if v.org in user.orgs]
+    return [v for v in violations.violations(db, statuses=wanted, kind=kind or None,
+                                             site=site or None, zone=zone or None)
+            if v.org in user.orgs and (not severity or v.severity == severity)]
+
+
+class OwnerIn(BaseModel):
+    owner: str | None = None
+    tags: list[str] | None = None
+    notes: str | None = None
+
+
+def _set_owner(db: Database, user: users.User, asset_id: int, change: OwnerIn) -> None:
+    from central import ownership
+
+    if not user.can_review:
+        raise HTTPException(403, "your role may read, not edit")
+    _asset(db, user, asset_id)
+    try:
+        ownership.set_asset(db, asset_id, owner=change.owner, tags=change.tags,
+                            notes=change.notes, by=user.username)
+    except ownership.OwnershipError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 def _review(db: Database, user: users.User, violation_id: int, change: ReviewIn) -> None:
@@ -277,10 +339,9 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
         return page(request, "matrix.html", user, policy=policy, cells=matrix(db, policy))
 
     @app.get("/assets", response_class=HTMLResponse, include_in_schema=False)
-    def asset_list(request: Request, db: DB, user: PageUser, q: str = "", site: str = "",
-                   device_type: str = "") -> HTMLResponse:
-        return page(request, "assets.html", user, rows=_assets(db, user, q, site, device_type),
-                    q=q)
+    def asset_list(request: Request, db: DB, user: PageUser,
+                   f: Annotated[AssetFilter, Query()]) -> HTMLResponse:
+        return page(request, "assets.html", user, rows=_assets(db, user, f), f=f)
 
     @app.get("/assets/{asset_id}", response_class=HTMLResponse, include_in_schema=False)
     def asset_page(request: Request, db: DB, user: PageUser, asset_id: int) -> HTMLResponse:
@@ -290,9 +351,20 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
 
     @app.get("/violations", response_class=HTMLResponse, include_in_schema=False)
     def violation_list(request: Request, db: DB, user: PageUser, status: str = "open",
-                       kind: str = "") -> HTMLResponse:
-        return page(request, "violations.html", user, rows=_violations(db, user, status, kind),
+                       kind: str = "", site: str = "", zone: str = "",
+                       severity: str = "") -> HTMLResponse:
+        return page(request, "violations.html", user,
+                    rows=_violations(db, user, status, kind, site, zone, severity),
                     status=status)
+
+    @app.post("/assets/{asset_id}/owner", include_in_schema=False)
+    async def owner_form(request: Request, db: DB, user: PageUser, asset_id: int,
+                         owner: Annotated[str, Form()] = "", tags: Annotated[str, Form()] = "",
+                         notes: Annotated[str, Form()] = "") -> Response:
+        await csrf.validate_csrf(request)
+        _set_owner(db, user, asset_id, OwnerIn(owner=owner, notes=notes, tags=[
+            t.strip() for t in tags.split(",") if t.strip()]))
+        return RedirectResponse(f"/assets/{asset_id}", status_code=303)
 
     @app.get("/violations/{violation_id}", response_class=HTMLResponse,
              include_in_schema=False)
@@ -324,9 +396,14 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
 
     # --------------------------------------------------------------------- the API
     @app.get("/api/assets", tags=["assets"])
-    def api_assets(db: DB, user: APIUser, q: str = "", site: str = "",
-                   device_type: str = "") -> list[dict[str, Any]]:
-        return [a.to_dict() for a in _assets(db, user, q, site, device_type)]
+    def api_assets(db: DB, user: APIUser,
+                   f: Annotated[AssetFilter, Query()]) -> list[dict[str, Any]]:
+        return [a.to_dict() for a in _assets(db, user, f)]
+
+    @app.put("/api/assets/{asset_id}/owner", tags=["assets"])
+    def api_owner(db: DB, user: APIUser, asset_id: int, change: OwnerIn) -> dict[str, Any]:
+        _set_owner(db, user, asset_id, change)
+        return _asset(db, user, asset_id).to_dict()
 
     @app.get("/api/assets/{asset_id}", tags=["assets"])
     def api_asset(db: DB, user: APIUser, asset_id: int) -> dict[str, Any]:
@@ -335,11 +412,13 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
             db, asset_id=asset_id)]}
 
     @app.get("/api/violations", tags=["violations"])
-    def api_violations(db: DB, user: APIUser, status: str = "open",
-                       kind: str = "") -> list[dict[str, Any]]:
+    def api_violations(db: DB, user: APIUser, status: str = "open", kind: str = "",
+                       site: str = "", zone: str = "", severity: str = ""
+                       ) -> list[dict[str, Any]]:
         from central import render
 
-        return [render.record(v) for v in _violations(db, user, status, kind)]
+        return [render.record(v) for v in _violations(db, user, status, kind, site, zone,
+                                                      severity)]
 
     @app.get("/api/violations/{violation_id}", tags=["violations"])
     def api_violation(db: DB, user: APIUser, violation_id: int) -> dict[str, Any]:

@@ -155,6 +155,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/login"): "public", ("POST", "/login"): "public", ("POST", "/logout"): "public",
     ("GET", "/lang/{lang}"): "public", ("GET", "/"): "list", ("GET", "/assets"): "list",
     ("GET", "/sensors"): "list", ("GET", "/matrix"): "list",
+    ("POST", "/assets/{asset_id}/owner"): "asset", ("PUT", "/api/assets/{asset_id}/owner"): "asset",
     ("GET", "/assets/{asset_id}"): "asset", ("GET", "/violations"): "list",
     ("GET", "/violations/{violation_id}"): "violation",
     ("POST", "/violations/{violation_id}/review"): "violation",
@@ -184,7 +185,8 @@ def test_one_organisation_reaches_nothing_of_another(console: dict[str, Any]) ->
             if method == "GET":
                 answer = client.get(url, follow_redirects=False)
             elif path.startswith("/api"):
-                answer = client.post(url, json={"action": "acknowledge", "reason": "x"})
+                answer = client.request(method, url, json={"action": "acknowledge",
+                                                           "reason": "x", "owner": "x"})
             else:
                 answer = client.post(url, data={"action": "acknowledge", "reason": "x",
                                                 "csrf_token": _csrf(client, "/violations")}
@@ -247,3 +249,28 @@ def test_the_matrix_and_sensors_pages_show_the_users_organisation(
     assert "s-aarhus" in sensors and "s-odense" not in sensors
     overview = mine.get("/").text
     assert "Zone z-aarhus" in overview and "camera" in overview
+
+
+def test_assets_are_filtered_and_a_reviewer_sets_their_owner(console: dict[str, Any]) -> None:
+    app, ids = console["app"], console["ids"]["aarhus"]
+    reviewer = _login(app, "anne")
+    for query, found in (("zone=z-aarhus", True), ("zone=elsewhere", False),
+                         ("vendor=axis", True), ("vendor=hikvision", False),
+                         ("violation=true", True), ("new_since=2099-01-01", False),
+                         ("seen_since=2000-01-01", True), ("q=10.1.1.30", True)):
+        rows = reviewer.get(f"/api/assets?{query}").json()
+        assert bool(rows) is found, query
+    assert reviewer.get("/api/assets?new_since=someday").status_code == 400
+    path = f"/assets/{ids['asset']}"
+    done = reviewer.post(f"{path}/owner", data={"owner": "Teknik og Miljø", "tags": "video, ude",
+                                                "csrf_token": _csrf(reviewer, path)},
+                         follow_redirects=False)
+    assert done.status_code == 303
+    asset = reviewer.get(f"/api{path}").json()
+    assert (asset["owner"], asset["tags"]) == ("Teknik og Miljø", ["ude", "video"])
+    assert reviewer.get("/api/assets?q=ude").json()  # tags are searched too
+    viewer = TestClient(app, headers={"Authorization": "Bearer " + users.create_token(
+        console["db"], "vera", name="t")})
+    assert viewer.put(f"/api{path}/owner", json={"owner": "x"}).status_code == 403
+    only_high = reviewer.get("/api/violations?severity=critical").json()
+    assert only_high == []
