@@ -148,14 +148,19 @@ def assess(db: Database, violation_id: int, change: Assessment, *, by: str) -> N
     with immediate(db):
         if db.execute("SELECT 1 FROM violations WHERE id = ?", [violation_id]).fetchone() is None:
             raise RegisterError(f"no violation {violation_id}")
-        db.execute("INSERT OR IGNORE INTO register_entries (violation_id, updated_by, updated_at)"
-                   " VALUES (?, ?, ?)", [violation_id, by, wire.utc_now()])
-        for name in ("likelihood", "consequence", "measure", "responsible", "deadline"):
-            value = getattr(change, name)
-            if value is not None:
-                db.execute(f"UPDATE register_entries SET {name} = ?, updated_by = ?,"  # noqa: S608
-                           " updated_at = ? WHERE violation_id = ?",
-                           [value, by, wire.utc_now(), violation_id])
+        # what is not given (None) keeps what the row had
+        db.execute(
+            "INSERT INTO register_entries (violation_id, likelihood, consequence, measure,"
+            " responsible, deadline, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (violation_id) DO UPDATE SET"
+            " likelihood = coalesce(excluded.likelihood, likelihood),"
+            " consequence = coalesce(excluded.consequence, consequence),"
+            " measure = coalesce(excluded.measure, measure),"
+            " responsible = coalesce(excluded.responsible, responsible),"
+            " deadline = coalesce(excluded.deadline, deadline),"
+            " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            [violation_id, change.likelihood, change.consequence, change.measure,
+             change.responsible, change.deadline, by, wire.utc_now()])
 
 
 def rows(db: Database, policy: Policy | None = None, *, language: str = "da",

@@ -384,11 +384,10 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
     @app.get("/register.xlsx", include_in_schema=False)
     def register_export(request: Request, db: DB, user: PageUser, status: str = "open",
                         lang: str = "da") -> Response:
+        visible = {v.id for v in violations.violations(db, statuses=None) if v.org in user.orgs}
         rows = [r for r in register.rows(db, None, language=lang if lang in TEXT else "da",
                                          status=status if status in register.STATUS_FILTERS
-                                         else "open")
-                if r["id"] in {v.id for v in violations.violations(db, statuses=None)
-                               if v.org in user.orgs}]
+                                         else "open") if r["id"] in visible]
         data = register.to_xlsx(rows, language=lang if lang in TEXT else "da")
         return Response(data, media_type="application/vnd.openxmlformats-officedocument."
                         "spreadsheetml.sheet", headers={

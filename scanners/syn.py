@@ -94,6 +94,28 @@ def parse_tcp(packet: bytes, sport: int) -> tuple[str, int, int, int] | None:
     return socket.inet_ntoa(packet[12:16]), src_port, ack, flags
 
 
+def sequence_for(secret: bytes, ip: str, port: int) -> int:
+    """A SYN's sequence number: a keyed hash of its target, so an answer must acknowledge
+    it (a forged or stray segment does not)."""
+    digest = hashlib.blake2s(f"{ip}:{port}".encode(), key=secret, digest_size=4).digest()
+    return int.from_bytes(digest, "big")
+
+
+def unreachable_answer(packet: bytes, *, tcp_port: int, udp_port: int, at: float
+                       ) -> Answer[str] | None:
+    """An ICMP destination unreachable about one of our probes (sent from ``tcp_port`` or
+    ``udp_port``) as its answer: a UDP port unreachable is refused, anything else (an
+    administrative prohibition) filtered."""
+    about = parse_unreachable(packet)
+    if about is None:
+        return None
+    proto, ip, port, sport, code = about
+    if sport != (tcp_port if proto == "tcp" else udp_port):
+        return None
+    state = "refused" if (proto, code) == ("udp", 3) else "filtered"
+    return Answer(probe_name((proto, ip, port)), state, at)
+
+
 def parse_unreachable(packet: bytes) -> tuple[str, str, int, int, int] | None:
     """(proto, original target, its port, our source port, ICMP code) of a destination
     unreachable message about a probe we sent, else None."""
@@ -193,8 +215,7 @@ class _Prober:
             sock.close()
 
     def seq_for(self, ip: str, port: int) -> int:
-        digest = hashlib.blake2s(f"{ip}:{port}".encode(), key=self.secret, digest_size=4).digest()
-        return int.from_bytes(digest, "big")
+        return sequence_for(self.secret, ip, port)
 
     def source_for(self, ip: str) -> str:
         if ip not in self.sources:  # the address the kernel's route would send from
@@ -249,11 +270,5 @@ class _Prober:
         return Answer(probe_name(("tcp", ip, port)), state, time.monotonic()) if state else None
 
     def unreachable(self, packet: bytes) -> Answer[str] | None:
-        about = parse_unreachable(packet)
-        if about is None:
-            return None
-        proto, ip, port, sport, code = about
-        if sport != (self.tcp_port if proto == "tcp" else self.udp_port):
-            return None
-        state = "refused" if (proto, code) == ("udp", 3) else "filtered"
-        return Answer(probe_name((proto, ip, port)), state, time.monotonic())
+        return unreachable_answer(packet, tcp_port=self.tcp_port, udp_port=self.udp_port,
+                                  at=time.monotonic())

@@ -18,7 +18,6 @@ nmap -sS leaves no connection open on the device.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import random
 import select
@@ -42,11 +41,12 @@ from scanners.syn import (
     SYN,
     Key,
     parse_tcp,
-    parse_unreachable,
     probe_key,
     probe_name,
+    sequence_for,
     sweep_probes,
     syn_segment,
+    unreachable_answer,
 )
 from scanners.tcp import UDP_PAYLOADS
 
@@ -292,8 +292,7 @@ class _Prober:
         self.packet_id = 0
 
     def seq_for(self, ip: str, port: int) -> int:
-        digest = hashlib.blake2s(f"{ip}:{port}".encode(), key=self.secret, digest_size=4).digest()
-        return int.from_bytes(digest, "big")
+        return sequence_for(self.secret, ip, port)
 
     def _ip(self, target: str, proto: int, payload: bytes) -> None:
         self.packet_id += 1
@@ -362,11 +361,4 @@ class _Prober:
         if kind == ICMP_ECHO_REPLY:
             return (Answer(probe_name(("icmp", socket.inet_ntoa(packet[12:16]), 0)), "reachable", at)
                     if ident == self.ident else None)
-        about = parse_unreachable(packet)
-        if about is None:
-            return None
-        proto, ip, port, sport, code = about
-        if sport != (self.tcp_port if proto == "tcp" else self.udp_port):
-            return None
-        state = "refused" if (proto, code) == ("udp", 3) else "filtered"
-        return Answer(probe_name((proto, ip, port)), state, at)
+        return unreachable_answer(packet, tcp_port=self.tcp_port, udp_port=self.udp_port, at=at)

@@ -14,20 +14,10 @@ from sqlite_utils import Database
 
 from central import inventory, ownership, register
 from central.approved import import_file
-from central.policy import parse
 from central.violations import evaluate
-from tests.central.test_notify import Sensor, camera
+from tests.central.test_notify import POLICY, Sensor, camera
 
 ROOT = Path(__file__).parents[2]
-POLICY = parse("""
-org = "kommune"
-[[site]]
-name = "raadhus"
-[[zone]]
-name = "cameras"
-cidrs = ["10.20.30.0/24"]
-allowed_types = ["camera"]
-""")
 
 
 @pytest.fixture
