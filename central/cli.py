@@ -472,7 +472,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         if policy is None:
             return 2
     data = export(open_db(args.db, create=False), args.what, args.format, policy=policy,
-                  site=args.site, zone=args.zone, language=args.lang, status=args.status)
+                  site=args.site, zone=args.zone, language=args.lang, status=args.status,
+                  by=operator())
     if args.out:
         args.out.write_bytes(data)
         print(f"{args.what} written to {args.out} ({len(data)} bytes)", file=sys.stderr)
@@ -499,10 +500,11 @@ def cmd_ownership(args: argparse.Namespace) -> int:
             if args.zone and policy is None:
                 return 2
             rule = ownership.add_rule(db, owner=args.owner, tags=args.tag, zone=args.zone,
-                                      cidr=args.cidr, policy=policy, by=args.by or operator())
+                                      cidr=args.cidr, policy=policy, org=args.org,
+                                      by=args.by or operator())
             print(f"owner rule {rule} added")
         elif action == "owner remove-rule":
-            ownership.remove_rule(db, args.id)
+            ownership.remove_rule(db, args.id, by=args.by or operator())
             print(f"owner rule {args.id} removed")
         else:
             found = [dataclasses.asdict(r) for r in ownership.rules(db)]
@@ -511,6 +513,7 @@ def cmd_ownership(args: argparse.Namespace) -> int:
             else:
                 for item in found:
                     where = f"zone {item['zone']}" if item["zone"] else f"cidr {item['cidr']}"
+                    where += f" of {item['org']}" if item["org"] else ""
                     print(f"{item['id']}: {where} -> {item['owner'] or '-'} "
                           f"{' '.join('#' + t for t in item['tags'])}")
     except ownership.OwnershipError as exc:
@@ -529,7 +532,8 @@ def cmd_user(args: argparse.Namespace) -> int:
         if args.subcommand == "add":
             password = (args.password_file.read_text().strip() if args.password_file
                         else getpass.getpass(f"password for {args.name}: "))
-            user = users.add_user(db, args.name, password, role=args.role, orgs=args.org)
+            user = users.add_user(db, args.name, password, role=args.role, orgs=args.org,
+                                  by=operator())
             print(f"user {user.username} ({user.role}) for {', '.join(sorted(user.orgs))}")
         else:
             print(users.create_token(db, args.name, name=args.token_name, days=args.days))
@@ -897,6 +901,8 @@ def build_parser() -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--zone")
     where.add_argument("--cidr")
+    p.add_argument("--org", help="with --cidr: only this organisation's assets (a zone rule"
+                   " takes the policy's); without it, every organisation's")
     p.add_argument("--owner")
     p.add_argument("--tag", action="append")
     p.add_argument("--by", default=default_by, help=by_help)
@@ -906,6 +912,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("owner remove-rule", cmd_ownership)
     _db_arg(p)
     p.add_argument("id", type=int)
+    p.add_argument("--by", default=default_by, help=by_help)
 
     p = add("user add", cmd_user)
     _db_arg(p)
@@ -920,7 +927,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=90)
     p = add("web", cmd_web)
     _db_arg(p)
-    p.add_argument("--policy", type=Path, help="the zone policy, for the console's matrix")
+    p.add_argument("--policy", type=Path, action="append",
+                   help="a zone policy, for the console's matrix (once per organisation)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--insecure-cookies", action="store_true",

@@ -580,6 +580,34 @@ def m016_users(db: Database) -> None:
     )
 
 
+@migrations()
+def m017_console(db: Database) -> None:
+    """What the console's lists and detail pages look up by (a page of 100,000 assets and
+    10,000 violations over 20 organisations reads its rows, not the whole table); the audit
+    log of who exported, edited or administered what."""
+    _run(
+        db,
+        """
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            org TEXT,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX audit_org ON audit (org, id);
+        ALTER TABLE owner_rules ADD COLUMN org TEXT;
+        CREATE INDEX violations_org_status ON violations (org, status);
+        CREATE INDEX violations_asset ON violations (asset_id);
+        CREATE INDEX violation_events_violation ON violation_events (violation_id);
+        CREATE INDEX events_asset ON events (asset_id);
+        CREATE INDEX events_org ON events (org, id);
+        CREATE INDEX sites_org ON sites (org_id)
+        """,
+    )
+
+
 class InventoryError(RuntimeError):
     """The inventory database is missing, unreadable or not one of ours; the message says
     which file and why, in one line."""

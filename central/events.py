@@ -18,6 +18,7 @@ the first night.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -76,10 +77,14 @@ def emit(db: Database, kind: str, *, severity: str, title: str, at: str | None =
 
 def listed(db: Database, *, since: str | None = None, org: str | None = None,
            site: str | None = None, kinds: tuple[str, ...] = (), asset_id: int | None = None,
-           after_id: int = 0, limit: int = 10_000) -> list[Event]:
-    """Events, oldest first, filtered."""
+           after_id: int = 0, limit: int = 10_000, orgs: Iterable[str] | None = None,
+           newest: bool = False) -> list[Event]:
+    """Events, oldest first, filtered; ``newest``: the last ``limit`` of them."""
     where: list[str] = ["id > ?"]
     args: list[Any] = [after_id]
+    if orgs is not None:
+        where.append("org IN (SELECT value FROM json_each(?))")
+        args.append(json.dumps(sorted(orgs)))
     for column, value in (("org", org), ("site", site), ("asset_id", asset_id)):
         if value is not None:
             where.append(f"{column} = ?")
@@ -90,9 +95,10 @@ def listed(db: Database, *, since: str | None = None, org: str | None = None,
     if kinds:
         where.append(f"kind IN ({', '.join('?' * len(kinds))})")
         args.extend(kinds)
-    return [from_row(r) for r in db.query(
-        f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",  # noqa: S608
-        [*args, limit])]
+    found = [from_row(r) for r in db.query(
+        f"SELECT * FROM events WHERE {' AND '.join(where)}"  # noqa: S608
+        f" ORDER BY id {'DESC' if newest else ''} LIMIT ?", [*args, limit])]
+    return found[::-1] if newest else found
 
 
 def from_row(row: dict[str, Any]) -> Event:

@@ -161,9 +161,18 @@ def _cell(value: Any) -> Any:
 
 def export(db: Database, what: str, fmt: str, *, policy: Policy | None = None,
            site: str | None = None, zone: str | None = None, language: str = "da",
-           status: str = "open") -> bytes:
+           status: str = "open", by: str | None = None) -> bytes:
     """``what`` is 'assets', 'violations' or 'register' (the risk register, in ``language``,
-    the rows of ``status``); ``fmt`` one of :data:`FORMATS`."""
+    the rows of ``status``); ``fmt`` one of :data:`FORMATS`. ``by``: who exports, for the
+    audit log."""
+    if by is not None:
+        from central import audit
+        from central.db import immediate
+
+        with immediate(db):
+            audit.record(db, actor=by, action=f"export.{what}",
+                         org=policy.org if policy else None, format=fmt, site=site, zone=zone,
+                         status=status, language=language)
     columns: Sequence[tuple[str, str, str]]
     if what == "register":
         from central import register

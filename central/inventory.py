@@ -92,16 +92,125 @@ def _ip_key(ip: str) -> tuple[int, int]:
 
 def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
     """Every asset with its probed addresses and services, ordered by site then address."""
-    where, params = ("WHERE t.name = ?", [site]) if site else ("", [])
-    query = "SELECT a.*, t.name AS site, t.org_id AS org FROM assets a JOIN sites t ON t.id = a.site_id "
-    rows = list(db.query(query + where, params))
+    rows, _ = find(db, AssetQuery(site=site or ""))
+    return rows
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetQuery:
+    """Which assets: of these organisations (None: all), and filtered as the console's asset
+    list is (an empty filter matches everything)."""
+
+    orgs: frozenset[str] | None = None
+    ids: tuple[int, ...] | None = None
+    site: str = ""
+    zone: str = ""  # as the last evaluation placed it
+    device_type: str = ""
+    vendor: str = ""  # identified or by MAC, part of the name, any case
+    seen_since: str = ""  # last seen at or after (a timestamp)
+    new_since: str = ""  # first seen at or after
+    violation: bool = False  # with an open or acknowledged violation
+    q: str = ""  # part of an address, MAC, vendor, model, host name, owner or tag
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _conditions(db: Database, query: AssetQuery) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+
+    def add(sql: str, *values: Any) -> None:
+        where.append(sql)
+        args.extend(values)
+
+    if query.orgs is not None:
+        add("t.org_id IN (SELECT value FROM json_each(?))", json.dumps(sorted(query.orgs)))
+    if query.ids is not None:
+        add("a.id IN (SELECT value FROM json_each(?))", json.dumps(list(query.ids)))
+    if query.site:
+        add("t.name = ?", query.site)
+    if query.zone:
+        add("a.id IN (SELECT s.asset_id FROM asset_states s, json_each(s.state, '$.zones') z"
+            " WHERE z.value = ?)", query.zone)
+    if query.device_type:
+        add("a.device_type = ?", query.device_type)
+    if query.vendor:
+        add("(a.vendor LIKE ? ESCAPE '\\' OR a.mac_vendor LIKE ? ESCAPE '\\')",
+            _like(query.vendor), _like(query.vendor))
+    if query.seen_since:
+        add("a.last_seen >= ?", query.seen_since)
+    if query.new_since:
+        add("a.first_seen >= ?", query.new_since)
+    if query.violation:
+        from central import violations
+
+        add("a.id IN (SELECT asset_id FROM violations WHERE asset_id IS NOT NULL AND"  # noqa: S608
+            f" {violations.EFFECTIVE_STATUS} IN ('open', 'acknowledged'))", *violations.now_args())
+    if query.q:
+        like = _like(query.q)
+        columns = ("a.mac", "a.vendor", "a.mac_vendor", "a.model", "a.product", "a.hostname",
+                   "o.owner", "o.tags")
+        ruled = _ruled(db, query.q)
+        add("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns)  # noqa: S608
+            + " OR a.id IN (SELECT asset_id FROM addresses WHERE ip LIKE ? ESCAPE '\\')"
+            + " OR a.id IN (SELECT value FROM json_each(?)))",
+            *([like] * len(columns)), like, json.dumps(sorted(ruled)))
+    return where, args
+
+
+def _ruled(db: Database, text: str) -> set[int]:
+    """Assets whose owner or tags come from a rule or the approved list that mentions
+    ``text`` (the search finds an owner however it was set)."""
+    from central import ownership
+
+    needle = text.lower()
+    mentioned = [r for r in ownership.rules(db)
+                 if needle in (r.owner or "").lower() or any(needle in t.lower() for t in r.tags)]
+    approved = db.execute("SELECT count(*) FROM approved_assets WHERE owner LIKE ? ESCAPE '\\'",
+                          [_like(text)]).fetchone()[0]
+    if not mentioned and not approved:
+        return set()
+    owned = ownership.of_assets(db)
+    return {asset_id for asset_id, own in owned.items()
+            if needle in (own.owner or "").lower() or any(needle in t.lower() for t in own.tags)}
+
+
+def find(db: Database, query: AssetQuery, *, limit: int | None = None,
+         offset: int = 0) -> tuple[list[AssetRow], int]:
+    """The assets ``query`` selects, ordered by organisation, site, then address: the page
+    from ``offset`` (``limit`` of them, or all), and how many there are in all. Only the
+    page's addresses, services, vulnerabilities and owners are read."""
+    where, args = _conditions(db, query)
+    sql = ("SELECT a.id, t.org_id AS org, t.name AS site, (SELECT min(d.ip) FROM addresses d"
+           " WHERE d.asset_id = a.id AND d.kind = 'probed') AS ip FROM assets a"
+           " JOIN sites t ON t.id = a.site_id LEFT JOIN asset_owners o ON o.asset_id = a.id")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    order = sorted(db.execute(sql, args).fetchall(),
+                   key=lambda r: (r[1], r[2], _ip_key(r[3]) if r[3] else (9, 0)))
+    chosen = order[offset:offset + limit if limit is not None else None]
+    return load(db, [r[0] for r in chosen]), len(order)
+
+
+def load(db: Database, ids: list[int]) -> list[AssetRow]:
+    """These assets, whole, in this order."""
+    if not ids:
+        return []
+    wanted = json.dumps(ids)
+    inside = "asset_id IN (SELECT value FROM json_each(?))"
+    rows = {r["id"]: r for r in db.query(
+        "SELECT a.*, t.name AS site, t.org_id AS org FROM assets a JOIN sites t"
+        " ON t.id = a.site_id WHERE a.id IN (SELECT value FROM json_each(?))", [wanted])}
     addresses: dict[int, list[str]] = {}
     claimed: dict[int, list[str]] = {}
-    for row in db.query("SELECT asset_id, ip, kind FROM addresses"):
+    for row in db.query(f"SELECT asset_id, ip, kind FROM addresses WHERE {inside}", [wanted]):  # noqa: S608
         into = addresses if row["kind"] == "probed" else claimed
         into.setdefault(row["asset_id"], []).append(row["ip"])
     services: dict[int, list[ServiceRow]] = {}
-    for row in db.query("SELECT * FROM services ORDER BY proto, port"):
+    for row in db.query(f"SELECT * FROM services WHERE {inside} ORDER BY proto, port",  # noqa: S608
+                        [wanted]):
         services.setdefault(row["asset_id"], []).append(
             ServiceRow(
                 ip=row["ip"],
@@ -118,9 +227,9 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
         )
     from central import ownership, vulns
 
-    known = vulns.of_assets(db)
-    owned = ownership.of_assets(db)
-    result = [
+    known = vulns.of_assets(db, ids=ids)
+    owned = ownership.of_assets(db, ids=ids)
+    return [
         AssetRow(
             id=row["id"],
             org=row["org"],
@@ -150,10 +259,8 @@ def assets(db: Database, *, site: str | None = None) -> list[AssetRow]:
             tags=owned[row["id"]].tags if row["id"] in owned else (),
             notes=owned[row["id"]].notes if row["id"] in owned else None,
         )
-        for row in rows
+        for row in (rows[i] for i in ids if i in rows)
     ]
-    result.sort(key=lambda a: (a.org, a.site, _ip_key(a.addresses[0]) if a.addresses else (9, 0)))
-    return result
 
 
 def neutralise(value: object) -> object:

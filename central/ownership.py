@@ -46,6 +46,7 @@ class Rule:
     tags: tuple[str, ...] = field(default_factory=tuple)
     zone: str | None = None
     cidr: str | None = None
+    org: str | None = None  # the organisation whose assets it applies to (None: all)
 
 
 def _text(name: str, value: str | None, limit: int = MAX_TEXT) -> str | None:
@@ -67,8 +68,12 @@ def _tags(tags: list[str] | tuple[str, ...]) -> list[str]:
 def set_asset(db: Database, asset_id: int, *, owner: str | None = None,
               tags: list[str] | None = None, notes: str | None = None, by: str) -> None:
     """Set what is given (an empty owner or notes clears it); the rest stays."""
+    from central import audit
+
     with immediate(db):
-        if db.execute("SELECT 1 FROM assets WHERE id = ?", [asset_id]).fetchone() is None:
+        org = db.execute("SELECT t.org_id FROM assets a JOIN sites t ON t.id = a.site_id"
+                         " WHERE a.id = ?", [asset_id]).fetchone()
+        if org is None:
             raise OwnershipError(f"no asset {asset_id}")
         db.execute("INSERT OR IGNORE INTO asset_owners (asset_id, tags, updated_by, updated_at)"
                    " VALUES (?, '[]', ?, ?)", [asset_id, by, wire.utc_now()])
@@ -84,12 +89,20 @@ def set_asset(db: Database, asset_id: int, *, owner: str | None = None,
                        [value, asset_id])
         db.execute("UPDATE asset_owners SET updated_by = ?, updated_at = ? WHERE asset_id = ?",
                    [by, wire.utc_now(), asset_id])
+        audit.record(db, actor=by, action="asset.owner", org=org[0], asset=asset_id,
+                     owner=owner, tags=tags, notes=notes is not None)
 
 
 def add_rule(db: Database, *, owner: str | None, tags: list[str] | None = None,
              zone: str | None = None, cidr: str | None = None,
-             policy: Policy | None = None, by: str) -> int:
-    """A rule for every asset in ``zone`` or ``cidr`` (one of them); returns its id."""
+             policy: Policy | None = None, org: str | None = None, by: str) -> int:
+    """A rule for every asset in ``zone`` or ``cidr`` (one of them) of ``org`` (the
+    policy's when given; None: every organisation's, for a central of one municipality);
+    returns its id. Zone names and private ranges repeat between municipalities: a rule
+    never reaches another organisation's assets."""
+    from central import audit
+
+    org = policy.org if policy is not None else org
     if (zone is None) == (cidr is None):
         raise OwnershipError("a rule names either a zone or a CIDR")
     if cidr is not None:
@@ -101,50 +114,68 @@ def add_rule(db: Database, *, owner: str | None, tags: list[str] | None = None,
         raise OwnershipError(f"no zone {zone!r} in the policy")
     with immediate(db):
         cursor = db.execute("INSERT INTO owner_rules (zone, cidr, owner, tags, created_by,"
-                            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                            " created_at, org) VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [zone, cidr, _text("owner", owner), json.dumps(_tags(tags or [])),
-                             by, wire.utc_now()])
+                             by, wire.utc_now(), org])
+        audit.record(db, actor=by, action="owner.rule.add", org=org, rule=cursor.lastrowid,
+                     zone=zone, cidr=cidr, owner=owner, tags=tags)
     return int(cursor.lastrowid or 0)
 
 
 def rules(db: Database) -> list[Rule]:
     return [Rule(id=r["id"], owner=r["owner"], tags=tuple(json.loads(r["tags"])),
-                 zone=r["zone"], cidr=r["cidr"]) for r in db.query("SELECT * FROM owner_rules"
-                                                                   " ORDER BY id")]
+                 zone=r["zone"], cidr=r["cidr"], org=r["org"])
+            for r in db.query("SELECT * FROM owner_rules ORDER BY id")]
 
 
-def remove_rule(db: Database, rule_id: int) -> None:
+def remove_rule(db: Database, rule_id: int, *, by: str = "netvagt") -> None:
+    from central import audit
+
     with immediate(db):
-        if not db.execute("DELETE FROM owner_rules WHERE id = ?", [rule_id]).rowcount:
+        row = db.execute("SELECT org FROM owner_rules WHERE id = ?", [rule_id]).fetchone()
+        if row is None:
             raise OwnershipError(f"no rule {rule_id}")
+        db.execute("DELETE FROM owner_rules WHERE id = ?", [rule_id])
+        audit.record(db, actor=by, action="owner.rule.remove", org=row[0], rule=rule_id)
 
 
-def of_assets(db: Database, policy: Policy | None = None) -> dict[int, Ownership]:
-    """Every asset's owner (and where it came from), tags and notes."""
-    own = {r["asset_id"]: dict(r) for r in db.query("SELECT * FROM asset_owners")}
+def of_assets(db: Database, policy: Policy | None = None, *,
+              ids: list[int] | None = None) -> dict[int, Ownership]:
+    """Every asset's owner (and where it came from), tags and notes; only these assets'
+    when ``ids`` is given."""
+    where, args = ("", []) if ids is None else (
+        " WHERE asset_id IN (SELECT value FROM json_each(?))", [json.dumps(ids)])
+    own = {r["asset_id"]: dict(r) for r in db.query("SELECT * FROM asset_owners" + where, args)}  # noqa: S608
     all_rules = rules(db)
     networks = [(rule, IPNetwork(rule.cidr)) for rule in all_rules if rule.cidr]
-    approved_mac: dict[str, str] = {}
-    approved_ip: dict[str, str] = {}
-    for row in db.query("SELECT mac, ip, owner FROM approved_assets WHERE owner IS NOT NULL"):
+    approved_mac: dict[tuple[str, str], str] = {}  # per (organisation, MAC or address)
+    approved_ip: dict[tuple[str, str], str] = {}
+    for row in db.query("SELECT p.mac, p.ip, p.owner, t.org_id FROM approved_assets p JOIN"
+                        " sites t ON t.id = p.site_id WHERE p.owner IS NOT NULL"):
         if row["mac"]:
-            approved_mac[row["mac"]] = row["owner"]
+            approved_mac[(row["org_id"], row["mac"])] = row["owner"]
         if row["ip"]:
-            approved_ip[row["ip"]] = row["owner"]
+            approved_ip[(row["org_id"], row["ip"])] = row["owner"]
     addresses: dict[int, list[str]] = {}
-    for row in db.query("SELECT asset_id, ip FROM addresses WHERE kind = 'probed'"):
+    joiner = " AND" if where else " WHERE"
+    for row in db.query("SELECT asset_id, ip FROM addresses" + where + joiner  # noqa: S608
+                        + " kind = 'probed'", args):
         addresses.setdefault(row["asset_id"], []).append(row["ip"])
     # without the policy at hand, each asset's zones as the last evaluation saw them
     evaluated = {r["asset_id"]: set(json.loads(r["state"]).get("zones") or ())
-                 for r in db.query("SELECT asset_id, state FROM asset_states")}
+                 for r in db.query("SELECT asset_id, state FROM asset_states" + where, args)}  # noqa: S608
     out: dict[int, Ownership] = {}
-    for row in db.query("SELECT id, mac FROM assets"):
+    for row in db.query("SELECT a.id, a.mac, t.org_id FROM assets a JOIN sites t"  # noqa: S608
+                        " ON t.id = a.site_id" + where.replace("asset_id", "a.id"), args):
         ips = addresses.get(row["id"], [])
-        zones = ({z.name for ip in ips if (z := policy.zone_of(ip))} if policy
-                 else evaluated.get(row["id"], set()))
+        org = row["org_id"]
+        zones = ({z.name for ip in ips if (z := policy.zone_of(ip))}
+                 if policy and policy.org == org else evaluated.get(row["id"], set()))
         matching = [(rule, net.prefixlen) for rule, net in networks
-                    if any(IPAddress(ip) in net for ip in ips if ":" not in ip or net.version == 6)]
-        matching += [(rule, -1) for rule in all_rules if rule.zone and rule.zone in zones]
+                    if rule.org in (None, org)
+                    and any(IPAddress(ip) in net for ip in ips if ":" not in ip or net.version == 6)]
+        matching += [(rule, -1) for rule in all_rules
+                     if rule.zone and rule.zone in zones and rule.org in (None, org)]
         matching.sort(key=lambda m: (-m[1], m[0].id))  # the longest CIDR first, zones last
         mine = own.get(row["id"], {})
         tags = set(json.loads(mine.get("tags") or "[]"))
@@ -155,8 +186,8 @@ def of_assets(db: Database, policy: Policy | None = None) -> dict[int, Ownership
             ruled = next((rule for rule, _ in matching if rule.owner), None)
             owner, source = (ruled.owner, f"rule {ruled.id}") if ruled else (None, "")
         if not owner:
-            owner = approved_mac.get(row["mac"] or "") or next(
-                (approved_ip[ip] for ip in ips if ip in approved_ip), None)
+            owner = approved_mac.get((org, row["mac"] or "")) or next(
+                (approved_ip[(org, ip)] for ip in ips if (org, ip) in approved_ip), None)
             source = "approved list" if owner else ""
         if owner or tags or mine.get("notes"):
             out[row["id"]] = Ownership(owner=owner, owner_from=source or None,

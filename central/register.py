@@ -12,6 +12,8 @@ can set any of them, and the measure, the person and the deadline, per row
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -134,7 +136,9 @@ def default_scores(kind: str, criticality: str | None) -> tuple[int, int]:
 
 def assess(db: Database, violation_id: int, change: Assessment, *, by: str) -> None:
     """Record the team's own likelihood, consequence, measure, person or deadline for one
-    row; what is not given stays as it was."""
+    row; what is not given stays as it was. The audit log names who."""
+    from central import audit
+
     for name in ("likelihood", "consequence"):
         value = getattr(change, name)
         if value is not None and not 1 <= value <= 5:
@@ -146,8 +150,12 @@ def assess(db: Database, violation_id: int, change: Assessment, *, by: str) -> N
             raise RegisterError(f"deadline {change.deadline!r} is not a date (YYYY-MM-DD)") \
                 from None
     with immediate(db):
-        if db.execute("SELECT 1 FROM violations WHERE id = ?", [violation_id]).fetchone() is None:
+        found = db.execute("SELECT org FROM violations WHERE id = ?", [violation_id]).fetchone()
+        if found is None:
             raise RegisterError(f"no violation {violation_id}")
+        audit.record(db, actor=by, action="register.assess", org=found[0],
+                     violation=violation_id, **{k: v for k, v in dataclasses.asdict(
+                         change).items() if v is not None})
         # what is not given (None) keeps what the row had
         db.execute(
             "INSERT INTO register_entries (violation_id, likelihood, consequence, measure,"
@@ -164,8 +172,10 @@ def assess(db: Database, violation_id: int, change: Assessment, *, by: str) -> N
 
 
 def rows(db: Database, policy: Policy | None = None, *, language: str = "da",
-         status: str = "open", site: str | None = None) -> list[dict[str, Any]]:
-    """The register's rows, worst risk first."""
+         status: str = "open", site: str | None = None, orgs: Iterable[str] | None = None,
+         ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """The register's rows, worst risk first; only these organisations' or violations' when
+    given."""
     if language not in LANGUAGES:
         raise RegisterError(f"language {language!r} is not one of {LANGUAGES}")
     words = {part: table[language] for part, table in WORDS.items()}
@@ -178,7 +188,9 @@ def rows(db: Database, policy: Policy | None = None, *, language: str = "da",
 
     owners = ownership.of_assets(db, policy)
     out = []
-    for v in violations.violations(db, statuses=STATUS_FILTERS[status], site=site):
+    chosen, _ = violations.select(db, statuses=STATUS_FILTERS[status], site=site, orgs=orgs,
+                                  ids=ids)
+    for v in chosen:
         zone = policy.zone(v.zone) if policy and v.zone and v.zone in {
             z.name for z in policy.zones} else None
         likelihood, consequence = default_scores(v.kind, zone.criticality if zone else None)

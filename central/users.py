@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlite_utils import Database
 
 from agent import wire
+from central import audit
 from central.db import immediate
 
 ROLES = ("viewer", "reviewer", "admin")
@@ -54,7 +55,7 @@ def _digest(token: str) -> str:
 
 
 def add_user(db: Database, username: str, password: str, *, role: str,
-             orgs: list[str]) -> User:
+             orgs: list[str], by: str = "netvagt") -> User:
     if not wire.is_valid_id(username):
         raise UserError("a user name is lower-case letters, digits, '-' and '_'")
     if role not in ROLES:
@@ -74,7 +75,60 @@ def add_user(db: Database, username: str, password: str, *, role: str,
                                                       wire.utc_now()]).lastrowid
         for org in orgs:
             db.execute("INSERT INTO user_orgs (user_id, org_id) VALUES (?, ?)", [user_id, org])
+            audit.record(db, actor=by, action="user.add", org=org, user=username, role=role)
     return User(id=int(user_id or 0), username=username, role=role, orgs=frozenset(orgs))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    """A user as an admin sees it."""
+
+    id: int
+    username: str
+    role: str
+    orgs: tuple[str, ...]
+    disabled: bool
+    created_at: str
+
+
+def accounts(db: Database, orgs: frozenset[str] | None = None) -> list[Account]:
+    """The users of any of these organisations (all when None), each with only the
+    organisations among these."""
+    out = []
+    for row in db.query("SELECT u.*, group_concat(o.org_id) AS orgs FROM users u"
+                        " JOIN user_orgs o ON o.user_id = u.id GROUP BY u.id ORDER BY u.username"):
+        theirs = set((row["orgs"] or "").split(","))
+        shown = theirs if orgs is None else theirs & orgs
+        if shown:
+            out.append(Account(id=row["id"], username=row["username"], role=row["role"],
+                               orgs=tuple(sorted(shown)), disabled=bool(row["disabled"]),
+                               created_at=row["created_at"]))
+    return out
+
+
+def change_user(db: Database, user_id: int, *, admin: User, role: str | None = None,
+                disabled: bool | None = None) -> None:
+    """An admin changes a user's role or disables them (which ends their sessions and
+    tokens): only a user all of whose organisations are the admin's, and never themself."""
+    if role is not None and role not in ROLES:
+        raise UserError(f"role {role!r} is not one of {ROLES}")
+    if user_id == admin.id:
+        raise UserError("an admin does not change their own account here")
+    with immediate(db):
+        theirs = {r[0] for r in db.execute("SELECT org_id FROM user_orgs WHERE user_id = ?",
+                                           [user_id]).fetchall()}
+        if not theirs or not theirs <= admin.orgs:
+            raise UserError("no such user among your organisations")
+        if role is not None:
+            db.execute("UPDATE users SET role = ? WHERE id = ?", [role, user_id])
+        if disabled is not None:
+            db.execute("UPDATE users SET disabled = ? WHERE id = ?", [int(disabled), user_id])
+            if disabled:
+                db.execute("DELETE FROM web_sessions WHERE user_id = ?", [user_id])
+                db.execute("DELETE FROM api_tokens WHERE user_id = ?", [user_id])
+        for org in sorted(theirs):
+            audit.record(db, actor=admin.username, action="user.change", org=org,
+                         user=user_id, role=role, disabled=disabled)
 
 
 def _user(db: Database, user_id: int) -> User | None:

@@ -224,33 +224,65 @@ class ViolationRow:
         return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+# a violation's status as the team sees it: an accepted risk past its expiry is open again
+EFFECTIVE_STATUS = ("(CASE WHEN status = 'accepted' AND coalesce(accepted_until, '') <= ?"
+                    " THEN 'open' ELSE status END)")
+
+
+def now_args(now: str | None = None) -> list[str]:
+    """The parameter EFFECTIVE_STATUS takes."""
+    return [now or wire.utc_now()]
+
+
 def violations(db: Database, *, statuses: Iterable[str] | None = ACTIVE, zone: str | None = None,
                kind: str | None = None, site: str | None = None, now: str | None = None
                ) -> list[ViolationRow]:
     """Violations, filtered; an accepted risk past its expiry counts as open."""
+    rows, _ = select(db, statuses=statuses, zone=zone, kind=kind, site=site, now=now)
+    return rows
+
+
+def select(db: Database, *, statuses: Iterable[str] | None = ACTIVE, zone: str | None = None,
+         kind: str | None = None, site: str | None = None, severity: str | None = None,
+         orgs: Iterable[str] | None = None, ids: Iterable[int] | None = None,
+         now: str | None = None, limit: int | None = None, offset: int = 0
+         ) -> tuple[list[ViolationRow], int]:
+    """The violations these filters select, oldest first: the page from ``offset``
+    (``limit`` of them, or all), and how many there are in all. Only the page's audit
+    trails are read."""
     now = now or wire.utc_now()
-    wanted = set(statuses) if statuses is not None else set(STATUSES)
+    where = [f"{EFFECTIVE_STATUS} IN (SELECT value FROM json_each(?))"]  # noqa: S608
+    args: list[Any] = [now, json.dumps(sorted(statuses if statuses is not None else STATUSES))]
+    for sql, value in (("org IN (SELECT value FROM json_each(?))", orgs),
+                       ("id IN (SELECT value FROM json_each(?))", ids)):
+        if value is not None:
+            where.append(sql)
+            args.append(json.dumps(sorted(value)))
+    for sql, text in (("kind = ?", kind), ("site = ?", site), ("severity = ?", severity)):
+        if text:
+            where.append(sql)
+            args.append(text)
+    if zone:
+        where.append("(zone = ? OR other_zone = ?)")
+        args += [zone, zone]
+    condition = " AND ".join(where)
+    total = db.execute(f"SELECT count(*) FROM violations WHERE {condition}",  # noqa: S608
+                       args).fetchone()[0]
+    page = list(db.query(f"SELECT *, {EFFECTIVE_STATUS} AS seen_status FROM violations"  # noqa: S608
+                         f" WHERE {condition} ORDER BY id LIMIT ? OFFSET ?",
+                         [now, *args, -1 if limit is None else limit, offset]))
     history: dict[int, list[dict[str, Any]]] = {}
-    for event in db.query("SELECT * FROM violation_events ORDER BY id"):
+    for event in db.query("SELECT * FROM violation_events WHERE violation_id IN"
+                          " (SELECT value FROM json_each(?)) ORDER BY id",
+                          [json.dumps([r["id"] for r in page])]):
         history.setdefault(event["violation_id"], []).append(
             {k: event[k] for k in ("at", "actor", "old_status", "new_status", "reason")})
-    out = []
-    for row in db.query("SELECT * FROM violations ORDER BY id"):
-        status = row["status"]
-        if status == "accepted" and (row["accepted_until"] or "") <= now:
-            status = "open"
-        if status not in wanted:
-            continue
-        if zone and zone not in (row["zone"], row["other_zone"]):
-            continue
-        if (kind and row["kind"] != kind) or (site and row["site"] != site):
-            continue
-        out.append(ViolationRow(
-            id=row["id"], kind=row["kind"], severity=row["severity"], status=status,
-            asset_id=row["asset_id"], org=row["org"],
-            site=row["site"], zone=row["zone"], other_zone=row["other_zone"], title=row["title"],
-            evidence=json.loads(row["evidence"]), nis2=row["nis2"], first_seen=row["first_seen"],
-            last_seen=row["last_seen"], accepted_until=row["accepted_until"],
-            decision_reason=row["decision_reason"], reviewer=row["reviewer"],
-            history=history.get(row["id"], [])))
-    return out
+    out = [ViolationRow(
+        id=row["id"], kind=row["kind"], severity=row["severity"], status=row["seen_status"],
+        asset_id=row["asset_id"], org=row["org"],
+        site=row["site"], zone=row["zone"], other_zone=row["other_zone"], title=row["title"],
+        evidence=json.loads(row["evidence"]), nis2=row["nis2"], first_seen=row["first_seen"],
+        last_seen=row["last_seen"], accepted_until=row["accepted_until"],
+        decision_reason=row["decision_reason"], reviewer=row["reviewer"],
+        history=history.get(row["id"], [])) for row in page]
+    return out, total

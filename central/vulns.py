@@ -390,13 +390,17 @@ def match(db: Database) -> dict[str, int]:
             "assets": len({h.asset_id for h in found})}
 
 
-def of_assets(db: Database) -> dict[int, list[dict[str, Any]]]:
-    """Each asset's matched vulnerabilities, worst first: CVE, status, CVSS, KEV."""
+def of_assets(db: Database, *, ids: list[int] | None = None) -> dict[int, list[dict[str, Any]]]:
+    """Each asset's matched vulnerabilities, worst first: CVE, status, CVSS, KEV; only these
+    assets' when ``ids`` is given."""
     out: dict[int, list[dict[str, Any]]] = {}
+    where, args = ("", []) if ids is None else (
+        " WHERE v.asset_id IN (SELECT value FROM json_each(?))", [json.dumps(ids)])
     for row in db.query(
-            "SELECT v.asset_id, v.cve, v.status, v.criteria, c.cvss, c.cvss_severity, c.kev,"
+            "SELECT v.asset_id, v.cve, v.status, v.criteria, c.cvss, c.cvss_severity, c.kev,"  # noqa: S608
             " c.kev_ransomware, c.description FROM asset_vulns v JOIN vuln_cves c"
-            " ON c.cve = v.cve ORDER BY c.kev DESC, coalesce(c.cvss, 0) DESC, v.cve"):
+            " ON c.cve = v.cve" + where + " ORDER BY c.kev DESC, coalesce(c.cvss, 0) DESC,"
+            " v.cve", args):
         out.setdefault(row["asset_id"], []).append({
             "cve": row["cve"], "status": row["status"], "cvss": row["cvss"],
             "cvss_severity": row["cvss_severity"], "kev": bool(row["kev"]),

@@ -12,10 +12,12 @@ itself (no CDN), and every device-supplied text goes through Jinja2's autoescape
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -23,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from fastapi_csrf_protect.exceptions import CsrfProtectError
 from fastapi_csrf_protect.flexible import CsrfProtect
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
 from agent import terminal
@@ -32,7 +34,7 @@ from central.db import open_db
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "netvagt_session"
-PAGE_SIZE = 200
+PAGE_SIZE = 100
 
 TEXT = {
     "da": {"overview": "Overblik", "assets": "Aktiver", "violations": "Overtrædelser",
@@ -42,7 +44,14 @@ TEXT = {
            "vulns": "Kendte sårbarheder", "evidence": "Dokumentation", "search": "Søg",
            "none": "Intet", "owner": "Ejer", "type": "Type", "address": "Adresse",
            "vendor": "Producent", "zone": "Zone", "site": "Lokation", "status": "Status",
-           "severity": "Alvor", "what": "Hvad", "kind": "Art", "services": "Tjenester"},
+           "severity": "Alvor", "what": "Hvad", "kind": "Art", "services": "Tjenester",
+           "page": "Side", "next": "Næste", "previous": "Forrige",
+           "likelihood": "Sandsynlighed (1-5)", "consequence": "Konsekvens (1-5)",
+           "risk": "Risikoniveau", "measure": "Foreslået tiltag", "responsible": "Ansvarlig",
+           "deadline": "Frist", "save": "Gem", "users": "Brugere", "role": "Rolle",
+           "orgs": "Organisationer", "change": "Ændr", "disabled": "Spærret",
+           "active": "Aktiv", "new_user": "Ny bruger", "add": "Opret", "audit": "Revisionslog",
+           "when": "Tidspunkt"},
     "en": {"overview": "Overview", "assets": "Assets", "violations": "Violations",
            "register": "Risk register", "logout": "Log out", "login": "Log in",
            "user": "User name", "password": "Password", "review": "Review",
@@ -50,7 +59,14 @@ TEXT = {
            "vulns": "Known vulnerabilities", "evidence": "Evidence", "search": "Search",
            "none": "None", "owner": "Owner", "type": "Type", "address": "Address",
            "vendor": "Vendor", "zone": "Zone", "site": "Site", "status": "Status",
-           "severity": "Severity", "what": "What", "kind": "Kind", "services": "Services"},
+           "severity": "Severity", "what": "What", "kind": "Kind", "services": "Services",
+           "page": "Page", "next": "Next", "previous": "Previous",
+           "likelihood": "Likelihood (1-5)", "consequence": "Consequence (1-5)",
+           "risk": "Risk level", "measure": "Proposed measure", "responsible": "Responsible",
+           "deadline": "Deadline", "save": "Save", "users": "Users", "role": "Role",
+           "orgs": "Organisations", "change": "Change", "disabled": "Disabled",
+           "active": "Active", "new_user": "New user", "add": "Add", "audit": "Audit log",
+           "when": "When"},
 }
 
 
@@ -61,7 +77,7 @@ class ReviewIn(BaseModel):
 
 
 def create_app(db_path: Path, *, secret: str | None = None, secure_cookies: bool = True,
-               policy_path: Path | None = None) -> FastAPI:
+               policy_path: Path | list[Path] | None = None) -> FastAPI:
     """The console and API on ``db_path``."""
     secret = secret or secrets.token_urlsafe(32)
     CsrfProtect.load_config(lambda: [("secret_key", secret), ("cookie_samesite", "strict"),
@@ -70,7 +86,8 @@ def create_app(db_path: Path, *, secret: str | None = None, secure_cookies: bool
     app = FastAPI(title="netvagt", version=terminal.version(), docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.db_path, app.state.secure = db_path, secure_cookies
-    app.state.policy_path = policy_path
+    app.state.policy_paths = ([] if policy_path is None else [policy_path]
+                              if isinstance(policy_path, Path) else list(policy_path))
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     csrf = CsrfProtect()
@@ -141,19 +158,29 @@ PageUser = Annotated[users.User, Depends(page_user)]
 
 
 def _asset(db: Database, user: users.User, asset_id: int) -> inventory.AssetRow:
-    row = next((a for a in inventory.assets(db) if a.id == asset_id and a.org in user.orgs),
-               None)
-    if row is None:
+    rows, _ = inventory.find(db, inventory.AssetQuery(orgs=user.orgs, ids=(asset_id,)))
+    if not rows:
         raise HTTPException(404, "no such asset")
-    return row
+    return rows[0]
 
 
 def _violation(db: Database, user: users.User, violation_id: int) -> violations.ViolationRow:
-    row = next((v for v in violations.violations(db, statuses=None)
-                if v.id == violation_id and v.org in user.orgs), None)
-    if row is None:
+    rows, _ = violations.select(db, statuses=None, orgs=user.orgs, ids=[violation_id])
+    if not rows:
         raise HTTPException(404, "no such violation")
-    return row
+    return rows[0]
+
+
+class Page(BaseModel):
+    """Which page of a list: ``offset`` and ``limit`` (the API), or ``page`` (the console)."""
+
+    page: int = Field(1, ge=1)
+    limit: int = Field(PAGE_SIZE, ge=1, le=1000)
+    offset: int | None = Field(None, ge=0)
+
+    @property
+    def start(self) -> int:
+        return self.offset if self.offset is not None else (self.page - 1) * self.limit
 
 
 class AssetFilter(BaseModel):
@@ -169,40 +196,14 @@ class AssetFilter(BaseModel):
     violation: bool = False  # only those with an open violation
 
 
-def _assets(db: Database, user: users.User, f: AssetFilter | None = None
-            ) -> list[inventory.AssetRow]:
-    import json
-
-    f = f or AssetFilter()
-    zones = ({r["asset_id"]: set(json.loads(r["state"]).get("zones") or ())
-              for r in db.query("SELECT asset_id, state FROM asset_states")} if f.zone else {})
-    flagged = ({v.asset_id for v in violations.violations(db) if v.org in user.orgs}
-               if f.violation else set())
-    out = []
-    for a in inventory.assets(db):
-        if a.org not in user.orgs or not _wanted(a, f, zones, flagged):
-            continue
-        out.append(a)
-    return out[:PAGE_SIZE * 10]
-
-
-def _wanted(a: inventory.AssetRow, f: AssetFilter, zones: dict[int, set[str]],
-            flagged: set[int | None]) -> bool:
-    maker = f"{a.vendor or ''} {a.mac_vendor or ''}".lower()
-    checks = (
-        not f.site or a.site == f.site,
-        not f.zone or f.zone in zones.get(a.id, set()),
-        not f.device_type or a.device_type == f.device_type,
-        not f.vendor or f.vendor.lower() in maker,
-        not f.seen_since or a.last_seen >= _when(f.seen_since),
-        not f.new_since or a.first_seen >= _when(f.new_since),
-        not f.violation or a.id in flagged,
-    )
-    if not all(checks):
-        return False
-    text = " ".join(filter(None, (*a.addresses, a.mac, a.vendor, a.mac_vendor, a.model,
-                                  a.hostname, a.owner, *a.tags))).lower()
-    return not f.q or f.q.lower() in text
+def _assets(db: Database, user: users.User, f: AssetFilter, at: Page
+            ) -> tuple[list[inventory.AssetRow], int]:
+    query = inventory.AssetQuery(
+        orgs=user.orgs, q=f.q.strip(), site=f.site, zone=f.zone, device_type=f.device_type,
+        vendor=f.vendor.strip(), violation=f.violation,
+        seen_since=_when(f.seen_since) if f.seen_since else "",
+        new_since=_when(f.new_since) if f.new_since else "")
+    return inventory.find(db, query, limit=at.limit, offset=at.start)
 
 
 def _when(text: str) -> str:
@@ -212,28 +213,58 @@ def _when(text: str) -> str:
         raise HTTPException(400, f"{text!r} is not a date (YYYY-MM-DD) or timestamp") from None
 
 
-def _types_per_zone(db: Database, assets: list[inventory.AssetRow]
+def _types_per_zone(db: Database, user: users.User
                     ) -> list[tuple[str, list[tuple[str, int]]]]:
     """Device types per zone, as the last evaluation placed each device."""
-    import json
-
-    zones = {r["asset_id"]: json.loads(r["state"]).get("zones") or ["?"]
-             for r in db.query("SELECT asset_id, state FROM asset_states")}
     counts: dict[str, dict[str, int]] = {}
-    for a in assets:
-        for zone in zones.get(a.id, ["?"]):
-            kinds = counts.setdefault(zone, {})
-            kinds[a.device_type or "?"] = kinds.get(a.device_type or "?", 0) + 1
+    for row in db.query(
+            "SELECT coalesce(z.value, '?') AS zone, coalesce(a.device_type, '?') AS kind,"
+            " count(*) AS n FROM assets a JOIN sites t ON t.id = a.site_id"
+            " LEFT JOIN asset_states s ON s.asset_id = a.id"
+            " LEFT JOIN json_each(s.state, '$.zones') z"
+            " WHERE t.org_id IN (SELECT value FROM json_each(?)) GROUP BY 1, 2",
+            [json.dumps(sorted(user.orgs))]):
+        counts.setdefault(row["zone"], {})[row["kind"]] = row["n"]
     return [(zone, sorted(kinds.items())) for zone, kinds in sorted(counts.items())]
 
 
-def _violations(db: Database, user: users.User, status: str = "open", kind: str = "",
-                site: str = "", zone: str = "", severity: str = ""
-                ) -> list[violations.ViolationRow]:
-    wanted = register.STATUS_FILTERS.get(status, violations.ACTIVE)
-    return [v for v in violations.violations(db, statuses=wanted, kind=kind or None,
-                                             site=site or None, zone=zone or None)
-            if v.org in user.orgs and (not severity or v.severity == severity)]
+class ViolationFilter(BaseModel):
+    """The violation queue's filters, for pages and API alike."""
+
+    status: str = "open"  # open (with acknowledged), accepted, false_positive, resolved, all
+    kind: str = ""
+    site: str = ""
+    zone: str = ""
+    severity: str = ""
+
+
+def _violations(db: Database, user: users.User, f: ViolationFilter, at: Page
+                ) -> tuple[list[violations.ViolationRow], int]:
+    return violations.select(
+        db, statuses=register.STATUS_FILTERS.get(f.status, violations.ACTIVE),
+        kind=f.kind or None, site=f.site or None, zone=f.zone or None,
+        severity=f.severity or None, orgs=user.orgs, limit=at.limit, offset=at.start)
+
+
+def _policies(request: Request, user: users.User) -> dict[str, Any]:
+    """The zone policies given to the console (``web --policy``, read afresh so that an edit
+    shows at once) of the user's organisations, by organisation."""
+    from central import policy as zone_policy
+
+    out: dict[str, Any] = {}
+    for path in request.app.state.policy_paths:
+        try:
+            policy = zone_policy.load(path)
+        except zone_policy.PolicyError:
+            continue
+        if policy.org in user.orgs:
+            out.setdefault(policy.org, policy)
+    return out
+
+
+def _query(f: BaseModel) -> str:
+    """A filter as the query string of a list's other pages."""
+    return urlencode({k: v for k, v in f.model_dump().items() if v not in ("", False, None)})
 
 
 class OwnerIn(BaseModel):
@@ -253,6 +284,56 @@ def _set_owner(db: Database, user: users.User, asset_id: int, change: OwnerIn) -
                             notes=change.notes, by=user.username)
     except ownership.OwnershipError as exc:
         raise HTTPException(400, str(exc)) from None
+
+
+class AssessmentIn(BaseModel):
+    """The team's own assessment of a register row; what is left out stays as it was."""
+
+    likelihood: int | None = Field(None, ge=1, le=5)
+    consequence: int | None = Field(None, ge=1, le=5)
+    measure: str | None = Field(None, max_length=1000)
+    responsible: str | None = Field(None, max_length=200)
+    deadline: str | None = Field(None, description="YYYY-MM-DD")
+
+
+def _assess(db: Database, user: users.User, violation_id: int, change: AssessmentIn) -> None:
+    if not user.can_review:
+        raise HTTPException(403, "your role may read, not edit the register")
+    _violation(db, user, violation_id)
+    try:
+        register.assess(db, violation_id, register.Assessment(**change.model_dump()),
+                        by=user.username)
+    except register.RegisterError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _register_rows(request: Request, db: Database, user: users.User, *, status: str,
+                   lang: str, ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """The user's register rows, scored by their organisation's policy where the console
+    has it (zone criticality), else by the violation kind alone."""
+    mine = _policies(request, user)
+    out: list[dict[str, Any]] = []
+    for org in sorted(user.orgs):
+        out += register.rows(db, mine.get(org), language=lang if lang in TEXT else "da",
+                             status=status if status in register.STATUS_FILTERS else "open",
+                             orgs=[org], ids=ids)
+    out.sort(key=lambda r: (r["risk_order"], r["deadline"], r["id"]))
+    return out
+
+
+def _exported(db: Database, user: users.User, what: str, **detail: Any) -> None:
+    from central import audit
+    from central.db import immediate
+
+    with immediate(db):
+        for org in sorted(user.orgs):
+            audit.record(db, actor=user.username, action=f"export.{what}", org=org, **detail)
+
+
+def _admin(user: users.User) -> users.User:
+    if user.role != "admin":
+        raise HTTPException(403, "only an admin manages users")
+    return user
 
 
 def _review(db: Database, user: users.User, violation_id: int, change: ReviewIn) -> None:
@@ -312,10 +393,12 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request, db: DB, user: PageUser) -> HTMLResponse:
-        assets = _assets(db, user)
-        return page(request, "overview.html", user, assets=len(assets),
-                    open=len(_violations(db, user)), by_zone=_types_per_zone(db, assets),
-                    recent=[e for e in events.listed(db) if e.org in user.orgs][-20:])
+        one = Page(page=1, limit=1, offset=None)
+        return page(request, "overview.html", user,
+                    assets=_assets(db, user, AssetFilter(), one)[1],
+                    open=_violations(db, user, ViolationFilter(), one)[1],
+                    by_zone=_types_per_zone(db, user),
+                    recent=events.listed(db, orgs=user.orgs, newest=True, limit=20))
 
     @app.get("/sensors", response_class=HTMLResponse, include_in_schema=False)
     def sensor_list(request: Request, db: DB, user: PageUser) -> HTMLResponse:
@@ -325,23 +408,21 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
                     rows=[r for r in registry.sensors(db) if r.org in user.orgs])
 
     @app.get("/matrix", response_class=HTMLResponse, include_in_schema=False)
-    def matrix_page(request: Request, db: DB, user: PageUser) -> HTMLResponse:
-        from central import policy as zone_policy
+    def matrix_page(request: Request, db: DB, user: PageUser, org: str = "") -> HTMLResponse:
         from central.matrix import matrix
 
-        path = request.app.state.policy_path
-        try:
-            policy = zone_policy.load(path) if path else None
-        except zone_policy.PolicyError:
-            policy = None
-        if policy is None or policy.org not in user.orgs:
-            return page(request, "matrix.html", user, policy=None, cells={})
-        return page(request, "matrix.html", user, policy=policy, cells=matrix(db, policy))
+        mine = _policies(request, user)
+        policy = mine.get(org) or next(iter(mine.values()), None)
+        return page(request, "matrix.html", user, policy=policy, orgs=sorted(mine),
+                    cells=matrix(db, policy) if policy else {})
 
     @app.get("/assets", response_class=HTMLResponse, include_in_schema=False)
     def asset_list(request: Request, db: DB, user: PageUser,
-                   f: Annotated[AssetFilter, Query()]) -> HTMLResponse:
-        return page(request, "assets.html", user, rows=_assets(db, user, f), f=f)
+                   f: Annotated[AssetFilter, Query()], at: Annotated[Page, Query()]
+                   ) -> HTMLResponse:
+        rows, total = _assets(db, user, f, at)
+        return page(request, "assets.html", user, rows=rows, total=total, f=f, at=at,
+                    query=_query(f))
 
     @app.get("/assets/{asset_id}", response_class=HTMLResponse, include_in_schema=False)
     def asset_page(request: Request, db: DB, user: PageUser, asset_id: int) -> HTMLResponse:
@@ -350,12 +431,12 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
                     history=events.listed(db, asset_id=asset_id))
 
     @app.get("/violations", response_class=HTMLResponse, include_in_schema=False)
-    def violation_list(request: Request, db: DB, user: PageUser, status: str = "open",
-                       kind: str = "", site: str = "", zone: str = "",
-                       severity: str = "") -> HTMLResponse:
-        return page(request, "violations.html", user,
-                    rows=_violations(db, user, status, kind, site, zone, severity),
-                    status=status)
+    def violation_list(request: Request, db: DB, user: PageUser,
+                       f: Annotated[ViolationFilter, Query()], at: Annotated[Page, Query()]
+                       ) -> HTMLResponse:
+        rows, total = _violations(db, user, f, at)
+        return page(request, "violations.html", user, rows=rows, total=total, f=f, at=at,
+                    status=f.status, query=_query(f))
 
     @app.post("/assets/{asset_id}/owner", include_in_schema=False)
     async def owner_form(request: Request, db: DB, user: PageUser, asset_id: int,
@@ -370,7 +451,29 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
              include_in_schema=False)
     def violation_page(request: Request, db: DB, user: PageUser,
                        violation_id: int) -> HTMLResponse:
-        return page(request, "violation.html", user, v=_violation(db, user, violation_id))
+        v = _violation(db, user, violation_id)
+        row = _register_rows(request, db, user, status="all", lang=request.cookies.get(
+            "lang", "da"), ids=[violation_id])
+        return page(request, "violation.html", user, v=v, entry=row[0] if row else None)
+
+    @app.post("/violations/{violation_id}/register", include_in_schema=False)
+    async def register_form(request: Request, db: DB, user: PageUser, violation_id: int,
+                            likelihood: Annotated[str, Form()] = "",
+                            consequence: Annotated[str, Form()] = "",
+                            measure: Annotated[str, Form()] = "",
+                            responsible: Annotated[str, Form()] = "",
+                            deadline: Annotated[str, Form()] = "") -> Response:
+        await csrf.validate_csrf(request)
+        try:
+            change = AssessmentIn(
+                likelihood=int(likelihood) if likelihood else None,
+                consequence=int(consequence) if consequence else None,
+                measure=measure.strip() or None, responsible=responsible.strip() or None,
+                deadline=deadline or None)
+        except ValueError as exc:
+            raise HTTPException(400, f"not a valid assessment: {exc}") from None
+        _assess(db, user, violation_id, change)
+        return RedirectResponse(f"/violations/{violation_id}", status_code=303)
 
     @app.post("/violations/{violation_id}/review", include_in_schema=False)
     async def review_form(request: Request, db: DB, user: PageUser, violation_id: int,
@@ -384,20 +487,59 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
     @app.get("/register.xlsx", include_in_schema=False)
     def register_export(request: Request, db: DB, user: PageUser, status: str = "open",
                         lang: str = "da") -> Response:
-        visible = {v.id for v in violations.violations(db, statuses=None) if v.org in user.orgs}
-        rows = [r for r in register.rows(db, None, language=lang if lang in TEXT else "da",
-                                         status=status if status in register.STATUS_FILTERS
-                                         else "open") if r["id"] in visible]
+        rows = _register_rows(request, db, user, status=status, lang=lang)
+        _exported(db, user, "register", format="xlsx", status=status, rows=len(rows))
         data = register.to_xlsx(rows, language=lang if lang in TEXT else "da")
         return Response(data, media_type="application/vnd.openxmlformats-officedocument."
                         "spreadsheetml.sheet", headers={
                             "Content-Disposition": 'attachment; filename="register.xlsx"'})
 
+    @app.get("/admin/users", response_class=HTMLResponse, include_in_schema=False)
+    def user_admin(request: Request, db: DB, user: PageUser) -> HTMLResponse:
+        from central import audit
+
+        _admin(user)
+        return page(request, "users.html", user, accounts=users.accounts(db, user.orgs),
+                    roles=users.ROLES, log=audit.listed(db, orgs=user.orgs, limit=100))
+
+    @app.post("/admin/users", include_in_schema=False)
+    async def user_add(request: Request, db: DB, user: PageUser,
+                       username: Annotated[str, Form()], password: Annotated[str, Form()],
+                       role: Annotated[str, Form()],
+                       orgs: Annotated[list[str], Form()]) -> Response:
+        await csrf.validate_csrf(request)
+        _admin(user)
+        if not set(orgs) <= user.orgs:
+            raise HTTPException(403, "an admin gives only their own organisations")
+        try:
+            users.add_user(db, username.strip(), password, role=role, orgs=orgs,
+                           by=user.username)
+        except users.UserError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return RedirectResponse("/admin/users", status_code=303)
+
+    @app.post("/admin/users/{user_id}", include_in_schema=False)
+    async def user_change(request: Request, db: DB, user: PageUser, user_id: int,
+                          role: Annotated[str, Form()] = "",
+                          disabled: Annotated[str, Form()] = "") -> Response:
+        await csrf.validate_csrf(request)
+        _admin(user)
+        try:
+            users.change_user(db, user_id, admin=user, role=role or None,
+                              disabled={"yes": True, "no": False}.get(disabled))
+        except users.UserError as exc:
+            raise HTTPException(404 if "no such user" in str(exc) else 400, str(exc)) from None
+        return RedirectResponse("/admin/users", status_code=303)
+
     # --------------------------------------------------------------------- the API
     @app.get("/api/assets", tags=["assets"])
-    def api_assets(db: DB, user: APIUser,
-                   f: Annotated[AssetFilter, Query()]) -> list[dict[str, Any]]:
-        return [a.to_dict() for a in _assets(db, user, f)]
+    def api_assets(db: DB, user: APIUser, response: Response,
+                   f: Annotated[AssetFilter, Query()], at: Annotated[Page, Query()]
+                   ) -> list[dict[str, Any]]:
+        """Assets, a page at a time (``offset``, ``limit``); X-Total-Count says how many."""
+        rows, total = _assets(db, user, f, at)
+        response.headers["X-Total-Count"] = str(total)
+        return [a.to_dict() for a in rows]
 
     @app.put("/api/assets/{asset_id}/owner", tags=["assets"])
     def api_owner(db: DB, user: APIUser, asset_id: int, change: OwnerIn) -> dict[str, Any]:
@@ -411,13 +553,16 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
             db, asset_id=asset_id)]}
 
     @app.get("/api/violations", tags=["violations"])
-    def api_violations(db: DB, user: APIUser, status: str = "open", kind: str = "",
-                       site: str = "", zone: str = "", severity: str = ""
+    def api_violations(db: DB, user: APIUser, response: Response,
+                       f: Annotated[ViolationFilter, Query()], at: Annotated[Page, Query()]
                        ) -> list[dict[str, Any]]:
+        """Violations, a page at a time (``offset``, ``limit``); X-Total-Count says how
+        many."""
         from central import render
 
-        return [render.record(v) for v in _violations(db, user, status, kind, site, zone,
-                                                      severity)]
+        rows, total = _violations(db, user, f, at)
+        response.headers["X-Total-Count"] = str(total)
+        return [render.record(v) for v in rows]
 
     @app.get("/api/violations/{violation_id}", tags=["violations"])
     def api_violation(db: DB, user: APIUser, violation_id: int) -> dict[str, Any]:
@@ -433,12 +578,46 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
         _review(db, user, violation_id, change)
         return render.record(_violation(db, user, violation_id))
 
+    @app.put("/api/violations/{violation_id}/register", tags=["register"])
+    def api_assess(request: Request, db: DB, user: APIUser, violation_id: int,
+                   change: AssessmentIn) -> dict[str, Any]:
+        """Set the team's own likelihood, consequence, measure, responsible person or
+        deadline for a violation's register row; returns the row."""
+        _assess(db, user, violation_id, change)
+        return _register_rows(request, db, user, status="all", lang="en",
+                              ids=[violation_id])[0]
+
+    @app.get("/api/register", tags=["register"])
+    def api_register(request: Request, db: DB, user: APIUser, status: str = "open",
+                     lang: str = "en") -> list[dict[str, Any]]:
+        """The risk register's rows (status: open, accepted or all; lang: da or en)."""
+        rows = _register_rows(request, db, user, status=status, lang=lang)
+        _exported(db, user, "register", format="json", status=status, rows=len(rows))
+        return rows
+
+    @app.get("/api/matrix", tags=["matrix"])
+    def api_matrix(request: Request, db: DB, user: APIUser, org: str = "") -> dict[str, Any]:
+        """The zone matrix of one of your organisations (the first when none is named):
+        per (from, to) zone what the policy allows, what the sensors reached, and which of
+        that the policy denies."""
+        from central.matrix import matrix
+
+        mine = _policies(request, user)
+        policy = mine.get(org) if org else next(iter(mine.values()), None)
+        if policy is None:
+            raise HTTPException(404, "no zone policy of that organisation is given to the console")
+        return {"org": policy.org, "zones": [z.name for z in policy.zones], "cells": [
+            {"from": source, "to": target, "allowed": cell["allowed"],
+             "reached": sorted(cell["reached"]), "violation": sorted(cell["denied_reached"]),
+             "probed": cell["probed"]}
+            for (source, target), cell in sorted(matrix(db, policy).items())]}
+
     @app.get("/api/events", tags=["events"])
     def api_events(db: DB, user: APIUser, since: str | None = None) -> list[dict[str, Any]]:
-        return [e.to_dict() for e in events.listed(db, since=since) if e.org in user.orgs]
+        return [e.to_dict() for e in events.listed(db, since=since, orgs=user.orgs)]
 
 
-def serve(db_path: Path, *, host: str, port: int, policy_path: Path | None = None,
+def serve(db_path: Path, *, host: str, port: int, policy_path: Path | list[Path] | None = None,
           secure_cookies: bool = True) -> None:
     import uvicorn
 

@@ -27,7 +27,8 @@ def test_migrations_run_from_empty(tmp_path) -> None:
                                                         "m009_broker_identity", "m010_approved_assets",
                                                         "m011_reach_ttl", "m012_vulnerabilities",
                                                         "m013_events", "m014_register",
-                                                        "m015_ownership", "m016_users"]
+                                                        "m015_ownership", "m016_users",
+                                                        "m017_console"]
     assert db.journal_mode == "wal"
     open_db(tmp_path / "x.db")  # applying again changes nothing
 

@@ -19,7 +19,7 @@ from sqlite_utils import Database
 
 from agent import signing, wire
 from agent.wire import Asset, Findings, Observation, Service
-from central import registry, users
+from central import audit, registry, users
 from central.ingest import Ingestor
 from central.policy import parse
 from central.violations import evaluate
@@ -62,7 +62,7 @@ def console(db: Database, tmp_path: Path) -> dict[str, Any]:
     evaluate(db, _policy("aarhus", "10.1.1.0/24"))
     evaluate(db, _policy("odense", "10.2.1.0/24"))
     for name, role, org in (("anne", "reviewer", "aarhus"), ("vera", "viewer", "aarhus"),
-                            ("otto", "reviewer", "odense")):
+                            ("otto", "reviewer", "odense"), ("ada", "admin", "aarhus")):
         users.add_user(db, name, PASSWORD, role=role, orgs=[org])
     ids: dict[str, dict[str, int]] = {}
     for org in ("aarhus", "odense"):
@@ -70,8 +70,17 @@ def console(db: Database, tmp_path: Path) -> dict[str, Any]:
                            " WHERE s.org_id = ?", [org]).fetchone()[0]
         violation = db.execute("SELECT id FROM violations WHERE org = ? ORDER BY id",
                                [org]).fetchone()[0]
-        ids[org] = {"asset": asset, "violation": violation}
-    app = create_app(tmp_path / "central.db", secret="test-secret", secure_cookies=False)
+        user = db.execute("SELECT user_id FROM user_orgs WHERE org_id = ? ORDER BY user_id",
+                          [org]).fetchone()[0]
+        ids[org] = {"asset": asset, "violation": violation, "user": user}
+    policies = []
+    for org, cidr in (("aarhus", "10.1.1.0/24"), ("odense", "10.2.1.0/24")):
+        policies.append(tmp_path / f"{org}.toml")
+        policies[-1].write_text(f'org = "{org}"\n[[site]]\nname = "s-{org}"\n[[zone]]\n'
+                                f'name = "z-{org}"\ncidrs = ["{cidr}"]\n'
+                                'allowed_types = ["printer"]\n')
+    app = create_app(tmp_path / "central.db", secret="test-secret", secure_cookies=False,
+                     policy_path=policies)
     return {"app": app, "ids": ids, "db": db}
 
 
@@ -164,6 +173,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/violations/{violation_id}"): "violation",
     ("POST", "/api/violations/{violation_id}/review"): "violation",
     ("GET", "/api/events"): "list", ("GET", "/api/openapi.json"): "public",
+    ("GET", "/api/matrix"): "list", ("GET", "/api/register"): "list",
+    ("POST", "/violations/{violation_id}/register"): "violation",
+    ("PUT", "/api/violations/{violation_id}/register"): "violation",
+    ("GET", "/admin/users"): "list", ("POST", "/admin/users"): "their-org",
+    ("POST", "/admin/users/{user_id}"): "user",
 }
 
 
@@ -173,7 +187,7 @@ def test_one_organisation_reaches_nothing_of_another(console: dict[str, Any]) ->
               for m in r.methods - {"HEAD"}}
     assert routes == set(ROUTES), "a route without an isolation check"
     theirs = ids["odense"]
-    for who, client in (("session", _login(app, "anne")),
+    for who, client in (("session", _login(app, "anne")), ("admin", _login(app, "ada")),
                         ("token", TestClient(app, headers={
                             "Authorization": "Bearer " + users.create_token(db, "anne",
                                                                            name="t")}))):
@@ -181,16 +195,22 @@ def test_one_organisation_reaches_nothing_of_another(console: dict[str, Any]) ->
             if kind == "public":
                 continue
             url = path.replace("{asset_id}", str(theirs["asset"])).replace(
-                "{violation_id}", str(theirs["violation"]))
+                "{violation_id}", str(theirs["violation"])).replace("{user_id}",
+                                                                     str(theirs["user"]))
+            if kind == "list":  # naming their organisation changes nothing
+                url += "?org=odense"
             if method == "GET":
                 answer = client.get(url, follow_redirects=False)
             elif path.startswith("/api"):
                 answer = client.request(method, url, json={"action": "acknowledge",
-                                                           "reason": "x", "owner": "x"})
-            else:
-                answer = client.post(url, data={"action": "acknowledge", "reason": "x",
-                                                "csrf_token": _csrf(client, "/violations")}
-                                     if who == "session" else {"action": "acknowledge"})
+                                                           "reason": "x", "owner": "x",
+                                                           "likelihood": 5})
+            else:  # every form's fields at once, the organisation theirs
+                answer = client.post(url, data={
+                    "action": "acknowledge", "reason": "x", "likelihood": "5", "role": "admin",
+                    "disabled": "yes", "username": "eve", "password": "x" * 12,
+                    "orgs": "odense", **({"csrf_token": _csrf(client, "/violations")}
+                                         if who != "token" else {})})
             body = answer.content
             if kind == "list" and answer.status_code == 200:
                 assert b"10.2.1." not in body and b"odense" not in body, (who, path)
@@ -201,6 +221,11 @@ def test_one_organisation_reaches_nothing_of_another(console: dict[str, Any]) ->
                 sheet = load_workbook(io.BytesIO(body)).active
                 assert sheet is not None
                 assert "10.2.1" not in str([c.value for r in sheet.iter_rows() for c in r])
+    # nothing of theirs changed, and nobody was made in their name
+    assert db.execute("SELECT count(*) FROM users WHERE username = 'eve'").fetchone()[0] == 0
+    assert db.execute("SELECT disabled FROM users WHERE id = ?",
+                      [theirs["user"]]).fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM register_entries").fetchone()[0] == 0
     # and their own is there: the table above tests something
     mine = _login(app, "anne")
     assert mine.get(f"/api/assets/{ids['aarhus']['asset']}").status_code == 200
@@ -274,3 +299,88 @@ def test_assets_are_filtered_and_a_reviewer_sets_their_owner(console: dict[str, 
     assert viewer.put(f"/api{path}/owner", json={"owner": "x"}).status_code == 403
     only_high = reviewer.get("/api/violations?severity=critical").json()
     assert only_high == []
+
+
+def test_owner_rules_and_the_approved_list_stay_in_their_organisation(
+        db: Database, tmp_path: Path) -> None:
+    """Two municipalities with the same range and the same zone name: a rule or approved
+    list entry of one names no owner in the other (before, a zone rule reached every
+    organisation's zone of that name, and the approved list matched any address)."""
+    from central import inventory, ownership
+    from central.approved import import_file
+
+    def shared(org: str) -> Any:
+        return parse(f'org = "{org}"\n[[site]]\nname = "s-{org}"\n[[zone]]\nname = "admin"\n'
+                     'cidrs = ["10.20.10.0/24"]\n')
+
+    _scan(db, "aarhus", "10.20.10")
+    _scan(db, "odense", "10.20.10")
+    for org in ("aarhus", "odense"):
+        evaluate(db, shared(org))
+    ownership.add_rule(db, owner="IT Aarhus", tags=["drift"], zone="admin",
+                       policy=shared("aarhus"), by="anne")
+    ownership.add_rule(db, owner="Net Aarhus", tags=["net"], cidr="10.20.10.0/28",
+                       org="aarhus", by="anne")
+    listed = tmp_path / "approved.csv"
+    listed.write_text("ip,ejer\n10.20.10.30,Borgerservice Aarhus\n")
+    import_file(db, listed, org="aarhus", site="s-aarhus")
+    rows = {a.org: a for a in inventory.assets(db)}
+    assert (rows["aarhus"].owner, rows["aarhus"].tags) == ("IT Aarhus", ("drift",))
+    assert (rows["odense"].owner, rows["odense"].tags) == (None, ())
+    found, total = inventory.find(db, inventory.AssetQuery(orgs=frozenset({"odense"}),
+                                                           q="aarhus"))
+    assert (found, total) == ([], 0)
+    entries = [(e.actor, e.action, e.org) for e in audit.listed(db)]
+    assert ("anne", "owner.rule.add", "aarhus") in entries
+
+
+def test_a_reviewer_edits_the_register_and_an_admin_manages_users(
+        console: dict[str, Any]) -> None:
+    app, ids, db = console["app"], console["ids"]["aarhus"], console["db"]
+    reviewer = _login(app, "anne")
+    path = f"/violations/{ids['violation']}"
+    assert 'name="likelihood"' in reviewer.get(path).text
+    done = reviewer.post(f"{path}/register", data={
+        "likelihood": "5", "consequence": "4", "measure": "Udskift kameraet",
+        "responsible": "Jens <Drift>", "deadline": "2027-01-15",
+        "csrf_token": _csrf(reviewer, path)}, follow_redirects=False)
+    assert done.status_code == 303
+    (row,) = [r for r in reviewer.get("/api/register?lang=da").json()
+              if r["id"] == ids["violation"]]
+    assert (row["likelihood"], row["consequence"], row["risk"], row["measure"],
+            row["responsible"], row["deadline"]) == (5, 4, "Kritisk", "Udskift kameraet",
+                                                    "Jens <Drift>", "2027-01-15")
+    assert "Jens &lt;Drift&gt;" in reviewer.get(path).text
+    api = TestClient(app, headers={"Authorization": "Bearer " + users.create_token(
+        db, "anne", name="t")})
+    changed = api.put(f"/api{path}/register", json={"consequence": 2})
+    assert changed.status_code == 200
+    assert (changed.json()["consequence"], changed.json()["measure"]) == (2, "Udskift kameraet")
+    assert api.put(f"/api{path}/register", json={"deadline": "snart"}).status_code == 400
+    assert api.put(f"/api{path}/register", json={"likelihood": 7}).status_code == 422
+    viewer = TestClient(app, headers={"Authorization": "Bearer " + users.create_token(
+        db, "vera", name="t")})
+    assert viewer.put(f"/api{path}/register", json={"likelihood": 1}).status_code == 403
+    assert reviewer.get("/admin/users").status_code == 403
+    # the admin: sees their organisation's users, adds one, disables another
+    vera = _login(app, "vera")
+    admin = _login(app, "ada")
+    page = admin.get("/admin/users").text
+    assert "anne" in page and "vera" in page and "otto" not in page
+    made = admin.post("/admin/users", data={
+        "username": "nina", "password": PASSWORD, "role": "viewer", "orgs": "aarhus",
+        "csrf_token": _csrf(admin, "/admin/users")}, follow_redirects=False)
+    assert made.status_code == 303
+    _login(app, "nina")
+    vera_id = db.execute("SELECT id FROM users WHERE username = 'vera'").fetchone()[0]
+    off = admin.post(f"/admin/users/{vera_id}", data={
+        "disabled": "yes", "csrf_token": _csrf(admin, "/admin/users")}, follow_redirects=False)
+    assert off.status_code == 303
+    assert vera.get("/", follow_redirects=False).status_code == 303  # her session ended
+    assert viewer.get("/api/assets").status_code == 401  # and her token
+    log = admin.get("/admin/users").text
+    for action in ("register.assess", "user.add", "user.change", "export.register"):
+        assert action in log, action
+    entries = {(e.actor, e.action) for e in audit.listed(db)}
+    assert {("anne", "register.assess"), ("ada", "user.add"), ("ada", "user.change"),
+            ("anne", "export.register")} <= entries
