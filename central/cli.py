@@ -546,7 +546,15 @@ def cmd_user(args: argparse.Namespace) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     from central.web import serve
 
+    from central import policy as zone_policy
+
     open_db(args.db, create=False).close()  # a clear error for a missing inventory
+    for path in args.policy or ():
+        try:
+            zone_policy.load(path)
+        except (zone_policy.PolicyError, OSError) as exc:
+            print(f"netvagt-central: {exc}", file=sys.stderr)
+            return 2
     serve(args.db, host=args.host, port=args.port, secure_cookies=not args.insecure_cookies,
           policy_path=args.policy)
     return 0

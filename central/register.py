@@ -13,6 +13,7 @@ can set any of them, and the measure, the person and the deadline, per row
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -179,17 +180,22 @@ def rows(db: Database, policy: Policy | None = None, *, language: str = "da",
     if language not in LANGUAGES:
         raise RegisterError(f"language {language!r} is not one of {LANGUAGES}")
     words = {part: table[language] for part, table in WORDS.items()}
-    entries = {r["violation_id"]: dict(r) for r in db.query("SELECT * FROM register_entries")}
+    chosen, _ = violations.select(db, statuses=STATUS_FILTERS[status], site=site, orgs=orgs,
+                                  ids=ids)
+    wanted = json.dumps([v.id for v in chosen])
+    entries = {r["violation_id"]: dict(r) for r in db.query(
+        "SELECT * FROM register_entries WHERE violation_id IN (SELECT value FROM json_each(?))",
+        [wanted])}
+    asset_ids = sorted({v.asset_id for v in chosen if v.asset_id is not None})
     assets = {r["id"]: dict(r) for r in db.query(
         "SELECT a.id, a.mac, a.vendor, a.model, a.product, a.device_type, a.mac_vendor,"
         " (SELECT min(ip) FROM addresses d WHERE d.asset_id = a.id AND d.kind = 'probed')"
-        " AS ip FROM assets a")}
+        " AS ip FROM assets a WHERE a.id IN (SELECT value FROM json_each(?))",
+        [json.dumps(asset_ids)])}
     from central import ownership
 
-    owners = ownership.of_assets(db, policy)
+    owners = ownership.of_assets(db, policy, ids=asset_ids)
     out = []
-    chosen, _ = violations.select(db, statuses=STATUS_FILTERS[status], site=site, orgs=orgs,
-                                  ids=ids)
     for v in chosen:
         zone = policy.zone(v.zone) if policy and v.zone and v.zone in {
             z.name for z in policy.zones} else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from central import events, inventory, register, users, violations
 from central.db import open_db
 
 HERE = Path(__file__).parent
+LOG = logging.getLogger("netvagt.web")
 SESSION_COOKIE = "netvagt_session"
 PAGE_SIZE = 100
 
@@ -86,6 +88,7 @@ def create_app(db_path: Path, *, secret: str | None = None, secure_cookies: bool
     app = FastAPI(title="netvagt", version=terminal.version(), docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.db_path, app.state.secure = db_path, secure_cookies
+    app.state.policy_cache = {}  # path: ((mtime, size), policy): read again when changed
     app.state.policy_paths = ([] if policy_path is None else [policy_path]
                               if isinstance(policy_path, Path) else list(policy_path))
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -247,15 +250,22 @@ def _violations(db: Database, user: users.User, f: ViolationFilter, at: Page
 
 
 def _policies(request: Request, user: users.User) -> dict[str, Any]:
-    """The zone policies given to the console (``web --policy``, read afresh so that an edit
-    shows at once) of the user's organisations, by organisation."""
+    """The zone policies given to the console (``web --policy``, read again when the file
+    changes, so that an edit shows at once) of the user's organisations, by organisation."""
     from central import policy as zone_policy
 
     out: dict[str, Any] = {}
+    cache = request.app.state.policy_cache
     for path in request.app.state.policy_paths:
         try:
-            policy = zone_policy.load(path)
-        except zone_policy.PolicyError:
+            seen = path.stat()
+            stamp = (seen.st_mtime_ns, seen.st_size)
+            if cache.get(path, (None,))[0] != stamp:
+                cache[path] = (stamp, zone_policy.load(path))
+            policy = cache[path][1]
+        except (zone_policy.PolicyError, OSError) as exc:
+            LOG.warning("zone policy %s not used: %s", path, exc)
+            cache.pop(path, None)
             continue
         if policy.org in user.orgs:
             out.setdefault(policy.org, policy)
@@ -313,7 +323,10 @@ def _register_rows(request: Request, db: Database, user: users.User, *, status: 
     has it (zone criticality), else by the violation kind alone."""
     mine = _policies(request, user)
     out: list[dict[str, Any]] = []
-    for org in sorted(user.orgs):
+    orgs = user.orgs if ids is None else user.orgs & {r[0] for r in db.execute(
+        "SELECT DISTINCT org FROM violations WHERE id IN (SELECT value FROM json_each(?))",
+        [json.dumps(ids)]).fetchall()}
+    for org in sorted(orgs):
         out += register.rows(db, mine.get(org), language=lang if lang in TEXT else "da",
                              status=status if status in register.STATUS_FILTERS else "open",
                              orgs=[org], ids=ids)
@@ -393,10 +406,11 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request, db: DB, user: PageUser) -> HTMLResponse:
-        one = Page(page=1, limit=1, offset=None)
+        count = Page(page=1, limit=1, offset=None)
         return page(request, "overview.html", user,
-                    assets=_assets(db, user, AssetFilter(), one)[1],
-                    open=_violations(db, user, ViolationFilter(), one)[1],
+                    assets=inventory.find(db, inventory.AssetQuery(orgs=user.orgs),
+                                          limit=0)[1],
+                    open=_violations(db, user, ViolationFilter(), count)[1],
                     by_zone=_types_per_zone(db, user),
                     recent=events.listed(db, orgs=user.orgs, newest=True, limit=20))
 
