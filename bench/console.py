@@ -37,7 +37,7 @@ from central.db import open_db
 from central.lab.broker import free_port
 
 HERE = Path(__file__).parent
-PASSWORD = "benchmark-password"
+PASSWORD = "benchmark-password"  # noqa: S105 - a throwaway inventory's
 ZONES = ("admin", "office", "cameras", "bms", "guest")
 KINDS = ("camera", "printer", "plc", "bms_controller", "workstation", "voip_phone", "nas",
          "switch")
@@ -69,7 +69,7 @@ def seed(path: Path, *, orgs: int, assets: int, violations: int, seed_value: int
         org = _org(o)
         registry.ensure_org(db, org)
         site_id = registry.ensure_site(db, org, "raadhus")
-        for z, zone in enumerate(ZONES):
+        for zone in ZONES:
             registry.ensure_zone(db, site_id, zone)
             key = signing.generate_private_key()
             registry.add_sensor(db, sensor=f"s-{o:02d}-{zone}", org=org, site="raadhus",
@@ -80,8 +80,9 @@ def seed(path: Path, *, orgs: int, assets: int, violations: int, seed_value: int
             asset_id += 1
             first_ids.append(asset_id)
             kind, vendor = KINDS[i % len(KINDS)], VENDORS[rnd.randrange(len(VENDORS))]
-            mac = "02:%02x:%02x:%02x:%02x:%02x" % (o, *divmod(i, 256), rnd.randrange(256),
-                                                   rnd.randrange(256))
+            high, low = divmod(i, 256)
+            mac = (f"02:{o:02x}:{high:02x}:{low:02x}:{rnd.randrange(256):02x}:"
+                   f"{rnd.randrange(256):02x}")
             first = wire.format_ts(now - timedelta(days=rnd.randrange(400)))
             last = wire.format_ts(now - timedelta(hours=rnd.randrange(72)))
             ip = _ip(o, i)

@@ -544,9 +544,8 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from central.web import serve
-
     from central import policy as zone_policy
+    from central.web import serve
 
     open_db(args.db, create=False).close()  # a clear error for a missing inventory
     for path in args.policy or ():
