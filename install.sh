@@ -44,6 +44,11 @@ fi
 # tcpdump: the tests' proof that excluded devices receive nothing.
 PACKAGES=(nmap mosquitto mosquitto-clients libpcap0.8 iproute2 nftables arp-scan
           iputils-ping procps python3 python3-venv python3-dev ca-certificates tcpdump openssl curl)
+# the console's browser tests drive Debian's chromium (Playwright points at it; no browser
+# is downloaded)
+if [ "$DEV" -eq 1 ]; then
+    PACKAGES+=(chromium)
+fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \

@@ -1,0 +1,104 @@
+"""A real browser for the console's tests: Debian's chromium driven by Playwright (pointed at
+that executable; no browser is downloaded), and the console as its own process on loopback.
+
+Chromium runs in the root namespace and talks to 127.0.0.1 only; its background
+networking is off, so it asks nothing of the machine's network."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from central.lab.broker import free_port
+
+ROOT = Path(__file__).parents[1]
+CHROMIUM = Path(os.environ.get("NETVAGT_CHROMIUM", "/usr/bin/chromium"))
+FLAGS = ["--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", "--disable-quic", "--disable-gpu", "--disable-dev-shm-usage"]
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason=f"no {CHROMIUM}: install Debian's chromium (./install.sh --dev does)")
+
+
+@contextmanager
+def console(db_path: Path, *policies: Path) -> Iterator[str]:
+    """``netvagt-central web`` on a free loopback port until the block ends; its address."""
+    port = free_port()
+    args = [sys.executable, "-m", "central.cli", "web", "--db", str(db_path), "--host",
+            "127.0.0.1", "--port", str(port), "--insecure-cookies"]
+    for policy in policies:
+        args += ["--policy", str(policy)]
+    server = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):  # bounded: 15 s
+            if server.poll() is not None:
+                raise RuntimeError(f"web ended: {server.stderr.read().decode()[-2000:]}"
+                                   if server.stderr else "web ended")
+            try:
+                httpx.get(base + "/login", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Debian chromium, closed at the end."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Watched:
+    """A browser page whose script dialogs and console errors are recorded: a device's
+    text that ran as script would open a dialog; a blocked script or style (the CSP) shows
+    as a console error."""
+
+    def __init__(self, browser: Any, base: str) -> None:
+        self.context = browser.new_context(base_url=base, accept_downloads=True)
+        self.page = self.context.new_page()
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("dialog", self._dialog)
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error"
+                     else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def login(self, username: str, password: str) -> None:
+        self.page.goto("/login")
+        self.page.get_by_label(re.compile("Brugernavn|User name")).fill(username)
+        self.page.get_by_label(re.compile("Adgangskode|Password")).fill(password)
+        self.page.get_by_role("button", name=re.compile("Log ind|Log in")).click()
+        self.page.wait_for_url(re.compile(r"/$"))
+
+    def close(self) -> None:
+        self.context.close()
