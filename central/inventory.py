@@ -282,6 +282,16 @@ def load(db: Database, ids: list[int]) -> list[AssetRow]:
     ]
 
 
+def facts_of(db: Database, asset_id: int, *, limit: int = 200, width: int = 500
+             ) -> list[dict[str, Any]]:
+    """What the device said about itself (banners, titles, names, descriptions), newest
+    first, each value cut to ``width`` characters: for people to read, escaped where shown."""
+    return [{**dict(r), "value": r["value"][:width] + ("…" if len(r["value"]) > width else "")}
+            for r in db.query("SELECT key, value, source, ip, last_seen FROM facts"
+                              " WHERE asset_id = ? ORDER BY last_seen DESC, key LIMIT ?",
+                              [asset_id, limit])]
+
+
 def neutralise(value: object) -> object:
     """Keep a spreadsheet from reading an untrusted value as a formula (OWASP CSV injection)."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):

@@ -53,7 +53,9 @@ TEXT = {
            "deadline": "Frist", "save": "Gem", "users": "Brugere", "role": "Rolle",
            "orgs": "Organisationer", "change": "Ændr", "disabled": "Spærret",
            "active": "Aktiv", "new_user": "Ny bruger", "add": "Opret", "audit": "Revisionslog",
-           "when": "Tidspunkt"},
+           "when": "Tidspunkt", "claimed": "Oplyste adresser", "first_seen": "Først set",
+           "last_seen": "Sidst set", "hostname": "Værtsnavn", "notes": "Noter",
+           "said": "Hvad enheden siger om sig selv"},
     "en": {"overview": "Overview", "assets": "Assets", "violations": "Violations",
            "register": "Risk register", "logout": "Log out", "login": "Log in",
            "user": "User name", "password": "Password", "review": "Review",
@@ -68,7 +70,9 @@ TEXT = {
            "deadline": "Deadline", "save": "Save", "users": "Users", "role": "Role",
            "orgs": "Organisations", "change": "Change", "disabled": "Disabled",
            "active": "Active", "new_user": "New user", "add": "Add", "audit": "Audit log",
-           "when": "When"},
+           "when": "When", "claimed": "Addresses it names", "first_seen": "First seen",
+           "last_seen": "Last seen", "hostname": "Host name", "notes": "Notes",
+           "said": "What the device says about itself"},
 }
 
 
@@ -441,7 +445,7 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
     @app.get("/assets/{asset_id}", response_class=HTMLResponse, include_in_schema=False)
     def asset_page(request: Request, db: DB, user: PageUser, asset_id: int) -> HTMLResponse:
         row = _asset(db, user, asset_id)
-        return page(request, "asset.html", user, a=row,
+        return page(request, "asset.html", user, a=row, said=inventory.facts_of(db, asset_id),
                     history=events.listed(db, asset_id=asset_id))
 
     @app.get("/violations", response_class=HTMLResponse, include_in_schema=False)
@@ -563,8 +567,8 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
     @app.get("/api/assets/{asset_id}", tags=["assets"])
     def api_asset(db: DB, user: APIUser, asset_id: int) -> dict[str, Any]:
         row = _asset(db, user, asset_id)
-        return {**row.to_dict(), "history": [e.to_dict() for e in events.listed(
-            db, asset_id=asset_id)]}
+        return {**row.to_dict(), "said": inventory.facts_of(db, asset_id),
+                "history": [e.to_dict() for e in events.listed(db, asset_id=asset_id)]}
 
     @app.get("/api/violations", tags=["violations"])
     def api_violations(db: DB, user: APIUser, response: Response,
