@@ -958,7 +958,8 @@ class Status(Message):
     """A sensor's retained status (and, as its MQTT last will, its 'offline')."""
 
     WHAT = "status"
-    LIMITS: ClassVar[dict[str, int]] = {"errors": 16}
+    LIMITS: ClassVar[dict[str, int]] = {"errors": 16, "databases": 8}
+    OMIT_EMPTY = ("databases",)  # absent when none: older statuses keep their bytes
 
     sensor: str
     org: str
@@ -970,6 +971,7 @@ class Status(Message):
     next_scan_at: str | None = None
     outbox_depth: int = 0
     errors: tuple[str, ...] = ()
+    databases: tuple[str, ...] = ()  # the fingerprint databases in use: "recog 3.1.28", ...
     v: int = SCHEMA_VERSION
     type: str = STATUS_TYPE
 
@@ -988,6 +990,8 @@ class Status(Message):
             raise _fail("errors", "at most 16")
         for error in self.errors:
             _text("errors[]", error, optional=False)
+        for database in self.databases:
+            _text("databases[]", database, limit=80, optional=False)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Command(Message):

@@ -36,6 +36,8 @@ class SensorRecord:
     last_status_at: str | None = None
     outbox_depth: int | None = None
     last_scan_at: str | None = None
+    databases: tuple[str, ...] = ()  # its fingerprint databases, from its last status
+    version: str | None = None  # its netvagt version, from its last status
 
 
 def ensure_org(db: Database, org: str, *, name: str | None = None) -> None:
@@ -117,7 +119,9 @@ def _status_fields(text: str | None) -> dict[str, Any]:
     except ValueError:
         status = {}
     return {"state": status.get("state"), "outbox_depth": status.get("outbox_depth"),
-            "last_scan_at": status.get("last_scan_at")}
+            "last_scan_at": status.get("last_scan_at"),
+            "databases": tuple(str(d) for d in status.get("databases") or ()),
+            "version": status.get("version") or None}
 
 
 def active_sensors(db: Database) -> list[str]:

@@ -55,7 +55,8 @@ TEXT = {
            "active": "Aktiv", "new_user": "Ny bruger", "add": "Opret", "audit": "Revisionslog",
            "when": "Tidspunkt", "claimed": "Oplyste adresser", "first_seen": "Først set",
            "last_seen": "Sidst set", "hostname": "Værtsnavn", "notes": "Noter",
-           "said": "Hvad enheden siger om sig selv"},
+           "said": "Hvad enheden siger om sig selv", "databases": "Fingeraftryksdatabaser",
+           "builtin_only": "kun de indbyggede regler"},
     "en": {"overview": "Overview", "assets": "Assets", "violations": "Violations",
            "register": "Risk register", "logout": "Log out", "login": "Log in",
            "user": "User name", "password": "Password", "review": "Review",
@@ -72,7 +73,8 @@ TEXT = {
            "active": "Active", "new_user": "New user", "add": "Add", "audit": "Audit log",
            "when": "When", "claimed": "Addresses it names", "first_seen": "First seen",
            "last_seen": "Last seen", "hostname": "Host name", "notes": "Notes",
-           "said": "What the device says about itself"},
+           "said": "What the device says about itself", "databases": "Fingerprint databases",
+           "builtin_only": "the built-in rules only"},
 }
 
 

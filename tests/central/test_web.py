@@ -265,6 +265,16 @@ def test_the_matrix_and_sensors_pages_show_the_users_organisation(
                       'cidrs = ["10.1.1.0/24"]\n')
     app = create_app(tmp_path / "central.db", secret="test-secret", secure_cookies=False,
                      policy_path=policy)
+    from agent import daemon
+
+    # the sensor's own status names its fingerprint databases (the shared recog here)
+    said = daemon.databases()
+    assert any(d.startswith("recog ") for d in said), said
+    status = wire.Status(sensor="s-aarhus", org="aarhus", state="online", at=wire.utc_now(),
+                         version="0.9.0", databases=said)
+    assert wire.Status.decode(status.encode()).databases == said
+    console["db"].execute("UPDATE sensors SET last_status = ? WHERE id = 's-aarhus'",
+                          [status.encode().decode()])
     mine = _login(app, "anne")
     matrix = mine.get("/matrix").text
     assert "office" in matrix and "z-aarhus" in matrix and "not probed" in matrix
@@ -272,6 +282,7 @@ def test_the_matrix_and_sensors_pages_show_the_users_organisation(
     assert "z-aarhus" not in theirs and "No zone policy of your organisation" in theirs
     sensors = mine.get("/sensors").text
     assert "s-aarhus" in sensors and "s-odense" not in sensors
+    assert said[0] in sensors and "0.9.0" in sensors
     overview = mine.get("/").text
     assert "Zone z-aarhus" in overview and "camera" in overview
 
