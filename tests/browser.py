@@ -100,5 +100,24 @@ class Watched:
         self.page.get_by_role("button", name=re.compile("Log ind|Log in")).click()
         self.page.wait_for_url(re.compile(r"/$"))
 
+    def login_by_keyboard(self, username: str, password: str) -> None:
+        """The login form with the keyboard alone: Tab from the page's start."""
+        self.page.goto("/login")
+        for _ in range(30):  # bounded: the form is a few stops in
+            self.page.keyboard.press("Tab")
+            if self.page.evaluate("document.activeElement.id") == "username":
+                break
+        self.page.keyboard.type(username)
+        self.page.keyboard.press("Tab")
+        self.page.keyboard.type(password)
+        self.page.keyboard.press("Enter")
+        self.page.wait_for_url(re.compile(r"/$"))
+
+    def unlabelled(self) -> list[str]:
+        """The page's form fields that have no label (a screen reader names them not)."""
+        return list(self.page.evaluate(
+            "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+            ".filter(e => !e.labels || e.labels.length === 0).map(e => e.name || e.id)"))
+
     def close(self) -> None:
         self.context.close()

@@ -1,8 +1,8 @@
 """The console in a real browser (Debian's chromium, driven by Playwright): a reviewer logs
 in, filters assets, opens a violation, scores its register row, accepts the risk with a
-comment, downloads the register and reads it back; a viewer cannot review. No script
-dialog opens and the browser reports no error (a style or script the Content Security
-Policy blocked would be one)."""
+comment, downloads the register and reads it back; a viewer logs in by keyboard alone and
+cannot review. Every form field has a label. No script dialog opens and the browser
+reports no error (a style or script the Content Security Policy blocked would be one)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def test_a_reviewer_works_through_the_console_and_a_viewer_cannot_review(
         page.get_by_label("Producent").fill("axis")
         page.get_by_role("button", name="Søg").click()
         page.wait_for_url(re.compile(r"vendor=axis"))
+        assert anne.unlabelled() == []
         rows = page.locator("main table tbody tr")
         assert rows.count() == 1 and "10.1.1.30" in rows.first.inner_text()
         assert "10.2.1" not in page.content()  # the other municipality's camera
@@ -60,6 +61,7 @@ def test_a_reviewer_works_through_the_console_and_a_viewer_cannot_review(
         page.get_by_role("link", name=str(vid), exact=True).click()
         page.wait_for_url(re.compile(rf"/violations/{vid}$"))
         assert "insecure_service" in page.inner_text("main")
+        assert anne.unlabelled() == []
         # score its register row
         page.get_by_label("Sandsynlighed (1-5)").select_option("5")
         page.get_by_label("Ansvarlig").fill("Jens, Drift")
@@ -92,7 +94,7 @@ def test_a_reviewer_works_through_the_console_and_a_viewer_cannot_review(
         anne.close()
         # a viewer reads the decision, has no review form, and a forged post is refused
         vera = Watched(browser, base)
-        vera.login("vera", PASSWORD)
+        vera.login_by_keyboard("vera", PASSWORD)
         vera.page.goto(f"/violations/{vid}")
         assert "anne: open → accepted" in vera.page.inner_text("main")
         assert vera.page.locator("#action").count() == 0

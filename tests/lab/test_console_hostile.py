@@ -151,6 +151,7 @@ def test_hostile_device_text_reaches_the_console_inert(scanned: dict[str, Path])
             for selector in ("main script", "main img", "main svg", "main b"):
                 assert page.locator(selector).count() == 0, (path, selector)
             shown += page.inner_text("main")
+            assert ada.unlabelled() == [], path
         assert "<script>alert('banner')</script>" in shown  # as text, on the asset page
         assert "<img src=x onerror=alert('title')>" in shown
         assert ada.dialogs == [], ada.dialogs  # no alert() ran
