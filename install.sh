@@ -10,22 +10,34 @@
 #                                Mosquitto with per-sensor access (dynamic
 #                                security) and a TLS listener with a self-signed CA, the
 #                                central's systemd unit
+#   --recog DIR                  with any of them: import recog's fingerprints from a copy
+#                                (an offline machine) instead of fetching the release;
+#                                checked against the same pins
 #
 # Idempotent: running it again installs only what is missing. Says what it does.
 set -euo pipefail
 
 DEV=0
 ROLE=""
+RECOG_DIR=""
+want_recog_dir=0
 for arg in "$@"; do
+    if [ "$want_recog_dir" -eq 1 ]; then RECOG_DIR="$arg"; want_recog_dir=0; continue; fi
     case "$arg" in
         --dev) DEV=1 ;;
+        --recog) want_recog_dir=1 ;;
+        --recog=*) RECOG_DIR="${arg#--recog=}" ;;
         --sensor) ROLE=sensor ;;
         --central) ROLE=central ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
 
+if [ "$want_recog_dir" -eq 1 ] || { [ -n "$RECOG_DIR" ] && [ ! -d "$RECOG_DIR/xml" ]; }; then
+    echo "install.sh: --recog needs the folder of a recog release (with xml/ and identifiers/)" >&2
+    exit 2
+fi
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="$HERE/.venv"
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -124,6 +136,12 @@ unit() {  # install a systemd unit if systemd runs here
 # import DIR' (or 'netvagt-central fingerprints import DIR').
 fetch_recog() {
     local cli="$VENV/bin/$1" release archive tmp
+    if [ -n "$RECOG_DIR" ]; then
+        say "importing recog from $RECOG_DIR (checked against the pins)"
+        "$cli" fingerprints import "$RECOG_DIR" || {
+            echo "install.sh: recog in $RECOG_DIR was not imported (see above)" >&2; exit 1; }
+        return 0
+    fi
     if "$cli" fingerprints status 2>/dev/null | grep -q '^recog '; then
         say "recog fingerprints already installed"; return 0
     fi
@@ -213,5 +231,10 @@ next steps on the central:
   netvagt-central token create --org ORG --site SITE --zone ZONE     (one per sensor)
   give each technician the token and $TLS/ca.crt
 NEXT
+fi
+# a plain install runs the demo, sensors and central on this machine: it identifies with
+# recog too (the tests of --dev load their own copy)
+if [ -z "$ROLE" ] && { [ "$DEV" -eq 0 ] || [ -n "$RECOG_DIR" ]; }; then
+    fetch_recog netvagt-central
 fi
 say "done"

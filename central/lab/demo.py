@@ -253,6 +253,20 @@ def _announce(lab: Lab, setups: list[SensorSetup], console: Console) -> None:
                           f"({lab.spec.segment(setup.segment).cidr})")
 
 
+def _identifying_with() -> str:
+    """Which fingerprint databases the sensors will name devices with: without recog they
+    name far fewer, and the demo says how to add it."""
+    from agent.daemon import databases
+
+    found = databases()
+    if any(d.startswith("recog ") for d in found):
+        return f"[bold]identify[/bold] with the built-in rules and {', '.join(found)}"
+    return ("[yellow]identify[/yellow] with the built-in rules only: no recog database is "
+            "installed (online: sudo ./install.sh; offline: sudo ./install.sh --recog DIR, or "
+            "netvagt-central fingerprints import DIR)"
+            + (f"; {', '.join(found)}" if found else ""))
+
+
 def run_demo(*, keep_db: Path | None = None, sensors: int = 4,
              spec: LabSpec = MUNICIPAL_WITH_SCHOOL, console: Console | None = None,
              serve_console: bool = False) -> int:
@@ -276,6 +290,7 @@ def run_demo(*, keep_db: Path | None = None, sensors: int = 4,
         with _terminate_as_interrupt(), Lab(spec) as lab:
             console.print(f"[bold]lab[/bold] {lab.prefix}: {len(spec.segments)} segments, "
                           f"{len(spec.devices)} emulated devices, router with nftables policy")
+            console.print(_identifying_with())
             # the core namespace is new and empty: the standard port is free there
             with Mosquitto(ns=lab.core, bind=(CORE_HOST, "127.0.0.1"), port=1883) as broker:
                 console.print(f"[bold]broker[/bold] mosquitto on {CORE_HOST}:{broker.port} "
