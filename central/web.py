@@ -56,7 +56,8 @@ TEXT = {
            "when": "Tidspunkt", "claimed": "Oplyste adresser", "first_seen": "Først set",
            "last_seen": "Sidst set", "hostname": "Værtsnavn", "notes": "Noter",
            "said": "Hvad enheden siger om sig selv", "databases": "Fingeraftryksdatabaser",
-           "builtin_only": "kun de indbyggede regler"},
+           "builtin_only": "kun de indbyggede regler", "changes": "Ændringer",
+           "since": "Siden", "last_message": "Sidste besked"},
     "en": {"overview": "Overview", "assets": "Assets", "violations": "Violations",
            "register": "Risk register", "logout": "Log out", "login": "Log in",
            "user": "User name", "password": "Password", "review": "Review",
@@ -74,7 +75,8 @@ TEXT = {
            "when": "When", "claimed": "Addresses it names", "first_seen": "First seen",
            "last_seen": "Last seen", "hostname": "Host name", "notes": "Notes",
            "said": "What the device says about itself", "databases": "Fingerprint databases",
-           "builtin_only": "the built-in rules only"},
+           "builtin_only": "the built-in rules only", "changes": "Changes",
+           "since": "Since", "last_message": "Last message"},
 }
 
 
@@ -436,6 +438,13 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
         return page(request, "matrix.html", user, policy=policy, orgs=sorted(mine),
                     cells=matrix(db, policy) if policy else {})
 
+    @app.get("/events", response_class=HTMLResponse, include_in_schema=False)
+    def event_list(request: Request, db: DB, user: PageUser, site: str = "",
+                   since: str = "") -> HTMLResponse:
+        rows = events.listed(db, site=site or None, since=_when(since) if since else None,
+                             orgs=user.orgs, newest=True, limit=500)
+        return page(request, "events.html", user, rows=rows[::-1], site=site, since=since)
+
     @app.get("/assets", response_class=HTMLResponse, include_in_schema=False)
     def asset_list(request: Request, db: DB, user: PageUser,
                    f: Annotated[AssetFilter, Query()], at: Annotated[Page, Query()]
@@ -633,8 +642,12 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
             for (source, target), cell in sorted(matrix(db, policy).items())]}
 
     @app.get("/api/events", tags=["events"])
-    def api_events(db: DB, user: APIUser, since: str | None = None) -> list[dict[str, Any]]:
-        return [e.to_dict() for e in events.listed(db, since=since, orgs=user.orgs)]
+    def api_events(db: DB, user: APIUser, since: str | None = None, site: str | None = None,
+                   asset_id: int | None = None) -> list[dict[str, Any]]:
+        """Changes and other events, oldest first: from ``since``, of one site or asset."""
+        return [e.to_dict() for e in events.listed(db, since=_when(since) if since else None,
+                                                   site=site or None, asset_id=asset_id,
+                                                   orgs=user.orgs)]
 
 
 def serve(db_path: Path, *, host: str, port: int, policy_path: Path | list[Path] | None = None,

@@ -173,7 +173,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/violations/{violation_id}"): "violation",
     ("POST", "/api/violations/{violation_id}/review"): "violation",
     ("GET", "/api/events"): "list", ("GET", "/api/openapi.json"): "public",
-    ("GET", "/api/matrix"): "list", ("GET", "/api/register"): "list",
+    ("GET", "/api/matrix"): "list", ("GET", "/api/register"): "list", ("GET", "/events"): "list",
     ("POST", "/violations/{violation_id}/register"): "violation",
     ("PUT", "/api/violations/{violation_id}/register"): "violation",
     ("GET", "/admin/users"): "list", ("POST", "/admin/users"): "their-org",
@@ -282,6 +282,10 @@ def test_the_matrix_and_sensors_pages_show_the_users_organisation(
     assert "z-aarhus" not in theirs and "No zone policy of your organisation" in theirs
     sensors = mine.get("/sensors").text
     assert "s-aarhus" in sensors and "s-odense" not in sensors
+    changes = mine.get("/events?site=s-aarhus").text
+    assert "10.1.1.30" in changes and "10.2.1" not in changes
+    assert mine.get("/events?site=s-odense").text.count("<tr>") == 2  # the head and "none"
+    assert {e["site"] for e in mine.get("/api/events?since=2000-01-01").json()} == {"s-aarhus"}
     assert said[0] in sensors and "0.9.0" in sensors
     overview = mine.get("/").text
     assert "Zone z-aarhus" in overview and "camera" in overview
