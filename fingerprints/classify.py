@@ -164,7 +164,7 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
         return [Evidence(rule="nmap-service-probes", key=key, value=value[:256], source=source,
                          fields=fields, confidence=nmap_probes.CONFIDENCE)] if fields else []
 
-    own = match(key, value, source=source)
+    own = _first(rules_by_key().get(SHARED_RULES.get(key, key), ()), key, value, source)
     model = (_first(rules_by_key().get("model", ()), key, value, source)
              if key in CATALOGUE_KEYS else None)
     recog = _first(recog_rules_by_key().get(key, ()), key, value, source)
@@ -191,8 +191,31 @@ def classify_device(observations: Iterable[Observation], *, mac: str | None,
     return classify(evidence)
 
 
+# keys read with another key's rules: a TLS client names the server it wants (SNI) as it
+# would look it up in DNS
+SHARED_RULES = {"tls.sni": "dns.query"}
+# the names a device calls: its maker's cloud, unless several makers' (a resolver, a proxy,
+# a PC) or the device is a phone, PC or server (an app calls the clouds of the devices it
+# controls)
+CLOUD_KEYS = frozenset({"dns.query", "tls.sni"})
+CLIENT_TYPES = frozenset({"mobile", "workstation", "server", "hypervisor"})
+
+
+def _cloud_guard(evidence: list[Evidence]) -> list[Evidence]:
+    cloud = [e for e in evidence if e.key in CLOUD_KEYS]
+    if not cloud:
+        return evidence
+    makers = {e.fields.get("vendor") for e in cloud}
+    kinds = {e.fields.get("device_type") for e in evidence
+             if e.key not in CLOUD_KEYS and e.key not in ("mac.oui", "mac.vendor")}
+    if len(makers) > 1 or kinds & CLIENT_TYPES:
+        return [e for e in evidence if e.key not in CLOUD_KEYS]
+    return evidence
+
+
 def classify(observations: Iterable[Observation]) -> Identity:
-    evidence = [e for o in observations for e in matches(o.key, o.value, source=o.source)]
+    evidence = _cloud_guard([e for o in observations
+                             for e in matches(o.key, o.value, source=o.source)])
     if not evidence:
         return Identity()
     chosen: dict[str, str] = {}

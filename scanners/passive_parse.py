@@ -3,8 +3,10 @@ itself. Pure functions over bytes, shared by the live listener and ``scan --pcap
 
 ARP (address and MAC), DHCP requests (hostname, vendor class, parameter request list),
 mDNS announcements (service types, TXT records, claimed addresses), SSDP NOTIFY (server
-header, the address in its description URL) and LLDP/CDP (system description, platform,
-management address). A cheap look at the EtherType and UDP ports decides before scapy parses,
+header, the address in its description URL), LLDP/CDP (system description, platform,
+management address), and, where the sensor hears a device's own traffic (a capture, a
+mirror port), the names it looks up in DNS and asks TLS servers for (SNI): an IoT device
+calls its maker's cloud. A cheap look at the EtherType and UDP ports decides before scapy parses,
 so a busy segment costs little; every string is bounded.
 """
 
@@ -34,6 +36,9 @@ CDP_SNAP = bytes.fromhex("aaaa0300000c2000")  # LLC/SNAP header of a CDP frame
 MDNS_PORT = 5353
 SSDP_PORT = 1900
 DHCP_SERVER_PORT = 67
+DNS_PORT = 53
+IP_TCP, IP_UDP = 6, 17
+MAX_NAME_CHARS = 253  # a DNS name
 MAX_VALUE_CHARS = 512  # one observed string from the wire
 MAX_ITEMS = 32  # records read from one frame
 
@@ -68,17 +73,31 @@ def interesting(frame: bytes) -> bool:
         if len(frame) >= 14 + 40 + 8 and frame[20] == 58:
             return frame[54] in ICMPV6_TYPES and len(frame) >= 14 + 40 + (
                 24 if frame[54] in NDP_TYPES else 16 if frame[54] == ROUTER_ADVERTISEMENT else 8)
-        if len(frame) >= 14 + 40 + 8 and frame[20] == 17:  # UDP, no extension header
+        if len(frame) >= 14 + 40 + 8 and frame[20] == IP_UDP:  # no extension header
             sport, dport = struct.unpack_from("!HH", frame, 54)
-            return MDNS_PORT in (sport, dport)
-        return False
-    if ethertype != ETH_IPV4 or len(frame) < 14 + 20 + 8 or frame[23] != 17:  # UDP
+            return MDNS_PORT in (sport, dport) or dport == DNS_PORT
+        return len(frame) >= 14 + 40 + 20 and frame[20] == IP_TCP and _client_hello(
+            frame, 54)
+    if ethertype != ETH_IPV4 or len(frame) < 14 + 20 + 8:
         return False
     ihl = (frame[14] & 0x0F) * 4
     if len(frame) < 14 + ihl + 8:
         return False
+    if frame[23] == IP_TCP:
+        return _client_hello(frame, 14 + ihl)
+    if frame[23] != IP_UDP:
+        return False
     sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
-    return dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT) or sport == MDNS_PORT
+    return dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT) or sport == MDNS_PORT
+
+
+def _client_hello(frame: bytes, tcp_at: int) -> bool:
+    """A TCP segment whose payload starts a TLS handshake record with a ClientHello."""
+    if len(frame) < tcp_at + 20:
+        return False
+    start = tcp_at + (frame[tcp_at + 12] >> 4) * 4
+    return (len(frame) >= start + 6 and frame[start] == 0x16 and frame[start + 1] == 3
+            and frame[start + 5] == 1)
 
 
 def parse(frame: bytes) -> list[Heard]:
@@ -155,7 +174,13 @@ def _parse(frame: bytes) -> list[Heard]:
     if frame[:6] == CDP_DST:
         return _cdp(frame[:1514])
     if struct.unpack_from("!H", frame, 12)[0] == ETH_IPV6:
+        if frame[20] == IP_TCP or (frame[20] == IP_UDP and frame[56:58] == b"\x00\x35"):
+            return _names6(frame)
         return ndp(frame) if frame[20] == 58 else _mdns6(frame)
+    if struct.unpack_from("!H", frame, 12)[0] == ETH_IPV4 and (
+            frame[23] == IP_TCP or (frame[23] == IP_UDP and struct.unpack_from(
+                "!H", frame, 14 + (frame[14] & 0x0F) * 4 + 2)[0] == DNS_PORT)):
+        return _names4(frame)
     packet = Ether(frame[:1514])
     mac = str(packet.src).lower()
     ethertype = packet.type
@@ -175,6 +200,91 @@ def _parse(frame: bytes) -> list[Heard]:
     if packet[UDP].dport == SSDP_PORT:
         return ssdp_notify(bytes(packet[UDP].payload), mac, sender)
     return mdns_records(packet, mac, sender)
+
+
+def _names4(frame: bytes) -> list[Heard]:
+    """A DNS query or a TLS ClientHello over IPv4: the name asked for, by its sender."""
+    ihl = (frame[14] & 0x0F) * 4
+    source = socket.inet_ntoa(frame[26:30])
+    return _names(frame, mac_text(frame[6:12]), source, frame[23], 14 + ihl)
+
+
+def _names6(frame: bytes) -> list[Heard]:
+    source = socket.inet_ntop(socket.AF_INET6, frame[22:38])
+    return _names(frame, mac_text(frame[6:12]), source if _is_address(source) else None,
+                  frame[20], 54)
+
+
+def _names(frame: bytes, mac: str, sender: str | None, proto: int, at: int) -> list[Heard]:
+    if proto == IP_UDP:
+        name, key = dns_query_name(frame[at + 8:at + 8 + 512]), "dns.query"
+    else:
+        start = at + (frame[at + 12] >> 4) * 4
+        name, key = tls_server_name(frame[start:start + 4096]), "tls.sni"
+    if not name:
+        return []
+    return [Heard(mac=mac, ip=sender, key=key, value=name)]
+
+
+_LABEL = re.compile(rb"^[A-Za-z0-9_-]{1,63}$")
+
+
+def dns_query_name(message: bytes) -> str | None:
+    """The name a DNS query (not a response) asks for, lower case; None for anything else,
+    and for reverse lookups and single-label names, which name no maker."""
+    if len(message) < 17 or message[2] & 0x80 or struct.unpack_from("!H", message, 4)[0] < 1:
+        return None
+    labels: list[str] = []
+    at = 12
+    while at < len(message):
+        size = message[at]
+        if size == 0:
+            break
+        if size & 0xC0 or at + 1 + size > len(message) or len(labels) >= 127:
+            return None  # a pointer (no query needs one), or a name running off the end
+        label = message[at + 1:at + 1 + size]
+        if not _LABEL.match(label):
+            return None
+        labels.append(label.decode("ascii").lower())
+        at += 1 + size
+    else:
+        return None
+    name = ".".join(labels)
+    if len(labels) < 2 or len(name) > MAX_NAME_CHARS or name.endswith((".arpa", ".local")):
+        return None
+    return name
+
+
+def tls_server_name(record: bytes) -> str | None:
+    """The host name in a TLS ClientHello's server_name extension (RFC 6066), read with
+    every length checked against what is there; None when there is none."""
+    try:
+        if record[0] != 0x16 or record[5] != 1:
+            return None
+        at = 5 + 4 + 2 + 32  # record header, handshake header, version, random
+        at += 1 + record[at]  # session id
+        at += 2 + struct.unpack_from("!H", record, at)[0]  # cipher suites
+        at += 1 + record[at]  # compression methods
+        end = min(len(record), at + 2 + struct.unpack_from("!H", record, at)[0])
+        at += 2
+        while at + 4 <= end:
+            kind, size = struct.unpack_from("!HH", record, at)
+            at += 4
+            if kind == 0 and at + 5 <= end:  # server_name: list length, type, name length
+                if record[at + 2] != 0:
+                    return None
+                length = struct.unpack_from("!H", record, at + 3)[0]
+                raw = record[at + 5:at + 5 + length]
+                if len(raw) != length or not 0 < length <= MAX_NAME_CHARS:
+                    return None
+                labels = raw.split(b".")
+                if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+                    return None
+                return raw.decode("ascii").lower()
+            at += size
+    except (IndexError, struct.error):
+        return None
+    return None
 
 
 def _mdns6(frame: bytes) -> list[Heard]:

@@ -1,0 +1,112 @@
+"""The names a device calls (DNS queries, TLS SNI), heard in a capture: frames built with
+scapy's own DNS and TLS layers (not the product's parser), then the classifier naming IoT
+devices by their maker's cloud, and setting the names aside where they would mislead (a
+resolver asking for everyone, a phone whose apps call the same clouds)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.dns import DNS, DNSQR, DNSRR
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.layers.tls.extensions import ServerName, TLS_Ext_ServerName
+from scapy.layers.tls.handshake import TLSClientHello
+from scapy.layers.tls.record import TLS
+from scapy.utils import wrpcap
+
+from scanners.passive_parse import Heard, dns_query_name, parse, tls_server_name
+
+ROUTER = "00:00:0c:14:1e:01"
+
+
+def _query(mac: str, ip: str, name: str, **dns: Any) -> Any:
+    return (Ether(src=mac, dst=ROUTER) / IP(src=ip, dst="10.20.30.1")
+            / UDP(sport=40000, dport=53) / DNS(rd=1, qd=DNSQR(qname=name), **dns))
+
+
+def _hello(mac: str, ip: str, name: str, port: int = 443) -> Any:
+    hello = TLS(msg=[TLSClientHello(ext=[TLS_Ext_ServerName(
+        servernames=[ServerName(servername=name.encode())])])])
+    return (Ether(src=mac, dst=ROUTER) / IP(src=ip, dst="52.1.2.3")
+            / TCP(sport=50000, dport=port, flags="PA") / hello)
+
+
+def test_a_dns_query_and_a_client_hello_name_what_the_device_calls() -> None:
+    cam = "30:8c:fb:10:30:40"
+    assert parse(bytes(_query(cam, "10.20.30.40", "oculus519.dropcam.com"))) == [
+        Heard(mac=cam, ip="10.20.30.40", key="dns.query", value="oculus519.dropcam.com")]
+    assert parse(bytes(_hello(cam, "10.20.30.40", "Nexus.Dropcam.com", port=8443))) == [
+        Heard(mac=cam, ip="10.20.30.40", key="tls.sni", value="nexus.dropcam.com")]
+    six = (Ether(src=cam, dst=ROUTER) / IPv6(src="2001:db8:30::40", dst="2001:db8:30::1")
+           / UDP(sport=40000, dport=53) / DNS(rd=1, qd=DNSQR(qname="ws.meethue.com")))
+    assert parse(bytes(six)) == [Heard(mac=cam, ip="2001:db8:30::40", key="dns.query",
+                                       value="ws.meethue.com")]
+
+
+def test_what_names_nothing() -> None:
+    cam = "30:8c:fb:10:30:40"
+    answer = _query(cam, "10.20.30.40", "dropcam.com", qr=1,
+                    an=DNSRR(rrname="dropcam.com", rdata="1.2.3.4"))
+    for frame in (answer, _query(cam, "10.20.30.40", "40.30.20.10.in-addr.arpa"),
+                  _query(cam, "10.20.30.40", "printer.local"), _query(cam, "10.20.30.40", "wpad"),
+                  _hello(cam, "10.20.30.40", "bad name.example.com")):
+        assert [h for h in parse(bytes(frame)) if h.key] == [], frame.summary()
+    plain = (Ether(src=cam, dst=ROUTER) / IP(src="10.20.30.40", dst="52.1.2.3")
+             / TCP(sport=50000, dport=443, flags="PA") / b"GET / HTTP/1.1\r\n\r\n")
+    assert parse(bytes(plain)) == []
+    # a name that points back into itself (compression in a query), cut short, or too long
+    header = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    assert dns_query_name(header + b"\x03abc\xc0\x0c\x00\x01\x00\x01") is None
+    assert dns_query_name(header + b"\x07dropcam\x03co") is None
+    assert dns_query_name(header + (b"\x3f" + b"a" * 63) * 5 + b"\x00\x00\x01\x00\x01") is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=600))
+def test_the_name_readers_survive_any_bytes(data: bytes) -> None:
+    for reader in (dns_query_name, tls_server_name):
+        name = reader(data)
+        assert name is None or (0 < len(name) <= 253 and name == name.lower())
+    hello = bytes(TLS(msg=[TLSClientHello(ext=[TLS_Ext_ServerName(
+        servernames=[ServerName(servername=b"fw.ring.com")])])]))
+    assert tls_server_name(hello + data) == "fw.ring.com"  # what follows the record
+    assert tls_server_name(hello[:len(data) % len(hello)]) is None  # a record cut short
+
+
+def test_a_capture_names_iot_devices_by_their_makers_cloud(tmp_path: Path) -> None:
+    frames = [
+        # a camera and a lighting bridge with no other word about themselves
+        _query("02:aa:00:00:00:40", "10.20.30.40", "oculus519.dropcam.com"),
+        _hello("02:aa:00:00:00:40", "10.20.30.40", "nexus.dropcam.com"),
+        _query("02:aa:00:00:00:41", "10.20.30.41", "ws.meethue.com"),
+        # the segment's resolver asks for every maker: no name of its own from that
+        *(_query("02:aa:00:00:00:02", "10.20.30.2", name) for name in (
+            "fw.ring.com", "ws.meethue.com", "devs.tplinkcloud.com")),
+        # an Android phone whose app calls the camera's cloud stays a phone
+        Ether(src="02:aa:00:00:00:50", dst="ff:ff:ff:ff:ff:ff")
+        / IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
+        / BOOTP(chaddr=bytes.fromhex("02aa00000050"))
+        / DHCP(options=[("message-type", "request"), ("requested_addr", "10.20.30.50"),
+                        ("param_req_list", [1, 3, 6, 15, 26, 28, 51, 58, 59, 43]), "end"]),
+        _query("02:aa:00:00:00:50", "10.20.30.50", "api.ring.com"),
+    ]
+    capture = tmp_path / "home.pcap"
+    wrpcap(str(capture), frames)
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
+                           "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    named = {a["ip"]: (a["identity"].get("vendor"), a["identity"].get("device_type"))
+             for a in json.loads(done.stdout)}
+    assert named["10.20.30.40"] == ("Google Nest", "camera")
+    assert named["10.20.30.41"] == ("Signify", "lighting")
+    assert named["10.20.30.2"] == (None, None)
+    assert named["10.20.30.50"][1] == "mobile"
