@@ -91,13 +91,17 @@ def interesting(frame: bytes) -> bool:
     return dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT) or sport == MDNS_PORT
 
 
+HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ")
+
+
 def _client_hello(frame: bytes, tcp_at: int) -> bool:
-    """A TCP segment whose payload starts a TLS handshake record with a ClientHello."""
+    """A TCP segment whose payload starts a TLS ClientHello, or an HTTP request (whose
+    User-Agent says what the client is)."""
     if len(frame) < tcp_at + 20:
         return False
     start = tcp_at + (frame[tcp_at + 12] >> 4) * 4
-    return (len(frame) >= start + 6 and frame[start] == 0x16 and frame[start + 1] == 3
-            and frame[start + 5] == 1)
+    return ((len(frame) >= start + 6 and frame[start] == 0x16 and frame[start + 1] == 3
+             and frame[start + 5] == 1) or frame[start:start + 5].startswith(HTTP_METHODS))
 
 
 def parse(frame: bytes) -> list[Heard]:
@@ -220,7 +224,10 @@ def _names(frame: bytes, mac: str, sender: str | None, proto: int, at: int) -> l
         name, key = dns_query_name(frame[at + 8:at + 8 + 512]), "dns.query"
     else:
         start = at + (frame[at + 12] >> 4) * 4
-        name, key = tls_server_name(frame[start:start + 4096]), "tls.sni"
+        if frame[start:start + 5].startswith(HTTP_METHODS):
+            name, key = http_user_agent(frame[start:start + 4096]), "http.user_agent"
+        else:
+            name, key = tls_server_name(frame[start:start + 4096]), "tls.sni"
     if not name:
         return []
     return [Heard(mac=mac, ip=sender, key=key, value=name)]
@@ -253,6 +260,16 @@ def dns_query_name(message: bytes) -> str | None:
     if len(labels) < 2 or len(name) > MAX_NAME_CHARS or name.endswith((".arpa", ".local")):
         return None
     return name
+
+
+_USER_AGENT = re.compile(rb"\r\nuser-agent:[ \t]*([^\r\n]{1,512})", re.IGNORECASE)
+
+
+def http_user_agent(request: bytes) -> str | None:
+    """The User-Agent header of an HTTP request's head (what the client says it is)."""
+    head = request.split(b"\r\n\r\n", 1)[0]
+    found = _USER_AGENT.search(head)
+    return _s(found.group(1)) or None if found else None
 
 
 def tls_server_name(record: bytes) -> str | None:

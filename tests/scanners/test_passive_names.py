@@ -23,7 +23,13 @@ from scapy.layers.tls.handshake import TLSClientHello
 from scapy.layers.tls.record import TLS
 from scapy.utils import wrpcap
 
-from scanners.passive_parse import Heard, dns_query_name, parse, tls_server_name
+from scanners.passive_parse import (
+    Heard,
+    dns_query_name,
+    http_user_agent,
+    parse,
+    tls_server_name,
+)
 
 ROUTER = "00:00:0c:14:1e:01"
 
@@ -70,9 +76,22 @@ def test_what_names_nothing() -> None:
     assert dns_query_name(header + (b"\x3f" + b"a" * 63) * 5 + b"\x00\x00\x01\x00\x01") is None
 
 
+def test_an_http_request_names_its_client() -> None:
+    tv = "02:aa:00:00:00:60"
+    request = (Ether(src=tv, dst=ROUTER) / IP(src="10.20.30.60", dst="52.1.2.3")
+               / TCP(sport=50000, dport=80, flags="PA")
+               / (b"GET /firmware HTTP/1.1\r\nHost: x\r\nuser-agent:  Roku/DVP-12.5 (12.5.0)"
+                  b"\x00\r\n\r\nUser-Agent: in the body, not the head"))
+    assert parse(bytes(request)) == [Heard(mac=tv, ip="10.20.30.60", key="http.user_agent",
+                                           value="Roku/DVP-12.5 (12.5.0)")]
+    assert http_user_agent(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") is None
+    assert len(http_user_agent(b"GET / HTTP/1.1\r\nUser-Agent: " + b"A" * 5000) or "") <= 512
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=600))
 def test_the_name_readers_survive_any_bytes(data: bytes) -> None:
+    http_user_agent(b"GET / HTTP/1.1\r\nUser-Agent: " + data)  # never raises
     for reader in (dns_query_name, tls_server_name):
         name = reader(data)
         assert name is None or (0 < len(name) <= 253 and name == name.lower())
@@ -98,6 +117,11 @@ def test_a_capture_names_iot_devices_by_their_makers_cloud(tmp_path: Path) -> No
         / DHCP(options=[("message-type", "request"), ("requested_addr", "10.20.30.50"),
                         ("param_req_list", [1, 3, 6, 15, 26, 28, 51, 58, 59, 43]), "end"]),
         _query("02:aa:00:00:00:50", "10.20.30.50", "api.ring.com"),
+        # a PC, known by its system's own HTTP client, browsing a camera maker's site
+        Ether(src="02:aa:00:00:00:51", dst=ROUTER) / IP(src="10.20.30.51", dst="52.1.2.3")
+        / TCP(sport=50001, dport=80, flags="PA")
+        / b"GET /msdownload/update HTTP/1.1\r\nUser-Agent: Microsoft-CryptoAPI/10.0\r\n\r\n",
+        _hello("02:aa:00:00:00:51", "10.20.30.51", "shop.ring.com"),
     ]
     capture = tmp_path / "home.pcap"
     wrpcap(str(capture), frames)
@@ -110,3 +134,4 @@ def test_a_capture_names_iot_devices_by_their_makers_cloud(tmp_path: Path) -> No
     assert named["10.20.30.41"] == ("Signify", "lighting")
     assert named["10.20.30.2"] == (None, None)
     assert named["10.20.30.50"][1] == "mobile"
+    assert named["10.20.30.51"] == ("Microsoft", "workstation")
