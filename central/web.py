@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -165,6 +166,8 @@ def page_user(request: Request, db: DB) -> users.User:
 
 
 APIUser = Annotated[users.User, Depends(api_user)]
+MAX_ID = 2**63 - 1  # what SQLite's integers hold: a larger id is refused (422), never a crash
+RowId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 PageUser = Annotated[users.User, Depends(page_user)]
 
 
@@ -185,9 +188,9 @@ def _violation(db: Database, user: users.User, violation_id: int) -> violations.
 class Page(BaseModel):
     """Which page of a list: ``offset`` and ``limit`` (the API), or ``page`` (the console)."""
 
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=10**7)
     limit: int = Field(PAGE_SIZE, ge=1, le=1000)
-    offset: int | None = Field(None, ge=0)
+    offset: int | None = Field(None, ge=0, le=10**9)
 
     @property
     def start(self) -> int:
@@ -454,7 +457,7 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
                     query=_query(f))
 
     @app.get("/assets/{asset_id}", response_class=HTMLResponse, include_in_schema=False)
-    def asset_page(request: Request, db: DB, user: PageUser, asset_id: int) -> HTMLResponse:
+    def asset_page(request: Request, db: DB, user: PageUser, asset_id: RowId) -> HTMLResponse:
         row = _asset(db, user, asset_id)
         return page(request, "asset.html", user, a=row, said=inventory.facts_of(db, asset_id),
                     history=events.listed(db, asset_id=asset_id))
@@ -468,7 +471,7 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
                     status=f.status, query=_query(f))
 
     @app.post("/assets/{asset_id}/owner", include_in_schema=False)
-    async def owner_form(request: Request, db: DB, user: PageUser, asset_id: int,
+    async def owner_form(request: Request, db: DB, user: PageUser, asset_id: RowId,
                          owner: Annotated[str, Form()] = "", tags: Annotated[str, Form()] = "",
                          notes: Annotated[str, Form()] = "") -> Response:
         await csrf.validate_csrf(request)
@@ -479,14 +482,14 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
     @app.get("/violations/{violation_id}", response_class=HTMLResponse,
              include_in_schema=False)
     def violation_page(request: Request, db: DB, user: PageUser,
-                       violation_id: int) -> HTMLResponse:
+                       violation_id: RowId) -> HTMLResponse:
         v = _violation(db, user, violation_id)
         row = _register_rows(request, db, user, status="all", lang=request.cookies.get(
             "lang", "da"), ids=[violation_id])
         return page(request, "violation.html", user, v=v, entry=row[0] if row else None)
 
     @app.post("/violations/{violation_id}/register", include_in_schema=False)
-    async def register_form(request: Request, db: DB, user: PageUser, violation_id: int,
+    async def register_form(request: Request, db: DB, user: PageUser, violation_id: RowId,
                             likelihood: Annotated[str, Form()] = "",
                             consequence: Annotated[str, Form()] = "",
                             measure: Annotated[str, Form()] = "",
@@ -505,7 +508,7 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
         return RedirectResponse(f"/violations/{violation_id}", status_code=303)
 
     @app.post("/violations/{violation_id}/review", include_in_schema=False)
-    async def review_form(request: Request, db: DB, user: PageUser, violation_id: int,
+    async def review_form(request: Request, db: DB, user: PageUser, violation_id: RowId,
                           action: Annotated[str, Form()], reason: Annotated[str, Form()] = "",
                           until: Annotated[str, Form()] = "") -> Response:
         await csrf.validate_csrf(request)
@@ -548,7 +551,7 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
         return RedirectResponse("/admin/users", status_code=303)
 
     @app.post("/admin/users/{user_id}", include_in_schema=False)
-    async def user_change(request: Request, db: DB, user: PageUser, user_id: int,
+    async def user_change(request: Request, db: DB, user: PageUser, user_id: RowId,
                           role: Annotated[str, Form()] = "",
                           disabled: Annotated[str, Form()] = "") -> Response:
         await csrf.validate_csrf(request)
@@ -571,12 +574,12 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
         return [a.to_dict() for a in rows]
 
     @app.put("/api/assets/{asset_id}/owner", tags=["assets"])
-    def api_owner(db: DB, user: APIUser, asset_id: int, change: OwnerIn) -> dict[str, Any]:
+    def api_owner(db: DB, user: APIUser, asset_id: RowId, change: OwnerIn) -> dict[str, Any]:
         _set_owner(db, user, asset_id, change)
         return _asset(db, user, asset_id).to_dict()
 
     @app.get("/api/assets/{asset_id}", tags=["assets"])
-    def api_asset(db: DB, user: APIUser, asset_id: int) -> dict[str, Any]:
+    def api_asset(db: DB, user: APIUser, asset_id: RowId) -> dict[str, Any]:
         row = _asset(db, user, asset_id)
         return {**row.to_dict(), "said": inventory.facts_of(db, asset_id),
                 "history": [e.to_dict() for e in events.listed(db, asset_id=asset_id)]}
@@ -594,13 +597,13 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
         return [render.record(v) for v in rows]
 
     @app.get("/api/violations/{violation_id}", tags=["violations"])
-    def api_violation(db: DB, user: APIUser, violation_id: int) -> dict[str, Any]:
+    def api_violation(db: DB, user: APIUser, violation_id: RowId) -> dict[str, Any]:
         from central import render
 
         return render.record(_violation(db, user, violation_id))
 
     @app.post("/api/violations/{violation_id}/review", tags=["violations"])
-    def api_review(db: DB, user: APIUser, violation_id: int, change: ReviewIn
+    def api_review(db: DB, user: APIUser, violation_id: RowId, change: ReviewIn
                    ) -> dict[str, Any]:
         from central import render
 
@@ -608,7 +611,7 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
         return render.record(_violation(db, user, violation_id))
 
     @app.put("/api/violations/{violation_id}/register", tags=["register"])
-    def api_assess(request: Request, db: DB, user: APIUser, violation_id: int,
+    def api_assess(request: Request, db: DB, user: APIUser, violation_id: RowId,
                    change: AssessmentIn) -> dict[str, Any]:
         """Set the team's own likelihood, consequence, measure, responsible person or
         deadline for a violation's register row; returns the row."""
@@ -643,7 +646,8 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
 
     @app.get("/api/events", tags=["events"])
     def api_events(db: DB, user: APIUser, since: str | None = None, site: str | None = None,
-                   asset_id: int | None = None) -> list[dict[str, Any]]:
+                   asset_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+                   ) -> list[dict[str, Any]]:
         """Changes and other events, oldest first: from ``since``, of one site or asset."""
         return [e.to_dict() for e in events.listed(db, since=_when(since) if since else None,
                                                    site=site or None, asset_id=asset_id,

@@ -399,3 +399,15 @@ def test_a_reviewer_edits_the_register_and_an_admin_manages_users(
     entries = {(e.actor, e.action) for e in audit.listed(db)}
     assert {("anne", "register.assess"), ("ada", "user.add"), ("ada", "user.change"),
             ("anne", "export.register")} <= entries
+
+
+def test_numbers_past_what_sqlite_holds_are_refused_not_a_crash(console: dict[str, Any]) -> None:
+    """Found by schemathesis against the served OpenAPI description: a page or id beyond
+    SQLite's 64-bit integers made a 500 (an OverflowError binding it)."""
+    api = TestClient(console["app"], headers={"Authorization": "Bearer " + users.create_token(
+        console["db"], "anne", name="t")})
+    huge = str(2**70)
+    for path in (f"/api/violations?page={huge}", f"/api/assets?offset={huge}",
+                 f"/api/assets/{huge}", f"/api/violations/{huge}", f"/api/events?asset_id={huge}"):
+        assert api.get(path).status_code == 422, path
+    assert api.put(f"/api/violations/{huge}/register", json={"likelihood": 1}).status_code == 422
