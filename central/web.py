@@ -124,7 +124,10 @@ def create_app(db_path: Path, *, secret: str | None = None, secure_cookies: bool
         csrf.set_csrf_cookie(signed, response)
         return response
 
-    _routes(app, page, csrf)
+    _session_routes(app, page, csrf)
+    _page_routes(app, page, csrf)
+    _admin_routes(app, page, csrf)
+    _api_routes(app)
     return app
 
 
@@ -371,7 +374,9 @@ def _review(db: Database, user: users.User, violation_id: int, change: ReviewIn)
         raise HTTPException(400, str(exc)) from None
 
 
-def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 - a route table
+def _session_routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:
+    """Logging in and out, the language, and the answers to a missing login or CSRF token."""
+
     @app.exception_handler(LoginNeeded)
     async def to_login(request: Request, exc: LoginNeeded) -> RedirectResponse:
         return RedirectResponse("/login", status_code=303)
@@ -414,6 +419,10 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
         response = RedirectResponse("/", status_code=303)
         response.set_cookie("lang", lang if lang in TEXT else "da", samesite="strict")
         return response
+
+
+def _page_routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 - a route table
+    """The console's pages and forms."""
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request, db: DB, user: PageUser) -> HTMLResponse:
@@ -526,6 +535,10 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
                         "spreadsheetml.sheet", headers={
                             "Content-Disposition": 'attachment; filename="register.xlsx"'})
 
+
+def _admin_routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:
+    """An admin's pages: the users of their organisations, and the audit log."""
+
     @app.get("/admin/users", response_class=HTMLResponse, include_in_schema=False)
     def user_admin(request: Request, db: DB, user: PageUser) -> HTMLResponse:
         from central import audit
@@ -563,7 +576,10 @@ def _routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C901 -
             raise HTTPException(404 if "no such user" in str(exc) else 400, str(exc)) from None
         return RedirectResponse("/admin/users", status_code=303)
 
-    # --------------------------------------------------------------------- the API
+
+def _api_routes(app: FastAPI) -> None:
+    """The same data as JSON, for a token or a session; described by the OpenAPI document."""
+
     @app.get("/api/assets", tags=["assets"])
     def api_assets(db: DB, user: APIUser, response: Response,
                    f: Annotated[AssetFilter, Query()], at: Annotated[Page, Query()]
