@@ -58,7 +58,15 @@ TEXT = {
            "last_seen": "Sidst set", "hostname": "Værtsnavn", "notes": "Noter",
            "said": "Hvad enheden siger om sig selv", "databases": "Fingeraftryksdatabaser",
            "builtin_only": "kun de indbyggede regler", "changes": "Ændringer",
-           "since": "Siden", "last_message": "Sidste besked"},
+           "since": "Siden", "last_message": "Sidste besked", "matrix": "Zonematrix",
+           "sensors": "Sensorer", "state": "Tilstand", "last_status": "Sidste status",
+           "last_scan": "Sidste skanning", "outbox": "Udbakke", "version": "Version",
+           "no_policy": "Konsollen har ingen zonepolitik for din organisation",
+           "matrix_caption": "Rækkerne når kolonnerne: tilladt / nået",
+           "from_to": "fra \\ til", "other_site": "anden lokation", "deny": "afvis",
+           "nothing": "intet", "not_probed": "ikke afprøvet", "violation_word": "OVERTRÆDELSE",
+           "acknowledge": "Kvittér", "accept": "Acceptér risikoen",
+           "false_positive": "Falsk positiv", "reopen": "Genåbn", "all": "Alle"},
     "en": {"overview": "Overview", "assets": "Assets", "violations": "Violations",
            "register": "Risk register", "logout": "Log out", "login": "Log in",
            "user": "User name", "password": "Password", "review": "Review",
@@ -77,7 +85,15 @@ TEXT = {
            "last_seen": "Last seen", "hostname": "Host name", "notes": "Notes",
            "said": "What the device says about itself", "databases": "Fingerprint databases",
            "builtin_only": "the built-in rules only", "changes": "Changes",
-           "since": "Since", "last_message": "Last message"},
+           "since": "Since", "last_message": "Last message", "matrix": "Zone matrix",
+           "sensors": "Sensors", "state": "State", "last_status": "Last status",
+           "last_scan": "Last scan", "outbox": "Outbox", "version": "Version",
+           "no_policy": "The console has no zone policy of your organisation",
+           "matrix_caption": "Rows reach columns: allowed / reached",
+           "from_to": "from \\ to", "other_site": "other site", "deny": "deny",
+           "nothing": "nothing", "not_probed": "not probed", "violation_word": "VIOLATION",
+           "acknowledge": "Acknowledge", "accept": "Accept the risk",
+           "false_positive": "False positive", "reopen": "Reopen", "all": "All"},
 }
 
 
@@ -118,9 +134,10 @@ def create_app(db_path: Path, *, secret: str | None = None, secure_cookies: bool
              **context: Any) -> HTMLResponse:
         token, signed = csrf.generate_csrf_tokens()
         lang = request.cookies.get("lang", "da")
+        lang = lang if lang in TEXT else "da"
         response = templates.TemplateResponse(request, name, {
-            "user": user, "csrf_token": token, "t": TEXT.get(lang, TEXT["da"]), "lang": lang,
-            **context})
+            "user": user, "csrf_token": token, "t": TEXT[lang], "lang": lang,
+            "statuses": register.WORDS["status"][lang], **context})
         csrf.set_csrf_cookie(signed, response)
         return response
 

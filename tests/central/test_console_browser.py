@@ -75,12 +75,12 @@ def test_a_reviewer_works_through_the_console_and_a_viewer_cannot_review(
         page.locator("form[action$='/review'] button").click()
         page.wait_for_url(re.compile(rf"/violations/{vid}$"))
         main = page.inner_text("main")
-        assert "accepted" in main and "anne: open → accepted" in main
+        assert "Risiko accepteret" in main and "anne: Åben → Risiko accepteret" in main
         assert "Erstattes i Q1 <b>ikke fed</b>" in main  # shown as text, not bold
         # download the register of accepted risks and read it back
         page.goto("/violations?status=accepted")
         with page.expect_download() as waiting:
-            page.get_by_role("link", name=re.compile("Risikoregister: accepted")).click()
+            page.get_by_role("link", name=re.compile("Risikoregister: Risiko accepteret")).click()
         saved = tmp_path / "register.xlsx"
         waiting.value.save_as(saved)
         sheet = load_workbook(saved).active
@@ -96,7 +96,7 @@ def test_a_reviewer_works_through_the_console_and_a_viewer_cannot_review(
         vera = Watched(browser, base)
         vera.login_by_keyboard("vera", PASSWORD)
         vera.page.goto(f"/violations/{vid}")
-        assert "anne: open → accepted" in vera.page.inner_text("main")
+        assert "anne: Åben → Risiko accepteret" in vera.page.inner_text("main")
         assert vera.page.locator("#action").count() == 0
         assert vera.page.locator("#likelihood").count() == 0
         token = vera.page.locator("input[name=csrf_token]").first.get_attribute("value")

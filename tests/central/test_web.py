@@ -277,9 +277,14 @@ def test_the_matrix_and_sensors_pages_show_the_users_organisation(
                           [status.encode().decode()])
     mine = _login(app, "anne")
     matrix = mine.get("/matrix").text
-    assert "office" in matrix and "z-aarhus" in matrix and "not probed" in matrix
+    assert "office" in matrix and "z-aarhus" in matrix and "ikke afprøvet" in matrix
+    mine.get("/lang/en")
+    english = mine.get("/matrix").text
+    assert "not probed" in english and "ikke afprøvet" not in english
+    assert "Zone matrix" in english and "Sensors" in english
+    mine.get("/lang/da")
     theirs = _login(app, "otto").get("/matrix").text
-    assert "z-aarhus" not in theirs and "No zone policy of your organisation" in theirs
+    assert "z-aarhus" not in theirs and "ingen zonepolitik for din organisation" in theirs
     sensors = mine.get("/sensors").text
     assert "s-aarhus" in sensors and "s-odense" not in sensors
     changes = mine.get("/events?site=s-aarhus").text

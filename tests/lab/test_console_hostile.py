@@ -159,7 +159,7 @@ def test_hostile_device_text_reaches_the_console_inert(scanned: dict[str, Path])
         # the register, downloaded through the console
         page.goto("/violations?status=all")
         with page.expect_download() as waiting:
-            page.get_by_role("link", name="Risikoregister: all (XLSX)").click()
+            page.get_by_role("link", name="Risikoregister: Alle (XLSX)").click()
         saved = scanned["workdir"] / "register.xlsx"
         waiting.value.save_as(saved)
         ada.close()
