@@ -66,7 +66,10 @@ TEXT = {
            "from_to": "fra \\ til", "other_site": "anden lokation", "deny": "afvis",
            "nothing": "intet", "not_probed": "ikke afprøvet", "violation_word": "OVERTRÆDELSE",
            "acknowledge": "Kvittér", "accept": "Acceptér risikoen",
-           "false_positive": "Falsk positiv", "reopen": "Genåbn", "all": "Alle"},
+           "false_positive": "Falsk positiv", "reopen": "Genåbn", "all": "Alle",
+           "seen_since": "Sidst set siden", "new_since": "Ny siden",
+           "tags": "Mærker (adskilt med komma)", "exploited": "udnyttes",
+           "skip": "Spring til indholdet"},
     "en": {"overview": "Overview", "assets": "Assets", "violations": "Violations",
            "register": "Risk register", "logout": "Log out", "login": "Log in",
            "user": "User name", "password": "Password", "review": "Review",
@@ -93,7 +96,10 @@ TEXT = {
            "from_to": "from \\ to", "other_site": "other site", "deny": "deny",
            "nothing": "nothing", "not_probed": "not probed", "violation_word": "VIOLATION",
            "acknowledge": "Acknowledge", "accept": "Accept the risk",
-           "false_positive": "False positive", "reopen": "Reopen", "all": "All"},
+           "false_positive": "False positive", "reopen": "Reopen", "all": "All",
+           "seen_since": "Last seen since", "new_since": "New since",
+           "tags": "Tags (comma separated)", "exploited": "exploited",
+           "skip": "Skip to content"},
 }
 
 
