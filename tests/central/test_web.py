@@ -416,3 +416,13 @@ def test_numbers_past_what_sqlite_holds_are_refused_not_a_crash(console: dict[st
                  f"/api/assets/{huge}", f"/api/violations/{huge}", f"/api/events?asset_id={huge}"):
         assert api.get(path).status_code == 422, path
     assert api.put(f"/api/violations/{huge}/register", json={"likelihood": 1}).status_code == 422
+
+
+def test_every_word_the_pages_use_exists_in_danish_and_english() -> None:
+    """A template's t.<word> missing in one language renders as nothing: a page with holes."""
+    from central.web import HERE, TEXT
+
+    used = {word for page in (HERE / "templates").glob("*.html")
+            for word in re.findall(r"\bt\.(\w+)", page.read_text())}
+    assert TEXT["da"].keys() == TEXT["en"].keys()
+    assert used - TEXT["da"].keys() == set()
