@@ -192,8 +192,11 @@ def classify_device(observations: Iterable[Observation], *, mac: str | None,
 
 
 # keys read with another key's rules: a TLS client names the server it wants (SNI) as it
-# would look it up in DNS
-SHARED_RULES = {"tls.sni": "dns.query"}
+# would look it up in DNS; a device's own host name follows the same factory habits
+# (BRW<MAC> for a Brother printer, DESKTOP-XXXXXXX for Windows) whether it says it in
+# DHCP, in mDNS or in NetBIOS
+SHARED_RULES = {"tls.sni": "dns.query", "mdns.hostname": "dhcp.hostname",
+                "netbios.name": "dhcp.hostname"}
 # the names a device calls: its maker's cloud, unless several makers' (a resolver, a proxy,
 # a PC) or the device is a phone, PC or server (an app calls the clouds of the devices it
 # controls)

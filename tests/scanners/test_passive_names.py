@@ -135,3 +135,14 @@ def test_a_capture_names_iot_devices_by_their_makers_cloud(tmp_path: Path) -> No
     assert named["10.20.30.2"] == (None, None)
     assert named["10.20.30.50"][1] == "mobile"
     assert named["10.20.30.51"] == ("Microsoft", "workstation")
+
+
+def test_a_host_name_follows_its_factory_habit_in_mdns_and_netbios_too() -> None:
+    from agent.wire import Observation
+    from fingerprints.classify import classify
+
+    for key, name, expected in (("mdns.hostname", "BRW0080927AFBCD", ("Brother", "printer")),
+                                ("netbios.name", "DESKTOP-4F2K9QZ", (None, "workstation")),
+                                ("netbios.name", "KOMMUNE-PC042", (None, None))):
+        found = classify([Observation(key, name, "passive")])
+        assert (found.vendor, found.device_type) == expected, name
