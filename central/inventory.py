@@ -192,8 +192,9 @@ def find(db: Database, query: AssetQuery, *, limit: int | None = None,
     # in order, the page cut from them
     db.conn.create_function("ip_order", 1, _ip_order, deterministic=True)
     ids = [r[0] for r in db.execute(
-        "SELECT a.id" + tables + condition + " ORDER BY t.org_id, t.name, ip_order((SELECT"  # noqa: S608
-        " min(d.ip) FROM addresses d WHERE d.asset_id = a.id AND d.kind = 'probed')), a.id",
+        "SELECT a.id" + tables + condition + " ORDER BY t.org_id, t.name, (SELECT"  # noqa: S608
+        " min(ip_order(d.ip)) FROM addresses d WHERE d.asset_id = a.id AND d.kind = 'probed'),"
+        " a.id",
         args)]
     return load(db, ids[offset:None if limit is None else offset + limit]), len(ids)
 

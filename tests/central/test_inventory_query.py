@@ -45,3 +45,14 @@ def test_pages_come_in_address_order_with_the_total_and_stay_in_the_organisation
     assert inventory.find(db, inventory.AssetQuery(orgs=mine, q="x%y"))[1] == 0
     assert inventory.find(db, inventory.AssetQuery(orgs=mine, q="10.0.0.1"))[1] == 2
     assert inventory.find(db, inventory.AssetQuery(orgs=mine), limit=0) == ([], 5)
+
+
+def test_an_asset_with_several_addresses_sorts_by_its_lowest(db: Database) -> None:
+    """Numerically lowest, not by text: an asset at 10.0.0.50 that also answers at 10.0.0.9
+    comes before one at 10.0.0.20 (as text, "10.0.0.50" would be its lowest)."""
+    _scan(db, "aarhus", ["10.0.0.50", "10.0.0.20"])
+    both = dict(db.execute("SELECT d.ip, d.asset_id FROM addresses d").fetchall())
+    db.execute("INSERT INTO addresses (asset_id, ip, kind, first_seen, last_seen) VALUES"
+               " (?, '10.0.0.9', 'probed', 'x', 'x')", [both["10.0.0.50"]])
+    rows, _ = inventory.find(db, inventory.AssetQuery())
+    assert [r.addresses for r in rows] == [("10.0.0.9", "10.0.0.50"), ("10.0.0.20",)]
