@@ -69,7 +69,11 @@ def test_a_reviewer_works_through_the_console_and_a_viewer_cannot_review(
         page.wait_for_url(re.compile(rf"/violations/{vid}$"))
         assert "Jens, Drift" in page.inner_text("dl.entry")
         # accept the risk with a comment, until a date
+        # the page's own script: "accepted until" shows for "accept the risk" alone
+        page.get_by_label("Behandl", exact=True).select_option("acknowledge")
+        assert page.locator("#until").is_hidden()
         page.get_by_label("Behandl", exact=True).select_option("accept")
+        assert page.locator("#until").is_visible()
         page.get_by_label("Kommentar").fill("Erstattes i Q1 <b>ikke fed</b>")
         page.get_by_label("Accepteret til").fill("2099-01-31")
         page.locator("form[action$='/review'] button").click()
