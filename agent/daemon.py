@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections import deque
@@ -33,6 +32,7 @@ from agent.publish import (
 )
 from agent.run import broker_config, scan_into_outbox  # the same scan as 'run --once'
 from agent.schedule import next_run
+from fingerprints.databases import in_use
 
 log = logging.getLogger("netvagt.agent.daemon")
 
@@ -61,21 +61,8 @@ def status(config: AgentConfig, state: State, depth: int, *, online: bool = True
         sensor=config.sensor, org=config.org, at=wire.utc_now(), version=VERSION,
         state=state.state if online else "offline", last_scan_at=state.last_scan_at,
         last_scan_assets=state.last_scan_assets, next_scan_at=state.next_scan_at,
-        outbox_depth=depth, errors=tuple(state.errors), databases=databases(),
+        outbox_depth=depth, errors=tuple(state.errors), databases=in_use(),
     )
-
-
-@functools.cache
-def databases() -> tuple[str, ...]:
-    """The fingerprint databases this sensor identifies with, for its status (the central's
-    sensors page shows them): read once, as the classifier reads them once."""
-    from fingerprints.databases import installed
-    from fingerprints.nmap_probes import release as nmap_release
-
-    found = [f"{d.name} {d.release}" for d in installed()]
-    if nmap_release():
-        found.append(f"nmap-service-probes {nmap_release()}")
-    return tuple(found[:8])
 
 
 def verify_command(payload: bytes, *, config: AgentConfig, central_key: OKPKey,

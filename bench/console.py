@@ -19,9 +19,7 @@ import os
 import platform
 import random
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ import httpx
 from agent import signing, wire
 from central import registry, users
 from central.db import open_db
-from central.lab.broker import free_port
+from central.lab.webapp import running
 
 HERE = Path(__file__).parent
 PASSWORD = "benchmark-password"  # noqa: S105 - a throwaway inventory's
@@ -243,30 +241,10 @@ def main(argv: list[str] | None = None) -> int:
               f"organisations in {seeded:.1f} s", file=sys.stderr)
         policies = []
         for o in range(args.orgs):
-            policies += ["--policy", str(work / f"policy-{o}.toml")]
-            (work / f"policy-{o}.toml").write_text(policy_text(o))
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "central.cli", "web", "--db", str(work / "central.db"),
-             "--host", "127.0.0.1", "--port", str(port), "--insecure-cookies", *policies],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(100):  # bounded: 10 s
-                try:
-                    httpx.get(base + "/login", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            policies.append(work / f"policy-{o}.toml")
+            policies[-1].write_text(policy_text(o))
+        with running(work / "central.db", policies) as base:
             results = measure(base, chosen, rounds=args.rounds)
-        finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
     print(f"{'user':<9} {'page':<22} {'as':<5} {'median ms':>10} {'p95 ms':>8}")
     for r in results:
         print(f"{r['user']:<9} {r['page']:<22} {r['as']:<5} {r['median_ms']:>10} "

@@ -31,6 +31,16 @@ def record(db: Database, *, actor: str, action: str, org: str | None = None,
                 json.dumps(detail, ensure_ascii=False, default=str)[:4000]])
 
 
+def exported(db: Database, *, actor: str, what: str, orgs: Iterable[str | None],
+             **detail: Any) -> None:
+    """An export, one line per organisation it held, in a transaction of its own."""
+    from central.db import immediate
+
+    with immediate(db):
+        for org in orgs:
+            record(db, actor=actor, action=f"export.{what}", org=org, **detail)
+
+
 def listed(db: Database, *, orgs: Iterable[str] | None = None, limit: int = 200
            ) -> list[Entry]:
     """The newest entries first; only these organisations' (and none without one) when

@@ -10,6 +10,7 @@ identity is scoped to its site: its MAC where one was seen on the wire, else its
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -608,6 +609,21 @@ def m017_console(db: Database) -> None:
     )
 
 
+def ip_order(ip: str | None) -> str:
+    """An address as text that sorts IPv4 before IPv6 and both numerically; none last
+    (SQLite's integers hold no IPv6 address)."""
+    parts = (ip or "").split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):  # the usual case
+        a, b, c, d = map(int, parts)
+        if max(a, b, c, d) < 256:
+            return f"4{(a << 24 | b << 16 | c << 8 | d):032x}"
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return "9"
+    return f"{address.version}{int(address):032x}"
+
+
 class InventoryError(RuntimeError):
     """The inventory database is missing, unreadable or not one of ours; the message says
     which file and why, in one line."""
@@ -634,6 +650,7 @@ def open_db(path: str | Path, *, create: bool = True, one_thread: bool = True) -
                                check_same_thread=one_thread)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.create_function("ip_order", 1, ip_order, deterministic=True)  # sorting addresses
         db = Database(conn)
         if db.journal_mode != "wal":
             db.enable_wal()

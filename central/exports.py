@@ -167,12 +167,9 @@ def export(db: Database, what: str, fmt: str, *, policy: Policy | None = None,
     audit log."""
     if by is not None:
         from central import audit
-        from central.db import immediate
 
-        with immediate(db):
-            audit.record(db, actor=by, action=f"export.{what}",
-                         org=policy.org if policy else None, format=fmt, site=site, zone=zone,
-                         status=status, language=language)
+        audit.exported(db, actor=by, what=what, orgs=[policy.org if policy else None],
+                       format=fmt, site=site, zone=zone, status=status, language=language)
     columns: Sequence[tuple[str, str, str]]
     if what == "register":
         from central import register

@@ -189,29 +189,13 @@ def find(db: Database, query: AssetQuery, *, limit: int | None = None,
     if limit == 0:
         return [], db.execute("SELECT count(*)" + tables + condition, args).fetchone()[0]
     # one pass over the filters (a zone filter reads every asset's state): every match's id
-    # in order, the page cut from them
-    db.conn.create_function("ip_order", 1, _ip_order, deterministic=True)
+    # in order (ip_order: central.db gives every connection it), the page cut from them
     ids = [r[0] for r in db.execute(
         "SELECT a.id" + tables + condition + " ORDER BY t.org_id, t.name, (SELECT"  # noqa: S608
         " min(ip_order(d.ip)) FROM addresses d WHERE d.asset_id = a.id AND d.kind = 'probed'),"
         " a.id",
         args)]
     return load(db, ids[offset:None if limit is None else offset + limit]), len(ids)
-
-
-def _ip_order(ip: str | None) -> str:
-    """An address as text that sorts IPv4 before IPv6 and both numerically; none last
-    (SQLite's integers hold no IPv6 address)."""
-    parts = (ip or "").split(".")
-    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):  # the usual case
-        a, b, c, d = map(int, parts)
-        if max(a, b, c, d) < 256:
-            return f"4{(a << 24 | b << 16 | c << 8 | d):032x}"
-    try:
-        address = ipaddress.ip_address(ip or "")
-    except ValueError:
-        return "9"
-    return f"{address.version}{int(address):032x}"
 
 
 def load(db: Database, ids: list[int]) -> list[AssetRow]:

@@ -143,9 +143,14 @@ def of_assets(db: Database, policy: Policy | None = None, *,
               ids: list[int] | None = None) -> dict[int, Ownership]:
     """Every asset's owner (and where it came from), tags and notes; only these assets'
     when ``ids`` is given."""
-    where, args = ("", []) if ids is None else (
-        " WHERE asset_id IN (SELECT value FROM json_each(?))", [json.dumps(ids)])
-    own = {r["asset_id"]: dict(r) for r in db.query("SELECT * FROM asset_owners" + where, args)}  # noqa: S608
+    wanted = None if ids is None else json.dumps(ids)
+    args = [wanted, wanted]
+
+    def only(column: str) -> str:  # every asset, or the wanted ones
+        return f"(? IS NULL OR {column} IN (SELECT value FROM json_each(?)))"  # noqa: S608 - a column name of ours
+
+    own = {r["asset_id"]: dict(r) for r in db.query(
+        f"SELECT * FROM asset_owners WHERE {only('asset_id')}", args)}  # noqa: S608
     all_rules = rules(db)
     networks = [(rule, IPNetwork(rule.cidr)) for rule in all_rules if rule.cidr]
     approved_mac: dict[tuple[str, str], str] = {}  # per (organisation, MAC or address)
@@ -157,16 +162,16 @@ def of_assets(db: Database, policy: Policy | None = None, *,
         if row["ip"]:
             approved_ip[(row["org_id"], row["ip"])] = row["owner"]
     addresses: dict[int, list[str]] = {}
-    joiner = " AND" if where else " WHERE"
-    for row in db.query("SELECT asset_id, ip FROM addresses" + where + joiner  # noqa: S608
-                        + " kind = 'probed'", args):
+    for row in db.query(f"SELECT asset_id, ip FROM addresses WHERE {only('asset_id')}"  # noqa: S608
+                        " AND kind = 'probed'", args):
         addresses.setdefault(row["asset_id"], []).append(row["ip"])
     # without the policy at hand, each asset's zones as the last evaluation saw them
     evaluated = {r["asset_id"]: set(json.loads(r["state"]).get("zones") or ())
-                 for r in db.query("SELECT asset_id, state FROM asset_states" + where, args)}  # noqa: S608
+                 for r in db.query("SELECT asset_id, state FROM asset_states"  # noqa: S608
+                                   f" WHERE {only('asset_id')}", args)}
     out: dict[int, Ownership] = {}
     for row in db.query("SELECT a.id, a.mac, t.org_id FROM assets a JOIN sites t"  # noqa: S608
-                        " ON t.id = a.site_id" + where.replace("asset_id", "a.id"), args):
+                        f" ON t.id = a.site_id WHERE {only('a.id')}", args):
         ips = addresses.get(row["id"], [])
         org = row["org_id"]
         zones = ({z.name for ip in ips if (z := policy.zone_of(ip))}

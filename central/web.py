@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
 from agent import terminal
-from central import events, inventory, register, users, violations
+from central import audit, events, inventory, register, users, violations
 from central.db import open_db
 
 HERE = Path(__file__).parent
@@ -39,68 +39,96 @@ LOG = logging.getLogger("netvagt.web")
 SESSION_COOKIE = "netvagt_session"
 PAGE_SIZE = 100
 
-TEXT = {
-    "da": {"overview": "Overblik", "assets": "Aktiver", "violations": "Overtrædelser",
-           "register": "Risikoregister", "logout": "Log ud", "login": "Log ind",
-           "user": "Brugernavn", "password": "Adgangskode", "review": "Behandl",
-           "comment": "Kommentar", "until": "Accepteret til", "history": "Historik",
-           "vulns": "Kendte sårbarheder", "evidence": "Dokumentation", "search": "Søg",
-           "none": "Intet", "owner": "Ejer", "type": "Type", "address": "Adresse",
-           "vendor": "Producent", "zone": "Zone", "site": "Lokation", "status": "Status",
-           "severity": "Alvor", "what": "Hvad", "kind": "Art", "services": "Tjenester",
-           "page": "Side", "next": "Næste", "previous": "Forrige",
-           "likelihood": "Sandsynlighed (1-5)", "consequence": "Konsekvens (1-5)",
-           "risk": "Risikoniveau", "measure": "Foreslået tiltag", "responsible": "Ansvarlig",
-           "deadline": "Frist", "save": "Gem", "users": "Brugere", "role": "Rolle",
-           "orgs": "Organisationer", "change": "Ændr", "disabled": "Spærret",
-           "active": "Aktiv", "new_user": "Ny bruger", "add": "Opret", "audit": "Revisionslog",
-           "when": "Tidspunkt", "claimed": "Oplyste adresser", "first_seen": "Først set",
-           "last_seen": "Sidst set", "hostname": "Værtsnavn", "notes": "Noter",
-           "said": "Hvad enheden siger om sig selv", "databases": "Fingeraftryksdatabaser",
-           "builtin_only": "kun de indbyggede regler", "changes": "Ændringer",
-           "since": "Siden", "last_message": "Sidste besked", "matrix": "Zonematrix",
-           "sensors": "Sensorer", "state": "Tilstand", "last_status": "Sidste status",
-           "last_scan": "Sidste skanning", "outbox": "Udbakke", "version": "Version",
-           "no_policy": "Konsollen har ingen zonepolitik for din organisation",
-           "matrix_caption": "Rækkerne når kolonnerne: tilladt / nået",
-           "from_to": "fra \\ til", "other_site": "anden lokation", "deny": "afvis",
-           "nothing": "intet", "not_probed": "ikke afprøvet", "violation_word": "OVERTRÆDELSE",
-           "acknowledge": "Kvittér", "accept": "Acceptér risikoen",
-           "false_positive": "Falsk positiv", "reopen": "Genåbn", "all": "Alle",
-           "seen_since": "Sidst set siden", "new_since": "Ny siden",
-           "tags": "Mærker (adskilt med komma)", "exploited": "udnyttes",
-           "skip": "Spring til indholdet"},
-    "en": {"overview": "Overview", "assets": "Assets", "violations": "Violations",
-           "register": "Risk register", "logout": "Log out", "login": "Log in",
-           "user": "User name", "password": "Password", "review": "Review",
-           "comment": "Comment", "until": "Accepted until", "history": "History",
-           "vulns": "Known vulnerabilities", "evidence": "Evidence", "search": "Search",
-           "none": "None", "owner": "Owner", "type": "Type", "address": "Address",
-           "vendor": "Vendor", "zone": "Zone", "site": "Site", "status": "Status",
-           "severity": "Severity", "what": "What", "kind": "Kind", "services": "Services",
-           "page": "Page", "next": "Next", "previous": "Previous",
-           "likelihood": "Likelihood (1-5)", "consequence": "Consequence (1-5)",
-           "risk": "Risk level", "measure": "Proposed measure", "responsible": "Responsible",
-           "deadline": "Deadline", "save": "Save", "users": "Users", "role": "Role",
-           "orgs": "Organisations", "change": "Change", "disabled": "Disabled",
-           "active": "Active", "new_user": "New user", "add": "Add", "audit": "Audit log",
-           "when": "When", "claimed": "Addresses it names", "first_seen": "First seen",
-           "last_seen": "Last seen", "hostname": "Host name", "notes": "Notes",
-           "said": "What the device says about itself", "databases": "Fingerprint databases",
-           "builtin_only": "the built-in rules only", "changes": "Changes",
-           "since": "Since", "last_message": "Last message", "matrix": "Zone matrix",
-           "sensors": "Sensors", "state": "State", "last_status": "Last status",
-           "last_scan": "Last scan", "outbox": "Outbox", "version": "Version",
-           "no_policy": "The console has no zone policy of your organisation",
-           "matrix_caption": "Rows reach columns: allowed / reached",
-           "from_to": "from \\ to", "other_site": "other site", "deny": "deny",
-           "nothing": "nothing", "not_probed": "not probed", "violation_word": "VIOLATION",
-           "acknowledge": "Acknowledge", "accept": "Accept the risk",
-           "false_positive": "False positive", "reopen": "Reopen", "all": "All",
-           "seen_since": "Last seen since", "new_since": "New since",
-           "tags": "Tags (comma separated)", "exploited": "exploited",
-           "skip": "Skip to content"},
+# every word of the console's pages: (Danish, English); TEXT is it by language
+WORDS: dict[str, tuple[str, str]] = {
+    "overview": ("Overblik", "Overview"),
+    "assets": ("Aktiver", "Assets"),
+    "violations": ("Overtrædelser", "Violations"),
+    "register": ("Risikoregister", "Risk register"),
+    "logout": ("Log ud", "Log out"),
+    "login": ("Log ind", "Log in"),
+    "user": ("Brugernavn", "User name"),
+    "password": ("Adgangskode", "Password"),
+    "review": ("Behandl", "Review"),
+    "comment": ("Kommentar", "Comment"),
+    "until": ("Accepteret til", "Accepted until"),
+    "history": ("Historik", "History"),
+    "vulns": ("Kendte sårbarheder", "Known vulnerabilities"),
+    "evidence": ("Dokumentation", "Evidence"),
+    "search": ("Søg", "Search"),
+    "none": ("Intet", "None"),
+    "owner": ("Ejer", "Owner"),
+    "type": ("Type", "Type"),
+    "address": ("Adresse", "Address"),
+    "vendor": ("Producent", "Vendor"),
+    "zone": ("Zone", "Zone"),
+    "site": ("Lokation", "Site"),
+    "status": ("Status", "Status"),
+    "severity": ("Alvor", "Severity"),
+    "what": ("Hvad", "What"),
+    "kind": ("Art", "Kind"),
+    "services": ("Tjenester", "Services"),
+    "page": ("Side", "Page"),
+    "next": ("Næste", "Next"),
+    "previous": ("Forrige", "Previous"),
+    "likelihood": ("Sandsynlighed (1-5)", "Likelihood (1-5)"),
+    "consequence": ("Konsekvens (1-5)", "Consequence (1-5)"),
+    "risk": ("Risikoniveau", "Risk level"),
+    "measure": ("Foreslået tiltag", "Proposed measure"),
+    "responsible": ("Ansvarlig", "Responsible"),
+    "deadline": ("Frist", "Deadline"),
+    "save": ("Gem", "Save"),
+    "users": ("Brugere", "Users"),
+    "role": ("Rolle", "Role"),
+    "orgs": ("Organisationer", "Organisations"),
+    "change": ("Ændr", "Change"),
+    "disabled": ("Spærret", "Disabled"),
+    "active": ("Aktiv", "Active"),
+    "new_user": ("Ny bruger", "New user"),
+    "add": ("Opret", "Add"),
+    "audit": ("Revisionslog", "Audit log"),
+    "when": ("Tidspunkt", "When"),
+    "claimed": ("Oplyste adresser", "Addresses it names"),
+    "first_seen": ("Først set", "First seen"),
+    "last_seen": ("Sidst set", "Last seen"),
+    "hostname": ("Værtsnavn", "Host name"),
+    "notes": ("Noter", "Notes"),
+    "said": ("Hvad enheden siger om sig selv", "What the device says about itself"),
+    "databases": ("Fingeraftryksdatabaser", "Fingerprint databases"),
+    "builtin_only": ("kun de indbyggede regler", "the built-in rules only"),
+    "changes": ("Ændringer", "Changes"),
+    "since": ("Siden", "Since"),
+    "last_message": ("Sidste besked", "Last message"),
+    "matrix": ("Zonematrix", "Zone matrix"),
+    "sensors": ("Sensorer", "Sensors"),
+    "state": ("Tilstand", "State"),
+    "last_status": ("Sidste status", "Last status"),
+    "last_scan": ("Sidste skanning", "Last scan"),
+    "outbox": ("Udbakke", "Outbox"),
+    "version": ("Version", "Version"),
+    "no_policy": ("Konsollen har ingen zonepolitik for din organisation",
+                  "The console has no zone policy of your organisation"),
+    "matrix_caption": ("Rækkerne når kolonnerne: tilladt / nået",
+                       "Rows reach columns: allowed / reached"),
+    "from_to": ("fra \\ til", "from \\ to"),
+    "other_site": ("anden lokation", "other site"),
+    "deny": ("afvis", "deny"),
+    "nothing": ("intet", "nothing"),
+    "not_probed": ("ikke afprøvet", "not probed"),
+    "violation_word": ("OVERTRÆDELSE", "VIOLATION"),
+    "acknowledge": ("Kvittér", "Acknowledge"),
+    "accept": ("Acceptér risikoen", "Accept the risk"),
+    "false_positive": ("Falsk positiv", "False positive"),
+    "reopen": ("Genåbn", "Reopen"),
+    "all": ("Alle", "All"),
+    "seen_since": ("Sidst set siden", "Last seen since"),
+    "new_since": ("Ny siden", "New since"),
+    "tags": ("Mærker (adskilt med komma)", "Tags (comma separated)"),
+    "exploited": ("udnyttes", "exploited"),
+    "skip": ("Spring til indholdet", "Skip to content"),
 }
+TEXT = {lang: {key: pair[i] for key, pair in WORDS.items()}
+        for i, lang in enumerate(("da", "en"))}
 
 
 class ReviewIn(BaseModel):
@@ -371,15 +399,6 @@ def _register_rows(request: Request, db: Database, user: users.User, *, status: 
     return out
 
 
-def _exported(db: Database, user: users.User, what: str, **detail: Any) -> None:
-    from central import audit
-    from central.db import immediate
-
-    with immediate(db):
-        for org in sorted(user.orgs):
-            audit.record(db, actor=user.username, action=f"export.{what}", org=org, **detail)
-
-
 def _admin(user: users.User) -> users.User:
     if user.role != "admin":
         raise HTTPException(403, "only an admin manages users")
@@ -552,7 +571,8 @@ def _page_routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:  # noqa: C
     def register_export(request: Request, db: DB, user: PageUser, status: str = "open",
                         lang: str = "da") -> Response:
         rows = _register_rows(request, db, user, status=status, lang=lang)
-        _exported(db, user, "register", format="xlsx", status=status, rows=len(rows))
+        audit.exported(db, actor=user.username, what="register", orgs=sorted(user.orgs),
+                       format="xlsx", status=status, rows=len(rows))
         data = register.to_xlsx(rows, language=lang if lang in TEXT else "da")
         return Response(data, media_type="application/vnd.openxmlformats-officedocument."
                         "spreadsheetml.sheet", headers={
@@ -564,8 +584,6 @@ def _admin_routes(app: FastAPI, page: Any, csrf: CsrfProtect) -> None:
 
     @app.get("/admin/users", response_class=HTMLResponse, include_in_schema=False)
     def user_admin(request: Request, db: DB, user: PageUser) -> HTMLResponse:
-        from central import audit
-
         _admin(user)
         return page(request, "users.html", user, accounts=users.accounts(db, user.orgs),
                     roles=users.ROLES, log=audit.listed(db, orgs=user.orgs, limit=100))
@@ -663,7 +681,8 @@ def _api_routes(app: FastAPI) -> None:
                      lang: str = "en") -> list[dict[str, Any]]:
         """The risk register's rows (status: open, accepted or all; lang: da or en)."""
         rows = _register_rows(request, db, user, status=status, lang=lang)
-        _exported(db, user, "register", format="json", status=status, rows=len(rows))
+        audit.exported(db, actor=user.username, what="register", orgs=sorted(user.orgs),
+                       format="json", status=status, rows=len(rows))
         return rows
 
     @app.get("/api/matrix", tags=["matrix"])

@@ -218,6 +218,18 @@ def run_command(action: str, source: Path | None, *, release: str = RECOG_RELEAS
     return 0, f"recog {done.release} verified and in use at {done.path} ({store()}/recog/current)"
 
 
+@cache
+def in_use() -> tuple[str, ...]:
+    """The databases identification uses, as "name release" (the sensor's status carries
+    them; the demo names them): read once, as the classifier reads them once."""
+    from fingerprints.nmap_probes import release as nmap_release
+
+    found = [f"{d.name} {d.release}" for d in installed()]
+    if nmap_release():
+        found.append(f"nmap-service-probes {nmap_release()}")
+    return tuple(found[:8])
+
+
 def status_json() -> dict[str, object]:
     """``fingerprints status --format json``: the databases in use, for a program to read."""
     from fingerprints.nmap_probes import release as nmap_release

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from central.lab.broker import free_port
+from central.lab.webapp import running
 
 ROOT = Path(__file__).parents[1]
 CHROMIUM = Path(os.environ.get("NETVAGT_CHROMIUM", "/usr/bin/chromium"))
@@ -31,34 +27,9 @@ needs_chromium = pytest.mark.skipif(
     reason=f"no {CHROMIUM}: install Debian's chromium (./install.sh --dev does)")
 
 
-@contextmanager
-def console(db_path: Path, *policies: Path) -> Iterator[str]:
+def console(db_path: Path, *policies: Path) -> AbstractContextManager[str]:
     """``netvagt-central web`` on a free loopback port until the block ends; its address."""
-    port = free_port()
-    args = [sys.executable, "-m", "central.cli", "web", "--db", str(db_path), "--host",
-            "127.0.0.1", "--port", str(port), "--insecure-cookies"]
-    for policy in policies:
-        args += ["--policy", str(policy)]
-    server = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):  # bounded: 15 s
-            if server.poll() is not None:
-                raise RuntimeError(f"web ended: {server.stderr.read().decode()[-2000:]}"
-                                   if server.stderr else "web ended")
-            try:
-                httpx.get(base + "/login", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    return running(db_path, policies)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from agent import signing
 from central import inventory, registry, render
 from central.db import open_db
 from central.keys import key_path_for, load_or_create
-from central.lab.broker import Mosquitto
+from central.lab.broker import Mosquitto, free_port
 from central.lab.municipal import (
     MUNICIPAL_WITH_SCHOOL,
     SCHOOL_SITE,
@@ -235,8 +235,7 @@ def _serve_console(db_path: Path, console: Console) -> None:
             probe.bind(("127.0.0.1", 8080))
             port = 8080
         except OSError:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+            port = free_port()
     console.print(f"[bold]console[/bold] http://127.0.0.1:{port}/  login: demo / {password}"
                   "  (Ctrl-C ends the demo)")
     serve(db_path, host="127.0.0.1", port=port, secure_cookies=False,
@@ -256,9 +255,9 @@ def _announce(lab: Lab, setups: list[SensorSetup], console: Console) -> None:
 def _identifying_with() -> str:
     """Which fingerprint databases the sensors will name devices with: without recog they
     name far fewer, and the demo says how to add it."""
-    from agent.daemon import databases
+    from fingerprints.databases import in_use
 
-    found = databases()
+    found = in_use()
     if any(d.startswith("recog ") for d in found):
         return f"[bold]identify[/bold] with the built-in rules and {', '.join(found)}"
     return ("[yellow]identify[/yellow] with the built-in rules only: no recog database is "

@@ -265,10 +265,10 @@ def test_the_matrix_and_sensors_pages_show_the_users_organisation(
                       'cidrs = ["10.1.1.0/24"]\n')
     app = create_app(tmp_path / "central.db", secret="test-secret", secure_cookies=False,
                      policy_path=policy)
-    from agent import daemon
+    from fingerprints.databases import in_use
 
     # the sensor's own status names its fingerprint databases (the shared recog here)
-    said = daemon.databases()
+    said = in_use()
     assert any(d.startswith("recog ") for d in said), said
     status = wire.Status(sensor="s-aarhus", org="aarhus", state="online", at=wire.utc_now(),
                          version="0.9.0", databases=said)
