@@ -35,19 +35,31 @@ def main(argv: list[str] | None = None) -> int:
                              epilog="Example: echo 'App-webs/' | python -m fingerprints match "
                                     "http.server")
     matcher.add_argument("key", help="match key, e.g. http.server")
-    accuracy = sub.add_parser("accuracy", help="the classifier against a labelled corpus",
-                              epilog="Example: python -m fingerprints accuracy "
-                                     "tests/fingerprints/corpus.toml")
-    accuracy.add_argument("corpus", type=Path)
-    accuracy.add_argument("--misses", action="store_true", help="list what it got wrong")
+    accuracy = sub.add_parser(
+        "accuracy", help="the classifier against labelled corpora",
+        description="Score the classifier against labelled cases: a TOML corpus, a "
+                    "Fingerbank DHCP folder, or a recog release (its examples, scored with "
+                    "recog unloaded). Reported per source, per device type and per half.",
+        epilog="Example: python -m fingerprints accuracy tests/fingerprints/corpus.toml "
+               "tests/fingerprints/public/fingerbank ../shared/fingerprint-db/recog")
+    accuracy.add_argument("corpus", type=Path, nargs="+")
+    accuracy.add_argument("--misses", action="store_true",
+                          help="list what it got wrong in the dev half (the test half is "
+                               "never listed)")
     args = parser.parse_args(argv)
     if args.command == "accuracy":
         from fingerprints.accuracy import render, report
 
-        tallies, misses = report(args.corpus)
-        print(render(tallies))
+        try:
+            result = report(*args.corpus)
+        except (ValueError, OSError) as exc:
+            print(f"python -m fingerprints accuracy: {exc}", file=sys.stderr)
+            return 2
+        print("Per source\n\n" + render(result.by_source, row_name="source"))
+        print("\nPer device type (the label)\n\n" + render(result.by_type, row_name="type"))
+        print("\nPer half\n\n" + render(result.by_half, row_name="half"))
         if args.misses:
-            print("\n".join(misses))
+            print("\n".join(result.misses))
         return 0
     if args.command == "verify" and args.recog is not None:
         return verify_recog(args.recog, show_failures=args.failures)

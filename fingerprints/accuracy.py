@@ -1,64 +1,255 @@
-"""The accuracy report: the classifier against a labelled corpus kept apart from the rules'
-own examples. For each match key (the source of the evidence) it counts how often vendor
-and device type come out as labelled; a sample labelled with neither must stay unnamed.
+"""The accuracy report: the classifier against labelled cases that are not its rules'
+examples, per source (the match key), per device type, and per corpus.
 
-    python -m fingerprints accuracy tests/fingerprints/corpus.toml
+Three kinds of corpus are read, each recognised by what the path holds:
+
+- a TOML file of ``[[sample]]`` tables (``key``, ``value``, ``vendor``, ``device_type``):
+  the corpus written here, where a field left out means the classifier must leave it empty;
+- a Fingerbank DHCP database folder (``dhcp_fingerprints.conf`` and ``labels.toml``): each
+  option 55 list and option 60 string of an entry, labelled with the entry's device type;
+- a recog release (a folder with ``xml/``): recog's examples, labelled with what recog says
+  of them, scored with recog *unloaded*. With recog loaded they are its own rules' examples
+  and say only that the loader works; without it they measure how far netvagt's own rules
+  reach on strings written by others.
+
+Every case falls in one of two halves by a hash of its key and value. Rules may be tuned
+by looking at the misses of the ``dev`` half; the ``test`` half is reported, never listed,
+so that its figure says how the rules do on cases nobody looked at.
+
+    python -m fingerprints accuracy tests/fingerprints/corpus.toml \\
+        tests/fingerprints/public/fingerbank ../shared/fingerprint-db/recog
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import tomllib
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fingerprints.classify import Observation, classify
+
+UNTYPED = "(none)"  # the row of cases whose device type must stay open
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Case:
+    corpus: str
+    key: str
+    value: str
+    device_type: str  # "" : the classifier must leave the type open
+    vendor: str | None  # None : the vendor is not scored; "" : it must stay open
+    builtin_only: bool = False  # score with the built-in rules alone
+
+    @property
+    def half(self) -> str:
+        digest = hashlib.sha256(f"{self.key}\0{self.value}".encode()).digest()
+        return "dev" if digest[0] % 2 == 0 else "test"
 
 
 @dataclass
 class Tally:
     samples: int = 0
+    vendor_scored: int = 0
     vendor_right: int = 0
-    type_right: int = 0
-    named: int = 0  # samples for which the classifier named anything
+    typed: int = 0  # cases labelled with a device type
+    typed_right: int = 0
+    typed_wrong: int = 0  # another type was given: the worse mistake
+    untyped: int = 0  # cases whose type must stay open
+    untyped_named: int = 0  # ... and a type was given anyway
 
-    def add(self, *, vendor_ok: bool, type_ok: bool, named: bool) -> None:
+    def add(self, case: Case, *, vendor: str | None, device_type: str | None) -> None:
         self.samples += 1
-        self.vendor_right += vendor_ok
-        self.type_right += type_ok
-        self.named += named
+        if case.vendor is not None:
+            self.vendor_scored += 1
+            self.vendor_right += (vendor or "") == case.vendor
+        if case.device_type:
+            self.typed += 1
+            self.typed_right += device_type == case.device_type
+            self.typed_wrong += bool(device_type) and device_type != case.device_type
+        else:
+            self.untyped += 1
+            self.untyped_named += bool(device_type)
+
+    def merge(self, other: Tally) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def report(corpus: Path) -> tuple[dict[str, Tally], list[str]]:
-    data = tomllib.loads(corpus.read_text())
-    tallies: dict[str, Tally] = defaultdict(Tally)
-    misses: list[str] = []
-    for sample in data.get("sample", []):
-        identity = classify([Observation(key=sample["key"], value=sample["value"])])
-        want_vendor, want_type = sample.get("vendor"), sample.get("device_type")
-        vendor_ok = identity.vendor == want_vendor
-        type_ok = identity.device_type == want_type
-        tallies[sample["key"]].add(vendor_ok=vendor_ok, type_ok=type_ok,
-                                   named=bool(identity.to_dict()))
-        if not (vendor_ok and type_ok):
-            misses.append(f"{sample['key']}: {sample['value'][:70]!r}: got "
-                          f"{identity.vendor}/{identity.device_type}, "
-                          f"labelled {want_vendor}/{want_type}")
-    return dict(tallies), misses
+@dataclass
+class Report:
+    by_source: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    by_type: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    by_half: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    misses: list[str] = field(default_factory=list)  # of the dev half only
+
+    def add(self, case: Case, *, vendor: str | None, device_type: str | None) -> None:
+        for table, row in ((self.by_source, case.key),
+                           (self.by_type, case.device_type or UNTYPED),
+                           (self.by_half, case.half)):
+            table[(case.corpus, row)].add(case, vendor=vendor, device_type=device_type)
+        vendor_ok = case.vendor is None or (vendor or "") == case.vendor
+        if case.half == "dev" and not (vendor_ok and (device_type or "") == case.device_type):
+            self.misses.append(f"{case.corpus} {case.key}: {case.value[:70]!r}: got "
+                               f"{vendor}/{device_type}, labelled {case.vendor}/"
+                               f"{case.device_type or None}")
 
 
-def render(tallies: dict[str, Tally]) -> str:
-    lines = ["| source | samples | vendor right | device type right |",
-             "| --- | ---: | ---: | ---: |"]
-    total = Tally()
-    for key in sorted(tallies):
-        t = tallies[key]
-        lines.append(f"| `{key}` | {t.samples} | {t.vendor_right / t.samples:.0%} | "
-                     f"{t.type_right / t.samples:.0%} |")
-        total.samples += t.samples
-        total.vendor_right += t.vendor_right
-        total.type_right += t.type_right
-    if total.samples:
-        lines.append(f"| all | {total.samples} | {total.vendor_right / total.samples:.0%} | "
-                     f"{total.type_right / total.samples:.0%} |")
+# --- corpus readers --------------------------------------------------------------------------
+
+def toml_cases(path: Path) -> Iterator[Case]:
+    for sample in tomllib.loads(path.read_text()).get("sample", []):
+        yield Case(corpus=path.stem, key=sample["key"], value=sample["value"],
+                   device_type=sample.get("device_type", ""), vendor=sample.get("vendor", ""))
+
+
+_SECTION = re.compile(r"^\[(class|os) (\d+)\]\s*$")
+
+
+def _fingerbank_entries(text: str) -> Iterator[tuple[str, str, dict[str, list[str]]]]:
+    """(section kind, number, {field: lines}) of a PacketFence/Fingerbank .conf file, whose
+    multi-line fields are ``name=<<EOT`` ... ``EOT``."""
+    kind = number = ""
+    fields: dict[str, list[str]] = {}
+    heredoc: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if heredoc is not None:
+            if line == "EOT":
+                heredoc = None
+            elif line and not line.startswith("#"):
+                fields[heredoc].append(line)
+            continue
+        section = _SECTION.match(line)
+        if section:
+            if kind:
+                yield kind, number, fields
+            kind, number, fields = section.group(1), section.group(2), {}
+        elif "=" in line and not line.startswith("#") and kind:
+            name, _, value = line.partition("=")
+            if value == "<<EOT":
+                heredoc = name.strip()
+                fields[heredoc] = []
+            else:
+                fields[name.strip()] = [value.strip()]
+    if kind:
+        yield kind, number, fields
+
+
+def fingerbank_cases(folder: Path) -> Iterator[Case]:
+    labels = tomllib.loads((folder / "labels.toml").read_text())
+    classes: list[tuple[range, str]] = []
+    entries: list[tuple[str, str, dict[str, list[str]]]] = []
+    for kind, number, fields in _fingerbank_entries(
+            (folder / "dhcp_fingerprints.conf").read_text(encoding="utf-8")):
+        if kind == "class":
+            description = fields.get("description", [""])[0]
+            for part in fields.get("members", [""])[0].split(","):
+                low, _, high = part.partition("-")
+                classes.append((range(int(low), int(high or low) + 1), description))
+        else:
+            entries.append((kind, number, fields))
+    seen: set[tuple[str, str, str]] = set()
+    for _, number, fields in entries:
+        description = " ".join(fields.get("description", [""])[0].split())
+        klass = next((name for members, name in classes if int(number) in members), "")
+        device_type = labels["entries"].get(description,
+                                            labels["entries"].get(number,
+                                                                  labels["classes"][klass]))
+        for key, values in (("dhcp.params", fields.get("fingerprints", [])),
+                            ("dhcp.vendor_class", fields.get("vendor_id", []))):
+            for value in values:
+                if (key, value, device_type) in seen:
+                    continue  # listed twice under one label: one case
+                seen.add((key, value, device_type))
+                yield Case(corpus="fingerbank", key=key, value=value,
+                           device_type=device_type, vendor=None)
+
+
+def recog_cases(directory: Path) -> Iterator[Case]:
+    from fingerprints.recog import identity_fields, load
+
+    for recog_file in load(directory):
+        if recog_file.key is None:
+            continue
+        for rule in recog_file.rules:
+            for example in rule.examples:
+                params = rule.params(example.text)
+                if params is None:
+                    continue  # an example recog's own regex misses: verify lists those
+                said = identity_fields(params, rule.devices)
+                if not said and not params:
+                    continue
+                yield Case(corpus="recog-examples", key=recog_file.key, value=example.text,
+                           device_type=said.get("device_type", ""),
+                           vendor=said.get("vendor") or None, builtin_only=True)
+
+
+def cases(path: Path) -> Iterator[Case]:
+    if path.is_file():
+        yield from toml_cases(path)
+    elif (path / "dhcp_fingerprints.conf").is_file():
+        yield from fingerbank_cases(path)
+    elif (path / "xml").is_dir():
+        yield from recog_cases(path)
+    else:
+        raise ValueError(f"{path}: not a corpus (a TOML file, a Fingerbank folder or a "
+                         "recog release)")
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+def score(all_cases: Iterable[Case]) -> Report:
+    from fingerprints.databases import without_recog
+
+    result = Report()
+    pending = list(all_cases)
+    for builtin_only in (False, True):
+        batch = [c for c in pending if c.builtin_only == builtin_only]
+        if not batch:
+            continue
+        if builtin_only:
+            with without_recog():
+                _score_into(result, batch)
+        else:
+            _score_into(result, batch)
+    return result
+
+
+def _score_into(result: Report, batch: list[Case]) -> None:
+    for case in batch:
+        identity = classify([Observation(key=case.key, value=case.value)])
+        result.add(case, vendor=identity.vendor, device_type=identity.device_type)
+
+
+def report(*paths: Path) -> Report:
+    return score(c for path in paths for c in cases(path))
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "–"
+
+
+def render(table: dict[tuple[str, str], Tally], *, row_name: str) -> str:
+    """A Markdown table. 'right', 'open' and 'wrong' are of the cases labelled with a device
+    type; 'false names' of those whose type must stay open."""
+    lines = [f"| corpus | {row_name} | cases | typed | right | left open | wrong type "
+             "| must stay open | false names | vendor right |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    totals: dict[str, Tally] = defaultdict(Tally)
+    for (corpus, row) in sorted(table):
+        lines.append(_row(corpus, f"`{row}`", table[(corpus, row)]))
+        totals[corpus].merge(table[(corpus, row)])
+    for corpus in sorted(totals):
+        lines.append(_row(corpus, "**all**", totals[corpus]))
     return "\n".join(lines)
+
+
+def _row(corpus: str, row: str, t: Tally) -> str:
+    return (f"| {corpus} | {row} | {t.samples} | {t.typed} | {_pct(t.typed_right, t.typed)} | "
+            f"{_pct(t.typed - t.typed_right - t.typed_wrong, t.typed)} | "
+            f"{_pct(t.typed_wrong, t.typed)} | {t.untyped} | "
+            f"{_pct(t.untyped_named, t.untyped)} | {_pct(t.vendor_right, t.vendor_scored)} |")

@@ -142,14 +142,14 @@ def matches(key: str, value: str, *, source: str = "") -> list[Evidence]:
 
     Answers are kept (bounded) per rule generation: the same device says the same things
     every night, and the central reads every asset of every message through here."""
-    from fingerprints.databases import recog_rules_by_key
+    from fingerprints.databases import recog_off, recog_rules_by_key
 
-    generation = (id(rules_by_key()), id(recog_rules_by_key()))
+    generation = (id(rules_by_key()), id(recog_rules_by_key()), recog_off())
     return list(_matches(key, value, source, generation))
 
 
 @lru_cache(maxsize=MATCH_CACHE)
-def _matches(key: str, value: str, source: str, generation: tuple[int, int]
+def _matches(key: str, value: str, source: str, generation: tuple[int, int, bool]
              ) -> tuple[Evidence, ...]:
     return tuple(_uncached_matches(key, value, source=source))
 

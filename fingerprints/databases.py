@@ -22,6 +22,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -255,12 +257,34 @@ def command(args: argparse.Namespace, *, prog: str) -> int:
     return code
 
 
+_recog_off = False  # set only by without_recog()
+
+
+@contextmanager
+def without_recog() -> Iterator[None]:
+    """The classifier with its built-in rules alone, for as long as the block runs: the
+    accuracy report scores recog's own examples this way."""
+    global _recog_off
+    _recog_off = True
+    recog_rules_by_key.cache_clear()
+    try:
+        yield
+    finally:
+        _recog_off = False
+        recog_rules_by_key.cache_clear()
+
+
+def recog_off() -> bool:
+    """True inside :func:`without_recog` (the classifier keeps its answers apart)."""
+    return _recog_off
+
+
 @cache
 def recog_rules_by_key() -> dict[str, tuple[RecogRule, ...]]:
     """The recog release in use, by match key, in file order; {} when there is none."""
     from fingerprints.recog import RECOG_KEYS, RecogError, parse_file
 
-    directory = recog_dir()
+    directory = None if _recog_off else recog_dir()
     if directory is None:
         return {}
     by_key: dict[str, list[RecogRule]] = {}

@@ -88,9 +88,9 @@ def test_match_command_reads_lines_and_json_literals() -> None:
 def test_accuracy_report_runs_on_the_labelled_corpus() -> None:
     from fingerprints.accuracy import render, report
 
-    tallies, misses = report(Path(__file__).parent / "corpus.toml")
-    assert sum(t.samples for t in tallies.values()) >= 30
-    table = render(tallies)
-    assert table.splitlines()[-1].startswith("| all |")
+    result = report(Path(__file__).parent / "corpus.toml")
+    assert sum(t.samples for t in result.by_source.values()) >= 30
+    table = render(result.by_source, row_name="source")
+    assert table.splitlines()[-1].startswith("| corpus | **all** |")
     # an unlabelled generic server must stay unnamed: no miss may claim a vendor for one
-    assert not any("nginx" in m or "vsFTPd" in m for m in misses)
+    assert not any("nginx" in m or "vsFTPd" in m for m in result.misses)

@@ -1,0 +1,116 @@
+"""The accuracy report over corpora nobody here wrote: the Fingerbank DHCP database and
+recog's examples (scored with recog unloaded), besides the corpus written here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fingerprints.accuracy import Case, _fingerbank_entries, cases, fingerbank_cases
+from fingerprints.classify import Observation, classify
+from tests.conftest import SHARED_RECOG
+
+HERE = Path(__file__).parent
+FINGERBANK = HERE / "public" / "fingerbank"
+needs_recog = pytest.mark.skipif(not SHARED_RECOG.is_dir() and not os.environ.get("CI"),
+                                 reason="needs the shared recog copy beside the checkout")
+
+
+def test_fingerbank_conf_reader_keeps_heredocs_classes_and_comments_apart() -> None:
+    text = """# header
+[class 3]
+description=VoIP Phones/Adapters
+members=300-399,7
+
+[os 300]
+description=Cisco IP Phone
+vendor_id=<<EOT
+Cisco Systems, Inc. IP Phone
+EOT
+fingerprints=<<EOT
+# a comment inside the list
+1,66,6,3,15,150,35
+EOT
+
+[os 301]
+description=Empty
+fingerprints=<<EOT
+EOT
+"""
+    entries = list(_fingerbank_entries(text))
+    assert entries[0] == ("class", "3", {"description": ["VoIP Phones/Adapters"],
+                                         "members": ["300-399,7"]})
+    assert entries[1] == ("os", "300", {"description": ["Cisco IP Phone"],
+                                        "vendor_id": ["Cisco Systems, Inc. IP Phone"],
+                                        "fingerprints": ["1,66,6,3,15,150,35"]})
+    assert entries[2] == ("os", "301", {"description": ["Empty"], "fingerprints": []})
+
+
+def test_fingerbank_cases_take_the_class_then_the_entry_label() -> None:
+    got = list(fingerbank_cases(FINGERBANK))
+    assert len(got) > 550
+    by_value = {(c.key, c.value): c.device_type for c in got}
+    assert by_value[("dhcp.params", "1,66,6,3,15,150,35")] == "voip_phone"  # class
+    assert by_value[("dhcp.params", "1,3,6,12,15,42,66,150")] == "voip_gateway"  # entry 334
+    assert by_value[("dhcp.params", "1,3,6,15,42,44,46,47,69")] == "camera"  # Axis, entry 713
+    assert by_value[("dhcp.params", "1,15,3,6,44,46,47,31,33,249,43,171,172")] == ""  # by name
+    assert by_value[("dhcp.vendor_class", "Cisco Systems, Inc. IP Phone CP-7960")] == "voip_phone"
+    assert by_value[("dhcp.params", "1,28,2,3,15,6,12,40,41,42")] == ""  # Linux: any device
+    assert all(c.vendor is None for c in got)  # option 55 does not say who made a device
+
+
+def test_halves_are_stable_and_both_used() -> None:
+    one = Case(corpus="x", key="dhcp.params", value="1,3,6", device_type="", vendor=None)
+    assert one.half == Case(corpus="y", key="dhcp.params", value="1,3,6", device_type="printer",
+                            vendor="HP").half  # the half depends on the string alone
+    halves = [c.half for c in fingerbank_cases(FINGERBANK)]
+    assert 0.4 < halves.count("dev") / len(halves) < 0.6
+
+
+@needs_recog
+def test_recog_examples_are_scored_with_recog_unloaded() -> None:
+    from fingerprints.accuracy import score
+    from fingerprints.databases import without_recog
+
+    recog_cases = list(cases(SHARED_RECOG))
+    assert len(recog_cases) > 4000 and all(c.builtin_only for c in recog_cases)
+
+    def typed(case: Case) -> str | None:
+        return classify([Observation(key=case.key, value=case.value)]).device_type
+
+    # a string recog names and the built-in rules do not
+    sample = next(c for c in recog_cases if c.device_type == "kvm" and typed(c) == "kvm")
+    with without_recog():
+        assert typed(sample) != "kvm"
+    assert typed(sample) == "kvm"  # recog is back after the block
+    tally = next(iter(score([sample]).by_source.values()))
+    assert (tally.typed, tally.typed_right) == (1, 0)  # scored without recog: not right
+
+
+@needs_recog
+def test_public_corpora_hold_over_a_thousand_cases_reported_per_source_and_type() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "fingerprints", "accuracy", str(HERE / "corpus.toml"),
+         str(FINGERBANK), str(SHARED_RECOG), "--misses"],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": "."})
+    out = run.stdout
+    assert "Per source" in out and "Per device type" in out and "Per half" in out
+    totals = {line.split("|")[1].strip(): int(line.split("|")[3])
+              for line in out.splitlines() if "**all**" in line}
+    assert totals["fingerbank"] + totals["recog-examples"] >= 1000
+    assert "| fingerbank | `printer` |" in out and "| recog-examples | `camera` |" in out
+    listed = [line for line in out.splitlines() if line.startswith(("fingerbank ", "corpus "))]
+    assert listed  # the dev half's misses are listed ...
+    test_half = {c.value for c in fingerbank_cases(FINGERBANK) if c.half == "test"}
+    assert not any(line.split(": ", 1)[1].rsplit(": got", 1)[0].strip("'") in test_half
+                   for line in listed if line.startswith("fingerbank "))  # ... never the test's
+
+
+def test_a_path_that_is_no_corpus_is_a_usage_error(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "fingerprints", "accuracy", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "not a corpus" in run.stderr
