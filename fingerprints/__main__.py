@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         print("Per source\n\n" + render(result.by_source, row_name="source"))
         print("\nPer device type (the label)\n\n" + render(result.by_type, row_name="type"))
         print("\nPer half\n\n" + render(result.by_half, row_name="half"))
+        if result.excluded:
+            print("\nLeft out, being a built-in rule's own example: " + ", ".join(
+                f"{corpus} {count}" for corpus, count in sorted(result.excluded.items())))
         if args.misses:
             print("\n".join(result.misses))
         return 0

@@ -85,6 +85,7 @@ class Report:
     by_type: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
     by_half: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
     misses: list[str] = field(default_factory=list)  # of the dev half only
+    excluded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, case: Case, *, vendor: str | None, device_type: str | None) -> None:
         for table, row in ((self.by_source, case.key),
@@ -206,7 +207,13 @@ def score(all_cases: Iterable[Case]) -> Report:
     from fingerprints.databases import without_recog
 
     result = Report()
-    pending = list(all_cases)
+    examples = rule_examples()
+    pending = []
+    for case in all_cases:
+        if (case.key, case.value) in examples:
+            result.excluded[case.corpus] += 1  # a rule's own example proves nothing
+        else:
+            pending.append(case)
     for builtin_only in (False, True):
         batch = [c for c in pending if c.builtin_only == builtin_only]
         if not batch:
@@ -217,6 +224,19 @@ def score(all_cases: Iterable[Case]) -> Report:
         else:
             _score_into(result, batch)
     return result
+
+
+def rule_examples() -> set[tuple[str, str]]:
+    """(key, value) of every built-in rule's example: a corpus case that is one is not
+    scored (a fixed identifier such as 'MSFT 5.0' has no other form to test on)."""
+    from fingerprints.classify import SHARED_RULES
+    from fingerprints.rules import load_files
+
+    found = {(rule_file.key, str(example["value"])) for rule_file in load_files()
+             for rule in rule_file.rules for example in rule.examples}
+    for reader, rules_of in SHARED_RULES.items():  # keys read with another key's rules
+        found |= {(reader, value) for key, value in found if key == rules_of}
+    return found
 
 
 def _score_into(result: Report, batch: list[Case]) -> None:
