@@ -73,6 +73,8 @@ def source_kind(rule: str) -> str:
         return "nmap"
     if rule.startswith("model_catalogue"):
         return "model catalogue"
+    if rule.startswith("device_words"):
+        return "the device's own words"
     if rule.startswith("vendor_types"):
         return "the maker's usual kind"
     if rule.startswith("mac_vendor"):
@@ -176,7 +178,13 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     if model is not None and own is not None and model.fields == {
             k: own.fields.get(k) for k in model.fields}:
         model = None  # the key's own rule said the same already
-    return [e for e in (own, model, recog) if e is not None]
+    found = [e for e in (own, model, recog) if e is not None]
+    if key in CATALOGUE_KEYS and not any("device_type" in e.fields for e in found):
+        # nothing named the kind: the words the device uses for itself may
+        words = _first(rules_by_key().get("words", ()), key, value, source)
+        if words is not None:
+            found.append(words)
+    return found
 
 
 def classify_device(observations: Iterable[Observation], *, mac: str | None,
