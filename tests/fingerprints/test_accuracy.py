@@ -176,3 +176,23 @@ def test_recog_examples_are_typed_beyond_exact_strings_without_recog() -> None:
     assert tally.typed_right / tally.typed >= 0.20
     assert tally.typed_wrong / tally.typed <= 0.05
     assert tally.untyped_named / tally.untyped <= 0.05
+
+
+@needs_recog
+def test_the_built_in_rules_never_overrule_recog_wrongly_on_its_own_examples() -> None:
+    """Through the whole classifier (recog loaded) recog's examples keep recog's type: a
+    built-in rule that fires on them must agree. This caught a D-Link camera rule naming
+    Arista's DCS-7050 switches, and Grandstream's HandyTone adapters called phones."""
+    from dataclasses import replace
+
+    from fingerprints.accuracy import score
+
+    loaded = [replace(c, builtin_only=False) for c in cases(SHARED_RECOG)]
+    tally = score(loaded).by_half[("recog-examples", "test")]
+    assert tally.typed_right / tally.typed >= 0.99
+    arista = classify([Observation(
+        key="snmp.sysdescr", value="Arista Networks EOS version 4.30.1F running on an Arista "
+                                   "Networks DCS-7280SR3-48YC8")])
+    assert arista.device_type != "camera" and arista.vendor != "D-Link"
+    adapter = classify([Observation(key="sip.user_agent", value="Grandstream HT818 1.0.51.2")])
+    assert adapter.device_type == "voip_gateway"
