@@ -196,8 +196,11 @@ def identity_fields(params: dict[str, str], devices: dict[str, str]) -> dict[str
         else params.get("service.version")
     if version:
         out["version"] = version
-    os_name = " ".join(p for p in (params.get("os.vendor") if not own_os else None,
-                                   params.get("os.product")) if p)
+    os_vendor = params.get("os.vendor") if not own_os else None
+    os_product = params.get("os.product") or ""
+    if os_vendor and os_product.lower().startswith(os_vendor.lower()):
+        os_vendor = None  # "Dell Remote Access Controller", not "Dell Dell Remote ..."
+    os_name = " ".join(p for p in (os_vendor, os_product) if p)
     if os_name and not own_os:
         out["os"] = os_name
     cpe = params.get("hw.cpe23") or params.get("os.cpe23") or params.get("service.cpe23")

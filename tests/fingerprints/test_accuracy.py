@@ -161,6 +161,9 @@ def test_a_device_that_says_what_it_is_is_typed_by_its_words() -> None:
     # short acronyms count only as acronyms: 'ups' in a sentence is not a UPS
     assert classify([Observation(key="http.title", value="Ups, page not found")]
                     ).device_type is None
+    # a remote access controller manages a server; it opens no door
+    assert classify([Observation(key="snmp.sysdescr", value="Acme Remote Access Controller "
+                                 "agent 2.1")]).device_type == "bmc"
     # and option 55 is a list of numbers, not words
     assert classify([Observation(key="dhcp.params", value="1,3,6")]).device_type is None
 
