@@ -161,6 +161,9 @@ def test_a_device_that_says_what_it_is_is_typed_by_its_words() -> None:
     # short acronyms count only as acronyms: 'ups' in a sentence is not a UPS
     assert classify([Observation(key="http.title", value="Ups, page not found")]
                     ).device_type is None
+    # a model number or the words are read in an mDNS host name as in a DHCP one
+    assert classify([Observation(key="mdns.hostname", value="DS-2CD2387G2-LU")]
+                    ).device_type == "camera"
     # a remote access controller manages a server; it opens no door
     assert classify([Observation(key="snmp.sysdescr", value="Acme Remote Access Controller "
                                  "agent 2.1")]).device_type == "bmc"
