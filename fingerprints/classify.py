@@ -205,7 +205,7 @@ def classify_device(observations: Iterable[Observation], *, mac: str | None,
 # (BRW<MAC> for a Brother printer, DESKTOP-XXXXXXX for Windows) whether it says it in
 # DHCP, in mDNS or in NetBIOS
 SHARED_RULES = {"tls.sni": "dns.query", "mdns.hostname": "dhcp.hostname",
-                "netbios.name": "dhcp.hostname"}
+                "netbios.name": "dhcp.hostname", "cdp.capabilities": "lldp.capabilities"}
 # the names a device calls: its maker's cloud, unless several makers' (a resolver, a proxy,
 # a PC) or the device is a phone, PC or server (an app calls the clouds of the devices it
 # controls)

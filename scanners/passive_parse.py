@@ -397,9 +397,20 @@ def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     return out
 
 
+# What a device says it is for, in the words both LLDP (IEEE 802.1AB system capabilities,
+# the enabled ones) and CDP (its capability bits) share, most telling first.
+_LLDP_CAPABILITIES = (("telephone_enabled", "telephone"), ("wlan_access_point_enabled", "wlan-ap"),
+                      ("docsis_cable_device_enabled", "docsis"), ("router_enabled", "router"),
+                      ("mac_bridge_enabled", "bridge"), ("repeater_enabled", "repeater"),
+                      ("station_only_enabled", "station"), ("other_enabled", "other"))
+_CDP_CAPABILITIES = ((0x80, "telephone"), (0x01, "router"), (0x0A, "bridge"),
+                     (0x40, "repeater"), (0x10, "station"))
+
+
 def _lldp(packet: Packet, mac: str) -> list[Heard]:
     from scapy.contrib.lldp import (
         LLDPDUManagementAddress,
+        LLDPDUSystemCapabilities,
         LLDPDUSystemDescription,
         LLDPDUSystemName,
     )
@@ -412,6 +423,11 @@ def _lldp(packet: Packet, mac: str) -> list[Heard]:
             value = _s(getattr(packet[layer], field, b""))
             if value:  # the system name too: a device's name, the same in every zone
                 out.append(Heard(mac=mac, key=key, value=value))
+    if packet.haslayer(LLDPDUSystemCapabilities):
+        layer = packet[LLDPDUSystemCapabilities]
+        said = [word for field, word in _LLDP_CAPABILITIES if getattr(layer, field, 0)]
+        if said:
+            out.append(Heard(mac=mac, key="lldp.capabilities", value=",".join(said)))
     if packet.haslayer(LLDPDUManagementAddress):
         mgmt = packet[LLDPDUManagementAddress]
         raw = bytes(getattr(mgmt, "management_address", b""))
@@ -421,7 +437,7 @@ def _lldp(packet: Packet, mac: str) -> list[Heard]:
 
 
 def _cdp(frame: bytes) -> list[Heard]:
-    from scapy.contrib.cdp import CDPAddrRecordIPv4, CDPMsgPlatform
+    from scapy.contrib.cdp import CDPAddrRecordIPv4, CDPMsgCapabilities, CDPMsgPlatform
     from scapy.layers.l2 import Dot3
 
     packet = Dot3(frame)
@@ -429,6 +445,11 @@ def _cdp(frame: bytes) -> list[Heard]:
     out = [Heard(mac=mac)]
     if packet.haslayer(CDPMsgPlatform):
         out.append(Heard(mac=mac, key="cdp.platform", value=_s(packet[CDPMsgPlatform].val)))
+    if packet.haslayer(CDPMsgCapabilities):
+        bits = int(packet[CDPMsgCapabilities].cap)
+        said = [word for mask, word in _CDP_CAPABILITIES if bits & mask]
+        if said:
+            out.append(Heard(mac=mac, key="cdp.capabilities", value=",".join(said)))
     if packet.haslayer(CDPAddrRecordIPv4):
         out.append(Heard(mac=mac, ip=_s(packet[CDPAddrRecordIPv4].addr), claimed=True))
     return out

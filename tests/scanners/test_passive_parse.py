@@ -243,3 +243,36 @@ def test_ipv6_router_advertisements_listener_reports_and_mdns_over_ipv6() -> Non
                   / DNS(qr=1, aa=1, an=DNSRR(rrname="_ipp._tcp.local.", type="PTR",
                                              rdata="Brother HL._ipp._tcp.local.")))
     assert ("mdns.service", "_ipp._tcp") in {(h.key, h.value) for h in parse(mdns6)}
+
+
+def test_lldp_and_cdp_capabilities_say_what_a_device_is_for() -> None:
+    """A desk phone's LLDP says telephone (and bridge, for its PC port), an access point's
+    WLAN AP; CDP's capability bits say the same in other words."""
+    from scapy.contrib.cdp import CDPMsgCapabilities, CDPMsgDeviceID, CDPv2_HDR
+    from scapy.contrib.lldp import LLDPDUSystemCapabilities
+    from scapy.layers.l2 import LLC, SNAP, Dot3
+
+    from fingerprints.classify import Observation, classify
+
+    phone = "80:5e:c0:12:34:56"
+    lldp = bytes(Ether(src=phone, dst="01:80:c2:00:00:0e")
+                 / LLDPDUChassisID(subtype=4, id=phone) / LLDPDUPortID(subtype=3, id=phone)
+                 / LLDPDUTimeToLive(ttl=120)
+                 / LLDPDUSystemCapabilities(telephone_available=1, telephone_enabled=1,
+                                            mac_bridge_available=1, mac_bridge_enabled=1,
+                                            router_available=1)  # available, not enabled
+                 / LLDPDUEndOfLLDPDU())
+    said = {(h.key, h.value) for h in parse(lldp)}
+    assert ("lldp.capabilities", "telephone,bridge") in said
+    assert classify([Observation(key="lldp.capabilities", value="telephone,bridge")]
+                    ).device_type == "voip_phone"
+
+    ap = "00:11:22:33:44:55"
+    cdp = bytes(Dot3(src=ap, dst="01:00:0c:cc:cc:cc") / LLC() / SNAP()
+                / CDPv2_HDR(msg=[CDPMsgDeviceID(val=b"ap-2-sal"),
+                                 CDPMsgCapabilities(cap=0x80 | 0x08)]))  # phone + switch
+    assert ("cdp.capabilities", "telephone,bridge") in {(h.key, h.value) for h in parse(cdp)}
+    routes_and_bridges = classify([Observation(key="lldp.capabilities", value="router,bridge")])
+    assert routes_and_bridges.device_type is None  # an L3 switch or a router: left open
+    assert classify([Observation(key="cdp.capabilities", value="router")]
+                    ).device_type == "router"
