@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,12 @@ HERE = Path(__file__).parent
 FINGERBANK = HERE / "public" / "fingerbank"
 needs_recog = pytest.mark.skipif(not SHARED_RECOG.is_dir() and not os.environ.get("CI"),
                                  reason="needs the shared recog copy beside the checkout")
+
+
+@cache
+def recog_examples() -> tuple[Case, ...]:
+    """recog's examples as cases, read once for the module (parsing recog takes a second)."""
+    return tuple(cases(SHARED_RECOG))
 
 
 def test_fingerbank_conf_reader_keeps_heredocs_classes_and_comments_apart() -> None:
@@ -76,7 +83,7 @@ def test_recog_examples_are_scored_with_recog_unloaded() -> None:
     from fingerprints.accuracy import score
     from fingerprints.databases import without_recog
 
-    recog_cases = list(cases(SHARED_RECOG))
+    recog_cases = recog_examples()
     assert len(recog_cases) > 4000 and all(c.builtin_only for c in recog_cases)
 
     def typed(case: Case) -> str | None:
@@ -177,7 +184,7 @@ def test_recog_examples_are_typed_beyond_exact_strings_without_recog() -> None:
     the device's own words) type a quarter of the test half, up from 11%."""
     from fingerprints.accuracy import score
 
-    result = score(c for c in cases(SHARED_RECOG) if c.half == "test")
+    result = score(c for c in recog_examples() if c.half == "test")
     tally = result.by_half[("recog-examples", "test")]
     assert tally.typed_right / tally.typed >= 0.20
     assert tally.typed_wrong / tally.typed <= 0.05
@@ -193,7 +200,7 @@ def test_the_built_in_rules_never_overrule_recog_wrongly_on_its_own_examples() -
 
     from fingerprints.accuracy import score
 
-    loaded = [replace(c, builtin_only=False) for c in cases(SHARED_RECOG)]
+    loaded = [replace(c, builtin_only=False) for c in recog_examples() if c.half == "test"]
     tally = score(loaded).by_half[("recog-examples", "test")]
     assert tally.typed_right / tally.typed >= 0.99
     arista = classify([Observation(
