@@ -225,9 +225,25 @@ def _cloud_guard(evidence: list[Evidence]) -> list[Evidence]:
     return evidence
 
 
+def _organisation_prior(said: list[Observation], evidence: list[Evidence]) -> list[Evidence]:
+    """When nothing named the device: its MAC's registered organisation, if that maker makes
+    one kind of device, as the weakest evidence there is."""
+    if any("vendor" in e.fields or "device_type" in e.fields for e in evidence):
+        return []
+    organisation = next((o.value for o in said if o.key == "mac.vendor"), None)
+    kind = vendor_type(organisation) if organisation else None
+    if not organisation or kind is None:
+        return []
+    return [Evidence(rule=f"vendor_types.toml#{organisation[:40]}", key="mac.vendor",
+                     value=organisation[:256], source="mac",
+                     fields={"vendor": organisation.strip()[:256], "device_type": kind},
+                     confidence=OUI_PRIOR)]
+
+
 def classify(observations: Iterable[Observation]) -> Identity:
-    evidence = _cloud_guard([e for o in observations
-                             for e in matches(o.key, o.value, source=o.source)])
+    said = list(observations)
+    evidence = _cloud_guard([e for o in said for e in matches(o.key, o.value, source=o.source)])
+    evidence += _organisation_prior(said, evidence)
     if not evidence:
         return Identity()
     chosen: dict[str, str] = {}
@@ -271,6 +287,7 @@ def classify(observations: Iterable[Observation]) -> Identity:
 
 
 VENDOR_PRIOR = 0.3  # what a maker's name alone says of the kind of device
+OUI_PRIOR = 0.2  # the same, from the MAC's registered organisation alone
 
 
 @cache

@@ -223,3 +223,20 @@ def test_whole_value_lookaheads_are_anchored() -> None:
                   for rule in rule_file.rules
                   if re.match(r"(?:\(\?[a-zA-Z-]+\))?\(\?[=!]\.\*", rule.regex.pattern)]
     assert not unanchored
+
+
+def test_makers_of_one_kind_in_municipal_buildings_give_a_weak_type() -> None:
+    from fingerprints.classify import classify_device, vendor_type
+
+    assert vendor_type("Nilan A/S") == "bms_controller"  # ventilation
+    assert vendor_type("Brunata a/s") == vendor_type("ista International GmbH") == "meter"
+    assert vendor_type("Istanbul Teknik") is None  # a maker's name is a whole word
+    weak = classify_device([], mac="00:01:05:11:22:33",
+                           mac_vendor="Beckhoff Automation GmbH & Co. KG")
+    assert weak.device_type == "plc"
+    # what the device says of itself, even in its own words, outweighs its maker's usual kind
+    prior = classify_device([], mac="02:00:00:11:22:34", mac_vendor="Nilan A/S")
+    assert prior.device_type == "bms_controller"
+    said = classify_device([Observation(key="http.title", value="Network Video Recorder")],
+                           mac="02:00:00:11:22:34", mac_vendor="Nilan A/S")
+    assert said.device_type == "video_recorder"
