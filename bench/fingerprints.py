@@ -66,7 +66,7 @@ def load_seconds(runs: int, env: dict[str, str]) -> tuple[float, int]:
 def classify_ms(rounds: int, *, first_sight: bool = False) -> float:
     """Median per asset; ``first_sight`` forgets the classifier's kept answers before each
     round (strings never seen before), otherwise they are kept as in a nightly scan."""
-    from fingerprints.classify import Observation, _matches, classify_device
+    from fingerprints.classify import Observation, classify_device, forget_answers
 
     def once() -> None:
         for observations, mac, vendor in ASSETS:
@@ -77,7 +77,7 @@ def classify_ms(rounds: int, *, first_sight: bool = False) -> float:
     samples = []
     for _ in range(rounds):
         if first_sight:
-            _matches.cache_clear()
+            forget_answers()
         started = time.perf_counter()
         once()
         samples.append((time.perf_counter() - started) * 1000 / len(ASSETS))

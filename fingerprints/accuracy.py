@@ -22,11 +22,13 @@ so that its figure says how the rules do on cases nobody looked at.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import tomllib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,7 +77,7 @@ class Tally:
             self.untyped_named += bool(device_type)
 
     def merge(self, other: Tally) -> None:
-        for name in self.__dataclass_fields__:
+        for name in (f.name for f in dataclasses.fields(self)):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -216,12 +218,7 @@ def score(all_cases: Iterable[Case]) -> Report:
             pending.append(case)
     for builtin_only in (False, True):
         batch = [c for c in pending if c.builtin_only == builtin_only]
-        if not batch:
-            continue
-        if builtin_only:
-            with without_recog():
-                _score_into(result, batch)
-        else:
+        with without_recog() if builtin_only else nullcontext():
             _score_into(result, batch)
     return result
 
@@ -230,10 +227,10 @@ def rule_examples() -> set[tuple[str, str]]:
     """(key, value) of every built-in rule's example: a corpus case that is one is not
     scored (a fixed identifier such as 'MSFT 5.0' has no other form to test on)."""
     from fingerprints.classify import SHARED_RULES
-    from fingerprints.rules import load_files
+    from fingerprints.rules import rules_by_key
 
-    found = {(rule_file.key, str(example["value"])) for rule_file in load_files()
-             for rule in rule_file.rules for example in rule.examples}
+    found = {(key, str(example["value"])) for key, rules in rules_by_key().items()
+             for rule in rules for example in rule.examples}
     for reader, rules_of in SHARED_RULES.items():  # keys read with another key's rules
         found |= {(reader, value) for key, value in found if key == rules_of}
     return found
