@@ -291,21 +291,28 @@ def classify(observations: Iterable[Observation]) -> Identity:
     return Identity(**chosen, confidence=best, evidence=ordered, conflicts=tuple(conflicts))
 
 
+MAX_VENDOR_CHARS = 256  # a vendor's name is read this far
+MAX_VENDOR_WORDS = 8  # no maker in the table has a longer name
 VENDOR_PRIOR = 0.3  # what a maker's name alone says of the kind of device
 OUI_PRIOR = 0.2  # the same, from the MAC's registered organisation alone
 
 
 @cache
-def _vendor_types() -> tuple[tuple[str, str], ...]:
-    """The maker table, longest names first (so 'konica minolta' is tried before 'konica')."""
-    return tuple(sorted(name_map("vendor_types.toml", "vendors").items(),
-                        key=lambda kv: -len(kv[0])))
+def _vendor_types() -> dict[str, str]:
+    """The maker table: a maker's name, in lower case with single spaces, to its one kind."""
+    return name_map("vendor_types.toml", "vendors")
 
 
+@lru_cache(maxsize=4096)
 def vendor_type(vendor: str) -> str | None:
-    """The one kind of device a maker makes, from the start of its name, or None."""
-    name = " ".join(vendor.lower().replace(",", " ").replace(".", " ").split())
-    for prefix, kind in _vendor_types():
-        if name == prefix or name.startswith(prefix + " "):
+    """The one kind of device a maker makes, from the start of its name, or None: the longest
+    name in the table that the vendor's name starts with, word for word (so 'konica minolta'
+    wins over 'konica'). Asked once per asset at ingest, so a look-up per word, not a scan of
+    the table, and the answers kept."""
+    words = vendor[:MAX_VENDOR_CHARS].lower().replace(",", " ").replace(".", " ").split()
+    table = _vendor_types()
+    for end in range(min(len(words), MAX_VENDOR_WORDS), 0, -1):
+        kind = table.get(" ".join(words[:end]))
+        if kind is not None:
             return kind
     return None

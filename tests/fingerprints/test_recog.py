@@ -205,6 +205,12 @@ def test_a_named_maker_of_one_kind_of_device_gives_a_weak_type() -> None:
 
     assert vendor_type("AXIS") == vendor_type("Axis Communications AB") == "camera"
     assert vendor_type("Apcon") is None and vendor_type("Siemens") is None  # prefix of a word
+    assert vendor_type("Konica Minolta Business Solutions") == "printer"  # the longest name wins
+    assert vendor_type("  axis,communications.") == "camera"  # spacing and punctuation aside
+    # the look-up goes word by word, so no name in the table may be longer than it reads
+    from fingerprints.classify import MAX_VENDOR_WORDS, _vendor_types
+
+    assert max(len(name.split()) for name in _vendor_types()) <= MAX_VENDOR_WORDS
     # a sysObjectID names the maker only (D-Link makes many kinds): no guess
     assert classify([Observation(key="snmp.sysobjectid", value="1.3.6.1.4.1.171.10.1")
                      ]).device_type is None
