@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self, TypeVar
 
+import msgspec
+
 from fingerprints.observation import CLAIM_KEY as CLAIM_KEY  # the wire carries these keys
 from fingerprints.observation import DEFAULT_GATEWAY as DEFAULT_GATEWAY
 from fingerprints.observation import ROLE_KEY as ROLE_KEY
@@ -659,6 +661,15 @@ def _decode_json(what: str, payload: bytes, limit: int = 65_536) -> dict[str, An
     """An untrusted JSON object, bounded in size; every message kind decodes through here."""
     if len(payload) > limit:
         raise _fail(what, f"{len(payload)} bytes, at most {limit} allowed")
+    try:  # the common case: a message exactly as :func:`canonical_json` wrote it
+        data = msgspec.json.decode(payload)
+    except Exception:  # anything msgspec will not read is read again below, to say why
+        data = None
+    # a canonical encoding has each key once, so a message that is its own value's canonical
+    # encoding has no duplicate key; anything else (another spelling, or not JSON) takes
+    # the strict reading, byte for byte what it always was
+    if type(data) is dict and msgspec.json.encode(data, order="sorted") == payload:
+        return data
     try:
         data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants,
                           object_pairs_hook=_unique_keys)

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent import signing, wire
 from agent.wire import Asset, Findings, MalformedMessage, Service, UnsupportedVersion
@@ -193,3 +195,40 @@ def test_a_probe_carries_its_answer_s_ttl_and_only_when_known() -> None:
     assert "ttl" not in wire.Probe(ip="10.20.40.7", proto="icmp", state="filtered").to_dict()
     with pytest.raises(MalformedMessage, match="ttl"):
         wire.Probe.from_dict(probe.to_dict() | {"ttl": 300})
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
+                                                               max_size=4),
+    max_leaves=12)
+
+
+def _strict(payload: bytes) -> object:
+    try:
+        return json.loads(payload.decode("utf-8"), parse_constant=wire._no_constants,
+                          object_pairs_hook=wire._unique_keys)
+    except Exception as exc:
+        return type(exc)
+
+
+@given(st.dictionaries(st.text(max_size=4), _JSON, max_size=5), st.booleans(), st.booleans())
+@settings(max_examples=400, deadline=None)
+def test_the_fast_json_reading_says_what_the_strict_one_says(
+        value: dict[str, object], canonical: bool, duplicate: bool) -> None:
+    """Canonical messages are read by msgspec, anything else by json with the duplicate-key
+    hook; whichever reads it, a payload means the same, and a key twice is always refused."""
+    payload = (wire.canonical_json(value) if canonical
+               else json.dumps(value, ensure_ascii=True, indent=1).encode())
+    if duplicate and value:
+        key = json.dumps(next(iter(value)))
+        payload = payload[:-1] + (b"," if len(payload) > 2 else b"") + key.encode() + b":1}"
+    try:
+        got: object = wire._decode_json("message", payload, 1 << 20)
+    except MalformedMessage:
+        got = MalformedMessage
+    expected = _strict(payload)
+    if expected is MalformedMessage or isinstance(expected, type):
+        assert got is MalformedMessage
+    else:
+        assert got == expected
