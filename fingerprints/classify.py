@@ -145,15 +145,20 @@ def matches(key: str, value: str, *, source: str = "") -> list[Evidence]:
 
     Answers are kept (bounded) per rule generation: the same device says the same things
     every night, and the central reads every asset of every message through here."""
+    return list(_matches(key, value, source, _generation()))
+
+
+def _generation() -> tuple[int, int, bool]:
+    """Which rules answer now: kept answers are valid for these only."""
     from fingerprints.databases import recog_off, recog_rules_by_key
 
-    generation = (id(rules_by_key()), id(recog_rules_by_key()), recog_off())
-    return list(_matches(key, value, source, generation))
+    return (id(rules_by_key()), id(recog_rules_by_key()), recog_off())
 
 
 def forget_answers() -> None:
     """Drop the kept answers (a benchmark's first sight; the rules themselves are unchanged)."""
     _matches.cache_clear()
+    _identity.cache_clear()
 
 
 @lru_cache(maxsize=MATCH_CACHE)
@@ -193,15 +198,42 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     return found
 
 
+IDENTITY_CACHE = 2048  # devices' whole answers kept (a fleet of one model says one thing)
+MAX_CACHED_CHARS = 4096  # ...when what the device said is at most this long in all
+
+
 def classify_device(observations: Iterable[Observation], *, mac: str | None,
                     mac_random: bool = False, mac_vendor: str | None = None) -> Identity:
     """One device's identity: what it said, plus its MAC's OUI and the OUI's registered
-    organisation (unless the MAC is randomised)."""
-    evidence = list(observations)
-    if mac and not mac_random:
-        evidence.append(Observation(key="mac.oui", value=mac[:8].lower(), source="mac"))
-        if mac_vendor:
-            evidence.append(Observation(key="mac.vendor", value=mac_vendor, source="mac"))
+    organisation (unless the MAC is randomised).
+
+    The answer depends only on what the device said and its OUI, so it is kept (bounded) per
+    rule generation: the central names every asset of every message, and a site's cameras
+    of one model, or one device night after night, say the same things."""
+    said = tuple(observations)
+    oui = mac[:8].lower() if mac and not mac_random else None
+    vendor = mac_vendor if oui else None
+    if sum(len(str(o.value)) for o in said) + len(vendor or "") <= MAX_CACHED_CHARS:
+        try:
+            return _identity(said, oui, vendor, _generation())
+        except TypeError:  # a value that cannot be a cache key: answered without one
+            pass
+    return _uncached_identity(said, oui, vendor)
+
+
+@lru_cache(maxsize=IDENTITY_CACHE)
+def _identity(said: tuple[Observation, ...], oui: str | None, vendor: str | None,
+              generation: tuple[int, int, bool]) -> Identity:
+    return _uncached_identity(said, oui, vendor)
+
+
+def _uncached_identity(said: tuple[Observation, ...], oui: str | None,
+                       vendor: str | None) -> Identity:
+    evidence = list(said)
+    if oui is not None:
+        evidence.append(Observation(key="mac.oui", value=oui, source="mac"))
+        if vendor:
+            evidence.append(Observation(key="mac.vendor", value=vendor, source="mac"))
     return classify(evidence)
 
 

@@ -218,3 +218,27 @@ def test_a_named_maker_of_one_kind_of_device_gives_a_weak_type() -> None:
     guessed = classify([Observation(key="dhcp.vendor_class", value="yealink")])
     assert (guessed.vendor, guessed.device_type) == ("Yealink", "voip_phone"), guessed
     assert guessed.to_dict()["named_by"] == "vendor (the maker's usual kind)"
+
+
+@pytest.mark.usefixtures("with_recog")
+def test_a_kept_answer_is_kept_for_the_rules_that_gave_it_and_the_oui_it_was_asked_with() -> None:
+    from fingerprints.classify import classify_device, forget_answers
+
+    said = [Observation(key="snmp.sysdescr", value=(  # only recog knows it
+        "Cisco IOS Software, C880 Software (C880DATA-UNIVERSALK9-M), Version 15.1(4)M4, "
+        "RELEASE SOFTWARE (fc1)"))]
+    assert classify_device(said, mac=None).device_type == "router"
+    with databases.without_recog():
+        assert classify_device(said, mac=None).device_type is None  # not recog's kept answer
+    assert classify_device(said, mac=None).device_type == "router"
+    # the same words from another maker's MAC, and from a randomised one
+    nothing = [Observation(key="http.title", value="Welcome")]
+    axis = classify_device(nothing, mac="00:40:8c:01:02:03", mac_vendor="Axis Communications AB")
+    siemens = classify_device(nothing, mac="00:1b:1b:01:02:03", mac_vendor="Siemens AG")
+    hidden = classify_device(nothing, mac="02:40:8c:01:02:03", mac_random=True,
+                             mac_vendor="Axis Communications AB")
+    assert (axis.device_type, siemens.device_type, hidden.device_type) == ("camera", None, None)
+    # what is kept is what would be worked out again
+    forget_answers()
+    assert classify_device(nothing, mac="00:40:8c:01:02:03",
+                           mac_vendor="Axis Communications AB") == axis
