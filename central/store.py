@@ -67,6 +67,107 @@ class _Rows:
             " rtt_ms, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.observations)
 
 
+ASSET_UPDATE = (  # what a sighting changes on a known asset; the same as the upsert's
+    "UPDATE assets SET mac_vendor = coalesce(?, mac_vendor), mac_random = ?,"
+    " hostname = coalesce(?, hostname), first_seen = min(first_seen, ?),"
+    " last_seen = max(last_seen, ?) WHERE id = ?")
+ASSET_UPSERT = (
+    "INSERT INTO assets (site_id, identity, mac, mac_vendor, mac_random, hostname,"
+    " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (site_id, identity) DO UPDATE SET"
+    " mac_vendor = coalesce(excluded.mac_vendor, mac_vendor),"
+    " mac_random = excluded.mac_random,"
+    " hostname = coalesce(excluded.hostname, hostname),"
+    " first_seen = min(first_seen, excluded.first_seen),"
+    " last_seen = max(last_seen, excluded.last_seen)"
+    " RETURNING id")
+LOOKUP_CHUNK = 400  # identities per look-up query (SQLite's variable limit is far above)
+
+
+class _Assets:
+    """Finds or creates one message's assets: by MAC within the site, else by address
+    within the site.
+
+    An address first seen without a MAC (routed, ICMP) is kept as its own asset until a
+    sensor on its link sees its MAC; then that asset takes the MAC as its identity.
+
+    The message's known identities are looked up in one query, and the sightings of known
+    assets and their probed addresses are written together (:meth:`flush`), so a message of
+    known devices costs a few statements, not four per asset. An asset without a MAC is
+    looked up by its probed address, so what is pending is written first: the asset before
+    it in the message may be the one it is found by.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, site_id: int, assets: Sequence[Asset],
+                 observed: str) -> None:
+        self.conn = conn
+        self.site_id = site_id
+        self.observed = observed
+        self.probed: list[tuple[Any, ...]] = []  # ADDRESS_UPSERT rows
+        self.seen: list[tuple[Any, ...]] = []  # ASSET_UPDATE rows
+        wanted = sorted({f"{kind}:{value}" for a in assets if a.mac is not None
+                         for kind, value in (("mac", a.mac), ("ip", a.ip))})
+        self.known: dict[str, int] = {}
+        for at in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[at:at + LOOKUP_CHUNK]
+            placeholders = ", ".join("?" * len(chunk))  # only placeholders go in the text
+            self.known.update(conn.execute(
+                "SELECT identity, id FROM assets WHERE site_id = ? AND identity IN"  # noqa: S608
+                f" ({placeholders})", (site_id, *chunk)).fetchall())
+
+    def resolve(self, asset: Asset) -> int:
+        if asset.mac is None:
+            return self._by_address(asset)
+        identity = f"mac:{asset.mac}"
+        known = self.known.get(identity)
+        if known is None:
+            address_only = self.known.pop(f"ip:{asset.ip}", None)
+            if address_only is not None:  # promote it now that its MAC is known
+                self.conn.execute("UPDATE assets SET identity = ?, mac = ? WHERE id = ?",
+                                  (identity, asset.mac, address_only))
+                known = self.known[identity] = address_only
+        if known is None:
+            known = self.known[identity] = self._insert(identity, asset)
+        else:
+            self.seen.append((asset.mac_vendor, int(asset.mac_random), asset.hostname,
+                              self.observed, self.observed, known))
+        return known
+
+    def _by_address(self, asset: Asset) -> int:
+        self.flush()
+        row = self.conn.execute(
+            "SELECT a.id FROM assets a JOIN addresses d ON d.asset_id = a.id"
+            " WHERE a.site_id = ? AND d.ip = ? AND d.kind = 'probed'"
+            " ORDER BY d.last_seen DESC LIMIT 1",
+            (self.site_id, asset.ip),
+        ).fetchone()
+        if row is not None:
+            self.conn.execute(
+                "UPDATE assets SET last_seen = max(last_seen, ?),"
+                " hostname = coalesce(?, hostname) WHERE id = ?",
+                (self.observed, asset.hostname, row[0]),
+            )
+            return int(row[0])
+        identity = f"ip:{asset.ip}"
+        self.known[identity] = asset_id = self._insert(identity, asset)
+        return asset_id
+
+    def _insert(self, identity: str, asset: Asset) -> int:
+        row = self.conn.execute(ASSET_UPSERT, (
+            self.site_id, identity, asset.mac, asset.mac_vendor, int(asset.mac_random),
+            asset.hostname, self.observed, self.observed)).fetchone()
+        return int(row[0])
+
+    def flush(self) -> None:
+        """Write the pending sightings and probed addresses."""
+        if self.seen:
+            self.conn.executemany(ASSET_UPDATE, self.seen)
+            self.seen.clear()
+        if self.probed:
+            self.conn.executemany(ADDRESS_UPSERT, self.probed)
+            self.probed.clear()
+
+
 class Store:
     """Writes accepted findings on one connection, inside the caller's transaction."""
 
@@ -102,11 +203,10 @@ class Store:
                 [(findings.plan_id, sensor.id, findings.msg_id, p.ip, p.proto, p.port, p.state,
                   p.rtt_ms, p.ttl, observed) for p in findings.probes])
         rows = _Rows()
+        assets = _Assets(conn, sensor.site_id, findings.assets, observed)
         for asset in findings.assets:
-            asset_id = self._asset_id(sensor.site_id, asset, observed)
-            # the probed address at once: the next asset of the message may be found by it
-            conn.execute(ADDRESS_UPSERT, (asset_id, asset.ip, "probed", observed, observed,
-                                          sensor.id))
+            asset_id = assets.resolve(asset)
+            assets.probed.append((asset_id, asset.ip, "probed", observed, observed, sensor.id))
             rows.services.extend(
                 (asset_id, asset.ip, s.proto, s.port, s.state, s.name, s.product, s.version,
                  s.extrainfo, s.banner, s.source, observed, observed) for s in asset.services)
@@ -115,6 +215,7 @@ class Store:
             rows.observations.append((asset_id, sensor.id, findings.scan_id, findings.msg_id,
                                       asset.ip, observed, asset.rtt_ms,
                                       json.dumps(list(asset.sources))))
+        assets.flush()
         rows.write(conn)
 
     def _facts(self, rows: _Rows, asset_id: int, asset: Asset, sensor_id: str,
@@ -150,63 +251,6 @@ class Store:
              identity.version, identity.os, identity.cpe, round(identity.confidence, 3),
              json.dumps(evidence),
              json.dumps(list(identity.conflicts)), observed, asset_id))
-
-    def _asset_id(self, site_id: int, asset: Asset, observed: str) -> int:
-        """Find or create the asset: by MAC within the site, else by address within the site.
-
-        An address first seen without a MAC (routed, ICMP) is kept as its own asset until a
-        sensor on its link sees its MAC; then that asset takes the MAC as its identity.
-        """
-        conn = self.conn
-        ip_identity = f"ip:{asset.ip}"
-        if asset.mac is None:
-            row = conn.execute(
-                "SELECT a.id FROM assets a JOIN addresses d ON d.asset_id = a.id"
-                " WHERE a.site_id = ? AND d.ip = ? AND d.kind = 'probed'"
-                " ORDER BY d.last_seen DESC LIMIT 1",
-                (site_id, asset.ip),
-            ).fetchone()
-            if row is not None:
-                conn.execute(
-                    "UPDATE assets SET last_seen = max(last_seen, ?),"
-                    " hostname = coalesce(?, hostname) WHERE id = ?",
-                    (observed, asset.hostname, row[0]),
-                )
-                return int(row[0])
-            identity = ip_identity
-        else:
-            identity = f"mac:{asset.mac}"
-            known = conn.execute(
-                "SELECT id FROM assets WHERE site_id = ? AND identity = ?", (site_id, identity)
-            ).fetchone()
-            if known is None:
-                # promote an address-only asset now that its MAC is known
-                conn.execute(
-                    "UPDATE assets SET identity = ?, mac = ? WHERE site_id = ? AND identity = ?",
-                    (identity, asset.mac, site_id, ip_identity),
-                )
-        row = conn.execute(
-            "INSERT INTO assets (site_id, identity, mac, mac_vendor, mac_random, hostname,"
-            " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (site_id, identity) DO UPDATE SET"
-            " mac_vendor = coalesce(excluded.mac_vendor, mac_vendor),"
-            " mac_random = excluded.mac_random,"
-            " hostname = coalesce(excluded.hostname, hostname),"
-            " first_seen = min(first_seen, excluded.first_seen),"
-            " last_seen = max(last_seen, excluded.last_seen)"
-            " RETURNING id",
-            (
-                site_id,
-                identity,
-                asset.mac,
-                asset.mac_vendor,
-                int(asset.mac_random),
-                asset.hostname,
-                observed,
-                observed,
-            ),
-        ).fetchone()
-        return int(row[0])
 
     def outcomes(self, tally: Counter[str], rejections: Sequence[tuple[str, str | None, str, int, str]],
                  at: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +18,7 @@ from agent.wire import Asset, Service
 from central import inventory, registry
 from central.db import migrations, open_db
 from central.ingest import Ingestor, Reason, counts
+from tests.conftest import ORG, SITE
 
 
 def test_migrations_run_from_empty(tmp_path) -> None:
@@ -344,3 +347,41 @@ def test_clock_skew_is_configurable(db: Database, registered: str, sensor_key) -
     assert Ingestor(db).ingest(topic, _signed_json(sensor_key, body)).reason is Reason.BAD_TIME
     lenient = Ingestor(db, max_clock_skew=timedelta(hours=1))
     assert lenient.ingest(topic, _signed_json(sensor_key, body)).accepted
+
+
+_SIGHTING = st.builds(
+    Asset, ip=st.sampled_from(["10.1.0.9", "10.1.0.10", "10.1.0.11"]),
+    mac=st.sampled_from([None, "00:11:32:00:00:09", "00:11:32:00:00:0a"]),
+    mac_vendor=st.sampled_from([None, "Synology Incorporated"]),
+    hostname=st.sampled_from([None, "nas", "printer"]), sources=st.just(("arp",)))
+
+
+@given(st.lists(_SIGHTING, min_size=1, max_size=8))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_one_message_or_one_per_device_gives_the_same_inventory(sightings: list[Asset]) -> None:
+    """A message's assets are looked up together and their sightings written together; an
+    asset is still found by what the assets before it in the same message left behind (an
+    address-only asset promoted by its MAC, a MAC seen twice), exactly as if each had come
+    in a message of its own."""
+    key = signing.generate_private_key()
+
+    def inventory_after(messages: list[tuple[Asset, ...]]) -> list[tuple[str, tuple[str, ...], str, str]]:
+        with tempfile.TemporaryDirectory() as workdir:
+            database = open_db(Path(workdir) / "central.db")
+            registry.add_sensor(database, sensor="s-one", org=ORG, site=SITE,
+                                public_jwk=signing.public_jwk(key))
+            ingestor = Ingestor(database)
+            for seq, assets in enumerate(messages, start=1):
+                findings = wire.Findings(
+                    sensor="s-one", org=ORG, seq=seq, msg_id=f"{seq:032x}", scan_id="a" * 32,
+                    sent_at="2026-11-30T01:00:00.000000Z",
+                    scan_started_at="2026-11-30T01:00:00.000000Z",
+                    scan_finished_at="2026-11-30T01:00:00.000000Z", assets=assets)
+                payload = signing.sign(findings.encode(), key, kid="s-one")
+                assert ingestor.ingest(wire.findings_topic(ORG, "s-one"), payload).accepted
+            rows = sorted((r.mac or "", r.addresses, r.hostname or "", r.mac_vendor or "")
+                          for r in inventory.assets(database))
+            database.close()
+            return rows
+
+    assert inventory_after([tuple(sightings)]) == inventory_after([(a,) for a in sightings])
