@@ -12,13 +12,15 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from agent.wire import Asset, Findings
 from central.verify import SensorKey
-from fingerprints.classify import classify_device
+from fingerprints.classify import Identity, classify_device
 from fingerprints.observation import CLAIM_KEY
 
+IDENTITY_COLUMNS_KEPT = 4096  # identities' columns kept as written (see Store._identity_values)
 MAX_REJECTION_ROWS = 10_000  # the rejection log keeps the newest this many; counters keep all
 ADDRESS_UPSERT = (  # probed or claimed: (asset, ip, kind, first seen, last seen, sensor)
     "INSERT INTO addresses (asset_id, ip, kind, first_seen, last_seen, last_sensor)"
@@ -43,6 +45,12 @@ IDENTITY_UPDATE = (
     "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?, os = ?,"
     " cpe = ?, identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?,"
     " identified_at = ? WHERE id = ?")
+
+
+@lru_cache(maxsize=256)
+def _sources_json(sources: tuple[str, ...]) -> str:
+    """Which probes saw an asset, as the observations table keeps it (a handful of lists)."""
+    return json.dumps(list(sources))
 
 
 class _Rows:
@@ -173,6 +181,7 @@ class Store:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self._identity_columns: dict[int, tuple[Identity, tuple[Any, ...]]] = {}
 
     def findings(self, sensor: SensorKey, findings: Findings, received_at: str) -> None:
         conn = self.conn
@@ -214,7 +223,7 @@ class Store:
             self._identify(rows, asset_id, asset, observed)
             rows.observations.append((asset_id, sensor.id, findings.scan_id, findings.msg_id,
                                       asset.ip, observed, asset.rtt_ms,
-                                      json.dumps(list(asset.sources))))
+                                      _sources_json(asset.sources)))
         assets.flush()
         rows.write(conn)
 
@@ -236,21 +245,31 @@ class Store:
         if hostname and asset.hostname is None:
             rows.hostnames.append((hostname[:255], asset_id))
 
-    @staticmethod
-    def _identify(rows: _Rows, asset_id: int, asset: Asset, observed: str) -> None:
+    def _identify(self, rows: _Rows, asset_id: int, asset: Asset, observed: str) -> None:
         """Name the device from what it said (and its MAC), keeping the evidence."""
         identity = classify_device(
             asset.observations,
             mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor)
-        if not identity.to_dict():
+        if not identity.names_anything:
             return  # nothing new: keep what an earlier, fuller scan found
+        rows.identities.append((*self._identity_values(identity), observed, asset_id))
+
+    def _identity_values(self, identity: Identity) -> tuple[Any, ...]:
+        """An identity's columns, its evidence as JSON; kept for identities the classifier
+        keeps (the same object comes back for devices that say the same things)."""
+        kept = self._identity_columns.get(id(identity))
+        if kept is not None and kept[0] is identity:
+            return kept[1]
         evidence = [{"rule": e.rule, "key": e.key, "value": e.value, "source": e.source,
                      "fields": e.fields, "confidence": e.confidence} for e in identity.evidence]
-        rows.identities.append(
-            (identity.device_type, identity.vendor, identity.product, identity.model,
-             identity.version, identity.os, identity.cpe, round(identity.confidence, 3),
-             json.dumps(evidence),
-             json.dumps(list(identity.conflicts)), observed, asset_id))
+        values = (identity.device_type, identity.vendor, identity.product, identity.model,
+                  identity.version, identity.os, identity.cpe, round(identity.confidence, 3),
+                  json.dumps(evidence), json.dumps(list(identity.conflicts)))
+        if len(self._identity_columns) >= IDENTITY_COLUMNS_KEPT:
+            self._identity_columns.clear()
+        # the identity itself is kept beside its columns, so its id cannot be reused meanwhile
+        self._identity_columns[id(identity)] = (identity, values)
+        return values
 
     def outcomes(self, tally: Counter[str], rejections: Sequence[tuple[str, str | None, str, int, str]],
                  at: str) -> None:

@@ -55,6 +55,11 @@ class Identity:
     evidence: tuple[Evidence, ...] = ()
     conflicts: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def names_anything(self) -> bool:
+        """Whether any identity field is known (else :meth:`to_dict` is empty)."""
+        return any(getattr(self, f) is not None for f in IDENTITY_FIELDS)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {f: getattr(self, f) for f in IDENTITY_FIELDS
                                if getattr(self, f) is not None}
