@@ -18,7 +18,7 @@ import json
 import re
 import socket
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -244,36 +244,29 @@ def _spec(cls: type) -> _Spec:
     return known
 
 
-def _is_record(cls: object) -> bool:
-    """A dataclass, or a named tuple (an Observation)."""
-    return hasattr(cls, "__dataclass_fields__") or hasattr(cls, "_fields")
+def _is_record(value: object) -> bool:
+    """A record or a record type: a msgspec Struct (every wire record, and Observation)."""
+    return isinstance(value, msgspec.Struct) or (
+        isinstance(value, type) and issubclass(value, msgspec.Struct))
 
 
 def _make_spec(cls: type) -> _Spec:
     import typing
-    from dataclasses import MISSING
 
-    hints = typing.get_type_hints(cls)
     records: dict[str, type] = {}
     scalars: dict[str, type] = {}
-    if hasattr(cls, "_fields"):  # a named tuple: its fields, none of them a tuple
-        defaults = getattr(cls, "_field_defaults", {})
-        names = tuple(getattr(cls, "_fields"))  # noqa: B009 - a named tuple's own attribute
-        return _Spec(names=names, name_set=frozenset(names),
-                     required=tuple(n for n in names if n not in defaults), records={},
-                     scalars={}, limits={}, omit_none=frozenset(), omit_empty=frozenset())
-    for f in fields(cls):
-        if typing.get_origin(hints[f.name]) is tuple:
-            item = typing.get_args(hints[f.name])[0]
+    known = msgspec.structs.fields(cls)  # types resolved, defaults as msgspec sees them
+    for f in known:
+        if typing.get_origin(f.type) is tuple:
+            item = typing.get_args(f.type)[0]
             (records if _is_record(item) else scalars)[f.name] = item
     limits = dict(getattr(cls, "LIMITS", {}))
     missing = (records.keys() | scalars.keys()) - limits.keys()
     assert not missing, f"{cls.__name__}: no LIMITS for {sorted(missing)}"
     return _Spec(
-        names=tuple(f.name for f in fields(cls)),
-        name_set=frozenset(f.name for f in fields(cls)),
-        required=tuple(f.name for f in fields(cls)
-                       if f.default is MISSING and f.default_factory is MISSING),
+        names=tuple(f.name for f in known),
+        name_set=frozenset(f.name for f in known),
+        required=tuple(f.name for f in known if f.required),
         records=records, scalars=scalars, limits=limits,
         omit_none=frozenset(getattr(cls, "OMIT_NONE", ())),
         omit_empty=frozenset(getattr(cls, "OMIT_EMPTY", ())),
@@ -408,17 +401,49 @@ class Message(Record):
 
     @classmethod
     def decode(cls, payload: bytes) -> Self:
+        """A message from untrusted bytes: a canonical message, as a sensor or the central
+        writes it, is read by msgspec straight into its records (their own checks run as
+        they are built); anything else, or anything msgspec refuses, is read field by field,
+        which says exactly what is wrong."""
+        if len(payload) <= cls.MAX_BYTES:
+            data = _canonical_object(payload)  # None: not canonical, a key may be there twice
+            if data is not None and is_supported_version(data.get("v")):
+                try:  # unknown keys, missing ones, wrong types: msgspec refuses them all
+                    return _typed_decoder(cls).decode(payload)
+                except msgspec.ValidationError:
+                    pass  # read again below, to raise the error this module raises
         mapping = _decode_json(cls.WHAT, payload, cls.MAX_BYTES)
         if not is_supported_version(mapping.get("v")):
             raise UnsupportedVersion(f"schema version {mapping.get('v')!r} is not supported")
         return decode_record(cls, mapping, cls.WHAT)
 
 
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+def _typed_decoder(cls: type[_Record]) -> msgspec.json.Decoder[_Record]:
+    decoder = _DECODERS.get(cls)
+    if decoder is None:
+        decoder = _DECODERS[cls] = msgspec.json.Decoder(cls)
+    return decoder
+
+
+def _canonical_object(payload: bytes) -> dict[str, Any] | None:
+    """The JSON object, if the payload is exactly its canonical encoding (then no key is
+    there twice: a canonical encoding has each key once); else None."""
+    try:
+        data = msgspec.json.decode(payload)
+    except Exception:  # not JSON msgspec reads: the strict reading says why
+        return None
+    if type(data) is dict and msgspec.json.encode(data, order="sorted") == payload:
+        return data
+    return None
+
+
 # --------------------------------------------------------------------------- values
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Service(Record):
+class Service(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One port of one address, as a sensor observed it."""
 
     WHAT = "service"
@@ -461,8 +486,7 @@ MAX_OBSERVED_CHARS = 1024  # one observed string (a title, a Server header, a ba
 _KEY_RE = re.compile(r"^[a-z0-9]{1,16}\.[a-z0-9_]{1,32}$")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Asset(Record):
+class Asset(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One device as one sensor saw it in one scan: an address that answered, and what it said."""
 
     WHAT = "asset"
@@ -479,7 +503,7 @@ class Asset(Record):
     rtt_ms: float | None = None
     sources: tuple[str, ...] = ()
     hostname: str | None = None
-    services: tuple[Service, ...] = field(default_factory=tuple)
+    services: tuple[Service, ...] = ()
     observations: tuple[Observation, ...] = ()  # what the device said about itself
 
     def __post_init__(self) -> None:
@@ -536,8 +560,7 @@ PROBE_STATES = frozenset({"reachable", "refused", "filtered"})
 PROBE_PROTOS = frozenset({"tcp", "udp", "icmp"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Probe(Record):
+class Probe(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One reachability probe from the sensor's segment: did the packet get through?
 
     ``reachable``: a service answered; ``refused``: the target (or something on the path)
@@ -567,8 +590,7 @@ class Probe(Record):
             _int("probe.ttl", self.ttl, 0, 255)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Findings(Message):
+class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One signed message: a batch of assets from one scan of one sensor.
 
     ``seq`` increases by one with every message the sensor ever sends (it survives
@@ -661,15 +683,11 @@ def _decode_json(what: str, payload: bytes, limit: int = 65_536) -> dict[str, An
     """An untrusted JSON object, bounded in size; every message kind decodes through here."""
     if len(payload) > limit:
         raise _fail(what, f"{len(payload)} bytes, at most {limit} allowed")
-    try:  # the common case: a message exactly as :func:`canonical_json` wrote it
-        data = msgspec.json.decode(payload)
-    except Exception:  # anything msgspec will not read is read again below, to say why
-        data = None
-    # a canonical encoding has each key once, so a message that is its own value's canonical
-    # encoding has no duplicate key; anything else (another spelling, or not JSON) takes
-    # the strict reading, byte for byte what it always was
-    if type(data) is dict and msgspec.json.encode(data, order="sorted") == payload:
-        return data
+    # the common case: a message exactly as :func:`canonical_json` wrote it; anything else
+    # (another spelling, or not JSON) takes the strict reading, as it always was
+    canonical = _canonical_object(payload)
+    if canonical is not None:
+        return canonical
     try:
         data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants,
                           object_pairs_hook=_unique_keys)
@@ -720,12 +738,14 @@ def fit(asset: Asset, budget: int = BATCH_BUDGET) -> Asset:
 
     if size(asset) <= budget:
         return asset
-    asset = replace(asset, services=tuple(replace(s, banner=None, extrainfo=None)
-                                          for s in asset.services))
+    asset = msgspec.structs.replace(asset, services=tuple(
+        msgspec.structs.replace(s, banner=None, extrainfo=None) for s in asset.services))
     while size(asset) > budget and asset.observations:
-        asset = replace(asset, observations=asset.observations[: len(asset.observations) // 2])
+        asset = msgspec.structs.replace(
+            asset, observations=asset.observations[: len(asset.observations) // 2])
     while size(asset) > budget and asset.services:
-        asset = replace(asset, services=asset.services[: len(asset.services) // 2])
+        asset = msgspec.structs.replace(
+            asset, services=asset.services[: len(asset.services) // 2])
     return asset
 
 
@@ -740,8 +760,7 @@ def ack_topic(org: str, sensor: str) -> str:
     return findings_topic(org, sensor).rsplit("/", 1)[0] + "/ack"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Ack(Message):
+class Ack(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The central's signed word that these messages of one sensor are committed.
 
     A sensor deletes a message from its outbox only on this; a message the central already
@@ -818,8 +837,7 @@ def is_reserved_name(name: str) -> bool:
     return name.startswith(RESERVED_NAME_PREFIXES)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EnrollRequest(Message):
+class EnrollRequest(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A new sensor asks to join; signed with the key it just made (proof of possession)."""
 
     WHAT = "enroll"
@@ -842,8 +860,7 @@ class EnrollRequest(Message):
             raise _fail("name", "expected an id of the form [a-z0-9][a-z0-9_-]{0,62}")
         _text("hostname", self.hostname)
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EnrollReply(Message):
+class EnrollReply(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The central's answer, signed with its key: the sensor's identity and broker login."""
 
     WHAT = "enroll-reply"
@@ -896,8 +913,7 @@ MAX_PLAN_TARGETS = 4096
 MAX_PLAN_PORTS = 64
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlanTarget(Record):
+class PlanTarget(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True):
     WHAT = "target"
     LIMITS: ClassVar[dict[str, int]] = {"tcp": MAX_PLAN_PORTS, "udp": MAX_PLAN_PORTS}
 
@@ -920,8 +936,7 @@ class PlanTarget(Record):
         if not isinstance(self.icmp, bool):
             raise _fail("target.icmp", "expected true or false")
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProbePlan(Message):
+class ProbePlan(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What one sensor must probe to test its zone's boundaries, signed by the central."""
 
     WHAT = "plan"
@@ -964,8 +979,7 @@ def commands_topic(org: str, sensor: str) -> str:
     return findings_topic(org, sensor).rsplit("/", 1)[0] + "/commands"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Status(Message):
+class Status(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A sensor's retained status (and, as its MQTT last will, its 'offline')."""
 
     WHAT = "status"
@@ -1004,8 +1018,7 @@ class Status(Message):
         for database in self.databases:
             _text("databases[]", database, limit=80, optional=False)
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Command(Message):
+class Command(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An instruction from the central, signed with its key; used once, before it expires."""
 
     WHAT = "command"

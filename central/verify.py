@@ -144,8 +144,8 @@ class Verifier:
 
     def verify(self, topic: str, payload: bytes) -> tuple[SensorKey, Findings]:
         """Check one message completely without storing it; raises :class:`Rejected`."""
-        sensor = self._signer(payload)
-        findings = self._findings(sensor, payload)
+        sensor, header = self._signer(payload)
+        findings = self._findings(sensor, payload, header)
         expected = wire.findings_topic(sensor.org, sensor.id)
         if topic != expected:
             raise Rejected(Reason.WRONG_TOPIC, f"{topic!r} is not {expected!r}", sensor=sensor.id)
@@ -159,8 +159,9 @@ class Verifier:
                            f"{sensor.id}", sensor=sensor.id)
         return sensor, findings
 
-    def _signer(self, payload: bytes) -> SensorKey:
-        """The active sensor the message's header names (its signature not yet checked)."""
+    def _signer(self, payload: bytes) -> tuple[SensorKey, signing.Header]:
+        """The active sensor the message's header names (its signature not yet checked),
+        and the header."""
         if len(payload) > wire.MAX_MESSAGE_BYTES:
             raise Rejected(Reason.OVERSIZED, f"{len(payload)} bytes")
         try:
@@ -175,13 +176,13 @@ class Verifier:
                            sensor=header.kid[:64])
         if sensor.status != "active":
             raise Rejected(Reason.REVOKED_SENSOR, f"sensor is {sensor.status}", sensor=sensor.id)
-        return sensor
+        return sensor, header
 
     @staticmethod
-    def _findings(sensor: SensorKey, payload: bytes) -> Findings:
+    def _findings(sensor: SensorKey, payload: bytes, header: signing.Header) -> Findings:
         """The body, if the sensor's key signed it, as findings that name that sensor."""
         try:
-            body = signing.verify(payload, sensor.key)
+            body = signing.verify(payload, sensor.key, header=header)
         except signing.SignatureError as exc:
             raise Rejected(Reason.BAD_SIGNATURE, str(exc), sensor=sensor.id) from None
         try:

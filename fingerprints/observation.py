@@ -1,15 +1,19 @@
 """What a device said about itself: one type from the scanner that heard it, over the wire,
 to the central and the classifier.
 
-A named tuple: scanners make many, cheaply, and compare them as tuples; the wire carries
-it as ``{"key", "value", "source"}`` and checks it where an asset is checked (untrusted
-values are bounded there, and escaped by the scanner that read them). Its keys are the
+A frozen msgspec record that equals, orders, hashes and unpacks like the tuple it once was
+(scanners sort and unpack them); the wire carries it as ``{"key", "value", "source"}`` and
+checks it where an asset is checked (untrusted values are bounded there, and escaped by the
+scanner that read them). Not a named tuple: msgspec, which reads messages on the central,
+reads a named tuple from a JSON array only. Its keys are the
 vocabulary's (``fingerprints/vocabulary.toml``).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterator
+
+import msgspec
 
 # An address a device names (in mDNS, SSDP, LLDP, CDP, DHCP, SNMP) without having answered
 # from it: carried under this key, so it is never taken for a probed address.
@@ -21,7 +25,37 @@ ROLE_KEY = "net.role"
 DEFAULT_GATEWAY = "default-gateway"
 
 
-class Observation(NamedTuple):
+class Observation(msgspec.Struct, frozen=True, eq=False, forbid_unknown_fields=True):
     key: str  # <protocol>.<field>, e.g. "ssh.banner"
     value: str
     source: str = ""  # where it was seen, e.g. "22/tcp", "mdns", "mac"
+
+    # the value of the (key, value, source) tuple it was: equal to it, hashed and ordered
+    # as it, and unpacked like it
+    def _tuple(self) -> tuple[str, str, str]:
+        return (self.key, self.value, self.source)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tuple())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Observation):
+            return self._tuple() == other._tuple()
+        if isinstance(other, tuple):
+            return self._tuple() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._tuple())
+
+    def __lt__(self, other: Observation | tuple[str, ...]) -> bool:
+        return self._tuple() < tuple(other)
+
+    def __le__(self, other: Observation | tuple[str, ...]) -> bool:
+        return self._tuple() <= tuple(other)
+
+    def __gt__(self, other: Observation | tuple[str, ...]) -> bool:
+        return self._tuple() > tuple(other)
+
+    def __ge__(self, other: Observation | tuple[str, ...]) -> bool:
+        return self._tuple() >= tuple(other)
