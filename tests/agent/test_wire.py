@@ -232,3 +232,31 @@ def test_the_fast_json_reading_says_what_the_strict_one_says(
         assert got is MalformedMessage
     else:
         assert got == expected
+
+
+@pytest.mark.parametrize("name", GOLDEN_NAMES)
+def test_the_fast_and_the_field_by_field_reading_build_the_same_records(name: str) -> None:
+    """A canonical message is read by msgspec; any other, field by field. Every kind of
+    message means the same either way, and a message the fast reading cannot take (a key
+    it does not know, deep inside) is refused, with its place named, by the other."""
+    message, _typ = _golden_module().golden_messages()[name]
+    kind = _kind(name)
+    body = message.encode()
+    fast = kind.decode(body)
+    slow = wire.decode_record(kind, json.loads(body), kind.WHAT)
+    assert fast == slow == message
+    assert type(fast) is type(slow)
+    respaced = json.dumps(json.loads(body), indent=1).encode()  # not canonical: the slow way
+    assert kind.decode(respaced) == message
+
+
+def test_a_key_the_wire_does_not_know_is_refused_at_any_depth() -> None:
+    findings = json.loads(_golden_module().golden_messages()["findings-observed-v1"][0].encode())
+    asset = findings["assets"][0]
+    asset["services"] = [{"port": 80}]
+    for place in (findings, asset, asset["services"][0], asset["observations"][0]):
+        place["extra"] = 1
+        with pytest.raises(MalformedMessage, match="unknown field"):
+            Findings.decode(wire.canonical_json(findings))
+        del place["extra"]
+    assert Findings.decode(wire.canonical_json(findings))  # and without it, all is well
