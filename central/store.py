@@ -79,6 +79,9 @@ ASSET_UPDATE = (  # what a sighting changes on a known asset; the same as the up
     "UPDATE assets SET mac_vendor = coalesce(?, mac_vendor), mac_random = ?,"
     " hostname = coalesce(?, hostname), first_seen = min(first_seen, ?),"
     " last_seen = max(last_seen, ?) WHERE id = ?")
+ASSET_INSERT = (
+    "INSERT INTO assets (site_id, identity, mac, mac_vendor, mac_random, hostname,"
+    " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 ASSET_UPSERT = (
     "INSERT INTO assets (site_id, identity, mac, mac_vendor, mac_random, hostname,"
     " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -115,18 +118,51 @@ class _Assets:
         self.seen: list[tuple[Any, ...]] = []  # ASSET_UPDATE rows
         wanted = sorted({f"{kind}:{value}" for a in assets if a.mac is not None
                          for kind, value in (("mac", a.mac), ("ip", a.ip))})
-        self.known: dict[str, int] = {}
-        for at in range(0, len(wanted), LOOKUP_CHUNK):
-            chunk = wanted[at:at + LOOKUP_CHUNK]
+        self.known: dict[str, int] = self._ids(wanted)
+        # inserted together below, not yet resolved: their first sighting is their insert
+        self.fresh: set[str] = set()
+        if all(a.mac is not None for a in assets):
+            self._insert_new(assets)
+
+    def _ids(self, identities: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for at in range(0, len(identities), LOOKUP_CHUNK):
+            chunk = identities[at:at + LOOKUP_CHUNK]
             placeholders = ", ".join("?" * len(chunk))  # only placeholders go in the text
-            self.known.update(conn.execute(
+            found.update(self.conn.execute(
                 "SELECT identity, id FROM assets WHERE site_id = ? AND identity IN"  # noqa: S608
-                f" ({placeholders})", (site_id, *chunk)).fetchall())
+                f" ({placeholders})", (self.site_id, *chunk)).fetchall())
+        return found
+
+    def _insert_new(self, assets: Sequence[Asset]) -> None:
+        """Insert the message's new devices in one statement, when every asset has a MAC
+        (an asset without one may leave an address-only asset that a later one promotes,
+        so then each is resolved in turn). A MAC whose address-only asset exists is
+        promoted in turn, as are its later sightings."""
+        rows: list[tuple[Any, ...]] = []
+        decided: set[str] = set()
+        for asset in assets:
+            identity = f"mac:{asset.mac}"
+            if identity in decided or identity in self.known:
+                continue
+            decided.add(identity)
+            if f"ip:{asset.ip}" not in self.known:
+                rows.append((self.site_id, identity, asset.mac, asset.mac_vendor,
+                             int(asset.mac_random), asset.hostname, self.observed,
+                             self.observed))
+        if rows:
+            self.conn.executemany(ASSET_INSERT, rows)
+            inserted = self._ids([row[1] for row in rows])
+            self.known.update(inserted)
+            self.fresh.update(inserted)
 
     def resolve(self, asset: Asset) -> int:
         if asset.mac is None:
             return self._by_address(asset)
         identity = f"mac:{asset.mac}"
+        if identity in self.fresh:  # its insert was its first sighting
+            self.fresh.discard(identity)
+            return self.known[identity]
         known = self.known.get(identity)
         if known is None:
             address_only = self.known.pop(f"ip:{asset.ip}", None)
@@ -181,7 +217,7 @@ class Store:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self._identity_columns: dict[int, tuple[Identity, tuple[Any, ...]]] = {}
+        self._identity_columns: dict[int, tuple[Identity, tuple[Any, ...] | None]] = {}
 
     def findings(self, sensor: SensorKey, findings: Findings, received_at: str) -> None:
         conn = self.conn
@@ -250,21 +286,25 @@ class Store:
         identity = classify_device(
             asset.observations,
             mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor)
-        if not identity.names_anything:
-            return  # nothing new: keep what an earlier, fuller scan found
-        rows.identities.append((*self._identity_values(identity), observed, asset_id))
+        values = self._identity_values(identity)
+        if values is not None:  # None: nothing new, keep what an earlier, fuller scan found
+            rows.identities.append((*values, observed, asset_id))
 
-    def _identity_values(self, identity: Identity) -> tuple[Any, ...]:
-        """An identity's columns, its evidence as JSON; kept for identities the classifier
-        keeps (the same object comes back for devices that say the same things)."""
+    def _identity_values(self, identity: Identity) -> tuple[Any, ...] | None:
+        """An identity's columns, its evidence as JSON, or None if it names nothing; kept
+        for identities the classifier keeps (the same object comes back for devices that
+        say the same things)."""
         kept = self._identity_columns.get(id(identity))
         if kept is not None and kept[0] is identity:
             return kept[1]
-        evidence = [{"rule": e.rule, "key": e.key, "value": e.value, "source": e.source,
-                     "fields": e.fields, "confidence": e.confidence} for e in identity.evidence]
-        values = (identity.device_type, identity.vendor, identity.product, identity.model,
-                  identity.version, identity.os, identity.cpe, round(identity.confidence, 3),
-                  json.dumps(evidence), json.dumps(list(identity.conflicts)))
+        values: tuple[Any, ...] | None = None
+        if identity.names_anything:
+            evidence = [{"rule": e.rule, "key": e.key, "value": e.value, "source": e.source,
+                         "fields": e.fields, "confidence": e.confidence}
+                        for e in identity.evidence]
+            values = (identity.device_type, identity.vendor, identity.product, identity.model,
+                      identity.version, identity.os, identity.cpe, round(identity.confidence, 3),
+                      json.dumps(evidence), json.dumps(list(identity.conflicts)))
         if len(self._identity_columns) >= IDENTITY_COLUMNS_KEPT:
             self._identity_columns.clear()
         # the identity itself is kept beside its columns, so its id cannot be reused meanwhile

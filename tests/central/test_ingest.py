@@ -349,20 +349,24 @@ def test_clock_skew_is_configurable(db: Database, registered: str, sensor_key) -
     assert lenient.ingest(topic, _signed_json(sensor_key, body)).accepted
 
 
-_SIGHTING = st.builds(
-    Asset, ip=st.sampled_from(["10.1.0.9", "10.1.0.10", "10.1.0.11"]),
-    mac=st.sampled_from([None, "00:11:32:00:00:09", "00:11:32:00:00:0a"]),
-    mac_vendor=st.sampled_from([None, "Synology Incorporated"]),
-    hostname=st.sampled_from([None, "nas", "printer"]), sources=st.just(("arp",)))
+def _sightings(with_macless: bool) -> st.SearchStrategy[list[Asset]]:
+    macs: list[str | None] = ["00:11:32:00:00:09", "00:11:32:00:00:0a", "00:11:32:00:00:0b"]
+    return st.lists(st.builds(
+        Asset, ip=st.sampled_from(["10.1.0.9", "10.1.0.10", "10.1.0.11"]),
+        mac=st.sampled_from([None, *macs] if with_macless else macs),
+        mac_vendor=st.sampled_from([None, "Synology Incorporated"]),
+        hostname=st.sampled_from([None, "nas", "printer"]), sources=st.just(("arp",))),
+        min_size=1, max_size=8)
 
 
-@given(st.lists(_SIGHTING, min_size=1, max_size=8))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# half the cases with every asset's MAC known (new devices are then inserted together)
+@given(st.booleans().flatmap(_sightings))
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_one_message_or_one_per_device_gives_the_same_inventory(sightings: list[Asset]) -> None:
-    """A message's assets are looked up together and their sightings written together; an
-    asset is still found by what the assets before it in the same message left behind (an
-    address-only asset promoted by its MAC, a MAC seen twice), exactly as if each had come
-    in a message of its own."""
+    """A message's assets are looked up together, its new devices inserted together and
+    its sightings written together; an asset is still found by what the assets before it in
+    the same message left behind (an address-only asset promoted by its MAC, a MAC seen
+    twice), exactly as if each had come in a message of its own."""
     key = signing.generate_private_key()
 
     def inventory_after(messages: list[tuple[Asset, ...]]) -> list[tuple[str, tuple[str, ...], str, str]]:
