@@ -342,11 +342,11 @@ def _dhcp(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
 
 
 def ssdp_notify(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
-    """An SSDP NOTIFY: its SERVER header, and the host of its LOCATION when that is not the
-    sender (an address the device claims)."""
+    """An SSDP NOTIFY: its SERVER header, the device type it announces (NT), and the host of
+    its LOCATION when that is not the sender (an address the device claims)."""
     from urllib.parse import urlsplit
 
-    from scanners.ssdp import parse_ssdp
+    from scanners.ssdp import device_type, parse_ssdp
 
     if not payload.startswith(b"NOTIFY "):
         return []
@@ -354,6 +354,9 @@ def ssdp_notify(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
     out = [Heard(mac=mac, ip=sender)]
     if headers.get("SERVER"):
         out.append(Heard(mac=mac, ip=sender, key="ssdp.server", value=_s(headers["SERVER"])))
+    announced = device_type(headers)  # a Wemo says urn:Belkin:device:controllee:1
+    if announced:
+        out.append(Heard(mac=mac, ip=sender, key="upnp.description", value=announced))
     try:
         host = urlsplit(headers.get("LOCATION", "")).hostname
     except ValueError:

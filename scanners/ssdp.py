@@ -10,6 +10,7 @@ identifying fields become one ``upnp.description`` observation.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from typing import Any
@@ -43,6 +44,20 @@ def parse_ssdp(datagram: bytes) -> dict[str, str]:
         if sep:
             headers[name.strip().upper()] = value.strip()[:512]
     return headers
+
+
+_DEVICE_URN = re.compile(r"urn:[A-Za-z0-9.-]{1,64}:device:[A-Za-z0-9_.-]{1,64}:\d{1,4}")
+
+
+def device_type(headers: dict[str, str]) -> str | None:
+    """The UPnP device type an SSDP NOTIFY (NT) or answer (ST) announces, as the
+    ``upnp.description`` value of a description that says only that (``deviceType=...``);
+    None for a service type, a root device or a UUID, which say nothing of the kind."""
+    for name in ("NT", "ST"):
+        value = headers.get(name, "")
+        if _DEVICE_URN.fullmatch(value):
+            return f"deviceType={value}"
+    return None
 
 
 def _device(xml: bytes) -> Any | None:
@@ -140,6 +155,9 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
             host = urlsplit(location).hostname if location else None
         except ValueError:
             host = None
+        announced = device_type(headers)
+        if announced and ("upnp.description", announced, "1900/udp") not in seen:
+            seen.append(Observation("upnp.description", announced, "1900/udp"))
         if host == ip and urlsplit(location).scheme == "http":
             locations.setdefault(ip, location)
         elif host and host.count(".") == 3 and (CLAIM_KEY, host, "ssdp") not in seen:
@@ -152,8 +170,11 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
             continue
         described = parse_description(xml)
         if described:
-            found.setdefault(ip, []).append(Observation("upnp.description", described,
-                                                        f"{port}/tcp"))
+            # the whole description says more than the answer's device type alone: it stands
+            # for both (the same evidence is not counted twice)
+            found[ip] = [o for o in found.get(ip, [])
+                         if not (o.key == "upnp.description" and o.source == "1900/udp")]
+            found[ip].append(Observation("upnp.description", described, f"{port}/tcp"))
         found.setdefault(ip, []).extend(Observation(key, value, f"{port}/tcp")
                                         for key, value in parse_identifiers(xml))
     return found

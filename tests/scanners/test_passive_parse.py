@@ -169,6 +169,15 @@ def test_ssdp_notify_names_the_server_and_a_claimed_address() -> None:
     search = bytes(Ether(src=hue) / IP(src="10.20.10.60", dst="239.255.255.250")
                    / UDP(sport=40000, dport=1900) / b"M-SEARCH * HTTP/1.1\r\n\r\n")
     assert parse(search) == []
+    wemo = "94:10:3e:10:20:61"
+    announce = (b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
+                b"LOCATION: http://10.20.10.61:49153/setup.xml\r\nNTS: ssdp:alive\r\n"
+                b"NT: urn:Belkin:device:controllee:1\r\n"
+                b"USN: uuid:Socket-1_0-221517K0101769::urn:Belkin:device:controllee:1\r\n\r\n")
+    heard = parse(bytes(Ether(src=wemo, dst="01:00:5e:7f:ff:fa") / IP(
+        src="10.20.10.61", dst="239.255.255.250") / UDP(sport=1900, dport=1900) / announce))
+    assert Heard(mac=wemo, ip="10.20.10.61", key="upnp.description",
+                 value="deviceType=urn:Belkin:device:controllee:1") in heard
 
 
 def test_mdns_browse_query_and_a_legacy_unicast_answer() -> None:

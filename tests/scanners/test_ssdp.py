@@ -50,3 +50,32 @@ def test_a_description_s_udn_and_serial_name_the_one_device() -> None:
                                       ("upnp.serial", "DS-2CD2043G2 1234")]
     assert parse_identifiers(b"<root><device><UDN>\x07bell</UDN></device></root>") == []
     assert parse_identifiers(b"<not xml") == []
+
+
+def test_an_announced_device_type_names_the_kind_and_a_service_type_does_not() -> None:
+    from fingerprints.classify import Observation, classify
+    from scanners.ssdp import device_type
+
+    wemo = parse_ssdp(b"NOTIFY * HTTP/1.1\r\nNT: urn:Belkin:device:controllee:1\r\n"
+                      b"NTS: ssdp:alive\r\n\r\n")
+    assert device_type(wemo) == "deviceType=urn:Belkin:device:controllee:1"
+    identity = classify([Observation("upnp.description", device_type(wemo) or "")])
+    assert (identity.vendor, identity.device_type) == ("Belkin", "smart_plug")
+    for said in (b"NT: upnp:rootdevice", b"NT: uuid:2f402f80-da50-11e1-9b23-001788102060",
+                 b"NT: urn:schemas-upnp-org:service:SwitchPower:1",
+                 b"NT: urn:Belkin:device:controllee:1<script>",
+                 b"NT: urn:" + b"a" * 300 + b":device:x:1"):
+        assert device_type(parse_ssdp(b"NOTIFY * HTTP/1.1\r\n" + said + b"\r\n\r\n")) is None
+    answer = parse_ssdp(b"HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:Printer:1\r\n\r\n")
+    assert classify([Observation("upnp.description", device_type(answer) or "")
+                     ]).device_type == "printer"
+
+
+def test_windows_media_player_sharing_is_a_pc_not_a_media_player() -> None:
+    from fingerprints.classify import Observation, classify
+
+    described = ("deviceType=urn:schemas-upnp-org:device:MediaRenderer:1; friendlyName=KONTOR-PC;"
+                 " manufacturer=Microsoft Corporation; modelName=Windows Media Player;"
+                 " modelNumber=12.0")
+    identity = classify([Observation("upnp.description", described)])
+    assert (identity.vendor, identity.device_type) == ("Microsoft", "workstation")
