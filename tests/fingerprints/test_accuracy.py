@@ -240,3 +240,19 @@ def test_makers_of_one_kind_in_municipal_buildings_give_a_weak_type() -> None:
     said = classify_device([Observation(key="http.title", value="Network Video Recorder")],
                            mac="02:00:00:11:22:34", mac_vendor="Nilan A/S")
     assert said.device_type == "video_recorder"
+
+
+def test_a_shelly_is_named_by_its_model_not_by_its_maker() -> None:
+    """Shelly makes relays and plugs, but also sensors, lights and energy meters: the model
+    in its host name or TXT record says which, and no family rule names another's kind."""
+    said = {("dhcp.hostname", "shellyplusht-08b61fd12345"): "sensor",
+            ("mdns.hostname", "ShellyPlusRGBWPM-A1B2C3D4E5F6"): "lighting",
+            ("dhcp.hostname", "shellypro3em-a1b2c3d4e5f6"): "meter",
+            ("dhcp.hostname", "shellyprodimmer-a1b2c3d4e5f6"): "lighting",
+            ("dhcp.hostname", "shelly1pm-A1B2C3"): "smart_plug",
+            ("mdns.txt", "gen=2; app=PlusSmoke; ver=1.0.0"): "sensor",
+            ("mdns.txt", "gen=2; app=Pro4PM; ver=1.0.0"): "smart_plug"}
+    for (key, value), kind in said.items():
+        identity = classify([Observation(key=key, value=value)])
+        assert (identity.vendor, identity.device_type) == ("Shelly", kind), (value, identity)
+        assert not any("device_type" in c for c in identity.conflicts), identity.conflicts
