@@ -256,3 +256,16 @@ def test_a_shelly_is_named_by_its_model_not_by_its_maker() -> None:
         identity = classify([Observation(key=key, value=value)])
         assert (identity.vendor, identity.device_type) == ("Shelly", kind), (value, identity)
         assert not any("device_type" in c for c in identity.conflicts), identity.conflicts
+
+
+def test_axis_s_other_lines_are_not_cameras() -> None:
+    """Axis is a camera maker to the maker table, but its model letter says otherwise for
+    its speakers, door stations, recorders and radars."""
+    said = {"AXIS C1410 Network Mini Speaker": "media_player",
+            "AXIS A8105-E Network Video Door Station": "access_control",
+            "AXIS S3008 Recorder": "video_recorder",
+            "AXIS D2050-VE Network Radar Detector": "sensor",
+            "AXIS Q6135-LE PTZ Network Camera": "camera"}
+    for title, kind in said.items():
+        identity = classify([Observation(key="http.title", value=title)])
+        assert identity.device_type == kind, (title, identity)
