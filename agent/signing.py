@@ -97,12 +97,28 @@ def read_header(token: bytes) -> Header:
     """
     if token.count(b".") != 2:
         raise MalformedToken("not a JWS in compact serialisation (three dot-separated parts)")
-    raw_header = token.split(b".", 1)[0]
+    return _header(token.split(b".", 1)[0])
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A header object whose keys are unique: a duplicate 'alg' reads differently in
+    different libraries."""
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise MalformedToken("protected header has a duplicate parameter")
+    return dict(pairs)
+
+
+@lru_cache(maxsize=1024)
+def _header(raw_header: bytes) -> Header:
+    """The checked header; kept per header as sent (a sensor sends the same one with every
+    message, and the central reads it for every message before anything else)."""
     if len(raw_header) > MAX_HEADER_BYTES:
         raise MalformedToken(f"protected header longer than {MAX_HEADER_BYTES} bytes")
     try:
-        header = json.loads(_b64decode(raw_header))
+        header = json.loads(_b64decode(raw_header), object_pairs_hook=_unique)
     except (binascii.Error, ValueError) as exc:
+        if isinstance(exc, MalformedToken):
+            raise
         raise MalformedToken(f"protected header is not base64url JSON: {exc}") from None
     if not isinstance(header, dict):
         raise MalformedToken("protected header is not a JSON object")

@@ -160,3 +160,11 @@ def test_a_signature_with_trailing_junk_or_padding_is_refused() -> None:
     for suffix in (b"=", b"==", b"A", b" "):
         assert _we_say(_TOKEN + suffix) is None
     assert _we_say(_TOKEN) == b'{"seq":1,"note":"\\u00e6\\u00f8\\u00e5"}'
+
+
+def test_a_header_with_a_parameter_twice_is_malformed() -> None:
+    twice = b64(b'{"alg":"none","alg":"Ed25519","kid":"s"}') + b"." + b64(b"{}") + b".AAAA"
+    with pytest.raises(signing.MalformedToken, match="duplicate"):
+        signing.read_header(twice)
+    # and a good header read again is the same answer (kept per header as sent)
+    assert signing.read_header(_TOKEN) == signing.read_header(bytes(_TOKEN))
