@@ -231,6 +231,9 @@ def test_makers_of_one_kind_in_municipal_buildings_give_a_weak_type() -> None:
     assert vendor_type("Nilan A/S") == "bms_controller"  # ventilation
     assert vendor_type("Brunata a/s") == vendor_type("ista International GmbH") == "meter"
     assert vendor_type("Istanbul Teknik") is None  # a maker's name is a whole word
+    # the IEEE registry's own spellings of one-kind makers
+    assert vendor_type("LIFI LABS MANAGEMENT PTY LTD") == vendor_type("OSRAM GmbH") == "lighting"
+    assert vendor_type("Ring LLC") == "camera" and vendor_type("RINGSPANN GmbH") is None
     weak = classify_device([], mac="00:01:05:11:22:33",
                            mac_vendor="Beckhoff Automation GmbH & Co. KG")
     assert weak.device_type == "plc"
