@@ -5,11 +5,13 @@ Everything a sensor sends is a *findings* message: a JSON object, canonically en
 ``agent.signing``). This module is imported by the central too, so it must stay light: it
 imports nothing from scapy, nmap or aiomqtt (a test guards that).
 
-Values are frozen dataclasses that check themselves in ``__post_init__``. One codec
+Values are frozen msgspec Structs that check themselves in ``__post_init__``. One codec
 (:func:`to_json`, :func:`from_json`) carries every record and message kind: it turns
 untrusted JSON into them and raises :class:`MalformedMessage` (or
-:class:`UnsupportedVersion`) with a message that says which field is wrong. Each message
-kind has a golden envelope under ``tests/golden``.
+:class:`UnsupportedVersion`) with a message that says which field is wrong. A message in
+canonical form is read by msgspec straight into its records (:meth:`Message.decode`); the
+codec reads the rest, and says what is wrong. Each message kind has a golden envelope
+under ``tests/golden``.
 """
 
 from __future__ import annotations
