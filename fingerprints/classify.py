@@ -316,21 +316,36 @@ def classify(observations: Iterable[Observation]) -> Identity:
                              f"{loser!r} ({weight:.2f})")
         if name in ("device_type", "vendor"):
             best = max(best, ranked[0][1])
-    if "device_type" not in chosen and "vendor" in chosen:
-        kind = vendor_type(chosen["vendor"])
-        if kind is not None:  # the maker makes one kind of device: a weak, visible guess
-            chosen["device_type"] = kind
-            evidence.append(Evidence(rule=f"vendor_types.toml#{chosen['vendor'][:40]}",
-                                     key="vendor", value=chosen["vendor"][:256], source="",
-                                     fields={"device_type": kind}, confidence=VENDOR_PRIOR))
-            best = max(best, VENDOR_PRIOR)
+    if _settle_kind(chosen, evidence):
+        best = max(best, VENDOR_PRIOR)
     ordered = tuple(sorted(evidence, key=lambda e: -e.confidence))
     return Identity(**chosen, confidence=best, evidence=ordered, conflicts=tuple(conflicts))
 
 
 MAX_VENDOR_CHARS = 256  # a vendor's name is read this far
 MAX_VENDOR_WORDS = 8  # no maker in the table has a longer name
+def _settle_kind(chosen: dict[str, str], evidence: list[Evidence]) -> bool:
+    """The kind when the evidence left it open or said it is none of the kinds; True when
+    the maker's usual kind was guessed (a weak, visible guess)."""
+    if chosen.get("device_type") == OPEN_KIND:
+        # a rule that knows the model and that it is none of the kinds (an Axis speaker):
+        # the kind stays open, and the maker's usual kind ("camera") is not guessed either
+        del chosen["device_type"]
+        return False
+    if "device_type" in chosen or "vendor" not in chosen:
+        return False
+    kind = vendor_type(chosen["vendor"])
+    if kind is None:
+        return False
+    chosen["device_type"] = kind  # the maker makes one kind of device
+    evidence.append(Evidence(rule=f"vendor_types.toml#{chosen['vendor'][:40]}",
+                             key="vendor", value=chosen["vendor"][:256], source="",
+                             fields={"device_type": kind}, confidence=VENDOR_PRIOR))
+    return True
+
+
 VENDOR_PRIOR = 0.3  # what a maker's name alone says of the kind of device
+OPEN_KIND = "unknown"  # a rule's device_type for a model known to be none of the kinds
 OUI_PRIOR = 0.2  # the same, from the MAC's registered organisation alone
 
 

@@ -263,12 +263,16 @@ def test_a_shelly_is_named_by_its_model_not_by_its_maker() -> None:
 
 def test_axis_s_other_lines_are_not_cameras() -> None:
     """Axis is a camera maker to the maker table, but its model letter says otherwise for
-    its speakers, door stations, recorders and radars."""
-    said = {"AXIS C1410 Network Mini Speaker": "media_player",
-            "AXIS A8105-E Network Video Door Station": "access_control",
+    its speakers (no kind of ours: left open, not guessed), door controllers, recorders and
+    radars."""
+    said = {"AXIS C1410 Network Mini Speaker": None,  # none of the kinds, and not a camera
+            "AXIS C8033 Network Audio Bridge": None,
+            "AXIS A8105-E Network Video Door Station": "camera",  # as recog has it
+            "AXIS A1001 Network Door Controller": "access_control",
             "AXIS S3008 Recorder": "video_recorder",
             "AXIS D2050-VE Network Radar Detector": "sensor",
             "AXIS Q6135-LE PTZ Network Camera": "camera"}
     for title, kind in said.items():
         identity = classify([Observation(key="http.title", value=title)])
         assert identity.device_type == kind, (title, identity)
+        assert identity.vendor == "Axis Communications" and identity.model, identity
