@@ -20,7 +20,10 @@ from central.verify import SensorKey
 from fingerprints.classify import Identity, classify_device
 from fingerprints.observation import CLAIM_KEY
 
-IDENTITY_COLUMNS_KEPT = 4096  # identities' columns kept as written (see Store._identity_values)
+# identities' columns kept as written (see Store._identity_values): as many as the classifier
+# keeps identities, and only small ones (it keeps none for a device that said a lot)
+IDENTITY_COLUMNS_KEPT = 2048
+MAX_KEPT_EVIDENCE_CHARS = 8192
 MAX_REJECTION_ROWS = 10_000  # the rejection log keeps the newest this many; counters keep all
 ADDRESS_UPSERT = (  # probed or claimed: (asset, ip, kind, first seen, last seen, sensor)
     "INSERT INTO addresses (asset_id, ip, kind, first_seen, last_seen, last_sensor)"
@@ -305,6 +308,8 @@ class Store:
             values = (identity.device_type, identity.vendor, identity.product, identity.model,
                       identity.version, identity.os, identity.cpe, round(identity.confidence, 3),
                       json.dumps(evidence), json.dumps(list(identity.conflicts)))
+        if values is not None and len(values[8]) > MAX_KEPT_EVIDENCE_CHARS:
+            return values  # a device that said a lot: its identity is not kept either
         if len(self._identity_columns) >= IDENTITY_COLUMNS_KEPT:
             self._identity_columns.clear()
         # the identity itself is kept beside its columns, so its id cannot be reused meanwhile
