@@ -407,14 +407,14 @@ class Message(Record):
         writes it, is read by msgspec straight into its records (their own checks run as
         they are built); anything else, or anything msgspec refuses, is read field by field,
         which says exactly what is wrong."""
-        if len(payload) <= cls.MAX_BYTES:
-            data = _canonical_object(payload)  # None: not canonical, a key may be there twice
-            if data is not None and is_supported_version(data.get("v")):
-                try:  # unknown keys, missing ones, wrong types: msgspec refuses them all
-                    return _typed_decoder(cls).decode(payload)
-                except msgspec.ValidationError:
-                    pass  # read again below, to raise the error this module raises
-        mapping = _decode_json(cls.WHAT, payload, cls.MAX_BYTES)
+        _check_size(cls.WHAT, payload, cls.MAX_BYTES)
+        data = _canonical_object(payload)  # None: not canonical, a key may be there twice
+        if data is not None and is_supported_version(data.get("v")):
+            try:  # unknown keys, missing ones, wrong types: msgspec refuses them all
+                return _typed_decoder(cls).decode(payload)
+            except msgspec.ValidationError:
+                pass  # read again below, to raise the error this module raises
+        mapping = data if data is not None else _strict_object(cls.WHAT, payload)
         if not is_supported_version(mapping.get("v")):
             raise UnsupportedVersion(f"schema version {mapping.get('v')!r} is not supported")
         return decode_record(cls, mapping, cls.WHAT)
@@ -681,15 +681,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _decode_json(what: str, payload: bytes, limit: int = 65_536) -> dict[str, Any]:
-    """An untrusted JSON object, bounded in size; every message kind decodes through here."""
+def _check_size(what: str, payload: bytes, limit: int) -> None:
     if len(payload) > limit:
         raise _fail(what, f"{len(payload)} bytes, at most {limit} allowed")
+
+
+def _decode_json(what: str, payload: bytes, limit: int = 65_536) -> dict[str, Any]:
+    """An untrusted JSON object, bounded in size; every message kind decodes through here."""
+    _check_size(what, payload, limit)
     # the common case: a message exactly as :func:`canonical_json` wrote it; anything else
     # (another spelling, or not JSON) takes the strict reading, as it always was
     canonical = _canonical_object(payload)
-    if canonical is not None:
-        return canonical
+    return canonical if canonical is not None else _strict_object(what, payload)
+
+
+def _strict_object(what: str, payload: bytes) -> dict[str, Any]:
+    """JSON read with every key checked for a second occurrence and no NaN or Infinity."""
     try:
         data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants,
                           object_pairs_hook=_unique_keys)

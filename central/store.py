@@ -86,9 +86,8 @@ ASSET_INSERT = (
     "INSERT INTO assets (site_id, identity, mac, mac_vendor, mac_random, hostname,"
     " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 ASSET_UPSERT = (
-    "INSERT INTO assets (site_id, identity, mac, mac_vendor, mac_random, hostname,"
-    " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (site_id, identity) DO UPDATE SET"
+    ASSET_INSERT
+    + " ON CONFLICT (site_id, identity) DO UPDATE SET"
     " mac_vendor = coalesce(excluded.mac_vendor, mac_vendor),"
     " mac_random = excluded.mac_random,"
     " hostname = coalesce(excluded.hostname, hostname),"

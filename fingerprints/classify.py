@@ -276,10 +276,8 @@ def _organisation_prior(said: list[Observation], evidence: list[Evidence]) -> li
     kind = vendor_type(organisation) if organisation else None
     if not organisation or kind is None:
         return []
-    return [Evidence(rule=f"vendor_types.toml#{organisation[:40]}", key="mac.vendor",
-                     value=organisation[:256], source="mac",
-                     fields={"vendor": organisation.strip()[:256], "device_type": kind},
-                     confidence=OUI_PRIOR)]
+    return [_maker_kind(organisation, kind, key="mac.vendor", source="mac",
+                        confidence=OUI_PRIOR, vendor=organisation.strip()[:256])]
 
 
 def classify(observations: Iterable[Observation]) -> Identity:
@@ -322,8 +320,6 @@ def classify(observations: Iterable[Observation]) -> Identity:
     return Identity(**chosen, confidence=best, evidence=ordered, conflicts=tuple(conflicts))
 
 
-MAX_VENDOR_CHARS = 256  # a vendor's name is read this far
-MAX_VENDOR_WORDS = 8  # no maker in the table has a longer name
 def _settle_kind(chosen: dict[str, str], evidence: list[Evidence]) -> bool:
     """The kind when the evidence left it open or said it is none of the kinds; True when
     the maker's usual kind was guessed (a weak, visible guess)."""
@@ -338,15 +334,24 @@ def _settle_kind(chosen: dict[str, str], evidence: list[Evidence]) -> bool:
     if kind is None:
         return False
     chosen["device_type"] = kind  # the maker makes one kind of device
-    evidence.append(Evidence(rule=f"vendor_types.toml#{chosen['vendor'][:40]}",
-                             key="vendor", value=chosen["vendor"][:256], source="",
-                             fields={"device_type": kind}, confidence=VENDOR_PRIOR))
+    evidence.append(_maker_kind(chosen["vendor"], kind, key="vendor", source="",
+                                confidence=VENDOR_PRIOR))
     return True
 
 
+def _maker_kind(maker: str, kind: str, *, key: str, source: str, confidence: float,
+                vendor: str | None = None) -> Evidence:
+    """The maker table's answer as evidence (and the maker too, when ``vendor`` is given)."""
+    fields = {"device_type": kind} if vendor is None else {"vendor": vendor, "device_type": kind}
+    return Evidence(rule=f"vendor_types.toml#{maker[:40]}", key=key, value=maker[:256],
+                    source=source, fields=fields, confidence=confidence)
+
+
 VENDOR_PRIOR = 0.3  # what a maker's name alone says of the kind of device
-OPEN_KIND = "unknown"  # a rule's device_type for a model known to be none of the kinds
 OUI_PRIOR = 0.2  # the same, from the MAC's registered organisation alone
+OPEN_KIND = "unknown"  # a rule's device_type for a model known to be none of the kinds
+MAX_VENDOR_CHARS = 256  # a vendor's name is read this far
+MAX_VENDOR_WORDS = 8  # no maker in the table has a longer name (a test holds it)
 
 
 @cache

@@ -143,6 +143,7 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
     answers = await asyncio.to_thread(_search, own_ip, wait_s)
     found: dict[str, list[Found]] = {}
     locations: dict[str, str] = {}
+    announced: dict[str, list[str]] = {}  # the device types an address's answers named
     for ip, headers in answers:
         if not scope.allows(ip):
             continue
@@ -155,9 +156,9 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
             host = urlsplit(location).hostname if location else None
         except ValueError:
             host = None
-        announced = device_type(headers)
-        if announced and ("upnp.description", announced, "1900/udp") not in seen:
-            seen.append(Observation("upnp.description", announced, "1900/udp"))
+        kind = device_type(headers)
+        if kind and kind not in announced.setdefault(ip, []):
+            announced[ip].append(kind)
         if host == ip and urlsplit(location).scheme == "http":
             locations.setdefault(ip, location)
         elif host and host.count(".") == 3 and (CLAIM_KEY, host, "ssdp") not in seen:
@@ -170,11 +171,13 @@ async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict
             continue
         described = parse_description(xml)
         if described:
-            # the whole description says more than the answer's device type alone: it stands
-            # for both (the same evidence is not counted twice)
-            found[ip] = [o for o in found.get(ip, [])
-                         if not (o.key == "upnp.description" and o.source == "1900/udp")]
-            found[ip].append(Observation("upnp.description", described, f"{port}/tcp"))
+            # the whole description says more than the answers' device types alone: it
+            # stands for them (the same evidence is not counted twice)
+            announced.pop(ip, None)
+            found.setdefault(ip, []).append(Observation("upnp.description", described,
+                                                        f"{port}/tcp"))
         found.setdefault(ip, []).extend(Observation(key, value, f"{port}/tcp")
                                         for key, value in parse_identifiers(xml))
+    for ip, kinds in announced.items():
+        found[ip].extend(Observation("upnp.description", kind, "1900/udp") for kind in kinds)
     return found
