@@ -445,7 +445,8 @@ def _canonical_object(payload: bytes) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- values
 
 
-class Service(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Service(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True,
+              gc=False):
     """One port of one address, as a sensor observed it."""
 
     WHAT = "service"
@@ -488,7 +489,8 @@ MAX_OBSERVED_CHARS = 1024  # one observed string (a title, a Server header, a ba
 _KEY_RE = re.compile(r"^[a-z0-9]{1,16}\.[a-z0-9_]{1,32}$")
 
 
-class Asset(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Asset(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True,
+            gc=False):
     """One device as one sensor saw it in one scan: an address that answered, and what it said."""
 
     WHAT = "asset"
@@ -562,7 +564,8 @@ PROBE_STATES = frozenset({"reachable", "refused", "filtered"})
 PROBE_PROTOS = frozenset({"tcp", "udp", "icmp"})
 
 
-class Probe(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Probe(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True,
+            gc=False):
     """One reachability probe from the sensor's segment: did the packet get through?
 
     ``reachable``: a service answered; ``refused``: the target (or something on the path)
@@ -592,7 +595,8 @@ class Probe(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fi
             _int("probe.ttl", self.ttl, 0, 255)
 
 
-class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True,
+               gc=False):
     """One signed message: a batch of assets from one scan of one sensor.
 
     ``seq`` increases by one with every message the sensor ever sends (it survives

@@ -25,7 +25,7 @@ ROLE_KEY = "net.role"
 DEFAULT_GATEWAY = "default-gateway"
 
 
-class Observation(msgspec.Struct, frozen=True, eq=False, forbid_unknown_fields=True):
+class Observation(msgspec.Struct, frozen=True, eq=False, forbid_unknown_fields=True, gc=False):
     key: str  # <protocol>.<field>, e.g. "ssh.banner"
     value: str
     source: str = ""  # where it was seen, e.g. "22/tcp", "mdns", "mac"

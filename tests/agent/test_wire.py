@@ -260,3 +260,38 @@ def test_a_key_the_wire_does_not_know_is_refused_at_any_depth() -> None:
             Findings.decode(wire.canonical_json(findings))
         del place["extra"]
     assert Findings.decode(wire.canonical_json(findings))  # and without it, all is well
+
+
+def test_a_read_message_leaves_nothing_for_the_cycle_collector() -> None:
+    """The central holds a batch of messages at a time, each a few thousand records: the
+    records are not tracked by Python's cycle collector (msgspec ``gc=False``), which would
+    otherwise walk them all again and again. That is safe only while a record can hold
+    nothing that can refer back to it: texts, numbers and tuples of such records."""
+    import gc
+    import types
+    import typing
+
+    import msgspec
+
+    from fingerprints.observation import Observation
+
+    findings = Findings.decode(_golden_module().golden_messages()["findings-observed-v1"][0]
+                               .encode())
+    asset = findings.assets[0]
+    untracked = (findings, asset, asset.observations[0], *asset.services)
+    assert not any(gc.is_tracked(record) for record in untracked)
+    untracked_kinds: set[type[msgspec.Struct]] = {wire.Findings, wire.Asset, wire.Service,
+                                                  wire.Probe, Observation}
+    atoms = {str, int, float, bool, type(None)}
+
+    def immutable(tp: object) -> bool:
+        args = typing.get_args(tp)
+        if typing.get_origin(tp) is typing.Annotated:
+            return immutable(args[0])
+        if typing.get_origin(tp) in (tuple, typing.Union, types.UnionType):
+            return all(immutable(a) for a in args if a is not Ellipsis)
+        return tp in atoms or tp in untracked_kinds
+
+    for kind in untracked_kinds:
+        for field in msgspec.structs.fields(kind):
+            assert immutable(field.type), f"{kind.__name__}.{field.name}: {field.type}"
