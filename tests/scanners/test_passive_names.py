@@ -122,6 +122,10 @@ def test_a_capture_names_iot_devices_by_their_makers_cloud(tmp_path: Path) -> No
         / TCP(sport=50001, dport=80, flags="PA")
         / b"GET /msdownload/update HTTP/1.1\r\nUser-Agent: Microsoft-CryptoAPI/10.0\r\n\r\n",
         _hello("02:aa:00:00:00:51", "10.20.30.51", "shop.ring.com"),
+        # an iPhone (a private MAC, nothing else said) whose app calls the lighting cloud:
+        # its system's own check calls Apple, so it names two makers, and is no light
+        _query("02:aa:00:00:00:52", "10.20.30.52", "captive.apple.com"),
+        _hello("02:aa:00:00:00:52", "10.20.30.52", "ws.meethue.com"),
     ]
     capture = tmp_path / "home.pcap"
     wrpcap(str(capture), frames)
@@ -135,6 +139,7 @@ def test_a_capture_names_iot_devices_by_their_makers_cloud(tmp_path: Path) -> No
     assert named["10.20.30.2"] == (None, None)
     assert named["10.20.30.50"][1] == "mobile"
     assert named["10.20.30.51"] == ("Microsoft", "workstation")
+    assert named["10.20.30.52"] == (None, None)
 
 
 def test_a_host_name_follows_its_factory_habit_in_mdns_and_netbios_too() -> None:
