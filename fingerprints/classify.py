@@ -9,6 +9,7 @@ the losers as conflicts, so nothing contradicting is hidden.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
@@ -183,6 +184,8 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
                          fields=fields, confidence=nmap_probes.CONFIDENCE)] if fields else []
 
     own = _first(rules_by_key().get(SHARED_RULES.get(key, key), ()), key, value, source)
+    if own is None and SHARED_RULES.get(key, key) == "dhcp.hostname":
+        own = _maker_host_name(key, value, source)
     model = (_first(rules_by_key().get("model", ()), key, value, source)
              if key in CATALOGUE_KEYS else None)
     recog = _first(recog_rules_by_key().get(key, ()), key, value, source)
@@ -352,6 +355,42 @@ OUI_PRIOR = 0.2  # the same, from the MAC's registered organisation alone
 OPEN_KIND = "unknown"  # a rule's device_type for a model known to be none of the kinds
 MAX_VENDOR_CHARS = 256  # a vendor's name is read this far
 MAX_VENDOR_WORDS = 8  # no maker in the table has a longer name (a test holds it)
+
+
+# A factory host name that is a maker's name: alone, or with the MAC's or serial number's hex
+# digits after it (axis-accc8e0a1b2c, HIKVISION, KYOCERA, Reolink); the maker table says
+# what that maker makes. Any other word after the name (apc-srv01, a server someone named)
+# is not a factory default, and is left alone.
+_MAKER_HOST_NAME_RE = re.compile(r"^([A-Za-z][A-Za-z&+]{2,23})(?:[-_ ]?[0-9A-Fa-f]{6,12})?$")
+HOST_NAME_MAKER = 0.4  # as sure as a factory host name rule
+
+
+def _maker_host_name(key: str, value: str, source: str) -> Evidence | None:
+    found = _MAKER_HOST_NAME_RE.match(value)
+    if found is None:
+        return None
+    word = found.group(1)
+    if _vendor_types().get(word.lower()) is None:
+        return None
+    maker = _rule_vendors().get(word.lower()) or (
+        word if not (word.islower() or word.isupper()) else word.capitalize())
+    return Evidence(rule=f"vendor_types.toml#{word.lower()}", key=key, value=value,
+                    source=source, fields={"vendor": maker}, confidence=HOST_NAME_MAKER)
+
+
+@cache
+def _rule_vendors() -> dict[str, str]:
+    """How the built-in rules spell a maker, by the first word of its name in lower case
+    ('axis' -> 'Axis Communications'), so a maker named by its host name is the same maker
+    its other evidence names."""
+    spellings: dict[str, dict[str, int]] = {}
+    for rules in rules_by_key().values():
+        for rule in rules:
+            vendor = rule.fixed.get("vendor")
+            if vendor:
+                counted = spellings.setdefault(vendor.split()[0].lower(), {})
+                counted[vendor] = counted.get(vendor, 0) + 1
+    return {word: max(counted, key=lambda v: (counted[v], v)) for word, counted in spellings.items()}
 
 
 @cache

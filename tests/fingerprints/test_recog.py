@@ -220,6 +220,25 @@ def test_a_named_maker_of_one_kind_of_device_gives_a_weak_type() -> None:
     assert guessed.to_dict()["named_by"] == "vendor (the maker's usual kind)"
 
 
+def test_a_factory_host_name_that_is_a_maker_s_name_names_the_maker() -> None:
+    """The maker's name alone, or with the MAC's or serial's hex digits, is a factory
+    default: the maker, spelled as its rules spell it, and its usual kind. A name someone
+    gave (a word after the maker's) or a maker of many kinds names nothing."""
+    for key, name, expected in (
+            ("dhcp.hostname", "axis-accc8e0a1b2c", ("Axis Communications", "camera")),
+            ("mdns.hostname", "AXIS-ACCC8E0A1B2C", ("Axis Communications", "camera")),
+            ("dhcp.hostname", "HIKVISION", ("Hikvision", "camera")),
+            ("netbios.name", "KYOCERA", ("Kyocera", "printer")),
+            ("dhcp.hostname", "Reolink", ("Reolink", "camera")),
+            ("dhcp.hostname", "apc-srv01", (None, None)),
+            ("dhcp.hostname", "axis-gateway", (None, None)),
+            ("dhcp.hostname", "Siemens", (None, None)),
+            ("dhcp.hostname", "axisbank", (None, None)),
+            ("snmp.sysdescr", "HIKVISION", (None, None))):
+        found = classify([Observation(key=key, value=name, source="test")])
+        assert (found.vendor, found.device_type) == expected, name
+
+
 @pytest.mark.usefixtures("with_recog")
 def test_a_kept_answer_is_kept_for_the_rules_that_gave_it_and_the_oui_it_was_asked_with() -> None:
     from fingerprints.classify import classify_device, forget_answers
