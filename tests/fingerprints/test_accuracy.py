@@ -254,7 +254,10 @@ def test_a_shelly_is_named_by_its_model_not_by_its_maker() -> None:
             ("dhcp.hostname", "shellyprodimmer-a1b2c3d4e5f6"): "lighting",
             ("dhcp.hostname", "shelly1pm-A1B2C3"): "smart_plug",
             ("mdns.txt", "gen=2; app=PlusSmoke; ver=1.0.0"): "sensor",
-            ("mdns.txt", "gen=2; app=Pro4PM; ver=1.0.0"): "smart_plug"}
+            ("mdns.txt", "gen=2; app=Pro4PM; ver=1.0.0"): "smart_plug",
+            # a model no rule lists, and the service every Shelly announces: the maker only
+            ("dhcp.hostname", "shellyblugw-a1b2c3d4e5f6"): None,
+            ("mdns.service", "_shelly._tcp"): None}
     for (key, value), kind in said.items():
         identity = classify([Observation(key=key, value=value)])
         assert (identity.vendor, identity.device_type) == ("Shelly", kind), (value, identity)
