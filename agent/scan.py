@@ -249,21 +249,24 @@ class _Scan:
         self.say("identification", 1)
 
     async def multicast(self) -> None:
-        """The segment's multicast discovery (mDNS, SSDP and UPnP descriptions)."""
+        """The segment's multicast discovery (mDNS, SSDP and UPnP descriptions, and
+        WS-Discovery, which every ONVIF camera and WSD printer answers)."""
         if not (self.profile.multicast and self.profile.active and self.hosts):
             return
+        from scanners import wsd
         from scanners.mdns import browse
         from scanners.ssdp import discover
 
-        self.say("mDNS / SSDP / UPnP", 0)
+        self.say("mDNS / SSDP / UPnP / WS-Discovery", 0)
         source_ip = self.iface.ip
         for answers in await asyncio.gather(
                 alone_async(browse(source_ip, scope=self.scope), "mDNS browse", {}),
-                alone_async(discover(source_ip, scope=self.scope), "SSDP discovery", {})):
+                alone_async(discover(source_ip, scope=self.scope), "SSDP discovery", {}),
+                alone_async(wsd.discover(source_ip, scope=self.scope), "WS-Discovery", {})):
             for ip, found in answers.items():
                 if ip in self.hosts:
                     self.observed.setdefault(ip, []).extend(found)
-        self.say("mDNS / SSDP / UPnP", 1)
+        self.say("mDNS / SSDP / UPnP / WS-Discovery", 1)
 
     async def result(self) -> ScanResult:
         # `ip route` is a subprocess, and the rules take a moment to load: off the event loop

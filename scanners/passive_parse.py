@@ -3,7 +3,8 @@ itself. Pure functions over bytes, shared by the live listener and ``scan --pcap
 
 ARP (address and MAC), DHCP requests (hostname, vendor class, parameter request list),
 mDNS announcements (service types, TXT records, claimed addresses), SSDP NOTIFY (server
-header, the address in its description URL), LLDP/CDP (system description, platform,
+header, the address in its description URL), WS-Discovery Hello and ProbeMatches (an ONVIF
+camera's or a WSD printer's types and scopes), LLDP/CDP (system description, platform,
 management address), and, where the sensor hears a device's own traffic (a capture, a
 mirror port), the names it looks up in DNS and asks TLS servers for (SNI): an IoT device
 calls its maker's cloud. A cheap look at the EtherType and UDP ports decides before scapy parses,
@@ -35,6 +36,7 @@ CDP_DST = bytes.fromhex("01000ccccccc")
 CDP_SNAP = bytes.fromhex("aaaa0300000c2000")  # LLC/SNAP header of a CDP frame
 MDNS_PORT = 5353
 SSDP_PORT = 1900
+WSD_PORT = 3702
 DHCP_SERVER_PORT = 67
 DNS_PORT = 53
 IP_TCP, IP_UDP = 6, 17
@@ -88,7 +90,8 @@ def interesting(frame: bytes) -> bool:
     if frame[23] != IP_UDP:
         return False
     sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
-    return dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT) or sport == MDNS_PORT
+    return (dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT, WSD_PORT)
+            or sport in (MDNS_PORT, WSD_PORT))
 
 
 HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ")
@@ -203,6 +206,8 @@ def _parse(frame: bytes) -> list[Heard]:
         return _dhcp(packet, mac, sender)
     if packet[UDP].dport == SSDP_PORT:
         return ssdp_notify(bytes(packet[UDP].payload), mac, sender)
+    if WSD_PORT in (packet[UDP].dport, packet[UDP].sport):
+        return wsd_message(bytes(packet[UDP].payload), mac, sender)
     return mdns_records(packet, mac, sender)
 
 
@@ -363,6 +368,24 @@ def ssdp_notify(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
         host = None
     if host and host != sender and host.count(".") == 3:
         out.append(Heard(mac=mac, ip=host, claimed=True))
+    return out
+
+
+def wsd_message(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
+    """A WS-Discovery Hello or ProbeMatches: the device's types and ONVIF scopes, and an
+    address its XAddrs name (claimed). A Probe (a PC looking for devices) says nothing."""
+    from fingerprints.observation import CLAIM_KEY
+    from scanners.wsd import parse as parse_wsd
+
+    said = parse_wsd(payload, sender)
+    if not said:
+        return []
+    out = [Heard(mac=mac, ip=sender)]
+    for key, value in said:
+        if key == CLAIM_KEY:
+            out.append(Heard(mac=mac, ip=value, claimed=True))
+        else:
+            out.append(Heard(mac=mac, ip=sender, key=key, value=value))
     return out
 
 

@@ -5,7 +5,7 @@ comes back, so a single asyncio loop answers for a dozen devices with realistic 
 HTTP (Server header, title, optional Basic realm), HTTPS with the factory certificate's
 subject, RTSP, server-first banners (SSH, FTP, Telnet with its IAC negotiation), silent
 ports (printer 9100, Modbus 502), SNMP (system group, v3 engine id), BACnet, NetBIOS, SIP,
-mDNS and SSDP responders that also announce themselves, and link-layer chatter (DHCP
+mDNS, SSDP and WS-Discovery responders that also announce themselves, and link-layer chatter (DHCP
 requests, LLDP, CDP) sent from a packet socket on the device's interface.
 
 Run as ``python -m central.lab.devices PLAN.json``; prints ``ready`` once every socket is
@@ -385,6 +385,67 @@ class _SsdpResponder(_Datagrams):
                 f"USN: {self.usn}::upnp:rootdevice\r\n\r\n").encode()
 
 
+class _WsdResponder(_Datagrams):
+    """A WS-Discovery target, as an ONVIF camera or a WSD printer is: answers a Probe
+    (for any type, or for one of its own) with a ProbeMatch, and says Hello now and then.
+    The SOAP is written here by hand, as the devices' firmware writes it."""
+
+    ENVELOPE = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope"'
+        ' xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing"'
+        ' xmlns:wsdd="http://schemas.xmlsoap.org/ws/2005/04/discovery"'
+        ' xmlns:dn="http://www.onvif.org/ver10/network/wsdl"'
+        ' xmlns:tds="http://www.onvif.org/ver10/device/wsdl"'
+        ' xmlns:wsdp="http://schemas.xmlsoap.org/ws/2006/02/devprof"'
+        ' xmlns:wprt="http://schemas.microsoft.com/windows/2006/08/wdp/print">'
+        "<SOAP-ENV:Header><wsa:MessageID>urn:uuid:{message}</wsa:MessageID>{relates}"
+        "<wsa:To>{to}</wsa:To>"
+        "<wsa:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/{action}</wsa:Action>"
+        "</SOAP-ENV:Header><SOAP-ENV:Body>{body}</SOAP-ENV:Body></SOAP-ENV:Envelope>")
+    MATCH = ("<wsa:EndpointReference><wsa:Address>urn:uuid:{endpoint}</wsa:Address>"
+             "</wsa:EndpointReference><wsdd:Types>{types}</wsdd:Types>"
+             "<wsdd:Scopes>{scopes}</wsdd:Scopes><wsdd:XAddrs>{xaddrs}</wsdd:XAddrs>"
+             "<wsdd:MetadataVersion>1</wsdd:MetadataVersion>")
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        import uuid
+
+        self.uuid = uuid
+        self.types = params["types"]
+        self.endpoint = str(uuid.uuid5(uuid.NAMESPACE_URL, params["address"]))
+        match = self.MATCH.format(endpoint=self.endpoint, types=self.types,
+                                  scopes=params.get("scopes", ""), xaddrs=params["xaddrs"])
+        self.match = match
+
+    def _message(self, action: str, body: str, to: str, relates: str = "") -> bytes:
+        return self.ENVELOPE.format(message=self.uuid.uuid4(), relates=relates, to=to,
+                                    action=action, body=body).encode()
+
+    def hello(self) -> bytes:
+        return self._message("Hello", f"<wsdd:Hello>{self.match}</wsdd:Hello>",
+                             "urn:schemas-xmlsoap-org:ws:2005:04:discovery")
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        import re
+
+        if b"discovery/Probe<" not in data:
+            return None
+        asked = re.search(rb"<(?:\w+:)?Types>([^<]*)</", data)
+        wanted = {t.rsplit(b":", 1)[-1] for t in asked.group(1).split()} if asked else set()
+        own = {t.rsplit(":", 1)[-1].encode() for t in self.types.split()} | {b"Device"}
+        if wanted and not wanted <= own:
+            return None
+        message_id = re.search(rb"MessageID>([^<]{1,100})<", data)
+        relates = (f"<wsa:RelatesTo>{message_id.group(1).decode('ascii', 'replace')}"
+                   "</wsa:RelatesTo>") if message_id else ""
+        return self._message(
+            "ProbeMatches", f"<wsdd:ProbeMatches><wsdd:ProbeMatch>{self.match}"
+            "</wsdd:ProbeMatch></wsdd:ProbeMatches>",
+            "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous", relates)
+
+
 # --------------------------------------------------------------------------- a hostile device
 # Answers written by hand, byte by byte, to be what no real product sends: the attack
 # campaign's findings (an SNMPv3 report with an empty security SEQUENCE, a truncated ARP
@@ -537,6 +598,7 @@ async def _repeat(interval: float, send: Any) -> None:
 _UDP_KINDS: dict[str, Any] = {
     "snmp": _SnmpAgent, "netbios": _NetbiosNode, "sip": _SipPhone, "mdns": _MdnsResponder,
     "ssdp": _SsdpResponder, "bacnet": _BacnetIAm, "hostile": _HostileDatagrams,
+    "wsd": _WsdResponder,
 }
 
 
@@ -614,7 +676,8 @@ def _socket(device: dict[str, Any], svc: dict[str, Any], params: dict[str, str])
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             speaks = params.get("flavour", "") if svc["kind"] == "hostile" else svc["kind"]
-            group = {"ssdp": "239.255.255.250", "mdns": "224.0.0.251"}.get(speaks)
+            group = {"ssdp": "239.255.255.250", "mdns": "224.0.0.251",
+                     "wsd": "239.255.255.250"}.get(speaks)
             if group:  # join the group on the device's interface, send from it too
                 own = socket.inet_aton(device["address"])
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
@@ -639,7 +702,8 @@ async def _udp_service(sock: socket.socket, svc: dict[str, Any], params: dict[st
         functools.partial(_UDP_KINDS[svc["kind"]], params), sock=sock)
     servers.append(transport)
     announce = {"mdns": ("response", ("224.0.0.251", 5353)),
-                "ssdp": ("notify", ("239.255.255.250", 1900))}.get(svc["kind"])
+                "ssdp": ("notify", ("239.255.255.250", 1900)),
+                "wsd": ("hello", ("239.255.255.250", 3702))}.get(svc["kind"])
     if announce is not None:
         message = getattr(protocol, announce[0])()
         repeating.append(asyncio.create_task(_repeat(

@@ -171,6 +171,14 @@ DEVICES = (
                  "</script>"),
             rtsp(554, "Hikvision RTSP Server"),
             silent(8000),
+            # ONVIF: how a recorder finds it, answered with its model
+            udp(3702, "wsd", address="10.20.30.21", types="dn:NetworkVideoTransmitter tds:Device",
+                xaddrs="http://10.20.30.21/onvif/device_service",
+                scopes="onvif://www.onvif.org/type/video_encoder "
+                       "onvif://www.onvif.org/Profile/Streaming "
+                       "onvif://www.onvif.org/hardware/DS-2CD2143G2-I "
+                       "onvif://www.onvif.org/name/HIKVISION%20DS-2CD2143G2-I "
+                       "onvif://www.onvif.org/location/city/hangzhou"),
         ),
     ),
     DeviceSpec(

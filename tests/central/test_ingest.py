@@ -361,7 +361,7 @@ def _sightings(with_macless: bool) -> st.SearchStrategy[list[Asset]]:
 
 # half the cases with every asset's MAC known (new devices are then inserted together)
 @given(st.booleans().flatmap(_sightings))
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_one_message_or_one_per_device_gives_the_same_inventory(sightings: list[Asset]) -> None:
     """A message's assets are looked up together, its new devices inserted together and
     its sightings written together; an asset is still found by what the assets before it in

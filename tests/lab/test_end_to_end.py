@@ -162,6 +162,7 @@ EVIDENCE_KEYS = {
     "scalance": {"lldp.sysdescr"},
     "sonos": {"ssdp.server", "upnp.description"},
     "siemens-s7": {"snmp.sysdescr", "snmp.sysobjectid"},
+    "hikvision-cam": {"wsd.types", "wsd.scopes"},  # its answer to the sensor's ONVIF probe
 }
 
 
@@ -182,6 +183,7 @@ def test_devices_are_identified_with_evidence(lab_run: LabRun) -> None:
     assert {e["key"] for e in axis.identity_evidence} >= {"ftp.banner", "http.title"}
     printer = by_ip[MUNICIPAL.address("admin", 11)]
     assert printer.model == "LaserJet MFP M426fdn"
+    assert by_ip[MUNICIPAL.address("cameras", 21)].model == "DS-2CD2143G2-I"  # ONVIF's scope
     assert set(IDENTIFIED) == {d.name for d in MUNICIPAL.devices}  # every device, no exceptions
 
 
