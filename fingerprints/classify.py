@@ -245,16 +245,17 @@ def _uncached_identity(said: tuple[Observation, ...], oui: str | None,
     return classify(evidence)
 
 
-# keys read with another key's rules: a TLS client names the server it wants (SNI) as it
-# would look it up in DNS; a device's own host name follows the same factory habits
-# (BRW<MAC> for a Brother printer, DESKTOP-XXXXXXX for Windows) whether it says it in
-# DHCP, in mDNS or in NetBIOS
-SHARED_RULES = {"tls.sni": "dns.query", "mdns.hostname": "dhcp.hostname",
+# keys read with another key's rules: a TLS client names the server it wants (SNI), and a
+# plain HTTP request its Host, as it would look it up in DNS; a device's own host name
+# follows the same factory habits (BRW<MAC> for a Brother printer, DESKTOP-XXXXXXX for
+# Windows) whether it says it in DHCP, in mDNS or in NetBIOS
+SHARED_RULES = {"tls.sni": "dns.query", "http.host": "dns.query",
+                "mdns.hostname": "dhcp.hostname",
                 "netbios.name": "dhcp.hostname", "cdp.capabilities": "lldp.capabilities"}
 # the names a device calls: its maker's cloud, unless several makers' (a resolver, a proxy,
 # a PC) or the device is a phone, PC or server (an app calls the clouds of the devices it
 # controls)
-CLOUD_KEYS = frozenset({"dns.query", "tls.sni"})
+CLOUD_KEYS = frozenset({"dns.query", "tls.sni", "http.host"})
 CLIENT_TYPES = frozenset({"mobile", "workstation", "server", "hypervisor"})
 
 

@@ -226,16 +226,15 @@ def _names6(frame: bytes) -> list[Heard]:
 
 def _names(frame: bytes, mac: str, sender: str | None, proto: int, at: int) -> list[Heard]:
     if proto == IP_UDP:
-        name, key = dns_query_name(frame[at + 8:at + 8 + 512]), "dns.query"
+        said = [("dns.query", dns_query_name(frame[at + 8:at + 8 + 512]))]
     else:
         start = at + (frame[at + 12] >> 4) * 4
         if frame[start:start + 5].startswith(HTTP_METHODS):
-            name, key = http_user_agent(frame[start:start + 4096]), "http.user_agent"
+            request = frame[start:start + 4096]
+            said = [("http.user_agent", http_user_agent(request)), ("http.host", http_host(request))]
         else:
-            name, key = tls_server_name(frame[start:start + 4096]), "tls.sni"
-    if not name:
-        return []
-    return [Heard(mac=mac, ip=sender, key=key, value=name)]
+            said = [("tls.sni", tls_server_name(frame[start:start + 4096]))]
+    return [Heard(mac=mac, ip=sender, key=key, value=name) for key, name in said if name]
 
 
 _LABEL = re.compile(rb"^[A-Za-z0-9_-]{1,63}$")
@@ -275,6 +274,25 @@ def http_user_agent(request: bytes) -> str | None:
     head = request.split(b"\r\n\r\n", 1)[0]
     found = _USER_AGENT.search(head)
     return _s(found.group(1)) or None if found else None
+
+
+_HOST = re.compile(rb"\r\nhost:[ \t]*([^\r\n:]{1,253})(?::\d{1,5})?[ \t]*\r\n", re.IGNORECASE)
+
+
+def http_host(request: bytes) -> str | None:
+    """The Host a plain HTTP request names, lower case, when it is a DNS name (the same name
+    the client looked up, for a device whose lookup was cached before the capture began);
+    None for an address, a single label, or anything that is not a name."""
+    head = request.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    found = _HOST.search(head)
+    if found is None:
+        return None
+    labels = found.group(1).rstrip(b".").split(b".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) \
+            or labels[-1].isdigit():
+        return None
+    name = b".".join(labels).decode("ascii").lower()
+    return None if name.endswith((".arpa", ".local")) else name
 
 
 def tls_server_name(record: bytes) -> str | None:

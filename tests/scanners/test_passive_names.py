@@ -107,6 +107,11 @@ def test_a_capture_names_iot_devices_by_their_makers_cloud(tmp_path: Path) -> No
         _query("02:aa:00:00:00:40", "10.20.30.40", "oculus519.dropcam.com"),
         _hello("02:aa:00:00:00:40", "10.20.30.40", "nexus.dropcam.com"),
         _query("02:aa:00:00:00:41", "10.20.30.41", "ws.meethue.com"),
+        # a camera whose lookup was cached before the capture began: its plain HTTP
+        # request's Host names the cloud all the same
+        Ether(src="02:aa:00:00:00:42", dst=ROUTER) / IP(src="10.20.30.42", dst="52.1.2.4")
+        / TCP(sport=50002, dport=80, flags="PA")
+        / b"POST /upload HTTP/1.1\r\nHost: api.wyzecam.com:80\r\nContent-Length: 0\r\n\r\n",
         # the segment's resolver asks for every maker: no name of its own from that
         *(_query("02:aa:00:00:00:02", "10.20.30.2", name) for name in (
             "fw.ring.com", "ws.meethue.com", "devs.tplinkcloud.com")),
@@ -136,6 +141,7 @@ def test_a_capture_names_iot_devices_by_their_makers_cloud(tmp_path: Path) -> No
              for a in json.loads(done.stdout)}
     assert named["10.20.30.40"] == ("Google Nest", "camera")
     assert named["10.20.30.41"] == ("Signify", "lighting")
+    assert named["10.20.30.42"] == ("Wyze", "camera")
     assert named["10.20.30.2"] == (None, None)
     assert named["10.20.30.50"][1] == "mobile"
     assert named["10.20.30.51"] == ("Microsoft", "workstation")
