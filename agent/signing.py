@@ -155,16 +155,23 @@ def peek_type(token: bytes) -> str | None:
         return None
 
 
-_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 MAX_SIGNATURE_CHARS = 86  # 64 bytes of Ed25519 signature in base64url without padding
+
+
+# base64url to base64 for binascii's strict reading; the characters base64url does not use
+# ('+', '/', '=') become one it refuses, so they are refused too
+_URL_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
 
 
 def _strict_b64decode(part: bytes, what: str) -> bytes:
     """base64url without padding, as RFC 7515 writes it: any other character is refused
-    (Python's decoder would skip it), and so is a second spelling of the same bytes."""
-    if part.translate(None, _B64URL_ALPHABET) or len(part) % 4 == 1:
-        raise BadSignature(f"signature does not verify: the {what} is not base64url")
-    decoded = base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4))
+    (Python's lenient decoder would skip it), and so is a second spelling of the same
+    bytes."""
+    try:
+        decoded = binascii.a2b_base64(part.translate(_URL_TO_STANDARD) + b"=" * (-len(part) % 4),
+                                      strict_mode=True)
+    except binascii.Error:
+        raise BadSignature(f"signature does not verify: the {what} is not base64url") from None
     # one encoding only: the last character's unused bits must be zero (else two tokens,
     # different as bytes, would carry one signed message)
     tail_chars = len(part) % 4 or 4

@@ -10,7 +10,9 @@ Values are frozen msgspec Structs that check themselves in ``__post_init__``. On
 untrusted JSON into them and raises :class:`MalformedMessage` (or
 :class:`UnsupportedVersion`) with a message that says which field is wrong. A message in
 canonical form is read by msgspec straight into its records (:meth:`Message.decode`); the
-codec reads the rest, and says what is wrong. Each message kind has a golden envelope
+codec reads the rest, and says what is wrong. When such a message's strings are all plain
+text, a service's and an asset's bounds are checked by msgspec as it reads them (the same
+bounds, written as the fields' types), not again by the records themselves. Each message kind has a golden envelope
 under ``tests/golden``.
 """
 
@@ -19,10 +21,11 @@ from __future__ import annotations
 import json
 import re
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, TypeAlias, TypeVar
 
 import msgspec
 
@@ -56,9 +59,30 @@ _UUID_RE = re.compile(r"^[0-9a-f]{32}$")
 _TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 _NAME_RE = re.compile(r"^[a-z0-9_.+-]{1,32}$")
 
-SERVICE_STATES = frozenset({"open", "closed", "filtered", "open|filtered"})
-PROTOCOLS = frozenset({"tcp", "udp"})
-SOURCES = frozenset({"arp", "icmp", "tcp", "udp", "nmap", "banner", "passive"})
+_SERVICE_STATES = ("open", "closed", "filtered", "open|filtered")
+_PROTOCOLS = ("tcp", "udp")
+_SOURCES = ("arp", "icmp", "tcp", "udp", "nmap", "banner", "passive")
+SERVICE_STATES = frozenset(_SERVICE_STATES)
+PROTOCOLS = frozenset(_PROTOCOLS)
+SOURCES = frozenset(_SOURCES)
+
+# The bounds of a service's and an asset's fields again, as msgspec checks them while it
+# reads a canonical message (in C, with no __post_init__ called for each record; see
+# Message.decode). Python code that builds a record sees plain types, and __post_init__
+# checks the same bounds; a test holds the two to one verdict.
+_Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
+_Banner = Annotated[str, msgspec.Meta(max_length=MAX_BANNER_CHARS)]
+_Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+_Mac = Annotated[str, msgspec.Meta(pattern=_MAC_RE.pattern)]
+_Rtt = Annotated[float, msgspec.Meta(ge=0, lt=600_000)]
+if TYPE_CHECKING:  # Python code that builds records passes plain strings
+    _Proto: TypeAlias = str
+    _State: TypeAlias = str
+    _Source: TypeAlias = str
+else:
+    _Proto = Literal[_PROTOCOLS]
+    _State = Literal[_SERVICE_STATES]
+    _Source = Literal[_SOURCES]
 
 
 class WireError(ValueError):
@@ -132,6 +156,18 @@ def printable(data: bytes | str, *, limit: int = MAX_BANNER_CHARS) -> str:
 
 
 # --------------------------------------------------------------------------- checks
+
+
+class _Reading(threading.local):
+    """Set while msgspec reads a canonical message whose every string is known printable
+    (:meth:`Message.decode`): its bounds were checked as it read the fields, so a service's
+    and an asset's own checks need not run again. Per thread: a record built elsewhere
+    meanwhile is checked as always."""
+
+    checked = False
+
+
+_READING = _Reading()
 
 
 def _fail(where: str, problem: str) -> MalformedMessage:
@@ -252,6 +288,13 @@ def _is_record(value: object) -> bool:
         isinstance(value, type) and issubclass(value, msgspec.Struct))
 
 
+def _bare(kind: Any) -> Any:
+    """A field's type without the bounds msgspec checks (``Annotated[T, Meta(...)]`` is T)."""
+    import typing
+
+    return typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
+
+
 def _make_spec(cls: type) -> _Spec:
     import typing
 
@@ -259,8 +302,11 @@ def _make_spec(cls: type) -> _Spec:
     scalars: dict[str, type] = {}
     known = msgspec.structs.fields(cls)  # types resolved, defaults as msgspec sees them
     for f in known:
-        if typing.get_origin(f.type) is tuple:
-            item = typing.get_args(f.type)[0]
+        kind = _bare(f.type)
+        if typing.get_origin(kind) is tuple:
+            item = _bare(typing.get_args(kind)[0])
+            if typing.get_origin(item) is typing.Literal:  # one of some strings: a str
+                item = type(typing.get_args(item)[0])
             (records if _is_record(item) else scalars)[f.name] = item
     limits = dict(getattr(cls, "LIMITS", {}))
     missing = (records.keys() | scalars.keys()) - limits.keys()
@@ -410,10 +456,13 @@ class Message(Record):
         _check_size(cls.WHAT, payload, cls.MAX_BYTES)
         data = _canonical_object(payload)  # None: not canonical, a key may be there twice
         if data is not None and is_supported_version(data.get("v")):
+            _READING.checked = _all_text_printable(payload)
             try:  # unknown keys, missing ones, wrong types: msgspec refuses them all
                 return _typed_decoder(cls).decode(payload)
             except msgspec.ValidationError:
                 pass  # read again below, to raise the error this module raises
+            finally:
+                _READING.checked = False
         mapping = data if data is not None else _strict_object(cls.WHAT, payload)
         if not is_supported_version(mapping.get("v")):
             raise UnsupportedVersion(f"schema version {mapping.get('v')!r} is not supported")
@@ -428,6 +477,23 @@ def _typed_decoder(cls: type[_Record]) -> msgspec.json.Decoder[_Record]:
     if decoder is None:
         decoder = _DECODERS[cls] = msgspec.json.Decoder(cls)
     return decoder
+
+
+def _all_text_printable(payload: bytes) -> bool:
+    """True if every string in this JSON (valid, UTF-8) is printable text: no escape but
+    an escaped quote or backslash, and no character that is not printable. In JSON each
+    backslash starts a two-character escape, so removing the escaped backslashes first,
+    left to right, leaves a backslash exactly where another escape began."""
+    if b"\\" in payload:
+        payload = payload.replace(b"\\\\", b"").replace(b'\\"', b"")
+        if b"\\" in payload:
+            return False
+    if payload.isascii():  # the common case, checked without decoding
+        return not payload.translate(None, _PRINTABLE_ASCII)
+    return payload.decode("utf-8").isprintable()
+
+
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 
 
 def _canonical_object(payload: bytes) -> dict[str, Any] | None:
@@ -452,17 +518,19 @@ class Service(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_
     WHAT = "service"
     OMIT_NONE = ("name", "product", "version", "extrainfo", "banner")
 
-    port: int
-    proto: str = "tcp"
-    state: str = "open"
-    name: str | None = None  # service name, e.g. "http", "rtsp"
-    product: str | None = None
-    version: str | None = None
-    extrainfo: str | None = None
-    banner: str | None = None  # what the service said first, escaped and bounded
-    source: str = "tcp"  # which probe found it
+    port: _Port
+    proto: _Proto = "tcp"
+    state: _State = "open"
+    name: _Text | None = None  # service name, e.g. "http", "rtsp"
+    product: _Text | None = None
+    version: _Text | None = None
+    extrainfo: _Text | None = None
+    banner: _Banner | None = None  # what the service said first, escaped and bounded
+    source: _Source = "tcp"  # which probe found it
 
     def __post_init__(self) -> None:
+        if _READING.checked:  # msgspec checked every field as it read it
+            return
         port = self.port
         if not (type(port) is int and 0 <= port <= 65535 and self.proto in PROTOCOLS
                 and self.state in SERVICE_STATES and self.source in SOURCES
@@ -501,18 +569,21 @@ class Asset(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fi
     OMIT_EMPTY = ("observations",)  # absent when empty: version 1 messages keep their bytes
 
     ip: str
-    mac: str | None = None  # lower case, colon separated; only when seen on the sensor's link
-    mac_vendor: str | None = None  # the IEEE registration of the MAC's OUI
+    mac: _Mac | None = None  # lower case, colon separated; only when seen on the sensor's link
+    mac_vendor: _Text | None = None  # the IEEE registration of the MAC's OUI
     mac_random: bool = False  # locally administered (randomised) MAC: vendor unknown
-    rtt_ms: float | None = None
-    sources: tuple[str, ...] = ()
-    hostname: str | None = None
-    services: tuple[Service, ...] = ()
-    observations: tuple[Observation, ...] = ()  # what the device said about itself
+    rtt_ms: _Rtt | None = None
+    sources: Annotated[tuple[_Source, ...], msgspec.Meta(max_length=MAX_SOURCES)] = ()
+    hostname: _Text | None = None
+    services: Annotated[tuple[Service, ...], msgspec.Meta(max_length=MAX_SERVICES_PER_ASSET)] = ()
+    # what the device said about itself
+    observations: Annotated[tuple[Observation, ...], msgspec.Meta(max_length=MAX_OBSERVATIONS)] = ()
 
     def __post_init__(self) -> None:
         mac, rtt = self.mac, self.rtt_ms
-        if not ((mac is None or (type(mac) is str and _MAC_RE.match(mac)))
+        # while msgspec reads a canonical message it has checked these as it read them
+        if not _READING.checked and not (
+                (mac is None or (type(mac) is str and _MAC_RE.match(mac)))
                 and type(self.mac_random) is bool and _plain(self.mac_vendor)
                 and _plain(self.hostname)
                 and (rtt is None or (type(rtt) in (int, float) and 0 <= rtt < 600_000))

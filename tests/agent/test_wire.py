@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -288,6 +289,8 @@ def test_a_read_message_leaves_nothing_for_the_cycle_collector() -> None:
         args = typing.get_args(tp)
         if typing.get_origin(tp) is typing.Annotated:
             return immutable(args[0])
+        if typing.get_origin(tp) is typing.Literal:
+            return all(type(a) in atoms for a in args)
         if typing.get_origin(tp) in (tuple, typing.Union, types.UnionType):
             return all(immutable(a) for a in args if a is not Ellipsis)
         return tp in atoms or tp in untracked_kinds
@@ -295,3 +298,61 @@ def test_a_read_message_leaves_nothing_for_the_cycle_collector() -> None:
     for kind in untracked_kinds:
         for field in msgspec.structs.fields(kind):
             assert immutable(field.type), f"{kind.__name__}.{field.name}: {field.type}"
+
+
+_PLAIN_ASSET: dict[str, Any] = {
+    "ip": "10.20.30.40", "mac": "00:1b:1b:0a:0b:0c", "mac_vendor": "Siemens AG",
+    "hostname": "pump-1", "mac_random": False, "rtt_ms": 0.5, "sources": ["arp", "tcp"],
+    "services": [{"port": 80, "proto": "tcp", "state": "open", "source": "tcp", "name": "http",
+                  "product": "Boa", "version": "0.94", "extrainfo": "x", "banner": "HTTP/1.0"}]}
+_TEXTS = ["a" * wire.MAX_TEXT_CHARS, "æ" * wire.MAX_TEXT_CHARS, "a" * (wire.MAX_TEXT_CHARS + 1),
+          "a\\b", 'a"b', "a\u0085b", "a\tb", "a\x7fb", "a\x00b", "", None, 5]
+# one field changed: to a value at its bound, or one step out of it, or of the wrong kind
+_CHANGES: list[tuple[str, str | None, object]] = [
+    *(("asset", "ip", v) for v in ("fe80::1", "10.20.30.256", "10.020.30.4", "x" * 46, 7)),
+    *(("asset", "mac", v) for v in (None, "00:1B:1b:0a:0b:0c", "00:1b:1b:0a:0b", 5)),
+    *(("asset", f, v) for f in ("mac_vendor", "hostname") for v in _TEXTS),
+    *(("asset", "mac_random", v) for v in (True, 1, None)),
+    *(("asset", "rtt_ms", v) for v in (None, 0, 599_999.9, 600_000, -0.1, "1", True)),
+    *(("asset", "sources", v) for v in ([], ["bogus"], ["arp"] * wire.MAX_SOURCES,
+                                        ["arp"] * (wire.MAX_SOURCES + 1), "arp", [1])),
+    *(("service", "port", v) for v in (0, 65535, 65536, -1, True, "80", 80.0)),
+    *(("service", "proto", v) for v in ("udp", "sctp", "TCP", None)),
+    *(("service", "state", v) for v in ("open|filtered", "up", None)),
+    *(("service", "source", v) for v in (*sorted(wire.SOURCES), "bogus")),
+    *(("service", f, v) for f in ("name", "product", "version", "extrainfo") for v in _TEXTS),
+    *(("service", "banner", v) for v in ("a" * wire.MAX_BANNER_CHARS,
+                                          "a" * (wire.MAX_BANNER_CHARS + 1), "a\x01b", 3)),
+]
+
+
+def _changed(changes: list[tuple[str, str | None, object]]) -> dict[str, Any]:
+    asset = json.loads(json.dumps(_PLAIN_ASSET))
+    for where, name, value in changes:
+        (asset if where == "asset" else asset["services"][0])[name] = value
+    return asset
+
+
+_ASSET = st.lists(st.sampled_from(_CHANGES), max_size=2).map(_changed)
+
+
+@given(st.lists(_ASSET, min_size=1, max_size=2))
+@settings(max_examples=400, deadline=None)
+def test_msgspec_s_bounds_and_the_records_own_checks_give_one_verdict(
+        assets: list[dict[str, object]]) -> None:
+    """A canonical message whose every string is plain text is checked by the bounds msgspec
+    reads the fields with, not by the records' own checks: for any service and asset,
+    valid or one step out of bounds, both say the same (the same record, or the same
+    error)."""
+    envelope = json.loads(_golden_module().golden_messages()["findings-v1"][0].encode())
+    payload = wire.canonical_json(envelope | {"assets": assets})
+
+    def verdict(read: Any) -> object:
+        try:
+            return read()
+        except MalformedMessage as exc:
+            return str(exc)
+
+    fast = verdict(lambda: Findings.decode(payload))
+    slow = verdict(lambda: wire.decode_record(Findings, json.loads(payload), Findings.WHAT))
+    assert fast == slow
