@@ -12,8 +12,8 @@ untrusted JSON into them and raises :class:`MalformedMessage` (or
 canonical form is read by msgspec straight into its records (:meth:`Message.decode`); the
 codec reads the rest, and says what is wrong. When such a message's strings are all plain
 text, a service's and an asset's bounds are checked by msgspec as it reads them (the same
-bounds, written as the fields' types), not again by the records themselves. Each message kind has a golden envelope
-under ``tests/golden``.
+bounds, written as the fields' types), not again by the records themselves. Each message
+kind has a golden envelope under ``tests/golden``.
 """
 
 from __future__ import annotations

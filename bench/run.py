@@ -294,9 +294,9 @@ async def _ingest(messages: int, sensors: int, assets_per_message: int) -> dict[
         started = time.monotonic()
         await asyncio.gather(*(publish(items) for items in by_sensor.values()))
         published_s = time.monotonic() - started
-        ingestor = await asyncio.wait_for(task, 600)
+        central = await asyncio.wait_for(task, 600)
         broker_s = time.monotonic() - started
-        assert ingestor.counts["accepted"] == total, ingestor.counts
+        assert central.counts["accepted"] == total, central.counts
         # 3. the central alone: the night's findings wait in the broker (its persistent
         # session), then the central drains them; publishers do not share its process
         queued_path = fresh_db("queued.db")
@@ -309,10 +309,10 @@ async def _ingest(messages: int, sensors: int, assets_per_message: int) -> dict[
         await asyncio.wait_for(first, 30)
         await asyncio.gather(*(publish(items) for items in by_sensor.values()))
         started = time.monotonic()
-        ingestor = await asyncio.wait_for(serve(queued_path, BrokerConfig(
+        central = await asyncio.wait_for(serve(queued_path, BrokerConfig(
             port=broker.port, client_id="bench-central-2"), max_messages=total), 600)
         queued_s = time.monotonic() - started
-    assert ingestor.counts["accepted"] == total, ingestor.counts
+    assert central.counts["accepted"] == total, central.counts
     return {
         "messages": total,
         "assets_per_message": assets_per_message,

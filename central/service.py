@@ -29,8 +29,8 @@ from central import broker_admin, enroll
 from central.broker_admin import BrokerAdmin
 from central.db import open_db
 from central.ingest import MAX_CLOCK_SKEW, Ingestor, Outcome
+from central.ingest_worker import IngestWorker
 from central.keys import key_path_for, load_or_create
-from fingerprints.classify import load_rules
 
 if TYPE_CHECKING:
     from central.policy import Policy, Zone
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("netvagt.central.service")
 
 MAX_BATCH = 500  # messages committed in one transaction
+IN_HAND = 2  # batches handed to the ingest process and not yet acknowledged
 RECONNECT_S = 1.0  # seconds between attempts to reach the broker
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queued messages this long offline
 RECONCILE_S = 1.0  # how often the broker's clients are brought in line with the registry
@@ -57,29 +58,6 @@ class BrokerConfig:
     manage_access: bool = False
 
 
-class IngestWorker:
-    """Verification and storage on a thread of their own, with a connection of their own:
-    SQLite's writes and fsyncs (which release the GIL) overlap the broker session's reading
-    and acknowledging. One thread, so the connection never changes hands; a batch that is
-    running when the session ends still commits, and its messages are acknowledged when the
-    broker redelivers them (already committed: acknowledged again, stored once)."""
-
-    def __init__(self, db_path: Path, *, max_clock_skew: timedelta = MAX_CLOCK_SKEW) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netvagt-ingest")
-        self.ingestor: Ingestor = self.executor.submit(
-            lambda: Ingestor(open_db(db_path), max_clock_skew=max_clock_skew)).result()
-
-    async def ingest(self, messages: list[tuple[str, bytes]]) -> list[Outcome]:
-        return await asyncio.get_running_loop().run_in_executor(
-            self.executor, self.ingestor.ingest_all, messages)
-
-    def close(self) -> None:
-        self.executor.submit(self.ingestor.db.close).result()
-        self.executor.shutdown()
-
-
 class _Stop(Exception):
     """Raised inside the task group to leave it when the service is asked to stop."""
 
@@ -95,18 +73,18 @@ async def serve(
     policy_path: Path | None = None,
     max_clock_skew: timedelta = MAX_CLOCK_SKEW,
     notify_path: Path | None = None,
-) -> Ingestor:
-    """Run until ``stop`` is set (or ``max_messages`` findings were handled)."""
+) -> IngestWorker:
+    """Run until ``stop`` is set (or ``max_messages`` findings were handled); returns the
+    ingest worker, whose ``counts`` are this run's outcomes by reason."""
     db = open_db(db_path)
     key = load_or_create(key_path or key_path_for(db_path))
     ingestor = Ingestor(db, max_clock_skew=max_clock_skew)  # statuses, on the loop's thread
-    worker = IngestWorker(db_path, max_clock_skew=max_clock_skew)  # findings
+    worker = await asyncio.to_thread(  # findings, in a process of their own
+        IngestWorker, db_path, max_clock_skew=max_clock_skew)
     stop = stop or asyncio.Event()
     notifier = (asyncio.create_task(notify_loop(db_path, notify_path, stop))
                 if notify_path is not None else None)
-    try:
-        # the fingerprint databases load once, here, not inside the first batch's ingest
-        await asyncio.to_thread(load_rules)
+    try:  # (the fingerprint databases are loaded by the ingest process, which names devices)
         await _sessions(db, worker, ingestor, key, broker, stop, ready, max_messages,
                         policy_path)
     finally:  # a batch in the worker finishes (and commits) before its connection closes
@@ -114,9 +92,9 @@ async def serve(
             notifier.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await notifier
-        worker.close()
+        await asyncio.to_thread(worker.close)
         db.close()
-    return worker.ingestor
+    return worker
 
 
 NOTIFY_ROUND_S = 10.0
@@ -231,13 +209,33 @@ class Session:
         return batch
 
     async def ingest_loop(self, worker: IngestWorker) -> None:
-        while True:
-            batch = self.take_batch(await self.findings.get())
-            outcomes = await worker.ingest([(str(m.topic), _payload(m)) for m in batch])
-            await acknowledge(self.client, self.key, outcomes)
-            self.handled[0] += len(outcomes)
-            if self.max_messages is not None and self.handled[0] >= self.max_messages:
-                self.stop.set()
+        """Batches to the ingest process, and their acknowledgements to the sensors, in
+        order. Two batches are in hand at a time: the process works on the next while the
+        last one's acknowledgements go out, and the one after is taken only when a batch
+        is done (so batches grow with the backlog instead of going one message at a
+        time)."""
+        in_hand = asyncio.Semaphore(IN_HAND)
+        results: asyncio.Queue[asyncio.Task[list[Outcome]]] = asyncio.Queue()
+
+        async def acknowledge_in_order() -> None:
+            while True:
+                ingesting = await results.get()
+                try:
+                    outcomes = await ingesting
+                finally:
+                    in_hand.release()
+                await acknowledge(self.client, self.key, outcomes)
+                self.handled[0] += len(outcomes)
+                if self.max_messages is not None and self.handled[0] >= self.max_messages:
+                    self.stop.set()
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(acknowledge_in_order())
+            while True:
+                await in_hand.acquire()
+                batch = self.take_batch(await self.findings.get())
+                results.put_nowait(group.create_task(
+                    worker.ingest([(str(m.topic), _payload(m)) for m in batch])))
 
     async def enroll_loop(self, admin: BrokerAdmin) -> None:
         while True:
