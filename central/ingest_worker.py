@@ -192,7 +192,7 @@ class IngestWorker:
                 # is stored once
                 log.error("the ingest process ended abruptly (exit code %s); starting a "
                           "new one", self.process.exitcode)
-                self._end()
+                await asyncio.to_thread(self._end)
                 self.process, self.conn = await asyncio.to_thread(self._start)
                 outcomes = await asyncio.to_thread(self._call, messages)
         self.counts.update(o.reason.value for o in outcomes)
