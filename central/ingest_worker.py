@@ -37,6 +37,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -149,6 +150,11 @@ class IngestWorker:
         self.context.set_forkserver_preload([__name__])
         self.counts: Counter[str] = Counter()
         self.turn = asyncio.Lock()  # one batch on the pipe at a time, in order
+        # the pipe is used from this one thread only: a batch whose session ended while
+        # it was in the child still has its answer read here before the next batch goes
+        # (its messages are committed but not acknowledged: they come again, and are
+        # acknowledged as already stored)
+        self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netvagt-ingest-pipe")
         self.process, self.conn = self._start()
 
     def _start(self) -> tuple[Any, Connection]:
@@ -183,20 +189,24 @@ class IngestWorker:
         return list(answer)
 
     async def ingest(self, messages: list[tuple[str, bytes]]) -> list[Outcome]:
+        loop = asyncio.get_running_loop()
         async with self.turn:
             try:
-                outcomes = await asyncio.to_thread(self._call, messages)
+                outcomes = await loop.run_in_executor(self.io, self._call, messages)
             except (EOFError, OSError):
                 # the child died (killed, out of memory): its transaction is gone or
                 # committed; a new child takes the batch again, and what had committed
                 # is stored once
                 log.error("the ingest process ended abruptly (exit code %s); starting a "
                           "new one", self.process.exitcode)
-                await asyncio.to_thread(self._end)
-                self.process, self.conn = await asyncio.to_thread(self._start)
-                outcomes = await asyncio.to_thread(self._call, messages)
+                outcomes = await loop.run_in_executor(self.io, self._restart, messages)
         self.counts.update(o.reason.value for o in outcomes)
         return outcomes
+
+    def _restart(self, messages: list[tuple[str, bytes]]) -> list[Outcome]:
+        self._end()
+        self.process, self.conn = self._start()
+        return self._call(messages)
 
     def _end(self) -> None:
         self.conn.close()
@@ -207,6 +217,10 @@ class IngestWorker:
 
     def close(self) -> None:
         """End the child (a batch in hand finishes first) and wait for it."""
+        self.io.submit(self._last).result()
+        self.io.shutdown()
+
+    def _last(self) -> None:
         with contextlib.suppress(OSError):  # it has ended already
             self.conn.send(None)
         self._end()

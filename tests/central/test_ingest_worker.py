@@ -181,3 +181,21 @@ def test_a_central_killed_outright_leaves_no_ingest_process_behind(db: Database)
         os.kill(pid, signal.SIGKILL)
     assert child not in left, "the ingest process outlived the central"
     assert server not in left, "the fork server outlived the central"
+
+
+def test_a_batch_whose_session_ended_does_not_answer_for_the_next(
+        worker: IngestWorker, db: Database, make_message: MakeMessage) -> None:
+    """The broker session ends (its tasks cancelled) while a batch is in the child: the
+    next session's batch gets its own outcomes, not the abandoned one's, and both are
+    stored (the abandoned batch is acknowledged when its messages come again)."""
+    first, second = _messages(make_message, 1, 300), _messages(make_message, 301, 3)
+
+    async def run() -> list[Outcome]:
+        abandoned = asyncio.ensure_future(worker.ingest(first))
+        await asyncio.sleep(0.02)
+        abandoned.cancel()
+        return await worker.ingest(second)
+
+    outcomes = asyncio.run(run())
+    assert [o.seq for o in outcomes] == [301, 302, 303] and all(o.accepted for o in outcomes)
+    assert counts(db)["accepted"] == 303
