@@ -149,11 +149,11 @@ class IngestWorker:
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload([__name__])
         self.counts: Counter[str] = Counter()
-        self.turn = asyncio.Lock()  # one batch on the pipe at a time, in order
-        # the pipe is used from this one thread only: a batch whose session ended while
-        # it was in the child still has its answer read here before the next batch goes
-        # (its messages are committed but not acknowledged: they come again, and are
-        # acknowledged as already stored)
+        # the pipe is used from this one thread only, a batch at a time and in order: a
+        # batch whose session ended while it was in the child still has its answer read
+        # here before the next batch goes (its messages are committed but not
+        # acknowledged: they come again, and are acknowledged as already stored); and when
+        # the child dies, the batches in hand see one new child, not one each
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netvagt-ingest-pipe")
         self.process, self.conn = self._start()
 
@@ -189,24 +189,24 @@ class IngestWorker:
         return list(answer)
 
     async def ingest(self, messages: list[tuple[str, bytes]]) -> list[Outcome]:
-        loop = asyncio.get_running_loop()
-        async with self.turn:
-            try:
-                outcomes = await loop.run_in_executor(self.io, self._call, messages)
-            except (EOFError, OSError):
-                # the child died (killed, out of memory): its transaction is gone or
-                # committed; a new child takes the batch again, and what had committed
-                # is stored once
-                log.error("the ingest process ended abruptly (exit code %s); starting a "
-                          "new one", self.process.exitcode)
-                outcomes = await loop.run_in_executor(self.io, self._restart, messages)
+        outcomes = await asyncio.get_running_loop().run_in_executor(
+            self.io, self._ingest, messages)
         self.counts.update(o.reason.value for o in outcomes)
         return outcomes
 
-    def _restart(self, messages: list[tuple[str, bytes]]) -> list[Outcome]:
-        self._end()
-        self.process, self.conn = self._start()
-        return self._call(messages)
+    def _ingest(self, messages: list[tuple[str, bytes]]) -> list[Outcome]:
+        """One batch through the child (on the pipe's thread)."""
+        try:
+            return self._call(messages)
+        except (EOFError, OSError):
+            # the child died (killed, out of memory): its transaction is gone or
+            # committed; a new child takes the batch again, and what had committed is
+            # stored once
+            log.error("the ingest process ended abruptly (exit code %s); starting a new one",
+                      self.process.exitcode)
+            self._end()
+            self.process, self.conn = self._start()
+            return self._call(messages)
 
     def _end(self) -> None:
         self.conn.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -103,3 +104,30 @@ def create_connection(address: tuple[str, int], timeout: float) -> socket.socket
         sock.close()
         raise
     return sock
+
+
+def multicast_exchange(own_ip: str, group: str, port: int, messages: list[bytes], *,
+                       wait_s: float, max_answers: int, max_bytes: int
+                       ) -> list[tuple[str, bytes]]:
+    """Send ``messages`` to a multicast group on this segment only (TTL 1, from ``own_ip``)
+    and collect the unicast answers for ``wait_s``: (sender, datagram), at most
+    ``max_answers`` of at most ``max_bytes`` each. Blocking: run it in a thread."""
+    sock = new_socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # this segment only
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(own_ip))
+        sock.bind((own_ip, 0))
+        for message in messages:
+            sock.sendto(message, (group, port))
+        answers: list[tuple[str, bytes]] = []
+        deadline = time.monotonic() + wait_s
+        while len(answers) < max_answers and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                data, (ip, _port) = sock.recvfrom(max_bytes)
+            except TimeoutError:
+                break
+            answers.append((ip, data))
+        return answers
+    finally:
+        sock.close()

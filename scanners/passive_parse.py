@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fingerprints.observation import DEFAULT_GATEWAY, ROLE_KEY
+from fingerprints.observation import CLAIM_KEY, DEFAULT_GATEWAY, ROLE_KEY
 
 if TYPE_CHECKING:
     from scapy.packet import Packet
@@ -245,7 +245,7 @@ def dns_query_name(message: bytes) -> str | None:
     and for reverse lookups and single-label names, which name no maker."""
     if len(message) < 17 or message[2] & 0x80 or struct.unpack_from("!H", message, 4)[0] < 1:
         return None
-    labels: list[str] = []
+    labels: list[bytes] = []
     at = 12
     while at < len(message):
         size = message[at]
@@ -254,14 +254,22 @@ def dns_query_name(message: bytes) -> str | None:
         if size & 0xC0 or at + 1 + size > len(message) or len(labels) >= 127:
             return None  # a pointer (no query needs one), or a name running off the end
         label = message[at + 1:at + 1 + size]
-        if not _LABEL.match(label):
-            return None
-        labels.append(label.decode("ascii").lower())
+        labels.append(label)
         at += 1 + size
     else:
         return None
-    name = ".".join(labels)
-    if len(labels) < 2 or len(name) > MAX_NAME_CHARS or name.endswith((".arpa", ".local")):
+    return _dns_name(labels)
+
+
+def _dns_name(labels: list[bytes]) -> str | None:
+    """A name a device asks for, lower case, if it is one that can name a maker's cloud:
+    two labels or more, each a valid label, within DNS's length; not a reverse look-up, a
+    link-local name or an address."""
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) \
+            or labels[-1].isdigit():
+        return None
+    name = b".".join(labels).decode("ascii").lower()
+    if len(name) > MAX_NAME_CHARS or name.endswith((".arpa", ".local")):
         return None
     return name
 
@@ -287,12 +295,7 @@ def http_host(request: bytes) -> str | None:
     found = _HOST.search(head)
     if found is None:
         return None
-    labels = found.group(1).rstrip(b".").split(b".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) \
-            or labels[-1].isdigit():
-        return None
-    name = b".".join(labels).decode("ascii").lower()
-    return None if name.endswith((".arpa", ".local")) else name
+    return _dns_name(found.group(1).rstrip(b".").split(b"."))
 
 
 def tls_server_name(record: bytes) -> str | None:
@@ -317,10 +320,7 @@ def tls_server_name(record: bytes) -> str | None:
                 raw = record[at + 5:at + 5 + length]
                 if len(raw) != length or not 0 < length <= MAX_NAME_CHARS:
                     return None
-                labels = raw.split(b".")
-                if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-                    return None
-                return raw.decode("ascii").lower()
+                return _dns_name(raw.split(b"."))
             at += size
     except (IndexError, struct.error):
         return None
@@ -392,7 +392,6 @@ def ssdp_notify(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
 def wsd_message(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
     """A WS-Discovery Hello or ProbeMatches: the device's types and ONVIF scopes, and an
     address its XAddrs name (claimed). A Probe (a PC looking for devices) says nothing."""
-    from fingerprints.observation import CLAIM_KEY
     from scanners.wsd import parse as parse_wsd
 
     said = parse_wsd(payload, sender)

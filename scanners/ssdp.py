@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -116,26 +114,9 @@ async def _fetch(url: str) -> bytes:
 
 
 def _search(own_ip: str, wait_s: float) -> list[tuple[str, dict[str, str]]]:
-    sock = bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-    try:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # this segment only
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(own_ip))
-        sock.bind((own_ip, 0))
-        sock.sendto(M_SEARCH, (SSDP_GROUP, SSDP_PORT))
-        answers: list[tuple[str, dict[str, str]]] = []
-        deadline = time.monotonic() + wait_s
-        while len(answers) < MAX_ANSWERS and (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            try:
-                data, (ip, _port) = sock.recvfrom(4096)
-            except TimeoutError:
-                break
-            headers = parse_ssdp(data)
-            if headers:
-                answers.append((ip, headers))
-        return answers
-    finally:
-        sock.close()
+    answers = bind.multicast_exchange(own_ip, SSDP_GROUP, SSDP_PORT, [M_SEARCH], wait_s=wait_s,
+                                      max_answers=MAX_ANSWERS, max_bytes=4096)
+    return [(ip, headers) for ip, data in answers if (headers := parse_ssdp(data))]
 
 
 async def discover(own_ip: str, *, scope: Scope, wait_s: float = WAIT_S) -> dict[str, list[Found]]:

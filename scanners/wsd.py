@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import uuid
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
@@ -128,39 +127,25 @@ def _host(address: str) -> str | None:
     return host if host and host.count(".") == 3 else None
 
 
-def _probe(own_ip: str, wait_s: float) -> list[tuple[str, bytes]]:
-    sock = bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-    try:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # this segment only
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(own_ip))
-        sock.bind((own_ip, 0))
-        for message in probes():
-            sock.sendto(message, (WSD_GROUP, WSD_PORT))
-        answers: list[tuple[str, bytes]] = []
-        deadline = time.monotonic() + wait_s
-        while len(answers) < MAX_ANSWERS and (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            try:
-                data, (ip, _port) = sock.recvfrom(MAX_MESSAGE_BYTES)
-            except TimeoutError:
-                break
-            answers.append((ip, data))
-        return answers
-    finally:
-        sock.close()
+def _answers(own_ip: str, scope: Scope, wait_s: float) -> dict[str, list[tuple[str, str]]]:
+    """What each in-scope address answered to the probes (blocking: one thread for the
+    probes and the reading of every answer)."""
+    said: dict[str, list[tuple[str, str]]] = {}
+    for ip, data in bind.multicast_exchange(own_ip, WSD_GROUP, WSD_PORT, probes(),
+                                            wait_s=wait_s, max_answers=MAX_ANSWERS,
+                                            max_bytes=MAX_MESSAGE_BYTES):
+        if scope.allows(ip):
+            said.setdefault(ip, []).extend(parse(data, ip))
+    return said
 
 
 async def discover(own_ip: str, *, scope: Scope,
                    wait_s: float = WAIT_S) -> dict[str, list[Observation]]:
     """Observations per in-scope address from the WS-Discovery answers to the probes."""
-    answers = await asyncio.to_thread(_probe, own_ip, wait_s)
     found: dict[str, list[Observation]] = {}
-    for ip, data in answers:
-        if not scope.allows(ip):
-            continue
-        seen = found.setdefault(ip, [])
-        for key, value in await asyncio.to_thread(parse, data, ip):
+    for ip, said in (await asyncio.to_thread(_answers, own_ip, scope, wait_s)).items():
+        for key, value in said:
             item = Observation(key, value, "wsd" if key == CLAIM_KEY else SOURCE)
-            if item not in seen:
-                seen.append(item)
-    return {ip: items for ip, items in found.items() if items}
+            if item not in found.setdefault(ip, []):
+                found[ip].append(item)
+    return found

@@ -20,10 +20,12 @@ import email.utils
 import functools
 import json
 import os
+import re
 import signal
 import socket
 import ssl
 import sys
+import uuid
 from typing import Any, cast
 
 from central.lab.netns import entered
@@ -410,17 +412,13 @@ class _WsdResponder(_Datagrams):
 
     def __init__(self, params: dict[str, str]) -> None:
         super().__init__()
-        import uuid
-
-        self.uuid = uuid
         self.types = params["types"]
         self.endpoint = str(uuid.uuid5(uuid.NAMESPACE_URL, params["address"]))
-        match = self.MATCH.format(endpoint=self.endpoint, types=self.types,
-                                  scopes=params.get("scopes", ""), xaddrs=params["xaddrs"])
-        self.match = match
+        self.match = self.MATCH.format(endpoint=self.endpoint, types=self.types,
+                                       scopes=params.get("scopes", ""), xaddrs=params["xaddrs"])
 
     def _message(self, action: str, body: str, to: str, relates: str = "") -> bytes:
-        return self.ENVELOPE.format(message=self.uuid.uuid4(), relates=relates, to=to,
+        return self.ENVELOPE.format(message=uuid.uuid4(), relates=relates, to=to,
                                     action=action, body=body).encode()
 
     def hello(self) -> bytes:
@@ -428,8 +426,6 @@ class _WsdResponder(_Datagrams):
                              "urn:schemas-xmlsoap-org:ws:2005:04:discovery")
 
     def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
-        import re
-
         if b"discovery/Probe<" not in data:
             return None
         asked = re.search(rb"<(?:\w+:)?Types>([^<]*)</", data)

@@ -22,9 +22,9 @@ from tests.conftest import MakeMessage
 
 
 def _messages(make_message: MakeMessage, first: int, count: int) -> list[tuple[str, bytes]]:
-    return [make_message(seq=seq, assets=tuple(
+    return [make_message(seq=seq, assets=(
         Asset(ip=f"10.1.{seq // 250}.{seq % 250}", mac=f"00:1b:1b:00:{seq // 250:02x}:{seq % 250:02x}",
-              sources=("arp",)) for _ in range(1)))
+              sources=("arp",)),))
             for seq in range(first, first + count)]
 
 
