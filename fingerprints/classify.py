@@ -114,6 +114,18 @@ class _Matcher(Protocol):
     def match(self, value: str) -> dict[str, str] | None: ...
 
 
+def own_form(key: str, value: str) -> str:
+    """The form the built-in rules read: a greeting on one line. The sensor sends a Telnet
+    greeting whole, as recog reads it (fingerprints.recog.candidates); the built-in rules
+    read its lines joined by spaces. An FTP greeting's first line is read as '220 ...'
+    whether or not more lines follow ('220-...')."""
+    if key == "telnet.banner" and ("\n" in value or "\r" in value):
+        return " ".join(line for line in value.splitlines() if line.strip())
+    if key == "ftp.banner" and value[3:4] == "-" and value[:3].isdigit():
+        return f"{value[:3]} {value[4:]}"
+    return value
+
+
 def _first(rules: Iterable[_Matcher], key: str, value: str, source: str) -> Evidence | None:
     """The first rule that matches, as evidence; a match that asserts nothing (recog's
     generic '404 Not Found') ends the search with no evidence."""
@@ -183,12 +195,13 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
         return [Evidence(rule="nmap-service-probes", key=key, value=value[:256], source=source,
                          fields=fields, confidence=nmap_probes.CONFIDENCE)] if fields else []
 
-    own = _first(rules_by_key().get(SHARED_RULES.get(key, key), ()), key, value, source)
+    said = own_form(key, value)
+    own = _first(rules_by_key().get(SHARED_RULES.get(key, key), ()), key, said, source)
     if own is None and SHARED_RULES.get(key, key) == "dhcp.hostname":
-        own = _maker_host_name(key, value, source)
-    model = (_first(rules_by_key().get("model", ()), key, value, source)
+        own = _maker_host_name(key, said, source)
+    model = (_first(rules_by_key().get("model", ()), key, said, source)
              if key in CATALOGUE_KEYS else None)
-    recog = _first(recog_rules_by_key().get(key, ()), key, value, source)
+    recog = _first(recog_rules_by_key().get(key, ()), key, value, source)  # its own forms
     if own is not None and recog is not None:
         # one string read by both: the built-in rule (written for these devices) says what
         # it says; recog adds only the fields it left open (a CPE, an OS, a type)
@@ -200,7 +213,7 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     found = [e for e in (own, model, recog) if e is not None]
     if key in CATALOGUE_KEYS and not any("device_type" in e.fields for e in found):
         # nothing named the kind: the words the device uses for itself may
-        words = _first(rules_by_key().get("words", ()), key, value, source)
+        words = _first(rules_by_key().get("words", ()), key, said, source)
         if words is not None:
             found.append(words)
     return found

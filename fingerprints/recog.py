@@ -55,6 +55,8 @@ _POSIX = {"alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z
           "lower": "a-z", "space": r"\s", "xdigit": "0-9a-fA-F", "punct": r"!-/:-@\[-`{-~",
           "print": r" -~", "word": r"\w", "blank": r" \t", "cntrl": r"\x00-\x1f"}
 _TEMPLATE = re.compile(r"\{([a-z0-9_.]+)\}")
+_FTP_CODE = re.compile(r"^\d{3}(?:[ -]|$)", re.M)  # '220 ', '220-' at the start of each line
+_AUTH_SCHEME = re.compile(r"(?i)(?:basic|digest|ntlm|negotiate|bearer)\b")
 
 
 class RecogError(ValueError):
@@ -161,6 +163,12 @@ def candidates(key: str, value: str) -> Iterator[str]:
     the software version after ``SSH-2.0-``; its mDNS file one TXT entry at a time."""
     if key == "ssh.banner":
         yield re.sub(r"^SSH-\d+\.\d+-", "", value.strip())
+    elif key == "ftp.banner":  # recog reads the greeting without its reply codes...
+        if _FTP_CODE.match(value):
+            yield _FTP_CODE.sub("", value)
+        yield value  # ...but for a few that it wrote with them
+    elif key == "http.www_authenticate":  # the sensor keeps the realm; recog the header
+        yield value if _AUTH_SCHEME.match(value) else f'Basic realm="{value}"'
     elif key == "mdns.txt":
         yield from (part.strip() for part in value.split("; ") if part.strip())
     else:

@@ -105,12 +105,15 @@ def parse_banner(port: int, banner: bytes) -> list[tuple[str, str]]:
     if key is None:
         return []
     cleaned = _IAC_RE.sub(b"", banner) if key == "telnet.banner" else banner
-    lines = [line for line in _text(cleaned).splitlines() if line.strip()]
-    if not lines:
+    text = _text(cleaned)
+    if not text:
         return []
-    # SSH and FTP identify in their first line; a Telnet greeting says more before 'login:'
-    value = lines[0] if key != "telnet.banner" else " ".join(lines)
-    return [(key, value)]
+    # SSH and FTP name themselves in their first line (an FTP greeting's next lines can
+    # change at every connection: 'You are user number 3', 'Local time is 02:14'). A Telnet
+    # greeting stays whole, line breaks included: recog's patterns read its lines as the
+    # device sent them (a Cisco prompt is 'User Access Verification', a blank line, then
+    # 'Username:'); the built-in rules read them joined (fingerprints.classify.own_form)
+    return [(key, text if key == "telnet.banner" else text.splitlines()[0])]
 
 
 def parse_sip(response: bytes) -> list[tuple[str, str]]:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from fingerprints import databases, recog
-from fingerprints.classify import Observation, classify
+from fingerprints.classify import Observation, classify, matches
 from fingerprints.rules import vocabulary
+from scanners import identify
 
 SHARED = Path(__file__).parents[2].parent / "shared" / "fingerprint-db" / "recog"
 needs_recog = pytest.mark.skipif(not SHARED.is_dir() and not os.environ.get("CI"),
@@ -109,6 +110,59 @@ def test_recog_names_what_the_built_in_rules_do_not_know() -> None:
     assert both.product == "Dropbear sshd"
     # recog's generic entries assert nothing
     assert classify([Observation(key="http.title", value="404 Not Found")]).to_dict() == {}
+
+
+def _as_a_device_sends_it(key: str, text: str) -> list[tuple[str, str]] | None:
+    """What the sensor's own parsers read from a device that says ``text`` (recog's form)."""
+    said = text.encode("utf-8", "surrogateescape")
+    http = b"HTTP/1.1 200 OK\r\n"
+    wire = {
+        "ftp.banner": lambda: identify.parse_banner(21, b"220 " + said + b"\r\n"),
+        "ssh.banner": lambda: identify.parse_banner(22, said + b"\r\n"),
+        "telnet.banner": lambda: identify.parse_banner(23, b"\xff\xfb\x01\xff\xfd\x18" + said),
+        "http.server": lambda: identify.parse_http(http + b"Server: " + said + b"\r\n\r\n"),
+        "http.title": lambda: identify.parse_http(
+            http + b"\r\n<html><head><title>" + said + b"</title></head>"),
+        "http.www_authenticate": lambda: identify.parse_http(
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: " + said + b"\r\n\r\n"),
+        "rtsp.server": lambda: identify.parse_rtsp(
+            b"RTSP/1.0 200 OK\r\nServer: " + said + b"\r\n\r\n"),
+        "sip.server": lambda: identify.parse_sip(b"SIP/2.0 200 OK\r\nServer: " + said + b"\r\n\r\n"),
+        "sip.user_agent": lambda: identify.parse_sip(
+            b"SIP/2.0 200 OK\r\nUser-Agent: " + said + b"\r\n\r\n"),
+    }.get(key)
+    return wire() if wire else None
+
+
+@needs_recog
+@pytest.mark.usefixtures("with_recog")
+def test_recog_s_examples_name_the_device_when_the_sensor_reads_them_off_the_wire() -> None:
+    """recog writes its examples as its patterns read them: an FTP greeting without its
+    '220 ', a Telnet greeting with its line breaks, the whole WWW-Authenticate header. The
+    sensor reads what the device sends. Each example, sent as a device sends it and read by
+    the sensor's parsers, must still name the kind of device recog names. (The sensor once
+    lost 231 of 305 FTP greetings, 60 of 172 Telnet greetings and 98 of 121 realms here.)"""
+    checked, lost = 0, []
+    for rules in databases.recog_rules_by_key().values():
+        for rule in rules:
+            for example in rule.examples:
+                stated = rule.match(example.text)
+                read = _as_a_device_sends_it(rule.key, example.text)
+                if not stated or not stated.get("device_type") or read is None:
+                    continue
+                checked += 1
+                named = {e.fields.get("device_type") for k, v in read for e in matches(k, v)}
+                if stated["device_type"] not in named:
+                    lost.append(f"{rule.source}: {example.text[:60]!r} -> {named or '-'}")
+    assert checked > 900
+    # Known, and why: the sensor keeps a realm, not a Digest header's nonce (new at every
+    # request, it would make a new fact at every scan); recog's patterns for four cameras
+    # and recorders read the nonce's form. A Moxa NPort is an 'iot_hub' by the built-in
+    # rule, a 'network appliance' by recog. A title's double space is one space.
+    expected = {"Digest realm=": 4, "Moxa NPort": 3, "LXI - Agilent": 1}
+    assert len(lost) == sum(expected.values()), "\n".join(lost)
+    for start, count in expected.items():
+        assert sum(start in line for line in lost) == count, "\n".join(lost)
 
 
 @needs_recog

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fingerprints.classify import classify
+from fingerprints.databases import without_recog
 from fingerprints.observation import Observation
 from scanners.identify import parse_banner, parse_http, parse_rtsp
 
@@ -33,11 +35,28 @@ def test_rtsp_server() -> None:
 
 
 def test_banners_drop_telnet_negotiation_and_keep_the_first_ssh_line() -> None:
-    assert parse_banner(23, TELNET) == [("telnet.banner", "Kamstrup OMNIPOWER login:")]
+    # a Telnet greeting stays whole, as recog's patterns read it; FTP's first line only
+    assert parse_banner(23, TELNET) == [("telnet.banner", "Kamstrup OMNIPOWER\r\nlogin:")]
+    assert parse_banner(21, b"220-ProFTPD Server ready.\r\n220 Local time is 02:14\r\n") == [
+        ("ftp.banner", "220-ProFTPD Server ready.")]
     assert parse_banner(22, b"SSH-2.0-dropbear_2019.78\r\n") == [
         ("ssh.banner", "SSH-2.0-dropbear_2019.78")]
     assert parse_banner(8080, b"whatever") == []
     assert parse_banner(21, b"\r\n") == []
+
+
+def test_the_built_in_rules_read_a_whole_greeting_on_one_line() -> None:
+    """The sensor keeps a Telnet greeting whole (for recog); the built-in rules, written
+    for one line, still read it, its lines joined."""
+    meter = classify(Observation(k, v) for k, v in parse_banner(23, TELNET))
+    assert (meter.vendor, meter.device_type, meter.model) == ("Kamstrup", "meter", "OMNIPOWER")
+    with without_recog():  # the built-in rule alone
+        cisco = classify(Observation(k, v) for k, v in parse_banner(
+            23, b"\xff\xfb\x01\r\n\r\nUser Access Verification\r\n\r\nUsername: "))
+    assert (cisco.vendor, cisco.device_type) == ("Cisco", "switch")
+    camera = classify(Observation(k, v) for k, v in parse_banner(
+        21, b"220-AXIS P1375 Network Camera 10.12.114 (2023) ready.\r\n220 more\r\n"))
+    assert (camera.device_type, camera.model) == ("camera", "P1375")
 
 
 def test_snmp_system_group_from_a_get_response() -> None:
