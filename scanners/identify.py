@@ -166,12 +166,16 @@ def parse_pjl(response: bytes) -> list[tuple[str, str]]:
 def parse_certificate(der: bytes) -> list[tuple[str, str]]:
     """The subject (RFC 4514) and SHA-256 fingerprint of a certificate a device presented."""
     from cryptography import x509
+    from cryptography.x509.oid import NameOID
 
+    # the subject's serial number written as recog (and OpenSSL) write it, not as the OID
+    # RFC 4514 leaves it: Cisco's phones name their model there ('SERIALNUMBER=PID:CP-8851')
+    names = {NameOID.SERIAL_NUMBER: "SERIALNUMBER"}
     out = [("tls.cert_sha256", hashlib.sha256(der).hexdigest())]
     try:
         certificate = x509.load_der_x509_certificate(der)
-        subject = certificate.subject.rfc4514_string()
-        issuer = certificate.issuer.rfc4514_string()
+        subject = certificate.subject.rfc4514_string(names)
+        issuer = certificate.issuer.rfc4514_string(names)
     except ValueError:
         return out
     if issuer and issuer != subject:  # a self-signed certificate says it once
