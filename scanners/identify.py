@@ -268,37 +268,57 @@ async def exchange(ip: str, port: int, request: bytes) -> bytes:
     """Send one request on a fresh connection and read the answer, bounded in time and size."""
     reader, writer = await asyncio.wait_for(bind.open_connection(ip, port), PROBE_TIMEOUT_S)
     try:
-        writer.write(request)
-        await writer.drain()
-        chunks, size = [], 0
-        while size < MAX_RESPONSE_BYTES:
-            chunk = await asyncio.wait_for(reader.read(8192), PROBE_TIMEOUT_S)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if port in RTSP_PORTS and b"\r\n\r\n" in b"".join(chunks):
-                break  # RTSP keeps the connection open
-        return b"".join(chunks)[:MAX_RESPONSE_BYTES]
+        return await _request(reader, writer, request, until_head=port in RTSP_PORTS)
     finally:
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
-async def _tls(ip: str, port: int) -> list[Found]:
+async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, *,
+               until_head: bool = False) -> bytes:
+    """Send ``request`` and read the answer until the peer closes, bounded in time and size
+    (``until_head``: until its headers end, for RTSP, which keeps the connection open)."""
+    writer.write(request)
+    await writer.drain()
+    chunks, size = [], 0
+    while size < MAX_RESPONSE_BYTES:
+        chunk = await asyncio.wait_for(reader.read(8192), PROBE_TIMEOUT_S)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if until_head and b"\r\n\r\n" in b"".join(chunks):
+            break
+    return b"".join(chunks)[:MAX_RESPONSE_BYTES]
+
+
+def _http_get(ip: str) -> bytes:
+    return f"GET / HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: netvagt\r\n\r\n".encode()
+
+
+async def _tls(ip: str, port: int, describe: Describe | None) -> list[Found]:
+    """The certificate, then the page behind it: a device that serves its pages only over
+    HTTPS (a redirect on port 80, or nothing there) says its server, realm and title here."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # we read the certificate, we do not trust it
-    _, writer = await asyncio.wait_for(
+    source = f"{port}/tcp"
+    reader, writer = await asyncio.wait_for(
         bind.open_connection(ip, port, ssl=context, server_hostname=""), PROBE_TIMEOUT_S)
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        found = [Observation(k, v, source) for k, v in parse_certificate(der)] if der else []
+        try:
+            answer = await _request(reader, writer, _http_get(ip))
+        except (TimeoutError, OSError, ssl.SSLError):
+            return found  # the certificate alone: not a web server, or one that hung up
     finally:
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 1.0)
-    return [Observation(k, v, f"{port}/tcp") for k, v in parse_certificate(der)] if der else []
+    return [*found, *(Observation(k, v, source) for k, v in parse_http(answer)),
+            *await asyncio.to_thread(described, describe, answer, "http", source)]
 
 
 def ssh_hostkey_sync(ip: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> str | None:
@@ -394,13 +414,12 @@ async def _probe(ip: str, port: int, describe: Describe | None = None) -> list[F
     source = f"{port}/tcp"
     try:
         if port in TLS_PORTS:
-            return await _tls(ip, port)
+            return await _tls(ip, port, describe)
         if port == PJL_PORT:
             return [Observation(k, v, source)
                     for k, v in parse_pjl(await exchange(ip, port, PJL_INFO_ID))]
         if port in HTTP_PORTS:
-            request = f"GET / HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: netvagt\r\n\r\n".encode()
-            answer = await exchange(ip, port, request)
+            answer = await exchange(ip, port, _http_get(ip))
             return [*(Observation(k, v, source) for k, v in parse_http(answer)),
                     *await asyncio.to_thread(described, describe, answer, "http", source)]
         if port in RTSP_PORTS:

@@ -157,7 +157,7 @@ EVIDENCE_KEYS = {
     "printer": {"mdns.txt", "mdns.service", "http.server", "dhcp.hostname"},
     "workstation": {"dhcp.vendor_class", "dhcp.params"},
     "phone": {"dhcp.hostname", "dhcp.vendor_class"},
-    "idrac": {"tls.subject"},
+    "idrac": {"tls.subject", "http.title"},  # its page, behind the certificate (HTTPS only)
     "cisco-phone": {"cdp.platform", "sip.user_agent"},
     "scalance": {"lldp.sysdescr"},
     "sonos": {"ssdp.server", "upnp.description"},

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from fingerprints.classify import classify
 from fingerprints.databases import without_recog
 from fingerprints.observation import Observation
+from scanners import identify
 from scanners.identify import parse_banner, parse_http, parse_rtsp
 
 # GET / answered by a Hikvision camera's web server (App-webs), a redirecting page
@@ -268,3 +279,53 @@ def test_http_headers_recog_reads_are_kept() -> None:
                                   ("http.x_powered_by", "Servlet/3.0"),
                                   ("http.cookie", "JSESSIONID=0A1B2C3D; Path=/; HttpOnly"),
                                   ("http.title", "Login")]
+
+
+def _self_signed(directory: Path, subject: str) -> tuple[Path, Path]:
+    """A certificate and key for a loopback TLS server in a test."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name.from_rfc4514_string(subject)
+    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7).not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=3650)).sign(key, hashes.SHA256()))
+    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return certfile, keyfile
+
+
+@pytest.mark.parametrize("answers", [True, False])
+def test_a_device_that_serves_its_pages_over_https_says_what_it_is_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: bool) -> None:
+    """Port 443: the certificate, then GET / on the same connection. A web server that
+    only hangs up after the handshake still gives its certificate."""
+    certfile, keyfile = _self_signed(tmp_path, "CN=AXIS P1375,O=Axis Communications AB")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    asked: list[bytes] = []
+
+    async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if answers:
+            asked.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(AXIS)
+            await writer.drain()
+        writer.close()
+
+    async def main() -> list[Observation]:
+        server = await asyncio.start_server(page, "127.0.0.1", 0, ssl=context)
+        port = server.sockets[0].getsockname()[1]
+        monkeypatch.setattr(identify, "TLS_PORTS", frozenset({port}))
+        async with server:
+            return await identify._probe("127.0.0.1", port)
+
+    found = {o.key: o.value for o in asyncio.run(main())}
+    assert found["tls.subject"] == "CN=AXIS P1375,O=Axis Communications AB"
+    if answers:
+        assert asked and asked[0].startswith(b"GET / HTTP/1.0\r\n")
+        assert (found["http.www_authenticate"], found["http.title"]) == ("AXIS_ACCC8E103022",
+                                                                        "AXIS")
+    else:
+        assert "http.title" not in found
