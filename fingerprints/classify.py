@@ -211,6 +211,10 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
             k: own.fields.get(k) for k in model.fields}:
         model = None  # the key's own rule said the same already
     found = [e for e in (own, model, recog) if e is not None]
+    if not any("vendor" in e.fields for e in found):
+        maker = _maker_said_first(key, said, source)
+        if maker is not None:
+            found.append(maker)
     if key in CATALOGUE_KEYS and not any("device_type" in e.fields for e in found):
         # nothing named the kind: the words the device uses for itself may
         words = _first(rules_by_key().get("words", ()), key, said, source)
@@ -390,6 +394,56 @@ def _maker_host_name(key: str, value: str, source: str) -> Evidence | None:
         word if not (word.islower() or word.isupper()) else word.capitalize())
     return Evidence(rule=f"vendor_types.toml#{word.lower()}", key=key, value=value,
                     source=source, fields={"vendor": maker}, confidence=HOST_NAME_MAKER)
+
+
+# A description that begins with its maker's name and goes on to a model number ('Lexmark
+# T640 version 55.10.19', 'Brother NC-6200h, Firmware Ver.A', 'KONICA MINOLTA 350'): the maker,
+# as the rules spell it (the maker table then says its usual kind, weakly). Not a name someone
+# chose (a host name), and not a first word that is also a common word or a platform's name
+# (the maker of the software, not of the device): those need the maker's whole name.
+_MAKER_FIRST_RE = re.compile(
+    r"^(?:the )?([A-Za-z][\w&+-]*(?: [A-Za-z][\w&+-]*){0,2}?)"
+    r"(?:,? (?:inc|technologies|corporation|corp|co|ltd|systems|networks|communications)\.?,?)*"
+    r"[ ,:]+(?:[A-Za-z-]+ ){0,2}[\w+-]*\d", re.I)
+NOT_MADE_BY_THE_FIRST_WORD = frozenset({
+    "automated", "check", "delta", "johnson", "palo", "extreme", "ring", "nest", "blink",
+    "august", "canary", "google", "amazon", "microsoft", "apple", "raspberry", "philips",
+    "signify", "smartthings", "silicondust", "espressif", "samsung", "lg"})
+CHOSEN_NAME_KEYS = frozenset({"dhcp.hostname", "mdns.hostname", "netbios.name", "snmp.sysname",
+                              "lldp.sysname"})
+MAKER_FIRST = 0.4  # as sure as a factory host name
+
+
+def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
+    if key in CHOSEN_NAME_KEYS or key not in CATALOGUE_KEYS:
+        return None
+    found = _MAKER_FIRST_RE.match(value[:MAX_VENDOR_CHARS])
+    if found is None:
+        return None
+    words = found.group(1).lower().split()
+    makers = _maker_spellings()
+    for end in range(len(words), 0, -1):
+        maker = makers.get(" ".join(words[:end]))
+        if maker is not None and (end > 1 or words[0] not in NOT_MADE_BY_THE_FIRST_WORD):
+            return Evidence(rule="vendor_types.toml#maker-named-first", key=key,
+                            value=value[:256], source=source, fields={"vendor": maker},
+                            confidence=MAKER_FIRST)
+    return None
+
+
+@cache
+def _maker_spellings() -> dict[str, str]:
+    """Every maker the rules or the maker table name, by its whole name and by its first
+    word, in lower case: how the rules spell it."""
+    spelled = dict(_rule_vendors())
+    for rules in rules_by_key().values():
+        for rule in rules:
+            vendor = rule.fixed.get("vendor")
+            if vendor and " " in vendor:
+                spelled.setdefault(vendor.lower().replace(",", "").replace(".", ""), vendor)
+    for name in _vendor_types():
+        spelled.setdefault(name, spelled.get(name.split()[0]) or name.title())
+    return spelled
 
 
 @cache

@@ -178,6 +178,36 @@ def test_a_device_that_says_what_it_is_is_typed_by_its_words() -> None:
     assert classify([Observation(key="dhcp.params", value="1,3,6")]).device_type is None
 
 
+@pytest.mark.parametrize(("said", "kind"), [
+    ("3Com Baseline Switch 2928-SFP Plus Software Version 5.20", "switch"),
+    ("HP J9021A", None),  # a product number alone names no kind
+    ("Kasa Smart Wi-Fi Light Switch", None),  # a light's switch
+    ("Nintendo Switch", None),
+    ("Switch 2 of 4, KVM over IP", "kvm"),
+    ("APC Switched Rack PDU AP7900", "pdu"),
+    ("Automatic Transfer Switch 4421", None),
+    ("Video Matrix Switch 1604", None),
+])
+def test_switch_words_name_network_switches_only(said: str, kind: str | None) -> None:
+    assert classify([Observation(key="snmp.sysdescr", value=said)]).device_type == kind
+
+
+def test_a_description_that_begins_with_its_maker_names_the_maker() -> None:
+    """'Lexmark T640 version 55.10.19': the maker, spelled as the rules spell it, and its
+    usual kind from the maker table; a maker of many kinds is named, not typed; a first word
+    that is also a platform's or a common word names nobody."""
+    lexmark = classify([Observation(key="snmp.sysdescr", value="Lexmark T640 version 55.10.19")])
+    assert (lexmark.vendor, lexmark.device_type) == ("Lexmark", "printer")
+    siemens = classify([Observation(key="snmp.sysdescr", value="Siemens 7KM PAC3200")])
+    assert (siemens.vendor, siemens.device_type) == ("Siemens", None)
+    konica = classify([Observation(key="snmp.sysdescr", value="KONICA MINOLTA 350")])
+    assert konica.device_type == "printer"
+    for nobody in ("Microsoft Windows CE 6.0", "Ring 2 of 3", "Lexmark printers welcome you"):
+        assert classify([Observation(key="http.title", value=nobody)]).vendor is None, nobody
+    # a host name is a name someone chose
+    assert classify([Observation(key="dhcp.hostname", value="lexmark-t640")]).vendor is None
+
+
 @needs_recog
 def test_recog_examples_are_typed_beyond_exact_strings_without_recog() -> None:
     """recog's examples, written by others for other rules: the built-in rules alone (and
