@@ -13,6 +13,7 @@ import pytest
 
 from fingerprints.accuracy import Case, _fingerbank_entries, cases, fingerbank_cases
 from fingerprints.classify import Observation, classify
+from fingerprints.databases import without_recog
 from tests.conftest import SHARED_RECOG
 
 HERE = Path(__file__).parent
@@ -190,6 +191,25 @@ def test_a_device_that_says_what_it_is_is_typed_by_its_words() -> None:
 ])
 def test_switch_words_name_network_switches_only(said: str, kind: str | None) -> None:
     assert classify([Observation(key="snmp.sysdescr", value=said)]).device_type == kind
+
+
+@pytest.mark.parametrize(("key", "said", "kind"), [
+    ("snmp.sysdescr", "SonicWALL TZ 670 (SonicOS 7.1.3-7015-R6965)", "firewall"),
+    ("http.title", "USG60", "firewall"),
+    ("snmp.sysdescr", "APC Embedded PowerNet SNMP Agent (MOD: AP9606)", None),  # not an AP
+    ("dhcp.vendor_class", "Cisco AP c1830", "access_point"),
+    ("ftp.banner", "220 FRITZ!Box7490 FTP server ready.", "access_point"),  # as recog says
+    ("sip.user_agent", "Technicolor TG789vn v3 Build 10.5.2.Z.EC", "router"),
+    ("http.server", "Linux, HTTP/1.1, DIR-815 Ver 1.04", "router"),
+    ("snmp.sysdescr", "TOSHIBA e-STUDIO500S", "printer"),
+    ("http.title", "Epson AL-MX14NF", "printer"),
+    ("http.title", "Archery club members", None),
+    ("http.title", "Tomato soup recipes", None),  # the firmware is 'Tomato 1.28'
+    ("http.server", "UPnP/Tomato 1.28.9014 MIPSR2-RAF-v1.3g K26", "router"),
+])
+def test_product_lines_name_their_kind(key: str, said: str, kind: str | None) -> None:
+    with without_recog():  # the built-in rules alone
+        assert classify([Observation(key=key, value=said)]).device_type == kind
 
 
 def test_a_description_that_begins_with_its_maker_names_the_maker() -> None:
