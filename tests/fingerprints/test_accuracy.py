@@ -196,7 +196,7 @@ def test_switch_words_name_network_switches_only(said: str, kind: str | None) ->
 @pytest.mark.parametrize(("key", "said", "kind"), [
     ("snmp.sysdescr", "SonicWALL TZ 670 (SonicOS 7.1.3-7015-R6965)", "firewall"),
     ("http.title", "USG60", "firewall"),
-    ("snmp.sysdescr", "APC Embedded PowerNet SNMP Agent (MOD: AP9606)", None),  # not an AP
+    ("snmp.sysdescr", "APC Embedded PowerNet SNMP Agent (MOD: AP9606)", "ups"),  # not an AP
     ("dhcp.vendor_class", "Cisco AP c1830", "access_point"),
     ("ftp.banner", "220 FRITZ!Box7490 FTP server ready.", "access_point"),  # as recog says
     ("sip.user_agent", "Technicolor TG789vn v3 Build 10.5.2.Z.EC", "router"),
