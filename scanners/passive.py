@@ -22,7 +22,7 @@ from pathlib import Path
 from fingerprints.observation import Observation
 from scanners.netinfo import Interface
 from scanners.observations import CLAIM_KEY
-from scanners.passive_parse import Heard, interesting, parse
+from scanners.passive_parse import LINKTYPE_ETHERNET, Heard, as_ethernet, interesting, parse
 from scanners.scope import Scope
 
 ETH_P_ALL = 0x0003
@@ -159,6 +159,8 @@ def read_pcap(path: Path, *, scope: Scope, limit: int = 1_000_000,
     stats = FrameStats() if stats is None else stats
     hosts: dict[str, PassiveHost] = {}
     with RawPcapReader(str(path)) as reader:  # pcap or pcapng, by the file's magic
+        # a pcap file has one link type; pcapng one per interface, given with each frame
+        linktype = getattr(reader, "linktype", LINKTYPE_ETHERNET)
         frames = iter(reader)
         for count in range(limit):
             try:
@@ -169,6 +171,7 @@ def read_pcap(path: Path, *, scope: Scope, limit: int = 1_000_000,
                 stats.damaged_capture = f"after {count} frames: {type(exc).__name__}: {exc}"[:300]
                 log.warning("%s: capture damaged %s", path, stats.damaged_capture)
                 break
-            if interesting(frame):
-                stats.take(frame, scope=scope, own_ip=None, hosts=hosts)
+            ethernet = as_ethernet(frame, getattr(_meta, "linktype", None) or linktype)
+            if ethernet is not None and interesting(ethernet):
+                stats.take(ethernet, scope=scope, own_ip=None, hosts=hosts)
     return hosts

@@ -62,6 +62,47 @@ def _s(value: object) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in str(value)).strip()[:MAX_VALUE_CHARS]
 
 
+LINKTYPE_ETHERNET = 1
+LINKTYPE_LINUX_SLL = 113  # 'tcpdump -i any' before libpcap 1.10
+LINKTYPE_LINUX_SLL2 = 276  # 'tcpdump -i any' since
+_VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100})  # 802.1Q, 802.1ad and the old QinQ
+_ETH_802_2 = 0x0004  # a cooked capture's protocol for an 802.3 frame (LLC follows)
+
+
+def as_ethernet(frame: bytes, linktype: int = LINKTYPE_ETHERNET) -> bytes | None:
+    """A captured frame as the parsers read it: Ethernet, untagged. None for a link the
+    parsers cannot read (802.11, raw IP, a cooked frame of a non-Ethernet device).
+
+    A capture taken on a mirror of a trunk port carries 802.1Q tags (one, or two for
+    QinQ); one taken with 'tcpdump -i any' is 'cooked': the sender's MAC and the protocol,
+    no destination. The sender is what the parsers need; the destination is rebuilt where
+    a parser reads it (CDP's multicast address)."""
+    if linktype in (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2):
+        if linktype == LINKTYPE_LINUX_SLL:
+            if len(frame) < 16:
+                return None
+            hatype, alen = struct.unpack_from("!HH", frame, 2)
+            sender, protocol, payload = frame[6:12], frame[14:16], frame[16:]
+        else:
+            if len(frame) < 20:
+                return None
+            hatype, alen = struct.unpack_from("!H", frame, 8)[0], frame[11]
+            sender, protocol, payload = frame[12:18], frame[0:2], frame[20:]
+        if hatype != 1 or alen != 6:  # ARPHRD_ETHER: a MAC of six bytes
+            return None
+        if struct.unpack("!H", protocol)[0] == _ETH_802_2:  # 802.3: length, then LLC
+            cdp = payload[:8] == CDP_SNAP
+            return ((CDP_DST if cdp else bytes(6)) + sender
+                    + struct.pack("!H", min(len(payload), 1500)) + payload)
+        frame = bytes(6) + sender + protocol + payload
+    elif linktype != LINKTYPE_ETHERNET:
+        return None
+    for _ in range(2):
+        if len(frame) >= 18 and struct.unpack_from("!H", frame, 12)[0] in _VLAN_TAGS:
+            frame = frame[:12] + frame[16:]
+    return frame
+
+
 def interesting(frame: bytes) -> bool:
     """A quick byte-level filter: only frames one of the parsers reads."""
     if len(frame) < 14:

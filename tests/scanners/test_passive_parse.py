@@ -285,3 +285,51 @@ def test_lldp_and_cdp_capabilities_say_what_a_device_is_for() -> None:
     assert routes_and_bridges.device_type is None  # an L3 switch or a router: left open
     assert classify([Observation(key="cdp.capabilities", value="router")]
                     ).device_type == "router"
+
+
+def test_a_capture_from_any_interface_or_a_trunk_mirror_is_read_like_ethernet(tmp_path) -> None:
+    """'tcpdump -i any' writes cooked frames (SLL, and SLL2 since libpcap 1.10): the sender's
+    MAC and the protocol, no Ethernet header. A mirror of a trunk port keeps the 802.1Q tags
+    (two with QinQ). Read as plain Ethernet, every one of these frames named nothing."""
+    from scapy.contrib.cdp import CDPMsgDeviceID, CDPMsgPlatform, CDPv2_HDR
+    from scapy.layers.l2 import LLC, SNAP, CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q
+    from scapy.utils import wrpcap
+
+    from scanners.passive import read_pcap
+    from scanners.scope import Scope
+
+    dhcp = (IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
+            / BOOTP(chaddr=bytes.fromhex(PC.replace(":", "")))
+            / DHCP(options=[("message-type", "request"), ("requested_addr", "10.20.10.12"),
+                            ("hostname", b"KOMMUNE-PC042"), "end"]))
+    arp = ARP(op=1, psrc="10.20.10.7", hwsrc="00:1b:1b:00:00:07", pdst="10.20.10.1")
+    cdp = (LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0x0C, code=0x2000)
+           / CDPv2_HDR(msg=[CDPMsgDeviceID(val=b"SEP6C03B5102041"),
+                            CDPMsgPlatform(val=b"Cisco IP Phone 8845")]))
+    scope = Scope.from_strings(["0.0.0.0/0"])
+    sll, sll2 = tmp_path / "sll.pcap", tmp_path / "sll2.pcap"
+    wrpcap(str(sll), [CookedLinux(pkttype=4, lladdrtype=1, lladdrlen=6,
+                                  src=bytes.fromhex(PC.replace(":", "")) + b"\0\0",
+                                  proto=0x0800) / dhcp,
+                      CookedLinux(pkttype=2, lladdrtype=1, lladdrlen=6,
+                                  src=bytes.fromhex("6c03b5102041") + b"\0\0", proto=4) / cdp],
+           linktype=113)
+    wrpcap(str(sll2), [CookedLinuxV2(proto=0x0806, lladdrtype=1, pkttype=1, lladdrlen=6,
+                                     src=bytes.fromhex("001b1b000007") + b"\0\0") / arp],
+           linktype=276)
+    heard = read_pcap(sll, scope=scope)
+    assert heard[PC].address == "10.20.10.12"
+    assert ("dhcp.hostname", "KOMMUNE-PC042") in [(o.key, o.value) for o in heard[PC].observations]
+    assert ("cdp.platform", "Cisco IP Phone 8845") in [
+        (o.key, o.value) for o in heard["6c:03:b5:10:20:41"].observations]
+    assert read_pcap(sll2, scope=scope)["00:1b:1b:00:00:07"].ip == "10.20.10.7"
+    trunk = tmp_path / "trunk.pcap"
+    wrpcap(str(trunk), [Ether(src=PC, dst="ff:ff:ff:ff:ff:ff") / Dot1Q(vlan=20) / dhcp,
+                        Ether(src="00:1b:1b:00:00:07", dst="ff:ff:ff:ff:ff:ff")
+                        / Dot1AD(vlan=100) / Dot1Q(vlan=30) / arp])
+    tagged = read_pcap(trunk, scope=scope)
+    assert tagged[PC].address == "10.20.10.12" and tagged["00:1b:1b:00:00:07"].ip == "10.20.10.7"
+    # a link the parsers cannot read is skipped, not misread as Ethernet
+    raw = tmp_path / "raw-ip.pcap"
+    wrpcap(str(raw), [dhcp], linktype=101)
+    assert read_pcap(raw, scope=scope) == {}
