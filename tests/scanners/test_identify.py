@@ -64,7 +64,7 @@ def test_the_built_in_rules_read_a_whole_greeting_on_one_line() -> None:
     with without_recog():  # the built-in rule alone
         cisco = classify(Observation(k, v) for k, v in parse_banner(
             23, b"\xff\xfb\x01\r\n\r\nUser Access Verification\r\n\r\nUsername: "))
-    assert (cisco.vendor, cisco.device_type) == ("Cisco", "switch")
+    assert (cisco.vendor, cisco.product) == ("Cisco", "IOS")
     camera = classify(Observation(k, v) for k, v in parse_banner(
         21, b"220-AXIS P1375 Network Camera 10.12.114 (2023) ready.\r\n220 more\r\n"))
     assert (camera.device_type, camera.model) == ("camera", "P1375")

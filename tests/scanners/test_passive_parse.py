@@ -119,7 +119,7 @@ def test_scan_pcap_reads_a_capture_and_names_what_it_heard(tmp_path) -> None:
     assets = {a["ip"]: a for a in json.loads(done.stdout)}
     assert set(assets) == {"10.20.10.12", "10.20.30.60"}
     assert assets["10.20.10.12"]["identity"]["device_type"] == "workstation"
-    assert assets["10.20.30.60"]["identity"]["vendor"] == "Philips Hue"
+    assert assets["10.20.30.60"]["identity"]["vendor"] == "Signify"
     assert all(a["sources"] == ["passive"] for a in assets.values())
     bad = tmp_path / "not.pcap"
     bad.write_text("hello")
