@@ -230,13 +230,14 @@ def test_a_description_that_begins_with_its_maker_names_the_maker() -> None:
 
 @needs_recog
 def test_recog_examples_are_typed_beyond_exact_strings_without_recog() -> None:
-    """recog's examples, written by others for other rules: the built-in rules alone (and
-    the device's own words) type a quarter of the test half, up from 11%."""
+    """recog's examples, written by others for other rules: the built-in rules alone (the
+    model catalogue, the product lines and the device's own words) type 47% of the test
+    half, up from 11%, then 24%."""
     from fingerprints.accuracy import score
 
     result = score(c for c in recog_examples() if c.half == "test")
     tally = result.by_half[("recog-examples", "test")]
-    assert tally.typed_right / tally.typed >= 0.20
+    assert tally.typed_right / tally.typed >= 0.42
     assert tally.typed_wrong / tally.typed <= 0.05
     assert tally.untyped_named / tally.untyped <= 0.05
 
