@@ -293,8 +293,40 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
     return b"".join(chunks)[:MAX_RESPONSE_BYTES]
 
 
-def _http_get(ip: str) -> bytes:
-    return f"GET / HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: netvagt\r\n\r\n".encode()
+def _http_get(ip: str, path: str = "/") -> bytes:
+    return f"GET {path} HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: netvagt\r\n\r\n".encode()
+
+
+_REDIRECTS = frozenset({b"301", b"302", b"303", b"307", b"308"})
+_PATH_RE = re.compile(r"/[\x21-\x7e]{0,255}")  # printable, no space: nothing to inject
+
+
+def redirect_path(answer: bytes, ip: str, port: int, *, tls: bool = False) -> str | None:
+    """Where a page sends us, when that is another page of the same server: a camera or a
+    printer whose '/' only redirects to '/login.html' or '/doc/index.html' names itself
+    there. Another server, scheme or port, or a path that is not plain text: None."""
+    head = answer[:8192].split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    if not head[0].startswith(b"HTTP/") or head[0][9:12] not in _REDIRECTS:
+        return None
+    for line in head[1:64]:
+        name, sep, value = line.partition(b":")
+        if not sep or name.strip().lower() != b"location":
+            continue
+        where = value.strip().decode("ascii", "replace")
+        if not where.startswith("/") or where.startswith("//"):
+            from urllib.parse import urlsplit
+
+            try:
+                parts = urlsplit(where)
+                same = (parts.scheme == ("https" if tls else "http") and parts.hostname == ip
+                        and (parts.port or (443 if tls else 80)) == port)
+            except ValueError:
+                return None
+            if not same:
+                return None
+            where = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
+        return where if where != "/" and _PATH_RE.fullmatch(where) else None
+    return None
 
 
 async def _tls(ip: str, port: int, describe: Describe | None) -> list[Found]:
@@ -420,8 +452,14 @@ async def _probe(ip: str, port: int, describe: Describe | None = None) -> list[F
                     for k, v in parse_pjl(await exchange(ip, port, PJL_INFO_ID))]
         if port in HTTP_PORTS:
             answer = await exchange(ip, port, _http_get(ip))
-            return [*(Observation(k, v, source) for k, v in parse_http(answer)),
-                    *await asyncio.to_thread(described, describe, answer, "http", source)]
+            found = [*(Observation(k, v, source) for k, v in parse_http(answer)),
+                     *await asyncio.to_thread(described, describe, answer, "http", source)]
+            path = redirect_path(answer, ip, port)
+            if path is not None:  # one redirect, on the same server: its page's title
+                with contextlib.suppress(TimeoutError, OSError):
+                    found += [Observation(k, v, source) for k, v in parse_http(
+                        await exchange(ip, port, _http_get(ip, path)))]
+            return list(dict.fromkeys(found))
         if port in RTSP_PORTS:
             request = f"OPTIONS rtsp://{ip}:{port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode()
             answer = await exchange(ip, port, request)

@@ -329,3 +329,52 @@ def test_a_device_that_serves_its_pages_over_https_says_what_it_is_there(
                                                                         "AXIS")
     else:
         assert "http.title" not in found
+
+
+@pytest.mark.parametrize(("location", "path"), [
+    ("/doc/page/login.asp", "/doc/page/login.asp"),
+    ("http://10.0.0.5/login.html?x=1", "/login.html?x=1"),
+    ("http://10.0.0.5:80/", None),  # back to where it was
+    ("http://10.0.0.6/login.html", None),  # another server
+    ("https://10.0.0.5/login.html", None),  # another scheme: the TLS probe reads that one
+    ("http://10.0.0.5:8080/login.html", None),  # another port
+    ("//evil.example/x", None),
+    ("/a b", None),  # a space would end our request line early
+    ("/" + "a" * 300, None),
+])
+def test_one_redirect_is_followed_on_the_same_server_only(location: str, path: str | None) -> None:
+    answer = f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
+    assert identify.redirect_path(answer, "10.0.0.5", 80) == path
+    assert identify.redirect_path(answer.replace(b"302 Found", b"200 OK"), "10.0.0.5", 80) is None
+
+
+def test_a_page_that_only_redirects_is_read_where_it_sends(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """'/' answers 302 to '/login.html'; the login page's title names the device."""
+    asked: list[bytes] = []
+
+    async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        asked.append(request.split(b"\r\n")[0])
+        if request.startswith(b"GET / "):
+            writer.write(b"HTTP/1.1 302 Found\r\nServer: lighttpd\r\nLocation: /login.html\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nServer: lighttpd\r\n\r\n"
+                         b"<html><title>TOSHIBA e-STUDIO500S</title></html>")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> list[Observation]:
+        server = await asyncio.start_server(page, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        monkeypatch.setattr(identify, "HTTP_PORTS", frozenset({port}))
+        monkeypatch.setattr(identify, "redirect_path",
+                            lambda answer, ip, _port, tls=False: real(answer, ip, 80, tls=tls))
+        async with server:
+            return await identify._probe("127.0.0.1", port)
+
+    real = identify.redirect_path
+    found = asyncio.run(main())
+    assert asked == [b"GET / HTTP/1.0", b"GET /login.html HTTP/1.0"]
+    assert [(o.key, o.value) for o in found] == [("http.server", "lighttpd"),
+                                                 ("http.title", "TOSHIBA e-STUDIO500S")]
