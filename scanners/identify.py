@@ -332,25 +332,38 @@ def redirect_path(answer: bytes, ip: str, port: int, *, tls: bool = False) -> st
 async def _tls(ip: str, port: int, describe: Describe | None) -> list[Found]:
     """The certificate, then the page behind it: a device that serves its pages only over
     HTTPS (a redirect on port 80, or nothing there) says its server, realm and title here."""
+    source = f"{port}/tcp"
+    der, answer = await _tls_exchange(ip, port, _http_get(ip))
+    found = [Observation(k, v, source) for k, v in parse_certificate(der)] if der else []
+    if answer is None:
+        return found  # the certificate alone: not a web server, or one that hung up
+    found += [*(Observation(k, v, source) for k, v in parse_http(answer)),
+              *await asyncio.to_thread(described, describe, answer, "http", source)]
+    path = redirect_path(answer, ip, port, tls=True)
+    if path is not None:  # one redirect, on the same server, as over plain HTTP
+        with contextlib.suppress(TimeoutError, OSError, ssl.SSLError):
+            _, page = await _tls_exchange(ip, port, _http_get(ip, path))
+            found += [Observation(k, v, source) for k, v in parse_http(page or b"")]
+    return list(dict.fromkeys(found))
+
+
+async def _tls_exchange(ip: str, port: int, request: bytes) -> tuple[bytes | None, bytes | None]:
+    """The server's certificate (DER), and its answer to ``request`` (None if it gave none)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # we read the certificate, we do not trust it
-    source = f"{port}/tcp"
     reader, writer = await asyncio.wait_for(
         bind.open_connection(ip, port, ssl=context, server_hostname=""), PROBE_TIMEOUT_S)
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-        found = [Observation(k, v, source) for k, v in parse_certificate(der)] if der else []
         try:
-            answer = await _request(reader, writer, _http_get(ip))
+            return der, await _request(reader, writer, request)
         except (TimeoutError, OSError, ssl.SSLError):
-            return found  # the certificate alone: not a web server, or one that hung up
+            return der, None
     finally:
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 1.0)
-    return [*found, *(Observation(k, v, source) for k, v in parse_http(answer)),
-            *await asyncio.to_thread(described, describe, answer, "http", source)]
 
 
 def ssh_hostkey_sync(ip: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> str | None:

@@ -378,3 +378,29 @@ def test_a_page_that_only_redirects_is_read_where_it_sends(
     assert asked == [b"GET / HTTP/1.0", b"GET /login.html HTTP/1.0"]
     assert [(o.key, o.value) for o in found] == [("http.server", "lighttpd"),
                                                  ("http.title", "TOSHIBA e-STUDIO500S")]
+
+
+def test_an_https_page_that_only_redirects_is_read_where_it_sends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    certfile, keyfile = _self_signed(tmp_path, "CN=printer")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+
+    async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 302 Found\r\nLocation: /hp/device/start\r\n\r\n"
+                     if request.startswith(b"GET / ") else
+                     b"HTTP/1.1 200 OK\r\n\r\n<title>HP Color LaserJet MFP M477fdw</title>")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> list[Observation]:
+        server = await asyncio.start_server(page, "127.0.0.1", 0, ssl=context)
+        port = server.sockets[0].getsockname()[1]
+        monkeypatch.setattr(identify, "TLS_PORTS", frozenset({port}))
+        async with server:
+            return await identify._probe("127.0.0.1", port)
+
+    found = {o.key: o.value for o in asyncio.run(main())}
+    assert found["tls.subject"] == "CN=printer"
+    assert found["http.title"] == "HP Color LaserJet MFP M477fdw"
