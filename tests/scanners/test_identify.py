@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ssl
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -297,14 +298,34 @@ def _self_signed(directory: Path, subject: str) -> tuple[Path, Path]:
     return certfile, keyfile
 
 
+Page = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def _probe_loopback(monkeypatch: pytest.MonkeyPatch, page: Page, *,
+                    tls_dir: Path | None = None, subject: str = "") -> list[Observation]:
+    """The sensor's probe of one port, against a loopback server that answers with ``page``
+    (over TLS, with a self-signed certificate for ``subject``, when ``tls_dir`` is given)."""
+    context = None
+    if tls_dir is not None:
+        certfile, keyfile = _self_signed(tls_dir, subject)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile, keyfile)
+
+    async def main() -> list[Observation]:
+        server = await asyncio.start_server(page, "127.0.0.1", 0, ssl=context)
+        port = server.sockets[0].getsockname()[1]
+        monkeypatch.setattr(identify, "TLS_PORTS" if context else "HTTP_PORTS", frozenset({port}))
+        async with server:
+            return await identify._probe("127.0.0.1", port)
+
+    return asyncio.run(main())
+
+
 @pytest.mark.parametrize("answers", [True, False])
 def test_a_device_that_serves_its_pages_over_https_says_what_it_is_there(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: bool) -> None:
     """Port 443: the certificate, then GET / on the same connection. A web server that
     only hangs up after the handshake still gives its certificate."""
-    certfile, keyfile = _self_signed(tmp_path, "CN=AXIS P1375,O=Axis Communications AB")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certfile, keyfile)
     asked: list[bytes] = []
 
     async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -314,14 +335,8 @@ def test_a_device_that_serves_its_pages_over_https_says_what_it_is_there(
             await writer.drain()
         writer.close()
 
-    async def main() -> list[Observation]:
-        server = await asyncio.start_server(page, "127.0.0.1", 0, ssl=context)
-        port = server.sockets[0].getsockname()[1]
-        monkeypatch.setattr(identify, "TLS_PORTS", frozenset({port}))
-        async with server:
-            return await identify._probe("127.0.0.1", port)
-
-    found = {o.key: o.value for o in asyncio.run(main())}
+    found = {o.key: o.value for o in _probe_loopback(
+        monkeypatch, page, tls_dir=tmp_path, subject="CN=AXIS P1375,O=Axis Communications AB")}
     assert found["tls.subject"] == "CN=AXIS P1375,O=Axis Communications AB"
     if answers:
         assert asked and asked[0].startswith(b"GET / HTTP/1.0\r\n")
@@ -364,17 +379,7 @@ def test_a_page_that_only_redirects_is_read_where_it_sends(
         await writer.drain()
         writer.close()
 
-    async def main() -> list[Observation]:
-        server = await asyncio.start_server(page, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        monkeypatch.setattr(identify, "HTTP_PORTS", frozenset({port}))
-        monkeypatch.setattr(identify, "redirect_path",
-                            lambda answer, ip, _port, tls=False: real(answer, ip, 80, tls=tls))
-        async with server:
-            return await identify._probe("127.0.0.1", port)
-
-    real = identify.redirect_path
-    found = asyncio.run(main())
+    found = _probe_loopback(monkeypatch, page)
     assert asked == [b"GET / HTTP/1.0", b"GET /login.html HTTP/1.0"]
     assert [(o.key, o.value) for o in found] == [("http.server", "lighttpd"),
                                                  ("http.title", "TOSHIBA e-STUDIO500S")]
@@ -382,10 +387,6 @@ def test_a_page_that_only_redirects_is_read_where_it_sends(
 
 def test_an_https_page_that_only_redirects_is_read_where_it_sends(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    certfile, keyfile = _self_signed(tmp_path, "CN=printer")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certfile, keyfile)
-
     async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 302 Found\r\nLocation: /hp/device/start\r\n\r\n"
@@ -394,13 +395,7 @@ def test_an_https_page_that_only_redirects_is_read_where_it_sends(
         await writer.drain()
         writer.close()
 
-    async def main() -> list[Observation]:
-        server = await asyncio.start_server(page, "127.0.0.1", 0, ssl=context)
-        port = server.sockets[0].getsockname()[1]
-        monkeypatch.setattr(identify, "TLS_PORTS", frozenset({port}))
-        async with server:
-            return await identify._probe("127.0.0.1", port)
-
-    found = {o.key: o.value for o in asyncio.run(main())}
+    found = {o.key: o.value for o in _probe_loopback(monkeypatch, page, tls_dir=tmp_path,
+                                                     subject="CN=printer")}
     assert found["tls.subject"] == "CN=printer"
     assert found["http.title"] == "HP Color LaserJet MFP M477fdw"
