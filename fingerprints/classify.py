@@ -301,9 +301,25 @@ def _organisation_prior(said: list[Observation], evidence: list[Evidence]) -> li
                         confidence=OUI_PRIOR, vendor=organisation.strip()[:256])]
 
 
+def _object_id_and_description(said: list[Observation]) -> list[Evidence]:
+    """recog reads some sysObjectIDs with the description after them ('1.3.6.1.4.1.311.1.1.3.1.2
+    Hardware: x86 ... Software: Windows Version 6.1', an Aruba switch's): the agent answers
+    both in one GET, the sensor reports them apart."""
+    from fingerprints.databases import recog_rules_by_key
+
+    oid = next((o for o in said if o.key == "snmp.sysobjectid"), None)
+    description = next((o.value for o in said if o.key == "snmp.sysdescr"), None)
+    if oid is None or not description:
+        return []
+    found = _first(recog_rules_by_key().get("snmp.sysobjectid", ()), "snmp.sysobjectid",
+                   f"{oid.value} {description}", oid.source)
+    return [found] if found is not None else []
+
+
 def classify(observations: Iterable[Observation]) -> Identity:
     said = list(observations)
     evidence = _cloud_guard([e for o in said for e in matches(o.key, o.value, source=o.source)])
+    evidence += _object_id_and_description(said)
     evidence += _organisation_prior(said, evidence)
     if not evidence:
         return Identity()

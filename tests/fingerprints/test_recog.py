@@ -193,6 +193,24 @@ def test_recog_s_examples_name_the_device_when_the_sensor_reads_them_off_the_wir
 
 
 @needs_recog
+@pytest.mark.usefixtures("with_recog")
+def test_recog_reads_an_object_id_with_the_description_after_it() -> None:
+    """recog's sysObjectID file matches '<sysObjectID> <sysDescr>' for Windows and Aruba;
+    the sensor reports the two apart, and the classifier puts them together for it."""
+    aruba = classify([
+        Observation(key="snmp.sysobjectid", value="1.3.6.1.4.1.11.2.3.7.11.181.21",
+                    source="161/udp"),
+        Observation(key="snmp.sysdescr", value=(
+            "Aruba JL256A 2930F-48G-PoE+-4SFP+ Switch, revision WC.16.01.0010, ROM "
+            "WC.16.01.0004 (/ws/swbuildm/rel_ukiah_qaoff/code/build/bom(swbuildm_rel_ukiah_"
+            "qaoff_rel_ukiah)) (Formerly ProCurve)"), source="161/udp")])
+    assert any(e.rule.startswith("recog/snmp_sysobjid.xml#") for e in aruba.evidence)
+    assert (aruba.device_type, aruba.model) == ("switch", "JL256A")
+    alone = classify([Observation(key="snmp.sysobjectid", value="1.3.6.1.4.1.11.2.3.7.11.181.21")])
+    assert not any(e.rule.startswith("recog/snmp_sysobjid.xml#") for e in alone.evidence)
+
+
+@needs_recog
 def test_an_import_is_verified_swapped_in_and_the_previous_kept(tmp_path: Path) -> None:
     store = tmp_path / "store"
     first = databases.import_recog(SHARED, root=store)
