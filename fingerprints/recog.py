@@ -45,6 +45,7 @@ RECOG_KEYS = {
     "http_xpoweredby": "http.x_powered_by",
     "http_cookies": "http.cookie",
     "x509_issuers": "tls.issuer",
+    "favicons": "http.favicon_md5",
 }
 # A recog match counts for less than a netvagt rule of the same key: those were written for
 # the devices municipalities run and checked in the lab; recog's are broader.

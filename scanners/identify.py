@@ -92,6 +92,37 @@ def html_title(body: bytes) -> bytes | None:
     return body[opened + 1:end] if end >= 0 else None
 
 
+MAX_FAVICON_BYTES = 262_144  # a multi-size icon runs to 100 KB or more; an MD5 needs all of it
+FAVICON_KEY = "http.favicon_md5"
+_IMAGE_MAGIC = (b"\x00\x00\x01\x00", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"BM", b"<svg",
+                b"<?xml")
+
+
+def parse_favicon(response: bytes) -> list[tuple[str, str]]:
+    """The MD5 of a web server's /favicon.ico, the way recog's favicon database names the
+    product behind it: only a whole image (200, every byte its Content-Length says, not
+    chunked), never the HTML page a catch-all server sends for any path."""
+    head, sep, body = response.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    if not sep or not body or not lines[0].startswith(b"HTTP/") or lines[0][9:12] != b"200":
+        return []
+    headers = {}
+    for line in lines[1:64]:
+        name, colon, value = line.partition(b":")
+        if colon:
+            headers[name.strip().lower()] = value.strip().lower()
+    if b"chunked" in headers.get(b"transfer-encoding", b""):
+        return []
+    length = headers.get(b"content-length", b"")
+    if (length and (not length.isdigit() or int(length) != len(body))) or (
+            len(response) >= MAX_FAVICON_BYTES):
+        return []  # cut short: its MD5 would name nothing
+    typed = headers.get(b"content-type", b"").startswith(b"image/")
+    if not typed and not body.lstrip()[:8].startswith(_IMAGE_MAGIC):
+        return []
+    return [(FAVICON_KEY, hashlib.md5(body, usedforsecurity=False).hexdigest())]
+
+
 def parse_rtsp(response: bytes) -> list[tuple[str, str]]:
     for line in response.split(b"\r\n")[1:]:
         name, sep, value = line.partition(b":")
@@ -264,11 +295,13 @@ async def alone_async(probe: Awaitable[_R], what: str, empty: _R) -> _R:
         return empty
 
 
-async def exchange(ip: str, port: int, request: bytes) -> bytes:
+async def exchange(ip: str, port: int, request: bytes, *,
+                   limit: int = MAX_RESPONSE_BYTES) -> bytes:
     """Send one request on a fresh connection and read the answer, bounded in time and size."""
     reader, writer = await asyncio.wait_for(bind.open_connection(ip, port), PROBE_TIMEOUT_S)
     try:
-        return await _request(reader, writer, request, until_head=port in RTSP_PORTS)
+        return await _request(reader, writer, request, until_head=port in RTSP_PORTS,
+                              limit=limit)
     finally:
         writer.close()
         with contextlib.suppress(Exception):
@@ -276,13 +309,13 @@ async def exchange(ip: str, port: int, request: bytes) -> bytes:
 
 
 async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, *,
-               until_head: bool = False) -> bytes:
+                   until_head: bool = False, limit: int = MAX_RESPONSE_BYTES) -> bytes:
     """Send ``request`` and read the answer until the peer closes, bounded in time and size
     (``until_head``: until its headers end, for RTSP, which keeps the connection open)."""
     writer.write(request)
     await writer.drain()
     chunks, size = [], 0
-    while size < MAX_RESPONSE_BYTES:
+    while size < limit:
         chunk = await asyncio.wait_for(reader.read(8192), PROBE_TIMEOUT_S)
         if not chunk:
             break
@@ -290,7 +323,7 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
         size += len(chunk)
         if until_head and b"\r\n\r\n" in b"".join(chunks):
             break
-    return b"".join(chunks)[:MAX_RESPONSE_BYTES]
+    return b"".join(chunks)[:limit]
 
 
 def _http_get(ip: str, path: str = "/") -> bytes:
@@ -344,10 +377,16 @@ async def _tls(ip: str, port: int, describe: Describe | None) -> list[Found]:
         with contextlib.suppress(TimeoutError, OSError, ssl.SSLError):
             _, page = await _tls_exchange(ip, port, _http_get(ip, path))
             found += [Observation(k, v, source) for k, v in parse_http(page or b"")]
+    if answer.startswith(b"HTTP/"):  # and its icon, as over plain HTTP
+        with contextlib.suppress(TimeoutError, OSError, ssl.SSLError):
+            _, icon = await _tls_exchange(ip, port, _http_get(ip, "/favicon.ico"),
+                                          limit=MAX_FAVICON_BYTES)
+            found += [Observation(k, v, source) for k, v in parse_favicon(icon or b"")]
     return list(dict.fromkeys(found))
 
 
-async def _tls_exchange(ip: str, port: int, request: bytes) -> tuple[bytes | None, bytes | None]:
+async def _tls_exchange(ip: str, port: int, request: bytes, *, limit: int = MAX_RESPONSE_BYTES
+                        ) -> tuple[bytes | None, bytes | None]:
     """The server's certificate (DER), and its answer to ``request`` (None if it gave none)."""
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -357,7 +396,7 @@ async def _tls_exchange(ip: str, port: int, request: bytes) -> tuple[bytes | Non
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
         try:
-            return der, await _request(reader, writer, request)
+            return der, await _request(reader, writer, request, limit=limit)
         except (TimeoutError, OSError, ssl.SSLError):
             return der, None
     finally:
@@ -472,6 +511,10 @@ async def _probe(ip: str, port: int, describe: Describe | None = None) -> list[F
                 with contextlib.suppress(TimeoutError, OSError):
                     found += [Observation(k, v, source) for k, v in parse_http(
                         await exchange(ip, port, _http_get(ip, path)))]
+            if answer.startswith(b"HTTP/"):  # a web server: its icon names its product
+                with contextlib.suppress(TimeoutError, OSError):
+                    found += [Observation(k, v, source) for k, v in parse_favicon(await exchange(
+                        ip, port, _http_get(ip, "/favicon.ico"), limit=MAX_FAVICON_BYTES))]
             return list(dict.fromkeys(found))
         if port in RTSP_PORTS:
             request = f"OPTIONS rtsp://{ip}:{port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode()

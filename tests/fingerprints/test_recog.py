@@ -211,6 +211,16 @@ def test_recog_reads_an_object_id_with_the_description_after_it() -> None:
 
 
 @needs_recog
+@pytest.mark.usefixtures("with_recog")
+def test_a_web_server_s_icon_names_the_product_behind_it() -> None:
+    """recog's favicon database: the MD5 of /favicon.ico (the sensor reads it whole)."""
+    camera = classify([Observation(key="http.favicon_md5",
+                                   value="842c79ab11f38323fc554afbea5c990a")])
+    assert (camera.vendor, camera.device_type) == ("D-Link", "camera")
+    assert classify([Observation(key="http.favicon_md5", value="0" * 32)]).to_dict() == {}
+
+
+@needs_recog
 def test_an_import_is_verified_swapped_in_and_the_previous_kept(tmp_path: Path) -> None:
     store = tmp_path / "store"
     first = databases.import_recog(SHARED, root=store)

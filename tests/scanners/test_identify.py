@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -380,7 +381,8 @@ def test_a_page_that_only_redirects_is_read_where_it_sends(
         writer.close()
 
     found = _probe_loopback(monkeypatch, page)
-    assert asked == [b"GET / HTTP/1.0", b"GET /login.html HTTP/1.0"]
+    assert asked == [b"GET / HTTP/1.0", b"GET /login.html HTTP/1.0",
+                     b"GET /favicon.ico HTTP/1.0"]  # the login page again: no icon
     assert [(o.key, o.value) for o in found] == [("http.server", "lighttpd"),
                                                  ("http.title", "TOSHIBA e-STUDIO500S")]
 
@@ -399,3 +401,35 @@ def test_an_https_page_that_only_redirects_is_read_where_it_sends(
                                                      subject="CN=printer")}
     assert found["tls.subject"] == "CN=printer"
     assert found["http.title"] == "HP Color LaserJet MFP M477fdw"
+
+
+ICON = b"\x00\x00\x01\x00\x01\x00\x10\x10" + bytes(range(256)) * 4  # an ICO header, then pixels
+ICON_MD5 = hashlib.md5(ICON, usedforsecurity=False).hexdigest()  # recog's favicon key
+
+
+@pytest.mark.parametrize(("answer", "named"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Type: image/x-icon\r\nContent-Length: 1032\r\n\r\n" + ICON,
+     True),
+    (b"HTTP/1.0 200 OK\r\n\r\n" + ICON, True),  # no headers to say so: the ICO magic does
+    (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>login</html>", False),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + ICON, False),  # cut short
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n408\r\n" + ICON, False),
+    (b"HTTP/1.1 404 Not Found\r\nContent-Type: image/x-icon\r\n\r\n" + ICON, False),
+    (b"garbage", False),
+])
+def test_a_favicon_is_read_whole_or_not_at_all(answer: bytes, named: bool) -> None:
+    found = identify.parse_favicon(answer)
+    assert found == ([("http.favicon_md5", ICON_MD5)] if named else [])
+
+
+def test_the_sensor_reads_a_web_server_s_icon(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: image/vnd.microsoft.icon\r\n\r\n" + ICON
+                     if request.startswith(b"GET /favicon.ico ") else
+                     b"HTTP/1.1 200 OK\r\n\r\n<title>Login</title>")
+        await writer.drain()
+        writer.close()
+
+    found = {o.key: o.value for o in _probe_loopback(monkeypatch, page)}
+    assert found["http.favicon_md5"] == ICON_MD5
