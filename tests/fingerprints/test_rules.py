@@ -117,3 +117,16 @@ def test_one_product_is_one_kind_of_device_in_every_rule_file() -> None:
             if rule.fixed.get("product"):
                 makers.setdefault(rule.fixed["product"], set()).add(rule.fixed.get("vendor"))
     assert {p: m for p, m in makers.items() if len(m) > 1} == {}  # one spelling of its maker
+
+
+def test_a_maker_is_spelled_one_way() -> None:
+    """'LG' in one file and 'LG Electronics' in another split one TV's support in two and
+    show a conflict. A maker whose name starts another's is a sub-brand named on purpose."""
+    from fingerprints.rules import rules_by_key
+
+    brands = {("Cisco", "Cisco Meraki"), ("Google", "Google Nest"), ("HPE", "HPE Aruba")}
+    makers = sorted({rule.fixed["vendor"] for rules in rules_by_key().values()
+                     for rule in rules if rule.fixed.get("vendor")})
+    split = [(a, b) for a in makers for b in makers
+             if b.lower().startswith(f"{a.lower()} ") and (a, b) not in brands]
+    assert split == []
