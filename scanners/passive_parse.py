@@ -381,6 +381,21 @@ def _mdns6(frame: bytes) -> list[Heard]:
                         source if _is_address(source) else None)
 
 
+def client_fqdn_host(option: bytes) -> str | None:
+    """The host name in a DHCP Client FQDN option (RFC 4702): three bytes of flags and
+    codes, then the name in DNS wire format (flag E) or as text; its first label."""
+    if len(option) < 4:
+        return None
+    name = option[3:]
+    if option[0] & 0x04:  # E: canonical wire format, length-prefixed labels
+        size = name[0]
+        label = name[1:1 + size] if 0 < size <= 63 and len(name) > size else b""
+    else:
+        label = name.split(b".", 1)[0]
+    host = _s(label)[:63]
+    return host or None
+
+
 def _dhcp(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     from scapy.layers.dhcp import BOOTP, DHCP
 
@@ -388,9 +403,15 @@ def _dhcp(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
         return []
     client = mac_text(bytes(packet[BOOTP].chaddr)[:6])
     out = [Heard(mac=client, ip=sender)]
-    for option in packet[DHCP].options[:MAX_ITEMS]:
-        if not isinstance(option, tuple) or len(option) < 2:
-            continue
+    options = [o for o in packet[DHCP].options[:MAX_ITEMS] if isinstance(o, tuple) and len(o) > 1]
+    if not any(name == "hostname" for name, *_ in options):
+        # no host name (option 12): the first label of the client's FQDN (option 81), which
+        # some clients send instead
+        fqdn = next((value for name, value, *_ in options if name == "client_FQDN"), None)
+        host = client_fqdn_host(fqdn) if isinstance(fqdn, bytes) else None
+        if host:
+            out.append(Heard(mac=client, ip=sender, key="dhcp.hostname", value=host))
+    for option in options:
         name, value = option[0], option[1]
         if name == "hostname":
             out.append(Heard(mac=client, ip=sender, key="dhcp.hostname", value=_s(value)))

@@ -333,3 +333,22 @@ def test_a_capture_from_any_interface_or_a_trunk_mirror_is_read_like_ethernet(tm
     raw = tmp_path / "raw-ip.pcap"
     wrpcap(str(raw), [dhcp], linktype=101)
     assert read_pcap(raw, scope=scope) == {}
+
+
+def test_a_client_that_sends_only_its_fqdn_is_named_by_it() -> None:
+    """Some DHCP clients send option 81 (Client FQDN) and no option 12: its first label is
+    the host name, in text or in DNS wire format (flag E)."""
+    def request(*options: Any) -> list[Heard]:
+        frame = (Ether(src=PC, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+                 / UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(PC.replace(":", "")))
+                 / DHCP(options=[("message-type", "request"), *options, "end"]))
+        return [h for h in parse(bytes(frame)) if h.key == "dhcp.hostname"]
+
+    assert [h.value for h in request(("client_FQDN", b"\x00\x00\x00PC042.kommune.local"))] == [
+        "PC042"]
+    wire = b"\x05\x00\x00\x05PC042\x07kommune\x05local\x00"
+    assert [h.value for h in request(("client_FQDN", wire))] == ["PC042"]
+    # with a host name too, the host name alone
+    assert [h.value for h in request(("hostname", b"PC042"), ("client_FQDN", wire))] == ["PC042"]
+    for broken in (b"", b"\x05\x00\x00", b"\x05\x00\x00\x40abc", b"\x00\x00\x00"):
+        assert request(("client_FQDN", broken)) == []
