@@ -20,7 +20,7 @@ from scapy.utils import PcapWriter
 
 from scanners import identify, mdns, ndp, snmp, ssdp
 from scanners.passive import FrameStats, read_pcap
-from scanners.passive_parse import parse
+from scanners.passive_parse import as_ethernet, client_fqdn_host, parse
 from scanners.scope import Scope
 
 # ff:ff:ff:ff:ff:ff <- 02:00:00:00:78:01, ARP, cut after the opcode: scapy reads its sender
@@ -54,6 +54,14 @@ DEVICE_PARSERS = {
     "frame": parse,
     "bacnet-i-am": identify.parse_bacnet_iam,
     "icmpv6-echo-reply": lambda b: ndp.parse_reply(b, 1),
+    "favicon": identify.parse_favicon,
+    "redirect": lambda b: identify.redirect_path(b, "10.0.0.9", 80),
+    "dhcp-client-fqdn": client_fqdn_host,
+    "banner-ftp": lambda b: identify.parse_banner(21, b),
+    # a captured frame of each link, made Ethernet, then parsed
+    "capture-link-sll": lambda b: parse(as_ethernet(b, 113) or b""),
+    "capture-link-sll2": lambda b: parse(as_ethernet(b, 276) or b""),
+    "capture-link-vlan": lambda b: parse(as_ethernet(b) or b""),
 }
 
 SEEDS = [
@@ -70,6 +78,11 @@ SEEDS = [
     b'<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0"><device>'
     b"<manufacturer>Sonos</manufacturer></device></root>",
     bytes.fromhex("810a0014" "0100" "1000c4" "02000003" "2205c4" "9100" "210a"),  # BACnet I-Am
+    b"HTTP/1.1 302 Found\r\nLocation: http://10.0.0.9/login.html\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Type: image/x-icon\r\nContent-Length: 8\r\n\r\n"
+    b"\x00\x00\x01\x00\x01\x00\x10\x10",
+    b"\x05\x00\x00\x05PC042\x07kommune\x05local\x00",  # a DHCP Client FQDN
+    bytes.fromhex("0000000100060050b6102041aaaa0800") + b"\x45" + bytes(27),  # a cooked frame
 ]
 
 
