@@ -9,6 +9,7 @@ the losers as conflicts, so nothing contradicting is hidden.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -118,11 +119,14 @@ def own_form(key: str, value: str) -> str:
     """The form the built-in rules read: a greeting on one line. The sensor sends a Telnet
     greeting whole, as recog reads it (fingerprints.recog.candidates); the built-in rules
     read its lines joined by spaces. An FTP greeting's first line is read as '220 ...'
-    whether or not more lines follow ('220-...')."""
+    whether or not more lines follow ('220-...'). A page title's HTML entities are read as
+    the characters they stand for (recog's patterns read them as sent)."""
     if key == "telnet.banner" and ("\n" in value or "\r" in value):
         return " ".join(line for line in value.splitlines() if line.strip())
     if key == "ftp.banner" and value[3:4] == "-" and value[:3].isdigit():
         return f"{value[:3]} {value[4:]}"
+    if key == "http.title" and "&" in value:  # 'DiskStation&nbsp;-&nbsp;Synology', 'AT&amp;T'
+        return " ".join(html.unescape(value).split())
     return value
 
 

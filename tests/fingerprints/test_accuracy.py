@@ -204,6 +204,7 @@ def test_switch_words_name_network_switches_only(said: str, kind: str | None) ->
     ("snmp.sysdescr", "TOSHIBA e-STUDIO500S", "printer"),
     ("http.title", "Epson AL-MX14NF", "printer"),
     ("http.title", "Archery club members", None),
+    ("http.title", "Network&nbsp;Camera&nbsp;VB-H45", "camera"),  # entities read as characters
     ("http.title", "Tomato soup recipes", None),  # the firmware is 'Tomato 1.28'
     ("http.server", "UPnP/Tomato 1.28.9014 MIPSR2-RAF-v1.3g K26", "router"),
 ])
