@@ -512,6 +512,33 @@ _CDP_CAPABILITIES = ((0x80, "telephone"), (0x01, "router"), (0x0A, "bridge"),
                      (0x40, "repeater"), (0x10, "station"))
 
 
+LLDP_MED_OUI = 0x0012BB  # TIA: LLDP-MED (ANSI/TIA-1057)
+_MED_CLASSES = {1: "I", 2: "II", 3: "III", 4: "network"}  # endpoint classes; a switch or AP
+_MED_INVENTORY = {5: "hardware", 6: "firmware", 7: "software", 9: "manufacturer", 10: "model"}
+
+
+def lldp_med(packet: Packet) -> str:
+    """What an LLDP-MED device says of itself (the TIA's organisation-specific TLVs): its
+    class (III: a communication endpoint, an IP phone) and its inventory (manufacturer,
+    model, firmware), as 'class=III; manufacturer=Yealink; model=SIP-T46S'. Desk phones,
+    conference phones and many access points send it; the serial number is left out."""
+    from scapy.contrib.lldp import LLDPDUGenericOrganisationSpecific
+
+    said: dict[str, str] = {}
+    layer = packet.getlayer(LLDPDUGenericOrganisationSpecific)
+    for _ in range(MAX_ITEMS):
+        if layer is None:
+            break
+        if isinstance(layer, LLDPDUGenericOrganisationSpecific) and layer.org_code == LLDP_MED_OUI:
+            data = bytes(layer.data or b"")
+            if layer.subtype == 1 and len(data) >= 3 and data[2] in _MED_CLASSES:
+                said.setdefault("class", _MED_CLASSES[data[2]])
+            elif layer.subtype in _MED_INVENTORY and data:
+                said.setdefault(_MED_INVENTORY[layer.subtype], _s(data.replace(b";", b",")[:64]))
+        layer = layer.payload.getlayer(LLDPDUGenericOrganisationSpecific) if layer.payload else None
+    return "; ".join(f"{name}={value}" for name, value in said.items() if value)
+
+
 def _lldp(packet: Packet, mac: str) -> list[Heard]:
     from scapy.contrib.lldp import (
         LLDPDUManagementAddress,
@@ -533,6 +560,9 @@ def _lldp(packet: Packet, mac: str) -> list[Heard]:
         said = [word for field, word in _LLDP_CAPABILITIES if getattr(layer, field, 0)]
         if said:
             out.append(Heard(mac=mac, key="lldp.capabilities", value=",".join(said)))
+    med = lldp_med(packet)
+    if med:
+        out.append(Heard(mac=mac, key="lldp.med", value=med))
     if packet.haslayer(LLDPDUManagementAddress):
         mgmt = packet[LLDPDUManagementAddress]
         raw = bytes(getattr(mgmt, "management_address", b""))

@@ -518,6 +518,21 @@ def hostile_frames(mac: str) -> list[bytes]:
     ]
 
 
+def _lldp_med(params: dict[str, str]) -> Any:
+    """LLDP-MED's TLVs (ANSI/TIA-1057) when the device has a class: capabilities and class,
+    then the inventory it names (software, manufacturer, model), as a phone sends them."""
+    from scapy.contrib.lldp import LLDPDUGenericOrganisationSpecific as Org
+    from scapy.packet import NoPayload
+
+    if "med_class" not in params:
+        return NoPayload()
+    tlvs = Org(org_code=0x0012BB, subtype=1, data=b"\x00\x33" + bytes([int(params["med_class"])]))
+    for subtype, name in ((7, "med_software"), (9, "med_manufacturer"), (10, "med_model")):
+        if name in params:
+            tlvs = tlvs / Org(org_code=0x0012BB, subtype=subtype, data=params[name].encode())
+    return tlvs
+
+
 def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -> list[bytes]:
     """The broadcast and multicast frames a device sends unasked: a DHCP request (hostname,
     vendor class, parameter list), LLDP, CDP. Built with scapy to the real formats."""
@@ -562,7 +577,7 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
                 / LLDPDUManagementAddress(management_address_subtype=1,
                                           management_address=bytes(int(b) for b in mgmt.split(".")),
                                           interface_numbering_subtype=2, interface_number=1)
-                / LLDPDUEndOfLLDPDU()))
+                / _lldp_med(params) / LLDPDUEndOfLLDPDU()))
         elif kind == "cdp":
             from scapy.contrib.cdp import (
                 CDPAddrRecordIPv4,

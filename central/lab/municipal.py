@@ -107,7 +107,10 @@ DEVICES = (
         vendor="Cisco Systems, Inc", device_type="voip_phone",
         services=(
             udp(5060, "sip", user_agent="Cisco-CP8845/12.8.1"),
-            chatter("cdp", cdp_id="SEP6C03B5102041", cdp_platform="Cisco IP Phone 8845"),
+            chatter("cdp,lldp", cdp_id="SEP6C03B5102041", cdp_platform="Cisco IP Phone 8845",
+                    lldp_name="SEP6C03B5102041", lldp_descr="Cisco IP Phone CP-8845, V3, "
+                    "sip8845.12-8-1", med_class="3", med_manufacturer="Cisco Systems, Inc.",
+                    med_model="CP-8845", med_software="sip8845.12-8-1"),
         ),
     ),
     DeviceSpec(

@@ -158,7 +158,7 @@ EVIDENCE_KEYS = {
     "workstation": {"dhcp.vendor_class", "dhcp.params"},
     "phone": {"dhcp.hostname", "dhcp.vendor_class"},
     "idrac": {"tls.subject", "http.title"},  # its page, behind the certificate (HTTPS only)
-    "cisco-phone": {"cdp.platform", "sip.user_agent"},
+    "cisco-phone": {"cdp.platform", "sip.user_agent", "lldp.med"},  # LLDP-MED class III
     "scalance": {"lldp.sysdescr"},
     "sonos": {"ssdp.server", "upnp.description"},
     "siemens-s7": {"snmp.sysdescr", "snmp.sysobjectid"},

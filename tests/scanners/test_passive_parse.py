@@ -352,3 +352,33 @@ def test_a_client_that_sends_only_its_fqdn_is_named_by_it() -> None:
     assert [h.value for h in request(("hostname", b"PC042"), ("client_FQDN", wire))] == ["PC042"]
     for broken in (b"", b"\x05\x00\x00", b"\x05\x00\x00\x40abc", b"\x00\x00\x00"):
         assert request(("client_FQDN", broken)) == []
+
+
+def test_an_lldp_med_phone_says_its_class_and_model() -> None:
+    """LLDP-MED (ANSI/TIA-1057): class III (a communication endpoint) and the inventory TLVs;
+    the serial number is left out, and another organisation's TLVs are not read as MED."""
+    from scapy.contrib.lldp import LLDPDUGenericOrganisationSpecific as Org
+
+    from fingerprints.classify import Observation, classify
+
+    phone = "80:5e:c0:10:20:42"
+    frame = (Ether(src=phone, dst="01:80:c2:00:00:0e")
+             / LLDPDUChassisID(subtype=4, id=phone) / LLDPDUPortID(subtype=5, id=b"WAN")
+             / LLDPDUTimeToLive(ttl=120)
+             / Org(org_code=0x0012BB, subtype=1, data=b"\x00\x33\x03")  # capabilities, class III
+             / Org(org_code=0x0012BB, subtype=7, data=b"66.86.0.15")
+             / Org(org_code=0x0012BB, subtype=8, data=b"SERIAL123")
+             / Org(org_code=0x0012BB, subtype=9, data=b"Yealink")
+             / Org(org_code=0x0012BB, subtype=10, data=b"SIP-T46S")
+             / Org(org_code=0x00120F, subtype=1, data=b"\x03\x6c\x00\x10")  # 802.3, not MED
+             / LLDPDUEndOfLLDPDU())
+    said = {h.key: str(h.value) for h in parse(bytes(frame)) if h.key}
+    assert said["lldp.med"] == "class=III; software=66.86.0.15; manufacturer=Yealink; model=SIP-T46S"
+    named = classify([Observation("lldp.med", said["lldp.med"])])
+    assert (named.vendor, named.model, named.device_type) == ("Yealink", "SIP-T46S", "voip_phone")
+    switch = (Ether(src=phone, dst="01:80:c2:00:00:0e") / LLDPDUChassisID(subtype=4, id=phone)
+              / LLDPDUPortID(subtype=5, id=b"1") / LLDPDUTimeToLive(ttl=120)
+              / Org(org_code=0x0012BB, subtype=1, data=b"\x00\x01\x04") / LLDPDUEndOfLLDPDU())
+    med = [str(h.value) for h in parse(bytes(switch)) if h.key == "lldp.med"]
+    assert med == ["class=network"]
+    assert classify([Observation("lldp.med", med[0])]).device_type is None
