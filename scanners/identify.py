@@ -23,6 +23,7 @@ import struct
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from fingerprints.observation import Observation
 from scanners import bind, snmp
@@ -98,26 +99,33 @@ _IMAGE_MAGIC = (b"\x00\x00\x01\x00", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"BM"
                 b"<?xml")
 
 
+def _http_head(response: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """An HTTP answer's status code (b'' if it is not one), its headers (names in lower
+    case, the first 63 lines, the first of a repeated name) and its body."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head[:8192].split(b"\r\n")
+    if not lines[0].startswith(b"HTTP/"):
+        return b"", {}, body
+    headers: dict[bytes, bytes] = {}
+    for line in lines[1:64]:
+        name, colon, value = line.partition(b":")
+        if colon:
+            headers.setdefault(name.strip().lower(), value.strip())
+    return lines[0][9:12], headers, body
+
+
 def parse_favicon(response: bytes) -> list[tuple[str, str]]:
     """The MD5 of a web server's /favicon.ico, the way recog's favicon database names the
     product behind it: only a whole image (200, every byte its Content-Length says, not
     chunked), never the HTML page a catch-all server sends for any path."""
-    head, sep, body = response.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    if not sep or not body or not lines[0].startswith(b"HTTP/") or lines[0][9:12] != b"200":
-        return []
-    headers = {}
-    for line in lines[1:64]:
-        name, colon, value = line.partition(b":")
-        if colon:
-            headers[name.strip().lower()] = value.strip().lower()
-    if b"chunked" in headers.get(b"transfer-encoding", b""):
+    status, headers, body = _http_head(response)
+    if status != b"200" or not body or b"chunked" in headers.get(b"transfer-encoding", b""):
         return []
     length = headers.get(b"content-length", b"")
     if (length and (not length.isdigit() or int(length) != len(body))) or (
             len(response) >= MAX_FAVICON_BYTES):
         return []  # cut short: its MD5 would name nothing
-    typed = headers.get(b"content-type", b"").startswith(b"image/")
+    typed = headers.get(b"content-type", b"").lower().startswith(b"image/")
     if not typed and not body.lstrip()[:8].startswith(_IMAGE_MAGIC):
         return []
     return [(FAVICON_KEY, hashlib.md5(body, usedforsecurity=False).hexdigest())]
@@ -338,51 +346,57 @@ def redirect_path(answer: bytes, ip: str, port: int, *, tls: bool = False) -> st
     """Where a page sends us, when that is another page of the same server: a camera or a
     printer whose '/' only redirects to '/login.html' or '/doc/index.html' names itself
     there. Another server, scheme or port, or a path that is not plain text: None."""
-    head = answer[:8192].split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-    if not head[0].startswith(b"HTTP/") or head[0][9:12] not in _REDIRECTS:
+    status, headers, _ = _http_head(answer)
+    if status not in _REDIRECTS or b"location" not in headers:
         return None
-    for line in head[1:64]:
-        name, sep, value = line.partition(b":")
-        if not sep or name.strip().lower() != b"location":
-            continue
-        where = value.strip().decode("ascii", "replace")
-        if not where.startswith("/") or where.startswith("//"):
-            from urllib.parse import urlsplit
+    where = headers[b"location"].decode("ascii", "replace")
+    if not where.startswith("/") or where.startswith("//"):
+        try:
+            parts = urlsplit(where)
+            same = (parts.scheme == ("https" if tls else "http") and parts.hostname == ip
+                    and (parts.port or (443 if tls else 80)) == port)
+        except ValueError:
+            return None
+        if not same:
+            return None
+        where = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
+    return where if where != "/" and _PATH_RE.fullmatch(where) else None
 
-            try:
-                parts = urlsplit(where)
-                same = (parts.scheme == ("https" if tls else "http") and parts.hostname == ip
-                        and (parts.port or (443 if tls else 80)) == port)
-            except ValueError:
-                return None
-            if not same:
-                return None
-            where = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
-        return where if where != "/" and _PATH_RE.fullmatch(where) else None
-    return None
+
+Ask = Callable[[bytes, int], Awaitable[bytes | None]]  # a request and a size bound -> answer
+
+
+async def _web(ip: str, port: int, answer: bytes, ask: Ask, *, tls: bool,
+               describe: Describe | None) -> list[Found]:
+    """What a web server's answer to ``GET /`` says, then the page one redirect away on the
+    same server and the server's icon, each asked with ``ask`` (HTTP or HTTPS alike)."""
+    source = f"{port}/tcp"
+    found = [*(Observation(k, v, source) for k, v in parse_http(answer)),
+             *await asyncio.to_thread(described, describe, answer, "http", source)]
+    more: list[tuple[bytes, int, Callable[[bytes], list[tuple[str, str]]]]] = []
+    path = redirect_path(answer, ip, port, tls=tls)
+    if path is not None:  # its page's title
+        more.append((_http_get(ip, path), MAX_RESPONSE_BYTES, parse_http))
+    if answer.startswith(b"HTTP/"):  # a web server: its icon names its product
+        more.append((_http_get(ip, "/favicon.ico"), MAX_FAVICON_BYTES, parse_favicon))
+    for request, limit, parse in more:
+        with contextlib.suppress(TimeoutError, OSError, ssl.SSLError):
+            found += [Observation(k, v, source) for k, v in parse(await ask(request, limit) or b"")]
+    return list(dict.fromkeys(found))
 
 
 async def _tls(ip: str, port: int, describe: Describe | None) -> list[Found]:
     """The certificate, then the page behind it: a device that serves its pages only over
     HTTPS (a redirect on port 80, or nothing there) says its server, realm and title here."""
-    source = f"{port}/tcp"
     der, answer = await _tls_exchange(ip, port, _http_get(ip))
-    found = [Observation(k, v, source) for k, v in parse_certificate(der)] if der else []
+    found = [Observation(k, v, f"{port}/tcp") for k, v in parse_certificate(der)] if der else []
     if answer is None:
         return found  # the certificate alone: not a web server, or one that hung up
-    found += [*(Observation(k, v, source) for k, v in parse_http(answer)),
-              *await asyncio.to_thread(described, describe, answer, "http", source)]
-    path = redirect_path(answer, ip, port, tls=True)
-    if path is not None:  # one redirect, on the same server, as over plain HTTP
-        with contextlib.suppress(TimeoutError, OSError, ssl.SSLError):
-            _, page = await _tls_exchange(ip, port, _http_get(ip, path))
-            found += [Observation(k, v, source) for k, v in parse_http(page or b"")]
-    if answer.startswith(b"HTTP/"):  # and its icon, as over plain HTTP
-        with contextlib.suppress(TimeoutError, OSError, ssl.SSLError):
-            _, icon = await _tls_exchange(ip, port, _http_get(ip, "/favicon.ico"),
-                                          limit=MAX_FAVICON_BYTES)
-            found += [Observation(k, v, source) for k, v in parse_favicon(icon or b"")]
-    return list(dict.fromkeys(found))
+
+    async def ask(request: bytes, limit: int) -> bytes | None:
+        return (await _tls_exchange(ip, port, request, limit=limit))[1]
+
+    return [*found, *await _web(ip, port, answer, ask, tls=True, describe=describe)]
 
 
 async def _tls_exchange(ip: str, port: int, request: bytes, *, limit: int = MAX_RESPONSE_BYTES
@@ -503,19 +517,11 @@ async def _probe(ip: str, port: int, describe: Describe | None = None) -> list[F
             return [Observation(k, v, source)
                     for k, v in parse_pjl(await exchange(ip, port, PJL_INFO_ID))]
         if port in HTTP_PORTS:
-            answer = await exchange(ip, port, _http_get(ip))
-            found = [*(Observation(k, v, source) for k, v in parse_http(answer)),
-                     *await asyncio.to_thread(described, describe, answer, "http", source)]
-            path = redirect_path(answer, ip, port)
-            if path is not None:  # one redirect, on the same server: its page's title
-                with contextlib.suppress(TimeoutError, OSError):
-                    found += [Observation(k, v, source) for k, v in parse_http(
-                        await exchange(ip, port, _http_get(ip, path)))]
-            if answer.startswith(b"HTTP/"):  # a web server: its icon names its product
-                with contextlib.suppress(TimeoutError, OSError):
-                    found += [Observation(k, v, source) for k, v in parse_favicon(await exchange(
-                        ip, port, _http_get(ip, "/favicon.ico"), limit=MAX_FAVICON_BYTES))]
-            return list(dict.fromkeys(found))
+            async def ask(request: bytes, limit: int) -> bytes | None:
+                return await exchange(ip, port, request, limit=limit)
+
+            return await _web(ip, port, await exchange(ip, port, _http_get(ip)), ask,
+                              tls=False, describe=describe)
         if port in RTSP_PORTS:
             request = f"OPTIONS rtsp://{ip}:{port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode()
             answer = await exchange(ip, port, request)

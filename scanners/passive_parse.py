@@ -286,20 +286,25 @@ def dns_query_name(message: bytes) -> str | None:
     and for reverse lookups and single-label names, which name no maker."""
     if len(message) < 17 or message[2] & 0x80 or struct.unpack_from("!H", message, 4)[0] < 1:
         return None
+    labels = _wire_labels(message[12:])
+    return _dns_name(labels) if labels is not None else None
+
+
+def _wire_labels(data: bytes, *, partial: bool = False) -> list[bytes] | None:
+    """A name in DNS wire format (length-prefixed labels, then a zero), as its labels; None
+    for a pointer (no query needs one) or a name running off the end. ``partial``: the
+    zero may be missing (a DHCP client's partial FQDN, RFC 4702)."""
     labels: list[bytes] = []
-    at = 12
-    while at < len(message):
-        size = message[at]
+    at = 0
+    while at < len(data):
+        size = data[at]
         if size == 0:
-            break
-        if size & 0xC0 or at + 1 + size > len(message) or len(labels) >= 127:
-            return None  # a pointer (no query needs one), or a name running off the end
-        label = message[at + 1:at + 1 + size]
-        labels.append(label)
+            return labels
+        if size & 0xC0 or at + 1 + size > len(data) or len(labels) >= 127:
+            return None
+        labels.append(data[at + 1:at + 1 + size])
         at += 1 + size
-    else:
-        return None
-    return _dns_name(labels)
+    return labels if partial else None
 
 
 def _dns_name(labels: list[bytes]) -> str | None:
@@ -386,12 +391,11 @@ def client_fqdn_host(option: bytes) -> str | None:
     codes, then the name in DNS wire format (flag E) or as text; its first label."""
     if len(option) < 4:
         return None
-    name = option[3:]
-    if option[0] & 0x04:  # E: canonical wire format, length-prefixed labels
-        size = name[0]
-        label = name[1:1 + size] if 0 < size <= 63 and len(name) > size else b""
+    if option[0] & 0x04:  # E: canonical wire format
+        labels = _wire_labels(option[3:], partial=True)
+        label = labels[0] if labels else b""
     else:
-        label = name.split(b".", 1)[0]
+        label = option[3:].split(b".", 1)[0]
     host = _s(label)[:63]
     return host or None
 
@@ -525,17 +529,15 @@ def lldp_med(packet: Packet) -> str:
     from scapy.contrib.lldp import LLDPDUGenericOrganisationSpecific
 
     said: dict[str, str] = {}
-    layer = packet.getlayer(LLDPDUGenericOrganisationSpecific)
-    for _ in range(MAX_ITEMS):
-        if layer is None:
-            break
-        if isinstance(layer, LLDPDUGenericOrganisationSpecific) and layer.org_code == LLDP_MED_OUI:
-            data = bytes(layer.data or b"")
-            if layer.subtype == 1 and len(data) >= 3 and data[2] in _MED_CLASSES:
-                said.setdefault("class", _MED_CLASSES[data[2]])
-            elif layer.subtype in _MED_INVENTORY and data:
-                said.setdefault(_MED_INVENTORY[layer.subtype], _s(data.replace(b";", b",")[:64]))
-        layer = layer.payload.getlayer(LLDPDUGenericOrganisationSpecific) if layer.payload else None
+    for layer in packet.iterpayloads():  # a frame of at most 1514 bytes: a bounded walk
+        if not isinstance(layer, LLDPDUGenericOrganisationSpecific) or (
+                layer.org_code != LLDP_MED_OUI):
+            continue
+        data = bytes(layer.data or b"")
+        if layer.subtype == 1 and len(data) >= 3 and data[2] in _MED_CLASSES:
+            said.setdefault("class", _MED_CLASSES[data[2]])
+        elif layer.subtype in _MED_INVENTORY and data:
+            said.setdefault(_MED_INVENTORY[layer.subtype], _s(data.replace(b";", b",")[:64]))
     return "; ".join(f"{name}={value}" for name, value in said.items() if value)
 
 

@@ -613,7 +613,7 @@ _UDP_KINDS: dict[str, Any] = {
 }
 
 
-def _tls_context(subject: str, workdir: str) -> ssl.SSLContext:
+def tls_context(subject: str, workdir: str) -> ssl.SSLContext:
     """A self-signed certificate with the product's factory subject, as devices ship."""
     import datetime
     import os
@@ -738,7 +738,7 @@ async def _start(device: dict[str, Any], svc: dict[str, Any], workdir: str, serv
         servers.append(sock)
     else:
         sock.listen(64)
-        context = _tls_context(params["subject"], workdir) if svc["kind"] == "tls" else None
+        context = tls_context(params["subject"], workdir) if svc["kind"] == "tls" else None
         kind = "http" if svc["kind"] == "tls" else svc["kind"]
         servers.append(await asyncio.start_server(handler(kind, params), sock=sock, ssl=context))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
-import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from central.lab.devices import tls_context
 from fingerprints.classify import classify
 from fingerprints.databases import without_recog
 from fingerprints.observation import Observation
@@ -156,11 +156,7 @@ def test_pjl_id_is_the_line_after_the_echoed_command() -> None:
 
 
 def test_certificate_subject_and_fingerprint_feed_the_tls_rules() -> None:
-    import datetime
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     from fingerprints.classify import match
@@ -283,22 +279,6 @@ def test_http_headers_recog_reads_are_kept() -> None:
                                   ("http.title", "Login")]
 
 
-def _self_signed(directory: Path, subject: str) -> tuple[Path, Path]:
-    """A certificate and key for a loopback TLS server in a test."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name.from_rfc4514_string(subject)
-    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(7).not_valid_before(start)
-            .not_valid_after(start + datetime.timedelta(days=3650)).sign(key, hashes.SHA256()))
-    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return certfile, keyfile
-
-
 Page = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -306,11 +286,7 @@ def _probe_loopback(monkeypatch: pytest.MonkeyPatch, page: Page, *,
                     tls_dir: Path | None = None, subject: str = "") -> list[Observation]:
     """The sensor's probe of one port, against a loopback server that answers with ``page``
     (over TLS, with a self-signed certificate for ``subject``, when ``tls_dir`` is given)."""
-    context = None
-    if tls_dir is not None:
-        certfile, keyfile = _self_signed(tls_dir, subject)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(certfile, keyfile)
+    context = tls_context(subject, str(tls_dir)) if tls_dir is not None else None  # the lab's
 
     async def main() -> list[Observation]:
         server = await asyncio.start_server(page, "127.0.0.1", 0, ssl=context)
