@@ -98,6 +98,7 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
     """Read a capture instead of the wire: passive parsers only, nothing is sent."""
     from agent.scan import build_assets
     from scanners.observations import HostReply
+    from fingerprints.classify import names_a_device
     from scanners.passive import FrameStats, read_pcap
     from scanners.scope import Scope, ScopeError
 
@@ -105,7 +106,10 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
     try:
         scope = Scope.from_strings(args.scope or ["0.0.0.0/0"], exclude=args.exclude,
                                    exclude_macs=args.exclude_mac)
-        heard = read_pcap(args.pcap, scope=scope, stats=stats)
+        with _Bar(sys.stderr.isatty() and not args.no_progress) as bar:
+            heard = read_pcap(args.pcap, scope=scope, stats=stats, limit=args.max_frames,
+                              telling=names_a_device,
+                              progress=lambda done, size: bar.update("reading", done, size))
     except (ScopeError, OSError) as exc:
         print(f"netvagt-agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -124,6 +128,9 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
     if stats.malformed:
         print(f"netvagt-agent: {stats.malformed} of {stats.parsed} frames were malformed and "
               "skipped", file=sys.stderr)
+    if args.max_frames is not None and stats.read >= args.max_frames:
+        print(f"netvagt-agent: {args.pcap}: stopped after --max-frames {args.max_frames}; "
+              "the rest of the capture was not read", file=sys.stderr)
     if stats.damaged_capture:
         print(f"netvagt-agent: {args.pcap}: damaged {stats.damaged_capture}; what came before "
               "is reported", file=sys.stderr)
@@ -491,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the safe profile sends no SNMP")
     p.add_argument("--pcap", type=Path, metavar="FILE",
                    help="read a capture file instead of scanning (passive parsers; no root)")
+    p.add_argument("--max-frames", type=int, metavar="N",
+                   help="with --pcap: read only the first N frames (default: the whole file)")
     p.add_argument("--listen", type=float, metavar="SECONDS",
                    help="with --profile passive: how long to listen (default 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

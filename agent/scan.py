@@ -20,7 +20,7 @@ from netaddr import IPAddress, IPSet
 
 from agent import wire
 from agent.wire import Asset, Observation, Service
-from fingerprints.classify import load_rules
+from fingerprints.classify import load_rules, names_a_device
 from scanners import oui
 from scanners.arp import arp_sweep
 from scanners.bind import scanning_on
@@ -139,7 +139,7 @@ class _Scan:
 
             beside = asyncio.create_task(listen(iface=self.iface, scope=self.scope,
                                                 seconds=BESIDE_MAX_S, stop=stop_listening,
-                                                stats=self.frames))
+                                                stats=self.frames, telling=names_a_device))
         try:
             await self.discover()
             await self.probe()
@@ -159,7 +159,7 @@ class _Scan:
         label = f"listening {self.profile.listen_s:.0f} s"
         self.say(label, 0)
         heard = await listen(iface=self.iface, scope=self.scope, seconds=self.profile.listen_s,
-                             stats=self.frames)
+                             stats=self.frames, telling=names_a_device)
         _merge_passive(heard, self.wanted_set, self.hosts, self.observed)
         self.say(label, 1)
 

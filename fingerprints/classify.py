@@ -280,6 +280,13 @@ CLOUD_KEYS = frozenset({"dns.query", "tls.sni", "http.host"})
 CLIENT_TYPES = frozenset({"mobile", "workstation", "server", "hypervisor"})
 
 
+def names_a_device(key: str, value: str) -> bool:
+    """Whether a rule reads this observation as naming a maker or a kind of device: a
+    listener keeps, of the many names a device looks up, only those (its maker's cloud, not
+    the CDNs and time servers every device calls)."""
+    return any("vendor" in e.fields or "device_type" in e.fields for e in matches(key, value))
+
+
 def _cloud_guard(evidence: list[Evidence]) -> list[Evidence]:
     cloud = [e for e in evidence if e.key in CLOUD_KEYS]
     if not cloud:

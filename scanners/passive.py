@@ -15,7 +15,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,15 @@ from scanners.scope import Scope
 ETH_P_ALL = 0x0003
 MAX_FRAME = 1514
 MAX_HOSTS = 65_536  # bound what a flood of forged announcements can make us hold
-MAX_OBSERVATIONS_PER_HOST = 32
+MAX_OBSERVATIONS_PER_HOST = 40
+# One chatty kind of announcement must not crowd out the rest: a device in a day-long
+# capture looks up hundreds of names before it renews its DHCP lease (its host name), so
+# each key keeps a few values, and the names it looks up or connects to only those a rule
+# reads (its maker's cloud), a few in all
+MAX_VALUES_PER_KEY = 8
+NAME_KEYS = frozenset({"dns.query", "tls.sni", "http.host"})
+MAX_NAMES_PER_HOST = 8
+Telling = Callable[[str, str], bool]
 FRAME_BUDGET_PER_S = 2000  # frames parsed per second at most; the rest are skipped
 MAX_LOGGED_FRAMES = 20  # malformed frames logged one by one; the rest are only counted
 
@@ -39,18 +47,19 @@ log = logging.getLogger("netvagt.scanners.passive")
 class FrameStats:
     """What listening saw: frames parsed, frames skipped as malformed, frames over budget."""
 
+    read: int = 0  # frames read from a capture file
     parsed: int = 0
     malformed: int = 0
     over_budget: int = 0
     damaged_capture: str | None = None  # where a capture file stopped being readable
 
     def take(self, frame: bytes, *, scope: Scope, own_ip: str | None,
-             hosts: dict[str, PassiveHost]) -> None:
+             hosts: dict[str, PassiveHost], telling: Telling | None = None) -> None:
         """Parse and fold one frame alone: a frame that breaks a parser is counted, logged
         and skipped, and costs nothing else (a truncated ARP frame once ended a scan)."""
         self.parsed += 1
         try:
-            collect(parse(frame), scope=scope, own_ip=own_ip, hosts=hosts)
+            collect(parse(frame), scope=scope, own_ip=own_ip, hosts=hosts, telling=telling)
         except Exception as exc:  # frames are untrusted; a parser bug they find is theirs
             self.malformed += 1
             if self.malformed <= MAX_LOGGED_FRAMES:
@@ -72,8 +81,11 @@ class PassiveHost:
 
 
 def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
-            hosts: dict[str, PassiveHost] | None = None) -> dict[str, PassiveHost]:
-    """Fold what frames said into one record per MAC."""
+            hosts: dict[str, PassiveHost] | None = None,
+            telling: Telling | None = None) -> dict[str, PassiveHost]:
+    """Fold what frames said into one record per MAC. ``telling(key, value)``: whether a
+    name the host looked up or connected to names a device (the classifier's answer, given by
+    the caller); without it, a host's first names are kept."""
     hosts = {} if hosts is None else hosts
     for item in heard:
         if not scope.allows_mac(item.mac) or (own_ip is not None and item.ip == own_ip):
@@ -90,16 +102,28 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
             host.ip = item.ip
         elif item.ip and item.claimed and len(host.claimed) < 16:
             host.claimed.add(item.ip)
-        if item.key and item.value and len(host.observations) < MAX_OBSERVATIONS_PER_HOST:
-            entry = Observation(item.key, item.value, "passive")
-            if entry not in host.observations:
-                host.observations.append(entry)
+        if item.key and item.value:
+            _observe(host, Observation(item.key, item.value, "passive"), telling)
     return hosts
 
 
+def _observe(host: PassiveHost, entry: Observation, telling: Telling | None) -> None:
+    """Keep one more thing a host said, within its budgets (see MAX_VALUES_PER_KEY)."""
+    said = host.observations
+    if len(said) >= MAX_OBSERVATIONS_PER_HOST or entry in said:
+        return
+    if entry.key in NAME_KEYS:
+        if (sum(o.key in NAME_KEYS for o in said) >= MAX_NAMES_PER_HOST
+                or (telling is not None and not telling(entry.key, entry.value))):
+            return
+    elif sum(o.key == entry.key for o in said) >= MAX_VALUES_PER_KEY:
+        return
+    said.append(entry)
+
+
 def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
-                stop: threading.Event | None = None,
-                stats: FrameStats | None = None) -> dict[str, PassiveHost]:
+                stop: threading.Event | None = None, stats: FrameStats | None = None,
+                telling: Telling | None = None) -> dict[str, PassiveHost]:
     """Listen until ``seconds`` have passed or ``stop`` is set."""
     stats = FrameStats() if stats is None else stats
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -128,18 +152,18 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
                 stats.over_budget += 1
                 continue
             parsed += 1
-            stats.take(frame, scope=scope, own_ip=iface.ip, hosts=hosts)
+            stats.take(frame, scope=scope, own_ip=iface.ip, hosts=hosts, telling=telling)
     finally:
         sock.close()
     return hosts
 
 
 async def listen(*, iface: Interface, scope: Scope, seconds: float,
-                 stop: threading.Event | None = None,
-                 stats: FrameStats | None = None) -> dict[str, PassiveHost]:
+                 stop: threading.Event | None = None, stats: FrameStats | None = None,
+                 telling: Telling | None = None) -> dict[str, PassiveHost]:
     """Listen for ``seconds`` (or until ``stop``); returns what was heard, by MAC."""
     return await asyncio.to_thread(listen_sync, iface=iface, scope=scope, seconds=seconds,
-                                   stop=stop, stats=stats)
+                                   stop=stop, stats=stats, telling=telling)
 
 
 def claims(host: PassiveHost) -> list[Observation]:
@@ -148,9 +172,14 @@ def claims(host: PassiveHost) -> list[Observation]:
     return [Observation(CLAIM_KEY, ip, "passive") for ip in sorted(host.claimed) if ip != host.ip]
 
 
-def read_pcap(path: Path, *, scope: Scope, limit: int = 1_000_000,
-              stats: FrameStats | None = None) -> dict[str, PassiveHost]:
-    """The same parsers over a capture file (pcap or pcapng), at most ``limit`` frames.
+def read_pcap(path: Path, *, scope: Scope, limit: int | None = None,
+              stats: FrameStats | None = None, telling: Telling | None = None,
+              progress: Callable[[int, int], None] | None = None) -> dict[str, PassiveHost]:
+    """The same parsers over a capture file (pcap or pcapng): all of it, or its first
+    ``limit`` frames. A day's capture holds millions of frames and a device may speak (renew
+    its lease, announce itself) only near its end, so the whole file is read by default:
+    memory stays bounded by the host and observation budgets, whatever its length.
+    ``progress(bytes read, file size)`` is called as the reading goes.
 
     Each frame is parsed alone (a malformed one is counted and skipped); a capture whose
     record structure breaks part-way is read up to there, and ``stats`` says where."""
@@ -158,20 +187,30 @@ def read_pcap(path: Path, *, scope: Scope, limit: int = 1_000_000,
 
     stats = FrameStats() if stats is None else stats
     hosts: dict[str, PassiveHost] = {}
+    size = path.stat().st_size
     with RawPcapReader(str(path)) as reader:  # pcap or pcapng, by the file's magic
         # a pcap file has one link type; pcapng one per interface, given with each frame
         linktype = getattr(reader, "linktype", LINKTYPE_ETHERNET)
         frames = iter(reader)
-        for count in range(limit):
+        while limit is None or stats.read < limit:
             try:
-                frame, _meta = next(frames)
+                frame, meta = next(frames)
             except StopIteration:
                 break
             except Exception as exc:  # a record header that lies about its length, ...
-                stats.damaged_capture = f"after {count} frames: {type(exc).__name__}: {exc}"[:300]
+                stats.damaged_capture = (f"after {stats.read} frames: "
+                                         f"{type(exc).__name__}: {exc}")[:300]
                 log.warning("%s: capture damaged %s", path, stats.damaged_capture)
                 break
-            ethernet = as_ethernet(frame, getattr(_meta, "linktype", None) or linktype)
+            stats.read += 1
+            if progress is not None and stats.read % PROGRESS_EVERY == 0:
+                progress(min(reader.f.tell(), size), size)
+            ethernet = as_ethernet(frame, getattr(meta, "linktype", None) or linktype)
             if ethernet is not None and interesting(ethernet):
-                stats.take(ethernet, scope=scope, own_ip=None, hosts=hosts)
+                stats.take(ethernet, scope=scope, own_ip=None, hosts=hosts, telling=telling)
+    if progress is not None:
+        progress(size, size)
     return hosts
+
+
+PROGRESS_EVERY = 65_536  # frames between two progress reports on a capture

@@ -6,6 +6,7 @@ resolver asking for everyone, a phone whose apps call the same clouds)."""
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,68 @@ def test_a_host_name_follows_its_factory_habit_in_mdns_and_netbios_too() -> None
                                 ("netbios.name", "KOMMUNE-PC042", (None, None))):
         found = classify([Observation(key, name, "passive")])
         assert (found.vendor, found.device_type) == expected, name
+
+
+def _dhcp_request(mac: str, host: bytes) -> Any:
+    return (Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+            / UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")))
+            / DHCP(options=[("message-type", "request"), ("requested_addr", "10.20.30.60"),
+                            ("hostname", host), "end"]))
+
+
+def test_a_day_long_capture_keeps_what_names_a_device_to_the_end(tmp_path: Path) -> None:
+    """A device in a day's capture looks up hundreds of names (CDNs, time servers) before it
+    renews its lease or calls its maker's cloud: those late words still name it. Once the
+    first 32 things a host said were all the evidence kept, and a capture was read only to
+    its millionth frame, so the bridge below was named by its MAC's registrant alone."""
+    from scapy.utils import PcapWriter
+
+    bridge = "02:aa:00:00:00:60"
+    capture = tmp_path / "day.pcap"
+    with PcapWriter(str(capture), linktype=1) as out:
+        for n in range(60):
+            out.write(_query(bridge, "10.20.30.60", f"edge{n}.cdn-example.net"))
+        # a million frames of traffic no parser reads (60 bytes each, written as one block)
+        filler = bytes(Ether(src=ROUTER, dst=bridge) / IP(src="52.1.2.3", dst="10.20.30.60")
+                       / TCP(sport=443, dport=50000, flags="A")).ljust(60, b"\0")
+        out.flush()
+        out.f.write((struct.pack("<IIII", 1, 0, len(filler), len(filler)) + filler)
+                    * 1_000_050)
+        out.write(_dhcp_request(bridge, b"Philips-hue"))
+        out.write(_query(bridge, "10.20.30.60", "diagnostics.meethue.com"))
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
+                           "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    (bridge_asset,) = json.loads(done.stdout)
+    assert bridge_asset["identity"]["named_by"].startswith("dhcp.hostname")
+    kept = {(o["key"], o["value"]) for o in bridge_asset["observations"]}
+    assert ("dns.query", "diagnostics.meethue.com") in kept
+    assert not any("cdn-example" in value for _key, value in kept)  # they name nothing
+    cut = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
+                          "--format", "json", "--max-frames", "100"],
+                         capture_output=True, text=True)
+    assert cut.returncode == 0 and "--max-frames 100" in cut.stderr
+    (cut_asset,) = json.loads(cut.stdout)
+    assert "dhcp.hostname" not in {o["key"] for o in cut_asset.get("observations", [])}
+
+
+def test_no_kind_of_announcement_crowds_out_the_rest() -> None:
+    """A host that announces forty mDNS services, or looks up forty names a rule reads,
+    keeps a few of each, and still the host name it says after them."""
+    from fingerprints.classify import names_a_device
+    from scanners.passive import MAX_NAMES_PER_HOST, MAX_VALUES_PER_KEY, collect
+    from scanners.scope import Scope
+
+    mac = "02:aa:00:00:00:61"
+    said = [Heard(mac=mac, ip="10.20.30.61", key="mdns.service", value=f"_svc{n}._tcp")
+            for n in range(40)]
+    said += [Heard(mac=mac, ip="10.20.30.61", key="tls.sni", value=f"n{n}.ring.com")
+             for n in range(40)]
+    said.append(Heard(mac=mac, ip="10.20.30.61", key="dhcp.hostname", value="RingCam"))
+    said.insert(0, Heard(mac=mac, ip="10.20.30.61", key="dns.query", value="time.example.net"))
+    (host,) = collect(said, scope=Scope.from_strings(["10.20.30.0/24"]),
+                      telling=names_a_device).values()
+    keys = [o.key for o in host.observations]
+    assert keys.count("mdns.service") == MAX_VALUES_PER_KEY
+    assert keys.count("tls.sni") == MAX_NAMES_PER_HOST
+    assert "dhcp.hostname" in keys and "dns.query" not in keys  # the first name names nothing
