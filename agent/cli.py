@@ -97,8 +97,8 @@ class _Bar:
 def cmd_scan_pcap(args: argparse.Namespace) -> int:
     """Read a capture instead of the wire: passive parsers only, nothing is sent."""
     from agent.scan import build_assets
-    from scanners.observations import HostReply
     from fingerprints.classify import names_a_device
+    from scanners.observations import HostReply
     from scanners.passive import FrameStats, read_pcap
     from scanners.scope import Scope, ScopeError
 
@@ -128,6 +128,11 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
     if stats.malformed:
         print(f"netvagt-agent: {stats.malformed} of {stats.parsed} frames were malformed and "
               "skipped", file=sys.stderr)
+    if stats.other_links:
+        print(f"netvagt-agent: {args.pcap}: frames of link type "
+              f"{', '.join(map(str, sorted(stats.other_links)))} were skipped: only Ethernet, "
+              "Linux cooked (tcpdump -i any) and decrypted Wi-Fi captures are read",
+              file=sys.stderr)
     if args.max_frames is not None and stats.read >= args.max_frames:
         print(f"netvagt-agent: {args.pcap}: stopped after --max-frames {args.max_frames}; "
               "the rest of the capture was not read", file=sys.stderr)

@@ -22,7 +22,14 @@ from pathlib import Path
 from fingerprints.observation import Observation
 from scanners.netinfo import Interface
 from scanners.observations import CLAIM_KEY
-from scanners.passive_parse import LINKTYPE_ETHERNET, Heard, as_ethernet, interesting, parse
+from scanners.passive_parse import (
+    LINKTYPE_ETHERNET,
+    READ_LINKS,
+    Heard,
+    as_ethernet,
+    interesting,
+    parse,
+)
 from scanners.scope import Scope
 
 ETH_P_ALL = 0x0003
@@ -52,6 +59,7 @@ class FrameStats:
     malformed: int = 0
     over_budget: int = 0
     damaged_capture: str | None = None  # where a capture file stopped being readable
+    other_links: set[int] = field(default_factory=set)  # a capture's link types not read
 
     def take(self, frame: bytes, *, scope: Scope, own_ip: str | None,
              hosts: dict[str, PassiveHost], telling: Telling | None = None) -> None:
@@ -205,8 +213,11 @@ def read_pcap(path: Path, *, scope: Scope, limit: int | None = None,
             stats.read += 1
             if progress is not None and stats.read % PROGRESS_EVERY == 0:
                 progress(min(reader.f.tell(), size), size)
-            ethernet = as_ethernet(frame, getattr(meta, "linktype", None) or linktype)
-            if ethernet is not None and interesting(ethernet):
+            link = getattr(meta, "linktype", None) or linktype
+            ethernet = as_ethernet(frame, link)
+            if ethernet is None and link not in READ_LINKS:
+                stats.other_links.add(link)
+            elif ethernet is not None and interesting(ethernet):
                 stats.take(ethernet, scope=scope, own_ip=None, hosts=hosts, telling=telling)
     if progress is not None:
         progress(size, size)

@@ -67,16 +67,71 @@ LINKTYPE_LINUX_SLL = 113  # 'tcpdump -i any' before libpcap 1.10
 LINKTYPE_LINUX_SLL2 = 276  # 'tcpdump -i any' since
 _VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100})  # 802.1Q, 802.1ad and the old QinQ
 _ETH_802_2 = 0x0004  # a cooked capture's protocol for an 802.3 frame (LLC follows)
+LINKTYPE_IEEE802_11 = 105  # a Wi-Fi capture, decrypted (or of an open network)
+LINKTYPE_RADIOTAP = 127  # the same, with the radio's header before each frame
+READ_LINKS = frozenset({LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
+                        LINKTYPE_IEEE802_11, LINKTYPE_RADIOTAP})
+_SNAP_ENCAPSULATIONS = (b"\xaa\xaa\x03\x00\x00\x00", b"\xaa\xaa\x03\x00\x00\xf8")  # RFC 1042
+
+
+def _radiotap(frame: bytes) -> bytes | None:
+    """The 802.11 frame behind a radiotap header, without the FCS the radio may have kept;
+    None for a frame the radio marked as damaged."""
+    if len(frame) < 8 or frame[0] != 0:
+        return None
+    length = struct.unpack_from("<H", frame, 2)[0]
+    at, present = 4, struct.unpack_from("<I", frame, 4)[0]
+    words = present
+    while words & 0x8000_0000 and at + 8 <= length:  # more presence words follow
+        at += 4
+        words = struct.unpack_from("<I", frame, at)[0]
+    fields = at + 4
+    flags = 0
+    if present & 0b10:  # Flags, after the TSFT (8 bytes, aligned to 8) when present
+        if present & 0b1:
+            fields = (fields + 7) // 8 * 8 + 8
+        flags = frame[fields] if fields < length else 0
+    if length > len(frame) or flags & 0x40:  # 0x40: the radio saw a bad FCS
+        return None
+    return frame[length:-4] if flags & 0x10 else frame[length:]  # 0x10: FCS at the end
+
+
+def _wifi(frame: bytes) -> bytes | None:
+    """An 802.11 data frame as Ethernet: its source and destination by the DS bits, and the
+    ethertype of its SNAP header. Management, control, encrypted and null frames: None."""
+    if len(frame) < 24:
+        return None
+    control, flags = frame[0], frame[1]
+    if (control >> 2) & 0b11 != 2 or flags & 0x40 or control & 0x40:  # data, clear, not null
+        return None
+    to_ds, from_ds = flags & 0x01, flags & 0x02
+    at = 24 + (6 if to_ds and from_ds else 0)
+    if control & 0x80:  # QoS data: a QoS field, and an HT control field when ordered
+        at += 2 + (4 if flags & 0x80 else 0)
+    if to_ds and from_ds:
+        destination, source = frame[16:22], frame[24:30]
+    elif to_ds:
+        destination, source = frame[16:22], frame[10:16]
+    elif from_ds:
+        destination, source = frame[4:10], frame[16:22]
+    else:
+        destination, source = frame[4:10], frame[10:16]
+    if frame[at:at + 6] not in _SNAP_ENCAPSULATIONS or len(frame) < at + 8:
+        return None
+    return destination + source + frame[at + 6:]
 
 
 def as_ethernet(frame: bytes, linktype: int = LINKTYPE_ETHERNET) -> bytes | None:
     """A captured frame as the parsers read it: Ethernet, untagged. None for a link the
-    parsers cannot read (802.11, raw IP, a cooked frame of a non-Ethernet device).
+    parsers cannot read (raw IP, a cooked frame of a non-Ethernet device) and for Wi-Fi
+    frames that carry no readable data (management, encrypted).
 
     A capture taken on a mirror of a trunk port carries 802.1Q tags (one, or two for
     QinQ); one taken with 'tcpdump -i any' is 'cooked': the sender's MAC and the protocol,
     no destination. The sender is what the parsers need; the destination is rebuilt where
-    a parser reads it (CDP's multicast address)."""
+    a parser reads it (CDP's multicast address). A Wi-Fi capture (802.11, with or without
+    radiotap) carries the same packets behind a SNAP header once decrypted; its sender is
+    the station, whichever way the frame went through the access point."""
     if linktype in (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2):
         if linktype == LINKTYPE_LINUX_SLL:
             if len(frame) < 16:
@@ -95,6 +150,9 @@ def as_ethernet(frame: bytes, linktype: int = LINKTYPE_ETHERNET) -> bytes | None
             return ((CDP_DST if cdp else bytes(6)) + sender
                     + struct.pack("!H", min(len(payload), 1500)) + payload)
         frame = bytes(6) + sender + protocol + payload
+    elif linktype in (LINKTYPE_IEEE802_11, LINKTYPE_RADIOTAP):
+        inner = _radiotap(frame) if linktype == LINKTYPE_RADIOTAP else frame
+        return _wifi(inner) if inner is not None else None
     elif linktype != LINKTYPE_ETHERNET:
         return None
     for _ in range(2):

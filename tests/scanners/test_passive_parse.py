@@ -3,6 +3,8 @@ captures: a Windows DHCP request, an IPP printer's mDNS announcement, a switch's
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 from scapy.contrib.lldp import (
@@ -295,7 +297,7 @@ def test_a_capture_from_any_interface_or_a_trunk_mirror_is_read_like_ethernet(tm
     from scapy.layers.l2 import LLC, SNAP, CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q
     from scapy.utils import wrpcap
 
-    from scanners.passive import read_pcap
+    from scanners.passive import FrameStats, read_pcap
     from scanners.scope import Scope
 
     dhcp = (IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
@@ -332,7 +334,60 @@ def test_a_capture_from_any_interface_or_a_trunk_mirror_is_read_like_ethernet(tm
     # a link the parsers cannot read is skipped, not misread as Ethernet
     raw = tmp_path / "raw-ip.pcap"
     wrpcap(str(raw), [dhcp], linktype=101)
-    assert read_pcap(raw, scope=scope) == {}
+    stats = FrameStats()
+    assert read_pcap(raw, scope=scope, stats=stats) == {} and stats.other_links == {101}
+    said = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(raw)],
+                          capture_output=True, text=True)
+    assert said.returncode == 0 and "link type 101 were skipped" in said.stderr
+
+
+def test_a_decrypted_wifi_capture_is_read_like_ethernet(tmp_path) -> None:
+    """Many IoT devices are on Wi-Fi only, and their captures are 802.11 frames (with the
+    radio's radiotap header, or without), decrypted: the sender is the station by the DS
+    bits, the packet follows a SNAP header. Frames built with scapy's own 802.11 layers."""
+    from scapy.layers.dot11 import Dot11, Dot11Beacon, Dot11QoS, RadioTap
+    from scapy.layers.l2 import LLC, SNAP
+    from scapy.utils import wrpcap
+
+    from scanners.passive import read_pcap
+    from scanners.scope import Scope
+
+    plug, camera, ap = "50:c7:bf:00:00:01", "a4:da:32:00:00:02", "02:00:00:00:00:fe"
+    dhcp = (LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0, code=0x0800)
+            / IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
+            / BOOTP(chaddr=bytes.fromhex(plug.replace(":", "")))
+            / DHCP(options=[("message-type", "request"), ("requested_addr", "192.168.0.21"),
+                            ("hostname", b"HS110"), "end"]))
+    arp = (LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0, code=0x0806)
+           / ARP(op=2, psrc="192.168.0.22", hwsrc=camera, pdst="192.168.0.1"))
+    frames = [
+        # station to AP (ToDS): the sender is the second address; a QoS data frame
+        RadioTap(present="Flags", Flags="FCS") / Dot11(type=2, subtype=8, FCfield="to_DS",
+                                                      addr1=ap, addr2=plug,
+                                                      addr3="ff:ff:ff:ff:ff:ff")
+        / Dot11QoS() / dhcp / b"\xde\xad\xbe\xef",
+        # AP to station (FromDS), relaying the camera's answer: the sender is the third
+        RadioTap() / Dot11(type=2, subtype=0, FCfield="from_DS", addr1="ff:ff:ff:ff:ff:ff",
+                           addr2=ap, addr3=camera) / arp,
+        # a frame the radio received damaged, an encrypted frame and a beacon say nothing
+        RadioTap(present="TSFT+Flags", Flags="FCS+badFCS") / Dot11(
+            type=2, subtype=0, FCfield="to_DS", addr1=ap, addr2="02:00:00:00:00:08",
+            addr3=ap) / arp / b"\x00\x00\x00\x00",
+        RadioTap() / Dot11(type=2, subtype=0, FCfield="to_DS+protected", addr1=ap,
+                           addr2="02:00:00:00:00:09", addr3=ap) / (b"\x00" * 60),
+        RadioTap() / Dot11(type=0, subtype=8, addr2=ap, addr3=ap) / Dot11Beacon(),
+    ]
+    scope = Scope.from_strings(["0.0.0.0/0"])
+    radiotap = tmp_path / "wifi-radiotap.pcap"
+    wrpcap(str(radiotap), frames, linktype=127)
+    heard = read_pcap(radiotap, scope=scope)
+    assert set(heard) == {plug, camera}
+    assert heard[plug].address == "192.168.0.21"
+    assert ("dhcp.hostname", "HS110") in [(o.key, o.value) for o in heard[plug].observations]
+    assert heard[camera].ip == "192.168.0.22"
+    bare = tmp_path / "wifi.pcap"
+    wrpcap(str(bare), [frames[i][Dot11] for i in (1, 3, 4)], linktype=105)  # no radio header
+    assert set(read_pcap(bare, scope=scope)) == {camera}
 
 
 def test_a_client_that_sends_only_its_fqdn_is_named_by_it() -> None:
