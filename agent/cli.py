@@ -121,8 +121,8 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
         address = host.address
         if address and scope.allows(address):
             hosts[address] = HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive")
-            observed[address] = host.observations
-        for six in sorted(host.ip6):  # collect kept only in-scope IPv6 addresses
+            observed[address] = host.said()
+        for six in sorted(host.addresses6()):  # collect kept only in-scope IPv6 addresses
             hosts[six] = HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive")
     assets = build_assets(hosts, [], [], observed)
     if stats.malformed:

@@ -325,14 +325,14 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
                    observed: Observed) -> None:
     """Fold what was heard into the scan: new hosts, and more evidence for known ones."""
     for host in heard.values():
-        for six in sorted(host.ip6):  # in scope (collect checked): the device's other name
+        for six in sorted(host.addresses6()):  # in scope (collect checked): its other names
             hosts.setdefault(six, HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive"))
         address = host.address
         if address not in wanted:
             continue
         hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive"))
         seen = observed.setdefault(address, [])
-        seen.extend(o for o in (*host.observations, *claims(host)) if o not in seen)
+        seen.extend(o for o in (*host.said(), *claims(host)) if o not in seen)
 
 
 def _named_ports(observed: Observed) -> set[tuple[str, int]]:

@@ -44,6 +44,12 @@ MAX_VALUES_PER_KEY = 8
 NAME_KEYS = frozenset({"dns.query", "tls.sni", "http.host"})
 MAX_NAMES_PER_HOST = 8
 Telling = Callable[[str, str], bool]
+# A host that sent routable frames from this many addresses it does not hold on the link is
+# forwarding others' (a router); one device has one IPv4 address, and a few IPv6 ones
+# (privacy addresses change daily)
+FORWARDED_V4 = 3
+FORWARDED_V6 = 6
+MAX_SENDERS = 16
 FRAME_BUDGET_PER_S = 2000  # frames parsed per second at most; the rest are skipped
 MAX_LOGGED_FRAMES = 20  # malformed frames logged one by one; the rest are only counted
 
@@ -77,15 +83,48 @@ class FrameStats:
 
 @dataclass(slots=True)
 class PassiveHost:
+    """What one MAC said. Frames that never cross a router (ARP, DHCP, mDNS, SSDP, NDP) bind
+    an address to the MAC; a DNS query, a TLS hello or an HTTP exchange may have been
+    forwarded, and then its source MAC is the router's and its address someone else's (a
+    mirror port at the core carries every routed flow). So what those frames say is kept
+    with the address it came from, and counted as the host's own only from an address the
+    host holds on the link, or, for a host that holds none, when it is not forwarding."""
+
     mac: str
-    ip: str | None = None
+    ip: str | None = None  # the IPv4 address it last sent from on the link
     ip6: set[str] = field(default_factory=set)  # global IPv6 addresses it sent from or announced
     claimed: set[str] = field(default_factory=set)
     observations: list[Observation] = field(default_factory=list)
+    own: set[str] = field(default_factory=set)  # IPv4 addresses it sent from on the link
+    routed: dict[Observation, str] = field(default_factory=dict)  # said in routable frames
+    senders: set[str] = field(default_factory=set)  # the addresses those frames came from
+
+    @property
+    def forwards(self) -> bool:
+        """It sent routable frames from more addresses than one device holds: a router."""
+        foreign = self.senders - self.own - self.ip6
+        six = sum(":" in a for a in foreign)
+        return len(foreign) - six >= FORWARDED_V4 or six >= FORWARDED_V6
 
     @property
     def address(self) -> str | None:
-        return self.ip or (min(self.claimed) if self.claimed else None)
+        if self.ip:
+            return self.ip
+        if not self.forwards and (mine := [a for a in self.senders if ":" not in a]):
+            return min(mine)
+        return min(self.claimed) if self.claimed else None
+
+    def addresses6(self) -> set[str]:
+        """Its global IPv6 addresses: announced on the link, or sent from when not forwarding."""
+        return self.ip6 if self.forwards else self.ip6 | {a for a in self.senders if ":" in a}
+
+    def said(self) -> list[Observation]:
+        """Everything it said of itself (see the class)."""
+        forwards = self.forwards
+        return [*self.observations, *(
+            o for o, sender in self.routed.items()
+            if sender in self.own or sender in self.ip6 or not (
+                forwards or (":" not in sender and self.own)))]
 
 
 def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
@@ -103,21 +142,39 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
             if len(hosts) >= MAX_HOSTS:
                 continue
             host = hosts[item.mac] = PassiveHost(mac=item.mac)
-        if item.ip and ":" in item.ip and not item.claimed:
-            if scope.allows(item.ip) and len(host.ip6) < 8:
-                host.ip6.add(item.ip)
-        elif item.ip and not item.claimed and scope.allows(item.ip):
-            host.ip = item.ip
-        elif item.ip and item.claimed and len(host.claimed) < 16:
-            host.claimed.add(item.ip)
+        if item.routed:
+            if not (item.ip and item.key and item.value and scope.allows(item.ip)):
+                continue
+            if len(host.senders) < MAX_SENDERS:
+                host.senders.add(item.ip)
+            _observe(host, Observation(item.key, item.value, "passive"), telling, item.ip)
+            continue
+        if item.ip:
+            _bind(host, item.ip, claimed=item.claimed, scope=scope)
         if item.key and item.value:
             _observe(host, Observation(item.key, item.value, "passive"), telling)
     return hosts
 
 
-def _observe(host: PassiveHost, entry: Observation, telling: Telling | None) -> None:
-    """Keep one more thing a host said, within its budgets (see MAX_VALUES_PER_KEY)."""
-    said = host.observations
+def _bind(host: PassiveHost, ip: str, *, claimed: bool, scope: Scope) -> None:
+    """An address a link-local frame came from (the host's), or one it only claimed."""
+    if claimed:
+        if len(host.claimed) < 16:
+            host.claimed.add(ip)
+    elif ":" in ip:
+        if scope.allows(ip) and len(host.ip6) < 8:
+            host.ip6.add(ip)
+    elif scope.allows(ip):
+        host.ip = ip
+        if len(host.own) < MAX_SENDERS:
+            host.own.add(ip)
+
+
+def _observe(host: PassiveHost, entry: Observation, telling: Telling | None,
+             sender: str | None = None) -> None:
+    """Keep one more thing a host said, within its budgets (see MAX_VALUES_PER_KEY); with
+    the address it came from when its frame may have been forwarded."""
+    said = [*host.observations, *host.routed]
     if len(said) >= MAX_OBSERVATIONS_PER_HOST or entry in said:
         return
     if entry.key in NAME_KEYS:
@@ -126,7 +183,10 @@ def _observe(host: PassiveHost, entry: Observation, telling: Telling | None) -> 
             return
     elif sum(o.key == entry.key for o in said) >= MAX_VALUES_PER_KEY:
         return
-    said.append(entry)
+    if sender is None:
+        host.observations.append(entry)
+    else:
+        host.routed[entry] = sender
 
 
 def listen_sync(*, iface: Interface, scope: Scope, seconds: float,

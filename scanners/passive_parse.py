@@ -54,6 +54,9 @@ class Heard:
     key: str | None = None
     value: str | None = None
     claimed: bool = False  # an address the device claims, not one that sent the frame
+    # from a frame a router may have forwarded (a DNS query, a TLS or HTTP exchange): its
+    # MAC is the last hop's, which is the sender's only when the sender is on this link
+    routed: bool = False
 
 
 def _s(value: object) -> str:
@@ -190,7 +193,7 @@ def interesting(frame: bytes) -> bool:
         return False
     sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
     return (dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT, WSD_PORT)
-            or sport in (MDNS_PORT, WSD_PORT))
+            or sport in (MDNS_PORT, WSD_PORT, SSDP_PORT))
 
 
 HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ")
@@ -303,8 +306,8 @@ def _parse(frame: bytes) -> list[Heard]:
     sender = None if source == "0.0.0.0" else source  # noqa: S104
     if packet[UDP].dport == DHCP_SERVER_PORT:
         return _dhcp(packet, mac, sender)
-    if packet[UDP].dport == SSDP_PORT:
-        return ssdp_notify(bytes(packet[UDP].payload), mac, sender)
+    if SSDP_PORT in (packet[UDP].dport, packet[UDP].sport):
+        return ssdp_message(bytes(packet[UDP].payload), mac, sender)
     if WSD_PORT in (packet[UDP].dport, packet[UDP].sport):
         return wsd_message(bytes(packet[UDP].payload), mac, sender)
     return mdns_records(packet, mac, sender)
@@ -333,7 +336,8 @@ def _names(frame: bytes, mac: str, sender: str | None, proto: int, at: int) -> l
             said = [("http.user_agent", http_user_agent(request)), ("http.host", http_host(request))]
         else:
             said = [("tls.sni", tls_server_name(frame[start:start + 4096]))]
-    return [Heard(mac=mac, ip=sender, key=key, value=name) for key, name in said if name]
+    return [Heard(mac=mac, ip=sender, key=key, value=name, routed=True)
+            for key, name in said if name]
 
 
 _LABEL = re.compile(rb"^[A-Za-z0-9_-]{1,63}$")
@@ -488,14 +492,16 @@ def _dhcp(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     return out
 
 
-def ssdp_notify(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
-    """An SSDP NOTIFY: its SERVER header, the device type it announces (NT), and the host of
+def ssdp_message(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
+    """An SSDP NOTIFY, or a device's answer to someone's M-SEARCH (a phone's app, a smart
+    speaker: unicast, so a capture hears it where a listener on the segment would not): its
+    SERVER header, the device type it announces (NT) or answers for (ST), and the host of
     its LOCATION when that is not the sender (an address the device claims)."""
     from urllib.parse import urlsplit
 
     from scanners.ssdp import device_type, parse_ssdp
 
-    if not payload.startswith(b"NOTIFY "):
+    if not payload.startswith((b"NOTIFY ", b"HTTP/1.1 200")):
         return []
     headers = parse_ssdp(payload)
     out = [Heard(mac=mac, ip=sender)]

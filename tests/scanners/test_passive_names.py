@@ -50,13 +50,14 @@ def _hello(mac: str, ip: str, name: str, port: int = 443) -> Any:
 def test_a_dns_query_and_a_client_hello_name_what_the_device_calls() -> None:
     cam = "30:8c:fb:10:30:40"
     assert parse(bytes(_query(cam, "10.20.30.40", "oculus519.dropcam.com"))) == [
-        Heard(mac=cam, ip="10.20.30.40", key="dns.query", value="oculus519.dropcam.com")]
+        Heard(mac=cam, ip="10.20.30.40", key="dns.query", value="oculus519.dropcam.com",
+              routed=True)]
     assert parse(bytes(_hello(cam, "10.20.30.40", "Nexus.Dropcam.com", port=8443))) == [
-        Heard(mac=cam, ip="10.20.30.40", key="tls.sni", value="nexus.dropcam.com")]
+        Heard(mac=cam, ip="10.20.30.40", key="tls.sni", value="nexus.dropcam.com", routed=True)]
     six = (Ether(src=cam, dst=ROUTER) / IPv6(src="2001:db8:30::40", dst="2001:db8:30::1")
            / UDP(sport=40000, dport=53) / DNS(rd=1, qd=DNSQR(qname="ws.meethue.com")))
     assert parse(bytes(six)) == [Heard(mac=cam, ip="2001:db8:30::40", key="dns.query",
-                                       value="ws.meethue.com")]
+                                       value="ws.meethue.com", routed=True)]
 
 
 def test_what_names_nothing() -> None:
@@ -84,7 +85,7 @@ def test_an_http_request_names_its_client() -> None:
                / (b"GET /firmware HTTP/1.1\r\nHost: x\r\nuser-agent:  Roku/DVP-12.5 (12.5.0)"
                   b"\x00\r\n\r\nUser-Agent: in the body, not the head"))
     assert parse(bytes(request)) == [Heard(mac=tv, ip="10.20.30.60", key="http.user_agent",
-                                           value="Roku/DVP-12.5 (12.5.0)")]
+                                           value="Roku/DVP-12.5 (12.5.0)", routed=True)]
     assert http_user_agent(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") is None
     assert len(http_user_agent(b"GET / HTTP/1.1\r\nUser-Agent: " + b"A" * 5000) or "") <= 512
 
@@ -219,7 +220,45 @@ def test_no_kind_of_announcement_crowds_out_the_rest() -> None:
     said.insert(0, Heard(mac=mac, ip="10.20.30.61", key="dns.query", value="time.example.net"))
     (host,) = collect(said, scope=Scope.from_strings(["10.20.30.0/24"]),
                       telling=names_a_device).values()
-    keys = [o.key for o in host.observations]
+    keys = [o.key for o in host.said()]
     assert keys.count("mdns.service") == MAX_VALUES_PER_KEY
     assert keys.count("tls.sni") == MAX_NAMES_PER_HOST
     assert "dhcp.hostname" in keys and "dns.query" not in keys  # the first name names nothing
+
+
+def test_a_mirror_of_routed_traffic_names_no_router_by_its_clients(tmp_path: Path) -> None:
+    """On a mirror port at the core, a client in another VLAN reaches the resolver through
+    the router: its DNS query carries the router's MAC and the client's address. Once, the
+    router took the last such client's address and every name they looked up. A frame that
+    never crosses a router (ARP) says which addresses a MAC holds."""
+    from scapy.layers.l2 import ARP
+
+    from fingerprints.classify import names_a_device
+    from scanners.passive import read_pcap
+    from scanners.scope import Scope
+
+    camera, lone, gateway = "02:aa:00:00:00:40", "02:aa:00:00:00:70", "02:aa:00:00:00:01"
+    hidden_router = "02:aa:00:00:00:02"
+    frames = [
+        Ether(src=gateway, dst="ff:ff:ff:ff:ff:ff")
+        / ARP(op=1, hwsrc=gateway, psrc="10.20.30.1", pdst="10.20.30.40"),
+        Ether(src=camera, dst=gateway) / ARP(op=2, hwsrc=camera, psrc="10.20.30.40",
+                                             pdst="10.20.30.1"),
+        _query(camera, "10.20.30.40", "fw.ring.com"),
+        # one client behind the gateway is enough: the gateway holds 10.20.30.1, not this
+        _query(gateway, "10.20.40.11", "ws.meethue.com"),
+        # a router whose own ARP is not in the capture forwards for three clients
+        *(_query(hidden_router, f"10.20.50.{n}", "devs.tplinkcloud.com") for n in (11, 12, 13)),
+        # a device heard only by its lookups, from one address: its own
+        _hello(lone, "10.20.30.70", "api.wyzecam.com"),
+    ]
+    capture = tmp_path / "core-mirror.pcap"
+    wrpcap(str(capture), frames)
+    heard = read_pcap(capture, scope=Scope.from_strings(["10.20.0.0/16"]),
+                      telling=names_a_device)
+    said = {mac: {o.value for o in host.said()} for mac, host in heard.items()}
+    assert heard[gateway].address == "10.20.30.1" and said[gateway] == set()
+    assert heard[hidden_router].forwards and heard[hidden_router].address is None
+    assert said[hidden_router] == set()
+    assert heard[camera].address == "10.20.30.40" and said[camera] == {"fw.ring.com"}
+    assert heard[lone].address == "10.20.30.70" and said[lone] == {"api.wyzecam.com"}

@@ -180,6 +180,18 @@ def test_ssdp_notify_names_the_server_and_a_claimed_address() -> None:
         src="10.20.10.61", dst="239.255.255.250") / UDP(sport=1900, dport=1900) / announce))
     assert Heard(mac=wemo, ip="10.20.10.61", key="upnp.description",
                  value="deviceType=urn:Belkin:device:controllee:1") in heard
+    # its unicast answer to a phone's M-SEARCH says the same (a capture hears these)
+    answer = (b"HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=86400\r\nEXT:\r\n"
+              b"LOCATION: http://10.20.10.61:49153/setup.xml\r\n"
+              b"SERVER: Unspecified, UPnP/1.0, Unspecified\r\n"
+              b"ST: urn:Belkin:device:controllee:1\r\n"
+              b"USN: uuid:Socket-1_0-221517K0101769::urn:Belkin:device:controllee:1\r\n\r\n")
+    frame = bytes(Ether(src=wemo, dst=PC) / IP(src="10.20.10.61", dst="10.20.10.12")
+                  / UDP(sport=1900, dport=50123) / answer)
+    assert interesting(frame)
+    said = {(h.key, h.value) for h in parse(frame) if h.key}
+    assert said == {("ssdp.server", "Unspecified, UPnP/1.0, Unspecified"),
+                    ("upnp.description", "deviceType=urn:Belkin:device:controllee:1")}
 
 
 def test_mdns_browse_query_and_a_legacy_unicast_answer() -> None:
