@@ -211,7 +211,8 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
                 frame, meta = sock.recvfrom(MAX_FRAME)
             except BlockingIOError:
                 continue
-            if meta[2] == socket.PACKET_OUTGOING or not interesting(frame):
+            if meta[2] == socket.PACKET_OUTGOING or not interesting(frame) or (
+                    meta[2] == socket.PACKET_HOST and answer_to_us(frame)):
                 continue
             now = time.monotonic()
             if now - window_start >= 1.0:
@@ -224,6 +225,14 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
     finally:
         sock.close()
     return hosts
+
+
+def answer_to_us(frame: bytes) -> bool:
+    """An IP packet addressed to the sensor itself: the answer to one of its own probes (a
+    web page, an SSDP or mDNS answer), which the probe that asked reads and reports; heard
+    again here, it would count twice. ARP and NDP addressed to it still say who is there."""
+    return frame[12:14] in (b"\x08\x00", b"\x86\xdd") and not (
+        frame[12:14] == b"\x86\xdd" and len(frame) > 54 and frame[20] == 58)
 
 
 async def listen(*, iface: Interface, scope: Scope, seconds: float,

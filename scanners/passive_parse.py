@@ -13,6 +13,7 @@ so a busy segment costs little; every string is bounded.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import struct
@@ -180,7 +181,7 @@ def interesting(frame: bytes) -> bool:
         if len(frame) >= 14 + 40 + 8 and frame[20] == IP_UDP:  # no extension header
             sport, dport = struct.unpack_from("!HH", frame, 54)
             return MDNS_PORT in (sport, dport) or dport == DNS_PORT
-        return len(frame) >= 14 + 40 + 20 and frame[20] == IP_TCP and _client_hello(
+        return len(frame) >= 14 + 40 + 20 and frame[20] == IP_TCP and _telling_tcp(
             frame, 54)
     if ethertype != ETH_IPV4 or len(frame) < 14 + 20 + 8:
         return False
@@ -188,7 +189,7 @@ def interesting(frame: bytes) -> bool:
     if len(frame) < 14 + ihl + 8:
         return False
     if frame[23] == IP_TCP:
-        return _client_hello(frame, 14 + ihl)
+        return _telling_tcp(frame, 14 + ihl)
     if frame[23] != IP_UDP:
         return False
     sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
@@ -197,16 +198,19 @@ def interesting(frame: bytes) -> bool:
 
 
 HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ")
+ANSWERS = (b"HTTP/1.", b"RTSP/1.")  # a web or camera server's answer: its head names it
 
 
-def _client_hello(frame: bytes, tcp_at: int) -> bool:
-    """A TCP segment whose payload starts a TLS ClientHello, or an HTTP request (whose
-    User-Agent says what the client is)."""
+def _telling_tcp(frame: bytes, tcp_at: int) -> bool:
+    """A TCP segment whose payload starts a TLS ClientHello, an HTTP request (whose
+    User-Agent says what the client is), or an HTTP or RTSP answer (whose Server header,
+    title and realm say what the server is)."""
     if len(frame) < tcp_at + 20:
         return False
     start = tcp_at + (frame[tcp_at + 12] >> 4) * 4
     return ((len(frame) >= start + 6 and frame[start] == 0x16 and frame[start + 1] == 3
-             and frame[start + 5] == 1) or frame[start:start + 5].startswith(HTTP_METHODS))
+             and frame[start + 5] == 1) or frame[start:start + 5].startswith(HTTP_METHODS)
+            or frame[start:start + 7] in ANSWERS)
 
 
 def parse(frame: bytes) -> list[Heard]:
@@ -334,10 +338,30 @@ def _names(frame: bytes, mac: str, sender: str | None, proto: int, at: int) -> l
         if frame[start:start + 5].startswith(HTTP_METHODS):
             request = frame[start:start + 4096]
             said = [("http.user_agent", http_user_agent(request)), ("http.host", http_host(request))]
+        elif frame[start:start + 7] in ANSWERS:
+            said = server_answer(frame[start:start + 4096], sender)
         else:
             said = [("tls.sni", tls_server_name(frame[start:start + 4096]))]
     return [Heard(mac=mac, ip=sender, key=key, value=name, routed=True)
             for key, name in said if name]
+
+
+def server_answer(answer: bytes, sender: str | None) -> list[tuple[str, str | None]]:
+    """What a server on the network says of itself at the head of an HTTP or RTSP answer
+    (its Server header, realm and page title; a UPnP description's device), read the way the
+    active probes read it. Only from a private address: an answer from the internet reaches
+    the capture through the router, and names a cloud's server, not a device here. Cookies
+    are left out: a session's changes with every answer."""
+    from scanners.identify import parse_http, parse_rtsp
+    from scanners.ssdp import parse_description_head
+
+    if sender is None or not ipaddress.ip_address(sender).is_private:
+        return []
+    if answer.startswith(b"RTSP/"):
+        return list(parse_rtsp(answer))
+    said: list[tuple[str, str | None]] = [
+        (key, value) for key, value in parse_http(answer) if key != "http.cookie"]
+    return [*said, ("upnp.description", parse_description_head(answer.partition(b"\r\n\r\n")[2]))]
 
 
 _LABEL = re.compile(rb"^[A-Za-z0-9_-]{1,63}$")

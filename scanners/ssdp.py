@@ -75,15 +75,43 @@ def parse_description(xml: bytes) -> str | None:
     device = _device(xml)
     if device is None:
         return None
-    values = {}
+    values: dict[str, str] = {}
     for child in device:
         name = child.tag.rsplit("}", 1)[-1]
         if name in DESCRIPTION_FIELDS and child.text and child.text.strip():
-            text = " ".join(child.text.split())[:200].replace(";", ",")
-            values[name] = "".join(ch for ch in text if ch.isprintable())
-    if not values:
+            values[name] = child.text
+    return _described(values)
+
+
+def _described(values: dict[str, str]) -> str | None:
+    """The fields in their order, each on one line, bounded, with no ';' of its own."""
+    clean = {}
+    for name, text in values.items():
+        text = " ".join(text.split())[:200].replace(";", ",")
+        clean[name] = "".join(ch for ch in text if ch.isprintable())
+    said = "; ".join(f"{k}={clean[k]}" for k in DESCRIPTION_FIELDS if clean.get(k))
+    return said or None
+
+
+_FIELD_RE = re.compile(rb"<(deviceType|friendlyName|manufacturer|modelName|modelNumber)>"
+                       rb"([^<]{1,400})</\1>")
+
+
+def parse_description_head(body: bytes) -> str | None:
+    """The root device's fields from the start of a UPnP description, as
+    ``parse_description`` writes them. A capture holds the answer's first segment, seldom
+    the whole document (no XML parser takes half of one); the root device's own fields
+    come first, before any embedded device's (its ``deviceList``)."""
+    import html
+
+    if b"urn:schemas-upnp-org:device-1-0" not in body[:1024]:
         return None
-    return "; ".join(f"{k}={values[k]}" for k in DESCRIPTION_FIELDS if k in values)
+    head = body[:4096].split(b"<deviceList", 1)[0]
+    values: dict[str, str] = {}
+    for found in _FIELD_RE.finditer(head):
+        values.setdefault(found.group(1).decode(), html.unescape(
+            found.group(2).decode("utf-8", "replace")))
+    return _described(values)
 
 
 IDENTIFIERS = {"UDN": "upnp.udn", "serialNumber": "upnp.serial"}

@@ -449,3 +449,76 @@ def test_an_lldp_med_phone_says_its_class_and_model() -> None:
     med = [str(h.value) for h in parse(bytes(switch)) if h.key == "lldp.med"]
     assert med == ["class=network"]
     assert classify([Observation("lldp.med", med[0])]).device_type is None
+
+
+def test_a_server_s_answer_in_a_capture_names_the_server(tmp_path) -> None:
+    """A phone's app asks a camera for its page, a bridge for its UPnP description, a
+    recorder for its stream: the answers' heads say what the servers are, as the active
+    probes read them. An answer from the internet (via the router) names nobody here."""
+    import json
+
+    from scapy.layers.inet import TCP
+    from scapy.utils import wrpcap
+
+    camera, bridge, recorder = "c0:56:e3:00:00:41", "00:17:88:00:00:42", "02:aa:00:00:00:43"
+    phone, router = "02:aa:00:00:00:50", "02:aa:00:00:00:01"
+
+    def answer(mac: str, ip: str, port: int, payload: bytes) -> Any:
+        return (Ether(src=mac, dst=phone) / IP(src=ip, dst="192.168.1.50")
+                / TCP(sport=port, dport=50000, flags="PA") / payload)
+
+    description = (b'<?xml version="1.0"?>\r\n<root xmlns="urn:schemas-upnp-org:device-1-0">'
+                   b"<device><deviceType>urn:schemas-upnp-org:device:Basic:1</deviceType>"
+                   b"<friendlyName>Hue Bridge (192.168.1.42)</friendlyName>"
+                   b"<manufacturer>Signify</manufacturer><modelName>Philips hue bridge 2015"
+                   b"</modelName><modelNumber>BSB002</modelNumber><serviceList>")  # cut here
+    frames = [
+        answer(camera, "192.168.1.41", 80,
+               b"HTTP/1.1 401 Unauthorized\r\nServer: App-webs/\r\nSet-Cookie: s=1\r\n"
+               b'WWW-Authenticate: Digest realm="DS-2CD2142FWD-I", nonce="abc"\r\n\r\n'),
+        answer(bridge, "192.168.1.42", 80,
+               b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1900\r\n\r\n"
+               + description),
+        answer(recorder, "192.168.1.43", 554,
+               b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: Rtsp Server/3.0\r\n\r\n"),
+        answer(router, "93.184.216.34", 80, b"HTTP/1.1 200 OK\r\nServer: ECS (dcb/7EA3)\r\n\r\n"),
+    ]
+    heard = {(h.mac, h.key): h.value for frame in frames for h in parse(bytes(frame)) if h.key}
+    assert heard == {
+        (camera, "http.server"): "App-webs/",
+        (camera, "http.www_authenticate"): "DS-2CD2142FWD-I",
+        (bridge, "upnp.description"): (
+            "deviceType=urn:schemas-upnp-org:device:Basic:1; friendlyName=Hue Bridge "
+            "(192.168.1.42); manufacturer=Signify; modelName=Philips hue bridge 2015; "
+            "modelNumber=BSB002"),
+        (recorder, "rtsp.server"): "Rtsp Server/3.0",
+    }
+    capture = tmp_path / "home.pcap"
+    wrpcap(str(capture), frames)
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
+                           "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    named = {a["mac"]: a["identity"] for a in json.loads(done.stdout)}
+    assert named[camera]["device_type"] == "camera"
+    assert (named[bridge]["vendor"], named[bridge]["device_type"]) == ("Signify", "lighting")
+    assert router not in named  # an internet server's address is no asset of this network
+
+
+def test_the_listener_leaves_the_answers_to_its_own_probes_to_the_probes() -> None:
+    """Beside an active scan, the listener hears the answers to the sensor's own questions
+    (pages, SSDP answers): the probes report those, so the listener skips IP addressed to
+    the sensor; ARP and neighbour discovery addressed to it still say who is there."""
+    from scapy.layers.inet import TCP
+    from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
+
+    from scanners.passive import answer_to_us
+
+    page = bytes(Ether(src=PC, dst="02:00:00:00:00:aa") / IP(src="10.20.10.12", dst="10.20.10.2")
+                 / TCP(sport=80, dport=40000, flags="PA") / b"HTTP/1.1 200 OK\r\n\r\n")
+    ssdp6 = bytes(Ether(src=PC) / IPv6(src="2001:db8::12", dst="2001:db8::2")
+                  / UDP(sport=1900, dport=40000) / b"HTTP/1.1 200 OK\r\n\r\n")
+    arp = bytes(Ether(src=PC) / ARP(op=1, psrc="10.20.10.12", pdst="10.20.10.2"))
+    solicit = bytes(Ether(src=PC) / IPv6(src="2001:db8::12", dst="2001:db8::2")
+                    / ICMPv6ND_NS(tgt="2001:db8::2"))
+    assert answer_to_us(page) and answer_to_us(ssdp6)
+    assert not answer_to_us(arp) and not answer_to_us(solicit)
