@@ -29,7 +29,7 @@ CATALOGUE_KEYS = frozenset({
     "http.title", "http.www_authenticate", "http.server", "snmp.sysdescr", "snmp.sysname",
     "tls.subject", "ftp.banner", "telnet.banner", "lldp.sysdescr", "lldp.sysname",
     "cdp.platform", "sip.user_agent", "sip.server", "pjl.id", "netbios.name", "rtsp.server",
-    "mdns.hostname", "wsd.scopes", "lldp.med",
+    "mdns.hostname", "wsd.scopes", "lldp.med", "tplink.discovery",
 })
 
 

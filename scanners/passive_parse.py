@@ -194,7 +194,7 @@ def interesting(frame: bytes) -> bool:
         return False
     sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
     return (dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT, WSD_PORT)
-            or sport in (MDNS_PORT, WSD_PORT, SSDP_PORT))
+            or sport in (MDNS_PORT, WSD_PORT, SSDP_PORT, *TPLINK_PORTS))
 
 
 HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ")
@@ -314,7 +314,47 @@ def _parse(frame: bytes) -> list[Heard]:
         return ssdp_message(bytes(packet[UDP].payload), mac, sender)
     if WSD_PORT in (packet[UDP].dport, packet[UDP].sport):
         return wsd_message(bytes(packet[UDP].payload), mac, sender)
+    if packet[UDP].sport in TPLINK_PORTS:
+        said = tplink_discovery(bytes(packet[UDP].payload))
+        return [Heard(mac=mac, ip=sender, key="tplink.discovery", value=said)] if said else []
     return mdns_records(packet, mac, sender)
+
+
+# TP-Link's smart-home devices (Kasa, Tapo) answer their app's discovery broadcast: on 9999
+# with their system information as JSON, obscured by a byte-wise XOR chained from 171 (the
+# 'Smart Home Protocol'); newer ones on 20002 with a 16-byte header and plain JSON
+TPLINK_PORTS = (9999, 20002)
+_TPLINK_FIELDS = (("model", ("model", "device_model")),
+                  ("type", ("type", "mic_type", "device_type")), ("name", ("dev_name",)))
+
+
+def tplink_discovery(payload: bytes) -> str | None:
+    """'model=HS110(EU); type=IOT.SMARTPLUGSWITCH; name=Smart Wi-Fi Plug' from a TP-Link
+    device's discovery answer; None for anything else."""
+    import json
+
+    plain = payload[16:] if payload[:1] == b"\x02" else _tplink_clear(payload[:4096])
+    try:
+        answer = json.loads(plain.decode("utf-8"))
+        info = answer.get("result") or answer["system"]["get_sysinfo"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(info, dict):
+        return None
+    said = []
+    for label, names in _TPLINK_FIELDS:
+        value = next((info[n] for n in names if isinstance(info.get(n), str) and info[n]), None)
+        if value:
+            said.append(f"{label}={_s(value)[:128].replace(';', ',')}")
+    return "; ".join(said) if said else None
+
+
+def _tplink_clear(data: bytes) -> bytes:
+    key, out = 171, bytearray()
+    for byte in data:
+        out.append(key ^ byte)
+        key = byte
+    return bytes(out)
 
 
 def _names4(frame: bytes) -> list[Heard]:

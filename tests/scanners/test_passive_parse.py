@@ -522,3 +522,46 @@ def test_the_listener_leaves_the_answers_to_its_own_probes_to_the_probes() -> No
                     / ICMPv6ND_NS(tgt="2001:db8::2"))
     assert answer_to_us(page) and answer_to_us(ssdp6)
     assert not answer_to_us(arp) and not answer_to_us(solicit)
+
+
+def _kasa_obscure(text: bytes) -> bytes:
+    """The Kasa app's obscuring, written the way python-kasa writes it (XorEncryption)."""
+    key, out = 171, bytearray()
+    for byte in text:
+        key ^= byte
+        out.append(key)
+    return bytes(out)
+
+
+def test_a_tp_link_plug_s_discovery_answer_names_it() -> None:
+    """Kasa answers its app's broadcast on UDP 9999 with its system information, obscured by
+    a chained XOR; Tapo answers on 20002, a 16-byte header and plain JSON. Hostile JSON (a
+    list, a number where a name goes, bytes that decode to nothing) names nothing."""
+    import json
+
+    from fingerprints.classify import classify
+    from fingerprints.observation import Observation
+
+    plug = "50:c7:bf:00:00:21"
+
+    def answer(port: int, payload: bytes) -> list[Heard]:
+        return parse(bytes(Ether(src=plug, dst=PC) / IP(src="192.168.0.21", dst="192.168.0.50")
+                           / UDP(sport=port, dport=50000) / payload))
+
+    sysinfo = {"system": {"get_sysinfo": {
+        "sw_ver": "1.5.4 Build 180815 Rel.121440", "model": "HS110(EU)",
+        "type": "IOT.SMARTPLUGSWITCH", "dev_name": "Smart Wi-Fi Plug With Energy Monitoring",
+        "alias": "=cmd|' /C calc'!A0", "mac": "50:C7:BF:00:00:21", "relay_state": 1}}}
+    (heard,) = answer(9999, _kasa_obscure(json.dumps(sysinfo).encode()))
+    assert (heard.key, heard.value) == ("tplink.discovery", "model=HS110(EU); "
+                                        "type=IOT.SMARTPLUGSWITCH; name=Smart Wi-Fi Plug With "
+                                        "Energy Monitoring")  # the owner's alias is not kept
+    named = classify([Observation(heard.key, heard.value, "passive")])
+    assert (named.vendor, named.model, named.device_type) == ("TP-Link", "HS110", "smart_plug")
+    tapo = {"error_code": 0, "result": {"device_type": "SMART.TAPOBULB",
+                                        "device_model": "L530E(EU)", "mac": "50-C7-BF-00-00-21"}}
+    (heard,) = answer(20002, b"\x02\x00\x00\x01" + bytes(12) + json.dumps(tapo).encode())
+    assert heard.value == "model=L530E(EU); type=SMART.TAPOBULB"
+    assert classify([Observation(heard.key, heard.value, "passive")]).device_type == "lighting"
+    for hostile in (b"[1, 2]", b'{"system": {"get_sysinfo": {"model": 7}}}', b"\xff" * 40):
+        assert answer(9999, _kasa_obscure(hostile)) == []
