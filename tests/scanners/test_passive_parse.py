@@ -556,12 +556,13 @@ def test_a_tp_link_plug_s_discovery_answer_names_it() -> None:
     assert (heard.key, heard.value) == ("tplink.discovery", "model=HS110(EU); "
                                         "type=IOT.SMARTPLUGSWITCH; name=Smart Wi-Fi Plug With "
                                         "Energy Monitoring")  # the owner's alias is not kept
-    named = classify([Observation(heard.key, heard.value, "passive")])
+    named = classify([Observation("tplink.discovery", heard.value or "", "passive")])
     assert (named.vendor, named.model, named.device_type) == ("TP-Link", "HS110", "smart_plug")
     tapo = {"error_code": 0, "result": {"device_type": "SMART.TAPOBULB",
                                         "device_model": "L530E(EU)", "mac": "50-C7-BF-00-00-21"}}
     (heard,) = answer(20002, b"\x02\x00\x00\x01" + bytes(12) + json.dumps(tapo).encode())
     assert heard.value == "model=L530E(EU); type=SMART.TAPOBULB"
-    assert classify([Observation(heard.key, heard.value, "passive")]).device_type == "lighting"
+    assert classify([Observation("tplink.discovery", heard.value, "passive")]
+                    ).device_type == "lighting"
     for hostile in (b"[1, 2]", b'{"system": {"get_sysinfo": {"model": 7}}}', b"\xff" * 40):
         assert answer(9999, _kasa_obscure(hostile)) == []
