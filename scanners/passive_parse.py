@@ -194,7 +194,8 @@ def interesting(frame: bytes) -> bool:
         return False
     sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
     return (dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT, WSD_PORT)
-            or sport in (MDNS_PORT, WSD_PORT, SSDP_PORT, *TPLINK_PORTS))
+            or sport in (MDNS_PORT, WSD_PORT, SSDP_PORT, *TPLINK_PORTS)
+            or (dport == NBNS_PORT and frame[:6] == BROADCAST))
 
 
 HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ")
@@ -314,10 +315,42 @@ def _parse(frame: bytes) -> list[Heard]:
         return ssdp_message(bytes(packet[UDP].payload), mac, sender)
     if WSD_PORT in (packet[UDP].dport, packet[UDP].sport):
         return wsd_message(bytes(packet[UDP].payload), mac, sender)
+    if packet[UDP].dport == NBNS_PORT:
+        said = nbns_registration(bytes(packet[UDP].payload))
+        return [Heard(mac=mac, ip=sender, key=said[0], value=said[1])] if said else []
     if packet[UDP].sport in TPLINK_PORTS:
         said = tplink_discovery(bytes(packet[UDP].payload))
         return [Heard(mac=mac, ip=sender, key="tplink.discovery", value=said)] if said else []
     return mdns_records(packet, mac, sender)
+
+
+NBNS_PORT = 137
+BROADCAST = b"\xff" * 6
+_NBNS_REGISTRATIONS = frozenset({5, 8, 9})  # registration, refresh (RFC 1002 says 9; most send 8)
+
+
+def nbns_registration(payload: bytes) -> tuple[str, str] | None:
+    """The name a host registers for itself on the segment's broadcast (NetBIOS name
+    service, RFC 1002), as ('netbios.name', name) for its computer name (unique, suffix
+    0x00) or ('netbios.group', name) for its workgroup: Windows PCs, Samba, and printers
+    (Brother's BRN<MAC>, HP's NPI<hex>) say it at start-up and at every refresh. A query
+    asks for someone else's name, and says nothing of the sender's."""
+    if len(payload) < 12 + 34 + 12 + 6:
+        return None
+    flags, questions = struct.unpack_from("!HH", payload, 2)
+    if flags & 0x8000 or (flags >> 11) & 0x0F not in _NBNS_REGISTRATIONS or questions != 1:
+        return None
+    if payload[12] != 32 or payload[45] != 0:
+        return None
+    encoded = payload[13:45]
+    if any(not 0x41 <= c <= 0x50 for c in encoded):  # 'A'..'P': one nibble each
+        return None
+    raw = bytes(((encoded[i] - 0x41) << 4) | (encoded[i + 1] - 0x41) for i in range(0, 32, 2))
+    name, suffix = _s(raw[:15]), raw[15]
+    group = struct.unpack_from("!H", payload, 12 + 34 + 4 + 12)[0] & 0x8000  # NB_FLAGS' G
+    if suffix != 0 or not name:
+        return None
+    return ("netbios.group" if group else "netbios.name", name)
 
 
 # TP-Link's smart-home devices (Kasa, Tapo) answer their app's discovery broadcast: on 9999

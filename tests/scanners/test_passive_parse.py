@@ -566,3 +566,35 @@ def test_a_tp_link_plug_s_discovery_answer_names_it() -> None:
                     ).device_type == "lighting"
     for hostile in (b"[1, 2]", b'{"system": {"get_sysinfo": {"model": 7}}}', b"\xff" * 40):
         assert answer(9999, _kasa_obscure(hostile)) == []
+
+
+def test_a_netbios_registration_names_the_host_that_makes_it() -> None:
+    """Windows, Samba and many printers register their names by broadcast at start-up and
+    at every refresh (RFC 1002): the computer name follows the same factory habits as a DHCP
+    host name (BRN<MAC>: a Brother printer). A name query asks about someone else; a
+    registration sent to a WINS server may have crossed a router. Frames by scapy's NBNS."""
+    from scapy.layers.netbios import NBNSHeader, NBNSQueryRequest, NBNSRegistrationRequest
+
+    from fingerprints.classify import classify
+    from fingerprints.observation import Observation
+
+    printer = "3c:2a:f4:11:22:33"
+
+    def sent(payload: Any, dst_mac: str = "ff:ff:ff:ff:ff:ff") -> list[Heard]:
+        return parse(bytes(Ether(src=printer, dst=dst_mac)
+                           / IP(src="192.168.0.30", dst="192.168.0.255")
+                           / UDP(sport=137, dport=137) / payload))
+
+    def registration(name: bytes, *, group: int = 0) -> Any:
+        return NBNSHeader(OPCODE=5, ARCOUNT=1) / NBNSRegistrationRequest(
+            QUESTION_NAME=name, SUFFIX=0x4141, G=group, NB_ADDRESS="192.168.0.30")
+
+    assert sent(registration(b"BRN3C2AF4112233")) == [Heard(
+        mac=printer, ip="192.168.0.30", key="netbios.name", value="BRN3C2AF4112233")]
+    named = classify([Observation("netbios.name", "BRN3C2AF4112233", "passive")])
+    assert (named.vendor, named.device_type) == ("Brother", "printer")
+    assert sent(registration(b"WORKGROUP", group=1))[0].key == "netbios.group"
+    assert sent(NBNSHeader(OPCODE=0) / NBNSQueryRequest(QUESTION_NAME=b"FILESERVER")) == []
+    assert sent(registration(b"BRN3C2AF4112233"), dst_mac="02:00:00:00:00:01") == []
+    for cut in range(0, 68, 7):  # a frame cut anywhere names nothing, and raises nothing
+        assert all(h.key is None for h in sent(bytes(registration(b"BRN3C2AF4112233"))[:cut]))
