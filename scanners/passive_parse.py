@@ -303,6 +303,11 @@ def _parse(frame: bytes) -> list[Heard]:
         return [] if ip == "0.0.0.0" else [Heard(mac=mac, ip=ip)]  # noqa: S104
     if ethertype == ETH_LLDP:
         return _lldp(packet, mac)
+    return _udp(packet, mac)
+
+
+def _udp(packet: Packet, mac: str) -> list[Heard]:
+    """A datagram over IPv4, by its ports (the interesting() filter let only these by)."""
     from scapy.layers.inet import IP, UDP
 
     if not packet.haslayer(UDP):
