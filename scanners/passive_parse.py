@@ -321,8 +321,8 @@ def _udp(packet: Packet, mac: str) -> list[Heard]:
     if WSD_PORT in (packet[UDP].dport, packet[UDP].sport):
         return wsd_message(bytes(packet[UDP].payload), mac, sender)
     if packet[UDP].dport == NBNS_PORT:
-        said = nbns_registration(bytes(packet[UDP].payload))
-        return [Heard(mac=mac, ip=sender, key=said[0], value=said[1])] if said else []
+        named = nbns_registration(bytes(packet[UDP].payload))
+        return [Heard(mac=mac, ip=sender, key=named[0], value=named[1])] if named else []
     if packet[UDP].sport in TPLINK_PORTS:
         said = tplink_discovery(bytes(packet[UDP].payload))
         return [Heard(mac=mac, ip=sender, key="tplink.discovery", value=said)] if said else []
