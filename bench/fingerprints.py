@@ -1,5 +1,5 @@
-"""Identification's cost: loading every fingerprint database, classifying one asset, and the
-sensor's peak memory during a scan with the databases loaded.
+"""Identification's cost: loading every fingerprint database, classifying one asset, the
+sensor's peak memory during a scan with the databases loaded, and reading a capture.
 
     ./dev bench --fingerprints          (the memory figure builds the lab: run as root)
 
@@ -101,6 +101,61 @@ def scan_peak_rss_mb(env: dict[str, str]) -> float | None:
     return int(done.stdout.strip().splitlines()[-1]) / 1024
 
 
+CAPTURE_FRAMES = 1_000_000
+
+
+def capture_reading(env: dict[str, str], frames: int = CAPTURE_FRAMES) -> tuple[float, float]:
+    """`netvagt-agent scan --pcap` over a capture of ``frames`` frames (a day at a small
+    site: mostly bulk TCP, and per thousand frames an ARP, a DNS query, a TLS hello, an HTTP
+    answer and an mDNS announcement from 200 hosts): (frames a second, peak RSS in MB)."""
+    import struct
+    import tempfile
+
+    from scapy.layers.dns import DNS, DNSQR, DNSRR
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import ARP, Ether
+
+    def host(n: int) -> tuple[str, str]:
+        return f"02:00:00:00:{n // 256:02x}:{n % 256:02x}", f"10.1.{n // 256}.{n % 256 + 1}"
+
+    said = []
+    for n in range(200):
+        mac, ip = host(n)
+        said += [Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(psrc=ip, hwsrc=mac, pdst="10.1.0.1"),
+                 Ether(src=mac) / IP(src=ip, dst="10.1.0.1") / UDP(sport=5000, dport=53)
+                 / DNS(qd=DNSQR(qname=f"api{n}.meethue.com")),
+                 Ether(src=mac) / IP(src=ip, dst="10.1.0.9") / TCP(sport=80, dport=5000)
+                 / b"HTTP/1.1 200 OK\r\nServer: lighttpd\r\n\r\n<title>Camera</title>",
+                 Ether(src=mac, dst="01:00:5e:00:00:fb") / IP(src=ip, dst="224.0.0.251")
+                 / UDP(sport=5353, dport=5353) / DNS(qr=1, an=DNSRR(
+                     rrname="_ipp._tcp.local.", type="PTR", rdata="P._ipp._tcp.local."))]
+    bulk = bytes(Ether(src="02:00:00:00:ff:01") / IP(src="52.1.2.3", dst="10.1.0.5")
+                 / TCP(sport=443, dport=40000, flags="A") / (b"x" * 1200))
+
+    def record(frame: bytes) -> bytes:
+        return struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame
+
+    block = b"".join(record(bytes(f)) for f in said) + record(bulk) * (250 * len(said))
+    per_block = len(said) * 251
+    with tempfile.TemporaryDirectory() as scratch:
+        capture = Path(scratch) / "day.pcap"
+        with capture.open("wb") as out:
+            out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+            for _ in range(max(1, frames // per_block)):
+                out.write(block)
+        wrapper = ("import resource, subprocess, sys, time\n"
+                   "t = time.perf_counter()\n"
+                   "subprocess.run([sys.executable, '-m', 'agent.cli', 'scan', '--pcap', "
+                   f"{str(capture)!r}, '--format', 'json'], stdout=subprocess.DEVNULL, "
+                   "check=True)\n"
+                   "print(time.perf_counter() - t, "
+                   "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        done = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True,
+                              check=True, env=env, cwd=HERE.parent)
+    seconds, rss_kb = done.stdout.split()
+    return max(1, frames // per_block) * per_block / float(seconds), int(rss_kb) / 1024
+
+
 def main() -> int:
     env = dict(os.environ)
     if "NETVAGT_FINGERPRINTS" not in env and SHARED_RECOG.is_dir():
@@ -116,7 +171,11 @@ def main() -> int:
     peak = scan_peak_rss_mb(env)
     print(f"sensor scan peak RSS (with nmap): {peak:.0f} MB" if peak is not None
           else "sensor scan peak RSS: not measured (needs root for the lab)")
+    rate, capture_rss = capture_reading(env)
+    print(f"reading a capture (scan --pcap, {CAPTURE_FRAMES:,} frames): {rate:,.0f} frames/s, "
+          f"peak RSS {capture_rss:.0f} MB")
     (HERE / "fingerprints.json").write_text(json.dumps({
+        "pcap_frames_per_s": round(rate), "pcap_peak_rss_mb": round(capture_rss, 1),
         "load_s": round(loaded, 3), "recog_fingerprints": fingerprints,
         "classify_ms_per_asset": round(per_asset, 3),
         "classify_ms_per_asset_first_sight": round(first_sight, 3),
