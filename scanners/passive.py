@@ -283,7 +283,11 @@ def read_pcap(path: Path, *, scope: Scope, limit: int | None = None,
             if progress is not None and stats.read % PROGRESS_EVERY == 0:
                 progress(min(reader.f.tell(), size), size)
             link = getattr(meta, "linktype", None) or linktype
-            ethernet = as_ethernet(frame, link)
+            try:
+                ethernet = as_ethernet(frame, link)
+            except Exception:  # a frame's own lie (a header's length): it alone is skipped
+                stats.malformed += 1
+                continue
             if ethernet is None and link not in READ_LINKS:
                 stats.other_links.add(link)
             elif ethernet is not None and interesting(ethernet):

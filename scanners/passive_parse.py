@@ -84,6 +84,8 @@ def _radiotap(frame: bytes) -> bytes | None:
     if len(frame) < 8 or frame[0] != 0:
         return None
     length = struct.unpack_from("<H", frame, 2)[0]
+    if not 8 <= length <= len(frame):
+        return None
     at, present = 4, struct.unpack_from("<I", frame, 4)[0]
     words = present
     while words & 0x8000_0000 and at + 8 <= length:  # more presence words follow
@@ -95,7 +97,7 @@ def _radiotap(frame: bytes) -> bytes | None:
         if present & 0b1:
             fields = (fields + 7) // 8 * 8 + 8
         flags = frame[fields] if fields < length else 0
-    if length > len(frame) or flags & 0x40:  # 0x40: the radio saw a bad FCS
+    if flags & 0x40:  # the radio saw a bad FCS
         return None
     return frame[length:-4] if flags & 0x10 else frame[length:]  # 0x10: FCS at the end
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from scapy.contrib.lldp import (
     LLDPDUChassisID,
     LLDPDUEndOfLLDPDU,
@@ -598,3 +601,25 @@ def test_a_netbios_registration_names_the_host_that_makes_it() -> None:
     assert sent(registration(b"BRN3C2AF4112233"), dst_mac="02:00:00:00:00:01") == []
     for cut in range(0, 68, 7):  # a frame cut anywhere names nothing, and raises nothing
         assert all(h.key is None for h in sent(bytes(registration(b"BRN3C2AF4112233"))[:cut]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.sampled_from([1, 105, 113, 127, 276]))
+def test_the_link_and_datagram_readers_survive_any_bytes(data: bytes, link: int) -> None:
+    """A capture's frames are untrusted: a radiotap header that claims more bytes than the
+    frame holds, a Kasa answer that decodes to garbage. Each reader answers, or says None."""
+    from scanners.passive_parse import (
+        as_ethernet,
+        nbns_registration,
+        server_answer,
+        tplink_discovery,
+    )
+
+    framed = as_ethernet(data, link)
+    assert framed is None or isinstance(framed, bytes)
+    assert as_ethernet(b"\x00\x00\xff\xff\x03\x00\x00\x80" + data, 127) is None  # too long
+    tplink_discovery(data)
+    tplink_discovery(b"\x02" + data)
+    nbns_registration(data)
+    server_answer(b"HTTP/1.1 200 OK\r\n" + data, "10.0.0.1")
+    server_answer(b"RTSP/1.0 200 OK\r\n" + data, "10.0.0.1")
