@@ -184,14 +184,14 @@ def interesting(frame: bytes) -> bool:
             sport, dport = struct.unpack_from("!HH", frame, 54)
             return MDNS_PORT in (sport, dport) or dport == DNS_PORT
         return len(frame) >= 14 + 40 + 20 and frame[20] == IP_TCP and _telling_tcp(
-            frame, 54)
+            frame, 54, private=frame[22] & 0xFE == 0xFC)  # a unique local address
     if ethertype != ETH_IPV4 or len(frame) < 14 + 20 + 8:
         return False
     ihl = (frame[14] & 0x0F) * 4
     if len(frame) < 14 + ihl + 8:
         return False
     if frame[23] == IP_TCP:
-        return _telling_tcp(frame, 14 + ihl)
+        return _telling_tcp(frame, 14 + ihl, private=_private4(frame[26:30]))
     if frame[23] != IP_UDP:
         return False
     sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
@@ -204,16 +204,25 @@ HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ")
 ANSWERS = (b"HTTP/1.", b"RTSP/1.")  # a web or camera server's answer: its head names it
 
 
-def _telling_tcp(frame: bytes, tcp_at: int) -> bool:
+def _private4(address: bytes) -> bool:
+    """10/8, 172.16/12, 192.168/16 or 169.254/16: an address of a network here."""
+    first, second = address[0], address[1]
+    return (first == 10 or (first == 172 and 16 <= second <= 31)
+            or (first, second) in ((192, 168), (169, 254)))
+
+
+def _telling_tcp(frame: bytes, tcp_at: int, *, private: bool) -> bool:
     """A TCP segment whose payload starts a TLS ClientHello, an HTTP request (whose
-    User-Agent says what the client is), or an HTTP or RTSP answer (whose Server header,
-    title and realm say what the server is)."""
+    User-Agent says what the client is), or, from a ``private`` address, an HTTP or RTSP
+    answer (whose Server header, title and realm say what the server is: an answer from
+    the internet names a cloud's server, and on a busy mirror port it would spend the
+    listener's frame budget)."""
     if len(frame) < tcp_at + 20:
         return False
     start = tcp_at + (frame[tcp_at + 12] >> 4) * 4
     return ((len(frame) >= start + 6 and frame[start] == 0x16 and frame[start + 1] == 3
              and frame[start + 5] == 1) or frame[start:start + 5].startswith(HTTP_METHODS)
-            or frame[start:start + 7] in ANSWERS)
+            or (private and frame[start:start + 7] in ANSWERS))
 
 
 def parse(frame: bytes) -> list[Heard]:
