@@ -29,6 +29,7 @@ from scanners.passive_parse import (
     as_ethernet,
     interesting,
     parse,
+    routable,
 )
 from scanners.scope import Scope
 
@@ -79,6 +80,27 @@ class FrameStats:
             if self.malformed <= MAX_LOGGED_FRAMES:
                 log.warning("skipped a malformed frame (%d bytes, %s): %s", len(frame),
                             type(exc).__name__, frame[:64].hex())
+
+
+@dataclass(slots=True)
+class FrameBudget:
+    """At most ``per_s`` frames parsed a second, and of them at most half routable ones
+    (DNS, TLS, HTTP): on a mirror port those are the bulk, and a flood of them must not
+    crowd out the ARP, DHCP and mDNS that say who is on the segment."""
+
+    per_s: int = FRAME_BUDGET_PER_S
+    window: float = float("-inf")
+    parsed: int = 0
+    routed: int = 0
+
+    def admit(self, *, routable: bool, now: float) -> bool:
+        if now - self.window >= 1.0:
+            self.window, self.parsed, self.routed = now, 0, 0
+        if self.parsed >= self.per_s or (routable and self.routed >= self.per_s // 2):
+            return False
+        self.parsed += 1
+        self.routed += routable
+        return True
 
 
 @dataclass(slots=True)
@@ -199,7 +221,7 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
     sock.setblocking(False)
     hosts: dict[str, PassiveHost] = {}
     deadline = time.monotonic() + seconds
-    window_start, parsed = time.monotonic(), 0
+    budget = FrameBudget()
     try:
         while (remaining := deadline - time.monotonic()) > 0:
             if stop is not None and stop.is_set():
@@ -214,13 +236,9 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
             if meta[2] == socket.PACKET_OUTGOING or not interesting(frame) or (
                     meta[2] == socket.PACKET_HOST and answer_to_us(frame)):
                 continue
-            now = time.monotonic()
-            if now - window_start >= 1.0:
-                window_start, parsed = now, 0
-            if parsed >= FRAME_BUDGET_PER_S:
+            if not budget.admit(routable=routable(frame), now=time.monotonic()):
                 stats.over_budget += 1
                 continue
-            parsed += 1
             stats.take(frame, scope=scope, own_ip=iface.ip, hosts=hosts, telling=telling)
     finally:
         sock.close()

@@ -292,20 +292,29 @@ def _layers() -> None:
     import scapy.layers.inet6  # noqa: F401
 
 
+def routable(frame: bytes) -> bool:
+    """An interesting frame that a router may have forwarded: TCP (a TLS hello, an HTTP
+    exchange) or a DNS query. The rest the parsers read stay on their link (ARP, DHCP, mDNS,
+    SSDP, NDP, LLDP, CDP)."""
+    ethertype = struct.unpack_from("!H", frame, 12)[0]
+    if ethertype == ETH_IPV6:
+        return frame[20] == IP_TCP or (frame[20] == IP_UDP and frame[56:58] == b"\x00\x35")
+    return ethertype == ETH_IPV4 and (frame[23] == IP_TCP or (
+        frame[23] == IP_UDP and struct.unpack_from(
+            "!H", frame, 14 + (frame[14] & 0x0F) * 4 + 2)[0] == DNS_PORT))
+
+
 def _parse(frame: bytes) -> list[Heard]:
     _layers()
     from scapy.layers.l2 import ARP, Ether
 
     if frame[:6] == CDP_DST:
         return _cdp(frame[:1514])
-    if struct.unpack_from("!H", frame, 12)[0] == ETH_IPV6:
-        if frame[20] == IP_TCP or (frame[20] == IP_UDP and frame[56:58] == b"\x00\x35"):
-            return _names6(frame)
+    ethertype = struct.unpack_from("!H", frame, 12)[0]
+    if routable(frame):
+        return _names6(frame) if ethertype == ETH_IPV6 else _names4(frame)
+    if ethertype == ETH_IPV6:
         return ndp(frame) if frame[20] == 58 else _mdns6(frame)
-    if struct.unpack_from("!H", frame, 12)[0] == ETH_IPV4 and (
-            frame[23] == IP_TCP or (frame[23] == IP_UDP and struct.unpack_from(
-                "!H", frame, 14 + (frame[14] & 0x0F) * 4 + 2)[0] == DNS_PORT)):
-        return _names4(frame)
     packet = Ether(frame[:1514])
     mac = str(packet.src).lower()
     ethertype = packet.type

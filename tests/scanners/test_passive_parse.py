@@ -624,3 +624,21 @@ def test_the_link_and_datagram_readers_survive_any_bytes(data: bytes, link: int)
     nbns_registration(data)
     server_answer(b"HTTP/1.1 200 OK\r\n" + data, "10.0.0.1")
     server_answer(b"RTSP/1.0 200 OK\r\n" + data, "10.0.0.1")
+
+
+def test_a_flood_of_lookups_leaves_room_for_who_is_on_the_segment() -> None:
+    """On a mirror port DNS and TLS are the bulk: they may take half the listener's frame
+    budget a second, never the ARP, DHCP and mDNS that say who is there."""
+    from scanners.passive import FrameBudget
+    from scanners.passive_parse import routable
+
+    lookup = bytes(Ether(src=PC) / IP(src="10.20.10.12", dst="10.20.10.1")
+                   / UDP(sport=5000, dport=53) / bytes(20))
+    arp = bytes(Ether(src=PC) / ARP(psrc="10.20.10.12"))
+    assert routable(lookup) and not routable(arp)
+    budget = FrameBudget(per_s=100)
+    admitted = sum(budget.admit(routable=True, now=5.0) for _ in range(1000))
+    assert admitted == 50
+    assert sum(budget.admit(routable=False, now=5.5) for _ in range(1000)) == 50  # the rest
+    assert not budget.admit(routable=False, now=5.9)
+    assert budget.admit(routable=True, now=6.0)  # a new second
