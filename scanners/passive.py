@@ -120,6 +120,7 @@ class PassiveHost:
     own: set[str] = field(default_factory=set)  # IPv4 addresses it sent from on the link
     routed: dict[Observation, str] = field(default_factory=dict)  # said in routable frames
     senders: set[str] = field(default_factory=set)  # the addresses those frames came from
+    scoped: set[str] = field(default_factory=set)  # those of them in the scope
 
     @property
     def forwards(self) -> bool:
@@ -132,13 +133,13 @@ class PassiveHost:
     def address(self) -> str | None:
         if self.ip:
             return self.ip
-        if not self.forwards and (mine := [a for a in self.senders if ":" not in a]):
+        if not self.forwards and (mine := [a for a in self.scoped if ":" not in a]):
             return min(mine)
         return min(self.claimed) if self.claimed else None
 
     def addresses6(self) -> set[str]:
         """Its global IPv6 addresses: announced on the link, or sent from when not forwarding."""
-        return self.ip6 if self.forwards else self.ip6 | {a for a in self.senders if ":" in a}
+        return self.ip6 if self.forwards else self.ip6 | {a for a in self.scoped if ":" in a}
 
     def said(self) -> list[Observation]:
         """Everything it said of itself (see the class)."""
@@ -165,10 +166,13 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
                 continue
             host = hosts[item.mac] = PassiveHost(mac=item.mac)
         if item.routed:
-            if not (item.ip and item.key and item.value and scope.allows(item.ip)):
+            if not (item.ip and item.key and item.value):
                 continue
-            if len(host.senders) < MAX_SENDERS:
-                host.senders.add(item.ip)
+            # what it said counts whatever its address (a device that looks names up over
+            # IPv6 under an IPv4 scope); the address itself only within the scope
+            for kept, allowed in ((host.senders, True), (host.scoped, scope.allows(item.ip))):
+                if allowed and len(kept) < MAX_SENDERS:
+                    kept.add(item.ip)
             _observe(host, Observation(item.key, item.value, "passive"), telling, item.ip)
             continue
         if item.ip:

@@ -262,3 +262,25 @@ def test_a_mirror_of_routed_traffic_names_no_router_by_its_clients(tmp_path: Pat
     assert said[hidden_router] == set()
     assert heard[camera].address == "10.20.30.40" and said[camera] == {"fw.ring.com"}
     assert heard[lone].address == "10.20.30.70" and said[lone] == {"api.wyzecam.com"}
+
+
+def test_a_name_looked_up_over_ipv6_counts_under_an_ipv4_scope(tmp_path: Path) -> None:
+    """A dual-stack device asks its resolver over IPv6 as often as not. `scan --pcap`'s
+    scope is IPv4 by default: the IPv6 address is no asset of it, but what the device said
+    from it is still the device's."""
+    from scapy.layers.l2 import ARP
+
+    camera = "02:aa:00:00:00:40"
+    lookup = (Ether(src=camera, dst=ROUTER) / IPv6(src="2001:db8:30::40", dst="2001:db8:30::1")
+              / UDP(sport=40000, dport=53) / DNS(rd=1, qd=DNSQR(qname="nexus.dropcam.com")))
+    frames = [Ether(src=camera, dst="ff:ff:ff:ff:ff:ff")
+              / ARP(op=1, hwsrc=camera, psrc="10.20.30.40", pdst="10.20.30.1"), lookup]
+    capture = tmp_path / "dual-stack.pcap"
+    wrpcap(str(capture), frames)
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
+                           "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    (asset,) = json.loads(done.stdout)  # the IPv6 address is out of scope: no row of its own
+    assert asset["ip"] == "10.20.30.40"
+    assert (asset["identity"]["vendor"], asset["identity"]["device_type"]) == (
+        "Google Nest", "camera")
