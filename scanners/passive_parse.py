@@ -623,6 +623,12 @@ def ssdp_message(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
 
     from scanners.ssdp import device_type, parse_ssdp
 
+    if payload.startswith(b"M-SEARCH "):
+        # a search says what is searched for, not what the searcher is; its USER-AGENT is
+        # the searcher's UPnP stack in the words of a SERVER header ('Linux UPnP/1.0
+        # Sonos/70.3-35220 (ZPS1)'), where it sends one
+        agent = parse_ssdp(payload, kinds=("M-SEARCH",)).get("USER-AGENT")
+        return [Heard(mac=mac, ip=sender, key="ssdp.server", value=_s(agent))] if agent else []
     if not payload.startswith((b"NOTIFY ", b"HTTP/1.1 200")):
         return []
     headers = parse_ssdp(payload)

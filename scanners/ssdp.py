@@ -31,10 +31,12 @@ M_SEARCH = (b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:d
 Found = Observation
 
 
-def parse_ssdp(datagram: bytes) -> dict[str, str]:
-    """Headers of an SSDP answer or NOTIFY, upper-cased names, bounded values."""
+def parse_ssdp(datagram: bytes, *, kinds: tuple[str, ...] = ("HTTP/1.1 200", "NOTIFY")
+               ) -> dict[str, str]:
+    """Headers of an SSDP answer or NOTIFY (or of the ``kinds`` of message asked for),
+    upper-cased names, bounded values."""
     lines = datagram[:4096].decode("utf-8", "replace").split("\r\n")
-    if not lines or not (lines[0].startswith("HTTP/1.1 200") or lines[0].startswith("NOTIFY")):
+    if not lines or not lines[0].startswith(kinds):
         return {}
     headers = {}
     for line in lines[1:32]:

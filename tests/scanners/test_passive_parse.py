@@ -173,6 +173,16 @@ def test_ssdp_notify_names_the_server_and_a_claimed_address() -> None:
     search = bytes(Ether(src=hue) / IP(src="10.20.10.60", dst="239.255.255.250")
                    / UDP(sport=40000, dport=1900) / b"M-SEARCH * HTTP/1.1\r\n\r\n")
     assert parse(search) == []
+    # a Sonos player searching for its peers says its UPnP stack as its NOTIFY would
+    sonos = "5c:aa:fd:10:20:62"
+    searching = parse(bytes(Ether(src=sonos) / IP(src="10.20.10.62", dst="239.255.255.250")
+                            / UDP(sport=40000, dport=1900)
+                            / (b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
+                               b'MAN: "ssdp:discover"\r\nMX: 1\r\n'
+                               b"ST: urn:schemas-upnp-org:device:ZonePlayer:1\r\n"
+                               b"USER-AGENT: Linux UPnP/1.0 Sonos/70.3-35220 (ZPS1)\r\n\r\n")))
+    assert searching == [Heard(mac=sonos, ip="10.20.10.62", key="ssdp.server",
+                               value="Linux UPnP/1.0 Sonos/70.3-35220 (ZPS1)")]
     wemo = "94:10:3e:10:20:61"
     announce = (b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
                 b"LOCATION: http://10.20.10.61:49153/setup.xml\r\nNTS: ssdp:alive\r\n"
