@@ -286,6 +286,9 @@ def test_makers_of_one_kind_in_municipal_buildings_give_a_weak_type() -> None:
     # the IEEE registry's own spellings of one-kind makers
     assert vendor_type("LIFI LABS MANAGEMENT PTY LTD") == vendor_type("OSRAM GmbH") == "lighting"
     assert vendor_type("Ring LLC") == "camera" and vendor_type("RINGSPANN GmbH") is None
+    assert vendor_type("SmartThings, Inc.") == "iot_hub"  # the hub's own registration
+    assert vendor_type("Blink by Amazon ") == "camera" and vendor_type("enblink") is None
+    assert vendor_type("The Chamberlain Group, Inc") == "access_control"
     weak = classify_device([], mac="00:01:05:11:22:33",
                            mac_vendor="Beckhoff Automation GmbH & Co. KG")
     assert weak.device_type == "plc"
