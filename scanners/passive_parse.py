@@ -182,7 +182,7 @@ def interesting(frame: bytes) -> bool:
                 24 if frame[54] in NDP_TYPES else 16 if frame[54] == ROUTER_ADVERTISEMENT else 8)
         if len(frame) >= 14 + 40 + 8 and frame[20] == IP_UDP:  # no extension header
             sport, dport = struct.unpack_from("!HH", frame, 54)
-            return MDNS_PORT in (sport, dport) or dport == DNS_PORT
+            return MDNS_PORT in (sport, dport) or dport in (DNS_PORT, DHCPV6_SERVER_PORT)
         return len(frame) >= 14 + 40 + 20 and frame[20] == IP_TCP and _telling_tcp(
             frame, 54, private=frame[22] & 0xFE == 0xFC)  # a unique local address
     if ethertype != ETH_IPV4 or len(frame) < 14 + 20 + 8:
@@ -314,6 +314,8 @@ def _parse(frame: bytes) -> list[Heard]:
     if routable(frame):
         return _names6(frame) if ethertype == ETH_IPV6 else _names4(frame)
     if ethertype == ETH_IPV6:
+        if frame[20] == IP_UDP and struct.unpack_from("!H", frame, 56)[0] == DHCPV6_SERVER_PORT:
+            return dhcp6(frame[62:], mac_text(frame[6:12]))
         return ndp(frame) if frame[20] == 58 else _mdns6(frame)
     packet = Ether(frame[:1514])
     mac = str(packet.src).lower()
@@ -582,6 +584,38 @@ def client_fqdn_host(option: bytes) -> str | None:
         label = option[3:].split(b".", 1)[0]
     host = _s(label)[:63]
     return host or None
+
+
+DHCPV6_SERVER_PORT = 547
+_DHCPV6_CLIENT_MESSAGES = frozenset({1, 3, 4, 5, 6, 11})  # solicit ... information-request
+
+
+def dhcp6(message: bytes, mac: str) -> list[Heard]:
+    """A DHCPv6 client's message (RFC 8415): the host name in its Client FQDN option (39,
+    RFC 4704: a flags byte, then the name in wire format) and its vendor class (16: an
+    enterprise number, then length-prefixed strings; Windows says 311 and 'MSFT 5.0', as
+    over DHCPv4). It comes from a link-local address, so it names the MAC only."""
+    if len(message) < 4 or message[0] not in _DHCPV6_CLIENT_MESSAGES:
+        return []
+    out = [Heard(mac=mac)]
+    at = 4
+    for _ in range(MAX_ITEMS):
+        if at + 4 > len(message):
+            break
+        code, size = struct.unpack_from("!HH", message, at)
+        data = message[at + 4:at + 4 + size]
+        at += 4 + size
+        if code == 39 and len(data) >= 2:
+            labels = _wire_labels(data[1:], partial=True)
+            host = _s(labels[0])[:63] if labels else ""
+            if host:
+                out.append(Heard(mac=mac, key="dhcp.hostname", value=host))
+        elif code == 16 and len(data) >= 6:
+            length = struct.unpack_from("!H", data, 4)[0]
+            vendor = _s(data[6:6 + length])
+            if vendor:
+                out.append(Heard(mac=mac, key="dhcp.vendor_class", value=vendor))
+    return out
 
 
 def _dhcp(packet: Packet, mac: str, sender: str | None) -> list[Heard]:

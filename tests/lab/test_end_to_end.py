@@ -400,6 +400,37 @@ def test_an_excluded_address_receives_no_packet_during_a_full_scan(lab_run: LabR
             assert packet[IP].dst != address, packet.summary()
 
 
+def test_a_capture_of_a_scan_names_what_the_scan_named(lab_run: LabRun) -> None:
+    """A mirror port sees what a sensor's scan sees: tcpdump's capture of a scan of the
+    cameras segment, read by `scan --pcap` (a file, no network), names the cameras and the
+    recorder by their answers (HTTP and RTSP heads, ONVIF ProbeMatches) as the scan did."""
+    lab = lab_run.lab
+    sensor = lab.sensor_ns("cameras")
+    pcap = lab_run.workdir / "cameras-scan.pcap"
+    capture = lab.popen(sensor, ["tcpdump", "-i", "eth0", "-n", "-U", "-w", str(pcap)],
+                        stderr=subprocess.PIPE)
+    time.sleep(1.0)  # tcpdump is listening
+    scan = lab.run(sensor, [sys.executable, "-m", "agent.cli", "scan", "--profile",
+                            "standard", "--format", "json"])
+    capture.terminate()
+    capture.wait(10)
+    assert scan.returncode == 0, scan.stderr
+    scanned = {a["mac"]: a["identity"].get("device_type") for a in json.loads(scan.stdout)
+               if a.get("mac")}
+    read = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(pcap),
+                           "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert read.returncode == 0, read.stderr
+    heard = {a["mac"]: a for a in json.loads(read.stdout)}
+    for name in ("hikvision-cam", "axis-cam", "dahua-nvr"):
+        device = next(d for d in MUNICIPAL.devices if d.name == name)
+        assert scanned[device.mac] == device.device_type
+        asset = heard[device.mac]
+        assert asset["ip"] == MUNICIPAL.address("cameras", device.host)
+        assert asset["identity"]["device_type"] == device.device_type, asset
+        # named by what its answers said, not by its MAC's registrant
+        assert not asset["identity"]["named_by"].startswith("mac."), asset
+
+
 def test_the_passive_profile_finds_talkers_and_sends_nothing(lab_run: LabRun) -> None:
     lab = lab_run.lab
     sensor = lab.sensor_ns("cameras")

@@ -621,6 +621,7 @@ def test_the_link_and_datagram_readers_survive_any_bytes(data: bytes, link: int)
     frame holds, a Kasa answer that decodes to garbage. Each reader answers, or says None."""
     from scanners.passive_parse import (
         as_ethernet,
+        dhcp6,
         nbns_registration,
         server_answer,
         tplink_discovery,
@@ -632,6 +633,8 @@ def test_the_link_and_datagram_readers_survive_any_bytes(data: bytes, link: int)
     tplink_discovery(data)
     tplink_discovery(b"\x02" + data)
     nbns_registration(data)
+    dhcp6(data, PC)
+    dhcp6(b"\x01\x00\x00\x00" + data, PC)
     server_answer(b"HTTP/1.1 200 OK\r\n" + data, "10.0.0.1")
     server_answer(b"RTSP/1.0 200 OK\r\n" + data, "10.0.0.1")
 
@@ -652,3 +655,37 @@ def test_a_flood_of_lookups_leaves_room_for_who_is_on_the_segment() -> None:
     assert sum(budget.admit(routable=False, now=5.5) for _ in range(1000)) == 50  # the rest
     assert not budget.admit(routable=False, now=5.9)
     assert budget.admit(routable=True, now=6.0)  # a new second
+
+
+def test_a_dhcpv6_client_names_itself_like_a_dhcpv4_one() -> None:
+    """Windows sends its computer name in DHCPv6's Client FQDN and 'MSFT 5.0' in its vendor
+    class, as over DHCPv4; from a link-local address, so they name the MAC. A relay's or a
+    server's message says nothing of a client. Frames by scapy's DHCPv6 layers."""
+    from scapy.layers.dhcp6 import (
+        VENDOR_CLASS_DATA,
+        DHCP6_Advertise,
+        DHCP6_RelayForward,
+        DHCP6_Solicit,
+        DHCP6OptClientFQDN,
+        DHCP6OptClientId,
+        DHCP6OptVendorClass,
+    )
+    from scapy.layers.inet6 import IPv6
+
+    from scanners.passive_parse import dhcp6
+
+    def sent(message: Any, sport: int = 546, dport: int = 547) -> list[Heard]:
+        return parse(bytes(Ether(src=PC, dst="33:33:00:01:00:02")
+                           / IPv6(src="fe80::d243:1eff:fe10:2012", dst="ff02::1:2")
+                           / UDP(sport=sport, dport=dport) / message))
+
+    solicit = (DHCP6_Solicit() / DHCP6OptClientId()
+               / DHCP6OptClientFQDN(flags=0, fqdn="DESKTOP-4F2K9QX.kommune.local")
+               / DHCP6OptVendorClass(enterprisenum=311,
+                                     vcdata=[VENDOR_CLASS_DATA(data=b"MSFT 5.0")]))
+    said = {(h.key, h.value) for h in sent(solicit) if h.key}
+    assert said == {("dhcp.hostname", "DESKTOP-4F2K9QX"), ("dhcp.vendor_class", "MSFT 5.0")}
+    assert all(h.ip is None for h in sent(solicit))  # link-local: no address of the device
+    assert sent(DHCP6_RelayForward() / bytes(8)) == []
+    assert sent(DHCP6_Advertise() / DHCP6OptClientFQDN(fqdn="x.y"), 547, 546) == []
+    assert dhcp6(bytes(solicit)[:9], PC) == [Heard(mac=PC)]  # cut short: nothing more
