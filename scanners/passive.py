@@ -165,8 +165,8 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
             if len(hosts) >= MAX_HOSTS:
                 continue
             host = hosts[item.mac] = PassiveHost(mac=item.mac)
-        if item.routed:
-            if not (item.ip and item.key and item.value):
+        if item.routed and item.ip:  # without an address: from a link-local one, unrouted
+            if not (item.key and item.value):
                 continue
             # what it said counts whatever its address (a device that looks names up over
             # IPv6 under an IPv4 scope); the address itself only within the scope

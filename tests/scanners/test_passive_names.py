@@ -284,3 +284,12 @@ def test_a_name_looked_up_over_ipv6_counts_under_an_ipv4_scope(tmp_path: Path) -
     assert asset["ip"] == "10.20.30.40"
     assert (asset["identity"]["vendor"], asset["identity"]["device_type"]) == (
         "Google Nest", "camera")
+    # a lookup from a link-local address (a router that offers a link-local resolver)
+    # never crossed a router: it is the MAC's own
+    from scanners.passive import collect
+    from scanners.scope import Scope
+
+    local = (Ether(src=camera, dst=ROUTER) / IPv6(src="fe80::2aa:ff:fe00:40", dst="fe80::1")
+             / UDP(sport=40000, dport=53) / DNS(rd=1, qd=DNSQR(qname="fw.ring.com")))
+    (host,) = collect(parse(bytes(local)), scope=Scope.from_strings(["10.20.30.0/24"])).values()
+    assert [(o.key, o.value) for o in host.said()] == [("dns.query", "fw.ring.com")]
