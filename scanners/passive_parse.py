@@ -397,7 +397,7 @@ def tplink_discovery(payload: bytes) -> str | None:
     try:
         answer = json.loads(plain.decode("utf-8"))
         info = answer.get("result") or answer["system"]["get_sysinfo"]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
     if not isinstance(info, dict):
         return None

@@ -578,7 +578,12 @@ def test_a_tp_link_plug_s_discovery_answer_names_it() -> None:
     assert heard.value == "model=L530E(EU); type=SMART.TAPOBULB"
     assert classify([Observation("tplink.discovery", heard.value, "passive")]
                     ).device_type == "lighting"
-    for hostile in (b"[1, 2]", b'{"system": {"get_sysinfo": {"model": 7}}}', b"\xff" * 40):
+    nested = b"[" * 1400 + b"]" * 1400  # deeper than the JSON reader recurses
+    from scanners.passive_parse import tplink_discovery
+
+    assert tplink_discovery(_kasa_obscure(nested)) is None
+    for hostile in (b"[1, 2]", b'{"system": {"get_sysinfo": {"model": 7}}}', b"\xff" * 40,
+                    nested):
         assert answer(9999, _kasa_obscure(hostile)) == []
 
 
