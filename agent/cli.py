@@ -126,7 +126,7 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
             hosts[six] = HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive")
     assets = build_assets(hosts, [], [], observed)
     if stats.malformed:
-        print(f"netvagt-agent: {stats.malformed} of {stats.parsed} frames were malformed and "
+        print(f"netvagt-agent: {stats.malformed} of {stats.read:,} frames were malformed and "
               "skipped", file=sys.stderr)
     if stats.other_links:
         print(f"netvagt-agent: {args.pcap}: frames of link type "
@@ -142,7 +142,8 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(assets_json(assets))
     else:
-        print_assets(assets, title=f"{len(assets)} assets heard in {args.pcap}")
+        print_assets(assets, title=f"{len(assets)} assets heard in {args.pcap} "
+                                   f"({stats.read:,} frames read)")
     return 0
 
 
