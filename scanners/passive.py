@@ -26,6 +26,7 @@ from scanners.passive_parse import (
     LINKTYPE_ETHERNET,
     READ_LINKS,
     Heard,
+    answer_to_us,
     as_ethernet,
     interesting,
     parse,
@@ -144,10 +145,16 @@ class PassiveHost:
     def said(self) -> list[Observation]:
         """Everything it said of itself (see the class)."""
         forwards = self.forwards
-        return [*self.observations, *(
-            o for o, sender in self.routed.items()
-            if sender in self.own or sender in self.ip6 or not (
-                forwards or (":" not in sender and self.own)))]
+        return [*self.observations,
+                *(o for o, sender in self.routed.items() if self._sent(sender, forwards))]
+
+    def _sent(self, sender: str, forwards: bool) -> bool:
+        """Whether a routable frame from ``sender`` is this host's own."""
+        if sender in self.own or sender in self.ip6:
+            return True  # an address it holds on the link
+        # else its own only if it forwards for nobody, and (IPv4) holds no address here:
+        # an IPv6 privacy address NDP never showed is still taken as its own
+        return not forwards and (":" in sender or not self.own)
 
 
 def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
@@ -247,14 +254,6 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
     finally:
         sock.close()
     return hosts
-
-
-def answer_to_us(frame: bytes) -> bool:
-    """An IP packet addressed to the sensor itself: the answer to one of its own probes (a
-    web page, an SSDP or mDNS answer), which the probe that asked reads and reports; heard
-    again here, it would count twice. ARP and NDP addressed to it still say who is there."""
-    return frame[12:14] in (b"\x08\x00", b"\x86\xdd") and not (
-        frame[12:14] == b"\x86\xdd" and len(frame) > 54 and frame[20] == 58)
 
 
 async def listen(*, iface: Interface, scope: Scope, seconds: float,

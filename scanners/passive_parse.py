@@ -13,7 +13,6 @@ so a busy segment costs little; every string is bounded.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
 import struct
@@ -292,6 +291,18 @@ def _layers() -> None:
     import scapy.layers.inet6  # noqa: F401
 
 
+def answer_to_us(frame: bytes) -> bool:
+    """For a frame addressed to the sensor itself: an IP packet, the answer to one of its
+    own probes (a web page, an SSDP or mDNS answer), which the probe that asked reads and
+    reports; heard again by the listener, it would count twice. ARP and NDP addressed to it
+    still say who is there."""
+    if len(frame) < 14:
+        return False
+    ethertype = struct.unpack_from("!H", frame, 12)[0]
+    return ethertype == ETH_IPV4 or (ethertype == ETH_IPV6 and not (
+        len(frame) > 54 and frame[20] == 58))
+
+
 def routable(frame: bytes) -> bool:
     """An interesting frame that a router may have forwarded: TCP (a TLS hello, an HTTP
     exchange) or a DNS query. The rest the parsers read stay on their link (ARP, DHCP, mDNS,
@@ -439,24 +450,21 @@ def _names(frame: bytes, mac: str, sender: str | None, proto: int, at: int) -> l
             request = frame[start:start + 4096]
             said = [("http.user_agent", http_user_agent(request)), ("http.host", http_host(request))]
         elif frame[start:start + 7] in ANSWERS:
-            said = server_answer(frame[start:start + 4096], sender)
+            said = server_answer(frame[start:start + 4096])
         else:
             said = [("tls.sni", tls_server_name(frame[start:start + 4096]))]
     return [Heard(mac=mac, ip=sender, key=key, value=name, routed=True)
             for key, name in said if name]
 
 
-def server_answer(answer: bytes, sender: str | None) -> list[tuple[str, str | None]]:
+def server_answer(answer: bytes) -> list[tuple[str, str | None]]:
     """What a server on the network says of itself at the head of an HTTP or RTSP answer
     (its Server header, realm and page title; a UPnP description's device), read the way the
-    active probes read it. Only from a private address: an answer from the internet reaches
-    the capture through the router, and names a cloud's server, not a device here. Cookies
-    are left out: a session's changes with every answer."""
+    active probes read it. The byte filter lets only answers from private addresses by (see
+    ``_telling_tcp``). Cookies are left out: a session's changes with every answer."""
     from scanners.identify import parse_http, parse_rtsp
     from scanners.ssdp import parse_description_head
 
-    if sender is None or not ipaddress.ip_address(sender).is_private:
-        return []
     if answer.startswith(b"RTSP/"):
         return list(parse_rtsp(answer))
     said: list[tuple[str, str | None]] = [
@@ -578,12 +586,14 @@ def client_fqdn_host(option: bytes) -> str | None:
     if len(option) < 4:
         return None
     if option[0] & 0x04:  # E: canonical wire format
-        labels = _wire_labels(option[3:], partial=True)
-        label = labels[0] if labels else b""
-    else:
-        label = option[3:].split(b".", 1)[0]
-    host = _s(label)[:63]
-    return host or None
+        return _first_label(option[3:])
+    return _s(option[3:].split(b".", 1)[0])[:63] or None
+
+
+def _first_label(name: bytes) -> str | None:
+    """A host name: the first label of a (possibly partial) name in DNS wire format."""
+    labels = _wire_labels(name, partial=True)
+    return (_s(labels[0])[:63] or None) if labels else None
 
 
 DHCPV6_SERVER_PORT = 547
@@ -605,11 +615,8 @@ def dhcp6(message: bytes, mac: str) -> list[Heard]:
         code, size = struct.unpack_from("!HH", message, at)
         data = message[at + 4:at + 4 + size]
         at += 4 + size
-        if code == 39 and len(data) >= 2:
-            labels = _wire_labels(data[1:], partial=True)
-            host = _s(labels[0])[:63] if labels else ""
-            if host:
-                out.append(Heard(mac=mac, key="dhcp.hostname", value=host))
+        if code == 39 and len(data) >= 2 and (host := _first_label(data[1:])):
+            out.append(Heard(mac=mac, key="dhcp.hostname", value=host))
         elif code == 16 and len(data) >= 6:
             length = struct.unpack_from("!H", data, 4)[0]
             vendor = _s(data[6:6 + length])

@@ -525,7 +525,7 @@ def test_the_listener_leaves_the_answers_to_its_own_probes_to_the_probes() -> No
     from scapy.layers.inet import TCP
     from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
 
-    from scanners.passive import answer_to_us
+    from scanners.passive_parse import answer_to_us
 
     page = bytes(Ether(src=PC, dst="02:00:00:00:00:aa") / IP(src="10.20.10.12", dst="10.20.10.2")
                  / TCP(sport=80, dport=40000, flags="PA") / b"HTTP/1.1 200 OK\r\n\r\n")
@@ -640,8 +640,8 @@ def test_the_link_and_datagram_readers_survive_any_bytes(data: bytes, link: int)
     nbns_registration(data)
     dhcp6(data, PC)
     dhcp6(b"\x01\x00\x00\x00" + data, PC)
-    server_answer(b"HTTP/1.1 200 OK\r\n" + data, "10.0.0.1")
-    server_answer(b"RTSP/1.0 200 OK\r\n" + data, "10.0.0.1")
+    server_answer(b"HTTP/1.1 200 OK\r\n" + data)
+    server_answer(b"RTSP/1.0 200 OK\r\n" + data)
 
 
 def test_a_flood_of_lookups_leaves_room_for_who_is_on_the_segment() -> None:
