@@ -4,7 +4,10 @@ examples, per source (the match key), per device type, and per corpus.
 Three kinds of corpus are read, each recognised by what the path holds:
 
 - a TOML file of ``[[sample]]`` tables (``key``, ``value``, ``vendor``, ``device_type``):
-  the corpus written here, where a field left out means the classifier must leave it empty;
+  the corpus written here, where a field left out means the classifier must leave it empty.
+  A sample may carry the device's ``mac`` too (its OUI and the registry's organisation are
+  evidence, as on a live segment), or be a MAC alone (``key = "mac"``). A file that sets
+  ``vendor_scored = false`` is scored on the type only;
 - a Fingerbank DHCP database folder (``dhcp_fingerprints.conf`` and ``labels.toml``): each
   option 55 list and option 60 string of an entry, labelled with the entry's device type;
 - a recog release (a folder with ``xml/``): recog's examples, labelled with what recog says
@@ -32,7 +35,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fingerprints.classify import Observation, classify
+from fingerprints.classify import Observation, classify, classify_device
 
 UNTYPED = "(none)"  # the row of cases whose device type must stay open
 
@@ -45,6 +48,7 @@ class Case:
     device_type: str  # "" : the classifier must leave the type open
     vendor: str | None  # None : the vendor is not scored; "" : it must stay open
     builtin_only: bool = False  # score with the built-in rules alone
+    mac: str | None = None  # the device's MAC, when the case is what a device said and its MAC
 
     @property
     def half(self) -> str:
@@ -96,17 +100,25 @@ class Report:
             table[(case.corpus, row)].add(case, vendor=vendor, device_type=device_type)
         vendor_ok = case.vendor is None or (vendor or "") == case.vendor
         if case.half == "dev" and not (vendor_ok and (device_type or "") == case.device_type):
-            self.misses.append(f"{case.corpus} {case.key}: {case.value[:70]!r}: got "
+            mac = f" (MAC {case.mac})" if case.mac and case.key != MAC_ONLY else ""
+            self.misses.append(f"{case.corpus} {case.key}: {case.value[:70]!r}{mac}: got "
                                f"{vendor}/{device_type}, labelled {case.vendor}/"
                                f"{case.device_type or None}")
 
 
 # --- corpus readers --------------------------------------------------------------------------
 
+MAC_ONLY = "mac"  # a sample's key when the MAC is all the device showed
+
+
 def toml_cases(path: Path) -> Iterator[Case]:
-    for sample in tomllib.loads(path.read_text()).get("sample", []):
+    corpus = tomllib.loads(path.read_text())
+    vendor_scored = corpus.get("vendor_scored", True)
+    for sample in corpus.get("sample", []):
+        mac = sample["value"] if sample["key"] == MAC_ONLY else sample.get("mac")
         yield Case(corpus=path.stem, key=sample["key"], value=sample["value"],
-                   device_type=sample.get("device_type", ""), vendor=sample.get("vendor", ""))
+                   device_type=sample.get("device_type", ""),
+                   vendor=sample.get("vendor", "") if vendor_scored else None, mac=mac)
 
 
 _SECTION = re.compile(r"^\[(class|os) (\d+)\]\s*$")
@@ -238,8 +250,23 @@ def rule_examples() -> set[tuple[str, str]]:
 
 def _score_into(result: Report, batch: list[Case]) -> None:
     for case in batch:
-        identity = classify([Observation(key=case.key, value=case.value)])
+        said = [] if case.key == MAC_ONLY else [Observation(key=case.key, value=case.value)]
+        if case.mac is None:
+            identity = classify(said)
+        else:
+            identity = classify_device(said, mac=case.mac, mac_vendor=registrant(case.mac))
         result.add(case, vendor=identity.vendor, device_type=identity.device_type)
+
+
+def registrant(mac: str) -> str | None:
+    """The organisation the IEEE registry (netaddr's copy, as the sensor reads it) gives
+    for a MAC's OUI."""
+    from netaddr import EUI, NotRegisteredError
+
+    try:
+        return str(EUI(mac).oui.registration().org).strip() or None
+    except (NotRegisteredError, IndexError):
+        return None
 
 
 def report(*paths: Path) -> Report:

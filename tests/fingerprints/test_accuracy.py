@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from fingerprints.accuracy import Case, _fingerbank_entries, cases, fingerbank_cases
+from fingerprints.accuracy import (
+    Case,
+    Tally,
+    _fingerbank_entries,
+    cases,
+    fingerbank_cases,
+    score,
+)
 from fingerprints.classify import Observation, classify
 from fingerprints.databases import without_recog
 from tests.conftest import SHARED_RECOG
@@ -81,7 +88,6 @@ def test_halves_are_stable_and_both_used() -> None:
 
 @needs_recog
 def test_recog_examples_are_scored_with_recog_unloaded() -> None:
-    from fingerprints.accuracy import score
     from fingerprints.databases import without_recog
 
     recog_cases = recog_examples()
@@ -116,6 +122,39 @@ def test_public_corpora_hold_over_a_thousand_cases_reported_per_source_and_type(
     test_half = {c.value for c in fingerbank_cases(FINGERBANK) if c.half == "test"}
     assert not any(line.split(": ", 1)[1].rsplit(": got", 1)[0].strip("'") in test_half
                    for line in listed if line.startswith("fingerbank "))  # ... never the test's
+
+
+def test_a_case_may_carry_the_device_s_mac_and_be_scored_on_the_type_alone(
+        tmp_path: Path) -> None:
+    """A device often says nothing its rules read but a host name, and its MAC's registrant
+    says the rest: such a case is scored with the MAC's OUI and organisation as evidence,
+    as a live segment would give them. A MAC alone is a case too."""
+    corpus = tmp_path / "devices.toml"
+    corpus.write_text('''vendor_scored = false
+[[sample]]
+key = "mac"
+value = "00:40:8c:1a:2b:3c"
+device_type = "camera"
+[[sample]]
+key = "dhcp.hostname"
+value = "unnamed-thing"
+mac = "00:40:8c:1a:2b:3d"
+device_type = "camera"
+[[sample]]
+key = "dhcp.hostname"
+value = "unnamed-thing"
+device_type = "camera"
+''')
+    found = list(cases(corpus))
+    assert [c.mac for c in found] == ["00:40:8c:1a:2b:3c", "00:40:8c:1a:2b:3d", None]
+    assert all(c.vendor is None for c in found)  # not scored: the file says so
+    result = score(found)
+    tally = Tally()
+    for row in result.by_half.values():
+        tally.merge(row)
+    # the two with Axis's MAC are typed by its registrant; the host name alone names nothing
+    assert (tally.typed, tally.typed_right, tally.typed_wrong) == (3, 2, 0)
+    assert tally.vendor_scored == 0
 
 
 def test_a_path_that_is_no_corpus_is_a_usage_error(tmp_path: Path) -> None:
