@@ -203,8 +203,7 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     own = _first(rules_by_key().get(SHARED_RULES.get(key, key), ()), key, said, source)
     if own is None and SHARED_RULES.get(key, key) == "dhcp.hostname":
         own = _maker_host_name(key, said, source)
-    model = (_first(rules_by_key().get("model", ()), key, said, source)
-             if key in CATALOGUE_KEYS else None)
+    model = _model(key, said, source) if key in CATALOGUE_KEYS else None
     recog = _first(recog_rules_by_key().get(key, ()), key, value, source)  # its own forms
     if own is not None and recog is not None:
         # one string read by both: the built-in rule (written for these devices) says what
@@ -224,6 +223,19 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
         words = _first(rules_by_key().get("words", ()), key, said, source)
         if words is not None:
             found.append(words)
+    return found
+
+
+def _model(key: str, said: str, source: str) -> Evidence | None:
+    """The model catalogue's answer. A host name is read in capitals too: names are
+    case-blind (DNS), and many firmwares put their model in it in lower case ('dsp-w215',
+    'hs110'), where the catalogue writes models as their makers print them."""
+    catalogue = rules_by_key().get("model", ())
+    found = _first(catalogue, key, said, source)
+    if found is None and key in CHOSEN_NAME_KEYS and not said.isupper():
+        found = _first(catalogue, key, said.upper(), source)
+        if found is not None:
+            found = replace(found, value=said[:256])
     return found
 
 

@@ -211,6 +211,15 @@ def test_a_device_that_says_what_it_is_is_typed_by_its_words() -> None:
     # a model number or the words are read in an mDNS host name as in a DHCP one
     assert classify([Observation(key="mdns.hostname", value="DS-2CD2387G2-LU")]
                     ).device_type == "camera"
+    # ... and in the lower case many firmwares write their model in a host name: a name is
+    # case-blind (Home Assistant's D-Link integration expects 'dsp-w215')
+    plug = classify([Observation(key="dhcp.hostname", value="dsp-w215")])
+    assert (plug.vendor, plug.model, plug.device_type) == ("D-Link", "DSP-W215", "smart_plug")
+    assert plug.evidence[0].value == "dsp-w215"  # the evidence is what the device said
+    assert classify([Observation(key="dhcp.hostname", value="ds-2cd2387g2-lu")]
+                    ).device_type == "camera"
+    # only host names: a page title's case is the maker's own
+    assert classify([Observation(key="http.title", value="dsp-w215")]).device_type is None
     # a remote access controller manages a server; it opens no door
     assert classify([Observation(key="snmp.sysdescr", value="Acme Remote Access Controller "
                                  "agent 2.1")]).device_type == "bmc"
