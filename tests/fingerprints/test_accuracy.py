@@ -337,6 +337,17 @@ def test_makers_of_one_kind_in_municipal_buildings_give_a_weak_type() -> None:
     assert vendor_type("SmartThings, Inc.") == "iot_hub"  # the hub's own registration
     assert vendor_type("Blink by Amazon ") == "camera" and vendor_type("enblink") is None
     assert vendor_type("The Chamberlain Group, Inc") == "access_control"
+    # gateways and controllers Home Assistant's DHCP matchers expect, by their registrants
+    assert vendor_type("Hangzhou BroadLink Technology Co.,Ltd") == "iot_hub"
+    assert vendor_type("HangZhou Gubei Electronics Technology Co.,Ltd") == "iot_hub"
+    assert vendor_type("Viessmann Elektronik GmbH") == "bms_controller"
+    assert vendor_type("OJ-Electronics A/S") == "bms_controller"
+    assert vendor_type("TELTONIKA NETWORKS UAB") == "router"
+    assert vendor_type("Teltonika") is None  # also its vehicle trackers
+    # a maker of several kinds under one OUI gives its name only: Bosch Security Systems'
+    # OUI is on its cameras and on its alarm panels
+    bosch = classify_device([], mac="00:04:63:1a:2b:3c", mac_vendor="Bosch Security Systems")
+    assert (bosch.vendor, bosch.device_type) == ("Bosch", None)
     weak = classify_device([], mac="00:01:05:11:22:33",
                            mac_vendor="Beckhoff Automation GmbH & Co. KG")
     assert weak.device_type == "plc"
