@@ -415,10 +415,12 @@ MAX_VENDOR_WORDS = 8  # no maker in the table has a longer name (a test holds it
 
 
 # A factory host name that is a maker's name: alone, or with the MAC's or serial number's hex
-# digits after it (axis-accc8e0a1b2c, HIKVISION, KYOCERA, Reolink); the maker table says
-# what that maker makes. Any other word after the name (apc-srv01, a server someone named)
-# is not a factory default, and is left alone.
-_MAKER_HOST_NAME_RE = re.compile(r"^([A-Za-z][A-Za-z&+]{2,23})(?:[-_ ]?[0-9A-Fa-f]{6,12})?$")
+# digits after it (axis-accc8e0a1b2c, HIKVISION, KYOCERA, Reolink), or with one product word
+# before those digits (nuki_bridge_1a2b3c4d); the maker table says what that maker makes. Any
+# other word after the name, with no digits of a MAC after it (apc-srv01, axis-gateway, a
+# machine someone named), is not a factory default, and is left alone.
+_MAKER_HOST_NAME_RE = re.compile(
+    r"^([A-Za-z][A-Za-z&+]{2,23})(?:(?:[-_ ][A-Za-z]{2,12}[-_ ])?[-_ ]?[0-9A-Fa-f]{6,12})?$")
 HOST_NAME_MAKER = 0.4  # as sure as a factory host name rule
 
 

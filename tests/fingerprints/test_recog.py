@@ -338,6 +338,8 @@ def test_a_factory_host_name_that_is_a_maker_s_name_names_the_maker() -> None:
             ("dhcp.hostname", "HIKVISION", ("Hikvision", "camera")),
             ("netbios.name", "KYOCERA", ("Kyocera", "printer")),
             ("dhcp.hostname", "Reolink", ("Reolink", "camera")),
+            ("dhcp.hostname", "nuki_bridge_1a2b3c4d", ("Nuki", "access_control")),
+            ("dhcp.hostname", "nuki_bridge_office", (None, None)),
             ("dhcp.hostname", "apc-srv01", (None, None)),
             ("dhcp.hostname", "axis-gateway", (None, None)),
             ("dhcp.hostname", "Siemens", (None, None)),
