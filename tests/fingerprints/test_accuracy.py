@@ -197,6 +197,21 @@ def test_dhcp_fingerprints_nobody_here_wrote_are_typed_by_what_the_options_mean(
     assert tally.untyped_named / tally.untyped <= 0.15
 
 
+@pytest.mark.parametrize(("name", "floor"), [("home-assistant-dhcp", 0.5),
+                                           ("home-assistant-ssdp", 0.7)])
+def test_what_iot_devices_say_of_themselves_is_typed_and_rarely_wrongly(
+        name: str, floor: float) -> None:
+    """Home Assistant's discovery matchers, a public record of what consumer and building
+    devices send in DHCP and SSDP: the test half (never listed) keeps its floor, a wrong
+    type stays rare, and a device of a kind the vocabulary lacks is not forced into one."""
+    held = [c for c in cases(HERE / "public" / f"{name}.toml") if c.half == "test"]
+    tally = score(held).by_half[(name, "test")]
+    assert tally.typed >= 20 and tally.untyped >= 1
+    assert tally.typed_right / tally.typed >= floor
+    assert tally.typed_wrong / tally.typed <= 0.05
+    assert tally.untyped_named / tally.untyped <= 0.10
+
+
 def test_a_device_that_says_what_it_is_is_typed_by_its_words() -> None:
     said = classify([Observation(key="ftp.banner",
                                  value="220 Acme Rugged 8-Port PoE Switch FTP ready")])
