@@ -170,6 +170,26 @@ def matches(key: str, value: str, *, source: str = "") -> list[Evidence]:
     return list(_matches(key, value, source, _generation()))
 
 
+_EDGES = " \t\r\n\x00\x0b\x0c"  # around a value, as a device pads it (NUL-ended C strings)
+
+
+def field_form(key: str, value: str) -> str:
+    """A value without the padding a device or a reader leaves: no white space or NULs
+    around it (an FTP or SSH greeting's line end, an SNMP description's trailing NUL, a
+    Telnet greeting's opening blank lines, a page title's indentation), a page title's white
+    space as a browser shows it, a favicon's MD5 in lower case. The built-in rules read this
+    form; recog's, anchored at both ends, read the value as sent and then this form (with
+    one trailing CR, 'FRITZ!Powerline' was unknown)."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip(_EDGES)
+    if key == "http.title":
+        return " ".join(value.split())
+    if key == "http.favicon_md5":
+        return value.lower()
+    return value
+
+
 def _generation() -> tuple[int, int, bool]:
     """Which rules answer now: kept answers are valid for these only."""
     from fingerprints.databases import recog_off, recog_rules_by_key
@@ -199,12 +219,17 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
         return [Evidence(rule="nmap-service-probes", key=key, value=value[:256], source=source,
                          fields=fields, confidence=nmap_probes.CONFIDENCE)] if fields else []
 
-    said = own_form(key, value)
+    trimmed = field_form(key, value)
+    said = own_form(key, trimmed)
     own = _first(rules_by_key().get(SHARED_RULES.get(key, key), ()), key, said, source)
     if own is None and SHARED_RULES.get(key, key) == "dhcp.hostname":
         own = _maker_host_name(key, said, source)
     model = _model(key, said, source) if key in CATALOGUE_KEYS else None
-    recog = _first(recog_rules_by_key().get(key, ()), key, value, source)  # its own forms
+    recog = None  # recog reads its own forms: without padding (which a generic pattern may
+    # accept where the device's own does not), then as sent (a realm's own trailing spaces),
+    # then as the built-in rules read it
+    for form in dict.fromkeys((value.strip(_EDGES), value, trimmed)):
+        recog = recog or _first(recog_rules_by_key().get(key, ()), key, form, source)
     if own is not None and recog is not None:
         # one string read by both: the built-in rule (written for these devices) says what
         # it says; recog adds only the fields it left open (a CPE, an OS, a type)
