@@ -187,7 +187,30 @@ def field_form(key: str, value: str) -> str:
         return " ".join(value.split())
     if key == "http.favicon_md5":
         return value.lower()
+    if key == "dhcp.params":
+        return option_list(value)
     return value
+
+
+_OPTION_TOKEN = re.compile(r"[0-9A-Fa-f]+")
+_OPTION_LIST = re.compile(r"[\s\[\](),;:|0-9A-Fa-f]+")  # numbers and separators, nothing else
+
+
+def option_list(value: str) -> str:
+    """A DHCP parameter request list (option 55) as the rules read it, '1,3,6,15', however
+    a collection or a tool wrote it: '1, 3, 6, 15', '1 3 6 15', '[1, 3, 6, 15]', '1;3;6;15,'
+    or a hex dump's '01,03,06,0f' (hex when a number has a hex letter in it). A value with
+    no list in it is left as it is."""
+    if len(value) > 4 * 256 or not _OPTION_LIST.fullmatch(value):
+        return value
+    tokens = _OPTION_TOKEN.findall(value)
+    if not tokens:
+        return value
+    base = 16 if any(not token.isdigit() for token in tokens) else 10
+    numbers = [int(token, base) for token in tokens]
+    if any(n > 255 for n in numbers):
+        return value
+    return ",".join(map(str, numbers))
 
 
 def _generation() -> tuple[int, int, bool]:

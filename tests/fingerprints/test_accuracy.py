@@ -19,7 +19,7 @@ from fingerprints.accuracy import (
     fingerbank_cases,
     score,
 )
-from fingerprints.classify import Observation, classify
+from fingerprints.classify import Observation, classify, option_list
 from fingerprints.databases import without_recog
 from tests.conftest import SHARED_RECOG
 
@@ -210,6 +210,31 @@ def test_what_iot_devices_say_of_themselves_is_typed_and_rarely_wrongly(
     assert tally.typed_right / tally.typed >= floor
     assert tally.typed_wrong / tally.typed <= 0.05
     assert tally.untyped_named / tally.untyped <= 0.10
+
+
+def test_an_option_55_list_is_read_however_a_collection_wrote_it() -> None:
+    """Fingerbank writes '1,3,6'; other collections and tools '1, 3, 6', '1 3 6', '[1, 3,
+    6]', another separator with one at the end, or a hex dump ('01,03,06,0f'). Before,
+    every form but the first named nothing: a Windows list with spaces after its commas
+    was unknown."""
+    lists = {c.value for c in fingerbank_cases(FINGERBANK) if c.key == "dhcp.params"}
+    assert len(lists) > 500
+    differ = []
+    for plain in sorted(lists):
+        numbers = [int(n) for n in plain.split(",") if n]
+        forms = [", ".join(map(str, numbers)), " ".join(map(str, numbers)),
+                 f"[{', '.join(map(str, numbers))}]", ";".join(map(str, numbers)) + ";"]
+        dump = ",".join(f"{n:02x}" for n in numbers)
+        if any(c.isalpha() for c in dump):  # a dump of only decimal-looking digits is ambiguous
+            forms.append(dump)
+        said = classify([Observation(key="dhcp.params", value=",".join(map(str, numbers)))])
+        for form in forms:
+            other = classify([Observation(key="dhcp.params", value=form)])
+            if (other.device_type, other.os) != (said.device_type, said.os):
+                differ.append((plain, form))
+    assert not differ, differ[:5]
+    assert option_list("not a list") == "not a list"  # no numbers made up from its letters
+    assert option_list(" 1, 3 ,6 ") == "1,3,6" and option_list("1,3,999") == "1,3,999"
 
 
 def test_a_device_that_says_what_it_is_is_typed_by_its_words() -> None:
