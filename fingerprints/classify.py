@@ -189,7 +189,23 @@ def field_form(key: str, value: str) -> str:
         return value.lower()
     if key == "dhcp.params":
         return option_list(value)
+    if key == "snmp.sysobjectid":
+        return _OID_PREFIX.sub(lambda m: _OID_NUMERIC[m.group(0).lower()], value, count=1)
+    header = HEADER_KEYS.get(key)
+    if header is not None and value[:len(header) + 1].lower() == f"{header}:":
+        return value[len(header) + 1:].strip(_EDGES)  # the header line whole: 'Server: ...'
     return value
+
+
+# An object identifier as net-snmp and MIB browsers print it, to the numeric form the rules read
+_OID_NUMERIC = {".1.": "1.", "iso.": "1.", "snmpv2-smi::enterprises.": "1.3.6.1.4.1.",
+                "enterprises.": "1.3.6.1.4.1.", ".iso.": "1."}
+_OID_PREFIX = re.compile(r"^(?:\.1\.|\.?iso\.|SNMPv2-SMI::enterprises\.|enterprises\.)", re.I)
+# Keys that are one header's value: a collection sometimes keeps the header's name with it
+HEADER_KEYS = {"http.server": "server", "rtsp.server": "server", "sip.server": "server",
+               "ssdp.server": "server", "http.www_authenticate": "www-authenticate",
+               "http.user_agent": "user-agent", "sip.user_agent": "user-agent",
+               "http.x_powered_by": "x-powered-by"}
 
 
 _OPTION_TOKEN = re.compile(r"[0-9A-Fa-f]+")
@@ -248,10 +264,10 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     if own is None and SHARED_RULES.get(key, key) == "dhcp.hostname":
         own = _maker_host_name(key, said, source)
     model = _model(key, said, source) if key in CATALOGUE_KEYS else None
-    recog = None  # recog reads its own forms: without padding (which a generic pattern may
-    # accept where the device's own does not), then as sent (a realm's own trailing spaces),
-    # then as the built-in rules read it
-    for form in dict.fromkeys((value.strip(_EDGES), value, trimmed)):
+    recog = None  # recog reads its own forms: as the built-in rules read it (a padded or
+    # prefixed value may match a generic pattern where the device's own does not), then
+    # only without padding (a title's double space), then as sent (a realm's own spaces)
+    for form in dict.fromkeys((trimmed, value.strip(_EDGES), value)):
         recog = recog or _first(recog_rules_by_key().get(key, ()), key, form, source)
     if own is not None and recog is not None:
         # one string read by both: the built-in rule (written for these devices) says what

@@ -374,20 +374,28 @@ def test_a_kept_answer_is_kept_for_the_rules_that_gave_it_and_the_oui_it_was_ask
 @needs_recog
 @pytest.mark.usefixtures("with_recog")
 def test_the_padding_a_device_or_reader_leaves_around_a_value_changes_nothing() -> None:
-    """Field strings arrive padded: a greeting's line end, an SNMP description's trailing
-    NUL or spaces, a page title indented in its HTML, a Telnet greeting's opening blank
-    lines. recog's patterns are anchored at both ends: with one trailing CR, about a third
-    of its typed examples lost their type (3Com's NJ220, 'FRITZ!Powerline')."""
+    """Field strings arrive padded or prefixed: a header's name before its value, an OID
+    as net-snmp prints it ('SNMPv2-SMI::enterprises.9.1.1745'), a greeting's line end, an
+    SNMP description's trailing NUL or spaces, a page title indented in its HTML, a Telnet
+    greeting's opening blank lines. recog's patterns are anchored at both ends: with one
+    trailing CR, about a third of its typed examples lost their type (3Com's NJ220,
+    'FRITZ!Powerline')."""
     from fingerprints.accuracy import recog_cases
-    from fingerprints.classify import classify
+    from fingerprints.classify import HEADER_KEYS, classify
 
     typed = [c for c in recog_cases(SHARED) if c.device_type][::3]
     assert len(typed) > 900
     changed = []
     for case in typed:
         plain = classify([Observation(key=case.key, value=case.value)]).device_type
-        for padded in (f"{case.value}\r\n", f"  {case.value}  ", f"{case.value}\x00",
-                       f"\r\n\r\n{case.value}\n"):
+        forms = [f"{case.value}\r\n", f"  {case.value}  ", f"{case.value}\x00",
+                 f"\r\n\r\n{case.value}\n"]
+        if case.key in HEADER_KEYS:  # the header line whole, as banner collections keep it
+            forms.append(f"{HEADER_KEYS[case.key].title()}: {case.value}")
+        if case.key == "snmp.sysobjectid" and case.value.startswith("1.3.6.1.4.1."):
+            forms += [f".{case.value}", f"iso.{case.value[2:]}",  # as net-snmp prints it
+                      f"SNMPv2-SMI::enterprises.{case.value[12:]}"]
+        for padded in forms:
             if classify([Observation(key=case.key, value=padded)]).device_type != plain:
                 changed.append((case.key, padded))
     assert not changed, changed[:5]
