@@ -266,8 +266,10 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     model = _model(key, said, source) if key in CATALOGUE_KEYS else None
     recog = None  # recog reads its own forms: as the built-in rules read it (a padded or
     # prefixed value may match a generic pattern where the device's own does not), then
-    # only without padding (a title's double space), then as sent (a realm's own spaces)
-    for form in dict.fromkeys((trimmed, value.strip(_EDGES), value)):
+    # only without padding (a title's double space), then as sent (a realm's own spaces),
+    # then a title's entities as the characters they stand for ('R&amp;S' is recog's 'R&S')
+    unescaped = said if key == "http.title" else value
+    for form in dict.fromkeys((trimmed, value.strip(_EDGES), value, unescaped)):
         recog = recog or _first(recog_rules_by_key().get(key, ()), key, form, source)
     if own is not None and recog is not None:
         # one string read by both: the built-in rule (written for these devices) says what

@@ -404,3 +404,6 @@ def test_the_padding_a_device_or_reader_leaves_around_a_value_changes_nothing() 
     assert title.device_type == classify([Observation(key="http.title",
                                                       value="FRITZ!Box 7590")]).device_type
     assert title.device_type is not None
+    # a title as its page's HTML writes it, where recog wrote the characters
+    assert classify([Observation(key="http.title", value="R&amp;S Instrument VNC desktop")]
+                    ).device_type == "network_appliance"
