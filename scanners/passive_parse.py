@@ -714,7 +714,9 @@ def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     dns = packet[DNS]
     out = [Heard(mac=mac, ip=sender)]
     records: list[Any] = []
-    for section in (dns.an, dns.ar):
+    # an answer's records are the sender's; a query's answers are those it already knows of
+    # other devices (RFC 6762, 7.1), and only the records a probe proposes are its own (8.1)
+    for section in ((dns.an, dns.ar) if dns.qr else (dns.ns,)):
         if section is not None:
             records.extend(section if isinstance(section, list) else section.iterpayloads())
     for record in records[:MAX_ITEMS]:

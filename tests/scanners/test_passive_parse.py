@@ -19,7 +19,7 @@ from scapy.contrib.lldp import (
     LLDPDUTimeToLive,
 )
 from scapy.layers.dhcp import BOOTP, DHCP
-from scapy.layers.dns import DNS, DNSRR
+from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
@@ -57,6 +57,29 @@ def test_mdns_announcement_names_services_txt_and_claimed_address() -> None:
     assert ("mdns.service", "_ipp._tcp") in observed
     assert ("mdns.txt", "ty=HP LaserJet MFP M426fdn; pdl=application/pdf") in observed
     assert Heard(mac=printer, ip="10.20.10.11", claimed=True) in heard
+
+
+def test_an_mdns_query_s_known_answers_are_other_devices_records() -> None:
+    """A phone browsing for Chromecasts and AirPlay speakers lists the answers it already
+    knows in its query (RFC 6762, 7.1): those records are the speakers', not the phone's.
+    Read as the phone's own, every iPhone on a segment was a media player by its services.
+    A device probing for its own name (RFC 6762, 8.1) proposes its records in the
+    authority section: those are its own."""
+    phone = "f0:18:98:10:20:30"
+    known = [DNSRR(rrname="_googlecast._tcp.local.", type="PTR",
+                   rdata="Chromecast-1a2b._googlecast._tcp.local."),
+             DNSRR(rrname="_airplay._tcp.local.", type="PTR", rdata="Stue._airplay._tcp.local.")]
+    query = bytes(Ether(src=phone, dst="01:00:5e:00:00:fb")
+                  / IP(src="10.20.10.30", dst="224.0.0.251") / UDP(sport=5353, dport=5353)
+                  / DNS(qr=0, qd=[DNSQR(qname="_googlecast._tcp.local.", qtype="PTR")],
+                        an=known))
+    assert not [h for h in parse(query) if h.key], parse(query)
+    printer = "64:4e:d7:10:20:11"
+    probe = bytes(Ether(src=printer, dst="01:00:5e:00:00:fb")
+                  / IP(src="10.20.10.11", dst="224.0.0.251") / UDP(sport=5353, dport=5353)
+                  / DNS(qr=0, qd=[DNSQR(qname="NPI1A2B3C.local.", qtype="ALL")],
+                        ns=[DNSRR(rrname="NPI1A2B3C.local.", type="A", rdata="10.20.10.11")]))
+    assert ("mdns.hostname", "NPI1A2B3C") in {(h.key, h.value) for h in parse(probe)}
 
 
 SCALANCE = (b"Siemens, SIMATIC NET, SCALANCE XC208, 6GK5 208-0BA00-2AC2, HW: Version 1, "
