@@ -519,23 +519,47 @@ NOT_MADE_BY_THE_FIRST_WORD = frozenset({
 CHOSEN_NAME_KEYS = frozenset({"dhcp.hostname", "mdns.hostname", "netbios.name", "snmp.sysname",
                               "lldp.sysname"})
 MAKER_FIRST = 0.4  # as sure as a factory host name
+_VENDOR_CLASS_WORDS = re.compile(r"[\s,;:/]+")
+_VERSION_OR_SUFFIX = re.compile(r"v?[\d.]+\w?|[0-9a-f]{6,12}|inc\.?|ltd\.?|co\.?|corp\.?|"
+                                r"corporation|technologies|technology|gmbh|ag|ab|a/s|s\.?a\.?")
 
 
 def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
     if key in CHOSEN_NAME_KEYS or key not in CATALOGUE_KEYS:
         return None
+    makers = _maker_spellings()
+    if key == "dhcp.vendor_class":
+        maker = makers.get(_bare_maker(value))
+        if maker is not None:
+            return _maker_evidence(maker, key, value, source)
     found = _MAKER_FIRST_RE.match(value[:MAX_VENDOR_CHARS])
     if found is None:
         return None
     words = found.group(1).lower().split()
-    makers = _maker_spellings()
     for end in range(len(words), 0, -1):
         maker = makers.get(" ".join(words[:end]))
         if maker is not None and (end > 1 or words[0] not in NOT_MADE_BY_THE_FIRST_WORD):
-            return Evidence(rule="vendor_types.toml#maker-named-first", key=key,
-                            value=value[:256], source=source, fields={"vendor": maker},
-                            confidence=MAKER_FIRST)
+            return _maker_evidence(maker, key, value, source)
     return None
+
+
+def _bare_maker(value: str) -> str:
+    """A DHCP client's vendor class that is its maker's name and nothing else but a
+    version or a company's suffix ('Hikvision', 'KONICA MINOLTA', 'Zebra Technologies',
+    'Roku 9.4'), in lower case; '' when other words say more ('AXIS,Network', whose kind
+    the maker's usual one must not overrule). No one chose the string: no model number
+    need follow, as it must after a maker in a description."""
+    words = _VENDOR_CLASS_WORDS.split(value[:MAX_VENDOR_CHARS].lower())
+    while words and (not words[-1] or _VERSION_OR_SUFFIX.fullmatch(words[-1])):
+        words.pop()
+    if not words or len(words) > 3 or (len(words) == 1 and words[0] in NOT_MADE_BY_THE_FIRST_WORD):
+        return ""
+    return " ".join(words)
+
+
+def _maker_evidence(maker: str, key: str, value: str, source: str) -> Evidence:
+    return Evidence(rule="vendor_types.toml#maker-named-first", key=key, value=value[:256],
+                    source=source, fields={"vendor": maker}, confidence=MAKER_FIRST)
 
 
 @cache

@@ -384,6 +384,17 @@ def test_makers_of_one_kind_in_municipal_buildings_give_a_weak_type() -> None:
     assert vendor_type("OJ-Electronics A/S") == "bms_controller"
     assert vendor_type("TELTONIKA NETWORKS UAB") == "router"
     assert vendor_type("Teltonika") is None  # also its vehicle trackers
+    # a DHCP vendor class that is the maker's name alone (a version or a company's suffix
+    # may follow) names the maker and its usual kind; other words are the device's own
+    # description, which the maker's usual kind must not overrule
+    for words, expected in (("Hikvision", ("Hikvision", "camera")),
+                            ("KONICA MINOLTA", ("Konica Minolta", "printer")),
+                            ("Zebra Technologies", ("Zebra", "printer")),
+                            ("Roku 9.4", ("Roku", "media_player")),
+                            ("Siemens SIMATIC", (None, None)), ("Apple", (None, None)),
+                            ("Axis,Network IO Audio Module", (None, None))):
+        found = classify([Observation(key="dhcp.vendor_class", value=words)])
+        assert (found.vendor, found.device_type) == expected, words
     # a maker of several kinds under one OUI gives its name only: Bosch Security Systems'
     # OUI is on its cameras and on its alarm panels
     bosch = classify_device([], mac="00:04:63:1a:2b:3c", mac_vendor="Bosch Security Systems")
