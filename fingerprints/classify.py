@@ -177,16 +177,17 @@ def field_form(key: str, value: str) -> str:
     """A value without the padding a device or a reader leaves: no white space or NULs
     around it (an FTP or SSH greeting's line end, an SNMP description's trailing NUL, a
     Telnet greeting's opening blank lines, a page title's indentation), a page title's white
-    space as a browser shows it, a favicon's MD5 in lower case. The built-in rules read this
-    form; recog's, anchored at both ends, read the value as sent and then this form (with
-    one trailing CR, 'FRITZ!Powerline' was unknown)."""
+    space as a browser shows it, a favicon's MD5 and a service type in lower case, a
+    header without its name, an OID in numbers, an option list as '1,3,6'. The built-in
+    rules read this form; recog's, anchored at both ends, read it first, then the value as
+    sent (with one trailing CR, 'FRITZ!Powerline' was unknown)."""
     if not isinstance(value, str):
         return value
     value = value.strip(_EDGES)
     if key == "http.title":
         return " ".join(value.split())
-    if key == "http.favicon_md5":
-        return value.lower()
+    if key in ("http.favicon_md5", "mdns.service"):
+        return value.lower()  # a hash; a DNS name ('_Volumio._tcp')
     if key == "dhcp.params":
         return option_list(value)
     if key == "snmp.sysobjectid":

@@ -444,3 +444,11 @@ def test_axis_s_other_lines_are_not_cameras() -> None:
         identity = classify([Observation(key="http.title", value=title)])
         assert identity.device_type == kind, (title, identity)
         assert identity.vendor == "Axis Communications" and identity.model, identity
+
+
+def test_a_service_type_is_a_dns_name_and_read_in_any_case() -> None:
+    for said in ("_Volumio._tcp", "_volumio._tcp", "_IPP._tcp"):
+        assert classify([Observation(key="mdns.service", value=said)]).device_type in (
+            "media_player", "printer")
+    assert classify([Observation(key="mdns.service", value="_kizbox._tcp")]
+                    ).device_type == "iot_hub"
