@@ -47,16 +47,24 @@ def parse_ssdp(datagram: bytes, *, kinds: tuple[str, ...] = ("HTTP/1.1 200", "NO
 
 
 _DEVICE_URN = re.compile(r"urn:[A-Za-z0-9.-]{1,64}:device:[A-Za-z0-9_.-]{1,64}:\d{1,4}")
+# a maker's own service or search target: a Samsung television's MainTVAgent2, an LG's
+# webos-second-screen, DIAL (the TVs and sticks that cast), a Frontier Silicon radio's fsapi
+_OWN_SERVICE_URN = re.compile(r"urn:(?!schemas-upnp-org:)[A-Za-z0-9.-]{1,64}:(?!device:)"
+                              r"[A-Za-z0-9_.-]{1,32}:[A-Za-z0-9_.-]{1,64}:\d{1,4}")
+OWN_TARGETS = frozenset({"roku:ecp"})  # a Roku answers a search for its control protocol
 
 
 def device_type(headers: dict[str, str]) -> str | None:
-    """The UPnP device type an SSDP NOTIFY (NT) or answer (ST) announces, as the
-    ``upnp.description`` value of a description that says only that (``deviceType=...``);
-    None for a service type, a root device or a UUID, which say nothing of the kind."""
+    """What an SSDP NOTIFY (NT) or answer (ST) says of the kind of device, as a
+    ``upnp.description`` value: the device type it announces (``deviceType=...``), or a
+    maker's own service (``serviceType=...``); None for the standard services every UPnP
+    stack offers, a root device or a UUID, which say nothing of the kind."""
     for name in ("NT", "ST"):
         value = headers.get(name, "")
         if _DEVICE_URN.fullmatch(value):
             return f"deviceType={value}"
+        if _OWN_SERVICE_URN.fullmatch(value) or value in OWN_TARGETS:
+            return f"serviceType={value}"
     return None
 
 

@@ -69,6 +69,17 @@ def test_an_announced_device_type_names_the_kind_and_a_service_type_does_not() -
     answer = parse_ssdp(b"HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:Printer:1\r\n\r\n")
     assert classify([Observation("upnp.description", device_type(answer) or "")
                      ]).device_type == "printer"
+    # a maker's own service, or a search target of its own, names what the standard
+    # services every UPnP stack offers do not (a Samsung television, a Roku)
+    for target, expected in ((b"urn:samsung.com:service:MainTVAgent2:1", ("Samsung", "smart_tv")),
+                             (b"roku:ecp", ("Roku", "media_player")),
+                             (b"urn:schemas-upnp-org:service:RenderingControl:1", None)):
+        kind = device_type(parse_ssdp(b"HTTP/1.1 200 OK\r\nST: " + target + b"\r\n\r\n"))
+        if expected is None:
+            assert kind is None
+        else:
+            found = classify([Observation("upnp.description", kind or "")])
+            assert (found.vendor, found.device_type) == expected
 
 
 def test_windows_media_player_sharing_is_a_pc_not_a_media_player() -> None:
