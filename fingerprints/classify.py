@@ -520,6 +520,7 @@ NOT_MADE_BY_THE_FIRST_WORD = frozenset({
 CHOSEN_NAME_KEYS = frozenset({"dhcp.hostname", "mdns.hostname", "netbios.name", "snmp.sysname",
                               "lldp.sysname"})
 MAKER_FIRST = 0.4  # as sure as a factory host name
+_ORGANISATION = re.compile(r"(?:^|,)O=((?:[^,\\]|\\.){2,64})")  # RFC 4514's O=, escapes kept
 _VENDOR_CLASS_WORDS = re.compile(r"[\s,;:/]+")
 _VERSION_OR_SUFFIX = re.compile(r"v?[\d.]+\w?|[0-9a-f]{6,12}|inc\.?|ltd\.?|co\.?|corp\.?|"
                                 r"corporation|technologies|technology|gmbh|ag|ab|a/s|s\.?a\.?")
@@ -533,10 +534,15 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         maker = makers.get(_bare_maker(value))
         if maker is not None:
             return _maker_evidence(maker, key, value, source)
-    found = _MAKER_FIRST_RE.match(value[:MAX_VENDOR_CHARS])
+    if key == "tls.subject":
+        # a device's own certificate names its maker as the organisation ('O=Brother
+        # Industries Ltd.', 'O=Philips Hue'): the sensor reads only servers on the network
+        found = _ORGANISATION.search(value[:MAX_VENDOR_CHARS])
+    else:
+        found = _MAKER_FIRST_RE.match(value[:MAX_VENDOR_CHARS])
     if found is None:
         return None
-    words = found.group(1).lower().split()
+    words = found.group(1).lower().replace("\\,", " ").split()[:MAX_VENDOR_WORDS]
     for end in range(len(words), 0, -1):
         maker = makers.get(" ".join(words[:end]))
         if maker is not None and (end > 1 or words[0] not in NOT_MADE_BY_THE_FIRST_WORD):

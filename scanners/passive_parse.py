@@ -219,9 +219,10 @@ def _telling_tcp(frame: bytes, tcp_at: int, *, private: bool) -> bool:
     if len(frame) < tcp_at + 20:
         return False
     start = tcp_at + (frame[tcp_at + 12] >> 4) * 4
-    return ((len(frame) >= start + 6 and frame[start] == 0x16 and frame[start + 1] == 3
-             and frame[start + 5] == 1) or frame[start:start + 5].startswith(HTTP_METHODS)
-            or (private and frame[start:start + 7] in ANSWERS))
+    handshake = len(frame) >= start + 6 and frame[start] == 0x16 and frame[start + 1] == 3
+    return ((handshake and frame[start + 5] == 1) or frame[start:start + 5].startswith(HTTP_METHODS)
+            or (private and ((handshake and frame[start + 5] == 2)
+                             or frame[start:start + 7] in ANSWERS)))
 
 
 def parse(frame: bytes) -> list[Heard]:
@@ -451,6 +452,8 @@ def _names(frame: bytes, mac: str, sender: str | None, proto: int, at: int) -> l
             said = [("http.user_agent", http_user_agent(request)), ("http.host", http_host(request))]
         elif frame[start:start + 7] in ANSWERS:
             said = server_answer(frame[start:start + 4096])
+        elif frame[start + 5:start + 6] == b"\x02":  # a ServerHello: what the server presents
+            said = list(server_certificate(frame[start:start + MAX_SERVER_HELLO_BYTES]))
         else:
             said = [("tls.sni", tls_server_name(frame[start:start + 4096]))]
     return [Heard(mac=mac, ip=sender, key=key, value=name, routed=True)
@@ -565,6 +568,34 @@ def tls_server_name(record: bytes) -> str | None:
     except (IndexError, struct.error):
         return None
     return None
+
+
+MAX_SERVER_HELLO_BYTES = 16_384  # a ServerHello, and the certificates after it in one segment
+HANDSHAKE_CERTIFICATE = 11
+
+
+def server_certificate(segment: bytes) -> list[tuple[str, str]]:
+    """What a server on the network presents in a TLS 1.2 (or older) handshake: its
+    certificate's subject, issuer and fingerprint, read as the active probe reads them, when
+    the whole leaf certificate is in this segment (a device's own is usually small enough).
+    The handshake messages are read from consecutive records, every length checked against
+    what is there. TLS 1.3 encrypts the certificate: nothing."""
+    from scanners.identify import parse_certificate
+
+    handshake, at = bytearray(), 0
+    while at + 5 <= len(segment) and segment[at] == 0x16 and segment[at + 1] == 3:
+        size = int.from_bytes(segment[at + 3:at + 5], "big")
+        handshake += segment[at + 5:at + 5 + size]
+        at += 5 + size
+    at = 0
+    while at + 10 <= len(handshake):
+        kind, size = handshake[at], int.from_bytes(handshake[at + 1:at + 4], "big")
+        if kind == HANDSHAKE_CERTIFICATE:  # the list's length, then the leaf's, then the leaf
+            leaf = int.from_bytes(handshake[at + 7:at + 10], "big")
+            der = bytes(handshake[at + 10:at + 10 + leaf])
+            return parse_certificate(der) if leaf and len(der) == leaf else []
+        at += 4 + size
+    return []
 
 
 def _mdns6(frame: bytes) -> list[Heard]:

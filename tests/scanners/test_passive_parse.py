@@ -541,6 +541,68 @@ def test_a_server_s_answer_in_a_capture_names_the_server(tmp_path) -> None:
     assert router not in named  # an internet server's address is no asset of this network
 
 
+def _tls12_server_flight(subject: str, *, cut: int | None = None) -> bytes:
+    """A TLS 1.2 server's first flight as one segment carries it: a ServerHello record, then
+    a Certificate record with a self-signed certificate (made with cryptography)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name.from_rfc4514_string(subject)
+    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    der = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+           .public_key(key.public_key()).serial_number(7).not_valid_before(start)
+           .not_valid_after(start + datetime.timedelta(days=3650)).sign(key, hashes.SHA256())
+           .public_bytes(serialization.Encoding.DER))
+    hello_body = b"\x03\x03" + bytes(32) + b"\x00" + b"\xc0\x2f" + b"\x00"
+    hello = b"\x02" + len(hello_body).to_bytes(3, "big") + hello_body
+    chain = len(der).to_bytes(3, "big") + der
+    certificate = (b"\x0b" + (len(chain) + 3).to_bytes(3, "big")
+                   + len(chain).to_bytes(3, "big") + chain)
+
+    def record(body: bytes) -> bytes:
+        return b"\x16\x03\x03" + len(body).to_bytes(2, "big") + body
+
+    flight = record(hello) + record(certificate)
+    return flight[:cut] if cut else flight
+
+
+def test_a_server_s_certificate_in_a_capture_names_the_server() -> None:
+    """A phone's app opens a printer's or a camera's HTTPS page: in TLS 1.2 the server's
+    certificate passes in clear, and its subject is what the active probe reads on 443.
+    Only servers at private addresses; a certificate cut by the segment, TLS 1.3 (which
+    encrypts it) and lying lengths name nothing."""
+    from scapy.layers.inet import TCP
+
+    from fingerprints.classify import Observation, classify
+    from scanners.passive_parse import server_certificate
+
+    printer, router = "00:80:77:00:00:61", "02:aa:00:00:00:01"
+
+    def answer(mac: str, ip: str, payload: bytes) -> bytes:
+        return bytes(Ether(src=mac, dst="02:aa:00:00:00:50") / IP(src=ip, dst="192.168.1.50")
+                     / TCP(sport=443, dport=50000, flags="PA") / payload)
+
+    flight = _tls12_server_flight("CN=BRN3C2AF41B2C3D,O=Brother Industries Ltd.,C=JP")
+    heard = {(h.mac, h.key): h.value
+             for h in parse(answer(printer, "192.168.1.61", flight)) if h.key}
+    assert heard[(printer, "tls.subject")] == "CN=BRN3C2AF41B2C3D,O=Brother Industries Ltd.,C=JP"
+    assert len(heard[(printer, "tls.cert_sha256")] or "") == 64
+    # a device's own certificate names its maker as the organisation: Brother, a printer
+    named = classify([Observation("tls.subject", heard[(printer, "tls.subject")] or "")])
+    assert (named.vendor, named.device_type) == ("Brother", "printer")
+    from_internet = answer(router, "93.184.216.34", flight)
+    assert not interesting(from_internet) and parse(from_internet) == []
+    assert server_certificate(flight[:len(flight) - 20]) == []  # the leaf cut by the segment
+    tls13 = flight[:flight.index(b"\x16\x03\x03", 5)] + b"\x14\x03\x03\x00\x01\x01"
+    assert server_certificate(tls13) == []
+    lying = flight[:5] + b"\x02\xff\xff\xff" + flight[9:]
+    assert server_certificate(lying) == []
+
+
 def test_the_listener_leaves_the_answers_to_its_own_probes_to_the_probes() -> None:
     """Beside an active scan, the listener hears the answers to the sensor's own questions
     (pages, SSDP answers): the probes report those, so the listener skips IP addressed to
@@ -652,6 +714,7 @@ def test_the_link_and_datagram_readers_survive_any_bytes(data: bytes, link: int)
         dhcp6,
         nbns_registration,
         server_answer,
+        server_certificate,
         tplink_discovery,
     )
 
@@ -661,6 +724,8 @@ def test_the_link_and_datagram_readers_survive_any_bytes(data: bytes, link: int)
     tplink_discovery(data)
     tplink_discovery(b"\x02" + data)
     nbns_registration(data)
+    server_certificate(b"\x16\x03\x03" + data)
+    server_certificate(b"\x16\x03\x03\x00\x10\x0b\x00\x00\x0c\x00\x00\x09" + data)
     dhcp6(data, PC)
     dhcp6(b"\x01\x00\x00\x00" + data, PC)
     server_answer(b"HTTP/1.1 200 OK\r\n" + data)
