@@ -183,6 +183,8 @@ def field_form(key: str, value: str) -> str:
     sent (with one trailing CR, 'FRITZ!Powerline' was unknown)."""
     if not isinstance(value, str):
         return value
+    if key == "telnet.banner":  # a collection's raw greeting: option negotiation before it
+        value = _TELNET_OPTIONS.sub("", value)
     value = value.strip(_EDGES)
     if key == "http.title":
         return " ".join(value.split())
@@ -198,6 +200,10 @@ def field_form(key: str, value: str) -> str:
     return value
 
 
+# Telnet's option negotiation (RFC 854: IAC, then a verb and an option, or a command), as a
+# greeting kept raw carries it before the words; U+FFFD is what a UTF-8 reading made of IAC
+_TELNET_OPTIONS = re.compile("\xff[\xfb-\xfe].|\xff[\xf0-\xfa]|(?:\ufffd){2}[\x00-\x2f]",
+                             re.DOTALL)
 # An object identifier as net-snmp and MIB browsers print it, to the numeric form the rules read
 _OID_NUMERIC = {".1.": "1.", "iso.": "1.", "snmpv2-smi::enterprises.": "1.3.6.1.4.1.",
                 "enterprises.": "1.3.6.1.4.1.", ".iso.": "1."}

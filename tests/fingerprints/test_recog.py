@@ -392,6 +392,10 @@ def test_the_padding_a_device_or_reader_leaves_around_a_value_changes_nothing() 
                  f"\r\n\r\n{case.value}\n"]
         if case.key in HEADER_KEYS:  # the header line whole, as banner collections keep it
             forms.append(f"{HEADER_KEYS[case.key].title()}: {case.value}")
+        if case.key == "telnet.banner":  # kept raw: the option negotiation before the words
+            negotiation = "\xff\xfd\x18\xff\xfd\x20\xff\xfb\x01"
+            forms += [negotiation + case.value,  # as bytes read as Latin-1, or as UTF-8
+                      negotiation.encode("latin-1").decode("utf-8", "replace") + case.value]
         if case.key == "snmp.sysobjectid" and case.value.startswith("1.3.6.1.4.1."):
             forms += [f".{case.value}", f"iso.{case.value[2:]}",  # as net-snmp prints it
                       f"SNMPv2-SMI::enterprises.{case.value[12:]}"]
