@@ -186,6 +186,8 @@ def field_form(key: str, value: str) -> str:
     if key == "telnet.banner":  # a collection's raw greeting: option negotiation before it
         value = _TELNET_OPTIONS.sub("", value)
     value = value.strip(_EDGES)
+    if key in ("snmp.sysdescr", "snmp.sysobjectid"):
+        value = _snmp_value(value)
     if key == "http.title":
         return " ".join(value.split())
     if key in ("http.favicon_md5", "mdns.service"):
@@ -197,6 +199,27 @@ def field_form(key: str, value: str) -> str:
     header = HEADER_KEYS.get(key)
     if header is not None and value[:len(header) + 1].lower() == f"{header}:":
         return value[len(header) + 1:].strip(_EDGES)  # the header line whole: 'Server: ...'
+    return value
+
+
+# What net-snmp's tools print around a value: 'SNMPv2-MIB::sysDescr.0 = STRING: "..."'
+_SNMP_TYPED = re.compile(r"^(?:\S{1,128} = )?(STRING|OID|Hex-STRING): ", re.I)
+
+
+def _snmp_value(value: str) -> str:
+    """A value as snmpget or snmpwalk printed it, without the variable's name and type,
+    the quotes, or (for a Hex-STRING) the hex: the value the agent sent."""
+    typed = _SNMP_TYPED.match(value)
+    if typed is None:
+        return value
+    value = value[typed.end():].strip(_EDGES)
+    if typed.group(1).lower() == "hex-string":
+        try:
+            return bytes.fromhex(value).decode("utf-8", "replace").strip(_EDGES)
+        except ValueError:
+            return value
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].strip(_EDGES)
     return value
 
 

@@ -396,6 +396,9 @@ def test_the_padding_a_device_or_reader_leaves_around_a_value_changes_nothing() 
             negotiation = "\xff\xfd\x18\xff\xfd\x20\xff\xfb\x01"
             forms += [negotiation + case.value,  # as bytes read as Latin-1, or as UTF-8
                       negotiation.encode("latin-1").decode("utf-8", "replace") + case.value]
+        if case.key == "snmp.sysdescr":  # as snmpget and snmpwalk print it
+            forms += [f'SNMPv2-MIB::sysDescr.0 = STRING: "{case.value}"',
+                      f"STRING: {case.value}"]
         if case.key == "snmp.sysobjectid" and case.value.startswith("1.3.6.1.4.1."):
             forms += [f".{case.value}", f"iso.{case.value[2:]}",  # as net-snmp prints it
                       f"SNMPv2-SMI::enterprises.{case.value[12:]}"]
