@@ -194,6 +194,8 @@ def field_form(key: str, value: str) -> str:
         return value.lower()  # a hash; a DNS name ('_Volumio._tcp')
     if key == "dhcp.params":
         return option_list(value)
+    if key == "mdns.txt":
+        return txt_record(value)
     if key == "snmp.sysobjectid":
         return _OID_PREFIX.sub(lambda m: _OID_NUMERIC[m.group(0).lower()], value, count=1)
     header = HEADER_KEYS.get(key)
@@ -236,6 +238,31 @@ HEADER_KEYS = {"http.server": "server", "rtsp.server": "server", "sip.server": "
                "ssdp.server": "server", "http.www_authenticate": "www-authenticate",
                "http.user_agent": "user-agent", "sip.user_agent": "user-agent",
                "http.x_powered_by": "x-powered-by"}
+
+
+MAX_TXT_LIST_CHARS = 4096  # a list written out is read this far, and no further
+
+
+def txt_record(value: str) -> str:
+    """An mDNS TXT record as the sensor writes it, its entries joined by '; ', however a
+    collection wrote it: one entry a line, or a list of strings ("['md=Chromecast',
+    'fn=Kitchen']"). Entries may hold commas and spaces ('pdl=application/pdf,image/urf',
+    'ty=HP LaserJet'), so no other separator is guessed."""
+    if "; " in value:
+        return value
+    if "\n" in value:
+        return "; ".join(line.strip() for line in value.splitlines() if line.strip())
+    if value[:1] == "[" and value[-1:] == "]" and len(value) <= MAX_TXT_LIST_CHARS:
+        import ast
+
+        try:
+            entries = ast.literal_eval(value)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return value
+        if isinstance(entries, list):
+            return "; ".join(e.decode("utf-8", "replace") if isinstance(e, bytes) else e
+                             for e in entries[:64] if isinstance(e, str | bytes))
+    return value
 
 
 _OPTION_TOKEN = re.compile(r"[0-9A-Fa-f]+")

@@ -19,7 +19,7 @@ from fingerprints.accuracy import (
     fingerbank_cases,
     score,
 )
-from fingerprints.classify import Observation, classify, option_list
+from fingerprints.classify import Observation, classify, option_list, txt_record
 from fingerprints.databases import without_recog
 from tests.conftest import SHARED_RECOG
 
@@ -452,3 +452,19 @@ def test_a_service_type_is_a_dns_name_and_read_in_any_case() -> None:
             "media_player", "printer")
     assert classify([Observation(key="mdns.service", value="_kizbox._tcp")]
                     ).device_type == "iot_hub"
+
+
+def test_a_txt_record_is_read_however_a_collection_wrote_it() -> None:
+    """The sensor joins a TXT record's entries with '; '; a collection may keep one entry a
+    line, or a list of strings. Entries hold commas and spaces, so nothing else is split,
+    and a list is read as data only (a hostile one is no code, and no deeper than it may)."""
+    plain = "txtvers=1; ty=HP LaserJet Pro M404dn; rp=ipp/print"
+    for written in ("txtvers=1\nty=HP LaserJet Pro M404dn\nrp=ipp/print",
+                    "['txtvers=1', 'ty=HP LaserJet Pro M404dn', 'rp=ipp/print']",
+                    "[b'txtvers=1', b'ty=HP LaserJet Pro M404dn', b'rp=ipp/print']"):
+        assert txt_record(written) == plain
+        assert classify([Observation(key="mdns.txt", value=written)]).device_type == "printer"
+    assert txt_record("pdl=application/pdf,image/urf") == "pdl=application/pdf,image/urf"
+    assert txt_record("[__import__('os').system('id')]") == "[__import__('os').system('id')]"
+    assert txt_record("[" * 2000 + "]" * 2000).startswith("[[[")
+    assert txt_record("[1, 'md=Chromecast']") == "md=Chromecast"
