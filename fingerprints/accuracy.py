@@ -260,7 +260,8 @@ def _score_into(result: Report, batch: list[Case]) -> None:
 
 def registrant(mac: str) -> str | None:
     """The organisation the IEEE registry (netaddr's copy, as the sensor reads it) gives
-    for a MAC's OUI."""
+    for a MAC's OUI: scanners.oui.vendor's lookup, which fingerprints may not import (the
+    layers point one way, tests/test_import_graph.py)."""
     from netaddr import EUI, NotRegisteredError
 
     try:

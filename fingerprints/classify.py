@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
+from fingerprints.field_forms import EDGES, field_form
 from fingerprints.observation import Observation
 from fingerprints.rules import name_map, rules_by_key
 
@@ -170,122 +171,6 @@ def matches(key: str, value: str, *, source: str = "") -> list[Evidence]:
     return list(_matches(key, value, source, _generation()))
 
 
-_EDGES = " \t\r\n\x00\x0b\x0c"  # around a value, as a device pads it (NUL-ended C strings)
-
-
-def field_form(key: str, value: str) -> str:
-    """A value without the padding a device or a reader leaves: no white space or NULs
-    around it (an FTP or SSH greeting's line end, an SNMP description's trailing NUL, a
-    Telnet greeting's opening blank lines, a page title's indentation), a page title's white
-    space as a browser shows it, a favicon's MD5 and a service type in lower case, a
-    header without its name, an OID in numbers, an option list as '1,3,6'. The built-in
-    rules read this form; recog's, anchored at both ends, read it first, then the value as
-    sent (with one trailing CR, 'FRITZ!Powerline' was unknown)."""
-    if not isinstance(value, str):
-        return value
-    if key == "telnet.banner":  # a collection's raw greeting: option negotiation before it
-        value = _TELNET_OPTIONS.sub("", value)
-    value = value.strip(_EDGES)
-    if key in ("snmp.sysdescr", "snmp.sysobjectid"):
-        value = _snmp_value(value)
-    if key == "http.title":
-        return " ".join(value.split())
-    if key in ("http.favicon_md5", "mdns.service"):
-        return value.lower()  # a hash; a DNS name ('_Volumio._tcp')
-    if key == "dhcp.params":
-        return option_list(value)
-    if key == "mdns.txt":
-        return txt_record(value)
-    if key == "snmp.sysobjectid":
-        return _OID_PREFIX.sub(lambda m: _OID_NUMERIC[m.group(0).lower()], value, count=1)
-    header = HEADER_KEYS.get(key)
-    if header is not None and value[:len(header) + 1].lower() == f"{header}:":
-        return value[len(header) + 1:].strip(_EDGES)  # the header line whole: 'Server: ...'
-    return value
-
-
-# What net-snmp's tools print around a value: 'SNMPv2-MIB::sysDescr.0 = STRING: "..."'
-_SNMP_TYPED = re.compile(r"^(?:\S{1,128} = )?(STRING|OID|Hex-STRING): ", re.I)
-
-
-def _snmp_value(value: str) -> str:
-    """A value as snmpget or snmpwalk printed it, without the variable's name and type,
-    the quotes, or (for a Hex-STRING) the hex: the value the agent sent."""
-    typed = _SNMP_TYPED.match(value)
-    if typed is None:
-        return value
-    value = value[typed.end():].strip(_EDGES)
-    if typed.group(1).lower() == "hex-string":
-        try:
-            return bytes.fromhex(value).decode("utf-8", "replace").strip(_EDGES)
-        except ValueError:
-            return value
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1].strip(_EDGES)
-    return value
-
-
-# Telnet's option negotiation (RFC 854: IAC, then a verb and an option, or a command), as a
-# greeting kept raw carries it before the words; U+FFFD is what a UTF-8 reading made of IAC
-_TELNET_OPTIONS = re.compile("\xff[\xfb-\xfe].|\xff[\xf0-\xfa]|(?:\ufffd){2}[\x00-\x2f]",
-                             re.DOTALL)
-# An object identifier as net-snmp and MIB browsers print it, to the numeric form the rules read
-_OID_NUMERIC = {".1.": "1.", "iso.": "1.", "snmpv2-smi::enterprises.": "1.3.6.1.4.1.",
-                "enterprises.": "1.3.6.1.4.1.", ".iso.": "1."}
-_OID_PREFIX = re.compile(r"^(?:\.1\.|\.?iso\.|SNMPv2-SMI::enterprises\.|enterprises\.)", re.I)
-# Keys that are one header's value: a collection sometimes keeps the header's name with it
-HEADER_KEYS = {"http.server": "server", "rtsp.server": "server", "sip.server": "server",
-               "ssdp.server": "server", "http.www_authenticate": "www-authenticate",
-               "http.user_agent": "user-agent", "sip.user_agent": "user-agent",
-               "http.x_powered_by": "x-powered-by"}
-
-
-MAX_TXT_LIST_CHARS = 4096  # a list written out is read this far, and no further
-
-
-def txt_record(value: str) -> str:
-    """An mDNS TXT record as the sensor writes it, its entries joined by '; ', however a
-    collection wrote it: one entry a line, or a list of strings ("['md=Chromecast',
-    'fn=Kitchen']"). Entries may hold commas and spaces ('pdl=application/pdf,image/urf',
-    'ty=HP LaserJet'), so no other separator is guessed."""
-    if "; " in value:
-        return value
-    if "\n" in value:
-        return "; ".join(line.strip() for line in value.splitlines() if line.strip())
-    if value[:1] == "[" and value[-1:] == "]" and len(value) <= MAX_TXT_LIST_CHARS:
-        import ast
-
-        try:
-            entries = ast.literal_eval(value)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return value
-        if isinstance(entries, list):
-            return "; ".join(e.decode("utf-8", "replace") if isinstance(e, bytes) else e
-                             for e in entries[:64] if isinstance(e, str | bytes))
-    return value
-
-
-_OPTION_TOKEN = re.compile(r"[0-9A-Fa-f]+")
-_OPTION_LIST = re.compile(r"[\s\[\](),;:|0-9A-Fa-f]+")  # numbers and separators, nothing else
-
-
-def option_list(value: str) -> str:
-    """A DHCP parameter request list (option 55) as the rules read it, '1,3,6,15', however
-    a collection or a tool wrote it: '1, 3, 6, 15', '1 3 6 15', '[1, 3, 6, 15]', '1;3;6;15,'
-    or a hex dump's '01,03,06,0f' (hex when a number has a hex letter in it). A value with
-    no list in it is left as it is."""
-    if len(value) > 4 * 256 or not _OPTION_LIST.fullmatch(value):
-        return value
-    tokens = _OPTION_TOKEN.findall(value)
-    if not tokens:
-        return value
-    base = 16 if any(not token.isdigit() for token in tokens) else 10
-    numbers = [int(token, base) for token in tokens]
-    if any(n > 255 for n in numbers):
-        return value
-    return ",".join(map(str, numbers))
-
-
 def _generation() -> tuple[int, int, bool]:
     """Which rules answer now: kept answers are valid for these only."""
     from fingerprints.databases import recog_off, recog_rules_by_key
@@ -321,13 +206,14 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     if own is None and SHARED_RULES.get(key, key) == "dhcp.hostname":
         own = _maker_host_name(key, said, source)
     model = _model(key, said, source) if key in CATALOGUE_KEYS else None
-    recog = None  # recog reads its own forms: as the built-in rules read it (a padded or
-    # prefixed value may match a generic pattern where the device's own does not), then
-    # only without padding (a title's double space), then as sent (a realm's own spaces),
-    # then a title's entities as the characters they stand for ('R&amp;S' is recog's 'R&S')
-    unescaped = said if key == "http.title" else value
-    for form in dict.fromkeys((trimmed, value.strip(_EDGES), value, unescaped)):
-        recog = recog or _first(recog_rules_by_key().get(key, ()), key, form, source)
+    # recog reads its own forms: as the built-in rules read it (a padded or prefixed value
+    # may match a generic pattern where the device's own does not), then only without
+    # padding (a title's double space), then as sent (a realm's own spaces), then a title's
+    # entities as the characters they stand for ('R&amp;S' is recog's 'R&S')
+    recog_rules = recog_rules_by_key().get(key, ())
+    forms = (trimmed, value.strip(EDGES), value, said if key == "http.title" else value)
+    recog = next((hit for form in dict.fromkeys(forms)
+                  if (hit := _first(recog_rules, key, form, source)) is not None), None)
     if own is not None and recog is not None:
         # one string read by both: the built-in rule (written for these devices) says what
         # it says; recog adds only the fields it left open (a CPE, an OS, a type)

@@ -19,8 +19,9 @@ from fingerprints.accuracy import (
     fingerbank_cases,
     score,
 )
-from fingerprints.classify import Observation, classify, option_list, txt_record
+from fingerprints.classify import Observation, classify
 from fingerprints.databases import without_recog
+from fingerprints.field_forms import option_list, txt_record
 from tests.conftest import SHARED_RECOG
 
 HERE = Path(__file__).parent

@@ -381,7 +381,8 @@ def test_the_padding_a_device_or_reader_leaves_around_a_value_changes_nothing() 
     trailing CR, about a third of its typed examples lost their type (3Com's NJ220,
     'FRITZ!Powerline')."""
     from fingerprints.accuracy import recog_cases
-    from fingerprints.classify import HEADER_KEYS, classify
+    from fingerprints.classify import classify
+    from fingerprints.field_forms import HEADER_KEYS
 
     typed = [c for c in recog_cases(SHARED) if c.device_type][::3]
     assert len(typed) > 900

@@ -1,0 +1,125 @@
+"""The one form the rules read a value in, whatever form a device, a reader or a collection
+left it in: no padding around it, no header name before it, an OID in numbers, an option
+list as '1,3,6', a TXT record's entries joined by '; '.
+
+recog's patterns are anchored at both ends: with one trailing CR, about a third of its
+typed examples lost their type. The built-in rules read ``field_form``; recog reads it
+first, then the value as sent (fingerprints.classify)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+EDGES = " \t\r\n\x00\x0b\x0c"  # around a value, as a device pads it (NUL-ended C strings)
+
+# Telnet's option negotiation (RFC 854: IAC, then a verb and an option, or a command), as a
+# greeting kept raw carries it before the words; U+FFFD is what a UTF-8 reading made of IAC
+_TELNET_OPTIONS = re.compile("\xff[\xfb-\xfe].|\xff[\xf0-\xfa]|(?:\ufffd){2}[\x00-\x2f]",
+                             re.DOTALL)
+# What net-snmp's tools print around a value: 'SNMPv2-MIB::sysDescr.0 = STRING: "..."'
+_SNMP_TYPED = re.compile(r"^(?:\S{1,128} = )?(STRING|OID|Hex-STRING): ", re.I)
+# An object identifier as net-snmp and MIB browsers print it ('.1.3.6...', 'iso.3.6...',
+# 'SNMPv2-SMI::enterprises.9...'): the root (group 1), or the enterprises' arc
+_OID_PREFIX = re.compile(r"^(?:(\.1\.|\.?iso\.)|(?:SNMPv2-SMI::)?enterprises\.)", re.I)
+# Keys that are one header's value: a collection sometimes keeps the header's name with it
+HEADER_KEYS = {"http.server": "server", "rtsp.server": "server", "sip.server": "server",
+               "ssdp.server": "server", "http.www_authenticate": "www-authenticate",
+               "http.user_agent": "user-agent", "sip.user_agent": "user-agent",
+               "http.x_powered_by": "x-powered-by"}
+MAX_TXT_LIST_CHARS = 4096  # a list written out is read this far, and no further
+MAX_OPTION_LIST_CHARS = 1024  # 255 options of three digits and a separator
+_OPTION_TOKEN = re.compile(r"[0-9A-Fa-f]+")
+_OPTION_LIST = re.compile(r"[\s\[\](),;:|0-9A-Fa-f]+")  # numbers and separators, nothing else
+
+
+def field_form(key: str, value: str) -> str:
+    """``value`` of ``key`` in the form the rules read: without the padding a device or a
+    reader leaves (an FTP or SSH greeting's line end, an SNMP description's trailing NUL, a
+    Telnet greeting's opening blank lines and option negotiation, a page title's
+    indentation), and in the key's own notation (see ``_FORMS``)."""
+    if not isinstance(value, str):
+        return value
+    form = _FORMS.get(key)
+    if form is not None:
+        return form(value)
+    header = HEADER_KEYS.get(key)
+    value = value.strip(EDGES)
+    if header is not None and value[:len(header) + 1].lower() == f"{header}:":
+        return value[len(header) + 1:].strip(EDGES)  # the header line whole: 'Server: ...'
+    return value
+
+
+def _snmp_value(value: str) -> str:
+    """A value as snmpget or snmpwalk printed it, without the variable's name and type,
+    the quotes, or (for a Hex-STRING) the hex: the value the agent sent."""
+    value = value.strip(EDGES)
+    typed = _SNMP_TYPED.match(value)
+    if typed is None:
+        return value
+    value = value[typed.end():].strip(EDGES)
+    if typed.group(1).lower() == "hex-string":
+        try:
+            return bytes.fromhex(value).decode("utf-8", "replace").strip(EDGES)
+        except ValueError:
+            return value
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].strip(EDGES)
+    return value
+
+
+def _object_id(value: str) -> str:
+    return _OID_PREFIX.sub(lambda m: "1." if m.group(1) else "1.3.6.1.4.1.",
+                           _snmp_value(value), count=1)
+
+
+def txt_record(value: str) -> str:
+    """An mDNS TXT record as the sensor writes it, its entries joined by '; ', however a
+    collection wrote it: one entry a line, or a list of strings ("['md=Chromecast',
+    'fn=Kitchen']"). Entries may hold commas and spaces ('pdl=application/pdf,image/urf',
+    'ty=HP LaserJet'), so no other separator is guessed."""
+    if "; " in value:
+        return value
+    if "\n" in value:
+        return "; ".join(line.strip() for line in value.splitlines() if line.strip())
+    if value[:1] == "[" and value[-1:] == "]" and len(value) <= MAX_TXT_LIST_CHARS:
+        import ast
+
+        try:
+            entries = ast.literal_eval(value)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return value
+        if isinstance(entries, list):
+            return "; ".join(e.decode("utf-8", "replace") if isinstance(e, bytes) else e
+                             for e in entries[:64] if isinstance(e, str | bytes))
+    return value
+
+
+def option_list(value: str) -> str:
+    """A DHCP parameter request list (option 55) as the rules read it, '1,3,6,15', however
+    a collection or a tool wrote it: '1, 3, 6, 15', '1 3 6 15', '[1, 3, 6, 15]', '1;3;6;15,'
+    or a hex dump's '01,03,06,0f' (hex when a number has a hex letter in it). A value with
+    no list in it is left as it is."""
+    if len(value) > MAX_OPTION_LIST_CHARS or not _OPTION_LIST.fullmatch(value):
+        return value
+    tokens = _OPTION_TOKEN.findall(value)
+    if not tokens:
+        return value
+    base = 16 if any(not token.isdigit() for token in tokens) else 10
+    numbers = [int(token, base) for token in tokens]
+    if any(n > 255 for n in numbers):
+        return value
+    return ",".join(map(str, numbers))
+
+
+# Each key's own notation, from the value as it came (each strips the padding itself)
+_FORMS: dict[str, Callable[[str], str]] = {
+    "telnet.banner": lambda v: _TELNET_OPTIONS.sub("", v).strip(EDGES),
+    "snmp.sysdescr": _snmp_value,
+    "snmp.sysobjectid": _object_id,
+    "http.title": lambda v: " ".join(v.strip(EDGES).split()),  # as a browser shows it
+    "http.favicon_md5": lambda v: v.strip(EDGES).lower(),  # a hash
+    "mdns.service": lambda v: v.strip(EDGES).lower(),  # a DNS name ('_Volumio._tcp')
+    "dhcp.params": lambda v: option_list(v.strip(EDGES)),
+    "mdns.txt": lambda v: txt_record(v.strip(EDGES)),
+}
