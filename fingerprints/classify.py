@@ -30,7 +30,7 @@ CATALOGUE_KEYS = frozenset({
     "http.title", "http.www_authenticate", "http.server", "snmp.sysdescr", "snmp.sysname",
     "tls.subject", "ftp.banner", "telnet.banner", "lldp.sysdescr", "lldp.sysname",
     "cdp.platform", "sip.user_agent", "sip.server", "pjl.id", "netbios.name", "rtsp.server",
-    "mdns.hostname", "wsd.scopes", "lldp.med", "tplink.discovery",
+    "mdns.hostname", "wsd.scopes", "lldp.med", "tplink.discovery", "mdns.instance",
 })
 
 
@@ -227,6 +227,8 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
         maker = _maker_said_first(key, said, source)
         if maker is not None:
             found.append(maker)
+    if key == "mdns.txt":
+        found += _model_entries(said, source, {f for e in found for f in e.fields})
     if key in CATALOGUE_KEYS and not any("device_type" in e.fields for e in found):
         # nothing named the kind: the words the device uses for itself may
         words = _first(rules_by_key().get("words", ()), key, said, source)
@@ -235,13 +237,55 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     return found
 
 
+# The entries of a DNS-SD TXT record that hold the device's model: HomeKit's md, IPP's ty
+# and product (in parentheses), a printer's USB name, and the model= of many others; and
+# the entry that names the maker, when one does
+_MODEL_ENTRY = re.compile(r"(?:^|; )(?:md|model|mdl|usb_MDL|ty|product)=\(?([^;()=]{2,64}?)\)?"
+                          r"\s*(?=;|$)", re.I)
+_MAKER_ENTRY = re.compile(r"(?:^|; )(?:manufacturer|vendor|mfg|mf|usb_MFG)=([^;=]{2,64}?)"
+                          r"\s*(?=;|$)", re.I)
+# a model's words: 'ecobee3 lite' is ecobee's, 'Koogeek-P1' Koogeek's
+_MODEL_WORDS = re.compile(r"[\s_,-]+|(?<=[a-z])(?=\d)")
+MAX_MODEL_ENTRIES = 4
+
+
+def _model_entries(txt: str, source: str, named: set[str]) -> list[Evidence]:
+    """What a TXT record's model entries say, when its rules left the maker or the kind
+    open: each model is read as the maker would print it (after the maker's entry, if the
+    model does not begin with it) by the model catalogue, and a model whose first word is a
+    maker's name ('LIFX Candle', 'tado', 'ecobee3 lite') names that maker. A model entry is
+    the device's, not a name someone chose: no model number need follow the maker."""
+    txt = txt[:MAX_TXT_CHARS]
+    maker_entry = _MAKER_ENTRY.search(txt)
+    maker = maker_entry.group(1) if maker_entry else ""
+    out: list[Evidence] = []
+    models = dict.fromkeys(m.group(1).strip() for m in _MODEL_ENTRY.finditer(txt))
+    for model in list(models)[:MAX_MODEL_ENTRIES]:
+        printed = model if not maker or model.lower().startswith(maker.lower()) else f"{maker} {model}"
+        if "device_type" not in named and (found := _model("mdns.txt", printed, source)):
+            out.append(replace(found, value=txt[:256]))
+            named |= set(found.fields)
+        if "vendor" not in named and (vendor := _maker_of_model(model)):
+            out.append(_maker_evidence(vendor, "mdns.txt", txt, source))
+            named.add("vendor")
+    return out
+
+
+def _maker_of_model(model: str) -> str | None:
+    """The maker whose name a model begins with, word for word, as the rules spell it."""
+    words = [w for w in _MODEL_WORDS.split(model.lower()) if w][:MAX_VENDOR_WORDS]
+    makers = _maker_spellings()
+    return next((makers[" ".join(words[:end])] for end in range(len(words), 0, -1)
+                 if " ".join(words[:end]) in makers), None)
+
+
 def _model(key: str, said: str, source: str) -> Evidence | None:
     """The model catalogue's answer. A host name is read in capitals too: names are
     case-blind (DNS), and many firmwares put their model in it in lower case ('dsp-w215',
     'hs110'), where the catalogue writes models as their makers print them."""
     catalogue = rules_by_key().get("model", ())
     found = _first(catalogue, key, said, source)
-    if found is None and key in CHOSEN_NAME_KEYS and not said.isupper():
+    if found is None and key in CASE_BLIND_KEYS and not said.isupper():
         found = _first(catalogue, key, said.upper(), source)
         if found is not None:
             found = replace(found, value=said[:256])
@@ -292,7 +336,7 @@ def _uncached_identity(said: tuple[Observation, ...], oui: str | None,
 # follows the same factory habits (BRW<MAC> for a Brother printer, DESKTOP-XXXXXXX for
 # Windows) whether it says it in DHCP, in mDNS or in NetBIOS
 SHARED_RULES = {"tls.sni": "dns.query", "http.host": "dns.query",
-                "mdns.hostname": "dhcp.hostname",
+                "mdns.hostname": "dhcp.hostname", "mdns.instance": "dhcp.hostname",
                 "netbios.name": "dhcp.hostname", "cdp.capabilities": "lldp.capabilities"}
 # the names a device calls: its maker's cloud, unless several makers' (a resolver, a proxy,
 # a PC) or the device is a phone, PC or server (an app calls the clouds of the devices it
@@ -421,6 +465,7 @@ OUI_PRIOR = 0.2  # the same, from the MAC's registered organisation alone
 OPEN_KIND = "unknown"  # a rule's device_type for a model known to be none of the kinds
 MAX_VENDOR_CHARS = 256  # a vendor's name is read this far
 MAX_VENDOR_WORDS = 8  # no maker in the table has a longer name (a test holds it)
+MAX_TXT_CHARS = 4096  # a TXT record's model entries are looked for this far
 
 
 # A factory host name that is a maker's name: alone, or with the MAC's or serial number's hex
@@ -461,6 +506,10 @@ NOT_MADE_BY_THE_FIRST_WORD = frozenset({
     "signify", "smartthings", "silicondust", "espressif", "samsung", "lg"})
 CHOSEN_NAME_KEYS = frozenset({"dhcp.hostname", "mdns.hostname", "netbios.name", "snmp.sysname",
                               "lldp.sysname"})
+# names read in any case: the chosen ones, and a DNS-SD instance's, which its factory writes
+# as its maker and model ('Brother HL-L2350DW series', 'shellyplus1pm-a8032ab12345') and so
+# is read as a description too (a maker's name first, then a model number)
+CASE_BLIND_KEYS = CHOSEN_NAME_KEYS | {"mdns.instance"}
 MAKER_FIRST = 0.4  # as sure as a factory host name
 _ORGANISATION = re.compile(r"(?:^|,)O=((?:[^,\\]|\\.){2,64})")  # RFC 4514's O=, escapes kept
 _VENDOR_CLASS_WORDS = re.compile(r"[\s,;:/]+")

@@ -61,7 +61,8 @@ class _Collector(asyncio.DatagramProtocol):
 
 
 async def browse(source_ip: str, *, scope: Scope, wait_s: float = 1.0) -> dict[str, list[Found]]:
-    """Observations per answering address: mdns.service, mdns.txt and claim.ipv4."""
+    """Observations per answering address: mdns.service, mdns.instance, mdns.txt and
+    claim.ipv4."""
     loop = asyncio.get_running_loop()
     sock = bind.new_socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(source_ip))

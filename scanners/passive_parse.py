@@ -43,6 +43,7 @@ IP_TCP, IP_UDP = 6, 17
 MAX_NAME_CHARS = 253  # a DNS name
 MAX_VALUE_CHARS = 512  # one observed string from the wire
 MAX_ITEMS = 32  # records read from one frame
+MAX_INSTANCE_CHARS = 63  # a DNS-SD instance name is one DNS label (RFC 6763, 4.1.1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -737,7 +738,8 @@ def wsd_message(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
 
 
 def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
-    """What an mDNS message says: service types, TXT records, and A records (claimed)."""
+    """What an mDNS message says: service types, instance names, TXT records, and A records
+    (claimed)."""
     from scapy.layers.dns import DNS
 
     if not packet.haslayer(DNS):
@@ -750,26 +752,57 @@ def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     for section in ((dns.an, dns.ar) if dns.qr else (dns.ns,)):
         if section is not None:
             records.extend(section if isinstance(section, list) else section.iterpayloads())
+    instances: set[str] = set()
     for record in records[:MAX_ITEMS]:
-        rtype = getattr(record, "type", None)
-        if rtype == 12:  # PTR: <service type> -> <instance>, or the service-type listing
-            name = _s(getattr(record, "rrname", b"")).rstrip(".")
-            if name.startswith("_services._dns-sd."):
-                name = _s(getattr(record, "rdata", b"")).rstrip(".")
-            if name.startswith("_") and ("._tcp" in name or "._udp" in name):
-                out.append(Heard(mac=mac, ip=sender, key="mdns.service",
-                                 value=name.removesuffix(".local")))
-        elif rtype == 16:  # TXT
-            texts = getattr(record, "rdata", [])
-            joined = "; ".join(_s(t) for t in (texts if isinstance(texts, list) else [texts]))
-            if joined:
-                out.append(Heard(mac=mac, ip=sender, key="mdns.txt", value=joined))
-        elif rtype == 1:  # A: an address the device claims, under the name it holds
-            out.append(Heard(mac=mac, ip=_s(getattr(record, "rdata", "")), claimed=True))
-            host = _s(getattr(record, "rrname", b"")).rstrip(".").removesuffix(".local")
-            if host and "." not in host:  # <host>.local: unique on its link by mDNS's rules
-                out.append(Heard(mac=mac, ip=sender, key="mdns.hostname", value=host[:63]))
+        said, instance = _mdns_record(record, mac, sender)
+        out.extend(said)
+        instances.add(instance)
+    out.extend(Heard(mac=mac, ip=sender, key="mdns.instance", value=name)
+               for name in sorted(instances) if name)
     return out
+
+
+def _mdns_record(record: Any, mac: str, sender: str | None) -> tuple[list[Heard], str]:
+    """What one record says, and the instance it names ('' if none)."""
+    rtype = getattr(record, "type", None)
+    owner = _s(getattr(record, "rrname", b"")).rstrip(".")
+    if rtype == 12:  # PTR: <service type> -> <instance>, or the service-type listing
+        name, instance = owner, ""
+        if owner.startswith("_services._dns-sd."):
+            name = _s(getattr(record, "rdata", b"")).rstrip(".")
+        else:
+            instance = _instance(getattr(record, "rdata", b""))
+        if name.startswith("_") and ("._tcp" in name or "._udp" in name):
+            return [Heard(mac=mac, ip=sender, key="mdns.service",
+                          value=name.removesuffix(".local"))], instance
+        return [], instance
+    if rtype == 33:  # SRV: kept under the instance's own name, as TXT is
+        return [], _instance(owner)
+    if rtype == 16:  # TXT
+        texts = getattr(record, "rdata", [])
+        joined = "; ".join(_s(t) for t in (texts if isinstance(texts, list) else [texts]))
+        said = [Heard(mac=mac, ip=sender, key="mdns.txt", value=joined)] if joined else []
+        return said, _instance(owner)
+    if rtype == 1:  # A: an address the device claims, under the name it holds
+        said = [Heard(mac=mac, ip=_s(getattr(record, "rdata", "")), claimed=True)]
+        host = owner.removesuffix(".local")
+        if host and "." not in host:  # <host>.local: unique on its link by mDNS's rules
+            said.append(Heard(mac=mac, ip=sender, key="mdns.hostname", value=host[:63]))
+        return said, ""
+    return [], ""
+
+
+# <instance>.<service type>.local (RFC 6763, 4.1): the instance is a label of its own and may
+# hold dots and spaces ('Brother HL-L2350DW series', 'Philips Hue - 1A2B3C'); the service
+# type is the last two labels before the domain
+_INSTANCE = re.compile(r"^(.+)\.(_[^.]+\._(?:tcp|udp))\.local\.?$", re.S)
+
+
+def _instance(name: object) -> str:
+    """The name a DNS-SD instance goes by (the factory's is its maker and model, until
+    someone renames it), or '' for a name that is not an instance's."""
+    found = _INSTANCE.match(_s(name))
+    return found.group(1)[:MAX_INSTANCE_CHARS] if found else ""
 
 
 # What a device says it is for, in the words both LLDP (IEEE 802.1AB system capabilities,

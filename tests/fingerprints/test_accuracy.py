@@ -199,11 +199,12 @@ def test_dhcp_fingerprints_nobody_here_wrote_are_typed_by_what_the_options_mean(
 
 
 @pytest.mark.parametrize(("name", "floor"), [("home-assistant-dhcp", 0.5),
-                                           ("home-assistant-ssdp", 0.7)])
+                                           ("home-assistant-ssdp", 0.7),
+                                           ("home-assistant-zeroconf", 0.5)])
 def test_what_iot_devices_say_of_themselves_is_typed_and_rarely_wrongly(
         name: str, floor: float) -> None:
     """Home Assistant's discovery matchers, a public record of what consumer and building
-    devices send in DHCP and SSDP: the test half (never listed) keeps its floor, a wrong
+    devices send in DHCP, SSDP and mDNS: the test half (never listed) keeps its floor, a wrong
     type stays rare, and a device of a kind the vocabulary lacks is not forced into one."""
     held = [c for c in cases(HERE / "public" / f"{name}.toml") if c.half == "test"]
     tally = score(held).by_half[(name, "test")]

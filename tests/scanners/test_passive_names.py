@@ -161,6 +161,30 @@ def test_a_host_name_follows_its_factory_habit_in_mdns_and_netbios_too() -> None
         assert (found.vendor, found.device_type) == expected, name
 
 
+def test_an_mdns_instance_or_txt_model_names_what_its_factory_called_it() -> None:
+    """A DNS-SD instance is named by its factory as its maker and model, and a TXT
+    record's model entry (HomeKit's md=, IPP's ty=, a printer's USB name) holds the model
+    with or without its maker: both are read as the device's own words. A name someone
+    chose ('Stue') names nothing. Before, the instance was not read at all, and a model
+    entry only where a rule knew the whole record."""
+    from agent.wire import Observation
+    from fingerprints.classify import classify
+
+    for key, said, expected in (
+            ("mdns.instance", "Brother HL-L2350DW series", ("Brother", "printer")),
+            ("mdns.instance", "EPSON XP-4100 Series", ("Epson", "printer")),
+            ("mdns.instance", "AXIS P1435-LE - ACCC8E1A2B3C", ("Axis Communications", "camera")),
+            ("mdns.instance", "shellyplus1pm-a8032ab12345", ("Shelly", "smart_plug")),
+            ("mdns.instance", "Stue", (None, None)),
+            ("mdns.txt", "md=LIFX Candle; ci=5", ("LIFX", "lighting")),
+            ("mdns.txt", "c#=3; md=ecobee3 lite; s#=1", ("ecobee", "bms_controller")),
+            ("mdns.txt", "usb_MFG=EPSON; usb_MDL=ET-2750 Series", ("Epson", "printer")),
+            ("mdns.txt", "md=Netatmo Relay", ("Netatmo", "bms_controller")),
+            ("mdns.txt", "c#=1; md=Living Room; ci=2", (None, "iot_hub"))):
+        found = classify([Observation(key, said, "5353/udp")])
+        assert (found.vendor, found.device_type) == expected, said
+
+
 def _dhcp_request(mac: str, host: bytes) -> Any:
     return (Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
             / UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")))

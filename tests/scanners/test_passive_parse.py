@@ -82,6 +82,32 @@ def test_an_mdns_query_s_known_answers_are_other_devices_records() -> None:
     assert ("mdns.hostname", "NPI1A2B3C") in {(h.key, h.value) for h in parse(probe)}
 
 
+def test_an_mdns_instance_name_is_kept_as_the_device_s_own_name() -> None:
+    """A DNS-SD instance (RFC 6763, 4.1) is named by its device: its maker and model until
+    someone renames it ('Brother HL-L2350DW series', 'shellyplus1pm-a8032ab12345'). The
+    name is read from the PTR's target and from the SRV and TXT records' owner names,
+    dots and spaces kept; a reverse-lookup PTR or the service listing names no instance."""
+    plug = "a8:03:2a:b1:23:45"
+    answers = [DNSRR(rrname="_http._tcp.local.", type="PTR",
+                     rdata="shellyplus1pm-a8032ab12345._http._tcp.local."),
+               DNSRR(rrname="_printer._sub._http._tcp.local.", type="PTR",
+                     rdata="Brother HL-L2350DW series._http._tcp.local."),
+               DNSRR(rrname="_services._dns-sd._udp.local.", type="PTR",
+                     rdata="_shelly._tcp.local."),
+               DNSRR(rrname="45.10.20.10.in-addr.arpa.", type="PTR", rdata="plug.local."),
+               DNSRR(rrname="Stue v2.1._hap._tcp.local.", type="TXT", rdata=[b"md=Plug"])]
+    frame = bytes(Ether(src=plug, dst="01:00:5e:00:00:fb")
+                  / IP(src="10.20.10.45", dst="224.0.0.251") / UDP(sport=5353, dport=5353)
+                  / DNS(qr=1, aa=1, an=answers))
+    named = sorted(str(h.value) for h in parse(frame) if h.key == "mdns.instance")
+    assert named == ["Brother HL-L2350DW series", "Stue v2.1", "shellyplus1pm-a8032ab12345"]
+    long = bytes(Ether(src=plug, dst="01:00:5e:00:00:fb")
+                 / IP(src="10.20.10.45", dst="224.0.0.251") / UDP(sport=5353, dport=5353)
+                 / DNS(qr=1, aa=1, an=[DNSRR(rrname="_http._tcp.local.", type="PTR",
+                                             rdata="<b>" + "x" * 60 + "._http._tcp.local.")]))
+    assert [len(str(h.value)) for h in parse(long) if h.key == "mdns.instance"] == [63]
+
+
 SCALANCE = (b"Siemens, SIMATIC NET, SCALANCE XC208, 6GK5 208-0BA00-2AC2, HW: Version 1, "
             b"FW: Version V04.01.00, SVPH1234567")
 
@@ -243,7 +269,8 @@ def test_mdns_browse_query_and_a_legacy_unicast_answer() -> None:
     heard = parse_answer(answer, "10.20.10.11")
     assert {(h.key, h.value) for h in heard if h.key} == {
         ("mdns.service", "_ipp._tcp"), ("mdns.txt", "ty=HP LaserJet"),
-        ("mdns.hostname", "NPI1A2B3C")}  # the A record's owner: the printer's own name
+        ("mdns.hostname", "NPI1A2B3C"),  # the A record's owner: the printer's own name
+        ("mdns.instance", "HP LaserJet")}
     assert Heard(mac="", ip="10.20.40.11", claimed=True) in heard
     assert parse_answer(b"\x00" * 7, "10.20.10.11") == []
 
