@@ -205,6 +205,8 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     own = _first(rules_by_key().get(SHARED_RULES.get(key, key), ()), key, said, source)
     if own is None and SHARED_RULES.get(key, key) == "dhcp.hostname":
         own = _maker_host_name(key, said, source)
+    if own is None and key in CLOUD_KEYS:
+        own = _maker_domain(key, said, source)
     model = _model(key, said, source) if key in CATALOGUE_KEYS else None
     # recog reads its own forms: as the built-in rules read it (a padded or prefixed value
     # may match a generic pattern where the device's own does not), then only without
@@ -362,6 +364,39 @@ def _cloud_guard(evidence: list[Evidence]) -> list[Evidence]:
     if len(makers) > 1 or kinds & CLIENT_TYPES:
         return [e for e in evidence if e.key not in CLOUD_KEYS]
     return evidence
+
+
+# A name under a maker's own domain ('autoupdate.synology.com', 'fw.hikvision.com.cn'): a
+# device calls its maker for updates, time and its cloud. Only makers of one kind (the maker
+# table), and not a site a person browses (www.), nor a table word that is also another
+# company's domain name; the cloud guard above sets it aside, as a cloud name, for a device
+# that calls several makers or is a phone or PC.
+_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "ne", "or", "gov", "edu"})
+NOT_A_MAKER_S_DOMAIN = frozenset({"wiz", "blink", "poly", "oce", "sato", "ista", "ring"})
+MAKER_DOMAIN = 0.3  # as weak as a maker's name alone: a domain says the maker, not the model
+_DOMAIN_LABEL = re.compile(r"^[a-z0-9-]{1,63}$")
+
+
+def _maker_domain(key: str, name: str, source: str) -> Evidence | None:
+    labels = name.lower().rstrip(".").split(".")
+    if len(labels) < 2 or labels[0] == "www" or not all(map(_DOMAIN_LABEL.match, labels)):
+        return None
+    short_suffix = len(labels) >= 3 and labels[-2] in _SECOND_LEVEL and len(labels[-1]) == 2
+    label = labels[-3] if short_suffix else labels[-2]
+    maker = _domain_makers().get(label.replace("-", ""))
+    if maker is None:
+        return None
+    kind = _vendor_types()[maker]
+    spelled = _maker_spellings().get(maker) or maker.title()
+    return Evidence(rule=f"vendor_types.toml#{maker}", key=key, value=name[:256], source=source,
+                    fields={"vendor": spelled, "device_type": kind}, confidence=MAKER_DOMAIN)
+
+
+@cache
+def _domain_makers() -> dict[str, str]:
+    """The maker table's names as a domain writes them ('konicaminolta', 'landisgyr')."""
+    return {re.sub(r"[^a-z0-9]", "", name): name for name in _vendor_types()
+            if name not in NOT_A_MAKER_S_DOMAIN}
 
 
 def _organisation_prior(said: list[Observation], evidence: list[Evidence]) -> list[Evidence]:

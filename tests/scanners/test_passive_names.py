@@ -60,6 +60,28 @@ def test_a_dns_query_and_a_client_hello_name_what_the_device_calls() -> None:
                                        value="ws.meethue.com", routed=True)]
 
 
+def test_a_name_under_a_maker_s_own_domain_names_a_maker_of_one_kind() -> None:
+    """A device calls its maker for updates, time and its cloud under the maker's own
+    domain; the cloud rules list some clouds, and the maker table knows more makers than
+    they do. A site a person browses (www.), another company's domain that is a word of
+    the table, and a maker's name elsewhere in a name say nothing; a device that calls
+    two makers is named by neither, as with the clouds."""
+    from agent.wire import Observation
+    from fingerprints.classify import classify
+
+    for said, expected in (("autoupdate.synology.com", ("Synology", "nas")),
+                           ("fw.hikvision.com.cn", ("Hikvision", "camera")),
+                           ("connect.konicaminolta.com", ("Konica Minolta", "printer")),
+                           ("firmware.teltonika-networks.com", ("Teltonika Networks", "router")),
+                           ("www.hikvision.com", (None, None)), ("wiz.io", (None, None)),
+                           ("hikvision.example.org", (None, None))):
+        found = classify([Observation("dns.query", said, "passive")])
+        assert (found.vendor, found.device_type) == expected, said
+    both = classify([Observation("dns.query", "api.sonos.com", "passive"),
+                     Observation("tls.sni", "checkip.synology.com", "passive")])
+    assert (both.vendor, both.device_type) == (None, None)
+
+
 def test_what_names_nothing() -> None:
     cam = "30:8c:fb:10:30:40"
     answer = _query(cam, "10.20.30.40", "dropcam.com", qr=1,
