@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
-from fingerprints.field_forms import EDGES, field_form
+from fingerprints.field_forms import field_form, stripped
 from fingerprints.observation import Observation
 from fingerprints.rules import name_map, rules_by_key
 
@@ -213,7 +213,7 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     # padding (a title's double space), then as sent (a realm's own spaces), then a title's
     # entities as the characters they stand for ('R&amp;S' is recog's 'R&S')
     recog_rules = recog_rules_by_key().get(key, ())
-    forms = (trimmed, value.strip(EDGES), value, said if key == "http.title" else value)
+    forms = (trimmed, stripped(key, value), value, said if key == "http.title" else value)
     recog = next((hit for form in dict.fromkeys(forms)
                   if (hit := _first(recog_rules, key, form, source)) is not None), None)
     if own is not None and recog is not None:

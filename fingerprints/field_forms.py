@@ -112,12 +112,37 @@ def option_list(value: str) -> str:
     return ",".join(map(str, numbers))
 
 
+def _first_line(value: str, *, starting: str = "") -> str:
+    """A greeting's line that names the server: an FTP server's first (its next lines can
+    change at every connection: 'Local time is 02:14'), an SSH server's version line (RFC
+    4253, 4.2: other lines may come before it). The sensor keeps only that line."""
+    lines = [line.strip(EDGES) for line in value.strip(EDGES).splitlines()]
+    lines = [line for line in lines if line]
+    if starting:
+        return next((line for line in lines if line.startswith(starting)), value.strip(EDGES))
+    return lines[0] if lines else ""
+
+
+def stripped(key: str, value: str) -> str:
+    """``value`` without its padding only (recog's patterns may need a title's double
+    space or a realm's inner spaces), and a title without the element's tags that a
+    collection kept around it ('<title>...</title>')."""
+    value = value.strip(EDGES)
+    if key == "http.title" and (element := _TITLE_ELEMENT.fullmatch(value)):
+        return element.group(1).strip(EDGES)
+    return value
+
+
+_TITLE_ELEMENT = re.compile(r"<title(?:\s[^>]*)?>(.*?)</title\s*>", re.I | re.S)
+
 # Each key's own notation, from the value as it came (each strips the padding itself)
 _FORMS: dict[str, Callable[[str], str]] = {
+    "ftp.banner": _first_line,
+    "ssh.banner": lambda v: _first_line(v, starting="SSH-"),
     "telnet.banner": lambda v: _TELNET_OPTIONS.sub("", v).strip(EDGES),
     "snmp.sysdescr": _snmp_value,
     "snmp.sysobjectid": _object_id,
-    "http.title": lambda v: " ".join(v.strip(EDGES).split()),  # as a browser shows it
+    "http.title": lambda v: " ".join(stripped("http.title", v).split()),  # as a browser shows it
     "http.favicon_md5": lambda v: v.strip(EDGES).lower(),  # a hash
     "mdns.service": lambda v: v.strip(EDGES).lower(),  # a DNS name ('_Volumio._tcp')
     "dhcp.params": lambda v: option_list(v.strip(EDGES)),

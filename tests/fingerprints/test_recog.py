@@ -377,9 +377,10 @@ def test_the_padding_a_device_or_reader_leaves_around_a_value_changes_nothing() 
     """Field strings arrive padded or prefixed: a header's name before its value, an OID
     as net-snmp prints it ('SNMPv2-SMI::enterprises.9.1.1745'), a greeting's line end, an
     SNMP description's trailing NUL or spaces, a page title indented in its HTML, a Telnet
-    greeting's opening blank lines. recog's patterns are anchored at both ends: with one
+    greeting's opening blank lines, an FTP greeting's later lines, the lines an SSH server
+    may send before its version. recog's patterns are anchored at both ends: with one
     trailing CR, about a third of its typed examples lost their type (3Com's NJ220,
-    'FRITZ!Powerline')."""
+    'FRITZ!Powerline'); a multi-line FTP greeting lost nearly all of its."""
     from fingerprints.accuracy import recog_cases
     from fingerprints.classify import classify
     from fingerprints.field_forms import HEADER_KEYS
@@ -397,6 +398,14 @@ def test_the_padding_a_device_or_reader_leaves_around_a_value_changes_nothing() 
             negotiation = "\xff\xfd\x18\xff\xfd\x20\xff\xfb\x01"
             forms += [negotiation + case.value,  # as bytes read as Latin-1, or as UTF-8
                       negotiation.encode("latin-1").decode("utf-8", "replace") + case.value]
+        if case.key == "ftp.banner":  # the greeting whole, its reply codes and later lines
+            forms += [f"220 {case.value}\r\n", f"220-{case.value}\r\n220-Local time is "
+                      "02:14\r\n220 You are user number 3\r\n"]
+        if case.key == "ssh.banner":  # as the server sends it, maybe after lines of its own
+            line = case.value if case.value.startswith("SSH-") else f"SSH-2.0-{case.value}"
+            forms += [f"{line}\r\n", f"Authorised use only\r\n{line}\r\n"]
+        if case.key == "http.title":  # the element as the page writes it
+            forms.append(f"<title>{case.value}</title>")
         if case.key == "snmp.sysdescr":  # as snmpget and snmpwalk print it
             forms += [f'SNMPv2-MIB::sysDescr.0 = STRING: "{case.value}"',
                       f"STRING: {case.value}"]
