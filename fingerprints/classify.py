@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
-from fingerprints.field_forms import field_form, stripped
+from fingerprints.field_forms import EDGES, field_form, stripped
 from fingerprints.observation import Observation
 from fingerprints.rules import name_map, rules_by_key
 
@@ -210,10 +210,13 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     model = _model(key, said, source) if key in CATALOGUE_KEYS else None
     # recog reads its own forms: as the built-in rules read it (a padded or prefixed value
     # may match a generic pattern where the device's own does not), then only without
-    # padding (a title's double space), then as sent (a realm's own spaces), then a title's
-    # entities as the characters they stand for ('R&amp;S' is recog's 'R&S')
+    # padding (a title's double space), then without padding but with the quotes it came
+    # in (a title that is quoted on the device's page), then as sent (a realm's own
+    # spaces), then a title's entities as the characters they stand for ('R&amp;S' is
+    # recog's 'R&S')
     recog_rules = recog_rules_by_key().get(key, ())
-    forms = (trimmed, stripped(key, value), value, said if key == "http.title" else value)
+    forms = (trimmed, stripped(key, value), value.strip(EDGES), value,
+             said if key == "http.title" else value)
     recog = next((hit for form in dict.fromkeys(forms)
                   if (hit := _first(recog_rules, key, form, source)) is not None), None)
     if own is not None and recog is not None:

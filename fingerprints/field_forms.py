@@ -34,12 +34,14 @@ _OPTION_LIST = re.compile(r"[\s\[\](),;:|0-9A-Fa-f]+")  # numbers and separators
 
 
 def field_form(key: str, value: str) -> str:
-    """``value`` of ``key`` in the form the rules read: without the padding a device or a
-    reader leaves (an FTP or SSH greeting's line end, an SNMP description's trailing NUL, a
-    Telnet greeting's opening blank lines and option negotiation, a page title's
-    indentation), and in the key's own notation (see ``_FORMS``)."""
+    """``value`` of ``key`` in the form the rules read: as the device sent it, however a
+    collection wrote it down (``written_out``); without the padding a device or a reader
+    leaves (an FTP or SSH greeting's line end, an SNMP description's trailing NUL, a Telnet
+    greeting's opening blank lines and option negotiation, a page title's indentation); and
+    in the key's own notation (see ``_FORMS``)."""
     if not isinstance(value, str):
         return value
+    value = written_out(value)
     form = _FORMS.get(key)
     if form is not None:
         return form(value)
@@ -48,6 +50,49 @@ def field_form(key: str, value: str) -> str:
     if header is not None and value[:len(header) + 1].lower() == f"{header}:":
         return value[len(header) + 1:].strip(EDGES)  # the header line whole: 'Server: ...'
     return value
+
+
+# A control character or a byte written as an escape ('\\r\\n', nmap's '\\x20', '\\0')
+_ESCAPE = re.compile(r"\\(?:x([0-9A-Fa-f]{2})|([rnt0\\\"']))")
+_ESCAPED = {"r": "\r", "n": "\n", "t": "\t", "0": "\x00", "\\": "\\", '"': '"', "'": "'"}
+_WRITTEN_LINE_END = re.compile(r"\\[rn0]|\\x[0-9A-Fa-f]{2}")
+MAX_WRITTEN_CHARS = 8192  # a value written out is read back this far
+
+
+def written_out(value: str) -> str:
+    """What a device sent, from a value as a collection wrote it down: in quotes
+    ('"Microsoft FTP Service"'), as Python's bytes ("b'SSH-2.0-...\\r\\n'"), or with its
+    control characters escaped ('...\\r\\n', nmap's 'FTP\\x20server'). A value without
+    such a writing is returned as it is; a backslash in a value (a Windows path, a realm's
+    'DOMAIN\\user') is kept unless the value also holds an escaped control character."""
+    text = value.strip(EDGES)
+    if len(text) > MAX_WRITTEN_CHARS:
+        return value
+    if len(text) >= 3 and text[0] == "b" and text[1] in "'\"" and text[-1] == text[1]:
+        said = _literal(text)
+        return said.decode("utf-8", "replace") if isinstance(said, bytes) else value
+    quoted = (len(text) >= 2 and text[0] == text[-1] and text[0] in "'\""
+              and text[0] not in text[1:-1])
+    if quoted:
+        text = text[1:-1]
+    if _WRITTEN_LINE_END.search(text):
+        return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)) if m.group(1)
+                           else _ESCAPED[m.group(2)], text)
+    return text if quoted else value
+
+
+def _literal(text: str) -> object:
+    """A value written as a Python literal, read as data only (never run), or None. A
+    device's bytes may hold escapes Python warns of ('\\d'): read all the same, quietly."""
+    import ast
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
 
 
 def _snmp_value(value: str) -> str:
@@ -83,12 +128,7 @@ def txt_record(value: str) -> str:
     if "\n" in value:
         return "; ".join(line.strip() for line in value.splitlines() if line.strip())
     if value[:1] == "[" and value[-1:] == "]" and len(value) <= MAX_TXT_LIST_CHARS:
-        import ast
-
-        try:
-            entries = ast.literal_eval(value)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return value
+        entries = _literal(value)
         if isinstance(entries, list):
             return "; ".join(e.decode("utf-8", "replace") if isinstance(e, bytes) else e
                              for e in entries[:64] if isinstance(e, str | bytes))
@@ -127,7 +167,7 @@ def stripped(key: str, value: str) -> str:
     """``value`` without its padding only (recog's patterns may need a title's double
     space or a realm's inner spaces), and a title without the element's tags that a
     collection kept around it ('<title>...</title>')."""
-    value = value.strip(EDGES)
+    value = written_out(value).strip(EDGES)
     if key == "http.title" and (element := _TITLE_ELEMENT.fullmatch(value)):
         return element.group(1).strip(EDGES)
     return value

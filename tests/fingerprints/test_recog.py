@@ -19,6 +19,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fingerprints import databases, recog
 from fingerprints.classify import Observation, classify, matches
@@ -378,7 +380,8 @@ def test_the_padding_a_device_or_reader_leaves_around_a_value_changes_nothing() 
     as net-snmp prints it ('SNMPv2-SMI::enterprises.9.1.1745'), a greeting's line end, an
     SNMP description's trailing NUL or spaces, a page title indented in its HTML, a Telnet
     greeting's opening blank lines, an FTP greeting's later lines, the lines an SSH server
-    may send before its version. recog's patterns are anchored at both ends: with one
+    may send before its version; a value quoted, its line end escaped, in nmap's notation or
+    as Python's bytes, as collections write values down. recog's patterns are anchored at both ends: with one
     trailing CR, about a third of its typed examples lost their type (3Com's NJ220,
     'FRITZ!Powerline'); a multi-line FTP greeting lost nearly all of its."""
     from fingerprints.accuracy import recog_cases
@@ -391,7 +394,13 @@ def test_the_padding_a_device_or_reader_leaves_around_a_value_changes_nothing() 
     for case in typed:
         plain = classify([Observation(key=case.key, value=case.value)]).device_type
         forms = [f"{case.value}\r\n", f"  {case.value}  ", f"{case.value}\x00",
-                 f"\r\n\r\n{case.value}\n"]
+                 f"\r\n\r\n{case.value}\n",
+                 # as a collection wrote it down: quoted, its line end escaped, in nmap's
+                 # service-fingerprint notation (spaces as \x20), or as Python's bytes
+                 f"{case.value}\\r\\n", case.value.replace("\\", "\\\\").replace(" ", "\\x20") + "\\r\\n",
+                 repr(case.value.encode())]
+        if '"' not in case.value:  # (a value with quotes of its own is written escaped)
+            forms.append(f'"{case.value}"')
         if case.key in HEADER_KEYS:  # the header line whole, as banner collections keep it
             forms.append(f"{HEADER_KEYS[case.key].title()}: {case.value}")
         if case.key == "telnet.banner":  # kept raw: the option negotiation before the words
@@ -424,3 +433,30 @@ def test_the_padding_a_device_or_reader_leaves_around_a_value_changes_nothing() 
     # a title as its page's HTML writes it, where recog wrote the characters
     assert classify([Observation(key="http.title", value="R&amp;S Instrument VNC desktop")]
                     ).device_type == "network_appliance"
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_a_value_written_down_is_read_back_as_data_and_quietly(text: str) -> None:
+    """What a collection wrote is read back, never run, and a device's bytes cannot make the
+    reader warn or fail: any text, also as Python's bytes or quoted, gives a string."""
+    import warnings
+
+    from fingerprints.field_forms import field_form, written_out
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for said in (text, f"b'{text}'", f'"{text}"', f"[{text!r}]"):
+            assert isinstance(written_out(said), str)
+            assert isinstance(field_form("mdns.txt", said), str)
+
+
+def test_a_value_is_unescaped_only_where_it_was_written_down() -> None:
+    from fingerprints.field_forms import MAX_WRITTEN_CHARS, written_out
+
+    assert written_out('"Microsoft FTP Service"') == "Microsoft FTP Service"
+    assert written_out("b'SSH-2.0-OpenSSH_8.9\\r\\n'") == "SSH-2.0-OpenSSH_8.9\r\n"
+    assert written_out("220\\x20ProFTPD\\x20Server\\r\\n") == "220 ProFTPD Server\r\n"
+    for kept in ("C:\\Windows", 'Basic realm="x"', '"a" and "b"', "b'x' + b'y'",
+                 '"' + "x" * MAX_WRITTEN_CHARS + '"'):
+        assert written_out(kept) == kept
