@@ -551,6 +551,7 @@ CASE_BLIND_KEYS = CHOSEN_NAME_KEYS | {"mdns.instance"}
 MAKER_FIRST = 0.4  # as sure as a factory host name
 _ORGANISATION = re.compile(r"(?:^|,)O=((?:[^,\\]|\\.){2,64})")  # RFC 4514's O=, escapes kept
 _VENDOR_CLASS_WORDS = re.compile(r"[\s,;:/]+")
+_VENDOR_CLASS_GLUE = re.compile(r"[-_:]+|(?<=[a-z])(?=[A-Z])")
 _VERSION_OR_SUFFIX = re.compile(r"v?[\d.]+\w?|[0-9a-f]{6,12}|inc\.?|ltd\.?|co\.?|corp\.?|"
                                 r"corporation|technologies|technology|gmbh|ag|ab|a/s|s\.?a\.?")
 
@@ -561,21 +562,35 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
     makers = _maker_spellings()
     if key == "dhcp.vendor_class":
         maker = makers.get(_bare_maker(value))
-        if maker is not None:
-            return _maker_evidence(maker, key, value, source)
+        if maker is None:
+            # a firmware's identifier may run its words together ('AastraIPPhone6757i',
+            # 'Polycom-SoundPointIP-SPIP_550'): read as words too, a maker's name then a model
+            maker = _first_words_maker(value) or _first_words_maker(
+                _VENDOR_CLASS_GLUE.sub(" ", value[:MAX_VENDOR_CHARS]))
+        return _maker_evidence(maker, key, value, source) if maker else None
     if key == "tls.subject":
         # a device's own certificate names its maker as the organisation ('O=Brother
         # Industries Ltd.', 'O=Philips Hue'): the sensor reads only servers on the network
         found = _ORGANISATION.search(value[:MAX_VENDOR_CHARS])
+        maker = _words_maker(found.group(1)) if found else None
     else:
-        found = _MAKER_FIRST_RE.match(value[:MAX_VENDOR_CHARS])
-    if found is None:
-        return None
-    words = found.group(1).lower().replace("\\,", " ").split()[:MAX_VENDOR_WORDS]
+        maker = _first_words_maker(value)
+    return _maker_evidence(maker, key, value, source) if maker else None
+
+
+def _first_words_maker(value: str) -> str | None:
+    """The maker a description begins with, before a model number ('Lexmark T640 ...')."""
+    found = _MAKER_FIRST_RE.match(value[:MAX_VENDOR_CHARS])
+    return _words_maker(found.group(1)) if found else None
+
+
+def _words_maker(said: str) -> str | None:
+    words = said.lower().replace("\\,", " ").split()[:MAX_VENDOR_WORDS]
+    makers = _maker_spellings()
     for end in range(len(words), 0, -1):
         maker = makers.get(" ".join(words[:end]))
         if maker is not None and (end > 1 or words[0] not in NOT_MADE_BY_THE_FIRST_WORD):
-            return _maker_evidence(maker, key, value, source)
+            return maker
     return None
 
 

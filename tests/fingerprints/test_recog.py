@@ -330,6 +330,21 @@ def test_a_named_maker_of_one_kind_of_device_gives_a_weak_type() -> None:
     assert guessed.to_dict()["named_by"] == "vendor (the maker's usual kind)"
 
 
+def test_a_vendor_class_that_runs_its_maker_and_model_together_names_the_maker() -> None:
+    """A firmware's DHCP vendor class is an identifier, its words often run together or
+    joined by hyphens ('AastraIPPhone6757i', 'Polycom-SoundPointIP-SPIP_550'): the maker
+    at its start is read as in a description, before a model number. A maker's own
+    capitals stay one word ('BrightSign XD1034'), and words with no model after them
+    still keep the maker's usual kind out ('AXIS,Network IO Audio Module')."""
+    for said, expected in (("AastraIPPhone6757i", ("Aastra", "voip_phone")),
+                           ("Polycom-SoundPointIP-SPIP_550", ("Polycom", "voip_phone")),
+                           ("BrightSign XD1034", ("BrightSign", "media_player")),
+                           ("AXIS,Network IO Audio Module", (None, None)),
+                           ("dhcpcd-5.5.6", (None, None)), ("Linux 2.6.32 armv7l", (None, None))):
+        found = classify([Observation(key="dhcp.vendor_class", value=said)])
+        assert (found.vendor, found.device_type) == expected, said
+
+
 def test_a_factory_host_name_that_is_a_maker_s_name_names_the_maker() -> None:
     """The maker's name alone, or with the MAC's or serial's hex digits, is a factory
     default: the maker, spelled as its rules spell it, and its usual kind. A name someone
