@@ -234,6 +234,8 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
             found.append(maker)
     if key == "mdns.txt":
         found += _model_entries(said, source, {f for e in found for f in e.fields})
+    if key == "http.user_agent" and not found and (agent_maker := _user_agent_maker(said)):
+        found.append(_maker_evidence(agent_maker, key, said, source))
     if key in CATALOGUE_KEYS and not any("device_type" in e.fields for e in found):
         # nothing named the kind: the words the device uses for itself may
         words = _first(rules_by_key().get("words", ()), key, said, source)
@@ -576,6 +578,21 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
     else:
         maker = _first_words_maker(value)
     return _maker_evidence(maker, key, value, source) if maker else None
+
+
+# A firmware's own HTTP client names itself by its maker first ('Sonos/57.3', 'Dropcam/5.5',
+# 'Withings UserAgent'); the same maker's app on a phone or PC says the platform it runs on
+# ('Ring/3.32.0 (iPhone)', 'Hue/4.0 CFNetwork'), which names the phone, not the maker's device
+_USER_AGENT_PRODUCT = re.compile(r"^([A-Za-z][A-Za-z0-9&+-]{1,40}?)(?:[/_ ;(]|$)")
+_CLIENT_PLATFORM = re.compile(r"iPhone|iPad|iOS|Android|CFNetwork|Darwin|Windows|Macintosh|"
+                              r"Mac OS|Linux; U|okhttp|Dalvik|Mozilla", re.I)
+
+
+def _user_agent_maker(agent: str) -> str | None:
+    found = _USER_AGENT_PRODUCT.match(agent[:MAX_VENDOR_CHARS])
+    if found is None or _CLIENT_PLATFORM.search(agent[:MAX_VENDOR_CHARS]):
+        return None
+    return _words_maker(found.group(1))
 
 
 def _first_words_maker(value: str) -> str | None:

@@ -112,6 +112,24 @@ def test_an_http_request_names_its_client() -> None:
     assert len(http_user_agent(b"GET / HTTP/1.1\r\nUser-Agent: " + b"A" * 5000) or "") <= 512
 
 
+def test_a_firmware_s_http_client_names_its_maker_and_an_app_names_no_device() -> None:
+    """A device's firmware calls its maker by name ('Sonos/57.3', 'Dropcam/5.5'); the
+    maker's app on a phone says the platform it runs on ('Ring/3.32.0 (iPhone)', 'Hue/4.0
+    CFNetwork'), and that is no camera or lighting bridge. Tools say nothing either."""
+    from agent.wire import Observation
+    from fingerprints.classify import classify
+
+    for said, expected in (("Sonos/57.3", ("Sonos", "media_player")),
+                           ("Dropcam/5.5", ("Dropcam", "camera")),
+                           ("Withings UserAgent", ("Withings", "medical")),
+                           ("Ring/3.32.0 (iPhone)", (None, None)),
+                           ("Hue/4.0 CFNetwork/1220.1 Darwin/20.3.0", ("Apple", None)),
+                           ("Nest/5.3 (iOScom.nestlabs.jasper.release)", (None, None)),
+                           ("curl/7.68.0", (None, None)), ("okhttp/3.12.1", (None, None))):
+        found = classify([Observation("http.user_agent", said, "passive")])
+        assert (found.vendor, found.device_type) == expected, said
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=600))
 def test_the_name_readers_survive_any_bytes(data: bytes) -> None:
