@@ -543,7 +543,7 @@ _MAKER_FIRST_RE = re.compile(
 NOT_MADE_BY_THE_FIRST_WORD = frozenset({
     "automated", "check", "delta", "johnson", "palo", "extreme", "ring", "nest", "blink",
     "august", "canary", "google", "amazon", "microsoft", "apple", "raspberry", "philips",
-    "signify", "smartthings", "silicondust", "espressif", "samsung", "lg"})
+    "signify", "smartthings", "silicondust", "espressif", "samsung", "lg", "free", "yi"})
 CHOSEN_NAME_KEYS = frozenset({"dhcp.hostname", "mdns.hostname", "netbios.name", "snmp.sysname",
                               "lldp.sysname"})
 # names read in any case: the chosen ones, and a DNS-SD instance's, which its factory writes
@@ -554,6 +554,7 @@ MAKER_FIRST = 0.4  # as sure as a factory host name
 _ORGANISATION = re.compile(r"(?:^|,)O=((?:[^,\\]|\\.){2,64})")  # RFC 4514's O=, escapes kept
 _VENDOR_CLASS_WORDS = re.compile(r"[\s,;:/]+")
 _VENDOR_CLASS_GLUE = re.compile(r"[-_:]+|(?<=[a-z])(?=[A-Z])")
+_INSTANCE_WORDS = re.compile(r"[\s_-]+")
 _VERSION_OR_SUFFIX = re.compile(r"v?[\d.]+\w?|[0-9a-f]{6,12}|inc\.?|ltd\.?|co\.?|corp\.?|"
                                 r"corporation|technologies|technology|gmbh|ag|ab|a/s|s\.?a\.?")
 
@@ -575,6 +576,12 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # Industries Ltd.', 'O=Philips Hue'): the sensor reads only servers on the network
         found = _ORGANISATION.search(value[:MAX_VENDOR_CHARS])
         maker = _words_maker(found.group(1)) if found else None
+    elif key == "mdns.instance":
+        # a factory's instance name is its maker and product, with or without a model
+        # number ('Sonos Roam', 'Philips Hue - 1A2B3C'); a maker whose name is a common
+        # word or a platform's needs its whole name, as everywhere
+        maker = _first_words_maker(value) or _words_maker(
+            " ".join(_INSTANCE_WORDS.split(value[:MAX_VENDOR_CHARS])[:3]))
     else:
         maker = _first_words_maker(value)
     return _maker_evidence(maker, key, value, source) if maker else None

@@ -216,6 +216,9 @@ def test_an_mdns_instance_or_txt_model_names_what_its_factory_called_it() -> Non
             ("mdns.instance", "AXIS P1435-LE - ACCC8E1A2B3C", ("Axis Communications", "camera")),
             ("mdns.instance", "shellyplus1pm-a8032ab12345", ("Shelly", "smart_plug")),
             ("mdns.instance", "Stue", (None, None)),
+            ("mdns.instance", "Sonos Roam", ("Sonos", "media_player")),  # no model number
+            ("mdns.instance", "Philips Hue - 1A2B3C", ("Philips Hue", "lighting")),
+            ("mdns.instance", "free wifi", (None, None)),  # a common word, not the ISP
             ("mdns.txt", "md=LIFX Candle; ci=5", ("LIFX", "lighting")),
             ("mdns.txt", "c#=3; md=ecobee3 lite; s#=1", ("ecobee", "bms_controller")),
             ("mdns.txt", "usb_MFG=EPSON; usb_MDL=ET-2750 Series", ("Epson", "printer")),
