@@ -10,9 +10,11 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fingerprints.classify import Observation, classify, match
-from fingerprints.rules import parse, verify, verify_file
+from fingerprints.rules import parse, verify, verify_file, vocabulary
 
 BAD = Path(__file__).parent / "bad"
 BUNDLED = sorted(p.name for p in resources.files("fingerprints").joinpath("rules").iterdir()
@@ -130,3 +132,16 @@ def test_a_maker_is_spelled_one_way() -> None:
     split = [(a, b) for a in makers for b in makers
              if b.lower().startswith(f"{a.lower()} ") and (a, b) not in brands]
     assert split == []
+
+
+@given(st.sampled_from(sorted(vocabulary().keys)),
+       st.one_of(st.text(max_size=400), st.text(alphabet="ab-_.; =:/()0123456789AaBbSsHh\\\"'",
+                                                  max_size=400)))
+@settings(max_examples=600, deadline=None)
+def test_any_string_under_any_key_is_classified_without_error(key: str, said: str) -> None:
+    """Devices are untrusted: whatever a string holds, under whatever key, the classifier
+    answers (every reader: field forms, instance names, model entries, maker domains and
+    user agents) and never raises."""
+    found = classify([Observation(key=key, value=said)])
+    assert found.confidence >= 0.0
+    assert isinstance(found.to_dict(), dict)
