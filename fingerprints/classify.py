@@ -279,11 +279,11 @@ def _model_entries(txt: str, source: str, named: set[str]) -> list[Evidence]:
 
 
 def _maker_of_model(model: str) -> str | None:
-    """The maker whose name a model begins with, word for word, as the rules spell it."""
-    words = [w for w in _MODEL_WORDS.split(model.lower()) if w][:MAX_VENDOR_WORDS]
-    makers = _maker_spellings()
-    return next((makers[" ".join(words[:end])] for end in range(len(words), 0, -1)
-                 if " ".join(words[:end]) in makers), None)
+    """The maker whose name a model begins with, word for word, as the rules spell it (a
+    model's first word is its maker's even where that word is a common one: 'Ring Video
+    Doorbell')."""
+    return _leading_maker([w for w in _MODEL_WORDS.split(model.lower()) if w],
+                          common_words_too=True)
 
 
 def _model(key: str, said: str, source: str) -> Evidence | None:
@@ -609,11 +609,19 @@ def _first_words_maker(value: str) -> str | None:
 
 
 def _words_maker(said: str) -> str | None:
-    words = said.lower().replace("\\,", " ").split()[:MAX_VENDOR_WORDS]
+    return _leading_maker(said.lower().replace("\\,", " ").split())
+
+
+def _leading_maker(words: list[str], *, common_words_too: bool = False) -> str | None:
+    """The maker whose whole name the words begin with, the longest first, as the rules
+    spell it; a one-word name that is also a common word or a platform's ('ring', 'google')
+    only where ``common_words_too``."""
+    words = words[:MAX_VENDOR_WORDS]
     makers = _maker_spellings()
     for end in range(len(words), 0, -1):
         maker = makers.get(" ".join(words[:end]))
-        if maker is not None and (end > 1 or words[0] not in NOT_MADE_BY_THE_FIRST_WORD):
+        if maker is not None and (end > 1 or common_words_too
+                                  or words[0] not in NOT_MADE_BY_THE_FIRST_WORD):
             return maker
     return None
 
