@@ -262,7 +262,7 @@ def _model_entries(txt: str, source: str, named: set[str]) -> list[Evidence]:
     model does not begin with it) by the model catalogue, and a model whose first word is a
     maker's name ('LIFX Candle', 'tado', 'ecobee3 lite') names that maker. A model entry is
     the device's, not a name someone chose: no model number need follow the maker."""
-    txt = txt[:MAX_TXT_CHARS]
+    txt, named = txt[:MAX_TXT_CHARS], set(named)
     maker_entry = _MAKER_ENTRY.search(txt)
     maker = maker_entry.group(1) if maker_entry else ""
     out: list[Evidence] = []
@@ -391,10 +391,8 @@ def _maker_domain(key: str, name: str, source: str) -> Evidence | None:
     maker = _domain_makers().get(label.replace("-", ""))
     if maker is None:
         return None
-    kind = _vendor_types()[maker]
-    spelled = _maker_spellings().get(maker) or maker.title()
-    return Evidence(rule=f"vendor_types.toml#{maker}", key=key, value=name[:256], source=source,
-                    fields={"vendor": spelled, "device_type": kind}, confidence=MAKER_DOMAIN)
+    return _maker_kind(maker, _vendor_types()[maker], key=key, source=source,
+                       confidence=MAKER_DOMAIN, vendor=_maker_spellings()[maker], said=name)
 
 
 @cache
@@ -493,11 +491,13 @@ def _settle_kind(chosen: dict[str, str], evidence: list[Evidence]) -> bool:
 
 
 def _maker_kind(maker: str, kind: str, *, key: str, source: str, confidence: float,
-                vendor: str | None = None) -> Evidence:
-    """The maker table's answer as evidence (and the maker too, when ``vendor`` is given)."""
+                vendor: str | None = None, said: str | None = None) -> Evidence:
+    """The maker table's answer as evidence (and the maker too, when ``vendor`` is given),
+    for what was ``said`` (the maker's name itself, unless given)."""
     fields = {"device_type": kind} if vendor is None else {"vendor": vendor, "device_type": kind}
-    return Evidence(rule=f"vendor_types.toml#{maker[:40]}", key=key, value=maker[:256],
-                    source=source, fields=fields, confidence=confidence)
+    return Evidence(rule=f"vendor_types.toml#{maker[:40]}", key=key,
+                    value=(maker if said is None else said)[:256], source=source,
+                    fields=fields, confidence=confidence)
 
 
 VENDOR_PRIOR = 0.3  # what a maker's name alone says of the kind of device
@@ -562,9 +562,8 @@ _VERSION_OR_SUFFIX = re.compile(r"v?[\d.]+\w?|[0-9a-f]{6,12}|inc\.?|ltd\.?|co\.?
 def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
     if key in CHOSEN_NAME_KEYS or key not in CATALOGUE_KEYS:
         return None
-    makers = _maker_spellings()
     if key == "dhcp.vendor_class":
-        maker = makers.get(_bare_maker(value))
+        maker = _maker_spellings().get(_bare_maker(value))
         if maker is None:
             # a firmware's identifier may run its words together ('AastraIPPhone6757i',
             # 'Polycom-SoundPointIP-SPIP_550'): read as words too, a maker's name then a model
@@ -580,8 +579,8 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # a factory's instance name is its maker and product, with or without a model
         # number ('Sonos Roam', 'Philips Hue - 1A2B3C'); a maker whose name is a common
         # word or a platform's needs its whole name, as everywhere
-        maker = _first_words_maker(value) or _words_maker(
-            " ".join(_INSTANCE_WORDS.split(value[:MAX_VENDOR_CHARS])[:3]))
+        maker = _first_words_maker(value) or _leading_maker(
+            _INSTANCE_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:3])
     else:
         maker = _first_words_maker(value)
     return _maker_evidence(maker, key, value, source) if maker else None

@@ -156,8 +156,7 @@ def _first_line(value: str, *, starting: str = "") -> str:
     """A greeting's line that names the server: an FTP server's first (its next lines can
     change at every connection: 'Local time is 02:14'), an SSH server's version line (RFC
     4253, 4.2: other lines may come before it). The sensor keeps only that line."""
-    lines = [line.strip(EDGES) for line in value.strip(EDGES).splitlines()]
-    lines = [line for line in lines if line]
+    lines = [line for line in (raw.strip(EDGES) for raw in value.splitlines()) if line]
     if starting:
         return next((line for line in lines if line.startswith(starting)), value.strip(EDGES))
     return lines[0] if lines else ""
@@ -167,10 +166,15 @@ def stripped(key: str, value: str) -> str:
     """``value`` without its padding only (recog's patterns may need a title's double
     space or a realm's inner spaces), and a title without the element's tags that a
     collection kept around it ('<title>...</title>')."""
-    value = written_out(value).strip(EDGES)
-    if key == "http.title" and (element := _TITLE_ELEMENT.fullmatch(value)):
-        return element.group(1).strip(EDGES)
-    return value
+    value = written_out(value)
+    return _title_text(value) if key == "http.title" else value.strip(EDGES)
+
+
+def _title_text(value: str) -> str:
+    """A title without padding, and without the element's tags a collection kept."""
+    value = value.strip(EDGES)
+    element = _TITLE_ELEMENT.fullmatch(value)
+    return element.group(1).strip(EDGES) if element else value
 
 
 _TITLE_ELEMENT = re.compile(r"<title(?:\s[^>]*)?>(.*?)</title\s*>", re.I | re.S)
@@ -182,7 +186,7 @@ _FORMS: dict[str, Callable[[str], str]] = {
     "telnet.banner": lambda v: _TELNET_OPTIONS.sub("", v).strip(EDGES),
     "snmp.sysdescr": _snmp_value,
     "snmp.sysobjectid": _object_id,
-    "http.title": lambda v: " ".join(stripped("http.title", v).split()),  # as a browser shows it
+    "http.title": lambda v: " ".join(_title_text(v).split()),  # as a browser shows it
     "http.favicon_md5": lambda v: v.strip(EDGES).lower(),  # a hash
     "mdns.service": lambda v: v.strip(EDGES).lower(),  # a DNS name ('_Volumio._tcp')
     "dhcp.params": lambda v: option_list(v.strip(EDGES)),
