@@ -739,7 +739,7 @@ def wsd_message(payload: bytes, mac: str, sender: str | None) -> list[Heard]:
 
 def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     """What an mDNS message says: service types, instance names, TXT records, and A records
-    (claimed)."""
+    (claimed); not the records it relays or proxies for other devices (``_relayed``)."""
     from scapy.layers.dns import DNS
 
     if not packet.haslayer(DNS):
@@ -752,14 +752,57 @@ def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     for section in ((dns.an, dns.ar) if dns.qr else (dns.ns,)):
         if section is not None:
             records.extend(section if isinstance(section, list) else section.iterpayloads())
+    records = records[:MAX_ITEMS]
+    others = _relayed(records, sender)
+    if others is None:
+        return out
     instances: set[str] = set()
-    for record in records[:MAX_ITEMS]:
+    for record in records:
+        if _record_of(record) & others:
+            continue
         said, instance = _mdns_record(record, mac, sender)
         out.extend(said)
         instances.add(instance)
     out.extend(Heard(mac=mac, ip=sender, key="mdns.instance", value=name)
                for name in sorted(instances) if name)
     return out
+
+
+def _mdns_name(name: object) -> str:
+    return _s(name).rstrip(".").lower()
+
+
+def _record_of(record: Any) -> set[str]:
+    """The names a record is about: its host's (A, AAAA) or its instance's (SRV, TXT, and
+    the PTR that points at the instance), lower case."""
+    rtype = getattr(record, "type", None)
+    if rtype == 12:
+        return {_mdns_name(getattr(record, "rdata", b""))}
+    return {_mdns_name(getattr(record, "rrname", b""))} if rtype in (1, 28, 16, 33) else set()
+
+
+def _relayed(records: list[Any], sender: str | None) -> set[str] | None:
+    """The names in a message whose records belong to other devices, or None if all of them
+    do. A Bonjour Sleep Proxy answers for the Macs asleep behind it, and an mDNS gateway or
+    reflector (a school's wireless controller) repeats other segments' printers and screens,
+    both from their own address: read as the sender's, a gateway in one zone took a printer's
+    host name in another, and the two looked like one device bridging them. A host whose
+    address records hold the sender's own address is the sender; where one is, the other
+    hosts (and the instances whose SRV points at them) are not. Where none is, one host is
+    still the sender's (a device with two legs may announce only its other address), and
+    several hosts are a relay's, none of them its own."""
+    hosts: dict[str, set[str]] = {}
+    for record in records:
+        if getattr(record, "type", None) in (1, 28):
+            hosts.setdefault(_mdns_name(record.rrname), set()).add(_s(getattr(record, "rdata", "")))
+    own = {host for host, addresses in hosts.items() if sender in addresses}
+    if not own:
+        return None if len(hosts) > 1 else set()
+    others = set(hosts) - own
+    if others:
+        others |= {_mdns_name(r.rrname) for r in records if getattr(r, "type", None) == 33
+                   and _mdns_name(getattr(r, "target", b"")) in others}
+    return others
 
 
 def _mdns_record(record: Any, mac: str, sender: str | None) -> tuple[list[Heard], str]:

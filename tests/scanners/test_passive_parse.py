@@ -112,6 +112,55 @@ SCALANCE = (b"Siemens, SIMATIC NET, SCALANCE XC208, 6GK5 208-0BA00-2AC2, HW: Ver
             b"FW: Version V04.01.00, SVPH1234567")
 
 
+def _mdns_answer(mac: str, sender: str, answers: list[Any]) -> bytes:
+    return bytes(Ether(src=mac, dst="01:00:5e:00:00:fb") / IP(src=sender, dst="224.0.0.251")
+                 / UDP(sport=5353, dport=5353) / DNS(qr=1, aa=1, an=answers))
+
+
+def test_a_sleep_proxy_s_answer_for_a_sleeping_mac_is_not_its_own() -> None:
+    """An Apple TV is the Bonjour Sleep Proxy for the Macs asleep on its segment: it answers
+    for them, from its own MAC and address, beside its own records. The Mac's host name,
+    services, instance, model and address are the Mac's. Read as the Apple TV's, it took the
+    Mac's host name (a fact the bridging check compares) and claimed the Mac's address."""
+    from scapy.layers.dns import DNSRRSRV
+
+    apple_tv = "d0:03:4b:10:20:40"
+    answers = [
+        DNSRR(rrname="_airplay._tcp.local.", type="PTR", rdata="Stue._airplay._tcp.local."),
+        DNSRR(rrname="Stue._airplay._tcp.local.", type="TXT", rdata=[b"model=AppleTV11,1"]),
+        DNSRRSRV(rrname="Stue._airplay._tcp.local.", target="Stue.local.", port=7000),
+        DNSRR(rrname="Stue.local.", type="A", rdata="10.20.10.40"),
+        # the sleeping Mac's, proxied
+        DNSRR(rrname="_smb._tcp.local.", type="PTR", rdata="Laerer-Mac._smb._tcp.local."),
+        DNSRR(rrname="Laerer-Mac._smb._tcp.local.", type="TXT", rdata=[b"model=MacBookPro16,1"]),
+        DNSRRSRV(rrname="Laerer-Mac._smb._tcp.local.", target="Laerer-Mac.local.", port=445),
+        DNSRR(rrname="Laerer-Mac.local.", type="A", rdata="10.20.10.41"),
+        DNSRR(rrname="Laerer-Mac.local.", type="AAAA", rdata="fe80::1c2b:3a4d:5e6f:7081")]
+    heard = parse(_mdns_answer(apple_tv, "10.20.10.40", answers))
+    assert {(h.key, h.value) for h in heard if h.key} == {
+        ("mdns.service", "_airplay._tcp"), ("mdns.txt", "model=AppleTV11,1"),
+        ("mdns.instance", "Stue"), ("mdns.hostname", "Stue")}
+    assert not [h for h in heard if h.claimed and h.ip != "10.20.10.40"], heard
+
+
+def test_an_mdns_gateway_s_answer_for_other_segments_says_nothing_of_its_own() -> None:
+    """A wireless controller's mDNS gateway answers a browse with every printer it knows,
+    in other segments too, from its own address. None of the hosts is the gateway: neither
+    their services (the gateway is no printer) nor their names and addresses."""
+    from scapy.layers.dns import DNSRRSRV
+
+    gateway = "00:1a:1e:10:20:01"
+    answers = []
+    for name, address in (("NPI1A2B3C", "10.20.40.11"), ("BRW3C2AF4", "10.20.50.12")):
+        answers += [
+            DNSRR(rrname="_ipp._tcp.local.", type="PTR", rdata=f"{name}._ipp._tcp.local."),
+            DNSRR(rrname=f"{name}._ipp._tcp.local.", type="TXT", rdata=[b"ty=Printer"]),
+            DNSRRSRV(rrname=f"{name}._ipp._tcp.local.", target=f"{name}.local.", port=631),
+            DNSRR(rrname=f"{name}.local.", type="A", rdata=address)]
+    heard = parse(_mdns_answer(gateway, "10.20.10.1", answers))
+    assert heard == [Heard(mac=gateway, ip="10.20.10.1")]
+
+
 def test_lldp_names_the_switch_and_its_management_address() -> None:
     switch = "00:1b:1b:00:00:aa"
     frame = bytes(Ether(src=switch, dst="01:80:c2:00:00:0e")
