@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlite_utils import Database
 
 from agent import wire
 from central.policy import Policy, Zone
+from central.store import REPEATED_NAMES
 
 KINDS = ("unexpected_flow", "misplaced_device", "bridging_device", "insecure_service",
          "unknown_device", "management_exposure", "unapproved_device", "vulnerable_device")
@@ -340,13 +342,20 @@ def _bridges_by_neighbour_macs(db: Database, policy: Policy, current: list[dict[
 def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
                      found: dict[str, Finding]) -> None:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for fact in db.query("SELECT asset_id, ip, key, value, sensor_id, last_seen FROM facts"
-                         " WHERE key IN (SELECT value FROM json_each(?))",
-                         [json.dumps(BRIDGE_FACTS)]):
+    facts = [dict(f) for f in db.query(
+        "SELECT asset_id, ip, key, value, sensor_id, last_seen FROM facts"
+        " WHERE key IN (SELECT value FROM json_each(?))", [json.dumps(BRIDGE_FACTS)])]
+    # several of these names said in one scan from one address are a reflector's, repeating
+    # other devices (Avahi's reflector, a wireless controller's mDNS gateway): none is its own
+    said = Counter((f["asset_id"], f["ip"], f["key"], f["last_seen"]) for f in facts
+                   if f["key"] in REPEATED_NAMES)
+    for fact in facts:
         row = live.get((fact["asset_id"], fact["ip"]))
         if row is None or not row["zone"] or fact["value"].strip().lower() in TRIVIAL_NAMES:
             continue
-        groups.setdefault((fact["key"], fact["value"]), []).append(dict(fact) | {"zone": row["zone"]})
+        if said[(fact["asset_id"], fact["ip"], fact["key"], fact["last_seen"])] > 1:
+            continue
+        groups.setdefault((fact["key"], fact["value"]), []).append(fact | {"zone": row["zone"]})
     for (name, value), facts in groups.items():
         zones = sorted({f["zone"] for f in facts})
         if len(zones) < 2:

@@ -29,7 +29,11 @@ ADDRESS_UPSERT = (  # probed or claimed: (asset, ip, kind, first seen, last seen
     "INSERT INTO addresses (asset_id, ip, kind, first_seen, last_seen, last_sensor)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, ip, kind) DO UPDATE SET"
     " last_seen = max(last_seen, excluded.last_seen), last_sensor = excluded.last_sensor")
-HOSTNAME_KEYS = ("netbios.name", "dhcp.hostname", "snmp.sysname", "lldp.sysname")
+# the names a device goes by, surest first; an mDNS host name only where the device said one:
+# a reflector or a sleep proxy repeats other devices' names, several in one scan
+HOSTNAME_KEYS = ("netbios.name", "dhcp.hostname", "snmp.sysname", "lldp.sysname",
+                 "mdns.hostname")
+REPEATED_NAMES = frozenset({"mdns.hostname"})
 SERVICE_UPSERT = (
     "INSERT INTO services (asset_id, ip, proto, port, state, name, product, version, extrainfo,"
     " banner, source, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -278,8 +282,12 @@ class Store:
             except ValueError:
                 continue
             rows.claims.append((asset_id, claimed, "claimed", observed, observed, sensor_id))
-        named = {o.key: o.value for o in asset.observations if o.key in HOSTNAME_KEYS}
-        hostname = next((named[k] for k in HOSTNAME_KEYS if k in named), None)
+        named: dict[str, list[str]] = {}
+        for item in asset.observations:
+            if item.key in HOSTNAME_KEYS:
+                named.setdefault(item.key, []).append(item.value)
+        hostname = next((named[k][-1] for k in HOSTNAME_KEYS if k in named
+                         and (k not in REPEATED_NAMES or len(set(named[k])) == 1)), None)
         if hostname and asset.hostname is None:
             rows.hostnames.append((hostname[:255], asset_id))
 

@@ -279,6 +279,33 @@ def test_a_device_that_names_itself_the_same_in_two_zones_is_a_bridge_with_its_c
     assert {e["confidence"] for e in bridge.evidence} == {confidence}
 
 
+def test_a_device_that_says_several_mdns_host_names_at_once_repeats_others(
+        db: Database, lab: Sensors) -> None:
+    """An mDNS reflector (Avahi's, a wireless controller's gateway) repeats other segments'
+    announcements one device at a time, from its own address: in one scan it says several
+    host names. They are the repeated devices', so the reflector in admin is not the bms
+    camera and printer answering in two zones, nor named by either. One name said alone
+    stays a bridge, and names the device in the inventory."""
+    reflector = _asset("10.20.10.2", "00:1a:1e:10:20:02", ("mdns.hostname", "axis-accc8e104081"),
+                       ("mdns.hostname", "NPI1A2B3C"))
+    lab.send("s-admin", assets=(*ADMIN, reflector))
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.81", "ac:cc:8e:10:40:81",
+                                          ("mdns.hostname", "axis-accc8e104081")),
+                              _asset("10.20.40.82", "00:80:77:10:40:82",
+                                     ("mdns.hostname", "NPI1A2B3C"))))
+    evaluate(db, POLICY)
+    assert not [v for v in violations(db, kind="bridging_device") if "mdns" in v.title]
+    # the camera heard only in mDNS is named by its host name there; the reflector by none
+    names = {r["mac"]: r["hostname"] for r in db.query("SELECT mac, hostname FROM assets")}
+    assert (names["ac:cc:8e:10:40:81"], names["00:1a:1e:10:20:02"]) == ("axis-accc8e104081", None)
+    # a later scan hears the camera's own name alone from an admin address: that is a bridge
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.83", "ac:cc:8e:10:20:83",
+                                              ("mdns.hostname", "axis-accc8e104081"))))
+    evaluate(db, POLICY)
+    (bridge,) = [v for v in violations(db, kind="bridging_device") if "mdns" in v.title]
+    assert {e["address"] for e in bridge.evidence} == {"10.20.10.83", "10.20.40.81"}
+
+
 def test_the_same_name_in_one_zone_only_is_no_bridge(db: Database, lab: Sensors) -> None:
     lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.81", "ac:cc:8e:10:20:81",
                                               ("upnp.udn", "uuid:one")),
