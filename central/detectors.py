@@ -131,7 +131,16 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
         row["zone"] = z.name if (z := policy.zone_of(row["ip"])) else None
         by_asset.setdefault(row["asset_id"], []).append(row)
     asset_of_ip = {row["ip"]: row for row in current}
-    gateways = gateways_of(policy, current, _routed(db, policy.org))
+    routed = _routed(db, policy.org)
+    gateways = gateways_of(policy, current, routed)
+    # the zones' own routers (named in the policy, or a sensor's default gateway) join zones
+    # by routing, which the probes judge flow by flow: seen as a device in two zones (one MAC
+    # on every VLAN, one host key or SNMP engine on every leg, legs with neighbouring MACs,
+    # its other legs' addresses) each was a false bridge at every site with VLANs. A router
+    # known only by its identity is not among them: a home router plugged in across two
+    # zones is the bridge this check is for.
+    routers = {row["asset_id"] for row in current if row["ip"] in routed
+               or any(row["ip"] in zone.gateways for zone in policy.zones)}
 
     reached = latest_reach(db, policy.org)
     _direct_answers(policy, reached, gateways, asset_of_ip, found)
@@ -170,7 +179,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
                                "address": row["ip"], "sensor": row["last_sensor"],
                                "at": row["last_seen"]}])
         zones = sorted({r["zone"] for r in rows if r["zone"]})
-        if len(zones) > 1:
+        if len(zones) > 1 and asset_id not in routers:
             key = f"bridging_device|asset:{asset_id}"
             found[key] = Finding(
                 key=key, kind="bridging_device", severity="high",
@@ -181,9 +190,10 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
                            "sensor": r["last_sensor"], "at": r["last_seen"]} for r in rows])
 
     live = {(r["asset_id"], r["ip"]): r for r in current}
-    _bridges_by_fact(db, policy, live, found)
-    _bridges_by_neighbour_macs(db, policy, current, found)
-    _claims(db, policy, current, found)
+    hosts = [r for r in current if r["asset_id"] not in routers]
+    _bridges_by_fact(db, policy, {(r["asset_id"], r["ip"]): r for r in hosts}, found)
+    _bridges_by_neighbour_macs(db, policy, hosts, found)
+    _claims(db, policy, hosts, found)
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)

@@ -530,6 +530,51 @@ def test_a_zone_s_gateway_is_learned_from_its_sensor_s_routes(
     assert "Telnet management of gateway 10.20.40.1 (bms)" in exposed.title
 
 
+def _bridges(db: Database) -> set[str]:
+    return {v.title for v in violations(db, kind="bridging_device")}
+
+
+FIELD_POLICY_254 = parse(POLICY_TEXT.replace('cidrs = ["10.20.40.0/24"]',
+                                             'cidrs = ["10.20.40.0/24"]\ngateways = ["10.20.40.254"]'))
+
+
+def test_a_router_on_a_stick_with_one_mac_in_every_vlan_is_no_bridge(
+        db: Database, lab: Sensors) -> None:
+    """A router on a stick (and a layer-3 switch) answers for every VLAN with one MAC: each
+    zone's sensor reports it as its default gateway. Joining zones is its job, and the
+    flows it lets through are judged probe by probe; as 'one MAC in two zones' it was a high
+    bridging finding at every site with VLANs. A device with one MAC in both zones that is
+    no gateway still is one (as is the fixture's dual-homed PC)."""
+    router = "00:00:0c:14:28:01"
+    hostkey = ("ssh.hostkey", "ssh-rsa SHA256:Zm9vYmFyYmF6cXV4cm91dGVyaG9zdGtleQ")
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.1", router,
+                                              ("net.role", "default-gateway"), hostkey)))
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.1", router,
+                                          ("net.role", "default-gateway"), hostkey)))
+    evaluate(db, POLICY)
+    assert _bridges(db) == {"one device (netbios.name BMS-PC01) answers in zones admin and bms"}
+    # a router with a MAC per leg, a few apart, one host key on both, and its other leg's
+    # address in its SNMP address table: the policy names its bms leg, the admin sensor
+    # reports its admin leg
+    legs = ("00:1b:17:10:20:01", "00:1b:17:10:20:02")
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.254", legs[0],
+                                              ("net.role", "default-gateway"), hostkey,
+                                              ("claim.ipv4", "10.20.40.254"))))
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.254", legs[1], hostkey)))
+    evaluate(db, FIELD_POLICY_254)
+    assert _bridges(db) == {"one device (netbios.name BMS-PC01) answers in zones admin and bms"}
+    camera = "ac:cc:8e:10:40:85"  # a camera's one MAC answering in both zones
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.1", router,
+                                              ("net.role", "default-gateway")),
+                                _asset("10.20.10.85", camera)))
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.1", router,
+                                          ("net.role", "default-gateway")),
+                              _asset("10.20.40.85", camera)))
+    evaluate(db, FIELD_POLICY_254)
+    assert _bridges(db) - {"one device (netbios.name BMS-PC01) answers in zones admin and bms"} \
+        == {f"MAC {camera} answers in zones admin and bms"}
+
+
 def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
     from agent import scan
     from scanners.observations import HostReply
