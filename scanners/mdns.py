@@ -71,23 +71,28 @@ async def browse(source_ip: str, *, scope: Scope, wait_s: float = 1.0) -> dict[s
     sock.bind((source_ip, 0))
     transport, collector = await loop.create_datagram_endpoint(_Collector, sock=sock)
     found: dict[str, list[Found]] = {}
+    about: dict[str, dict[Found, str]] = {}
     asked: set[str] = set(WELL_KNOWN)
     try:
         transport.sendto(query(WELL_KNOWN), (MDNS_GROUP, MDNS_PORT))
         await asyncio.sleep(wait_s)
-        learned = _fold(collector.answers, scope, found)
+        learned = _fold(collector.answers, scope, found, about)
         follow_up = tuple(t for t in sorted(learned - asked))[:MAX_TYPES]
         if follow_up:
             collector.answers.clear()
             transport.sendto(query(follow_up), (MDNS_GROUP, MDNS_PORT))
             await asyncio.sleep(wait_s)
-            _fold(collector.answers, scope, found)
+            _fold(collector.answers, scope, found, about)
     finally:
         transport.close()
+    _own_or_repeated(found, about)
     return found
 
 
-def _fold(answers: list[tuple[bytes, str]], scope: Scope, found: dict[str, list[Found]]) -> set[str]:
+def _fold(answers: list[tuple[bytes, str]], scope: Scope, found: dict[str, list[Found]],
+          about: dict[str, dict[Found, str]]) -> set[str]:
+    """Fold answers into ``found`` per sender; what an answer said of a host whose addresses
+    are not the sender's goes to ``about`` (see ``_own_or_repeated``)."""
     types: set[str] = set()
     for data, sender in answers:
         if not scope.allows(sender):
@@ -100,6 +105,19 @@ def _fold(answers: list[tuple[bytes, str]], scope: Scope, found: dict[str, list[
                 entry = Observation(heard.key, heard.value, "5353/udp")
                 if heard.key == "mdns.service":
                     types.add(heard.value)
-            if entry is not None and entry not in found.setdefault(sender, []):
+            if entry is None:
+                continue
+            if heard.about:
+                about.setdefault(sender, {}).setdefault(entry, heard.about)
+            elif entry not in found.setdefault(sender, []):
                 found[sender].append(entry)
     return types
+
+
+def _own_or_repeated(found: dict[str, list[Found]], about: dict[str, dict[Found, str]]) -> None:
+    """A sender's answers about one other host are its own (a device with two legs names its
+    other address); about several they are a reflector's or a sleep proxy's, and none is."""
+    for sender, said in about.items():
+        if len(set(said.values())) == 1:
+            kept = found.setdefault(sender, [])
+            kept.extend(entry for entry in said if entry not in kept)

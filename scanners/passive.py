@@ -122,6 +122,9 @@ class PassiveHost:
     routed: dict[Observation, str] = field(default_factory=dict)  # said in routable frames
     senders: set[str] = field(default_factory=set)  # the addresses those frames came from
     scoped: set[str] = field(default_factory=set)  # those of them in the scope
+    # said in mDNS of a host whose addresses are not the sender's, with that host's name;
+    # its own only while it repeats no other host's (passive_parse.Heard.about)
+    about: dict[Observation, str] = field(default_factory=dict)
 
     @property
     def forwards(self) -> bool:
@@ -142,11 +145,17 @@ class PassiveHost:
         """Its global IPv6 addresses: announced on the link, or sent from when not forwarding."""
         return self.ip6 if self.forwards else self.ip6 | {a for a in self.scoped if ":" in a}
 
+    @property
+    def repeats(self) -> bool:
+        """It said in mDNS what several other hosts hold: a reflector or a sleep proxy."""
+        return len(set(self.about.values())) > 1
+
     def said(self) -> list[Observation]:
         """Everything it said of itself (see the class)."""
         forwards = self.forwards
         return [*self.observations,
-                *(o for o, sender in self.routed.items() if self._sent(sender, forwards))]
+                *(o for o, sender in self.routed.items() if self._sent(sender, forwards)),
+                *(o for o in self.about if o.key != CLAIM_KEY and not self.repeats)]
 
     def _sent(self, sender: str, forwards: bool) -> bool:
         """Whether a routable frame from ``sender`` is this host's own."""
@@ -182,11 +191,24 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
                     kept.add(item.ip)
             _observe(host, Observation(item.key, item.value, "passive"), telling, item.ip)
             continue
+        if item.about:
+            _aside(host, item, item.about)
+            continue
         if item.ip:
             _bind(host, item.ip, claimed=item.claimed, scope=scope)
         if item.key and item.value:
             _observe(host, Observation(item.key, item.value, "passive"), telling)
     return hosts
+
+
+def _aside(host: PassiveHost, item: Heard, about: str) -> None:
+    """What an mDNS message said of a host whose addresses are not the sender's, kept aside
+    until the end shows whether the sender repeats other hosts (PassiveHost.about)."""
+    said = (Observation(CLAIM_KEY, item.ip, "passive") if item.claimed and item.ip
+            else Observation(item.key, item.value, "passive") if item.key and item.value
+            else None)
+    if said is not None and len(host.about) < MAX_OBSERVATIONS_PER_HOST:
+        host.about.setdefault(said, about)
 
 
 def _bind(host: PassiveHost, ip: str, *, claimed: bool, scope: Scope) -> None:
@@ -267,7 +289,9 @@ async def listen(*, iface: Interface, scope: Scope, seconds: float,
 def claims(host: PassiveHost) -> list[Observation]:
     """The addresses a host only claimed (in mDNS, SSDP, LLDP, CDP, DHCP), as observations:
     kept apart from the address that answered or sent, so they never stand in for it."""
-    return [Observation(CLAIM_KEY, ip, "passive") for ip in sorted(host.claimed) if ip != host.ip]
+    repeated = set() if host.repeats else {o.value for o in host.about if o.key == CLAIM_KEY}
+    return [Observation(CLAIM_KEY, ip, "passive") for ip in sorted(host.claimed | repeated)
+            if ip != host.ip]
 
 
 def read_pcap(path: Path, *, scope: Scope, limit: int | None = None,

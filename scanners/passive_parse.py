@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import socket
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from fingerprints.observation import CLAIM_KEY, DEFAULT_GATEWAY, ROLE_KEY
@@ -58,6 +58,10 @@ class Heard:
     # from a frame a router may have forwarded (a DNS query, a TLS or HTTP exchange): its
     # MAC is the last hop's, which is the sender's only when the sender is on this link
     routed: bool = False
+    # an mDNS message's one host, whose addresses are not the sender's: a device with two legs
+    # announcing its other one, or a sleep proxy or reflector repeating another device. Its
+    # records count as the sender's only if the sender repeats no other host (see _relayed)
+    about: str | None = None
 
 
 def _s(value: object) -> str:
@@ -756,16 +760,18 @@ def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     others = _relayed(records, sender)
     if others is None:
         return out
+    said: list[Heard] = []
     instances: set[str] = set()
     for record in records:
         if _record_of(record) & others:
             continue
-        said, instance = _mdns_record(record, mac, sender)
-        out.extend(said)
+        heard, instance = _mdns_record(record, mac, sender)
+        said.extend(heard)
         instances.add(instance)
-    out.extend(Heard(mac=mac, ip=sender, key="mdns.instance", value=name)
-               for name in sorted(instances) if name)
-    return out
+    said.extend(Heard(mac=mac, ip=sender, key="mdns.instance", value=name)
+                for name in sorted(instances) if name)
+    about = _other_host(records, sender)
+    return out + ([replace(h, about=about) for h in said] if about else said)
 
 
 def _mdns_name(name: object) -> str:
@@ -788,13 +794,11 @@ def _relayed(records: list[Any], sender: str | None) -> set[str] | None:
     both from their own address: read as the sender's, a gateway in one zone took a printer's
     host name in another, and the two looked like one device bridging them. A host whose
     address records hold the sender's own address is the sender; where one is, the other
-    hosts (and the instances whose SRV points at them) are not. Where none is, one host is
-    still the sender's (a device with two legs may announce only its other address), and
-    several hosts are a relay's, none of them its own."""
-    hosts: dict[str, set[str]] = {}
-    for record in records:
-        if getattr(record, "type", None) in (1, 28):
-            hosts.setdefault(_mdns_name(record.rrname), set()).add(_s(getattr(record, "rdata", "")))
+    hosts (and the instances whose SRV points at them) are not. Where none is, several hosts
+    are a relay's, none of them its own; one host may be either (a device with two legs may
+    announce only its other address), so its records go as the sender's, marked with the
+    host they are about (``Heard.about``): a sender that repeats two such hosts is a relay."""
+    hosts = _hosts(records)
     own = {host for host, addresses in hosts.items() if sender in addresses}
     if not own:
         return None if len(hosts) > 1 else set()
@@ -803,6 +807,24 @@ def _relayed(records: list[Any], sender: str | None) -> set[str] | None:
         others |= {_mdns_name(r.rrname) for r in records if getattr(r, "type", None) == 33
                    and _mdns_name(getattr(r, "target", b"")) in others}
     return others
+
+
+def _hosts(records: list[Any]) -> dict[str, set[str]]:
+    """The hosts a message's address records (A, AAAA) name, with their addresses."""
+    hosts: dict[str, set[str]] = {}
+    for record in records:
+        if getattr(record, "type", None) in (1, 28):
+            hosts.setdefault(_mdns_name(record.rrname), set()).add(_s(getattr(record, "rdata", "")))
+    return hosts
+
+
+def _other_host(records: list[Any], sender: str | None) -> str | None:
+    """A message's one host, if its addresses are not the sender's (see Heard.about)."""
+    hosts = _hosts(records)
+    if len(hosts) != 1 or sender is None:
+        return None
+    ((host, addresses),) = hosts.items()
+    return None if sender in addresses else host
 
 
 def _mdns_record(record: Any, mac: str, sender: str | None) -> tuple[list[Heard], str]:

@@ -161,6 +161,66 @@ def test_an_mdns_gateway_s_answer_for_other_segments_says_nothing_of_its_own() -
     assert heard == [Heard(mac=gateway, ip="10.20.10.1")]
 
 
+def _printer_records(name: str, address: str, model: str) -> list[Any]:
+    from scapy.layers.dns import DNSRRSRV
+
+    return [DNSRR(rrname="_ipp._tcp.local.", type="PTR", rdata=f"{name}._ipp._tcp.local."),
+            DNSRR(rrname=f"{name}._ipp._tcp.local.", type="TXT", rdata=[f"ty={model}".encode()]),
+            DNSRRSRV(rrname=f"{name}._ipp._tcp.local.", target=f"{name}.local.", port=631),
+            DNSRR(rrname=f"{name}.local.", type="A", rdata=address)]
+
+
+def test_a_reflector_repeating_one_device_a_message_is_told_from_a_device_with_two_legs() -> None:
+    """Avahi's reflector (a Linux box with a leg in each segment) repeats each device's
+    announcement alone, from its own address. One message cannot tell it from a printer
+    with two legs naming its other address; a night of them can: the reflector repeats
+    several hosts. Its own announcement stays its own, and the printers' services, models,
+    names and addresses are not its (it was a printer claiming the other zone's addresses);
+    a device that names one other address keeps what it said."""
+    from scanners.passive import claims, collect
+    from scanners.scope import Scope
+
+    reflector, printer = "52:54:00:10:20:02", "00:80:77:10:20:11"
+    own = [DNSRR(rrname="_ssh._tcp.local.", type="PTR", rdata="relay._ssh._tcp.local."),
+           DNSRR(rrname="relay.local.", type="A", rdata="10.20.10.2")]
+    frames = [_mdns_answer(reflector, "10.20.10.2", own),
+              _mdns_answer(reflector, "10.20.10.2",
+                           _printer_records("NPI1A2B3C", "10.20.40.11", "HP LaserJet M426")),
+              _mdns_answer(reflector, "10.20.10.2",
+                           _printer_records("BRW3C2AF4", "10.20.50.12", "Brother HL-L2350DW")),
+              # a printer with two legs, announcing on this one only its other address
+              _mdns_answer(printer, "10.20.10.11",
+                           _printer_records("EPSON1A2B3C", "192.168.0.11", "EPSON ET-2750"))]
+    hosts = collect([h for f in frames for h in parse(f)],
+                    scope=Scope.from_strings(["10.20.0.0/16", "192.168.0.0/24"]))
+    assert {(o.key, o.value) for o in hosts[reflector].said()} == {
+        ("mdns.service", "_ssh._tcp"), ("mdns.instance", "relay"), ("mdns.hostname", "relay")}
+    assert claims(hosts[reflector]) == []
+    assert ("mdns.txt", "ty=EPSON ET-2750") in {(o.key, o.value) for o in hosts[printer].said()}
+    assert [o.value for o in claims(hosts[printer])] == ["192.168.0.11"]
+
+
+def test_the_active_browse_keeps_a_reflector_s_repeated_answers_apart_too() -> None:
+    """The sensor's own mDNS browse reads answers the same way: a reflector answering for
+    two hosts says nothing of itself by them; a printer naming its other leg keeps it."""
+    from scanners.mdns import _fold, _own_or_repeated
+    from scanners.scope import Scope
+
+    def answer(records: list[Any]) -> bytes:
+        return bytes(DNS(qr=1, aa=1, an=records))
+
+    answers = [(answer(_printer_records("NPI1A2B3C", "10.20.40.11", "HP LaserJet")), "10.20.10.2"),
+               (answer(_printer_records("BRW3C2AF4", "10.20.50.12", "Brother HL")), "10.20.10.2"),
+               (answer(_printer_records("EPSON1A2B3C", "192.168.0.11", "EPSON ET")), "10.20.10.11")]
+    found: dict[str, list[Any]] = {}
+    about: dict[str, dict[Any, str]] = {}
+    _fold(answers, Scope.from_strings(["10.20.0.0/16"]), found, about)
+    _own_or_repeated(found, about)
+    assert not found.get("10.20.10.2")
+    assert {(o.key, o.value) for o in found["10.20.10.11"]} >= {
+        ("mdns.txt", "ty=EPSON ET"), ("claim.ipv4", "192.168.0.11")}
+
+
 def test_lldp_names_the_switch_and_its_management_address() -> None:
     switch = "00:1b:1b:00:00:aa"
     frame = bytes(Ether(src=switch, dst="01:80:c2:00:00:0e")
@@ -320,7 +380,10 @@ def test_mdns_browse_query_and_a_legacy_unicast_answer() -> None:
         ("mdns.service", "_ipp._tcp"), ("mdns.txt", "ty=HP LaserJet"),
         ("mdns.hostname", "NPI1A2B3C"),  # the A record's owner: the printer's own name
         ("mdns.instance", "HP LaserJet")}
-    assert Heard(mac="", ip="10.20.40.11", claimed=True) in heard
+    # the answer's one host holds another address: the printer's other leg, or a host it
+    # repeats (a reflector's, were there more than one): marked with the host it is about
+    assert Heard(mac="", ip="10.20.40.11", claimed=True, about="npi1a2b3c.local") in heard
+    assert {h.about for h in heard if h.key} == {"npi1a2b3c.local"}
     assert parse_answer(b"\x00" * 7, "10.20.10.11") == []
 
 
