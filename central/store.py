@@ -52,6 +52,15 @@ IDENTITY_UPDATE = (
     "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?, os = ?,"
     " cpe = ?, identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?,"
     " identified_at = ? WHERE id = ?")
+# an identity from the MAC alone (an address that said nothing: a dual-stack device's IPv6
+# address answering a ping, in another part of the scan) replaces no identity from what the
+# device said
+IDENTITY_BY_MAC_UPDATE = (
+    "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?, os = ?,"
+    " cpe = ?, identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?,"
+    " identified_at = ? WHERE id = ?"
+    " AND NOT EXISTS (SELECT 1 FROM json_each(coalesce(identity_evidence, '[]'))"
+    " WHERE json_extract(value, '$.source') IS NOT 'mac')")
 
 
 @lru_cache(maxsize=256)
@@ -69,6 +78,7 @@ class _Rows:
         self.claims: list[tuple[Any, ...]] = []
         self.hostnames: list[tuple[Any, ...]] = []
         self.identities: list[tuple[Any, ...]] = []
+        self.identities_by_mac: list[tuple[Any, ...]] = []
         self.observations: list[tuple[Any, ...]] = []
 
     def write(self, conn: sqlite3.Connection) -> None:
@@ -77,6 +87,7 @@ class _Rows:
         conn.executemany(FACT_UPSERT, self.facts)
         conn.executemany("UPDATE assets SET hostname = ? WHERE id = ?", self.hostnames)
         conn.executemany(IDENTITY_UPDATE, self.identities)
+        conn.executemany(IDENTITY_BY_MAC_UPDATE, self.identities_by_mac)
         conn.executemany(
             "INSERT INTO observations (asset_id, sensor_id, scan_id, msg_id, ip, observed_at,"
             " rtt_ms, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.observations)
@@ -255,6 +266,8 @@ class Store:
                   p.rtt_ms, p.ttl, observed) for p in findings.probes])
         rows = _Rows()
         assets = _Assets(conn, sensor.site_id, findings.assets, observed)
+        # one device's addresses (IPv4 and IPv6, or two legs) are named by all they said
+        said: dict[int, tuple[Asset, list[Any]]] = {}
         for asset in findings.assets:
             asset_id = assets.resolve(asset)
             assets.probed.append((asset_id, asset.ip, "probed", observed, observed, sensor.id))
@@ -262,10 +275,12 @@ class Store:
                 (asset_id, asset.ip, s.proto, s.port, s.state, s.name, s.product, s.version,
                  s.extrainfo, s.banner, s.source, observed, observed) for s in asset.services)
             self._facts(rows, asset_id, asset, sensor.id, observed)
-            self._identify(rows, asset_id, asset, observed)
+            said.setdefault(asset_id, (asset, []))[1].extend(asset.observations)
             rows.observations.append((asset_id, sensor.id, findings.scan_id, findings.msg_id,
                                       asset.ip, observed, asset.rtt_ms,
                                       _sources_json(asset.sources)))
+        for asset_id, (asset, observations) in said.items():
+            self._identify(rows, asset_id, asset, tuple(dict.fromkeys(observations)), observed)
         assets.flush()
         rows.write(conn)
 
@@ -291,14 +306,17 @@ class Store:
         if hostname and asset.hostname is None:
             rows.hostnames.append((hostname[:255], asset_id))
 
-    def _identify(self, rows: _Rows, asset_id: int, asset: Asset, observed: str) -> None:
+    def _identify(self, rows: _Rows, asset_id: int, asset: Asset,
+                  observations: tuple[Any, ...], observed: str) -> None:
         """Name the device from what it said (and its MAC), keeping the evidence."""
         identity = classify_device(
-            asset.observations,
-            mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor)
+            observations, mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor)
         values = self._identity_values(identity)
-        if values is not None:  # None: nothing new, keep what an earlier, fuller scan found
-            rows.identities.append((*values, observed, asset_id))
+        if values is None:  # nothing new: keep what an earlier, fuller scan found
+            return
+        by_mac = all(e.source == "mac" for e in identity.evidence)
+        (rows.identities_by_mac if by_mac else rows.identities).append(
+            (*values, observed, asset_id))
 
     def _identity_values(self, identity: Identity) -> tuple[Any, ...] | None:
         """An identity's columns, its evidence as JSON, or None if it names nothing; kept

@@ -127,6 +127,32 @@ def test_identity_by_mac_merges_addresses_and_ip_only_assets(db, registered, mak
     assert rows[0].addresses == ("10.1.0.9", "10.1.0.10")
 
 
+def test_a_dual_stack_device_is_named_by_what_it_said_not_by_its_bare_ipv6_address(
+        db, registered, make_message) -> None:
+    """A recorder's IPv4 address said its pages; its IPv6 address answered a ping and said
+    nothing. Named entry by entry, the bare address came last in the scan and the recorder
+    was a camera by its MAC's maker alone; in a later part of the scan, likewise. A MAC
+    alone still names a device nothing else named."""
+    from fingerprints.observation import Observation
+
+    ingestor = Ingestor(db)
+    mac, vendor = "44:19:b6:76:02:30", "Hangzhou Hikvision Digital Technology Co.,Ltd."
+    said = (Observation("http.server", "Hikvision-Webs", "80/tcp"),
+            Observation("http.title", "NVR", "80/tcp"),
+            Observation("rtsp.server", "Hikvision-Webs", "554/tcp"))
+    v4 = Asset(ip="10.76.2.30", mac=mac, mac_vendor=vendor, sources=("arp", "tcp"),
+               observations=said)
+    v6 = Asset(ip="fd76:2::1e", mac=mac, mac_vendor=vendor, sources=("icmp",))
+    assert ingestor.ingest(*make_message(seq=1, assets=(v4, v6))).accepted
+    assert [(r.device_type, r.vendor) for r in inventory.assets(db)] == [
+        ("video_recorder", "Hikvision")]
+    assert ingestor.ingest(*make_message(seq=2, assets=(v6,))).accepted
+    assert [r.device_type for r in inventory.assets(db)] == ["video_recorder"]
+    other = Asset(ip="10.76.2.31", mac="44:19:b6:76:02:31", mac_vendor=vendor, sources=("arp",))
+    assert ingestor.ingest(*make_message(seq=3, assets=(other,))).accepted
+    assert {r.mac: r.device_type for r in inventory.assets(db)}[other.mac] == "camera"
+
+
 def test_sites_are_separate_address_spaces(db, make_message, sensor_key) -> None:
     other = signing.generate_private_key()
     registry.add_sensor(db, sensor="s-one", org="test-kommune", site="raadhus",
