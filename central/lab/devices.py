@@ -364,6 +364,22 @@ class _MdnsResponder(_Datagrams):
         return self.response(asked.id)
 
 
+class _MdnsReflector(_Datagrams):
+    """An mDNS reflector (Avahi's ``enable-reflector``, a wireless controller's mDNS gateway):
+    it repeats other segments' devices' announcements, one device a message, from its own
+    address. ``params["repeats"]``: a JSON list of those devices' responder parameters."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        self.repeated = [_MdnsResponder(host) for host in json.loads(params["repeats"])]
+
+    def responses(self) -> list[bytes]:
+        return [device.response() for device in self.repeated]
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        return None  # it repeats announcements only
+
+
 class _SsdpResponder(_Datagrams):
     """Answers an M-SEARCH, as a UPnP device does, with where its description lives, and
     says it is alive now and then (NOTIFY)."""
@@ -609,7 +625,7 @@ async def _repeat(interval: float, send: Any) -> None:
 _UDP_KINDS: dict[str, Any] = {
     "snmp": _SnmpAgent, "netbios": _NetbiosNode, "sip": _SipPhone, "mdns": _MdnsResponder,
     "ssdp": _SsdpResponder, "bacnet": _BacnetIAm, "hostile": _HostileDatagrams,
-    "wsd": _WsdResponder,
+    "wsd": _WsdResponder, "mdns-reflector": _MdnsReflector,
 }
 
 
@@ -688,7 +704,7 @@ def _socket(device: dict[str, Any], svc: dict[str, Any], params: dict[str, str])
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             speaks = params.get("flavour", "") if svc["kind"] == "hostile" else svc["kind"]
             group = {"ssdp": "239.255.255.250", "mdns": "224.0.0.251",
-                     "wsd": "239.255.255.250"}.get(speaks)
+                     "mdns-reflector": "224.0.0.251", "wsd": "239.255.255.250"}.get(speaks)
             if group:  # join the group on the device's interface, send from it too
                 own = socket.inet_aton(device["address"])
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
@@ -713,12 +729,15 @@ async def _udp_service(sock: socket.socket, svc: dict[str, Any], params: dict[st
         functools.partial(_UDP_KINDS[svc["kind"]], params), sock=sock)
     servers.append(transport)
     announce = {"mdns": ("response", ("224.0.0.251", 5353)),
+                "mdns-reflector": ("responses", ("224.0.0.251", 5353)),
                 "ssdp": ("notify", ("239.255.255.250", 1900)),
                 "wsd": ("hello", ("239.255.255.250", 3702))}.get(svc["kind"])
     if announce is not None:
-        message = getattr(protocol, announce[0])()
+        made = getattr(protocol, announce[0])()
+        messages = made if isinstance(made, list) else [made]  # a reflector: one a device
         repeating.append(asyncio.create_task(_repeat(
-            interval, lambda t=transport, m=message, to=announce[1]: t.sendto(m, to))))
+            interval, lambda t=transport, ms=messages, to=announce[1]: [t.sendto(m, to)
+                                                                       for m in ms])))
 
 
 async def _start(device: dict[str, Any], svc: dict[str, Any], workdir: str, servers: list[Any],

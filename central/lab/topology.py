@@ -41,7 +41,8 @@ TRUNK_MAC = "02:5e:00:00:00:7b"
 class ServiceSpec:
     port: int
     # tcp: http | tls | ssh | xml | rtsp | banner | silent; udp: snmp | bacnet | netbios | sip |
-    # mdns | ssdp; raw: comma-separated chatter (dhcp, lldp, cdp), sent every params.interval s
+    # mdns | mdns-reflector | ssdp | wsd; raw: comma-separated chatter (dhcp, lldp, cdp), sent
+    # every params.interval s
     kind: str
     proto: str = "tcp"
     params: dict[str, str] = field(default_factory=dict)

@@ -10,7 +10,10 @@ its evidence:
 - SSH on a firewall's own address, reachable from the office (a management exposure);
 - RTSP that the router closes over IPv4 and leaves open over IPv6;
 
-and nothing reported for the routers' own addresses answering. Real parts throughout:
+and nothing reported for the router's own addresses answering, nor for what is there by
+design: the router is on a stick (one MAC on both segments), and an mDNS reflector in the
+office repeats the recorder's announcement (and a printer's from elsewhere) from its own
+address. Real parts throughout:
 namespaces, nftables, Mosquitto, the central and the agent daemons as processes."""
 
 from __future__ import annotations
@@ -30,7 +33,15 @@ import pytest
 from central.db import open_db
 from central.lab.broker import Mosquitto
 from central.lab.demo import ORG, SITE, query, wait_for_messages, write_sensor
-from central.lab.municipal import banner, http, rtsp
+from central.lab.municipal import (
+    WINDOWS_DHCP_PARAMS,
+    banner,
+    chatter,
+    http,
+    rtsp,
+    silent,
+    udp,
+)
 from central.lab.topology import CORE_HOST, DeviceSpec, Lab, LabSpec, SegmentSpec
 
 pytestmark = [
@@ -40,15 +51,23 @@ pytestmark = [
 
 ROOT = Path(__file__).parents[2]
 CLI = [sys.executable, "-m", "central.cli"]
+ROUTER_MAC = "00:00:0c:76:00:01"
+RECORDER_MDNS = {"services": "_http._tcp", "instance": "NVR", "hostname": "recorder-nvr",
+                 "address": "10.76.2.30"}
 SPEC = LabSpec(
-    segments=(SegmentSpec(name="office", cidr="10.76.1.0/24", router_mac="00:00:0c:76:01:01",
+    # a router on a stick: one MAC on both segments, as its VLAN interfaces have
+    segments=(SegmentSpec(name="office", cidr="10.76.1.0/24", router_mac=ROUTER_MAC,
                           cidr6="fd76:1::/64"),
-              SegmentSpec(name="cameras", cidr="10.76.2.0/24", router_mac="00:00:0c:76:02:01",
+              SegmentSpec(name="cameras", cidr="10.76.2.0/24", router_mac=ROUTER_MAC,
                           cidr6="fd76:2::/64")),
     devices=(
         DeviceSpec(name="office-pc", segment="office", host=30, mac="d0:43:1e:76:01:30",
                    vendor="Dell Inc.", device_type="workstation",
-                   services=(http(80, "Microsoft-IIS/10.0", "Intranet"),)),
+                   # a Windows PC (its pages on IIS made it a server once its whole scan,
+                   # not its bare IPv6 address, named it)
+                   services=(silent(135), silent(445),
+                             chatter("dhcp", hostname="RH-PC017", vendor_class="MSFT 5.0",
+                                     params=WINDOWS_DHCP_PARAMS))),
         DeviceSpec(name="rogue-pi", segment="office", host=50, mac="b8:27:eb:76:01:50",
                    vendor="Raspberry Pi Foundation", device_type="unknown",
                    services=(banner(22, "SSH-2.0-OpenSSH_9.2p1 Raspbian-2\r\n"),)),
@@ -60,7 +79,16 @@ SPEC = LabSpec(
         DeviceSpec(name="recorder", segment="cameras", host=30, mac="44:19:b6:76:02:30",
                    vendor="Hangzhou Hikvision Digital Technology Co.,Ltd.",
                    device_type="video_recorder",
-                   services=(rtsp(554, "Hikvision-Webs"), http(80, "Hikvision-Webs", "NVR"))),
+                   services=(rtsp(554, "Hikvision-Webs"), http(80, "Hikvision-Webs", "NVR"),
+                             udp(5353, "mdns", **RECORDER_MDNS))),
+        # repeats the recorder's announcement, and a printer's from a segment not here
+        DeviceSpec(name="mdns-reflector", segment="office", host=60, mac="dc:a6:32:76:01:60",
+                   vendor="Raspberry Pi Trading Ltd", device_type="unknown",
+                   services=(udp(5353, "mdns-reflector", repeats=json.dumps([
+                       RECORDER_MDNS,
+                       {"services": "_ipp._tcp", "instance": "HP LaserJet M426",
+                        "hostname": "NPI1A2B3C", "address": "10.76.3.40",
+                        "txt": "ty=HP LaserJet MFP M426fdn|usb_MFG=HP"}])),)),
         DeviceSpec(name="camera-firewall", segment="cameras", host=254, mac="00:1b:17:76:02:fe",
                    vendor="Palo Alto Networks", device_type="firewall",
                    services=(banner(22, "SSH-2.0-OpenSSH_8.4\r\n"),)),
@@ -99,8 +127,8 @@ APPROVED = ("mac,owner,type\n"
             "ac:cc:8e:76:02:21,Facilities,camera\n"
             "44:19:b6:76:02:30,Facilities,video_recorder\n"
             "00:1b:17:76:02:fe,IT,firewall\n"
-            "00:00:0c:76:01:01,IT,router\n"  # the router's two legs
-            "00:00:0c:76:02:01,IT,router\n")
+            f"{ROUTER_MAC},IT,router\n"  # one MAC on both legs
+            "dc:a6:32:76:01:60,IT,server\n")  # the mDNS reflector
 SCOPE = ("10.76.0.0/16", "fd76:1::/64", "fd76:2::/64")
 
 
@@ -172,11 +200,20 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
                                         " GROUP BY sensor_id"))
             seen = query(db_path, "SELECT p.sensor_id, r.ip, r.proto, r.port, r.state FROM reach r"
                                   " JOIN plans p ON p.id = r.plan_id WHERE r.state = 'reachable'")
+            assets = {mac: (name, kind) for mac, name, kind in query(
+                db_path, "SELECT mac, hostname, device_type FROM assets")}
+            claimed = query(db_path, "SELECT a.mac, d.ip FROM addresses d JOIN assets a"
+                                     " ON a.id = d.asset_id WHERE d.kind = 'claimed'")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     assert _wanted(found) == dict.fromkeys(_wanted(found), True), (
         json.dumps({"plans": plans, "reached": seen,
                     "violations": [(v["kind"], v["title"]) for v in found]}, indent=1))
+    # the reflector repeats two hosts: neither their names, kinds nor addresses are its own;
+    # the recorder, heard only in mDNS by name, is named by its own announcement
+    assert assets["dc:a6:32:76:01:60"] == (None, None), assets
+    assert not [c for c in claimed if c[0] == "dc:a6:32:76:01:60"], claimed
+    assert assets["44:19:b6:76:02:30"] == ("recorder-nvr", "video_recorder"), assets
     # the second phase sent each sensor a plan into the other zone, with targets
     assert set(plans) == {"s-office", "s-cameras"} and all(n > 0 for n in plans.values())
     # and nothing else: the camera's office leg is a camera in the office, and the firewall
