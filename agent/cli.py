@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -192,31 +192,36 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def identity_of(asset: Asset) -> dict[str, object]:
-    """What the fingerprint rules make of one asset's observations and MAC."""
+def identities(assets: Sequence[Asset]) -> list[dict[str, object]]:
+    """What the fingerprint rules make of each asset: of what its device said at all its
+    addresses (one MAC: a dual-stack device's IPv6 address that only answered a ping is
+    named by what its IPv4 address said), and its MAC."""
     from fingerprints.classify import classify_device
 
-    return classify_device(
-        asset.observations,
-        mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor,
-    ).to_dict()
+    said: dict[str, list[Any]] = {}
+    for asset in assets:
+        if asset.mac:
+            said.setdefault(asset.mac, []).extend(asset.observations)
+    return [classify_device(
+        tuple(dict.fromkeys(said[a.mac])) if a.mac else a.observations,
+        mac=a.mac, mac_random=a.mac_random, mac_vendor=a.mac_vendor).to_dict() for a in assets]
 
 
 def assets_json(assets: Sequence[Asset]) -> str:
-    return json.dumps([a.to_dict() | {"identity": identity_of(a)} for a in assets],
+    return json.dumps([a.to_dict() | {"identity": identity}
+                       for a, identity in zip(assets, identities(assets), strict=True)],
                       indent=2, ensure_ascii=False)
 
 
 def print_assets(assets: Sequence[Asset], *, title: str) -> None:
     table = terminal.table(title, ("address", "MAC", "vendor (OUI)", "type", "named by",
                                    "open ports", "services"))
-    for a in assets:
+    for a, identity in zip(assets, identities(assets), strict=True):
         vendor = "(random MAC)" if a.mac_random else (a.mac_vendor or "")
         services = ", ".join(
             f"{s.port}/{s.proto} {s.name or ''} {s.product or ''} {s.version or ''}".strip()
             for s in a.services
         )
-        identity = identity_of(a)
         table.add_row(
             escape(a.ip),
             escape(a.mac or "-"),
