@@ -94,6 +94,11 @@ class _Bar:
         self.progress.update(task, completed=done, total=total)
 
 
+# a capture's addresses, read without sending anything: every IPv4 address, and IPv6's
+# global and unique local ones (a device's link-local address names it on no other link)
+PCAP_SCOPE = ("0.0.0.0/0", "2000::/3", "fc00::/7")
+
+
 def cmd_scan_pcap(args: argparse.Namespace) -> int:
     """Read a capture instead of the wire: passive parsers only, nothing is sent."""
     from agent.scan import build_assets
@@ -104,7 +109,7 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
 
     stats = FrameStats()
     try:
-        scope = Scope.from_strings(args.scope or ["0.0.0.0/0"], exclude=args.exclude,
+        scope = Scope.from_strings(args.scope or list(PCAP_SCOPE), exclude=args.exclude,
                                    exclude_macs=args.exclude_mac)
         with _Bar(sys.stderr.isatty() and not args.no_progress) as bar:
             heard = read_pcap(args.pcap, scope=scope, stats=stats, limit=args.max_frames,
@@ -119,10 +124,13 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
     hosts, observed = {}, {}
     for host in heard.values():
         address = host.address
+        sixes = sorted(host.addresses6())  # collect kept only in-scope IPv6 addresses
         if address and scope.allows(address):
             hosts[address] = HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive")
             observed[address] = host.said()
-        for six in sorted(host.addresses6()):  # collect kept only in-scope IPv6 addresses
+        elif sixes:  # heard over IPv6 only: what it said goes with its IPv6 address
+            observed[sixes[0]] = host.said()
+        for six in sixes:
             hosts[six] = HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive")
     assets = build_assets(hosts, [], [], observed)
     if stats.malformed:
@@ -498,7 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE,
                    help=f"how hard to probe (default: {DEFAULT_PROFILE}; 'safe' for fragile networks)")
     p.add_argument("--scope", action="append", default=[],
-                   help="what may be probed (default: the interface's subnet); repeatable")
+                   help="what may be probed (default: the interface's subnet; with --pcap, "
+                        "every IPv4 address and IPv6's global and unique local ones); "
+                        "repeatable")
     p.add_argument("--exclude", action="append", default=[],
                    help="address, CIDR or range that never receives a packet; repeatable")
     p.add_argument("--exclude-mac", action="append", default=[],

@@ -325,12 +325,17 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
                    observed: Observed) -> None:
     """Fold what was heard into the scan: new hosts, and more evidence for known ones."""
     for host in heard.values():
-        for six in sorted(host.addresses6()):  # in scope (collect checked): its other names
+        sixes = sorted(host.addresses6())  # in scope (collect checked): its other names
+        for six in sixes:
             hosts.setdefault(six, HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive"))
         address = host.address
-        if address not in wanted:
+        if address in wanted:
+            hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0,
+                                                source="passive"))
+        elif sixes:  # a device heard over IPv6 only: what it said goes with its IPv6 address
+            address = sixes[0]
+        else:
             continue
-        hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive"))
         seen = observed.setdefault(address, [])
         seen.extend(o for o in (*host.said(), *claims(host)) if o not in seen)
 

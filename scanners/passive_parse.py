@@ -848,8 +848,9 @@ def _mdns_record(record: Any, mac: str, sender: str | None) -> tuple[list[Heard]
         joined = "; ".join(_s(t) for t in (texts if isinstance(texts, list) else [texts]))
         said = [Heard(mac=mac, ip=sender, key="mdns.txt", value=joined)] if joined else []
         return said, _instance(owner)
-    if rtype == 1:  # A: an address the device claims, under the name it holds
-        said = [Heard(mac=mac, ip=_s(getattr(record, "rdata", "")), claimed=True)]
+    if rtype in (1, 28):  # A (an address the device claims) or AAAA, under its host name
+        said = ([Heard(mac=mac, ip=_s(getattr(record, "rdata", "")), claimed=True)]
+                if rtype == 1 else [])
         host = owner.removesuffix(".local")
         if host and "." not in host:  # <host>.local: unique on its link by mDNS's rules
             said.append(Heard(mac=mac, ip=sender, key="mdns.hostname", value=host[:63]))

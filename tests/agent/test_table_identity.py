@@ -1,4 +1,4 @@
-"""The technician's table names a device the same at each of its addresses."""
+"""What a device said goes with all its addresses: in the technician's table, and in the scan."""
 
 from __future__ import annotations
 
@@ -24,3 +24,19 @@ def test_a_dual_stack_device_s_bare_ipv6_address_is_named_by_what_its_ipv4_addre
         Asset(ip="10.76.2.32", sources=("icmp",))]))
     assert [r["identity"].get("device_type") for r in rows] == [
         "video_recorder", "video_recorder", "camera", None]
+
+
+def test_a_device_the_sensor_heard_over_ipv6_only_keeps_what_it_said() -> None:
+    """The sensor's scan folds in what it heard: a device heard over IPv6 only (a Matter
+    plug) got its IPv6 rows, and what it said went nowhere: it was kept with an IPv4
+    address alone."""
+    from agent.scan import _merge_passive
+    from scanners.passive import PassiveHost
+
+    host = PassiveHost(mac="a8:03:2a:76:06:01", ip6={"fd76:6::601"},
+                       observations=[Observation("mdns.service", "_hap._tcp", "passive")])
+    hosts: dict = {}
+    observed: dict = {}
+    _merge_passive({host.mac: host}, {"10.76.6.9"}, hosts, observed)
+    assert set(hosts) == {"fd76:6::601"}
+    assert observed == {"fd76:6::601": [Observation("mdns.service", "_hap._tcp", "passive")]}

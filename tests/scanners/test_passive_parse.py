@@ -290,6 +290,40 @@ def test_scan_pcap_reads_a_capture_and_names_what_it_heard(tmp_path) -> None:
     assert refused.returncode == 2 and "not a readable capture" in refused.stderr
 
 
+def test_scan_pcap_names_a_device_heard_over_ipv6_only(tmp_path) -> None:
+    """A Matter plug on Wi-Fi speaks IPv6 only: its mDNS comes from its unique local
+    address. The capture's default scope held IPv4 alone, and what a device said went with
+    its IPv4 address only, so the plug was not in the table at all."""
+    import json
+    import subprocess
+    import sys
+
+    from scapy.layers.inet6 import IPv6
+    from scapy.utils import wrpcap
+
+    plug = "a8:03:2a:76:06:01"  # Espressif: no kind from the MAC
+    answer = (Ether(src=plug, dst="33:33:00:00:00:fb")
+              / IPv6(src="fd76:6::a803:2aff:fe76:601", dst="ff02::fb") / UDP(sport=5353, dport=5353)
+              / DNS(qr=1, aa=1, an=[
+                  DNSRR(rrname="_hap._tcp.local.", type="PTR", rdata="Eve Energy 1A2B._hap._tcp.local."),
+                  DNSRR(rrname="Eve Energy 1A2B._hap._tcp.local.", type="TXT",
+                        rdata=[b"c#=2", b"ff=1", b"id=1A:2B:3C:4D:5E:6F", b"md=Eve Energy",
+                               b"pv=1.1", b"s#=1", b"sf=1", b"ci=7"]),
+                  DNSRR(rrname="Eve-Energy-1A2B.local.", type="AAAA",
+                        rdata="fd76:6::a803:2aff:fe76:601")]))
+    capture = tmp_path / "ipv6-only.pcap"
+    wrpcap(str(capture), [answer])
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
+                           "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert row["ip"] == "fd76:6::a803:2aff:fe76:601" and row["mac"] == plug
+    assert row["identity"]["device_type"] == "smart_plug", row
+    # its AAAA record's owner is its host name, as an A record's is
+    assert {"key": "mdns.hostname", "value": "Eve-Energy-1A2B",
+            "source": "passive"} in row["observations"], row
+
+
 def test_cdp_names_the_platform_and_management_address() -> None:
     from scapy.contrib.cdp import (
         CDPAddrRecordIPv4,
