@@ -275,7 +275,10 @@ class Store:
                 (asset_id, asset.ip, s.proto, s.port, s.state, s.name, s.product, s.version,
                  s.extrainfo, s.banner, s.source, observed, observed) for s in asset.services)
             self._facts(rows, asset_id, asset, sensor.id, observed)
-            said.setdefault(asset_id, (asset, []))[1].extend(asset.observations)
+            kept = said.get(asset_id)
+            if kept is None or (asset.mac and not kept[0].mac):  # named with its MAC's maker
+                said[asset_id] = kept = (asset, kept[1] if kept else [])
+            kept[1].extend(asset.observations)
             rows.observations.append((asset_id, sensor.id, findings.scan_id, findings.msg_id,
                                       asset.ip, observed, asset.rtt_ms,
                                       _sources_json(asset.sources)))

@@ -153,9 +153,10 @@ class PassiveHost:
     def said(self) -> list[Observation]:
         """Everything it said of itself (see the class)."""
         forwards = self.forwards
+        about = () if self.repeats else self.about
         return [*self.observations,
                 *(o for o, sender in self.routed.items() if self._sent(sender, forwards)),
-                *(o for o in self.about if o.key != CLAIM_KEY and not self.repeats)]
+                *(o for o in about if o.key != CLAIM_KEY)]
 
     def _sent(self, sender: str, forwards: bool) -> bool:
         """Whether a routable frame from ``sender`` is this host's own."""

@@ -757,7 +757,8 @@ def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
         if section is not None:
             records.extend(section if isinstance(section, list) else section.iterpayloads())
     records = records[:MAX_ITEMS]
-    others = _relayed(records, sender)
+    hosts = _hosts(records)
+    others = _relayed(records, hosts, sender)
     if others is None:
         return out
     said: list[Heard] = []
@@ -770,7 +771,7 @@ def mdns_records(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
         instances.add(instance)
     said.extend(Heard(mac=mac, ip=sender, key="mdns.instance", value=name)
                 for name in sorted(instances) if name)
-    about = _other_host(records, sender)
+    about = _other_host(hosts, sender)
     return out + ([replace(h, about=about) for h in said] if about else said)
 
 
@@ -787,7 +788,8 @@ def _record_of(record: Any) -> set[str]:
     return {_mdns_name(getattr(record, "rrname", b""))} if rtype in (1, 28, 16, 33) else set()
 
 
-def _relayed(records: list[Any], sender: str | None) -> set[str] | None:
+def _relayed(records: list[Any], hosts: dict[str, set[str]],
+             sender: str | None) -> set[str] | None:
     """The names in a message whose records belong to other devices, or None if all of them
     do. A Bonjour Sleep Proxy answers for the Macs asleep behind it, and an mDNS gateway or
     reflector (a school's wireless controller) repeats other segments' printers and screens,
@@ -798,7 +800,6 @@ def _relayed(records: list[Any], sender: str | None) -> set[str] | None:
     are a relay's, none of them its own; one host may be either (a device with two legs may
     announce only its other address), so its records go as the sender's, marked with the
     host they are about (``Heard.about``): a sender that repeats two such hosts is a relay."""
-    hosts = _hosts(records)
     own = {host for host, addresses in hosts.items() if sender in addresses}
     if not own:
         return None if len(hosts) > 1 else set()
@@ -818,9 +819,8 @@ def _hosts(records: list[Any]) -> dict[str, set[str]]:
     return hosts
 
 
-def _other_host(records: list[Any], sender: str | None) -> str | None:
+def _other_host(hosts: dict[str, set[str]], sender: str | None) -> str | None:
     """A message's one host, if its addresses are not the sender's (see Heard.about)."""
-    hosts = _hosts(records)
     if len(hosts) != 1 or sender is None:
         return None
     ((host, addresses),) = hosts.items()
