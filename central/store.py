@@ -18,7 +18,7 @@ from typing import Any
 from agent.wire import Asset, Findings
 from central.verify import SensorKey
 from fingerprints.classify import Identity, classify_device
-from fingerprints.observation import CLAIM_KEY
+from fingerprints.observation import CLAIM_KEY, CLAIM_KEYS
 
 # identities' columns kept as written (see Store._identity_values): as many as the classifier
 # keeps identities, and only small ones (it keeps none for a device that said a lot)
@@ -291,12 +291,13 @@ class Store:
                observed: str) -> None:
         """Keep what the device said; addresses it only claims go apart from probed ones."""
         for item in asset.observations:
-            if item.key != CLAIM_KEY:
+            if item.key not in CLAIM_KEYS:
                 rows.facts.append((asset_id, item.key, item.value, item.source, asset.ip,
                                    sensor_id, observed, observed))
                 continue
-            try:
-                claimed = str(ipaddress.IPv4Address(item.value))
+            try:  # each key holds its own family's addresses, written the one way
+                family = ipaddress.IPv4Address if item.key == CLAIM_KEY else ipaddress.IPv6Address
+                claimed = str(family(item.value))
             except ValueError:
                 continue
             rows.claims.append((asset_id, claimed, "claimed", observed, observed, sensor_id))

@@ -18,6 +18,13 @@ import msgspec
 # An address a device names (in mDNS, SSDP, LLDP, CDP, DHCP, SNMP) without having answered
 # from it: carried under this key, so it is never taken for a probed address.
 CLAIM_KEY = "claim.ipv4"
+CLAIM6_KEY = "claim.ipv6"  # the same for an IPv6 address (an mDNS AAAA record's, LLDP's)
+CLAIM_KEYS = frozenset({CLAIM_KEY, CLAIM6_KEY})
+
+
+def claim_key(address: str) -> str:
+    """The key an address a device only names travels under, by its family."""
+    return CLAIM6_KEY if ":" in address else CLAIM_KEY
 # What the segment says of an address: it is the segment's default gateway (the sensor's
 # own routes say so, or the router advertises itself for IPv6), so the central knows each
 # zone's router without the policy naming it.

@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from fingerprints.observation import Observation
+from fingerprints.observation import Observation, claim_key
 from scanners import bind
-from scanners.observations import CLAIM_KEY
 from scanners.passive_parse import Heard, mdns_records
 from scanners.scope import Scope
 
@@ -100,7 +99,7 @@ def _fold(answers: list[tuple[bytes, str]], scope: Scope, found: dict[str, list[
         for heard in parse_answer(data, sender):
             entry: Found | None = None
             if heard.claimed and heard.ip and heard.ip != sender:
-                entry = Observation(CLAIM_KEY, heard.ip, "mdns")
+                entry = Observation(claim_key(heard.ip), heard.ip, "mdns")
             elif heard.key and heard.value:
                 entry = Observation(heard.key, heard.value, "5353/udp")
                 if heard.key == "mdns.service":

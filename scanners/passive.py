@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fingerprints.observation import Observation
+from fingerprints.observation import CLAIM_KEYS, Observation, claim_key
 from scanners.netinfo import Interface
-from scanners.observations import CLAIM_KEY
 from scanners.passive_parse import (
     LINKTYPE_ETHERNET,
     READ_LINKS,
@@ -139,7 +138,8 @@ class PassiveHost:
             return self.ip
         if not self.forwards and (mine := [a for a in self.scoped if ":" not in a]):
             return min(mine)
-        return min(self.claimed) if self.claimed else None
+        claimed4 = [a for a in self.claimed if ":" not in a]
+        return min(claimed4) if claimed4 else None
 
     def addresses6(self) -> set[str]:
         """Its global IPv6 addresses: announced on the link, or sent from when not forwarding."""
@@ -156,7 +156,7 @@ class PassiveHost:
         about = () if self.repeats else self.about
         return [*self.observations,
                 *(o for o, sender in self.routed.items() if self._sent(sender, forwards)),
-                *(o for o in about if o.key != CLAIM_KEY)]
+                *(o for o in about if o.key not in CLAIM_KEYS)]
 
     def _sent(self, sender: str, forwards: bool) -> bool:
         """Whether a routable frame from ``sender`` is this host's own."""
@@ -205,7 +205,7 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
 def _aside(host: PassiveHost, item: Heard, about: str) -> None:
     """What an mDNS message said of a host whose addresses are not the sender's, kept aside
     until the end shows whether the sender repeats other hosts (PassiveHost.about)."""
-    said = (Observation(CLAIM_KEY, item.ip, "passive") if item.claimed and item.ip
+    said = (Observation(claim_key(item.ip), item.ip, "passive") if item.claimed and item.ip
             else Observation(item.key, item.value, "passive") if item.key and item.value
             else None)
     if said is not None and len(host.about) < MAX_OBSERVATIONS_PER_HOST:
@@ -290,9 +290,10 @@ async def listen(*, iface: Interface, scope: Scope, seconds: float,
 def claims(host: PassiveHost) -> list[Observation]:
     """The addresses a host only claimed (in mDNS, SSDP, LLDP, CDP, DHCP), as observations:
     kept apart from the address that answered or sent, so they never stand in for it."""
-    repeated = set() if host.repeats else {o.value for o in host.about if o.key == CLAIM_KEY}
-    return [Observation(CLAIM_KEY, ip, "passive") for ip in sorted(host.claimed | repeated)
-            if ip != host.ip]
+    repeated = set() if host.repeats else {o.value for o in host.about if o.key in CLAIM_KEYS}
+    own = {host.ip, *host.ip6}
+    return [Observation(claim_key(ip), ip, "passive") for ip in sorted(host.claimed | repeated)
+            if ip not in own]
 
 
 def read_pcap(path: Path, *, scope: Scope, limit: int | None = None,

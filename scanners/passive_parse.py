@@ -43,6 +43,7 @@ IP_TCP, IP_UDP = 6, 17
 MAX_NAME_CHARS = 253  # a DNS name
 MAX_VALUE_CHARS = 512  # one observed string from the wire
 MAX_ITEMS = 32  # records read from one frame
+MAX_MANAGEMENT_ADDRESSES = 4  # an LLDP frame's management address TLVs read
 MAX_INSTANCE_CHARS = 63  # a DNS-SD instance name is one DNS label (RFC 6763, 4.1.1)
 
 
@@ -848,9 +849,11 @@ def _mdns_record(record: Any, mac: str, sender: str | None) -> tuple[list[Heard]
         joined = "; ".join(_s(t) for t in (texts if isinstance(texts, list) else [texts]))
         said = [Heard(mac=mac, ip=sender, key="mdns.txt", value=joined)] if joined else []
         return said, _instance(owner)
-    if rtype in (1, 28):  # A (an address the device claims) or AAAA, under its host name
-        said = ([Heard(mac=mac, ip=_s(getattr(record, "rdata", "")), claimed=True)]
-                if rtype == 1 else [])
+    if rtype in (1, 28):  # A or AAAA: an address the device claims, under its host name
+        address = _s(getattr(record, "rdata", ""))
+        # a link-local address names it on no other link (every IPv6 device has one)
+        said = ([] if address.lower().startswith("fe80:")
+                else [Heard(mac=mac, ip=address, claimed=True)])
         host = owner.removesuffix(".local")
         if host and "." not in host:  # <host>.local: unique on its link by mDNS's rules
             said.append(Heard(mac=mac, ip=sender, key="mdns.hostname", value=host[:63]))
@@ -930,11 +933,16 @@ def _lldp(packet: Packet, mac: str) -> list[Heard]:
     med = lldp_med(packet)
     if med:
         out.append(Heard(mac=mac, key="lldp.med", value=med))
-    if packet.haslayer(LLDPDUManagementAddress):
-        mgmt = packet[LLDPDUManagementAddress]
+    for nth in range(1, MAX_MANAGEMENT_ADDRESSES + 1):  # IPv4 and IPv6 ones, each a TLV
+        mgmt = packet.getlayer(LLDPDUManagementAddress, nth)
+        if mgmt is None:
+            break
         raw = bytes(getattr(mgmt, "management_address", b""))
-        if getattr(mgmt, "management_address_subtype", None) == 1 and len(raw) == 4:
+        subtype = getattr(mgmt, "management_address_subtype", None)
+        if subtype == 1 and len(raw) == 4:
             out.append(Heard(mac=mac, ip=".".join(str(b) for b in raw), claimed=True))
+        elif subtype == 2 and len(raw) == 16 and raw[:2] != b"\xfe\x80":  # IPv6, not link-local
+            out.append(Heard(mac=mac, ip=socket.inet_ntop(socket.AF_INET6, raw), claimed=True))
     return out
 
 

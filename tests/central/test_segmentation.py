@@ -306,6 +306,21 @@ def test_a_device_that_says_several_mdns_host_names_at_once_repeats_others(
     assert {e["address"] for e in bridge.evidence} == {"10.20.10.83", "10.20.40.81"}
 
 
+def test_an_address_claimed_in_another_zone_s_ipv6_range_is_a_bridge(
+        db: Database, lab: Sensors) -> None:
+    """A camera in admin names its bms leg's IPv6 address (an mDNS AAAA record): the bms
+    zone is dual-stack, so the claim puts the camera in both zones, as an IPv4 claim does."""
+    policy = parse(POLICY_TEXT.replace('cidrs = ["10.20.40.0/24"]',
+                                       'cidrs = ["10.20.40.0/24", "fd20:40::/64"]'))
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.81", "ac:cc:8e:10:20:81",
+                                              ("claim.ipv6", "fd20:40::81"),
+                                              ("claim.ipv6", "not an address"))))
+    evaluate(db, policy)
+    titles = [v.title for v in violations(db, kind="bridging_device")]
+    assert [t for t in titles if "fd20:40::81" in t] == [
+        "device 10.20.10.81 in admin claims address fd20:40::81 in bms"]
+
+
 def test_the_same_name_in_one_zone_only_is_no_bridge(db: Database, lab: Sensors) -> None:
     lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.81", "ac:cc:8e:10:20:81",
                                               ("upnp.udn", "uuid:one")),

@@ -221,6 +221,25 @@ def test_the_active_browse_keeps_a_reflector_s_repeated_answers_apart_too() -> N
         ("mdns.txt", "ty=EPSON ET"), ("claim.ipv4", "192.168.0.11")}
 
 
+def test_a_dual_homed_camera_names_its_other_leg_s_ipv6_address_as_a_claim() -> None:
+    """A camera announces, on its office leg, its host's AAAA records: its camera-zone leg's
+    unique local address among them. That is the other leg's IPv6 address, a claim as an A
+    record's address is; it was read as nothing, so a dual-homed camera in IPv6 zones went
+    unseen. A link-local address names it on no other link and is no claim."""
+    from scanners.passive import claims, collect
+    from scanners.scope import Scope
+
+    camera = "ac:cc:8e:10:20:81"
+    answers = [DNSRR(rrname="axis-accc8e102081.local.", type="A", rdata="10.20.10.81"),
+               DNSRR(rrname="axis-accc8e102081.local.", type="AAAA", rdata="fd20:40::81"),
+               DNSRR(rrname="axis-accc8e102081.local.", type="AAAA",
+                     rdata="fe80::aecc:8eff:fe10:2081")]
+    heard = parse(_mdns_answer(camera, "10.20.10.81", answers))
+    (host,) = collect(heard, scope=Scope.from_strings(["10.20.0.0/16", "fd20::/16"])).values()
+    assert [(o.key, o.value) for o in claims(host)] == [("claim.ipv6", "fd20:40::81")]
+    assert host.address == "10.20.10.81"
+
+
 def test_lldp_names_the_switch_and_its_management_address() -> None:
     switch = "00:1b:1b:00:00:aa"
     frame = bytes(Ether(src=switch, dst="01:80:c2:00:00:0e")
@@ -230,10 +249,19 @@ def test_lldp_names_the_switch_and_its_management_address() -> None:
                   / LLDPDUManagementAddress(management_address_subtype=1,
                                             management_address=bytes([10, 99, 0, 2]),
                                             interface_numbering_subtype=2, interface_number=1)
+                  # its IPv6 management address, and a link-local one that names nothing
+                  / LLDPDUManagementAddress(management_address_subtype=2,
+                                            management_address=bytes.fromhex(
+                                                "fd990000000000000000000000000002"),
+                                            interface_numbering_subtype=2, interface_number=1)
+                  / LLDPDUManagementAddress(management_address_subtype=2,
+                                            management_address=bytes.fromhex(
+                                                "fe80000000000000021b1bfffe0000aa"),
+                                            interface_numbering_subtype=2, interface_number=1)
                   / LLDPDUEndOfLLDPDU())
     heard = parse(frame)
     assert ("lldp.sysdescr", SCALANCE.decode()) in {(h.key, h.value) for h in heard}
-    assert Heard(mac=switch, ip="10.99.0.2", claimed=True) in heard
+    assert [h.ip for h in heard if h.claimed] == ["10.99.0.2", "fd99::2"]
 
 
 def test_lldp_keeps_the_system_name_the_central_names_devices_by() -> None:
