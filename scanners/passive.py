@@ -37,6 +37,7 @@ ETH_P_ALL = 0x0003
 MAX_FRAME = 1514
 MAX_HOSTS = 65_536  # bound what a flood of forged announcements can make us hold
 MAX_OBSERVATIONS_PER_HOST = 40
+MAX_CLAIMS_PER_FAMILY = 16  # addresses a host only names, per address family
 # One chatty kind of announcement must not crowd out the rest: a device in a day-long
 # capture looks up hundreds of names before it renews its DHCP lease (its host name), so
 # each key keeps a few values, and the names it looks up or connects to only those a rule
@@ -214,8 +215,9 @@ def _aside(host: PassiveHost, item: Heard, about: str) -> None:
 
 def _bind(host: PassiveHost, ip: str, *, claimed: bool, scope: Scope) -> None:
     """An address a link-local frame came from (the host's), or one it only claimed."""
-    if claimed:
-        if len(host.claimed) < 16:
+    if claimed:  # each family its own budget: many IPv6 addresses crowd out no IPv4 leg
+        six = ":" in ip
+        if sum((":" in a) == six for a in host.claimed) < MAX_CLAIMS_PER_FAMILY:
             host.claimed.add(ip)
     elif ":" in ip:
         if scope.allows(ip) and len(host.ip6) < 8:

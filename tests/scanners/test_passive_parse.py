@@ -238,6 +238,16 @@ def test_a_dual_homed_camera_names_its_other_leg_s_ipv6_address_as_a_claim() -> 
     (host,) = collect(heard, scope=Scope.from_strings(["10.20.0.0/16", "fd20::/16"])).values()
     assert [(o.key, o.value) for o in claims(host)] == [("claim.ipv6", "fd20:40::81")]
     assert host.address == "10.20.10.81"
+    # a device naming twenty temporary IPv6 addresses first still has room for its IPv4 leg
+    many = [DNSRR(rrname="axis-accc8e102081.local.", type="AAAA", rdata=f"fd20:40::{n:x}")
+            for n in range(0x100, 0x114)]
+    heard = parse(_mdns_answer(camera, "10.20.10.81", [
+        *many, answers[0], DNSRR(rrname="axis-accc8e102081.local.", type="A",
+                                 rdata="192.168.0.81")]))
+    (host,) = collect(heard, scope=Scope.from_strings(["10.20.0.0/16", "fd20::/16"])).values()
+    named = claims(host)
+    assert ("claim.ipv4", "192.168.0.81") in [(o.key, o.value) for o in named]
+    assert sum(o.key == "claim.ipv6" for o in named) == 16
 
 
 def test_lldp_names_the_switch_and_its_management_address() -> None:
