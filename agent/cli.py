@@ -123,14 +123,11 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     hosts, observed = {}, {}
     for host in heard.values():
-        address = host.address
-        sixes = sorted(host.addresses6())  # collect kept only in-scope IPv6 addresses
-        if address and scope.allows(address):
+        address = host.home(scope.allows)
+        if address is not None:
             hosts[address] = HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive")
             observed[address] = host.said()
-        elif sixes:  # heard over IPv6 only: what it said goes with its IPv6 address
-            observed[sixes[0]] = host.said()
-        for six in sixes:
+        for six in sorted(host.addresses6()):  # collect kept only in-scope IPv6 addresses
             hosts[six] = HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive")
     assets = build_assets(hosts, [], [], observed)
     if stats.malformed:
@@ -211,7 +208,7 @@ def identities(assets: Sequence[Asset]) -> list[dict[str, object]]:
         if asset.mac:
             said.setdefault(asset.mac, []).extend(asset.observations)
     return [classify_device(
-        tuple(dict.fromkeys(said[a.mac])) if a.mac else a.observations,
+        said[a.mac] if a.mac else a.observations,
         mac=a.mac, mac_random=a.mac_random, mac_vendor=a.mac_vendor).to_dict() for a in assets]
 
 

@@ -325,17 +325,12 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
                    observed: Observed) -> None:
     """Fold what was heard into the scan: new hosts, and more evidence for known ones."""
     for host in heard.values():
-        sixes = sorted(host.addresses6())  # in scope (collect checked): its other names
-        for six in sixes:
+        for six in sorted(host.addresses6()):  # in scope (collect checked): its other names
             hosts.setdefault(six, HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive"))
-        address = host.address
-        if address in wanted:
-            hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0,
-                                                source="passive"))
-        elif sixes:  # a device heard over IPv6 only: what it said goes with its IPv6 address
-            address = sixes[0]
-        else:
+        address = host.home(wanted.__contains__)
+        if address is None:
             continue
+        hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive"))
         seen = observed.setdefault(address, [])
         seen.extend(o for o in (*host.said(), *claims(host)) if o not in seen)
 

@@ -139,8 +139,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     # its other legs' addresses) each was a false bridge at every site with VLANs. A router
     # known only by its identity is not among them: a home router plugged in across two
     # zones is the bridge this check is for.
-    routers = {row["asset_id"] for row in current if row["ip"] in routed
-               or any(row["ip"] in zone.gateways for zone in policy.zones)}
+    routers = _devices_at(current, _named_gateways(policy) | routed)
 
     reached = latest_reach(db, policy.org)
     _direct_answers(policy, reached, gateways, asset_of_ip, found)
@@ -269,12 +268,20 @@ def _unapproved(db: Database, policy: Policy, current: list[dict[str, Any]],
 def gateways_of(policy: Policy, current: list[dict[str, Any]], routed: set[str]) -> set[str]:
     """The zones' routers' own addresses: named in the policy, identified as a router or
     firewall, or reported by a sensor as its segment's default gateway."""
-    named = {ip for zone in policy.zones for ip in zone.gateways}
     seen = {row["ip"] for row in current if row.get("device_type") in GATEWAY_TYPES}
-    known = named | seen | routed
+    known = _named_gateways(policy) | seen | routed
     # a gateway's other names: its IPv6 address (or another leg) is the same device's own
-    devices = {row["asset_id"] for row in current if row["ip"] in known}
+    devices = _devices_at(current, known)
     return known | {row["ip"] for row in current if row["asset_id"] in devices}
+
+
+def _named_gateways(policy: Policy) -> set[str]:
+    return {ip for zone in policy.zones for ip in zone.gateways}
+
+
+def _devices_at(current: list[dict[str, Any]], addresses: set[str]) -> set[int]:
+    """The assets that hold any of ``addresses`` now."""
+    return {row["asset_id"] for row in current if row["ip"] in addresses}
 
 
 def _routed(db: Database, org: str) -> set[str]:

@@ -51,16 +51,12 @@ FACT_UPSERT = (
 IDENTITY_UPDATE = (
     "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?, os = ?,"
     " cpe = ?, identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?,"
-    " identified_at = ? WHERE id = ?")
-# an identity from the MAC alone (an address that said nothing: a dual-stack device's IPv6
-# address answering a ping, in another part of the scan) replaces no identity from what the
-# device said
-IDENTITY_BY_MAC_UPDATE = (
-    "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?, os = ?,"
-    " cpe = ?, identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?,"
     " identified_at = ? WHERE id = ?"
-    " AND NOT EXISTS (SELECT 1 FROM json_each(coalesce(identity_evidence, '[]'))"
-    " WHERE json_extract(value, '$.source') IS NOT 'mac')")
+    # the last parameter: an identity from the MAC alone (an address that said nothing: a
+    # dual-stack device's IPv6 address answering a ping, in another part of the scan)
+    # replaces no identity from what the device said
+    " AND (NOT ? OR NOT EXISTS (SELECT 1 FROM json_each(coalesce(identity_evidence, '[]'))"
+    " WHERE json_extract(value, '$.source') IS NOT 'mac'))")
 
 
 @lru_cache(maxsize=256)
@@ -78,7 +74,6 @@ class _Rows:
         self.claims: list[tuple[Any, ...]] = []
         self.hostnames: list[tuple[Any, ...]] = []
         self.identities: list[tuple[Any, ...]] = []
-        self.identities_by_mac: list[tuple[Any, ...]] = []
         self.observations: list[tuple[Any, ...]] = []
 
     def write(self, conn: sqlite3.Connection) -> None:
@@ -87,7 +82,6 @@ class _Rows:
         conn.executemany(FACT_UPSERT, self.facts)
         conn.executemany("UPDATE assets SET hostname = ? WHERE id = ?", self.hostnames)
         conn.executemany(IDENTITY_UPDATE, self.identities)
-        conn.executemany(IDENTITY_BY_MAC_UPDATE, self.identities_by_mac)
         conn.executemany(
             "INSERT INTO observations (asset_id, sensor_id, scan_id, msg_id, ip, observed_at,"
             " rtt_ms, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.observations)
@@ -283,7 +277,7 @@ class Store:
                                       asset.ip, observed, asset.rtt_ms,
                                       _sources_json(asset.sources)))
         for asset_id, (asset, observations) in said.items():
-            self._identify(rows, asset_id, asset, tuple(dict.fromkeys(observations)), observed)
+            self._identify(rows, asset_id, asset, observations, observed)
         assets.flush()
         rows.write(conn)
 
@@ -311,7 +305,7 @@ class Store:
             rows.hostnames.append((hostname[:255], asset_id))
 
     def _identify(self, rows: _Rows, asset_id: int, asset: Asset,
-                  observations: tuple[Any, ...], observed: str) -> None:
+                  observations: list[Any], observed: str) -> None:
         """Name the device from what it said (and its MAC), keeping the evidence."""
         identity = classify_device(
             observations, mac=asset.mac, mac_random=asset.mac_random, mac_vendor=asset.mac_vendor)
@@ -319,8 +313,7 @@ class Store:
         if values is None:  # nothing new: keep what an earlier, fuller scan found
             return
         by_mac = all(e.source == "mac" for e in identity.evidence)
-        (rows.identities_by_mac if by_mac else rows.identities).append(
-            (*values, observed, asset_id))
+        rows.identities.append((*values, observed, asset_id, by_mac))
 
     def _identity_values(self, identity: Identity) -> tuple[Any, ...] | None:
         """An identity's columns, its evidence as JSON, or None if it names nothing; kept

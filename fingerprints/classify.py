@@ -310,8 +310,9 @@ def classify_device(observations: Iterable[Observation], *, mac: str | None,
 
     The answer depends only on what the device said and its OUI, so it is kept (bounded) per
     rule generation: the central names every asset of every message, and a site's cameras
-    of one model, or one device night after night, say the same things."""
-    said = tuple(observations)
+    of one model, or one device night after night, say the same things. What it said twice
+    (at two of its addresses: IPv4 and IPv6, two legs) counts once."""
+    said = tuple(dict.fromkeys(observations))
     oui = mac[:8].lower() if mac and not mac_random else None
     vendor = mac_vendor if oui else None
     if sum(len(str(o.value)) for o in said) + len(vendor or "") <= MAX_CACHED_CHARS:

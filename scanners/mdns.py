@@ -16,7 +16,7 @@ import socket
 
 from fingerprints.observation import Observation, claim_key
 from scanners import bind
-from scanners.passive_parse import Heard, mdns_records
+from scanners.passive_parse import Heard, mdns_records, repeats_others
 from scanners.scope import Scope
 
 MDNS_GROUP = "224.0.0.251"
@@ -117,6 +117,6 @@ def _own_or_repeated(found: dict[str, list[Found]], about: dict[str, dict[Found,
     """A sender's answers about one other host are its own (a device with two legs names its
     other address); about several they are a reflector's or a sleep proxy's, and none is."""
     for sender, said in about.items():
-        if len(set(said.values())) == 1:
+        if not repeats_others(said.values()):
             kept = found.setdefault(sender, [])
             kept.extend(entry for entry in said if entry not in kept)

@@ -29,6 +29,7 @@ from scanners.passive_parse import (
     as_ethernet,
     interesting,
     parse,
+    repeats_others,
     routable,
 )
 from scanners.scope import Scope
@@ -146,10 +147,17 @@ class PassiveHost:
         """Its global IPv6 addresses: announced on the link, or sent from when not forwarding."""
         return self.ip6 if self.forwards else self.ip6 | {a for a in self.scoped if ":" in a}
 
+    def home(self, usable: Callable[[str], bool]) -> str | None:
+        """The address what it said goes with: its IPv4 one, where ``usable``; else (a
+        device heard over IPv6 only, a Matter plug) its first IPv6 one."""
+        if self.address and usable(self.address):
+            return self.address
+        return min(self.addresses6(), default=None)
+
     @property
     def repeats(self) -> bool:
         """It said in mDNS what several other hosts hold: a reflector or a sleep proxy."""
-        return len(set(self.about.values())) > 1
+        return repeats_others(self.about.values())
 
     def said(self) -> list[Observation]:
         """Everything it said of itself (see the class)."""

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from fingerprints.observation import CLAIM_KEY, DEFAULT_GATEWAY, ROLE_KEY
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from scapy.packet import Packet
 
 ETH_ARP = 0x0806
@@ -63,6 +65,13 @@ class Heard:
     # announcing its other one, or a sleep proxy or reflector repeating another device. Its
     # records count as the sender's only if the sender repeats no other host (see _relayed)
     about: str | None = None
+
+
+def repeats_others(about: Iterable[str]) -> bool:
+    """Whether what a sender said in mDNS of hosts not its own (``Heard.about``) was about
+    several of them: a reflector's or a sleep proxy's words, none of them its own (about one
+    host, it may be a device with two legs naming its other address)."""
+    return len(set(about)) > 1
 
 
 def _s(value: object) -> str:
