@@ -114,9 +114,11 @@ def _fold(answers: list[tuple[bytes, str]], scope: Scope, found: dict[str, list[
 
 
 def _own_or_repeated(found: dict[str, list[Found]], about: dict[str, dict[Found, str]]) -> None:
-    """A sender's answers about one other host are its own (a device with two legs names its
-    other address); about several they are a reflector's or a sleep proxy's, and none is."""
+    """A sender's answers about one other host of its own name are its own (a device with
+    two legs names its other address); about several, or one that is not its name, they are
+    a reflector's or a sleep proxy's, and none is."""
     for sender, said in about.items():
-        if not repeats_others(said.values()):
+        own = (o.value for o in found.get(sender, ()) if o.key == "mdns.hostname")
+        if not repeats_others(said.values(), own):
             kept = found.setdefault(sender, [])
             kept.extend(entry for entry in said if entry not in kept)

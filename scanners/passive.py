@@ -156,8 +156,10 @@ class PassiveHost:
 
     @property
     def repeats(self) -> bool:
-        """It said in mDNS what several other hosts hold: a reflector or a sleep proxy."""
-        return repeats_others(self.about.values())
+        """It said in mDNS what several other hosts hold, or one not of its own name: a
+        reflector or a sleep proxy."""
+        return repeats_others(self.about.values(),
+                              (o.value for o in self.observations if o.key == "mdns.hostname"))
 
     def said(self) -> list[Observation]:
         """Everything it said of itself (see the class)."""

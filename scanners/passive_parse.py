@@ -67,11 +67,20 @@ class Heard:
     about: str | None = None
 
 
-def repeats_others(about: Iterable[str]) -> bool:
+def repeats_others(about: Iterable[str], own: Iterable[str] = ()) -> bool:
     """Whether what a sender said in mDNS of hosts not its own (``Heard.about``) was about
-    several of them: a reflector's or a sleep proxy's words, none of them its own (about one
-    host, it may be a device with two legs naming its other address)."""
-    return len(set(about)) > 1
+    several of them, or about one whose name is not the one it announces for itself
+    (``own``, its mdns.hostname values): a reflector's or a sleep proxy's words, none of them
+    its own. About one host of its own name, it is a device with two legs naming its other
+    address (one announces itself by one name on every leg)."""
+    hosts = {_bare_host(name) for name in about}
+    names = {_bare_host(name) for name in own}
+    return len(hosts) > 1 or bool(names and hosts - names)
+
+
+def _bare_host(name: str) -> str:
+    """A host name as mdns.hostname gives it, to compare: lower case, without ``.local``."""
+    return name.lower().rstrip(".").removesuffix(".local")[:63]
 
 
 def _s(value: object) -> str:

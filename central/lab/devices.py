@@ -367,14 +367,17 @@ class _MdnsResponder(_Datagrams):
 class _MdnsReflector(_Datagrams):
     """An mDNS reflector (Avahi's ``enable-reflector``, a wireless controller's mDNS gateway):
     it repeats other segments' devices' announcements, one device a message, from its own
-    address. ``params["repeats"]``: a JSON list of those devices' responder parameters."""
+    address. ``params["repeats"]``: a JSON list of those devices' responder parameters;
+    ``params["own"]`` (optional): its own, which it announces too (Avahi's host does)."""
 
     def __init__(self, params: dict[str, str]) -> None:
         super().__init__()
-        self.repeated = [_MdnsResponder(host) for host in json.loads(params["repeats"])]
+        hosts = ([json.loads(params["own"])] if params.get("own") else []) + json.loads(
+            params["repeats"])
+        self.announced = [_MdnsResponder(host) for host in hosts]
 
     def responses(self) -> list[bytes]:
-        return [device.response() for device in self.repeated]
+        return [device.response() for device in self.announced]
 
     def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
         return None  # it repeats announcements only

@@ -12,8 +12,8 @@ its evidence:
 
 and nothing reported for the router's own addresses answering, nor for what is there by
 design: the router is on a stick (one MAC on both segments), and an mDNS reflector in the
-office repeats the recorder's announcement (and a printer's from elsewhere) from its own
-address. Real parts throughout:
+office announces itself and repeats the recorder's announcement from its own address.
+Real parts throughout:
 namespaces, nftables, Mosquitto, the central and the agent daemons as processes."""
 
 from __future__ import annotations
@@ -81,14 +81,15 @@ SPEC = LabSpec(
                    device_type="video_recorder",
                    services=(rtsp(554, "Hikvision-Webs"), http(80, "Hikvision-Webs", "NVR"),
                              udp(5353, "mdns", **RECORDER_MDNS))),
-        # repeats the recorder's announcement, and a printer's from a segment not here
+        # announces itself and repeats one device, the recorder, from its own address: on
+        # a quiet night what a device with two legs says of its other one, but by a name
+        # not its own
         DeviceSpec(name="mdns-reflector", segment="office", host=60, mac="dc:a6:32:76:01:60",
                    vendor="Raspberry Pi Trading Ltd", device_type="unknown",
-                   services=(udp(5353, "mdns-reflector", repeats=json.dumps([
-                       RECORDER_MDNS,
-                       {"services": "_ipp._tcp", "instance": "HP LaserJet M426",
-                        "hostname": "NPI1A2B3C", "address": "10.76.3.40",
-                        "txt": "ty=HP LaserJet MFP M426fdn|usb_MFG=HP"}])),)),
+                   services=(udp(5353, "mdns-reflector", own=json.dumps(
+                       {"services": "_ssh._tcp", "instance": "pi-relay",
+                        "hostname": "pi-relay", "address": "10.76.1.60"}),
+                       repeats=json.dumps([RECORDER_MDNS])),)),
         DeviceSpec(name="camera-firewall", segment="cameras", host=254, mac="00:1b:17:76:02:fe",
                    vendor="Palo Alto Networks", device_type="firewall",
                    services=(banner(22, "SSH-2.0-OpenSSH_8.4\r\n"),)),
@@ -209,9 +210,10 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     assert _wanted(found) == dict.fromkeys(_wanted(found), True), (
         json.dumps({"plans": plans, "reached": seen,
                     "violations": [(v["kind"], v["title"]) for v in found]}, indent=1))
-    # the reflector repeats two hosts: neither their names, kinds nor addresses are its own;
-    # the recorder, heard only in mDNS by name, is named by its own announcement
-    assert assets["dc:a6:32:76:01:60"] == (None, None), assets
+    # the reflector repeats a host of another name: neither its name, kind nor addresses
+    # are the reflector's; the recorder, heard only in mDNS by name, is named by its own
+    # announcement
+    assert assets["dc:a6:32:76:01:60"] == ("pi-relay", None), assets
     assert not [c for c in claimed if c[0] == "dc:a6:32:76:01:60"], claimed
     assert assets["44:19:b6:76:02:30"] == ("recorder-nvr", "video_recorder"), assets
     # the second phase sent each sensor a plan into the other zone, with targets

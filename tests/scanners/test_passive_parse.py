@@ -200,6 +200,58 @@ def test_a_reflector_repeating_one_device_a_message_is_told_from_a_device_with_t
     assert [o.value for o in claims(hosts[printer])] == ["192.168.0.11"]
 
 
+def test_a_reflector_repeating_one_device_beside_its_own_name_is_a_reflector() -> None:
+    """A Linux box with a leg in the office and one in the printers' segment runs Avahi's
+    reflector and announces itself (``relay``). On a quiet segment it repeats one printer
+    only. One other host is what a device with two legs says of its other address, but such
+    a device names itself by one name on every leg: a host not of the sender's own name is
+    someone else's. Before, the reflector took the printer's model and claimed its address
+    (a bridge into the printers' zone). A printer with two legs that announces itself by
+    the same name on this leg and names its other address keeps the claim."""
+    from scanners.passive import claims, collect
+    from scanners.scope import Scope
+
+    reflector, printer = "52:54:00:10:20:02", "00:80:77:10:20:11"
+    own = [DNSRR(rrname="_ssh._tcp.local.", type="PTR", rdata="relay._ssh._tcp.local."),
+           DNSRR(rrname="relay.local.", type="A", rdata="10.20.10.2")]
+    epson = _printer_records("EPSON1A2B3C", "10.20.10.11", "EPSON ET-2750")
+    frames = [_mdns_answer(reflector, "10.20.10.2", own),
+              _mdns_answer(reflector, "10.20.10.2",
+                           _printer_records("NPI1A2B3C", "10.20.40.11", "HP LaserJet M426")),
+              _mdns_answer(printer, "10.20.10.11", epson),
+              _mdns_answer(printer, "10.20.10.11",
+                           [DNSRR(rrname="EPSON1A2B3C.local.", type="A", rdata="192.168.0.11")])]
+    hosts = collect([h for f in frames for h in parse(f)],
+                    scope=Scope.from_strings(["10.20.0.0/16", "192.168.0.0/24"]))
+    assert {(o.key, o.value) for o in hosts[reflector].said()} == {
+        ("mdns.service", "_ssh._tcp"), ("mdns.instance", "relay"), ("mdns.hostname", "relay")}
+    assert claims(hosts[reflector]) == []
+    assert [o.value for o in claims(hosts[printer])] == ["192.168.0.11"]
+
+
+def test_the_active_browse_tells_a_reflector_of_one_device_by_its_own_name() -> None:
+    """The browse hears the reflector's own answer and its repeat of one printer: the
+    printer is not the reflector's; a camera naming its other leg under its own name is."""
+    from scanners.mdns import _fold, _own_or_repeated
+    from scanners.scope import Scope
+
+    def answer(records: list[Any]) -> bytes:
+        return bytes(DNS(qr=1, aa=1, an=records))
+
+    camera = [DNSRR(rrname="axis-1.local.", type="A", rdata="10.20.10.81")]
+    answers = [(answer([DNSRR(rrname="relay.local.", type="A", rdata="10.20.10.2")]), "10.20.10.2"),
+               (answer(_printer_records("NPI1A2B3C", "10.20.40.11", "HP LaserJet")), "10.20.10.2"),
+               (answer(camera), "10.20.10.81"),
+               (answer([DNSRR(rrname="axis-1.local.", type="A", rdata="10.20.60.81")]),
+                "10.20.10.81")]
+    found: dict[str, list[Any]] = {}
+    about: dict[str, dict[Any, str]] = {}
+    _fold(answers, Scope.from_strings(["10.20.0.0/16"]), found, about)
+    _own_or_repeated(found, about)
+    assert {(o.key, o.value) for o in found["10.20.10.2"]} == {("mdns.hostname", "relay")}
+    assert ("claim.ipv4", "10.20.60.81") in {(o.key, o.value) for o in found["10.20.10.81"]}
+
+
 def test_the_active_browse_keeps_a_reflector_s_repeated_answers_apart_too() -> None:
     """The sensor's own mDNS browse reads answers the same way: a reflector answering for
     two hosts says nothing of itself by them; a printer naming its other leg keeps it."""
