@@ -9,11 +9,12 @@ service detection when the profile allows it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from netaddr import IPAddress, IPSet
@@ -148,7 +149,8 @@ class _Scan:
             stop_listening.set()
             if beside is not None:
                 try:
-                    _merge_passive(await beside, self.wanted_set, self.hosts, self.observed)
+                    _merge_passive(await beside, self.wanted_set, self.hosts, self.observed,
+                                   self.iface)
                 except OSError as exc:  # no raw socket (not root, no CAP_NET_RAW): say so, go on
                     self.warnings.append(f"passive listening unavailable: {exc}")
         return await self.result()
@@ -160,7 +162,7 @@ class _Scan:
         self.say(label, 0)
         heard = await listen(iface=self.iface, scope=self.scope, seconds=self.profile.listen_s,
                              stats=self.frames, telling=names_a_device)
-        _merge_passive(heard, self.wanted_set, self.hosts, self.observed)
+        _merge_passive(heard, self.wanted_set, self.hosts, self.observed, self.iface)
         self.say(label, 1)
 
     async def discover(self) -> None:
@@ -186,7 +188,8 @@ class _Scan:
         if not self.hosts or not (profile.tcp_ports or profile.udp_ports):
             return
         self.ports = await probe_ports(
-            {ip: self.hosts[ip].rtt_s for ip in probe_targets(self.hosts)},
+            {ip: self.hosts[ip].rtt_s for ip in probe_targets(self.hosts)
+             if not _off_link_mark(self.observed.get(ip, ()))},
             tcp_ports=profile.tcp_ports,
             udp_ports=profile.udp_ports,
             scope=self.scope,
@@ -322,17 +325,54 @@ def _ipv6_in_scope(iface: Interface, scope: Scope) -> bool:
 
 
 def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[str, HostReply],
-                   observed: Observed) -> None:
-    """Fold what was heard into the scan: new hosts, and more evidence for known ones."""
+                   observed: Observed, link: Interface) -> None:
+    """Fold what was heard into the scan: new hosts, and more evidence for known ones. A
+    host that sends on this link from an address of another subnet (in the scope) is
+    reported with the link it was on (``wire.LINK_KEY``); it is not probed (see
+    ``_Scan.probe``): the sensor's packets to it would go through the router, not to it."""
     for host in heard.values():
         for six in sorted(host.addresses6()):  # in scope (collect checked): its other names
             hosts.setdefault(six, HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive"))
-        address = host.home(wanted.__contains__)
-        if address is None:
-            continue
-        hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive"))
-        seen = observed.setdefault(address, [])
-        seen.extend(o for o in (*host.said(), *claims(host)) if o not in seen)
+            if six in host.ip6 and link.network6 is not None \
+                    and IPAddress(six) not in link.network6:  # sent from on the link
+                observed.setdefault(six, []).append(
+                    Observation(wire.LINK_KEY, f"{link.ip6}/{link.network6.prefixlen}", "link"))
+        strangers = off_link(host, link)
+        usable = functools.partial(_usable, wanted, strangers)
+        # its last address may be the other subnet's: its home is then its own here
+        home = min(filter(usable, host.own), default=None) if host.ip in strangers else None
+        home = home or host.home(usable)
+        mark = Observation(wire.LINK_KEY, f"{link.ip}/{link.network.prefixlen}", "link")
+        for address in dict.fromkeys(a for a in (*strangers, home) if a is not None):
+            hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0,
+                                                source="passive"))
+            seen = observed.setdefault(address, [])
+            on = [mark] if address in strangers else []
+            seen.extend(o for o in (*host.said(), *claims(host), *on) if o not in seen)
+
+
+def _usable(wanted: set[str], away: list[str], address: str) -> bool:
+    """A host's home address must be one the scan wants, and not one from another subnet."""
+    return address in wanted and address not in away
+
+
+MAX_OFF_LINK = 4  # a device sending from many subnets' addresses (spoofing ARP) is shown by four
+
+
+def _off_link_mark(observed: Iterable[Observation]) -> bool:
+    """Heard on this link from another subnet's address: a probe to that address would go
+    through the router, not to the device on this wire, so it is not probed."""
+    return any(o.key == wire.LINK_KEY for o in observed)
+
+
+def off_link(host: PassiveHost, link: Interface) -> list[str]:
+    """The IPv4 addresses a host sent from on this wire (in ARP, a broadcast, or to a
+    link-local group: frames no router forwards) that are not of the link's subnet: a
+    device with another segment's address plugged in here, one holding a second subnet's
+    address beside its own, or a second subnet on one VLAN; at most MAX_OFF_LINK of them.
+    (Its IPv6 addresses are compared with the link's prefix as they are folded in: NDP's
+    and mDNS's, the only ones it holds, never cross a router.)"""
+    return sorted(a for a in host.local if IPAddress(a) not in link.network)[:MAX_OFF_LINK]
 
 
 def _named_ports(observed: Observed) -> set[tuple[str, int]]:

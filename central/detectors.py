@@ -3,7 +3,9 @@ with evidence (their lifecycle is :mod:`central.violations`).
 
 - ``unexpected_flow``: a sensor reached an address in another zone the policy denies;
 - ``management_exposure``: a router's or firewall's management reached from another zone;
-- ``misplaced_device``: a device type the zone does not allow;
+- ``misplaced_device``: a device type the zone does not allow, or a device on one zone's
+  segment with an address of another (heard there at layer 2: the wrong socket, or two
+  zones' subnets on one VLAN);
 - ``bridging_device``: one device present in two zones (the same MAC, NetBIOS name, SNMP
   engine id or system name, SSH host key or TLS certificate on addresses in different
   zones, neighbouring MACs with the same pages, or an address it claims in another zone's
@@ -16,6 +18,7 @@ with evidence (their lifecycle is :mod:`central.violations`).
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import json
 from collections import Counter
@@ -193,6 +196,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _bridges_by_fact(db, policy, {(r["asset_id"], r["ip"]): r for r in hosts}, found)
     _bridges_by_neighbour_macs(db, policy, hosts, found)
     _claims(db, policy, hosts, found)
+    _off_link(db, policy, {(r["asset_id"], r["ip"]): r for r in hosts}, found)
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)
@@ -404,6 +408,40 @@ def _claims(db: Database, policy: Policy, current: list[dict[str, Any]],
             zone=row["zone"], other_zone=other.name, site=other.site, asset_id=claim["asset_id"],
             evidence=[{"source": "claimed address", "address": claim["ip"],
                        "sensor": claim["last_sensor"], "at": claim["last_seen"]}])
+
+
+def _off_link(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
+              found: dict[str, Finding]) -> None:
+    """A device a sensor heard on its own segment (ARP, DHCP, mDNS) from an address of
+    another zone, or of none (``wire.LINK_KEY``, said in the address's latest scan): it sits
+    on this zone's wire, so the two zones meet at layer 2 through it, whatever the router
+    allows. By its address alone it was in its own zone, and nothing was found."""
+    facts = db.query("SELECT asset_id, ip, value, sensor_id, last_seen FROM facts"
+                     " WHERE key = ?", [wire.LINK_KEY])
+    for fact in sorted(facts, key=lambda f: (":" in f["ip"], f["ip"])):  # IPv4 names it
+        row = live.get((fact["asset_id"], fact["ip"]))
+        if row is None or fact["sensor_id"] != row["last_sensor"] \
+                or fact["last_seen"] < row["last_seen"]:
+            continue  # not said in the address's latest scan: it may have moved since
+        try:
+            link = ipaddress.ip_interface(fact["value"])
+        except ValueError:
+            continue
+        segment = policy.zone_of(str(link.ip))
+        if segment is None or segment.name == row["zone"]:
+            continue
+        where = f"an address of zone {row['zone']}" if row["zone"] else "an address in no zone"
+        key = f"misplaced_device|link:{fact['asset_id']}|{segment.name}"
+        item = found.setdefault(key, Finding(  # one a device: its IPv6 address is evidence
+            key=key, kind="misplaced_device",
+            severity=_severity(segment, "high" if row["zone"] else "medium"),
+            title=f"{_label(row)} is on the {segment.name} segment ({link.network}) with {where}",
+            zone=segment.name, other_zone=row["zone"], site=segment.site,
+            asset_id=fact["asset_id"]))
+        item.evidence.append({"source": "heard on the segment", "mac": row["mac"],
+                              "address": fact["ip"], "zone": row["zone"],
+                              "segment": str(link.network), "segment_zone": segment.name,
+                              "sensor": fact["sensor_id"], "at": fact["last_seen"]})
 
 
 def _insecure(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],

@@ -30,6 +30,11 @@ def claim_key(address: str) -> str:
 # zone's router without the policy naming it.
 ROLE_KEY = "net.role"
 DEFAULT_GATEWAY = "default-gateway"
+# The link an address was heard on, where the address is not of the link's subnet: the
+# sensor's own address there, with its prefix ("10.76.1.250/24"). A device on the office
+# wire with a camera zone's address joins the two zones at layer 2 (a camera plugged into
+# the wrong socket, a second subnet on one VLAN); the central compares the two zones.
+LINK_KEY = "net.link"
 
 
 class Observation(msgspec.Struct, frozen=True, eq=False, forbid_unknown_fields=True, gc=False):

@@ -120,6 +120,8 @@ class PassiveHost:
     claimed: set[str] = field(default_factory=set)
     observations: list[Observation] = field(default_factory=list)
     own: set[str] = field(default_factory=set)  # IPv4 addresses it sent from on the link
+    # those of them it sent from in frames no router forwards (Heard.local): on this wire
+    local: set[str] = field(default_factory=set)
     routed: dict[Observation, str] = field(default_factory=dict)  # said in routable frames
     senders: set[str] = field(default_factory=set)  # the addresses those frames came from
     scoped: set[str] = field(default_factory=set)  # those of them in the scope
@@ -207,7 +209,7 @@ def collect(heard: Iterable[Heard], *, scope: Scope, own_ip: str | None = None,
             _aside(host, item, item.about)
             continue
         if item.ip:
-            _bind(host, item.ip, claimed=item.claimed, scope=scope)
+            _bind(host, item.ip, claimed=item.claimed, scope=scope, local=item.local)
         if item.key and item.value:
             _observe(host, Observation(item.key, item.value, "passive"), telling)
     return hosts
@@ -223,8 +225,9 @@ def _aside(host: PassiveHost, item: Heard, about: str) -> None:
         host.about.setdefault(said, about)
 
 
-def _bind(host: PassiveHost, ip: str, *, claimed: bool, scope: Scope) -> None:
-    """An address a link-local frame came from (the host's), or one it only claimed."""
+def _bind(host: PassiveHost, ip: str, *, claimed: bool, scope: Scope, local: bool = False) -> None:
+    """An address a link-local frame came from (the host's), or one it only claimed;
+    ``local``: from a frame no router forwards (Heard.local)."""
     if claimed:  # each family its own budget: many IPv6 addresses crowd out no IPv4 leg
         six = ":" in ip
         if sum((":" in a) == six for a in host.claimed) < MAX_CLAIMS_PER_FAMILY:
@@ -236,6 +239,8 @@ def _bind(host: PassiveHost, ip: str, *, claimed: bool, scope: Scope) -> None:
         host.ip = ip
         if len(host.own) < MAX_SENDERS:
             host.own.add(ip)
+        if local and len(host.local) < MAX_SENDERS:
+            host.local.add(ip)
 
 
 def _observe(host: PassiveHost, entry: Observation, telling: Telling | None,

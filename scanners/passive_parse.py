@@ -65,6 +65,9 @@ class Heard:
     # announcing its other one, or a sleep proxy or reflector repeating another device. Its
     # records count as the sender's only if the sender repeats no other host (see _relayed)
     about: str | None = None
+    # from a frame no router forwards (ARP, a broadcast, IPv4 multicast to 224.0.0.0/24):
+    # the sender is on this wire with ``ip``, whatever subnet that address is of
+    local: bool = False
 
 
 def repeats_others(about: Iterable[str], own: Iterable[str] = ()) -> bool:
@@ -259,7 +262,25 @@ def parse(frame: bytes) -> list[Heard]:
         return []
     # scapy reads a truncated field as b'' (an ARP sender of "b''"): keep only what is a
     # real MAC and a real address
-    return [h for h in heard if _MAC_RE.match(h.mac) and (h.ip is None or _is_address(h.ip))]
+    heard = [h for h in heard if _MAC_RE.match(h.mac) and (h.ip is None or _is_address(h.ip))]
+    if _link_scoped(frame):
+        heard = [replace(h, local=True) if h.ip and not h.claimed and ":" not in h.ip
+                 and h.mac == mac_text(frame[6:12]) else h for h in heard]
+    return heard
+
+
+def _link_scoped(frame: bytes) -> bool:
+    """A frame that never crossed a router: ARP, or IPv4 to the broadcast MAC or address or
+    to a link-local multicast group (224.0.0.0/24, mDNS's). A unicast datagram (an SSDP
+    answer, a DHCP message a relay forwards) or one to a routable group may have been
+    forwarded, with the sender's address and the router's MAC."""
+    ethertype = struct.unpack_from("!H", frame, 12)[0]  # parse() checked the length
+    if ethertype == ETH_ARP:
+        return True
+    if ethertype != ETH_IPV4 or len(frame) < 34:
+        return False
+    target = frame[30:34]
+    return frame[:6] == BROADCAST or target == b"\xff" * 4 or target[:3] == b"\xe0\x00\x00"
 
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -686,6 +707,10 @@ def _dhcp(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
     if not packet.haslayer(DHCP):
         return []
     client = mac_text(bytes(packet[BOOTP].chaddr)[:6])
+    if str(packet[BOOTP].giaddr) != "0.0.0.0":  # noqa: S104
+        # a relay (the router) forwarded it from the client's segment, from its own
+        # address: on the DHCP server's segment every client of the town went by it
+        sender = None
     out = [Heard(mac=client, ip=sender)]
     options = [o for o in packet[DHCP].options[:MAX_ITEMS] if isinstance(o, tuple) and len(o) > 1]
     if not any(name == "hostname" for name, *_ in options):

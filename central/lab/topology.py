@@ -59,6 +59,9 @@ class DeviceSpec:
     services: tuple[ServiceSpec, ...] = ()
     # more legs of a dual-homed device: (segment, host number, MAC), as eth1, eth2, ...
     also: tuple[tuple[str, int, str], ...] = ()
+    # plugged into this segment's wire while its address (and gateway) stay ``segment``'s:
+    # a camera in the wrong socket, a second subnet on one VLAN
+    socket: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,7 +215,8 @@ class Lab:
         bridge_of = {seg.name: f"br{i}" for i, seg in enumerate(self.spec.segments)}
         for index, device in enumerate(self.spec.devices):
             cidr = IPNetwork(self.spec.segment(device.segment).cidr)
-            self._host(self.device_ns(device.name), bridge_of[device.segment], f"d{index}",
+            self._host(self.device_ns(device.name), bridge_of[device.socket or device.segment],
+                       f"d{index}",
                        device.mac, f"{cidr[device.host]}/{cidr.prefixlen}", str(cidr[ROUTER_HOST]))
             self._six(self.device_ns(device.name), self.spec.segment(device.segment), device.host)
             for number, (leg_segment, leg_host, leg_mac) in enumerate(device.also, start=1):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+from netaddr import IPNetwork
+
 from agent.cli import assets_json
 from agent.wire import Asset
 from fingerprints.observation import Observation
+from scanners.netinfo import Interface
 
 
 def test_a_dual_stack_device_s_bare_ipv6_address_is_named_by_what_its_ipv4_address_said() -> None:
@@ -37,6 +40,54 @@ def test_a_device_the_sensor_heard_over_ipv6_only_keeps_what_it_said() -> None:
                        observations=[Observation("mdns.service", "_hap._tcp", "passive")])
     hosts: dict = {}
     observed: dict = {}
-    _merge_passive({host.mac: host}, {"10.76.6.9"}, hosts, observed)
+    _merge_passive({host.mac: host}, {"10.76.6.9"}, hosts, observed, OFFICE)
     assert set(hosts) == {"fd76:6::601"}
     assert observed == {"fd76:6::601": [Observation("mdns.service", "_hap._tcp", "passive")]}
+
+
+OFFICE = Interface(name="eth0", mac="02:00:00:76:01:fa", ip="10.76.1.250",
+                   network=IPNetwork("10.76.1.0/24"))
+
+
+def test_a_device_with_another_subnet_s_address_on_the_link_is_reported_with_the_link() -> None:
+    """A camera plugged into the office socket keeps its camera zone address: it asks for
+    its gateway (ARP) and announces itself (mDNS) on the office wire from 10.76.2.77. That
+    address is outside the sensor's subnet, so it was dropped (or, among the sensor's
+    routed targets, reported as if it were in its own zone), and the camera on the office
+    wire went unseen. It is now a host with what it said, marked with the link it was on.
+    A PC holding a camera zone address beside its office one (ARP from both) is both. An
+    address heard only in a frame a router may have forwarded (an SSDP answer unicast from
+    another segment, with the router's MAC) is no mark, nor is one a host only claims."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import ARP, Ether
+
+    from agent.scan import _merge_passive
+    from scanners.passive import collect
+    from scanners.passive_parse import parse
+    from scanners.scope import Scope
+
+    camera, pc, router = "ac:cc:8e:76:02:77", "d0:43:1e:76:01:31", "00:00:0c:76:00:01"
+    frames = [
+        Ether(src=camera, dst="ff:ff:ff:ff:ff:ff") / ARP(
+            op=1, hwsrc=camera, psrc="10.76.2.77", pdst="10.76.2.1"),
+        Ether(src=pc, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=pc, psrc="10.76.1.31",
+                                                     pdst="10.76.1.1"),
+        Ether(src=pc, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=pc, psrc="10.76.2.31",
+                                                     pdst="10.76.2.1"),
+        # a device in another segment answering an M-SEARCH, through the router
+        Ether(src=router, dst="02:00:00:76:01:fa") / IP(src="10.76.2.40", dst="10.76.1.250")
+        / UDP(sport=1900, dport=50000) / (b"HTTP/1.1 200 OK\r\nSERVER: Linux UPnP/1.0\r\n"
+                                          b"LOCATION: http://10.76.2.40/d.xml\r\n\r\n")]
+    heard = [h for f in frames for h in parse(bytes(f))]
+    passive = collect(heard, scope=Scope.from_strings(["10.76.0.0/16"]))
+    # the sensor's targets reach the other zones too (through the router): the camera's
+    # address is among them, and still not of this link
+    wanted = {str(a) for a in IPNetwork("10.76.0.0/22")}
+    hosts: dict = {}
+    observed: dict = {}
+    _merge_passive(passive, wanted, hosts, observed, OFFICE)
+    marked = {ip for ip, said in observed.items() if any(o.key == "net.link" for o in said)}
+    assert marked == {"10.76.2.77", "10.76.2.31"}
+    assert Observation("net.link", "10.76.1.250/24", "link") in observed["10.76.2.77"]
+    assert (hosts["10.76.2.77"].mac, hosts["10.76.2.31"].mac, hosts["10.76.1.31"].mac) == (
+        camera, pc, pc)

@@ -321,6 +321,46 @@ def test_an_address_claimed_in_another_zone_s_ipv6_range_is_a_bridge(
         "device 10.20.10.81 in admin claims address fd20:40::81 in bms"]
 
 
+def test_a_device_on_the_admin_wire_with_a_bms_address_is_misplaced(
+        db: Database, lab: Sensors) -> None:
+    """A heat meter plugged into an admin socket keeps its bms address: the admin sensor
+    hears it on its wire (``net.link``). By its address alone it was a meter in bms, where
+    meters belong, and nothing was found; the two zones meet at layer 2 through it. A
+    device heard on the admin wire with another admin address is nothing, and once the
+    meter is back in its socket (heard by the bms sensor without the mark) the finding
+    goes, so a stale mark never keeps it."""
+    meter = _asset("10.20.40.90", "00:13:ea:10:40:90", ("net.link", "10.20.10.250/24"),
+                   ("snmp.sysdescr", "Kamstrup OMNIPOWER"))
+    second = _asset("10.20.10.200", "d0:43:1e:10:20:99", ("net.link", "10.20.10.250/25"),
+                    ("dhcp.vendor_class", "MSFT 5.0"))
+    stray = _asset("10.20.99.9", "d0:43:1e:10:20:98", ("net.link", "10.20.10.250/24"),
+                   ("net.link", "not an interface"))
+    # the meter's IPv6 address, heard on the admin wire too: one finding, both addresses
+    meter6 = _asset("fd20:40::90", "00:13:ea:10:40:90", ("net.link", "fd20:10::fa/64"))
+    lab.send("s-admin", assets=(meter6, *ADMIN, meter, second, stray))
+    policy = parse(POLICY_TEXT.replace('cidrs = ["10.20.40.0/24"]',
+                                       'cidrs = ["10.20.40.0/24", "fd20:40::/64"]').replace(
+        'cidrs = ["10.20.10.0/24"]', 'cidrs = ["10.20.10.0/24", "fd20:10::/64"]'))
+    evaluate(db, policy)
+    found = {v.title: v for v in violations(db, kind="misplaced_device") if "segment" in v.title}
+    assert set(found) == {
+        "meter 10.20.40.90 (Kamstrup OMNIPOWER) is on the admin segment (10.20.10.0/24) with"
+        " an address of zone bms",
+        "device 10.20.99.9 (Dell) is on the admin segment (10.20.10.0/24) with an address in"
+        " no zone"}
+    placed = next(v for v in found.values() if "bms" in v.title)
+    assert (placed.zone, placed.other_zone, placed.severity) == ("admin", "bms", "high")
+    assert [(e["address"], e["segment"]) for e in placed.evidence] == [
+        ("10.20.40.90", "10.20.10.0/24"), ("fd20:40::90", "fd20:10::/64")]
+    assert placed.evidence[0]["mac"] == "00:13:ea:10:40:90"
+    # back in its own socket: the bms sensor hears it, unmarked
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.90", "00:13:ea:10:40:90")))
+    lab.send("s-admin", assets=ADMIN)
+    evaluate(db, policy)
+    assert not [v for v in violations(db, kind="misplaced_device")
+                if "segment" in v.title]
+
+
 def test_the_same_name_in_one_zone_only_is_no_bridge(db: Database, lab: Sensors) -> None:
     lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.81", "ac:cc:8e:10:20:81",
                                               ("upnp.udn", "uuid:one")),

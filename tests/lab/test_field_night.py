@@ -9,6 +9,8 @@ its evidence:
 - a Raspberry Pi that nobody approved (the municipality's list is imported);
 - SSH on a firewall's own address, reachable from the office (a management exposure);
 - RTSP that the router closes over IPv4 and leaves open over IPv6;
+- a camera plugged into an office socket with its camera zone address (heard on the office
+  wire, found by no probe of the office subnet);
 
 and nothing reported for the router's own addresses answering, nor for what is there by
 design: the router is on a stick (one MAC on both segments), and an mDNS reflector in the
@@ -90,6 +92,14 @@ SPEC = LabSpec(
                        {"services": "_ssh._tcp", "instance": "pi-relay",
                         "hostname": "pi-relay", "address": "10.76.1.60"}),
                        repeats=json.dumps([RECORDER_MDNS])),)),
+        # a camera plugged into an office socket, with its camera zone address: it announces
+        # itself on the office wire, and no probe of the office subnet finds it
+        DeviceSpec(name="misplugged-camera", segment="cameras", host=77, socket="office",
+                   mac="ac:cc:8e:76:02:77", vendor="Axis Communications AB",
+                   device_type="camera",
+                   services=(udp(5353, "mdns", services="_axis-video._tcp",
+                                 instance="AXIS M3045-V - ACCC8E760277",
+                                 hostname="axis-accc8e760277", address="10.76.2.77"),)),
         DeviceSpec(name="camera-firewall", segment="cameras", host=254, mac="00:1b:17:76:02:fe",
                    vendor="Palo Alto Networks", device_type="firewall",
                    services=(banner(22, "SSH-2.0-OpenSSH_8.4\r\n"),)),
@@ -127,6 +137,7 @@ APPROVED = ("mac,owner,type\n"
             "ac:cc:8e:76:02:20,Facilities,camera\n"
             "ac:cc:8e:76:02:21,Facilities,camera\n"
             "44:19:b6:76:02:30,Facilities,video_recorder\n"
+            "ac:cc:8e:76:02:77,Facilities,camera\n"
             "00:1b:17:76:02:fe,IT,firewall\n"
             f"{ROUTER_MAC},IT,router\n"  # one MAC on both legs
             "dc:a6:32:76:01:60,IT,server\n")  # the mDNS reflector
@@ -157,6 +168,10 @@ def _wanted(found: list[dict[str, Any]]) -> dict[str, bool]:
                             in json.dumps(v["evidence"]) for v in found),
         "rtsp over ipv6": any("554" in v["title"] and any(
             e.get("family") == "IPv6" for e in v["evidence"]) for v in flows),
+        # heard on the office wire from its camera zone address
+        "camera in an office socket": any(
+            v["kind"] == "misplaced_device" and "10.76.2.77" in v["title"]
+            and v["zone"] == "office" and v["other_zone"] == "cameras" for v in found),
     }
 
 
@@ -222,7 +237,7 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     # answers SSH on both its names (IPv4 and IPv6), each an exposure
     assert sorted(v["kind"] for v in found) == sorted(
         ["bridging_device", "bridging_device", "unapproved_device", "management_exposure",
-         "management_exposure", "unexpected_flow", "misplaced_device"]), [
+         "management_exposure", "unexpected_flow", "misplaced_device", "misplaced_device"]), [
         (v["kind"], v["title"]) for v in found]
     for violation in found:
         assert violation["evidence"], violation

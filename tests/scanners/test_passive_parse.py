@@ -158,7 +158,7 @@ def test_an_mdns_gateway_s_answer_for_other_segments_says_nothing_of_its_own() -
             DNSRRSRV(rrname=f"{name}._ipp._tcp.local.", target=f"{name}.local.", port=631),
             DNSRR(rrname=f"{name}.local.", type="A", rdata=address)]
     heard = parse(_mdns_answer(gateway, "10.20.10.1", answers))
-    assert heard == [Heard(mac=gateway, ip="10.20.10.1")]
+    assert heard == [Heard(mac=gateway, ip="10.20.10.1", local=True)]
 
 
 def _printer_records(name: str, address: str, model: str) -> list[Any]:
@@ -338,7 +338,8 @@ def test_lldp_keeps_the_system_name_the_central_names_devices_by() -> None:
 def test_arp_and_what_is_skipped() -> None:
     arp = bytes(Ether(src="00:13:ea:10:40:33", dst="ff:ff:ff:ff:ff:ff")
                 / ARP(op=1, hwsrc="00:13:ea:10:40:33", psrc="10.20.40.33", pdst="10.20.40.1"))
-    assert parse(arp) == [Heard(mac="00:13:ea:10:40:33", ip="10.20.40.33")]
+    # ARP never crosses a router: the sender is on this wire with that address
+    assert parse(arp) == [Heard(mac="00:13:ea:10:40:33", ip="10.20.40.33", local=True)]
     tcp = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", proto=6) / (b"\x00" * 20))
     assert not interesting(tcp) and parse(tcp) == []
     assert parse(b"\x00" * 13) == []
@@ -957,7 +958,8 @@ def test_a_netbios_registration_names_the_host_that_makes_it() -> None:
             QUESTION_NAME=name, SUFFIX=0x4141, G=group, NB_ADDRESS="192.168.0.30")
 
     assert sent(registration(b"BRN3C2AF4112233")) == [Heard(
-        mac=printer, ip="192.168.0.30", key="netbios.name", value="BRN3C2AF4112233")]
+        mac=printer, ip="192.168.0.30", key="netbios.name", value="BRN3C2AF4112233",
+        local=True)]  # a broadcast: from this wire
     named = classify([Observation("netbios.name", "BRN3C2AF4112233", "passive")])
     assert (named.vendor, named.device_type) == ("Brother", "printer")
     assert sent(registration(b"WORKGROUP", group=1))[0].key == "netbios.group"
@@ -1045,3 +1047,23 @@ def test_a_dhcpv6_client_names_itself_like_a_dhcpv4_one() -> None:
     assert sent(DHCP6_RelayForward() / bytes(8)) == []
     assert sent(DHCP6_Advertise() / DHCP6OptClientFQDN(fqdn="x.y"), 547, 546) == []
     assert dhcp6(bytes(solicit)[:9], PC) == [Heard(mac=PC)]  # cut short: nothing more
+
+
+def test_a_dhcp_message_a_relay_forwarded_does_not_put_the_client_at_the_relay() -> None:
+    """A sensor on the DHCP server's segment hears every client of the town, forwarded by
+    the router (the relay agent) from its own address. The client's words are its own,
+    but the address is the relay's: read as the client's, every PC of every zone stood at
+    the router's address on the server segment (and now, with another subnet's address on
+    this wire, would be a device in the wrong socket). Its requested address stays a claim."""
+    client = "d0:43:1e:76:03:12"
+    relayed = bytes(
+        Ether(src="00:00:0c:76:00:01", dst="02:00:00:76:09:0a")
+        / IP(src="10.76.3.1", dst="10.76.9.10") / UDP(sport=67, dport=67)
+        / BOOTP(chaddr=bytes.fromhex(client.replace(":", "")), giaddr="10.76.3.1", hops=1)
+        / DHCP(options=[("message-type", "request"), ("requested_addr", "10.76.3.12"),
+                        ("hostname", b"KOMMUNE-PC042"), "end"]))
+    heard = parse(relayed)
+    assert {h.mac for h in heard} == {client}
+    assert not [h for h in heard if h.ip == "10.76.3.1"], heard
+    assert ("dhcp.hostname", "KOMMUNE-PC042") in {(h.key, h.value) for h in heard}
+    assert [h.ip for h in heard if h.claimed] == ["10.76.3.12"]
