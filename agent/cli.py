@@ -219,16 +219,21 @@ def assets_json(assets: Sequence[Asset]) -> str:
 
 
 def print_assets(assets: Sequence[Asset], *, title: str) -> None:
+    from agent.wire import LINK_KEY
+
     table = terminal.table(title, ("address", "MAC", "vendor (OUI)", "type", "named by",
                                    "open ports", "services"))
+    strangers = 0
     for a, identity in zip(assets, identities(assets), strict=True):
         vendor = "(random MAC)" if a.mac_random else (a.mac_vendor or "")
+        away = any(o.key == LINK_KEY for o in a.observations)
+        strangers += away
         services = ", ".join(
             f"{s.port}/{s.proto} {s.name or ''} {s.product or ''} {s.version or ''}".strip()
             for s in a.services
         )
         table.add_row(
-            escape(a.ip),
+            escape(a.ip) + (" (another subnet, on this wire)" if away else ""),
             escape(a.mac or "-"),
             escape(vendor),
             escape(str(identity.get("device_type", ""))),
@@ -237,6 +242,11 @@ def print_assets(assets: Sequence[Asset], *, title: str) -> None:
             escape(services),
         )
     terminal.console().print(table)
+    if strangers:
+        terminal.console().print(
+            f"{strangers} address(es) of another subnet heard on this wire: a device in the "
+            "wrong socket, or two subnets on one VLAN (not probed; the central reports the "
+            "zones it joins)")
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

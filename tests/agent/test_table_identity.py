@@ -91,3 +91,18 @@ def test_a_device_with_another_subnet_s_address_on_the_link_is_reported_with_the
     assert Observation("net.link", "10.76.1.250/24", "link") in observed["10.76.2.77"]
     assert (hosts["10.76.2.77"].mac, hosts["10.76.2.31"].mac, hosts["10.76.1.31"].mac) == (
         camera, pc, pc)
+
+
+def test_the_technician_s_table_says_which_addresses_are_another_subnet_s(capsys) -> None:
+    """The technician at the office switch sees the camera in the wrong socket as such,
+    not as one more row of the office."""
+    from agent.cli import print_assets
+
+    camera = Asset(ip="10.76.2.77", mac="ac:cc:8e:76:02:77", sources=("passive",),
+                   observations=(Observation("net.link", "10.76.1.250/24", "link"),))
+    pc = Asset(ip="10.76.1.30", mac="d0:43:1e:76:01:30", sources=("arp",))
+    print_assets([camera, pc], title="2 assets")
+    shown = capsys.readouterr().out
+    assert "another subnet" in shown.split("10.76.2.77", 1)[1].split("\n", 1)[0]
+    assert "another subnet" not in shown.split("10.76.1.30", 1)[1].split("\n", 1)[0]
+    assert "1 address(es) of another subnet heard on this wire" in " ".join(shown.split())
