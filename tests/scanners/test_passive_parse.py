@@ -143,6 +143,34 @@ def test_a_sleep_proxy_s_answer_for_a_sleeping_mac_is_not_its_own() -> None:
     assert not [h for h in heard if h.claimed and h.ip != "10.20.10.40"], heard
 
 
+def test_a_sleep_proxy_s_answer_holding_only_the_mac_s_records_is_not_its_own() -> None:
+    """The Apple TV answers a browse for the sleeping Mac with the Mac's records alone (no
+    record of its own in that message). One such message looks like a device with two legs
+    naming its other address; but over the scan the Apple TV announces itself as ``Stue``,
+    and a host of another name is someone else's. Before, the Apple TV took the Mac's name,
+    model and address."""
+    from scapy.layers.dns import DNSRRSRV
+
+    from scanners.passive import claims, collect
+    from scanners.scope import Scope
+
+    apple_tv = "d0:03:4b:10:20:40"
+    own = [DNSRR(rrname="_airplay._tcp.local.", type="PTR", rdata="Stue._airplay._tcp.local."),
+           DNSRR(rrname="Stue._airplay._tcp.local.", type="TXT", rdata=[b"model=AppleTV11,1"]),
+           DNSRR(rrname="Stue.local.", type="A", rdata="10.20.10.40")]
+    mac = [DNSRR(rrname="_smb._tcp.local.", type="PTR", rdata="Laerer-Mac._smb._tcp.local."),
+           DNSRR(rrname="Laerer-Mac._smb._tcp.local.", type="TXT", rdata=[b"model=MacBookPro16,1"]),
+           DNSRRSRV(rrname="Laerer-Mac._smb._tcp.local.", target="Laerer-Mac.local.", port=445),
+           DNSRR(rrname="Laerer-Mac.local.", type="A", rdata="10.20.10.41")]
+    frames = [_mdns_answer(apple_tv, "10.20.10.40", own), _mdns_answer(apple_tv, "10.20.10.40", mac)]
+    (host,) = collect([h for f in frames for h in parse(f)],
+                      scope=Scope.from_strings(["10.20.0.0/16"])).values()
+    said = {(o.key, o.value) for o in host.said()}
+    assert ("mdns.txt", "model=AppleTV11,1") in said and ("mdns.hostname", "Stue") in said
+    assert not [o for o in said if "Mac" in o[1]], said
+    assert claims(host) == []
+
+
 def test_an_mdns_gateway_s_answer_for_other_segments_says_nothing_of_its_own() -> None:
     """A wireless controller's mDNS gateway answers a browse with every printer it knows,
     in other segments too, from its own address. None of the hosts is the gateway: neither
