@@ -288,12 +288,22 @@ def _devices_at(current: list[dict[str, Any]], addresses: set[str]) -> set[int]:
     return {row["asset_id"] for row in current if row["ip"] in addresses}
 
 
+# Where a sensor's word that an address is its segment's default gateway comes from: its
+# own routing table, or the VLAN it was configured with. A router advertisement (IPv6) is
+# the device's own word: every home router, Windows' connection sharing and a phone's
+# hotspot send one, so a home router plugged in across two zones (the bridge the checks
+# look for) made itself a zone's router and left every bridging check.
+TRUSTED_ROLES = ("route", "config")
+
+
 def _routed(db: Database, org: str) -> set[str]:
-    """The addresses ``org``'s sensors report as their segment's default gateway."""
+    """The addresses ``org``'s sensors report as their segment's default gateway, from their
+    own routes or configuration (``TRUSTED_ROLES``)."""
     return {r[0] for r in db.execute(
         "SELECT f.ip FROM facts f JOIN assets a ON a.id = f.asset_id JOIN sites t"
-        " ON t.id = a.site_id WHERE f.key = ? AND f.value = ? AND t.org_id = ?",
-        [wire.ROLE_KEY, wire.DEFAULT_GATEWAY, org]).fetchall()}
+        " ON t.id = a.site_id WHERE f.key = ? AND f.value = ? AND t.org_id = ?"
+        " AND f.source IN (SELECT value FROM json_each(?))",
+        [wire.ROLE_KEY, wire.DEFAULT_GATEWAY, org, json.dumps(TRUSTED_ROLES)]).fetchall()}
 
 
 def _exposure(result: dict[str, Any], source: str, target: Zone, service: str,

@@ -76,12 +76,14 @@ class Sensors:
         assert outcome.accepted, outcome
 
 
-def _asset(ip: str, mac: str, *observed: tuple[str, str], ports: tuple[int, ...] = (),
+def _asset(ip: str, mac: str, *observed: tuple[str, ...], ports: tuple[int, ...] = (),
            banner: str | None = None) -> Asset:
+    """An asset; each observation (key, value) or (key, value, source)."""
     return Asset(ip=ip, mac=mac, sources=("arp", "tcp"),
                  services=tuple(Service(port=p, name="telnet" if p == 23 else "http",
                                         banner=banner if p == 23 else None) for p in ports),
-                 observations=tuple(Observation(key=k, value=v, source="x") for k, v in observed))
+                 observations=tuple(Observation(key=o[0], value=o[1], source=(*o, "x")[2])
+                                    for o in observed))
 
 
 ADMIN = (
@@ -573,7 +575,7 @@ def test_a_zone_s_gateway_is_learned_from_its_sensor_s_routes(
     """The policy names no gateway; the bms sensor reported 10.20.40.1 as its default
     gateway, so the admin sensor's ping to it is routing, not a flow into bms."""
     lab.send("s-bms", assets=(*BMS, _asset("10.20.40.1", "00:00:0c:14:28:01",
-                                           ("net.role", "default-gateway"))))
+                                           ROUTE)))
     key = load_or_create(tmp_path / "central.key")
     plan, _ = issue_plan(lab.db, POLICY, "s-admin", key)
     lab.send("s-admin", plan_id=plan.id, probes=(
@@ -583,6 +585,9 @@ def test_a_zone_s_gateway_is_learned_from_its_sensor_s_routes(
     assert [v.kind for v in violations(db, kind="unexpected_flow")] == []
     (exposed,) = violations(db, kind="management_exposure")
     assert "Telnet management of gateway 10.20.40.1 (bms)" in exposed.title
+
+
+ROUTE = ("net.role", "default-gateway", "route")  # the sensor's own routes say so
 
 
 def _bridges(db: Database) -> set[str]:
@@ -603,9 +608,9 @@ def test_a_router_on_a_stick_with_one_mac_in_every_vlan_is_no_bridge(
     router = "00:00:0c:14:28:01"
     hostkey = ("ssh.hostkey", "ssh-rsa SHA256:Zm9vYmFyYmF6cXV4cm91dGVyaG9zdGtleQ")
     lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.1", router,
-                                              ("net.role", "default-gateway"), hostkey)))
+                                              ROUTE, hostkey)))
     lab.send("s-bms", assets=(*BMS, _asset("10.20.40.1", router,
-                                          ("net.role", "default-gateway"), hostkey)))
+                                          ROUTE, hostkey)))
     evaluate(db, POLICY)
     assert _bridges(db) == {"one device (netbios.name BMS-PC01) answers in zones admin and bms"}
     # a router with a MAC per leg, a few apart, one host key on both, and its other leg's
@@ -613,21 +618,36 @@ def test_a_router_on_a_stick_with_one_mac_in_every_vlan_is_no_bridge(
     # reports its admin leg
     legs = ("00:1b:17:10:20:01", "00:1b:17:10:20:02")
     lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.254", legs[0],
-                                              ("net.role", "default-gateway"), hostkey,
+                                              ROUTE, hostkey,
                                               ("claim.ipv4", "10.20.40.254"))))
     lab.send("s-bms", assets=(*BMS, _asset("10.20.40.254", legs[1], hostkey)))
     evaluate(db, FIELD_POLICY_254)
     assert _bridges(db) == {"one device (netbios.name BMS-PC01) answers in zones admin and bms"}
     camera = "ac:cc:8e:10:40:85"  # a camera's one MAC answering in both zones
     lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.1", router,
-                                              ("net.role", "default-gateway")),
+                                              ROUTE),
                                 _asset("10.20.10.85", camera)))
     lab.send("s-bms", assets=(*BMS, _asset("10.20.40.1", router,
-                                          ("net.role", "default-gateway")),
+                                          ROUTE),
                               _asset("10.20.40.85", camera)))
     evaluate(db, FIELD_POLICY_254)
     assert _bridges(db) - {"one device (netbios.name BMS-PC01) answers in zones admin and bms"} \
         == {f"MAC {camera} answers in zones admin and bms"}
+
+
+def test_a_home_router_that_advertises_itself_for_ipv6_is_still_a_bridge(
+        db: Database, lab: Sensors) -> None:
+    """A FRITZ!Box plugged in with a leg in admin and one in bms sends IPv6 router
+    advertisements on both, as home routers do by default: the sensor hears it as a router
+    (net.role from a router advertisement, its own word). Taken as a zone's router, it left
+    every bridging check, and the bridge it is went unreported. Only a sensor's own routes
+    (or its VLAN configuration) make a zone's router."""
+    fritz = "3c:a6:2f:10:20:01"
+    advertised = ("net.role", "default-gateway", "passive")
+    lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.201", fritz, advertised)))
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.201", fritz, advertised)))
+    evaluate(db, POLICY)
+    assert f"MAC {fritz} answers in zones admin and bms" in _bridges(db)
 
 
 def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
