@@ -143,9 +143,13 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     # known only by its identity is not among them: a home router plugged in across two
     # zones is the bridge this check is for.
     routers = _devices_at(current, _named_gateways(policy) | routed)
+    # their addresses: answering from the segment's edge is their job (one known only by
+    # its identity answering so is a device with a leg here, as any other)
+    edges = _named_gateways(policy) | routed | {
+        row["ip"] for row in current if row["asset_id"] in routers}
 
     reached = latest_reach(db, policy.org)
-    _direct_answers(policy, reached, gateways, asset_of_ip, found)
+    _direct_answers(policy, reached, edges, asset_of_ip, found)
     # unexpected flows: one violation per zone pair and service, listing every target reached
     for result in reached:
         if result["state"] != "reachable":
@@ -158,7 +162,11 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
         service = "icmp" if result["proto"] == "icmp" else f"{result['proto']}/{result['port']}"
         if result["ip"] in gateways:
             _exposure(result, source, target, service, asset_of_ip, found)
-            continue  # a router answering on its own address is routing, not a flow into it
+            # a zone's router answering on its own address is routing, not a flow into the
+            # zone; a device that is a router by its banners only (a home router inside
+            # the zone) is reached in the zone, as any device, beyond its login
+            if result["ip"] in edges or (result["proto"], result["port"]) in MANAGEMENT:
+                continue
         key = f"unexpected_flow|{source}|{target.name}|{service}"
         item = found.setdefault(key, Finding(
             key=key, kind="unexpected_flow", severity=_severity(target, "medium"),
@@ -208,15 +216,16 @@ UNROUTED_TTLS = frozenset({64, 128, 255})  # what systems start at: no router to
 DIRECT_ANSWER_CONFIDENCE = 0.7  # a device that starts at 65 after one router looks the same
 
 
-def _direct_answers(policy: Policy, reached: list[dict[str, Any]], gateways: set[str],
+def _direct_answers(policy: Policy, reached: list[dict[str, Any]], edges: set[str],
                     asset_of_ip: dict[str, dict[str, Any]], found: dict[str, Finding]) -> None:
     """An address in another zone whose answer crossed no router: the device answered on
-    the sensor's own segment, so it has a leg there (a second NIC, a bridge)."""
+    the sensor's own segment, so it has a leg there (a second NIC, a bridge). The zones'
+    own routers (``edges``: named in the policy, or by a sensor's routes) answer so."""
     for result in reached:
         target = policy.zone_of(result["ip"])
         source = result["source_zone"]
         if (result["state"] != "reachable" or result.get("ttl") not in UNROUTED_TTLS
-                or target is None or target.name == source or result["ip"] in gateways):
+                or target is None or target.name == source or result["ip"] in edges):
             continue
         key = f"bridging_device|direct|{result['ip']}"
         asset = asset_of_ip.get(result["ip"])

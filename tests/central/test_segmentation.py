@@ -444,6 +444,35 @@ def test_an_answer_from_another_zone_that_crossed_no_router_is_a_bridge(
         assert direct[0].evidence[0]["ttl"] == ttl and direct[0].evidence[0]["confidence"] == 0.7
 
 
+def test_a_router_known_only_by_its_identity_that_answers_directly_is_a_bridge(
+        db: Database, lab: Sensors, tmp_path: Path) -> None:
+    """A heating vendor's remote-access router (a MikroTik) sits in bms with a leg in admin.
+    It answers admin's probe of its bms address through no router: a bridge, like any
+    device. Being a router by its own banner made it one of the zone's gateways, whose own
+    addresses answer from the segment's edge, and the bridge went unreported (as did any
+    service of it beyond its login, reached from admin). The zone's gateway by the policy
+    (or a sensor's routes) still answers so without a finding."""
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.60", "48:8f:5a:10:40:60",
+                                          ("ssh.banner", "SSH-2.0-ROSSSH"))))
+    key = load_or_create(tmp_path / "central.key")
+    plan, _ = issue_plan(lab.db, FIELD_POLICY, "s-admin", key)
+    lab.send("s-admin", plan_id=plan.id, probes=(
+        Probe(ip="10.20.40.60", proto="tcp", port=8291, state="reachable", rtt_ms=0.3, ttl=64),
+        Probe(ip="10.20.40.60", proto="tcp", port=445, state="reachable", rtt_ms=0.3, ttl=64),
+        Probe(ip="10.20.40.1", proto="tcp", port=80, state="reachable", rtt_ms=0.3, ttl=64),
+        Probe(ip="10.20.40.1", proto="tcp", port=445, state="reachable", rtt_ms=0.3, ttl=64)))
+    evaluate(db, FIELD_POLICY)
+    direct = [v.title for v in violations(db, kind="bridging_device") if "directly" in v.title]
+    assert direct == ["router 10.20.40.60 (MikroTik RouterOS) in zone bms answers admin's sensor "
+                      "directly, through no router"]
+    # its Winbox login reached from admin is still reported as a router's; its file share
+    # is a flow into bms, as any device's (the zone's own router's is routing)
+    assert [v.kind for v in violations(db) if "10.20.40.60" in v.title and "Winbox" in v.title
+            ] == ["management_exposure"]
+    (flow,) = [v for v in violations(db, kind="unexpected_flow") if "tcp/445" in v.title]
+    assert [e["target"] for e in flow.evidence] == ["10.20.40.60"]
+
+
 def test_critical_zones_flag_unidentified_unapproved_and_from_an_empty_baseline(
         db: Database, lab: Sensors, tmp_path) -> None:
     """A rogue Raspberry Pi: a vendor, no type, present at the first evaluation. In a zone
