@@ -13,7 +13,9 @@ with evidence (their lifecycle is :mod:`central.violations`).
 - ``insecure_service``: clear-text management on a device (Telnet, FTP, HTTP login,
   SNMP answering a community from the sensor's list);
 - ``unknown_device``: a device first seen in a zone since the zone's baseline;
-- ``unapproved_device``: a device on no line of the site's approved list.
+- ``unapproved_device``: a device on no line of the site's approved list;
+- ``rogue_router``: a device advertising itself as a segment's IPv6 router that is not the
+  zone's router (a travel router, a PC sharing its connection, an attacker).
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from sqlite_utils import Database
 
 from agent import wire
 from central.policy import Policy, Zone
-from central.store import REPEATED_NAMES
+from central.store import REPEATED_NAMES, TRUSTED_SOURCES
 
 KINDS = ("unexpected_flow", "misplaced_device", "bridging_device", "insecure_service",
-         "unknown_device", "management_exposure", "unapproved_device", "vulnerable_device")
+         "unknown_device", "management_exposure", "unapproved_device", "vulnerable_device",
+         "rogue_router")
 NIS2 = {
     "unexpected_flow": "network segmentation",
     "misplaced_device": "network segmentation",
@@ -42,6 +45,7 @@ NIS2 = {
     "management_exposure": "network segmentation",
     "unapproved_device": "asset management",
     "vulnerable_device": "vulnerability handling",
+    "rogue_router": "network segmentation",
 }
 # A router's or firewall's management, reached on its own address in a zone
 MANAGEMENT = {("tcp", 22): "SSH", ("tcp", 23): "Telnet", ("tcp", 80): "HTTP",
@@ -205,6 +209,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _bridges_by_neighbour_macs(db, policy, hosts, found)
     _claims(db, policy, hosts, found)
     _off_link(db, policy, {(r["asset_id"], r["ip"]): r for r in hosts}, found)
+    _rogue_routers(db, policy, {(r["asset_id"], r["ip"]): r for r in hosts}, found)
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)
@@ -302,7 +307,7 @@ def _devices_at(current: list[dict[str, Any]], addresses: set[str]) -> set[int]:
 # the device's own word: every home router, Windows' connection sharing and a phone's
 # hotspot send one, so a home router plugged in across two zones (the bridge the checks
 # look for) made itself a zone's router and left every bridging check.
-TRUSTED_ROLES = ("route", "config")
+TRUSTED_ROLES = TRUSTED_SOURCES
 
 
 def _routed(db: Database, org: str) -> set[str]:
@@ -435,13 +440,7 @@ def _off_link(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str
     another zone, or of none (``wire.LINK_KEY``, said in the address's latest scan): it sits
     on this zone's wire, so the two zones meet at layer 2 through it, whatever the router
     allows. By its address alone it was in its own zone, and nothing was found."""
-    facts = db.query("SELECT asset_id, ip, value, sensor_id, last_seen FROM facts"
-                     " WHERE key = ?", [wire.LINK_KEY])
-    for fact in sorted(facts, key=lambda f: (":" in f["ip"], f["ip"])):  # IPv4 names it
-        row = live.get((fact["asset_id"], fact["ip"]))
-        if row is None or fact["sensor_id"] != row["last_sensor"] \
-                or fact["last_seen"] < row["last_seen"]:
-            continue  # not said in the address's latest scan: it may have moved since
+    for fact, row in _said_now(db, wire.LINK_KEY, None, live):
         try:
             link = ipaddress.ip_interface(fact["value"])
         except ValueError:
@@ -461,6 +460,43 @@ def _off_link(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str
                               "address": fact["ip"], "zone": row["zone"],
                               "segment": str(link.network), "segment_zone": segment.name,
                               "sensor": fact["sensor_id"], "at": fact["last_seen"]})
+
+
+def _said_now(db: Database, key: str, value: str | None,
+              live: dict[tuple[int, str], dict[str, Any]]
+              ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The facts of ``key`` (of ``value``, if given) said in their address's latest scan,
+    each with that address's row; IPv4 addresses first (they name a device)."""
+    out = []
+    for fact in db.query("SELECT asset_id, ip, value, source, sensor_id, last_seen FROM facts"
+                         " WHERE key = ? AND (? IS NULL OR value = ?)", [key, value, value]):
+        row = live.get((fact["asset_id"], fact["ip"]))
+        if row is not None and fact["sensor_id"] == row["last_sensor"] \
+                and fact["last_seen"] >= row["last_seen"]:  # not since moved or silent
+            out.append((fact, row))
+    return sorted(out, key=lambda pair: (":" in pair[0]["ip"], pair[0]["ip"]))
+
+
+def _rogue_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
+                   found: dict[str, Finding]) -> None:
+    """A device that advertises itself as its segment's IPv6 default router (a router
+    advertisement, the sensor heard) and is not one of the zones' routers (``live`` holds
+    none of those): every dual-stack device there sends it its traffic, by a path no
+    firewall rule governs. Home routers, phone hotspots and Windows' connection sharing
+    do it by default; a router the policy's ``gateways`` names is the zone's."""
+    for fact, row in _said_now(db, wire.ROLE_KEY, wire.DEFAULT_GATEWAY, live):
+        zone = policy.zone(row["zone"]) if row["zone"] else None
+        if zone is None or fact["source"] in TRUSTED_ROLES:
+            continue
+        key = f"rogue_router|{fact['asset_id']}|{zone.name}"
+        item = found.setdefault(key, Finding(
+            key=key, kind="rogue_router", severity="high",
+            title=f"{_label(row)} in zone {zone.name} advertises itself as the segment's "
+                  "IPv6 router, and is not the zone's router",
+            zone=zone.name, site=zone.site, asset_id=fact["asset_id"]))
+        item.evidence.append({"source": "router advertisement", "mac": row["mac"],
+                              "address": fact["ip"], "sensor": fact["sensor_id"],
+                              "at": fact["last_seen"]})
 
 
 def _insecure(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],

@@ -34,7 +34,7 @@ STATUS_FILTERS = {"open": ("open", "acknowledged"), "accepted": ("accepted",),
 DEFAULTS: dict[str, tuple[int, int]] = {
     "unexpected_flow": (4, 3), "management_exposure": (3, 4), "bridging_device": (3, 4),
     "misplaced_device": (3, 3), "insecure_service": (4, 3), "unknown_device": (2, 2),
-    "unapproved_device": (3, 2), "vulnerable_device": (3, 4),
+    "unapproved_device": (3, 2), "vulnerable_device": (3, 4), "rogue_router": (3, 4),
 }
 CRITICALITY_STEP = {"low": -1, "medium": 0, "high": 1, "critical": 1}
 DEADLINE_DAYS = {"kritisk": 14, "høj": 30, "middel": 90, "lav": 180}
@@ -48,7 +48,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "insecure_service": "Aflytning af adgangskoder og overtagelse af enheden",
                "unknown_device": "Ukendt enhed på netværket",
                "unapproved_device": "Enhed, der ikke er godkendt",
-               "vulnerable_device": "Udnyttelse af en kendt sårbarhed"},
+               "vulnerable_device": "Udnyttelse af en kendt sårbarhed",
+               "rogue_router": "Trafik omdirigeret gennem en uautoriseret router"},
         "en": {"unexpected_flow": "Unauthorised access between zones",
                "management_exposure": "Attack on network equipment's management",
                "bridging_device": "Segmentation bypassed through a device in two zones",
@@ -56,7 +57,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "insecure_service": "Credentials sniffed and the device taken over",
                "unknown_device": "An unknown device on the network",
                "unapproved_device": "A device nobody approved",
-               "vulnerable_device": "Exploitation of a known vulnerability"}},
+               "vulnerable_device": "Exploitation of a known vulnerability",
+               "rogue_router": "Traffic diverted through an unauthorised router"}},
     "measure": {
         "da": {"unexpected_flow": "Luk trafikken i firewallen, eller tillad den i zonepolitikken",
                "management_exposure": "Begræns administrationen til administrationszonen",
@@ -65,7 +67,9 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "insecure_service": "Slå tjenesten fra, eller brug en krypteret",
                "unknown_device": "Identificér enheden og dens ejer",
                "unapproved_device": "Godkend enheden med ejer, eller fjern den",
-               "vulnerable_device": "Opdatér firmwaren, eller isolér enheden"},
+               "vulnerable_device": "Opdatér firmwaren, eller isolér enheden",
+               "rogue_router": "Fjern enheden eller slå dens IPv6-routerannoncer fra; "
+                               "slå RA Guard til på switchen"},
         "en": {"unexpected_flow": "Close the flow in the firewall, or allow it in the policy",
                "management_exposure": "Restrict management to the management zone",
                "bridging_device": "Remove the device's connection to one of the zones",
@@ -73,7 +77,9 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "insecure_service": "Turn the service off, or use an encrypted one",
                "unknown_device": "Identify the device and its owner",
                "unapproved_device": "Approve the device with an owner, or remove it",
-               "vulnerable_device": "Update the firmware, or isolate the device"}},
+               "vulnerable_device": "Update the firmware, or isolate the device",
+               "rogue_router": "Remove the device or turn its IPv6 router advertisements "
+                               "off; turn RA Guard on at the switch"}},
     "status": {
         "da": {"open": "Åben", "acknowledged": "Kvitteret", "accepted": "Risiko accepteret",
                "false_positive": "Falsk positiv", "resolved": "Løst"},

@@ -43,11 +43,17 @@ SERVICE_UPSERT = (
     " extrainfo = coalesce(excluded.extrainfo, extrainfo),"
     " banner = coalesce(excluded.banner, banner), source = excluded.source,"
     " last_seen = max(last_seen, excluded.last_seen)")
+# A fact is one row whatever said it; where the sensor's own knowledge said it (its routes,
+# its VLAN configuration: a segment's router) that source stays, so a router that also
+# advertises itself is not taken for a device's own word (detectors.TRUSTED_ROLES)
+TRUSTED_SOURCES = ("route", "config")
 FACT_UPSERT = (
     "INSERT INTO facts (asset_id, key, value, source, ip, sensor_id, first_seen, last_seen)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id, key, value, ip)"
     " DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),"
-    " sensor_id = excluded.sensor_id")
+    " sensor_id = excluded.sensor_id,"
+    " source = CASE WHEN excluded.source IN ('route', 'config') THEN excluded.source"
+    " ELSE source END")
 IDENTITY_UPDATE = (
     "UPDATE assets SET device_type = ?, vendor = ?, product = ?, model = ?, version = ?, os = ?,"
     " cpe = ?, identity_confidence = ?, identity_evidence = ?, identity_conflicts = ?,"

@@ -554,7 +554,8 @@ def _lldp_med(params: dict[str, str]) -> Any:
 
 def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -> list[bytes]:
     """The broadcast and multicast frames a device sends unasked: a DHCP request (hostname,
-    vendor class, parameter list), LLDP, CDP. Built with scapy to the real formats."""
+    vendor class, parameter list), LLDP, CDP, an IPv6 router advertisement. Built with
+    scapy to the real formats."""
     from scapy.layers.l2 import Ether
 
     frames: list[bytes] = []
@@ -612,9 +613,33 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
                 / CDPv2_HDR(msg=[CDPMsgDeviceID(val=params.get("cdp_id", "SEP").encode()),
                                  CDPMsgPlatform(val=params["cdp_platform"].encode()),
                                  CDPMsgAddr(addr=[CDPAddrRecordIPv4(addr=address)])])))
+        elif kind == "ra":
+            frames.append(router_advertisement(mac, params.get("ra_prefix", "fd99::")))
         elif kind == "hostile":
             frames.extend(hostile_frames(mac))
     return frames
+
+
+def router_advertisement(mac: str, prefix: str) -> bytes:
+    """An IPv6 router advertisement from the device's link-local address, offering itself
+    as default router and a /64 to configure addresses from: what a travel router, a
+    phone's hotspot or Windows' connection sharing sends."""
+    from scapy.layers.inet6 import (
+        ICMPv6ND_RA,
+        ICMPv6NDOptPrefixInfo,
+        ICMPv6NDOptSrcLLAddr,
+        IPv6,
+    )
+    from scapy.layers.l2 import Ether
+
+    octets = bytearray(bytes.fromhex(mac.replace(":", "")))
+    octets[0] ^= 0x02  # the EUI-64 interface identifier (RFC 4291, appendix A)
+    eui = octets[:3] + b"\xff\xfe" + octets[3:]
+    link_local = "fe80::" + ":".join(eui[i:i + 2].hex() for i in range(0, 8, 2))
+    return bytes(Ether(src=mac, dst="33:33:00:00:00:01")
+                 / IPv6(src=link_local, dst="ff02::1", hlim=255)
+                 / ICMPv6ND_RA(routerlifetime=1800) / ICMPv6NDOptSrcLLAddr(lladdr=mac)
+                 / ICMPv6NDOptPrefixInfo(prefix=prefix, prefixlen=64))
 
 
 async def _repeat(interval: float, send: Any) -> None:

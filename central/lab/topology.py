@@ -170,6 +170,9 @@ class Lab:
         # runs on link-local addresses, unusable for a second or two while 'tentative'
         for scope in ("default", "all"):
             netns.sysctl(name, f"net.ipv6.conf.{scope}.accept_dad", "0", check=False)
+            # the lab's addresses and routes are its own: a lab device's rogue router
+            # advertisement is heard by the sensors, and re-routes nobody
+            netns.sysctl(name, f"net.ipv6.conf.{scope}.accept_ra", "0", check=False)
         return name
 
     def build(self) -> None:

@@ -679,6 +679,38 @@ def test_a_home_router_that_advertises_itself_for_ipv6_is_still_a_bridge(
     assert f"MAC {fritz} answers in zones admin and bms" in _bridges(db)
 
 
+def test_a_device_that_advertises_itself_as_the_ipv6_router_is_a_rogue_router(
+        db: Database, lab: Sensors) -> None:
+    """A travel router or a PC sharing its connection in admin sends IPv6 router
+    advertisements: every dual-stack device in the zone takes it as its router, and its
+    traffic leaves by a path no firewall rule governs. It is not the zone's router (the
+    sensor's routes name 10.20.10.1), so it is a rogue router. The zone's own router
+    advertising itself is not, nor is a router the policy names. (The router's
+    advertisement heard before the sensor's routes named it once kept the fact's source,
+    and the zone's own router was reported, and left among the bridging checks.)"""
+    travel = "3c:a6:2f:10:20:77"
+    advertised = ("net.role", "default-gateway", "passive")
+    lab.send("s-admin", assets=(
+        # the zone's router advertises itself too, heard before the sensor's routes name it
+        *ADMIN, _asset("10.20.10.1", "00:00:0c:14:0a:01", advertised, ROUTE),
+        _asset("10.20.10.77", travel, advertised)))
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.254", "00:1b:17:10:40:fe", advertised)))
+    evaluate(db, FIELD_POLICY_254)
+    (rogue,) = violations(db, kind="rogue_router")
+    assert rogue.title.startswith("device 10.20.10.77 ") and "admin" in rogue.title, rogue.title
+    assert (rogue.zone, rogue.severity) == ("admin", "high")
+    assert rogue.evidence[0]["mac"] == travel and rogue.evidence[0]["source"] == (
+        "router advertisement")
+    # the store keeps a trusted source over the device's own word: the SQL names the same
+    from central.store import FACT_UPSERT, TRUSTED_SOURCES
+
+    assert all(f"'{source}'" in FACT_UPSERT for source in TRUSTED_SOURCES)
+    # in the risk register, in Danish, with a measure
+    from central.register import WORDS
+
+    assert WORDS["measure"]["da"]["rogue_router"] and WORDS["threat"]["en"]["rogue_router"]
+
+
 def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
     from agent import scan
     from scanners.observations import HostReply

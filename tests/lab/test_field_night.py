@@ -6,7 +6,8 @@ its evidence:
 - a camera with two NICs (consecutive MACs, the same pages on both) in two zones, which
   also answers the office's probe of its camera-zone address by its office leg (a TTL no
   router lowered);
-- a Raspberry Pi that nobody approved (the municipality's list is imported);
+- a Raspberry Pi that nobody approved (the municipality's list is imported), sharing its
+  connection: it advertises itself as the office's IPv6 router;
 - SSH on a firewall's own address, reachable from the office (a management exposure);
 - RTSP that the router closes over IPv4 and leaves open over IPv6;
 - a camera plugged into an office socket with its camera zone address (heard on the office
@@ -70,9 +71,11 @@ SPEC = LabSpec(
                    services=(silent(135), silent(445),
                              chatter("dhcp", hostname="RH-PC017", vendor_class="MSFT 5.0",
                                      params=WINDOWS_DHCP_PARAMS))),
+        # sharing its connection: it advertises itself as the office's IPv6 router
         DeviceSpec(name="rogue-pi", segment="office", host=50, mac="b8:27:eb:76:01:50",
                    vendor="Raspberry Pi Foundation", device_type="unknown",
-                   services=(banner(22, "SSH-2.0-OpenSSH_9.2p1 Raspbian-2\r\n"),)),
+                   services=(banner(22, "SSH-2.0-OpenSSH_9.2p1 Raspbian-2\r\n"),
+                             chatter("ra", ra_prefix="fd99:76::"))),
         # two NICs, one in each zone: neighbouring MACs and the same page on both
         DeviceSpec(name="lobby-camera", segment="cameras", host=20, mac="ac:cc:8e:76:02:20",
                    vendor="Axis Communications AB", device_type="camera",
@@ -164,6 +167,8 @@ def _wanted(found: list[dict[str, Any]]) -> dict[str, bool]:
                                          for v in found),
         "unapproved pi": any(v["kind"] == "unapproved_device" and "b8:27:eb:76:01:50"
                              in json.dumps(v) for v in found),
+        "pi advertising itself as router": any(v["kind"] == "rogue_router" and "10.76.1.50"
+                                               in v["title"] for v in found),
         "firewall ssh": any(v["kind"] == "management_exposure" and "10.76.2.254"
                             in json.dumps(v["evidence"]) for v in found),
         "rtsp over ipv6": any("554" in v["title"] and any(
@@ -237,7 +242,8 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     # answers SSH on both its names (IPv4 and IPv6), each an exposure
     assert sorted(v["kind"] for v in found) == sorted(
         ["bridging_device", "bridging_device", "unapproved_device", "management_exposure",
-         "management_exposure", "unexpected_flow", "misplaced_device", "misplaced_device"]), [
+         "management_exposure", "unexpected_flow", "misplaced_device", "misplaced_device",
+         "rogue_router"]), [
         (v["kind"], v["title"]) for v in found]
     for violation in found:
         assert violation["evidence"], violation
