@@ -335,8 +335,10 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
             hosts.setdefault(six, HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive"))
             if six in host.ip6 and link.network6 is not None \
                     and IPAddress(six) not in link.network6:  # sent from on the link
-                observed.setdefault(six, []).append(
-                    Observation(wire.LINK_KEY, f"{link.ip6}/{link.network6.prefixlen}", "link"))
+                seen6 = observed.setdefault(six, [])
+                mark6 = Observation(wire.LINK_KEY, f"{link.ip6}/{link.network6.prefixlen}",
+                                    "link")
+                seen6.extend([mark6] if mark6 not in seen6 else [])
         strangers = off_link(host, link)
         usable = functools.partial(_usable, wanted, strangers)
         # its last address may be the other subnet's: its home is then its own here

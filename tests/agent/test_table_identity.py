@@ -106,3 +106,20 @@ def test_the_technician_s_table_says_which_addresses_are_another_subnet_s(capsys
     assert "another subnet" in shown.split("10.76.2.77", 1)[1].split("\n", 1)[0]
     assert "another subnet" not in shown.split("10.76.1.30", 1)[1].split("\n", 1)[0]
     assert "1 address(es) of another subnet heard on this wire" in " ".join(shown.split())
+
+
+def test_a_device_heard_twice_from_another_prefix_is_marked_once() -> None:
+    """The scan folds in what it heard before probing and again after: a device on the
+    wire with another zone's IPv6 address (NDP) carries the link's mark once, not twice."""
+    from agent.scan import _merge_passive
+    from scanners.passive import PassiveHost
+
+    link = Interface(name="eth0", mac="02:00:00:76:01:fa", ip="10.76.1.250",
+                     network=IPNetwork("10.76.1.0/24"), ip6="fd76:1::fa",
+                     network6=IPNetwork("fd76:1::/64"))
+    camera = PassiveHost(mac="ac:cc:8e:76:02:77", ip6={"fd76:2::4d"})
+    hosts: dict = {}
+    observed: dict = {}
+    for _ in range(2):
+        _merge_passive({camera.mac: camera}, set(), hosts, observed, link)
+    assert observed["fd76:2::4d"] == [Observation("net.link", "fd76:1::fa/64", "link")]
