@@ -219,14 +219,14 @@ def assets_json(assets: Sequence[Asset]) -> str:
 
 
 def print_assets(assets: Sequence[Asset], *, title: str) -> None:
-    from agent.wire import LINK_KEY
+    from agent.scan import heard_off_link
 
     table = terminal.table(title, ("address", "MAC", "vendor (OUI)", "type", "named by",
                                    "open ports", "services"))
     strangers = 0
     for a, identity in zip(assets, identities(assets), strict=True):
         vendor = "(random MAC)" if a.mac_random else (a.mac_vendor or "")
-        away = any(o.key == LINK_KEY for o in a.observations)
+        away = heard_off_link(a.observations)
         strangers += away
         services = ", ".join(
             f"{s.port}/{s.proto} {s.name or ''} {s.product or ''} {s.version or ''}".strip()

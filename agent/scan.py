@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from netaddr import IPAddress, IPSet
+from netaddr import IPAddress, IPNetwork, IPSet
 
 from agent import wire
 from agent.wire import Asset, Observation, Service
@@ -189,7 +189,7 @@ class _Scan:
             return
         self.ports = await probe_ports(
             {ip: self.hosts[ip].rtt_s for ip in probe_targets(self.hosts)
-             if not _off_link_mark(self.observed.get(ip, ()))},
+             if not heard_off_link(self.observed.get(ip, ()))},
             tcp_ports=profile.tcp_ports,
             udp_ports=profile.udp_ports,
             scope=self.scope,
@@ -335,22 +335,28 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
             hosts.setdefault(six, HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive"))
             if six in host.ip6 and link.network6 is not None \
                     and IPAddress(six) not in link.network6:  # sent from on the link
-                seen6 = observed.setdefault(six, [])
-                mark6 = Observation(wire.LINK_KEY, f"{link.ip6}/{link.network6.prefixlen}",
-                                    "link")
-                seen6.extend([mark6] if mark6 not in seen6 else [])
+                _keep(observed.setdefault(six, []), [_link_mark(link.ip6, link.network6)])
         strangers = off_link(host, link)
         usable = functools.partial(_usable, wanted, strangers)
         # its last address may be the other subnet's: its home is then its own here
         home = min(filter(usable, host.own), default=None) if host.ip in strangers else None
         home = home or host.home(usable)
-        mark = Observation(wire.LINK_KEY, f"{link.ip}/{link.network.prefixlen}", "link")
         for address in dict.fromkeys(a for a in (*strangers, home) if a is not None):
             hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0,
                                                 source="passive"))
-            seen = observed.setdefault(address, [])
-            on = [mark] if address in strangers else []
-            seen.extend(o for o in (*host.said(), *claims(host), *on) if o not in seen)
+            on = [_link_mark(link.ip, link.network)] if address in strangers else []
+            _keep(observed.setdefault(address, []), [*host.said(), *claims(host), *on])
+
+
+def _keep(seen: list[Observation], more: Iterable[Observation]) -> None:
+    """Add to what an address said what it did not say already."""
+    seen.extend(o for o in more if o not in seen)
+
+
+def _link_mark(ip: object, network: IPNetwork) -> Observation:
+    """The mark of an address heard on this link from another subnet: the sensor's address
+    there, with the link's prefix (``wire.LINK_KEY``)."""
+    return Observation(wire.LINK_KEY, f"{ip}/{network.prefixlen}", "link")
 
 
 def _usable(wanted: set[str], away: list[str], address: str) -> bool:
@@ -361,9 +367,10 @@ def _usable(wanted: set[str], away: list[str], address: str) -> bool:
 MAX_OFF_LINK = 4  # a device sending from many subnets' addresses (spoofing ARP) is shown by four
 
 
-def _off_link_mark(observed: Iterable[Observation]) -> bool:
-    """Heard on this link from another subnet's address: a probe to that address would go
-    through the router, not to the device on this wire, so it is not probed."""
+def heard_off_link(observed: Iterable[Observation]) -> bool:
+    """Whether an address carries the link's mark (heard on this link from another
+    subnet's address): a probe to it would go through the router, not to the device on this
+    wire, so it is not probed; the technician's table says so."""
     return any(o.key == wire.LINK_KEY for o in observed)
 
 

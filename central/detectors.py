@@ -146,11 +146,11 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     # its other legs' addresses) each was a false bridge at every site with VLANs. A router
     # known only by its identity is not among them: a home router plugged in across two
     # zones is the bridge this check is for.
-    routers = _devices_at(current, _named_gateways(policy) | routed)
+    trusted = _named_gateways(policy) | routed
+    routers = _devices_at(current, trusted)
     # their addresses: answering from the segment's edge is their job (one known only by
     # its identity answering so is a device with a leg here, as any other)
-    edges = _named_gateways(policy) | routed | {
-        row["ip"] for row in current if row["asset_id"] in routers}
+    edges = _with_other_names(current, trusted)
 
     reached = latest_reach(db, policy.org)
     _direct_answers(policy, reached, edges, asset_of_ip, found)
@@ -205,11 +205,12 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
 
     live = {(r["asset_id"], r["ip"]): r for r in current}
     hosts = [r for r in current if r["asset_id"] not in routers]
-    _bridges_by_fact(db, policy, {(r["asset_id"], r["ip"]): r for r in hosts}, found)
+    live_hosts = {(r["asset_id"], r["ip"]): r for r in hosts}
+    _bridges_by_fact(db, policy, live_hosts, found)
     _bridges_by_neighbour_macs(db, policy, hosts, found)
     _claims(db, policy, hosts, found)
-    _off_link(db, policy, {(r["asset_id"], r["ip"]): r for r in hosts}, found)
-    _rogue_routers(db, policy, {(r["asset_id"], r["ip"]): r for r in hosts}, found)
+    _off_link(db, policy, live_hosts, found)
+    _rogue_routers(db, policy, live_hosts, found)
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)
@@ -287,8 +288,12 @@ def gateways_of(policy: Policy, current: list[dict[str, Any]], routed: set[str])
     """The zones' routers' own addresses: named in the policy, identified as a router or
     firewall, or reported by a sensor as its segment's default gateway."""
     seen = {row["ip"] for row in current if row.get("device_type") in GATEWAY_TYPES}
-    known = _named_gateways(policy) | seen | routed
-    # a gateway's other names: its IPv6 address (or another leg) is the same device's own
+    return _with_other_names(current, _named_gateways(policy) | seen | routed)
+
+
+def _with_other_names(current: list[dict[str, Any]], known: set[str]) -> set[str]:
+    """``known`` addresses and their devices' other names: a gateway's IPv6 address (or
+    another leg) is the same device's own."""
     devices = _devices_at(current, known)
     return known | {row["ip"] for row in current if row["asset_id"] in devices}
 
@@ -302,22 +307,17 @@ def _devices_at(current: list[dict[str, Any]], addresses: set[str]) -> set[int]:
     return {row["asset_id"] for row in current if row["ip"] in addresses}
 
 
-# Where a sensor's word that an address is its segment's default gateway comes from: its
-# own routing table, or the VLAN it was configured with. A router advertisement (IPv6) is
-# the device's own word: every home router, Windows' connection sharing and a phone's
-# hotspot send one, so a home router plugged in across two zones (the bridge the checks
-# look for) made itself a zone's router and left every bridging check.
-TRUSTED_ROLES = TRUSTED_SOURCES
-
-
 def _routed(db: Database, org: str) -> set[str]:
     """The addresses ``org``'s sensors report as their segment's default gateway, from their
-    own routes or configuration (``TRUSTED_ROLES``)."""
+    own routes or configuration (``store.TRUSTED_SOURCES``). A router advertisement (IPv6)
+    is the device's own word: every home router, Windows' connection sharing and a phone's
+    hotspot send one, so a home router plugged in across two zones (the bridge the checks
+    look for) made itself a zone's router and left every bridging check."""
     return {r[0] for r in db.execute(
         "SELECT f.ip FROM facts f JOIN assets a ON a.id = f.asset_id JOIN sites t"
         " ON t.id = a.site_id WHERE f.key = ? AND f.value = ? AND t.org_id = ?"
         " AND f.source IN (SELECT value FROM json_each(?))",
-        [wire.ROLE_KEY, wire.DEFAULT_GATEWAY, org, json.dumps(TRUSTED_ROLES)]).fetchall()}
+        [wire.ROLE_KEY, wire.DEFAULT_GATEWAY, org, json.dumps(TRUSTED_SOURCES)]).fetchall()}
 
 
 def _exposure(result: dict[str, Any], source: str, target: Zone, service: str,
@@ -486,7 +486,7 @@ def _rogue_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dic
     do it by default; a router the policy's ``gateways`` names is the zone's."""
     for fact, row in _said_now(db, wire.ROLE_KEY, wire.DEFAULT_GATEWAY, live):
         zone = policy.zone(row["zone"]) if row["zone"] else None
-        if zone is None or fact["source"] in TRUSTED_ROLES:
+        if zone is None or fact["source"] in TRUSTED_SOURCES:
             continue
         key = f"rogue_router|{fact['asset_id']}|{zone.name}"
         item = found.setdefault(key, Finding(

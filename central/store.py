@@ -45,7 +45,7 @@ SERVICE_UPSERT = (
     " last_seen = max(last_seen, excluded.last_seen)")
 # A fact is one row whatever said it; where the sensor's own knowledge said it (its routes,
 # its VLAN configuration: a segment's router) that source stays, so a router that also
-# advertises itself is not taken for a device's own word (detectors.TRUSTED_ROLES)
+# advertises itself is not taken for a device's own word (detectors._routed)
 TRUSTED_SOURCES = ("route", "config")
 FACT_UPSERT = (
     "INSERT INTO facts (asset_id, key, value, source, ip, sensor_id, first_seen, last_seen)"

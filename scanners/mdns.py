@@ -118,7 +118,6 @@ def _own_or_repeated(found: dict[str, list[Found]], about: dict[str, dict[Found,
     two legs names its other address); about several, or one that is not its name, they are
     a reflector's or a sleep proxy's, and none is."""
     for sender, said in about.items():
-        own = (o.value for o in found.get(sender, ()) if o.key == "mdns.hostname")
-        if not repeats_others(said.values(), own):
+        if not repeats_others(said.values(), found.get(sender, ())):
             kept = found.setdefault(sender, [])
             kept.extend(entry for entry in said if entry not in kept)

@@ -160,8 +160,7 @@ class PassiveHost:
     def repeats(self) -> bool:
         """It said in mDNS what several other hosts hold, or one not of its own name: a
         reflector or a sleep proxy."""
-        return repeats_others(self.about.values(),
-                              (o.value for o in self.observations if o.key == "mdns.hostname"))
+        return repeats_others(self.about.values(), self.observations)
 
     def said(self) -> list[Observation]:
         """Everything it said of itself (see the class)."""

@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from fingerprints.observation import CLAIM_KEY, DEFAULT_GATEWAY, ROLE_KEY
+from fingerprints.observation import CLAIM_KEY, DEFAULT_GATEWAY, ROLE_KEY, Observation
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -70,14 +70,14 @@ class Heard:
     local: bool = False
 
 
-def repeats_others(about: Iterable[str], own: Iterable[str] = ()) -> bool:
+def repeats_others(about: Iterable[str], said: Iterable[Observation] = ()) -> bool:
     """Whether what a sender said in mDNS of hosts not its own (``Heard.about``) was about
-    several of them, or about one whose name is not the one it announces for itself
-    (``own``, its mdns.hostname values): a reflector's or a sleep proxy's words, none of them
-    its own. About one host of its own name, it is a device with two legs naming its other
-    address (one announces itself by one name on every leg)."""
+    several of them, or about one whose name is not the one it announces for itself (its
+    mdns.hostname among what it ``said`` of itself): a reflector's or a sleep proxy's words,
+    none of them its own. About one host of its own name, it is a device with two legs
+    naming its other address (one announces itself by one name on every leg)."""
     hosts = {_bare_host(name) for name in about}
-    names = {_bare_host(name) for name in own}
+    names = {_bare_host(o.value) for o in said if o.key == "mdns.hostname"}
     return len(hosts) > 1 or bool(names and hosts - names)
 
 
@@ -263,9 +263,10 @@ def parse(frame: bytes) -> list[Heard]:
     # scapy reads a truncated field as b'' (an ARP sender of "b''"): keep only what is a
     # real MAC and a real address
     heard = [h for h in heard if _MAC_RE.match(h.mac) and (h.ip is None or _is_address(h.ip))]
-    if _link_scoped(frame):
-        heard = [replace(h, local=True) if h.ip and not h.claimed and ":" not in h.ip
-                 and h.mac == mac_text(frame[6:12]) else h for h in heard]
+    if _link_scoped(frame):  # the frame's sender, by its own address, is on this wire
+        sender = mac_text(frame[6:12])
+        heard = [replace(h, local=True) if h.mac == sender and h.ip and not h.claimed
+                 and ":" not in h.ip else h for h in heard]
     return heard
 
 
