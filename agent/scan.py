@@ -338,8 +338,10 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
                 _keep(observed.setdefault(six, []), [_link_mark(link.ip6, link.network6)])
         strangers = off_link(host, link)
         usable = functools.partial(_usable, wanted, strangers)
-        # its last address may be the other subnet's: its home is then its own here
-        home = min(filter(usable, host.own), default=None) if host.ip in strangers else None
+        # its home is an address of this link where it has one: the last it sent from may
+        # be another subnet's (one it also holds, or the one it held on its last network)
+        here = [a for a in host.own if usable(a) and IPAddress(a) in link.network]
+        home = host.ip if host.ip in here else min(here, default=None)
         home = home or host.home(usable)
         for address in dict.fromkeys(a for a in (*strangers, home) if a is not None):
             hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0,

@@ -271,13 +271,17 @@ def parse(frame: bytes) -> list[Heard]:
 
 
 def _link_scoped(frame: bytes) -> bool:
-    """A frame that never crossed a router: ARP, or IPv4 to the broadcast MAC or address or
-    to a link-local multicast group (224.0.0.0/24, mDNS's). A unicast datagram (an SSDP
-    answer, a DHCP message a relay forwards) or one to a routable group may have been
-    forwarded, with the sender's address and the router's MAC."""
+    """A frame whose sender holds its address on this wire: ARP to everyone (asking for a
+    neighbour, announcing itself), or IPv4 to the broadcast MAC or address or to a
+    link-local multicast group (224.0.0.0/24, mDNS's). A unicast datagram (an SSDP answer,
+    a DHCP message a relay forwards) or one to a routable group may have been forwarded,
+    with the sender's address and the router's MAC. Unicast ARP names an address it does
+    not show held: a laptop checking for the router of the network it last joined (RFC
+    4436) asks from the address it held there, and a router with proxy ARP answers for
+    other subnets' addresses with its own MAC."""
     ethertype = struct.unpack_from("!H", frame, 12)[0]  # parse() checked the length
     if ethertype == ETH_ARP:
-        return True
+        return frame[:6] == BROADCAST
     if ethertype != ETH_IPV4 or len(frame) < 34:
         return False
     target = frame[30:34]
