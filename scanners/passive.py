@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netaddr import IPAddress
+
 from fingerprints.observation import CLAIM_KEYS, Observation, claim_key
 from scanners.netinfo import Interface
 from scanners.passive_parse import (
@@ -240,6 +242,12 @@ def _bind(host: PassiveHost, ip: str, *, claimed: bool, scope: Scope, local: boo
             host.own.add(ip)
         if local and len(host.local) < MAX_SENDERS:
             host.local.add(ip)
+    elif local and not scope.excludes(ip) and not IPAddress(ip).is_link_local() \
+            and len(host.local) < MAX_SENDERS:
+        # held on this wire, outside what may be probed (a camera at its factory address):
+        # seen, never probed (agent.scan.off_link). An automatic 169.254 address is of
+        # every link, and an excluded one the operator asked never to be touched.
+        host.local.add(ip)
 
 
 def _observe(host: PassiveHost, entry: Observation, telling: Telling | None,

@@ -87,6 +87,10 @@ class Scope:
         address = IPAddress(ip)
         return address in self.include and address not in self.exclude
 
+    def excludes(self, ip: str | IPAddress) -> bool:
+        """Whether the operator excluded the address: never probed, and never reported."""
+        return IPAddress(ip) in self.exclude
+
     def allows_mac(self, mac: str | None) -> bool:
         if mac is None:
             return True

@@ -553,9 +553,9 @@ def _lldp_med(params: dict[str, str]) -> Any:
 
 
 def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -> list[bytes]:
-    """The broadcast and multicast frames a device sends unasked: a DHCP request (hostname,
-    vendor class, parameter list), LLDP, CDP, an IPv6 router advertisement. Built with
-    scapy to the real formats."""
+    """The frames a device sends unasked: a DHCP request (hostname, vendor class, parameter
+    list), LLDP, CDP, an IPv6 router advertisement, ARP for its gateway, a laptop's check
+    for its last network's router. Built with scapy to the real formats."""
     from scapy.layers.l2 import Ether
 
     frames: list[bytes] = []
@@ -615,6 +615,17 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
                                  CDPMsgAddr(addr=[CDPAddrRecordIPv4(addr=address)])])))
         elif kind == "ra":
             frames.append(router_advertisement(mac, params.get("ra_prefix", "fd99::")))
+        elif kind == "arp":  # asking everyone for its gateway: a static address in use
+            from scapy.layers.l2 import ARP
+
+            frames.append(bytes(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(
+                op=1, hwsrc=mac, psrc=address, pdst=params["arp_for"])))
+        elif kind == "dna":  # a laptop checking for the router of the network it last joined
+            from scapy.layers.l2 import ARP  # (RFC 4436): unicast, from the address it held
+
+            frames.append(bytes(Ether(src=mac, dst=params["dna_router_mac"]) / ARP(
+                op=1, hwsrc=mac, psrc=params["dna_from"], hwdst=params["dna_router_mac"],
+                pdst=params["dna_router"])))
         elif kind == "hostile":
             frames.extend(hostile_frames(mac))
     return frames

@@ -123,3 +123,97 @@ def test_a_device_heard_twice_from_another_prefix_is_marked_once() -> None:
     for _ in range(2):
         _merge_passive({camera.mac: camera}, set(), hosts, observed, link)
     assert observed["fd76:2::4d"] == [Observation("net.link", "fd76:1::fa/64", "link")]
+
+
+def _heard_on_office(frames: list, scope: tuple[str, ...] = ("10.76.0.0/16",),
+                     exclude: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """Real frames through the listener's parser, its collection and the scan's merge, as
+    the office sensor (10.76.1.250/24) folds them in; the sensor's targets reach the other
+    zones through the router."""
+    from agent.scan import _merge_passive
+    from scanners.passive import collect
+    from scanners.passive_parse import parse
+    from scanners.scope import Scope
+
+    heard = [h for f in frames for h in parse(bytes(f))]
+    passive = collect(heard, scope=Scope.from_strings(list(scope), exclude=list(exclude)))
+    wanted = {str(a) for a in IPNetwork("10.76.0.0/22")}
+    hosts: dict = {}
+    observed: dict = {}
+    _merge_passive(passive, wanted, hosts, observed, OFFICE)
+    return hosts, observed
+
+
+def _marked(observed: dict) -> set[str]:
+    return {ip for ip, said in observed.items() if any(o.key == "net.link" for o in said)}
+
+
+def test_a_laptop_checking_for_its_last_network_is_not_on_the_wire_with_that_address() -> None:
+    """A Mac or iPhone joining a network first asks, by unicast ARP to the router it
+    remembers (RFC 4436, DNAv4), from the address it held there. That router's MAC is
+    unknown to this switch, so the ARP is flooded and the sensor hears it. A laptop come
+    from the camera zone's Wi-Fi was then 'on the office wire with a camera zone address':
+    a misplaced device of high severity, for an address it never used here. The check
+    names an address, it does not hold it: only ARP sent to everyone (a request for a
+    gateway, an announcement) shows an address held on this wire. The laptop is reported
+    at the office address it then took, and what it said goes there."""
+    from scapy.layers.l2 import ARP, Ether
+
+    laptop, old_router = "f0:18:98:76:01:40", "00:00:0c:76:02:01"
+    frames = [
+        Ether(src=laptop, dst=old_router) / ARP(op=1, hwsrc=laptop, psrc="10.76.2.140",
+                                                hwdst=old_router, pdst="10.76.2.1"),
+        Ether(src=laptop, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=laptop, psrc="10.76.1.40",
+                                                         pdst="10.76.1.1")]
+    hosts, observed = _heard_on_office(frames)
+    assert _marked(observed) == set()
+    assert hosts["10.76.1.40"].mac == laptop
+    # the order the frames came in does not matter
+    hosts, observed = _heard_on_office(frames[::-1])
+    assert _marked(observed) == set() and hosts["10.76.1.40"].mac == laptop
+
+
+def test_a_router_answering_arp_for_other_subnets_is_not_on_the_wire_with_them() -> None:
+    """A router with proxy ARP on (Cisco's default) answers a host that asks for another
+    subnet's address (a PC with too wide a mask) with its own MAC and that address. The
+    router was then on the office wire 'with' the camera zone's addresses. An answer to
+    one asker is no announcement: only ARP sent to everyone marks an address."""
+    from scapy.layers.l2 import ARP, Ether
+
+    pc, router = "d0:43:1e:76:01:31", "00:00:0c:76:01:01"
+    frames = [
+        Ether(src=router, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=router, psrc="10.76.1.1",
+                                                         pdst="10.76.1.31"),
+        Ether(src=pc, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=pc, psrc="10.76.1.31",
+                                                     pdst="10.76.2.20"),
+        Ether(src=router, dst=pc) / ARP(op=2, hwsrc=router, psrc="10.76.2.20", hwdst=pc,
+                                        pdst="10.76.1.31")]
+    hosts, observed = _heard_on_office(frames)
+    assert _marked(observed) == set()
+    assert hosts["10.76.1.1"].mac == router and hosts["10.76.1.31"].mac == pc
+
+
+def test_a_device_on_the_wire_outside_the_sensor_s_scope_is_reported_and_never_probed() -> None:
+    """With the default scope (the sensor's own subnet), a camera at its factory address
+    (192.168.1.64) or a camera zone camera in an office socket, heard asking for its
+    gateway on the office wire, was dropped: the scope said what may be probed, and so,
+    by accident, what may be seen. It is on this wire: it is reported, with the link's
+    mark (which keeps it from every probe). Addresses the operator excluded stay unseen,
+    and so does an automatic address (169.254/16: no DHCP answer yet), which is of every
+    link."""
+    from scapy.layers.l2 import ARP, Ether
+
+    from agent.scan import heard_off_link
+
+    def asking(mac: str, address: str, gateway: str) -> object:
+        return Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=mac, psrc=address,
+                                                              pdst=gateway)
+
+    frames = [asking("44:19:b6:00:00:64", "192.168.1.64", "192.168.1.1"),
+              asking("ac:cc:8e:76:02:77", "10.76.2.77", "10.76.2.1"),
+              asking("00:80:f4:00:00:09", "172.16.0.9", "172.16.0.1"),
+              asking("d0:43:1e:76:01:99", "169.254.7.9", "169.254.255.255")]
+    hosts, observed = _heard_on_office(frames, scope=("10.76.1.0/24",), exclude=("172.16.0.0/24",))
+    assert _marked(observed) == {"192.168.1.64", "10.76.2.77"}
+    assert set(hosts) == {"192.168.1.64", "10.76.2.77"}
+    assert all(heard_off_link(observed[ip]) for ip in hosts)

@@ -12,10 +12,13 @@ its evidence:
 - RTSP that the router closes over IPv4 and leaves open over IPv6;
 - a camera plugged into an office socket with its camera zone address (heard on the office
   wire, found by no probe of the office subnet);
+- a camera left at its factory address, outside every zone and the sensors' scope;
 
 and nothing reported for the router's own addresses answering, nor for what is there by
-design: the router is on a stick (one MAC on both segments), and an mDNS reflector in the
-office announces itself and repeats the recorder's announcement from its own address.
+design: the router is on a stick (one MAC on both segments), an mDNS reflector in the
+office announces itself and repeats the recorder's announcement from its own address, and
+a Mac come from the camera zone checks for that zone's router from the address it held
+there.
 Real parts throughout:
 namespaces, nftables, Mosquitto, the central and the agent daemons as processes."""
 
@@ -62,7 +65,11 @@ SPEC = LabSpec(
     segments=(SegmentSpec(name="office", cidr="10.76.1.0/24", router_mac=ROUTER_MAC,
                           cidr6="fd76:1::/64"),
               SegmentSpec(name="cameras", cidr="10.76.2.0/24", router_mac=ROUTER_MAC,
-                          cidr6="fd76:2::/64")),
+                          cidr6="fd76:2::/64"),
+              # a factory's default subnet, in no zone and outside the sensors' scope, on a
+              # wire of its own (no device's socket)
+              SegmentSpec(name="factory", cidr="192.168.1.0/24", router_mac=ROUTER_MAC,
+                          sensor=False)),
     devices=(
         DeviceSpec(name="office-pc", segment="office", host=30, mac="d0:43:1e:76:01:30",
                    vendor="Dell Inc.", device_type="workstation",
@@ -103,6 +110,21 @@ SPEC = LabSpec(
                    services=(udp(5353, "mdns", services="_axis-video._tcp",
                                  instance="AXIS M3045-V - ACCC8E760277",
                                  hostname="axis-accc8e760277", address="10.76.2.77"),)),
+        # a camera installed at its factory address, asking the cameras' wire for its
+        # factory gateway: outside every zone and the sensors' scope
+        DeviceSpec(name="factory-camera", segment="factory", host=64, socket="cameras",
+                   mac="44:19:b6:00:01:64",
+                   vendor="Hangzhou Hikvision Digital Technology Co.,Ltd.", device_type="camera",
+                   services=(chatter("arp", arp_for="192.168.1.1"),)),
+        # a Mac come from the camera zone's Wi-Fi checks, by unicast ARP from the address
+        # it held there, for that network's gateway (RFC 4436), flooded by the switch: it
+        # is in the office, with an office address, and nowhere else
+        DeviceSpec(name="roaming-mac", segment="office", host=40, mac="f0:18:98:76:01:40",
+                   vendor="Apple, Inc.", device_type="workstation",
+                   services=(chatter("dhcp,dna", hostname="Annes-MacBook-Pro",
+                                     params="1,121,3,6,15,108,114,119,252,95,44,46",
+                                     dna_from="10.76.2.140", dna_router="10.76.2.1",
+                                     dna_router_mac="00:1b:17:76:02:01"),)),
         DeviceSpec(name="camera-firewall", segment="cameras", host=254, mac="00:1b:17:76:02:fe",
                    vendor="Palo Alto Networks", device_type="firewall",
                    services=(banner(22, "SSH-2.0-OpenSSH_8.4\r\n"),)),
@@ -141,6 +163,8 @@ APPROVED = ("mac,owner,type\n"
             "ac:cc:8e:76:02:21,Facilities,camera\n"
             "44:19:b6:76:02:30,Facilities,video_recorder\n"
             "ac:cc:8e:76:02:77,Facilities,camera\n"
+            "44:19:b6:00:01:64,Facilities,camera\n"
+            "f0:18:98:76:01:40,IT,workstation\n"
             "00:1b:17:76:02:fe,IT,firewall\n"
             f"{ROUTER_MAC},IT,router\n"  # one MAC on both legs
             "dc:a6:32:76:01:60,IT,server\n")  # the mDNS reflector
@@ -177,6 +201,10 @@ def _wanted(found: list[dict[str, Any]]) -> dict[str, bool]:
         "camera in an office socket": any(
             v["kind"] == "misplaced_device" and "10.76.2.77" in v["title"]
             and v["zone"] == "office" and v["other_zone"] == "cameras" for v in found),
+        # heard on the cameras' wire from an address outside every zone and the scope
+        "camera at its factory address": any(
+            v["kind"] == "misplaced_device" and "192.168.1.64" in v["title"]
+            and v["zone"] == "cameras" and not v["other_zone"] for v in found),
     }
 
 
@@ -243,7 +271,7 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     assert sorted(v["kind"] for v in found) == sorted(
         ["bridging_device", "bridging_device", "unapproved_device", "management_exposure",
          "management_exposure", "unexpected_flow", "misplaced_device", "misplaced_device",
-         "rogue_router"]), [
+         "misplaced_device", "rogue_router"]), [
         (v["kind"], v["title"]) for v in found]
     for violation in found:
         assert violation["evidence"], violation
