@@ -113,6 +113,7 @@ class _Scan:
         self.limiter = RateLimiter(global_pps=profile.global_pps, host_pps=profile.host_pps)
         self.hosts: dict[str, HostReply] = {}
         self.observed: Observed = {}
+        self.off_link_left = 0  # addresses of other subnets heard and not reported
         self.ports: list[PortResult] = []
         self.services: list[ServiceInfo] = []
 
@@ -149,8 +150,8 @@ class _Scan:
             stop_listening.set()
             if beside is not None:
                 try:
-                    _merge_passive(await beside, self.wanted_set, self.hosts, self.observed,
-                                   self.iface)
+                    self.off_link_left = _merge_passive(await beside, self.wanted_set,
+                                                        self.hosts, self.observed, self.iface)
                 except OSError as exc:  # no raw socket (not root, no CAP_NET_RAW): say so, go on
                     self.warnings.append(f"passive listening unavailable: {exc}")
         return await self.result()
@@ -162,7 +163,8 @@ class _Scan:
         self.say(label, 0)
         heard = await listen(iface=self.iface, scope=self.scope, seconds=self.profile.listen_s,
                              stats=self.frames, telling=names_a_device)
-        _merge_passive(heard, self.wanted_set, self.hosts, self.observed, self.iface)
+        self.off_link_left = _merge_passive(heard, self.wanted_set, self.hosts, self.observed,
+                                            self.iface)
         self.say(label, 1)
 
     async def discover(self) -> None:
@@ -280,6 +282,10 @@ class _Scan:
         if skipped:
             self.warnings.append(f"{skipped} unreadable device answer(s) skipped; the rest is "
                                  "reported (details in the log)")
+        if self.off_link_left:
+            self.warnings.append(
+                f"{self.off_link_left} more address(es) of other subnets heard on this wire, "
+                f"not reported (at most {MAX_OFF_LINK_PER_SCAN} a scan): forged ARP?")
         if self.frames.malformed:
             self.warnings.append(f"{self.frames.malformed} malformed frame(s) skipped while "
                                  "listening")
@@ -325,11 +331,13 @@ def _ipv6_in_scope(iface: Interface, scope: Scope) -> bool:
 
 
 def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[str, HostReply],
-                   observed: Observed, link: Interface) -> None:
+                   observed: Observed, link: Interface) -> int:
     """Fold what was heard into the scan: new hosts, and more evidence for known ones. A
-    host that sends on this link from an address of another subnet (in the scope) is
-    reported with the link it was on (``wire.LINK_KEY``); it is not probed (see
-    ``_Scan.probe``): the sensor's packets to it would go through the router, not to it."""
+    host that sends on this link from an address of another subnet is reported with the
+    link it was on (``wire.LINK_KEY``); it is not probed (see ``_Scan.probe``): the
+    sensor's packets to it would go through the router, not to it. At most
+    MAX_OFF_LINK_PER_SCAN such addresses, the first heard; returns how many were left out."""
+    allowed, left = _off_link_room(heard, observed, link)
     for host in heard.values():
         for six in sorted(host.addresses6()):  # in scope (collect checked): its other names
             hosts.setdefault(six, HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive"))
@@ -343,11 +351,24 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
         here = [a for a in host.own if usable(a) and IPAddress(a) in link.network]
         home = host.ip if host.ip in here else min(here, default=None)
         home = home or host.home(usable)
-        for address in dict.fromkeys(a for a in (*strangers, home) if a is not None):
+        shown = [a for a in strangers if a in allowed]
+        for address in dict.fromkeys(a for a in (*shown, home) if a is not None):
             hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0,
                                                 source="passive"))
             on = [_link_mark(link.ip, link.network)] if address in strangers else []
             _keep(observed.setdefault(address, []), [*host.said(), *claims(host), *on])
+    return left
+
+
+def _off_link_room(heard: dict[str, PassiveHost], observed: Observed,
+                   link: Interface) -> tuple[set[str], int]:
+    """The addresses of other subnets this merge may report (those already reported, and
+    new ones while there is room), and how many new ones there was no room for."""
+    already = {ip for ip, said in observed.items() if heard_off_link(said)}
+    fresh = list(dict.fromkeys(a for host in heard.values() for a in off_link(host, link)
+                               if a not in already))
+    room = max(MAX_OFF_LINK_PER_SCAN - len(already), 0)
+    return already | set(fresh[:room]), max(len(fresh) - room, 0)
 
 
 def _keep(seen: list[Observation], more: Iterable[Observation]) -> None:
@@ -367,6 +388,10 @@ def _usable(wanted: set[str], away: list[str], address: str) -> bool:
 
 
 MAX_OFF_LINK = 4  # a device sending from many subnets' addresses (spoofing ARP) is shown by four
+# addresses of other subnets one scan reports: forged ARP from random MACs and addresses
+# (anywhere, since what is heard outside the scope is reported too) must not fill the
+# inventory with devices that do not exist; the scan says how many it left out
+MAX_OFF_LINK_PER_SCAN = 256
 
 
 def heard_off_link(observed: Iterable[Observation]) -> bool:

@@ -217,3 +217,30 @@ def test_a_device_on_the_wire_outside_the_sensor_s_scope_is_reported_and_never_p
     assert _marked(observed) == {"192.168.1.64", "10.76.2.77"}
     assert set(hosts) == {"192.168.1.64", "10.76.2.77"}
     assert all(heard_off_link(observed[ip]) for ip in hosts)
+
+
+def test_a_flood_of_addresses_from_other_subnets_reports_a_bounded_number_and_says_so() -> None:
+    """Any address heard on the wire outside the sensor's subnet is reported, inside the
+    scope or not. A hostile device sending ARP to everyone from random MACs and addresses
+    (20,000 a minute fit in the listener's budget) would then fill the inventory with
+    'misplaced' devices that do not exist. The scan reports at most MAX_OFF_LINK_PER_SCAN
+    of them, the first heard, and says how many it left out; none left out is probed."""
+    from agent.scan import MAX_OFF_LINK_PER_SCAN, _merge_passive, heard_off_link
+    from scanners.passive import PassiveHost
+
+    flood = {f"02:00:00:00:{i // 256:02x}:{i % 256:02x}": PassiveHost(
+        mac=f"02:00:00:00:{i // 256:02x}:{i % 256:02x}", local={f"198.18.{i // 256}.{i % 256}"})
+        for i in range(MAX_OFF_LINK_PER_SCAN + 39)}  # with the camera, 40 too many
+    camera = PassiveHost(mac="ac:cc:8e:76:02:77", local={"10.76.2.77"}, own={"10.76.2.77"},
+                         ip="10.76.2.77")
+    hosts: dict = {}
+    observed: dict = {}
+    left = _merge_passive({camera.mac: camera, **flood}, {"10.76.2.77"}, hosts, observed, OFFICE)
+    assert left == 40
+    assert "10.76.2.77" in hosts and heard_off_link(observed["10.76.2.77"])
+    assert len(hosts) == MAX_OFF_LINK_PER_SCAN
+    assert all(heard_off_link(observed[ip]) for ip in hosts)
+    # folded in again after probing: nothing more, and the same count left out
+    assert _merge_passive({camera.mac: camera, **flood}, {"10.76.2.77"}, hosts, observed,
+                          OFFICE) == 40
+    assert len(hosts) == MAX_OFF_LINK_PER_SCAN
