@@ -315,11 +315,27 @@ def note_gateways(interface: str, hosts: dict[str, HostReply],
     from scanners import netinfo
 
     try:
-        for gateway in netinfo.default_gateways(interface) & set(hosts):
-            observed.setdefault(gateway, []).append(Observation(wire.ROLE_KEY,
-                                                                wire.DEFAULT_GATEWAY, "route"))
+        gateways = netinfo.default_gateways(interface) & set(hosts)
     except (netinfo.InterfaceError, OSError, ValueError) as exc:
         warnings.append(f"the segment's gateway is unknown: {exc}")
+        return
+    for router in sorted(gateways | (redundant_routers(observed, gateways) & set(hosts))):
+        observed.setdefault(router, []).append(Observation(wire.ROLE_KEY, wire.DEFAULT_GATEWAY,
+                                                           "route"))
+
+
+def redundant_routers(observed: Observed, gateways: set[str]) -> set[str]:
+    """The routers that said (VRRP, HSRP) they serve one of ``gateways``, by their own
+    addresses: with a redundant gateway, each physical router holds an address of its own
+    on every VLAN, with one MAC on all of them, and was a device in every zone."""
+    routers = set()
+    for said in observed.values():
+        for item in said:
+            if item.key == wire.REDUNDANCY_KEY:
+                virtual, _, own = item.value.partition(" ")
+                if virtual in gateways and own:
+                    routers.add(own)
+    return routers
 
 
 def _ipv6_in_scope(iface: Interface, scope: Scope) -> bool:
@@ -338,6 +354,12 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
     sensor's packets to it would go through the router, not to it. At most
     MAX_OFF_LINK_PER_SCAN such addresses, the first heard; returns how many were left out."""
     allowed, left = _off_link_room(heard, observed, link)
+    # where the sweep found a MAC: the home of one heard by its MAC only (a redundant
+    # gateway's master, sending from the virtual MAC that answers ARP for the gateway)
+    swept: dict[str, str] = {}
+    for ip, reply in sorted(hosts.items(), key=lambda item: IPAddress(item[0])):
+        if reply.mac and reply.source != "passive":
+            swept.setdefault(reply.mac, ip)
     for host in heard.values():
         for six in sorted(host.addresses6()):  # in scope (collect checked): its other names
             hosts.setdefault(six, HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive"))
@@ -350,7 +372,7 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
         # be another subnet's (one it also holds, or the one it held on its last network)
         here = [a for a in host.own if usable(a) and IPAddress(a) in link.network]
         home = host.ip if host.ip in here else min(here, default=None)
-        home = home or host.home(usable)
+        home = home or host.home(usable) or swept.get(host.mac)
         shown = [a for a in strangers if a in allowed]
         for address in dict.fromkeys(a for a in (*shown, home) if a is not None):
             hosts.setdefault(address, HostReply(ip=address, mac=host.mac, rtt_s=0.0,

@@ -32,6 +32,7 @@ import msgspec
 from fingerprints.observation import CLAIM_KEY as CLAIM_KEY  # the wire carries these keys
 from fingerprints.observation import DEFAULT_GATEWAY as DEFAULT_GATEWAY
 from fingerprints.observation import LINK_KEY as LINK_KEY
+from fingerprints.observation import REDUNDANCY_KEY as REDUNDANCY_KEY
 from fingerprints.observation import ROLE_KEY as ROLE_KEY
 from fingerprints.observation import Observation
 

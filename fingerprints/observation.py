@@ -35,6 +35,10 @@ DEFAULT_GATEWAY = "default-gateway"
 # wire with a camera zone's address joins the two zones at layer 2 (a camera plugged into
 # the wrong socket, a second subnet on one VLAN); the central compares the two zones.
 LINK_KEY = "net.link"
+# A router of a redundant gateway (VRRP, HSRP) said it serves a virtual gateway address:
+# "<virtual address> <the router's own address>". The master's advertisement comes from the
+# virtual MAC, so it lands on the gateway's address; a standby's from its own.
+REDUNDANCY_KEY = "net.redundancy"
 
 
 class Observation(msgspec.Struct, frozen=True, eq=False, forbid_unknown_fields=True, gc=False):

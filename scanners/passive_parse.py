@@ -19,7 +19,13 @@ import struct
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from fingerprints.observation import CLAIM_KEY, DEFAULT_GATEWAY, ROLE_KEY, Observation
+from fingerprints.observation import (
+    CLAIM_KEY,
+    DEFAULT_GATEWAY,
+    REDUNDANCY_KEY,
+    ROLE_KEY,
+    Observation,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -42,6 +48,11 @@ WSD_PORT = 3702
 DHCP_SERVER_PORT = 67
 DNS_PORT = 53
 IP_TCP, IP_UDP = 6, 17
+IP_VRRP = 112  # VRRP v2 and v3 (RFC 3768, 5798), to 224.0.0.18
+HSRP_PORT = 1985  # HSRP v1 (RFC 2281, to 224.0.0.2) and v2 (to 224.0.0.102)
+HSRP_V1_GROUP = bytes([224, 0, 0, 2])
+# the MACs a redundant gateway's master sends from: VRRP's IPv4 ones, HSRP v1's and v2's
+VIRTUAL_MACS = ("00:00:5e:00:01:", "00:00:0c:07:ac:", "00:00:0c:9f:f")
 MAX_NAME_CHARS = 253  # a DNS name
 MAX_VALUE_CHARS = 512  # one observed string from the wire
 MAX_ITEMS = 32  # records read from one frame
@@ -218,10 +229,12 @@ def interesting(frame: bytes) -> bool:
         return False
     if frame[23] == IP_TCP:
         return _telling_tcp(frame, 14 + ihl, private=_private4(frame[26:30]))
+    if frame[23] == IP_VRRP:
+        return True
     if frame[23] != IP_UDP:
         return False
     sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
-    return (dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT, WSD_PORT)
+    return (dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT, WSD_PORT, HSRP_PORT)
             or sport in (MDNS_PORT, WSD_PORT, SSDP_PORT, *TPLINK_PORTS)
             or (dport == NBNS_PORT and frame[:6] == BROADCAST))
 
@@ -379,6 +392,8 @@ def _parse(frame: bytes) -> list[Heard]:
         if frame[20] == IP_UDP and struct.unpack_from("!H", frame, 56)[0] == DHCPV6_SERVER_PORT:
             return dhcp6(frame[62:], mac_text(frame[6:12]))
         return ndp(frame) if frame[20] == 58 else _mdns6(frame)
+    if ethertype == ETH_IPV4 and redundant(frame):
+        return redundancy(frame)
     packet = Ether(frame[:1514])
     mac = str(packet.src).lower()
     ethertype = packet.type
@@ -388,6 +403,41 @@ def _parse(frame: bytes) -> list[Heard]:
     if ethertype == ETH_LLDP:
         return _lldp(packet, mac)
     return _udp(packet, mac)
+
+
+def redundant(frame: bytes) -> bool:
+    """A VRRP advertisement, or a datagram to HSRP's port (an IPv4 frame)."""
+    at = 14 + (frame[14] & 0x0F) * 4
+    return frame[23] == IP_VRRP or (frame[23] == IP_UDP and len(frame) >= at + 4
+                                    and struct.unpack_from("!H", frame, at + 2)[0] == HSRP_PORT)
+
+
+def redundancy(frame: bytes) -> list[Heard]:
+    """A redundant gateway's router saying which virtual gateway address it serves: a VRRP
+    advertisement (v2, v3: its addresses after an 8-byte header), an HSRP v1 hello (the
+    address at byte 16) or v2 group state TLV (type 1, an IPv4 address at byte 26). Said
+    as "<virtual address> <the router's own address>" (REDUNDANCY_KEY). A master sends
+    from the virtual MAC, not its own: the router's address is then not bound to it."""
+    at = 14 + (frame[14] & 0x0F) * 4
+    speaker = socket.inet_ntoa(frame[26:30])
+    if frame[23] == IP_VRRP:
+        if frame[at:at + 1] not in (b"\x21", b"\x31"):  # v2 or v3, an advertisement
+            return []
+        count = min(frame[at + 3], MAX_ITEMS) if len(frame) > at + 3 else 0
+        virtual = [frame[at + 8 + 4 * i:at + 12 + 4 * i] for i in range(count)]
+    else:
+        hello = frame[at + 8:]
+        if frame[30:34] == HSRP_V1_GROUP and hello[:1] == b"\x00":
+            virtual = [hello[16:20]]
+        elif hello[:1] == b"\x01" and hello[5:6] == b"\x04":  # group state, IPv4
+            virtual = [hello[26:30]]
+        else:
+            return []
+    mac = mac_text(frame[6:12])
+    own = None if mac.startswith(VIRTUAL_MACS) else speaker
+    served = dict.fromkeys(socket.inet_ntoa(v) for v in virtual if len(v) == 4)
+    return [Heard(mac=mac, ip=own, key=REDUNDANCY_KEY, value=f"{address} {speaker}")
+            for address in served if address != "0.0.0.0"]  # noqa: S104 - none learnt yet
 
 
 def _udp(packet: Packet, mac: str) -> list[Heard]:

@@ -555,7 +555,8 @@ def _lldp_med(params: dict[str, str]) -> Any:
 def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -> list[bytes]:
     """The frames a device sends unasked: a DHCP request (hostname, vendor class, parameter
     list), LLDP, CDP, an IPv6 router advertisement, ARP for its gateway, a laptop's check
-    for its last network's router. Built with scapy to the real formats."""
+    for its last network's router, a standby router's HSRP hello (from ``source``, the
+    address of the leg it is sent on). Built with scapy to the real formats."""
     from scapy.layers.l2 import Ether
 
     frames: list[bytes] = []
@@ -615,20 +616,34 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
                                  CDPMsgAddr(addr=[CDPAddrRecordIPv4(addr=address)])])))
         elif kind == "ra":
             frames.append(router_advertisement(mac, params.get("ra_prefix", "fd99::")))
-        elif kind == "arp":  # asking everyone for its gateway: a static address in use
-            from scapy.layers.l2 import ARP
-
-            frames.append(bytes(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(
-                op=1, hwsrc=mac, psrc=address, pdst=params["arp_for"])))
-        elif kind == "dna":  # a laptop checking for the router of the network it last joined
-            from scapy.layers.l2 import ARP  # (RFC 4436): unicast, from the address it held
-
-            frames.append(bytes(Ether(src=mac, dst=params["dna_router_mac"]) / ARP(
-                op=1, hwsrc=mac, psrc=params["dna_from"], hwdst=params["dna_router_mac"],
-                pdst=params["dna_router"])))
+        elif kind in ("arp", "dna", "hsrp"):
+            frames.append(_router_chatter(kind, params, mac, address))
         elif kind == "hostile":
             frames.extend(hostile_frames(mac))
     return frames
+
+
+def _router_chatter(kind: str, params: dict[str, str], mac: str, address: str) -> bytes:
+    """ARP to everyone for the device's gateway (a static address in use), a laptop's
+    unicast check for the router of the network it last joined (RFC 4436: from the address
+    it held there), or a standby router's HSRP hello (from ``source``, the address of the
+    leg it is sent on)."""
+    from scapy.layers.hsrp import HSRP
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import ARP, Ether
+
+    if kind == "arp":
+        return bytes(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(
+            op=1, hwsrc=mac, psrc=address, pdst=params["arp_for"]))
+    if kind == "dna":
+        return bytes(Ether(src=mac, dst=params["dna_router_mac"]) / ARP(
+            op=1, hwsrc=mac, psrc=params["dna_from"], hwdst=params["dna_router_mac"],
+            pdst=params["dna_router"]))
+    return bytes(Ether(src=mac, dst="01:00:5e:00:00:02")
+                 / IP(src=params.get("source", address), dst="224.0.0.2", ttl=1)
+                 / UDP(sport=1985, dport=1985)
+                 / HSRP(group=int(params.get("group", "1")), state=8,
+                        virtualIP=params["hsrp_virtual"]))
 
 
 def router_advertisement(mac: str, prefix: str) -> bytes:
@@ -734,9 +749,9 @@ def _socket(device: dict[str, Any], svc: dict[str, Any], params: dict[str, str])
     """The service's socket, made and bound inside the device's namespace."""
     proto = svc.get("proto", "tcp")
     with entered(device["ns"]):
-        if proto == "raw":  # link-layer chatter on the device's interface
+        if proto == "raw":  # link-layer chatter on the device's interface (or another leg)
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-            sock.bind(("eth0", 0))
+            sock.bind((params.get("leg", "eth0"), 0))
             return sock
         if proto == "udp":
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -244,3 +244,73 @@ def test_a_flood_of_addresses_from_other_subnets_reports_a_bounded_number_and_sa
     assert _merge_passive({camera.mac: camera, **flood}, {"10.76.2.77"}, hosts, observed,
                           OFFICE) == 40
     assert len(hosts) == MAX_OFF_LINK_PER_SCAN
+
+
+def _routers_marked(frames: list, swept: dict[str, str], monkeypatch) -> set[str]:
+    """What the office sensor marks as its segment's gateway (from its routes: 10.76.1.1)
+    after its sweep found ``swept`` (address: MAC) and it heard ``frames``."""
+    from agent.scan import _merge_passive, note_gateways
+    from scanners import netinfo
+    from scanners.observations import HostReply
+    from scanners.passive import collect
+    from scanners.passive_parse import parse
+    from scanners.scope import Scope
+
+    monkeypatch.setattr(netinfo, "default_gateways", lambda interface: {"10.76.1.1"})
+    hosts = {ip: HostReply(ip=ip, mac=mac, rtt_s=0.001, source="arp") for ip, mac in swept.items()}
+    observed: dict = {}
+    heard = collect([h for f in frames for h in parse(bytes(f))],
+                    scope=Scope.from_strings(["10.76.1.0/24"]))
+    _merge_passive(heard, set(swept), hosts, observed, OFFICE)
+    warnings: list[str] = []
+    note_gateways("eth0", hosts, observed, warnings)
+    assert not warnings
+    return {ip for ip, said in observed.items()
+            if Observation("net.role", "default-gateway", "route") in said}
+
+
+def test_the_routers_of_a_redundant_gateway_are_the_segment_s_routers(monkeypatch) -> None:
+    """Two core switches share the office's gateway address by HSRP. Each holds an address
+    of its own on every VLAN (10.76.1.2 and .3 here), with one MAC on all of them, and
+    only the virtual address was the sensor's gateway: each switch was a device answering
+    in every zone, a bridge, at every site with a redundant core. What they say in their
+    hellos (the active one from the virtual MAC, the standby from its own, HSRP v1 and v2)
+    makes them the segment's routers, as the gateway is."""
+    from scapy.layers.hsrp import HSRP, HSRPv2
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    virtual, switch_a, switch_b = "00:00:0c:07:ac:01", "00:00:0c:76:00:02", "00:00:0c:76:00:03"
+    frames = [
+        Ether(src=virtual, dst="01:00:5e:00:00:02") / IP(src="10.76.1.2", dst="224.0.0.2", ttl=1)
+        / UDP(sport=1985, dport=1985) / HSRP(group=1, state=16, virtualIP="10.76.1.1"),
+        Ether(src=switch_b, dst="01:00:5e:00:00:66") / IP(src="10.76.1.3", dst="224.0.0.102",
+                                                          ttl=1)
+        / UDP(sport=1985, dport=1985) / HSRPv2(group=1, state=8, virtualIP="10.76.1.1")]
+    swept = {"10.76.1.1": virtual, "10.76.1.2": switch_a, "10.76.1.3": switch_b,
+             "10.76.1.30": "d0:43:1e:76:01:30"}
+    assert _routers_marked(frames, swept, monkeypatch) == {"10.76.1.1", "10.76.1.2", "10.76.1.3"}
+
+
+def test_a_vrrp_master_is_a_router_and_a_device_naming_another_address_is_not(monkeypatch) -> None:
+    """VRRP's master advertises from the virtual MAC with its own address: that address is
+    the segment's router, and is not bound to the virtual MAC. A device advertising an
+    address that is not the sensor's gateway is no router of it."""
+    from scapy.layers.inet import IP
+    from scapy.layers.l2 import Ether
+    from scapy.layers.vrrp import VRRP, VRRPv3
+
+    from scanners.passive_parse import parse
+
+    virtual, master, pi = "00:00:5e:00:01:01", "00:1b:17:76:00:02", "b8:27:eb:76:01:50"
+    frames = [
+        Ether(src=virtual, dst="01:00:5e:00:00:12") / IP(src="10.76.1.2", dst="224.0.0.18",
+                                                         ttl=255, proto=112)
+        / VRRPv3(vrid=1, priority=200, addrlist=["10.76.1.1"]),
+        Ether(src=pi, dst="01:00:5e:00:00:12") / IP(src="10.76.1.50", dst="224.0.0.18",
+                                                    ttl=255, proto=112)
+        / VRRP(vrid=9, priority=10, addrlist=["10.76.1.99"])]
+    assert [(h.mac, h.ip, h.value) for h in parse(bytes(frames[0]))] == [
+        (virtual, None, "10.76.1.1 10.76.1.2")]
+    swept = {"10.76.1.1": virtual, "10.76.1.2": master, "10.76.1.50": pi}
+    assert _routers_marked(frames, swept, monkeypatch) == {"10.76.1.1", "10.76.1.2"}

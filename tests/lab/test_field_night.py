@@ -18,7 +18,8 @@ and nothing reported for the router's own addresses answering, nor for what is t
 design: the router is on a stick (one MAC on both segments), an mDNS reflector in the
 office announces itself and repeats the recorder's announcement from its own address, and
 a Mac come from the camera zone checks for that zone's router from the address it held
-there.
+there, and the standby router of a redundant gateway (HSRP) holds an address of its own on
+both segments with one MAC.
 Real parts throughout:
 namespaces, nftables, Mosquitto, the central and the agent daemons as processes."""
 
@@ -125,6 +126,14 @@ SPEC = LabSpec(
                                      params="1,121,3,6,15,108,114,119,252,95,44,46",
                                      dna_from="10.76.2.140", dna_router="10.76.2.1",
                                      dna_router_mac="00:1b:17:76:02:01"),)),
+        # the standby of a redundant gateway (HSRP): an address of its own on both VLANs,
+        # one MAC on both, as a core switch has
+        DeviceSpec(name="core-standby", segment="office", host=3, mac="00:00:0c:76:00:03",
+                   vendor="Cisco Systems, Inc", device_type="switch",
+                   also=(("cameras", 3, "00:00:0c:76:00:03"),),
+                   services=(chatter("hsrp", hsrp_virtual="10.76.1.1"),
+                             chatter("hsrp", hsrp_virtual="10.76.2.1", leg="eth1",
+                                     source="10.76.2.3"))),
         DeviceSpec(name="camera-firewall", segment="cameras", host=254, mac="00:1b:17:76:02:fe",
                    vendor="Palo Alto Networks", device_type="firewall",
                    services=(banner(22, "SSH-2.0-OpenSSH_8.4\r\n"),)),
@@ -165,6 +174,7 @@ APPROVED = ("mac,owner,type\n"
             "ac:cc:8e:76:02:77,Facilities,camera\n"
             "44:19:b6:00:01:64,Facilities,camera\n"
             "f0:18:98:76:01:40,IT,workstation\n"
+            "00:00:0c:76:00:03,IT,switch\n"
             "00:1b:17:76:02:fe,IT,firewall\n"
             f"{ROUTER_MAC},IT,router\n"  # one MAC on both legs
             "dc:a6:32:76:01:60,IT,server\n")  # the mDNS reflector
