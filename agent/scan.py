@@ -255,7 +255,8 @@ class _Scan:
 
     async def multicast(self) -> None:
         """The segment's multicast discovery (mDNS, SSDP and UPnP descriptions, and
-        WS-Discovery, which every ONVIF camera and WSD printer answers)."""
+        WS-Discovery, which every ONVIF camera and WSD printer answers), and one DHCP
+        DISCOVER, whose offers show every DHCP server on the segment."""
         if not (self.profile.multicast and self.profile.active and self.hosts):
             return
         from scanners import wsd
@@ -263,6 +264,13 @@ class _Scan:
         from scanners.ssdp import discover
 
         self.say("mDNS / SSDP / UPnP / WS-Discovery", 0)
+        if self.profile.listen_beside:  # the listener beside hears the DHCP servers' offers
+            from scanners import dhcp
+
+            try:
+                await asyncio.to_thread(dhcp.discover, self.iface)
+            except OSError as exc:
+                self.warnings.append(f"DHCP servers not asked: {exc}")
         source_ip = self.iface.ip
         for answers in await asyncio.gather(
                 alone_async(browse(source_ip, scope=self.scope), "mDNS browse", {}),

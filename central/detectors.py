@@ -211,6 +211,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _claims(db, policy, hosts, found)
     _off_link(db, policy, live_hosts, found)
     _rogue_routers(db, policy, live_hosts, found)
+    _rogue_dhcp(db, policy, live_hosts, edges, found)
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)
@@ -462,6 +463,14 @@ def _off_link(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str
                               "sensor": fact["sensor_id"], "at": fact["last_seen"]})
 
 
+def _zone_at(policy: Policy, text: str) -> Zone | None:
+    """The zone of an address a device said (None for no zone, or no address)."""
+    try:
+        return policy.zone_of(str(ipaddress.ip_address(text)))
+    except ValueError:
+        return None
+
+
 def _said_now(db: Database, key: str, value: str | None,
               live: dict[tuple[int, str], dict[str, Any]]
               ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -496,6 +505,33 @@ def _rogue_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dic
             zone=zone.name, site=zone.site, asset_id=fact["asset_id"]))
         item.evidence.append({"source": "router advertisement", "mac": row["mac"],
                               "address": fact["ip"], "sensor": fact["sensor_id"],
+                              "at": fact["last_seen"]})
+
+
+def _rogue_dhcp(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
+                edges: set[str], found: dict[str, Finding]) -> None:
+    """A DHCP server on a segment that hands out a router that is not its zone's own (a
+    home or travel router plugged in by its LAN port hands out itself): every client it
+    serves sends its traffic past the zone's firewall. A rogue router, as one advertising
+    itself for IPv6. The zone's router relaying the town's DHCP server is none of ``live``;
+    a DHCP server in the zone that hands out the zone's router is not reported."""
+    segment_of = {(fact["asset_id"], fact["ip"]): _zone_at(policy, fact["value"].split("/")[0])
+                  for fact, _ in _said_now(db, wire.LINK_KEY, None, live)}
+    for fact, row in _said_now(db, "dhcp.router", None, live):
+        zone = segment_of.get((fact["asset_id"], fact["ip"])) or (
+            policy.zone(row["zone"]) if row["zone"] else None)
+        router = _zone_at(policy, fact["value"])
+        if zone is None or (fact["value"] in edges and router is not None
+                            and router.name == zone.name):
+            continue
+        key = f"rogue_router|{fact['asset_id']}|{zone.name}"
+        item = found.setdefault(key, Finding(
+            key=key, kind="rogue_router", severity="high",
+            title=f"{_label(row)} on the {zone.name} segment hands out {fact['value']} as "
+                  "the router by DHCP, and it is not the zone's router",
+            zone=zone.name, site=zone.site, asset_id=fact["asset_id"]))
+        item.evidence.append({"source": "DHCP offer", "mac": row["mac"], "address": fact["ip"],
+                              "router": fact["value"], "sensor": fact["sensor_id"],
                               "at": fact["last_seen"]})
 
 

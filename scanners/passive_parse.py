@@ -46,6 +46,7 @@ MDNS_PORT = 5353
 SSDP_PORT = 1900
 WSD_PORT = 3702
 DHCP_SERVER_PORT = 67
+DHCP_CLIENT_PORT = 68
 DNS_PORT = 53
 IP_TCP, IP_UDP = 6, 17
 IP_VRRP = 112  # VRRP v2 and v3 (RFC 3768, 5798), to 224.0.0.18
@@ -235,6 +236,7 @@ def interesting(frame: bytes) -> bool:
         return False
     sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
     return (dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT, WSD_PORT, HSRP_PORT)
+            or (sport == DHCP_SERVER_PORT and dport == DHCP_CLIENT_PORT)
             or sport in (MDNS_PORT, WSD_PORT, SSDP_PORT, *TPLINK_PORTS)
             or (dport == NBNS_PORT and frame[:6] == BROADCAST))
 
@@ -450,6 +452,8 @@ def _udp(packet: Packet, mac: str) -> list[Heard]:
     sender = None if source == "0.0.0.0" else source  # noqa: S104
     if packet[UDP].dport == DHCP_SERVER_PORT:
         return _dhcp(packet, mac, sender)
+    if packet[UDP].sport == DHCP_SERVER_PORT:
+        return _dhcp_server(packet, mac, sender)
     if SSDP_PORT in (packet[UDP].dport, packet[UDP].sport):
         return ssdp_message(bytes(packet[UDP].payload), mac, sender)
     if WSD_PORT in (packet[UDP].dport, packet[UDP].sport):
@@ -788,6 +792,25 @@ def _dhcp(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
         elif name == "requested_addr":
             out.append(Heard(mac=client, ip=_s(value), claimed=True))
     return out
+
+
+def _dhcp_server(packet: Packet, mac: str, sender: str | None) -> list[Heard]:
+    """A DHCP server's offer or acknowledgement: the router it hands its clients
+    (``dhcp.router``). Every client it serves sends its traffic there: a home router
+    plugged in by its LAN port hands out itself, and the zone's firewall is bypassed. A
+    relay (the zone's router) answers from its own address for the town's server."""
+    from scapy.layers.dhcp import BOOTP, DHCP
+
+    if sender is None or not packet.haslayer(DHCP) or packet[BOOTP].op != 2:  # a reply
+        return []
+    options = [o for o in packet[DHCP].options[:MAX_ITEMS] if isinstance(o, tuple) and len(o) > 1]
+    kinds = {value for name, value, *_ in options if name == "message-type"}
+    if not kinds & {2, 5}:  # an offer or an ack
+        return []
+    routers = next((rest for name, *rest in options if name == "router"), [])
+    router = next((str(r) for r in routers if isinstance(r, str) and _is_address(r)), None)
+    return [Heard(mac=mac, ip=sender, key="dhcp.router", value=router) if router
+            else Heard(mac=mac, ip=sender)]
 
 
 def ssdp_message(payload: bytes, mac: str, sender: str | None) -> list[Heard]:

@@ -676,7 +676,39 @@ async def _repeat(interval: float, send: Any) -> None:
         await asyncio.sleep(interval)
 
 
+class _DhcpServer(_Datagrams):
+    """A DHCP server that answers every DISCOVER with an offer, broadcast: a travel
+    router plugged in by its LAN port, handing out an address of its own subnet and
+    itself (``router``, default: its address) as the router."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        self.address = params["address"]
+        self.router = params.get("router", self.address)
+        self.offered = params.get("offered", self.address)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        answer = self.answer(data[:MAX_REQUEST_BYTES], addr)
+        if self.transport is not None and answer:
+            sock = self.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            self.transport.sendto(answer, ("255.255.255.255", 68))
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        from scapy.layers.dhcp import BOOTP, DHCP
+
+        request = BOOTP(data)
+        if not request.haslayer(DHCP) or ("message-type", 1) not in request[DHCP].options:
+            return None
+        return bytes(BOOTP(op=2, xid=request.xid, flags=request.flags, yiaddr=self.offered,
+                           siaddr=self.address, chaddr=request.chaddr)
+                     / DHCP(options=[("message-type", "offer"), ("server_id", self.address),
+                                     ("lease_time", 3600), ("subnet_mask", "255.255.255.0"),
+                                     ("router", self.router), "end"]))
+
+
 _UDP_KINDS: dict[str, Any] = {
+    "dhcp-server": _DhcpServer,
     "snmp": _SnmpAgent, "netbios": _NetbiosNode, "sip": _SipPhone, "mdns": _MdnsResponder,
     "ssdp": _SsdpResponder, "bacnet": _BacnetIAm, "hostile": _HostileDatagrams,
     "wsd": _WsdResponder, "mdns-reflector": _MdnsReflector,

@@ -711,6 +711,36 @@ def test_a_device_that_advertises_itself_as_the_ipv6_router_is_a_rogue_router(
     assert WORDS["measure"]["da"]["rogue_router"] and WORDS["threat"]["en"]["rogue_router"]
 
 
+def test_a_dhcp_server_handing_out_a_router_not_the_zone_s_is_a_rogue_router(
+        db: Database, lab: Sensors) -> None:
+    """A travel router plugged into an admin socket by its LAN port answers DHCP with
+    itself as the router (192.168.8.1): every client it serves sends its traffic past the
+    zone's firewall. Its offer, heard on the segment, makes it a rogue router, whether its
+    address is of the zone or of none (heard on the admin wire). The zone's router relaying
+    the town's DHCP server, and a DHCP server in the zone that hands out the zone's router,
+    are not. Before, none of this was read: DHCP was read only from clients."""
+    travel, server = "94:83:c4:10:20:08", "00:15:5d:10:20:05"
+    link = ("net.link", "10.20.10.250/24", "link")
+    lab.send("s-admin", assets=(
+        *ADMIN,
+        _asset("10.20.10.1", "00:00:0c:14:0a:01", ROUTE, ("dhcp.router", "10.20.10.1", "passive")),
+        _asset("10.20.10.5", server, ("dhcp.router", "10.20.10.1", "passive")),
+        _asset("192.168.8.1", travel, link, ("dhcp.router", "192.168.8.1", "passive"))))
+    lab.send("s-bms", assets=(*BMS, _asset("10.20.40.9", "b8:27:eb:10:40:09",
+                                          ("dhcp.router", "10.20.40.9", "passive"))))
+    evaluate(db, FIELD_POLICY_254)
+    rogues = {v.title: v for v in violations(db, kind="rogue_router")}
+    assert sorted(rogues) == [
+        "device 10.20.40.9 (Raspberry Pi) on the bms segment hands out 10.20.40.9 as"
+        " the router by DHCP, and it is not the zone's router",
+        "device 192.168.8.1 on the admin segment hands"
+        " out 192.168.8.1 as the router by DHCP, and it is not the zone's router"], sorted(rogues)
+    travelling = next(v for v in rogues.values() if "192.168.8.1" in v.title)
+    assert (travelling.zone, travelling.severity) == ("admin", "high")
+    assert travelling.evidence[0]["source"] == "DHCP offer"
+    assert travelling.evidence[0]["router"] == "192.168.8.1"
+
+
 def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
     from agent import scan
     from scanners.observations import HostReply

@@ -13,6 +13,7 @@ its evidence:
 - a camera plugged into an office socket with its camera zone address (heard on the office
   wire, found by no probe of the office subnet);
 - a camera left at its factory address, outside every zone and the sensors' scope;
+- a travel router plugged in by its LAN port, answering DHCP with itself as the router;
 
 and nothing reported for the router's own addresses answering, nor for what is there by
 design: the router is on a stick (one MAC on both segments), an mDNS reflector in the
@@ -117,6 +118,12 @@ SPEC = LabSpec(
                    mac="44:19:b6:00:01:64",
                    vendor="Hangzhou Hikvision Digital Technology Co.,Ltd.", device_type="camera",
                    services=(chatter("arp", arp_for="192.168.1.1"),)),
+        # a travel router plugged into an office socket by its LAN port: it answers DHCP
+        # with itself as the router, from its own subnet's address
+        DeviceSpec(name="travel-router", segment="factory", host=254, socket="office",
+                   mac="94:83:c4:00:01:fe", vendor="GL Technologies (Hong Kong) Limited",
+                   device_type="router",
+                   services=(udp(67, "dhcp-server", offered="192.168.1.100"),)),
         # a Mac come from the camera zone's Wi-Fi checks, by unicast ARP from the address
         # it held there, for that network's gateway (RFC 4436), flooded by the switch: it
         # is in the office, with an office address, and nowhere else
@@ -175,6 +182,7 @@ APPROVED = ("mac,owner,type\n"
             "44:19:b6:00:01:64,Facilities,camera\n"
             "f0:18:98:76:01:40,IT,workstation\n"
             "00:00:0c:76:00:03,IT,switch\n"
+            "94:83:c4:00:01:fe,IT,router\n"
             "00:1b:17:76:02:fe,IT,firewall\n"
             f"{ROUTER_MAC},IT,router\n"  # one MAC on both legs
             "dc:a6:32:76:01:60,IT,server\n")  # the mDNS reflector
@@ -212,6 +220,10 @@ def _wanted(found: list[dict[str, Any]]) -> dict[str, bool]:
             v["kind"] == "misplaced_device" and "10.76.2.77" in v["title"]
             and v["zone"] == "office" and v["other_zone"] == "cameras" for v in found),
         # heard on the cameras' wire from an address outside every zone and the scope
+        # its offer to the sensor's DISCOVER names itself as the router
+        "travel router handing out itself": any(
+            v["kind"] == "rogue_router" and "192.168.1.254" in v["title"]
+            and "DHCP" in v["title"] and v["zone"] == "office" for v in found),
         "camera at its factory address": any(
             v["kind"] == "misplaced_device" and "192.168.1.64" in v["title"]
             and v["zone"] == "cameras" and not v["other_zone"] for v in found),
@@ -281,7 +293,7 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     assert sorted(v["kind"] for v in found) == sorted(
         ["bridging_device", "bridging_device", "unapproved_device", "management_exposure",
          "management_exposure", "unexpected_flow", "misplaced_device", "misplaced_device",
-         "misplaced_device", "rogue_router"]), [
+         "misplaced_device", "misplaced_device", "rogue_router", "rogue_router"]), [
         (v["kind"], v["title"]) for v in found]
     for violation in found:
         assert violation["evidence"], violation

@@ -1095,3 +1095,50 @@ def test_a_dhcp_message_a_relay_forwarded_does_not_put_the_client_at_the_relay()
     assert not [h for h in heard if h.ip == "10.76.3.1"], heard
     assert ("dhcp.hostname", "KOMMUNE-PC042") in {(h.key, h.value) for h in heard}
     assert [h.ip for h in heard if h.claimed] == ["10.76.3.12"]
+
+
+def _offer(server_mac: str, server: str, router: str | None, kind: str = "offer",
+           dst: str = "255.255.255.255") -> bytes:
+    options: list[Any] = [("message-type", kind), ("server_id", server),
+                          ("subnet_mask", "255.255.255.0")]
+    if router:
+        options.append(("router", router))
+    return bytes(Ether(src=server_mac, dst="ff:ff:ff:ff:ff:ff") / IP(src=server, dst=dst)
+                 / UDP(sport=67, dport=68)
+                 / BOOTP(op=2, xid=7, yiaddr="192.168.8.100", chaddr=b"\x02\x00\x00\x00\x00\x01")
+                 / DHCP(options=[*options, "end"]))
+
+
+def test_a_dhcp_server_s_offer_says_the_router_it_hands_out() -> None:
+    """Only clients' DHCP messages were read: a travel router plugged in by its LAN port,
+    answering the segment's DHCP with itself as router, said nothing. Its offer (and ack)
+    now says the router it hands out, from its own address on this wire. A NAK or a reply
+    without a router says none; a client's message is not a server's."""
+    travel = "94:83:c4:00:00:01"
+    assert parse(_offer(travel, "192.168.8.1", "192.168.8.1")) == [
+        Heard(mac=travel, ip="192.168.8.1", key="dhcp.router", value="192.168.8.1", local=True)]
+    assert [h.value for h in parse(_offer(travel, "192.168.8.1", "192.168.8.1", "ack"))] == [
+        "192.168.8.1"]
+    assert [h.key for h in parse(_offer(travel, "192.168.8.1", None))] == [None]
+    assert parse(_offer(travel, "192.168.8.1", "192.168.8.1", "nak")) == []
+
+
+def test_the_sensor_s_dhcp_discover_asks_for_broadcast_offers_and_is_read_as_a_client() -> None:
+    """The sensor's one DISCOVER sets the broadcast flag, so every server's offer reaches
+    the listener beside the scan. It comes from the sensor's MAC without an address (the
+    offers are made to the sensor, which takes none); the listener skips what the sensor
+    sends, and would read it as a client's message, never a server's."""
+    from netaddr import IPNetwork
+
+    from scanners.dhcp import discover_frame
+    from scanners.netinfo import Interface
+
+    iface = Interface(name="eth0", mac="b8:27:eb:00:00:01", ip="10.76.1.250",
+                      network=IPNetwork("10.76.1.0/24"))
+    frame = Ether(discover_frame(iface, 42))
+    assert frame[BOOTP].flags == 0x8000 and frame[IP].src == "0.0.0.0"
+    assert ("message-type", 1) in frame[DHCP].options
+    assert bytes(frame[BOOTP].chaddr)[:6] == bytes.fromhex("b827eb000001")
+    assert interesting(bytes(frame))
+    assert {(h.mac, h.key) for h in parse(bytes(frame))} == {
+        ("b8:27:eb:00:00:01", None), ("b8:27:eb:00:00:01", "dhcp.params")}
