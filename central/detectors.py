@@ -210,8 +210,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _bridges_by_neighbour_macs(db, policy, hosts, found)
     _claims(db, policy, hosts, found)
     _off_link(db, policy, live_hosts, found)
-    _rogue_routers(db, policy, live_hosts, found)
-    _rogue_dhcp(db, policy, live_hosts, edges, found)
+    _rogue_routers(db, policy, live_hosts, edges, found)
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)
@@ -487,52 +486,46 @@ def _said_now(db: Database, key: str, value: str | None,
 
 
 def _rogue_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
-                   found: dict[str, Finding]) -> None:
-    """A device that advertises itself as its segment's IPv6 default router (a router
-    advertisement, the sensor heard) and is not one of the zones' routers (``live`` holds
-    none of those): every dual-stack device there sends it its traffic, by a path no
-    firewall rule governs. Home routers, phone hotspots and Windows' connection sharing
-    do it by default; a router the policy's ``gateways`` names is the zone's."""
-    for fact, row in _said_now(db, wire.ROLE_KEY, wire.DEFAULT_GATEWAY, live):
-        zone = policy.zone(row["zone"]) if row["zone"] else None
-        if zone is None or fact["source"] in TRUSTED_SOURCES:
-            continue
-        key = f"rogue_router|{fact['asset_id']}|{zone.name}"
-        item = found.setdefault(key, Finding(
-            key=key, kind="rogue_router", severity="high",
-            title=f"{_label(row)} in zone {zone.name} advertises itself as the segment's "
-                  "IPv6 router, and is not the zone's router",
-            zone=zone.name, site=zone.site, asset_id=fact["asset_id"]))
-        item.evidence.append({"source": "router advertisement", "mac": row["mac"],
-                              "address": fact["ip"], "sensor": fact["sensor_id"],
-                              "at": fact["last_seen"]})
-
-
-def _rogue_dhcp(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
-                edges: set[str], found: dict[str, Finding]) -> None:
-    """A DHCP server on a segment that hands out a router that is not its zone's own (a
-    home or travel router plugged in by its LAN port hands out itself): every client it
-    serves sends its traffic past the zone's firewall. A rogue router, as one advertising
-    itself for IPv6. The zone's router relaying the town's DHCP server is none of ``live``;
-    a DHCP server in the zone that hands out the zone's router is not reported."""
+                   edges: set[str], found: dict[str, Finding]) -> None:
+    """A device that makes itself its segment's router and is not one of the zones'
+    routers (``live`` holds none of those): every device it serves sends it its traffic,
+    by a path no firewall rule governs. Over IPv6 by advertising itself (a router
+    advertisement: home routers, phone hotspots and Windows' connection sharing do it by
+    default); over IPv4 by handing out a router that is not its zone's in DHCP (a home or
+    travel router plugged in by its LAN port hands out itself). Judged for the segment it
+    was heard on: one with its own subnet's address is on another zone's wire. A router
+    the policy's ``gateways`` names is the zone's; a DHCP server in the zone that hands out
+    the zone's router (``edges``), and the zone's router relaying the town's, are not
+    reported."""
     segment_of = {(fact["asset_id"], fact["ip"]): _zone_at(policy, fact["value"].split("/")[0])
                   for fact, _ in _said_now(db, wire.LINK_KEY, None, live)}
-    for fact, row in _said_now(db, "dhcp.router", None, live):
-        zone = segment_of.get((fact["asset_id"], fact["ip"])) or (
+
+    def segment(fact: dict[str, Any], row: dict[str, Any]) -> Zone | None:
+        return segment_of.get((fact["asset_id"], fact["ip"])) or (
             policy.zone(row["zone"]) if row["zone"] else None)
+
+    for fact, row in _said_now(db, wire.ROLE_KEY, wire.DEFAULT_GATEWAY, live):
+        if (zone := segment(fact, row)) is not None and fact["source"] not in TRUSTED_SOURCES:
+            _rogue(found, fact, row, zone, "advertises itself as the IPv6 router",
+                   {"source": "router advertisement"})
+    for fact, row in _said_now(db, "dhcp.router", None, live):
         router = _zone_at(policy, fact["value"])
-        if zone is None or (fact["value"] in edges and router is not None
-                            and router.name == zone.name):
-            continue
-        key = f"rogue_router|{fact['asset_id']}|{zone.name}"
-        item = found.setdefault(key, Finding(
-            key=key, kind="rogue_router", severity="high",
-            title=f"{_label(row)} on the {zone.name} segment hands out {fact['value']} as "
-                  "the router by DHCP, and it is not the zone's router",
-            zone=zone.name, site=zone.site, asset_id=fact["asset_id"]))
-        item.evidence.append({"source": "DHCP offer", "mac": row["mac"], "address": fact["ip"],
-                              "router": fact["value"], "sensor": fact["sensor_id"],
-                              "at": fact["last_seen"]})
+        if (zone := segment(fact, row)) is not None and not (
+                fact["value"] in edges and router is not None and router.name == zone.name):
+            _rogue(found, fact, row, zone, f"hands out {fact['value']} as the router by DHCP",
+                   {"source": "DHCP offer", "router": fact["value"]})
+
+
+def _rogue(found: dict[str, Finding], fact: dict[str, Any], row: dict[str, Any], zone: Zone,
+           what: str, evidence: dict[str, Any]) -> None:
+    """One rogue router a device and segment; each way it was heard is evidence."""
+    key = f"rogue_router|{fact['asset_id']}|{zone.name}"
+    item = found.setdefault(key, Finding(
+        key=key, kind="rogue_router", severity="high",
+        title=f"{_label(row)} on the {zone.name} segment {what}: not the zone's router",
+        zone=zone.name, site=zone.site, asset_id=fact["asset_id"]))
+    item.evidence.append({**evidence, "mac": row["mac"], "address": fact["ip"],
+                          "sensor": fact["sensor_id"], "at": fact["last_seen"]})
 
 
 def _insecure(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],

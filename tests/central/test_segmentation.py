@@ -725,16 +725,22 @@ def test_a_dhcp_server_handing_out_a_router_not_the_zone_s_is_a_rogue_router(
         *ADMIN,
         _asset("10.20.10.1", "00:00:0c:14:0a:01", ROUTE, ("dhcp.router", "10.20.10.1", "passive")),
         _asset("10.20.10.5", server, ("dhcp.router", "10.20.10.1", "passive")),
-        _asset("192.168.8.1", travel, link, ("dhcp.router", "192.168.8.1", "passive"))))
+        _asset("192.168.8.1", travel, link, ("dhcp.router", "192.168.8.1", "passive")),
+        # a hotspot on the admin wire with its own subnet's address, advertising itself
+        # for IPv6 only: its address is of no zone, the wire it is on is admin's
+        _asset("192.168.43.1", "3c:a6:2f:10:20:43", link,
+               ("net.role", "default-gateway", "passive"))))
     lab.send("s-bms", assets=(*BMS, _asset("10.20.40.9", "b8:27:eb:10:40:09",
                                           ("dhcp.router", "10.20.40.9", "passive"))))
     evaluate(db, FIELD_POLICY_254)
     rogues = {v.title: v for v in violations(db, kind="rogue_router")}
     assert sorted(rogues) == [
         "device 10.20.40.9 (Raspberry Pi) on the bms segment hands out 10.20.40.9 as"
-        " the router by DHCP, and it is not the zone's router",
+        " the router by DHCP: not the zone's router",
+        "device 192.168.43.1 on the admin segment advertises itself as the IPv6"
+        " router: not the zone's router",
         "device 192.168.8.1 on the admin segment hands"
-        " out 192.168.8.1 as the router by DHCP, and it is not the zone's router"], sorted(rogues)
+        " out 192.168.8.1 as the router by DHCP: not the zone's router"], sorted(rogues)
     travelling = next(v for v in rogues.values() if "192.168.8.1" in v.title)
     assert (travelling.zone, travelling.severity) == ("admin", "high")
     assert travelling.evidence[0]["source"] == "DHCP offer"
