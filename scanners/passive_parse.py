@@ -282,7 +282,24 @@ def parse(frame: bytes) -> list[Heard]:
         sender = mac_text(frame[6:12])
         heard = [replace(h, local=True) if h.mac == sender and h.ip and not h.claimed
                  and ":" not in h.ip else h for h in heard]
+    elif _answer_datagram(frame):
+        # an answer to someone's search may have crossed a router, with the router's MAC:
+        # its words count as the sender's own only from an address it holds on the link
+        # (collect), and it binds no address, nor the one it names
+        heard = [replace(h, routed=True) for h in heard]
     return heard
+
+
+def _answer_datagram(frame: bytes) -> bool:
+    """A unicast IPv4 datagram of SSDP, WS-Discovery or TP-Link's discovery: an answer
+    to a phone's or an app's search, heard on a mirror port or where multicast is routed."""
+    if frame[0] & 1 or struct.unpack_from("!H", frame, 12)[0] != ETH_IPV4 \
+            or len(frame) < 34 or frame[23] != IP_UDP:
+        return False
+    at = 14 + (frame[14] & 0x0F) * 4
+    if len(frame) < at + 4:
+        return False
+    return bool(set(struct.unpack_from("!HH", frame, at)) & {SSDP_PORT, WSD_PORT, *TPLINK_PORTS})
 
 
 def _link_scoped(frame: bytes) -> bool:

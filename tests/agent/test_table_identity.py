@@ -314,3 +314,38 @@ def test_a_vrrp_master_is_a_router_and_a_device_naming_another_address_is_not(mo
         (virtual, None, "10.76.1.1 10.76.1.2")]
     swept = {"10.76.1.1": virtual, "10.76.1.2": master, "10.76.1.50": pi}
     assert _routers_marked(frames, swept, monkeypatch) == {"10.76.1.1", "10.76.1.2"}
+
+
+def test_a_router_forwarding_other_subnets_answers_does_not_take_their_words() -> None:
+    """On a mirror port (or where multicast is routed) the sensor hears unicast SSDP and
+    WS-Discovery answers from devices in other subnets, forwarded by the router: their
+    source MAC is the router's. What they said became the router's, and the router was
+    reported at their addresses (a Sonos speaker's and an ONVIF camera's words on the
+    office gateway). A unicast datagram may have crossed a router, as a DNS query or a
+    TLS hello may: what it says counts as its sender's own only from an address the sender
+    holds on the link. A device on the link answering a phone's M-SEARCH (a capture of a
+    home network) keeps what it said."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import ARP, Ether
+
+    router, wemo, phone = "00:00:0c:76:01:01", "94:10:3e:76:01:61", "d0:43:1e:76:01:12"
+
+    def answering(src_mac: str, src: str, server: bytes) -> object:
+        return (Ether(src=src_mac, dst=phone) / IP(src=src, dst="10.76.1.12")
+                / UDP(sport=1900, dport=50123)
+                / (b"HTTP/1.1 200 OK\r\nSERVER: " + server + b"\r\nLOCATION: http://" + src.encode()
+                   + b":1400/xml/device_description.xml\r\nST: upnp:rootdevice\r\n\r\n"))
+
+    frames = [
+        Ether(src=router, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=router, psrc="10.76.1.1",
+                                                         pdst="10.76.1.12"),
+        Ether(src=wemo, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=wemo, psrc="10.76.1.61",
+                                                       pdst="10.76.1.1"),
+        *(answering(router, f"10.76.{3 + i}.40", b"Linux UPnP/1.0 Sonos/70.3-35220 (ZPS1)")
+          for i in range(3)),
+        answering(wemo, "10.76.1.61", b"Unspecified, UPnP/1.0, Unspecified")]
+    hosts, observed = _heard_on_office(frames)
+    assert not any(o.key == "ssdp.server" for o in observed.get("10.76.1.1", ()))
+    assert {ip for ip, reply in hosts.items() if reply.mac == router} == {"10.76.1.1"}
+    assert Observation("ssdp.server", "Unspecified, UPnP/1.0, Unspecified", "passive") in \
+        observed["10.76.1.61"]
