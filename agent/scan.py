@@ -368,6 +368,11 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
     for ip, reply in sorted(hosts.items(), key=lambda item: IPAddress(item[0])):
         if reply.mac and reply.source != "passive":
             swept.setdefault(reply.mac, ip)
+    contested = _contested(heard, hosts)
+    for address, macs in contested.items():
+        if hosts.get(address) and hosts[address].source != "passive":  # the sweep's answer
+            _keep(observed.setdefault(address, []), [
+                Observation(wire.CONFLICT_KEY, mac, "arp") for mac in sorted(macs)[:MAX_OFF_LINK]])
     for host in heard.values():
         for six in sorted(host.addresses6()):  # in scope (collect checked): its other names
             hosts.setdefault(six, HostReply(ip=six, mac=host.mac, rtt_s=0.0, source="passive"))
@@ -375,7 +380,10 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
                     and IPAddress(six) not in link.network6:  # sent from on the link
                 _keep(observed.setdefault(six, []), [_link_mark(link.ip6, link.network6)])
         strangers = off_link(host, link)
-        usable = functools.partial(_usable, wanted, strangers)
+        # an address another MAC holds is not its home: a device spoofing the gateway's
+        # address took the gateway's place in the table, and the gateway its words
+        usable = functools.partial(_usable, wanted, [
+            *strangers, *(a for a, macs in contested.items() if host.mac in macs)])
         # its home is an address of this link where it has one: the last it sent from may
         # be another subnet's (one it also holds, or the one it held on its last network)
         here = [a for a in host.own if usable(a) and IPAddress(a) in link.network]
@@ -388,6 +396,23 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
             on = [_link_mark(link.ip, link.network)] if address in strangers else []
             _keep(observed.setdefault(address, []), [*host.said(), *claims(host), *on])
     return left
+
+
+def _contested(heard: dict[str, PassiveHost], hosts: dict[str, HostReply]) -> dict[str, set[str]]:
+    """Addresses more than one MAC sent ARP (or another frame of the link) from: the MACs
+    that are not the one that answered the sweep's ARP there (all of them, before it)."""
+    holders: dict[str, set[str]] = {}
+    for host in heard.values():
+        for address in host.own:
+            holders.setdefault(address, set()).add(host.mac)
+    contested = {}
+    for address, macs in holders.items():
+        reply = hosts.get(address)
+        answered = reply.mac if reply is not None and reply.source != "passive" else None
+        others = macs - {answered} if answered else (macs if len(macs) > 1 else set())
+        if others:
+            contested[address] = others
+    return contested
 
 
 def _off_link_room(heard: dict[str, PassiveHost], observed: Observed,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, TypeA
 import msgspec
 
 from fingerprints.observation import CLAIM_KEY as CLAIM_KEY  # the wire carries these keys
+from fingerprints.observation import CONFLICT_KEY as CONFLICT_KEY
 from fingerprints.observation import DEFAULT_GATEWAY as DEFAULT_GATEWAY
 from fingerprints.observation import LINK_KEY as LINK_KEY
 from fingerprints.observation import REDUNDANCY_KEY as REDUNDANCY_KEY

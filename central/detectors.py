@@ -211,6 +211,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _claims(db, policy, hosts, found)
     _off_link(db, policy, live_hosts, found)
     _rogue_routers(db, policy, live_hosts, edges, found)
+    _contested_routers(db, policy, live, current, trusted, found)
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)
@@ -514,6 +515,31 @@ def _rogue_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dic
                 fact["value"] in edges and router is not None and router.name == zone.name):
             _rogue(found, fact, row, zone, f"hands out {fact['value']} as the router by DHCP",
                    {"source": "DHCP offer", "router": fact["value"]})
+
+
+def _contested_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
+                       current: list[dict[str, Any]], trusted: set[str],
+                       found: dict[str, Finding]) -> None:
+    """Another MAC sending ARP from a zone router's own address, where the router answered
+    the sensor's ARP (``wire.CONFLICT_KEY``): a device telling the segment that the router
+    is at its MAC (ARP spoofing) receives the traffic meant for the router, past the zone's
+    firewall; or two devices hold one address. A rogue router either way, found on the
+    device that sent it where the inventory knows its MAC."""
+    asset_of_mac = {row["mac"]: row["asset_id"] for row in current if row["mac"]}
+    for fact, row in _said_now(db, wire.CONFLICT_KEY, None, live):
+        zone = _zone_at(policy, fact["ip"])
+        if fact["ip"] not in trusted or zone is None:
+            continue
+        key = f"rogue_router|arp:{fact['ip']}|{fact['value']}"
+        item = found.setdefault(key, Finding(
+            key=key, kind="rogue_router", severity="high",
+            title=f"MAC {fact['value']} sends ARP from the {zone.name} router's address "
+                  f"{fact['ip']} (the router is {row['mac']}): the segment's traffic may "
+                  "go to it",
+            zone=zone.name, site=zone.site, asset_id=asset_of_mac.get(fact["value"])))
+        item.evidence.append({"source": "ARP", "mac": fact["value"], "address": fact["ip"],
+                              "router_mac": row["mac"], "sensor": fact["sensor_id"],
+                              "at": fact["last_seen"]})
 
 
 def _rogue(found: dict[str, Finding], fact: dict[str, Any], row: dict[str, Any], zone: Zone,

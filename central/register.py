@@ -69,8 +69,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "unapproved_device": "Godkend enheden med ejer, eller fjern den",
                "vulnerable_device": "Opdatér firmwaren, eller isolér enheden",
                "rogue_router": "Fjern enheden eller slå dens IPv6-routerannoncer og "
-                               "DHCP-server fra; slå RA Guard og DHCP snooping til på "
-                               "switchen"},
+                               "DHCP-server fra; slå RA Guard, DHCP snooping og Dynamic "
+                               "ARP Inspection til på switchen"},
         "en": {"unexpected_flow": "Close the flow in the firewall, or allow it in the policy",
                "management_exposure": "Restrict management to the management zone",
                "bridging_device": "Remove the device's connection to one of the zones",
@@ -80,8 +80,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "unapproved_device": "Approve the device with an owner, or remove it",
                "vulnerable_device": "Update the firmware, or isolate the device",
                "rogue_router": "Remove the device or turn its IPv6 router advertisements "
-                               "and DHCP server off; turn RA Guard and DHCP snooping on at "
-                               "the switch"}},
+                               "and DHCP server off; turn RA Guard, DHCP snooping and "
+                               "Dynamic ARP Inspection on at the switch"}},
     "status": {
         "da": {"open": "Åben", "acknowledged": "Kvitteret", "accepted": "Risiko accepteret",
                "false_positive": "Falsk positiv", "resolved": "Løst"},

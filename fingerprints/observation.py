@@ -39,6 +39,10 @@ LINK_KEY = "net.link"
 # "<virtual address> <the router's own address>". The master's advertisement comes from the
 # virtual MAC, so it lands on the gateway's address; a standby's from its own.
 REDUNDANCY_KEY = "net.redundancy"
+# Another MAC that holds this address on the link (ARP from it), where the sensor's own ARP
+# was answered by the address's MAC: an address conflict, or a device diverting the
+# address's traffic to itself (ARP spoofing the gateway)
+CONFLICT_KEY = "net.conflict"
 
 
 class Observation(msgspec.Struct, frozen=True, eq=False, forbid_unknown_fields=True, gc=False):

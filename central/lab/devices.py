@@ -616,7 +616,7 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
                                  CDPMsgAddr(addr=[CDPAddrRecordIPv4(addr=address)])])))
         elif kind == "ra":
             frames.append(router_advertisement(mac, params.get("ra_prefix", "fd99::")))
-        elif kind in ("arp", "dna", "hsrp"):
+        elif kind in ("arp", "dna", "hsrp", "arp-spoof"):
             frames.append(_router_chatter(kind, params, mac, address))
         elif kind == "hostile":
             frames.extend(hostile_frames(mac))
@@ -626,8 +626,9 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
 def _router_chatter(kind: str, params: dict[str, str], mac: str, address: str) -> bytes:
     """ARP to everyone for the device's gateway (a static address in use), a laptop's
     unicast check for the router of the network it last joined (RFC 4436: from the address
-    it held there), or a standby router's HSRP hello (from ``source``, the address of the
-    leg it is sent on)."""
+    it held there), ARP spoofing (a router's address claimed to one host, as bettercap
+    tells each host in turn), or a standby router's HSRP hello (from ``source``, the
+    address of the leg it is sent on)."""
     from scapy.layers.hsrp import HSRP
     from scapy.layers.inet import IP, UDP
     from scapy.layers.l2 import ARP, Ether
@@ -635,6 +636,9 @@ def _router_chatter(kind: str, params: dict[str, str], mac: str, address: str) -
     if kind == "arp":
         return bytes(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(
             op=1, hwsrc=mac, psrc=address, pdst=params["arp_for"]))
+    if kind == "arp-spoof":  # "the router's address is at my MAC", told to one host
+        return bytes(Ether(src=mac, dst=params["to_mac"]) / ARP(
+            op=2, hwsrc=mac, psrc=params["spoof"], hwdst=params["to_mac"], pdst=params["to"]))
     if kind == "dna":
         return bytes(Ether(src=mac, dst=params["dna_router_mac"]) / ARP(
             op=1, hwsrc=mac, psrc=params["dna_from"], hwdst=params["dna_router_mac"],

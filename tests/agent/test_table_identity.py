@@ -349,3 +349,47 @@ def test_a_router_forwarding_other_subnets_answers_does_not_take_their_words() -
     assert {ip for ip, reply in hosts.items() if reply.mac == router} == {"10.76.1.1"}
     assert Observation("ssdp.server", "Unspecified, UPnP/1.0, Unspecified", "passive") in \
         observed["10.76.1.61"]
+
+
+def test_a_device_spoofing_the_gateway_s_address_is_marked_and_takes_nothing() -> None:
+    """A device sending ARP replies that say the gateway's address is at its MAC (arpspoof,
+    bettercap: to everyone, or to each host in turn, the sensor too) was folded in as a
+    host at the gateway's address: what it said became the gateway's, and its own address
+    went unreported. The address the sweep's ARP found at the router's MAC is the router's;
+    another MAC sending from it is marked on that address (``net.conflict``) and is
+    reported at its own address. Before the sweep, neither of two MACs sending from one
+    address takes it."""
+    from scapy.layers.l2 import ARP, Ether
+
+    from agent.scan import _merge_passive
+    from scanners.observations import HostReply
+    from scanners.passive import collect
+    from scanners.passive_parse import parse
+    from scanners.scope import Scope
+
+    router, spoofer = "00:00:0c:76:01:01", "b8:27:eb:76:01:66"
+    frames = [
+        Ether(src=router, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=router, psrc="10.76.1.1",
+                                                         pdst="10.76.1.30"),
+        Ether(src=spoofer, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=spoofer, psrc="10.76.1.66",
+                                                          pdst="10.76.1.1"),
+        Ether(src=spoofer, dst="02:00:00:76:01:fa") / ARP(
+            op=2, hwsrc=spoofer, psrc="10.76.1.1", hwdst="02:00:00:76:01:fa", pdst="10.76.1.250")]
+    heard = collect([h for f in frames for h in parse(bytes(f))],
+                    scope=Scope.from_strings(["10.76.1.0/24"]))
+    heard[spoofer].observations.append(Observation("dhcp.hostname", "kali", "passive"))
+    wanted = {str(a) for a in IPNetwork("10.76.1.0/24")}
+    # before the sweep
+    hosts: dict = {}
+    observed: dict = {}
+    _merge_passive(heard, wanted, hosts, observed, OFFICE)
+    assert hosts["10.76.1.66"].mac == spoofer
+    assert "10.76.1.1" not in hosts or hosts["10.76.1.1"].mac == router
+    # after it: the router answered the sensor's ARP for its address
+    hosts = {"10.76.1.1": HostReply(ip="10.76.1.1", mac=router, rtt_s=0.001, source="arp")}
+    observed = {}
+    _merge_passive(heard, wanted, hosts, observed, OFFICE)
+    assert Observation("net.conflict", spoofer, "arp") in observed["10.76.1.1"]
+    assert not any(o.value == "kali" for o in observed["10.76.1.1"])
+    assert hosts["10.76.1.66"].mac == spoofer
+    assert Observation("dhcp.hostname", "kali", "passive") in observed["10.76.1.66"]

@@ -747,6 +747,28 @@ def test_a_dhcp_server_handing_out_a_router_not_the_zone_s_is_a_rogue_router(
     assert travelling.evidence[0]["router"] == "192.168.8.1"
 
 
+def test_a_device_sending_arp_from_the_router_s_address_is_a_rogue_router(
+        db: Database, lab: Sensors) -> None:
+    """A Raspberry Pi in admin tells the segment that the router's address is at its MAC
+    (ARP spoofing): the traffic meant for the router goes to it, past the zone's
+    firewall. The sensor found the router's MAC at that address by its own ARP and marks
+    the other (net.conflict). It is a rogue router, found on the Pi. Two devices holding one
+    address that is no router's is not this finding."""
+    pi = "b8:27:eb:10:20:66"
+    lab.send("s-admin", assets=(
+        *ADMIN,
+        _asset("10.20.10.1", "00:00:0c:14:0a:01", ROUTE, ("net.conflict", pi, "arp")),
+        _asset("10.20.10.66", pi),
+        _asset("10.20.10.70", "00:15:5d:10:20:70", ("net.conflict", "00:15:5d:10:20:71", "arp"))))
+    evaluate(db, FIELD_POLICY_254)
+    (rogue,) = violations(db, kind="rogue_router")
+    assert rogue.title == (f"MAC {pi} sends ARP from the admin router's address 10.20.10.1"
+                           " (the router is 00:00:0c:14:0a:01): the segment's traffic may go to it")
+    assert (rogue.zone, rogue.severity) == ("admin", "high")
+    assert rogue.evidence[0]["source"] == "ARP" and rogue.evidence[0]["mac"] == pi
+    assert rogue.asset_id == db.execute("SELECT id FROM assets WHERE mac = ?", [pi]).fetchone()[0]
+
+
 def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
     from agent import scan
     from scanners.observations import HostReply

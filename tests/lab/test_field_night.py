@@ -14,6 +14,7 @@ its evidence:
   wire, found by no probe of the office subnet);
 - a camera left at its factory address, outside every zone and the sensors' scope;
 - a travel router plugged in by its LAN port, answering DHCP with itself as the router;
+- a camera taken over, telling the camera sensor that the firewall's address is at its MAC;
 
 and nothing reported for the router's own addresses answering, nor for what is there by
 design: the router is on a stick (one MAC on both segments), an mDNS reflector in the
@@ -118,6 +119,13 @@ SPEC = LabSpec(
                    mac="44:19:b6:00:01:64",
                    vendor="Hangzhou Hikvision Digital Technology Co.,Ltd.", device_type="camera",
                    services=(chatter("arp", arp_for="192.168.1.1"),)),
+        # a camera taken over: it tells the camera sensor that the firewall's address is at
+        # its MAC (ARP spoofing, one host at a time; the sensor only, so the lab's own
+        # traffic keeps its way)
+        DeviceSpec(name="spoofing-camera", segment="cameras", host=66, mac="44:19:b6:76:02:66",
+                   vendor="Hangzhou Hikvision Digital Technology Co.,Ltd.", device_type="camera",
+                   services=(chatter("arp-spoof", spoof="10.76.2.254", to="10.76.2.250",
+                                     to_mac="b8:27:eb:00:00:02"),)),
         # a travel router plugged into an office socket by its LAN port: it answers DHCP
         # with itself as the router, from its own subnet's address
         DeviceSpec(name="travel-router", segment="factory", host=254, socket="office",
@@ -183,6 +191,7 @@ APPROVED = ("mac,owner,type\n"
             "f0:18:98:76:01:40,IT,workstation\n"
             "00:00:0c:76:00:03,IT,switch\n"
             "94:83:c4:00:01:fe,IT,router\n"
+            "44:19:b6:76:02:66,Facilities,camera\n"
             "00:1b:17:76:02:fe,IT,firewall\n"
             f"{ROUTER_MAC},IT,router\n"  # one MAC on both legs
             "dc:a6:32:76:01:60,IT,server\n")  # the mDNS reflector
@@ -224,6 +233,9 @@ def _wanted(found: list[dict[str, Any]]) -> dict[str, bool]:
         "travel router handing out itself": any(
             v["kind"] == "rogue_router" and "192.168.1.254" in v["title"]
             and "DHCP" in v["title"] and v["zone"] == "office" for v in found),
+        "camera spoofing the firewall's address": any(
+            v["kind"] == "rogue_router" and "44:19:b6:76:02:66" in v["title"]
+            and "10.76.2.254" in v["title"] for v in found),
         "camera at its factory address": any(
             v["kind"] == "misplaced_device" and "192.168.1.64" in v["title"]
             and v["zone"] == "cameras" and not v["other_zone"] for v in found),
@@ -293,7 +305,8 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     assert sorted(v["kind"] for v in found) == sorted(
         ["bridging_device", "bridging_device", "unapproved_device", "management_exposure",
          "management_exposure", "unexpected_flow", "misplaced_device", "misplaced_device",
-         "misplaced_device", "misplaced_device", "rogue_router", "rogue_router"]), [
+         "misplaced_device", "misplaced_device", "rogue_router", "rogue_router",
+         "rogue_router"]), [
         (v["kind"], v["title"]) for v in found]
     for violation in found:
         assert violation["evidence"], violation
