@@ -49,6 +49,17 @@ OFFICE = Interface(name="eth0", mac="02:00:00:76:01:fa", ip="10.76.1.250",
                    network=IPNetwork("10.76.1.0/24"))
 
 
+def _arp(mac: str, address: str, asks: str, *, to: str = "ff:ff:ff:ff:ff:ff",
+         op: int = 1) -> bytes:
+    """An ARP frame from ``mac`` sent from ``address`` about ``asks``: to everyone, or to
+    one MAC (``to``); a request, or a reply (``op=2``)."""
+    from scapy.layers.l2 import ARP, Ether
+
+    hwdst = "00:00:00:00:00:00" if to == "ff:ff:ff:ff:ff:ff" else to
+    return bytes(Ether(src=mac, dst=to) / ARP(op=op, hwsrc=mac, psrc=address, hwdst=hwdst,
+                                              pdst=asks))
+
+
 def test_a_device_with_another_subnet_s_address_on_the_link_is_reported_with_the_link() -> None:
     """A camera plugged into the office socket keeps its camera zone address: it asks for
     its gateway (ARP) and announces itself (mDNS) on the office wire from 10.76.2.77. That
@@ -157,14 +168,11 @@ def test_a_laptop_checking_for_its_last_network_is_not_on_the_wire_with_that_add
     names an address, it does not hold it: only ARP sent to everyone (a request for a
     gateway, an announcement) shows an address held on this wire. The laptop is reported
     at the office address it then took, and what it said goes there."""
-    from scapy.layers.l2 import ARP, Ether
 
     laptop, old_router = "f0:18:98:76:01:40", "00:00:0c:76:02:01"
     frames = [
-        Ether(src=laptop, dst=old_router) / ARP(op=1, hwsrc=laptop, psrc="10.76.2.140",
-                                                hwdst=old_router, pdst="10.76.2.1"),
-        Ether(src=laptop, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=laptop, psrc="10.76.1.40",
-                                                         pdst="10.76.1.1")]
+        _arp(laptop, "10.76.2.140", "10.76.2.1", to=old_router),
+        _arp(laptop, "10.76.1.40", "10.76.1.1")]
     hosts, observed = _heard_on_office(frames)
     assert _marked(observed) == set()
     assert hosts["10.76.1.40"].mac == laptop
@@ -178,16 +186,12 @@ def test_a_router_answering_arp_for_other_subnets_is_not_on_the_wire_with_them()
     subnet's address (a PC with too wide a mask) with its own MAC and that address. The
     router was then on the office wire 'with' the camera zone's addresses. An answer to
     one asker is no announcement: only ARP sent to everyone marks an address."""
-    from scapy.layers.l2 import ARP, Ether
 
     pc, router = "d0:43:1e:76:01:31", "00:00:0c:76:01:01"
     frames = [
-        Ether(src=router, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=router, psrc="10.76.1.1",
-                                                         pdst="10.76.1.31"),
-        Ether(src=pc, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=pc, psrc="10.76.1.31",
-                                                     pdst="10.76.2.20"),
-        Ether(src=router, dst=pc) / ARP(op=2, hwsrc=router, psrc="10.76.2.20", hwdst=pc,
-                                        pdst="10.76.1.31")]
+        _arp(router, "10.76.1.1", "10.76.1.31"),
+        _arp(pc, "10.76.1.31", "10.76.2.20"),
+        _arp(router, "10.76.2.20", "10.76.1.31", to=pc, op=2)]
     hosts, observed = _heard_on_office(frames)
     assert _marked(observed) == set()
     assert hosts["10.76.1.1"].mac == router and hosts["10.76.1.31"].mac == pc
@@ -201,18 +205,13 @@ def test_a_device_on_the_wire_outside_the_sensor_s_scope_is_reported_and_never_p
     mark (which keeps it from every probe). Addresses the operator excluded stay unseen,
     and so does an automatic address (169.254/16: no DHCP answer yet), which is of every
     link."""
-    from scapy.layers.l2 import ARP, Ether
 
     from agent.scan import heard_off_link
 
-    def asking(mac: str, address: str, gateway: str) -> object:
-        return Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=mac, psrc=address,
-                                                              pdst=gateway)
-
-    frames = [asking("44:19:b6:00:00:64", "192.168.1.64", "192.168.1.1"),
-              asking("ac:cc:8e:76:02:77", "10.76.2.77", "10.76.2.1"),
-              asking("00:80:f4:00:00:09", "172.16.0.9", "172.16.0.1"),
-              asking("d0:43:1e:76:01:99", "169.254.7.9", "169.254.255.255")]
+    frames = [_arp("44:19:b6:00:00:64", "192.168.1.64", "192.168.1.1"),
+              _arp("ac:cc:8e:76:02:77", "10.76.2.77", "10.76.2.1"),
+              _arp("00:80:f4:00:00:09", "172.16.0.9", "172.16.0.1"),
+              _arp("d0:43:1e:76:01:99", "169.254.7.9", "169.254.255.255")]
     hosts, observed = _heard_on_office(frames, scope=("10.76.1.0/24",), exclude=("172.16.0.0/24",))
     assert _marked(observed) == {"192.168.1.64", "10.76.2.77"}
     assert set(hosts) == {"192.168.1.64", "10.76.2.77"}
@@ -326,7 +325,7 @@ def test_a_router_forwarding_other_subnets_answers_does_not_take_their_words() -
     holds on the link. A device on the link answering a phone's M-SEARCH (a capture of a
     home network) keeps what it said."""
     from scapy.layers.inet import IP, UDP
-    from scapy.layers.l2 import ARP, Ether
+    from scapy.layers.l2 import Ether
 
     router, wemo, phone = "00:00:0c:76:01:01", "94:10:3e:76:01:61", "d0:43:1e:76:01:12"
 
@@ -337,10 +336,8 @@ def test_a_router_forwarding_other_subnets_answers_does_not_take_their_words() -
                    + b":1400/xml/device_description.xml\r\nST: upnp:rootdevice\r\n\r\n"))
 
     frames = [
-        Ether(src=router, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=router, psrc="10.76.1.1",
-                                                         pdst="10.76.1.12"),
-        Ether(src=wemo, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=wemo, psrc="10.76.1.61",
-                                                       pdst="10.76.1.1"),
+        _arp(router, "10.76.1.1", "10.76.1.12"),
+        _arp(wemo, "10.76.1.61", "10.76.1.1"),
         *(answering(router, f"10.76.{3 + i}.40", b"Linux UPnP/1.0 Sonos/70.3-35220 (ZPS1)")
           for i in range(3)),
         answering(wemo, "10.76.1.61", b"Unspecified, UPnP/1.0, Unspecified")]
@@ -359,7 +356,6 @@ def test_a_device_spoofing_the_gateway_s_address_is_marked_and_takes_nothing() -
     another MAC sending from it is marked on that address (``net.conflict``) and is
     reported at its own address. Before the sweep, neither of two MACs sending from one
     address takes it."""
-    from scapy.layers.l2 import ARP, Ether
 
     from agent.scan import _merge_passive
     from scanners.observations import HostReply
@@ -369,12 +365,9 @@ def test_a_device_spoofing_the_gateway_s_address_is_marked_and_takes_nothing() -
 
     router, spoofer = "00:00:0c:76:01:01", "b8:27:eb:76:01:66"
     frames = [
-        Ether(src=router, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=router, psrc="10.76.1.1",
-                                                         pdst="10.76.1.30"),
-        Ether(src=spoofer, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=spoofer, psrc="10.76.1.66",
-                                                          pdst="10.76.1.1"),
-        Ether(src=spoofer, dst="02:00:00:76:01:fa") / ARP(
-            op=2, hwsrc=spoofer, psrc="10.76.1.1", hwdst="02:00:00:76:01:fa", pdst="10.76.1.250")]
+        _arp(router, "10.76.1.1", "10.76.1.30"),
+        _arp(spoofer, "10.76.1.66", "10.76.1.1"),
+        _arp(spoofer, "10.76.1.1", "10.76.1.250", to=OFFICE.mac, op=2)]
     heard = collect([h for f in frames for h in parse(bytes(f))],
                     scope=Scope.from_strings(["10.76.1.0/24"]))
     heard[spoofer].observations.append(Observation("dhcp.hostname", "kali", "passive"))
