@@ -219,21 +219,25 @@ def assets_json(assets: Sequence[Asset]) -> str:
 
 
 def print_assets(assets: Sequence[Asset], *, title: str) -> None:
+    from agent import wire
     from agent.scan import heard_off_link
 
     table = terminal.table(title, ("address", "MAC", "vendor (OUI)", "type", "named by",
                                    "open ports", "services"))
-    strangers = 0
+    strangers = contested = 0
     for a, identity in zip(assets, identities(assets), strict=True):
         vendor = "(random MAC)" if a.mac_random else (a.mac_vendor or "")
         away = heard_off_link(a.observations)
         strangers += away
+        others = [o.value for o in a.observations if o.key == wire.CONFLICT_KEY]
+        contested += bool(others)
         services = ", ".join(
             f"{s.port}/{s.proto} {s.name or ''} {s.product or ''} {s.version or ''}".strip()
             for s in a.services
         )
         table.add_row(
-            escape(a.ip) + (" (another subnet, on this wire)" if away else ""),
+            escape(a.ip) + (" (another subnet, on this wire)" if away else "")
+            + (f" (ARP from {escape(', '.join(others))} too)" if others else ""),
             escape(a.mac or "-"),
             escape(vendor),
             escape(str(identity.get("device_type", ""))),
@@ -247,6 +251,11 @@ def print_assets(assets: Sequence[Asset], *, title: str) -> None:
             f"{strangers} address(es) of another subnet heard on this wire: a device in the "
             "wrong socket, or two subnets on one VLAN (not probed; the central reports the "
             "zones it joins)")
+    if contested:
+        terminal.console().print(
+            f"{contested} address(es) another MAC also sends ARP from: a device spoofing it "
+            "(if it is the gateway's, the segment's traffic may go to that device), or two "
+            "devices on one address")
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

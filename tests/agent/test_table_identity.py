@@ -386,3 +386,19 @@ def test_a_device_spoofing_the_gateway_s_address_is_marked_and_takes_nothing() -
     assert not any(o.value == "kali" for o in observed["10.76.1.1"])
     assert hosts["10.76.1.66"].mac == spoofer
     assert Observation("dhcp.hostname", "kali", "passive") in observed["10.76.1.66"]
+
+
+def test_the_technician_s_table_says_which_addresses_another_mac_sends_from(capsys) -> None:
+    """The router's row says that another MAC sends ARP from its address (an ARP spoofer,
+    or two devices on one address), and which; the count is under the table."""
+    from agent.cli import print_assets
+
+    spoofer = "b8:27:eb:76:01:66"
+    router = Asset(ip="10.76.1.1", mac="00:00:0c:76:01:01", sources=("arp",),
+                   observations=(Observation("net.conflict", spoofer, "arp"),))
+    pc = Asset(ip="10.76.1.30", mac="d0:43:1e:76:01:30", sources=("arp",))
+    print_assets([router, pc], title="2 assets")
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"10.76.1.1 (ARP from {spoofer} too)" in shown
+    assert "1 address(es) another MAC also sends ARP from" in shown
+    assert shown.count(" too)") == 1  # the PC's row says nothing
