@@ -361,16 +361,19 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
     link it was on (``wire.LINK_KEY``); it is not probed (see ``_Scan.probe``): the
     sensor's packets to it would go through the router, not to it. At most
     MAX_OFF_LINK_PER_SCAN such addresses, the first heard; returns how many were left out."""
-    allowed, left = _off_link_room(heard, observed, link)
+    away = {mac: off_link(host, link) for mac, host in heard.items()}
+    allowed, left = _off_link_room(away, observed)
+    # the MAC that answered the sweep's ARP at each address (none before the sweep)
+    answered = {ip: reply.mac for ip, reply in sorted(hosts.items(), key=lambda i: IPAddress(i[0]))
+                if reply.mac and reply.source != "passive"}
     # where the sweep found a MAC: the home of one heard by its MAC only (a redundant
     # gateway's master, sending from the virtual MAC that answers ARP for the gateway)
     swept: dict[str, str] = {}
-    for ip, reply in sorted(hosts.items(), key=lambda item: IPAddress(item[0])):
-        if reply.mac and reply.source != "passive":
-            swept.setdefault(reply.mac, ip)
-    contested = _contested(heard, hosts)
+    for ip, mac in answered.items():
+        swept.setdefault(mac, ip)
+    contested = _contested(heard, answered)
     for address, macs in contested.items():
-        if hosts.get(address) and hosts[address].source != "passive":  # the sweep's answer
+        if address in answered:
             _keep(observed.setdefault(address, []), [
                 Observation(wire.CONFLICT_KEY, mac, "arp") for mac in sorted(macs)[:MAX_OFF_LINK]])
     for host in heard.values():
@@ -379,7 +382,7 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
             if six in host.ip6 and link.network6 is not None \
                     and IPAddress(six) not in link.network6:  # sent from on the link
                 _keep(observed.setdefault(six, []), [_link_mark(link.ip6, link.network6)])
-        strangers = off_link(host, link)
+        strangers = away[host.mac]
         # an address another MAC holds is not its home: a device spoofing the gateway's
         # address took the gateway's place in the table, and the gateway its words
         usable = functools.partial(_usable, wanted, [
@@ -398,29 +401,28 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
     return left
 
 
-def _contested(heard: dict[str, PassiveHost], hosts: dict[str, HostReply]) -> dict[str, set[str]]:
+def _contested(heard: dict[str, PassiveHost], answered: dict[str, str]) -> dict[str, set[str]]:
     """Addresses more than one MAC sent ARP (or another frame of the link) from: the MACs
-    that are not the one that answered the sweep's ARP there (all of them, before it)."""
+    that are not the one that ``answered`` the sweep's ARP there (all of them, before it)."""
     holders: dict[str, set[str]] = {}
     for host in heard.values():
         for address in host.own:
             holders.setdefault(address, set()).add(host.mac)
     contested = {}
     for address, macs in holders.items():
-        reply = hosts.get(address)
-        answered = reply.mac if reply is not None and reply.source != "passive" else None
-        others = macs - {answered} if answered else (macs if len(macs) > 1 else set())
+        mac = answered.get(address)
+        others = macs - {mac} if mac else (macs if len(macs) > 1 else set())
         if others:
             contested[address] = others
     return contested
 
 
-def _off_link_room(heard: dict[str, PassiveHost], observed: Observed,
-                   link: Interface) -> tuple[set[str], int]:
+def _off_link_room(away: dict[str, list[str]], observed: Observed) -> tuple[set[str], int]:
     """The addresses of other subnets this merge may report (those already reported, and
-    new ones while there is room), and how many new ones there was no room for."""
+    new ones while there is room), and how many new ones there was no room for; ``away``:
+    each heard MAC's addresses of other subnets (off_link)."""
     already = {ip for ip, said in observed.items() if heard_off_link(said)}
-    fresh = list(dict.fromkeys(a for host in heard.values() for a in off_link(host, link)
+    fresh = list(dict.fromkeys(a for addresses in away.values() for a in addresses
                                if a not in already))
     room = max(MAX_OFF_LINK_PER_SCAN - len(already), 0)
     return already | set(fresh[:room]), max(len(fresh) - room, 0)

@@ -209,8 +209,9 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _bridges_by_fact(db, policy, live_hosts, found)
     _bridges_by_neighbour_macs(db, policy, hosts, found)
     _claims(db, policy, hosts, found)
-    _off_link(db, policy, live_hosts, found)
-    _rogue_routers(db, policy, live_hosts, edges, found)
+    heard_on = _heard_on(db, policy, live_hosts)
+    _off_link(heard_on, found)
+    _rogue_routers(db, policy, live_hosts, edges, heard_on, found)
     _contested_routers(db, policy, live, current, trusted, found)
     _insecure(db, policy, live, found)
     _unknown(db, policy, current, found, now)
@@ -435,19 +436,35 @@ def _claims(db: Database, policy: Policy, current: list[dict[str, Any]],
                        "sensor": claim["last_sensor"], "at": claim["last_seen"]}])
 
 
-def _off_link(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
-              found: dict[str, Finding]) -> None:
-    """A device a sensor heard on its own segment (ARP, DHCP, mDNS) from an address of
-    another zone, or of none (``wire.LINK_KEY``, said in the address's latest scan): it sits
-    on this zone's wire, so the two zones meet at layer 2 through it, whatever the router
-    allows. By its address alone it was in its own zone, and nothing was found."""
+# an address heard on a segment from another subnet: its fact, its row, the sensor's link
+# there and the segment's zone
+HeardOn = tuple[dict[str, Any], dict[str, Any], ipaddress.IPv4Interface | ipaddress.IPv6Interface,
+                Zone]
+
+
+def _heard_on(db: Database, policy: Policy,
+              live: dict[tuple[int, str], dict[str, Any]]) -> list[HeardOn]:
+    """The addresses a sensor heard on its own segment from another subnet
+    (``wire.LINK_KEY``, said in the address's latest scan), each with its fact and row, the
+    sensor's link there and that segment's zone (where the link is in one)."""
+    out = []
     for fact, row in _said_now(db, wire.LINK_KEY, None, live):
         try:
             link = ipaddress.ip_interface(fact["value"])
         except ValueError:
             continue
-        segment = policy.zone_of(str(link.ip))
-        if segment is None or segment.name == row["zone"]:
+        if (segment := policy.zone_of(str(link.ip))) is not None:
+            out.append((fact, row, link, segment))
+    return out
+
+
+def _off_link(heard_on: list[HeardOn], found: dict[str, Finding]) -> None:
+    """A device a sensor heard on its own segment (ARP, DHCP, mDNS) from an address of
+    another zone, or of none (``_heard_on``): it sits on this zone's wire, so the two zones
+    meet at layer 2 through it, whatever the router allows. By its address alone it was in
+    its own zone, and nothing was found."""
+    for fact, row, link, segment in heard_on:
+        if segment.name == row["zone"]:
             continue
         where = f"an address of zone {row['zone']}" if row["zone"] else "an address in no zone"
         key = f"misplaced_device|link:{fact['asset_id']}|{segment.name}"
@@ -487,7 +504,7 @@ def _said_now(db: Database, key: str, value: str | None,
 
 
 def _rogue_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
-                   edges: set[str], found: dict[str, Finding]) -> None:
+                   edges: set[str], heard_on: list[HeardOn], found: dict[str, Finding]) -> None:
     """A device that makes itself its segment's router and is not one of the zones'
     routers (``live`` holds none of those): every device it serves sends it its traffic,
     by a path no firewall rule governs. Over IPv6 by advertising itself (a router
@@ -498,8 +515,7 @@ def _rogue_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dic
     the policy's ``gateways`` names is the zone's; a DHCP server in the zone that hands out
     the zone's router (``edges``), and the zone's router relaying the town's, are not
     reported."""
-    segment_of = {(fact["asset_id"], fact["ip"]): _zone_at(policy, fact["value"].split("/")[0])
-                  for fact, _ in _said_now(db, wire.LINK_KEY, None, live)}
+    segment_of = {(fact["asset_id"], fact["ip"]): zone for fact, _, _, zone in heard_on}
 
     def segment(fact: dict[str, Any], row: dict[str, Any]) -> Zone | None:
         return segment_of.get((fact["asset_id"], fact["ip"])) or (
@@ -527,9 +543,9 @@ def _contested_routers(db: Database, policy: Policy, live: dict[tuple[int, str],
     device that sent it where the inventory knows its MAC."""
     asset_of_mac = {row["mac"]: row["asset_id"] for row in current if row["mac"]}
     for fact, row in _said_now(db, wire.CONFLICT_KEY, None, live):
-        zone = _zone_at(policy, fact["ip"])
-        if fact["ip"] not in trusted or zone is None:
+        if fact["ip"] not in trusted or not row["zone"]:
             continue
+        zone = policy.zone(row["zone"])
         key = f"rogue_router|arp:{fact['ip']}|{fact['value']}"
         item = found.setdefault(key, Finding(
             key=key, kind="rogue_router", severity="high",

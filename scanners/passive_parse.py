@@ -293,13 +293,8 @@ def parse(frame: bytes) -> list[Heard]:
 def _answer_datagram(frame: bytes) -> bool:
     """A unicast IPv4 datagram of SSDP, WS-Discovery or TP-Link's discovery: an answer
     to a phone's or an app's search, heard on a mirror port or where multicast is routed."""
-    if frame[0] & 1 or struct.unpack_from("!H", frame, 12)[0] != ETH_IPV4 \
-            or len(frame) < 34 or frame[23] != IP_UDP:
-        return False
-    at = 14 + (frame[14] & 0x0F) * 4
-    if len(frame) < at + 4:
-        return False
-    return bool(set(struct.unpack_from("!HH", frame, at)) & {SSDP_PORT, WSD_PORT, *TPLINK_PORTS})
+    ports = None if frame[0] & 1 else _ports4(frame)  # to one MAC
+    return ports is not None and bool(set(ports) & {SSDP_PORT, WSD_PORT, *TPLINK_PORTS})
 
 
 def _link_scoped(frame: bytes) -> bool:
@@ -424,11 +419,20 @@ def _parse(frame: bytes) -> list[Heard]:
     return _udp(packet, mac)
 
 
+def _ports4(frame: bytes) -> tuple[int, int] | None:
+    """The source and destination ports of an IPv4 UDP datagram (None for anything else,
+    or too short to hold them)."""
+    if len(frame) < 34 or struct.unpack_from("!H", frame, 12)[0] != ETH_IPV4 \
+            or frame[23] != IP_UDP:
+        return None
+    at = 14 + (frame[14] & 0x0F) * 4
+    return struct.unpack_from("!HH", frame, at) if len(frame) >= at + 4 else None
+
+
 def redundant(frame: bytes) -> bool:
     """A VRRP advertisement, or a datagram to HSRP's port (an IPv4 frame)."""
-    at = 14 + (frame[14] & 0x0F) * 4
-    return frame[23] == IP_VRRP or (frame[23] == IP_UDP and len(frame) >= at + 4
-                                    and struct.unpack_from("!H", frame, at + 2)[0] == HSRP_PORT)
+    ports = _ports4(frame)
+    return frame[23] == IP_VRRP or (ports is not None and ports[1] == HSRP_PORT)
 
 
 def redundancy(frame: bytes) -> list[Heard]:
