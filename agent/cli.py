@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
@@ -123,7 +124,7 @@ def cmd_scan_pcap(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     hosts, observed = {}, {}
     for host in heard.values():
-        address = host.home(scope.allows)
+        address = host.home(scope.allows) or host.automatic_address()
         if address is not None:
             hosts[address] = HostReply(ip=address, mac=host.mac, rtt_s=0.0, source="passive")
             observed[address] = host.said()
@@ -224,11 +225,13 @@ def print_assets(assets: Sequence[Asset], *, title: str) -> None:
 
     table = terminal.table(title, ("address", "MAC", "vendor (OUI)", "type", "named by",
                                    "open ports", "services"))
-    strangers = contested = 0
+    strangers = contested = unleased = 0
     for a, identity in zip(assets, identities(assets), strict=True):
         vendor = "(random MAC)" if a.mac_random else (a.mac_vendor or "")
         away = heard_off_link(a.observations)
-        strangers += away
+        automatic = away and ipaddress.ip_address(a.ip).is_link_local
+        strangers += away and not automatic
+        unleased += automatic
         others = [o.value for o in a.observations if o.key == wire.CONFLICT_KEY]
         contested += bool(others)
         services = ", ".join(
@@ -236,7 +239,8 @@ def print_assets(assets: Sequence[Asset], *, title: str) -> None:
             for s in a.services
         )
         table.add_row(
-            escape(a.ip) + (" (another subnet, on this wire)" if away else "")
+            escape(a.ip) + (" (automatic address only, on this wire)" if automatic
+                             else " (another subnet, on this wire)" if away else "")
             + (f" (ARP from {escape(', '.join(others))} too)" if others else ""),
             escape(a.mac or "-"),
             escape(vendor),
@@ -251,6 +255,10 @@ def print_assets(assets: Sequence[Asset], *, title: str) -> None:
             f"{strangers} address(es) of another subnet heard on this wire: a device in the "
             "wrong socket, or two subnets on one VLAN (not probed; the central reports the "
             "zones it joins)")
+    if unleased:
+        terminal.console().print(
+            f"{unleased} device(s) with an automatic address only (169.254/16, fe80::/10): "
+            "no DHCP server answered them, or their IPv4 is off (not probed)")
     if contested:
         terminal.console().print(
             f"{contested} address(es) another MAC also sends ARP from: a device spoofing it "

@@ -361,8 +361,6 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
     link it was on (``wire.LINK_KEY``); it is not probed (see ``_Scan.probe``): the
     sensor's packets to it would go through the router, not to it. At most
     MAX_OFF_LINK_PER_SCAN such addresses, the first heard; returns how many were left out."""
-    away = {mac: off_link(host, link) for mac, host in heard.items()}
-    allowed, left = _off_link_room(away, observed)
     # the MAC that answered the sweep's ARP at each address (none before the sweep)
     answered = {ip: reply.mac for ip, reply in sorted(hosts.items(), key=lambda i: IPAddress(i[0]))
                 if reply.mac and reply.source != "passive"}
@@ -371,6 +369,9 @@ def _merge_passive(heard: dict[str, PassiveHost], wanted: set[str], hosts: dict[
     swept: dict[str, str] = {}
     for ip, mac in answered.items():
         swept.setdefault(mac, ip)
+    away = {mac: off_link(host, link) + ([] if mac in swept else automatic(host))
+            for mac, host in heard.items()}
+    allowed, left = _off_link_room(away, observed)
     contested = _contested(heard, answered)
     for address, macs in contested.items():
         if address in answered:
@@ -466,6 +467,15 @@ def off_link(host: PassiveHost, link: Interface) -> list[str]:
     (Its IPv6 addresses are compared with the link's prefix as they are folded in: NDP's
     and mDNS's, the only ones it holds, never cross a router.)"""
     return sorted(a for a in host.local if IPAddress(a) not in link.network)[:MAX_OFF_LINK]
+
+
+def automatic(host: PassiveHost) -> list[str]:
+    """A host's automatic address (169.254/16, fe80::/10) when it holds no other: a camera
+    no DHCP server answered is on this wire all the same. Reported as an address of another
+    subnet is (with the link's mark, never probed): the central places it in the zone of
+    the segment it was heard on, as such an address is of no zone."""
+    address = host.automatic_address()
+    return [] if address is None else [address]
 
 
 def _named_ports(observed: Observed) -> set[tuple[str, int]]:

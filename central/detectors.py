@@ -24,6 +24,7 @@ import ipaddress
 import itertools
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,8 +135,10 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     found: dict[str, Finding] = {}
     current = current_addresses(db, policy.org)
     by_asset: dict[int, list[dict[str, Any]]] = {}
+    placed = _automatic_zones(db, policy, current)
     for row in current:
-        row["zone"] = z.name if (z := policy.zone_of(row["ip"])) else None
+        row["zone"] = (z.name if (z := policy.zone_of(row["ip"]))
+                       else placed.get((row["asset_id"], row["ip"])))
         by_asset.setdefault(row["asset_id"], []).append(row)
     asset_of_ip = {row["ip"]: row for row in current}
     routed = _routed(db, policy.org)
@@ -449,13 +452,50 @@ def _heard_on(db: Database, policy: Policy,
     sensor's link there and that segment's zone (where the link is in one)."""
     out = []
     for fact, row in _said_now(db, wire.LINK_KEY, None, live):
-        try:
-            link = ipaddress.ip_interface(fact["value"])
-        except ValueError:
-            continue
-        if (segment := policy.zone_of(str(link.ip))) is not None:
-            out.append((fact, row, link, segment))
+        if (on := _segment(policy, fact)) is not None:
+            out.append((fact, row, *on))
     return out
+
+
+def automatic_zones(db: Database, policy: Policy) -> dict[tuple[int, str], str]:
+    """The zone of each asset's automatic address (see ``_automatic_zones``), by (asset id,
+    address): for the inventory's exports and events, as for the checks."""
+    return _automatic_zones(db, policy, current_addresses(db, policy.org))
+
+
+def zones_of(policy: Policy, placed: dict[tuple[int, str], str], asset_id: int,
+             ips: Iterable[str]) -> set[str]:
+    """An asset's zones: its addresses', and its automatic addresses' segments' (``placed``,
+    by ``automatic_zones``)."""
+    return ({z.name for ip in ips if (z := policy.zone_of(ip))}
+            | {placed[key] for ip in ips if (key := (asset_id, ip)) in placed})
+
+
+def _automatic_zones(db: Database, policy: Policy, current: list[dict[str, Any]]
+                     ) -> dict[tuple[int, str], str]:
+    """An automatic address (169.254/16, fe80::/10: a device no DHCP server answered) is
+    of every link, so of no zone: it takes the zone of the segment a sensor heard it on
+    (``wire.LINK_KEY``), by (asset id, address). It is then judged there as any device
+    (its type, a second zone), and not as an address of no zone."""
+    automatic = {(r["asset_id"], r["ip"]): r for r in current
+                 if ipaddress.ip_address(r["ip"]).is_link_local
+                 and policy.zone_of(r["ip"]) is None}
+    placed: dict[tuple[int, str], str] = {}
+    for fact, _row in _said_now(db, wire.LINK_KEY, None, automatic) if automatic else ():
+        if (on := _segment(policy, fact)) is not None:
+            placed.setdefault((fact["asset_id"], fact["ip"]), on[1].name)
+    return placed
+
+
+def _segment(policy: Policy, fact: dict[str, Any]
+             ) -> tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, Zone] | None:
+    """A link mark's sensor link, and the zone of that segment (None: no zone's, or no link)."""
+    try:
+        link = ipaddress.ip_interface(fact["value"])
+    except ValueError:
+        return None
+    segment = policy.zone_of(str(link.ip))
+    return None if segment is None else (link, segment)
 
 
 def _off_link(heard_on: list[HeardOn], found: dict[str, Finding]) -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from agent import wire
+from central.detectors import automatic_zones, zones_of
 
 if TYPE_CHECKING:
     from central.policy import Policy
@@ -117,6 +118,7 @@ def _device_states(db: Database, policy: Policy | None,
     ports: dict[int, set[str]] = {}
     for row in db.query("SELECT asset_id, proto, port FROM services WHERE state = 'open'"):
         ports.setdefault(row["asset_id"], set()).add(f"{row['port']}/{row['proto']}")
+    placed = automatic_zones(db, policy) if policy else {}
     addresses: dict[int, set[str]] = {}
     for row in db.query("SELECT asset_id, ip FROM addresses WHERE kind = 'probed'"):
         addresses.setdefault(row["asset_id"], set()).add(row["ip"])
@@ -126,7 +128,7 @@ def _device_states(db: Database, policy: Policy | None,
                         " JOIN sites t ON t.id = a.site_id WHERE ? IS NULL OR t.org_id = ?",
                         [org, org]):
         ips = sorted(addresses.get(row["id"], set()))
-        zones = sorted({z.name for ip in ips if policy and (z := policy.zone_of(ip))})
+        zones = sorted(zones_of(policy, placed, row["id"], ips) if policy else ())
         out[row["id"]] = {
             "org": row["org"], "site": row["site"], "mac": row["mac"],
             "last_seen": row["last_seen"], "state": {

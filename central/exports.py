@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from central import inventory, violations
+from central import detectors, inventory, violations
 from central.policy import Policy
 
 FORMATS = ("csv", "xlsx", "json")
@@ -70,9 +70,11 @@ def asset_records(db: Database, policy: Policy | None = None, *, site: str | Non
     from central import vulns
 
     known = vulns.of_assets(db)
+    placed = detectors.automatic_zones(db, policy) if policy else {}
     out = []
     for row in inventory.assets(db, site=site):
-        zones = sorted({z.name for ip in row.addresses if policy and (z := policy.zone_of(ip))})
+        zones = sorted(detectors.zones_of(policy, placed, row.id, row.addresses) if policy
+                       else ())
         if zone and zone not in zones:
             continue
         out.append({

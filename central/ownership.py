@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from agent import wire
 from central.db import immediate
+from central.detectors import automatic_zones, zones_of
 
 if TYPE_CHECKING:
     from central.policy import Policy
@@ -165,6 +166,7 @@ def of_assets(db: Database, policy: Policy | None = None, *,
     for row in db.query(f"SELECT asset_id, ip FROM addresses WHERE {only('asset_id')}"  # noqa: S608
                         " AND kind = 'probed'", args):
         addresses.setdefault(row["asset_id"], []).append(row["ip"])
+    placed = automatic_zones(db, policy) if policy else {}
     # without the policy at hand, each asset's zones as the last evaluation saw them
     evaluated = {r["asset_id"]: set(json.loads(r["state"]).get("zones") or ())
                  for r in db.query("SELECT asset_id, state FROM asset_states"  # noqa: S608
@@ -174,7 +176,7 @@ def of_assets(db: Database, policy: Policy | None = None, *,
                         f" ON t.id = a.site_id WHERE {only('a.id')}", args):
         ips = addresses.get(row["id"], [])
         org = row["org_id"]
-        zones = ({z.name for ip in ips if (z := policy.zone_of(ip))}
+        zones = (zones_of(policy, placed, row["id"], ips)
                  if policy and policy.org == org else evaluated.get(row["id"], set()))
         matching = [(rule, net.prefixlen) for rule, net in networks
                     if rule.org in (None, org)

@@ -55,6 +55,7 @@ Telling = Callable[[str, str], bool]
 FORWARDED_V4 = 3
 FORWARDED_V6 = 6
 MAX_SENDERS = 16
+MAX_AUTOMATIC = 4  # automatic addresses (169.254/16, fe80::/10) kept of one host
 FRAME_BUDGET_PER_S = 2000  # frames parsed per second at most; the rest are skipped
 MAX_LOGGED_FRAMES = 20  # malformed frames logged one by one; the rest are only counted
 
@@ -124,6 +125,10 @@ class PassiveHost:
     own: set[str] = field(default_factory=set)  # IPv4 addresses it sent from on the link
     # those of them it sent from in frames no router forwards (Heard.local): on this wire
     local: set[str] = field(default_factory=set)
+    # automatic addresses it sent from (169.254/16 in frames no router forwards, fe80::/10
+    # in mDNS): of every link, so no zone's; its only ones when no DHCP server answered it
+    automatic: set[str] = field(default_factory=set)
+    excluded: bool = False  # it sent from an address the operator excluded: never reported
     routed: dict[Observation, str] = field(default_factory=dict)  # said in routable frames
     senders: set[str] = field(default_factory=set)  # the addresses those frames came from
     scoped: set[str] = field(default_factory=set)  # those of them in the scope
@@ -150,6 +155,13 @@ class PassiveHost:
     def addresses6(self) -> set[str]:
         """Its global IPv6 addresses: announced on the link, or sent from when not forwarding."""
         return self.ip6 if self.forwards else self.ip6 | {a for a in self.scoped if ":" in a}
+
+    def automatic_address(self) -> str | None:
+        """Its automatic address (IPv4 first) when it holds no other: a camera no DHCP
+        server answered, a device with IPv4 off on a link without an IPv6 prefix."""
+        if self.excluded or self.address or self.addresses6() or self.local:
+            return None
+        return min(self.automatic, key=lambda a: (":" in a, a), default=None)
 
     def home(self, usable: Callable[[str], bool]) -> str | None:
         """The address what it said goes with: its IPv4 one, where ``usable``; else (a
@@ -233,20 +245,32 @@ def _bind(host: PassiveHost, ip: str, *, claimed: bool, scope: Scope, local: boo
         six = ":" in ip
         if sum((":" in a) == six for a in host.claimed) < MAX_CLAIMS_PER_FAMILY:
             host.claimed.add(ip)
-    elif ":" in ip:
-        if scope.allows(ip) and len(host.ip6) < 8:
-            host.ip6.add(ip)
     elif scope.allows(ip):
+        if ":" in ip:
+            if len(host.ip6) < 8:
+                host.ip6.add(ip)
+            return
         host.ip = ip
         if len(host.own) < MAX_SENDERS:
             host.own.add(ip)
         if local and len(host.local) < MAX_SENDERS:
             host.local.add(ip)
-    elif local and not scope.excludes(ip) and not IPAddress(ip).is_link_local() \
-            and len(host.local) < MAX_SENDERS:
-        # held on this wire, outside what may be probed (a camera at its factory address):
-        # seen, never probed (agent.scan.off_link). An automatic 169.254 address is of
-        # every link, and an excluded one the operator asked never to be touched.
+    else:
+        _outside(host, ip, scope=scope, local=local)
+
+
+def _outside(host: PassiveHost, ip: str, *, scope: Scope, local: bool) -> None:
+    """An address the host sent from outside the scope. Held on this wire (from a frame no
+    router forwards: a camera at its factory address), it is seen and never probed
+    (agent.scan.off_link); an automatic address is kept apart, being of every link
+    (PassiveHost.automatic); one the operator excluded keeps the host from being reported
+    by its automatic address."""
+    if scope.excludes(ip):
+        host.excluded = True
+    elif IPAddress(ip).is_link_local():
+        if (local or ":" in ip) and len(host.automatic) < MAX_AUTOMATIC:
+            host.automatic.add(ip)
+    elif local and ":" not in ip and len(host.local) < MAX_SENDERS:
         host.local.add(ip)
 
 

@@ -277,7 +277,8 @@ def parse(frame: bytes) -> list[Heard]:
         return []
     # scapy reads a truncated field as b'' (an ARP sender of "b''"): keep only what is a
     # real MAC and a real address
-    heard = [h for h in heard if _MAC_RE.match(h.mac) and (h.ip is None or _is_address(h.ip))]
+    heard = [h for h in heard if _MAC_RE.match(h.mac) and (
+        h.ip is None or _is_address(h.ip) or (h.local and _link_local(h.ip)))]
     if _link_scoped(frame):  # the frame's sender, by its own address, is on this wire
         sender = mac_text(frame[6:12])
         heard = [replace(h, local=True) if h.mac == sender and h.ip and not h.claimed
@@ -333,6 +334,17 @@ def _is_address(value: str) -> bool:
     except (OSError, ValueError):
         return False
     return not (raw[0] == 0xFF or (raw[0] == 0xFE and raw[1] & 0xC0 == 0x80) or not any(raw))
+
+
+def _link_local(value: str) -> bool:
+    """An automatic address, of every link: 169.254/16 or fe80::/10."""
+    try:
+        if ":" not in value:
+            return socket.inet_pton(socket.AF_INET, value)[:2] == b"\xa9\xfe"
+        raw = socket.inet_pton(socket.AF_INET6, value)
+    except (OSError, ValueError):
+        return False
+    return raw[0] == 0xFE and raw[1] & 0xC0 == 0x80
 
 
 def ndp(frame: bytes) -> list[Heard]:
@@ -731,9 +743,13 @@ def _mdns6(frame: bytes) -> list[Heard]:
     packet = Ether(frame[:1514])
     if not packet.haslayer(IPv6):
         return []
-    source = str(packet[IPv6].src)
-    return mdns_records(packet, str(packet.src).lower(),
-                        source if _is_address(source) else None)
+    source, mac = str(packet[IPv6].src), str(packet.src).lower()
+    if _is_address(source):
+        return mdns_records(packet, mac, source)
+    # from its link-local address: what it says is read as from no address, and that
+    # address is its only one if it holds no other (passive.PassiveHost.automatic)
+    automatic = [Heard(mac=mac, ip=source, local=True)] if _link_local(source) else []
+    return automatic + mdns_records(packet, mac, None)
 
 
 def client_fqdn_host(option: bytes) -> str | None:
@@ -993,9 +1009,9 @@ def _mdns_record(record: Any, mac: str, sender: str | None) -> tuple[list[Heard]
         return said, _instance(owner)
     if rtype in (1, 28):  # A or AAAA: an address the device claims, under its host name
         address = _s(getattr(record, "rdata", ""))
-        # a link-local address names it on no other link (every IPv6 device has one)
-        said = ([] if address.lower().startswith("fe80:")
-                else [Heard(mac=mac, ip=address, claimed=True)])
+        # a link-local address names it on no other link (every IPv6 device has one, and
+        # a device no DHCP server answered a 169.254 one)
+        said = [] if _link_local(address) else [Heard(mac=mac, ip=address, claimed=True)]
         host = owner.removesuffix(".local")
         if host and "." not in host:  # <host>.local: unique on its link by mDNS's rules
             said.append(Heard(mac=mac, ip=sender, key="mdns.hostname", value=host[:63]))

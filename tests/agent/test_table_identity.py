@@ -202,20 +202,107 @@ def test_a_device_on_the_wire_outside_the_sensor_s_scope_is_reported_and_never_p
     (192.168.1.64) or a camera zone camera in an office socket, heard asking for its
     gateway on the office wire, was dropped: the scope said what may be probed, and so,
     by accident, what may be seen. It is on this wire: it is reported, with the link's
-    mark (which keeps it from every probe). Addresses the operator excluded stay unseen,
-    and so does an automatic address (169.254/16: no DHCP answer yet), which is of every
-    link."""
+    mark (which keeps it from every probe). Addresses the operator excluded stay unseen."""
 
     from agent.scan import heard_off_link
 
     frames = [_arp("44:19:b6:00:00:64", "192.168.1.64", "192.168.1.1"),
               _arp("ac:cc:8e:76:02:77", "10.76.2.77", "10.76.2.1"),
               _arp("00:80:f4:00:00:09", "172.16.0.9", "172.16.0.1"),
-              _arp("d0:43:1e:76:01:99", "169.254.7.9", "169.254.255.255")]
-    hosts, observed = _heard_on_office(frames, scope=("10.76.1.0/24",), exclude=("172.16.0.0/24",))
+              _arp("00:80:f4:00:00:0a", "169.254.0.10", "169.254.0.1")]
+    hosts, observed = _heard_on_office(frames, scope=("10.76.1.0/24",),
+                                       exclude=("172.16.0.0/24", "169.254.0.0/24"))
     assert _marked(observed) == {"192.168.1.64", "10.76.2.77"}
     assert set(hosts) == {"192.168.1.64", "10.76.2.77"}
     assert all(heard_off_link(observed[ip]) for ip in hosts)
+
+
+def _mdns(mac: str, source: str, instance: str, kind: str) -> bytes:
+    """An mDNS announcement of ``instance`` (a service of ``kind``) from ``source``, with
+    its host's address record (of ``source``), as responders send it."""
+    from scapy.layers.dns import DNS, DNSRR
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+
+    six = ":" in source
+    net = IPv6(src=source, dst="ff02::fb") if six else IP(src=source, dst="224.0.0.251", ttl=255)
+    return bytes(Ether(src=mac, dst="01:00:5e:00:00:fb") / net / UDP(sport=5353, dport=5353)
+                 / DNS(qr=1, aa=1, an=[
+                     DNSRR(rrname=f"{kind}.local.", type="PTR", rdata=f"{instance}.{kind}.local."),
+                     DNSRR(rrname=f"host-{mac.replace(':', '')}.local.",
+                           type="AAAA" if six else "A", rdata=source)]))
+
+
+def test_a_device_with_an_automatic_address_only_is_reported_with_the_link() -> None:
+    """A camera no DHCP server answered takes an automatic address (169.254/16, RFC 3927)
+    and announces itself from it; a device with IPv4 off, on a link without an IPv6
+    prefix, speaks from its fe80:: address alone. Such an address is of every link, so
+    it was dropped, and with it the device: the camera in the wire's socket was missing
+    from the inventory. It is now reported at that address, with the link's mark (never
+    probed; the central places it in the segment's zone), with what it said. A device
+    with an address of its own (one also keeping an automatic one, as Axis cameras do,
+    or one the sweep found) is reported at that address only."""
+    from agent.scan import _merge_passive, heard_off_link
+    from scanners.observations import HostReply
+    from scanners.passive import collect
+    from scanners.passive_parse import parse
+    from scanners.scope import Scope
+
+    camera, plug, axis, swept, plc = ("44:19:b6:00:02:09", "a8:03:2a:00:06:01",
+                                      "ac:cc:8e:76:01:33", "ac:cc:8e:76:01:34",
+                                      "00:80:f4:00:01:64")
+    frames = [_arp(camera, "169.254.7.9", "169.254.7.9"),  # its announcement
+              _mdns(camera, "169.254.7.9", "HIKVISION DS-2CD2143G2-I", "_http._tcp"),
+              _mdns(plug, "fe80::aa03:2aff:fe00:601", "Eve Energy 5A2B", "_hap._tcp"),
+              _arp(axis, "169.254.1.33", "169.254.1.33"),
+              _arp(axis, "10.76.1.33", "10.76.1.1"),
+              _arp(swept, "169.254.1.34", "169.254.1.34"),
+              # a PLC the operator excluded stays unseen by its link-local address too
+              _arp(plc, "10.76.1.100", "10.76.1.1"),
+              _mdns(plc, "fe80::280:f4ff:fe00:164", "PLC", "_http._tcp")]
+    heard = collect([h for f in frames for h in parse(f)],
+                    scope=Scope.from_strings(["10.76.1.0/24"], exclude=["10.76.1.100"]))
+    hosts = {"10.76.1.34": HostReply(ip="10.76.1.34", mac=swept, rtt_s=0.001, source="arp")}
+    observed: dict = {}
+    _merge_passive(heard, {str(a) for a in IPNetwork("10.76.1.0/24")}, hosts, observed, OFFICE)
+    assert {ip: h.mac for ip, h in hosts.items()} == {
+        "169.254.7.9": camera, "fe80::aa03:2aff:fe00:601": plug, "10.76.1.33": axis,
+        "10.76.1.34": swept}
+    assert _marked(observed) == {"169.254.7.9", "fe80::aa03:2aff:fe00:601"}
+    assert heard_off_link(observed["169.254.7.9"])  # never probed
+    assert Observation("mdns.service", "_http._tcp", "passive") in observed["169.254.7.9"]
+    assert Observation("mdns.service", "_hap._tcp", "passive") in observed[
+        "fe80::aa03:2aff:fe00:601"]
+
+
+def test_forged_automatic_addresses_count_against_the_bound() -> None:
+    """ARP from random MACs and 169.254 addresses is as easy to forge as from any
+    other: each such device counts against MAX_OFF_LINK_PER_SCAN."""
+    from agent.scan import MAX_OFF_LINK_PER_SCAN, _merge_passive
+    from scanners.passive import PassiveHost
+
+    flood = {f"02:00:00:01:{i // 256:02x}:{i % 256:02x}": PassiveHost(
+        mac=f"02:00:00:01:{i // 256:02x}:{i % 256:02x}",
+        automatic={f"169.254.{1 + i // 250}.{1 + i % 250}"})
+        for i in range(MAX_OFF_LINK_PER_SCAN + 10)}
+    hosts: dict = {}
+    assert _merge_passive(flood, set(), hosts, {}, OFFICE) == 10
+    assert len(hosts) == MAX_OFF_LINK_PER_SCAN
+
+
+def test_the_technician_s_table_says_which_devices_have_an_automatic_address_only(capsys) -> None:
+    from agent.cli import print_assets
+
+    camera = Asset(ip="169.254.7.9", mac="44:19:b6:00:02:09", sources=("passive",),
+                   observations=(Observation("net.link", "10.76.1.250/24", "link"),))
+    stranger = Asset(ip="10.76.2.77", mac="ac:cc:8e:76:02:77", sources=("passive",),
+                     observations=(Observation("net.link", "10.76.1.250/24", "link"),))
+    print_assets([camera, stranger], title="2 assets")
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "169.254.7.9 (automatic address only" in shown
+    assert "1 device(s) with an automatic address only" in shown
+    assert "1 address(es) of another subnet heard on this wire" in shown
 
 
 def test_a_flood_of_addresses_from_other_subnets_reports_a_bounded_number_and_says_so() -> None:

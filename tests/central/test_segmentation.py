@@ -363,6 +363,39 @@ def test_a_device_on_the_admin_wire_with_a_bms_address_is_misplaced(
                 if "segment" in v.title]
 
 
+def test_a_device_with_an_automatic_address_only_is_judged_in_the_segment_s_zone(
+        db: Database, lab: Sensors) -> None:
+    """A device no DHCP server answered holds only an automatic address (169.254/16, or
+    fe80:: with IPv4 off), which is of every link and in no zone's CIDRs: the sensor
+    hears it on its wire (``net.link``). Judged by that address, it was 'on the admin
+    segment with an address in no zone', a misplaced device of its own kind, and no
+    zone's type rules reached it. It is in the zone of the segment it was heard on: a PC
+    there is nothing, a camera there is a camera in the administration, and a device heard
+    so on the admin wire and in bms is one MAC in two zones."""
+    mark = ("net.link", "10.20.10.250/24")
+    pc = _asset("169.254.12.13", "d0:43:1e:10:20:13", mark, ("dhcp.vendor_class", "MSFT 5.0"))
+    camera = _asset("169.254.60.61", "ac:cc:8e:10:20:61", mark,
+                    ("http.www_authenticate", "AXIS_ACCC8E102061"))
+    plug = _asset("fe80::aa03:2aff:fe10:2099", "a8:03:2a:10:20:99", mark,
+                  ("mdns.service", "_hap._tcp"))
+    lab.send("s-admin", assets=(*ADMIN, pc, camera, plug))
+    lab.send("s-bms", assets=(*BMS, _asset("169.254.40.99", "a8:03:2a:10:20:99",
+                                           ("net.link", "10.20.40.250/24"))))
+    evaluate(db, POLICY)
+    said = [v for v in violations(db) if any(a in json.dumps([v.title, v.evidence]) for a in (
+        "169.254.", "fe80::", "a8:03:2a:10:20:99"))]
+    assert sorted(v.title for v in said) == [
+        "MAC a8:03:2a:10:20:99 answers in zones admin and bms",
+        "camera 169.254.60.61 (Axis Communications) is in zone admin, which allows "
+        "workstation, printer",
+        "iot_hub 169.254.40.99 is in zone bms, which allows meter, bms_controller, workstation",
+        "iot_hub fe80::aa03:2aff:fe10:2099 is in zone admin, which allows workstation, printer"]
+    assert not [v for v in said if "no zone" in v.title or "segment" in v.title]
+    # the register's asset list says the same zone (it said none)
+    zones = {r["mac"]: r["zone"] for r in exports.asset_records(db, POLICY)}
+    assert (zones["ac:cc:8e:10:20:61"], zones["a8:03:2a:10:20:99"]) == ("admin", "admin bms")
+
+
 def test_the_same_name_in_one_zone_only_is_no_bridge(db: Database, lab: Sensors) -> None:
     lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.81", "ac:cc:8e:10:20:81",
                                               ("upnp.udn", "uuid:one")),

@@ -21,7 +21,8 @@ design: the router is on a stick (one MAC on both segments), an mDNS reflector i
 office announces itself and repeats the recorder's announcement from its own address, and
 a Mac come from the camera zone checks for that zone's router from the address it held
 there, and the standby router of a redundant gateway (HSRP) holds an address of its own on
-both segments with one MAC.
+both segments with one MAC; and a camera no DHCP server answered, announcing itself from
+its automatic address, is in the inventory, named, in the zone of the wire it is on.
 Real parts throughout:
 namespaces, nftables, Mosquitto, the central and the agent daemons as processes."""
 
@@ -72,6 +73,9 @@ SPEC = LabSpec(
               # a factory's default subnet, in no zone and outside the sensors' scope, on a
               # wire of its own (no device's socket)
               SegmentSpec(name="factory", cidr="192.168.1.0/24", router_mac=ROUTER_MAC,
+                          sensor=False),
+              # automatic addresses (RFC 3927), which a device no DHCP server answered takes
+              SegmentSpec(name="automatic", cidr="169.254.76.0/24", router_mac=ROUTER_MAC,
                           sensor=False)),
     devices=(
         DeviceSpec(name="office-pc", segment="office", host=30, mac="d0:43:1e:76:01:30",
@@ -119,6 +123,14 @@ SPEC = LabSpec(
                    mac="44:19:b6:00:01:64",
                    vendor="Hangzhou Hikvision Digital Technology Co.,Ltd.", device_type="camera",
                    services=(chatter("arp", arp_for="192.168.1.1"),)),
+        # a camera no DHCP server answered: an automatic address only, from which it
+        # announces itself
+        DeviceSpec(name="unleased-camera", segment="automatic", host=23, socket="cameras",
+                   mac="ac:cc:8e:76:02:a9", vendor="Axis Communications AB", device_type="camera",
+                   services=(chatter("arp", arp_for="169.254.76.23"),
+                             udp(5353, "mdns", services="_axis-video._tcp",
+                                 instance="AXIS P1375 - ACCC8E7602A9",
+                                 hostname="axis-accc8e7602a9", address="169.254.76.23"))),
         # a camera taken over: it tells the camera sensor that the firewall's address is at
         # its MAC (ARP spoofing, one host at a time; the sensor only, so the lab's own
         # traffic keeps its way)
@@ -188,6 +200,7 @@ APPROVED = ("mac,owner,type\n"
             "44:19:b6:76:02:30,Facilities,video_recorder\n"
             "ac:cc:8e:76:02:77,Facilities,camera\n"
             "44:19:b6:00:01:64,Facilities,camera\n"
+            "ac:cc:8e:76:02:a9,Facilities,camera\n"
             "f0:18:98:76:01:40,IT,workstation\n"
             "00:00:0c:76:00:03,IT,switch\n"
             "94:83:c4:00:01:fe,IT,router\n"
@@ -287,6 +300,8 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
                 db_path, "SELECT mac, hostname, device_type FROM assets")}
             claimed = query(db_path, "SELECT a.mac, d.ip FROM addresses d JOIN assets a"
                                      " ON a.id = d.asset_id WHERE d.kind = 'claimed'")
+            unleased = query(db_path, "SELECT d.ip FROM addresses d JOIN assets a"
+                                      " ON a.id = d.asset_id WHERE a.mac = 'ac:cc:8e:76:02:a9'")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     assert _wanted(found) == dict.fromkeys(_wanted(found), True), (
@@ -298,6 +313,11 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     assert assets["dc:a6:32:76:01:60"] == ("pi-relay", None), assets
     assert not [c for c in claimed if c[0] == "dc:a6:32:76:01:60"], claimed
     assert assets["44:19:b6:76:02:30"] == ("recorder-nvr", "video_recorder"), assets
+    # the camera with an automatic address only is in the inventory, named, in the zone
+    # of the wire it is on, where cameras belong: nothing is found
+    assert assets["ac:cc:8e:76:02:a9"][1] == "camera", assets
+    assert unleased == [("169.254.76.23",)], unleased
+    assert not [v for v in found if "169.254" in json.dumps(v)], found
     # the second phase sent each sensor a plan into the other zone, with targets
     assert set(plans) == {"s-office", "s-cameras"} and all(n > 0 for n in plans.values())
     # and nothing else: the camera's office leg is a camera in the office, and the firewall

@@ -443,6 +443,35 @@ def test_scan_pcap_names_a_device_heard_over_ipv6_only(tmp_path) -> None:
             "source": "passive"} in row["observations"], row
 
 
+def test_scan_pcap_names_a_device_heard_from_its_link_local_address_only(tmp_path) -> None:
+    """The same plug on a network with no IPv6 prefix: its only address is fe80::, which
+    is of every link and was dropped, and the plug with it (a capture of a device's first
+    minutes shows this). It is reported at that address, with what it said."""
+    import json
+    import subprocess
+    import sys
+
+    from scapy.layers.inet6 import IPv6
+    from scapy.utils import wrpcap
+
+    plug, local = "a8:03:2a:76:06:01", "fe80::aa03:2aff:fe76:601"
+    answer = (Ether(src=plug, dst="33:33:00:00:00:fb")
+              / IPv6(src=local, dst="ff02::fb") / UDP(sport=5353, dport=5353)
+              / DNS(qr=1, aa=1, an=[
+                  DNSRR(rrname="_hap._tcp.local.", type="PTR", rdata="Eve Energy 1A2B._hap._tcp.local."),
+                  DNSRR(rrname="Eve Energy 1A2B._hap._tcp.local.", type="TXT",
+                        rdata=[b"c#=2", b"md=Eve Energy", b"ci=7"]),
+                  DNSRR(rrname="Eve-Energy-1A2B.local.", type="AAAA", rdata=local)]))
+    capture = tmp_path / "link-local.pcap"
+    wrpcap(str(capture), [answer])
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
+                           "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert (row["ip"], row["mac"]) == (local, plug)
+    assert row["identity"]["device_type"] == "smart_plug", row
+
+
 def test_cdp_names_the_platform_and_management_address() -> None:
     from scapy.contrib.cdp import (
         CDPAddrRecordIPv4,
