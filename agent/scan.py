@@ -144,6 +144,7 @@ class _Scan:
                                                 stats=self.frames, telling=names_a_device))
         try:
             await self.discover()
+            await self.dhcp_servers()
             await self.probe()
             await self.identify_and_version()
         finally:
@@ -253,10 +254,23 @@ class _Scan:
             self.observed.setdefault(ip, []).extend(found)
         self.say("identification", 1)
 
+    async def dhcp_servers(self) -> None:
+        """One DHCP DISCOVER, whose broadcast offers, heard by the listener beside the
+        scan while the ports are probed, show every DHCP server on the segment (a travel
+        router plugged in by its LAN port). The safe profile sends it too: it is what any
+        device joining the segment broadcasts, and only DHCP servers answer it."""
+        if not (self.profile.active and self.profile.listen_beside and self.on_link):
+            return
+        from scanners import dhcp
+
+        try:
+            await asyncio.to_thread(dhcp.discover, self.iface)
+        except OSError as exc:
+            self.warnings.append(f"DHCP servers not asked: {exc}")
+
     async def multicast(self) -> None:
         """The segment's multicast discovery (mDNS, SSDP and UPnP descriptions, and
-        WS-Discovery, which every ONVIF camera and WSD printer answers), and one DHCP
-        DISCOVER, whose offers show every DHCP server on the segment."""
+        WS-Discovery, which every ONVIF camera and WSD printer answers)."""
         if not (self.profile.multicast and self.profile.active and self.hosts):
             return
         from scanners import wsd
@@ -264,13 +278,6 @@ class _Scan:
         from scanners.ssdp import discover
 
         self.say("mDNS / SSDP / UPnP / WS-Discovery", 0)
-        if self.profile.listen_beside:  # the listener beside hears the DHCP servers' offers
-            from scanners import dhcp
-
-            try:
-                await asyncio.to_thread(dhcp.discover, self.iface)
-            except OSError as exc:
-                self.warnings.append(f"DHCP servers not asked: {exc}")
         source_ip = self.iface.ip
         for answers in await asyncio.gather(
                 alone_async(browse(source_ip, scope=self.scope), "mDNS browse", {}),

@@ -13,7 +13,8 @@ its evidence:
 - a camera plugged into an office socket with its camera zone address (heard on the office
   wire, found by no probe of the office subnet);
 - a camera left at its factory address, outside every zone and the sensors' scope;
-- a travel router plugged in by its LAN port, answering DHCP with itself as the router;
+- a travel router plugged in by its LAN port, answering DHCP with itself as the router
+  (a technician's safe scan, the profile for fragile devices, finds it too);
 - a camera taken over, telling the camera sensor that the firewall's address is at its MAC;
 
 and nothing reported for the router's own addresses answering, nor for what is there by
@@ -292,6 +293,11 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
                 if all(_wanted(found).values()):
                     break
                 time.sleep(5)
+            # the technician's safe scan of the office (the profile for fragile devices)
+            # asks the DHCP servers too: the travel router answers
+            safe = lab.run(sensors[0].ns, [sys.executable, "-m", "agent.cli", "scan",
+                                           "--profile", "safe", "--format", "json"],
+                           timeout=300)
             plans = dict(query(db_path, "SELECT sensor_id, max(targets) FROM plans"
                                         " GROUP BY sensor_id"))
             seen = query(db_path, "SELECT p.sensor_id, r.ip, r.proto, r.port, r.state FROM reach r"
@@ -313,6 +319,10 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     assert assets["dc:a6:32:76:01:60"] == ("pi-relay", None), assets
     assert not [c for c in claimed if c[0] == "dc:a6:32:76:01:60"], claimed
     assert assets["44:19:b6:76:02:30"] == ("recorder-nvr", "video_recorder"), assets
+    assert safe.returncode == 0, safe.stderr[-3000:]
+    served = {a["ip"]: [o["value"] for o in a.get("observations", ()) if o["key"] == "dhcp.router"]
+              for a in json.loads(safe.stdout)}
+    assert served.get("192.168.1.254") == ["192.168.1.254"], served
     # the camera with an automatic address only is in the inventory, named, in the zone
     # of the wire it is on, where cameras belong: nothing is found
     assert assets["ac:cc:8e:76:02:a9"][1] == "camera", assets
