@@ -304,6 +304,13 @@ class _Scan:
         if self.frames.malformed:
             self.warnings.append(f"{self.frames.malformed} malformed frame(s) skipped while "
                                  "listening")
+        if vlans := self.frames.other_vlans:
+            self.warnings.append(
+                f"{sum(vlans.values())} frame(s) tagged for VLAN "
+                f"{', '.join(map(str, sorted(vlans)[:8]))}{' ...' if len(vlans) > 8 else ''} "
+                f"reached {self.iface.name}: the port carries other VLANs (a voice VLAN, or a "
+                "trunk); they were not read as this segment's (scan each from a sub-interface: "
+                "[[scan.vlans]])")
         assets = build_assets(self.hosts, self.ports, self.services, self.observed)
         return ScanResult(
             started_at=self.started_at,

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +39,13 @@ from scanners.scope import Scope
 
 ETH_P_ALL = 0x0003
 MAX_FRAME = 1514
+# The kernel takes a frame's 802.1Q tag off before a packet socket reads it, and says what it
+# was beside the frame (struct tpacket_auxdata): a port that carries other VLANs tagged (an
+# office port with a voice VLAN, a trunk) hands the listener their frames looking like its own
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 0x10
+AUXDATA = struct.Struct("=IIIHHHH")  # status, len, snaplen, mac, net, vlan_tci, vlan_tpid
 MAX_HOSTS = 65_536  # bound what a flood of forged announcements can make us hold
 MAX_OBSERVATIONS_PER_HOST = 40
 MAX_CLAIMS_PER_FAMILY = 16  # addresses a host only names, per address family
@@ -71,6 +79,8 @@ class FrameStats:
     malformed: int = 0
     over_budget: int = 0
     damaged_capture: str | None = None  # where a capture file stopped being readable
+    # frames of other VLANs that reached the port tagged, by VLAN id: not this segment's
+    other_vlans: dict[int, int] = field(default_factory=dict)
     other_links: set[int] = field(default_factory=set)  # a capture's link types not read
 
     def take(self, frame: bytes, *, scope: Scope, own_ip: str | None,
@@ -293,6 +303,22 @@ def _observe(host: PassiveHost, entry: Observation, telling: Telling | None,
         host.routed[entry] = sender
 
 
+AUXDATA_SPACE = socket.CMSG_SPACE(AUXDATA.size)
+MAX_OTHER_VLANS = 64  # VLAN ids counted; a trunk carrying more is said to carry this many
+
+
+def tagged_vlan(ancillary: Iterable[tuple[int, int, bytes]]) -> int | None:
+    """The VLAN id of the tag the kernel took off a frame (its PACKET_AUXDATA), or None for
+    a frame that came untagged, or priority-tagged (VLAN 0: the port's own VLAN, as some
+    phones and industrial devices send)."""
+    for level, kind, data in ancillary:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(data) >= AUXDATA.size:
+            status, _len, _snap, _mac, _net, tci, _tpid = AUXDATA.unpack_from(data)
+            if status & TP_STATUS_VLAN_VALID and tci & 0x0FFF:
+                return tci & 0x0FFF
+    return None
+
+
 def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
                 stop: threading.Event | None = None, stats: FrameStats | None = None,
                 telling: Telling | None = None) -> dict[str, PassiveHost]:
@@ -300,6 +326,7 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
     stats = FrameStats() if stats is None else stats
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     sock.bind((iface.name, 0))
+    sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
     sock.setblocking(False)
     hosts: dict[str, PassiveHost] = {}
     deadline = time.monotonic() + seconds
@@ -312,8 +339,12 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
             if not ready:
                 continue
             try:
-                frame, meta = sock.recvfrom(MAX_FRAME)
+                frame, ancillary, _flags, meta = sock.recvmsg(MAX_FRAME, AUXDATA_SPACE)
             except BlockingIOError:
+                continue
+            if (vlan := tagged_vlan(ancillary)) is not None:  # another VLAN's: not read
+                if vlan in stats.other_vlans or len(stats.other_vlans) < MAX_OTHER_VLANS:
+                    stats.other_vlans[vlan] = stats.other_vlans.get(vlan, 0) + 1
                 continue
             if meta[2] == socket.PACKET_OUTGOING or not interesting(frame) or (
                     meta[2] == socket.PACKET_HOST and answer_to_us(frame)):

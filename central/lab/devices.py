@@ -556,7 +556,8 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
     """The frames a device sends unasked: a DHCP request (hostname, vendor class, parameter
     list), LLDP, CDP, an IPv6 router advertisement, ARP for its gateway, a laptop's check
     for its last network's router, a standby router's HSRP hello (from ``source``, the
-    address of the leg it is sent on). Built with scapy to the real formats."""
+    address of the leg it is sent on). Built with scapy to the real formats; tagged for
+    ``vlan`` when given."""
     from scapy.layers.l2 import Ether
 
     frames: list[bytes] = []
@@ -620,6 +621,9 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
             frames.append(_router_chatter(kind, params, mac, address))
         elif kind == "hostile":
             frames.extend(hostile_frames(mac))
+    if params.get("vlan"):  # a phone on the voice VLAN of an office port: tagged
+        tag = b"\x81\x00" + int(params["vlan"]).to_bytes(2, "big")
+        frames = [f[:12] + tag + f[12:] for f in frames]
     return frames
 
 
@@ -635,7 +639,7 @@ def _router_chatter(kind: str, params: dict[str, str], mac: str, address: str) -
 
     if kind == "arp":
         return bytes(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(
-            op=1, hwsrc=mac, psrc=address, pdst=params["arp_for"]))
+            op=1, hwsrc=mac, psrc=params.get("arp_from", address), pdst=params["arp_for"]))
     if kind == "arp-spoof":  # "the router's address is at my MAC", told to one host
         return bytes(Ether(src=mac, dst=params["to_mac"]) / ARP(
             op=2, hwsrc=mac, psrc=params["spoof"], hwdst=params["to_mac"], pdst=params["to"]))

@@ -22,7 +22,9 @@ design: the router is on a stick (one MAC on both segments), an mDNS reflector i
 office announces itself and repeats the recorder's announcement from its own address, and
 a Mac come from the camera zone checks for that zone's router from the address it held
 there, and the standby router of a redundant gateway (HSRP) holds an address of its own on
-both segments with one MAC; and a camera no DHCP server answered, announcing itself from
+both segments with one MAC, and a desk phone on the office port's voice VLAN sends
+tagged frames the office sensor hears with the tag taken off (not the office wire's); and
+a camera no DHCP server answered, announcing itself from
 its automatic address, is in the inventory, named, in the zone of the wire it is on.
 Real parts throughout:
 namespaces, nftables, Mosquitto, the central and the agent daemons as processes."""
@@ -75,6 +77,9 @@ SPEC = LabSpec(
               # wire of its own (no device's socket)
               SegmentSpec(name="factory", cidr="192.168.1.0/24", router_mac=ROUTER_MAC,
                           sensor=False),
+              # the voice VLAN (20) that the office sensor's port also carries, tagged
+              SegmentSpec(name="voice", cidr="10.76.20.0/24", router_mac=ROUTER_MAC,
+                          sensor=False),
               # automatic addresses (RFC 3927), which a device no DHCP server answered takes
               SegmentSpec(name="automatic", cidr="169.254.76.0/24", router_mac=ROUTER_MAC,
                           sensor=False)),
@@ -124,6 +129,14 @@ SPEC = LabSpec(
                    mac="44:19:b6:00:01:64",
                    vendor="Hangzhou Hikvision Digital Technology Co.,Ltd.", device_type="camera",
                    services=(chatter("arp", arp_for="192.168.1.1"),)),
+        # a desk phone on the voice VLAN of the office port: its frames reach the office
+        # sensor tagged for VLAN 20, and the kernel takes the tag off before the listener
+        # reads them; they are the voice VLAN's, not the office wire's
+        DeviceSpec(name="voice-phone", segment="voice", host=41, socket="office",
+                   mac="00:04:f2:76:14:29", vendor="Polycom", device_type="voip_phone",
+                   services=(chatter("arp,dhcp", vlan="20", arp_for="10.76.20.1",
+                                     hostname="SEP0004F2761429",
+                                     vendor_class="Cisco Systems, Inc. IP Phone CP-8841"),)),
         # a camera no DHCP server answered: an automatic address only, from which it
         # announces itself
         DeviceSpec(name="unleased-camera", segment="automatic", host=23, socket="cameras",
@@ -320,6 +333,10 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     assert not [c for c in claimed if c[0] == "dc:a6:32:76:01:60"], claimed
     assert assets["44:19:b6:76:02:30"] == ("recorder-nvr", "video_recorder"), assets
     assert safe.returncode == 0, safe.stderr[-3000:]
+    # the voice VLAN's frames are the voice VLAN's: its phone is no device of the office
+    # wire (it would be one with an address in no zone), and the technician is told
+    assert "tagged for VLAN 20" in safe.stderr, safe.stderr[-3000:]
+    assert "10.76.20.41" not in safe.stdout
     served = {a["ip"]: [o["value"] for o in a.get("observations", ()) if o["key"] == "dhcp.router"]
               for a in json.loads(safe.stdout)}
     assert served.get("192.168.1.254") == ["192.168.1.254"], served
