@@ -6,11 +6,33 @@ Read from iproute2's JSON output (``ip -j``), which every Debian and Raspberry P
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from netaddr import IPNetwork
+
+# The kernel takes a frame's 802.1Q tag off before a packet socket reads it (or the NIC
+# does), and says what it was beside the frame: struct tpacket_auxdata
+SOL_PACKET, PACKET_AUXDATA = 263, 8
+TP_STATUS_VLAN_VALID = 0x10
+AUXDATA = struct.Struct("=IIIHHHH")  # status, len, snaplen, mac, net, vlan_tci, vlan_tpid
+AUXDATA_SPACE = socket.CMSG_SPACE(AUXDATA.size)  # recvmsg's ancillary buffer for it
+
+
+def aux_vid(ancillary: Iterable[tuple[int, int, bytes]]) -> int | None:
+    """The VLAN id the kernel took off a frame, from its PACKET_AUXDATA (read on a packet
+    socket with that option on), if any: 0 for a priority-tagged frame."""
+    for level, kind, raw in ancillary:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(raw) >= AUXDATA.size:
+            status, _len, _snap, _mac, _net, tci, _tpid = AUXDATA.unpack_from(raw)
+            if status & TP_STATUS_VLAN_VALID:
+                return tci & 0x0FFF
+    return None
+
 
 
 class InterfaceError(RuntimeError):

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import select
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,7 +22,7 @@ from pathlib import Path
 from netaddr import IPAddress
 
 from fingerprints.observation import CLAIM_KEYS, Observation, claim_key
-from scanners.netinfo import Interface
+from scanners.netinfo import AUXDATA_SPACE, PACKET_AUXDATA, SOL_PACKET, Interface, aux_vid
 from scanners.passive_parse import (
     LINKTYPE_ETHERNET,
     READ_LINKS,
@@ -39,13 +38,6 @@ from scanners.scope import Scope
 
 ETH_P_ALL = 0x0003
 MAX_FRAME = 1514
-# The kernel takes a frame's 802.1Q tag off before a packet socket reads it, and says what it
-# was beside the frame (struct tpacket_auxdata): a port that carries other VLANs tagged (an
-# office port with a voice VLAN, a trunk) hands the listener their frames looking like its own
-SOL_PACKET = 263
-PACKET_AUXDATA = 8
-TP_STATUS_VLAN_VALID = 0x10
-AUXDATA = struct.Struct("=IIIHHHH")  # status, len, snaplen, mac, net, vlan_tci, vlan_tpid
 MAX_HOSTS = 65_536  # bound what a flood of forged announcements can make us hold
 MAX_OBSERVATIONS_PER_HOST = 40
 MAX_CLAIMS_PER_FAMILY = 16  # addresses a host only names, per address family
@@ -303,20 +295,7 @@ def _observe(host: PassiveHost, entry: Observation, telling: Telling | None,
         host.routed[entry] = sender
 
 
-AUXDATA_SPACE = socket.CMSG_SPACE(AUXDATA.size)
 MAX_OTHER_VLANS = 64  # VLAN ids counted; a trunk carrying more is said to carry this many
-
-
-def tagged_vlan(ancillary: Iterable[tuple[int, int, bytes]]) -> int | None:
-    """The VLAN id of the tag the kernel took off a frame (its PACKET_AUXDATA), or None for
-    a frame that came untagged, or priority-tagged (VLAN 0: the port's own VLAN, as some
-    phones and industrial devices send)."""
-    for level, kind, data in ancillary:
-        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(data) >= AUXDATA.size:
-            status, _len, _snap, _mac, _net, tci, _tpid = AUXDATA.unpack_from(data)
-            if status & TP_STATUS_VLAN_VALID and tci & 0x0FFF:
-                return tci & 0x0FFF
-    return None
 
 
 def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
@@ -342,7 +321,10 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
                 frame, ancillary, _flags, meta = sock.recvmsg(MAX_FRAME, AUXDATA_SPACE)
             except BlockingIOError:
                 continue
-            if (vlan := tagged_vlan(ancillary)) is not None:  # another VLAN's: not read
+            # a port that carries other VLANs tagged (an office port with a voice VLAN, a
+            # trunk) hands the listener their frames looking like its own, the tag taken
+            # off: they are not this segment's (VLAN 0: a priority tag, the port's own)
+            if vlan := aux_vid(ancillary):
                 if vlan in stats.other_vlans or len(stats.other_vlans) < MAX_OTHER_VLANS:
                     stats.other_vlans[vlan] = stats.other_vlans.get(vlan, 0) + 1
                 continue

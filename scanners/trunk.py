@@ -24,13 +24,14 @@ import select
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from netaddr import IPAddress, IPNetwork
 
 from scanners.icmp import ICMP_ECHO_REPLY, checksum, echo_request
+from scanners.netinfo import AUXDATA_SPACE, PACKET_AUXDATA, SOL_PACKET, aux_vid
 from scanners.observations import HostReply
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
@@ -51,9 +52,7 @@ from scanners.syn import (
 from scanners.tcp import UDP_PAYLOADS
 
 ETH_P_ALL, ETH_P_IP, ETH_P_ARP, ETH_P_8021Q = 0x0003, 0x0800, 0x0806, 0x8100
-SOL_PACKET, PACKET_AUXDATA, PACKET_OUTGOING = 263, 8, 4
-TP_STATUS_VLAN_VALID = 0x10
-_AUX = struct.Struct("IIIHHHH")  # struct tpacket_auxdata
+PACKET_OUTGOING = 4
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
 MAX_FRAME = 1522  # one tagged Ethernet frame; a longer one is read truncated
 BROADCAST = b"\xff" * 6
@@ -125,16 +124,6 @@ def untag(data: bytes, aux_vid: int | None) -> tuple[int, int, bytes] | None:
     if ethertype == ETH_P_8021Q and len(data) >= 18:
         return (int.from_bytes(data[14:16], "big") & 0x0FFF,
                 int.from_bytes(data[16:18], "big"), data[18:])
-    return None
-
-
-def aux_vid(ancillary: Iterable[tuple[int, int, bytes]]) -> int | None:
-    """The VLAN id the kernel took off a frame, from its PACKET_AUXDATA, if any."""
-    for level, kind, raw in ancillary:
-        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(raw) >= _AUX.size:
-            status, _len, _snap, _mac, _net, tci, _tpid = _AUX.unpack_from(raw)
-            if status & TP_STATUS_VLAN_VALID:
-                return tci & 0x0FFF
     return None
 
 
@@ -211,7 +200,7 @@ class Trunk:
         while ready:
             try:
                 data, ancillary, _flags, address = self.sock.recvmsg(
-                    MAX_FRAME, socket.CMSG_SPACE(_AUX.size))
+                    MAX_FRAME, AUXDATA_SPACE)
             except BlockingIOError:
                 break
             if address[2] != PACKET_OUTGOING:

@@ -15,7 +15,7 @@ import pytest
 
 from agent import vlans
 from agent.config import AgentConfig, ConfigError, load
-from scanners import trunk
+from scanners import netinfo, trunk
 from scanners.icmp import checksum, echo_request
 from scanners.syn import ACK, RST, SYN
 
@@ -152,13 +152,13 @@ def test_a_tag_in_the_frame_and_a_tag_beside_it_read_the_same() -> None:
     assert frame[12:16] == b"\x81\x00\x00\x6e"
     assert trunk.untag(frame, None) == (110, trunk.ETH_P_ARP, b"payload")
     stripped = frame[:12] + frame[16:]  # as the kernel hands it over, the tag beside it
-    aux = struct.pack("IIIHHHH", trunk.TP_STATUS_VLAN_VALID, 0, 0, 0, 0, 0x2000 | 110, 0x8100)
-    vid = trunk.aux_vid([(trunk.SOL_PACKET, trunk.PACKET_AUXDATA, aux)])
+    aux = struct.pack("IIIHHHH", netinfo.TP_STATUS_VLAN_VALID, 0, 0, 0, 0, 0x2000 | 110, 0x8100)
+    vid = netinfo.aux_vid([(netinfo.SOL_PACKET, netinfo.PACKET_AUXDATA, aux)])
     assert vid == 110  # the priority bits are not the VLAN
     assert trunk.untag(stripped, vid) == (110, trunk.ETH_P_ARP, b"payload")
     assert trunk.untag(stripped, None) is None  # untagged: no VLAN of ours
     invalid = struct.pack("IIIHHHH", 0, 0, 0, 0, 0, 110, 0)
-    assert trunk.aux_vid([(trunk.SOL_PACKET, trunk.PACKET_AUXDATA, invalid)]) is None
+    assert netinfo.aux_vid([(netinfo.SOL_PACKET, netinfo.PACKET_AUXDATA, invalid)]) is None
 
 
 def test_ipv4_header_checksums_and_vlan_bounds() -> None:

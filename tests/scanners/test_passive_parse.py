@@ -1177,17 +1177,17 @@ def test_a_frame_the_kernel_took_a_vlan_tag_off_is_another_vlan_s() -> None:
     """A port with a voice VLAN (or a trunk) hands the listener the other VLANs' frames with
     their 802.1Q tag taken off; the kernel says what it was beside the frame
     (PACKET_AUXDATA). Read without it, a phone of the voice VLAN was a device on the
-    office wire with an address in no zone. A priority-tagged frame (VLAN 0) is the port's
-    own VLAN, as is one that came untagged."""
-    from scanners.passive import AUXDATA, PACKET_AUXDATA, SOL_PACKET, TP_STATUS_VLAN_VALID, tagged_vlan
+    office wire with an address in no zone. The listener skips a frame whose tag has a
+    VLAN id; a priority-tagged frame (VLAN 0) is the port's own, as is an untagged one."""
+    from scanners.netinfo import AUXDATA, PACKET_AUXDATA, SOL_PACKET, TP_STATUS_VLAN_VALID, aux_vid
 
     def aux(status: int, tci: int) -> list[tuple[int, int, bytes]]:
         return [(SOL_PACKET, PACKET_AUXDATA, AUXDATA.pack(status, 60, 60, 0, 14, tci, 0x8100))]
 
     valid = TP_STATUS_VLAN_VALID | 0x40 | 0x1  # as the kernel set it, read in a namespace
-    assert tagged_vlan(aux(valid, 20)) == 20
-    assert tagged_vlan(aux(valid, (5 << 13) | 20)) == 20  # with a priority
-    assert tagged_vlan(aux(valid, 5 << 13)) is None  # priority-tagged: VLAN 0
-    assert tagged_vlan(aux(0x1, 0)) is None  # untagged
-    assert tagged_vlan(aux(0x1, 20)) is None  # a tag value the kernel did not mark valid
-    assert tagged_vlan([]) is None and tagged_vlan([(SOL_PACKET, PACKET_AUXDATA, b"\0")]) is None
+    assert aux_vid(aux(valid, 20)) == 20
+    assert aux_vid(aux(valid, (5 << 13) | 20)) == 20  # with a priority
+    assert aux_vid(aux(valid, 5 << 13)) == 0  # priority-tagged: VLAN 0, read as the port's
+    assert aux_vid(aux(0x1, 0)) is None  # untagged
+    assert aux_vid(aux(0x1, 20)) is None  # a tag value the kernel did not mark valid
+    assert aux_vid([]) is None and aux_vid([(SOL_PACKET, PACKET_AUXDATA, b"\0")]) is None
