@@ -13,7 +13,8 @@ with evidence (their lifecycle is :mod:`central.violations`).
 - ``insecure_service``: clear-text management on a device (Telnet, FTP, HTTP login,
   SNMP answering a community from the sensor's list);
 - ``unknown_device``: a device first seen in a zone since the zone's baseline;
-- ``unapproved_device``: a device on no line of the site's approved list;
+- ``unapproved_device``: a device on no line of the site's approved list (neither of these
+  in a zone of visitors' devices, ``baseline = "visitors"``);
 - ``rogue_router``: a device advertising itself as a segment's IPv6 router that is not the
   zone's router (a travel router, a PC sharing its connection, an attacker).
 """
@@ -273,7 +274,7 @@ def _unapproved(db: Database, policy: Policy, current: list[dict[str, Any]],
     lists = approved_by_site(db, policy.org)
     for row in current:
         zone = policy.zone(row["zone"]) if row["zone"] else None
-        if zone is None or zone.site not in lists:
+        if zone is None or zone.site not in lists or zone.visitors:
             continue
         macs, ips = lists[zone.site]
         if (row["mac"] and row["mac"] in macs) or row["ip"] in ips:
@@ -657,7 +658,7 @@ def _unknown(db: Database, policy: Policy, current: list[dict[str, Any]],
             baselines[zone] = established  # judged from this very evaluation on
     for row in current:
         since = baselines.get(row["zone"])
-        if since is None or row["first_seen"] <= since:
+        if since is None or row["first_seen"] <= since or policy.zone(row["zone"]).visitors:
             continue
         key = f"unknown_device|{row['asset_id']}|{row['zone']}"
         found[key] = Finding(

@@ -180,8 +180,11 @@ def track_devices(db: Database, policy: Policy | None = None, *, now: str | None
                  "zone": (state["zones"] or [None])[0], "asset_id": asset_id, "at": now}
         sensor = last_sensor.get(asset_id)
         gone = bool(sensor and sensor in cutoff and current["last_seen"] < cutoff[sensor])
+        # a guest's phone coming and going is no news (its state is kept all the same)
+        visiting = policy is not None and bool(state["zones"]) and all(
+            policy.zone(name).visitors for name in state["zones"])
         if before is None:
-            if site_of[asset_id] in baselined:
+            if site_of[asset_id] in baselined and not visiting:
                 emit(db, "device.new", severity="low", title=f"new {_label(state)}",
                      data={"mac": current["mac"], **state}, **where)
                 counts["device.new"] += 1
@@ -189,12 +192,12 @@ def track_devices(db: Database, policy: Policy | None = None, *, now: str | None
             old = json.loads(before["state"])
             changed = {k: {"from": old.get(k), "to": v} for k, v in state.items()
                        if old.get(k) != v}
-            if changed:
+            if changed and not visiting:
                 emit(db, "device.changed", severity="low",
                      title=f"{_label(state)} changed: {', '.join(sorted(changed))}",
                      data={"mac": current["mac"], "changes": changed}, **where)
                 counts["device.changed"] += 1
-            if gone and not before["gone"]:
+            if gone and not before["gone"] and not visiting:
                 emit(db, "device.gone", severity="low",
                      title=f"{_label(state)} not seen in the last {gone_after_scans} scans of "
                            f"{sensor}", data={"mac": current["mac"], "last_seen":

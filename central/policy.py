@@ -57,6 +57,12 @@ class Zone:
     gateways: tuple[str, ...] = ()
     allow_unidentified: bool = True  # False: a device no rule names is a violation here
     baseline: str = "first-scan"  # "empty": nothing is known until approved or reviewed
+    # ("visitors": see BASELINES)
+
+    @property
+    def visitors(self) -> bool:
+        """A zone of visitors' devices (guest Wi-Fi): a device new there is no news."""
+        return self.baseline == "visitors"
 
     @cached_property
     def addresses(self) -> IPSet:
@@ -180,7 +186,9 @@ def _ports(value: Any) -> list[int] | None:
 
 # Bounds on what a policy may hold, so checking one is quick whatever it holds (the overlap
 # check compares zones pairwise; a million zones once ran past 300 s and 1.5 GB).
-BASELINES = ("first-scan", "empty")
+# "visitors": devices come and go (guest Wi-Fi, staff's own phones): none is news, and none
+# is on an approved list; everything else about the zone is judged as in any zone
+BASELINES = ("first-scan", "empty", "visitors")
 MAX_POLICY_CHARS = 4 * 1024 * 1024
 MAX_SITES = 256
 MAX_ZONES = 2000

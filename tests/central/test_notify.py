@@ -151,6 +151,32 @@ def test_devices_new_changed_and_gone_after_the_baseline(db: Database) -> None:
         assert events.track_devices(db, POLICY) == dict.fromkeys(counts, 0)
 
 
+def test_devices_coming_and_going_in_a_zone_of_visitors_are_no_news(db: Database) -> None:
+    """A guest Wi-Fi sees new phones every day. With ``baseline = "visitors"`` none of them
+    is told as new, changed or gone (each would be a notification); what they are is kept."""
+    visitors = parse("""
+org = "kommune"
+[[site]]
+name = "raadhus"
+[[zone]]
+name = "cameras"
+cidrs = ["10.20.30.0/24"]
+baseline = "visitors"
+""")
+    sensor = Sensor(db)
+    start = datetime(2026, 11, 20, 1, tzinfo=UTC)
+    sensor.scan(camera(21), camera(22), at=wire.format_ts(start))
+    with immediate(db):
+        events.track_devices(db, visitors)
+    for night in range(1, 4):
+        sensor.scan(camera(22, version="10.12.200"), camera(23),
+                    at=wire.format_ts(start + timedelta(days=night)))
+    with immediate(db):
+        assert events.track_devices(db, visitors) == {
+            "device.new": 0, "device.changed": 0, "device.gone": 0}
+    assert db.execute("SELECT count(*) FROM asset_states").fetchone()[0] == 3
+
+
 def test_sensors_offline_back_outbox_and_failed_scans_are_told_once(db: Database) -> None:
     sensor = Sensor(db)
     now = datetime(2026, 11, 29, 2, tzinfo=UTC)
