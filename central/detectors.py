@@ -66,6 +66,19 @@ BRIDGE_CONFIDENCE = {"snmp.engine_id": 0.95, "upnp.udn": 0.95, "ssh.hostkey": 0.
                      "mdns.hostname": 0.6, "snmp.sysname": 0.6}
 BRIDGE_FACTS = tuple(BRIDGE_CONFIDENCE)
 TRIVIAL_NAMES = frozenset({"", "localhost", "(none)", "none", "unknown", "default"})
+# Names devices carry from the factory, alike on every unit until someone names it: two of
+# them in two zones are two devices (Cisco's and HP's unconfigured switches and routers,
+# Raspberry Pi OS and the Linux images municipalities' hobbyists flash, Synology's NAS)
+FACTORY_NAMES = frozenset({
+    "switch", "router", "ap", "gateway", "printer", "camera", "nas", "nvr", "dvr",
+    "raspberrypi", "ubuntu", "debian", "kali", "dietpi", "octopi", "pihole", "pi-hole",
+    "homeassistant", "hassio", "openhabian", "homebridge", "libreelec", "osmc", "volumio",
+    "moode", "openwrt", "lede", "diskstation", "mikrotik", "android", "iphone", "ipad",
+    "localhost.localdomain", "esp32", "esp8266", "espressif", "orangepi", "jetson"})
+# Keys that tell two units of one model apart: two devices that share a name (or a host key
+# baked into their firmware) but whose values of another of these differ are two devices
+UNIQUE_KEYS = ("snmp.engine_id", "upnp.udn", "upnp.serial", "ssh.hostkey", "tls.cert_sha256")
+MAX_NAMED_DEVICES = 16  # a name more devices than this carry names none of them
 # A device's own words, compared between two addresses: the same set on two NICs of
 # neighbouring MACs is one device with two legs (two units of one model share the words,
 # not the neighbouring MACs)
@@ -361,8 +374,11 @@ def _page(db: Database, asset_id: int, ip: str) -> frozenset[tuple[str, str]]:
 def _bridges_by_neighbour_macs(db: Database, policy: Policy, current: list[dict[str, Any]],
                                found: dict[str, Finding]) -> None:
     """Two NICs of one device: MACs of one OUI a few apart, in two zones. With the same
-    banners and pages on both addresses the evidence is strong; without, it is a lead."""
+    banners and pages on both addresses the evidence is strong; without, it is a lead. Two
+    units of one batch have MACs a few apart too, and the same pages: their serial numbers,
+    host keys or certificates differ."""
     by_oui: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    unique = _unique(db)
     for row in current:
         mac = row.get("mac")
         if mac and row["zone"] and not int(mac[:2], 16) & 0x02:  # not a randomised MAC
@@ -370,8 +386,9 @@ def _bridges_by_neighbour_macs(db: Database, policy: Policy, current: list[dict[
     for members in by_oui.values():
         members.sort(key=lambda m: m[0])
         for (low, a), (high, b) in itertools.pairwise(members):
-            if a["zone"] == b["zone"] or not 0 < high - low <= NEIGHBOUR_MACS:
-                continue
+            if a["zone"] == b["zone"] or not 0 < high - low <= NEIGHBOUR_MACS \
+                    or not _maybe_same(a["asset_id"], b["asset_id"], unique):
+                continue  # two units of one batch, their serial numbers or keys differing
             page_a, page_b = _page(db, a["asset_id"], a["ip"]), _page(db, b["asset_id"], b["ip"])
             same = page_a == page_b and len(page_a) >= 1
             zones = sorted((a["zone"], b["zone"]))
@@ -402,12 +419,15 @@ def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], d
                    if f["key"] in REPEATED_NAMES)
     for fact in facts:
         row = live.get((fact["asset_id"], fact["ip"]))
-        if row is None or not row["zone"] or fact["value"].strip().lower() in TRIVIAL_NAMES:
+        if row is None or not row["zone"] or fact["value"].strip().lower() in (
+                TRIVIAL_NAMES | FACTORY_NAMES):
             continue
         if said[(fact["asset_id"], fact["ip"], fact["key"], fact["last_seen"])] > 1:
             continue
         groups.setdefault((fact["key"], fact["value"]), []).append(fact | {"zone": row["zone"]})
+    unique = _unique(db)
     for (name, value), facts in groups.items():
+        facts = _one_device(name, facts, unique)
         zones = sorted({f["zone"] for f in facts})
         if len(zones) < 2:
             continue
@@ -420,6 +440,36 @@ def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], d
             evidence=[{"source": name, "value": value, "address": f["ip"], "zone": f["zone"],
                        "sensor": f["sensor_id"], "at": f["last_seen"],
                        "confidence": BRIDGE_CONFIDENCE[name]} for f in facts])
+
+
+def _unique(db: Database) -> dict[int, dict[str, set[str]]]:
+    """Each asset's values of the keys that tell units of one model apart (UNIQUE_KEYS)."""
+    unique: dict[int, dict[str, set[str]]] = {}
+    for fact in db.query("SELECT asset_id, key, value FROM facts WHERE key IN"
+                         " (SELECT value FROM json_each(?))", [json.dumps(UNIQUE_KEYS)]):
+        unique.setdefault(fact["asset_id"], {}).setdefault(fact["key"], set()).add(fact["value"])
+    return unique
+
+
+def _maybe_same(one: int, other: int, unique: dict[int, dict[str, set[str]]],
+                but: str | None = None) -> bool:
+    """Whether two assets may be one device: not when their values of one of the ``unique``
+    keys (other than ``but``, the key that joined them) differ: two units of one model."""
+    mine, theirs = unique.get(one, {}), unique.get(other, {})
+    return one == other or not any(mine[key].isdisjoint(theirs[key]) for key in UNIQUE_KEYS
+                                   if key != but and key in mine and key in theirs)
+
+
+def _one_device(name: str, facts: list[dict[str, Any]],
+                unique: dict[int, dict[str, set[str]]]) -> list[dict[str, Any]]:
+    """Of the facts that say one ``name`` in several zones, those of a device that may be
+    the same as one saying it in another zone (``_maybe_same``); none when more devices
+    than MAX_NAMED_DEVICES say it."""
+    if len({f["asset_id"] for f in facts}) > MAX_NAMED_DEVICES:
+        return []
+    return [f for f in facts if any(
+        g["zone"] != f["zone"] and _maybe_same(f["asset_id"], g["asset_id"], unique, name)
+        for g in facts)]
 
 
 def _claims(db: Database, policy: Policy, current: list[dict[str, Any]],

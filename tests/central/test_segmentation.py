@@ -640,6 +640,28 @@ def test_a_dual_homed_camera_with_neighbouring_macs_is_a_bridge(
                                                        "same banners and pages"}
 
 
+def test_two_cameras_of_one_batch_in_two_zones_are_two_devices(
+        db: Database, lab: Sensors) -> None:
+    """A municipality buys its cameras by the box: their MACs run in sequence, and one
+    model serves one page. Two of them installed in two zones were 'one camera's two NICs',
+    a high bridge. Their serial numbers (and certificates) differ: two devices. One
+    camera's two NICs serve one serial number on both, and stay a bridge."""
+    page = (("http.server", "App-webs/"), ("http.title", "DS-2CD2143G2-I"))
+    lab.send("s-admin", assets=(
+        *ADMIN,
+        _asset("10.20.10.88", "bc:ad:28:11:22:30", *page, ("upnp.serial", "DS-2CD2143G2-I0120AAWRJ10001")),
+        _asset("10.20.10.90", "bc:ad:28:11:22:40", *page, ("upnp.serial", "DS-2CD2143G2-I0120AAWRJ10011"),
+               ("tls.cert_sha256", "aa" * 32))))
+    lab.send("s-bms", assets=(
+        *BMS,
+        _asset("10.20.40.88", "bc:ad:28:11:22:31", *page, ("upnp.serial", "DS-2CD2143G2-I0120AAWRJ10002")),
+        _asset("10.20.40.90", "bc:ad:28:11:22:41", *page, ("upnp.serial", "DS-2CD2143G2-I0120AAWRJ10011"),
+               ("tls.cert_sha256", "aa" * 32))))
+    evaluate(db, POLICY)
+    bridges = [v.title for v in violations(db, kind="bridging_device") if "NICs" in v.title]
+    assert len(bridges) == 1 and "bc:ad:28:11:22:40" in bridges[0], bridges
+
+
 def test_a_flow_open_over_ipv6_only_is_a_violation(db: Database, lab: Sensors, tmp_path) -> None:
     """Dual-stack zones: the IPv4 rule holds, the IPv6 one was forgotten."""
     policy = parse(POLICY_TEXT.replace('cidrs = ["10.20.40.0/24"]',
@@ -720,6 +742,31 @@ def test_a_router_on_a_stick_with_one_mac_in_every_vlan_is_no_bridge(
     evaluate(db, FIELD_POLICY_254)
     assert _bridges(db) - {"one device (netbios.name BMS-PC01) answers in zones admin and bms"} \
         == {f"MAC {camera} answers in zones admin and bms"}
+
+
+def test_two_devices_with_one_factory_name_in_two_zones_are_no_bridge(
+        db: Database, lab: Sensors) -> None:
+    """Two unconfigured switches answer SNMP with their factory sysName, `Switch`, one in
+    each zone; two Raspberry Pis announce the factory mDNS name `raspberrypi`; two
+    cameras of a model whose firmware carries one SSH host key. Each was 'one device
+    answering in two zones', a high bridge. A name is no device's own when it is a factory
+    default, and two devices whose engine ids, serial numbers or host keys differ are two
+    devices, whatever else they share. A PC named by its owner on both legs still is one."""
+    switch = ("snmp.sysname", "Switch")
+    lab.send("s-admin", assets=(
+        *ADMIN,
+        _asset("10.20.10.2", "00:1b:54:10:20:02", switch, ("snmp.engine_id", "800000090300001b54102002")),
+        _asset("10.20.10.3", "b8:27:eb:10:20:03", ("mdns.hostname", "raspberrypi")),
+        _asset("10.20.10.4", "ac:cc:8e:10:20:04", ("ssh.hostkey", "ssh-rsa SHA256:c2FtZWtleQ"),
+               ("upnp.serial", "ACCC8E102004"))))
+    lab.send("s-bms", assets=(
+        *BMS,
+        _asset("10.20.40.2", "00:1b:54:10:40:02", switch, ("snmp.engine_id", "800000090300001b54104002")),
+        _asset("10.20.40.3", "b8:27:eb:10:40:03", ("mdns.hostname", "raspberrypi")),
+        _asset("10.20.40.4", "ac:cc:8e:10:40:04", ("ssh.hostkey", "ssh-rsa SHA256:c2FtZWtleQ"),
+               ("upnp.serial", "ACCC8E104004"))))
+    evaluate(db, POLICY)
+    assert _bridges(db) == {"one device (netbios.name BMS-PC01) answers in zones admin and bms"}
 
 
 def test_a_home_router_that_advertises_itself_for_ipv6_is_still_a_bridge(
