@@ -34,7 +34,7 @@ from tests.receivers import (
 
 SECRET = b"s3cret-shared-with-the-soc"
 HOSTILE = 'cam|era=1\n<script>alert(1)</script> =cmd|" /C calc"!A0'
-POLICY = parse("""
+POLICY_TEXT = """
 org = "kommune"
 [[site]]
 name = "raadhus"
@@ -42,7 +42,8 @@ name = "raadhus"
 name = "cameras"
 cidrs = ["10.20.30.0/24"]
 allowed_types = ["camera"]
-""")
+"""
+POLICY = parse(POLICY_TEXT)
 
 
 def _free_port() -> int:
@@ -154,15 +155,7 @@ def test_devices_new_changed_and_gone_after_the_baseline(db: Database) -> None:
 def test_devices_coming_and_going_in_a_zone_of_visitors_are_no_news(db: Database) -> None:
     """A guest Wi-Fi sees new phones every day. With ``baseline = "visitors"`` none of them
     is told as new, changed or gone (each would be a notification); what they are is kept."""
-    visitors = parse("""
-org = "kommune"
-[[site]]
-name = "raadhus"
-[[zone]]
-name = "cameras"
-cidrs = ["10.20.30.0/24"]
-baseline = "visitors"
-""")
+    visitors = parse(POLICY_TEXT.replace('allowed_types = ["camera"]', 'baseline = "visitors"'))
     sensor = Sensor(db)
     start = datetime(2026, 11, 20, 1, tzinfo=UTC)
     sensor.scan(camera(21), camera(22), at=wire.format_ts(start))

@@ -374,13 +374,34 @@ def test_arp_and_what_is_skipped() -> None:
     assert parse(arp[:20]) == []  # truncated: nothing, and no exception
 
 
-def test_scan_pcap_reads_a_capture_and_names_what_it_heard(tmp_path) -> None:
+def _scan_capture(path: Any, frames: list[Any]) -> list[dict[str, Any]]:
+    """Write ``frames`` to a capture at ``path`` and read it as the technician does
+    (``netvagt-agent scan --pcap FILE --format json``): the rows it prints."""
     import json
-    import subprocess
-    import sys
 
     from scapy.utils import wrpcap
 
+    wrpcap(str(path), frames)
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(path),
+                           "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows
+
+
+def _eve_plug(source: str, txt: list[bytes]) -> Any:
+    """A HomeKit plug's mDNS answer, sent from and naming ``source`` (its AAAA record)."""
+    from scapy.layers.inet6 import IPv6
+
+    return (Ether(src="a8:03:2a:76:06:01", dst="33:33:00:00:00:fb")  # Espressif: no kind
+            / IPv6(src=source, dst="ff02::fb") / UDP(sport=5353, dport=5353)
+            / DNS(qr=1, aa=1, an=[
+                DNSRR(rrname="_hap._tcp.local.", type="PTR", rdata="Eve Energy 1A2B._hap._tcp.local."),
+                DNSRR(rrname="Eve Energy 1A2B._hap._tcp.local.", type="TXT", rdata=txt),
+                DNSRR(rrname="Eve-Energy-1A2B.local.", type="AAAA", rdata=source)]))
+
+
+def test_scan_pcap_reads_a_capture_and_names_what_it_heard(tmp_path) -> None:
     dhcp = (Ether(src=PC, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
             / UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(PC.replace(":", "")))
             / DHCP(options=[("message-type", "request"), ("requested_addr", "10.20.10.12"),
@@ -391,13 +412,8 @@ def test_scan_pcap_reads_a_capture_and_names_what_it_heard(tmp_path) -> None:
            / DNS(qr=1, aa=1, an=[DNSRR(rrname="_hue._tcp.local.", type="PTR",
                                        rdata="Hue Bridge - 1A2B3C._hue._tcp.local.")]))
     noise = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=9)
-    capture = tmp_path / "segment.pcap"
     frames: list[Any] = [dhcp, hue, noise, Ether() / b"\x00" * 30]
-    wrpcap(str(capture), frames)
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
-                           "--format", "json"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assets = {a["ip"]: a for a in json.loads(done.stdout)}
+    assets = {a["ip"]: a for a in _scan_capture(tmp_path / "segment.pcap", frames)}
     assert set(assets) == {"10.20.10.12", "10.20.30.60"}
     assert assets["10.20.10.12"]["identity"]["device_type"] == "workstation"
     assert assets["10.20.30.60"]["identity"]["vendor"] == "Signify"
@@ -413,30 +429,11 @@ def test_scan_pcap_names_a_device_heard_over_ipv6_only(tmp_path) -> None:
     """A Matter plug on Wi-Fi speaks IPv6 only: its mDNS comes from its unique local
     address. The capture's default scope held IPv4 alone, and what a device said went with
     its IPv4 address only, so the plug was not in the table at all."""
-    import json
-    import subprocess
-    import sys
-
-    from scapy.layers.inet6 import IPv6
-    from scapy.utils import wrpcap
-
-    plug = "a8:03:2a:76:06:01"  # Espressif: no kind from the MAC
-    answer = (Ether(src=plug, dst="33:33:00:00:00:fb")
-              / IPv6(src="fd76:6::a803:2aff:fe76:601", dst="ff02::fb") / UDP(sport=5353, dport=5353)
-              / DNS(qr=1, aa=1, an=[
-                  DNSRR(rrname="_hap._tcp.local.", type="PTR", rdata="Eve Energy 1A2B._hap._tcp.local."),
-                  DNSRR(rrname="Eve Energy 1A2B._hap._tcp.local.", type="TXT",
-                        rdata=[b"c#=2", b"ff=1", b"id=1A:2B:3C:4D:5E:6F", b"md=Eve Energy",
-                               b"pv=1.1", b"s#=1", b"sf=1", b"ci=7"]),
-                  DNSRR(rrname="Eve-Energy-1A2B.local.", type="AAAA",
-                        rdata="fd76:6::a803:2aff:fe76:601")]))
-    capture = tmp_path / "ipv6-only.pcap"
-    wrpcap(str(capture), [answer])
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
-                           "--format", "json"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    (row,) = json.loads(done.stdout)
-    assert row["ip"] == "fd76:6::a803:2aff:fe76:601" and row["mac"] == plug
+    answer = _eve_plug("fd76:6::a803:2aff:fe76:601",
+                       [b"c#=2", b"ff=1", b"id=1A:2B:3C:4D:5E:6F", b"md=Eve Energy",
+                        b"pv=1.1", b"s#=1", b"sf=1", b"ci=7"])
+    (row,) = _scan_capture(tmp_path / "ipv6-only.pcap", [answer])
+    assert (row["ip"], row["mac"]) == ("fd76:6::a803:2aff:fe76:601", "a8:03:2a:76:06:01")
     assert row["identity"]["device_type"] == "smart_plug", row
     # its AAAA record's owner is its host name, as an A record's is
     assert {"key": "mdns.hostname", "value": "Eve-Energy-1A2B",
@@ -447,28 +444,10 @@ def test_scan_pcap_names_a_device_heard_from_its_link_local_address_only(tmp_pat
     """The same plug on a network with no IPv6 prefix: its only address is fe80::, which
     is of every link and was dropped, and the plug with it (a capture of a device's first
     minutes shows this). It is reported at that address, with what it said."""
-    import json
-    import subprocess
-    import sys
-
-    from scapy.layers.inet6 import IPv6
-    from scapy.utils import wrpcap
-
-    plug, local = "a8:03:2a:76:06:01", "fe80::aa03:2aff:fe76:601"
-    answer = (Ether(src=plug, dst="33:33:00:00:00:fb")
-              / IPv6(src=local, dst="ff02::fb") / UDP(sport=5353, dport=5353)
-              / DNS(qr=1, aa=1, an=[
-                  DNSRR(rrname="_hap._tcp.local.", type="PTR", rdata="Eve Energy 1A2B._hap._tcp.local."),
-                  DNSRR(rrname="Eve Energy 1A2B._hap._tcp.local.", type="TXT",
-                        rdata=[b"c#=2", b"md=Eve Energy", b"ci=7"]),
-                  DNSRR(rrname="Eve-Energy-1A2B.local.", type="AAAA", rdata=local)]))
-    capture = tmp_path / "link-local.pcap"
-    wrpcap(str(capture), [answer])
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
-                           "--format", "json"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    (row,) = json.loads(done.stdout)
-    assert (row["ip"], row["mac"]) == (local, plug)
+    local = "fe80::aa03:2aff:fe76:601"
+    answer = _eve_plug(local, [b"c#=2", b"md=Eve Energy", b"ci=7"])
+    (row,) = _scan_capture(tmp_path / "link-local.pcap", [answer])
+    assert (row["ip"], row["mac"]) == (local, "a8:03:2a:76:06:01")
     assert row["identity"]["device_type"] == "smart_plug", row
 
 
@@ -811,10 +790,7 @@ def test_a_server_s_answer_in_a_capture_names_the_server(tmp_path) -> None:
     """A phone's app asks a camera for its page, a bridge for its UPnP description, a
     recorder for its stream: the answers' heads say what the servers are, as the active
     probes read them. An answer from the internet (via the router) names nobody here."""
-    import json
-
     from scapy.layers.inet import TCP
-    from scapy.utils import wrpcap
 
     camera, bridge, recorder = "c0:56:e3:00:00:41", "00:17:88:00:00:42", "02:aa:00:00:00:43"
     phone, router = "02:aa:00:00:00:50", "02:aa:00:00:00:01"
@@ -851,12 +827,7 @@ def test_a_server_s_answer_in_a_capture_names_the_server(tmp_path) -> None:
     }
     # not even parsed: on a busy mirror port, the internet's answers would spend the budget
     assert not interesting(bytes(frames[-1])) and interesting(bytes(frames[0]))
-    capture = tmp_path / "home.pcap"
-    wrpcap(str(capture), frames)
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "scan", "--pcap", str(capture),
-                           "--format", "json"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    named = {a["mac"]: a["identity"] for a in json.loads(done.stdout)}
+    named = {a["mac"]: a["identity"] for a in _scan_capture(tmp_path / "home.pcap", frames)}
     assert named[camera]["device_type"] == "camera"
     assert (named[bridge]["vendor"], named[bridge]["device_type"]) == ("Signify", "lighting")
     assert router not in named  # an internet server's address is no asset of this network
