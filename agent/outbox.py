@@ -83,6 +83,7 @@ class Outbox:
         assets: Sequence[Asset] = (),
         plan_id: str | None = None,
         probes: Sequence[wire.Probe] = (),
+        port_vlans: Sequence[int] = (),
     ) -> list[int]:
         """Sign the scan (or a probe plan's results) as one or more messages and store them;
         returns their sequence numbers."""
@@ -118,6 +119,7 @@ class Outbox:
                     assets=tuple(batch),
                     plan_id=plan_id,
                     probes=probe_batch,
+                    port_vlans=tuple(port_vlans)[:wire.MAX_PORT_VLANS],
                 )
                 token = signing.sign(findings.encode(), key, kid=sensor)
                 self.conn.execute(

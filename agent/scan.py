@@ -52,6 +52,7 @@ class ScanResult:
     assets: tuple[Asset, ...]
     duration_s: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    port_vlans: tuple[int, ...] = ()  # other VLANs' tagged frames reached the port (wire)
 
 
 def local_targets(iface: Interface) -> IPSet:
@@ -319,6 +320,7 @@ class _Scan:
             assets=tuple(assets),
             duration_s=time.monotonic() - self.started,
             warnings=tuple(self.warnings),
+            port_vlans=tuple(v for v in sorted(self.frames.other_vlans) if 0 < v < 4095),
         )
 
 

@@ -634,6 +634,7 @@ class Asset(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fi
             raise _fail(f"{where}.services", f"at most {MAX_SERVICES_PER_ASSET} allowed")
 
 MAX_PROBES_PER_MESSAGE = 2048
+MAX_PORT_VLANS = 64  # the listener counts at most this many other VLANs
 PROBE_STATES = frozenset({"reachable", "refused", "filtered"})
 PROBE_PROTOS = frozenset({"tcp", "udp", "icmp"})
 
@@ -683,9 +684,10 @@ class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknow
     WHAT = "message"
     MAX_BYTES = MAX_PAYLOAD_BYTES
     LIMITS: ClassVar[dict[str, int]] = {"networks": 64, "assets": MAX_ASSETS_PER_MESSAGE,
-                                        "probes": MAX_PROBES_PER_MESSAGE}
+                                        "probes": MAX_PROBES_PER_MESSAGE,
+                                        "port_vlans": MAX_PORT_VLANS}
     OMIT_NONE = ("plan_id",)  # only reachability messages carry these
-    OMIT_EMPTY = ("probes",)
+    OMIT_EMPTY = ("probes", "port_vlans")
 
     sensor: str
     org: str
@@ -701,6 +703,9 @@ class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknow
     assets: tuple[Asset, ...] = ()
     plan_id: str | None = None  # set when the message carries a probe plan's results
     probes: tuple[Probe, ...] = ()
+    # the VLAN ids of tagged frames that reached the sensor's port during the scan, not its
+    # segment's own (a voice VLAN, a trunk): sent with every part of a scan, none when empty
+    port_vlans: tuple[int, ...] = ()
     v: int = SCHEMA_VERSION
     type: str = "findings"
 
@@ -742,6 +747,10 @@ class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknow
             raise _fail("plan_id", "expected 32 lower-case hex digits")
         if self.probes and self.plan_id is None:
             raise _fail("probes", "probe results need the plan_id they answer")
+        if len(self.port_vlans) > MAX_PORT_VLANS:
+            raise _fail("port_vlans", f"at most {MAX_PORT_VLANS} allowed")
+        for vlan in self.port_vlans:
+            _int("port_vlans[]", vlan, 1, 4094)
 
 
 def _no_constants(name: str) -> Any:

@@ -609,6 +609,19 @@ def m017_console(db: Database) -> None:
     )
 
 
+@migrations()
+def m018_port_vlans(db: Database) -> None:
+    """The other VLANs whose tagged frames reached each sensor's port in its latest scan
+    (JSON list of ids; '[]' when none), and that scan's time."""
+    _run(
+        db,
+        """
+        ALTER TABLE sensors ADD COLUMN port_vlans TEXT;
+        ALTER TABLE sensors ADD COLUMN port_vlans_at TEXT
+        """,
+    )
+
+
 def ip_order(ip: str | None) -> str:
     """An address as text that sorts IPv4 before IPv6 and both numerically; none last
     (SQLite's integers hold no IPv6 address)."""

@@ -16,7 +16,10 @@ with evidence (their lifecycle is :mod:`central.violations`).
 - ``unapproved_device``: a device on no line of the site's approved list (neither of these
   in a zone of visitors' devices, ``baseline = "visitors"``);
 - ``rogue_router``: a device advertising itself as a segment's IPv6 router that is not the
-  zone's router (a travel router, a PC sharing its connection, an attacker).
+  zone's router (a travel router, a PC sharing its connection, an attacker);
+- ``vlan_leak``: frames tagged for another VLAN reach a sensor's access port (a trunk or a
+  voice VLAN where the zone's policy names none): a device in that socket can tag its way
+  into that VLAN.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from typing import Any
 from sqlite_utils import Database
 
 from agent import wire
+from central.plans import sensor_zones
 from central.policy import Policy, Zone
 from central.store import REPEATED_NAMES, TRUSTED_SOURCES
 
 KINDS = ("unexpected_flow", "misplaced_device", "bridging_device", "insecure_service",
          "unknown_device", "management_exposure", "unapproved_device", "vulnerable_device",
-         "rogue_router")
+         "rogue_router", "vlan_leak")
 NIS2 = {
     "unexpected_flow": "network segmentation",
     "misplaced_device": "network segmentation",
@@ -48,6 +52,7 @@ NIS2 = {
     "unapproved_device": "asset management",
     "vulnerable_device": "vulnerability handling",
     "rogue_router": "network segmentation",
+    "vlan_leak": "network segmentation",
 }
 # A router's or firewall's management, reached on its own address in a zone
 MANAGEMENT = {("tcp", 22): "SSH", ("tcp", 23): "Telnet", ("tcp", 80): "HTTP",
@@ -234,7 +239,33 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     _unknown(db, policy, current, found, now)
     _unapproved(db, policy, current, found)
     _vulnerable(db, policy, by_asset, found)
+    _vlan_leaks(db, policy, found)
     return found
+
+
+def _vlan_leaks(db: Database, policy: Policy, found: dict[str, Finding]) -> None:
+    """A sensor's port that received other VLANs' tagged frames in its latest scan is a
+    trunk, or carries a voice VLAN: whatever is plugged into that socket can send tagged
+    frames into those VLANs too, past the firewall between the zones. The VLANs its zone's
+    policy names (``tagged_vlans``) are by design."""
+    zones = sensor_zones(db, policy)
+    for row in db.query("SELECT id, port_vlans, port_vlans_at FROM sensors WHERE org_id = ?"
+                        " AND status = 'active' AND port_vlans IS NOT NULL"
+                        " AND port_vlans != '[]'", [policy.org]):
+        if not zones.get(row["id"]):
+            continue  # a sensor in no zone of the policy: nothing to hold it against
+        zone = zones[row["id"]][0]
+        for vlan in json.loads(row["port_vlans"]):
+            if vlan in zone.tagged_vlans:
+                continue
+            key = f"vlan_leak|{row['id']}|{vlan}"
+            found[key] = Finding(
+                key=key, kind="vlan_leak", severity=_severity(zone, "medium"),
+                title=f"frames tagged for VLAN {vlan} reach sensor {row['id']}'s port in zone "
+                      f"{zone.name}: a device in that socket can send into VLAN {vlan}",
+                zone=zone.name, site=zone.site,
+                evidence=[{"source": "listener", "sensor": row["id"], "vlan": vlan,
+                           "at": row["port_vlans_at"]}])
 
 
 UNROUTED_TTLS = frozenset({64, 128, 255})  # what systems start at: no router took one off

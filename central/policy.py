@@ -58,6 +58,9 @@ class Zone:
     allow_unidentified: bool = True  # False: a device no rule names is a violation here
     baseline: str = "first-scan"  # "empty": nothing is known until approved or reviewed
     # ("visitors": see BASELINES)
+    # VLANs the zone's ports carry tagged by design (the phones' voice VLAN): their frames
+    # reaching a sensor here are no finding
+    tagged_vlans: tuple[int, ...] = ()
 
     @property
     def visitors(self) -> bool:
@@ -343,7 +346,7 @@ def _contradiction(earlier: Flow, flow: Flow) -> list[int] | None:
 
 _ZONE_KEYS = frozenset({"name", "site", "cidrs", "purpose", "criticality", "allowed_types",
                         "reference_targets", "sensors", "gateways", "allow_unidentified",
-                        "baseline"})
+                        "baseline", "tagged_vlans"})
 
 
 def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],
@@ -368,6 +371,11 @@ def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],
         problems.add("zone", index, "allow_unidentified", "expected true or false")
         unidentified = True
     baseline = _choice(raw, "baseline", BASELINES, "first-scan", index, problems)
+    tagged = raw.get("tagged_vlans", [])
+    if not (isinstance(tagged, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4094 for v in tagged)):
+        problems.add("zone", index, "tagged_vlans", "expected a list of VLAN ids (1 to 4094)")
+        tagged = []
     if cidrs is None:
         return None
     zone = Zone(name=name, site=str(site), cidrs=tuple(cidrs), purpose=str(raw.get("purpose", "")),
@@ -375,7 +383,8 @@ def _zone(raw: Any, index: int, sites: list[str], types: frozenset[str],
                 reference_targets=tuple(_strings(raw.get("reference_targets", [])) or []),
                 sensors=tuple(_strings(raw.get("sensors", [])) or []),
                 gateways=tuple(_strings(raw.get("gateways", [])) or []),
-                allow_unidentified=unidentified, baseline=baseline)
+                allow_unidentified=unidentified, baseline=baseline,
+                tagged_vlans=tuple(tagged))
     for setting, addresses in (("reference_targets", zone.reference_targets),
                                ("gateways", zone.gateways)):
         for ref in addresses:

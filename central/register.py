@@ -35,6 +35,7 @@ DEFAULTS: dict[str, tuple[int, int]] = {
     "unexpected_flow": (4, 3), "management_exposure": (3, 4), "bridging_device": (3, 4),
     "misplaced_device": (3, 3), "insecure_service": (4, 3), "unknown_device": (2, 2),
     "unapproved_device": (3, 2), "vulnerable_device": (3, 4), "rogue_router": (3, 4),
+    "vlan_leak": (2, 4),
 }
 CRITICALITY_STEP = {"low": -1, "medium": 0, "high": 1, "critical": 1}
 DEADLINE_DAYS = {"kritisk": 14, "høj": 30, "middel": 90, "lav": 180}
@@ -49,7 +50,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "unknown_device": "Ukendt enhed på netværket",
                "unapproved_device": "Enhed, der ikke er godkendt",
                "vulnerable_device": "Udnyttelse af en kendt sårbarhed",
-               "rogue_router": "Trafik omdirigeret gennem en uautoriseret router"},
+               "rogue_router": "Trafik omdirigeret gennem en uautoriseret router",
+               "vlan_leak": "Adgang til et andet VLAN fra en netværksport (VLAN-hopping)"},
         "en": {"unexpected_flow": "Unauthorised access between zones",
                "management_exposure": "Attack on network equipment's management",
                "bridging_device": "Segmentation bypassed through a device in two zones",
@@ -58,7 +60,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "unknown_device": "An unknown device on the network",
                "unapproved_device": "A device nobody approved",
                "vulnerable_device": "Exploitation of a known vulnerability",
-               "rogue_router": "Traffic diverted through an unauthorised router"}},
+               "rogue_router": "Traffic diverted through an unauthorised router",
+               "vlan_leak": "Another VLAN reached from a network socket (VLAN hopping)"}},
     "measure": {
         "da": {"unexpected_flow": "Luk trafikken i firewallen, eller tillad den i zonepolitikken",
                "management_exposure": "Begræns administrationen til administrationszonen",
@@ -70,7 +73,9 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "vulnerable_device": "Opdatér firmwaren, eller isolér enheden",
                "rogue_router": "Fjern enheden eller slå dens IPv6-routerannoncer og "
                                "DHCP-server fra; slå RA Guard, DHCP snooping og Dynamic "
-                               "ARP Inspection til på switchen"},
+                               "ARP Inspection til på switchen",
+               "vlan_leak": "Gør porten til en access-port i sit eget VLAN; tillad kun "
+                            "et planlagt tale-VLAN (zonens tagged_vlans)"},
         "en": {"unexpected_flow": "Close the flow in the firewall, or allow it in the policy",
                "management_exposure": "Restrict management to the management zone",
                "bridging_device": "Remove the device's connection to one of the zones",
@@ -81,7 +86,9 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "vulnerable_device": "Update the firmware, or isolate the device",
                "rogue_router": "Remove the device or turn its IPv6 router advertisements "
                                "and DHCP server off; turn RA Guard, DHCP snooping and "
-                               "Dynamic ARP Inspection on at the switch"}},
+                               "Dynamic ARP Inspection on at the switch",
+               "vlan_leak": "Make the port an access port of its own VLAN; allow only a "
+                            "planned voice VLAN on it (the zone's tagged_vlans)"}},
     "status": {
         "da": {"open": "Åben", "acknowledged": "Kvitteret", "accepted": "Risiko accepteret",
                "false_positive": "Falsk positiv", "resolved": "Løst"},

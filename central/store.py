@@ -258,7 +258,12 @@ class Store:
             (findings.seq, received_at, sensor.id),
         )
         observed = findings.scan_finished_at
-        if findings.plan_id is not None:
+        if findings.plan_id is None:  # a scan: what its port carried, unless a later one said
+            conn.execute(
+                "UPDATE sensors SET port_vlans = ?, port_vlans_at = ? WHERE id = ?"
+                " AND coalesce(port_vlans_at, '') <= ?",
+                (json.dumps(findings.port_vlans), observed, sensor.id, observed))
+        else:
             conn.executemany(
                 "INSERT INTO reach (plan_id, sensor_id, msg_id, ip, proto, port, state, rtt_ms,"
                 " ttl, observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

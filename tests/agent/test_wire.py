@@ -356,3 +356,23 @@ def test_msgspec_s_bounds_and_the_records_own_checks_give_one_verdict(
     fast = verdict(lambda: Findings.decode(payload))
     slow = verdict(lambda: wire.decode_record(Findings, json.loads(payload), Findings.WHAT))
     assert fast == slow
+
+
+def test_every_part_of_a_scan_says_which_other_vlans_reached_the_port(tmp_path: Path) -> None:
+    """The listener's count of other VLANs' frames goes to the central with the scan (it
+    judges the port by the latest scan's), in each part: parts are stored one by one. A
+    scan that heard none sends no such field, as before it existed."""
+    from agent.outbox import Outbox
+
+    key = signing.generate_private_key()
+    assets = [Asset(ip=f"10.1.{n // 250}.{n % 250 + 1}", sources=("arp",)) for n in range(700)]
+    with Outbox(tmp_path / "outbox.db") as outbox:
+        for vlans in ((20, 40), ()):
+            outbox.enqueue_scan(sensor="s-one", org="o", key=key, started_at=wire.utc_now(),
+                                finished_at=wire.utc_now(), networks=("10.1.0.0/22",),
+                                assets=assets, port_vlans=vlans)
+        payloads = [signing.verify(p.token, key) for p in outbox.pending()]
+    parts = [Findings.decode(p) for p in payloads]
+    assert len(parts) == 4 and {p.parts for p in parts} == {2}
+    assert [p.port_vlans for p in parts] == [(20, 40), (20, 40), (), ()]
+    assert [b'"port_vlans"' in p for p in payloads] == [True, True, False, False]

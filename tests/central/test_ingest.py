@@ -31,7 +31,8 @@ def test_migrations_run_from_empty(tmp_path) -> None:
                                                         "m011_reach_ttl", "m012_vulnerabilities",
                                                         "m013_events", "m014_register",
                                                         "m015_ownership", "m016_users",
-                                                        "m017_console"]
+                                                        "m017_console",
+                                                        "m018_port_vlans"]
     assert db.journal_mode == "wal"
     open_db(tmp_path / "x.db")  # applying again changes nothing
 

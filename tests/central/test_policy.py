@@ -68,6 +68,8 @@ def test_flows_are_default_deny_and_one_way() -> None:
     (('[[zone]]\nname = "bms"', '[[zone]]\nname = "bms"\nreference_targets = ["10.20.10.9"]'),
      11, "not an address inside the zone"),
     (('proto = "icmp"', 'proto = "icmp]'), 21, "not valid TOML"),
+    (('criticality = "high"', 'criticality = "high"\ntagged_vlans = [20, 4095]'), 13,
+     "tagged_vlans: expected a list of VLAN ids"),
 ])
 def test_each_problem_names_file_line_and_what(change: tuple[str, str], line: int,
                                                message: str) -> None:

@@ -64,13 +64,14 @@ class Sensors:
         self.ingestor = Ingestor(db)
 
     def send(self, sensor: str, *, assets: tuple[Asset, ...] = (), plan_id: str | None = None,
-             probes: tuple[Probe, ...] = (), at: str | None = None) -> None:
+             probes: tuple[Probe, ...] = (), at: str | None = None,
+             port_vlans: tuple[int, ...] = ()) -> None:
         self.seq[sensor] += 1
         at = at or wire.utc_now()
         findings = Findings(sensor=sensor, org="kommune", seq=self.seq[sensor],
                             msg_id=uuid.uuid4().hex, scan_id=uuid.uuid4().hex, sent_at=at,
                             scan_started_at=at, scan_finished_at=at, assets=assets,
-                            plan_id=plan_id, probes=probes)
+                            plan_id=plan_id, probes=probes, port_vlans=port_vlans)
         token = signing.sign(findings.encode(), self.keys[sensor], kid=sensor)
         outcome = self.ingestor.ingest(wire.findings_topic("kommune", sensor), token)
         assert outcome.accepted, outcome
@@ -872,6 +873,38 @@ def test_a_device_sending_arp_from_the_router_s_address_is_a_rogue_router(
     assert (rogue.zone, rogue.severity) == ("admin", "high")
     assert rogue.evidence[0]["source"] == "ARP" and rogue.evidence[0]["mac"] == pi
     assert rogue.asset_id == db.execute("SELECT id FROM assets WHERE mac = ?", [pi]).fetchone()[0]
+
+
+def test_other_vlans_tagged_on_a_sensor_s_port_are_a_vlan_leak(db: Database, lab: Sensors) -> None:
+    """The admin sensor's port received frames tagged for VLANs 20 and 40 (its listener
+    counted them): the socket is a trunk, or carries a voice VLAN, and whatever is plugged
+    in there can tag its way into those VLANs. One finding per VLAN, on the sensor's zone;
+    a VLAN the zone's policy names as its ports' (the phones') is by design. The sensor's
+    latest scan says what holds: one without them resolves the findings, and a scan from
+    before it, arriving late, does not bring them back."""
+    first = wire.utc_now()  # after the lab's first scans
+    lab.send("s-admin", assets=ADMIN, port_vlans=(20, 40), at=first)
+    evaluate(db, POLICY)
+    leaks = {v.title: v for v in violations(db, kind="vlan_leak")}
+    assert set(leaks) == {
+        f"frames tagged for VLAN {vlan} reach sensor s-admin's port in zone admin: a device "
+        f"in that socket can send into VLAN {vlan}" for vlan in (20, 40)}
+    assert {(v.zone, v.severity, v.evidence[0]["vlan"]) for v in leaks.values()} == {
+        ("admin", "medium", 20), ("admin", "medium", 40)}
+    voice = parse(POLICY_TEXT.replace('name = "admin"\n', 'name = "admin"\ntagged_vlans = [20]\n'))
+    evaluate(db, voice)
+    assert [v.evidence[0]["vlan"] for v in violations(db, kind="vlan_leak")] == [40]
+    lab.send("s-admin", assets=ADMIN)  # now
+    lab.send("s-admin", assets=ADMIN, port_vlans=(40,), at=first)  # late
+    evaluate(db, voice)
+    assert not violations(db, kind="vlan_leak")
+    assert "port_vlans" not in Findings(  # none: the field is not sent (centrals before it)
+        sensor="s", org="o", seq=1, msg_id="0" * 32, scan_id="0" * 32, sent_at=wire.utc_now(),
+        scan_started_at=wire.utc_now(), scan_finished_at=wire.utc_now()).to_dict()
+    with pytest.raises(wire.MalformedMessage, match="port_vlans"):
+        Findings(sensor="s", org="o", seq=1, msg_id="0" * 32, scan_id="0" * 32,
+                 sent_at=wire.utc_now(), scan_started_at=wire.utc_now(),
+                 scan_finished_at=wire.utc_now(), port_vlans=(4095,))
 
 
 def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch) -> None:

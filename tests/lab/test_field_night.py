@@ -263,6 +263,11 @@ def _wanted(found: list[dict[str, Any]]) -> dict[str, bool]:
         "camera spoofing the firewall's address": any(
             v["kind"] == "rogue_router" and "44:19:b6:76:02:66" in v["title"]
             and "10.76.2.254" in v["title"] for v in found),
+        # the phone's frames, tagged for the voice VLAN, reach the office sensor's port:
+        # whatever is plugged into an office socket can tag its way into VLAN 20
+        "voice VLAN on an office port": any(
+            v["kind"] == "vlan_leak" and "VLAN 20 " in v["title"] and v["zone"] == "office"
+            for v in found),
         "camera at its factory address": any(
             v["kind"] == "misplaced_device" and "192.168.1.64" in v["title"]
             and v["zone"] == "cameras" and not v["other_zone"] for v in found),
@@ -337,6 +342,8 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     # wire (it would be one with an address in no zone), and the technician is told
     assert "tagged for VLAN 20" in safe.stderr, safe.stderr[-3000:]
     assert "10.76.20.41" not in safe.stdout
+    assert [(v["zone"], v["title"][:25]) for v in found if v["kind"] == "vlan_leak"] == [
+        ("office", "frames tagged for VLAN 20")]
     served = {a["ip"]: [o["value"] for o in a.get("observations", ()) if o["key"] == "dhcp.router"]
               for a in json.loads(safe.stdout)}
     assert served.get("192.168.1.254") == ["192.168.1.254"], served
@@ -353,7 +360,7 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
         ["bridging_device", "bridging_device", "unapproved_device", "management_exposure",
          "management_exposure", "unexpected_flow", "misplaced_device", "misplaced_device",
          "misplaced_device", "misplaced_device", "rogue_router", "rogue_router",
-         "rogue_router"]), [
+         "rogue_router", "vlan_leak"]), [
         (v["kind"], v["title"]) for v in found]
     for violation in found:
         assert violation["evidence"], violation
