@@ -38,6 +38,7 @@ class SensorRecord:
     last_scan_at: str | None = None
     databases: tuple[str, ...] = ()  # its fingerprint databases, from its last status
     version: str | None = None  # its netvagt version, from its last status
+    port_vlans: tuple[int, ...] = ()  # other VLANs' tagged frames reached its port (last scan)
 
 
 def ensure_org(db: Database, org: str, *, name: str | None = None) -> None:
@@ -104,6 +105,7 @@ def sensors(db: Database) -> list[SensorRecord]:
             last_message_at=row["last_message_at"],
             **_status_fields(row.get("last_status")),
             last_status_at=row.get("last_status_at"),
+            port_vlans=tuple(json.loads(row.get("port_vlans") or "[]")),
         )
         for row in db.query(
             "SELECT s.*, t.name AS site, z.name AS zone FROM sensors s"

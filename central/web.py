@@ -96,6 +96,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "said": ("Hvad enheden siger om sig selv", "What the device says about itself"),
     "databases": ("Fingeraftryksdatabaser", "Fingerprint databases"),
     "builtin_only": ("kun de indbyggede regler", "the built-in rules only"),
+    "port_vlans": ("Andre VLAN på porten", "Other VLANs on its port"),
     "changes": ("Ændringer", "Changes"),
     "since": ("Siden", "Since"),
     "last_message": ("Sidste besked", "Last message"),

@@ -275,6 +275,8 @@ def test_the_matrix_and_sensors_pages_show_the_users_organisation(
     assert wire.Status.decode(status.encode()).databases == said
     console["db"].execute("UPDATE sensors SET last_status = ? WHERE id = 's-aarhus'",
                           [status.encode().decode()])
+    # its latest scan heard the phones' voice VLAN and VLAN 40 on its port
+    console["db"].execute("UPDATE sensors SET port_vlans = '[20, 40]' WHERE id = 's-aarhus'")
     mine = _login(app, "anne")
     matrix = mine.get("/matrix").text
     assert "office" in matrix and "z-aarhus" in matrix and "ikke afprøvet" in matrix
@@ -292,6 +294,7 @@ def test_the_matrix_and_sensors_pages_show_the_users_organisation(
     assert mine.get("/events?site=s-odense").text.count("<tr>") == 2  # the head and "none"
     assert {e["site"] for e in mine.get("/api/events?since=2000-01-01").json()} == {"s-aarhus"}
     assert said[0] in sensors and "0.9.0" in sensors
+    assert "Andre VLAN på porten" in sensors and "<td>20, 40</td>" in sensors
     overview = mine.get("/").text
     assert "Zone z-aarhus" in overview and "camera" in overview
 
