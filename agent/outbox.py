@@ -83,7 +83,7 @@ class Outbox:
         assets: Sequence[Asset] = (),
         plan_id: str | None = None,
         probes: Sequence[wire.Probe] = (),
-        port_vlans: Sequence[int] = (),
+        port_vlans: Sequence[wire.PortVlan] = (),
     ) -> list[int]:
         """Sign the scan (or a probe plan's results) as one or more messages and store them;
         returns their sequence numbers."""

@@ -52,7 +52,7 @@ class ScanResult:
     assets: tuple[Asset, ...]
     duration_s: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
-    port_vlans: tuple[int, ...] = ()  # other VLANs' tagged frames reached the port (wire)
+    port_vlans: tuple[wire.PortVlan, ...] = ()  # other VLANs' frames reached the port
 
 
 def local_targets(iface: Interface) -> IPSet:
@@ -307,7 +307,7 @@ class _Scan:
                                  "listening")
         if vlans := self.frames.other_vlans:
             self.warnings.append(
-                f"{sum(vlans.values())} frame(s) tagged for VLAN "
+                f"{sum(v.frames for v in vlans.values())} frame(s) tagged for VLAN "
                 f"{', '.join(map(str, sorted(vlans)[:8]))}{' ...' if len(vlans) > 8 else ''} "
                 f"reached {self.iface.name}: the port carries other VLANs (a voice VLAN, or a "
                 "trunk); they were not read as this segment's (scan each from a sub-interface: "
@@ -320,8 +320,15 @@ class _Scan:
             assets=tuple(assets),
             duration_s=time.monotonic() - self.started,
             warnings=tuple(self.warnings),
-            port_vlans=tuple(v for v in sorted(self.frames.other_vlans) if 0 < v < 4095),
+            port_vlans=port_vlans(self.frames),
         )
+
+
+def port_vlans(frames: FrameStats) -> tuple[wire.PortVlan, ...]:
+    """The other VLANs whose tagged frames the listener counted, for the central."""
+    return tuple(wire.PortVlan(vlan=vlan, frames=min(other.frames, 2**31),
+                               senders=tuple(other.senders[:wire.MAX_VLAN_SENDERS]))
+                 for vlan, other in sorted(frames.other_vlans.items()) if 0 < vlan < 4095)
 
 
 def probe_targets(hosts: dict[str, HostReply]) -> list[str]:

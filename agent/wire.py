@@ -635,6 +635,7 @@ class Asset(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fi
 
 MAX_PROBES_PER_MESSAGE = 2048
 MAX_PORT_VLANS = 64  # the listener counts at most this many other VLANs
+MAX_VLAN_SENDERS = 4  # and names this many MACs that sent in each
 PROBE_STATES = frozenset({"reachable", "refused", "filtered"})
 PROBE_PROTOS = frozenset({"tcp", "udp", "icmp"})
 
@@ -668,6 +669,27 @@ class Probe(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fi
             raise _fail("probe.rtt_ms", "expected milliseconds")
         if self.ttl is not None:
             _int("probe.ttl", self.ttl, 0, 255)
+
+
+class PortVlan(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True,
+               gc=False):
+    """Another VLAN whose tagged frames reached the sensor's port during a scan (a voice
+    VLAN, a trunk): how many frames, and the first MACs that sent them (a phone, a switch,
+    or one device tagging frames itself)."""
+
+    WHAT = "port_vlan"
+    LIMITS: ClassVar[dict[str, int]] = {"senders": MAX_VLAN_SENDERS}
+
+    vlan: Annotated[int, msgspec.Meta(ge=1, le=4094)]
+    frames: Annotated[int, msgspec.Meta(ge=1, le=2**31)]
+    senders: Annotated[tuple[_Mac, ...], msgspec.Meta(max_length=MAX_VLAN_SENDERS)] = ()
+
+    def __post_init__(self) -> None:
+        _int("port_vlan.vlan", self.vlan, 1, 4094)
+        _int("port_vlan.frames", self.frames, 1, 2**31)
+        if len(self.senders) > MAX_VLAN_SENDERS or not all(
+                isinstance(m, str) and _MAC_RE.match(m) for m in self.senders):
+            raise _fail("port_vlan.senders", f"expected up to {MAX_VLAN_SENDERS} MACs")
 
 
 class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True,
@@ -705,7 +727,7 @@ class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknow
     probes: tuple[Probe, ...] = ()
     # the VLAN ids of tagged frames that reached the sensor's port during the scan, not its
     # segment's own (a voice VLAN, a trunk): sent with every part of a scan, none when empty
-    port_vlans: tuple[int, ...] = ()
+    port_vlans: tuple[PortVlan, ...] = ()
     v: int = SCHEMA_VERSION
     type: str = "findings"
 
@@ -749,8 +771,6 @@ class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknow
             raise _fail("probes", "probe results need the plan_id they answer")
         if len(self.port_vlans) > MAX_PORT_VLANS:
             raise _fail("port_vlans", f"at most {MAX_PORT_VLANS} allowed")
-        for vlan in self.port_vlans:
-            _int("port_vlans[]", vlan, 1, 4094)
 
 
 def _no_constants(name: str) -> Any:

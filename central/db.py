@@ -612,7 +612,7 @@ def m017_console(db: Database) -> None:
 @migrations()
 def m018_port_vlans(db: Database) -> None:
     """The other VLANs whose tagged frames reached each sensor's port in its latest scan
-    (JSON list of ids; '[]' when none), and that scan's time."""
+    (JSON: its list of wire.PortVlan; '[]' when none), and that scan's time."""
     _run(
         db,
         """

@@ -255,7 +255,8 @@ def _vlan_leaks(db: Database, policy: Policy, found: dict[str, Finding]) -> None
         if not zones.get(row["id"]):
             continue  # a sensor in no zone of the policy: nothing to hold it against
         zone = zones[row["id"]][0]
-        for vlan in json.loads(row["port_vlans"]):
+        for heard in json.loads(row["port_vlans"]):
+            vlan = heard["vlan"]
             if vlan in zone.tagged_vlans:
                 continue
             key = f"vlan_leak|{row['id']}|{vlan}"
@@ -265,6 +266,7 @@ def _vlan_leaks(db: Database, policy: Policy, found: dict[str, Finding]) -> None
                       f"{zone.name}: a device in that socket can send into VLAN {vlan}",
                 zone=zone.name, site=zone.site,
                 evidence=[{"source": "listener", "sensor": row["id"], "vlan": vlan,
+                           "frames": heard["frames"], "senders": heard.get("senders", []),
                            "at": row["port_vlans_at"]}])
 
 

@@ -105,7 +105,7 @@ def sensors(db: Database) -> list[SensorRecord]:
             last_message_at=row["last_message_at"],
             **_status_fields(row.get("last_status")),
             last_status_at=row.get("last_status_at"),
-            port_vlans=tuple(json.loads(row.get("port_vlans") or "[]")),
+            port_vlans=tuple(v["vlan"] for v in json.loads(row.get("port_vlans") or "[]")),
         )
         for row in db.query(
             "SELECT s.*, t.name AS site, z.name AS zone FROM sensors s"

@@ -262,7 +262,8 @@ class Store:
             conn.execute(
                 "UPDATE sensors SET port_vlans = ?, port_vlans_at = ? WHERE id = ?"
                 " AND coalesce(port_vlans_at, '') <= ?",
-                (json.dumps(findings.port_vlans), observed, sensor.id, observed))
+                (json.dumps([v.to_dict() for v in findings.port_vlans]), observed, sensor.id,
+                 observed))
         else:
             conn.executemany(
                 "INSERT INTO reach (plan_id, sensor_id, msg_id, ip, proto, port, state, rtt_ms,"

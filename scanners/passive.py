@@ -63,6 +63,14 @@ log = logging.getLogger("netvagt.scanners.passive")
 
 
 @dataclass(slots=True)
+class OtherVlan:
+    """Frames of another VLAN that reached the port tagged: how many, and who sent them."""
+
+    frames: int = 0
+    senders: list[str] = field(default_factory=list)  # the first MAX_VLAN_SENDERS MACs
+
+
+@dataclass(slots=True)
 class FrameStats:
     """What listening saw: frames parsed, frames skipped as malformed, frames over budget."""
 
@@ -72,8 +80,21 @@ class FrameStats:
     over_budget: int = 0
     damaged_capture: str | None = None  # where a capture file stopped being readable
     # frames of other VLANs that reached the port tagged, by VLAN id: not this segment's
-    other_vlans: dict[int, int] = field(default_factory=dict)
+    other_vlans: dict[int, OtherVlan] = field(default_factory=dict)
     other_links: set[int] = field(default_factory=set)  # a capture's link types not read
+
+    def tagged(self, vlan: int, frame: bytes) -> None:
+        """Count a frame of another VLAN (MAX_OTHER_VLANS of them), and its sender."""
+        other = self.other_vlans.get(vlan)
+        if other is None:
+            if len(self.other_vlans) >= MAX_OTHER_VLANS:
+                return
+            other = self.other_vlans[vlan] = OtherVlan()
+        other.frames += 1
+        if len(other.senders) < MAX_VLAN_SENDERS and len(frame) >= 12:
+            sender = frame[6:12].hex(":")
+            if sender not in other.senders:
+                other.senders.append(sender)
 
     def take(self, frame: bytes, *, scope: Scope, own_ip: str | None,
              hosts: dict[str, PassiveHost], telling: Telling | None = None) -> None:
@@ -296,6 +317,7 @@ def _observe(host: PassiveHost, entry: Observation, telling: Telling | None,
 
 
 MAX_OTHER_VLANS = 64  # VLAN ids counted; a trunk carrying more is said to carry this many
+MAX_VLAN_SENDERS = 4  # MACs named for each
 
 
 def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
@@ -321,14 +343,15 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
                 frame, ancillary, _flags, meta = sock.recvmsg(MAX_FRAME, AUXDATA_SPACE)
             except BlockingIOError:
                 continue
+            if meta[2] == socket.PACKET_OUTGOING:  # ours (a sub-interface's tagged too)
+                continue
             # a port that carries other VLANs tagged (an office port with a voice VLAN, a
             # trunk) hands the listener their frames looking like its own, the tag taken
             # off: they are not this segment's (VLAN 0: a priority tag, the port's own)
             if vlan := aux_vid(ancillary):
-                if vlan in stats.other_vlans or len(stats.other_vlans) < MAX_OTHER_VLANS:
-                    stats.other_vlans[vlan] = stats.other_vlans.get(vlan, 0) + 1
+                stats.tagged(vlan, frame)
                 continue
-            if meta[2] == socket.PACKET_OUTGOING or not interesting(frame) or (
+            if not interesting(frame) or (
                     meta[2] == socket.PACKET_HOST and answer_to_us(frame)):
                 continue
             if not budget.admit(routable=routable(frame), now=time.monotonic()):

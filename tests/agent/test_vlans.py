@@ -248,3 +248,32 @@ def test_arp_is_answered_for_our_address_in_its_own_vlan_only() -> None:
     assert port._frame(trunk.tagged(b"\xff" * 6, PEER_MAC, 120, trunk.ETH_P_ARP, asks_us),
                        []) is None
     assert port.arp_answered == 1 and len(wire.sent) == 1
+
+
+def test_other_vlans_frames_are_counted_with_their_first_senders_within_bounds() -> None:
+    """A device tagging frames itself for every VLAN (a VLAN-hopping tool) must not grow
+    the count without end: 64 VLANs, 4 senders each, are kept; the rest only counted where
+    kept. VLAN 4095 is reserved: no VLAN the central is told of."""
+    from agent.scan import port_vlans
+    from scanners.passive import MAX_OTHER_VLANS, FrameStats
+
+    stats = FrameStats()
+    phone = bytes.fromhex("ffffffffffff" "0004f2761429") + b"\x08\x06" + bytes(28)
+    for _ in range(3):
+        stats.tagged(20, phone)
+    for n in range(6):
+        stats.tagged(20, bytes(6) + bytes([2, 0, 0, 0, 0, n]) + b"\x08\x00")
+    for vlan in range(100, 400):
+        stats.tagged(vlan, phone)
+    stats.tagged(4095, phone)
+    assert len(stats.other_vlans) == MAX_OTHER_VLANS and 4095 not in stats.other_vlans
+    assert stats.other_vlans[20].frames == 9
+    assert stats.other_vlans[20].senders == [
+        "00:04:f2:76:14:29", "02:00:00:00:00:00", "02:00:00:00:00:01", "02:00:00:00:00:02"]
+    told = port_vlans(stats)
+    assert [v.vlan for v in told] == [20, *range(100, 163)]
+    assert told[0].to_dict() == {"vlan": 20, "frames": 9, "senders": [
+        "00:04:f2:76:14:29", "02:00:00:00:00:00", "02:00:00:00:00:01", "02:00:00:00:00:02"]}
+    stats = FrameStats()
+    stats.tagged(4095, phone)  # the reserved id: counted for the technician, not sent
+    assert port_vlans(stats) == ()

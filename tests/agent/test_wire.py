@@ -282,7 +282,7 @@ def test_a_read_message_leaves_nothing_for_the_cycle_collector() -> None:
     untracked = (findings, asset, asset.observations[0], *asset.services)
     assert not any(gc.is_tracked(record) for record in untracked)
     untracked_kinds: set[type[msgspec.Struct]] = {wire.Findings, wire.Asset, wire.Service,
-                                                  wire.Probe, Observation}
+                                                  wire.Probe, wire.PortVlan, Observation}
     atoms = {str, int, float, bool, type(None)}
 
     def immutable(tp: object) -> bool:
@@ -366,13 +366,15 @@ def test_every_part_of_a_scan_says_which_other_vlans_reached_the_port(tmp_path: 
 
     key = signing.generate_private_key()
     assets = [Asset(ip=f"10.1.{n // 250}.{n % 250 + 1}", sources=("arp",)) for n in range(700)]
+    heard = (wire.PortVlan(vlan=20, frames=14, senders=("00:04:f2:76:14:29",)),
+             wire.PortVlan(vlan=40, frames=1))
     with Outbox(tmp_path / "outbox.db") as outbox:
-        for vlans in ((20, 40), ()):
+        for vlans in (heard, ()):
             outbox.enqueue_scan(sensor="s-one", org="o", key=key, started_at=wire.utc_now(),
                                 finished_at=wire.utc_now(), networks=("10.1.0.0/22",),
                                 assets=assets, port_vlans=vlans)
         payloads = [signing.verify(p.token, key) for p in outbox.pending()]
     parts = [Findings.decode(p) for p in payloads]
     assert len(parts) == 4 and {p.parts for p in parts} == {2}
-    assert [p.port_vlans for p in parts] == [(20, 40), (20, 40), (), ()]
+    assert [p.port_vlans for p in parts] == [heard, heard, (), ()]
     assert [b'"port_vlans"' in p for p in payloads] == [True, True, False, False]

@@ -51,6 +51,7 @@ proto = "icmp"
 """
 POLICY = parse(POLICY_TEXT)
 HOSTILE = '=HYPERLINK("http://evil.example/x","click") login:'
+PHONE = "00:04:f2:10:20:41"  # a Polycom desk phone on the voice VLAN
 
 
 class Sensors:
@@ -66,12 +67,16 @@ class Sensors:
     def send(self, sensor: str, *, assets: tuple[Asset, ...] = (), plan_id: str | None = None,
              probes: tuple[Probe, ...] = (), at: str | None = None,
              port_vlans: tuple[int, ...] = ()) -> None:
+        """A scan (or a plan's probes); ``port_vlans``: the other VLANs its port carried,
+        each heard from a phone."""
         self.seq[sensor] += 1
         at = at or wire.utc_now()
         findings = Findings(sensor=sensor, org="kommune", seq=self.seq[sensor],
                             msg_id=uuid.uuid4().hex, scan_id=uuid.uuid4().hex, sent_at=at,
                             scan_started_at=at, scan_finished_at=at, assets=assets,
-                            plan_id=plan_id, probes=probes, port_vlans=port_vlans)
+                            plan_id=plan_id, probes=probes, port_vlans=tuple(
+                                wire.PortVlan(vlan=v, frames=3, senders=(PHONE,))
+                                for v in port_vlans))
         token = signing.sign(findings.encode(), self.keys[sensor], kid=sensor)
         outcome = self.ingestor.ingest(wire.findings_topic("kommune", sensor), token)
         assert outcome.accepted, outcome
@@ -891,6 +896,9 @@ def test_other_vlans_tagged_on_a_sensor_s_port_are_a_vlan_leak(db: Database, lab
         f"in that socket can send into VLAN {vlan}" for vlan in (20, 40)}
     assert {(v.zone, v.severity, v.evidence[0]["vlan"]) for v in leaks.values()} == {
         ("admin", "medium", 20), ("admin", "medium", 40)}
+    # who sent them, and how many: a phone, a switch, or one device tagging frames itself
+    assert all((v.evidence[0]["senders"], v.evidence[0]["frames"]) == ([PHONE], 3)
+               for v in leaks.values())
     voice = parse(POLICY_TEXT.replace('name = "admin"\n', 'name = "admin"\ntagged_vlans = [20]\n'))
     evaluate(db, voice)
     assert [v.evidence[0]["vlan"] for v in violations(db, kind="vlan_leak")] == [40]
@@ -901,10 +909,11 @@ def test_other_vlans_tagged_on_a_sensor_s_port_are_a_vlan_leak(db: Database, lab
     assert "port_vlans" not in Findings(  # none: the field is not sent (centrals before it)
         sensor="s", org="o", seq=1, msg_id="0" * 32, scan_id="0" * 32, sent_at=wire.utc_now(),
         scan_started_at=wire.utc_now(), scan_finished_at=wire.utc_now()).to_dict()
-    with pytest.raises(wire.MalformedMessage, match="port_vlans"):
-        Findings(sensor="s", org="o", seq=1, msg_id="0" * 32, scan_id="0" * 32,
-                 sent_at=wire.utc_now(), scan_started_at=wire.utc_now(),
-                 scan_finished_at=wire.utc_now(), port_vlans=(4095,))
+    for wrong in ({"vlan": 4095, "frames": 1}, {"vlan": 20, "frames": 0},
+                  {"vlan": 20, "frames": 1, "senders": ["<script>"]},
+                  {"vlan": 20, "frames": 1, "senders": [PHONE] * 5}):
+        with pytest.raises(wire.MalformedMessage, match="port_vlan"):
+            wire.PortVlan.from_dict(wrong)
 
 
 def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ has, so a route added later without a check fails here."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import uuid
 from pathlib import Path
@@ -276,7 +277,8 @@ def test_the_matrix_and_sensors_pages_show_the_users_organisation(
     console["db"].execute("UPDATE sensors SET last_status = ? WHERE id = 's-aarhus'",
                           [status.encode().decode()])
     # its latest scan heard the phones' voice VLAN and VLAN 40 on its port
-    console["db"].execute("UPDATE sensors SET port_vlans = '[20, 40]' WHERE id = 's-aarhus'")
+    console["db"].execute("UPDATE sensors SET port_vlans = ? WHERE id = 's-aarhus'",
+                          [json.dumps([{"vlan": 20, "frames": 9}, {"vlan": 40, "frames": 1}])])
     mine = _login(app, "anne")
     matrix = mine.get("/matrix").text
     assert "office" in matrix and "z-aarhus" in matrix and "ikke afprøvet" in matrix

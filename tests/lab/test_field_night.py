@@ -342,8 +342,9 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     # wire (it would be one with an address in no zone), and the technician is told
     assert "tagged for VLAN 20" in safe.stderr, safe.stderr[-3000:]
     assert "10.76.20.41" not in safe.stdout
-    assert [(v["zone"], v["title"][:25]) for v in found if v["kind"] == "vlan_leak"] == [
-        ("office", "frames tagged for VLAN 20")]
+    assert [(v["zone"], v["title"][:25], v["evidence"][0]["senders"]) for v in found
+            if v["kind"] == "vlan_leak"] == [
+        ("office", "frames tagged for VLAN 20", ["00:04:f2:76:14:29"])]  # the phone
     served = {a["ip"]: [o["value"] for o in a.get("observations", ()) if o["key"] == "dhcp.router"]
               for a in json.loads(safe.stdout)}
     assert served.get("192.168.1.254") == ["192.168.1.254"], served
