@@ -84,6 +84,7 @@ class Outbox:
         plan_id: str | None = None,
         probes: Sequence[wire.Probe] = (),
         port_vlans: Sequence[wire.PortVlan] = (),
+        port_trunking: Sequence[wire.PortTrunking] = (),
     ) -> list[int]:
         """Sign the scan (or a probe plan's results) as one or more messages and store them;
         returns their sequence numbers."""
@@ -120,6 +121,7 @@ class Outbox:
                     plan_id=plan_id,
                     probes=probe_batch,
                     port_vlans=tuple(port_vlans)[:wire.MAX_PORT_VLANS],
+                    port_trunking=tuple(port_trunking)[:wire.MAX_VLAN_SENDERS],
                 )
                 token = signing.sign(findings.encode(), key, kid=sensor)
                 self.conn.execute(

@@ -57,7 +57,7 @@ async def scan_into_outbox(config: AgentConfig, outbox: Outbox, *, profile: str 
     seqs = outbox.enqueue_scan(
         sensor=config.sensor, org=config.org, key=key, started_at=result.started_at,
         finished_at=result.finished_at, networks=result.networks, assets=result.assets,
-        port_vlans=result.port_vlans,
+        port_vlans=result.port_vlans, port_trunking=result.port_trunking,
     )
     log.info("scan (%s) found %d assets in %.1f s; queued as seq %s", chosen.name,
              len(result.assets), result.duration_s, seqs)

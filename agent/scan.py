@@ -31,6 +31,7 @@ from scanners.netinfo import Interface
 from scanners.nmap_services import NmapError, detect_services
 from scanners.observations import HostReply, PortResult, ServiceInfo
 from scanners.passive import FrameStats, PassiveHost, claims
+from scanners.passive_parse import DTP_MODES
 from scanners.ports import PROFILES, TCP_PORTS, UDP_PORTS, Profile
 from scanners.rate import RateLimiter
 from scanners.scope import Scope
@@ -53,6 +54,7 @@ class ScanResult:
     duration_s: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
     port_vlans: tuple[wire.PortVlan, ...] = ()  # other VLANs' frames reached the port
+    port_trunking: tuple[wire.PortTrunking, ...] = ()  # the port negotiates trunking (DTP)
 
 
 def local_targets(iface: Interface) -> IPSet:
@@ -312,6 +314,13 @@ class _Scan:
                 f"reached {self.iface.name}: the port carries other VLANs (a voice VLAN, or a "
                 "trunk); they were not read as this segment's (scan each from a sub-interface: "
                 "[[scan.vlans]])")
+        trunking = port_trunking(self.frames)
+        for said in trunking:
+            self.warnings.append(
+                f"the switch port {'is a trunk' if said.trunk else 'offers to become a trunk'} "
+                f"(DTP mode {said.mode}, from {said.sender}): any device in this socket can "
+                "send into every VLAN the switch carries; set the port to access mode with "
+                "negotiation off (Cisco: switchport mode access, switchport nonegotiate)")
         assets = build_assets(self.hosts, self.ports, self.services, self.observed)
         return ScanResult(
             started_at=self.started_at,
@@ -321,6 +330,7 @@ class _Scan:
             duration_s=time.monotonic() - self.started,
             warnings=tuple(self.warnings),
             port_vlans=port_vlans(self.frames),
+            port_trunking=trunking,
         )
 
 
@@ -329,6 +339,18 @@ def port_vlans(frames: FrameStats) -> tuple[wire.PortVlan, ...]:
     return tuple(wire.PortVlan(vlan=vlan, frames=min(other.frames, 2**31),
                                senders=tuple(other.senders[:wire.MAX_VLAN_SENDERS]))
                  for vlan, other in sorted(frames.other_vlans.items()) if 0 < vlan < 4095)
+
+
+def port_trunking(frames: FrameStats) -> tuple[wire.PortTrunking, ...]:
+    """What the switch port said of trunking (DTP) that lets a device in the socket reach
+    other VLANs: a mode that negotiates (auto, desirable), or a trunk (on, or trunking now).
+    A port in mode off negotiates nothing: not told."""
+    told = []
+    for sender, status in sorted(frames.trunking.items()):
+        mode, trunk = DTP_MODES.get(status & 0x07, "unknown"), bool(status & 0x80)
+        if trunk or mode in ("on", "desirable", "auto"):
+            told.append(wire.PortTrunking(sender=sender, mode=mode, trunk=trunk))
+    return tuple(told)
 
 
 def probe_targets(hosts: dict[str, HostReply]) -> list[str]:

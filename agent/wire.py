@@ -692,6 +692,30 @@ class PortVlan(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown
             raise _fail("port_vlan.senders", f"expected up to {MAX_VLAN_SENDERS} MACs")
 
 
+TRUNK_MODES = frozenset({"on", "off", "desirable", "auto", "unknown"})
+
+
+class PortTrunking(msgspec.Struct, Record, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                   gc=False):
+    """What the sensor's switch port said of trunking (Cisco's DTP) during a scan: its mode
+    (``auto`` and ``desirable`` negotiate, ``on`` is a trunk), whether it is a trunk now,
+    and the MAC that said it."""
+
+    WHAT = "port_trunking"
+
+    sender: _Mac
+    mode: str
+    trunk: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sender, str) or not _MAC_RE.match(self.sender):
+            raise _fail("port_trunking.sender", "expected a MAC")
+        if self.mode not in TRUNK_MODES:
+            raise _fail("port_trunking.mode", f"expected one of {sorted(TRUNK_MODES)}")
+        if type(self.trunk) is not bool:
+            raise _fail("port_trunking.trunk", "expected true or false")
+
+
 class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknown_fields=True,
                gc=False):
     """One signed message: a batch of assets from one scan of one sensor.
@@ -707,9 +731,10 @@ class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknow
     MAX_BYTES = MAX_PAYLOAD_BYTES
     LIMITS: ClassVar[dict[str, int]] = {"networks": 64, "assets": MAX_ASSETS_PER_MESSAGE,
                                         "probes": MAX_PROBES_PER_MESSAGE,
-                                        "port_vlans": MAX_PORT_VLANS}
+                                        "port_vlans": MAX_PORT_VLANS,
+                                        "port_trunking": MAX_VLAN_SENDERS}
     OMIT_NONE = ("plan_id",)  # only reachability messages carry these
-    OMIT_EMPTY = ("probes", "port_vlans")
+    OMIT_EMPTY = ("probes", "port_vlans", "port_trunking")
 
     sensor: str
     org: str
@@ -728,6 +753,8 @@ class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknow
     # the VLAN ids of tagged frames that reached the sensor's port during the scan, not its
     # segment's own (a voice VLAN, a trunk): sent with every part of a scan, none when empty
     port_vlans: tuple[PortVlan, ...] = ()
+    # the switch port offering to become a trunk, or being one (DTP), by who said it
+    port_trunking: tuple[PortTrunking, ...] = ()
     v: int = SCHEMA_VERSION
     type: str = "findings"
 
@@ -771,6 +798,8 @@ class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknow
             raise _fail("probes", "probe results need the plan_id they answer")
         if len(self.port_vlans) > MAX_PORT_VLANS:
             raise _fail("port_vlans", f"at most {MAX_PORT_VLANS} allowed")
+        if len(self.port_trunking) > MAX_VLAN_SENDERS:
+            raise _fail("port_trunking", f"at most {MAX_VLAN_SENDERS} allowed")
 
 
 def _no_constants(name: str) -> Any:

@@ -611,12 +611,14 @@ def m017_console(db: Database) -> None:
 
 @migrations()
 def m018_port_vlans(db: Database) -> None:
-    """The other VLANs whose tagged frames reached each sensor's port in its latest scan
-    (JSON: its list of wire.PortVlan; '[]' when none), and that scan's time."""
+    """What each sensor's latest scan heard of its own switch port, and that scan's time:
+    the other VLANs whose tagged frames reached it (JSON: its list of wire.PortVlan; '[]'
+    when none), and what the port said of trunking (wire.PortTrunking)."""
     _run(
         db,
         """
         ALTER TABLE sensors ADD COLUMN port_vlans TEXT;
+        ALTER TABLE sensors ADD COLUMN port_trunking TEXT;
         ALTER TABLE sensors ADD COLUMN port_vlans_at TEXT
         """,
     )

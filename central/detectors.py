@@ -18,8 +18,8 @@ with evidence (their lifecycle is :mod:`central.violations`).
 - ``rogue_router``: a device advertising itself as a segment's IPv6 router that is not the
   zone's router (a travel router, a PC sharing its connection, an attacker);
 - ``vlan_leak``: frames tagged for another VLAN reach a sensor's access port (a trunk or a
-  voice VLAN where the zone's policy names none): a device in that socket can tag its way
-  into that VLAN.
+  voice VLAN where the zone's policy names none), or the port offers to become a trunk
+  (DTP): a device in that socket can tag its way into that VLAN, or every VLAN.
 """
 
 from __future__ import annotations
@@ -247,27 +247,44 @@ def _vlan_leaks(db: Database, policy: Policy, found: dict[str, Finding]) -> None
     """A sensor's port that received other VLANs' tagged frames in its latest scan is a
     trunk, or carries a voice VLAN: whatever is plugged into that socket can send tagged
     frames into those VLANs too, past the firewall between the zones. The VLANs its zone's
-    policy names (``tagged_vlans``) are by design."""
+    policy names (``tagged_vlans``) are by design. A port that offers to become a trunk
+    (DTP auto or desirable, Cisco's default on many switches) lets any device there make
+    it one ("switch spoofing"); one that is a trunk carries every VLAN."""
     zones = sensor_zones(db, policy)
-    for row in db.query("SELECT id, port_vlans, port_vlans_at FROM sensors WHERE org_id = ?"
-                        " AND status = 'active' AND port_vlans IS NOT NULL"
-                        " AND port_vlans != '[]'", [policy.org]):
+    for row in db.query("SELECT id, port_vlans, port_trunking, port_vlans_at FROM sensors"
+                        " WHERE org_id = ? AND status = 'active' AND port_vlans_at IS NOT NULL",
+                        [policy.org]):
         if not zones.get(row["id"]):
             continue  # a sensor in no zone of the policy: nothing to hold it against
-        zone = zones[row["id"]][0]
-        for heard in json.loads(row["port_vlans"]):
+        zone, sensor, at = zones[row["id"]][0], row["id"], row["port_vlans_at"]
+        for heard in json.loads(row["port_vlans"] or "[]"):
             vlan = heard["vlan"]
             if vlan in zone.tagged_vlans:
                 continue
-            key = f"vlan_leak|{row['id']}|{vlan}"
+            key = f"vlan_leak|{sensor}|{vlan}"
             found[key] = Finding(
                 key=key, kind="vlan_leak", severity=_severity(zone, "medium"),
-                title=f"frames tagged for VLAN {vlan} reach sensor {row['id']}'s port in zone "
+                title=f"frames tagged for VLAN {vlan} reach sensor {sensor}'s port in zone "
                       f"{zone.name}: a device in that socket can send into VLAN {vlan}",
                 zone=zone.name, site=zone.site,
-                evidence=[{"source": "listener", "sensor": row["id"], "vlan": vlan,
+                evidence=[{"source": "listener", "sensor": sensor, "vlan": vlan,
                            "frames": heard["frames"], "senders": heard.get("senders", []),
-                           "at": row["port_vlans_at"]}])
+                           "at": at}])
+        said = json.loads(row["port_trunking"] or "[]")
+        if said:
+            trunk = any(t["trunk"] or t["mode"] == "on" for t in said)
+            key = f"vlan_leak|{sensor}|dtp"
+            found[key] = Finding(
+                key=key, kind="vlan_leak",
+                severity="high" if trunk else _severity(zone, "medium"),
+                title=(f"sensor {sensor}'s switch port in zone {zone.name} "
+                       + ("is a trunk (DTP): a device in that socket can send into every VLAN"
+                          if trunk else "offers to become a trunk (DTP mode "
+                          f"{'/'.join(sorted({t['mode'] for t in said}))}): a device in that "
+                          "socket can make it one, into every VLAN")),
+                zone=zone.name, site=zone.site,
+                evidence=[{"source": "DTP", "sensor": sensor, "mac": t["sender"],
+                           "mode": t["mode"], "trunk": t["trunk"], "at": at} for t in said])
 
 
 UNROUTED_TTLS = frozenset({64, 128, 255})  # what systems start at: no router took one off

@@ -74,8 +74,9 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "rogue_router": "Fjern enheden eller slå dens IPv6-routerannoncer og "
                                "DHCP-server fra; slå RA Guard, DHCP snooping og Dynamic "
                                "ARP Inspection til på switchen",
-               "vlan_leak": "Gør porten til en access-port i sit eget VLAN; tillad kun "
-                            "et planlagt tale-VLAN (zonens tagged_vlans)"},
+               "vlan_leak": "Gør porten til en access-port i sit eget VLAN uden "
+                            "trunk-forhandling (DTP fra); tillad kun et planlagt tale-VLAN "
+                            "(zonens tagged_vlans)"},
         "en": {"unexpected_flow": "Close the flow in the firewall, or allow it in the policy",
                "management_exposure": "Restrict management to the management zone",
                "bridging_device": "Remove the device's connection to one of the zones",
@@ -87,8 +88,9 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
                "rogue_router": "Remove the device or turn its IPv6 router advertisements "
                                "and DHCP server off; turn RA Guard, DHCP snooping and "
                                "Dynamic ARP Inspection on at the switch",
-               "vlan_leak": "Make the port an access port of its own VLAN; allow only a "
-                            "planned voice VLAN on it (the zone's tagged_vlans)"}},
+               "vlan_leak": "Make the port an access port of its own VLAN with trunk "
+                            "negotiation (DTP) off; allow only a planned voice VLAN on it "
+                            "(the zone's tagged_vlans)"}},
     "status": {
         "da": {"open": "Åben", "acknowledged": "Kvitteret", "accepted": "Risiko accepteret",
                "false_positive": "Falsk positiv", "resolved": "Løst"},

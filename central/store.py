@@ -260,10 +260,11 @@ class Store:
         observed = findings.scan_finished_at
         if findings.plan_id is None:  # a scan: what its port carried, unless a later one said
             conn.execute(
-                "UPDATE sensors SET port_vlans = ?, port_vlans_at = ? WHERE id = ?"
-                " AND coalesce(port_vlans_at, '') <= ?",
-                (json.dumps([v.to_dict() for v in findings.port_vlans]), observed, sensor.id,
-                 observed))
+                "UPDATE sensors SET port_vlans = ?, port_trunking = ?, port_vlans_at = ?"
+                " WHERE id = ? AND coalesce(port_vlans_at, '') <= ?",
+                (json.dumps([v.to_dict() for v in findings.port_vlans]),
+                 json.dumps([t.to_dict() for t in findings.port_trunking]), observed,
+                 sensor.id, observed))
         else:
             conn.executemany(
                 "INSERT INTO reach (plan_id, sensor_id, msg_id, ip, proto, port, state, rtt_ms,"

@@ -29,6 +29,7 @@ from scanners.passive_parse import (
     Heard,
     answer_to_us,
     as_ethernet,
+    dtp_status,
     interesting,
     parse,
     repeats_others,
@@ -82,6 +83,8 @@ class FrameStats:
     # frames of other VLANs that reached the port tagged, by VLAN id: not this segment's
     other_vlans: dict[int, OtherVlan] = field(default_factory=dict)
     other_links: set[int] = field(default_factory=set)  # a capture's link types not read
+    # what the switch port said of trunking (DTP), by the sending MAC: its status byte
+    trunking: dict[str, int] = field(default_factory=dict)
 
     def tagged(self, vlan: int, frame: bytes) -> None:
         """Count a frame of another VLAN (MAX_OTHER_VLANS of them), and its sender."""
@@ -95,6 +98,12 @@ class FrameStats:
             sender = frame[6:12].hex(":")
             if sender not in other.senders:
                 other.senders.append(sender)
+
+    def negotiates(self, frame: bytes, status: int) -> None:
+        """Keep what a DTP frame said (``status``), by its sender (MAX_VLAN_SENDERS)."""
+        sender = frame[6:12].hex(":")
+        if sender in self.trunking or len(self.trunking) < MAX_VLAN_SENDERS:
+            self.trunking[sender] = status
 
     def take(self, frame: bytes, *, scope: Scope, own_ip: str | None,
              hosts: dict[str, PassiveHost], telling: Telling | None = None) -> None:
@@ -350,6 +359,10 @@ def listen_sync(*, iface: Interface, scope: Scope, seconds: float,
             # off: they are not this segment's (VLAN 0: a priority tag, the port's own)
             if vlan := aux_vid(ancillary):
                 stats.tagged(vlan, frame)
+                continue
+            # the switch port offering to become a trunk (Cisco's DTP): said of the port
+            if (status := dtp_status(frame)) is not None:
+                stats.negotiates(frame, status)
                 continue
             if not interesting(frame) or (
                     meta[2] == socket.PACKET_HOST and answer_to_us(frame)):

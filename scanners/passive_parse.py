@@ -42,6 +42,10 @@ MLD_REPORTS = frozenset({131, 143})  # multicast listener reports, v1 and v2 (RF
 ICMPV6_TYPES = NDP_TYPES | MLD_REPORTS | {ROUTER_ADVERTISEMENT}
 CDP_DST = bytes.fromhex("01000ccccccc")
 CDP_SNAP = bytes.fromhex("aaaa0300000c2000")  # LLC/SNAP header of a CDP frame
+DTP_SNAP = bytes.fromhex("aaaa0300000c2004")  # and of Cisco's trunk negotiation (DTP)
+DTP_STATUS = 0x0002  # its trunk status TLV: operating state (bit 7) and administrative mode
+DTP_MODES = {1: "on", 2: "off", 3: "desirable", 4: "auto"}  # administrative, the low 3 bits
+MAX_DTP_TLVS = 8
 MDNS_PORT = 5353
 SSDP_PORT = 1900
 WSD_PORT = 3702
@@ -203,6 +207,25 @@ def as_ethernet(frame: bytes, linktype: int = LINKTYPE_ETHERNET) -> bytes | None
         if len(frame) >= 18 and struct.unpack_from("!H", frame, 12)[0] in _VLAN_TAGS:
             frame = frame[:12] + frame[16:]
     return frame
+
+
+def dtp_status(frame: bytes) -> int | None:
+    """The trunk status a switch port's DTP frame states (its byte: bit 7 set when the port
+    is a trunk now, the low three bits its mode: 1 on, 2 off, 3 desirable, 4 auto); None
+    for any other frame. A bounded walk of its first TLVs."""
+    if len(frame) < 23 or frame[:6] != CDP_DST or frame[14:22] != DTP_SNAP:
+        return None
+    at = 23  # after the version byte
+    for _ in range(MAX_DTP_TLVS):
+        if at + 4 > len(frame):
+            return None
+        kind, length = struct.unpack_from("!HH", frame, at)
+        if length < 4:
+            return None
+        if kind == DTP_STATUS:
+            return frame[at + 4] if length == 5 and at + 5 <= len(frame) else None
+        at += length
+    return None
 
 
 def interesting(frame: bytes) -> bool:

@@ -554,10 +554,10 @@ def _lldp_med(params: dict[str, str]) -> Any:
 
 def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -> list[bytes]:
     """The frames a device sends unasked: a DHCP request (hostname, vendor class, parameter
-    list), LLDP, CDP, an IPv6 router advertisement, ARP for its gateway, a laptop's check
-    for its last network's router, a standby router's HSRP hello (from ``source``, the
-    address of the leg it is sent on). Built with scapy to the real formats; tagged for
-    ``vlan`` when given."""
+    list), LLDP, CDP, a switch port's DTP (status byte ``dtp``, hex), an IPv6 router
+    advertisement, ARP for its gateway, a laptop's check for its last network's router, a
+    standby router's HSRP hello (from ``source``, the address of the leg it is sent on).
+    Built with scapy to the real formats; tagged for ``vlan`` when given."""
     from scapy.layers.l2 import Ether
 
     frames: list[bytes] = []
@@ -600,21 +600,8 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
                                           management_address=bytes(int(b) for b in mgmt.split(".")),
                                           interface_numbering_subtype=2, interface_number=1)
                 / _lldp_med(params) / LLDPDUEndOfLLDPDU()))
-        elif kind == "cdp":
-            from scapy.contrib.cdp import (
-                CDPAddrRecordIPv4,
-                CDPMsgAddr,
-                CDPMsgDeviceID,
-                CDPMsgPlatform,
-                CDPv2_HDR,
-            )
-            from scapy.layers.l2 import LLC, SNAP, Dot3
-
-            frames.append(bytes(
-                Dot3(src=mac, dst="01:00:0c:cc:cc:cc") / LLC() / SNAP()
-                / CDPv2_HDR(msg=[CDPMsgDeviceID(val=params.get("cdp_id", "SEP").encode()),
-                                 CDPMsgPlatform(val=params["cdp_platform"].encode()),
-                                 CDPMsgAddr(addr=[CDPAddrRecordIPv4(addr=address)])])))
+        elif kind in ("cdp", "dtp"):
+            frames.append(_cisco_chatter(kind, params, mac, address))
         elif kind == "ra":
             frames.append(router_advertisement(mac, params.get("ra_prefix", "fd99::")))
         elif kind in ("arp", "dna", "hsrp", "arp-spoof"):
@@ -625,6 +612,25 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
         tag = b"\x81\x00" + int(params["vlan"]).to_bytes(2, "big")
         frames = [f[:12] + tag + f[12:] for f in frames]
     return frames
+
+
+def _cisco_chatter(kind: str, params: dict[str, str], mac: str, address: str) -> bytes:
+    """CDP (a phone's or a switch's platform and address), or DTP: a Cisco access switch's
+    port saying it may become a trunk (``dtp``: the status byte, hex; 04 is dynamic auto)."""
+    from scapy.layers.l2 import LLC, SNAP, Dot3
+
+    if kind == "dtp":
+        from scapy.contrib.dtp import DTP, DTPDomain, DTPNeighbor, DTPStatus, DTPType
+
+        return bytes(Dot3(src=mac, dst="01:00:0c:cc:cc:cc") / LLC() / SNAP()
+                     / DTP(tlvlist=[DTPDomain(), DTPStatus(status=bytes([int(params["dtp"], 16)])),
+                                    DTPType(), DTPNeighbor(neighbor=mac)]))
+    from scapy.contrib.cdp import CDPAddrRecordIPv4, CDPMsgAddr, CDPMsgDeviceID, CDPMsgPlatform, CDPv2_HDR
+
+    return bytes(Dot3(src=mac, dst="01:00:0c:cc:cc:cc") / LLC() / SNAP()
+                 / CDPv2_HDR(msg=[CDPMsgDeviceID(val=params.get("cdp_id", "SEP").encode()),
+                                  CDPMsgPlatform(val=params["cdp_platform"].encode()),
+                                  CDPMsgAddr(addr=[CDPAddrRecordIPv4(addr=address)])]))
 
 
 def _router_chatter(kind: str, params: dict[str, str], mac: str, address: str) -> bytes:

@@ -277,3 +277,38 @@ def test_other_vlans_frames_are_counted_with_their_first_senders_within_bounds()
     stats = FrameStats()
     stats.tagged(4095, phone)  # the reserved id: counted for the technician, not sent
     assert port_vlans(stats) == ()
+
+
+def test_a_switch_port_s_trunk_negotiation_is_read_from_its_dtp_frames() -> None:
+    """Cisco's access ports default to dynamic auto on many switches: their DTP frames say
+    so, and any device in the socket can answer 'desirable' and get a trunk. Frames built
+    with scapy's own DTP layers; a port in mode off, and a broken frame, say nothing."""
+    from scapy.contrib.dtp import DTP, DTPDomain, DTPNeighbor, DTPStatus, DTPType
+    from scapy.layers.l2 import LLC, SNAP, Dot3
+
+    from agent.scan import port_trunking
+    from scanners.passive import FrameStats
+    from scanners.passive_parse import dtp_status
+
+    def dtp(mac: str, status: int) -> bytes:
+        return bytes(Dot3(src=mac, dst="01:00:0c:cc:cc:cc") / LLC() / SNAP()
+                     / DTP(tlvlist=[DTPDomain(domain=b"KOMMUNE\x00"),
+                                    DTPStatus(status=bytes([status])), DTPType(),
+                                    DTPNeighbor(neighbor=mac)]))
+
+    auto = dtp("00:1b:2b:76:02:fe", 0x04)
+    assert [dtp_status(f) for f in (auto, dtp("00:1b:2b:76:02:fd", 0x83), auto[:30])] == [
+        0x04, 0x83, None]
+    assert dtp_status(auto[:25] + b"\x00\x00" + auto[27:]) is None  # a TLV of length 0
+    cdp = auto[:20] + b"\x20\x00" + auto[22:]  # CDP's SNAP type: not DTP
+    assert dtp_status(cdp) is None
+    stats = FrameStats()
+    for mac, status in (("00:1b:2b:76:02:fe", 0x04), ("00:1b:2b:76:02:fd", 0x81),
+                        ("00:1b:2b:76:02:fc", 0x02), ("00:1b:2b:76:02:fe", 0x03)):
+        stats.negotiates(dtp(mac, status), status)
+    for n in range(10):  # a tool forging DTP from random MACs fills four places, no more
+        stats.negotiates(dtp(f"02:00:00:00:00:{n:02x}", 0x03), 0x03)
+    assert len(stats.trunking) == 4
+    told = [(t.sender, t.mode, t.trunk) for t in port_trunking(stats)]
+    assert told == [("00:1b:2b:76:02:fd", "on", True), ("00:1b:2b:76:02:fe", "desirable", False),
+                    ("02:00:00:00:00:00", "desirable", False)]  # mode off: not told

@@ -282,7 +282,8 @@ def test_a_read_message_leaves_nothing_for_the_cycle_collector() -> None:
     untracked = (findings, asset, asset.observations[0], *asset.services)
     assert not any(gc.is_tracked(record) for record in untracked)
     untracked_kinds: set[type[msgspec.Struct]] = {wire.Findings, wire.Asset, wire.Service,
-                                                  wire.Probe, wire.PortVlan, Observation}
+                                                  wire.Probe, wire.PortVlan, wire.PortTrunking,
+                                                  Observation}
     atoms = {str, int, float, bool, type(None)}
 
     def immutable(tp: object) -> bool:
@@ -368,13 +369,15 @@ def test_every_part_of_a_scan_says_which_other_vlans_reached_the_port(tmp_path: 
     assets = [Asset(ip=f"10.1.{n // 250}.{n % 250 + 1}", sources=("arp",)) for n in range(700)]
     heard = (wire.PortVlan(vlan=20, frames=14, senders=("00:04:f2:76:14:29",)),
              wire.PortVlan(vlan=40, frames=1))
+    said = (wire.PortTrunking(sender="00:1b:2b:76:02:fe", mode="auto"),)
     with Outbox(tmp_path / "outbox.db") as outbox:
-        for vlans in (heard, ()):
+        for vlans, trunking in ((heard, said), ((), ())):
             outbox.enqueue_scan(sensor="s-one", org="o", key=key, started_at=wire.utc_now(),
                                 finished_at=wire.utc_now(), networks=("10.1.0.0/22",),
-                                assets=assets, port_vlans=vlans)
+                                assets=assets, port_vlans=vlans, port_trunking=trunking)
         payloads = [signing.verify(p.token, key) for p in outbox.pending()]
     parts = [Findings.decode(p) for p in payloads]
     assert len(parts) == 4 and {p.parts for p in parts} == {2}
     assert [p.port_vlans for p in parts] == [heard, heard, (), ()]
+    assert [p.port_trunking for p in parts] == [said, said, (), ()]
     assert [b'"port_vlans"' in p for p in payloads] == [True, True, False, False]

@@ -66,9 +66,10 @@ class Sensors:
 
     def send(self, sensor: str, *, assets: tuple[Asset, ...] = (), plan_id: str | None = None,
              probes: tuple[Probe, ...] = (), at: str | None = None,
-             port_vlans: tuple[int, ...] = ()) -> None:
+             port_vlans: tuple[int, ...] = (),
+             port_trunking: tuple[wire.PortTrunking, ...] = ()) -> None:
         """A scan (or a plan's probes); ``port_vlans``: the other VLANs its port carried,
-        each heard from a phone."""
+        each heard from a phone; ``port_trunking``: what the port said in DTP."""
         self.seq[sensor] += 1
         at = at or wire.utc_now()
         findings = Findings(sensor=sensor, org="kommune", seq=self.seq[sensor],
@@ -76,7 +77,7 @@ class Sensors:
                             scan_started_at=at, scan_finished_at=at, assets=assets,
                             plan_id=plan_id, probes=probes, port_vlans=tuple(
                                 wire.PortVlan(vlan=v, frames=3, senders=(PHONE,))
-                                for v in port_vlans))
+                                for v in port_vlans), port_trunking=port_trunking)
         token = signing.sign(findings.encode(), self.keys[sensor], kid=sensor)
         outcome = self.ingestor.ingest(wire.findings_topic("kommune", sensor), token)
         assert outcome.accepted, outcome
@@ -914,6 +915,34 @@ def test_other_vlans_tagged_on_a_sensor_s_port_are_a_vlan_leak(db: Database, lab
                   {"vlan": 20, "frames": 1, "senders": [PHONE] * 5}):
         with pytest.raises(wire.MalformedMessage, match="port_vlan"):
             wire.PortVlan.from_dict(wrong)
+
+
+def test_a_sensor_s_port_negotiating_a_trunk_is_a_vlan_leak(db: Database, lab: Sensors) -> None:
+    """The bms sensor's switch port says in DTP that it may become a trunk (dynamic auto,
+    Cisco's default on many switches): any device in that socket can make it one and send
+    into every VLAN. A port that is a trunk is high wherever it is. Mode off is not sent."""
+    switch = "00:1b:2b:10:40:fe"
+    lab.send("s-bms", assets=BMS, port_trunking=(
+        wire.PortTrunking(sender=switch, mode="auto"),))
+    evaluate(db, POLICY)
+    (leak,) = violations(db, kind="vlan_leak")
+    assert leak.title == ("sensor s-bms's switch port in zone bms offers to become a trunk "
+                          "(DTP mode auto): a device in that socket can make it one, into every VLAN")
+    assert (leak.zone, leak.severity) == ("bms", "high")  # bms is of high criticality
+    assert leak.evidence[0] | {"at": None} == {"source": "DTP", "sensor": "s-bms", "mac": switch,
+                                              "mode": "auto", "trunk": False, "at": None}
+    lab.send("s-admin", assets=ADMIN, port_trunking=(
+        wire.PortTrunking(sender="00:1b:2b:10:20:fe", mode="on", trunk=True),))
+    evaluate(db, POLICY)
+    trunk = next(v for v in violations(db, kind="vlan_leak") if v.zone == "admin")
+    assert trunk.severity == "high" and "is a trunk (DTP)" in trunk.title
+    lab.send("s-bms", assets=BMS)  # set to access, negotiation off: nothing said
+    evaluate(db, POLICY)
+    assert [v.zone for v in violations(db, kind="vlan_leak")] == ["admin"]
+    for wrong in ({"sender": switch, "mode": "maybe"}, {"sender": "x", "mode": "auto"},
+                  {"sender": switch, "mode": "auto", "trunk": 1}):
+        with pytest.raises(wire.MalformedMessage, match="port_trunking"):
+            wire.PortTrunking.from_dict(wrong)
 
 
 def test_the_scan_reports_the_segment_s_gateway(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -137,6 +137,12 @@ SPEC = LabSpec(
                    services=(chatter("arp,dhcp", vlan="20", arp_for="10.76.20.1",
                                      hostname="SEP0004F2761429",
                                      vendor_class="Cisco Systems, Inc. IP Phone CP-8841"),)),
+        # the cameras' access switch port is left at Cisco's default, dynamic auto: it
+        # tells the camera sensor so in DTP, and any device plugged in there could make it a
+        # trunk (the switch stands in no zone the sensors sweep: its management is elsewhere)
+        DeviceSpec(name="cameras-switch-port", segment="voice", host=2, socket="cameras",
+                   mac="00:1b:2b:76:02:fe", vendor="Cisco Systems", device_type="switch",
+                   services=(chatter("dtp", dtp="04"),)),
         # a camera no DHCP server answered: an automatic address only, from which it
         # announces itself
         DeviceSpec(name="unleased-camera", segment="automatic", host=23, socket="cameras",
@@ -268,6 +274,9 @@ def _wanted(found: list[dict[str, Any]]) -> dict[str, bool]:
         "voice VLAN on an office port": any(
             v["kind"] == "vlan_leak" and "VLAN 20 " in v["title"] and v["zone"] == "office"
             for v in found),
+        "cameras port negotiating a trunk": any(
+            v["kind"] == "vlan_leak" and "DTP mode auto" in v["title"]
+            and v["zone"] == "cameras" for v in found),
         "camera at its factory address": any(
             v["kind"] == "misplaced_device" and "192.168.1.64" in v["title"]
             and v["zone"] == "cameras" and not v["other_zone"] for v in found),
@@ -342,8 +351,9 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     # wire (it would be one with an address in no zone), and the technician is told
     assert "tagged for VLAN 20" in safe.stderr, safe.stderr[-3000:]
     assert "10.76.20.41" not in safe.stdout
-    assert [(v["zone"], v["title"][:25], v["evidence"][0]["senders"]) for v in found
-            if v["kind"] == "vlan_leak"] == [
+    assert sorted((v["zone"], v["title"][:25], v["evidence"][0].get("senders")
+                   or v["evidence"][0]["mac"]) for v in found if v["kind"] == "vlan_leak") == [
+        ("cameras", "sensor s-cameras's switch", "00:1b:2b:76:02:fe"),  # DTP, from the switch
         ("office", "frames tagged for VLAN 20", ["00:04:f2:76:14:29"])]  # the phone
     served = {a["ip"]: [o["value"] for o in a.get("observations", ()) if o["key"] == "dhcp.router"]
               for a in json.loads(safe.stdout)}
@@ -361,7 +371,7 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
         ["bridging_device", "bridging_device", "unapproved_device", "management_exposure",
          "management_exposure", "unexpected_flow", "misplaced_device", "misplaced_device",
          "misplaced_device", "misplaced_device", "rogue_router", "rogue_router",
-         "rogue_router", "vlan_leak"]), [
+         "rogue_router", "vlan_leak", "vlan_leak"]), [
         (v["kind"], v["title"]) for v in found]
     for violation in found:
         assert violation["evidence"], violation
