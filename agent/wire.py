@@ -750,8 +750,8 @@ class Findings(msgspec.Struct, Message, frozen=True, kw_only=True, forbid_unknow
     assets: tuple[Asset, ...] = ()
     plan_id: str | None = None  # set when the message carries a probe plan's results
     probes: tuple[Probe, ...] = ()
-    # the VLAN ids of tagged frames that reached the sensor's port during the scan, not its
-    # segment's own (a voice VLAN, a trunk): sent with every part of a scan, none when empty
+    # the other VLANs whose tagged frames reached the sensor's port during the scan (a voice
+    # VLAN, a trunk): sent with every part of a scan (as port_trunking), absent when none
     port_vlans: tuple[PortVlan, ...] = ()
     # the switch port offering to become a trunk, or being one (DTP), by who said it
     port_trunking: tuple[PortTrunking, ...] = ()
