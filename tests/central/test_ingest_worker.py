@@ -7,9 +7,11 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlite_utils import Database
@@ -49,6 +51,34 @@ def _child(worker: IngestWorker) -> int:
     return int(worker.process.pid)
 
 
+def _in_its_batch(db_path: Path) -> bool:
+    """Whether the child holds the inventory's write lock: it takes it for a whole batch
+    (BEGIN IMMEDIATE), so while it does, the batch is in hand and not yet committed."""
+    conn = sqlite3.connect(str(db_path), timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:  # database is locked
+        return True
+    finally:
+        conn.close()
+
+
+async def _kill_inside_a_batch(worker: IngestWorker, db: Database, ingesting: Any) -> int:
+    """SIGKILL the child once it is inside a batch (it holds the write lock), not at a
+    guessed moment: 400 messages once took less than the 50 ms that were guessed, on a fast
+    machine, and the child was killed after its batch. Returns the killed PID."""
+    pid, path = _child(worker), Path(db.execute("PRAGMA database_list").fetchone()[2])
+    deadline = time.monotonic() + 30
+    while not _in_its_batch(path):
+        assert not ingesting.done(), "the batch went in before the child was seen inside it"
+        assert time.monotonic() < deadline, "the child never took the write lock"
+        await asyncio.sleep(0.0005)
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
 def test_a_child_killed_mid_batch_loses_nothing_and_stores_nothing_twice(
         worker: IngestWorker, db: Database, make_message: MakeMessage) -> None:
     """SIGKILL while a batch of 400 is being ingested: the batch is taken again by a new
@@ -57,10 +87,8 @@ def test_a_child_killed_mid_batch_loses_nothing_and_stores_nothing_twice(
     batch = _messages(make_message, 1, 400)
 
     async def run() -> list[Outcome]:
-        pid = _child(worker)
         ingesting = asyncio.ensure_future(worker.ingest(batch))
-        await asyncio.sleep(0.05)  # well inside the batch (400 messages take far longer)
-        os.kill(pid, signal.SIGKILL)
+        pid = await _kill_inside_a_batch(worker, db, ingesting)
         outcomes = await ingesting
         assert _child(worker) != pid  # a new child took over
         return list(outcomes)
@@ -79,10 +107,8 @@ def test_both_batches_in_hand_survive_one_death_with_one_new_child(
     first, second = _messages(make_message, 1, 300), _messages(make_message, 301, 300)
 
     async def run() -> list[list[Outcome]]:
-        pid = _child(worker)
         both = asyncio.gather(worker.ingest(first), worker.ingest(second))
-        await asyncio.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
+        await _kill_inside_a_batch(worker, db, both)
         return list(await both)
 
     outcomes = asyncio.run(run())
