@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netaddr import IPAddress
-
 from fingerprints.observation import CLAIM_KEYS, Observation, claim_key
 from scanners.netinfo import AUXDATA_SPACE, PACKET_AUXDATA, SOL_PACKET, Interface, aux_vid
 from scanners.passive_parse import (
@@ -31,6 +29,7 @@ from scanners.passive_parse import (
     as_ethernet,
     dtp_status,
     interesting,
+    link_local,
     parse,
     repeats_others,
     routable,
@@ -299,7 +298,7 @@ def _outside(host: PassiveHost, ip: str, *, scope: Scope, local: bool) -> None:
     by its automatic address."""
     if scope.excludes(ip):
         host.excluded = True
-    elif IPAddress(ip).is_link_local():
+    elif link_local(ip):
         if (local or ":" in ip) and len(host.automatic) < MAX_AUTOMATIC:
             host.automatic.add(ip)
     elif local and ":" not in ip and len(host.local) < MAX_SENDERS:

@@ -301,7 +301,7 @@ def parse(frame: bytes) -> list[Heard]:
     # scapy reads a truncated field as b'' (an ARP sender of "b''"): keep only what is a
     # real MAC and a real address
     heard = [h for h in heard if _MAC_RE.match(h.mac) and (
-        h.ip is None or _is_address(h.ip) or (h.local and _link_local(h.ip)))]
+        h.ip is None or _is_address(h.ip) or (h.local and link_local(h.ip)))]
     if _link_scoped(frame):  # the frame's sender, by its own address, is on this wire
         sender = mac_text(frame[6:12])
         heard = [replace(h, local=True) if h.mac == sender and h.ip and not h.claimed
@@ -359,7 +359,7 @@ def _is_address(value: str) -> bool:
     return not (raw[0] == 0xFF or (raw[0] == 0xFE and raw[1] & 0xC0 == 0x80) or not any(raw))
 
 
-def _link_local(value: str) -> bool:
+def link_local(value: str) -> bool:
     """An automatic address, of every link: 169.254/16 or fe80::/10."""
     try:
         if ":" not in value:
@@ -771,7 +771,7 @@ def _mdns6(frame: bytes) -> list[Heard]:
         return mdns_records(packet, mac, source)
     # from its link-local address: what it says is read as from no address, and that
     # address is its only one if it holds no other (passive.PassiveHost.automatic)
-    automatic = [Heard(mac=mac, ip=source, local=True)] if _link_local(source) else []
+    automatic = [Heard(mac=mac, ip=source, local=True)] if link_local(source) else []
     return automatic + mdns_records(packet, mac, None)
 
 
@@ -1034,7 +1034,7 @@ def _mdns_record(record: Any, mac: str, sender: str | None) -> tuple[list[Heard]
         address = _s(getattr(record, "rdata", ""))
         # a link-local address names it on no other link (every IPv6 device has one, and
         # a device no DHCP server answered a 169.254 one)
-        said = [] if _link_local(address) else [Heard(mac=mac, ip=address, claimed=True)]
+        said = [] if link_local(address) else [Heard(mac=mac, ip=address, claimed=True)]
         host = owner.removesuffix(".local")
         if host and "." not in host:  # <host>.local: unique on its link by mDNS's rules
             said.append(Heard(mac=mac, ip=sender, key="mdns.hostname", value=host[:63]))
