@@ -136,7 +136,8 @@ def current_addresses(db: Database, org: str | None = None) -> list[dict[str, An
         "WITH scanned AS (SELECT sensor_id, max(observed_at) AS at FROM observations"
         "  GROUP BY sensor_id)"
         " SELECT d.asset_id, d.ip, d.first_seen, d.last_seen, d.last_sensor, a.mac, a.hostname,"
-        " a.device_type, a.vendor, a.model, a.product, a.version, a.mac_vendor FROM addresses d"
+        " a.device_type, a.vendor, a.model, a.product, a.version, a.mac_vendor, t.name AS site"
+        " FROM addresses d"
         " JOIN assets a ON a.id = d.asset_id JOIN sites t ON t.id = a.site_id"
         " LEFT JOIN scanned s ON s.sensor_id = d.last_sensor"
         " WHERE d.kind = 'probed' AND d.last_seen >= coalesce(s.at, d.last_seen)"
@@ -156,7 +157,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     by_asset: dict[int, list[dict[str, Any]]] = {}
     placed = _automatic_zones(db, policy, current)
     for row in current:
-        row["zone"] = (z.name if (z := policy.zone_of(row["ip"]))
+        row["zone"] = (z.name if (z := policy.zone_of(row["ip"], row["site"]))
                        else placed.get((row["asset_id"], row["ip"])))
         by_asset.setdefault(row["asset_id"], []).append(row)
     asset_of_ip = {row["ip"]: row for row in current}
@@ -180,8 +181,8 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     for result in reached:
         if result["state"] != "reachable":
             continue
-        target = policy.zone_of(result["ip"])
         source = result["source_zone"]
+        target = policy.zone_of(result["ip"], policy.site_of(source))
         if target is None or target.name == source or policy.allows(
                 source, target.name, result["proto"], result["port"]):
             continue
@@ -297,8 +298,8 @@ def _direct_answers(policy: Policy, reached: list[dict[str, Any]], edges: set[st
     the sensor's own segment, so it has a leg there (a second NIC, a bridge). The zones'
     own routers (``edges``: named in the policy, or by a sensor's routes) answer so."""
     for result in reached:
-        target = policy.zone_of(result["ip"])
         source = result["source_zone"]
+        target = policy.zone_of(result["ip"], policy.site_of(source))
         if (result["state"] != "reachable" or result.get("ttl") not in UNROUTED_TTLS
                 or target is None or target.name == source or result["ip"] in edges):
             continue
@@ -426,13 +427,14 @@ def _bridges_by_neighbour_macs(db: Database, policy: Policy, current: list[dict[
     """Two NICs of one device: MACs of one OUI a few apart, in two zones. With the same
     banners and pages on both addresses the evidence is strong; without, it is a lead. Two
     units of one batch have MACs a few apart too, and the same pages: their serial numbers,
-    host keys or certificates differ."""
-    by_oui: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    host keys or certificates differ. Two sites are two places: units there are two."""
+    by_oui: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
     unique = _unique(db)
     for row in current:
         mac = row.get("mac")
         if mac and row["zone"] and not int(mac[:2], 16) & 0x02:  # not a randomised MAC
-            by_oui.setdefault(mac[:8], []).append((int(mac.replace(":", ""), 16), row))
+            by_oui.setdefault((row["site"], mac[:8]), []).append(
+                (int(mac.replace(":", ""), 16), row))
     for members in by_oui.values():
         members.sort(key=lambda m: m[0])
         for (low, a), (high, b) in itertools.pairwise(members):
@@ -459,7 +461,9 @@ def _bridges_by_neighbour_macs(db: Database, policy: Policy, current: list[dict[
 
 def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
                      found: dict[str, Finding]) -> None:
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    """One name or key said in two zones of one site (sites are two places: a name said at
+    two schools is two devices' name)."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     facts = [dict(f) for f in db.query(
         "SELECT asset_id, ip, key, value, sensor_id, last_seen FROM facts"
         " WHERE key IN (SELECT value FROM json_each(?))", [json.dumps(BRIDGE_FACTS)])]
@@ -474,14 +478,16 @@ def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], d
             continue
         if said[(fact["asset_id"], fact["ip"], fact["key"], fact["last_seen"])] > 1:
             continue
-        groups.setdefault((fact["key"], fact["value"]), []).append(fact | {"zone": row["zone"]})
+        groups.setdefault((row["site"], fact["key"], fact["value"]), []).append(
+            fact | {"zone": row["zone"]})
     unique = _unique(db)
-    for (name, value), facts in groups.items():
+    for (site, name, value), facts in sorted(groups.items()):
         facts = _one_device(name, facts, unique)
         zones = sorted({f["zone"] for f in facts})
         if len(zones) < 2:
             continue
         key = f"bridging_device|{name}:{value}"
+        key += f"|{site}" if key in found else ""  # the same name bridging at a second site
         found[key] = Finding(
             key=key, kind="bridging_device", severity="high",
             title=f"one device ({name} {value[:40]}) answers in zones {' and '.join(zones)}",
@@ -528,7 +534,7 @@ def _claims(db: Database, policy: Policy, current: list[dict[str, Any]],
     for claim in db.query("SELECT asset_id, ip, last_sensor, last_seen FROM addresses"
                           " WHERE kind = 'claimed'"):
         row = home.get(claim["asset_id"])
-        other = policy.zone_of(claim["ip"])
+        other = policy.zone_of(claim["ip"], row["site"]) if row is not None else None
         if row is None or other is None or other.name == row["zone"]:
             continue
         key = f"bridging_device|claim:{claim['asset_id']}:{other.name}"
@@ -553,7 +559,7 @@ def _heard_on(db: Database, policy: Policy,
     sensor's link there and that segment's zone (where the link is in one)."""
     out = []
     for fact, row in _said_now(db, wire.LINK_KEY, None, live):
-        if (on := _segment(policy, fact)) is not None:
+        if (on := _segment(policy, fact, row["site"])) is not None:
             out.append((fact, row, *on))
     return out
 
@@ -565,10 +571,10 @@ def automatic_zones(db: Database, policy: Policy) -> dict[tuple[int, str], str]:
 
 
 def zones_of(policy: Policy, placed: dict[tuple[int, str], str], asset_id: int,
-             ips: Iterable[str]) -> set[str]:
-    """An asset's zones: its addresses', and its automatic addresses' segments' (``placed``,
-    by ``automatic_zones``)."""
-    return ({z.name for ip in ips if (z := policy.zone_of(ip))}
+             ips: Iterable[str], site: str | None) -> set[str]:
+    """An asset's zones: its addresses' in its ``site``, and its automatic addresses'
+    segments' (``placed``, by ``automatic_zones``)."""
+    return ({z.name for ip in ips if (z := policy.zone_of(ip, site))}
             | {placed[key] for ip in ips if (key := (asset_id, ip)) in placed})
 
 
@@ -580,22 +586,23 @@ def _automatic_zones(db: Database, policy: Policy, current: list[dict[str, Any]]
     (its type, a second zone), and not as an address of no zone."""
     automatic = {(r["asset_id"], r["ip"]): r for r in current
                  if ipaddress.ip_address(r["ip"]).is_link_local
-                 and policy.zone_of(r["ip"]) is None}
+                 and policy.zone_of(r["ip"], r["site"]) is None}
     placed: dict[tuple[int, str], str] = {}
-    for fact, _row in _said_now(db, wire.LINK_KEY, None, automatic) if automatic else ():
-        if (on := _segment(policy, fact)) is not None:
+    for fact, row in _said_now(db, wire.LINK_KEY, None, automatic) if automatic else ():
+        if (on := _segment(policy, fact, row["site"])) is not None:
             placed.setdefault((fact["asset_id"], fact["ip"]), on[1].name)
     return placed
 
 
-def _segment(policy: Policy, fact: dict[str, Any]
+def _segment(policy: Policy, fact: dict[str, Any], site: str | None
              ) -> tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, Zone] | None:
-    """A link mark's sensor link, and the zone of that segment (None: no zone's, or no link)."""
+    """A link mark's sensor link, and the zone of that segment in ``site`` (None: no
+    zone's, or no link)."""
     try:
         link = ipaddress.ip_interface(fact["value"])
     except ValueError:
         return None
-    segment = policy.zone_of(str(link.ip))
+    segment = policy.zone_of(str(link.ip), site)
     return None if segment is None else (link, segment)
 
 
@@ -621,10 +628,10 @@ def _off_link(heard_on: list[HeardOn], found: dict[str, Finding]) -> None:
                               "sensor": fact["sensor_id"], "at": fact["last_seen"]})
 
 
-def _zone_at(policy: Policy, text: str) -> Zone | None:
-    """The zone of an address a device said (None for no zone, or no address)."""
+def _zone_at(policy: Policy, text: str, site: str | None) -> Zone | None:
+    """The zone of an address a device in ``site`` said (None for no zone, or no address)."""
     try:
-        return policy.zone_of(str(ipaddress.ip_address(text)))
+        return policy.zone_of(str(ipaddress.ip_address(text)), site)
     except ValueError:
         return None
 
@@ -667,7 +674,7 @@ def _rogue_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dic
             _rogue(found, fact, row, zone, "advertises itself as the IPv6 router",
                    {"source": "router advertisement"})
     for fact, row in _said_now(db, "dhcp.router", None, live):
-        router = _zone_at(policy, fact["value"])
+        router = _zone_at(policy, fact["value"], row["site"])
         if (zone := segment(fact, row)) is not None and not (
                 fact["value"] in edges and router is not None and router.name == zone.name):
             _rogue(found, fact, row, zone, f"hands out {fact['value']} as the router by DHCP",

@@ -128,7 +128,7 @@ def _device_states(db: Database, policy: Policy | None,
                         " JOIN sites t ON t.id = a.site_id WHERE ? IS NULL OR t.org_id = ?",
                         [org, org]):
         ips = sorted(addresses.get(row["id"], set()))
-        zones = sorted(zones_of(policy, placed, row["id"], ips) if policy else ())
+        zones = sorted(zones_of(policy, placed, row["id"], ips, row["site"]) if policy else ())
         out[row["id"]] = {
             "org": row["org"], "site": row["site"], "mac": row["mac"],
             "last_seen": row["last_seen"], "state": {

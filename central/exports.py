@@ -73,8 +73,8 @@ def asset_records(db: Database, policy: Policy | None = None, *, site: str | Non
     placed = detectors.automatic_zones(db, policy) if policy else {}
     out = []
     for row in inventory.assets(db, site=site):
-        zones = sorted(detectors.zones_of(policy, placed, row.id, row.addresses) if policy
-                       else ())
+        zones = sorted(detectors.zones_of(policy, placed, row.id, row.addresses, row.site)
+                       if policy else ())
         if zone and zone not in zones:
             continue
         out.append({

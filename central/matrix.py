@@ -26,7 +26,7 @@ def matrix(db: Database, policy: Policy) -> Cells:
                                                                                    target.name)),
                     "reached": set(), "denied_reached": set(), "probed": 0}
     for result in latest_reach(db, policy.org):
-        into = policy.zone_of(result["ip"])
+        into = policy.zone_of(result["ip"], policy.site_of(result["source_zone"]))
         if into is None or (result["source_zone"], into.name) not in cells:
             continue
         cell = cells[(result["source_zone"], into.name)]

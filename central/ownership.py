@@ -172,11 +172,12 @@ def of_assets(db: Database, policy: Policy | None = None, *,
                  for r in db.query("SELECT asset_id, state FROM asset_states"  # noqa: S608
                                    f" WHERE {only('asset_id')}", args)}
     out: dict[int, Ownership] = {}
-    for row in db.query("SELECT a.id, a.mac, t.org_id FROM assets a JOIN sites t"  # noqa: S608
+    for row in db.query("SELECT a.id, a.mac, t.org_id, t.name AS site"  # noqa: S608
+                        " FROM assets a JOIN sites t"
                         f" ON t.id = a.site_id WHERE {only('a.id')}", args):
         ips = addresses.get(row["id"], [])
         org = row["org_id"]
-        zones = (zones_of(policy, placed, row["id"], ips)
+        zones = (zones_of(policy, placed, row["id"], ips, row["site"])
                  if policy and policy.org == org else evaluated.get(row["id"], set()))
         matching = [(rule, net.prefixlen) for rule, net in networks
                     if rule.org in (None, org)

@@ -66,7 +66,7 @@ def plan_for(db: Database, policy: Policy, sensor: str, *, zone: str | None = No
             known[row["ip"]].add(int(row["port"]))
     by_zone: dict[str, set[str]] = {}
     for ip in known:
-        if (where := policy.zone_of(ip)) is not None:
+        if (where := policy.zone_of(ip, home.site)) is not None:
             by_zone.setdefault(where.name, set()).add(ip)
     targets: list[wire.PlanTarget] = []
     for other in policy.zones:

@@ -114,9 +114,23 @@ class Policy:
     def _by_name(self) -> dict[str, Zone]:
         return {z.name: z for z in self.zones}
 
-    def zone_of(self, ip: str) -> Zone | None:
+    def zone_of(self, ip: str, site: str | None = None) -> Zone | None:
+        """The zone holding ``ip``: ``site``'s, where given. Sites are separate address
+        spaces (two schools may both use 192.168.1.0/24, one for pupils, the other for its
+        heating), so an address is of its site's zone first; else of the one site's zone
+        elsewhere that holds it, and of none where several sites' do (which one is meant
+        is not known)."""
         address = IPAddress(ip)
-        return next((z for z in self.zones if address in z.addresses), None)
+        holding = [z for z in self.zones if address in z.addresses]
+        if site is not None:
+            own = next((z for z in holding if z.site == site), None)
+            if own is not None:
+                return own
+        return holding[0] if len({z.site for z in holding}) == 1 else None
+
+    def site_of(self, zone: str | None) -> str | None:
+        """The site of the zone named ``zone`` (None for a zone the policy lacks)."""
+        return found.site if zone and (found := self._by_name.get(zone)) else None
 
     def decision(self, source: str, target: str, proto: str, port: int) -> Flow | None:
         """The flow rule that decides this traffic (deny first), or None: default deny."""
