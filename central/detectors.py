@@ -755,7 +755,7 @@ def _unknown(db: Database, policy: Policy, current: list[dict[str, Any]],
     prefix = f"{policy.org}/"
     baselines = {r["zone"].removeprefix(prefix): r["established_at"] for r in db.query(
         "SELECT * FROM zone_baselines WHERE zone LIKE ?", [prefix.replace("%", "") + "%"])}
-    for zone in {r["zone"] for r in current if r["zone"]} - set(baselines):
+    for zone in {r["zone"] for r in current if r["zone"]} - set(baselines) - _unscanned(db, policy):
         # the first look at a zone is its baseline: what is there now is known, not new;
         # a zone whose baseline is 'empty' knows nothing, so everything there is new
         established = EMPTY_BASELINE if policy.zone(zone).baseline == "empty" else now
@@ -775,6 +775,22 @@ def _unknown(db: Database, policy: Policy, current: list[dict[str, Any]],
             evidence=[{"source": "inventory", "address": row["ip"], "mac": row["mac"],
                        "first_seen": row["first_seen"], "baseline": since,
                        "sensor": row["last_sensor"]}])
+
+
+def _unscanned(db: Database, policy: Policy) -> set[str]:
+    """The zones whose own sensors (those standing in them) have not yet scanned: another
+    zone's sensor may glimpse a device there first (a camera with an address of the zone on
+    the office wire), and a baseline taken then made the zone's whole first scan new.
+    A zone no sensor stands in is looked at by others only: its first look is its own."""
+    ours = {r["id"]: r["port_vlans_at"] for r in db.query(  # zone names repeat between orgs
+        "SELECT id, port_vlans_at FROM sensors WHERE ? IS NULL OR org_id = ?",
+        [policy.org, policy.org])}
+    scanned = {s for s, at in ours.items() if at}  # each scan (not a plan's probes) sets it
+    standing: dict[str, set[str]] = {}
+    for sensor, zones in sensor_zones(db, policy).items():
+        for zone in zones if sensor in ours else ():
+            standing.setdefault(zone.name, set()).add(sensor)
+    return {zone for zone, sensors in standing.items() if not sensors & scanned}
 
 
 def _vulnerable(db: Database, policy: Policy, by_asset: dict[int, list[dict[str, Any]]],

@@ -206,6 +206,27 @@ def test_a_device_new_since_the_baseline_is_unknown(
     assert violations(db, kind="unknown_device") == []  # decided, stays decided
 
 
+def test_a_glimpse_from_another_zone_is_no_baseline_for_the_zone(db: Database) -> None:
+    # the administration's sensor scans first and finds a BMS address on its wire (a leg of
+    # the dual-homed PC); a round runs before the BMS sensor's own first scan comes in:
+    # that scan is the BMS zone's first look, nothing in it is new
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    at = {n: wire.format_ts(start + timedelta(seconds=n)) for n in range(12)}
+    sensors = Sensors(db)
+    sensors.send("s-admin", assets=(*ADMIN, _asset("10.20.40.70", "d0:43:1e:10:40:70")),
+                 at=at[0])
+    evaluate(db, POLICY, now=at[1])
+    sensors.send("s-bms", assets=BMS, at=at[5])
+    evaluate(db, POLICY, now=at[6])
+    assert violations(db, kind="unknown_device") == []
+    # from then on the zone has its baseline: a device its sensor finds later is new
+    sensors.send("s-bms", assets=(*BMS, _asset("10.20.40.90", "00:13:ea:10:40:90")),
+                 at=at[10])
+    evaluate(db, POLICY, now=at[11])
+    assert [v.evidence[0]["address"] for v in violations(db, kind="unknown_device")] == [
+        "10.20.40.90"]
+
+
 def test_exports_read_back_with_evidence_and_formulas_stay_text(
         db: Database, lab: Sensors, tmp_path) -> None:
     _probe_round(lab, tmp_path, "reachable")
