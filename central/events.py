@@ -124,14 +124,15 @@ def _device_states(db: Database, policy: Policy | None,
         addresses.setdefault(row["asset_id"], set()).add(row["ip"])
     out = {}
     for row in db.query("SELECT a.id, a.device_type, a.vendor, a.model, a.product, a.version,"
-                        " a.mac, a.last_seen, t.name AS site, t.org_id AS org FROM assets a"
+                        " a.mac, a.first_seen, a.last_seen, t.name AS site, t.org_id AS org"
+                        " FROM assets a"
                         " JOIN sites t ON t.id = a.site_id WHERE ? IS NULL OR t.org_id = ?",
                         [org, org]):
         ips = sorted(addresses.get(row["id"], set()))
         zones = sorted(zones_of(policy, placed, row["id"], ips, row["site"]) if policy else ())
         out[row["id"]] = {
             "org": row["org"], "site": row["site"], "mac": row["mac"],
-            "last_seen": row["last_seen"], "state": {
+            "first_seen": row["first_seen"], "last_seen": row["last_seen"], "state": {
                 "addresses": ips, "device_type": row["device_type"], "vendor": row["vendor"],
                 "model": row["model"] or row["product"], "version": row["version"],
                 "open_ports": sorted(ports.get(row["id"], set())), "zones": zones}}
@@ -174,6 +175,10 @@ def track_devices(db: Database, policy: Policy | None = None, *, now: str | None
     last_sensor = dict(db.execute("SELECT asset_id, last_sensor FROM addresses WHERE kind ="
                                   " 'probed' GROUP BY asset_id").fetchall())
     cutoff = _gone_before(db, gone_after_scans)
+    # a sensor's first scan is its segment's first look, whenever it comes: a sensor
+    # installed at a site already looked at finds the devices that were there, not new ones
+    first_looks = {r[0] for r in db.execute(
+        "SELECT min(observed_at) FROM observations GROUP BY sensor_id")}
     for asset_id, current in _device_states(db, policy, org).items():
         state, before = current["state"], known.get(asset_id)
         where: dict[str, Any] = {"org": current["org"], "site": current["site"],
@@ -184,7 +189,8 @@ def track_devices(db: Database, policy: Policy | None = None, *, now: str | None
         visiting = policy is not None and bool(state["zones"]) and all(
             policy.zone(name).visitors for name in state["zones"])
         if before is None:
-            if site_of[asset_id] in baselined and not visiting:
+            if (site_of[asset_id] in baselined and not visiting
+                    and current["first_seen"] not in first_looks):
                 emit(db, "device.new", severity="low", title=f"new {_label(state)}",
                      data={"mac": current["mac"], **state}, **where)
                 counts["device.new"] += 1

@@ -152,6 +152,25 @@ def test_devices_new_changed_and_gone_after_the_baseline(db: Database) -> None:
         assert events.track_devices(db, POLICY) == dict.fromkeys(counts, 0)
 
 
+def test_a_second_sensors_first_scan_is_no_news_its_later_finds_are(db: Database) -> None:
+    """The site was looked at (the first sensor's night); a sensor installed in another
+    segment a week later finds what was always there: its first scan is that segment's first
+    look, not a flood of device.new. What it finds after that is new."""
+    start = datetime(2026, 11, 20, 1, tzinfo=UTC)
+    Sensor(db).scan(camera(21), at=wire.format_ts(start))
+    with immediate(db):
+        events.track_devices(db, POLICY)
+    second = Sensor(db, name="s-cam2")
+    second.scan(camera(40), camera(41), at=wire.format_ts(start + timedelta(days=7)))
+    with immediate(db):
+        assert events.track_devices(db, POLICY)["device.new"] == 0
+    second.scan(camera(40), camera(41), camera(42), at=wire.format_ts(start + timedelta(days=8)))
+    with immediate(db):
+        assert events.track_devices(db, POLICY)["device.new"] == 1
+    assert [e.title for e in events.listed(db) if e.kind == "device.new"] == [
+        "new camera 10.20.30.42 (Axis Communications P1375)"]
+
+
 def test_devices_coming_and_going_in_a_zone_of_visitors_are_no_news(db: Database) -> None:
     """A guest Wi-Fi sees new phones every day. With ``baseline = "visitors"`` none of them
     is told as new, changed or gone (each would be a notification); what they are is kept."""
