@@ -535,13 +535,20 @@ def _targets_changed(fresh: wire.ProbePlan, token: str) -> bool:
     return {t.ip for t in fresh.targets} != {t.ip for t in last.targets}
 
 
+# A sensor takes commands while its daemon is connected: its signed status says 'online'
+# (published once it listens on its command topic; 'offline' is its last will). A command
+# or plan published to a sensor not listening was lost: the broker keeps no session for it.
+LISTENING = ("s.status = 'active' AND coalesce(json_extract(s.last_status, '$.state'),"
+             " 'offline') != 'offline'")
+
+
 async def send_commands(db: Database, client: aiomqtt.Client, key: OKPKey) -> None:
     """Publish commands and probe plans issued since the last round, signed with the
-    central's key."""
+    central's key, to the sensors listening now; the others' wait (until they expire)."""
     rows = db.execute(
-        "SELECT c.id, c.sensor_id, s.org_id, c.command, c.profile, c.issued_at, c.expires_at"
+        "SELECT c.id, c.sensor_id, s.org_id, c.command, c.profile, c.issued_at, c.expires_at"  # noqa: S608
         " FROM commands c JOIN sensors s ON s.id = c.sensor_id"
-        " WHERE c.sent_at IS NULL AND c.expires_at > ? AND s.status = 'active'",
+        f" WHERE c.sent_at IS NULL AND c.expires_at > ? AND {LISTENING}",
         [wire.utc_now()],
     ).fetchall()
     for cid, sensor, org, command, profile, issued, expires in rows:
@@ -552,9 +559,9 @@ async def send_commands(db: Database, client: aiomqtt.Client, key: OKPKey) -> No
         db.execute("UPDATE commands SET sent_at = ? WHERE id = ?", [wire.utc_now(), cid])
     # probe plans were signed when issued ('netvagt-central plan'); they travel the same way
     plans = db.execute(
-        "SELECT p.id, p.sensor_id, s.org_id, p.token FROM plans p JOIN sensors s"
+        "SELECT p.id, p.sensor_id, s.org_id, p.token FROM plans p JOIN sensors s"  # noqa: S608
         " ON s.id = p.sensor_id WHERE p.sent_at IS NULL AND p.expires_at > ?"
-        " AND s.status = 'active'", [wire.utc_now()]).fetchall()
+        f" AND {LISTENING}", [wire.utc_now()]).fetchall()
     for pid, sensor, org, token in plans:
         await client.publish(wire.commands_topic(org, sensor), token.encode(), qos=1)
         db.execute("UPDATE plans SET sent_at = ? WHERE id = ?", [wire.utc_now(), pid])

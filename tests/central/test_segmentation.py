@@ -282,6 +282,43 @@ def test_the_service_round_plans_after_each_scan_and_evaluates_new_data(
     assert db.execute("SELECT count(*) FROM plans").fetchone()[0] == 3
 
 
+def test_a_plan_waits_for_its_sensor_to_listen(db: Database, lab: Sensors, tmp_path) -> None:
+    """The plans are issued as the night's scans come in; a sensor's daemon may not be
+    connected then (started after its first scan, restarting). Published to nobody, a plan
+    was lost, and the sensor never probed: it goes once the sensor's status says it listens."""
+    import asyncio
+
+    from central.service import segmentation_round, send_commands, store_status
+
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(POLICY_TEXT)
+    key = load_or_create(tmp_path / "central.key")
+    segmentation_round(db, policy_file, key)
+    published: list[str] = []
+
+    class Broker:  # what send_commands uses of an aiomqtt client
+        async def publish(self, topic: str, payload: bytes, qos: int) -> None:
+            published.append(topic.split("/")[-2])
+
+    def status(sensor: str, state: str) -> None:
+        body = wire.Status(sensor=sensor, org="kommune", state=state, at=wire.utc_now())
+        store_status(db, lab.ingestor, wire.status_topic("kommune", sensor), signing.sign(
+            body.encode(), lab.keys[sensor], kid=sensor, typ=signing.TYPE_STATUS))
+
+    def send() -> list[str]:
+        published.clear()
+        asyncio.run(send_commands(db, Broker(), key))  # type: ignore[arg-type]
+        return sorted(published)
+
+    assert send() == []  # no daemon has said it listens
+    status("s-admin", "online")
+    status("s-bms", "offline")  # its last will
+    assert send() == ["s-admin"]
+    assert send() == []  # sent once
+    status("s-bms", "scanning")  # back, and busy: it listens all the same
+    assert send() == ["s-bms"]
+
+
 def test_one_ssh_host_key_in_two_zones_is_a_bridge(db: Database, lab: Sensors) -> None:
     key = "ssh-ed25519 SHA256:q2cE3yb0Hc5Yt0sW3m1Q4Y2gS7m0I3mT6XG3Hn2K3aE"
     lab.send("s-admin", assets=(*ADMIN, _asset("10.20.10.80", "b8:27:eb:10:20:80",
