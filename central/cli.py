@@ -259,6 +259,9 @@ def cmd_fingerprints(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from central.service import BrokerConfig, serve
 
+    if not args.round >= 1:  # a round is a transaction over the inventory: not a busy loop
+        print(f"netvagt-central: --round {args.round}: at least 1 second", file=sys.stderr)
+        return 2
     password = (args.password_file.read_text().strip() if args.password_file
                 else os.environ.get("NETVAGT_MQTT_PASSWORD"))
     broker = BrokerConfig(host=args.broker_host, port=args.broker_port, username=args.username,
@@ -271,7 +274,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
         ingestor = await serve(args.db, broker, key_path=args.key, stop=stop,
                                policy_path=args.policy, notify_path=args.notify,
-                               max_clock_skew=timedelta(seconds=args.max_clock_skew))
+                               max_clock_skew=timedelta(seconds=args.max_clock_skew),
+                               policy_round_s=args.round)
         logging.getLogger("netvagt.central").info("stopped; this run: %s", dict(ingestor.counts))
 
     asyncio.run(until_signalled())
@@ -802,7 +806,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="administer per-sensor broker access with Mosquitto's dynamic security "
                    "plugin (--username must be its admin)")
     p.add_argument("--policy", type=Path, help="zone policy: after each sensor's scan, send it "
-                   "a probe plan; evaluate new data every 30 s")
+                   "a probe plan; evaluate new data every round (--round)")
+    p.add_argument("--round", type=float, metavar="SECONDS", default=30.0,
+                   help="how often the policy round runs: plans after the sensors' scans, "
+                   "then an evaluation of what came in (default 30; at least 1)")
     p.add_argument("--max-clock-skew", type=float, metavar="SECONDS", default=600.0,
                    help="refuse findings stamped more than this far ahead of the central's "
                    "clock (default 600)")

@@ -73,6 +73,7 @@ async def serve(
     policy_path: Path | None = None,
     max_clock_skew: timedelta = MAX_CLOCK_SKEW,
     notify_path: Path | None = None,
+    policy_round_s: float | None = None,
 ) -> IngestWorker:
     """Run until ``stop`` is set (or ``max_messages`` findings were handled); returns the
     ingest worker, whose ``counts`` are this run's outcomes by reason."""
@@ -86,7 +87,7 @@ async def serve(
                 if notify_path is not None else None)
     try:  # (the fingerprint databases are loaded by the ingest process, which names devices)
         await _sessions(db, worker, ingestor, key, broker, stop, ready, max_messages,
-                        policy_path)
+                        policy_path, policy_round_s or POLICY_ROUND_S)
     finally:  # a batch in the worker finishes (and commits) before its connection closes
         if notifier is not None:
             notifier.cancel()
@@ -133,7 +134,8 @@ def notify_once(db_path: Path, notify_path: Path) -> dict[str, object] | None:
 
 async def _sessions(db: Database, worker: IngestWorker, ingestor: Ingestor, key: OKPKey,
                     broker: BrokerConfig, stop: asyncio.Event, ready: asyncio.Event | None,
-                    max_messages: int | None, policy_path: Path | None) -> None:
+                    max_messages: int | None, policy_path: Path | None,
+                    policy_round_s: float) -> None:
     """Broker sessions, one after another, until the stop."""
     handled = [0]
     properties = Properties(PacketTypes.CONNECT)
@@ -154,7 +156,8 @@ async def _sessions(db: Database, worker: IngestWorker, ingestor: Ingestor, key:
             ) as client:
                 await Session(client, db=db, ingestor=ingestor, key=key, broker=broker,
                               stop=stop, handled=handled, max_messages=max_messages,
-                              policy_path=policy_path, worker=worker).run(ready)
+                              policy_path=policy_path, worker=worker,
+                              policy_round_s=policy_round_s).run(ready)
         except* _Stop:
             stop.set()
         except* aiomqtt.MqttError as group:
@@ -175,8 +178,10 @@ class Session:
     def __init__(self, client: aiomqtt.Client, *, db: Database, ingestor: Ingestor, key: OKPKey,
                  broker: BrokerConfig, stop: asyncio.Event, handled: list[int],
                  max_messages: int | None = None, policy_path: Path | None = None,
-                 worker: IngestWorker | None = None) -> None:
+                 worker: IngestWorker | None = None,
+                 policy_round_s: float | None = None) -> None:
         self.client, self.db, self.ingestor, self.key = client, db, ingestor, key
+        self.policy_round_s = policy_round_s or POLICY_ROUND_S
         self.broker, self.stop, self.handled = broker, stop, handled
         self.max_messages, self.policy_path = max_messages, policy_path
         self.worker = worker
@@ -268,7 +273,7 @@ class Session:
     async def policy_loop(self, policy_path: Path) -> None:
         evaluated: str | None = None  # the newest message the last evaluation saw
         while True:
-            await asyncio.sleep(POLICY_ROUND_S)
+            await asyncio.sleep(self.policy_round_s)
             try:
                 evaluated = segmentation_round(self.db, policy_path, self.key, evaluated)
             except Exception as exc:  # a bad policy edit must not stop the ingest

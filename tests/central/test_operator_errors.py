@@ -68,6 +68,14 @@ def test_plan_into_a_missing_folder_says_so(tmp_path: Path, capsys: pytest.Captu
     assert code == 2 and "is not a folder" in err
 
 
+@pytest.mark.parametrize("seconds", ["0", "-5", "nan"])
+def test_a_policy_round_under_a_second_is_refused_before_any_connection(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], seconds: str) -> None:
+    code, _out, err = _run(capsys, "serve", "--db", str(tmp_path / "central.db"),
+                           "--broker-port", "1", "--round", seconds)
+    assert code == 2 and err.strip() == f"netvagt-central: --round {float(seconds)}: at least 1 second"
+
+
 def test_a_zone_the_policy_does_not_have_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "central.db"

@@ -283,7 +283,7 @@ def _wanted(found: list[dict[str, Any]]) -> dict[str, bool]:
     }
 
 
-@pytest.mark.timeout(900)  # two scans with nmap, then three policy rounds of 30 s
+@pytest.mark.timeout(900)  # two scans with nmap, then policy rounds of 5 s (--round)
 def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="netvagt-night-"))
     db_path = workdir / "central.db"
@@ -302,7 +302,7 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
             sensors = [write_sensor(lab, seg, workdir, db_path, 1883, scope=SCOPE)
                        for seg in ("office", "cameras")]
             lab.popen(lab.core, [*CLI, "serve", "--db", str(db_path), "--broker-host",
-                                 "127.0.0.1", "--policy", str(policy)],
+                                 "127.0.0.1", "--policy", str(policy), "--round", "5"],
                       stderr=subprocess.DEVNULL)
             # first boot: each sensor scans once, then its daemon waits for plans
             for s in sensors:
@@ -313,7 +313,7 @@ def test_a_night_from_first_boot_finds_what_the_field_hides() -> None:
             for s in sensors:
                 lab.popen(s.ns, [sys.executable, "-m", "agent.cli", "run", "--config",
                                  str(s.config)], stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 240  # rounds every 30 s: plan, probe, evaluate
+            deadline = time.monotonic() + 240  # rounds every 5 s: plan, probe, evaluate
             found: list[dict[str, Any]] = []
             while time.monotonic() < deadline:
                 found = _violations(db_path)

@@ -118,7 +118,7 @@ def test_a_night_reaches_the_webhook_the_siem_and_one_digest() -> None:
             sensors = [write_sensor(lab, seg, workdir, db_path, 1883, scope=("10.77.0.0/16",))
                        for seg in ("office", "cameras")]
             lab.popen(lab.core, [*CLI, "serve", "--db", str(db_path), "--broker-host",
-                                 "127.0.0.1", "--policy", str(workdir / "policy.toml"),
+                                 "127.0.0.1", "--policy", str(workdir / "policy.toml"), "--round", "5",
                                  "--notify", str(workdir / "notify.toml")],
                       stderr=subprocess.DEVNULL, cwd=ROOT)
             for s in sensors:

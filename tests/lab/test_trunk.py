@@ -156,7 +156,7 @@ def test_a_night_on_the_trunk_plans_each_vlan_and_finds_the_seeded_flow(lab: Lab
             open_db(db_path).close()
             sensor = write_trunk_sensor(lab, workdir, db_path, 1883)
             serve = lab.popen(lab.core, [*CLI, "serve", "--db", str(db_path), "--broker-host",
-                                         "127.0.0.1", "--policy", str(policy)],
+                                         "127.0.0.1", "--policy", str(policy), "--round", "5"],
                               stderr=subprocess.DEVNULL)
             done = lab.run(sensor.ns, [sys.executable, "-m", "agent.cli", "run", "--config",
                                        str(sensor.config), "--once"], timeout=300)
@@ -168,7 +168,7 @@ def test_a_night_on_the_trunk_plans_each_vlan_and_finds_the_seeded_flow(lab: Lab
             daemon = lab.popen(sensor.ns, [sys.executable, "-m", "agent.cli", "run",
                                            "--config", str(sensor.config)],
                                stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 180  # policy rounds every 30 s: plan, probe, evaluate
+            deadline = time.monotonic() + 180  # policy rounds every 5 s: plan, probe, evaluate
             flows: list[dict[str, Any]] = []
             while time.monotonic() < deadline:
                 flows = _flows(db_path)
