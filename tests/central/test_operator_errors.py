@@ -76,6 +76,27 @@ def test_a_policy_round_under_a_second_is_refused_before_any_connection(
     assert code == 2 and err.strip() == f"netvagt-central: --round {float(seconds)}: at least 1 second"
 
 
+def test_a_scan_command_for_a_sensor_not_listening_says_it_waits(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from central import registry
+
+    db_path = tmp_path / "central.db"
+    db = open_db(db_path)
+    registry.add_sensor(db, sensor="s-one", org="kommune", site="raadhus",
+                        public_jwk=signing.public_jwk(signing.generate_private_key()))
+    code, out, _err = _run(capsys, "sensor", "scan", "s-one", "--db", str(db_path),
+                           "--valid-minutes", "30")
+    assert code == 0 and "its daemon has not said it is running" in out and "30 minutes" in out
+    db.execute("UPDATE sensors SET last_status = ?, last_status_at = ? WHERE id = 's-one'",
+               ['{"state": "online"}', "2026-12-02T05:00:00.000000Z"])
+    code, out, _err = _run(capsys, "sensor", "scan", "s-one", "--db", str(db_path))
+    assert code == 0 and out.strip().endswith("the running service signs and sends it")
+    db.execute("UPDATE sensors SET last_status = ? WHERE id = 's-one'", ['{"state": "offline"}'])
+    code, out, _err = _run(capsys, "sensor", "scan", "s-one", "--db", str(db_path))
+    assert "its daemon said offline at 2026-12-02T05:00:00.000000Z" in out
+    assert db.execute("SELECT count(*) FROM commands").fetchone()[0] == 3  # each one queued
+
+
 def test_a_zone_the_policy_does_not_have_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "central.db"
