@@ -160,7 +160,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
         row["zone"] = (z.name if (z := policy.zone_of(row["ip"], row["site"]))
                        else placed.get((row["asset_id"], row["ip"])))
         by_asset.setdefault(row["asset_id"], []).append(row)
-    asset_of_ip = {row["ip"]: row for row in current}
+    asset_of_ip = _assets_by_address(policy, current)
     routed = _routed(db, policy.org)
     gateways = gateways_of(policy, current, routed)
     # the zones' own routers (named in the policy, or a sensor's default gateway) join zones
@@ -199,7 +199,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
             key=key, kind="unexpected_flow", severity=_severity(target, "medium"),
             title=f"{source} reaches {target.name} on {service}, which the policy denies",
             zone=source, other_zone=target.name, site=target.site))
-        item.evidence.append(_probe_evidence(result, service, asset_of_ip.get(result["ip"]),
+        item.evidence.append(_probe_evidence(result, service, _asset_at(asset_of_ip, target, result),
                                              family="IPv6" if ":" in result["ip"] else "IPv4"))
 
     for asset_id, rows in by_asset.items():
@@ -293,7 +293,7 @@ DIRECT_ANSWER_CONFIDENCE = 0.7  # a device that starts at 65 after one router lo
 
 
 def _direct_answers(policy: Policy, reached: list[dict[str, Any]], edges: set[str],
-                    asset_of_ip: dict[str, dict[str, Any]], found: dict[str, Finding]) -> None:
+                    asset_of_ip: AssetsByAddress, found: dict[str, Finding]) -> None:
     """An address in another zone whose answer crossed no router: the device answered on
     the sensor's own segment, so it has a leg there (a second NIC, a bridge). The zones'
     own routers (``edges``: named in the policy, or by a sensor's routes) answer so."""
@@ -303,8 +303,8 @@ def _direct_answers(policy: Policy, reached: list[dict[str, Any]], edges: set[st
         if (result["state"] != "reachable" or result.get("ttl") not in UNROUTED_TTLS
                 or target is None or target.name == source or result["ip"] in edges):
             continue
-        key = f"bridging_device|direct|{result['ip']}"
-        asset = asset_of_ip.get(result["ip"])
+        key = f"bridging_device|direct|{result['ip']}" + _at_site(policy, target.site)
+        asset = _asset_at(asset_of_ip, target, result)
         label = _label(asset) if asset else result["ip"]
         item = found.setdefault(key, Finding(
             key=key, kind="bridging_device", severity="high",
@@ -391,20 +391,47 @@ def _routed(db: Database, org: str) -> set[str]:
 
 
 def _exposure(result: dict[str, Any], source: str, target: Zone, service: str,
-              asset_of_ip: dict[str, dict[str, Any]], found: dict[str, Finding]) -> None:
+              asset_of_ip: AssetsByAddress, found: dict[str, Finding]) -> None:
     """A gateway's management service reachable from a zone the policy does not allow it:
     its login is exposed there (ICMP and other answers of a router are routing)."""
     what = MANAGEMENT.get((result["proto"], result["port"]))
     if what is None:
         return
     key = f"management_exposure|{source}|{result['ip']}|{service}"
-    asset = asset_of_ip.get(result["ip"])
+    asset = _asset_at(asset_of_ip, target, result)
     item = found.setdefault(key, Finding(
         key=key, kind="management_exposure", severity=_severity(target, "high"),
         title=f"{what} management of gateway {result['ip']} ({target.name}) is reachable from "
               f"{source}", zone=source, other_zone=target.name, site=target.site,
         asset_id=asset["asset_id"] if asset else None))
     item.evidence.append(_probe_evidence(result, service, asset))
+
+
+# each address's device, by (site, address): sites may use the same ranges
+AssetsByAddress = dict[tuple[str | None, str], dict[str, Any]]
+
+
+def _assets_by_address(policy: Policy, current: list[dict[str, Any]]) -> AssetsByAddress:
+    """The device at each address, by (its site, the address); and by (None, the address)
+    for a device at a site the policy does not name (its zones are then found elsewhere)."""
+    out: AssetsByAddress = {}
+    for row in current:
+        out[(row["site"], row["ip"])] = row
+        if row["site"] not in policy.sites:
+            out.setdefault((None, row["ip"]), row)
+    return out
+
+
+def _asset_at(assets: AssetsByAddress, target: Zone, result: dict[str, Any]
+              ) -> dict[str, Any] | None:
+    """The device a probe result reached: at the address in the target zone's site."""
+    return assets.get((target.site, result["ip"])) or assets.get((None, result["ip"]))
+
+
+def _at_site(policy: Policy, site: str | None) -> str:
+    """A violation key's site part: a policy of several sites, which may use the same
+    addresses and names, keys each site's apart (one of one site keeps its keys)."""
+    return f"|{site}" if len(policy.sites) > 1 else ""
 
 
 def _probe_evidence(result: dict[str, Any], service: str, asset: dict[str, Any] | None,
@@ -486,8 +513,7 @@ def _bridges_by_fact(db: Database, policy: Policy, live: dict[tuple[int, str], d
         zones = sorted({f["zone"] for f in facts})
         if len(zones) < 2:
             continue
-        key = f"bridging_device|{name}:{value}"
-        key += f"|{site}" if key in found else ""  # the same name bridging at a second site
+        key = f"bridging_device|{name}:{value}" + _at_site(policy, site)
         found[key] = Finding(
             key=key, kind="bridging_device", severity="high",
             title=f"one device ({name} {value[:40]}) answers in zones {' and '.join(zones)}",

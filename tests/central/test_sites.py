@@ -131,3 +131,29 @@ def test_one_delivery_of_controllers_at_two_schools_is_no_bridge(db: Database) -
     evaluate(db, POLICY)
     bridges = {(v.zone, v.other_zone) for v in violations(db) if v.kind == "bridging_device"}
     assert bridges == {("syd-bms", "syd-elever")}
+
+
+def test_one_address_answering_directly_at_two_schools_is_two_findings(
+        db: Database, tmp_path) -> None:
+    """The north school's heating controller and the south school's pupils' PC both have
+    192.168.2.40, and each answers its school's sensor through no router (a second leg
+    on the sensor's segment). Two devices, two findings, each naming its own school's
+    device: keyed by the address alone they were one, with one school's device named."""
+    keys = _schools(db)
+    _send(db, keys, "s-nord", 2, assets=(
+        _asset("192.168.1.30", "d0:43:1e:01:01:30", "dhcp.vendor_class", "MSFT 5.0"),
+        _asset("192.168.2.40", "00:a0:03:01:02:40", "snmp.sysdescr", "Desigo PXC Modular")))
+    central = load_or_create(tmp_path / "central.key")
+    for sensor, seq in (("s-nord", 3), ("s-syd", 2)):
+        plan, _ = issue_plan(db, POLICY, sensor, central)
+        assert "192.168.2.40" in {t.ip for t in plan.targets}
+        _send(db, keys, sensor, seq, plan_id=plan.id, probes=(
+            Probe(ip="192.168.2.40", proto="tcp", port=80, state="reachable", rtt_ms=0.3,
+                  ttl=64),))
+    evaluate(db, POLICY)
+    direct = sorted((v.site, v.zone, v.other_zone, v.title.split(" in zone")[0])
+                    for v in violations(db) if v.kind == "bridging_device")
+    assert direct == [
+        ("skole-nord", "nord-elever", "nord-bms",
+         "bms_controller 192.168.2.40 (Siemens Desigo PXC M)"),
+        ("skole-syd", "syd-bms", "syd-elever", "workstation 192.168.2.40 (Dell)")]
