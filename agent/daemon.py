@@ -149,8 +149,8 @@ class Daemon:
         except PlanRefused as exc:
             state.error(str(exc))
             return
-        if plan.id in self.seen:
-            state.error(f"refused probe plan {plan.id}: already run (a replay)")
+        if plan.id in self.seen:  # the central sends a plan again after a lost connection
+            log.info("probe plan %s already run: not run again", plan.id)
             return
         self.seen.append(plan.id)
         try:
@@ -234,6 +234,12 @@ class Daemon:
             await asyncio.wait({stopper, session}, return_when=asyncio.FIRST_COMPLETED)
             for task in (stopper, session):
                 task.cancel()
+            if self.stop.is_set():  # a stop says so now: the last will is for a death (a
+                # clean disconnect discards it), and the central sends only to the listening
+                with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                    await pub.client.publish(
+                        wire.status_topic(self.config.org, self.config.sensor),
+                        self.signed_status(online=False), qos=1, retain=True)
             if session.done() and not session.cancelled():
                 failure = session.exception()
                 if failure is not None:

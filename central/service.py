@@ -431,10 +431,34 @@ def store_status(db: Database, ingestor: Ingestor, topic: str, payload: bytes) -
     except (signing.SignatureError, wire.WireError, ValueError) as exc:
         log.warning("ignoring a status on %r: %s", topic[:200], exc)
         return
+    was = db.execute("SELECT json_extract(last_status, '$.state') FROM sensors WHERE id = ?",
+                     [status.sensor]).fetchone()[0]
     db.execute(
         "UPDATE sensors SET last_status = ?, last_status_at = ? WHERE id = ?",
         [status.encode().decode(), status.at, status.sensor],
     )
+    if status.state == "offline" and was != "offline":
+        _plans_again(db, status.sensor)
+
+
+# A daemon that loses power says nothing: the broker sends its last will ('offline') once
+# 1.5 keep-alives (aiomqtt's 60 s) have passed without a packet. Until then the central
+# takes it for listening, and a plan sent then was lost with the connection.
+LOST_WITH_A_DAEMON_S = 150.0
+
+
+def _plans_again(db: Database, sensor: str) -> None:
+    """A sensor's daemon went offline: its plans sent while it may already have been gone,
+    and not answered, are sent again once it listens again (it runs a plan id once; a
+    re-sent plan it did run is refused there, not run twice)."""
+    since = wire.format_ts(datetime.now(UTC) - timedelta(seconds=LOST_WITH_A_DAEMON_S))
+    again = db.execute(
+        "UPDATE plans SET sent_at = NULL WHERE sensor_id = ? AND sent_at >= ? AND targets > 0"
+        " AND expires_at > ? AND NOT EXISTS (SELECT 1 FROM reach r WHERE r.plan_id = plans.id)",
+        [sensor, since, wire.utc_now()]).rowcount
+    if again:
+        log.info("sensor %s went offline: %d probe plan(s) sent in its last %d s will be sent "
+                 "again when it is back", sensor, again, LOST_WITH_A_DAEMON_S)
 
 
 POLICY_ROUND_S = 30.0

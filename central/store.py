@@ -266,9 +266,14 @@ class Store:
                  json.dumps([t.to_dict() for t in findings.port_trunking]), observed,
                  sensor.id, observed))
         else:
+            # a plan's results once: the central sends a plan again after its sensor went
+            # offline, and a sensor that had run it (its results still in its outbox) after
+            # a restart runs it again; the first result of each probe is kept
             conn.executemany(
                 "INSERT INTO reach (plan_id, sensor_id, msg_id, ip, proto, port, state, rtt_ms,"
-                " ttl, observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " ttl, observed_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS"
+                " (SELECT 1 FROM reach WHERE plan_id = ?1 AND sensor_id = ?2 AND ip = ?4"
+                " AND proto = ?5 AND port = ?6 AND msg_id != ?3)",
                 [(findings.plan_id, sensor.id, findings.msg_id, p.ip, p.proto, p.port, p.state,
                   p.rtt_ms, p.ttl, observed) for p in findings.probes])
         rows = _Rows()

@@ -70,6 +70,34 @@ def test_commands_that_do_not_verify_are_refused_into_the_status(
     assert len(d.state.errors) == 1 and "refused" in d.state.errors[0]
 
 
+def test_a_plan_sent_again_after_a_lost_connection_runs_once_and_is_no_error(
+        tmp_path: Path, central: tuple[OKPKey, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The central sends a plan again when the sensor's daemon went offline soon after it
+    was sent (its last will): a daemon that did get it runs it once, and the second copy
+    is no error in its status (which the central tells as news)."""
+    import asyncio
+
+    from agent import reach
+
+    key, jwk = central
+    d = _daemon(tmp_path, jwk)
+    ran: list[str] = []
+
+    async def run_plan(plan: wire.ProbePlan, **_: object) -> list[wire.Probe]:
+        ran.append(plan.id)
+        return []
+
+    monkeypatch.setattr(reach, "run_plan", run_plan)
+    now = datetime.now(UTC)
+    plan = wire.ProbePlan(id="b" * 32, sensor="s-one", org="aarhus", zone="office",
+                          issued_at=wire.format_ts(now),
+                          expires_at=wire.format_ts(now + timedelta(hours=1)), targets=())
+    token = signing.sign(plan.encode(), key, kid="central", typ=signing.TYPE_PLAN)
+    asyncio.run(d.run_plan(token))
+    asyncio.run(d.run_plan(token))
+    assert ran == ["b" * 32] and not d.state.errors
+
+
 def test_a_plan_goes_to_the_plan_runner_not_the_scanner(
         tmp_path: Path, central: tuple[OKPKey, Path]) -> None:
     key, jwk = central

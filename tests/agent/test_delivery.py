@@ -4,6 +4,7 @@ signed acknowledgement, and a forged acknowledgement deletes nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
@@ -235,3 +236,40 @@ def test_the_largest_messages_the_agent_builds_are_accepted(tmp_path: Path) -> N
     assert db.execute("SELECT count(*) FROM rejections").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM assets").fetchone()[0] == 601
     db.close()
+
+
+def test_a_stopped_daemon_says_offline_at_once(tmp_path: Path) -> None:
+    """A clean disconnect discards the last will: a daemon stopped (a restart, an upgrade)
+    left its retained status at 'online', and the central went on sending plans to it. It
+    says 'offline' itself as it stops."""
+    from agent.config import AgentConfig
+    from agent.daemon import Daemon
+
+    central = signing.generate_private_key()
+    (tmp_path / "central.jwk").write_text(json.dumps(signing.public_jwk(central)))
+    signing.save_private_key(signing.generate_private_key(), tmp_path / "sensor.key")
+
+    async def scenario(port: int) -> list[str]:
+        config = AgentConfig(sensor="s-one", org="aarhus", key=tmp_path / "sensor.key",
+                             state_dir=tmp_path, broker_host="127.0.0.1", broker_port=port,
+                             interface="lo", central_key=tmp_path / "central.jwk")
+        daemon = Daemon(config)
+        states: list[str] = []
+        async with aiomqtt.Client("127.0.0.1", port) as watcher:
+            await watcher.subscribe(wire.status_topic("aarhus", "s-one"), qos=1)
+            session = asyncio.create_task(daemon.session(BrokerConfig(host="127.0.0.1",
+                                                                      port=port)))
+            async with asyncio.timeout(20):
+                async for message in watcher.messages:
+                    assert isinstance(message.payload, bytes)
+                    states.append(json.loads(signing.peek_payload(message.payload))["state"])
+                    if states == ["online"]:
+                        daemon.stop.set()
+                    elif len(states) > 1:
+                        break
+            await session
+        daemon.outbox.close()
+        return states
+
+    with Mosquitto() as broker:
+        assert asyncio.run(scenario(broker.port)) == ["online", "offline"]

@@ -317,6 +317,37 @@ def test_a_plan_waits_for_its_sensor_to_listen(db: Database, lab: Sensors, tmp_p
     assert send() == []  # sent once
     status("s-bms", "scanning")  # back, and busy: it listens all the same
     assert send() == ["s-bms"]
+    # the admin sensor loses power: its last will comes 1.5 keep-alives later, and the plan
+    # sent in between went nowhere; once it is back, the plan goes again
+    status("s-admin", "offline")
+    assert send() == []
+    status("s-admin", "online")
+    assert send() == ["s-admin"]
+    # a plan it answered, or one sent long before it went, is not sent again
+    db.execute("UPDATE plans SET sent_at = '2026-01-01T00:00:00.000000Z'"
+               " WHERE sensor_id = 's-bms'")
+    for sensor in ("s-admin", "s-bms"):
+        status(sensor, "offline")
+        status(sensor, "online")
+    assert send() == ["s-admin"]
+    (plan_id,) = [r[0] for r in db.execute("SELECT id FROM plans WHERE sensor_id = 's-admin'")]
+    lab.send("s-admin", plan_id=plan_id, probes=_probes("reachable"))
+    status("s-admin", "offline")
+    status("s-admin", "online")
+    assert send() == []
+
+
+def test_a_plan_run_twice_is_one_set_of_results(db: Database, lab: Sensors, tmp_path) -> None:
+    """A plan sent again (its sensor went offline just after) that the sensor had run, its
+    results still in its outbox, is run again after a restart: two messages of results for
+    one plan. The inventory keeps the first of each probe, and the evidence lists it once."""
+    plan_id = _probe_round(lab, tmp_path, "reachable")
+    lab.send("s-admin", plan_id=plan_id, probes=_probes("filtered"))
+    rows = db.execute("SELECT ip, proto, port, state FROM reach ORDER BY ip, proto, port").fetchall()
+    assert rows == sorted((p.ip, p.proto, p.port, p.state) for p in _probes("reachable"))
+    evaluate(db, POLICY)
+    (flow,) = [v for v in violations(db, kind="unexpected_flow") if "tcp/23" in v.title]
+    assert len(flow.evidence) == 1
 
 
 def test_one_ssh_host_key_in_two_zones_is_a_bridge(db: Database, lab: Sensors) -> None:
