@@ -807,7 +807,8 @@ def _unscanned(db: Database, policy: Policy) -> set[str]:
     """The zones whose own sensors (those standing in them) have not yet scanned: another
     zone's sensor may glimpse a device there first (a camera with an address of the zone on
     the office wire), and a baseline taken then made the zone's whole first scan new.
-    A zone no sensor stands in is looked at by others only: its first look is its own."""
+    A zone no sensor stands in is looked at by others only: its first look is its own; a
+    zone whose baseline is 'empty' takes none from a look, so it waits for nothing."""
     ours = {r["id"]: r["port_vlans_at"] for r in db.query(  # zone names repeat between orgs
         "SELECT id, port_vlans_at FROM sensors WHERE ? IS NULL OR org_id = ?",
         [policy.org, policy.org])}
@@ -815,7 +816,8 @@ def _unscanned(db: Database, policy: Policy) -> set[str]:
     standing: dict[str, set[str]] = {}
     for sensor, zones in sensor_zones(db, policy).items():
         for zone in zones if sensor in ours else ():
-            standing.setdefault(zone.name, set()).add(sensor)
+            if zone.baseline != "empty":
+                standing.setdefault(zone.name, set()).add(sensor)
     return {zone for zone, sensors in standing.items() if not sensors & scanned}
 
 

@@ -227,6 +227,16 @@ def test_a_glimpse_from_another_zone_is_no_baseline_for_the_zone(db: Database) -
         "10.20.40.90"]
 
 
+def test_a_zone_of_empty_baseline_waits_for_no_sensor(db: Database) -> None:
+    """With ``baseline = "empty"`` every device is new until reviewed: one the
+    administration's sensor glimpses there is new at once, its zone's own sensor or not."""
+    sensors = Sensors(db)
+    sensors.send("s-admin", assets=(*ADMIN, _asset("10.20.40.70", "d0:43:1e:10:40:70")))
+    evaluate(db, FIELD_POLICY)
+    assert [(v.zone, v.evidence[0]["address"]) for v in violations(db, kind="unknown_device")
+            ] == [("bms", "10.20.40.70")]
+
+
 def test_exports_read_back_with_evidence_and_formulas_stay_text(
         db: Database, lab: Sensors, tmp_path) -> None:
     _probe_round(lab, tmp_path, "reachable")
