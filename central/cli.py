@@ -136,10 +136,10 @@ def cmd_sensor_scan(args: argparse.Namespace) -> int:
     except registry.RegistryError as exc:
         print(f"netvagt-central: {exc}", file=sys.stderr)
         return 2
-    status = db.execute("SELECT json_extract(last_status, '$.state'), last_status_at FROM sensors"
-                        " WHERE id = ?", [args.id]).fetchone()
-    if status[0] in (None, "offline"):  # sent only while its daemon listens (service.LISTENING)
-        said = f"said offline at {status[1]}" if status[0] else "has not said it is running"
+    sensor = next(s for s in registry.sensors(db) if s.id == args.id)
+    if not sensor.listening:  # the service sends only to a listening daemon
+        said = (f"said offline at {sensor.last_status_at}" if sensor.state
+                else "has not said it is running")
         print(f"scan command for {args.id} queued; its daemon {said}: the running service "
               f"sends the command once it connects, if within {args.valid_minutes:g} minutes")
     else:

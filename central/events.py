@@ -139,17 +139,23 @@ def _device_states(db: Database, policy: Policy | None,
     return out
 
 
-def _gone_before(db: Database, scans: int) -> dict[str, str]:
-    """Per sensor: the time of its ``scans``-th latest scan; a device it last saw before
-    that has missed that many scans."""
-    out: dict[str, str] = {}
+def _scan_marks(db: Database, scans: int) -> tuple[dict[str, str], set[str]]:
+    """In one pass over the sightings, per sensor: the time of its ``scans``-th latest scan
+    (a device it last saw before that has missed that many scans), and the time of its
+    first scan (its segment's first look)."""
+    gone_before: dict[str, str] = {}
+    first_looks: set[str] = set()
     for row in db.query(
-            "SELECT sensor_id, observed_at FROM (SELECT sensor_id, observed_at, row_number()"
-            " OVER (PARTITION BY sensor_id ORDER BY observed_at DESC) AS n FROM"
-            " (SELECT DISTINCT sensor_id, observed_at FROM observations)) WHERE n = ?",
+            "SELECT sensor_id, observed_at, n, total FROM (SELECT sensor_id, observed_at,"
+            " row_number() OVER (PARTITION BY sensor_id ORDER BY observed_at DESC) AS n,"
+            " count(*) OVER (PARTITION BY sensor_id) AS total FROM"
+            " (SELECT DISTINCT sensor_id, observed_at FROM observations)) WHERE n = ? OR n = total",
             [scans]):
-        out[row["sensor_id"]] = row["observed_at"]
-    return out
+        if row["n"] == scans:
+            gone_before[row["sensor_id"]] = row["observed_at"]
+        if row["n"] == row["total"]:
+            first_looks.add(row["observed_at"])
+    return gone_before, first_looks
 
 
 def _label(state: dict[str, Any]) -> str:
@@ -174,11 +180,9 @@ def track_devices(db: Database, policy: Policy | None = None, *, now: str | None
     site_of = dict(db.execute("SELECT id, site_id FROM assets").fetchall())
     last_sensor = dict(db.execute("SELECT asset_id, last_sensor FROM addresses WHERE kind ="
                                   " 'probed' GROUP BY asset_id").fetchall())
-    cutoff = _gone_before(db, gone_after_scans)
     # a sensor's first scan is its segment's first look, whenever it comes: a sensor
     # installed at a site already looked at finds the devices that were there, not new ones
-    first_looks = {r[0] for r in db.execute(
-        "SELECT min(observed_at) FROM observations GROUP BY sensor_id")}
+    cutoff, first_looks = _scan_marks(db, gone_after_scans)
     for asset_id, current in _device_states(db, policy, org).items():
         state, before = current["state"], known.get(asset_id)
         where: dict[str, Any] = {"org": current["org"], "site": current["site"],

@@ -40,6 +40,19 @@ class SensorRecord:
     version: str | None = None  # its netvagt version, from its last status
     port_vlans: tuple[int, ...] = ()  # other VLANs' tagged frames reached its port (last scan)
 
+    @property
+    def listening(self) -> bool:
+        """Its daemon takes commands now (the rule of ``LISTENING``)."""
+        return self.status == "active" and self.state not in (None, "offline")
+
+
+# A sensor takes commands while its daemon is connected: its signed status says so (published
+# once it listens on its command topic; 'offline' when it stops, or as its last will). A
+# command or plan published to a sensor not listening was lost: the broker keeps no session
+# for it. As SQL over ``sensors s``, for the service's queries; ``SensorRecord.listening``.
+LISTENING = ("s.status = 'active' AND coalesce(json_extract(s.last_status, '$.state'),"
+             " 'offline') != 'offline'")
+
 
 def ensure_org(db: Database, org: str, *, name: str | None = None) -> None:
     if not wire.is_valid_id(org):

@@ -25,7 +25,7 @@ from paho.mqtt.properties import Properties
 from sqlite_utils import Database
 
 from agent import signing, wire
-from central import broker_admin, enroll
+from central import broker_admin, enroll, registry
 from central.broker_admin import BrokerAdmin
 from central.db import open_db
 from central.ingest import MAX_CLOCK_SKEW, Ingestor, Outcome
@@ -42,6 +42,7 @@ IN_HAND = 2  # batches handed to the ingest process and not yet acknowledged
 RECONNECT_S = 1.0  # seconds between attempts to reach the broker
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queued messages this long offline
 RECONCILE_S = 1.0  # how often the broker's clients are brought in line with the registry
+POLICY_ROUND_S = 30.0  # how often plans are issued and new data evaluated (serve --round)
 TOKEN_GRACE_S = 5.0  # a used token's broker client lives this long, to read its reply
 STATUS_FILTER = f"{wire.TOPIC_ROOT}/+/+/status"
 
@@ -73,7 +74,7 @@ async def serve(
     policy_path: Path | None = None,
     max_clock_skew: timedelta = MAX_CLOCK_SKEW,
     notify_path: Path | None = None,
-    policy_round_s: float | None = None,
+    policy_round_s: float = POLICY_ROUND_S,
 ) -> IngestWorker:
     """Run until ``stop`` is set (or ``max_messages`` findings were handled); returns the
     ingest worker, whose ``counts`` are this run's outcomes by reason."""
@@ -87,7 +88,7 @@ async def serve(
                 if notify_path is not None else None)
     try:  # (the fingerprint databases are loaded by the ingest process, which names devices)
         await _sessions(db, worker, ingestor, key, broker, stop, ready, max_messages,
-                        policy_path, policy_round_s or POLICY_ROUND_S)
+                        policy_path, policy_round_s)
     finally:  # a batch in the worker finishes (and commits) before its connection closes
         if notifier is not None:
             notifier.cancel()
@@ -179,9 +180,9 @@ class Session:
                  broker: BrokerConfig, stop: asyncio.Event, handled: list[int],
                  max_messages: int | None = None, policy_path: Path | None = None,
                  worker: IngestWorker | None = None,
-                 policy_round_s: float | None = None) -> None:
+                 policy_round_s: float = POLICY_ROUND_S) -> None:
         self.client, self.db, self.ingestor, self.key = client, db, ingestor, key
-        self.policy_round_s = policy_round_s or POLICY_ROUND_S
+        self.policy_round_s = policy_round_s
         self.broker, self.stop, self.handled = broker, stop, handled
         self.max_messages, self.policy_path = max_messages, policy_path
         self.worker = worker
@@ -461,9 +462,6 @@ def _plans_again(db: Database, sensor: str) -> None:
                  "again when it is back", sensor, again, LOST_WITH_A_DAEMON_S)
 
 
-POLICY_ROUND_S = 30.0
-
-
 def segmentation_round(db: Database, policy_path: Path, key: OKPKey,
                        evaluated: str | None = None, *, now: datetime | None = None
                        ) -> str | None:
@@ -564,20 +562,13 @@ def _targets_changed(fresh: wire.ProbePlan, token: str) -> bool:
     return {t.ip for t in fresh.targets} != {t.ip for t in last.targets}
 
 
-# A sensor takes commands while its daemon is connected: its signed status says 'online'
-# (published once it listens on its command topic; 'offline' is its last will). A command
-# or plan published to a sensor not listening was lost: the broker keeps no session for it.
-LISTENING = ("s.status = 'active' AND coalesce(json_extract(s.last_status, '$.state'),"
-             " 'offline') != 'offline'")
-
-
 async def send_commands(db: Database, client: aiomqtt.Client, key: OKPKey) -> None:
     """Publish commands and probe plans issued since the last round, signed with the
     central's key, to the sensors listening now; the others' wait (until they expire)."""
     rows = db.execute(
         "SELECT c.id, c.sensor_id, s.org_id, c.command, c.profile, c.issued_at, c.expires_at"  # noqa: S608
         " FROM commands c JOIN sensors s ON s.id = c.sensor_id"
-        f" WHERE c.sent_at IS NULL AND c.expires_at > ? AND {LISTENING}",
+        f" WHERE c.sent_at IS NULL AND c.expires_at > ? AND {registry.LISTENING}",
         [wire.utc_now()],
     ).fetchall()
     for cid, sensor, org, command, profile, issued, expires in rows:
@@ -590,7 +581,7 @@ async def send_commands(db: Database, client: aiomqtt.Client, key: OKPKey) -> No
     plans = db.execute(
         "SELECT p.id, p.sensor_id, s.org_id, p.token FROM plans p JOIN sensors s"  # noqa: S608
         " ON s.id = p.sensor_id WHERE p.sent_at IS NULL AND p.expires_at > ?"
-        f" AND {LISTENING}", [wire.utc_now()]).fetchall()
+        f" AND {registry.LISTENING}", [wire.utc_now()]).fetchall()
     for pid, sensor, org, token in plans:
         await client.publish(wire.commands_topic(org, sensor), token.encode(), qos=1)
         db.execute("UPDATE plans SET sent_at = ? WHERE id = ?", [wire.utc_now(), pid])
