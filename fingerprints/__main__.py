@@ -20,10 +20,10 @@ from fingerprints.rules import verify, vocabulary
 MAX_LINE_CHARS = 65_536  # a longer input line is cut: a rule reads at most 4096 characters
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fingerprints", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m fingerprints", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", required=True)
     check = sub.add_parser("verify", help="check every rule against its examples",
                            epilog="Example: python -m fingerprints verify")
     check.add_argument("files", nargs="*", type=Path, help="rule files (default: the bundled)")
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
                              epilog="Example: echo 'App-webs/' | python -m fingerprints match "
                                     "http.server")
     matcher.add_argument("key", help="match key, e.g. http.server")
+    matcher.add_argument("--recog", type=Path, metavar="DIR",
+                         help="use the recog release in DIR as it lies, not the one imported "
+                              "(default: the store's, if any)")
     accuracy = sub.add_parser(
         "accuracy", help="the classifier against labelled corpora",
         description="Score the classifier against labelled cases: a TOML corpus, a "
@@ -43,39 +46,62 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Example: python -m fingerprints accuracy tests/fingerprints/corpus.toml "
                "tests/fingerprints/public/fingerbank ../shared/fingerprint-db/recog")
     accuracy.add_argument("corpus", type=Path, nargs="+")
+    accuracy.add_argument("--recog", type=Path, metavar="DIR",
+                          help="score the TOML and Fingerbank corpora with the recog release "
+                               "in DIR loaded (a recog corpus is scored without it always)")
     accuracy.add_argument("--misses", action="store_true",
                           help="list what it got wrong in the dev half (the test half is "
                                "never listed)")
-    args = parser.parse_args(argv)
-    if args.command == "accuracy":
-        from fingerprints.accuracy import render, report
+    return top
 
-        try:
-            result = report(*args.corpus)
-        except (ValueError, OSError) as exc:
-            print(f"python -m fingerprints accuracy: {exc}", file=sys.stderr)
-            return 2
-        print("Per source\n\n" + render(result.by_source, row_name="source"))
-        print("\nPer device type (the label)\n\n" + render(result.by_type, row_name="type"))
-        print("\nPer half\n\n" + render(result.by_half, row_name="half"))
-        if result.excluded:
-            print("\nLeft out, being a built-in rule's own example: " + ", ".join(
-                f"{corpus} {count}" for corpus, count in sorted(result.excluded.items())))
-        if args.misses:
-            print("\n".join(result.misses))
-        return 0
-    if args.command == "verify" and args.recog is not None:
-        return verify_recog(args.recog, show_failures=args.failures)
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.command == "verify":
+        if args.recog is not None:
+            return verify_recog(args.recog, show_failures=args.failures)
         errors = verify(args.files or None)
         for error in errors:
             print(error, file=sys.stderr)
         print(f"{len(errors)} problem(s)" if errors else "all rules verified")
         return 1 if errors else 0
-    if args.key not in vocabulary().keys:
-        print(f"unknown match key {args.key!r}; one of: {', '.join(sorted(vocabulary().keys))}",
+    if args.recog is not None:
+        from fingerprints.databases import DatabaseError, use_recog
+
+        try:
+            use_recog(args.recog)
+        except DatabaseError as exc:
+            print(f"python -m fingerprints {args.command}: {exc}", file=sys.stderr)
+            return 2
+    return accuracy(args) if args.command == "accuracy" else match_lines(args.key)
+
+
+def accuracy(args: argparse.Namespace) -> int:
+    from fingerprints.accuracy import render, report
+
+    print(f"python -m fingerprints accuracy: {rule_sources()}", file=sys.stderr)
+    try:
+        result = report(*args.corpus)
+    except (ValueError, OSError) as exc:
+        print(f"python -m fingerprints accuracy: {exc}", file=sys.stderr)
+        return 2
+    print("Per source\n\n" + render(result.by_source, row_name="source"))
+    print("\nPer device type (the label)\n\n" + render(result.by_type, row_name="type"))
+    print("\nPer half\n\n" + render(result.by_half, row_name="half"))
+    if result.excluded:
+        print("\nLeft out, being a built-in rule's own example: " + ", ".join(
+            f"{corpus} {count}" for corpus, count in sorted(result.excluded.items())))
+    if args.misses:
+        print("\n".join(result.misses))
+    return 0
+
+
+def match_lines(key: str) -> int:
+    if key not in vocabulary().keys:
+        print(f"unknown match key {key!r}; one of: {', '.join(sorted(vocabulary().keys))}",
               file=sys.stderr)
         return 2
+    print(f"python -m fingerprints match: {rule_sources()}", file=sys.stderr)
     for line in sys.stdin:
         text = line.rstrip("\n")[:MAX_LINE_CHARS]
         if text.startswith('"'):
@@ -84,9 +110,25 @@ def main(argv: list[str] | None = None) -> int:
                 text = decoded if isinstance(decoded, str) else text
             except ValueError:
                 pass
-        identity = classify([Observation(key=args.key, value=text)])
+        identity = classify([Observation(key=key, value=text)])
         print(json.dumps(identity.to_dict(), ensure_ascii=False))
     return 0
+
+
+def rule_sources() -> str:
+    """Which rules answer, said once on stderr: a run without recog names a tenth of what
+    one with it does, and should not look like the same run."""
+    from fingerprints.classify import load_rules
+    from fingerprints.databases import installed, store
+
+    rules = load_rules()
+    found = installed()
+    if not found:
+        return (f"the built-in rules only ({rules}); no recog release in {store()} "
+                "(--recog DIR uses one as it lies; 'netvagt-central fingerprints import DIR' "
+                "installs one)")
+    return f"{rules} rules: built-in and " + ", ".join(
+        f"{d.name} {d.release} ({d.path})" for d in found)
 
 
 def verify_recog(directory: Path, *, show_failures: bool = False) -> int:

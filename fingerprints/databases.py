@@ -56,9 +56,29 @@ def store() -> Path:
     return Path(os.environ.get("NETVAGT_FINGERPRINTS", str(DEFAULT_STORE)))
 
 
+_chosen: Path | None = None  # set by use_recog(): a release named on the command line
+
+
+def use_recog(directory: Path) -> Path:
+    """Use the recog release in ``directory`` (its root, or its ``xml/`` folder) in place of
+    the store's, read where it lies, for this process: ``python -m fingerprints match
+    --recog DIR`` tries a copy before it is imported. Raises DatabaseError when the folder
+    holds no recog XML."""
+    global _chosen
+    folder = directory.parent if directory.name == "xml" else directory
+    if not any((folder / "xml").glob("*.xml")):
+        raise DatabaseError(f"{directory}: no recog release here (expected its xml/ folder)")
+    _chosen = folder
+    recog_rules_by_key.cache_clear()
+    in_use.cache_clear()
+    return folder
+
+
 def recog_dir() -> Path | None:
     """The recog release in use, or None when there is none (the built-in rules still
     work; ``doctor`` and ``fingerprints status`` say so)."""
+    if _chosen is not None:
+        return _chosen
     root = store()
     for candidate in (root, root / "recog" / "current"):
         if (candidate / "xml").is_dir():

@@ -8,6 +8,7 @@ never a copy inside it."""
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -258,6 +259,30 @@ def test_the_commands_import_and_report_the_release(tmp_path: Path) -> None:
     status = subprocess.run([sys.executable, "-m", "agent.cli", "fingerprints", "status"],
                             capture_output=True, text=True, env=env)
     assert status.stdout.startswith("recog v3.1.28: "), status.stdout
+
+
+@needs_recog
+def test_match_says_which_rules_answered_and_takes_a_release_as_it_lies(tmp_path: Path
+                                                                        ) -> None:
+    """Without recog, `match` named a tenth of what it names with it and said nothing of
+    it; `--recog DIR` uses a copy where it lies (nothing is imported or written)."""
+    env = {**os.environ, "NETVAGT_FINGERPRINTS": str(tmp_path / "empty-store")}
+    title = "DD-WRT (build 35030M) - Info\n"
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "fingerprints", "match", "http.title",
+                               *extra], input=title, capture_output=True, text=True, env=env)
+
+    alone = run()
+    assert alone.returncode == 0 and "the built-in rules only" in alone.stderr
+    assert "recog/" not in alone.stdout
+    loaded = run("--recog", str(SHARED))
+    assert loaded.returncode == 0 and "recog v3.1.28" in loaded.stderr, loaded.stderr
+    assert json.loads(loaded.stdout)["vendor"] == "DD-WRT"
+    assert json.loads(loaded.stdout)["rule"].startswith("recog/html_title.xml#")
+    assert not (tmp_path / "empty-store").exists()
+    wrong = run("--recog", str(tmp_path))
+    assert wrong.returncode == 2 and "no recog release here" in wrong.stderr
 
 
 @pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
