@@ -65,10 +65,10 @@ def status(config: AgentConfig, state: State, depth: int, *, online: bool = True
     )
 
 
-def verify_command(payload: bytes, *, config: AgentConfig, central_key: OKPKey,
-                   seen: deque[str]) -> wire.Command:
+def verify_command(payload: bytes, *, config: AgentConfig, central_key: OKPKey
+                   ) -> wire.Command:
     """A command the sensor may obey: the central's signature, for this sensor, not
-    expired, not seen before. Raises ValueError saying why not."""
+    expired. Raises ValueError saying why not."""
     try:
         command = wire.Command.decode(signing.verify(payload, central_key,
                                                      typ=signing.TYPE_COMMAND))
@@ -78,9 +78,6 @@ def verify_command(payload: bytes, *, config: AgentConfig, central_key: OKPKey,
         raise ValueError(f"refused a command for {command.sensor} of {command.org}")
     if command.expires_at < wire.utc_now():
         raise ValueError(f"refused command {command.id}: expired at {command.expires_at}")
-    if command.id in seen:
-        raise ValueError(f"refused command {command.id}: already obeyed (a replay)")
-    seen.append(command.id)
     return command
 
 
@@ -197,11 +194,14 @@ class Daemon:
             self.plans.put_nowait(payload)
             return
         try:
-            command = verify_command(payload, config=self.config, central_key=self.central_key,
-                                     seen=self.seen)
+            command = verify_command(payload, config=self.config, central_key=self.central_key)
         except ValueError as exc:
             self.state.error(str(exc))
             return
+        if command.id in self.seen:  # sent again after a lost connection, as plans are
+            log.info("command %s already obeyed: not obeyed again", command.id)
+            return
+        self.seen.append(command.id)
         log.info("command %s from the central: %s %s", command.id, command.command,
                  command.profile or "")
         self.requests.put_nowait(command.profile)

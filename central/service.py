@@ -449,17 +449,28 @@ LOST_WITH_A_DAEMON_S = 150.0
 
 
 def _plans_again(db: Database, sensor: str) -> None:
-    """A sensor's daemon went offline: its plans sent while it may already have been gone,
-    and not answered, are sent again once it listens again (it runs a plan id once; a
-    re-sent plan it did run is refused there, not run twice)."""
+    """A sensor's daemon went offline: what was sent to it while it may already have been
+    gone, and not answered, is sent again once it listens again. A plan is answered by its
+    results; a scan command by any scan's findings received after it was sent (a scan
+    that was under way then counts too: its findings are as fresh). The sensor runs a plan
+    or command id once while it runs; one it did obey before a power loss (its findings
+    still in its outbox) it runs again: a second scan, not a duplicate."""
     since = wire.format_ts(datetime.now(UTC) - timedelta(seconds=LOST_WITH_A_DAEMON_S))
-    again = db.execute(
+    now = wire.utc_now()
+    plans = db.execute(
         "UPDATE plans SET sent_at = NULL WHERE sensor_id = ? AND sent_at >= ? AND targets > 0"
         " AND expires_at > ? AND NOT EXISTS (SELECT 1 FROM reach r WHERE r.plan_id = plans.id)",
-        [sensor, since, wire.utc_now()]).rowcount
-    if again:
-        log.info("sensor %s went offline: %d probe plan(s) sent in its last %d s will be sent "
-                 "again when it is back", sensor, again, LOST_WITH_A_DAEMON_S)
+        [sensor, since, now]).rowcount
+    commands = db.execute(
+        "UPDATE commands SET sent_at = NULL WHERE sensor_id = ? AND sent_at >= ?"
+        " AND expires_at > ? AND NOT EXISTS (SELECT 1 FROM messages m"
+        "  WHERE m.sensor_id = commands.sensor_id AND m.received_at > commands.sent_at"
+        "  AND NOT EXISTS (SELECT 1 FROM reach r WHERE r.msg_id = m.msg_id))",
+        [sensor, since, now]).rowcount
+    if plans or commands:
+        log.info("sensor %s went offline: %d probe plan(s) and %d scan command(s) sent in its "
+                 "last %d s will be sent again when it is back", sensor, plans, commands,
+                 LOST_WITH_A_DAEMON_S)
 
 
 def segmentation_round(db: Database, policy_path: Path, key: OKPKey,

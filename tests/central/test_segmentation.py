@@ -347,6 +347,48 @@ def test_a_plan_waits_for_its_sensor_to_listen(db: Database, lab: Sensors, tmp_p
     assert send() == []
 
 
+def test_a_scan_command_lost_with_its_sensor_s_power_is_sent_again(
+        db: Database, lab: Sensors, tmp_path) -> None:
+    """An operator's 'sensor scan' sent in the minute between a sensor losing power and its
+    last will went nowhere, and was marked sent: the scan never ran. Sent again once the
+    sensor is back, unless a scan's findings came in after it was sent."""
+    import asyncio
+
+    from central.registry import queue_scan
+    from central.service import send_commands, store_status
+
+    key = load_or_create(tmp_path / "central.key")
+    published: list[str] = []
+
+    class Broker:  # what send_commands uses of an aiomqtt client
+        async def publish(self, topic: str, payload: bytes, qos: int) -> None:
+            if signing.peek_type(payload) == signing.TYPE_COMMAND:
+                published.append(topic.split("/")[-2])
+
+    def status(sensor: str, state: str) -> None:
+        body = wire.Status(sensor=sensor, org="kommune", state=state, at=wire.utc_now())
+        store_status(db, lab.ingestor, wire.status_topic("kommune", sensor), signing.sign(
+            body.encode(), lab.keys[sensor], kid=sensor, typ=signing.TYPE_STATUS))
+
+    def send() -> list[str]:
+        published.clear()
+        asyncio.run(send_commands(db, Broker(), key))  # type: ignore[arg-type]
+        return sorted(published)
+
+    for sensor in ("s-admin", "s-bms"):
+        status(sensor, "online")
+        queue_scan(db, sensor, profile="safe", valid=timedelta(hours=1), issued_by="test")
+    assert send() == ["s-admin", "s-bms"]
+    lab.send("s-bms", assets=BMS)  # the bms sensor scanned: its command was obeyed
+    for sensor in ("s-admin", "s-bms"):
+        status(sensor, "offline")  # both lose power: their last wills
+    assert send() == []
+    for sensor in ("s-admin", "s-bms"):
+        status(sensor, "online")
+    assert send() == ["s-admin"]
+    assert send() == []  # once
+
+
 def test_a_plan_run_twice_is_one_set_of_results(db: Database, lab: Sensors, tmp_path) -> None:
     """A plan sent again (its sensor went offline just after) that the sensor had run, its
     results still in its outbox, is run again after a restart: two messages of results for
