@@ -161,7 +161,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
                        else placed.get((row["asset_id"], row["ip"])))
         by_asset.setdefault(row["asset_id"], []).append(row)
     asset_of_ip = _assets_by_address(policy, current)
-    routed = _routed(db, policy.org)
+    routed = _routed(db, policy)
     gateways = gateways_of(policy, current, routed)
     # the zones' own routers (named in the policy, or a sensor's default gateway) join zones
     # by routing, which the probes judge flow by flow: seen as a device in two zones (one MAC
@@ -173,7 +173,7 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
     routers = _devices_at(current, trusted)
     # their addresses: answering from the segment's edge is their job (one known only by
     # its identity answering so is a device with a leg here, as any other)
-    edges = _with_other_names(current, trusted)
+    edges = _with_other_names(policy, current, trusted)
 
     reached = latest_reach(db, policy.org)
     _direct_answers(policy, reached, edges, asset_of_ip, found)
@@ -187,12 +187,13 @@ def find(db: Database, policy: Policy, *, now: str) -> dict[str, Finding]:
                 source, target.name, result["proto"], result["port"]):
             continue
         service = "icmp" if result["proto"] == "icmp" else f"{result['proto']}/{result['port']}"
-        if result["ip"] in gateways:
+        if gateways.holds(target.site, result["ip"]):
             _exposure(result, source, target, service, asset_of_ip, found)
             # a zone's router answering on its own address is routing, not a flow into the
             # zone; a device that is a router by its banners only (a home router inside
             # the zone) is reached in the zone, as any device, beyond its login
-            if result["ip"] in edges or (result["proto"], result["port"]) in MANAGEMENT:
+            if edges.holds(target.site, result["ip"]) or (
+                    result["proto"], result["port"]) in MANAGEMENT:
                 continue
         key = f"unexpected_flow|{source}|{target.name}|{service}"
         item = found.setdefault(key, Finding(
@@ -292,7 +293,7 @@ UNROUTED_TTLS = frozenset({64, 128, 255})  # what systems start at: no router to
 DIRECT_ANSWER_CONFIDENCE = 0.7  # a device that starts at 65 after one router looks the same
 
 
-def _direct_answers(policy: Policy, reached: list[dict[str, Any]], edges: set[str],
+def _direct_answers(policy: Policy, reached: list[dict[str, Any]], edges: SiteAddresses,
                     asset_of_ip: AssetsByAddress, found: dict[str, Finding]) -> None:
     """An address in another zone whose answer crossed no router: the device answered on
     the sensor's own segment, so it has a leg there (a second NIC, a bridge). The zones'
@@ -301,7 +302,8 @@ def _direct_answers(policy: Policy, reached: list[dict[str, Any]], edges: set[st
         source = result["source_zone"]
         target = policy.zone_of(result["ip"], policy.site_of(source))
         if (result["state"] != "reachable" or result.get("ttl") not in UNROUTED_TTLS
-                or target is None or target.name == source or result["ip"] in edges):
+                or target is None or target.name == source
+                or edges.holds(target.site, result["ip"])):
             continue
         key = f"bridging_device|direct|{result['ip']}" + _at_site(policy, target.site)
         asset = _asset_at(asset_of_ip, target, result)
@@ -354,40 +356,67 @@ def _unapproved(db: Database, policy: Policy, current: list[dict[str, Any]],
                        "at": row["last_seen"]}])
 
 
-def gateways_of(policy: Policy, current: list[dict[str, Any]], routed: set[str]) -> set[str]:
+class SiteAddresses:
+    """Addresses by site: sites are separate address spaces, and one school's router's
+    address may be a PC at the next school. An address at a site the policy does not name
+    holds at every site, and every site's address holds for a device at such a site (which
+    site is meant is not known)."""
+
+    def __init__(self, sites: Iterable[str], pairs: Iterable[tuple[str | None, str]] = ()
+                 ) -> None:
+        self.sites = frozenset(sites)
+        self.pairs = {(site if site in self.sites else None, ip) for site, ip in pairs}
+        self.addresses = {ip for _, ip in self.pairs}
+
+    def holds(self, site: str | None, ip: str) -> bool:
+        if site not in self.sites:
+            return ip in self.addresses
+        return (site, ip) in self.pairs or (None, ip) in self.pairs
+
+    def __or__(self, other: SiteAddresses) -> SiteAddresses:
+        return SiteAddresses(self.sites, self.pairs | other.pairs)
+
+
+def gateways_of(policy: Policy, current: list[dict[str, Any]], routed: SiteAddresses
+                ) -> SiteAddresses:
     """The zones' routers' own addresses: named in the policy, identified as a router or
     firewall, or reported by a sensor as its segment's default gateway."""
-    seen = {row["ip"] for row in current if row.get("device_type") in GATEWAY_TYPES}
-    return _with_other_names(current, _named_gateways(policy) | seen | routed)
+    seen = SiteAddresses(policy.sites, ((row["site"], row["ip"]) for row in current
+                                  if row.get("device_type") in GATEWAY_TYPES))
+    return _with_other_names(policy, current, _named_gateways(policy) | seen | routed)
 
 
-def _with_other_names(current: list[dict[str, Any]], known: set[str]) -> set[str]:
+def _with_other_names(policy: Policy, current: list[dict[str, Any]], known: SiteAddresses
+                      ) -> SiteAddresses:
     """``known`` addresses and their devices' other names: a gateway's IPv6 address (or
     another leg) is the same device's own."""
     devices = _devices_at(current, known)
-    return known | {row["ip"] for row in current if row["asset_id"] in devices}
+    return known | SiteAddresses(policy.sites, ((row["site"], row["ip"]) for row in current
+                                          if row["asset_id"] in devices))
 
 
-def _named_gateways(policy: Policy) -> set[str]:
-    return {ip for zone in policy.zones for ip in zone.gateways}
+def _named_gateways(policy: Policy) -> SiteAddresses:
+    return SiteAddresses(policy.sites,
+                         ((zone.site, ip) for zone in policy.zones for ip in zone.gateways))
 
 
-def _devices_at(current: list[dict[str, Any]], addresses: set[str]) -> set[int]:
-    """The assets that hold any of ``addresses`` now."""
-    return {row["asset_id"] for row in current if row["ip"] in addresses}
+def _devices_at(current: list[dict[str, Any]], addresses: SiteAddresses) -> set[int]:
+    """The assets that hold any of ``addresses`` now (at their site)."""
+    return {row["asset_id"] for row in current if addresses.holds(row["site"], row["ip"])}
 
 
-def _routed(db: Database, org: str) -> set[str]:
-    """The addresses ``org``'s sensors report as their segment's default gateway, from their
-    own routes or configuration (``store.TRUSTED_SOURCES``). A router advertisement (IPv6)
-    is the device's own word: every home router, Windows' connection sharing and a phone's
-    hotspot send one, so a home router plugged in across two zones (the bridge the checks
-    look for) made itself a zone's router and left every bridging check."""
-    return {r[0] for r in db.execute(
-        "SELECT f.ip FROM facts f JOIN assets a ON a.id = f.asset_id JOIN sites t"
+def _routed(db: Database, policy: Policy) -> SiteAddresses:
+    """The addresses the organisation's sensors report as their segment's default gateway,
+    at their site, from their own routes or configuration (``store.TRUSTED_SOURCES``). A
+    router advertisement (IPv6) is the device's own word: every home router, Windows'
+    connection sharing and a phone's hotspot send one, so a home router plugged in across
+    two zones (the bridge the checks look for) made itself a zone's router and left every
+    bridging check."""
+    return SiteAddresses(policy.sites, ((r[0], r[1]) for r in db.execute(
+        "SELECT t.name, f.ip FROM facts f JOIN assets a ON a.id = f.asset_id JOIN sites t"
         " ON t.id = a.site_id WHERE f.key = ? AND f.value = ? AND t.org_id = ?"
         " AND f.source IN (SELECT value FROM json_each(?))",
-        [wire.ROLE_KEY, wire.DEFAULT_GATEWAY, org, json.dumps(TRUSTED_SOURCES)]).fetchall()}
+        [wire.ROLE_KEY, wire.DEFAULT_GATEWAY, policy.org, json.dumps(TRUSTED_SOURCES)])))
 
 
 def _exposure(result: dict[str, Any], source: str, target: Zone, service: str,
@@ -678,7 +707,8 @@ def _said_now(db: Database, key: str, value: str | None,
 
 
 def _rogue_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
-                   edges: set[str], heard_on: list[HeardOn], found: dict[str, Finding]) -> None:
+                   edges: SiteAddresses, heard_on: list[HeardOn], found: dict[str, Finding]
+                   ) -> None:
     """A device that makes itself its segment's router and is not one of the zones'
     routers (``live`` holds none of those): every device it serves sends it its traffic,
     by a path no firewall rule governs. Over IPv6 by advertising itself (a router
@@ -702,13 +732,14 @@ def _rogue_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dic
     for fact, row in _said_now(db, "dhcp.router", None, live):
         router = _zone_at(policy, fact["value"], row["site"])
         if (zone := segment(fact, row)) is not None and not (
-                fact["value"] in edges and router is not None and router.name == zone.name):
+                edges.holds(row["site"], fact["value"]) and router is not None
+                and router.name == zone.name):
             _rogue(found, fact, row, zone, f"hands out {fact['value']} as the router by DHCP",
                    {"source": "DHCP offer", "router": fact["value"]})
 
 
 def _contested_routers(db: Database, policy: Policy, live: dict[tuple[int, str], dict[str, Any]],
-                       current: list[dict[str, Any]], trusted: set[str],
+                       current: list[dict[str, Any]], trusted: SiteAddresses,
                        found: dict[str, Finding]) -> None:
     """Another MAC sending ARP from a zone router's own address, where the router answered
     the sensor's ARP (``wire.CONFLICT_KEY``): a device telling the segment that the router
@@ -717,7 +748,7 @@ def _contested_routers(db: Database, policy: Policy, live: dict[tuple[int, str],
     device that sent it where the inventory knows its MAC."""
     asset_of_mac = {row["mac"]: row["asset_id"] for row in current if row["mac"]}
     for fact, row in _said_now(db, wire.CONFLICT_KEY, None, live):
-        if fact["ip"] not in trusted or not row["zone"]:
+        if not trusted.holds(row["site"], fact["ip"]) or not row["zone"]:
             continue
         zone = policy.zone(row["zone"])
         key = f"rogue_router|arp:{fact['ip']}|{fact['value']}"

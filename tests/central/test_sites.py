@@ -21,7 +21,7 @@ from central.policy import parse
 from central.violations import evaluate, violations
 
 # the north school lists first, and its ranges are the south school's the other way round
-POLICY = parse("""
+_POLICY_TEXT = """
 org = "kommune"
 [[site]]
 name = "skole-nord"
@@ -49,7 +49,8 @@ name = "syd-elever"
 site = "skole-syd"
 cidrs = ["192.168.2.0/24"]
 allowed_types = ["workstation", "mobile"]
-""")
+"""
+POLICY = parse(_POLICY_TEXT)
 SENSORS = {"s-nord": ("skole-nord", "nord-elever"), "s-syd": ("skole-syd", "syd-bms")}
 
 
@@ -157,3 +158,28 @@ def test_one_address_answering_directly_at_two_schools_is_two_findings(
         ("skole-nord", "nord-elever", "nord-bms",
          "bms_controller 192.168.2.40 (Siemens Desigo PXC M)"),
         ("skole-syd", "syd-bms", "syd-elever", "workstation 192.168.2.40 (Dell)")]
+
+
+def test_one_school_s_router_address_is_another_school_s_device(db: Database, tmp_path) -> None:
+    """The north school's heating router is 192.168.2.1; at the south school that address
+    is a pupils' PC. Its answers to the south's heating sensor (direct, through no router,
+    and on a denied service) are the south's violations: the zones' routers' addresses were
+    one set for all sites, so the PC was taken for a router and judged as none."""
+    policy = parse(_POLICY_TEXT.replace(
+        'name = "nord-bms"\nsite = "skole-nord"',
+        'name = "nord-bms"\nsite = "skole-nord"\ngateways = ["192.168.2.1"]'))
+    assert policy.zone("nord-bms").gateways == ("192.168.2.1",)
+    keys = _schools(db)
+    _send(db, keys, "s-syd", 2, assets=(
+        _asset("192.168.1.20", "00:a0:03:02:01:20", "snmp.sysdescr", "Desigo PXC Modular"),
+        _asset("192.168.2.1", "d0:43:1e:02:02:01", "dhcp.vendor_class", "MSFT 5.0")))
+    plan, _ = issue_plan(db, policy, "s-syd", load_or_create(tmp_path / "central.key"))
+    assert "192.168.2.1" in {t.ip for t in plan.targets}
+    _send(db, keys, "s-syd", 3, plan_id=plan.id, probes=(
+        Probe(ip="192.168.2.1", proto="tcp", port=3389, state="reachable", rtt_ms=0.3,
+              ttl=128),))
+    evaluate(db, policy)
+    found = sorted((v.kind, v.site, v.zone, v.other_zone) for v in violations(db)
+                   if v.kind in ("bridging_device", "unexpected_flow"))
+    assert found == [("bridging_device", "skole-syd", "syd-bms", "syd-elever"),
+                     ("unexpected_flow", "skole-syd", "syd-bms", "syd-elever")]
