@@ -292,33 +292,49 @@ def test_the_service_round_plans_after_each_scan_and_evaluates_new_data(
     assert db.execute("SELECT count(*) FROM plans").fetchone()[0] == 3
 
 
+def _status(db: Database, lab: Sensors, sensor: str, state: str) -> None:
+    """A sensor's signed status, as the service stores it off the broker."""
+    from central.service import store_status
+
+    body = wire.Status(sensor=sensor, org="kommune", state=state, at=wire.utc_now())
+    store_status(db, lab.ingestor, wire.status_topic("kommune", sensor), signing.sign(
+        body.encode(), lab.keys[sensor], kid=sensor, typ=signing.TYPE_STATUS))
+
+
+def _sent(db: Database, key: Any, *, only: str | None = None) -> list[str]:
+    """The sensors one round of the service's sending publishes to (of messages of type
+    ``only``, where given)."""
+    import asyncio
+
+    from central.service import send_commands
+
+    published: list[str] = []
+
+    class Broker:  # what send_commands uses of an aiomqtt client
+        async def publish(self, topic: str, payload: bytes, qos: int) -> None:
+            if only is None or signing.peek_type(payload) == only:
+                published.append(topic.split("/")[-2])
+
+    asyncio.run(send_commands(db, Broker(), key))  # type: ignore[arg-type]
+    return sorted(published)
+
+
 def test_a_plan_waits_for_its_sensor_to_listen(db: Database, lab: Sensors, tmp_path) -> None:
     """The plans are issued as the night's scans come in; a sensor's daemon may not be
     connected then (started after its first scan, restarting). Published to nobody, a plan
     was lost, and the sensor never probed: it goes once the sensor's status says it listens."""
-    import asyncio
-
-    from central.service import segmentation_round, send_commands, store_status
+    from central.service import segmentation_round
 
     policy_file = tmp_path / "policy.toml"
     policy_file.write_text(POLICY_TEXT)
     key = load_or_create(tmp_path / "central.key")
     segmentation_round(db, policy_file, key)
-    published: list[str] = []
-
-    class Broker:  # what send_commands uses of an aiomqtt client
-        async def publish(self, topic: str, payload: bytes, qos: int) -> None:
-            published.append(topic.split("/")[-2])
 
     def status(sensor: str, state: str) -> None:
-        body = wire.Status(sensor=sensor, org="kommune", state=state, at=wire.utc_now())
-        store_status(db, lab.ingestor, wire.status_topic("kommune", sensor), signing.sign(
-            body.encode(), lab.keys[sensor], kid=sensor, typ=signing.TYPE_STATUS))
+        _status(db, lab, sensor, state)
 
     def send() -> list[str]:
-        published.clear()
-        asyncio.run(send_commands(db, Broker(), key))  # type: ignore[arg-type]
-        return sorted(published)
+        return _sent(db, key)
 
     assert send() == []  # no daemon has said it listens
     status("s-admin", "online")
@@ -352,28 +368,15 @@ def test_a_scan_command_lost_with_its_sensor_s_power_is_sent_again(
     """An operator's 'sensor scan' sent in the minute between a sensor losing power and its
     last will went nowhere, and was marked sent: the scan never ran. Sent again once the
     sensor is back, unless a scan's findings came in after it was sent."""
-    import asyncio
-
     from central.registry import queue_scan
-    from central.service import send_commands, store_status
 
     key = load_or_create(tmp_path / "central.key")
-    published: list[str] = []
-
-    class Broker:  # what send_commands uses of an aiomqtt client
-        async def publish(self, topic: str, payload: bytes, qos: int) -> None:
-            if signing.peek_type(payload) == signing.TYPE_COMMAND:
-                published.append(topic.split("/")[-2])
 
     def status(sensor: str, state: str) -> None:
-        body = wire.Status(sensor=sensor, org="kommune", state=state, at=wire.utc_now())
-        store_status(db, lab.ingestor, wire.status_topic("kommune", sensor), signing.sign(
-            body.encode(), lab.keys[sensor], kid=sensor, typ=signing.TYPE_STATUS))
+        _status(db, lab, sensor, state)
 
     def send() -> list[str]:
-        published.clear()
-        asyncio.run(send_commands(db, Broker(), key))  # type: ignore[arg-type]
-        return sorted(published)
+        return _sent(db, key, only=signing.TYPE_COMMAND)
 
     for sensor in ("s-admin", "s-bms"):
         status(sensor, "online")
