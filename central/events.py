@@ -37,6 +37,9 @@ KINDS = ("violation.new", "violation.reopened", "violation.resolved", "device.ne
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 GONE_AFTER_SCANS = 3  # a device not seen in its sensor's last this many scans is gone
 OFFLINE_AFTER = timedelta(minutes=10)  # no signed status for this long: offline
+# a daemon that said 'offline' (stopped, or its last will) and says nothing else for this
+# long is offline: a restart (an upgrade, a changed setting) is back within seconds
+RESTART_GRACE = timedelta(minutes=3)
 OUTBOX_FILLING = 100  # messages waiting on a sensor that the central has not acknowledged
 
 
@@ -227,7 +230,11 @@ def track_sensors(db: Database, *, now: str | None = None,
                   offline_after: timedelta = OFFLINE_AFTER,
                   outbox_filling: int = OUTBOX_FILLING) -> dict[str, int]:
     """The sensors' signed status against what was last said: offline and back, an
-    outbox filling, a failed scan. Call it inside a transaction; returns the counts."""
+    outbox filling, a failed scan. Call it inside a transaction; returns the counts.
+
+    A sensor is offline when nothing was heard from it for ``offline_after``, or when its
+    daemon said ``offline`` (it stopped, or the broker sent its last will) at least
+    :data:`RESTART_GRACE` ago: a restart is no news."""
     now = now or wire.utc_now()
     moment = wire.parse_ts(now)
     counts = dict.fromkeys(("sensor.offline", "sensor.back", "sensor.outbox_filling",
@@ -239,7 +246,9 @@ def track_sensors(db: Database, *, now: str | None = None,
         status = json.loads(row["last_status"]) if row["last_status"] else {}
         heard = row["last_status_at"]
         fresh = heard is not None and wire.parse_ts(heard) >= moment - offline_after
-        online = fresh and status.get("state") != "offline"
+        gone = (status.get("state") == "offline" and heard is not None
+                and wire.parse_ts(heard) <= moment - RESTART_GRACE)
+        online = fresh and not gone
         depth = int(status.get("outbox_depth") or 0)
         errors = [e for e in status.get("errors") or [] if isinstance(e, str)]
         failed = next((e for e in reversed(errors) if "fail" in e.lower()), None)

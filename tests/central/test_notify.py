@@ -210,6 +210,31 @@ def test_sensors_offline_back_outbox_and_failed_scans_are_told_once(db: Database
     assert sum(look(later + timedelta(minutes=1)).values()) == 0
 
 
+def test_a_restarted_sensor_is_no_news_one_that_stays_stopped_is(db: Database) -> None:
+    """A daemon that stops says 'offline' itself (so that the central sends it nothing
+    meanwhile): a restart for an upgrade was an offline and a back event, two
+    notifications about nothing. It is offline once it stays so for the restart grace."""
+    sensor = Sensor(db)
+    now = datetime(2026, 12, 2, 2, tzinfo=UTC)
+
+    def look(moment: datetime) -> dict[str, int]:
+        with immediate(db):
+            return events.track_sensors(db, now=wire.format_ts(moment))
+
+    sensor.status(at=wire.format_ts(now))
+    assert sum(look(now).values()) == 0
+    stopped = now + timedelta(minutes=5)
+    sensor.status(at=wire.format_ts(stopped), state="offline")  # a restart
+    assert sum(look(stopped + timedelta(seconds=20)).values()) == 0
+    sensor.status(at=wire.format_ts(stopped + timedelta(seconds=30)))  # back
+    assert sum(look(stopped + timedelta(seconds=40)).values()) == 0
+    stopped += timedelta(minutes=10)
+    sensor.status(at=wire.format_ts(stopped), state="offline")  # stopped for good
+    assert look(stopped + timedelta(minutes=1))["sensor.offline"] == 0
+    assert look(stopped + timedelta(minutes=3))["sensor.offline"] == 1
+    assert look(stopped + timedelta(minutes=4))["sensor.offline"] == 0  # told once
+
+
 def _violation_events(db: Database, sensor: Sensor, count: int) -> None:
     """``count`` new violations (Telnet on cameras), through a real evaluation."""
     sensor.scan(*(camera(30 + i, telnet=True, title=HOSTILE) for i in range(count)))
