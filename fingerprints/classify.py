@@ -232,16 +232,46 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
         maker = _maker_said_first(key, said, source)
         if maker is not None:
             found.append(maker)
+    return found + _read_further(key, said, source, found)
+
+
+def _read_further(key: str, said: str, source: str, found: list[Evidence]) -> list[Evidence]:
+    """What a string says beyond its key's rules, where they left the maker or kind open:
+    a TXT record's model entries, a user agent's maker, a greeting's host name, and the
+    words a device uses for itself."""
+    more: list[Evidence] = []
     if key == "mdns.txt":
-        found += _model_entries(said, source, {f for e in found for f in e.fields})
+        more += _model_entries(said, source, {f for e in found for f in e.fields})
     if key == "http.user_agent" and not found and (agent_maker := _user_agent_maker(said)):
-        found.append(_maker_evidence(agent_maker, key, said, source))
-    if key in CATALOGUE_KEYS and not any("device_type" in e.fields for e in found):
+        more.append(_maker_evidence(agent_maker, key, said, source))
+    if key in GREETING_HOST and not any("device_type" in e.fields for e in found):
+        more += _greeting_host(key, said, source)
+    if key in CATALOGUE_KEYS and not any("device_type" in e.fields for e in found + more):
         # nothing named the kind: the words the device uses for itself may
         words = _first(rules_by_key().get("words", ()), key, said, source)
         if words is not None:
-            found.append(words)
-    return found
+            more.append(words)
+    return more
+
+
+# a greeting that begins with the device's host name, as many FTP servers and telnet login
+# prompts do ('KM25015E FTP server (KM FTPD version 1.00) ready.', 'BRN3C2AF4 login:'): a
+# factory host name there says the maker and kind as it does in DHCP
+GREETING_HOST = {
+    "ftp.banner": re.compile(r"^(?:220[ -]+)?([A-Za-z][\w.-]{2,62}) (?:FTP|ftp) [Ss]erver\b"),
+    "telnet.banner": re.compile(r"^\s*([A-Za-z][\w.-]{2,62}) login:\s*$", re.M),
+}
+
+
+def _greeting_host(key: str, said: str, source: str) -> list[Evidence]:
+    found = GREETING_HOST[key].search(said[:MAX_GREETING_CHARS])
+    if found is None:
+        return []
+    host = _first(rules_by_key().get("dhcp.hostname", ()), key, found.group(1), source)
+    return [replace(host, value=said[:256])] if host is not None else []
+
+
+MAX_GREETING_CHARS = 1024  # a host name greets in the first line or two
 
 
 # The entries of a DNS-SD TXT record that hold the device's model: HomeKit's md, IPP's ty

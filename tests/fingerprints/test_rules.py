@@ -145,3 +145,19 @@ def test_any_string_under_any_key_is_classified_without_error(key: str, said: st
     found = classify([Observation(key=key, value=said)])
     assert found.confidence >= 0.0
     assert isinstance(found.to_dict(), dict)
+
+
+@pytest.mark.parametrize(("key", "banner", "vendor", "device_type"), [
+    ("ftp.banner", "KM2A9F3C FTP server (KM FTPD version 1.00) ready.", "Konica Minolta",
+     "printer"),
+    ("ftp.banner", "220 BRW0080927AFBCE FTP server ready.", "Brother", "printer"),
+    ("telnet.banner", "\r\nNPI2B9C1E login: \r\n", "HP", "printer"),
+    ("ftp.banner", "files.example.org FTP server (Version 6.4/OpenBSD) ready.", None, None),
+    ("telnet.banner", "Ubuntu 22.04 LTS\nbackup login: ", None, None),
+])
+def test_a_factory_host_name_greeting_in_a_banner_names_the_device(
+        key: str, banner: str, vendor: str | None, device_type: str | None) -> None:
+    """Many FTP servers and telnet prompts greet with the device's host name: a printer's
+    factory name there (KM<MAC>, BRW<MAC>, NPI<MAC>) says what it says in DHCP."""
+    identity = classify([Observation(key=key, value=banner)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
