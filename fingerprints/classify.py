@@ -247,8 +247,13 @@ def _read_further(key: str, said: str, source: str, found: list[Evidence]) -> li
     if key in GREETING_HOST and not any("device_type" in e.fields for e in found):
         more += _greeting_host(key, said, source)
     if key in CATALOGUE_KEYS and not any("device_type" in e.fields for e in found + more):
-        # nothing named the kind: the words the device uses for itself may
-        words = _first(rules_by_key().get("words", ()), key, said, source)
+        # nothing named the kind: the words the device uses for itself may, also where
+        # its firmware joins them with underscores ('Desk_Phone_IP_CP400')
+        rules = rules_by_key().get("words", ())
+        words = _first(rules, key, said, source)
+        if words is None and "_" in said:
+            words = _first(rules, key, said.replace("_", " "), source)
+            words = replace(words, value=said[:256]) if words is not None else None
         if words is not None:
             more.append(words)
     return more

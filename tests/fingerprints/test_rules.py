@@ -161,3 +161,14 @@ def test_a_factory_host_name_greeting_in_a_banner_names_the_device(
     factory name there (KM<MAC>, BRW<MAC>, NPI<MAC>) says what it says in DHCP."""
     identity = classify([Observation(key=key, value=banner)])
     assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("key", "value", "device_type"), [
+    ("http.server", "IP_Camera_Server/2.1", "camera"),
+    ("sip.user_agent", "Conference_Phone_C300 V2.4", "voip_phone"),
+    ("http.server", "UPS_Web/1.0", "ups"),
+    ("http.server", "my_web_server/1.0", None),
+])
+def test_a_device_s_own_words_joined_by_underscores_are_its_words(
+        key: str, value: str, device_type: str | None) -> None:
+    assert classify([Observation(key=key, value=value)]).device_type == device_type
