@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from fingerprints.field_forms import EDGES, field_form, stripped
 from fingerprints.observation import Observation
-from fingerprints.rules import name_map, rules_by_key
+from fingerprints.rules import Rule, name_map, rules_by_key
 
 __all__ = ["Identity", "Observation", "classify", "classify_device", "matches"]
 
@@ -249,7 +249,7 @@ def _read_further(key: str, said: str, source: str, found: list[Evidence]) -> li
     if key in CATALOGUE_KEYS and not any("device_type" in e.fields for e in found + more):
         # nothing named the kind: the words the device uses for itself may, also where
         # its firmware joins them with underscores ('Desk_Phone_IP_CP400')
-        rules = rules_by_key().get("words", ())
+        rules = _word_rules(key)
         words = _first(rules, key, said, source)
         if words is None and "_" in said:
             words = _first(rules, key, said.replace("_", " "), source)
@@ -257,6 +257,12 @@ def _read_further(key: str, said: str, source: str, found: list[Evidence]) -> li
         if words is not None:
             more.append(words)
     return more
+
+
+def _word_rules(key: str) -> tuple[Rule, ...]:
+    """The word rules asked of ``key``: all but those kept for other keys ('Switch' alone
+    is network gear where it describes itself over SNMP, a wall switch elsewhere)."""
+    return tuple(r for r in rules_by_key().get("words", ()) if not r.asked_of or key in r.asked_of)
 
 
 # a greeting that begins with the device's host name, as many FTP servers and telnet login

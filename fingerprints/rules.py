@@ -78,6 +78,8 @@ class Rule:
     # generic server software (IIS, Apache, lighttpd, GoAhead...): what it says of the device
     # counts only where nothing specific to the device says otherwise
     generic: bool = False
+    # a word rule asked only of these keys (empty: of every key that may hold the words)
+    asked_of: frozenset[str] = frozenset()
 
     def match(self, value: str) -> dict[str, str] | None:
         found = self.regex.search(value[:MAX_VALUE_CHARS])
@@ -153,9 +155,14 @@ def _rule(raw: dict[str, Any], name: str, key: str, preference: float, where: st
     examples = tuple({str(k): str(v) for k, v in e.items()} for e in raw.get("examples", ()))
     if not examples:
         raise RuleError("no-examples", where, "every rule needs at least one real example")
+    asked_of = frozenset(str(k) for k in raw.get("keys", ()))
+    if asked_of and key != "words":
+        raise RuleError("keys-not-words", where, "only a word rule is asked of chosen keys")
+    if unknown := sorted(asked_of - vocab.keys):
+        raise RuleError("unknown-key", where, f"keys {unknown} are not in the vocabulary")
     return Rule(name=name, key=key, regex=regex, captures=captures, fixed=fixed,
                 examples=examples, confidence=float(raw.get("confidence", preference)),
-                generic=bool(raw.get("generic", False)),
+                generic=bool(raw.get("generic", False)), asked_of=asked_of,
                 source=where.rsplit("/", 1)[-1])
 
 

@@ -172,3 +172,17 @@ def test_a_factory_host_name_greeting_in_a_banner_names_the_device(
 def test_a_device_s_own_words_joined_by_underscores_are_its_words(
         key: str, value: str, device_type: str | None) -> None:
     assert classify([Observation(key=key, value=value)]).device_type == device_type
+
+
+@pytest.mark.parametrize(("key", "value", "network_switch"), [
+    ("snmp.sysdescr", "Foundry Networks, Inc. Switch, IronWare Version 08.0.01", True),
+    ("lldp.sysdescr", "Dell PowerConnect M6220 Integrated Switch", True),
+    ("snmp.sysdescr", "Raritan Dominion KX III Console Switch", False),
+    ("snmp.sysdescr", "APC Automatic Transfer Switch AP4421", False),
+    ("http.title", "Shelly Switch", False),  # a smart relay: 'switch' alone is SNMP's only
+    ("mdns.txt", "md=Smart Wall Switch", False),
+])
+def test_switch_alone_is_network_gear_only_where_network_gear_describes_itself(
+        key: str, value: str, network_switch: bool) -> None:
+    said = classify([Observation(key=key, value=value)]).device_type
+    assert (said == "switch") is network_switch
