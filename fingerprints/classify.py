@@ -265,12 +265,15 @@ def _word_rules(key: str) -> tuple[Rule, ...]:
     return tuple(r for r in rules_by_key().get("words", ()) if not r.asked_of or key in r.asked_of)
 
 
-# a greeting that begins with the device's host name, as many FTP servers and telnet login
-# prompts do ('KM25015E FTP server (KM FTPD version 1.00) ready.', 'BRN3C2AF4 login:'): a
-# factory host name there says the maker and kind as it does in DHCP
+# where a device says its host name inside something else: many FTP servers and telnet
+# login prompts greet with it ('KM25015E FTP server (KM FTPD version 1.00) ready.',
+# 'BRN3C2AF4 login:'), and a device's self-made certificate names it as its subject's CN
+# ('CN=HPD49F21,OU=HP-IPG', 'CN=SEP1C6A7AE57121'): a factory host name there says the
+# maker and kind as it does in DHCP
 GREETING_HOST = {
     "ftp.banner": re.compile(r"^(?:220[ -]+)?([A-Za-z][\w.-]{2,62}) (?:FTP|ftp) [Ss]erver\b"),
     "telnet.banner": re.compile(r"^\s*([A-Za-z][\w.-]{2,62}) login:\s*$", re.M),
+    "tls.subject": re.compile(r"(?:^|,)CN=([A-Za-z][\w-]{2,62})(?=[,.]|$)"),
 }
 
 
@@ -278,7 +281,9 @@ def _greeting_host(key: str, said: str, source: str) -> list[Evidence]:
     found = GREETING_HOST[key].search(said[:MAX_GREETING_CHARS])
     if found is None:
         return []
-    host = _first(rules_by_key().get("dhcp.hostname", ()), key, found.group(1), source)
+    name = found.group(1)
+    host = (_first(rules_by_key().get("dhcp.hostname", ()), key, name, source)
+            or _first(rules_by_key().get("model", ()), key, name, source))
     return [replace(host, value=said[:256])] if host is not None else []
 
 

@@ -154,6 +154,9 @@ def test_any_string_under_any_key_is_classified_without_error(key: str, said: st
     ("telnet.banner", "\r\nNPI2B9C1E login: \r\n", "HP", "printer"),
     ("ftp.banner", "files.example.org FTP server (Version 6.4/OpenBSD) ready.", None, None),
     ("telnet.banner", "Ubuntu 22.04 LTS\nbackup login: ", None, None),
+    ("tls.subject", "CN=EPSON3A4B5C,OU=Network", "Epson", "printer"),  # a self-made cert
+    ("tls.subject", "CN=SEP00AABB112233,O=TemporaryDefaultCertificate", "Cisco", "voip_phone"),
+    ("tls.subject", "CN=www.example.org,O=Example Ltd", None, None),
 ])
 def test_a_factory_host_name_greeting_in_a_banner_names_the_device(
         key: str, banner: str, vendor: str | None, device_type: str | None) -> None:
