@@ -203,6 +203,9 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     trimmed = field_form(key, value)
     said = own_form(key, trimmed)
     own = _first(rules_by_key().get(SHARED_RULES.get(key, key), ()), key, said, source)
+    if own is None and key in ALSO_RULES:  # the device's own lines, not generic software's
+        own = _first((r for r in rules_by_key().get(ALSO_RULES[key], ()) if not r.generic),
+                     key, said, source)
     if own is None and SHARED_RULES.get(key, key) == "dhcp.hostname":
         own = _maker_host_name(key, said, source)
     if own is None and key in CLOUD_KEYS:
@@ -389,6 +392,9 @@ def _uncached_identity(said: tuple[Observation, ...], oui: str | None,
 # plain HTTP request its Host, as it would look it up in DNS; a device's own host name
 # follows the same factory habits (BRW<MAC> for a Brother printer, DESKTOP-XXXXXXX for
 # Windows) whether it says it in DHCP, in mDNS or in NetBIOS
+# keys read with another key's rules when their own say nothing: a UPnP device's web server
+# sends the Server header it announces in SSDP ('Linux UPnP/1.0 Sonos/34.16 (ZP120)')
+ALSO_RULES = {"http.server": "ssdp.server"}
 SHARED_RULES = {"tls.sni": "dns.query", "http.host": "dns.query",
                 "mdns.hostname": "dhcp.hostname", "mdns.instance": "dhcp.hostname",
                 "netbios.name": "dhcp.hostname", "cdp.capabilities": "lldp.capabilities"}

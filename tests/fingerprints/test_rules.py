@@ -189,3 +189,15 @@ def test_switch_alone_is_network_gear_only_where_network_gear_describes_itself(
         key: str, value: str, network_switch: bool) -> None:
     said = classify([Observation(key=key, value=value)]).device_type
     assert (said == "switch") is network_switch
+
+
+def test_a_upnp_device_s_web_server_header_is_read_as_its_ssdp_server() -> None:
+    """A UPnP device's web server sends the Server header it announces in SSDP: a Sonos
+    speaker's 'Linux UPnP/1.0 Sonos/...' named it in SSDP and nothing in HTTP."""
+    said = "Linux UPnP/1.0 Sonos/72.2-32070 (ZPS9)"
+    by_ssdp = classify([Observation(key="ssdp.server", value=said)])
+    by_http = classify([Observation(key="http.server", value=said)])
+    assert (by_http.vendor, by_http.device_type) == (by_ssdp.vendor, by_ssdp.device_type) == (
+        "Sonos", "media_player")
+    # a web server's own rules still come first
+    assert classify([Observation(key="http.server", value="Hikvision-Webs")]).vendor == "Hikvision"
