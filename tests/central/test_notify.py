@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -189,13 +190,19 @@ def test_devices_coming_and_going_in_a_zone_of_visitors_are_no_news(db: Database
     assert db.execute("SELECT count(*) FROM asset_states").fetchone()[0] == 3
 
 
+def _sensor_news(db: Database) -> Callable[[datetime], dict[str, int]]:
+    """The sensor events one round of the service would raise at a given moment."""
+    def look(moment: datetime) -> dict[str, int]:
+        with immediate(db):
+            return events.track_sensors(db, now=wire.format_ts(moment))
+    return look
+
+
 def test_sensors_offline_back_outbox_and_failed_scans_are_told_once(db: Database) -> None:
     sensor = Sensor(db)
     now = datetime(2026, 11, 29, 2, tzinfo=UTC)
 
-    def look(moment: datetime) -> dict[str, int]:
-        with immediate(db):
-            return events.track_sensors(db, now=wire.format_ts(moment))
+    look = _sensor_news(db)
 
     sensor.status(at=wire.format_ts(now))
     assert sum(look(now).values()) == 0
@@ -217,9 +224,7 @@ def test_a_restarted_sensor_is_no_news_one_that_stays_stopped_is(db: Database) -
     sensor = Sensor(db)
     now = datetime(2026, 12, 2, 2, tzinfo=UTC)
 
-    def look(moment: datetime) -> dict[str, int]:
-        with immediate(db):
-            return events.track_sensors(db, now=wire.format_ts(moment))
+    look = _sensor_news(db)
 
     sensor.status(at=wire.format_ts(now))
     assert sum(look(now).values()) == 0
