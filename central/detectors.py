@@ -382,7 +382,7 @@ def gateways_of(policy: Policy, current: list[dict[str, Any]], routed: SiteAddre
     """The zones' routers' own addresses: named in the policy, identified as a router or
     firewall, or reported by a sensor as its segment's default gateway."""
     seen = SiteAddresses(policy.sites, ((row["site"], row["ip"]) for row in current
-                                  if row.get("device_type") in GATEWAY_TYPES))
+                                        if row.get("device_type") in GATEWAY_TYPES))
     return _with_other_names(policy, current, _named_gateways(policy) | seen | routed)
 
 
@@ -391,8 +391,8 @@ def _with_other_names(policy: Policy, current: list[dict[str, Any]], known: Site
     """``known`` addresses and their devices' other names: a gateway's IPv6 address (or
     another leg) is the same device's own."""
     devices = _devices_at(current, known)
-    return known | SiteAddresses(policy.sites, ((row["site"], row["ip"]) for row in current
-                                          if row["asset_id"] in devices))
+    legs = ((row["site"], row["ip"]) for row in current if row["asset_id"] in devices)
+    return known | SiteAddresses(policy.sites, legs)
 
 
 def _named_gateways(policy: Policy) -> SiteAddresses:
