@@ -291,6 +291,14 @@ def test_match_says_which_rules_answered_and_takes_a_release_as_it_lies(tmp_path
     ("http.title", "Dahua DH-NVR4104HS-P-4KS2", "Dahua", "video_recorder"),
     ("snmp.sysdescr", "Cisco Meraki MR36 Cloud Managed AP", "Cisco Meraki", "access_point"),
     ("lldp.sysdescr", "cisco WS-C2960X-48FPD-L", "Cisco", "switch"),
+    # the families a municipality's buildings and schools run
+    ("dhcp.hostname", "XNO-6080R", "Hanwha Vision", "camera"),
+    ("http.title", "FLEXIDOME IP 5000i", "Bosch", "camera"),
+    ("lldp.sysdescr", "CBS250-24P-4G 24-Port Gigabit PoE Smart Switch", "Cisco", "switch"),
+    ("mdns.txt", "model=EAP225; ver=5.0", "TP-Link", "access_point"),
+    ("snmp.sysdescr", "Niagara 4 on JACE-9000", "Tridium", "bms_controller"),
+    ("http.title", "Metasys NAE5510 Site Director", "Johnson Controls", "bms_controller"),
+    ("dhcp.hostname", "WAGO-750-8212", "WAGO", "plc"),
 ])
 def test_the_model_catalogue_names_a_model_wherever_it_appears(
         key: str, value: str, vendor: str, device_type: str) -> None:
