@@ -416,7 +416,8 @@ def _cloud_guard(evidence: list[Evidence]) -> list[Evidence]:
     cloud = [e for e in evidence if e.key in CLOUD_KEYS]
     if not cloud:
         return evidence
-    makers = {e.fields.get("vendor") for e in cloud}
+    # a platform many makers build on (a camera's P2P relay) names the kind, not a maker
+    makers = {maker for e in cloud if (maker := e.fields.get("vendor"))}
     kinds = {e.fields.get("device_type") for e in evidence
              if e.key not in CLOUD_KEYS and e.key not in ("mac.oui", "mac.vendor")}
     if len(makers) > 1 or kinds & CLIENT_TYPES:

@@ -201,3 +201,16 @@ def test_a_upnp_device_s_web_server_header_is_read_as_its_ssdp_server() -> None:
         "Sonos", "media_player")
     # a web server's own rules still come first
     assert classify([Observation(key="http.server", value="Hikvision-Webs")]).vendor == "Hikvision"
+
+
+@pytest.mark.parametrize(("names", "vendor", "device_type"), [
+    (["m4.iotcplatform.com"], None, "camera"),  # a P2P relay: the kind, no maker
+    (["api.wyzecam.com", "m4.iotcplatform.com"], "Wyze", "camera"),  # the maker's beside it
+    (["fw.ring.com", "api.wyzecam.com"], None, None),  # two makers: a resolver, or an app
+])
+def test_a_camera_platform_s_relay_names_the_kind_and_no_maker(
+        names: list[str], vendor: str | None, device_type: str | None) -> None:
+    """Cheap cameras of many makers call the same P2P relay (ThroughTek's Kalay, Yoosee):
+    it names the kind. Counted as a maker, it set aside the maker's own cloud beside it."""
+    identity = classify([Observation(key="dns.query", value=n, source="dns") for n in names])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
