@@ -519,24 +519,27 @@ def classify(observations: Iterable[Observation]) -> Identity:
                              f"{loser!r} ({weight:.2f})")
         if name in ("device_type", "vendor"):
             best = max(best, ranked[0][1])
-    if _settle_kind(chosen, evidence):
+    generic_kind = not any("device_type" in e.fields and not e.generic for e in evidence)
+    if _settle_kind(chosen, evidence, generic_kind=generic_kind):
         best = max(best, VENDOR_PRIOR)
     ordered = tuple(sorted(evidence, key=lambda e: -e.confidence))
     return Identity(**chosen, confidence=best, evidence=ordered, conflicts=tuple(conflicts))
 
 
-def _settle_kind(chosen: dict[str, str], evidence: list[Evidence]) -> bool:
-    """The kind when the evidence left it open or said it is none of the kinds; True when
-    the maker's usual kind was guessed (a weak, visible guess)."""
+def _settle_kind(chosen: dict[str, str], evidence: list[Evidence], *,
+                 generic_kind: bool = False) -> bool:
+    """The kind when the evidence left it open, said it is none of the kinds, or only
+    generic software named it (``generic_kind``: MiniUPnPd's 'router' on a Roku); True
+    when the maker's usual kind was guessed (a weak, visible guess)."""
     if chosen.get("device_type") == OPEN_KIND:
         # a rule that knows the model and that it is none of the kinds (an Axis speaker):
         # the kind stays open, and the maker's usual kind ("camera") is not guessed either
         del chosen["device_type"]
         return False
-    if "device_type" in chosen or "vendor" not in chosen:
+    if ("device_type" in chosen and not generic_kind) or "vendor" not in chosen:
         return False
     kind = vendor_type(chosen["vendor"])
-    if kind is None:
+    if kind is None or kind == chosen.get("device_type"):
         return False
     chosen["device_type"] = kind  # the maker makes one kind of device
     evidence.append(_maker_kind(chosen["vendor"], kind, key="vendor", source="",
@@ -613,6 +616,9 @@ _VERSION_OR_SUFFIX = re.compile(r"v?[\d.]+\w?|[0-9a-f]{6,12}|inc\.?|ltd\.?|co\.?
                                 r"corporation|technologies|technology|gmbh|ag|ab|a/s|s\.?a\.?")
 
 
+_UPNP_FIRST_WORD = re.compile(r"^([A-Za-z][\w&.-]{1,30})(?:/[^\s,]{1,30})?,? UPnP/")
+
+
 def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
     if key in CHOSEN_NAME_KEYS or key not in CATALOGUE_KEYS:
         return None
@@ -629,6 +635,11 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # Industries Ltd.', 'O=Philips Hue'): the sensor reads only servers on the network
         found = _ORGANISATION.search(value[:MAX_VENDOR_CHARS])
         maker = _words_maker(found.group(1)) if found else None
+    elif key in ("ssdp.server", "http.server") and (
+            found := _UPNP_FIRST_WORD.match(value[:MAX_VENDOR_CHARS])):
+        # UPnP's SERVER is 'OS/version UPnP/1.0 product/version', and many firmwares put
+        # their maker where the OS goes ('Roku UPnP/1.0 MiniUPnPd/1.4', 'Netgear/1.0 UPnP')
+        maker = _words_maker(found.group(1))
     elif key == "mdns.instance":
         # a factory's instance name is its maker and product, with or without a model
         # number ('Sonos Roam', 'Philips Hue - 1A2B3C'); a maker whose name is a common

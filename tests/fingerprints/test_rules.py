@@ -214,3 +214,20 @@ def test_a_camera_platform_s_relay_names_the_kind_and_no_maker(
     it names the kind. Counted as a maker, it set aside the maker's own cloud beside it."""
     identity = classify([Observation(key="dns.query", value=n, source="dns") for n in names])
     assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("Roku UPnP/1.0 MiniUPnPd/1.4", "Roku", "media_player"),
+    ("Netgear/1.0 UPnP/1.0 miniupnpd/1.0", "Netgear", "router"),  # a maker of many kinds
+    ("OpenWRT/23.05 UPnP/1.1 MiniUPnPd/2.3.3", None, "router"),
+])
+def test_a_maker_in_a_upnp_server_line_outweighs_the_generic_software_after_it(
+        value: str, vendor: str | None, device_type: str) -> None:
+    """UPnP's SERVER is 'OS/version UPnP/1.0 product/version'; many firmwares put their
+    maker where the OS goes. A Roku running MiniUPnPd was a router by the daemon's usual
+    kind; the maker's own kind now outweighs generic software's, where the maker makes one."""
+    identity = classify([Observation(key="ssdp.server", value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    if vendor == "Roku":  # a web server's header names the maker the same way
+        identity = classify([Observation(key="http.server", value=value)])
+        assert (identity.vendor, identity.device_type) == (vendor, device_type)
