@@ -282,12 +282,19 @@ GREETING_HOST = {
 
 def _greeting_host(key: str, said: str, source: str) -> list[Evidence]:
     found = GREETING_HOST[key].search(said[:MAX_GREETING_CHARS])
-    if found is None:
-        return []
-    name = found.group(1)
-    host = (_first(rules_by_key().get("dhcp.hostname", ()), key, name, source)
-            or _first(rules_by_key().get("model", ()), key, name, source))
+    host = None
+    if found is not None:
+        name = found.group(1)
+        host = (_first(rules_by_key().get("dhcp.hostname", ()), key, name, source)
+                or _first(rules_by_key().get("model", ()), key, name, source))
+    if host is None and key == "tls.subject" and (
+            domain := _CERT_DOMAIN.search(said[:MAX_GREETING_CHARS])):
+        # a name under its maker's device cloud ('CN=device1133796-01b3e3fa.wd2go.com')
+        host = _first(rules_by_key().get("dns.query", ()), key, domain.group(1), source)
     return [replace(host, value=said[:256])] if host is not None else []
+
+
+_CERT_DOMAIN = re.compile(r"(?:^|,)CN=(?:\*\.)?([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,6})(?=,|$)")
 
 
 MAX_GREETING_CHARS = 1024  # a host name greets in the first line or two

@@ -157,6 +157,7 @@ def test_any_string_under_any_key_is_classified_without_error(key: str, said: st
     ("tls.subject", "CN=EPSON3A4B5C,OU=Network", "Epson", "printer"),  # a self-made cert
     ("tls.subject", "CN=SEP00AABB112233,O=TemporaryDefaultCertificate", "Cisco", "voip_phone"),
     ("tls.subject", "CN=www.example.org,O=Example Ltd", None, None),
+    ("tls.subject", "CN=*.device0123456.remotewd.com,O=Acme", "Western Digital", "nas"),
 ])
 def test_a_factory_host_name_greeting_in_a_banner_names_the_device(
         key: str, banner: str, vendor: str | None, device_type: str | None) -> None:
