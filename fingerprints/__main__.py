@@ -116,8 +116,9 @@ def match_lines(key: str) -> int:
 
 
 def rule_sources() -> str:
-    """Which rules answer, said once on stderr: a run without recog names a tenth of what
-    one with it does, and should not look like the same run."""
+    """Which rules answer, said once on stderr: without recog the built-in rules type about
+    half of the banners recog types (its own examples: 55% against 99.7%), and such a run
+    should not look like one with it."""
     from fingerprints.classify import load_rules
     from fingerprints.databases import installed, store
 

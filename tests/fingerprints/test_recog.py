@@ -264,8 +264,9 @@ def test_the_commands_import_and_report_the_release(tmp_path: Path) -> None:
 @needs_recog
 def test_match_says_which_rules_answered_and_takes_a_release_as_it_lies(tmp_path: Path
                                                                         ) -> None:
-    """Without recog, `match` named a tenth of what it names with it and said nothing of
-    it; `--recog DIR` uses a copy where it lies (nothing is imported or written)."""
+    """Without recog, `match` types about half the banners it types with it, and said
+    nothing of it; `--recog DIR` uses a copy where it lies (nothing is imported or
+    written)."""
     env = {**os.environ, "NETVAGT_FINGERPRINTS": str(tmp_path / "empty-store")}
     title = "DD-WRT (build 35030M) - Info\n"
 
