@@ -146,15 +146,23 @@ class Daemon:
         except PlanRefused as exc:
             state.error(str(exc))
             return
-        if plan.id in self.seen:  # the central sends a plan again after a lost connection
-            log.info("probe plan %s already run: not run again", plan.id)
+        if not self.first_delivery("probe plan", plan.id):
             return
-        self.seen.append(plan.id)
         try:
             await run_plan(plan, config=self.config, outbox=self.outbox)
         except Exception as exc:  # a failed plan must not stop the sensor
             state.error(f"probe plan {plan.id} failed: {type(exc).__name__}: {exc}")
         state.work.set()
+
+    def first_delivery(self, what: str, ident: str) -> bool:
+        """Whether a plan or command id is new to this daemon: the central sends both again
+        when the sensor went offline soon after (it cannot tell a lost connection from a
+        lost delivery); a second copy is obeyed once, and is no error."""
+        if ident in self.seen:
+            log.info("%s %s already obeyed: not again", what, ident)
+            return False
+        self.seen.append(ident)
+        return True
 
     async def reach(self) -> None:
         """Probe plans, one at a time, between scans' sends."""
@@ -198,10 +206,8 @@ class Daemon:
         except ValueError as exc:
             self.state.error(str(exc))
             return
-        if command.id in self.seen:  # sent again after a lost connection, as plans are
-            log.info("command %s already obeyed: not obeyed again", command.id)
+        if not self.first_delivery("command", command.id):
             return
-        self.seen.append(command.id)
         log.info("command %s from the central: %s %s", command.id, command.command,
                  command.profile or "")
         self.requests.put_nowait(command.profile)

@@ -245,10 +245,9 @@ def track_sensors(db: Database, *, now: str | None = None,
                         " LEFT JOIN zones z ON z.id = s.zone_id WHERE s.status = 'active'"):
         status = json.loads(row["last_status"]) if row["last_status"] else {}
         heard = row["last_status_at"]
-        fresh = heard is not None and wire.parse_ts(heard) >= moment - offline_after
-        gone = (status.get("state") == "offline" and heard is not None
-                and wire.parse_ts(heard) <= moment - RESTART_GRACE)
-        online = fresh and not gone
+        since = moment - wire.parse_ts(heard) if heard is not None else None
+        gone = status.get("state") == "offline" and since is not None and since >= RESTART_GRACE
+        online = since is not None and since <= offline_after and not gone
         depth = int(status.get("outbox_depth") or 0)
         errors = [e for e in status.get("errors") or [] if isinstance(e, str)]
         failed = next((e for e in reversed(errors) if "fail" in e.lower()), None)

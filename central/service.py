@@ -439,7 +439,7 @@ def store_status(db: Database, ingestor: Ingestor, topic: str, payload: bytes) -
         [status.encode().decode(), status.at, status.sensor],
     )
     if status.state == "offline" and was != "offline":
-        _plans_again(db, status.sensor)
+        _send_again(db, status.sensor)
 
 
 # A daemon that loses power says nothing: the broker sends its last will ('offline') once
@@ -448,7 +448,7 @@ def store_status(db: Database, ingestor: Ingestor, topic: str, payload: bytes) -
 LOST_WITH_A_DAEMON_S = 150.0
 
 
-def _plans_again(db: Database, sensor: str) -> None:
+def _send_again(db: Database, sensor: str) -> None:
     """A sensor's daemon went offline: what was sent to it while it may already have been
     gone, and not answered, is sent again once it listens again. A plan is answered by its
     results; a scan command by any scan's findings received after it was sent (a scan
