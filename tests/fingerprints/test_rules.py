@@ -232,3 +232,22 @@ def test_a_maker_in_a_upnp_server_line_outweighs_the_generic_software_after_it(
     if vendor == "Roku":  # a web server's header names the maker the same way
         identity = classify([Observation(key="http.server", value=value)])
         assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("key", "value", "device_type"), [
+    ("mdns.instance", "Mette’s iPad", "mobile"),  # iOS's own naming, a curly apostrophe
+    ("mdns.instance", "Lærerens iPad (2)", "mobile"),  # Danish: no apostrophe; a second one
+    ("mdns.instance", "Peters MacBook Air", "workstation"),
+    ("dhcp.hostname", "Mettes-Galaxy-S23", "mobile"),  # an owner's name before the model
+    ("mdns.instance", "iPad Stand", None),
+    ("mdns.txt", "model=J217AP", "mobile"),  # an iPad Pro's board
+    ("mdns.txt", "model=J313AP", "workstation"),  # a MacBook Air's
+    ("mdns.txt", "model=J999AP; osxvers=25", None),  # a Mac the list does not know: no iPad
+    ("mdns.txt", "model=J305AP", "media_player"),  # an Apple TV's
+])
+def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
+        key: str, value: str, device_type: str | None) -> None:
+    """Phones, tablets and laptops are named after their owners, with spaces and
+    apostrophes in mDNS and hyphens in DHCP: only the hyphen form was read. A J board is an
+    iPad or a Mac: only Apple TVs' were read; a Mac says osxvers beside it."""
+    assert classify([Observation(key=key, value=value)]).device_type == device_type
