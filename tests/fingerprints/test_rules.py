@@ -251,3 +251,24 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
     apostrophes in mDNS and hyphens in DHCP: only the hyphen form was read. A J board is an
     iPad or a Mac: only Apple TVs' were read; a Mac says osxvers beside it."""
     assert classify([Observation(key=key, value=value)]).device_type == device_type
+
+
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    ("tls.subject", "CN=FGT60FTK20012345,O=Fortinet", "Fortinet", "firewall"),  # a serial
+    ("http.server", "PanWeb Server/ -", "Palo Alto Networks", "firewall"),
+    ("snmp.sysdescr", "NetScaler NS14.1: Build 12.30.nc, Date: Feb 1 2024", "Citrix",
+     "network_appliance"),
+    ("tls.subject", "CN=securelogin.arubanetworks.com,OU=Instant,O=Aruba Networks,C=US",
+     "Aruba", "access_point"),
+    ("snmp.sysdescr", "Lantronix XPort Pro V5.2.0.0R8 (1234)", "Lantronix", "network_appliance"),
+    ("snmp.sysdescr", "Lantronix EPS1 Version V3.6/5(010208)", "Lantronix", "printer"),
+    ("sip.server", "Cisco-SIPGateway/IOS-17.9.4a", "Cisco", "router"),
+    ("snmp.sysdescr", "Unisys UDS544 version NS.NP.N219", None, None),  # not a device server
+    ("http.title", "Citrix NetScaler Insight Center", None, None),  # a management VM
+])
+def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """Firewalls, load balancers and device servers often say only their product line or
+    serial number (a FortiGate's certificate is its serial, FGT60F...): none was named."""
+    identity = classify([Observation(key=key, value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
