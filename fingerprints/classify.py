@@ -624,6 +624,8 @@ _VERSION_OR_SUFFIX = re.compile(r"v?[\d.]+\w?|[0-9a-f]{6,12}|inc\.?|ltd\.?|co\.?
 
 
 _UPNP_FIRST_WORD = re.compile(r"^([A-Za-z][\w&.-]{1,30})(?:/[^\s,]{1,30})?,? UPnP/")
+# the product after UPnP's own token: 'Linux/4.9 UPnP/1.0 Roku/12.0' (the product's maker)
+_UPNP_PRODUCT = re.compile(r"\bUPnP/[\d.]{1,8},? ([A-Za-z][\w&.-]{1,30})(?:/|$)")
 
 
 def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
@@ -647,15 +649,35 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # UPnP's SERVER is 'OS/version UPnP/1.0 product/version', and many firmwares put
         # their maker where the OS goes ('Roku UPnP/1.0 MiniUPnPd/1.4', 'Netgear/1.0 UPnP')
         maker = _words_maker(found.group(1))
+        if maker is None and (product := _UPNP_PRODUCT.search(value[:MAX_VENDOR_CHARS])):
+            maker = _words_maker(product.group(1))
+    elif key in ("ssdp.server", "http.server") and (
+            found := _UPNP_PRODUCT.search(value[:MAX_VENDOR_CHARS])):
+        maker = _words_maker(found.group(1))
     elif key == "mdns.instance":
         # a factory's instance name is its maker and product, with or without a model
         # number ('Sonos Roam', 'Philips Hue - 1A2B3C'); a maker whose name is a common
         # word or a platform's needs its whole name, as everywhere
         maker = _first_words_maker(value) or _leading_maker(
             _INSTANCE_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:3])
+    elif key == "http.title":
+        # a device's own page is titled by its maker and product, with or without a model
+        # number ('Loxone Miniserver', 'Kamstrup READy Manager'): a title of three words at
+        # most, the maker's whole name first (a page about a maker says more, 'Lexmark
+        # printers welcome you')
+        maker = _first_words_maker(value) or _short_title_maker(value)
     else:
         maker = _first_words_maker(value)
     return _maker_evidence(maker, key, value, source) if maker else None
+
+
+_TITLE_WORDS = re.compile(r"[\s:|/-]+")
+MAX_TITLE_MAKER_WORDS = 3
+
+
+def _short_title_maker(title: str) -> str | None:
+    words = [w for w in _TITLE_WORDS.split(title[:MAX_VENDOR_CHARS].lower()) if w]
+    return _leading_maker(words) if 1 < len(words) <= MAX_TITLE_MAKER_WORDS else None
 
 
 # A firmware's own HTTP client names itself by its maker first ('Sonos/57.3', 'Dropcam/5.5',

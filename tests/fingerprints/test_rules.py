@@ -272,3 +272,23 @@ def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
     serial number (a FortiGate's certificate is its serial, FGT60F...): none was named."""
     identity = classify([Observation(key=key, value=value)])
     assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    ("http.title", "Loxone Miniserver", "Loxone", "bms_controller"),  # maker, no model number
+    ("http.title", "Kamstrup READy Manager", "Kamstrup", "meter"),
+    ("http.title", "Siemens Climatix", "Siemens", "bms_controller"),  # a line, a maker of many
+    ("snmp.sysdescr", "Trend IQ4NC", None, "bms_controller"),
+    ("http.server", "Saia PCD3.M5540/1.24.69", "Saia", "bms_controller"),
+    ("http.title", "PowerLogic ION7650", None, "meter"),
+    ("http.title", "Tunstall Communicall Vi", "Tunstall", "medical"),  # a care home's nurse call
+    ("dhcp.vendor_class", "Ascom i63", None, "voip_phone"),  # a care home's Wi-Fi handset
+    ("ssdp.server", "Linux/4.9 UPnP/1.0 Roku/12.0", "Roku", "media_player"),  # UPnP's product
+    ("http.title", "Kamstrup news and events for partners", None, None),  # a page about one
+])
+def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_lines(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """Building controllers, meters and nurse-call systems say their maker and product line,
+    seldom a kind or a model number: none of these was named."""
+    identity = classify([Observation(key=key, value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
