@@ -64,13 +64,13 @@ def central_public_key(db_path: Path, workdir: Path) -> Path:
 
 def write_sensor(lab: Lab, segment: str, workdir: Path, db_path: Path, broker_port: int,
                  *, profile: str = "standard", resend_s: float = 10.0,
-                 scope: tuple[str, ...] = ("10.20.0.0/16",)) -> SensorSetup:
-    """Create a sensor's key and config, and register it at the central."""
+                 scope: tuple[str, ...] = ("10.20.0.0/16",), site: str = SITE) -> SensorSetup:
+    """Create a sensor's key and config, and register it at the central (at ``site``)."""
     # what the sensor may probe: its segment by default, the lab's other segments for the
     # segmentation checks' probe plans
     scan = (f'interface = "eth0"\nprofile = "{profile}"\n'
             f"scope = {json.dumps(list(scope))}\n")
-    return _sensor(f"s-{segment}", segment, lab.sensor_ns(segment), SITE, segment, scan,
+    return _sensor(f"s-{segment}", segment, lab.sensor_ns(segment), site, segment, scan,
                    workdir, db_path, broker_port, resend_s=resend_s)
 
 

@@ -35,6 +35,7 @@ ROUTER_HOST = 1
 TRUNK_HOST = 249  # the trunk sensor's address in each of its VLANs
 TRUNK_MGMT = "10.99.0.249"  # the trunk sensor's management interface, on the core segment
 TRUNK_MAC = "02:5e:00:00:00:7b"
+SITE_UPLINK_HOST = 200  # a site router's address on the core segment: .200, .201, ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +75,9 @@ class SegmentSpec:
     # reached by the lab's trunk sensor as this VLAN (through the trunk relay), not by a
     # sensor of its own
     vlan: int | None = None
+    # behind a router of its own, as a site is: its own address space (two sites may use the
+    # same CIDR), reaching the core's broker through the router's NAT, and nothing else
+    site: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +130,9 @@ class Lab:
     @property
     def core(self) -> str:
         return f"{self.prefix}-core"
+
+    def site_router(self, site: str) -> str:
+        return f"{self.prefix}-rt-{site}"
 
     def device_ns(self, name: str) -> str:
         return f"{self.prefix}-d-{name}"
@@ -190,7 +197,9 @@ class Lab:
             netns.ip("link", "add", bridge, "type", "bridge", "mcast_snooping", "0",
                      "group_fwd_mask", "0x4000", ns=switch)
             netns.ip("link", "set", bridge, "up", ns=switch)
-            # router leg
+            # router leg (a site's segments: its own router's, built below)
+            if seg.site is not None:
+                continue
             leg, peer = f"r{index}", f"r{index}p"
             netns.ip("link", "add", leg, "netns", router, "type", "veth", "peer", "name", peer,
                      "netns", switch)
@@ -208,6 +217,9 @@ class Lab:
         core_index = len(segments) - 1
         self._host(self.core, f"br{core_index}", "c0", "02:00:00:99:00:0a",
                    f"{CORE_HOST}/24", str(IPNetwork(CORE_NET)[ROUTER_HOST]))
+        sites = list(dict.fromkeys(seg.site for seg in self.spec.segments if seg.site))
+        for number, site in enumerate(sites):
+            self._site_router(site, number, f"br{core_index}")
         for index, seg in enumerate(self.spec.segments):
             if seg.sensor:
                 cidr = IPNetwork(seg.cidr)
@@ -230,6 +242,46 @@ class Lab:
         self.set_flows(self.spec.allowed_flows)
         self._start_emulator()
         self._trunk(f"br{core_index}")
+
+    def _site_router(self, site: str, number: int, core_bridge: str) -> None:
+        """A site's own router: a leg in each of its segments, an uplink on the core segment
+        whose address its segments' traffic leaves by (NAT, as a site's line to the town
+        hall does), and a forward policy that lets out MQTT to the broker, and between its
+        own segments the lab's allowed flows that are the site's, and nothing else."""
+        router = self._ns(self.site_router(site))
+        netns.sysctl(router, "net.ipv4.ip_forward", "1")
+        legs: dict[str, str] = {}
+        for index, seg in enumerate(self.spec.segments):
+            if seg.site != site:
+                continue
+            leg, peer = f"r{index}", f"r{index}p"
+            legs[seg.name] = leg
+            netns.ip("link", "add", leg, "netns", router, "type", "veth", "peer", "name", peer,
+                     "netns", self.switch)
+            netns.ip("link", "set", leg, "address", seg.router_mac, ns=router)
+            cidr = IPNetwork(seg.cidr)
+            netns.ip("addr", "add", f"{cidr[ROUTER_HOST]}/{cidr.prefixlen}", "dev", leg,
+                     ns=router)
+            netns.ip("link", "set", leg, "up", ns=router)
+            self._attach(peer, f"br{index}")
+        core = IPNetwork(CORE_NET)
+        self._leg(router, core_bridge, f"u{number}", "wan", f"02:00:00:99:01:{number:02x}",
+                  f"{core[SITE_UPLINK_HOST + number]}/{core.prefixlen}")
+        ruleset = (
+            "table ip netvagt_lab_nat {\n  chain postrouting {\n"
+            "    type nat hook postrouting priority 100; policy accept;\n"
+            '    oifname "wan" masquerade\n  }\n}\n'
+            "table inet netvagt_lab {\n  chain forward {\n"
+            "    type filter hook forward priority 0; policy drop;\n"
+            "    ct state established,related accept\n"
+            f'    oifname "wan" ip daddr {CORE_HOST} tcp dport {{ 1883, 8883 }} accept\n'
+            + "".join(f'    iifname "{legs[src]}" oifname "{legs[dst]}" '
+                      + ("icmp type echo-request" if proto == "icmp" else f"{proto} dport {port}")
+                      + " accept\n"
+                      for src, dst, proto, port in self.spec.allowed_flows
+                      if src in legs and dst in legs)
+            + "  }\n}\n")
+        netns.run_in(router, ["nft", "-f", "-"], input=ruleset)
 
     def _trunk(self, core_bridge: str) -> None:
         """The VLAN segments' trunk: a relay namespace standing for the switch's trunk port
@@ -332,16 +384,19 @@ class Lab:
 
     def set_flows(self, flows: Sequence[tuple[str, str, str, int]]) -> None:
         """Replace what the router forwards between segments (faults come and go)."""
-        segments = self._segments
-        legs = {seg.name: f"r{i}" for i, seg in enumerate(segments)}
+        # the main router's segments (a site's are behind its own router, _site_router)
+        segments = [seg for seg in self._segments if seg.site is None]
+        legs = {seg.name: f"r{i}" for i, seg in enumerate(self._segments) if seg.site is None}
         # the router answers only on the leg facing the asker, as a firewall does
         own = [f'iifname "{legs[seg.name]}" ip daddr != {IPNetwork(seg.cidr)[ROUTER_HOST]} drop'
                for seg in segments]
         rules = ["ct state established,related accept", "ct state invalid drop"]
-        for seg in self.spec.segments:
+        for seg in segments[:-1]:  # not the core itself
             rules.append(f'iifname "{legs[seg.name]}" oifname "{legs["core"]}" '
                          f"ip daddr {CORE_HOST} tcp dport {{ 1883, 8883 }} accept")
         for src, dst, proto, port in flows:
+            if src not in legs or dst not in legs:
+                continue  # a site's own flow: its router's (_site_router)
             # "tcp6"/"udp6": the flow is open over IPv6 only (the fault dual-stack hides)
             family = "meta nfproto ipv6 " if proto.endswith("6") else ""
             proto = proto.removesuffix("6")
