@@ -263,6 +263,8 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
     ("snmp.sysdescr", "Lantronix XPort Pro V5.2.0.0R8 (1234)", "Lantronix", "network_appliance"),
     ("snmp.sysdescr", "Lantronix EPS1 Version V3.6/5(010208)", "Lantronix", "printer"),
     ("sip.server", "Cisco-SIPGateway/IOS-17.9.4a", "Cisco", "router"),
+    ("telnet.banner", "Model name       : MiiNePort E3\r\n", None, "network_appliance"),
+    ("telnet.banner", "EDR-G9010 login: ", None, "router"),  # Moxa's industrial router
     ("snmp.sysdescr", "Unisys UDS544 version NS.NP.N219", None, None),  # not a device server
     ("http.title", "Citrix NetScaler Insight Center", None, None),  # a management VM
 ])
