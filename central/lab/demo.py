@@ -142,6 +142,25 @@ def wait_for_messages(db_path: Path, sensors: list[str], *, timeout: float) -> b
     return False
 
 
+def scan_then_serve(lab: Lab, sensors: list[SensorSetup], db_path: Path) -> None:
+    """The lab tests' first night: each sensor's one scan (all at once), every sensor's
+    findings stored by the running central, then each sensor's daemon, which takes plans
+    and commands from then on (started here, ended with the lab)."""
+    scans = [lab.popen(s.ns, [sys.executable, "-m", "agent.cli", "run", "--config",
+                              str(s.config), "--once"], stderr=subprocess.PIPE)
+             for s in sensors]
+    for proc in scans:
+        _, err = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            raise LabError(f"a sensor's scan failed: {err.decode(errors='replace')[-3000:]}")
+    if not wait_for_messages(db_path, [s.id for s in sensors], timeout=60):
+        raise LabError("the central stored no findings from some sensor within 60 s")
+    for s in sensors:
+        lab.popen(s.ns, [sys.executable, "-m", "agent.cli", "run", "--config", str(s.config)],
+                  stderr=subprocess.DEVNULL)
+    time.sleep(2.0)  # let the daemons subscribe to their command topics
+
+
 @contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM ends the demo like Ctrl-C, so the clean-up runs."""

@@ -34,7 +34,7 @@ import pytest
 
 from central.db import open_db
 from central.lab.broker import Mosquitto
-from central.lab.demo import ORG, SensorSetup, query, wait_for_messages, write_sensor
+from central.lab.demo import ORG, SensorSetup, query, scan_then_serve, write_sensor
 from central.lab.municipal import WINDOWS_DHCP_PARAMS, chatter, http, silent, udp
 from central.lab.topology import CORE_HOST, DeviceSpec, Lab, LabSpec, SegmentSpec
 
@@ -152,17 +152,7 @@ def sites() -> Iterator[SiteRun]:
                        for seg in SPEC.segments if seg.sensor}
             lab.popen(lab.core, [*CLI, "serve", "--db", str(db_path), "--broker-host",
                                  "127.0.0.1"], stderr=subprocess.DEVNULL)
-            scans = [lab.popen(s.ns, [sys.executable, "-m", "agent.cli", "run", "--config",
-                                      str(s.config), "--once"], stderr=subprocess.PIPE)
-                     for s in sensors.values()]
-            for proc in scans:
-                _, err = proc.communicate(timeout=600)
-                assert proc.returncode == 0, err.decode()[-3000:]
-            assert wait_for_messages(db_path, [s.id for s in sensors.values()], timeout=60)
-            for s in sensors.values():  # the daemons: they take the probe plans from now on
-                lab.popen(s.ns, [sys.executable, "-m", "agent.cli", "run", "--config",
-                                 str(s.config)], stderr=subprocess.DEVNULL)
-            time.sleep(2.0)  # let them subscribe to their command topics
+            scan_then_serve(lab, list(sensors.values()), db_path)
             yield SiteRun(db_path=db_path, policy=policy, sensors=sensors)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
