@@ -660,6 +660,11 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # word or a platform's needs its whole name, as everywhere
         maker = _first_words_maker(value) or _leading_maker(
             _INSTANCE_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:3])
+    elif key in ("ftp.banner", "telnet.banner") and (
+            found := _MAKER_SERVICE_GREETING.match(value[:MAX_VENDOR_CHARS])):
+        # a greeting that is its maker's name and the service ('APC FTP server ready.',
+        # 'KONICA MINOLTA FTP server ready.'): no model number follows, and none is needed
+        maker = _words_maker(found.group(1))
     elif key == "http.title":
         # a device's own page is titled by its maker and product, with or without a model
         # number ('Loxone Miniserver', 'Kamstrup READy Manager'): a title of three words at
@@ -671,6 +676,8 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
     return _maker_evidence(maker, key, value, source) if maker else None
 
 
+_MAKER_SERVICE_GREETING = re.compile(
+    r"^(?:220[ -])?([A-Za-z][\w&+-]*(?: [A-Za-z][\w&+-]*){0,2}) (?:FTP|TELNET|Telnet)\b")
 _TITLE_WORDS = re.compile(r"[\s:|/-]+")
 MAX_TITLE_MAKER_WORDS = 3
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fingerprints.classify import Observation, classify, match
+from fingerprints.databases import without_recog
 from fingerprints.rules import parse, verify, verify_file, vocabulary
 
 BAD = Path(__file__).parent / "bad"
@@ -294,3 +296,23 @@ def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_l
     seldom a kind or a model number: none of these was named."""
     identity = classify([Observation(key=key, value=value)])
     assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    ("ftp.banner", "220 APC FTP server ready.", "APC", "ups"),  # the maker, then the service
+    ("telnet.banner", "Blue Coat Telnet Service\r\nlogin: ", "Blue Coat", "network_appliance"),
+    ("ftp.banner", "220 Welcome FTP service ready", None, None),  # a word, no maker
+    ("ftp.banner", "220 JD FTP Server Ready", "HP", "printer"),  # a JetDirect card
+    ("ftp.banner", "220 ZBR-20481 Version V72.20.21Z ready.", "Zebra", "printer"),
+    ("sip.user_agent", "Cisco/SPA504G-7.6.2f", "Cisco", "voip_phone"),
+    ("sip.server", "Grandstream UCM6302V1.3A 1.0.21.9", "Grandstream", "voip_gateway"),
+])
+def test_office_printers_phones_and_their_exchange_are_named_by_their_greetings(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """A JetDirect's or a ZebraNet's FTP, an exchange (a PBX) and a small office's phones say
+    their line or only their maker and the service: recog names most of these greetings, the
+    built-in rules none, and Grandstream's exchange was a phone by its maker's usual kind."""
+    for recog in (True, False):
+        with nullcontext() if recog else without_recog():
+            identity = classify([Observation(key=key, value=value)])
+        assert (identity.vendor, identity.device_type) == (vendor, device_type), recog
