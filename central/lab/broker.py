@@ -56,6 +56,21 @@ def mosquitto_path() -> str:
     raise LabError("mosquitto is not installed (apt-get install mosquitto)")
 
 
+# The broker's resource limits, as packaging/mosquitto-netvagt.conf ships them (a test holds
+# the two equal). A message is at most 512 KiB (a findings message 256 KiB signed); the
+# central's queue while it is away is bounded in messages and in bytes, and the broker's heap
+# as a whole: a sensor holder who floods findings while the central is down fills 256 MiB
+# and no more (the sensors keep every finding until the central's signed acknowledgement, so
+# a message the broker drops is sent again), and no client can take the broker's memory.
+LIMITS = {
+    "max_inflight_messages": 100,
+    "max_queued_messages": 100_000,
+    "max_queued_bytes": 256 * 1024 * 1024,
+    "memory_limit": 1024 * 1024 * 1024,
+    "message_size_limit": 512 * 1024,
+}
+
+
 @dataclass(slots=True)
 class Mosquitto:
     """``with Mosquitto(port=...) as broker:``; inside a namespace when ``ns`` is given."""
@@ -94,9 +109,7 @@ class Mosquitto:
             "log_dest stderr",
             "log_type error",
             "log_type warning",
-            "max_inflight_messages 100",
-            "max_queued_messages 100000",
-            "message_size_limit 1048576",
+            *(f"{name} {value}" for name, value in LIMITS.items()),
         ]
         for address in self.bind:
             lines.append(f"listener {self.port} {address}")
