@@ -589,7 +589,7 @@ def _maker_host_name(key: str, value: str, source: str) -> Evidence | None:
     word = found.group(1)
     if _vendor_types().get(word.lower()) is None:
         return None
-    maker = _rule_vendors().get(word.lower()) or (
+    maker = _rule_vendors().get(word.lower()) or _own_spellings().get(word.lower()) or (
         word if not (word.islower() or word.isupper()) else word.capitalize())
     return Evidence(rule=f"vendor_types.toml#{word.lower()}", key=key, value=value,
                     source=source, fields={"vendor": maker}, confidence=HOST_NAME_MAKER)
@@ -755,9 +755,15 @@ def _maker_spellings() -> dict[str, str]:
             vendor = rule.fixed.get("vendor")
             if vendor and " " in vendor:
                 spelled.setdefault(vendor.lower().replace(",", "").replace(".", ""), vendor)
+    own = _own_spellings()
     for name in _vendor_types():
-        spelled.setdefault(name, spelled.get(name.split()[0]) or name.title())
+        spelled.setdefault(name, spelled.get(name.split()[0]) or own.get(name) or name.title())
     return spelled
+
+
+def _own_spellings() -> dict[str, str]:
+    """How makers write their own names where Title Case would not ('SonicWall')."""
+    return name_map("vendor_types.toml", "spellings")
 
 
 @cache

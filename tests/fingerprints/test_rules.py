@@ -316,3 +316,17 @@ def test_office_printers_phones_and_their_exchange_are_named_by_their_greetings(
         with nullcontext() if recog else without_recog():
             identity = classify([Observation(key=key, value=value)])
         assert (identity.vendor, identity.device_type) == (vendor, device_type), recog
+
+
+@pytest.mark.parametrize(("key", "value", "vendor"), [
+    ("dhcp.vendor_class", "BRIGHTSIGN XD1034", "BrightSign"),
+    ("dhcp.vendor_class", "Brightsign HD1023", "BrightSign"),
+    ("snmp.sysdescr", "DRAYTEK Vigor 2927 v4.4.2", "DrayTek"),
+    ("dhcp.hostname", "mikrotik", "MikroTik"),
+])
+def test_a_maker_is_written_as_it_writes_itself_whatever_case_the_device_used(
+        key: str, value: str, vendor: str) -> None:
+    """A maker named by its description's first word or its host name was Title Cased
+    ('Brightsign', 'Draytek'): one maker, two names in the inventory and its exports."""
+    with without_recog():
+        assert classify([Observation(key=key, value=value)]).vendor == vendor
