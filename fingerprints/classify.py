@@ -665,6 +665,12 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # a greeting that is its maker's name and the service ('APC FTP server ready.',
         # 'KONICA MINOLTA FTP server ready.'): no model number follows, and none is needed
         maker = _words_maker(found.group(1))
+    elif key in ("snmp.sysdescr", "lldp.sysdescr"):
+        # a firmware describes its device by its maker first, with or without a model number
+        # ('Cisco Internetwork Operating System Software', 'Blue Coat PacketShaper'): no one
+        # chose these words, so the maker's whole name first is enough
+        maker = _first_words_maker(value) or _leading_maker(
+            _TITLE_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:MAX_VENDOR_WORDS])
     elif key == "http.title":
         # a device's own page is titled by its maker and product, with or without a model
         # number ('Loxone Miniserver', 'Kamstrup READy Manager'): a title of three words at

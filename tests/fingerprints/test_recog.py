@@ -397,7 +397,9 @@ def test_a_factory_host_name_that_is_a_maker_s_name_names_the_maker() -> None:
             ("dhcp.hostname", "axis-gateway", (None, None)),
             ("dhcp.hostname", "Siemens", (None, None)),
             ("dhcp.hostname", "axisbank", (None, None)),
-            ("snmp.sysdescr", "HIKVISION", (None, None))):
+            # a firmware's own description: its maker first is enough (no one chose it)
+            ("snmp.sysdescr", "HIKVISION", ("Hikvision", "camera")),
+            ("snmp.sysdescr", "Linux gateway 5.10.0", (None, None))):
         found = classify([Observation(key=key, value=name, source="test")])
         assert (found.vendor, found.device_type) == expected, name
 

@@ -330,3 +330,19 @@ def test_a_maker_is_written_as_it_writes_itself_whatever_case_the_device_used(
     ('Brightsign', 'Draytek'): one maker, two names in the inventory and its exports."""
     with without_recog():
         assert classify([Observation(key=key, value=value)]).vendor == vendor
+
+
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("Cisco Internetwork Operating System Software", "Cisco", None),
+    ("Blue Coat PacketShaper", "Blue Coat", "network_appliance"),
+    ("Raritan Computer; CommandCenter Secure Gateway; Version 5.3", "Raritan", None),
+    ("Linux backup 6.1.0-18-amd64 #1 SMP", None, None),
+])
+def test_a_firmware_s_description_names_its_maker_when_it_begins_with_it(
+        value: str, vendor: str | None, device_type: str | None) -> None:
+    """SNMP and LLDP descriptions are the firmware's words: a maker's whole name first names
+    the maker, model number or not (one was needed). Raritan makes KVMs beside its PDUs:
+    its name alone says no kind."""
+    with without_recog():
+        identity = classify([Observation(key="snmp.sysdescr", value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
