@@ -346,3 +346,20 @@ def test_a_firmware_s_description_names_its_maker_when_it_begins_with_it(
     with without_recog():
         identity = classify([Observation(key="snmp.sysdescr", value=value)])
     assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("key", "value", "vendor"), [
+    ("pjl.id", "LASERJET 4050", "HP"),
+    ("dhcp.vendor_class", "Hewlett-Packard OfficeJet", "HP"),
+    ("http.www_authenticate", 'Basic realm="SmartAX MT882"', "Huawei"),
+    ("telnet.banner", "ZXHN H367N\r\nLogin:", "ZTE"),
+    ("http.title", "Fireware XTM User Authentication", "WatchGuard"),
+    ("http.title", "EdgeOS", "Ubiquiti"),
+    ("snmp.sysdescr", "NetBotz RackBotz 400C Appliance", None),  # APC's, but not a UPS
+])
+def test_a_product_line_names_its_maker_wherever_it_is_said(
+        key: str, value: str, vendor: str | None) -> None:
+    """A maker's registered name for its line (LaserJet, SmartAX, ZXHN, Fireware, EdgeOS)
+    names the maker in any banner, realm or title; no rule read it without a model number."""
+    with without_recog():
+        assert classify([Observation(key=key, value=value)]).vendor == vendor
