@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from fingerprints.field_forms import EDGES, field_form, stripped
 from fingerprints.observation import Observation
-from fingerprints.rules import Rule, name_map, rules_by_key
+from fingerprints.rules import Rule, name_list, name_map, rules_by_key
 
 __all__ = ["Identity", "Observation", "classify", "classify_device", "matches"]
 
@@ -764,7 +764,14 @@ def _maker_spellings() -> dict[str, str]:
     own = _own_spellings()
     for name in _vendor_types():
         spelled.setdefault(name, spelled.get(name.split()[0]) or own.get(name) or name.title())
+    for name in _many_kinds_makers():
+        spelled.setdefault(name.lower(), name)
     return spelled
+
+
+def _many_kinds_makers() -> tuple[str, ...]:
+    """Makers of many kinds, as they write their names (vendor_types.toml's [makers])."""
+    return name_list("vendor_types.toml", "makers")
 
 
 def _own_spellings() -> dict[str, str]:

@@ -65,6 +65,13 @@ def name_map(file: str, table: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data[table].items()}
 
 
+@cache
+def name_list(file: str, table: str) -> tuple[str, ...]:
+    """A packaged list of names (``vendor_types.toml``'s makers of many kinds)."""
+    data = tomllib.loads(resources.files("fingerprints").joinpath(file).read_text())
+    return tuple(str(name) for name in data[table]["names"])
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
     name: str

@@ -337,6 +337,8 @@ def test_a_maker_is_written_as_it_writes_itself_whatever_case_the_device_used(
     ("Blue Coat PacketShaper", "Blue Coat", "network_appliance"),
     ("Raritan Computer; CommandCenter Secure Gateway; Version 5.3", "Raritan", None),
     ("Linux backup 6.1.0-18-amd64 #1 SMP", None, None),
+    ("3Com-NJ2000 - 3CNJ2000 v2.00.03", "3Com", None),  # a maker of many kinds, as it writes
+    ("Westermo Lynx-3510-F4G-T4G-LV Industrial Ethernet Switch", "Westermo", "switch"),
 ])
 def test_a_firmware_s_description_names_its_maker_when_it_begins_with_it(
         value: str, vendor: str | None, device_type: str | None) -> None:
