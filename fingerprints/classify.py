@@ -670,7 +670,7 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # ('Cisco Internetwork Operating System Software', 'Blue Coat PacketShaper'): no one
         # chose these words, so the maker's whole name first is enough
         maker = _first_words_maker(value) or _leading_maker(
-            _TITLE_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:MAX_VENDOR_WORDS])
+            _DESCRIPTION_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:MAX_VENDOR_WORDS])
     elif key == "http.title":
         # a device's own page is titled by its maker and product, with or without a model
         # number ('Loxone Miniserver', 'Kamstrup READy Manager'): a title of three words at
@@ -684,6 +684,7 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
 
 _MAKER_SERVICE_GREETING = re.compile(
     r"^(?:220[ -])?([A-Za-z][\w&+-]*(?: [A-Za-z][\w&+-]*){0,2}) (?:FTP|TELNET|Telnet)\b")
+_DESCRIPTION_WORDS = re.compile(r"[\s:|/,;-]+")  # 'Siemens, SIMATIC', 'NORTEL; Business'
 _TITLE_WORDS = re.compile(r"[\s:|/-]+")
 MAX_TITLE_MAKER_WORDS = 3
 

@@ -338,6 +338,7 @@ def test_a_maker_is_written_as_it_writes_itself_whatever_case_the_device_used(
     ("Raritan Computer; CommandCenter Secure Gateway; Version 5.3", "Raritan", None),
     ("Linux backup 6.1.0-18-amd64 #1 SMP", None, None),
     ("3Com-NJ2000 - 3CNJ2000 v2.00.03", "3Com", None),  # a maker of many kinds, as it writes
+    ("Siemens, SIMATIC NET, CP 343-1", "Siemens", None),  # a comma after the maker's name
     ("Westermo Lynx-3510-F4G-T4G-LV Industrial Ethernet Switch", "Westermo", "switch"),
 ])
 def test_a_firmware_s_description_names_its_maker_when_it_begins_with_it(
