@@ -273,9 +273,12 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
 def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
     """Firewalls, load balancers and device servers often say only their product line or
-    serial number (a FortiGate's certificate is its serial, FGT60F...): none was named."""
-    identity = classify([Observation(key=key, value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    serial number (a FortiGate's certificate is its serial, FGT60F...): recog names some of
+    these, the built-in rules none."""
+    for recog in (True, False):
+        with nullcontext() if recog else without_recog():
+            identity = classify([Observation(key=key, value=value)])
+        assert (identity.vendor, identity.device_type) == (vendor, device_type), recog
 
 
 @pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
@@ -293,9 +296,11 @@ def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
 def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_lines(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
     """Building controllers, meters and nurse-call systems say their maker and product line,
-    seldom a kind or a model number: none of these was named."""
-    identity = classify([Observation(key=key, value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    seldom a kind or a model number: none of these was named, with recog or without."""
+    for recog in (True, False):
+        with nullcontext() if recog else without_recog():
+            identity = classify([Observation(key=key, value=value)])
+        assert (identity.vendor, identity.device_type) == (vendor, device_type), recog
 
 
 @pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
