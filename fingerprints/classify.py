@@ -644,16 +644,14 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # Industries Ltd.', 'O=Philips Hue'): the sensor reads only servers on the network
         found = _ORGANISATION.search(value[:MAX_VENDOR_CHARS])
         maker = _words_maker(found.group(1)) if found else None
-    elif key in ("ssdp.server", "http.server") and (
-            found := _UPNP_FIRST_WORD.match(value[:MAX_VENDOR_CHARS])):
-        # UPnP's SERVER is 'OS/version UPnP/1.0 product/version', and many firmwares put
-        # their maker where the OS goes ('Roku UPnP/1.0 MiniUPnPd/1.4', 'Netgear/1.0 UPnP')
-        maker = _words_maker(found.group(1))
-        if maker is None and (product := _UPNP_PRODUCT.search(value[:MAX_VENDOR_CHARS])):
-            maker = _words_maker(product.group(1))
-    elif key in ("ssdp.server", "http.server") and (
-            found := _UPNP_PRODUCT.search(value[:MAX_VENDOR_CHARS])):
-        maker = _words_maker(found.group(1))
+    elif key in ("ssdp.server", "http.server") and (said := [
+            found.group(1) for found in (_UPNP_FIRST_WORD.match(value[:MAX_VENDOR_CHARS]),
+                                         _UPNP_PRODUCT.search(value[:MAX_VENDOR_CHARS]))
+            if found]):
+        # UPnP's SERVER is 'OS/version UPnP/1.0 product/version': many firmwares put their
+        # maker where the OS goes ('Roku UPnP/1.0 MiniUPnPd/1.4', 'Netgear/1.0 UPnP'), the
+        # rest in the product ('Linux/4.9 UPnP/1.0 Roku/12.0'); the OS's place first
+        maker = next(filter(None, map(_words_maker, said)), None)
     elif key == "mdns.instance":
         # a factory's instance name is its maker and product, with or without a model
         # number ('Sonos Roam', 'Philips Hue - 1A2B3C'); a maker whose name is a common

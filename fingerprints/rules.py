@@ -58,18 +58,21 @@ def vocabulary() -> Vocabulary:
 
 
 @cache
+def _packaged(file: str) -> dict[str, Any]:
+    return tomllib.loads(resources.files("fingerprints").joinpath(file).read_text())
+
+
+@cache
 def name_map(file: str, table: str) -> dict[str, str]:
     """A packaged name-to-name table (``recog_devices.toml``, ``nmap_devices.toml``,
     ``vendor_types.toml``): another vocabulary's words as netvagt's."""
-    data = tomllib.loads(resources.files("fingerprints").joinpath(file).read_text())
-    return {str(k): str(v) for k, v in data[table].items()}
+    return {str(k): str(v) for k, v in _packaged(file)[table].items()}
 
 
 @cache
 def name_list(file: str, table: str) -> tuple[str, ...]:
     """A packaged list of names (``vendor_types.toml``'s makers of many kinds)."""
-    data = tomllib.loads(resources.files("fingerprints").joinpath(file).read_text())
-    return tuple(str(name) for name in data[table]["names"])
+    return tuple(str(name) for name in _packaged(file)[table]["names"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

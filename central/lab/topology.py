@@ -197,23 +197,8 @@ class Lab:
             netns.ip("link", "add", bridge, "type", "bridge", "mcast_snooping", "0",
                      "group_fwd_mask", "0x4000", ns=switch)
             netns.ip("link", "set", bridge, "up", ns=switch)
-            # router leg (a site's segments: its own router's, built below)
-            if seg.site is not None:
-                continue
-            leg, peer = f"r{index}", f"r{index}p"
-            netns.ip("link", "add", leg, "netns", router, "type", "veth", "peer", "name", peer,
-                     "netns", switch)
-            netns.ip("link", "set", leg, "address", seg.router_mac, ns=router)
-            prefix = IPNetwork(seg.cidr).prefixlen
-            netns.ip("addr", "add", f"{IPNetwork(seg.cidr)[ROUTER_HOST]}/{prefix}", "dev", leg,
-                     ns=router)
-            if seg.cidr6:
-                six = IPNetwork(seg.cidr6)
-                netns.sysctl(router, "net.ipv6.conf.all.forwarding", "1")
-                netns.ip("-6", "addr", "add", f"{six[ROUTER_HOST]}/{six.prefixlen}", "dev", leg,
-                         "nodad", ns=router)
-            netns.ip("link", "set", leg, "up", ns=router)
-            self._attach(peer, bridge)
+            if seg.site is None:  # a site's segments: its own router's (_site_router)
+                self._router_leg(router, index, seg)
         core_index = len(segments) - 1
         self._host(self.core, f"br{core_index}", "c0", "02:00:00:99:00:0a",
                    f"{CORE_HOST}/24", str(IPNetwork(CORE_NET)[ROUTER_HOST]))
@@ -243,6 +228,24 @@ class Lab:
         self._start_emulator()
         self._trunk(f"br{core_index}")
 
+    def _router_leg(self, router: str, index: int, seg: SegmentSpec) -> str:
+        """A router's leg ``r<index>`` in a segment: the segment's router MAC and first
+        address (IPv6 too on a dual-stack segment), on the segment's bridge."""
+        leg, peer = f"r{index}", f"r{index}p"
+        netns.ip("link", "add", leg, "netns", router, "type", "veth", "peer", "name", peer,
+                 "netns", self.switch)
+        netns.ip("link", "set", leg, "address", seg.router_mac, ns=router)
+        cidr = IPNetwork(seg.cidr)
+        netns.ip("addr", "add", f"{cidr[ROUTER_HOST]}/{cidr.prefixlen}", "dev", leg, ns=router)
+        if seg.cidr6:
+            six = IPNetwork(seg.cidr6)
+            netns.sysctl(router, "net.ipv6.conf.all.forwarding", "1")
+            netns.ip("-6", "addr", "add", f"{six[ROUTER_HOST]}/{six.prefixlen}", "dev", leg,
+                     "nodad", ns=router)
+        netns.ip("link", "set", leg, "up", ns=router)
+        self._attach(peer, f"br{index}")
+        return leg
+
     def _site_router(self, site: str, number: int, core_bridge: str) -> None:
         """A site's own router: a leg in each of its segments, an uplink on the core segment
         whose address its segments' traffic leaves by (NAT, as a site's line to the town
@@ -250,20 +253,8 @@ class Lab:
         own segments the lab's allowed flows that are the site's, and nothing else."""
         router = self._ns(self.site_router(site))
         netns.sysctl(router, "net.ipv4.ip_forward", "1")
-        legs: dict[str, str] = {}
-        for index, seg in enumerate(self.spec.segments):
-            if seg.site != site:
-                continue
-            leg, peer = f"r{index}", f"r{index}p"
-            legs[seg.name] = leg
-            netns.ip("link", "add", leg, "netns", router, "type", "veth", "peer", "name", peer,
-                     "netns", self.switch)
-            netns.ip("link", "set", leg, "address", seg.router_mac, ns=router)
-            cidr = IPNetwork(seg.cidr)
-            netns.ip("addr", "add", f"{cidr[ROUTER_HOST]}/{cidr.prefixlen}", "dev", leg,
-                     ns=router)
-            netns.ip("link", "set", leg, "up", ns=router)
-            self._attach(peer, f"br{index}")
+        legs = {seg.name: self._router_leg(router, index, seg)
+                for index, seg in enumerate(self.spec.segments) if seg.site == site}
         core = IPNetwork(CORE_NET)
         self._leg(router, core_bridge, f"u{number}", "wan", f"02:00:00:99:01:{number:02x}",
                   f"{core[SITE_UPLINK_HOST + number]}/{core.prefixlen}")
@@ -275,9 +266,8 @@ class Lab:
             "    type filter hook forward priority 0; policy drop;\n"
             "    ct state established,related accept\n"
             f'    oifname "wan" ip daddr {CORE_HOST} tcp dport {{ 1883, 8883 }} accept\n'
-            + "".join(f'    iifname "{legs[src]}" oifname "{legs[dst]}" '
-                      + ("icmp type echo-request" if proto == "icmp" else f"{proto} dport {port}")
-                      + " accept\n"
+            + "".join(f'    iifname "{legs[src]}" oifname "{legs[dst]}" {_flow_match(proto, port)}'
+                      " accept\n"
                       for src, dst, proto, port in self.spec.allowed_flows
                       if src in legs and dst in legs)
             + "  }\n}\n")
@@ -391,18 +381,14 @@ class Lab:
         own = [f'iifname "{legs[seg.name]}" ip daddr != {IPNetwork(seg.cidr)[ROUTER_HOST]} drop'
                for seg in segments]
         rules = ["ct state established,related accept", "ct state invalid drop"]
-        for seg in segments[:-1]:  # not the core itself
-            rules.append(f'iifname "{legs[seg.name]}" oifname "{legs["core"]}" '
-                         f"ip daddr {CORE_HOST} tcp dport {{ 1883, 8883 }} accept")
+        rules += [f'iifname "{legs[seg.name]}" oifname "{legs["core"]}" '
+                  f"ip daddr {CORE_HOST} tcp dport {{ 1883, 8883 }} accept"
+                  for seg in segments if seg.name != "core"]
         for src, dst, proto, port in flows:
             if src not in legs or dst not in legs:
                 continue  # a site's own flow: its router's (_site_router)
-            # "tcp6"/"udp6": the flow is open over IPv6 only (the fault dual-stack hides)
-            family = "meta nfproto ipv6 " if proto.endswith("6") else ""
-            proto = proto.removesuffix("6")
-            echo = "icmpv6 type echo-request" if family else "icmp type echo-request"
-            match = family + (echo if proto == "icmp" else f"{proto} dport {port}")
-            rules.append(f'iifname "{legs[src]}" oifname "{legs[dst]}" {match} accept')
+            rules.append(f'iifname "{legs[src]}" oifname "{legs[dst]}" '
+                         f"{_flow_match(proto, port)} accept")
         ruleset = (
             "table inet netvagt_lab {\n  chain forward {\n"
             "    type filter hook forward priority 0; policy drop;\n"
@@ -468,6 +454,15 @@ class Lab:
         for ns in reversed(self.namespaces):
             netns.delete(ns)
         self.namespaces.clear()
+
+
+def _flow_match(proto: str, port: int) -> str:
+    """nftables' match for one allowed flow: ``tcp``/``udp`` and a port, ``icmp`` for echo
+    requests; ``tcp6``/``udp6``/``icmp6``: over IPv6 only (the fault dual-stack hides)."""
+    family = "meta nfproto ipv6 " if proto.endswith("6") else ""
+    proto = proto.removesuffix("6")
+    echo = "icmpv6 type echo-request" if family else "icmp type echo-request"
+    return family + (echo if proto == "icmp" else f"{proto} dport {port}")
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -32,9 +33,10 @@ def test_the_packaged_broker_config_ships_the_limits_the_tests_run_with() -> Non
     assert {name: shipped.get(name) for name in LIMITS} == LIMITS
 
 
-def _client(client_id: str, port: int) -> mqtt.Client:
+def _client(client_id: str, port: int, on_message: Any = None) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                          clean_session=False, protocol=mqtt.MQTTv311)
+    client.on_message = on_message
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
@@ -65,11 +67,8 @@ def test_a_flood_while_the_central_is_away_fills_its_queue_to_its_bound_only() -
         assert _peak_rss(broker.process.pid) < LIMITS["max_queued_bytes"] + 128 * 1024 * 1024
 
         received: list[int] = []
-        back = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="netvagt.central",
-                           clean_session=False, protocol=mqtt.MQTTv311)
-        back.on_message = lambda _c, _u, message: received.append(len(message.payload))
-        back.connect("127.0.0.1", broker.port)
-        back.loop_start()
+        back = _client("netvagt.central", broker.port,
+                       lambda _c, _u, message: received.append(len(message.payload)))
         deadline = time.monotonic() + 60
         quiet_since = time.monotonic()
         while time.monotonic() < deadline and time.monotonic() - quiet_since < 2.0:
