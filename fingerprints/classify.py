@@ -400,8 +400,10 @@ def _uncached_identity(said: tuple[Observation, ...], oui: str | None,
 # follows the same factory habits (BRW<MAC> for a Brother printer, DESKTOP-XXXXXXX for
 # Windows) whether it says it in DHCP, in mDNS or in NetBIOS
 # keys read with another key's rules when their own say nothing: a UPnP device's web server
-# sends the Server header it announces in SSDP ('Linux UPnP/1.0 Sonos/34.16 (ZP120)')
-ALSO_RULES = {"http.server": "ssdp.server"}
+# sends the Server header it announces in SSDP ('Linux UPnP/1.0 Sonos/34.16 (ZP120)'); a
+# certificate's issuer is its maker's device CA ('CN=Chromecast ICA 12,OU=Cast,O=Google
+# Inc'), or the device itself where it signed its own, and says what a subject would
+ALSO_RULES = {"http.server": "ssdp.server", "tls.issuer": "tls.subject"}
 SHARED_RULES = {"tls.sni": "dns.query", "http.host": "dns.query",
                 "mdns.hostname": "dhcp.hostname", "mdns.instance": "dhcp.hostname",
                 "netbios.name": "dhcp.hostname", "cdp.capabilities": "lldp.capabilities"}

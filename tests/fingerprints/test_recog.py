@@ -408,7 +408,7 @@ def test_a_factory_host_name_that_is_a_maker_s_name_names_the_maker() -> None:
 def test_a_kept_answer_is_kept_for_the_rules_that_gave_it_and_the_oui_it_was_asked_with() -> None:
     from fingerprints.classify import classify_device, forget_answers
 
-    said = [Observation(key="snmp.sysdescr", value="ADTRAN NetVanta818")]  # recog's alone
+    said = [Observation(key="snmp.sysdescr", value="Juniper WXC-250 : 5.7.7.0")]  # recog's alone
     assert classify_device(said, mac=None).device_type == "router"
     with databases.without_recog():
         assert classify_device(said, mac=None).device_type is None  # not recog's kept answer

@@ -345,7 +345,7 @@ def test_a_maker_is_written_as_it_writes_itself_whatever_case_the_device_used(
     ("Raritan Computer; CommandCenter Secure Gateway; Version 5.3", "Raritan", None),
     ("Linux backup 6.1.0-18-amd64 #1 SMP", None, None),
     ("3Com-NJ2000 - 3CNJ2000 v2.00.03", "3Com", None),  # a maker of many kinds, as it writes
-    ("Siemens, SIMATIC NET, CP 343-1", "Siemens", None),  # a comma after the maker's name
+    ("Siemens, SIMATIC NET, CP 343-1", "Siemens", "network_appliance"),  # a comma after the maker
     ("Westermo Lynx-3510-F4G-T4G-LV Industrial Ethernet Switch", "Westermo", "switch"),
 ])
 def test_a_firmware_s_description_names_its_maker_when_it_begins_with_it(
@@ -373,3 +373,48 @@ def test_a_product_line_names_its_maker_wherever_it_is_said(
     names the maker in any banner, realm or title; no rule read it without a model number."""
     with without_recog():
         assert classify([Observation(key=key, value=value)]).vendor == vendor
+
+
+@pytest.mark.parametrize(("key", "value", "device_type"), [
+    # a wireless LAN's controller is the access points', not a door's
+    ("snmp.sysdescr", "HiPath Wireless Access Controller - C35, System Version 09.01.01.0001",
+     "access_point"),
+    ("snmp.sysdescr", "Door Access Controller v2", "access_control"),
+    # a certificate's issuer is read with the subject's rules: a Cast device's CA
+    ("tls.issuer", "CN=Chromecast ICA 8,OU=Cast,O=Google Inc,L=Mountain View,C=US",
+     "media_player"),
+    ("tls.issuer", "CN=Cast TV ICA (Sharp),OU=Cast,O=Google Inc,L=Mountain View,C=US",
+     "smart_tv"),
+    # an Axis encoder has a camera's letters; its words say what it is
+    ("ftp.banner", "AXIS Q7411 Video Encoder 5.51.2 (2019) ready.", "video_recorder"),
+    ("ftp.banner", "AXIS Q1615 Network Camera 9.80.1 (2022) ready.", "camera"),
+    # an iPod touch's board is an N board like an iPhone's
+    ("mdns.txt", "model=N112AP", "media_player"),
+    ("mdns.txt", "model=N71AP", "mobile"),
+    ("snmp.sysdescr", "HPE Comware Platform Software, Software Version 7.1.070", "switch"),
+    ("snmp.sysdescr", "HP Comware Platform Software, Software Version 5.20 HP A6604 Router",
+     "router"),  # Comware on a router says so
+    ("snmp.sysdescr", "Netopia 2247N-VGx v7.8.1", "router"),
+    # Dell's printers, not its monitors
+    ("ftp.banner", "ET0021B71A2222 Dell 2355dn Laser MFP FTP Server NR.APS.N449 ready.",
+     "printer"),
+    ("dhcp.vendor_class", "Dell U2719D", None),
+])
+def test_a_model_s_own_words_choose_between_the_kinds_its_maker_makes(
+        key: str, value: str, device_type: str | None) -> None:
+    """Each of these was named wrong or not at all before: an 'Access Controller' was read
+    as a door's, Axis encoders and iPod touches as their maker's usual kind, an issuer was
+    not read at all."""
+    assert [kind for _, kind in _with_and_without_recog(key, value)] == [device_type] * 2
+
+
+@pytest.mark.parametrize("value", [
+    "H3C Comware Platform Software, Software Version 7.1.064\r\nH3C MSR3620",
+    "Netopia 3347NWG v7.8.1",  # a wireless DSL gateway: also the access point
+])
+def test_a_line_s_rule_leaves_open_the_models_that_are_another_kind(value: str) -> None:
+    """Comware runs HP's and H3C's MSR routers as well as their switches, and a W Netopia is
+    its network's access point as well as its router: the built-in rules name neither
+    (recog may, by its own patterns)."""
+    with without_recog():
+        assert classify([Observation(key="snmp.sysdescr", value=value)]).device_type is None
