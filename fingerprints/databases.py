@@ -31,6 +31,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fingerprints import regex_cache
+
 if TYPE_CHECKING:
     from fingerprints.recog import RecogRule
 
@@ -309,10 +311,11 @@ def recog_rules_by_key() -> dict[str, tuple[RecogRule, ...]]:
         return {}
     by_key: dict[str, list[RecogRule]] = {}
     try:
-        for name in sorted(RECOG_KEYS):
-            path = (directory / "xml" / f"{name}.xml")
-            if path.exists():
-                by_key.setdefault(RECOG_KEYS[name], []).extend(parse_file(path).rules)
+        with regex_cache.session("recog"):
+            for name in sorted(RECOG_KEYS):
+                path = (directory / "xml" / f"{name}.xml")
+                if path.exists():
+                    by_key.setdefault(RECOG_KEYS[name], []).extend(parse_file(path).rules)
     except (RecogError, OSError) as exc:
         import logging
 

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fingerprints import regex_cache
 from fingerprints.rules import MAX_VALUE_CHARS, name_map
 
 # recog file (its ``matches`` attribute) -> the match key whose observations it reads
@@ -80,7 +81,7 @@ def python_regex(pattern: str, flags: str) -> re.Pattern[str]:
         options |= re.I
     if names & {"REG_DOT_NEWLINE", "REG_MULTILINE"}:
         options |= re.S
-    return re.compile(translated, options)
+    return regex_cache.regex(translated, options)
 
 
 def _scope_inline_flags(pattern: str) -> str:

@@ -24,6 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fingerprints import regex_cache
+
 MAX_VALUE_CHARS = 4096  # a rule sees at most this much of an observed string
 
 
@@ -146,7 +148,7 @@ def parse(text: str, path: str) -> RuleFile:
 def _rule(raw: dict[str, Any], name: str, key: str, preference: float, where: str,
           vocab: Vocabulary) -> Rule:
     try:
-        regex = re.compile(raw["pattern"])
+        regex = regex_cache.regex(raw["pattern"])
     except KeyError:
         raise RuleError("no-pattern", where, "the rule has no pattern") from None
     except re.error as exc:
@@ -231,6 +233,8 @@ def verify(paths: Iterable[Path] | None = None) -> list[RuleError]:
 def rules_by_key() -> dict[str, tuple[Rule, ...]]:
     """The bundled rules, by match key, in priority order (verified files only)."""
     by_key: dict[str, list[Rule]] = {}
-    for rule_file in load_files():
+    with regex_cache.session("rules"):
+        rule_files = load_files()
+    for rule_file in rule_files:
         by_key.setdefault(rule_file.key, []).extend(rule_file.rules)
     return {k: tuple(v) for k, v in by_key.items()}

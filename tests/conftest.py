@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,10 @@ from central.db import open_db
 SHARED_RECOG = Path(__file__).resolve().parents[2] / "shared" / "fingerprint-db" / "recog"
 if SHARED_RECOG.is_dir():
     os.environ.setdefault("NETVAGT_FINGERPRINTS", str(SHARED_RECOG))
+# Their compiled regular expressions are kept apart from an installation's (and shared by
+# the suite's workers and the processes they start): the first worker compiles, the rest load.
+os.environ.setdefault("NETVAGT_CACHE_DIR",
+                      str(Path(tempfile.gettempdir()) / f"netvagt-test-regex-{os.geteuid()}"))
 
 ORG = "test-kommune"
 SITE = "raadhus"
