@@ -6,6 +6,9 @@ the built-in rules'. Compiling is parsing the pattern and generating the regex e
 code; both depend only on the pattern, its flags and the interpreter. This module keeps
 the generated code in a file per database and, at the next start, hands it straight to the
 engine (``_sre.compile``, what ``re.compile`` ends with), which checks it as it always does.
+Each entry is read when its pattern is asked for, with the pattern's own text beside its
+code, and nothing of the file stays in memory once the load is over: a sensor on a small
+board keeps its compiled expressions, not those and the file besides.
 
 The cache is an optimisation and nothing else: an entry is found by the pattern's own text
 and flags, so it cannot stand for another pattern; a file from another interpreter, in
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import array
 import contextvars
+import hashlib
 import logging
 import marshal
 import os
@@ -38,7 +42,7 @@ from typing import Any
 
 log = logging.getLogger("netvagt.fingerprints.cache")
 
-FORMAT = 1
+FORMAT = 3
 try:  # CPython's regex engine and compiler, as re.compile uses them
     import _sre
     from re import _compiler, _parser  # type: ignore[attr-defined]
@@ -50,8 +54,12 @@ except (ImportError, AttributeError, KeyError):  # another Python: compile as be
     _INTERPRETER = None
     _CODE_TYPE = "I"
 
-# (pattern, flags) -> (flags as compiled, engine code, groups, groupindex, indexgroup)
-Parts = tuple[int, bytes, int, dict[str, int], tuple[str | None, ...]]
+# A file: 8 bytes giving the index's length, the index (marshal), then each entry's pattern
+# (UTF-8) and engine code, one after another. The index maps a digest of (pattern, flags)
+# to (flags as compiled, offset, the pattern's length, the code's length, groups,
+# groupindex, indexgroup); a found entry's pattern is compared with the one asked for.
+Entry = tuple[int, int, int, int, int, dict[str, int], tuple[str | None, ...]]
+_HEADER = 8
 _active: contextvars.ContextVar[Cache | None] = contextvars.ContextVar("regex_cache",
                                                                        default=None)
 
@@ -91,74 +99,132 @@ def session(name: str, *, prune: bool = True) -> Iterator[Cache]:
 class Cache:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.kept: dict[tuple[str, int], Parts] = _read(path) if _INTERPRETER else {}
-        self.used: dict[tuple[str, int], Parts] = {}
+        self.kept: dict[bytes, Entry] = {}
+        self.used: dict[bytes, tuple[Entry, bool]] = {}  # entry, compiled in this session
         self.hits = 0
         self.compiled = 0
+        self._fd: int | None = None
+        self._base = 0
+        self._new: Any = None  # a scratch file with what was compiled in this session
+        if _INTERPRETER is not None:
+            self._open()
 
     def regex(self, pattern: str, flags: int = 0) -> re.Pattern[str]:
         if _INTERPRETER is None:
             return re.compile(pattern, flags)
-        key = (pattern, int(flags))
-        parts = self.kept.get(key)
-        if parts is not None:
+        text = pattern.encode("utf-8", "surrogatepass")
+        key = hashlib.blake2b(text + b"\0" + str(int(flags)).encode(), digest_size=16).digest()
+        entry = self.kept.get(key)
+        if entry is not None:
             try:
-                found = _build(pattern, parts)
+                found = self._build(pattern, text, entry)
             except Exception:  # a damaged entry: compiled afresh below
                 log.debug("%s: entry for %r not usable", self.path, pattern[:60])
             else:
-                self.used[key] = parts
+                self.used[key] = (entry, False)
                 self.hits += 1
                 return found
-        parts = _parts(pattern, int(flags))  # re.error etc., as re.compile raises them
-        self.used[key] = parts
+        compiled_flags, code, groups, groupindex, indexgroup = _parts(pattern, int(flags))
+        if self._new is None:
+            self._new = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        offset = self._new.seek(0, os.SEEK_END)
+        self._new.write(text + code)
+        self.used[key] = ((compiled_flags, offset, len(text), len(code), groups, groupindex,
+                           indexgroup), True)
         self.compiled += 1
-        return _build(pattern, parts)
+        return _sre.compile(pattern, compiled_flags, _words(code), groups, groupindex,
+                            indexgroup)
 
     def save(self, *, prune: bool = True) -> None:
-        if _INTERPRETER is None or not self.used:
-            return
-        keep = self.used if prune else {**self.kept, **self.used}
-        if not self.compiled and keep.keys() == self.kept.keys():
-            return  # nothing new, nothing gone, nothing mended
+        """Rewrite the file where this session compiled anything or (``prune``) left any
+        entry unused; then let go of the file."""
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _write(self.path, marshal.dumps((FORMAT, _INTERPRETER, keep)))
+            if _INTERPRETER is not None and self.used and (
+                    self.compiled or (prune and self.used.keys() != self.kept.keys())):
+                self._write(prune)
         except OSError as exc:
             log.info("regex cache %s not written: %s (compiling at each start)", self.path, exc)
+        finally:
+            self.close()
 
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._new is not None:
+            self._new.close()
+            self._new = None
+        self.kept = {}
+        self.used = {}
 
-def _write(path: Path, data: bytes) -> None:
-    """Whole or not at all: a reader sees the old file or the new one."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".regex-")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def _read(path: Path) -> dict[tuple[str, int], Parts]:
-    try:
-        with path.open("rb") as stream:
-            info = os.fstat(stream.fileno())
+    def _open(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.info("regex cache %s ignored: %s", self.path, exc)
+            return
+        try:
+            info = os.fstat(fd)
             if not _private(info):
-                log.warning("regex cache %s ignored: not this user's own file", path)
-                return {}
+                raise PermissionError("not this user's own file")
+            length = int.from_bytes(os.pread(fd, _HEADER, 0), "little")
+            if length > info.st_size - _HEADER:
+                raise ValueError("an index longer than its file")
             # marshal builds plain values only (no classes, nothing run), from this user's
             # own private file; the engine checks the code it is given
-            loaded = marshal.loads(stream.read())  # noqa: S302
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError, EOFError, TypeError) as exc:
-        log.info("regex cache %s ignored: %s", path, exc)
-        return {}
-    if (not isinstance(loaded, tuple) or len(loaded) != 3 or loaded[0] != FORMAT
-            or loaded[1] != _INTERPRETER or not isinstance(loaded[2], dict)):
-        return {}  # another format or another interpreter's: rewritten at the end
-    return loaded[2]
+            index = marshal.loads(os.pread(fd, length, _HEADER))  # noqa: S302
+            if not (isinstance(index, tuple) and len(index) == 3 and index[0] == FORMAT
+                    and index[1] == _INTERPRETER and isinstance(index[2], dict)):
+                raise ValueError("another format's or another interpreter's")
+        except (OSError, ValueError, EOFError, TypeError) as exc:
+            os.close(fd)
+            log.info("regex cache %s ignored: %s (rewritten)", self.path, exc)
+            return
+        self.kept, self._fd, self._base = index[2], fd, _HEADER + length
+
+    def _build(self, pattern: str, text: bytes, entry: Entry) -> re.Pattern[str]:
+        flags, offset, text_length, code_length, groups, groupindex, indexgroup = entry
+        stored = self._read(offset, text_length + code_length, new=False)
+        if stored[:text_length] != text:
+            raise ValueError("another pattern's entry")
+        return _sre.compile(pattern, flags, _words(stored[text_length:]), groups, groupindex,
+                            indexgroup)
+
+    def _read(self, offset: int, length: int, *, new: bool) -> bytes:
+        if new:
+            self._new.seek(offset)
+            found: bytes = self._new.read(length)
+        elif self._fd is not None and offset >= 0:
+            found = os.pread(self._fd, length, self._base + offset)
+        else:
+            found = b""
+        if len(found) != length:
+            raise ValueError("an entry beyond its file")
+        return found
+
+    def _write(self, prune: bool) -> None:
+        entries = dict(self.used) if prune else {
+            **{key: (entry, False) for key, entry in self.kept.items()}, **self.used}
+        index: dict[bytes, Entry] = {}
+        at = 0
+        for key, ((flags, _, text_length, code_length, *rest), _) in entries.items():
+            index[key] = (flags, at, text_length, code_length, *rest)  # type: ignore[assignment]
+            at += text_length + code_length
+        head = marshal.dumps((FORMAT, _INTERPRETER, index))
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".regex-")  # 0600
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(len(head).to_bytes(_HEADER, "little"))
+                out.write(head)
+                for (_, offset, text_length, code_length, *_rest), new in entries.values():
+                    out.write(self._read(offset, text_length + code_length, new=new))
+            os.replace(temporary, self.path)  # a reader sees the old file or the new, whole
+        except BaseException:
+            os.unlink(temporary)
+            raise
 
 
 def _private(info: os.stat_result) -> bool:
@@ -166,7 +232,8 @@ def _private(info: os.stat_result) -> bool:
     return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def _parts(pattern: str, flags: int) -> Parts:
+def _parts(pattern: str, flags: int) -> tuple[int, bytes, int, dict[str, int],
+                                             tuple[str | None, ...]]:
     """What ``re._compiler.compile`` hands the engine, for a str pattern."""
     parsed = _parser.parse(pattern, flags)
     code = _compiler._code(parsed, flags)
@@ -178,8 +245,7 @@ def _parts(pattern: str, flags: int) -> Parts:
             parsed.state.groups - 1, groupindex, tuple(indexgroup))
 
 
-def _build(pattern: str, parts: Parts) -> re.Pattern[str]:
-    flags, code, groups, groupindex, indexgroup = parts
+def _words(code: bytes) -> list[int]:
     words = array.array(_CODE_TYPE)
     words.frombytes(code)
-    return _sre.compile(pattern, flags, words.tolist(), groups, groupindex, indexgroup)
+    return words.tolist()

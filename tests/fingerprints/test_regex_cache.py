@@ -1,6 +1,6 @@
 """The regex cache: what it hands back behaves as ``re.compile``'s, a new start compiles
-nothing it kept, and a file it cannot trust (another user's, damaged, another
-interpreter's) is never used."""
+nothing it kept, and a file or entry it cannot trust (another user's, damaged, another
+interpreter's, another pattern's) is never used."""
 
 from __future__ import annotations
 
@@ -43,7 +43,15 @@ def _compile_all(name: str) -> regex_cache.Cache:
 
 
 def _entries(path: Path) -> Any:
-    return marshal.loads(path.read_bytes())  # noqa: S302 (the test's own file)
+    """(format, interpreter, index) of a cache file, and the code after them."""
+    data = path.read_bytes()
+    length = int.from_bytes(data[:8], "little")
+    return marshal.loads(data[8:8 + length]), data[8 + length:]  # noqa: S302 (the test's)
+
+
+def _rewrite(path: Path, head: Any, code: bytes) -> None:
+    index = marshal.dumps(head)
+    path.write_bytes(len(index).to_bytes(8, "little") + index + code)
 
 
 @pytest.fixture(autouse=True)
@@ -80,15 +88,27 @@ def test_a_damaged_file_or_entry_and_another_interpreter_s_file_are_compiled_afr
     path.chmod(0o600)
     assert _compile_all("damaged").compiled == len(PATTERNS)
 
-    form, interpreter, entries = _entries(path)
-    key = (PATTERNS[0][0], int(PATTERNS[0][1]))
-    flags, code, groups, groupindex, indexgroup = entries[key]
-    entries[key] = (flags, code[: len(code) // 2], groups, groupindex, indexgroup)  # cut short
-    path.write_bytes(marshal.dumps((form, interpreter, entries)))
+    (form, interpreter, entries), code = _entries(path)
+    key, other = list(entries)[:2]
+    flags, offset, text, length, groups, groupindex, indexgroup = entries[key]
+    entries[key] = (flags, offset, text, length // 2, groups, groupindex, indexgroup)  # cut
+    _rewrite(path, (form, interpreter, entries), code)
     cut = _compile_all("damaged")
     assert (cut.compiled, cut.hits) == (1, len(PATTERNS) - 1)
 
-    path.write_bytes(marshal.dumps((form, ("cpython-299", 0), entries)))
+    (form, interpreter, entries), code = _entries(path)
+    entries[key] = (flags, 10**9, text, length, groups, groupindex, indexgroup)  # beyond
+    _rewrite(path, (form, interpreter, entries), code)
+    beyond = _compile_all("damaged")
+    assert (beyond.compiled, beyond.hits) == (1, len(PATTERNS) - 1)
+
+    (form, interpreter, entries), code = _entries(path)
+    entries[key], entries[other] = entries[other], entries[key]  # each the other's pattern
+    _rewrite(path, (form, interpreter, entries), code)
+    swapped = _compile_all("damaged")
+    assert (swapped.compiled, swapped.hits) == (2, len(PATTERNS) - 2)
+
+    _rewrite(path, (form, ("cpython-299", 0), entries), code)
     assert _compile_all("damaged").compiled == len(PATTERNS)
 
 
@@ -103,7 +123,7 @@ def test_a_whole_load_keeps_only_what_it_used_and_a_gathering_one_keeps_all(
         regex_cache.regex(*PATTERNS[1])
 
     def kept(name: str) -> int:
-        return len(_entries(_own_cache_dir / f"{name}.regex")[2])
+        return len(_entries(_own_cache_dir / f"{name}.regex")[0][2])
 
     assert (kept("whole"), kept("gathering")) == (1, 2)
 
