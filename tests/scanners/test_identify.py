@@ -409,3 +409,34 @@ def test_the_sensor_reads_a_web_server_s_icon(monkeypatch: pytest.MonkeyPatch) -
 
     found = {o.key: o.value for o in _probe_loopback(monkeypatch, page)}
     assert found["http.favicon_md5"] == ICON_MD5
+
+
+def test_a_portal_s_session_cookie_and_a_certificate_s_issuer_name_the_device() -> None:
+    """Both were collected and read by no built-in rule: a Cisco ASA's VPN portal says
+    only 'SSL VPN Service' in its title, a Cast device's own certificate is issued by its
+    maker's device CA."""
+    from cryptography.x509.oid import NameOID
+
+    from scanners.identify import parse_certificate
+
+    answer = (b"HTTP/1.1 200 OK\r\nServer: Server\r\nSet-Cookie: webvpnlogin=1; path=/; "
+              b"secure\r\nSet-Cookie: webvpnLang=en; path=/\r\n\r\n<title>SSL VPN Service</title>")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "6C29A1B2C3D4")]))
+            .issuer_name(x509.Name([
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Google Inc"),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Cast"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Chromecast ICA 16")]))
+            .public_key(key.public_key()).serial_number(7).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    issuer = [(k, v) for k, v in parse_certificate(cert.public_bytes(serialization.Encoding.DER))
+              if k == "tls.issuer"]
+    assert issuer == [("tls.issuer", "CN=Chromecast ICA 16,OU=Cast,O=Google Inc,C=US")]
+    with without_recog():
+        portal = classify([Observation(key=k, value=v) for k, v in parse_http(answer)])
+        cast = classify([Observation(key=k, value=v) for k, v in issuer])
+    assert (portal.vendor, portal.device_type) == ("Cisco", "firewall")
+    assert (cast.vendor, cast.device_type) == ("Google", "media_player")
