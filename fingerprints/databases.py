@@ -228,6 +228,7 @@ def run_command(action: str, source: Path | None, *, release: str = RECOG_RELEAS
         found = installed()
         nmap = (f"\nnmap-service-probes {nmap_release()}: applied to the answers probes read"
                 if nmap_release() else "\nnmap-service-probes: not installed")
+        nmap += f"\n{regex_cache.describe()}"
         if not found:
             return 0, (f"no recog database in {store()}: the built-in rules only (import one "
                        "with: fingerprints import DIR)" + nmap)
@@ -261,7 +262,8 @@ def status_json() -> dict[str, object]:
     return {"store": str(store()),
             "databases": [{"name": d.name, "release": d.release, "path": str(d.path),
                            "fingerprints": d.fingerprints} for d in installed()],
-            "nmap_service_probes": nmap_release() or None}
+            "nmap_service_probes": nmap_release() or None,
+            "regex_cache": str(regex_cache.cache_dir())}
 
 
 def command(args: argparse.Namespace, *, prog: str) -> int:

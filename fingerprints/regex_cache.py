@@ -75,6 +75,18 @@ def cache_dir() -> Path:
     return Path(base) / "netvagt"
 
 
+def describe() -> str:
+    """One line for ``fingerprints status``: where the cache is and what it holds."""
+    folder = cache_dir()
+    files = sorted(folder.glob("*.regex")) if folder.is_dir() else []
+    if not files:
+        return (f"regex cache {folder}: empty (the next start compiles everything, then "
+                "keeps it)")
+    size = sum(f.stat().st_size for f in files) / 1e6
+    return (f"regex cache {folder}: {', '.join(f.stem for f in files)} ({size:.1f} MB; "
+            "delete it to have it rebuilt)")
+
+
 def regex(pattern: str, flags: int = 0) -> re.Pattern[str]:
     """``re.compile`` through the session's cache where there is one."""
     cache = _active.get()

@@ -154,3 +154,10 @@ def test_a_fresh_interpreter_loads_the_databases_from_the_cache_and_names_the_sa
     if first[1] == 0:  # nmap not installed here: its database is empty
         return
     assert first[1] > 1000
+
+
+def test_status_says_where_the_cache_is_and_what_it_holds(_own_cache_dir: Path) -> None:
+    assert "empty" in regex_cache.describe()
+    _compile_all("probe")
+    said = regex_cache.describe()
+    assert str(_own_cache_dir) in said and "probe" in said and "MB" in said
