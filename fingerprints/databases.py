@@ -263,7 +263,7 @@ def status_json() -> dict[str, object]:
             "databases": [{"name": d.name, "release": d.release, "path": str(d.path),
                            "fingerprints": d.fingerprints} for d in installed()],
             "nmap_service_probes": nmap_release() or None,
-            "regex_cache": str(regex_cache.cache_dir())}
+            "regex_cache": str(regex_cache.cache_dir() or "") or None}
 
 
 def command(args: argparse.Namespace, *, prog: str) -> int:

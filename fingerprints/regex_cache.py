@@ -64,20 +64,24 @@ _active: contextvars.ContextVar[Cache | None] = contextvars.ContextVar("regex_ca
                                                                        default=None)
 
 
-def cache_dir() -> Path:
+def cache_dir() -> Path | None:
+    """Where the files are; None (no cache: everything compiled at each start) for a user
+    without a home, as a service account run outside its unit may be."""
     if configured := os.environ.get("NETVAGT_CACHE_DIR"):
         return Path(configured)
     if systemd := os.environ.get("CACHE_DIRECTORY"):  # the unit's CacheDirectory=
         return Path(systemd.split(":")[0])
     if os.geteuid() == 0:
         return Path("/var/cache/netvagt")
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "netvagt"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"))
+    return base / "netvagt" if base.is_absolute() else None
 
 
 def describe() -> str:
     """One line for ``fingerprints status``: where the cache is and what it holds."""
     folder = cache_dir()
+    if folder is None:
+        return "regex cache: off (no home to keep it in: set NETVAGT_CACHE_DIR)"
     files = sorted(folder.glob("*.regex")) if folder.is_dir() else []
     if not files:
         return (f"regex cache {folder}: empty (the next start compiles everything, then "
@@ -99,7 +103,8 @@ def session(name: str, *, prune: bool = True) -> Iterator[Cache]:
     compiled and the file rewritten at the end. ``prune`` keeps only what this session
     compiled (a database loaded whole); without it the file gathers (lines compiled as
     they are first needed)."""
-    cache = Cache(cache_dir() / f"{name}.regex")
+    folder = cache_dir()
+    cache = Cache(folder / f"{name}.regex" if folder is not None else None)
     token = _active.set(cache)
     try:
         yield cache
@@ -109,7 +114,7 @@ def session(name: str, *, prune: bool = True) -> Iterator[Cache]:
 
 
 class Cache:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
         self.kept: dict[bytes, Entry] = {}
         self.used: dict[bytes, tuple[Entry, bool]] = {}  # entry, compiled in this session
@@ -118,8 +123,8 @@ class Cache:
         self._fd: int | None = None
         self._base = 0
         self._new: Any = None  # a scratch file with what was compiled in this session
-        if _INTERPRETER is not None:
-            self._open()
+        if _INTERPRETER is not None and path is not None:
+            self._open(path)
 
     def regex(self, pattern: str, flags: int = 0) -> re.Pattern[str]:
         if _INTERPRETER is None:
@@ -151,9 +156,9 @@ class Cache:
         """Rewrite the file where this session compiled anything or (``prune``) left any
         entry unused; then let go of the file."""
         try:
-            if _INTERPRETER is not None and self.used and (
+            if _INTERPRETER is not None and (path := self.path) is not None and self.used and (
                     self.compiled or (prune and self.used.keys() != self.kept.keys())):
-                self._write(prune)
+                self._write(path, prune)
         except OSError as exc:
             log.info("regex cache %s not written: %s (compiling at each start)", self.path, exc)
         finally:
@@ -169,9 +174,9 @@ class Cache:
         self.kept = {}
         self.used = {}
 
-    def _open(self) -> None:
+    def _open(self, path: Path) -> None:
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -216,7 +221,7 @@ class Cache:
             raise ValueError("an entry beyond its file")
         return found
 
-    def _write(self, prune: bool) -> None:
+    def _write(self, path: Path, prune: bool) -> None:
         entries = dict(self.used) if prune else {
             **{key: (entry, False) for key, entry in self.kept.items()}, **self.used}
         index: dict[bytes, Entry] = {}
@@ -225,15 +230,15 @@ class Cache:
             index[key] = (flags, at, text_length, code_length, *rest)  # type: ignore[assignment]
             at += text_length + code_length
         head = marshal.dumps((FORMAT, _INTERPRETER, index))
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".regex-")  # 0600
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".regex-")  # 0600
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(len(head).to_bytes(_HEADER, "little"))
                 out.write(head)
                 for (_, offset, text_length, code_length, *_rest), new in entries.values():
                     out.write(self._read(offset, text_length + code_length, new=new))
-            os.replace(temporary, self.path)  # a reader sees the old file or the new, whole
+            os.replace(temporary, path)  # a reader sees the old file or the new, whole
         except BaseException:
             os.unlink(temporary)
             raise

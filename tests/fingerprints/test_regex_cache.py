@@ -161,3 +161,17 @@ def test_status_says_where_the_cache_is_and_what_it_holds(_own_cache_dir: Path) 
     _compile_all("probe")
     said = regex_cache.describe()
     assert str(_own_cache_dir) in said and "probe" in said and "MB" in said
+
+
+def test_a_user_without_a_home_compiles_everything_and_writes_nothing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A service account run outside its unit may have no home: no cache, no stray
+    relative '~/.cache' folder, and the expressions are re's own."""
+    for name in ("NETVAGT_CACHE_DIR", "CACHE_DIRECTORY", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    monkeypatch.setattr(os.path, "expanduser", lambda path: path)  # no passwd entry either
+    monkeypatch.chdir(tmp_path)
+    assert regex_cache.cache_dir() is None
+    assert _compile_all("homeless").compiled == len(PATTERNS)
+    assert list(tmp_path.iterdir()) == [] and "off" in regex_cache.describe()
