@@ -101,8 +101,8 @@ def regex(pattern: str, flags: int = 0) -> re.Pattern[str]:
 def session(name: str, *, prune: bool = True) -> Iterator[Cache]:
     """Compile through the cache file ``name``: what was kept is used, what is new is
     compiled and the file rewritten at the end. ``prune`` keeps only what this session
-    compiled (a database loaded whole); without it the file gathers (lines compiled as
-    they are first needed)."""
+    asked for (a database loaded whole: what it no longer has goes); without it the file
+    gathers (nmap's probes, each compiled on its first question)."""
     folder = cache_dir()
     cache = Cache(folder / f"{name}.regex" if folder is not None else None)
     token = _active.set(cache)
