@@ -121,14 +121,22 @@ def own_form(key: str, value: str) -> str:
     greeting whole, as recog reads it (fingerprints.recog.candidates); the built-in rules
     read its lines joined by spaces. An FTP greeting's first line is read as '220 ...'
     whether or not more lines follow ('220-...'). A page title's HTML entities are read as
-    the characters they stand for (recog's patterns read them as sent)."""
+    the characters they stand for (recog's patterns read them as sent). A whole
+    WWW-Authenticate challenge is read as its realm, which is what the sensor keeps."""
     if key == "telnet.banner" and ("\n" in value or "\r" in value):
         return " ".join(line for line in value.splitlines() if line.strip())
     if key == "ftp.banner" and value[3:4] == "-" and value[:3].isdigit():
         return f"{value[:3]} {value[4:]}"
     if key == "http.title" and "&" in value:  # 'DiskStation&nbsp;-&nbsp;Synology', 'AT&amp;T'
         return " ".join(html.unescape(value).split())
+    if key == "http.www_authenticate" and (found := _CHALLENGE_REALM.match(value)):
+        return found.group(1)  # the realm, as the sensor keeps it, from a whole challenge
     return value
+
+
+# a whole WWW-Authenticate challenge, as banner collections (and recog's examples) keep it
+_CHALLENGE_REALM = re.compile(
+    r'(?i)^(?:Basic|Digest|NTLM|Negotiate|Bearer)\b.{0,200}?\brealm="([^"]{0,512})"')
 
 
 def _first(rules: Iterable[_Matcher], key: str, value: str, source: str) -> Evidence | None:

@@ -418,3 +418,19 @@ def test_a_line_s_rule_leaves_open_the_models_that_are_another_kind(value: str) 
     (recog may, by its own patterns)."""
     with without_recog():
         assert classify([Observation(key="snmp.sysdescr", value=value)]).device_type is None
+
+
+@pytest.mark.parametrize("challenge", [
+    'Basic realm="AXIS_ACCC8E103022"',
+    'Digest qop="auth", realm="AXIS_ACCC8E103022", nonce="00112233"',
+    'basic realm="AXIS_ACCC8E103022"',
+])
+def test_a_whole_challenge_is_read_as_the_realm_the_sensor_keeps(challenge: str) -> None:
+    """Banner collections (and recog's examples) keep the whole WWW-Authenticate header;
+    the sensor keeps the realm, which is what the built-in rules were written for: both
+    forms must name the device the same."""
+    with without_recog():
+        whole = classify([Observation(key="http.www_authenticate", value=challenge)])
+        realm = classify([Observation(key="http.www_authenticate", value="AXIS_ACCC8E103022")])
+    assert (whole.vendor, whole.device_type) == (realm.vendor, realm.device_type) == (
+        "Axis Communications", "camera")
