@@ -434,3 +434,12 @@ def test_a_whole_challenge_is_read_as_the_realm_the_sensor_keeps(challenge: str)
         realm = classify([Observation(key="http.www_authenticate", value="AXIS_ACCC8E103022")])
     assert (whole.vendor, whole.device_type) == (realm.vendor, realm.device_type) == (
         "Axis Communications", "camera")
+
+
+def test_a_pc_booting_from_the_network_is_not_an_access_point() -> None:
+    """gPXE asks for the vendor options (43) and a TFTP list (150) as a Cisco access point
+    does, and for PXE's own options (128 on) as no access point does."""
+    with without_recog():
+        pxe = classify([Observation(key="dhcp.params", value="1,3,12,43,17,128,129,130,150")])
+        ap = classify([Observation(key="dhcp.params", value="1,6,15,44,3,7,33,150,43")])
+    assert (pxe.device_type, ap.device_type) == (None, "access_point")
