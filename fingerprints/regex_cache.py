@@ -141,7 +141,15 @@ class Cache:
                 self.used[key] = (entry, False)
                 self.hits += 1
                 return found
-        compiled_flags, code, groups, groupindex, indexgroup = _parts(pattern, int(flags))
+        try:
+            compiled_flags, code, groups, groupindex, indexgroup = _parts(pattern, int(flags))
+            found = _sre.compile(pattern, compiled_flags, _words(code), groups, groupindex,
+                                 indexgroup)
+        except (re.error, OverflowError, RecursionError):
+            raise  # the pattern's own fault, as re.compile says it
+        except Exception:  # internals not as this expects: re's own, and nothing kept
+            log.debug("regex cache: %r compiled by re alone", pattern[:60], exc_info=True)
+            return re.compile(pattern, flags)
         if self._new is None:
             self._new = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         offset = self._new.seek(0, os.SEEK_END)
@@ -149,8 +157,7 @@ class Cache:
         self.used[key] = ((compiled_flags, offset, len(text), len(code), groups, groupindex,
                            indexgroup), True)
         self.compiled += 1
-        return _sre.compile(pattern, compiled_flags, _words(code), groups, groupindex,
-                            indexgroup)
+        return found
 
     def save(self, *, prune: bool = True) -> None:
         """Rewrite the file where this session compiled anything or (``prune``) left any

@@ -175,3 +175,15 @@ def test_a_user_without_a_home_compiles_everything_and_writes_nothing(
     assert regex_cache.cache_dir() is None
     assert _compile_all("homeless").compiled == len(PATTERNS)
     assert list(tmp_path.iterdir()) == [] and "off" in regex_cache.describe()
+
+
+def test_an_interpreter_whose_internals_differ_gets_re_s_own_and_keeps_nothing(
+        monkeypatch: pytest.MonkeyPatch, _own_cache_dir: Path) -> None:
+    """Should a later CPython change its compiler's inner functions, loading must still
+    work: every pattern compiled by re, no file written."""
+    def changed(*args: object) -> None:
+        raise TypeError("compile() takes 5 arguments")
+
+    monkeypatch.setattr(regex_cache, "_parts", changed)
+    assert _compile_all("changed").compiled == 0
+    assert not (_own_cache_dir / "changed.regex").exists()
