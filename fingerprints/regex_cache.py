@@ -229,12 +229,18 @@ class Cache:
         return found
 
     def _write(self, path: Path, prune: bool) -> None:
-        entries = dict(self.used) if prune else {
-            **{key: (entry, False) for key, entry in self.kept.items()}, **self.used}
+        kept = {} if prune else {key: (entry, False) for key, entry in self.kept.items()}
         index: dict[bytes, Entry] = {}
+        sources: list[tuple[int, int, bool]] = []  # read again as written: none held at once
         at = 0
-        for key, ((flags, _, text_length, code_length, *rest), _) in entries.items():
-            index[key] = (flags, at, text_length, code_length, *rest)  # type: ignore[assignment]
+        for key, (entry, new) in {**kept, **self.used}.items():
+            try:  # an entry kept unread is checked here: a damaged one is dropped
+                flags, offset, text_length, code_length, groups, groupindex, indexgroup = entry
+                self._read(offset, text_length + code_length, new=new)
+            except (ValueError, TypeError, OSError):
+                continue
+            index[key] = (flags, at, text_length, code_length, groups, groupindex, indexgroup)
+            sources.append((offset, text_length + code_length, new))
             at += text_length + code_length
         head = marshal.dumps((FORMAT, _INTERPRETER, index))
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -243,8 +249,8 @@ class Cache:
             with os.fdopen(fd, "wb") as out:
                 out.write(len(head).to_bytes(_HEADER, "little"))
                 out.write(head)
-                for (_, offset, text_length, code_length, *_rest), new in entries.values():
-                    out.write(self._read(offset, text_length + code_length, new=new))
+                for offset, length, new in sources:
+                    out.write(self._read(offset, length, new=new))
             os.replace(temporary, path)  # a reader sees the old file or the new, whole
         except BaseException:
             os.unlink(temporary)

@@ -187,3 +187,22 @@ def test_an_interpreter_whose_internals_differ_gets_re_s_own_and_keeps_nothing(
     monkeypatch.setattr(regex_cache, "_parts", changed)
     assert _compile_all("changed").compiled == 0
     assert not (_own_cache_dir / "changed.regex").exists()
+
+
+def test_a_gathering_file_drops_a_damaged_entry_it_did_not_read(_own_cache_dir: Path) -> None:
+    """nmap's file gathers the lines of every probe: an entry this start never asked for
+    is still checked when the file is rewritten, and a damaged one dropped, not copied on
+    (nor the rewrite abandoned)."""
+    with regex_cache.session("gathering", prune=False):
+        for pattern, flags in PATTERNS[:2]:
+            regex_cache.regex(pattern, flags)
+    path = _own_cache_dir / "gathering.regex"
+    (form, interpreter, entries), code = _entries(path)
+    key = next(iter(entries))
+    flags, offset, text, length, groups, groupindex, indexgroup = entries[key]
+    entries[key] = (flags, 10**9, text, length, groups, groupindex, indexgroup)
+    _rewrite(path, (form, interpreter, entries), code)
+    with regex_cache.session("gathering", prune=False):
+        regex_cache.regex(*PATTERNS[3])  # new: the file is rewritten
+    kept = _entries(path)[0][2]
+    assert len(kept) == 2 and key not in kept
