@@ -168,6 +168,8 @@ class Cache:
                 self._write(path, prune)
         except OSError as exc:
             log.info("regex cache %s not written: %s (compiling at each start)", self.path, exc)
+        except Exception:  # an optimisation never stops a load: what was compiled stands
+            log.warning("regex cache %s not written", self.path, exc_info=True)
         finally:
             self.close()
 
