@@ -199,7 +199,7 @@ def test_a_gathering_file_drops_a_damaged_entry_it_did_not_read(_own_cache_dir: 
     path = _own_cache_dir / "gathering.regex"
     (form, interpreter, entries), code = _entries(path)
     key = next(iter(entries))
-    flags, offset, text, length, groups, groupindex, indexgroup = entries[key]
+    flags, _offset, text, length, groups, groupindex, indexgroup = entries[key]
     entries[key] = (flags, 10**9, text, length, groups, groupindex, indexgroup)
     _rewrite(path, (form, interpreter, entries), code)
     with regex_cache.session("gathering", prune=False):
