@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
-from fingerprints.field_forms import EDGES, field_form, stripped
+from fingerprints.field_forms import AUTH_SCHEME, EDGES, field_form, realm, stripped
 from fingerprints.observation import Observation
 from fingerprints.rules import Rule, name_list, name_map, rules_by_key
 
@@ -129,14 +129,10 @@ def own_form(key: str, value: str) -> str:
         return f"{value[:3]} {value[4:]}"
     if key == "http.title" and "&" in value:  # 'DiskStation&nbsp;-&nbsp;Synology', 'AT&amp;T'
         return " ".join(html.unescape(value).split())
-    if key == "http.www_authenticate" and (found := _CHALLENGE_REALM.match(value)):
-        return found.group(1)  # the realm, as the sensor keeps it, from a whole challenge
+    if key == "http.www_authenticate" and AUTH_SCHEME.match(value) and (
+            said := realm(value)) is not None:
+        return said  # a whole challenge, as banner collections keep it: its realm
     return value
-
-
-# a whole WWW-Authenticate challenge, as banner collections (and recog's examples) keep it
-_CHALLENGE_REALM = re.compile(
-    r'(?i)^(?:Basic|Digest|NTLM|Negotiate|Bearer)\b.{0,200}?\brealm="([^"]{0,512})"')
 
 
 def _first(rules: Iterable[_Matcher], key: str, value: str, source: str) -> Evidence | None:

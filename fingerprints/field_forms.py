@@ -27,10 +27,20 @@ HEADER_KEYS = {"http.server": "server", "rtsp.server": "server", "sip.server": "
                "ssdp.server": "server", "http.www_authenticate": "www-authenticate",
                "http.user_agent": "user-agent", "sip.user_agent": "user-agent",
                "http.x_powered_by": "x-powered-by"}
+# A WWW-Authenticate challenge: its scheme first ('Basic', 'Digest ...'), its realm inside
+AUTH_SCHEME = re.compile(r"(?i)(?:basic|digest|ntlm|negotiate|bearer)\b")
+_REALM = re.compile(r'realm="([^"]{0,256})"', re.I)
 MAX_TXT_LIST_CHARS = 4096  # a list written out is read this far, and no further
 MAX_OPTION_LIST_CHARS = 1024  # 255 options of three digits and a separator
 _OPTION_TOKEN = re.compile(r"[0-9A-Fa-f]+")
 _OPTION_LIST = re.compile(r"[\s\[\](),;:|0-9A-Fa-f]+")  # numbers and separators, nothing else
+
+
+def realm(challenge: str) -> str | None:
+    """The realm of a WWW-Authenticate challenge ('Digest realm="x", nonce=...' -> 'x'),
+    as the sensor keeps it; None where there is none."""
+    found = _REALM.search(challenge)
+    return found.group(1) if found else None
 
 
 def field_form(key: str, value: str) -> str:

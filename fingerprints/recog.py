@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fingerprints import regex_cache
+from fingerprints.field_forms import AUTH_SCHEME
 from fingerprints.rules import MAX_VALUE_CHARS, name_map
 
 # recog file (its ``matches`` attribute) -> the match key whose observations it reads
@@ -58,7 +59,6 @@ _POSIX = {"alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z
           "print": r" -~", "word": r"\w", "blank": r" \t", "cntrl": r"\x00-\x1f"}
 _TEMPLATE = re.compile(r"\{([a-z0-9_.]+)\}")
 _FTP_CODE = re.compile(r"^\d{3}(?:[ -]|$)", re.M)  # '220 ', '220-' at the start of each line
-_AUTH_SCHEME = re.compile(r"(?i)(?:basic|digest|ntlm|negotiate|bearer)\b")
 
 
 class RecogError(ValueError):
@@ -170,7 +170,7 @@ def candidates(key: str, value: str) -> Iterator[str]:
             yield _FTP_CODE.sub("", value)
         yield value  # ...but for a few that it wrote with them
     elif key == "http.www_authenticate":  # the sensor keeps the realm; recog the header
-        yield value if _AUTH_SCHEME.match(value) else f'Basic realm="{value}"'
+        yield value if AUTH_SCHEME.match(value) else f'Basic realm="{value}"'
     elif key == "mdns.txt":
         yield from (part.strip() for part in value.split("; ") if part.strip())
     else:
