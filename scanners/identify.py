@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from fingerprints.field_forms import realm
 from fingerprints.observation import Observation
 from scanners import bind, snmp
 from scanners.observations import CLAIM_KEY
@@ -45,6 +44,7 @@ TLS_PORTS = frozenset({443, 5001, 8443})
 PJL_PORT = 9100
 PJL_INFO_ID = b"\x1b%-12345X@PJL INFO ID\r\n\x1b%-12345X\r\n"  # asks, prints nothing
 BANNER_KEYS = {21: "ftp.banner", 22: "ssh.banner", 23: "telnet.banner"}
+_REALM_RE = re.compile(r'realm="([^"]{0,256})"', re.I)
 _IAC_RE = re.compile(rb"\xff[\xfb-\xfe].|\xff[\xf0-\xfa]")  # Telnet negotiation
 
 Found = Observation  # what a probe heard, with where
@@ -70,9 +70,8 @@ def parse_http(response: bytes) -> list[tuple[str, str]]:
         elif name_l == b"set-cookie" and value.strip() and len(out) < 32:
             out.append(("http.cookie", _text(value)))
         elif name_l == b"www-authenticate":
-            said = _text(value)
-            found = realm(said)
-            out.append(("http.www_authenticate", said if found is None else found))
+            realm = _REALM_RE.search(_text(value))
+            out.append(("http.www_authenticate", realm.group(1) if realm else _text(value)))
     title = html_title(body)
     if title and title.strip():
         out.append(("http.title", " ".join(_text(title).split())))
