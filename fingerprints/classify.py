@@ -28,7 +28,7 @@ IDENTITY_FIELDS = ("vendor", "product", "model", "version", "device_type", "os",
 CATALOGUE_KEYS = frozenset({
     "dhcp.hostname", "dhcp.vendor_class", "mdns.txt", "upnp.description", "ssdp.server",
     "http.title", "http.www_authenticate", "http.server", "snmp.sysdescr", "snmp.sysname",
-    "tls.subject", "ftp.banner", "telnet.banner", "lldp.sysdescr", "lldp.sysname",
+    "tls.subject", "tls.issuer", "ftp.banner", "telnet.banner", "lldp.sysdescr", "lldp.sysname",
     "cdp.platform", "sip.user_agent", "sip.server", "pjl.id", "netbios.name", "rtsp.server",
     "mdns.hostname", "wsd.scopes", "lldp.med", "tplink.discovery", "mdns.instance",
 })
@@ -645,9 +645,11 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
             maker = _first_words_maker(value) or _first_words_maker(
                 _VENDOR_CLASS_GLUE.sub(" ", value[:MAX_VENDOR_CHARS]))
         return _maker_evidence(maker, key, value, source) if maker else None
-    if key == "tls.subject":
+    if key in ("tls.subject", "tls.issuer"):
         # a device's own certificate names its maker as the organisation ('O=Brother
-        # Industries Ltd.', 'O=Philips Hue'): the sensor reads only servers on the network
+        # Industries Ltd.', 'O=Philips Hue'): the sensor reads only servers on the network.
+        # Its issuer is itself (self-signed) or its maker's own CA ('O=Synology Inc.');
+        # a public CA's organisation is no device maker's, and names none
         found = _ORGANISATION.search(value[:MAX_VENDOR_CHARS])
         maker = _words_maker(found.group(1)) if found else None
     elif key in ("ssdp.server", "http.server") and (said := [
@@ -681,9 +683,31 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # most, the maker's whole name first (a page about a maker says more, 'Lexmark
         # printers welcome you')
         maker = _first_words_maker(value) or _short_title_maker(value)
+    elif key in BARE_NAME_KEYS:
+        # a server or a realm may be its maker's name alone, or with its web server's
+        # word or a version ('Hikvision-Webs', 'Lexmark_Web_Server', realm="hikvision")
+        maker = _first_words_maker(value) or _bare_name_maker(value)
     else:
         maker = _first_words_maker(value)
     return _maker_evidence(maker, key, value, source) if maker else None
+
+
+BARE_NAME_KEYS = frozenset({"http.server", "rtsp.server", "http.www_authenticate"})
+_BARE_NAME = re.compile(r"^([A-Za-z][\w&+]{1,30}(?: [A-Za-z][\w&+]{1,30}){0,2}?)"
+                        r"(?:[-_ /]+(?:web ?server|webs|web|https?d?|http ?server|server|www|"
+                        r"embedded|v?\d[\w.-]{0,20}))*$", re.I)
+
+
+def _bare_name_maker(value: str) -> str | None:
+    """The maker whose whole name the value is, but for a web server's word or a version:
+    no model number follows, and none is needed where the maker's name is all there is."""
+    found = _BARE_NAME.match(value[:MAX_VENDOR_CHARS])
+    if found is None:
+        return None
+    name = found.group(1).lower()
+    if name in NOT_MADE_BY_THE_FIRST_WORD:
+        return None
+    return _maker_spellings().get(name)
 
 
 _MAKER_SERVICE_GREETING = re.compile(

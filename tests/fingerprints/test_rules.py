@@ -443,3 +443,29 @@ def test_a_pc_booting_from_the_network_is_not_an_access_point() -> None:
         pxe = classify([Observation(key="dhcp.params", value="1,3,12,43,17,128,129,130,150")])
         ap = classify([Observation(key="dhcp.params", value="1,6,15,44,3,7,33,150,43")])
     assert (pxe.device_type, ap.device_type) == (None, "access_point")
+
+
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    # a maker's own CA issues its devices' certificates: its organisation is the maker's
+    ("tls.issuer", "CN=DS920 CA,O=Synology Inc.,L=Taipei,C=TW", "Synology", "nas"),
+    ("tls.issuer", "CN=Vigor Router CA,O=DrayTek Corp.,C=TW", "DrayTek", "router"),
+    # a public CA's organisation is no maker's: nothing, whatever its words
+    ("tls.issuer", "CN=Example RSA Domain Validation Secure Server CA 2,O=Example CA Limited,"
+     "L=Salford,C=GB", None, None),
+    ("tls.issuer", "CN=Amazon RSA 2048 M03,O=Amazon,C=US", None, None),
+    ("tls.issuer", "CN=Apple Public Server ECC CA 11,O=Apple Inc.,C=US", None, None),
+    # a server or a realm that is its maker's name, with only a server's word or a version
+    ("http.server", "Lexmark_Web_Server/2.0", "Lexmark", "printer"),
+    ("http.server", "Synology Web Server", "Synology", "nas"),
+    ("http.www_authenticate", 'Digest realm="synology", qop="auth"', "Synology", "nas"),
+    ("http.server", "Ring", None, None),  # a common word is no maker alone
+    ("http.server", "Synology-Proxy-Cache/1.2", None, None),  # other words may say more
+])
+def test_a_certificate_s_issuer_and_a_bare_server_name_name_the_maker(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """An issuer's organisation was not read at all (only the subject's), and a server
+    header or realm that is a maker's name alone was read only when a model number
+    followed it."""
+    with without_recog():
+        identity = classify([Observation(key=key, value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
