@@ -172,6 +172,16 @@ def _first_line(value: str, *, starting: str = "") -> str:
     return lines[0] if lines else ""
 
 
+_SSH_PROTOCOL = re.compile(r"SSH-\d+\.\d+-")
+
+
+def _ssh_version(line: str) -> str:
+    """An SSH server's version line with its protocol version (RFC 4253, 4.2: 'SSH-2.0-'
+    then the software's): a collection that keeps only the software's part (recog's form,
+    'ROSSSH', 'Cisco-1.25') is read as the line a server sends."""
+    return line if not line or _SSH_PROTOCOL.match(line) else f"SSH-2.0-{line}"
+
+
 def stripped(key: str, value: str) -> str:
     """``value`` without its padding only (recog's patterns may need a title's double
     space or a realm's inner spaces), and a title without the element's tags that a
@@ -192,7 +202,7 @@ _TITLE_ELEMENT = re.compile(r"<title(?:\s[^>]*)?>(.*?)</title\s*>", re.I | re.S)
 # Each key's own notation, from the value as it came (each strips the padding itself)
 _FORMS: dict[str, Callable[[str], str]] = {
     "ftp.banner": _first_line,
-    "ssh.banner": lambda v: _first_line(v, starting="SSH-"),
+    "ssh.banner": lambda v: _ssh_version(_first_line(v, starting="SSH-")),
     "telnet.banner": lambda v: _TELNET_OPTIONS.sub("", v).strip(EDGES),
     "snmp.sysdescr": _snmp_value,
     "snmp.sysobjectid": _object_id,

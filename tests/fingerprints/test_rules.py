@@ -469,3 +469,20 @@ def test_a_certificate_s_issuer_and_a_bare_server_name_name_the_maker(
     with without_recog():
         identity = classify([Observation(key=key, value=value)])
     assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("ROSSSH", "MikroTik", "router"),  # the software's part alone, as collections keep it
+    ("SSH-2.0-ROSSSH\r\n", "MikroTik", "router"),  # as the server sends it
+    ("SSH-1.99-Cisco-1.25", "Cisco", None),  # IOS routers, switches, PIX: the kind is open
+    ("HUAWEI-1.5", "Huawei", None),
+    ("Comware-7.1.070", "HPE", None),
+])
+def test_an_ssh_greeting_names_its_maker_in_either_form_and_guesses_no_kind(
+        value: str, vendor: str, device_type: str | None) -> None:
+    """The built-in rules read 'SSH-2.0-...' only, and recog's form ('ROSSSH') went
+    unread; Cisco's, Huawei's and Comware's greetings were called switches, which recog's
+    examples of routers and firewalls showed to be a guess."""
+    with without_recog():
+        identity = classify([Observation(key="ssh.banner", value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
