@@ -290,7 +290,8 @@ def _greeting_host(key: str, said: str, source: str) -> list[Evidence]:
     if found is not None:
         name = found.group(1)
         host = (_first(rules_by_key().get("dhcp.hostname", ()), key, name, source)
-                or _first(rules_by_key().get("model", ()), key, name, source))
+                or _first(rules_by_key().get("model", ()), key, name, source)
+                or _maker_host_name(key, name, source))  # 'axis-accc8e0a1b2c login:'
     if host is None and key == "tls.subject" and (
             domain := _CERT_DOMAIN.search(said[:MAX_GREETING_CHARS])):
         # a name under its maker's device cloud ('CN=device1133796-01b3e3fa.wd2go.com')
