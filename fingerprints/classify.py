@@ -694,9 +694,11 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
 
 
 BARE_NAME_KEYS = frozenset({"http.server", "rtsp.server", "http.www_authenticate"})
-_BARE_NAME = re.compile(r"^([A-Za-z][\w&+]{1,30}(?: [A-Za-z][\w&+]{1,30}){0,2}?)"
-                        r"(?:[-_ /]+(?:web ?server|webs|web|https?d?|http ?server|server|www|"
-                        r"embedded|v?\d[\w.-]{0,20}))*$", re.I)
+# the name, then at most six words a web server adds; no word can hold a separator, so a
+# value splits one way only (a device's '-1-1-1...' cannot make the match backtrack)
+_BARE_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9&+]{1,30}(?: [A-Za-z][A-Za-z0-9&+]{1,30}){0,2}?)"
+                        r"(?:[-_ /]+(?:webserver|webs|web|https?d?|httpserver|server|www|"
+                        r"embedded|v?\d[A-Za-z0-9.]{0,20})){0,6}$", re.I)
 
 
 def _bare_name_maker(value: str) -> str | None:

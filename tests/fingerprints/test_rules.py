@@ -490,3 +490,32 @@ def test_an_ssh_greeting_names_its_maker_in_either_form_and_guesses_no_kind(
     with without_recog():
         identity = classify([Observation(key="ssh.banner", value=value)])
     assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+_HOSTILE_KEYS = ("http.server", "http.www_authenticate", "rtsp.server", "http.title",
+                 "tls.subject", "tls.issuer", "ssh.banner", "ftp.banner", "telnet.banner",
+                 "snmp.sysdescr", "sip.user_agent", "dhcp.vendor_class", "dhcp.hostname")
+# a maker's name, then many short pieces a pattern could split many ways, then a character
+# that makes every split fail at the end
+_HOSTILE_VALUES = [f"{name}{piece * 120}!" for name in ("Synology", "Axis", "CN=Synology")
+                   for piece in ("-1", " a", "_1", "-web", "/1.2", " 1")]
+
+
+def test_hostile_strings_are_read_in_bounded_time() -> None:
+    """A device chooses its banners: a server header 'Synology-1-1-1...!' made the bare-name
+    reading backtrack exponentially (24 pieces took 6 s; 120 would never end). Every key
+    the classifier reads is given such strings in a child process, which must finish: a
+    pattern that backtracks without bound shows as a timeout here, not as a hung sensor."""
+    script = ("import json, sys\n"
+              "from fingerprints.databases import without_recog\n"
+              "from fingerprints.classify import Observation, classify\n"
+              "keys, values = json.loads(sys.stdin.read())\n"
+              "with without_recog():\n"
+              "    for key in keys:\n"
+              "        for value in values:\n"
+              "            classify([Observation(key=key, value=value)])\n"
+              "print('done')\n")
+    done = subprocess.run([sys.executable, "-c", script], input=json.dumps(
+        [_HOSTILE_KEYS, _HOSTILE_VALUES]), capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).parents[2])
+    assert done.stdout.strip() == "done", done.stderr
