@@ -581,20 +581,23 @@ MAX_TXT_CHARS = 4096  # a TXT record's model entries are looked for this far
 
 # A factory host name that is a maker's name: alone, or with the MAC's or serial number's hex
 # digits after it (axis-accc8e0a1b2c, HIKVISION, KYOCERA, Reolink), or with one product word
-# before those digits (nuki_bridge_1a2b3c4d); the maker table says what that maker makes. Any
+# before those digits (nuki_bridge_1a2b3c4d), or with a consumer product's own word alone
+# (airthings-hub, RingDoorbell, arlo-base); the maker table says what that maker makes. Any
 # other word after the name, with no digits of a MAC after it (apc-srv01, axis-gateway, a
 # machine someone named), is not a factory default, and is left alone.
 _MAKER_HOST_NAME_RE = re.compile(
     r"^([A-Za-z][A-Za-z&+]{2,23})(?:(?:[-_ ][A-Za-z]{2,12}[-_ ])?[-_ ]?[0-9A-Fa-f]{6,12})?$")
+_MAKER_PRODUCT_HOST_NAME_RE = re.compile(
+    r"^([A-Za-z][A-Za-z&+]{2,23}?)[-_ ]?(?:hub|bridge|base|cam|camera|plug|bulb|light|lamp|"
+    r"doorbell|view|sensor|lock|thermostat|speaker|display|scale)$", re.I)
 HOST_NAME_MAKER = 0.4  # as sure as a factory host name rule
 
 
 def _maker_host_name(key: str, value: str, source: str) -> Evidence | None:
-    found = _MAKER_HOST_NAME_RE.match(value)
-    if found is None:
-        return None
-    word = found.group(1)
-    if _vendor_types().get(word.lower()) is None:
+    word = next((found.group(1) for pattern in (_MAKER_HOST_NAME_RE, _MAKER_PRODUCT_HOST_NAME_RE)
+                 if (found := pattern.match(value[:MAX_VENDOR_CHARS])) is not None
+                 and _vendor_types().get(found.group(1).lower()) is not None), None)
+    if word is None:
         return None
     maker = _rule_vendors().get(word.lower()) or _own_spellings().get(word.lower()) or (
         word if not (word.islower() or word.isupper()) else word.capitalize())

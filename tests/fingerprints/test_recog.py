@@ -382,9 +382,10 @@ def test_a_vendor_class_that_runs_its_maker_and_model_together_names_the_maker()
 
 
 def test_a_factory_host_name_that_is_a_maker_s_name_names_the_maker() -> None:
-    """The maker's name alone, or with the MAC's or serial's hex digits, is a factory
-    default: the maker, spelled as its rules spell it, and its usual kind. A name someone
-    gave (a word after the maker's) or a maker of many kinds names nothing."""
+    """The maker's name alone, or with the MAC's or serial's hex digits, or with its
+    product's own word (a hub, a doorbell), is a factory default: the maker, spelled as its
+    rules spell it, and its usual kind. A name someone gave (another word after the
+    maker's) or a maker of many kinds names nothing."""
     for key, name, expected in (
             ("dhcp.hostname", "axis-accc8e0a1b2c", ("Axis Communications", "camera")),
             ("mdns.hostname", "AXIS-ACCC8E0A1B2C", ("Axis Communications", "camera")),
@@ -395,6 +396,11 @@ def test_a_factory_host_name_that_is_a_maker_s_name_names_the_maker() -> None:
             ("dhcp.hostname", "nuki_bridge_office", (None, None)),
             ("dhcp.hostname", "apc-srv01", (None, None)),
             ("dhcp.hostname", "axis-gateway", (None, None)),
+            # a consumer product's own word after its maker's name, with no digits
+            ("dhcp.hostname", "airthings-hub", ("Airthings", "sensor")),
+            ("dhcp.hostname", "RingDoorbell", ("Ring", "camera")),
+            ("dhcp.hostname", "arlo_base", ("Arlo", "camera")),
+            ("dhcp.hostname", "airthings-office", (None, None)),
             ("dhcp.hostname", "Siemens", (None, None)),
             ("dhcp.hostname", "axisbank", (None, None)),
             # a firmware's own description: its maker first is enough (no one chose it)
