@@ -34,6 +34,9 @@ MAX_TXT_LIST_CHARS = 4096  # a list written out is read this far, and no further
 MAX_OPTION_LIST_CHARS = 1024  # 255 options of three digits and a separator
 _OPTION_TOKEN = re.compile(r"[0-9A-Fa-f]+")
 _OPTION_LIST = re.compile(r"[\s\[\](),;:|0-9A-Fa-f]+")  # numbers and separators, nothing else
+# what a collection may write before the list: 'option 55:', 'Option55 =', 'prl:', '55='
+_OPTION_LABEL = re.compile(r"^\s*(?:(?:dhcp\s*)?option\s*55|parameter request list|prl|55)\s*[:=]\s*",
+                           re.I)
 
 
 def realm(challenge: str) -> str | None:
@@ -147,15 +150,28 @@ def txt_record(value: str) -> str:
 
 def option_list(value: str) -> str:
     """A DHCP parameter request list (option 55) as the rules read it, '1,3,6,15', however
-    a collection or a tool wrote it: '1, 3, 6, 15', '1 3 6 15', '[1, 3, 6, 15]', '1;3;6;15,'
-    or a hex dump's '01,03,06,0f' (hex when a number has a hex letter in it). A value with
-    no list in it is left as it is."""
-    if len(value) > MAX_OPTION_LIST_CHARS or not _OPTION_LIST.fullmatch(value):
+    a collection or a tool wrote it: '1, 3, 6, 15', '1 3 6 15', '[1, 3, 6, 15]', '1;3;6;15,',
+    after a label ('option 55: ...', '55=...'), or a hex dump's '01,03,06,0f' or '0103060f'
+    (hex when a number has a hex letter in it, when every number is two digits and some
+    begin with 0, as a dump's bytes do, or when the digits come with no separator at all:
+    a list of decimal numbers always has one). A value with no list in it is left as it is."""
+    if len(value) > MAX_OPTION_LIST_CHARS:
+        return value
+    value = _OPTION_LABEL.sub("", value, count=1)
+    if not _OPTION_LIST.fullmatch(value):
         return value
     tokens = _OPTION_TOKEN.findall(value)
     if not tokens:
         return value
-    base = 16 if any(not token.isdigit() for token in tokens) else 10
+    if len(tokens) == 1 and len(tokens[0]) >= 4 and len(tokens[0]) % 2 == 0:
+        tokens = [tokens[0][i:i + 2] for i in range(0, len(tokens[0]), 2)]  # a hex blob
+        base = 16
+    elif any(not token.isdigit() for token in tokens) or (
+            len(tokens) > 1 and all(len(token) == 2 for token in tokens)
+            and any(token[0] == "0" for token in tokens)):
+        base = 16
+    else:
+        base = 10
     numbers = [int(token, base) for token in tokens]
     if any(n > 255 for n in numbers):
         return value

@@ -216,9 +216,11 @@ def test_what_iot_devices_say_of_themselves_is_typed_and_rarely_wrongly(
 
 def test_an_option_55_list_is_read_however_a_collection_wrote_it() -> None:
     """Fingerbank writes '1,3,6'; other collections and tools '1, 3, 6', '1 3 6', '[1, 3,
-    6]', another separator with one at the end, or a hex dump ('01,03,06,0f'). Before,
-    every form but the first named nothing: a Windows list with spaces after its commas
-    was unknown."""
+    6]', another separator with one at the end, a hex dump ('01,03,06,0f', '01:03:06:0f',
+    '0103060f'), or a label first ('option 55: 1,3,6', '55=1,3,6'). Before, every form
+    but the first named nothing: a Windows list with spaces after its commas was unknown;
+    the dump without separators, the dump of digits only and the labelled list until
+    2026-12-02."""
     lists = {c.value for c in fingerbank_cases(FINGERBANK) if c.key == "dhcp.params"}
     assert len(lists) > 500
     differ = []
@@ -226,9 +228,12 @@ def test_an_option_55_list_is_read_however_a_collection_wrote_it() -> None:
         numbers = [int(n) for n in plain.split(",") if n]
         forms = [", ".join(map(str, numbers)), " ".join(map(str, numbers)),
                  f"[{', '.join(map(str, numbers))}]", ";".join(map(str, numbers)) + ";"]
+        forms += [f"option 55: {plain}", f"55={plain}"]
         dump = ",".join(f"{n:02x}" for n in numbers)
-        if any(c.isalpha() for c in dump):  # a dump of only decimal-looking digits is ambiguous
-            forms.append(dump)
+        # a dump of two-digit numbers none of which begins with 0 or has a letter ('10,21')
+        # could be decimal, and is read so; any other dump is a dump
+        if any(c.isalpha() for c in dump) or any(n < 16 for n in numbers):
+            forms += [dump, dump.replace(",", ":"), dump.replace(",", "")]
         said = classify([Observation(key="dhcp.params", value=",".join(map(str, numbers)))])
         for form in forms:
             other = classify([Observation(key="dhcp.params", value=form)])
@@ -237,6 +242,7 @@ def test_an_option_55_list_is_read_however_a_collection_wrote_it() -> None:
     assert not differ, differ[:5]
     assert option_list("not a list") == "not a list"  # no numbers made up from its letters
     assert option_list(" 1, 3 ,6 ") == "1,3,6" and option_list("1,3,999") == "1,3,999"
+    assert option_list("15") == "15" and option_list("119") == "119"  # one option, decimal
 
 
 def test_a_device_that_says_what_it_is_is_typed_by_its_words() -> None:
