@@ -34,9 +34,10 @@ MAX_TXT_LIST_CHARS = 4096  # a list written out is read this far, and no further
 MAX_OPTION_LIST_CHARS = 1024  # 255 options of three digits and a separator
 _OPTION_TOKEN = re.compile(r"[0-9A-Fa-f]+")
 _OPTION_LIST = re.compile(r"[\s\[\](),;:|0-9A-Fa-f]+")  # numbers and separators, nothing else
-# what a collection may write before the list: 'option 55:', 'Option55 =', 'prl:', '55='
-_OPTION_LABEL = re.compile(r"^\s*(?:(?:dhcp\s*)?option\s*55|parameter request list|prl|55)\s*[:=]\s*",
-                           re.I)
+# what a collection may write before the list: 'option 55:', 'Option55 =', 'prl:', '55=' (a
+# bare '55:' is not one: a colon-separated dump may begin with option 0x55)
+_OPTION_LABEL = re.compile(
+    r"^\s*(?:(?:(?:dhcp\s*)?option\s*55|parameter request list|prl)\s*[:=]|55\s*=)\s*", re.I)
 
 
 def realm(challenge: str) -> str | None:

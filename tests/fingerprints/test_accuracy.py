@@ -243,6 +243,7 @@ def test_an_option_55_list_is_read_however_a_collection_wrote_it() -> None:
     assert option_list("not a list") == "not a list"  # no numbers made up from its letters
     assert option_list(" 1, 3 ,6 ") == "1,3,6" and option_list("1,3,999") == "1,3,999"
     assert option_list("15") == "15" and option_list("119") == "119"  # one option, decimal
+    assert option_list("55:01:03:06") == "85,1,3,6"  # a dump that begins with 0x55, no label
 
 
 def test_a_device_that_says_what_it_is_is_typed_by_its_words() -> None:
