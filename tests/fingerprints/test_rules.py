@@ -297,7 +297,14 @@ def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
     ("http.server", "Saia PCD3.M5540/1.24.69", "Saia", "bms_controller"),
     ("http.title", "PowerLogic ION7650", None, "meter"),
     ("http.title", "Tunstall Communicall Vi", "Tunstall", "medical"),  # a care home's nurse call
-    ("dhcp.vendor_class", "Ascom i63", None, "voip_phone"),  # a care home's Wi-Fi handset
+    ("dhcp.vendor_class", "Ascom i63", "Ascom", "voip_phone"),  # a care home's Wi-Fi handset
+    ("dhcp.hostname", "IPBS2-4c-5d-6e", "Ascom", "voip_gateway"),  # ... and its DECT base
+    ("http.title", "Spectralink IP-DECT Server 400 - Administration", "Spectralink",
+     "voip_gateway"),  # the server of a town hall's DECT phones, not a phone
+    ("http.title", "KWS-1043N", None, None),  # a Clipcomm router, not KIRK's KWS server
+    ("http.title", "XProtect Web Client", "Milestone Systems", "video_recorder"),
+    ("snmp.sysdescr", "Danfoss AK-SM 720 System Manager", "Danfoss", "bms_controller"),
+    ("http.title", "SALTO ProAccess SPACE", "SALTO Systems", "access_control"),
     ("ssdp.server", "Linux/4.9 UPnP/1.0 Roku/12.0", "Roku", "media_player"),  # UPnP's product
     ("http.title", "Kamstrup news and events for partners", None, None),  # a page about one
 ])
