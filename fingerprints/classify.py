@@ -642,7 +642,7 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
     if key in CHOSEN_NAME_KEYS or key not in CATALOGUE_KEYS:
         return None
     if key == "dhcp.vendor_class":
-        maker = _maker_spellings().get(_bare_maker(value))
+        maker = _maker_spellings().get(_bare_name(value))
         if maker is None:
             # a firmware's identifier may run its words together ('AastraIPPhone6757i',
             # 'Polycom-SoundPointIP-SPIP_550'): read as words too, a maker's name then a model
@@ -697,23 +697,15 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
 
 
 BARE_NAME_KEYS = frozenset({"http.server", "rtsp.server", "http.www_authenticate"})
-# the name, then at most six words a web server adds; no word can hold a separator, so a
-# value splits one way only (a device's '-1-1-1...' cannot make the match backtrack)
-_BARE_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9&+]{1,30}(?: [A-Za-z][A-Za-z0-9&+]{1,30}){0,2}?)"
-                        r"(?:[-_ /]+(?:webserver|webs|web|https?d?|httpserver|server|www|"
-                        r"embedded|v?\d[A-Za-z0-9.]{0,20})){0,6}$", re.I)
+_SERVER_WORDS = re.compile(r"[-_ /]+")
+_SERVER_WORD_OR_VERSION = re.compile(r"webserver|webs|web|https?d?|httpserver|server|www|"
+                                     r"embedded|v?\d[a-z0-9.]{0,20}")
 
 
 def _bare_name_maker(value: str) -> str | None:
     """The maker whose whole name the value is, but for a web server's word or a version:
     no model number follows, and none is needed where the maker's name is all there is."""
-    found = _BARE_NAME.match(value[:MAX_VENDOR_CHARS])
-    if found is None:
-        return None
-    name = found.group(1).lower()
-    if name in NOT_MADE_BY_THE_FIRST_WORD:
-        return None
-    return _maker_spellings().get(name)
+    return _maker_spellings().get(_bare_name(value, _SERVER_WORDS, _SERVER_WORD_OR_VERSION))
 
 
 _MAKER_SERVICE_GREETING = re.compile(
@@ -767,14 +759,17 @@ def _leading_maker(words: list[str], *, common_words_too: bool = False) -> str |
     return None
 
 
-def _bare_maker(value: str) -> str:
-    """A DHCP client's vendor class that is its maker's name and nothing else but a
-    version or a company's suffix ('Hikvision', 'KONICA MINOLTA', 'Zebra Technologies',
-    'Roku 9.4'), in lower case; '' when other words say more ('AXIS,Network', whose kind
-    the maker's usual one must not overrule). No one chose the string: no model number
-    need follow, as it must after a maker in a description."""
-    words = _VENDOR_CLASS_WORDS.split(value[:MAX_VENDOR_CHARS].lower())
-    while words and (not words[-1] or _VERSION_OR_SUFFIX.fullmatch(words[-1])):
+def _bare_name(value: str, separators: re.Pattern[str] = _VENDOR_CLASS_WORDS,
+               trailing: re.Pattern[str] = _VERSION_OR_SUFFIX) -> str:
+    """A value that is its maker's name and nothing else but ``trailing`` words: a DHCP
+    client's vendor class with a version or a company's suffix ('Hikvision', 'KONICA
+    MINOLTA', 'Zebra Technologies', 'Roku 9.4'); a server with its web server's word
+    ('Hikvision-Webs'). The name in lower case; '' when other words say more ('AXIS,Network',
+    whose kind the maker's usual one must not overrule). No one chose the string: no model
+    number need follow, as it must after a maker in a description. Split, not matched: a
+    hostile value is read in one pass."""
+    words = separators.split(value[:MAX_VENDOR_CHARS].lower())
+    while words and (not words[-1] or trailing.fullmatch(words[-1])):
         words.pop()
     if not words or len(words) > 3 or (len(words) == 1 and words[0] in NOT_MADE_BY_THE_FIRST_WORD):
         return ""
