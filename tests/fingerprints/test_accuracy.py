@@ -393,6 +393,15 @@ def test_makers_of_one_kind_in_municipal_buildings_give_a_weak_type() -> None:
     assert vendor_type("OJ-Electronics A/S") == "bms_controller"
     assert vendor_type("TELTONIKA NETWORKS UAB") == "router"
     assert vendor_type("Teltonika") is None  # also its vehicle trackers
+    # building controllers and a care home's phones, as the registry spells their makers:
+    # Siemens's building arm is one kind, the rest of Siemens many
+    assert vendor_type("Siemens Building Technologies AG,") == "bms_controller"
+    assert vendor_type("SIEMENS BUILDING") == vendor_type("Fr. Sauter AG") == "bms_controller"
+    assert vendor_type("Saia-Burgess Controls AG") == vendor_type("AB Regin") == "bms_controller"
+    assert vendor_type("Siemens AG") is None
+    assert vendor_type("KIRK telecom A/S") == "voip_gateway"  # DECT servers and bases
+    assert vendor_type("Ascom Tateco AB") == "voip_phone"
+    assert vendor_type("LANDIS + GYR") == "meter"
     # a DHCP vendor class that is the maker's name alone (a version or a company's suffix
     # may follow) names the maker and its usual kind; other words are the device's own
     # description, which the maker's usual kind must not overrule
