@@ -255,6 +255,27 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
     assert classify([Observation(key=key, value=value)]).device_type == device_type
 
 
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("Galaxy-S21-5G", "Samsung", "mobile"),  # the 5G after a Galaxy S's number
+    ("Galaxy-Tab-S7-FE", "Samsung", "mobile"),
+    ("Redmi-Note-8T", "Xiaomi", "mobile"),
+    ("POCO-X3-Pro", "Xiaomi", "mobile"),
+    ("OnePlus-Nord-CE-5G", "OnePlus", "mobile"),
+    ("HUAWEI_Mate_20_Pro-0a1b2c3d", "Huawei", "mobile"),
+    ("HONOR_9X-1a2b3c4d", "Honor", "mobile"),
+    ("HUAWEI_HG8245", None, None),  # a Huawei fibre router's own name is no phone
+    ("Redmi-Router-AX6", None, "router"),  # nor Xiaomi's router
+])
+def test_an_android_phone_is_named_by_the_device_name_it_sends(
+        value: str, vendor: str | None, device_type: str | None) -> None:
+    """Android 10 and later send the phone's device name as its DHCP host name (its MAC is
+    random, so the name is often all there is): only Samsung's, Google's and the old
+    'android-' names were read, and a Galaxy S's 5G suffix was not."""
+    with without_recog():
+        identity = classify([Observation(key="dhcp.hostname", value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
 def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str | None]]:
     """(vendor, type) for one string, with recog loaded (as the suite runs) and without: a
     test of the built-in rules must not pass on recog's answer alone."""
