@@ -344,6 +344,10 @@ def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_l
     ("ftp.banner", "220 ZBR-20481 Version V72.20.21Z ready.", "Zebra", "printer"),
     ("sip.user_agent", "Cisco/SPA504G-7.6.2f", "Cisco", "voip_phone"),
     ("sip.server", "Grandstream UCM6302V1.3A 1.0.21.9", "Grandstream", "voip_gateway"),
+    # a town hall's desk phones and a line's adapter, as their SIP agents write them
+    ("sip.user_agent", "Panasonic-KX-UT136/01.133 (0080f0a1b2c3)", "Panasonic", "voip_phone"),
+    ("sip.user_agent", "Desk_Phone_IP_CP710_V1 R7.1.0      SIP  230512", "Unify", "voip_phone"),
+    ("sip.user_agent", "OBIHAI/OBi200-3.2.2.5898", "Poly", "voip_phone"),
 ])
 def test_office_printers_phones_and_their_exchange_are_named_by_their_greetings(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
