@@ -683,7 +683,7 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
             _DESCRIPTION_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:MAX_VENDOR_WORDS])
     elif key == "http.title":
         # a device's own page is titled by its maker and product, with or without a model
-        # number ('Loxone Miniserver', 'Kamstrup READy Manager'): a title of three words at
+        # number, or by its maker alone ('Loxone Miniserver', 'Grundfos'): a title of three words at
         # most, the maker's whole name first (a page about a maker says more, 'Lexmark
         # printers welcome you')
         maker = _first_words_maker(value) or _short_title_maker(value)
@@ -717,7 +717,7 @@ MAX_TITLE_MAKER_WORDS = 3
 
 def _short_title_maker(title: str) -> str | None:
     words = [w for w in _TITLE_WORDS.split(title[:MAX_VENDOR_CHARS].lower()) if w]
-    return _leading_maker(words) if 1 < len(words) <= MAX_TITLE_MAKER_WORDS else None
+    return _leading_maker(words) if 0 < len(words) <= MAX_TITLE_MAKER_WORDS else None
 
 
 # A firmware's own HTTP client names itself by its maker first ('Sonos/57.3', 'Dropcam/5.5',

@@ -492,6 +492,10 @@ def test_a_pc_booting_from_the_network_is_not_an_access_point() -> None:
     ("http.www_authenticate", 'Digest realm="synology", qop="auth"', "Synology", "nas"),
     ("http.server", "Ring", None, None),  # a common word is no maker alone
     ("http.server", "Synology-Proxy-Cache/1.2", None, None),  # other words may say more
+    # a page titled with its maker's name alone, as many controllers' and cameras' are
+    ("http.title", "Grundfos", "Grundfos", "bms_controller"),
+    ("http.title", "Hikvision", "Hikvision", "camera"),
+    ("http.title", "Ring", None, None),  # a common word, as for servers
     # a certificate's or a login prompt's host name that is a factory's: maker and MAC
     ("tls.subject", "CN=axis-b8a44f0a1b2c", "Axis Communications", "camera"),
     ("telnet.banner", "\r\nsynology-0011324455 login: ", "Synology", "nas"),
@@ -500,8 +504,8 @@ def test_a_certificate_s_issuer_and_a_bare_server_name_name_the_maker(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
     """An issuer's organisation was not read at all (only the subject's), a server
     header or realm that is a maker's name alone was read only when a model number
-    followed it, and a factory's host name only in DHCP, not where a certificate or a
-    login prompt says it."""
+    followed it (a page title of two or three words; one was not read), and a factory's
+    host name only in DHCP, not where a certificate or a login prompt says it."""
     with without_recog():
         identity = classify([Observation(key=key, value=value)])
     assert (identity.vendor, identity.device_type) == (vendor, device_type)
