@@ -348,6 +348,14 @@ def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_l
     ("sip.user_agent", "Panasonic-KX-UT136/01.133 (0080f0a1b2c3)", "Panasonic", "voip_phone"),
     ("sip.user_agent", "Desk_Phone_IP_CP710_V1 R7.1.0      SIP  230512", "Unify", "voip_phone"),
     ("sip.user_agent", "OBIHAI/OBi200-3.2.2.5898", "Poly", "voip_phone"),
+    ("http.title", "Cisco Unified CM Console", None, "voip_gateway"),  # the call server
+    # a printer's web console, by its maker's name for it: often all its page title says
+    ("http.title", "Web Image Monitor", "Ricoh", "printer"),
+    ("http.title", "Command Center RX", "Kyocera", "printer"),
+    ("http.title", "TopAccess", "Toshiba", "printer"),
+    ("http.title", "SyncThru Web Service", "Samsung", "printer"),
+    ("http.title", "PageScope Web Connection", "Konica Minolta", "printer"),
+    ("http.title", "Remote UI: Login: iR-ADV C3530", "Canon", "printer"),
 ])
 def test_office_printers_phones_and_their_exchange_are_named_by_their_greetings(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
