@@ -174,6 +174,7 @@ def test_a_factory_host_name_greeting_in_a_banner_names_the_device(
     ("sip.user_agent", "Conference_Phone_C300 V2.4", "voip_phone"),
     ("http.server", "UPS_Web/1.0", "ups"),
     ("http.server", "my_web_server/1.0", None),
+    ("http.server", "Camera_Web_Server", "camera"),  # a camera's server says camera last
 ])
 def test_a_device_s_own_words_joined_by_underscores_are_its_words(
         key: str, value: str, device_type: str | None) -> None:
@@ -328,6 +329,7 @@ def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
     ("http.title", "SALTO ProAccess SPACE", "SALTO Systems", "access_control"),
     ("ssdp.server", "Linux/4.9 UPnP/1.0 Roku/12.0", "Roku", "media_player"),  # UPnP's product
     ("http.title", "Kamstrup news and events for partners", None, None),  # a page about one
+    ("http.server", "Niagara Web Server/3.8.401", "Tridium", "bms_controller"),  # a JACE
 ])
 def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_lines(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
@@ -349,6 +351,7 @@ def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_l
     ("sip.user_agent", "Desk_Phone_IP_CP710_V1 R7.1.0      SIP  230512", "Unify", "voip_phone"),
     ("sip.user_agent", "OBIHAI/OBi200-3.2.2.5898", "Poly", "voip_phone"),
     ("http.title", "Cisco Unified CM Console", None, "voip_gateway"),  # the call server
+    ("http.server", "Cisco-CUCM", None, "voip_gateway"),
     # a printer's web console, by its maker's name for it: often all its page title says
     ("http.title", "Web Image Monitor", "Ricoh", "printer"),
     ("http.title", "Command Center RX", "Kyocera", "printer"),
