@@ -302,6 +302,10 @@ def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str 
     ("telnet.banner", "EDR-G9010 login: ", None, "router"),  # Moxa's industrial router
     ("snmp.sysdescr", "Unisys UDS544 version NS.NP.N219", None, None),  # not a device server
     ("http.title", "Citrix NetScaler Insight Center", None, None),  # a management VM
+    # the small switches in a school's or a care home's cupboard, by model alone
+    ("snmp.sysdescr", "Allied Telesis AT-x230-18GP", "Allied Telesis", "switch"),
+    ("http.title", "GS108Ev3", "Netgear", "switch"),
+    ("snmp.sysdescr", "AT-AR3050S", "Allied Telesis", "router"),
 ])
 def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
