@@ -472,6 +472,21 @@ def test_a_service_type_is_a_dns_name_and_read_in_any_case() -> None:
                     ).device_type == "iot_hub"
 
 
+def test_an_apple_device_s_services_name_its_maker_and_a_phone_s_its_kind() -> None:
+    """An iPhone announces Wi-Fi sync (_apple-mobdev2) and, as every Apple device does,
+    _companion-link: neither named anything. The companion service names the maker only
+    (Macs and TVs announce it too); with AirPlay beside it, the device is a media player."""
+    def said(*services: str) -> tuple[str | None, str | None]:
+        with without_recog():
+            found = classify([Observation(key="mdns.service", value=s) for s in services])
+        return found.vendor, found.device_type
+
+    assert said("_apple-mobdev2._tcp", "_companion-link._tcp") == ("Apple", "mobile")
+    assert said("_companion-link._tcp") == ("Apple", None)
+    assert said("_companion-link._tcp", "_airplay._tcp") == ("Apple", "media_player")
+    assert said("_leap._tcp") == (None, "lighting")  # Lutron's bridge
+
+
 def test_a_txt_record_is_read_however_a_collection_wrote_it() -> None:
     """The sensor joins a TXT record's entries with '; '; a collection may keep one entry a
     line, or a list of strings. Entries hold commas and spaces, so nothing else is split,
