@@ -224,6 +224,7 @@ def test_a_camera_platform_s_relay_names_the_kind_and_no_maker(
     ("Roku UPnP/1.0 MiniUPnPd/1.4", "Roku", "media_player"),
     ("Netgear/1.0 UPnP/1.0 miniupnpd/1.0", "Netgear", "router"),  # a maker of many kinds
     ("OpenWRT/23.05 UPnP/1.1 MiniUPnPd/2.3.3", None, "router"),
+    ("Hikvision-Webs/1.0 UPnP/1.0", "Hikvision", "camera"),  # with its web server's word
 ])
 def test_a_maker_in_a_upnp_server_line_outweighs_the_generic_software_after_it(
         value: str, vendor: str | None, device_type: str) -> None:
