@@ -664,8 +664,8 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # maker where the OS goes ('Roku UPnP/1.0 MiniUPnPd/1.4', 'Netgear/1.0 UPnP'), the
         # rest in the product ('Linux/4.9 UPnP/1.0 Roku/12.0'); the OS's place first, where
         # the maker's name may carry its web server's word ('Hikvision-Webs/1.0 UPnP/1.0')
-        maker = next((found for word in said
-                      if (found := _words_maker(word) or _bare_name_maker(word))), None)
+        maker = next((named for word in said
+                      if (named := _words_maker(word) or _bare_name_maker(word))), None)
     elif key == "mdns.instance":
         # a factory's instance name is its maker and product, with or without a model
         # number ('Sonos Roam', 'Philips Hue - 1A2B3C'); a maker whose name is a common
