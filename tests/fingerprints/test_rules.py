@@ -364,6 +364,9 @@ def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_l
     ("http.title", "SyncThru Web Service", "Samsung", "printer"),
     ("http.title", "PageScope Web Connection", "Konica Minolta", "printer"),
     ("http.title", "Remote UI: Login: iR-ADV C3530", "Canon", "printer"),
+    ("tls.subject", "CN=HP Jetdirect 7A1B2C3D,O=Hewlett-Packard Co.", "HP", "printer"),
+    ("snmp.sysdescr", "Datamax DMXrfNet Print Server compatible with an HP JETDIRECT EX",
+     "Datamax", "printer"),  # another maker's card that speaks Jetdirect's protocol
 ])
 def test_office_printers_phones_and_their_exchange_are_named_by_their_greetings(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
