@@ -307,6 +307,11 @@ def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str 
     ("snmp.sysdescr", "Allied Telesis AT-x230-18GP", "Allied Telesis", "switch"),
     ("http.title", "GS108Ev3", "Netgear", "switch"),
     ("snmp.sysdescr", "AT-AR3050S", "Allied Telesis", "router"),
+    # what a FortiGate's, a Juniper's and an Aruba's network send as DHCP vendor class
+    ("dhcp.vendor_class", "FortiAP", "Fortinet", "access_point"),
+    ("dhcp.vendor_class", "FortiSwitch", "Fortinet", "switch"),
+    ("dhcp.vendor_class", "Juniper-ex2300-24p", "Juniper", "switch"),
+    ("dhcp.vendor_class", "Aruba AP", None, "access_point"),
 ])
 def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
