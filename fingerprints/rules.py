@@ -231,10 +231,19 @@ def verify(paths: Iterable[Path] | None = None) -> list[RuleError]:
 
 @cache
 def rules_by_key() -> dict[str, tuple[Rule, ...]]:
-    """The bundled rules, by match key, in priority order (verified files only)."""
+    """The bundled rules, by match key, in priority order (verified files only). The model
+    catalogue answers with its first match: its rules that name a kind come before those
+    that name a maker only (a product line, 'Forti...'), so that a line cannot hide a model
+    of it ('FortiAP')."""
     by_key: dict[str, list[Rule]] = {}
     with regex_cache.session("rules"):
         rule_files = load_files()
     for rule_file in rule_files:
         by_key.setdefault(rule_file.key, []).extend(rule_file.rules)
+    if "model" in by_key:
+        by_key["model"].sort(key=lambda rule: not _names_a_kind(rule))
     return {k: tuple(v) for k, v in by_key.items()}
+
+
+def _names_a_kind(rule: Rule) -> bool:
+    return "device_type" in rule.fixed or "device_type" in rule.captures

@@ -312,6 +312,8 @@ def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str 
     ("dhcp.vendor_class", "FortiSwitch", "Fortinet", "switch"),
     ("dhcp.vendor_class", "Juniper-ex2300-24p", "Juniper", "switch"),
     ("dhcp.vendor_class", "Aruba AP", None, "access_point"),
+    # a product line named first does not hide the model after it
+    ("snmp.sysdescr", "JUNOS 21.4R3 qfx5120-48y-8c", "Juniper", "switch"),
 ])
 def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
