@@ -638,7 +638,17 @@ _UPNP_FIRST_WORD = re.compile(r"^([A-Za-z][\w&.-]{1,30})(?:/[^\s,]{1,30})?,? UPn
 _UPNP_PRODUCT = re.compile(r"\bUPnP/[\d.]{1,8},? ([A-Za-z][\w&.-]{1,30})(?:/|$)")
 
 
+# an SSH greeting's software name, after the protocol version ('SSH-2.0-SonicWall')
+_SSH_SOFTWARE = re.compile(r"SSH-\d\.\d{1,2}-([^\s]{1,64})")
+
+
 def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
+    if key == "ssh.banner":
+        # a firmware's SSH server may call itself by its maker's name alone, or with a
+        # version ('SSH-2.0-SonicWall', 'SSH-2.0-HPE-1.0', 'SSH-2.0-lancom')
+        software = _SSH_SOFTWARE.match(value[:MAX_VENDOR_CHARS])
+        maker = _bare_name_maker(software.group(1)) if software else None
+        return _maker_evidence(maker, key, value, source) if maker else None
     if key in CHOSEN_NAME_KEYS or key not in CATALOGUE_KEYS:
         return None
     if key == "dhcp.vendor_class":

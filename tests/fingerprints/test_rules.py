@@ -522,6 +522,10 @@ def test_a_pc_booting_from_the_network_is_not_an_access_point() -> None:
     ("http.title", "Grundfos", "Grundfos", "bms_controller"),
     ("http.title", "Hikvision", "Hikvision", "camera"),
     ("http.title", "Ring", None, None),  # a common word, as for servers
+    # an SSH server that calls itself by its maker's name, with or without a version
+    ("ssh.banner", "SSH-2.0-SonicWall", "SonicWall", "firewall"),
+    ("ssh.banner", "SSH-2.0-HPE-1.0", "HPE", None),
+    ("ssh.banner", "SSH-2.0-Go", None, None),  # a language's library, no maker's
     # a certificate's or a login prompt's host name that is a factory's: maker and MAC
     ("tls.subject", "CN=axis-b8a44f0a1b2c", "Axis Communications", "camera"),
     ("telnet.banner", "\r\nsynology-0011324455 login: ", "Synology", "nas"),
