@@ -364,6 +364,12 @@ def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_l
     ("sip.user_agent", "OBIHAI/OBi200-3.2.2.5898", "Poly", "voip_phone"),
     ("http.title", "Cisco Unified CM Console", None, "voip_gateway"),  # the call server
     ("http.server", "Cisco-CUCM", None, "voip_gateway"),
+    # the exchanges town halls run: Mitel's MX-ONE and 3300, Unify's OpenScape, Avaya's Aura
+    ("sip.server", "Mitel-3300-ICP 15.0.0.22", "Mitel", "voip_gateway"),
+    ("http.title", "MX-ONE Provisioning Manager", "Mitel", "voip_gateway"),
+    ("sip.user_agent", "OpenScape Business V3R2", "Unify", "voip_gateway"),
+    ("sip.server", "Avaya CM/SM-10.1.0.2", "Avaya", "voip_gateway"),
+    ("http.title", "Yeastar S50", "Yeastar", "voip_gateway"),
     # a printer's web console, by its maker's name for it: often all its page title says
     ("http.title", "Web Image Monitor", "Ricoh", "printer"),
     ("http.title", "Command Center RX", "Kyocera", "printer"),
