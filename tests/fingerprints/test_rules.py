@@ -370,6 +370,8 @@ def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_l
     ("sip.user_agent", "OpenScape Business V3R2", "Unify", "voip_gateway"),
     ("sip.server", "Avaya CM/SM-10.1.0.2", "Avaya", "voip_gateway"),
     ("http.title", "Yeastar S50", "Yeastar", "voip_gateway"),
+    ("http.www_authenticate", 'Digest realm="PLCM_SPIP", nonce="5f1a2b"', "Polycom",
+     "voip_phone"),  # a SoundPoint's login, its realm all it says
     # a printer's web console, by its maker's name for it: often all its page title says
     ("http.title", "Web Image Monitor", "Ricoh", "printer"),
     ("http.title", "Command Center RX", "Kyocera", "printer"),
