@@ -257,6 +257,24 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
     assert classify([Observation(key=key, value=value)]).device_type == device_type
 
 
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    ("mdns.txt", "md=Hue Bridge; id=001788fffe123456", "Signify", "lighting"),
+    ("mdns.txt", "md=SHSW-25", "Shelly", "smart_plug"),  # a Shelly 2.5's first-generation id
+    ("mdns.txt", "md=SHHT-1", "Shelly", "sensor"),
+    ("mdns.txt", "md=Nest Hub; fn=Kitchen display", "Google", "media_player"),
+    ("mdns.txt", "model=Samsung Galaxy S21", "Samsung", "mobile"),
+    ("mdns.instance", "Home", None, None),  # a word, not Google's speaker
+    ("mdns.txt", "md=Galaxy Watch4", None, None),  # a watch is no phone
+])
+def test_a_txt_record_s_model_names_the_device_it_is(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """A HomeKit or Cast record's model: a Hue bridge's words, Shelly's first-generation ids,
+    a Nest Hub without 'Google' before it, a Galaxy phone outside DHCP named nothing."""
+    with without_recog():
+        identity = classify([Observation(key=key, value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
 @pytest.mark.parametrize(("value", "vendor", "device_type"), [
     ("Galaxy-S21-5G", "Samsung", "mobile"),  # the 5G after a Galaxy S's number
     ("Galaxy-Tab-S7-FE", "Samsung", "mobile"),
