@@ -257,6 +257,29 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
     assert classify([Observation(key=key, value=value)]).device_type == device_type
 
 
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("Wemo.Mini.AB1", "Belkin", "smart_plug"),  # a Wemo with its model after the name
+    ("WYZECP1_JEF", "Wyze", "camera"),  # a camera's model id as its host name
+    ("ccu3-webui", "eQ-3", "iot_hub"),  # a HomeMatic CCU3's own host name
+    ("MAX-Cube", "eQ-3", "iot_hub"),
+    ("lightify-1a2b3c", "LEDVANCE", "lighting"),
+    ("homeassistant", None, "iot_hub"),  # Home Assistant OS on a Pi
+    ("octopi", None, "printer"),  # OctoPrint's, a 3D printer's controller
+    ("kindle-8f3a1c2d5", "Amazon", "mobile"),
+    ("SamsungTV", None, "smart_tv"),
+    ("iptv", None, None),  # a set-top box's word, not a maker's TV
+    ("Canon-MF745C", "Canon", "printer"),  # a hyphen where the model said a space
+    ("EPSON-ET-2750", "Epson", "printer"),
+])
+def test_a_smart_home_s_hubs_and_a_home_office_s_devices_are_named_by_their_host_names(
+        value: str, vendor: str | None, device_type: str | None) -> None:
+    """Host names that the devices' own firmware or distribution give them: none of these
+    named a kind (a Canon's and an Epson's were read with a space only)."""
+    with without_recog():
+        identity = classify([Observation(key="dhcp.hostname", value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
 @pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
     ("mdns.txt", "md=Hue Bridge; id=001788fffe123456", "Signify", "lighting"),
     ("mdns.txt", "md=SHSW-25", "Shelly", "smart_plug"),  # a Shelly 2.5's first-generation id
