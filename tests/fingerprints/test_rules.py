@@ -264,6 +264,7 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
     ("MAX-Cube", "eQ-3", "iot_hub"),
     ("lightify-1a2b3c", "LEDVANCE", "lighting"),
     ("homeassistant", None, "iot_hub"),  # Home Assistant OS on a Pi
+    ("Hubitat", "Hubitat", "iot_hub"),  # a hub's maker, who makes nothing else
     ("octopi", None, "printer"),  # OctoPrint's, a 3D printer's controller
     ("kindle-8f3a1c2d5", "Amazon", "mobile"),
     ("SamsungTV", None, "smart_tv"),
