@@ -258,6 +258,23 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
 
 
 @pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("Poly Studio X50", "Poly", "video_conferencing"),  # a video bar, not Poly's usual phone
+    ("Yealink MeetingBoard 65", "Yealink", "video_conferencing"),
+    ("Logitech Rally Bar", "Logitech", "video_conferencing"),
+    ("Rally", None, None),  # a word
+    ("Blue Iris", None, "video_recorder"),  # the recorder behind a site's cameras
+    ("Nx Witness", None, "video_recorder"),
+])
+def test_a_meeting_room_and_a_video_management_server_are_named_by_their_products(
+        value: str, vendor: str | None, device_type: str | None) -> None:
+    """A meeting room's video bar was its maker's usual kind (Poly's and Yealink's phones)
+    or nothing; a video management server's page named nothing."""
+    with without_recog():
+        identity = classify([Observation(key="http.title", value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
     ("Wemo.Mini.AB1", "Belkin", "smart_plug"),  # a Wemo with its model after the name
     ("WYZECP1_JEF", "Wyze", "camera"),  # a camera's model id as its host name
     ("ccu3-webui", "eQ-3", "iot_hub"),  # a HomeMatic CCU3's own host name
