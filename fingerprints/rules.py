@@ -181,14 +181,15 @@ def _rule(raw: dict[str, Any], name: str, key: str, preference: float, where: st
 def verify_file(rule_file: RuleFile) -> list[RuleError]:
     """Every problem in one parsed file (parse errors included)."""
     errors = list(rule_file.errors)
-    for position, rule in enumerate(rule_file.rules):
+    rules = in_answer_order(rule_file.key, rule_file.rules)
+    for position, rule in enumerate(rules):
         where = _where(rule_file.path, rule.name)
         asserted: set[str] = set()
         for example in rule.examples:
             value = example.get("value", "")
             expected = {k: v for k, v in example.items() if k != "value"}
             asserted |= set(expected)
-            earlier = next((r for r in rule_file.rules[:position] if r.match(value)), None)
+            earlier = next((r for r in rules[:position] if r.match(value)), None)
             if earlier is not None:
                 errors.append(RuleError("shadowed", where, f"example {value!r} is matched "
                                         f"first by the earlier rule {earlier.name!r}"))
@@ -240,10 +241,13 @@ def rules_by_key() -> dict[str, tuple[Rule, ...]]:
         rule_files = load_files()
     for rule_file in rule_files:
         by_key.setdefault(rule_file.key, []).extend(rule_file.rules)
-    if "model" in by_key:
-        by_key["model"].sort(key=lambda rule: not _names_a_kind(rule))
-    return {k: tuple(v) for k, v in by_key.items()}
+    return {k: tuple(in_answer_order(k, v)) for k, v in by_key.items()}
 
 
-def _names_a_kind(rule: Rule) -> bool:
-    return "device_type" in rule.fixed or "device_type" in rule.captures
+def in_answer_order(key: str, rules: Iterable[Rule]) -> list[Rule]:
+    """A key's rules in the order the classifier tries them: as written, but the model
+    catalogue's rules that name a kind before those that name a maker only."""
+    if key != "model":
+        return list(rules)
+    return sorted(rules, key=lambda rule: ("device_type" not in rule.fixed
+                                           and "device_type" not in rule.captures))
