@@ -258,6 +258,26 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
 
 
 @pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("IPC2124LE-ADF28KM-G", "Uniview", "camera"),  # the cameras municipal sites buy
+    ("NVR302-08S", "Uniview", "video_recorder"),
+    ("DIVAR IP 5000", "Bosch", "video_recorder"),
+    ("Wisenet WebViewer", "Hanwha Vision", "camera"),
+    ("GV-EBD4700", "GeoVision", "camera"),
+    ("MS-C2964-PB", "Milesight", "camera"),
+    ("Sony SNC-EM600", "Sony", "camera"),
+    ("WV-S2131L", "i-PRO", "camera"),
+    ("Pelco Sarix", "Pelco", "camera"),
+    ("IPC-HDW2431T-AS-S2", "Dahua", "camera"),  # Dahua's IPC, with its hyphen, stays Dahua's
+])
+def test_the_cameras_and_recorders_of_more_makers_are_named_by_model(
+        value: str, vendor: str | None, device_type: str | None) -> None:
+    """Cameras and recorders by their model numbers: none of these named a kind."""
+    with without_recog():
+        identity = classify([Observation(key="http.title", value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
     ("Poly Studio X50", "Poly", "video_conferencing"),  # a video bar, not Poly's usual phone
     ("Yealink MeetingBoard 65", "Yealink", "video_conferencing"),
     ("Logitech Rally Bar", "Logitech", "video_conferencing"),
