@@ -421,6 +421,13 @@ def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
     ("ssdp.server", "Linux/4.9 UPnP/1.0 Roku/12.0", "Roku", "media_player"),  # UPnP's product
     ("http.title", "Kamstrup news and events for partners", None, None),  # a page about one
     ("http.server", "Niagara Web Server/3.8.401", "Tridium", "bms_controller"),  # a JACE
+    ("http.title", "KNX IP Router 752", None, "bms_controller"),  # the building's bus, not
+    ("http.title", "BACnet Router", None, "bms_controller"),  # ... the network's router
+    ("http.title", "Siemens Desigo CC", "Siemens", "bms_controller"),
+    ("http.title", "PXC4.E16", "Siemens", "bms_controller"),  # Desigo's newer controllers
+    ("http.title", "Daikin Intelligent Touch Manager", None, "bms_controller"),
+    ("http.title", "Carel pCOWeb", None, "bms_controller"),
+    ("http.title", "Spyder IDE", None, None),  # Honeywell's Spyder only after its name
 ])
 def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_lines(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
