@@ -386,6 +386,12 @@ def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str 
     ("snmp.sysdescr", "Allied Telesis AT-x230-18GP", "Allied Telesis", "switch"),
     ("http.title", "GS108Ev3", "Netgear", "switch"),
     ("snmp.sysdescr", "AT-AR3050S", "Allied Telesis", "router"),
+    # a server room's power and climate, by their cards' and lines' names
+    ("http.title", "Network-M2", None, "ups"),  # Eaton's UPS card
+    ("http.title", "NetMan 204", None, "ups"),  # Riello's
+    ("http.title", "Raritan PX3", "Raritan", "pdu"),
+    ("http.title", "AKCP sensorProbe2", "AKCP", "sensor"),
+    ("http.title", "TerraMaster TOS", "TerraMaster", "nas"),
     # what a FortiGate's, a Juniper's and an Aruba's network send as DHCP vendor class
     ("dhcp.vendor_class", "FortiAP", "Fortinet", "access_point"),
     ("dhcp.vendor_class", "FortiSwitch", "Fortinet", "switch"),
