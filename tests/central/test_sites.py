@@ -156,7 +156,7 @@ def test_one_address_answering_directly_at_two_schools_is_two_findings(
                     for v in violations(db) if v.kind == "bridging_device")
     assert direct == [
         ("skole-nord", "nord-elever", "nord-bms",
-         "bms_controller 192.168.2.40 (Siemens Desigo PXC M)"),
+         "bms_controller 192.168.2.40 (Siemens Desigo PXC Modular)"),
         ("skole-syd", "syd-bms", "syd-elever", "workstation 192.168.2.40 (Dell)")]
 
 
