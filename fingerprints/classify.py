@@ -639,7 +639,7 @@ _UPNP_PRODUCT = re.compile(r"\bUPnP/[\d.]{1,8},? ([A-Za-z][\w&.-]{1,30})(?:/|$)"
 
 
 # an SSH greeting's software name, after the protocol version ('SSH-2.0-SonicWall')
-_SSH_SOFTWARE = re.compile(r"SSH-\d\.\d{1,2}-([^\s]{1,64})")
+_SSH_SOFTWARE = re.compile(r"SSH-\d\.\d{1,2}-(\S{1,64})")
 
 
 def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
@@ -695,9 +695,9 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
             _DESCRIPTION_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:MAX_VENDOR_WORDS])
     elif key == "http.title":
         # a device's own page is titled by its maker and product, with or without a model
-        # number, or by its maker alone ('Loxone Miniserver', 'Grundfos'): a title of three words at
-        # most, the maker's whole name first (a page about a maker says more, 'Lexmark
-        # printers welcome you')
+        # number, or by its maker alone ('Loxone Miniserver', 'Grundfos'): a title of three
+        # words at most, the maker's whole name first (a page about a maker says more,
+        # 'Lexmark printers welcome you')
         maker = _first_words_maker(value) or _short_title_maker(value)
     elif key in BARE_NAME_KEYS:
         # a server or a realm may be its maker's name alone, or with its web server's
@@ -729,7 +729,7 @@ MAX_TITLE_MAKER_WORDS = 3
 
 def _short_title_maker(title: str) -> str | None:
     words = [w for w in _TITLE_WORDS.split(title[:MAX_VENDOR_CHARS].lower()) if w]
-    return _leading_maker(words) if 0 < len(words) <= MAX_TITLE_MAKER_WORDS else None
+    return _leading_maker(words) if words and len(words) <= MAX_TITLE_MAKER_WORDS else None
 
 
 # A firmware's own HTTP client names itself by its maker first ('Sonos/57.3', 'Dropcam/5.5',
@@ -842,13 +842,17 @@ def _vendor_types() -> dict[str, str]:
     return name_map("vendor_types.toml", "vendors")
 
 
+_JOINED = re.compile(r"\s*\+\s*")  # 'LANDIS + GYR' is the registry's Landis+Gyr
+
+
 @lru_cache(maxsize=4096)
 def vendor_type(vendor: str) -> str | None:
     """The one kind of device a maker makes, from the start of its name, or None: the longest
     name in the table that the vendor's name starts with, word for word (so 'konica minolta'
     wins over 'konica'). Asked once per asset at ingest, so a look-up per word, not a scan of
     the table, and the answers kept."""
-    words = vendor[:MAX_VENDOR_CHARS].lower().replace(",", " ").replace(".", " ").split()
+    words = _JOINED.sub("+", vendor[:MAX_VENDOR_CHARS].lower()).replace(",", " ").replace(
+        ".", " ").split()
     table = _vendor_types()
     for end in range(min(len(words), MAX_VENDOR_WORDS), 0, -1):
         kind = table.get(" ".join(words[:end]))
