@@ -316,7 +316,7 @@ def test_a_description_that_begins_with_its_maker_names_the_maker() -> None:
     that is also a platform's or a common word names nobody."""
     lexmark = classify([Observation(key="snmp.sysdescr", value="Lexmark T640 version 55.10.19")])
     assert (lexmark.vendor, lexmark.device_type) == ("Lexmark", "printer")
-    siemens = classify([Observation(key="snmp.sysdescr", value="Siemens 7KM PAC3200")])
+    siemens = classify([Observation(key="snmp.sysdescr", value="Siemens 7KM 1234 version 2.1")])
     assert (siemens.vendor, siemens.device_type) == ("Siemens", None)
     konica = classify([Observation(key="snmp.sysdescr", value="KONICA MINOLTA 350")])
     assert konica.device_type == "printer"

@@ -268,6 +268,9 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
     ("WV-S2131L", "i-PRO", "camera"),
     ("Pelco Sarix", "Pelco", "camera"),
     ("IPC-HDW2431T-AS-S2", "Dahua", "camera"),  # Dahua's IPC, with its hyphen, stays Dahua's
+    ("Network Camera FD9387-HTV", "Vivotek", "camera"),  # the kind was named, not the maker
+    ("IB9365-EHT", "Vivotek", "camera"),
+    ("VIVOTEK ND9541P", "Vivotek", "video_recorder"),
 ])
 def test_the_cameras_and_recorders_of_more_makers_are_named_by_model(
         value: str, vendor: str | None, device_type: str | None) -> None:
@@ -399,6 +402,11 @@ def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str 
     ("dhcp.vendor_class", "Aruba AP", None, "access_point"),
     # a product line named first does not hide the model after it
     ("snmp.sysdescr", "JUNOS 21.4R3 qfx5120-48y-8c", "Juniper", "switch"),
+    # a site's access points and gateway by the names they give themselves
+    ("dhcp.hostname", "NWA1123ACv3", "Zyxel", "access_point"),  # a hardware revision after it
+    ("dhcp.hostname", "UDM-Pro", "Ubiquiti", "router"),
+    ("http.title", "UniFi Dream Machine SE", "Ubiquiti", "router"),
+    ("dhcp.hostname", "USG-20W", None, None),  # Zyxel's USG numbers are not UniFi's
 ])
 def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
@@ -434,6 +442,14 @@ def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
     ("http.title", "Daikin Intelligent Touch Manager", None, "bms_controller"),
     ("http.title", "Carel pCOWeb", None, "bms_controller"),
     ("http.title", "Spyder IDE", None, None),  # Honeywell's Spyder only after its name
+    # the switchboard's power meters and the controllers beside them
+    ("http.title", "Janitza UMG 604-PRO", "Janitza", "meter"),
+    ("http.title", "UMG 96RM-E", "Janitza", "meter"),
+    ("http.title", "SENTRON PAC3200", "Siemens", "meter"),
+    ("http.title", "PAC 1200 series", None, None),  # only SENTRON's numbers
+    ("http.title", "Carlo Gavazzi EM24", "Carlo Gavazzi", "meter"),
+    ("http.title", "WAGO Ethernet Web-Based Management", "WAGO", "plc"),
+    ("http.title", "HomeMatic WebUI", "eQ-3", "iot_hub"),
 ])
 def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_lines(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
