@@ -311,6 +311,8 @@ def test_a_meeting_room_and_a_video_management_server_are_named_by_their_product
     ("iptv", None, None),  # a set-top box's word, not a maker's TV
     ("Canon-MF745C", "Canon", "printer"),  # a hyphen where the model said a space
     ("EPSON-ET-2750", "Epson", "printer"),
+    ("ihoment_H6159_A1B2", "Govee", "lighting"),  # Govee's lights by their maker's name
+    ("roomba-3174C10860326520", "iRobot", None),  # a newer Roomba, in lower case
 ])
 def test_a_smart_home_s_hubs_and_a_home_office_s_devices_are_named_by_their_host_names(
         value: str, vendor: str | None, device_type: str | None) -> None:
@@ -318,6 +320,21 @@ def test_a_smart_home_s_hubs_and_a_home_office_s_devices_are_named_by_their_host
     named a kind (a Canon's and an Epson's were read with a space only)."""
     with without_recog():
         identity = classify([Observation(key="dhcp.hostname", value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    ("dns.query", "aiot-rpc-ger.aqara.com", "Aqara", "iot_hub"),  # a maker of one kind
+    ("http.title", "Aqara Hub M2", "Aqara", "iot_hub"),
+    ("dns.query", "lbo.ecouser.net", "Ecovacs", None),  # a robot vacuum: no kind for it
+    ("tls.sni", "api-eu.roborock.com", "Roborock", None),
+    ("dns.query", "aqara.example.org", None, None),  # only the maker's own domain
+])
+def test_the_clouds_of_more_makers_in_public_captures_name_their_devices(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """Hubs and vacuums in public IoT captures whose makers were unknown to the rules."""
+    with without_recog():
+        identity = classify([Observation(key=key, value=value)])
     assert (identity.vendor, identity.device_type) == (vendor, device_type)
 
 
