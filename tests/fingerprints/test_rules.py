@@ -424,6 +424,21 @@ def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str 
     ("dhcp.hostname", "UDM-Pro", "Ubiquiti", "router"),
     ("http.title", "UniFi Dream Machine SE", "Ubiquiti", "router"),
     ("dhcp.hostname", "USG-20W", None, None),  # Zyxel's USG numbers are not UniFi's
+    # switches that were unnamed, or named their maker's usual kind
+    ("snmp.sysdescr", "Huawei Versatile Routing Platform Software\r\nVRP (R) software, "
+     "Version 5.170 (S5720 V200R019C10SPC500)\r\nHUAWEI S5720-28X-PWR-SI-AC", "Huawei",
+     "switch"),
+    ("snmp.sysdescr", "Dell EMC Networking N1548P, 6.6.0.2, Linux 4.14.138", "Dell", "switch"),
+    ("snmp.sysdescr", "Ruckus Wireless, Inc. ICX7150-C12P, IronWare Version 08.0.95dT211",
+     "Ruckus", "switch"),  # was Ruckus's access point
+    ("snmp.sysdescr", "TP-Link T2600G-28TS", "TP-Link", "switch"),
+    # ... and a plant room's industrial ones
+    ("snmp.sysdescr", "Moxa EDS-408A", "Moxa", "switch"),
+    ("snmp.sysdescr", "Cisco IE-3300-8T2S", "Cisco", "switch"),
+    ("snmp.sysdescr", "Westermo Lynx 3510", "Westermo", "switch"),
+    ("snmp.sysdescr", "Hirschmann RSP35", "Hirschmann", "switch"),
+    ("http.title", "RS232 to Ethernet", None, None),  # a serial standard: neither Hirschmann's
+    # letters (only after its name) nor a Synology RackStation
 ])
 def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
