@@ -437,6 +437,7 @@ def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str 
     ("snmp.sysdescr", "Cisco IE-3300-8T2S", "Cisco", "switch"),
     ("snmp.sysdescr", "Westermo Lynx 3510", "Westermo", "switch"),
     ("snmp.sysdescr", "Hirschmann RSP35", "Hirschmann", "switch"),
+    ("snmp.sysdescr", "IBM DS4400", "IBM", None),  # IBM's storage, not a Synology
     ("http.title", "RS232 to Ethernet", None, None),  # a serial standard: neither Hirschmann's
     # letters (only after its name) nor a Synology RackStation
 ])
@@ -498,6 +499,8 @@ def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_l
     ("ftp.banner", "220 ZBR-20481 Version V72.20.21Z ready.", "Zebra", "printer"),
     ("sip.user_agent", "Cisco/SPA504G-7.6.2f", "Cisco", "voip_phone"),
     ("sip.server", "Grandstream UCM6302V1.3A 1.0.21.9", "Grandstream", "voip_gateway"),
+    ("snmp.sysdescr", "Mitel 3300 PBX controller", "Mitel", "voip_gateway"),  # was
+    ("sip.server", "STARFACE PBX", None, "voip_gateway"),  # ... Mitel's usual phone; nothing
     # a town hall's desk phones and a line's adapter, as their SIP agents write them
     ("sip.user_agent", "Panasonic-KX-UT136/01.133 (0080f0a1b2c3)", "Panasonic", "voip_phone"),
     ("sip.user_agent", "Desk_Phone_IP_CP710_V1 R7.1.0      SIP  230512", "Unify", "voip_phone"),
