@@ -629,6 +629,22 @@ def test_a_line_s_rule_leaves_open_the_models_that_are_another_kind(value: str) 
         assert classify([Observation(key="snmp.sysdescr", value=value)]).device_type is None
 
 
+@pytest.mark.parametrize(("value", "device_type"), [
+    ("Sanyo PLC-XU300 projector http config", None),  # a projector's model, was a PLC
+    ("Panasonic PLC Adaptor Ethernet-to-mains bridge", None),  # powerline, was a PLC
+    ("Tandberg Data StorageLoader http config", None),  # a tape loader, was a video codec
+    ("Polycom VSX 8000", "video_conferencing"),  # was Polycom's usual phone
+    ("NetApp NetCache http proxy", "network_appliance"),  # a proxy, was storage
+    ("Siemens SIMATIC PLC", "plc"),
+])
+def test_a_kind_s_word_in_another_line_s_name_does_not_name_that_kind(
+        value: str, device_type: str | None) -> None:
+    """Found by classifying nmap's own product names (nmap-service-probes, which nobody here
+    wrote): a word of one kind inside another maker's line named the wrong kind."""
+    with without_recog():
+        assert classify([Observation(key="http.server", value=value)]).device_type == device_type
+
+
 @pytest.mark.parametrize("challenge", [
     'Basic realm="AXIS_ACCC8E103022"',
     'Digest qop="auth", realm="AXIS_ACCC8E103022", nonce="00112233"',
