@@ -629,8 +629,37 @@ def test_a_line_s_rule_leaves_open_the_models_that_are_another_kind(value: str) 
         assert classify([Observation(key="snmp.sysdescr", value=value)]).device_type is None
 
 
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    # a meeting room's and a school's AV: projectors as nmap counts them (media devices),
+    # AV switchers and audio as recog does (display controllers, network audio)
+    ("http.title", "EPSON Web Control", "Epson", "media_player"),  # not Epson's printer
+    ("http.title", "Panasonic Projector PT-RZ970", "Panasonic", "media_player"),
+    ("http.title", "Extron IN1608 xi", "Extron", "media_player"),
+    ("http.title", "Q-SYS Core 110f", "QSC", "media_player"),
+    ("mdns.service", "_netaudio-arc._udp", None, "media_player"),  # Dante audio
+    ("http.title", "AMX NetLinx Master", "AMX", None),
+    # a building's alarm panels (recog's alarm panel: access control) and lighting control
+    ("http.title", "Vanderbilt SPC Web", "Vanderbilt", "access_control"),
+    ("http.title", "Galaxy Dimension", "Honeywell", "access_control"),
+    ("http.title", "Samsung Galaxy Flex", None, None),
+    ("http.title", "HID VertX EVO", "HID Global", "access_control"),
+    ("http.title", "Helvar 950 Router", "Helvar", "lighting"),  # was a router
+    ("http.title", "Zumtobel LITECOM", "Zumtobel", "lighting"),
+    ("http.title", "Thermia Online", "Thermia", "bms_controller"),  # a heat pump
+    # car chargers and solar inverters: their makers, and no kind the vocabulary has
+    ("http.title", "Zaptec Go", "Zaptec", None),
+    ("http.title", "KEBA KeContact P30", "KEBA", None),
+    ("http.title", "SMA Sunny Boy 5.0", "SMA", None),
+    ("http.title", "Fronius Datamanager", "Fronius", None),
+])
+def test_a_meeting_room_s_av_a_building_s_alarms_and_lights_and_its_car_park_are_named(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """None of these named a kind, and most not their maker, with recog or without."""
+    assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
+
+
 @pytest.mark.parametrize(("value", "device_type"), [
-    ("Sanyo PLC-XU300 projector http config", None),  # a projector's model, was a PLC
+    ("Sanyo PLC-XU300 projector http config", "media_player"),  # a projector, was a PLC
     ("Panasonic PLC Adaptor Ethernet-to-mains bridge", None),  # powerline, was a PLC
     ("Tandberg Data StorageLoader http config", None),  # a tape loader, was a video codec
     ("Polycom VSX 8000", "video_conferencing"),  # was Polycom's usual phone
