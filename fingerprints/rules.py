@@ -221,12 +221,44 @@ def load_files(paths: Iterable[Path] | None = None) -> list[RuleFile]:
 
 
 def verify(paths: Iterable[Path] | None = None) -> list[RuleError]:
+    """The rule files (the bundled ones, with the name tables beside them, by default)."""
     errors: list[RuleError] = []
     for path, text in (_bundled() if paths is None else ((str(p), p.read_text()) for p in paths)):
         try:
             errors.extend(verify_file(parse(text, path)))
         except RuleError as exc:
             errors.append(exc)
+    return errors + (verify_tables() if paths is None else [])
+
+
+# the tables that give a maker, or another vocabulary's word, one of netvagt's device types
+KIND_TABLES = (("vendor_types.toml", "vendors"), ("recog_devices.toml", "devices"),
+               ("nmap_devices.toml", "devices"))
+
+
+def verify_tables() -> list[RuleError]:
+    """The name tables beside the rules: each one reads, each kind it gives is the
+    vocabulary's, and no maker is both a maker of one kind and a maker of many."""
+    errors: list[RuleError] = []
+    for file, table in (*KIND_TABLES, ("vendor_types.toml", "spellings")):
+        try:
+            kinds = name_map(file, table)
+        except (tomllib.TOMLDecodeError, KeyError) as exc:
+            errors.append(RuleError("table-syntax", f"{file}[{table}]", str(exc)))
+            continue
+        if (file, table) in KIND_TABLES:
+            errors.extend(RuleError("table-kind", f"{file}[{table}]#{name}",
+                                    f"{kind!r} is not a device type of the vocabulary")
+                          for name, kind in kinds.items()
+                          if kind not in vocabulary().device_types)
+    try:
+        many = name_list("vendor_types.toml", "makers")
+        one = name_map("vendor_types.toml", "vendors")
+    except (tomllib.TOMLDecodeError, KeyError):
+        return errors  # reported above, or the list's own table
+    errors.extend(RuleError("maker-both", f"vendor_types.toml[makers]#{maker}",
+                            "a maker of many kinds is also a maker of one kind in [vendors]")
+                  for maker in many if maker.lower() in one)
     return errors
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
@@ -33,6 +34,36 @@ def test_every_bundled_rule_file_verifies(name: str) -> None:
 def test_each_broken_rule_file_fails_with_its_named_error(path: Path) -> None:
     errors = verify([path])
     assert [e.code for e in errors] == [path.stem], [str(e) for e in errors]
+
+
+def test_the_name_tables_beside_the_rules_verify_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The maker table and the other vocabularies' tables are checked with the rules: a
+    maker listed both as a maker of one kind and of many (Cambium Networks was), a kind
+    the vocabulary lacks, and a table that does not read are each named; `verify` had
+    passed a maker table that did not parse."""
+    from fingerprints import rules
+
+    assert rules.verify_tables() == []
+    real_map, real_list = rules.name_map, rules.name_list
+
+    def one_kind(file: str, table: str) -> dict[str, str]:
+        if table == "vendors":
+            return {"cambium networks": "access_point", "acme": "toaster"}
+        return real_map(file, table)
+
+    monkeypatch.setattr(rules, "name_map", one_kind)
+    monkeypatch.setattr(rules, "name_list", lambda file, table: ("Cambium Networks", "NEC"))
+    assert sorted(e.code for e in rules.verify_tables()) == ["maker-both", "table-kind"]
+    assert {e.code for e in rules.verify()} >= {"maker-both", "table-kind"}
+
+    def unreadable(file: str, table: str) -> dict[str, str]:
+        if file == "vendor_types.toml":
+            raise tomllib.TOMLDecodeError("Cannot overwrite a value (at line 196, column 32)")
+        return real_map(file, table)
+
+    monkeypatch.setattr(rules, "name_map", unreadable)
+    monkeypatch.setattr(rules, "name_list", real_list)
+    assert [e.code for e in rules.verify_tables()] == ["table-syntax"] * 2
 
 
 def test_one_file_per_match_key_and_the_cli_verifies() -> None:
