@@ -344,6 +344,8 @@ def test_a_meeting_room_and_a_video_management_server_are_named_by_their_product
     ("EPSON-ET-2750", "Epson", "printer"),
     ("ihoment_H6159_A1B2", "Govee", "lighting"),  # Govee's lights by their maker's name
     ("roomba-3174C10860326520", "iRobot", None),  # a newer Roomba, in lower case
+    ("LAPTOP-K4J8D2QF", None, "workstation"),  # Windows' own name for a laptop: eight after
+    ("ultimakersystem-ccbdd30045f1", "Ultimaker", "printer"),  # a school's 3D printer
 ])
 def test_a_smart_home_s_hubs_and_a_home_office_s_devices_are_named_by_their_host_names(
         value: str, vendor: str | None, device_type: str | None) -> None:
@@ -469,6 +471,12 @@ def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str 
     ("snmp.sysdescr", "Westermo Lynx 3510", "Westermo", "switch"),
     ("snmp.sysdescr", "Hirschmann RSP35", "Hirschmann", "switch"),
     ("snmp.sysdescr", "IBM DS4400", "IBM", None),  # IBM's storage, not a Synology
+    ("http.title", "Meraki MV12", "Cisco Meraki", "camera"),
+    ("snmp.sysdescr", "Meraki MX84 Cloud Managed Router", "Cisco Meraki", "firewall"),
+    # a pumping station's remote access
+    ("http.title", "Moxa OnCell G3150A-LTE", "Moxa", "router"),
+    ("http.title", "Phoenix Contact mGuard", "Phoenix Contact", "firewall"),
+    ("http.title", "Nedap AEOS", "Nedap", "access_control"),
     ("http.title", "RS232 to Ethernet", None, None),  # a serial standard: neither Hirschmann's
     # letters (only after its name) nor a Synology RackStation
 ])
@@ -682,6 +690,10 @@ def test_a_line_s_rule_leaves_open_the_models_that_are_another_kind(value: str) 
     ("http.title", "KEBA KeContact P30", "KEBA", None),
     ("http.title", "SMA Sunny Boy 5.0", "SMA", None),
     ("http.title", "Fronius Datamanager", "Fronius", None),
+    # a school's 3D printers and a site's cloud cameras
+    ("http.title", "Formlabs Form 3", "Formlabs", "printer"),
+    ("mdns.service", "_ultimaker._tcp", "Ultimaker", "printer"),
+    ("http.title", "Verkada", "Verkada", "camera"),
 ])
 def test_a_meeting_room_s_av_a_building_s_alarms_and_lights_and_its_car_park_are_named(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
