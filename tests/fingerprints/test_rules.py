@@ -346,6 +346,13 @@ def test_a_meeting_room_and_a_video_management_server_are_named_by_their_product
     ("roomba-3174C10860326520", "iRobot", None),  # a newer Roomba, in lower case
     ("LAPTOP-K4J8D2QF", None, "workstation"),  # Windows' own name for a laptop: eight after
     ("ultimakersystem-ccbdd30045f1", "Ultimaker", "printer"),  # a school's 3D printer
+    # a server room's factory names: management controllers and a NAS before renaming
+    ("ILOCZJ3320ABC", "HPE", "bmc"),
+    ("idrac-7XK2QB2", "Dell", "bmc"),
+    ("XCC-7X06-J30ABCDE", "Lenovo", "bmc"),
+    ("NASC0A1B2", "QNAP", "nas"),
+    ("NASBOX", None, None),  # someone's own name
+    ("ubnt", "Ubiquiti", None),
 ])
 def test_a_smart_home_s_hubs_and_a_home_office_s_devices_are_named_by_their_host_names(
         value: str, vendor: str | None, device_type: str | None) -> None:
