@@ -620,7 +620,7 @@ def test_a_firmware_s_description_names_its_maker_when_it_begins_with_it(
     ("telnet.banner", "ZXHN H367N\r\nLogin:", "ZTE"),
     ("http.title", "Fireware XTM User Authentication", "WatchGuard"),
     ("http.title", "EdgeOS", "Ubiquiti"),
-    ("snmp.sysdescr", "NetBotz RackBotz 400C Appliance", None),  # APC's, but not a UPS
+    ("snmp.sysdescr", "NetBotz RackBotz 400C Appliance", "NetBotz"),  # not APC's UPS
 ])
 def test_a_product_line_names_its_maker_wherever_it_is_said(
         key: str, value: str, vendor: str | None) -> None:
@@ -706,6 +706,29 @@ def test_a_meeting_room_s_av_a_building_s_alarms_and_lights_and_its_car_park_are
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
     """None of these named a kind, and most not their maker, with recog or without."""
     assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
+
+
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("1.3.6.1.4.1.705.1", "MGE", "ups"),  # the server room's power and climate
+    ("1.3.6.1.4.1.1718.3", "ServerTech", "pdu"),
+    ("1.3.6.1.4.1.20916.1.8", "AVTECH", "sensor"),
+    ("1.3.6.1.4.1.5528.100.20.10.2014", "NetBotz", "sensor"),
+    ("1.3.6.1.4.1.476.1.42", "Vertiv", None),  # a UPS's or a cooling unit's card
+    ("1.3.6.1.4.1.2385.3.1.1", "Sharp", "printer"),
+    ("1.3.6.1.4.1.14179.1.1.4.3", "Cisco", "access_point"),  # a wireless LAN controller
+    ("1.3.6.1.4.1.5951.1", "Citrix", "network_appliance"),
+    ("1.3.6.1.4.1.1588.2.1.1.1", "Brocade", "switch"),  # a SAN switch
+    ("1.3.6.1.4.1.1981.1.1", "EMC", "nas"),
+    ("1.3.6.1.4.1.7779.1.1402", "Infoblox", "network_appliance"),
+    ("1.3.6.1.4.1.17050.1", None, None),  # an enterprise no rule lists
+])
+def test_more_enterprise_numbers_name_their_makers(
+        value: str, vendor: str | None, device_type: str | None) -> None:
+    """A sysObjectID is often all an SNMP scan of a locked-down device returns: these
+    makers' numbers named nothing."""
+    with without_recog():
+        identity = classify([Observation(key="snmp.sysobjectid", value=value)])
+    assert (identity.vendor, identity.device_type) == (vendor, device_type)
 
 
 @pytest.mark.parametrize(("value", "device_type"), [
