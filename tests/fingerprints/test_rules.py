@@ -430,6 +430,8 @@ def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str 
 
 @pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
     ("tls.subject", "CN=FGT60FTK20012345,O=Fortinet", "Fortinet", "firewall"),  # a serial
+    ("tls.subject", "CN=vdi01.kommune.local,OU=VMware Horizon View default certificate,"
+     "O=VMware\\, Inc.", "VMware", None),  # a VDI connection server, no hypervisor
     ("http.server", "PanWeb Server/ -", "Palo Alto Networks", "firewall"),
     ("snmp.sysdescr", "NetScaler NS14.1: Build 12.30.nc, Date: Feb 1 2024", "Citrix",
      "network_appliance"),
