@@ -449,10 +449,11 @@ def test_a_shelly_is_named_by_its_model_not_by_its_maker() -> None:
 
 def test_axis_s_other_lines_are_not_cameras() -> None:
     """Axis is a camera maker to the maker table, but its model letter says otherwise for
-    its speakers (no kind of ours: left open, not guessed), door controllers, recorders and
-    radars."""
-    said = {"AXIS C1410 Network Mini Speaker": None,  # none of the kinds, and not a camera
+    its speakers and audio modules (left open, not guessed: recog types them one way and
+    leaves them untyped another), door controllers, recorders and radars."""
+    said = {"AXIS C1410 Network Mini Speaker": None,  # not a camera
             "AXIS C8033 Network Audio Bridge": None,
+            "AXIS P8221 Network I/O Audio Module": None,  # a P, but not a camera
             "AXIS A8105-E Network Video Door Station": "camera",  # as recog has it
             "AXIS A1001 Network Door Controller": "access_control",
             "AXIS S3008 Recorder": "video_recorder",
