@@ -523,6 +523,7 @@ def classify(observations: Iterable[Observation]) -> Identity:
                 continue  # IIS on a BMS controller does not make it a Microsoft server
             value = item.fields.get(name)
             if value is not None:
+                value = _as_the_rules_spell(value) if name == "vendor" else value
                 support[value] = 1 - (1 - support.get(value, 0.0)) * (1 - item.confidence)
         if not support:
             continue
@@ -819,6 +820,26 @@ def _many_kinds_makers() -> tuple[str, ...]:
 def _own_spellings() -> dict[str, str]:
     """How makers write their own names where Title Case would not ('SonicWall')."""
     return name_map("vendor_types.toml", "spellings")
+
+
+# the words after a maker's name that name the company, not another maker ('Axis
+# Communications' is AXIS; 'Delta Controls' is not Delta Electronics' Delta)
+_COMPANY_WORDS = frozenset({"communications", "electronics", "networks", "systems",
+                            "technology", "technologies", "global", "vision"})
+
+
+def _as_the_rules_spell(vendor: str) -> str:
+    """A maker that another database writes as one word in its own case ('AXIS', 'HIKVISION'
+    in recog's) as the built-in rules write it ('Axis Communications', 'Hikvision'): one
+    maker's evidence then adds up, and two spellings are not shown as a conflict."""
+    if " " in vendor:
+        return vendor
+    spelled = _rule_vendors().get(vendor.lower())
+    if spelled is None:
+        return vendor
+    first, _, rest = spelled.partition(" ")
+    same = first.lower() == vendor.lower() and (not rest or rest.lower() in _COMPANY_WORDS)
+    return spelled if same else vendor
 
 
 @cache

@@ -363,6 +363,24 @@ def test_a_named_maker_of_one_kind_of_device_gives_a_weak_type() -> None:
     assert guessed.to_dict()["named_by"] == "vendor (the maker's usual kind)"
 
 
+@needs_recog
+def test_one_maker_spelled_two_ways_by_two_databases_is_one_maker() -> None:
+    """recog writes Axis as 'AXIS' and the built-in rules as 'Axis Communications': the
+    two were weighed as two makers, and shown to the technician as conflicting evidence.
+    A one-word name in another case, or without the company's word, is the rules' maker;
+    a name that only begins the same ('Delta' is not 'Delta Controls') is not."""
+    from fingerprints.classify import _as_the_rules_spell
+
+    camera = classify([
+        Observation(key="dhcp.vendor_class", value="AXIS,Network Camera,M3106-L Mk II,10.12.114"),
+        Observation(key="http.title", value="AXIS P1375 Network Camera")])
+    assert camera.vendor == "Axis Communications"
+    assert not [c for c in camera.conflicts if c.startswith("vendor")], camera.conflicts
+    assert camera.confidence > 0.7  # both sources count for the one maker
+    assert [_as_the_rules_spell(v) for v in ("HIKVISION", "LG", "Delta", "Google")] == [
+        "Hikvision", "LG Electronics", "Delta", "Google"]
+
+
 def test_a_vendor_class_that_runs_its_maker_and_model_together_names_the_maker() -> None:
     """A firmware's DHCP vendor class is an identifier, its words often run together or
     joined by hyphens ('AastraIPPhone6757i', 'Polycom-SoundPointIP-SPIP_550'): the maker
