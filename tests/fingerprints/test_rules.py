@@ -549,6 +549,14 @@ def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_l
     ("sip.server", "Grandstream UCM6302V1.3A 1.0.21.9", "Grandstream", "voip_gateway"),
     ("snmp.sysdescr", "Mitel 3300 PBX controller", "Mitel", "voip_gateway"),  # was
     ("sip.server", "STARFACE PBX", None, "voip_gateway"),  # ... Mitel's usual phone; nothing
+    # the phone makers' other products, which were their usual phone: access points and
+    # switches, analogue gateways, and the DECT bases of an office's cordless phones
+    ("http.title", "Grandstream GWN7630", "Grandstream", "access_point"),
+    ("http.title", "Grandstream GXW4248", "Grandstream", "voip_gateway"),
+    ("http.title", "Gigaset N870 IP PRO", "Gigaset", "voip_gateway"),
+    ("http.title", "Snom M700", "Snom", "voip_gateway"),
+    ("http.title", "Snom M25", "Snom", "voip_phone"),  # a handset
+    ("http.title", "Yealink W70B", "Yealink", "voip_gateway"),
     # a town hall's desk phones and a line's adapter, as their SIP agents write them
     ("sip.user_agent", "Panasonic-KX-UT136/01.133 (0080f0a1b2c3)", "Panasonic", "voip_phone"),
     ("sip.user_agent", "Desk_Phone_IP_CP710_V1 R7.1.0      SIP  230512", "Unify", "voip_phone"),
