@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import tomllib
-from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
 
@@ -22,6 +21,13 @@ from fingerprints.rules import parse, verify, verify_file, vocabulary
 BAD = Path(__file__).parent / "bad"
 BUNDLED = sorted(p.name for p in resources.files("fingerprints").joinpath("rules").iterdir()
                  if p.name.endswith(".toml"))
+
+
+def _built_in(key: str, value: str) -> tuple[str | None, str | None]:
+    """(vendor, type) for one string by the built-in rules alone."""
+    with without_recog():
+        identity = classify([Observation(key=key, value=value)])
+    return identity.vendor, identity.device_type
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -306,9 +312,7 @@ def test_a_device_named_by_its_owner_or_its_board_is_the_kind_it_names(
 def test_the_cameras_and_recorders_of_more_makers_are_named_by_model(
         value: str, vendor: str | None, device_type: str | None) -> None:
     """Cameras and recorders by their model numbers: none of these named a kind."""
-    with without_recog():
-        identity = classify([Observation(key="http.title", value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    assert _built_in("http.title", value) == (vendor, device_type)
 
 
 @pytest.mark.parametrize(("value", "vendor", "device_type"), [
@@ -323,9 +327,7 @@ def test_a_meeting_room_and_a_video_management_server_are_named_by_their_product
         value: str, vendor: str | None, device_type: str | None) -> None:
     """A meeting room's video bar was its maker's usual kind (Poly's and Yealink's phones)
     or nothing; a video management server's page named nothing."""
-    with without_recog():
-        identity = classify([Observation(key="http.title", value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    assert _built_in("http.title", value) == (vendor, device_type)
 
 
 @pytest.mark.parametrize(("value", "vendor", "device_type"), [
@@ -358,9 +360,7 @@ def test_a_smart_home_s_hubs_and_a_home_office_s_devices_are_named_by_their_host
         value: str, vendor: str | None, device_type: str | None) -> None:
     """Host names that the devices' own firmware or distribution give them: none of these
     named a kind (a Canon's and an Epson's were read with a space only)."""
-    with without_recog():
-        identity = classify([Observation(key="dhcp.hostname", value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    assert _built_in("dhcp.hostname", value) == (vendor, device_type)
 
 
 @pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
@@ -373,9 +373,7 @@ def test_a_smart_home_s_hubs_and_a_home_office_s_devices_are_named_by_their_host
 def test_the_clouds_of_more_makers_in_public_captures_name_their_devices(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
     """Hubs and vacuums in public IoT captures whose makers were unknown to the rules."""
-    with without_recog():
-        identity = classify([Observation(key=key, value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    assert _built_in(key, value) == (vendor, device_type)
 
 
 @pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
@@ -391,9 +389,7 @@ def test_a_txt_record_s_model_names_the_device_it_is(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
     """A HomeKit or Cast record's model: a Hue bridge's words, Shelly's first-generation ids,
     a Nest Hub without 'Google' before it, a Galaxy phone outside DHCP named nothing."""
-    with without_recog():
-        identity = classify([Observation(key=key, value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    assert _built_in(key, value) == (vendor, device_type)
 
 
 @pytest.mark.parametrize(("value", "vendor", "device_type"), [
@@ -412,20 +408,14 @@ def test_an_android_phone_is_named_by_the_device_name_it_sends(
     """Android 10 and later send the phone's device name as its DHCP host name (its MAC is
     random, so the name is often all there is): only Samsung's, Google's and the old
     'android-' names were read, and a Galaxy S's 5G suffix was not."""
-    with without_recog():
-        identity = classify([Observation(key="dhcp.hostname", value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    assert _built_in("dhcp.hostname", value) == (vendor, device_type)
 
 
 def _with_and_without_recog(key: str, value: str) -> list[tuple[str | None, str | None]]:
     """(vendor, type) for one string, with recog loaded (as the suite runs) and without: a
     test of the built-in rules must not pass on recog's answer alone."""
-    said = []
-    for recog in (True, False):
-        with nullcontext() if recog else without_recog():
-            identity = classify([Observation(key=key, value=value)])
-        said.append((identity.vendor, identity.device_type))
-    return said
+    identity = classify([Observation(key=key, value=value)])
+    return [(identity.vendor, identity.device_type), _built_in(key, value)]
 
 
 @pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
@@ -618,9 +608,7 @@ def test_a_firmware_s_description_names_its_maker_when_it_begins_with_it(
     """SNMP and LLDP descriptions are the firmware's words: a maker's whole name first names
     the maker, model number or not (one was needed). Raritan makes KVMs beside its PDUs:
     its name alone says no kind."""
-    with without_recog():
-        identity = classify([Observation(key="snmp.sysdescr", value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    assert _built_in("snmp.sysdescr", value) == (vendor, device_type)
 
 
 @pytest.mark.parametrize(("key", "value", "vendor"), [
@@ -736,9 +724,7 @@ def test_more_enterprise_numbers_name_their_makers(
         value: str, vendor: str | None, device_type: str | None) -> None:
     """A sysObjectID is often all an SNMP scan of a locked-down device returns: these
     makers' numbers named nothing."""
-    with without_recog():
-        identity = classify([Observation(key="snmp.sysobjectid", value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    assert _built_in("snmp.sysobjectid", value) == (vendor, device_type)
 
 
 @pytest.mark.parametrize(("value", "device_type"), [
@@ -815,9 +801,7 @@ def test_a_certificate_s_issuer_and_a_bare_server_name_name_the_maker(
     header or realm that is a maker's name alone was read only when a model number
     followed it (a page title of two or three words; one was not read), and a factory's
     host name only in DHCP, not where a certificate or a login prompt says it."""
-    with without_recog():
-        identity = classify([Observation(key=key, value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    assert _built_in(key, value) == (vendor, device_type)
 
 
 @pytest.mark.parametrize(("value", "vendor", "device_type"), [
@@ -832,9 +816,7 @@ def test_an_ssh_greeting_names_its_maker_in_either_form_and_guesses_no_kind(
     """The built-in rules read 'SSH-2.0-...' only, and recog's form ('ROSSSH') went
     unread; Cisco's, Huawei's and Comware's greetings were called switches, which recog's
     examples of routers and firewalls showed to be a guess."""
-    with without_recog():
-        identity = classify([Observation(key="ssh.banner", value=value)])
-    assert (identity.vendor, identity.device_type) == (vendor, device_type)
+    assert _built_in("ssh.banner", value) == (vendor, device_type)
 
 
 _HOSTILE_KEYS = ("http.server", "http.www_authenticate", "rtsp.server", "http.title",
