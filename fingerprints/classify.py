@@ -805,8 +805,13 @@ def _maker_spellings() -> dict[str, str]:
             if vendor and " " in vendor:
                 spelled.setdefault(vendor.lower().replace(",", "").replace(".", ""), vendor)
     own = _own_spellings()
-    for name in _vendor_types():
-        spelled.setdefault(name, spelled.get(name.split()[0]) or own.get(name) or name.title())
+    for name, kind in _vendor_types().items():
+        # by its first word's spelling ('hikvision digital technology' -> 'Hikvision') only
+        # where that maker makes the same kind: 'Philips Hue' and 'Samsung Techwin' are not
+        # Philips and Samsung, whose many kinds would lose the line's one
+        first = spelled.get(name.split()[0])
+        same_kind = first is not None and vendor_type(first) == kind
+        spelled.setdefault(name, (first if same_kind else None) or own.get(name) or name.title())
     for name in _many_kinds_makers():
         spelled.setdefault(name.lower(), name)
     return spelled

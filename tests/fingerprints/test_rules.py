@@ -595,6 +595,19 @@ def test_a_maker_is_written_as_it_writes_itself_whatever_case_the_device_used(
 
 
 @pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("CN=11111111,O=Samsung Techwin,C=KR", "Samsung Techwin", "camera"),
+    ("CN=001788fffe000000,O=Philips Hue,C=NL", "Philips Hue", "lighting"),
+    ("CN=x,O=Canary Connect,C=US", "Canary Connect", "camera"),
+])
+def test_a_line_of_a_maker_of_many_kinds_keeps_its_one_kind_when_named_first(
+        value: str, vendor: str, device_type: str) -> None:
+    """A maker-table line under a maker of many kinds ('Philips Hue', Samsung's old camera
+    company) was spelled as its first word ('Philips'), which has no kind: the line's one
+    kind was lost, and one rule naming 'Philips' was enough to lose it."""
+    assert _built_in("tls.subject", value) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
     ("Cisco Internetwork Operating System Software", "Cisco", None),
     ("Blue Coat PacketShaper", "Blue Coat", "network_appliance"),
     ("Raritan Computer; CommandCenter Secure Gateway; Version 5.3", "Raritan", None),
