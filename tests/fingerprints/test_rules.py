@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fingerprints.classify import Observation, classify, match
+from fingerprints.classify import Observation, classify, classify_device, match
 from fingerprints.databases import without_recog
 from fingerprints.rules import parse, verify, verify_file, vocabulary
 
@@ -717,6 +717,52 @@ def test_a_meeting_room_s_av_a_building_s_alarms_and_lights_and_its_car_park_are
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
     """None of these named a kind, and most not their maker, with recog or without."""
     assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
+
+
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    # a care home's nurse call, social alarms and medicine dispensers
+    ("http.title", "Nurse Call System Web Configuration", None, "medical"),
+    ("http.title", "Hill-Rom NaviCare Nurse Call", None, "medical"),
+    ("http.title", "Vitalcall", "Vitalcall", "medical"),
+    ("http.title", "Careium", "Careium", "medical"),
+    ("http.title", "Evondos E300", "Evondos", "medical"),
+    ("http.title", "Social Alarm Receiver", None, "medical"),
+    # a health centre's patient monitors and infusion pumps
+    ("http.title", "Philips IntelliVue Information Center", "Philips", "medical"),
+    ("snmp.sysdescr", "CARESCAPE B650", "GE Healthcare", "medical"),
+    ("http.title", "BeneVision N15", "Mindray", "medical"),
+    ("http.title", "B. Braun SpaceCom", "B. Braun", "medical"),
+    ("http.title", "Welch Allyn Connex", "Welch Allyn", "medical"),
+    ("http.title", "Infusion Pump Manager", None, "medical"),
+    ("tls.subject", "CN=x,O=Philips Medical Systems,C=NL", "Philips Medical", "medical"),
+    ("http.title", "Space Station 13", None, None),  # a game, not B. Braun's SpaceStation
+    ("http.title", "Intelligence Platform", None, None),
+])
+def test_a_care_home_s_and_a_health_centre_s_equipment_is_named(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """The vocabulary had a medical kind and a rule for one care-phone maker (Tunstall):
+    nurse call, monitors and pumps named nothing, with recog or without."""
+    assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
+
+
+@pytest.mark.parametrize(("registrant", "device_type"), [
+    ("Welch Allyn, Inc.", "medical"),
+    ("Drägerwerk AG & Co. KG aA", "medical"),
+    ("B.Braun Melsungen AG", "medical"),
+    ("Shenzhen Mindray Bio-Medical Electronics Co.,Ltd", "medical"),
+    ("Philips Medical Systems - Cardiac and Monitoring Systems (CM", "medical"),
+    ("Siemens AG, Healthcare Sector", "medical"),
+    ("Hill-Rom", "medical"),
+    ("ALARIS MEDICAL SYSTEMS, INC.", "medical"),
+    ("Kodak Alaris", None),  # its scanners
+    ("Baxter Sports", None),  # only Baxter's healthcare companies
+])
+def test_a_medical_maker_s_mac_names_the_kind(registrant: str, device_type: str | None) -> None:
+    """A pump or monitor on a care home's network often answers nothing: its MAC's
+    registrant is the evidence there is, and these registrants make medical equipment only."""
+    with without_recog():
+        found = classify_device([], mac="02:00:00:00:00:01", mac_vendor=registrant)
+    assert found.device_type == device_type
 
 
 @pytest.mark.parametrize(("value", "vendor", "device_type"), [
