@@ -793,6 +793,12 @@ def test_more_enterprise_numbers_name_their_makers(
     ("Polycom VSX 8000", "video_conferencing"),  # was Polycom's usual phone
     ("NetApp NetCache http proxy", "network_appliance"),  # a proxy, was storage
     ("Siemens SIMATIC PLC", "plc"),
+    # and in nmap-os-db's names: another maker's model number in one maker's form
+    ("Star Track SRT2014HD satellite receiver", None),  # was an APC Smart-UPS SRT
+    ("APC Smart-UPS SRT3000XLI", "ups"),
+    ("Nortel NVR1750D VPN router", "router"),  # was a Dahua recorder
+    ("Dahua NVR4104HS-P-4KS2", "video_recorder"),
+    ("Emerson Liebert cooling system iCOM controller", None),  # a cooling unit, was a UPS
 ])
 def test_a_kind_s_word_in_another_line_s_name_does_not_name_that_kind(
         value: str, device_type: str | None) -> None:
