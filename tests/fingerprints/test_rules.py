@@ -719,6 +719,36 @@ def test_a_meeting_room_s_av_a_building_s_alarms_and_lights_and_its_car_park_are
     assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
 
 
+@pytest.mark.parametrize(("value", "device_type"), [
+    ("Patton SmartNode 4120 VoIP adapter", "voip_gateway"),
+    ("Cisco VG224 Analog Phone Gateway", "voip_gateway"),
+    ("Ingate SIParator session border controller", "voip_gateway"),
+    ("Pioneer VSX-932 audio/video receiver", "media_player"),
+    ("Tivoli Audio internet radio", "media_player"),
+    ("Samsung Smart Signage Platform", "media_player"),
+    ("UniFi Video Camera G3", "camera"),
+    ("Kemp LoadMaster load balancer", "network_appliance"),
+    ("W&T Ethernet-to-serial bridge", "network_appliance"),
+    ("Quantum Scalar i3 tape library", "nas"),
+    ("Netgear RAIDiator 4.2", "nas"),
+    ("Cisco IPS 4345 intrusion prevention system", "firewall"),
+    ("Sun Advanced Lights-Out Manager", "bmc"),
+    ("Dell Chassis Management Controller", "bmc"),
+    ("Ubiquiti EdgeSwitch 24 Lite", "switch"),
+    ("Alcatel-Lucent OmniSwitch 6450", "switch"),
+    ("Cisco Aironet 2700 Series", "access_point"),
+    ("Aruba Instant AP", "access_point"),
+    # near-misses that are not those kinds
+    ("Garmin GPS receiver", None),
+    ("IoT Web Gateway", None),
+])
+def test_nmap_s_words_for_a_kind_name_the_kind(value: str, device_type: str | None) -> None:
+    """nmap's OS database (which nobody here wrote) names devices in its own words for their
+    kinds ('VoIP adapter', 'load balancer', 'tape library', 'Lights-Out Manager'): 718 of
+    its names with a kind named none."""
+    assert _built_in("snmp.sysdescr", value)[1] == device_type
+
+
 @pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
     # a care home's nurse call, social alarms and medicine dispensers
     ("http.title", "Nurse Call System Web Configuration", None, "medical"),
@@ -794,7 +824,7 @@ def test_more_enterprise_numbers_name_their_makers(
     ("NetApp NetCache http proxy", "network_appliance"),  # a proxy, was storage
     ("Siemens SIMATIC PLC", "plc"),
     # and in nmap-os-db's names: another maker's model number in one maker's form
-    ("Star Track SRT2014HD satellite receiver", None),  # was an APC Smart-UPS SRT
+    ("Star Track SRT2014HD satellite receiver", "media_player"),  # was an APC Smart-UPS
     ("APC Smart-UPS SRT3000XLI", "ups"),
     ("Nortel NVR1750D VPN router", "router"),  # was a Dahua recorder
     ("Dahua NVR4104HS-P-4KS2", "video_recorder"),
