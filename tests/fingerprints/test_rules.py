@@ -719,6 +719,27 @@ def test_a_meeting_room_s_av_a_building_s_alarms_and_lights_and_its_car_park_are
     assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
 
 
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    ("snmp.sysdescr", "SICAM A8000 CP-8050", "Siemens", "plc"),  # was a Cisco phone
+    ("sip.user_agent", "Cisco-CP-8851-3PCC/11.3.7", "Cisco", "voip_phone"),
+    ("http.title", "Brodersen RTU32", "Brodersen", "plc"),
+    ("http.title", "Unitronics Vision", "Unitronics", "plc"),
+    ("http.title", "Moxa ioLogik E1214", "Moxa", "plc"),
+    ("http.title", "ADAM-6050", None, "plc"),
+    ("http.title", "MELSEC iQ-R", None, "plc"),
+    ("http.title", "Phoenix Contact AXC F 2152", "Phoenix Contact", "plc"),
+    ("snmp.sysdescr", "Schneider Electric BMX NOE 0100", "Schneider Electric", "plc"),
+    ("http.title", "Elvaco CMe3100", "Elvaco", "meter"),  # district heating's meter gateway
+    ("http.title", "Adam's home page", None, None),
+])
+def test_a_waterworks_and_a_heating_plant_s_telemetry_is_named(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """Pumping stations' and substations' controllers and remote I/O, and district
+    heating's meter gateways, named nothing; a Siemens substation controller's CP-8050
+    module was a Cisco desk phone."""
+    assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
+
+
 @pytest.mark.parametrize(("value", "device_type"), [
     ("Patton SmartNode 4120 VoIP adapter", "voip_gateway"),
     ("Cisco VG224 Analog Phone Gateway", "voip_gateway"),
