@@ -719,6 +719,23 @@ def test_a_meeting_room_s_av_a_building_s_alarms_and_lights_and_its_car_park_are
     assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
 
 
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("Airtame 2", "Airtame", "video_conferencing"),
+    ("Kramer VIA Connect2", None, "video_conferencing"),
+    ("Neat Bar Pro", None, "video_conferencing"),
+    ("Jabra PanaCast 50", None, "video_conferencing"),
+    ("Samsung Smart Signage", None, "media_player"),
+    ("Apple TV", None, "media_player"),
+    ("Neat and tidy", None, None),
+    ("Drive via Connect Street", None, None),
+])
+def test_what_a_classroom_or_meeting_room_shares_its_screen_to_is_named(
+        value: str, vendor: str | None, device_type: str | None) -> None:
+    """Wireless presentation and meeting-room bars, which recog types as ClickShare's kind,
+    and signage players and Apple TVs in a school's halls, named nothing."""
+    assert _with_and_without_recog("http.title", value) == [(vendor, device_type)] * 2
+
+
 @pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
     ("snmp.sysdescr", "SICAM A8000 CP-8050", "Siemens", "plc"),  # was a Cisco phone
     ("sip.user_agent", "Cisco-CP-8851-3PCC/11.3.7", "Cisco", "voip_phone"),
