@@ -720,6 +720,25 @@ def test_a_meeting_room_s_av_a_building_s_alarms_and_lights_and_its_car_park_are
 
 
 @pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    ("servicewelt", "Stiebel Eltron", "bms_controller"),  # a heat pump's gateway
+    ("duco_5e6f70", "Duco", "bms_controller"),  # a ventilation unit
+    ("sense-a0b1c2", "Sense", "meter"),
+    ("flume-gw-a0b1c2", "Flume", "meter"),
+    ("polisy", "Universal Devices", "iot_hub"),
+    ("ismartgate", "iSmartGate", "access_control"),  # a gate's opener
+    ("RuuviGateway0a1b", "Ruuvi", "iot_hub"),
+    ("zengge_07_a0b1c2", "Zengge", "lighting"),
+    ("sense-of-humour", None, None),  # someone's name for a machine
+    ("duco", None, None),
+])
+def test_a_building_s_and_a_home_s_gateways_are_named_by_their_factory_names(
+        value: str, vendor: str | None, device_type: str | None) -> None:
+    """Heat pumps', ventilation units', meters' and gates' gateways name themselves so on
+    DHCP, as Home Assistant's matchers expect them: none was named."""
+    assert _built_in("dhcp.hostname", value) == (vendor, device_type)
+
+
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
     ("Airtame 2", "Airtame", "video_conferencing"),
     ("Kramer VIA Connect2", None, "video_conferencing"),
     ("Neat Bar Pro", None, "video_conferencing"),
