@@ -521,6 +521,8 @@ def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
     ("http.title", "Carlo Gavazzi EM24", "Carlo Gavazzi", "meter"),
     ("http.title", "WAGO Ethernet Web-Based Management", "WAGO", "plc"),
     ("http.title", "HomeMatic WebUI", "eQ-3", "iot_hub"),
+    ("mdns.txt", "manufacturer=Lunatone Industrielle Elektronik GmbH",
+     "Lunatone Industrielle Elektronik GmbH", "lighting"),  # a DALI gateway
 ])
 def test_a_building_s_controllers_and_a_care_home_s_systems_are_named_by_their_lines(
         key: str, value: str, vendor: str | None, device_type: str | None) -> None:
@@ -728,7 +730,11 @@ def test_a_meeting_room_s_av_a_building_s_alarms_and_lights_and_its_car_park_are
     ("ismartgate", "iSmartGate", "access_control"),  # a gate's opener
     ("RuuviGateway0a1b", "Ruuvi", "iot_hub"),
     ("zengge_07_a0b1c2", "Zengge", "lighting"),
+    ("nam-5e6f70", "Nettigo", "sensor"),  # an air-quality monitor
+    ("BSB-LAN", None, "bms_controller"),  # a boiler's bus adapter
+    ("ZigStarGW", "ZigStar", "iot_hub"),
     ("sense-of-humour", None, None),  # someone's name for a machine
+    ("name-5e6f70", None, None),
     ("duco", None, None),
 ])
 def test_a_building_s_and_a_home_s_gateways_are_named_by_their_factory_names(
