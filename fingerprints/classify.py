@@ -618,7 +618,10 @@ _MAKER_FIRST_RE = re.compile(
 NOT_MADE_BY_THE_FIRST_WORD = frozenset({
     "automated", "check", "delta", "johnson", "palo", "extreme", "ring", "nest", "blink",
     "august", "canary", "google", "amazon", "microsoft", "apple", "raspberry", "philips",
-    "signify", "smartthings", "silicondust", "espressif", "samsung", "lg", "free", "yi"})
+    "signify", "smartthings", "silicondust", "espressif", "samsung", "lg", "free", "yi",
+    # a common word, or the first word of several companies (GE Healthcare and GE's many
+    # others, Fuji Xerox and Fuji Electric, Universal Devices and a universal remote)
+    "universal", "fuji", "ge", "extended", "mercury", "western", "milestone", "sense"})
 CHOSEN_NAME_KEYS = frozenset({"dhcp.hostname", "mdns.hostname", "netbios.name", "snmp.sysname",
                               "lldp.sysname"})
 # names read in any case: the chosen ones, and a DNS-SD instance's, which its factory writes
@@ -748,10 +751,18 @@ def _user_agent_maker(agent: str) -> str | None:
     return _words_maker(found.group(1))
 
 
+_NAME_WORDS = re.compile(r"[\s,:]+")
+
+
 def _first_words_maker(value: str) -> str | None:
-    """The maker a description begins with, before a model number ('Lexmark T640 ...')."""
+    """The maker a description begins with, before a model number ('Lexmark T640 ...'). The
+    pattern takes the shortest name; the words after it, up to the model number, may be the
+    rest of a maker's name ('FUJI XEROX DocuPrint C1190'), and the longest name wins."""
     found = _MAKER_FIRST_RE.match(value[:MAX_VENDOR_CHARS])
-    return _words_maker(found.group(1)) if found else None
+    if found is None:
+        return None
+    words = [w for w in _NAME_WORDS.split(value[found.start(1):found.end()].lower()) if w]
+    return _leading_maker(words) or _words_maker(found.group(1))
 
 
 def _words_maker(said: str) -> str | None:

@@ -617,6 +617,12 @@ def test_a_line_of_a_maker_of_many_kinds_keeps_its_one_kind_when_named_first(
     ("3Com-NJ2000 - 3CNJ2000 v2.00.03", "3Com", None),  # a maker of many kinds, as it writes
     ("Siemens, SIMATIC NET, CP 343-1", "Siemens", "network_appliance"),  # a comma after the maker
     ("Westermo Lynx-3510-F4G-T4G-LV Industrial Ethernet Switch", "Westermo", "switch"),
+    # one word of a maker's two-word name is not that maker: another company, or a word
+    ("GE Fanuc RX3i CPE305", None, None),  # not GE Healthcare's monitor
+    ("Fuji Electric FRENIC-MEGA 2", None, None),  # not Fuji Xerox's printer
+    ("Universal Remote Control MX-990", None, None),  # not Universal Devices' hub
+    ("FUJI XEROX DocuCentre-IV C2260", "Fuji Xerox", "printer"),  # both words: named
+    ("Check Point FireWall-1 NG", "Check Point", "firewall"),
 ])
 def test_a_firmware_s_description_names_its_maker_when_it_begins_with_it(
         value: str, vendor: str | None, device_type: str | None) -> None:
