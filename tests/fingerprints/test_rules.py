@@ -355,6 +355,10 @@ def test_a_meeting_room_and_a_video_management_server_are_named_by_their_product
     ("NASC0A1B2", "QNAP", "nas"),
     ("NASBOX", None, None),  # someone's own name
     ("ubnt", "Ubiquiti", None),
+    # devices of the public captures: a Samsung SmartCam, Nanoleaf's panels by their names
+    ("SNH-V6414BN", "Hanwha Vision", "camera"),
+    ("Nanoleaf-Light-Panels", "Nanoleaf", "lighting"),
+    ("Nanoleaf-fan-club", None, None),
 ])
 def test_a_smart_home_s_hubs_and_a_home_office_s_devices_are_named_by_their_host_names(
         value: str, vendor: str | None, device_type: str | None) -> None:
