@@ -1014,3 +1014,30 @@ def test_hostile_strings_are_read_in_bounded_time() -> None:
         [_HOSTILE_KEYS, _HOSTILE_VALUES]), capture_output=True, text=True, timeout=120,
         cwd=Path(__file__).parents[2])
     assert done.stdout.strip() == "done", done.stderr
+
+
+# pieces a pattern could split many ways: a hex digit, a letter, a digit, a separator
+_TEMPTING_PIECES = ("a", "0", "A", "a-", "a ", "1.", "_a", ":", " ")
+
+
+def test_every_rule_answers_strings_made_from_its_own_examples_in_bounded_time() -> None:
+    """The hostile strings above are the same for every rule, and a pattern's weak spot is
+    its own shape: ZigStar's host-name rule repeated a group that could itself take four to
+    twelve hex digits, so 'ZigStarGW' and eighty of them never ended. Every bundled rule is
+    given its own examples with such pieces after, in the middle and before, in a child
+    process that must finish."""
+    script = ("import sys\n"
+              "from fingerprints.rules import rules_by_key\n"
+              f"pieces = {_TEMPTING_PIECES!r}\n"
+              "for rules in rules_by_key().values():\n"
+              "    for rule in rules:\n"
+              "        for example in [e['value'] for e in rule.examples][:3] or ['']:\n"
+              "            half = example[:len(example) // 2]\n"
+              "            for piece in pieces:\n"
+              "                for value in (example + piece * 80 + '!', half + piece * 80 + '!',\n"
+              "                              piece * 80 + example + '\\x00'):\n"
+              "                    rule.regex.search(value)\n"
+              "print('done')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parents[2])
+    assert done.stdout.strip() == "done", done.stderr
