@@ -761,8 +761,9 @@ def _first_words_maker(value: str) -> str | None:
     found = _MAKER_FIRST_RE.match(value[:MAX_VENDOR_CHARS])
     if found is None:
         return None
+    # the name's own words come first in these, so the shortest reading is among those tried
     words = [w for w in _NAME_WORDS.split(value[found.start(1):found.end()].lower()) if w]
-    return _leading_maker(words) or _words_maker(found.group(1))
+    return _leading_maker(words)
 
 
 def _words_maker(said: str) -> str | None:
