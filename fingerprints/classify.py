@@ -201,8 +201,27 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
         from fingerprints import nmap_probes
 
         fields = nmap_probes.identity_fields(value)
-        return [Evidence(rule="nmap-service-probes", key=key, value=value[:256], source=source,
+        nmap = [Evidence(rule="nmap-service-probes", key=key, value=value[:256], source=source,
                          fields=fields, confidence=nmap_probes.CONFIDENCE)] if fields else []
+        texts = nmap_probes.described(value)
+        # most of nmap's lines give no type (d/) but name the device in their product and
+        # extra words: read those as any other description of itself
+        found = nmap
+        if "device_type" not in fields or nmap_probes.broad_type(value):
+            named = _described(key, texts, source)
+            if nmap and any("device_type" in e.fields for e in named):
+                nmap = [replace(nmap[0], fields={k: v for k, v in fields.items()
+                                                 if k != "device_type"})]
+            found = nmap + named
+        if any("device_type" in e.fields for e in found) and not any(
+                "vendor" in e.fields for e in found):
+            # a line for a device begins with its maker ('Hikvision DVR rtspd'), or its extra
+            # words do where the product is a web server's; one for server software with the
+            # software's ('Oracle DBSNMP', 'Symantec pcAnywhere'), which makes no device: a
+            # maker only where the line named a kind
+            found += [_maker_evidence(first, key, text, source) for text in texts
+                      if (first := _description_maker(text))][:1]
+        return found
 
     trimmed = field_form(key, value)
     said = own_form(key, trimmed)
@@ -264,6 +283,21 @@ def _read_further(key: str, said: str, source: str, found: list[Evidence]) -> li
         if words is not None:
             more.append(words)
     return more
+
+
+def _described(key: str, texts: Iterable[str], source: str) -> list[Evidence]:
+    """What texts that describe a device (nmap's words for what answered: its product, then
+    its extra information) say, each read by the model catalogue and, where that names no
+    kind, by the device words, until one names the kind."""
+    found: list[Evidence] = []
+    for text in texts:
+        model = _model(key, text, source)
+        words = (None if model is not None and "device_type" in model.fields
+                 else _first(_word_rules(key), key, text, source))
+        found += [e for e in (model, words) if e is not None]
+        if any("device_type" in e.fields for e in found):
+            break
+    return found
 
 
 def _word_rules(key: str) -> tuple[Rule, ...]:
@@ -695,8 +729,7 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
         # a firmware describes its device by its maker first, with or without a model number
         # ('Cisco Internetwork Operating System Software', 'Blue Coat PacketShaper'): no one
         # chose these words, so the maker's whole name first is enough
-        maker = _first_words_maker(value) or _leading_maker(
-            _DESCRIPTION_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:MAX_VENDOR_WORDS])
+        maker = _description_maker(value)
     elif key == "http.title":
         # a device's own page is titled by its maker and product, with or without a model
         # number, or by its maker alone ('Loxone Miniserver', 'Grundfos'): a title of three
@@ -710,6 +743,12 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
     else:
         maker = _first_words_maker(value)
     return _maker_evidence(maker, key, value, source) if maker else None
+
+
+def _description_maker(value: str) -> str | None:
+    """The maker a description begins with, whole ('Blue Coat PacketShaper')."""
+    return _first_words_maker(value) or _leading_maker(
+        _DESCRIPTION_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:MAX_VENDOR_WORDS])
 
 
 BARE_NAME_KEYS = frozenset({"http.server", "rtsp.server", "http.www_authenticate"})

@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 
 from fingerprints import regex_cache
-from fingerprints.rules import name_map
+from fingerprints.rules import name_list, name_map
 
 log = logging.getLogger("netvagt.fingerprints.nmap")
 
@@ -187,6 +187,21 @@ def identify(response: bytes, asked: str, *, protocol: str = "TCP") -> str | Non
 def device_map() -> dict[str, str]:
     """nmap's device types (``d/.../``) -> netvagt's."""
     return name_map("nmap_devices.toml", "devices")
+
+
+def described(value: str) -> tuple[str, ...]:
+    """What nmap's line calls the device, where it gave no type: its product, then its extra
+    information ('Hikvision IP camera httpd'; 'HP ProCurve Switch', then 'JetDirect'), for
+    the model catalogue and the device words to read in that order."""
+    parts = dict(p.split("=", 1) for p in value.split("; ") if "=" in p)
+    return tuple(text for name in ("product", "info") if (text := parts.get(name, "")))
+
+
+def broad_type(value: str) -> bool:
+    """Whether the type nmap gave is one of its buckets for many kinds (``[broad]`` in
+    ``nmap_devices.toml``), which the line's own words may name more exactly."""
+    parts = dict(p.split("=", 1) for p in value.split("; ") if "=" in p)
+    return parts.get("devicetype", "") in name_list("nmap_devices.toml", "broad")
 
 
 def identity_fields(value: str) -> dict[str, str]:

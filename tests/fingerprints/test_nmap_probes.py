@@ -9,6 +9,7 @@ import pytest
 
 from fingerprints import nmap_probes
 from fingerprints.classify import Observation, classify
+from fingerprints.databases import without_recog
 
 SAMPLE = r"""# a small nmap-service-probes (a line ending in a backslash continues)
 Probe TCP NULL q||
@@ -60,6 +61,81 @@ def test_a_match_becomes_identity_fields() -> None:
     identity = classify([Observation(key="nmap.match", value=(
         "service=ftp; product=Konica Minolta bizhub printer ftpd; devicetype=printer"))])
     assert identity.device_type == "printer"
+
+
+def _named(value: str) -> tuple[str | None, str | None]:
+    """(vendor, type) of one ``nmap.match`` by the built-in rules alone."""
+    with without_recog():
+        identity = classify([Observation(key="nmap.match", value=value)])
+    return identity.vendor, identity.device_type
+
+
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    # most of nmap's lines give no type, but their words name the device, and its maker
+    ("service=http; product=Hikvision IP camera httpd", "Hikvision", "camera"),
+    ("service=http; product=Dell iDRAC 8 admin httpd", "Dell", "bmc"),
+    ("service=http; product=Siemens Simatic HMI MiniWeb httpd", "Siemens", "hmi"),
+    ("service=http; product=WebCTRL building automation http ui", None, "bms_controller"),
+    # the product first: a switch whose extra words mention a print server's card
+    ("service=telnet; product=HP ProCurve Switch telnetd; info=JetDirect", "HP", "switch"),
+    # a generic web server names nothing; its extra words name the device
+    ("service=http; product=Allegro RomPager; info=APC switched rack PDU http config",
+     "APC", "pdu"),
+    # nmap's bucket for many kinds yields to the line's own words...
+    ("service=rtsp; product=Hikvision DVR rtspd; devicetype=media device", "Hikvision",
+     "video_recorder"),
+    ("service=http; product=Polycom HDX videoconferencing system httpd; devicetype=webcam",
+     "Polycom", "video_conferencing"),
+    ("service=telnet; product=Elster electricity meter telnetd; devicetype=power-device",
+     "Elster", "meter"),
+    # ... a type of its own does not, and stands where the words name none
+    ("service=http; product=Cisco ATA 186 httpd; devicetype=VoIP adapter", "Cisco",
+     "voip_gateway"),
+    ("service=http; product=Roku debug terminal; devicetype=media device", "Roku",
+     "media_player"),
+])
+def test_nmaps_words_for_what_answered_name_it(value: str, vendor: str | None,
+                                               device_type: str) -> None:
+    assert _named(value) == (vendor, device_type)
+
+
+@pytest.mark.parametrize("value", [
+    # software that runs on a PC or a server: no kind, and its maker makes no device here
+    "service=http; product=VLC media player http interface",
+    "service=http; product=foobar2000 media player httpd",
+    "service=patrol; product=BMC Patrol Agent",
+    "service=http; product=BMC/Marimba Management http config",
+    "service=ups; product=Network UPS Tools upsd",
+    "service=http; product=Tiny Personal Firewall",
+    "service=http; product=Agnitum Outpost Firewall control",
+    "service=sip; product=OpenIMSCore SIP EXpress router",
+    "service=sip; product=SIP Express Router",
+    "service=smtp; product=Multi Router Traffic Grapher smtp statistics",
+    "service=vnc; product=Ultr@VNC Repeater",
+    "service=http; product=Yawcam webcam viewer httpd",
+    "service=smtp; product=Microsoft Exchange 2010 log copier",
+    "service=imap; product=Sun Solstice Internet Mail Server imapd",
+    "service=synergy; product=Synergy KVM",
+    "service=kvm; product=KVM daemon",
+    "service=http; product=HP Linux Imaging and Printing System",
+    "service=http; product=WePrint printer sharing server",
+    "service=http; product=Google Video Server",
+    "service=oracle; product=Oracle DBSNMP",
+    "service=http; product=Apache httpd; version=2.4.62; info=(Debian)",
+])
+def test_software_nmap_names_stays_unnamed(value: str) -> None:
+    assert _named(value) == (None, None)
+    # the device words that would have named a kind read every description, not nmap's
+    # alone: the same product as a page's title names no kind either
+    product = dict(p.split("=", 1) for p in value.split("; "))["product"]
+    with without_recog():
+        assert classify([Observation(key="http.title", value=product)]).device_type is None
+
+
+def test_westells_versalink_is_no_xerox_printer() -> None:
+    assert _named("service=http; product=RapidLogic httpd; info=Westell VersaLink WAP http "
+                  "config") != ("Xerox", "printer")
+    assert _named("service=http; product=Xerox VersaLink C405 httpd") == ("Xerox", "printer")
 
 
 @pytest.mark.skipif(shutil.which("nmap") is None, reason="needs the nmap package")
