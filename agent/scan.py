@@ -563,6 +563,9 @@ def build_assets(
 ) -> list[Asset]:
     """Join discovery, port results and service detection into one asset per address."""
     named = {(s.ip, s.proto, s.port): s for s in services}
+    nmap_said: dict[str, list[ServiceInfo]] = {}
+    for service in services:
+        nmap_said.setdefault(service.ip, []).append(service)
     probed = _software(observed or {})
     by_host: dict[str, list[Service]] = {}
     extra_sources: dict[str, set[str]] = {}
@@ -604,11 +607,28 @@ def build_assets(
                 observations=tuple(
                     Observation(key=k, value=wire.printable(v, limit=wire.MAX_OBSERVED_CHARS),
                                 source=src)
-                    for k, v, src in (observed or {}).get(ip, [])[: wire.MAX_OBSERVATIONS]
+                    for k, v, src in _said(ip, observed or {}, nmap_said.get(ip, []))
                 ),
             )
         )
     return assets
+
+
+def _said(ip: str, observed: Observed, services: Iterable[ServiceInfo]) -> list[Observation]:
+    """What one address said, with what nmap's version detection said of its ``services`` (as
+    ``nmap.match``, the form of a match of nmap's database on a collected answer), within
+    the wire's bound: nmap's answers first, at most half of it (a device that floods mDNS
+    does not push them out)."""
+    from fingerprints.nmap_probes import KEY, as_value
+
+    nmap = [Observation(KEY, as_value({
+        "service": s.name or "", "product": s.product or "", "version": s.version or "",
+        "info": s.extrainfo or "", "devicetype": s.devicetype or "",
+        "cpe": next((c for c in s.cpe if c.startswith("cpe:/h:")), s.cpe[0] if s.cpe else "")}),
+        f"{s.port}/{s.proto}")
+        for s in services if s.product or s.extrainfo or s.devicetype]
+    nmap = nmap[: wire.MAX_OBSERVATIONS // 2]
+    return nmap + observed.get(ip, [])[: wire.MAX_OBSERVATIONS - len(nmap)]
 
 
 def _software(observed: Observed

@@ -180,8 +180,15 @@ def identify(response: bytes, asked: str, *, protocol: str = "TCP") -> str | Non
             if value:
                 fields[{"p": "product", "v": "version", "i": "info", "h": "hostname",
                         "o": "os", "d": "devicetype", "cpe": "cpe"}[name]] = value[:200]
-        return "; ".join(f"{k}={v.replace(';', ',')}" for k, v in fields.items())
+        return as_value(fields)
     return None
+
+
+def as_value(fields: dict[str, str]) -> str:
+    """An ``nmap.match`` observation's value from what nmap said of one service (service,
+    product, version, info, hostname, os, devicetype, cpe): what :func:`identify` makes of
+    a match line, and what the agent makes of ``nmap -sV``'s answer."""
+    return "; ".join(f"{k}={v.replace(';', ',')}" for k, v in fields.items() if v)
 
 
 def device_map() -> dict[str, str]:

@@ -32,8 +32,33 @@ def _clip(value: object) -> str | None:
     return value.strip()[:MAX_FIELD_CHARS]
 
 
-def services_from_nmap(result: Mapping[str, Any]) -> list[ServiceInfo]:
-    """Observations from python-nmap's result dict (``PortScanner.analyse_nmap_xml_scan``)."""
+def device_types(xml: str) -> dict[tuple[str, str, int], str]:
+    """nmap's device type per (address, protocol, port), from its XML output: the one field
+    of a service that python-nmap's result leaves out (``<service devicetype="webcam">``)."""
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        root = ElementTree.fromstring(xml)
+    except (ElementTree.ParseError, DefusedXmlException, ValueError):
+        return {}
+    out: dict[tuple[str, str, int], str] = {}
+    for host in root.iter("host"):
+        address = next((a.get("addr", "") for a in host.iter("address")
+                        if a.get("addrtype") in ("ipv4", "ipv6")), "")
+        for port in host.iter("port"):
+            service = port.find("service")
+            kind = _clip(service.get("devicetype")) if service is not None else None
+            if address and kind and port.get("portid", "").isdigit():
+                out[(address, port.get("protocol", ""), int(port.get("portid", "")))] = kind
+    return out
+
+
+def services_from_nmap(result: Mapping[str, Any],
+                       kinds: Mapping[tuple[str, str, int], str] | None = None
+                       ) -> list[ServiceInfo]:
+    """Observations from python-nmap's result dict (``PortScanner.analyse_nmap_xml_scan``)
+    and the device types nmap gave (:func:`device_types`)."""
     out: list[ServiceInfo] = []
     scan = result.get("scan") or {}
     for ip, host in scan.items():
@@ -57,6 +82,7 @@ def services_from_nmap(result: Mapping[str, Any]) -> list[ServiceInfo]:
                         product=_clip(info.get("product")),
                         version=_clip(info.get("version")),
                         extrainfo=_clip(info.get("extrainfo")),
+                        devicetype=(kinds or {}).get((ip, proto, int(port))),
                         cpe=cpes,
                     )
                 )
@@ -108,7 +134,8 @@ def detect_services_sync(
     except nmap.PortScannerError as exc:
         raise NmapError(str(exc).strip() or "nmap failed") from None
     wanted = {(ip, p) for ip in hosts for p in open_ports[ip]}
-    return [s for s in services_from_nmap(result) if (s.ip, s.port) in wanted]
+    kinds = device_types(scanner.get_nmap_last_output())
+    return [s for s in services_from_nmap(result, kinds) if (s.ip, s.port) in wanted]
 
 
 async def detect_services(

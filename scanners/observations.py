@@ -45,4 +45,5 @@ class ServiceInfo:
     product: str | None = None
     version: str | None = None
     extrainfo: str | None = None
+    devicetype: str | None = None  # nmap's d/ for the line that matched ('webcam', 'printer')
     cpe: tuple[str, ...] = ()

@@ -7,7 +7,12 @@ from pathlib import Path
 import nmap
 import pytest
 
-from scanners.nmap_services import detect_services_sync, nmap_arguments, services_from_nmap
+from scanners.nmap_services import (
+    detect_services_sync,
+    device_types,
+    nmap_arguments,
+    services_from_nmap,
+)
 from scanners.scope import OutOfScope, Scope
 
 DATA = Path(__file__).parent / "data"
@@ -56,3 +61,37 @@ def test_nmap_arguments_are_fixed_words_only() -> None:
     assert nmap_arguments(intensity=2) == "-sV -Pn -n --version-intensity 2 --host-timeout 120s"
     with pytest.raises(ValueError):
         nmap_arguments(intensity=12)
+
+
+NMAP_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<nmaprun scanner="nmap" args="nmap -sV" version="7.93" xmloutputversion="1.05">
+<host><status state="up" reason="user-set"/>
+<address addr="10.72.0.40" addrtype="ipv4"/><address addr="02:72:00:00:00:40" addrtype="mac"/>
+<ports>
+<port protocol="tcp" portid="515"><state state="open" reason="syn-ack"/>
+<service name="printer" product="print server" devicetype="print server" method="probed"
+ conf="10"/></port>
+<port protocol="tcp" portid="80"><state state="open" reason="syn-ack"/>
+<service name="http" product="lighttpd" version="1.4.35" method="probed" conf="10"/></port>
+</ports></host>
+<runstats><finished time="1764777600" timestr="Thu Dec  3 16:00:00 2026" elapsed="12.3"
+ exit="success"/><hosts up="1" down="0" total="1"/></runstats></nmaprun>"""
+
+
+def test_the_device_type_python_nmap_leaves_out_is_read_from_nmaps_xml() -> None:
+    scanner = nmap.PortScanner.__new__(nmap.PortScanner)
+    scanner._scan_result = {}
+    result = scanner.analyse_nmap_xml_scan(NMAP_XML)
+    assert "devicetype" not in result["scan"]["10.72.0.40"]["tcp"][515]  # why we read it
+    services = services_from_nmap(result, device_types(NMAP_XML))
+    by_port = {s.port: s for s in services}
+    assert by_port[515].devicetype == "print server"
+    assert by_port[80].devicetype is None and by_port[80].product == "lighttpd"
+
+
+def test_nmap_xml_that_does_not_parse_or_declares_entities_gives_no_device_types() -> None:
+    assert device_types("") == {}
+    assert device_types("<nmaprun><host>") == {}
+    bomb = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+            '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><nmaprun>&b;</nmaprun>')
+    assert device_types(bomb) == {}

@@ -1,0 +1,47 @@
+"""What nmap's version detection said of a device's services goes with what the device said:
+as ``nmap.match`` observations, the form of a match on a collected answer, so the
+classifier names the device from them (nmap's device type, or its words)."""
+
+from __future__ import annotations
+
+from agent import wire
+from agent.scan import build_assets
+from fingerprints.classify import classify_device
+from fingerprints.observation import Observation
+from scanners.observations import HostReply, PortResult, ServiceInfo
+
+IP = "10.72.0.40"
+
+
+def _assets(services: list[ServiceInfo], observed: list[Observation] | None = None):
+    ports = [PortResult(ip=IP, port=s.port, proto="tcp", state="open") for s in services]
+    (asset,) = build_assets({IP: HostReply(ip=IP, source="arp", rtt_s=0.001,
+                                           mac="02:72:00:00:00:40")},
+                            ports, services, {IP: observed or []})
+    return asset
+
+
+def test_nmaps_answer_becomes_an_observation_that_names_the_device() -> None:
+    asset = _assets([
+        ServiceInfo(ip=IP, port=515, proto="tcp", name="printer", product="print server",
+                    devicetype="print server"),
+        ServiceInfo(ip=IP, port=8000, proto="tcp", name="http",
+                    product="Hikvision DVR web UI", cpe=("cpe:/a:x:y", "cpe:/h:hikvision:ds")),
+        ServiceInfo(ip=IP, port=102, proto="tcp", name="iso-tsap"),  # names nothing: not sent
+    ])
+    said = {o.source: o.value for o in asset.observations if o.key == "nmap.match"}
+    assert said == {
+        "515/tcp": "service=printer; product=print server; devicetype=print server",
+        "8000/tcp": "service=http; product=Hikvision DVR web UI; cpe=cpe:/h:hikvision:ds",
+    }
+    identity = classify_device(asset.observations, mac=asset.mac, mac_random=True)
+    assert identity.device_type == "printer"  # nmap's own type, where it gave one
+
+
+def test_a_device_flooding_the_sensor_does_not_push_nmaps_answer_out() -> None:
+    flood = [Observation("mdns.txt", f"junk={n}", "5353/udp") for n in range(500)]
+    asset = _assets([ServiceInfo(ip=IP, port=8000, proto="tcp", name="http",
+                                 product="Hikvision DVR web UI")], flood)
+    assert len(asset.observations) == wire.MAX_OBSERVATIONS
+    assert asset.observations[0].key == "nmap.match"
+    assert asset.observations[1:] == tuple(flood[: wire.MAX_OBSERVATIONS - 1])
