@@ -198,30 +198,7 @@ def _uncached_matches(key: str, value: str, *, source: str = "") -> list[Evidenc
     from fingerprints.databases import recog_rules_by_key
 
     if key == "nmap.match":
-        from fingerprints import nmap_probes
-
-        fields = nmap_probes.identity_fields(value)
-        nmap = [Evidence(rule="nmap-service-probes", key=key, value=value[:256], source=source,
-                         fields=fields, confidence=nmap_probes.CONFIDENCE)] if fields else []
-        texts = nmap_probes.described(value)
-        # most of nmap's lines give no type (d/) but name the device in their product and
-        # extra words: read those as any other description of itself
-        found = nmap
-        if "device_type" not in fields or nmap_probes.broad_type(value):
-            named = _described(key, texts, source)
-            if nmap and any("device_type" in e.fields for e in named):
-                nmap = [replace(nmap[0], fields={k: v for k, v in fields.items()
-                                                 if k != "device_type"})]
-            found = nmap + named
-        if any("device_type" in e.fields for e in found) and not any(
-                "vendor" in e.fields for e in found):
-            # a line for a device begins with its maker ('Hikvision DVR rtspd'), or its extra
-            # words do where the product is a web server's; one for server software with the
-            # software's ('Oracle DBSNMP', 'Symantec pcAnywhere'), which makes no device: a
-            # maker only where the line named a kind
-            found += [_maker_evidence(first, key, text, source) for text in texts
-                      if (first := _description_maker(text))][:1]
-        return found
+        return _nmap_said(key, value, source)
 
     trimmed = field_form(key, value)
     said = own_form(key, trimmed)
@@ -283,6 +260,37 @@ def _read_further(key: str, said: str, source: str, found: list[Evidence]) -> li
         if words is not None:
             more.append(words)
     return more
+
+
+def _nmap_said(key: str, value: str, source: str) -> list[Evidence]:
+    """What nmap's database said of an answer: its device type, maker (a hardware CPE),
+    product and version, and where its line gives no type (most do not) or only a bucket
+    for many kinds, the kind its product and extra words name."""
+    from fingerprints import nmap_probes
+
+    fields = nmap_probes.identity_fields(value)
+    nmap = [Evidence(rule="nmap-service-probes", key=key, value=value[:256], source=source,
+                     fields=fields, confidence=nmap_probes.CONFIDENCE)] if fields else []
+    texts = nmap_probes.described(value)
+    found = nmap
+    if "device_type" not in fields or nmap_probes.broad_type(value):
+        named = _described(key, texts, source)
+        if nmap and any("device_type" in e.fields for e in named):
+            nmap = [replace(nmap[0], fields={k: v for k, v in fields.items()
+                                             if k != "device_type"})]
+        found = nmap + named
+    if any("device_type" in e.fields for e in found) and not any(
+            "vendor" in e.fields for e in found):
+        # a line for a device begins with its maker ('Hikvision DVR rtspd'), or its extra
+        # words do where the product is a web server's; one for server software with the
+        # software's ('Oracle DBSNMP', 'Symantec pcAnywhere'), which makes no device: a
+        # maker only where the line named a kind. Not where the maker makes one kind only:
+        # device makers' PC software has nmap lines too ('Konica Minolta FTP Utility',
+        # 'Lexmark language monitor', 'Palo Alto Networks Terminal Services agent'), a
+        # tenth or more of those lines
+        found += [_maker_evidence(first, key, text, source) for text in texts
+                  if (first := _description_maker(text))][:1]
+    return found
 
 
 def _described(key: str, texts: Iterable[str], source: str) -> list[Evidence]:
@@ -746,9 +754,12 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
 
 
 def _description_maker(value: str) -> str | None:
-    """The maker a description begins with, whole ('Blue Coat PacketShaper')."""
+    """The maker a description begins with, whole ('Blue Coat PacketShaper'), also where its
+    name has a hyphen ('D-Link switch telnetd')."""
+    said = value[:MAX_VENDOR_CHARS].lower()
     return _first_words_maker(value) or _leading_maker(
-        _DESCRIPTION_WORDS.split(value[:MAX_VENDOR_CHARS].lower())[:MAX_VENDOR_WORDS])
+        _DESCRIPTION_WORDS.split(said)[:MAX_VENDOR_WORDS]) or _leading_maker(
+        _HYPHENED_NAME_WORDS.split(said)[:MAX_VENDOR_WORDS])
 
 
 BARE_NAME_KEYS = frozenset({"http.server", "rtsp.server", "http.www_authenticate"})
@@ -766,6 +777,7 @@ def _bare_name_maker(value: str) -> str | None:
 _MAKER_SERVICE_GREETING = re.compile(
     r"^(?:220[ -])?([A-Za-z][\w&+-]*(?: [A-Za-z][\w&+-]*){0,2}) (?:FTP|TELNET|Telnet)\b")
 _DESCRIPTION_WORDS = re.compile(r"[\s:|/,;-]+")  # 'Siemens, SIMATIC', 'NORTEL; Business'
+_HYPHENED_NAME_WORDS = re.compile(r"[\s:|/,;]+")  # 'D-Link', 'Alcatel-Lucent' kept whole
 _TITLE_WORDS = re.compile(r"[\s:|/-]+")
 MAX_TITLE_MAKER_WORDS = 3
 

@@ -99,6 +99,48 @@ def test_nmaps_words_for_what_answered_name_it(value: str, vendor: str | None,
     assert _named(value) == (vendor, device_type)
 
 
+@pytest.mark.parametrize(("value", "vendor", "device_type"), [
+    # nmap's words for its kinds, found in the lines it gives no type
+    ("service=telnet; product=Avaya switch telnetd", "Avaya", "switch"),
+    ("service=http; product=D-Link WAP http config", "D-Link", "access_point"),
+    ("service=http; product=Enterasys RoamAbout WAP router http config", "Enterasys",
+     "router"),  # a router with a wireless access point is a router
+    ("service=http; product=Panasonic WJ-HD316 Digital Disk Recorder", "Panasonic",
+     "video_recorder"),
+    ("service=http; product=HP Remote Lights-Out http config", "HP", "bmc"),
+    ("service=telnet; product=LSI Series 4 RAID controller logind", None, "nas"),
+    ("service=http; product=BlackBox LWU0200-POE-M ethernet-optical bridge http config", None,
+     "network_appliance"),
+    ("service=http; product=Allot NetEnforcer bandwidth management http config", None,
+     "network_appliance"),
+    ("service=http; product=Trane Tracer Summit building control httpd", None,
+     "bms_controller"),
+    ("service=http; product=YouLess LS110 energy monitor http admin", None, "meter"),
+    ("service=telnet; product=Koukaam NETIO-230A power controller telnetd", None, "pdu"),
+    ("service=http; product=Sony NSZ-GS7 multimedia receiver httpd", "Sony", "media_player"),
+    ("service=http; product=SiliconDust HDHomeRun set top box http admin", None,
+     "media_player"),
+    ("service=http; product=Bosch Divar closed circuit camera http config", "Bosch", "camera"),
+    ("service=telnet; product=Aaxeon DevoLinx Ethernet-Serial bridge telnetd", None,
+     "network_appliance"),
+    ("service=http; product=TP-LINK powerline extender http config", "TP-Link",
+     "network_appliance"),
+    ("service=telnet; product=Hughes HN7000S Satellite Modem telnetd", None, "modem"),
+    ("service=ftp; product=Infortrend EonStor DS iSCSI host ftpd", None, "nas"),
+    ("service=http; product=Lime Technology unRAID Server httpd", None, "nas"),
+])
+def test_nmaps_words_for_its_kinds_name_them(value: str, vendor: str | None,
+                                             device_type: str) -> None:
+    assert _named(value) == (vendor, device_type)
+
+
+def test_a_wap_gateway_is_no_access_point_and_a_switch_elsewhere_no_network_switch() -> None:
+    assert _named("service=wap-wsp; product=Nokia WAP gateway") == (None, None)
+    with without_recog():  # 'switch' alone is a network switch in nmap's words, not a title's
+        assert classify([Observation(key="http.title", value="Avaya switch")]
+                        ).device_type is None
+
+
 @pytest.mark.parametrize("value", [
     # software that runs on a PC or a server: no kind, and its maker makes no device here
     "service=http; product=VLC media player http interface",
