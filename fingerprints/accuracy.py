@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fingerprints.classify import Observation, classify, classify_device
+from fingerprints.rules import name_list
 
 UNTYPED = "(none)"  # the row of cases whose device type must stay open
 
@@ -203,16 +204,46 @@ def recog_cases(directory: Path) -> Iterator[Case]:
                            vendor=said.get("vendor") or None, builtin_only=True)
 
 
+def nmap_service_cases(path: Path) -> Iterator[Case]:
+    """nmap's service database as a corpus nobody here wrote: each hard match line that gives
+    a device type (``d/``) is its product and extra words as an ``nmap.match`` without the
+    type, labelled with nmap's type in netvagt's words. Left out: lines whose type names
+    none here, and nmap's buckets for many kinds (its 'media device' is a DVR as often as a
+    television, which the words name and the label would count wrong)."""
+    from fingerprints import nmap_probes
+
+    kinds = nmap_probes.device_map()
+    broad = set(name_list("nmap_devices.toml", "broad"))
+    seen: set[str] = set()
+    for probe in nmap_probes.parse(path.read_text(encoding="latin-1")).values():
+        for line in probe.matches:
+            said = {item.group(1): " ".join(nmap_probes.expand(item.group(3), ()).split())
+                    for item in nmap_probes.VERSION_FIELD.finditer(line.version)
+                    if item.group(1)}
+            device_type = kinds.get(said.get("d", ""), "unknown")
+            value = nmap_probes.as_value({"service": line.service,
+                                          "product": said.get("p", ""),
+                                          "info": said.get("i", "")})
+            if (line.soft or not said.get("p") or device_type == "unknown"
+                    or said["d"] in broad or value in seen):
+                continue
+            seen.add(value)
+            yield Case(corpus="nmap-service-probes", key=nmap_probes.KEY, value=value,
+                       device_type=device_type, vendor=None, builtin_only=True)
+
+
 def cases(path: Path) -> Iterator[Case]:
-    if path.is_file():
+    if path.name == "nmap-service-probes":
+        yield from nmap_service_cases(path)
+    elif path.is_file():
         yield from toml_cases(path)
     elif (path / "dhcp_fingerprints.conf").is_file():
         yield from fingerbank_cases(path)
     elif (path / "xml").is_dir():
         yield from recog_cases(path)
     else:
-        raise ValueError(f"{path}: not a corpus (a TOML file, a Fingerbank folder or a "
-                         "recog release)")
+        raise ValueError(f"{path}: not a corpus (a TOML file, a Fingerbank folder, a recog "
+                         "release or nmap's nmap-service-probes)")
 
 
 # --- scoring ------------------------------------------------------------------------------------

@@ -502,3 +502,40 @@ def test_a_txt_record_is_read_however_a_collection_wrote_it() -> None:
     assert txt_record("[__import__('os').system('id')]") == "[__import__('os').system('id')]"
     assert txt_record("[" * 2000 + "]" * 2000).startswith("[[[")
     assert txt_record("[1, 'md=Chromecast']") == "md=Chromecast"
+
+
+NMAP_SAMPLE = r"""Probe TCP NULL q||
+match ftp m|^220 LJ(\d+) FTP| p/HP LaserJet $1 printer ftpd/ d/printer/
+match ftp m|^220 LJ(\d+)x FTP| p/HP LaserJet $1 printer ftpd/ d/printer/
+softmatch ftp m|^220 | p/Some printer ftpd/ d/printer/
+match http m|^HTTP/1\.0 200 OK\r\nServer: DVR| p/Hikvision DVR httpd/ d/media device/
+match telnet m|^Beckhoff| p/Beckhoff Bus Terminal Controller/ d/specialized/
+match telnet m|^WAP| d/WAP/
+match http m|^HTTP/1\.0 200 OK\r\nServer: Cam| p/Cam httpd/ i/$P(1) camera/ d/webcam/
+match telnet m|^Switch| p/Avaya switch telnetd/ d/switch/
+"""
+
+
+def test_nmaps_service_lines_with_a_type_are_cases_without_it(tmp_path: Path) -> None:
+    """Each hard match line that gives a product and a type is one case: its words as an
+    nmap.match without the type, labelled with the type in netvagt's words. Not a soft
+    match, a line without a product, a type that names none here, nor nmap's buckets for
+    many kinds (a DVR is its 'media device'); a line's ``$1`` names no version here."""
+    path = tmp_path / "nmap-service-probes"
+    path.write_text(NMAP_SAMPLE)
+    found = list(cases(path))
+    assert [(c.value, c.device_type) for c in found] == [
+        ("service=ftp; product=HP LaserJet printer ftpd", "printer"),  # once, not twice
+        ("service=telnet; product=Avaya switch telnetd", "switch"),
+    ]
+    assert all(c.key == "nmap.match" and c.vendor is None and c.builtin_only for c in found)
+    tally = score(found).by_half
+    assert sum(t.typed_right for t in tally.values()) == 2
+
+
+@pytest.mark.skipif(not Path("/usr/share/nmap/nmap-service-probes").is_file(),
+                    reason="needs the nmap package")
+def test_the_installed_nmap_database_is_a_corpus_of_two_thousand_typed_lines() -> None:
+    found = list(cases(Path("/usr/share/nmap/nmap-service-probes")))
+    assert len(found) > 2000
+    assert not any("devicetype=" in c.value for c in found)  # the label is never given
