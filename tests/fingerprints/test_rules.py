@@ -495,7 +495,7 @@ def test_the_appliances_in_front_of_a_municipality_s_servers_are_named(
     ("http.title", "Loxone Miniserver", "Loxone", "bms_controller"),  # maker, no model number
     ("http.title", "Kamstrup READy Manager", "Kamstrup", "meter"),
     ("http.title", "Siemens Climatix", "Siemens", "bms_controller"),  # a line, a maker of many
-    ("snmp.sysdescr", "Trend IQ4NC", None, "bms_controller"),
+    ("snmp.sysdescr", "Trend IQ4NC", "Trend Control Systems", "bms_controller"),  # its maker too
     ("http.server", "Saia PCD3.M5540/1.24.69", "Saia", "bms_controller"),
     ("http.title", "PowerLogic ION7650", None, "meter"),
     ("http.title", "Tunstall Communicall Vi", "Tunstall", "medical"),  # a care home's nurse call
@@ -789,6 +789,31 @@ def test_a_waterworks_and_a_heating_plant_s_telemetry_is_named(
     """Pumping stations' and substations' controllers and remote I/O, and district
     heating's meter gateways, named nothing; a Siemens substation controller's CP-8050
     module was a Cisco desk phone."""
+    assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
+
+
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    ("http.title", "Modicon M221", "Schneider Electric", "plc"),  # was a PLC of no maker
+    ("http.title", "TAC Xenta 511", "Schneider Electric", "bms_controller"),
+    ("http.title", "Schneider Electric EcoStruxure Building Operation", "Schneider Electric",
+     "bms_controller"),
+    ("http.title", "WAGO Web-based Management", "WAGO", "plc"),
+    ("http.title", "PFC200", "WAGO", "plc"),
+    ("http.title", "Distech Controls ECLYPSE APEX", "Distech Controls", "bms_controller"),
+    ("http.title", "Trend IQ4", "Trend Control Systems", "bms_controller"),
+    ("http.title", "Priva Blue ID", "Priva", "bms_controller"),
+    ("http.title", "Lindab Pascal", "Lindab", "bms_controller"),
+    ("dhcp.hostname", "Danfoss-Ally-Gateway", "Danfoss", "iot_hub"),
+    # other makers' pages with the same words
+    ("http.title", "Trend Micro Apex One", None, None),
+    ("http.title", "Web-based Management", None, None),  # many switches' page
+])
+def test_a_municipal_building_s_controllers_are_named_with_their_makers(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """Building controllers and PLCs a municipality runs that named no kind or no maker:
+    TAC's Xenta and Modicon by their lines (Schneider Electric's), WAGO's PFC controllers
+    and their web-based management, Distech's ECLYPSE, Trend's IQ, Priva's and Lindab's
+    controllers, and Danfoss Ally's gateway for radiator thermostats."""
     assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
 
 
