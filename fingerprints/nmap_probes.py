@@ -187,8 +187,12 @@ def identify(response: bytes, asked: str, *, protocol: str = "TCP") -> str | Non
 def as_value(fields: dict[str, str]) -> str:
     """An ``nmap.match`` observation's value from what nmap said of one service (service,
     product, version, info, hostname, os, devicetype, cpe): what :func:`identify` makes of
-    a match line, and what the agent makes of ``nmap -sV``'s answer."""
-    return "; ".join(f"{k}={v.replace(';', ',')}" for k, v in fields.items() if v)
+    a match line, and what the agent makes of ``nmap -sV``'s answer. The service, type and
+    CPE come first: the free text after them (a device's own words, through nmap's ``$1``)
+    may be long, and the wire bounds an observation's length."""
+    first = [k for k in ("service", "devicetype", "cpe") if k in fields]
+    ordered = first + [k for k in fields if k not in first]
+    return "; ".join(f"{k}={fields[k].replace(';', ',')}" for k in ordered if fields[k])
 
 
 def device_map() -> dict[str, str]:
@@ -196,26 +200,30 @@ def device_map() -> dict[str, str]:
     return name_map("nmap_devices.toml", "devices")
 
 
+def _parts(value: str) -> dict[str, str]:
+    """An ``nmap.match`` observation's fields by name (what :func:`as_value` wrote)."""
+    return dict(p.split("=", 1) for p in value.split("; ") if "=" in p)
+
+
 def described(value: str) -> tuple[str, ...]:
     """What nmap's line calls the device, where it gave no type: its product, then its extra
     information ('Hikvision IP camera httpd'; 'HP ProCurve Switch', then 'JetDirect'), for
     the model catalogue and the device words to read in that order."""
-    parts = dict(p.split("=", 1) for p in value.split("; ") if "=" in p)
+    parts = _parts(value)
     return tuple(text for name in ("product", "info") if (text := parts.get(name, "")))
 
 
 def broad_type(value: str) -> bool:
     """Whether the type nmap gave is one of its buckets for many kinds (``[broad]`` in
     ``nmap_devices.toml``), which the line's own words may name more exactly."""
-    parts = dict(p.split("=", 1) for p in value.split("; ") if "=" in p)
-    return parts.get("devicetype", "") in name_list("nmap_devices.toml", "broad")
+    return _parts(value).get("devicetype", "") in name_list("nmap_devices.toml", "broad")
 
 
 def identity_fields(value: str) -> dict[str, str]:
     """An ``nmap.match`` observation as identity fields: the device type from ``d/``, the
     maker from a hardware CPE (``cpe:/h:vendor:...``), product and version as nmap names
     them (the classifier sets those aside when they are only the server software)."""
-    parts = dict(p.split("=", 1) for p in value.split("; ") if "=" in p)
+    parts = _parts(value)
     out: dict[str, str] = {}
     device_type = device_map().get(parts.get("devicetype", ""))
     if device_type and device_type != "unknown":

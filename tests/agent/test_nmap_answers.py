@@ -31,8 +31,8 @@ def test_nmaps_answer_becomes_an_observation_that_names_the_device() -> None:
     ])
     said = {o.source: o.value for o in asset.observations if o.key == "nmap.match"}
     assert said == {
-        "515/tcp": "service=printer; product=print server; devicetype=print server",
-        "8000/tcp": "service=http; product=Hikvision DVR web UI; cpe=cpe:/h:hikvision:ds",
+        "515/tcp": "service=printer; devicetype=print server; product=print server",
+        "8000/tcp": "service=http; cpe=cpe:/h:hikvision:ds; product=Hikvision DVR web UI",
     }
     identity = classify_device(asset.observations, mac=asset.mac, mac_random=True)
     assert identity.device_type == "printer"  # nmap's own type, where it gave one
@@ -45,3 +45,15 @@ def test_a_device_flooding_the_sensor_does_not_push_nmaps_answer_out() -> None:
     assert len(asset.observations) == wire.MAX_OBSERVATIONS
     assert asset.observations[0].key == "nmap.match"
     assert asset.observations[1:] == tuple(flood[: wire.MAX_OBSERVATIONS - 1])
+
+
+def test_nmaps_type_survives_the_wire_bound_when_a_device_says_much() -> None:
+    """nmap copies a device's own words into product, version and extra information (its
+    ``$1``): long ones must not push the type nmap gave past the wire's bound."""
+    long = "A" * 256  # nmap's fields as the agent clips them
+    asset = _assets([ServiceInfo(ip=IP, port=515, proto="tcp", name="printer", product=long,
+                                 version=long, extrainfo=long, devicetype="print server")])
+    (value,) = [o.value for o in asset.observations if o.key == "nmap.match"]
+    assert len(value) <= wire.MAX_OBSERVED_CHARS
+    assert "devicetype=print server" in value
+    assert classify_device(asset.observations, mac=None).device_type == "printer"

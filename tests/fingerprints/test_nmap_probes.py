@@ -41,10 +41,10 @@ def test_a_probe_file_parses_into_probes_lines_and_fallbacks() -> None:
 def test_only_the_asking_probe_and_its_fallbacks_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nmap_probes, "database", _sample)
     ftp = nmap_probes.identify(b"220 LJ4250 FTP server (v2.1) ready\r\n", "banner")
-    assert ftp == ("service=ftp; product=LJ4250 ftpd; version=2.1; devicetype=printer; "
-                   "cpe=cpe:/h:acme:LJ4250")
+    assert ftp == ("service=ftp; devicetype=printer; cpe=cpe:/h:acme:LJ4250; "
+                   "product=LJ4250 ftpd; version=2.1")
     cam = nmap_probes.identify(b"HTTP/1.1 200 OK\r\nServer: Cam/10_12\r\n\r\n", "http")
-    assert cam == "service=http; product=Cam httpd; version=10.12; devicetype=webcam"
+    assert cam == "service=http; devicetype=webcam; product=Cam httpd; version=10.12"
     # a fallback's line, with $P() keeping printable characters only
     fell = nmap_probes.identify(b"HTTP/1.0 200 OK\r\nX-Fallback: A\x01B\r\n\r\n", "http")
     assert fell is not None and fell.startswith("service=generic")  # first line in order

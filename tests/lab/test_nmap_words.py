@@ -57,5 +57,6 @@ def test_nmaps_words_and_its_device_type_name_what_no_rule_of_ours_knows() -> No
     (service,) = [s for s in lpd["services"] if s["port"] == 515]
     assert service["source"] == "nmap"
     assert {o["source"]: o["value"] for o in lpd.get("observations", [])
-            if o["key"] == "nmap.match"}["515/tcp"].endswith("devicetype=print server")
+            if o["key"] == "nmap.match"}["515/tcp"].startswith(
+        "service=printer; devicetype=print server")
     assert lpd["identity"]["device_type"] == "printer"
