@@ -101,7 +101,10 @@ def named_by(evidence: Iterable[dict[str, Any]], device_type: str | None,
             continue
         for item in items:
             if item.get("fields", {}).get(field_name) == chosen:
-                return f"{item.get('key')} ({source_kind(str(item.get('rule', '')))})"
+                kind = source_kind(str(item.get("rule", "")))
+                if item.get("key") == "nmap.match" and kind != "nmap":
+                    kind = "nmap's words"  # our rules read what nmap's line called it
+                return f"{item.get('key')} ({kind})"
     return None
 
 

@@ -174,6 +174,18 @@ def test_software_nmap_names_stays_unnamed(value: str) -> None:
         assert classify([Observation(key="http.title", value=product)]).device_type is None
 
 
+def test_the_table_says_nmaps_words_named_the_device() -> None:
+    """The technician's table says which source named a device: nmap's type, or our rules
+    reading nmap's words (not 'the device's own words': nmap wrote them)."""
+    with without_recog():
+        words = classify([Observation(key="nmap.match",
+                                      value="service=http; product=Hikvision IP camera httpd")])
+        typed = classify([Observation(key="nmap.match",
+                                      value="service=ftp; devicetype=printer; product=x ftpd")])
+    assert words.to_dict()["named_by"] == "nmap.match (nmap's words)"
+    assert typed.to_dict()["named_by"] == "nmap.match (nmap)"
+
+
 def test_westells_versalink_is_no_xerox_printer() -> None:
     assert _named("service=http; product=RapidLogic httpd; info=Westell VersaLink WAP http "
                   "config") != ("Xerox", "printer")
