@@ -88,6 +88,10 @@ def _named(value: str) -> tuple[str | None, str | None]:
      "Polycom", "video_conferencing"),
     ("service=telnet; product=Elster electricity meter telnetd; devicetype=power-device",
      "Elster", "meter"),
+    # nmap's 'phone' is a mobile's, but for the cordless desk phones its words name
+    ("service=http; product=AirDroid httpd; devicetype=phone", None, "mobile"),
+    ("service=http; product=Snom DECT phone http admin; devicetype=phone", "Snom",
+     "voip_phone"),
     # ... a type of its own does not, and stands where the words name none
     ("service=http; product=Cisco ATA 186 httpd; devicetype=VoIP adapter", "Cisco",
      "voip_gateway"),
