@@ -92,6 +92,10 @@ def _named(value: str) -> tuple[str | None, str | None]:
     ("service=http; product=AirDroid httpd; devicetype=phone", None, "mobile"),
     ("service=http; product=Snom DECT phone http admin; devicetype=phone", "Snom",
      "voip_phone"),
+    # nmap's 'power-misc' is a solar logger or a power switch more often than a UPS
+    ("service=http; product=SMA Sunny WebBox; devicetype=power-misc", "SMA", None),
+    ("service=http; product=Digital Loggers Web Power Switch; devicetype=power-misc", None,
+     "pdu"),
     # ... a type of its own does not, and stands where the words name none
     ("service=http; product=Cisco ATA 186 httpd; devicetype=VoIP adapter", "Cisco",
      "voip_gateway"),
@@ -99,7 +103,7 @@ def _named(value: str) -> tuple[str | None, str | None]:
      "media_player"),
 ])
 def test_nmaps_words_for_what_answered_name_it(value: str, vendor: str | None,
-                                               device_type: str) -> None:
+                                               device_type: str | None) -> None:
     assert _named(value) == (vendor, device_type)
 
 
