@@ -96,6 +96,13 @@ def _named(value: str) -> tuple[str | None, str | None]:
     ("service=http; product=SMA Sunny WebBox; devicetype=power-misc", "SMA", None),
     ("service=http; product=Digital Loggers Web Power Switch; devicetype=power-misc", None,
      "pdu"),
+    # nmap's 'remote management' is a server's controller, or remote-control software
+    ("service=telnet; devicetype=remote management; product=IBM Integrated Management "
+     "Module telnetd", "IBM", "bmc"),
+    ("service=telnet; devicetype=remote management; product=Sun Advanced Lights Out "
+     "Manager telnetd", None, "bmc"),
+    ("service=radmin; devicetype=remote management; product=Remote Administrator Control",
+     None, None),  # Radmin, on a PC
     # ... a type of its own does not, and stands where the words name none
     ("service=http; product=Cisco ATA 186 httpd; devicetype=VoIP adapter", "Cisco",
      "voip_gateway"),
