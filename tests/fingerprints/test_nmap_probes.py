@@ -103,6 +103,13 @@ def _named(value: str) -> tuple[str | None, str | None]:
      "Manager telnetd", None, "bmc"),
     ("service=radmin; devicetype=remote management; product=Remote Administrator Control",
      None, None),  # Radmin, on a PC
+    # nmap's 'security-misc' is a firewall, a fingerprint reader, an alarm or a scanner
+    ("service=http; devicetype=security-misc; product=McAfee Web Gateway httpd", None,
+     "firewall"),
+    ("service=telnet; devicetype=security-misc; product=ZKSoftware ZEM500 fingerprint reader "
+     "telnetd", None, "access_control"),
+    ("service=http; devicetype=security-misc; product=Rapid7 NeXpose http config", None,
+     None),  # a vulnerability scanner's server
     # ... a type of its own does not, and stands where the words name none
     ("service=http; product=Cisco ATA 186 httpd; devicetype=VoIP adapter", "Cisco",
      "voip_gateway"),
