@@ -217,15 +217,14 @@ def nmap_service_cases(path: Path) -> Iterator[Case]:
     seen: set[str] = set()
     for probe in nmap_probes.parse(path.read_text(encoding="latin-1")).values():
         for line in probe.matches:
-            said = {item.group(1): " ".join(nmap_probes.expand(item.group(3), ()).split())
-                    for item in nmap_probes.VERSION_FIELD.finditer(line.version)
-                    if item.group(1)}
-            device_type = kinds.get(said.get("d", ""), "unknown")
+            said = {k: " ".join(v.split())
+                    for k, v in nmap_probes.line_fields(line.version, ()).items()}
+            device_type = kinds.get(said.get("devicetype", ""), "unknown")
             value = nmap_probes.as_value({"service": line.service,
-                                          "product": said.get("p", ""),
-                                          "info": said.get("i", "")})
-            if (line.soft or not said.get("p") or device_type == "unknown"
-                    or said["d"] in broad or value in seen):
+                                          "product": said.get("product", ""),
+                                          "info": said.get("info", "")})
+            if (line.soft or not said.get("product") or device_type == "unknown"
+                    or said["devicetype"] in broad or value in seen):
                 continue
             seen.add(value)
             yield Case(corpus="nmap-service-probes", key=nmap_probes.KEY, value=value,

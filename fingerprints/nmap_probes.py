@@ -36,7 +36,7 @@ CONFIDENCE = 0.6  # nmap's line for a device is specific; its line for a server 
 # our probes -> the nmap probe asking the same question
 PROBES = {"banner": "NULL", "http": "GetRequest", "rtsp": "RTSPRequest", "sip": "SIPOptions",
           "netbios": "NBTStat"}
-VERSION_FIELD = re.compile(r"(p|v|i|h|o|d)([/|=%@#!])(.*?)\2|(cpe):([/|])(.*?)\5a?")
+_VERSION_FIELD = re.compile(r"(p|v|i|h|o|d)([/|=%@#!])(.*?)\2|(cpe):([/|])(.*?)\5a?")
 _MATCH_RE = re.compile(r"^(match|softmatch) (\S+) m(.)(.*?)\3([si]*)(?: (.*))?$")
 
 
@@ -138,7 +138,7 @@ def ready(probe_name: str, protocol: str = "TCP") -> int:
         return sum(line.regex() is not None for line in _lines(probe_name, protocol))
 
 
-def expand(template: str, groups: tuple[str | None, ...]) -> str:
+def _expand(template: str, groups: tuple[str | None, ...]) -> str:
     """nmap's ``$1``, ``$P(1)`` (printable) and ``$SUBST(1,"_",".")`` in a version field."""
     def group(n: str) -> str:
         index = int(n)
@@ -172,16 +172,26 @@ def identify(response: bytes, asked: str, *, protocol: str = "TCP") -> str | Non
             continue
         if found is None:
             continue
-        fields = {"service": line.service}
-        for item in VERSION_FIELD.finditer(line.version):
-            name = item.group(1) or item.group(4)
-            value = (expand(item.group(3), found.groups()) if item.group(1)
-                     else "cpe:/" + expand(item.group(6), found.groups()))
-            if value:
-                fields[{"p": "product", "v": "version", "i": "info", "h": "hostname",
-                        "o": "os", "d": "devicetype", "cpe": "cpe"}[name]] = value[:200]
-        return as_value(fields)
+        return as_value({"service": line.service, **line_fields(line.version, found.groups())})
     return None
+
+
+_FIELD_NAMES = {"p": "product", "v": "version", "i": "info", "h": "hostname", "o": "os",
+                "d": "devicetype", "cpe": "cpe"}
+
+
+def line_fields(version: str, groups: tuple[str | None, ...]) -> dict[str, str]:
+    """A match line's version fields (``p/.../ d/.../ cpe:/...``) by name, its templates
+    filled from the match's groups (with none, a ``$1`` names nothing), each at most 200
+    characters: what :func:`identify` says of an answer, and the accuracy report of a line."""
+    fields: dict[str, str] = {}
+    for item in _VERSION_FIELD.finditer(version):
+        name = item.group(1) or item.group(4)
+        value = (_expand(item.group(3), groups) if item.group(1)
+                 else "cpe:/" + _expand(item.group(6), groups))
+        if value:
+            fields[_FIELD_NAMES[name]] = value[:200]
+    return fields
 
 
 def as_value(fields: dict[str, str]) -> str:
