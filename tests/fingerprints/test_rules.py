@@ -817,6 +817,33 @@ def test_a_municipal_building_s_controllers_are_named_with_their_makers(
     assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
 
 
+@pytest.mark.parametrize(("key", "value", "vendor", "device_type"), [
+    ("upnp.description", "manufacturer=Promethean; modelName=ActivPanel Titanium Pro",
+     "Promethean", "media_player"),
+    ("dhcp.hostname", "AP9-B86-EU-1", "Promethean", "media_player"),
+    ("http.title", "SMART Board MX Pro", "SMART Technologies", "media_player"),
+    ("mdns.txt", "md=SBID-GX175", "SMART Technologies", "media_player"),
+    ("ssdp.server", "Android/11 UPnP/1.0 Clevertouch IMPACT Plus", "Clevertouch", "media_player"),
+    ("upnp.description", "manufacturer=ViewSonic; modelName=ViewBoard 6552", "ViewSonic",
+     "media_player"),
+    ("snmp.sysdescr", "Samsung Flip WM75A", "Samsung", "media_player"),
+    ("mdns.instance", "Lokale 14 interactive flat panel", None, "media_player"),
+    ("http.user_agent", "Mozilla/5.0 (X11; CrOS x86_64 15474.84.0) AppleWebKit/537.36 "
+     "(KHTML, like Gecko) Chrome/114.0.0.0 Safari/537.36", None, "workstation"),
+    # the same words, not a display's, and a browser that names no device
+    ("http.title", "Promethean ActivInspire licence server", None, None),
+    ("http.title", "SMART Technologies Learning Suite", None, None),
+    ("http.user_agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/114.0.0.0 Safari/537.36", None, None),
+])
+def test_a_school_s_classroom_displays_and_chromebooks_are_named(
+        key: str, value: str, vendor: str | None, device_type: str | None) -> None:
+    """A school's interactive classroom displays, the screens that replaced its projectors,
+    named nothing (Promethean's ActivPanel, SMART Board, Clevertouch, ViewBoard, Samsung
+    Flip), nor did a Chromebook's browser, which names ChromeOS."""
+    assert _with_and_without_recog(key, value) == [(vendor, device_type)] * 2
+
+
 @pytest.mark.parametrize(("value", "device_type"), [
     ("Patton SmartNode 4120 VoIP adapter", "voip_gateway"),
     ("Cisco VG224 Analog Phone Gateway", "voip_gateway"),
