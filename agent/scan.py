@@ -623,10 +623,10 @@ def _said(ip: str, observed: Observed, services: Iterable[ServiceInfo]) -> list[
 
     nmap = [Observation(KEY, as_value({
         "service": s.name or "", "product": s.product or "", "version": s.version or "",
-        "info": s.extrainfo or "", "devicetype": s.devicetype or "",
+        "info": s.extrainfo or "", "os": s.ostype or "", "devicetype": s.devicetype or "",
         "cpe": next((c for c in s.cpe if c.startswith("cpe:/h:")), s.cpe[0] if s.cpe else "")}),
         f"{s.port}/{s.proto}")
-        for s in services if s.product or s.extrainfo or s.devicetype]
+        for s in services if s.product or s.extrainfo or s.devicetype or s.ostype]
     nmap = nmap[: wire.MAX_OBSERVATIONS // 2]
     return nmap + observed.get(ip, [])[: wire.MAX_OBSERVATIONS - len(nmap)]
 

@@ -187,12 +187,12 @@ def _identify_nmap(lab: Lab, ns: str, ports: str, ips: list[str]
 
     from agent.scan import build_assets
     from fingerprints.classify import classify
-    from scanners.nmap_services import device_types, services_from_nmap
+    from scanners.nmap_services import left_out, services_from_nmap
     from scanners.observations import HostReply, PortResult
 
     elapsed, xml = timed(lab, ns, ["nmap", "-sV", "-n", "-Pn", "-p", ports, "-oX", "-", *ips])
     services = services_from_nmap(nmap.PortScanner().analyse_nmap_xml_scan(xml),
-                                  device_types(xml))
+                                  left_out(xml))
     read: dict[str, set[str]] = {
         "product": {s.ip for s in services if s.product},
         "nmap type": {s.ip for s in services if s.devicetype},

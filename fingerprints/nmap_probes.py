@@ -197,10 +197,10 @@ def line_fields(version: str, groups: tuple[str | None, ...]) -> dict[str, str]:
 def as_value(fields: dict[str, str]) -> str:
     """An ``nmap.match`` observation's value from what nmap said of one service (service,
     product, version, info, hostname, os, devicetype, cpe): what :func:`identify` makes of
-    a match line, and what the agent makes of ``nmap -sV``'s answer. The service, type and
-    CPE come first: the free text after them (a device's own words, through nmap's ``$1``)
-    may be long, and the wire bounds an observation's length."""
-    first = [k for k in ("service", "devicetype", "cpe") if k in fields]
+    a match line, and what the agent makes of ``nmap -sV``'s answer. The service, type,
+    operating system and CPE come first: the free text after them (a device's own words,
+    through nmap's ``$1``) may be long, and the wire bounds an observation's length."""
+    first = [k for k in ("service", "devicetype", "os", "cpe") if k in fields]
     ordered = first + [k for k in fields if k not in first]
     return "; ".join(f"{k}={fields[k].replace(';', ',')}" for k in ordered if fields[k])
 

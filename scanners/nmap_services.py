@@ -32,9 +32,13 @@ def _clip(value: object) -> str | None:
     return value.strip()[:MAX_FIELD_CHARS]
 
 
-def device_types(xml: str) -> dict[tuple[str, str, int], str]:
-    """nmap's device type per (address, protocol, port), from its XML output: the one field
-    of a service that python-nmap's result leaves out (``<service devicetype="webcam">``)."""
+LEFT_OUT = ("devicetype", "ostype")
+
+
+def left_out(xml: str) -> dict[tuple[str, str, int], dict[str, str]]:
+    """nmap's device type and operating system per (address, protocol, port), from its XML
+    output: the fields of a service that python-nmap's result leaves out (``<service
+    devicetype="webcam" ostype="Linux">``)."""
     from defusedxml import ElementTree
     from defusedxml.common import DefusedXmlException
 
@@ -42,23 +46,24 @@ def device_types(xml: str) -> dict[tuple[str, str, int], str]:
         root = ElementTree.fromstring(xml)
     except (ElementTree.ParseError, DefusedXmlException, ValueError):
         return {}
-    out: dict[tuple[str, str, int], str] = {}
+    out: dict[tuple[str, str, int], dict[str, str]] = {}
     for host in root.iter("host"):
         address = next((a.get("addr", "") for a in host.iter("address")
                         if a.get("addrtype") in ("ipv4", "ipv6")), "")
         for port in host.iter("port"):
             service = port.find("service")
-            kind = _clip(service.get("devicetype")) if service is not None else None
-            if address and kind and port.get("portid", "").isdigit():
-                out[(address, port.get("protocol", ""), int(port.get("portid", "")))] = kind
+            said = {name: value for name in LEFT_OUT
+                    if service is not None and (value := _clip(service.get(name)))}
+            if address and said and port.get("portid", "").isdigit():
+                out[(address, port.get("protocol", ""), int(port.get("portid", "")))] = said
     return out
 
 
 def services_from_nmap(result: Mapping[str, Any],
-                       kinds: Mapping[tuple[str, str, int], str] | None = None
+                       extra: Mapping[tuple[str, str, int], Mapping[str, str]] | None = None
                        ) -> list[ServiceInfo]:
     """Observations from python-nmap's result dict (``PortScanner.analyse_nmap_xml_scan``)
-    and the device types nmap gave (:func:`device_types`)."""
+    and the device types and operating systems nmap gave (:func:`left_out`)."""
     out: list[ServiceInfo] = []
     scan = result.get("scan") or {}
     for ip, host in scan.items():
@@ -70,6 +75,7 @@ def services_from_nmap(result: Mapping[str, Any],
             for port, info in (host.get(proto) or {}).items():
                 if not isinstance(info, Mapping) or info.get("state") != "open":
                     continue
+                told = (extra or {}).get((ip, proto, int(port)), {})
                 cpes = tuple(
                     c for c in str(info.get("cpe") or "").split() if c.startswith("cpe:")
                 )[:8]
@@ -82,7 +88,8 @@ def services_from_nmap(result: Mapping[str, Any],
                         product=_clip(info.get("product")),
                         version=_clip(info.get("version")),
                         extrainfo=_clip(info.get("extrainfo")),
-                        devicetype=(kinds or {}).get((ip, proto, int(port))),
+                        devicetype=told.get("devicetype"),
+                        ostype=told.get("ostype"),
                         cpe=cpes,
                     )
                 )
@@ -134,8 +141,8 @@ def detect_services_sync(
     except nmap.PortScannerError as exc:
         raise NmapError(str(exc).strip() or "nmap failed") from None
     wanted = {(ip, p) for ip in hosts for p in open_ports[ip]}
-    kinds = device_types(scanner.get_nmap_last_output())
-    return [s for s in services_from_nmap(result, kinds) if (s.ip, s.port) in wanted]
+    extra = left_out(scanner.get_nmap_last_output())
+    return [s for s in services_from_nmap(result, extra) if (s.ip, s.port) in wanted]
 
 
 async def detect_services(

@@ -46,4 +46,5 @@ class ServiceInfo:
     version: str | None = None
     extrainfo: str | None = None
     devicetype: str | None = None  # nmap's d/ for the line that matched ('webcam', 'printer')
+    ostype: str | None = None  # nmap's o/ for it ('Linux', 'Windows', 'IOS')
     cpe: tuple[str, ...] = ()

@@ -57,3 +57,18 @@ def test_nmaps_type_survives_the_wire_bound_when_a_device_says_much() -> None:
     assert len(value) <= wire.MAX_OBSERVED_CHARS
     assert "devicetype=print server" in value
     assert classify_device(asset.observations, mac=None).device_type == "printer"
+
+
+def test_the_operating_system_nmap_gave_reaches_the_identity_within_the_wire_bound() -> None:
+    """nmap's ``o/`` ('Windows' for a Windows file share) names the device's system where
+    nothing else does; a device's long words must not push it past the wire's bound."""
+    long = "A" * 256
+    asset = _assets([ServiceInfo(ip=IP, port=445, proto="tcp", name="microsoft-ds",
+                                 product=long, version=long, extrainfo=long,
+                                 ostype="Windows")])
+    (value,) = [o.value for o in asset.observations if o.key == "nmap.match"]
+    assert len(value) <= wire.MAX_OBSERVED_CHARS and "os=Windows" in value
+    assert classify_device(asset.observations, mac=None).os == "Windows"
+    # a system alone, nmap's answer otherwise empty, is still sent
+    asset = _assets([ServiceInfo(ip=IP, port=135, proto="tcp", name="msrpc", ostype="Windows")])
+    assert [o.value for o in asset.observations] == ["service=msrpc; os=Windows"]

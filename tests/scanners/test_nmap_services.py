@@ -9,7 +9,7 @@ import pytest
 
 from scanners.nmap_services import (
     detect_services_sync,
-    device_types,
+    left_out,
     nmap_arguments,
     services_from_nmap,
 )
@@ -73,6 +73,9 @@ NMAP_XML = """<?xml version="1.0" encoding="UTF-8"?>
  conf="10"/></port>
 <port protocol="tcp" portid="80"><state state="open" reason="syn-ack"/>
 <service name="http" product="lighttpd" version="1.4.35" method="probed" conf="10"/></port>
+<port protocol="tcp" portid="22"><state state="open" reason="syn-ack"/>
+<service name="ssh" product="OpenSSH" version="8.4p1 Debian 5+deb11u1" extrainfo="protocol 2.0"
+ ostype="Linux" method="probed" conf="10"/></port>
 </ports></host>
 <runstats><finished time="1764777600" timestr="Thu Dec  3 16:00:00 2026" elapsed="12.3"
  exit="success"/><hosts up="1" down="0" total="1"/></runstats></nmaprun>"""
@@ -83,15 +86,25 @@ def test_the_device_type_python_nmap_leaves_out_is_read_from_nmaps_xml() -> None
     scanner._scan_result = {}
     result = scanner.analyse_nmap_xml_scan(NMAP_XML)
     assert "devicetype" not in result["scan"]["10.72.0.40"]["tcp"][515]  # why we read it
-    services = services_from_nmap(result, device_types(NMAP_XML))
+    services = services_from_nmap(result, left_out(NMAP_XML))
     by_port = {s.port: s for s in services}
     assert by_port[515].devicetype == "print server"
     assert by_port[80].devicetype is None and by_port[80].product == "lighttpd"
 
 
+def test_the_operating_system_python_nmap_leaves_out_is_read_from_nmaps_xml() -> None:
+    scanner = nmap.PortScanner.__new__(nmap.PortScanner)
+    scanner._scan_result = {}
+    result = scanner.analyse_nmap_xml_scan(NMAP_XML)
+    assert "ostype" not in result["scan"]["10.72.0.40"]["tcp"][22]  # why we read it
+    by_port = {s.port: s for s in services_from_nmap(result, left_out(NMAP_XML))}
+    assert by_port[22].ostype == "Linux" and by_port[22].devicetype is None
+    assert by_port[515].ostype is None and by_port[80].ostype is None
+
+
 def test_nmap_xml_that_does_not_parse_or_declares_entities_gives_no_device_types() -> None:
-    assert device_types("") == {}
-    assert device_types("<nmaprun><host>") == {}
+    assert left_out("") == {}
+    assert left_out("<nmaprun><host>") == {}
     bomb = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
             '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><nmaprun>&b;</nmaprun>')
-    assert device_types(bomb) == {}
+    assert left_out(bomb) == {}
