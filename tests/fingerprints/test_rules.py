@@ -833,6 +833,9 @@ def test_a_municipal_building_s_controllers_are_named_with_their_makers(
     # the same words, not a display's, and a browser that names no device
     ("http.title", "Promethean ActivInspire licence server", None, None),
     ("http.title", "SMART Technologies Learning Suite", None, None),
+    ("upnp.description", "manufacturer=SMART Technologies; modelName=SMART Board Service",
+     "SMART Technologies", None),  # a teacher's PC's driver
+    ("http.title", "Siemens SIMATIC HMI interactive touch screen", None, "hmi"),
     ("http.user_agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
      "Chrome/114.0.0.0 Safari/537.36", None, None),
 ])
