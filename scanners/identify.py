@@ -260,10 +260,52 @@ def parse_bacnet_iam(answer: bytes) -> list[tuple[str, str]]:
         return []
 
 
+KNX_PORT = 3671
+_KNX_DESCRIPTIONS = {0x0202: 8, 0x0204: 0, 0x020C: 8}  # search, description, extended search
+_KNX_ROUTING = 0x0530  # a routing indication: a KNX telegram a router put on the IP side
+_KNX_MEDIA = {0x02: "TP1", 0x04: "PL110", 0x10: "RF", 0x20: "IP"}
+_KNX_FAMILIES = {2: "core", 3: "device management", 4: "tunnelling", 5: "routing",
+                 6: "remote logging", 7: "remote configuration", 8: "object server",
+                 9: "security"}
+
+
+def parse_knx(answer: bytes) -> list[tuple[str, str]]:
+    """A KNXnet/IP answer (to the port probe's description request, or a search response or
+    routing indication heard on the segment) as 'name=MDT IP Router; medium=TP1;
+    manufacturer_id=131; services=core,tunnelling,routing': the device information block
+    and the service families. KNX is the bus of a building's lights, blinds and heating; an
+    IP interface, router or controller is what speaks it on the network."""
+    if len(answer) < 6 or answer[0] != 0x06 or answer[1] != 0x10:
+        return []
+    service = int.from_bytes(answer[2:4], "big")
+    if service == _KNX_ROUTING:
+        return [("knx.device", "services=routing")]
+    if service not in _KNX_DESCRIPTIONS:
+        return []
+    at = 6 + _KNX_DESCRIPTIONS[service]  # a search response's HPAI before the blocks
+    device = answer[at:at + 54]
+    if len(device) < 54 or device[0] != 54 or device[1] != 0x01:  # DEVICE_INFO, 54 octets
+        return []
+    name = "".join(c if c.isprintable() else " " for c in
+                   device[24:54].split(b"\0", 1)[0].decode("latin-1")).strip()
+    fields = [f"name={name.replace(';', ',')}"] if name else []
+    fields.append(f"medium={_KNX_MEDIA.get(device[2], hex(device[2]))}")
+    fields.append(f"manufacturer_id={int.from_bytes(device[8:10], 'big')}")  # the serial's
+    families = answer[at + 54:at + 54 + 2 + 2 * 16]
+    if len(families) >= 2 and families[1] == 0x02 and families[0] % 2 == 0:
+        ids = families[2:families[0]:2]
+        said = [_KNX_FAMILIES[i] for i in dict.fromkeys(ids) if i in _KNX_FAMILIES]
+        if said:
+            fields.append("services=" + ",".join(said))
+    return [("knx.device", "; ".join(fields))]
+
+
 def parse_udp(port: int, answer: bytes) -> list[tuple[str, str]]:
     """Observations from the answer the UDP port probe got."""
     if port == BACNET_PORT:
         return parse_bacnet_iam(answer)
+    if port == KNX_PORT:
+        return parse_knx(answer)
     if port == 161:
         return [(snmp.KEYS[o], v) for o, v in snmp.parse_response(answer).items() if o in snmp.KEYS]
     if port == 5060:

@@ -261,6 +261,7 @@ def interesting(frame: bytes) -> bool:
     return (dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT, WSD_PORT, HSRP_PORT)
             or (sport == DHCP_SERVER_PORT and dport == DHCP_CLIENT_PORT)
             or sport in (MDNS_PORT, WSD_PORT, SSDP_PORT, *TPLINK_PORTS)
+            or KNX_PORT in (sport, dport)
             or (dport == NBNS_PORT and frame[:6] == BROADCAST))
 
 
@@ -517,6 +518,11 @@ def _udp(packet: Packet, mac: str) -> list[Heard]:
     if packet[UDP].dport == NBNS_PORT:
         named = nbns_registration(bytes(packet[UDP].payload))
         return [Heard(mac=mac, ip=sender, key=named[0], value=named[1])] if named else []
+    if KNX_PORT in (packet[UDP].sport, packet[UDP].dport):
+        from scanners.identify import parse_knx
+
+        return [Heard(mac=mac, ip=sender, key=k, value=v)
+                for k, v in parse_knx(bytes(packet[UDP].payload)[:1024])]
     if packet[UDP].sport in TPLINK_PORTS:
         said = tplink_discovery(bytes(packet[UDP].payload))
         return [Heard(mac=mac, ip=sender, key="tplink.discovery", value=said)] if said else []
@@ -556,6 +562,9 @@ def nbns_registration(payload: bytes) -> tuple[str, str] | None:
 # with their system information as JSON, obscured by a byte-wise XOR chained from 171 (the
 # 'Smart Home Protocol'); newer ones on 20002 with a 16-byte header and plain JSON
 TPLINK_PORTS = (9999, 20002)
+# KNXnet/IP: a KNX IP router's routing indications to 224.0.23.12, and the search and
+# description answers of KNX IP interfaces to a commissioning tool (ETS) on the segment
+KNX_PORT = 3671
 _TPLINK_FIELDS = (("model", ("model", "device_model")),
                   ("type", ("type", "mic_type", "device_type")), ("name", ("dev_name",)))
 

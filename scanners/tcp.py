@@ -31,6 +31,9 @@ GLOBAL_CONCURRENCY = 256  # sockets open at once: well under the default 1024 de
 UDP_PAYLOADS: dict[int, bytes] = {
     # BACnet/IP Who-Is, broadcast-free (unicast to the device)
     47808: bytes.fromhex("810a000c0120ffff00ff1008"),
+    # KNXnet/IP description request, its answer address 0.0.0.0:0 ('the address this came
+    # from', as KNXnet/IP allows behind NAT): a KNX IP interface or router describes itself
+    3671: bytes.fromhex("06100203000e" "0801" "00000000" "0000"),
     # RMCP/ASF presence ping (IPMI)
     623: bytes.fromhex("06000006000011be80000000000000000000"),
     # DNS: a query for the root's NS records; NTP: a version 3 client request

@@ -189,6 +189,29 @@ class _BacnetIAm(_Datagrams):
         return bvlc + npdu + apdu
 
 
+class _KnxInterface(_Datagrams):
+    """A KNX IP interface: answers a KNXnet/IP description request with its device
+    information (friendly ``name``, KNX ``manufacturer`` code in its serial number, twisted
+    pair medium) and service families (core, device management, tunnelling, routing), to the
+    address the request came from (the request's 0.0.0.0:0, as behind NAT)."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        self.name = params.get("name", "KNX IP Router").encode("latin-1")[:30]
+        self.manufacturer = int(params.get("manufacturer", "0"))
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        if data[:4] != bytes.fromhex("06100203"):
+            return None
+        device = (bytes([54, 0x01, 0x02, 0x00]) + bytes.fromhex("1100") + bytes(2)
+                  + self.manufacturer.to_bytes(2, "big") + bytes.fromhex("00112233")
+                  + bytes([224, 0, 23, 12]) + bytes.fromhex("020000001f2a")
+                  + self.name.ljust(30, b"\0"))
+        families = bytes([10, 0x02, 2, 2, 3, 2, 4, 2, 5, 2])
+        body = device + families
+        return bytes.fromhex("06100204") + (6 + len(body)).to_bytes(2, "big") + body
+
+
 # OIDs as the MIBs name them (the lab's own constants: never the product's)
 _SYSDESCR, _SYSOBJECTID, _SYSNAME = "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.5.0"
 _IP_AD_ENT_ADDR = "1.3.6.1.2.1.4.20.1.1"  # ipAddrTable's ipAdEntAddr
@@ -604,7 +627,7 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
             frames.append(_cisco_chatter(kind, params, mac, address))
         elif kind == "ra":
             frames.append(router_advertisement(mac, params.get("ra_prefix", "fd99::")))
-        elif kind in ("arp", "dna", "hsrp", "arp-spoof"):
+        elif kind in ("arp", "dna", "hsrp", "arp-spoof", "knx-routing"):
             frames.append(_router_chatter(kind, params, mac, address))
         elif kind == "hostile":
             frames.extend(hostile_frames(mac))
@@ -637,8 +660,8 @@ def _router_chatter(kind: str, params: dict[str, str], mac: str, address: str) -
     """ARP to everyone for the device's gateway (a static address in use), a laptop's
     unicast check for the router of the network it last joined (RFC 4436: from the address
     it held there), ARP spoofing (a router's address claimed to one host, as bettercap
-    tells each host in turn), or a standby router's HSRP hello (from ``source``, the
-    address of the leg it is sent on)."""
+    tells each host in turn), a standby router's HSRP hello (from ``source``, the
+    address of the leg it is sent on), or a KNX IP router's routing indication."""
     from scapy.layers.hsrp import HSRP
     from scapy.layers.inet import IP, UDP
     from scapy.layers.l2 import ARP, Ether
@@ -649,6 +672,12 @@ def _router_chatter(kind: str, params: dict[str, str], mac: str, address: str) -
     if kind == "arp-spoof":  # "the router's address is at my MAC", told to one host
         return bytes(Ether(src=mac, dst=params["to_mac"]) / ARP(
             op=2, hwsrc=mac, psrc=params["spoof"], hwdst=params["to_mac"], pdst=params["to"]))
+    if kind == "knx-routing":  # a KNX IP router putting a bus telegram on the IP side
+        telegram = bytes.fromhex("2900bce011010a0301008081")  # cEMI L_Data.ind: a switch on
+        return bytes(Ether(src=mac, dst="01:00:5e:00:17:0c") / IP(src=address, dst="224.0.23.12")
+                     / UDP(sport=3671, dport=3671)
+                     / (bytes.fromhex("06100530") + (6 + len(telegram)).to_bytes(2, "big")
+                        + telegram))
     if kind == "dna":
         return bytes(Ether(src=mac, dst=params["dna_router_mac"]) / ARP(
             op=1, hwsrc=mac, psrc=params["dna_from"], hwdst=params["dna_router_mac"],
@@ -725,7 +754,7 @@ _UDP_KINDS: dict[str, Any] = {
     "dhcp-server": _DhcpServer,
     "snmp": _SnmpAgent, "netbios": _NetbiosNode, "sip": _SipPhone, "mdns": _MdnsResponder,
     "ssdp": _SsdpResponder, "bacnet": _BacnetIAm, "hostile": _HostileDatagrams,
-    "wsd": _WsdResponder, "mdns-reflector": _MdnsReflector,
+    "wsd": _WsdResponder, "mdns-reflector": _MdnsReflector, "knx": _KnxInterface,
 }
 
 

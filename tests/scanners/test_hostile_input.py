@@ -53,6 +53,7 @@ DEVICE_PARSERS = {
     "mdns-answer": lambda b: mdns.parse_answer(b, "10.0.0.9"),
     "frame": parse,
     "bacnet-i-am": identify.parse_bacnet_iam,
+    "knxnet-ip": identify.parse_knx,
     "icmpv6-echo-reply": lambda b: ndp.parse_reply(b, 1),
     "favicon": identify.parse_favicon,
     "redirect": lambda b: identify.redirect_path(b, "10.0.0.9", 80),
@@ -78,6 +79,9 @@ SEEDS = [
     b'<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0"><device>'
     b"<manufacturer>Sonos</manufacturer></device></root>",
     bytes.fromhex("810a0014" "0100" "1000c4" "02000003" "2205c4" "9100" "210a"),  # BACnet I-Am
+    (bytes.fromhex("061002040046" "36010200" "1100" "0000" "008300112233" "e000170c"
+                   "020000001f2a") + b"MDT".ljust(30, b"\0")
+     + bytes.fromhex("0a020202030204020502")),  # a KNX IP router's description
     b"HTTP/1.1 302 Found\r\nLocation: http://10.0.0.9/login.html\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Type: image/x-icon\r\nContent-Length: 8\r\n\r\n"
     b"\x00\x00\x01\x00\x01\x00\x10\x10",

@@ -1162,3 +1162,49 @@ def test_a_frame_the_kernel_took_a_vlan_tag_off_is_another_vlan_s() -> None:
     assert aux_vid(aux(0x1, 0)) is None  # untagged
     assert aux_vid(aux(0x1, 20)) is None  # a tag value the kernel did not mark valid
     assert aux_vid([]) is None and aux_vid([(SOL_PACKET, PACKET_AUXDATA, b"\0")]) is None
+
+
+def _knx_description(name: bytes, manufacturer: int, families: bytes, service: int = 0x0204
+                     ) -> bytes:
+    """A KNXnet/IP description (or search) answer as a KNX IP interface sends it."""
+    hpai = bytes.fromhex("08010a00002a0e57") if service != 0x0204 else b""
+    device = (bytes([54, 0x01, 0x02, 0x00]) + bytes.fromhex("1101") + bytes(2)
+              + manufacturer.to_bytes(2, "big") + bytes(4) + bytes([224, 0, 23, 12])
+              + bytes.fromhex("00246d0000aa") + name[:30].ljust(30, b"\0"))
+    body = hpai + device + bytes([2 + len(families), 0x02]) + families
+    return service.to_bytes(2, "big").join([b"\x06\x10", (6 + len(body)).to_bytes(2, "big")]) \
+        + body
+
+
+def test_knx_ip_devices_are_heard_by_what_they_say_in_knxnet_ip() -> None:
+    """A KNX IP router's routing indications (the building's bus telegrams, to 224.0.23.12)
+    and a KNX IP interface's answer to a commissioning tool's search name a building's KNX
+    gear; a hostile friendly name stays printable and cannot add fields."""
+    from fingerprints.classify import classify
+    from fingerprints.observation import Observation
+    from scanners.identify import parse_knx
+
+    router = "00:24:6d:00:00:aa"
+    routing = parse(bytes(
+        Ether(src=router, dst="01:00:5e:00:17:0c") / IP(src="10.20.40.50", dst="224.0.23.12")
+        / UDP(sport=3671, dport=3671) / bytes.fromhex("06100530001229 00bce011010a0301008081"
+                                                       .replace(" ", ""))))
+    assert [(h.mac, h.ip, h.key, h.value) for h in routing] == [
+        (router, "10.20.40.50", "knx.device", "services=routing")]
+    search = _knx_description(b"KNX IP Router 752", 197, bytes.fromhex("02020302040205 02"
+                                                                       .replace(" ", "")),
+                              service=0x0202)
+    (heard,) = parse(bytes(Ether(src=router, dst=PC) / IP(src="10.20.40.50", dst="10.20.40.9")
+                           / UDP(sport=3671, dport=3671) / search))
+    assert heard.value == ("name=KNX IP Router 752; medium=TP1; manufacturer_id=197; "
+                           "services=core,device management,tunnelling,routing")
+    named = classify([Observation("knx.device", heard.value, "3671/udp")])
+    assert (named.vendor, named.device_type) == ("Weinzierl", "bms_controller")
+    hostile = _knx_description(b"=cmd|'/C calc'!A0;\x1b[2J\x07;x=1" + b"A" * 40, 131,
+                               bytes([2, 2] * 40))
+    ((_, value),) = parse_knx(hostile)
+    assert value == ("name==cmd|'/C calc'!A0, [2J ,x=1AAA; medium=TP1; manufacturer_id=131; "
+                     "services=core")
+    for broken in (hostile[:40], b"\x06\x10\x02\x04", b"\x06\x10\x02\x01" + bytes(60),
+                   b"\x06\x11" + hostile[2:], hostile[:6] + b"\x37" + hostile[7:]):
+        assert parse_knx(broken) == []

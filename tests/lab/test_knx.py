@@ -1,0 +1,58 @@
+"""A building's KNX bus on its network, on real parts: the agent in a namespace scans two
+KNX devices with the standard profile, on locally administered MACs (no registry names a
+maker; nothing but KNXnet/IP does).
+
+- a KNX IP interface that answers only the KNXnet/IP description request on UDP 3671: its
+  device information names it (a friendly name, the KNX manufacturer code of MDT in its
+  serial number) and what it serves (tunnelling, routing);
+- a KNX IP router heard only by the bus telegrams it puts on the IP side (routing
+  indications to 224.0.23.12), twice a second, as the sensor listens beside its scan.
+
+Both are building management, which the segmentation policy judges by."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from central.lab.municipal import chatter, udp
+from central.lab.topology import DeviceSpec, Lab, LabSpec, SegmentSpec
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="builds network namespaces: needs root"),
+]
+
+LAB = LabSpec(
+    segments=(SegmentSpec(name="building", cidr="10.73.0.0/24",
+                          router_mac="00:00:0c:73:00:01"),),
+    devices=(
+        DeviceSpec(name="knx-interface", segment="building", host=30, mac="02:73:00:00:00:30",
+                   vendor="", device_type="bms_controller",
+                   services=(udp(3671, "knx", name="MDT KNX IP Router", manufacturer="131"),)),
+        DeviceSpec(name="knx-router", segment="building", host=40, mac="02:73:00:00:00:40",
+                   vendor="", device_type="bms_controller",
+                   services=(chatter("knx-routing", interval="0.5"),)),
+    ),
+)
+
+
+def test_knx_devices_are_named_by_what_they_say_in_knxnet_ip() -> None:
+    with Lab(LAB) as lab:
+        result = lab.run(lab.sensor_ns("building"), [
+            sys.executable, "-m", "agent.cli", "scan", "--profile", "standard",
+            "--format", "json"], timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assets = {a["ip"]: a for a in json.loads(result.stdout)}
+    interface, router = assets["10.73.0.30"], assets["10.73.0.40"]
+    said = {o["key"]: o["value"] for o in interface["observations"]}
+    assert said["knx.device"] == ("name=MDT KNX IP Router; medium=TP1; manufacturer_id=131; "
+                                  "services=core,device management,tunnelling,routing")
+    assert (interface["identity"]["vendor"], interface["identity"]["device_type"]) == (
+        "MDT technologies", "bms_controller")
+    assert {o["key"]: o["value"] for o in router["observations"]}["knx.device"] == (
+        "services=routing")
+    assert router["identity"]["device_type"] == "bms_controller"
