@@ -27,10 +27,12 @@ from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet
 CRITICALITIES = ("low", "medium", "high", "critical")
 PROTOS = ("tcp", "udp", "icmp")
 # what a sensor probes in every other zone unless the policy says otherwise: management,
-# file sharing, remote desktop, industrial protocols, cameras, printers
+# file sharing, remote desktop, industrial and building protocols (BACnet, KNXnet/IP: a KNX
+# interface reachable from an office switches the building's lights and heating for anyone
+# there), cameras, printers
 DEFAULT_TCP = (21, 22, 23, 80, 102, 135, 139, 443, 445, 502, 554, 1883, 3389, 5900, 8080, 8443,
                9100, 20000, 37777, 44818)
-DEFAULT_UDP = (53, 123, 161, 47808)
+DEFAULT_UDP = (53, 123, 161, 3671, 47808)
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.+-]{0,31}$")
 
 

@@ -28,7 +28,10 @@ pytestmark = [
 
 LAB = LabSpec(
     segments=(SegmentSpec(name="building", cidr="10.73.0.0/24",
-                          router_mac="00:00:0c:73:00:01"),),
+                          router_mac="00:00:0c:73:00:01"),
+              # the town hall's office network, which the router lets reach the building's
+              # KNX interface: the segmentation fault a reach probe must find
+              SegmentSpec(name="office", cidr="10.74.0.0/24", router_mac="00:00:0c:74:00:01")),
     devices=(
         DeviceSpec(name="knx-interface", segment="building", host=30, mac="02:73:00:00:00:30",
                    vendor="", device_type="bms_controller",
@@ -37,6 +40,7 @@ LAB = LabSpec(
                    vendor="", device_type="bms_controller",
                    services=(chatter("knx-routing", interval="0.5"),)),
     ),
+    allowed_flows=(("office", "building", "udp", 3671),),
 )
 
 
@@ -56,3 +60,33 @@ def test_knx_devices_are_named_by_what_they_say_in_knxnet_ip() -> None:
     assert {o["key"]: o["value"] for o in router["observations"]}["knx.device"] == (
         "services=routing")
     assert router["identity"]["device_type"] == "bms_controller"
+
+
+REACH_PROBE = """
+import asyncio, json
+from central.policy import DEFAULT_UDP
+from scanners.reach import Target, probe_reach
+from scanners.scope import Scope
+
+targets = [Target(ip=ip, tcp=(), udp=DEFAULT_UDP) for ip in ("10.73.0.30", "10.73.0.40")]
+out = {}
+for stateless in (True, False):
+    results = asyncio.run(probe_reach(targets, scope=Scope.from_strings(["10.73.0.0/24"]),
+                                      timeout_s=1.0, stateless=stateless))
+    out[str(stateless)] = sorted([r.ip, r.port, r.state] for r in results if r.port == 3671)
+print(json.dumps(out))
+"""
+
+
+def test_a_knx_interface_reachable_from_the_office_is_found_by_the_default_reach_probe(
+        ) -> None:
+    """The policy's default UDP ports include KNXnet/IP, and its description request gets an
+    answer across the router: the interface is reachable from the office, with either prober;
+    the router, which answers no request, is not."""
+    with Lab(LAB) as lab:
+        result = lab.run(lab.sensor_ns("office"), [sys.executable, "-c", REACH_PROBE],
+                         timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for stateless, found in json.loads(result.stdout).items():
+        assert found == [["10.73.0.30", 3671, "reachable"], ["10.73.0.40", 3671, "refused"]], (
+            stateless, found)
