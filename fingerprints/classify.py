@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from typing import Any, Protocol
@@ -31,7 +31,7 @@ CATALOGUE_KEYS = frozenset({
     "tls.subject", "tls.issuer", "ftp.banner", "telnet.banner", "lldp.sysdescr", "lldp.sysname",
     "cdp.platform", "sip.user_agent", "sip.server", "pjl.id", "netbios.name", "rtsp.server",
     "mdns.hostname", "wsd.scopes", "lldp.med", "tplink.discovery", "mdns.instance",
-    "knx.device",
+    "knx.device", "modbus.device",
 })
 
 
@@ -692,12 +692,28 @@ _UPNP_PRODUCT = re.compile(r"\bUPnP/[\d.]{1,8},? ([A-Za-z][\w&.-]{1,30})(?:/|$)"
 _SSH_SOFTWARE = re.compile(r"SSH-\d\.\d{1,2}-(\S{1,64})")
 
 
+def _ssh_software_maker(value: str) -> str | None:
+    """A firmware's SSH server may call itself by its maker's name alone, or with a version
+    ('SSH-2.0-SonicWall', 'SSH-2.0-HPE-1.0', 'SSH-2.0-lancom')."""
+    software = _SSH_SOFTWARE.match(value[:MAX_VENDOR_CHARS])
+    return _bare_name_maker(software.group(1)) if software else None
+
+
+def _modbus_maker(value: str) -> str | None:
+    """A Modbus device's identification names its maker in the vendor object, as its
+    firmware spells it ('Schneider Electric', 'SCHNEIDER')."""
+    found = _MODBUS_VENDOR.match(value[:MAX_VENDOR_CHARS])
+    return (_words_maker(found.group(1)) or _bare_name_maker(found.group(1))) if found else None
+
+
+# keys whose maker is read from one field of their own, and nowhere else in them
+_MAKER_FIELD_READERS: dict[str, Callable[[str], str | None]] = {
+    "ssh.banner": _ssh_software_maker, "modbus.device": _modbus_maker}
+
+
 def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
-    if key == "ssh.banner":
-        # a firmware's SSH server may call itself by its maker's name alone, or with a
-        # version ('SSH-2.0-SonicWall', 'SSH-2.0-HPE-1.0', 'SSH-2.0-lancom')
-        software = _SSH_SOFTWARE.match(value[:MAX_VENDOR_CHARS])
-        maker = _bare_name_maker(software.group(1)) if software else None
+    if (read := _MAKER_FIELD_READERS.get(key)) is not None:
+        maker = read(value)
         return _maker_evidence(maker, key, value, source) if maker else None
     if key in CHOSEN_NAME_KEYS or key not in CATALOGUE_KEYS:
         return None
@@ -755,6 +771,9 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
     else:
         maker = _first_words_maker(value)
     return _maker_evidence(maker, key, value, source) if maker else None
+
+
+_MODBUS_VENDOR = re.compile(r"^vendor=([^;]+)")
 
 
 def _description_maker(value: str) -> str | None:

@@ -300,6 +300,55 @@ def parse_knx(answer: bytes) -> list[tuple[str, str]]:
     return [("knx.device", "; ".join(fields))]
 
 
+MODBUS_PORT = 502
+# Modbus/TCP Read Device Identification (function 43, MEI 14), basic objects from the first:
+# read-only, as every Modbus device that names itself answers; unit 255, which the Modbus
+# TCP guide gives a device addressed by its IP address (a gateway answers for itself)
+MODBUS_DEVICE_ID = bytes.fromhex("4e560000" "0005" "ff" "2b0e0100")
+_MODBUS_OBJECTS = {0: "vendor", 1: "product", 2: "revision"}
+
+
+def parse_modbus(answer: bytes) -> list[tuple[str, str]]:
+    """A Modbus device's answer to Read Device Identification, as 'vendor=Schneider Electric;
+    product=TM221CE16R; revision=V1.6': its maker, product code and revision, in its own
+    words. An exception (the device does not name itself) or anything else says nothing."""
+    if len(answer) < 7 + 7 or answer[2:4] != b"\0\0" or answer[7:9] != b"\x2b\x0e":
+        return []
+    pdu = answer[7:7 + int.from_bytes(answer[4:6], "big") - 1]
+    # function, MEI type, read code, conformity, more follows, next object, object count
+    at, count, fields = 7, pdu[6] if len(pdu) > 6 else 0, []
+    for _ in range(min(count, 8)):
+        if at + 2 > len(pdu):
+            break
+        number, size = pdu[at], pdu[at + 1]
+        text = "".join(c if c.isprintable() else " " for c in
+                       pdu[at + 2:at + 2 + size].decode("latin-1")).strip()
+        if number in _MODBUS_OBJECTS and text and at + 2 + size <= len(pdu):
+            fields.append(f"{_MODBUS_OBJECTS[number]}={text[:64].replace(';', ',')}")
+        at += 2 + size
+    return [("modbus.device", "; ".join(fields))] if fields else []
+
+
+async def modbus_exchange(ip: str, port: int = MODBUS_PORT) -> bytes:
+    """Ask a Modbus/TCP device to identify itself and read its one answer by its length: a
+    Modbus server keeps the connection open, so the answer ends where its header says."""
+    reader, writer = await asyncio.wait_for(bind.open_connection(ip, port), PROBE_TIMEOUT_S)
+    try:
+        writer.write(MODBUS_DEVICE_ID)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readexactly(7), PROBE_TIMEOUT_S)
+        size = int.from_bytes(head[4:6], "big")
+        if not 2 <= size <= 254:  # a Modbus PDU is at most 253 bytes, plus the unit
+            return head
+        return head + await asyncio.wait_for(reader.readexactly(size - 1), PROBE_TIMEOUT_S)
+    except asyncio.IncompleteReadError as cut:
+        return cut.partial
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
 def parse_udp(port: int, answer: bytes) -> list[tuple[str, str]]:
     """Observations from the answer the UDP port probe got."""
     if port == BACNET_PORT:
@@ -558,6 +607,8 @@ async def _probe(ip: str, port: int, describe: Describe | None = None) -> list[F
         if port == PJL_PORT:
             return [Observation(k, v, source)
                     for k, v in parse_pjl(await exchange(ip, port, PJL_INFO_ID))]
+        if port == MODBUS_PORT:
+            return [Observation(k, v, source) for k, v in parse_modbus(await modbus_exchange(ip))]
         if port in HTTP_PORTS:
             async def ask(request: bytes, limit: int) -> bytes | None:
                 return await exchange(ip, port, request, limit=limit)
@@ -622,7 +673,8 @@ async def identify(
             found[ip].extend(await alone_async(snmp_claims(ip, snmp_communities),
                                                f"{ip} SNMP walk", []))
 
-    wanted = HTTP_PORTS | RTSP_PORTS | TLS_PORTS | ({PJL_PORT} if pjl else frozenset())
+    wanted = (HTTP_PORTS | RTSP_PORTS | TLS_PORTS | {MODBUS_PORT}
+              | ({PJL_PORT} if pjl else frozenset()))
     jobs: Iterable[tuple[str, int]] = ((ip, p) for ip, ports in open_ports.items() for p in ports
                                        if p in wanted)
     async def hostkey(ip: str, port: int) -> None:

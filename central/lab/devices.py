@@ -134,7 +134,33 @@ async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         pass
 
 
-_SPEAKERS = {"http": _http, "xml": _xml, "rtsp": _rtsp, "banner": _banner, "hostile": _hostile}
+async def _modbus(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  params: dict[str, str]) -> None:
+    """A Modbus/TCP server that keeps the connection open: Read Device Identification
+    (function 43, MEI 14) is answered with ``vendor``, ``product`` and ``revision``; any
+    other request with exception 1 (illegal function), until the client hangs up."""
+    with contextlib.suppress(asyncio.IncompleteReadError):
+        while True:
+            await _modbus_answer(reader, writer, params)
+
+
+async def _modbus_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         params: dict[str, str]) -> None:
+    head = await asyncio.wait_for(reader.readexactly(7), IDLE_S)
+    pdu = await reader.readexactly(max(int.from_bytes(head[4:6], "big") - 1, 1))
+    if pdu[:2] == b"\x2b\x0e":
+        objects = [params.get(name, "").encode("latin-1")
+                   for name in ("vendor", "product", "revision")]
+        answer = bytes([0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, len(objects)]) + b"".join(
+            bytes([number, len(value)]) + value for number, value in enumerate(objects))
+    else:
+        answer = bytes([pdu[0] | 0x80, 0x01])
+    writer.write(head[:4] + (len(answer) + 1).to_bytes(2, "big") + head[6:7] + answer)
+    await writer.drain()
+
+
+_SPEAKERS = {"http": _http, "xml": _xml, "rtsp": _rtsp, "banner": _banner, "hostile": _hostile,
+             "modbus": _modbus}
 
 
 def handler(kind: str, params: dict[str, str]) -> Any:

@@ -41,8 +41,8 @@ SITE_UPLINK_HOST = 200  # a site router's address on the core segment: .200, .20
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceSpec:
     port: int
-    # tcp: http | tls | ssh | xml | rtsp | banner | silent; udp: snmp | bacnet | netbios | sip |
-    # mdns | mdns-reflector | ssdp | wsd | knx; raw: comma-separated chatter (dhcp, lldp, cdp,
+    # tcp: http | tls | ssh | xml | rtsp | banner | modbus | silent; udp: snmp | bacnet |
+    # netbios | sip | mdns | mdns-reflector | ssdp | wsd | knx; raw: comma-separated chatter (dhcp, lldp, cdp,
     # knx-routing, ...), sent every params.interval s
     kind: str
     proto: str = "tcp"

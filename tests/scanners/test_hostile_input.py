@@ -54,6 +54,7 @@ DEVICE_PARSERS = {
     "frame": parse,
     "bacnet-i-am": identify.parse_bacnet_iam,
     "knxnet-ip": identify.parse_knx,
+    "modbus-device-id": identify.parse_modbus,
     "icmpv6-echo-reply": lambda b: ndp.parse_reply(b, 1),
     "favicon": identify.parse_favicon,
     "redirect": lambda b: identify.redirect_path(b, "10.0.0.9", 80),
@@ -82,6 +83,8 @@ SEEDS = [
     (bytes.fromhex("061002040046" "36010200" "1100" "0000" "008300112233" "e000170c"
                    "020000001f2a") + b"MDT".ljust(30, b"\0")
      + bytes.fromhex("0a020202030204020502")),  # a KNX IP router's description
+    bytes.fromhex("4e560000001bff" "2b0e0101000002" "0008") + b"Grundfos"
+    + bytes.fromhex("0107") + b"CIM 500",  # a Modbus device's identification
     b"HTTP/1.1 302 Found\r\nLocation: http://10.0.0.9/login.html\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Type: image/x-icon\r\nContent-Length: 8\r\n\r\n"
     b"\x00\x00\x01\x00\x01\x00\x10\x10",

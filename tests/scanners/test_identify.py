@@ -440,3 +440,34 @@ def test_a_portal_s_session_cookie_and_a_certificate_s_issuer_name_the_device() 
         cast = classify([Observation(key=k, value=v) for k, v in issuer])
     assert (portal.vendor, portal.device_type) == ("Cisco", "firewall")
     assert (cast.vendor, cast.device_type) == ("Google", "media_player")
+
+
+def _modbus_answer(objects: list[tuple[int, bytes]], *, count: int | None = None) -> bytes:
+    pdu = bytes([0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00,
+                 len(objects) if count is None else count]) + b"".join(
+        bytes([number, len(value)]) + value for number, value in objects)
+    return bytes.fromhex("4e560000") + (len(pdu) + 1).to_bytes(2, "big") + b"\xff" + pdu
+
+
+def test_a_modbus_device_names_its_maker_and_product_code() -> None:
+    """Read Device Identification's answer: maker, product code and revision in the device's
+    own words, named by the maker table and the model catalogue (a Modicon M221's part
+    number is a PLC); an exception, a cut answer, a hostile name or an object count larger
+    than the answer says nothing more than is there."""
+    assert identify.MODBUS_DEVICE_ID[6:] == bytes.fromhex("ff2b0e0100")  # 43/14: reads only
+    answer = _modbus_answer([(0, b"Schneider Electric"), (1, b"TM221CE16R"), (2, b"V1.6.0.1")])
+    ((key, value),) = identify.parse_modbus(answer)
+    assert (key, value) == ("modbus.device", "vendor=Schneider Electric; product=TM221CE16R; "
+                                             "revision=V1.6.0.1")
+    with without_recog():
+        named = classify([Observation(key, value, "502/tcp")])
+    assert (named.vendor, named.model, named.device_type) == (
+        "Schneider Electric", "TM221CE16R", "plc")
+    hostile = _modbus_answer([(0, b"=cmd|'/C calc'!A0;x=1\x1b[2J"), (7, b"private"),
+                              (1, b"A" * 200)], count=255)
+    assert identify.parse_modbus(hostile) == [
+        ("modbus.device", "vendor==cmd|'/C calc'!A0,x=1 [2J; product=" + "A" * 64)]
+    for nothing in (bytes.fromhex("4e5600000003ffab01"),  # exception: illegal function
+                    answer[:12], b"", bytes.fromhex("4e5600000005ff030000"),
+                    answer[:2] + b"\x00\x01" + answer[4:]):  # another protocol's id
+        assert identify.parse_modbus(nothing) == []

@@ -1,12 +1,15 @@
-"""A building's KNX bus on its network, on real parts: the agent in a namespace scans two
-KNX devices with the standard profile, on locally administered MACs (no registry names a
-maker; nothing but KNXnet/IP does).
+"""A building's controllers by their own protocols, on real parts: the agent in a namespace
+scans them with the standard profile, on locally administered MACs (no registry names a
+maker; nothing but the building protocols do).
 
 - a KNX IP interface that answers only the KNXnet/IP description request on UDP 3671: its
   device information names it (a friendly name, the KNX manufacturer code of MDT in its
   serial number) and what it serves (tunnelling, routing);
 - a KNX IP router heard only by the bus telegrams it puts on the IP side (routing
-  indications to 224.0.23.12), twice a second, as the sensor listens beside its scan.
+  indications to 224.0.23.12), twice a second, as the sensor listens beside its scan;
+- a heating plant's PLC that speaks Modbus/TCP and nothing else: its answer to Read Device
+  Identification names its maker and product code (a Modicon M221's part number), on a
+  connection the device keeps open.
 
 Both are building management, which the segmentation policy judges by."""
 
@@ -19,7 +22,7 @@ import sys
 import pytest
 
 from central.lab.municipal import chatter, udp
-from central.lab.topology import DeviceSpec, Lab, LabSpec, SegmentSpec
+from central.lab.topology import DeviceSpec, Lab, LabSpec, SegmentSpec, ServiceSpec
 
 pytestmark = [
     pytest.mark.lab,
@@ -39,12 +42,17 @@ LAB = LabSpec(
         DeviceSpec(name="knx-router", segment="building", host=40, mac="02:73:00:00:00:40",
                    vendor="", device_type="bms_controller",
                    services=(chatter("knx-routing", interval="0.5"),)),
+        DeviceSpec(name="heating-plc", segment="building", host=50, mac="02:73:00:00:00:50",
+                   vendor="", device_type="plc",
+                   services=(ServiceSpec(port=502, kind="modbus", params={
+                       "vendor": "Schneider Electric", "product": "TM221CE16R",
+                       "revision": "V1.6.0.1"}),)),
     ),
     allowed_flows=(("office", "building", "udp", 3671),),
 )
 
 
-def test_knx_devices_are_named_by_what_they_say_in_knxnet_ip() -> None:
+def test_building_controllers_are_named_by_what_they_say_in_their_own_protocols() -> None:
     with Lab(LAB) as lab:
         result = lab.run(lab.sensor_ns("building"), [
             sys.executable, "-m", "agent.cli", "scan", "--profile", "standard",
@@ -60,6 +68,12 @@ def test_knx_devices_are_named_by_what_they_say_in_knxnet_ip() -> None:
     assert {o["key"]: o["value"] for o in router["observations"]}["knx.device"] == (
         "services=routing")
     assert router["identity"]["device_type"] == "bms_controller"
+    plc = assets["10.73.0.50"]
+    assert [(o["key"], o["value"], o["source"]) for o in plc["observations"]] == [
+        ("modbus.device", "vendor=Schneider Electric; product=TM221CE16R; revision=V1.6.0.1",
+         "502/tcp")]
+    assert (plc["identity"]["vendor"], plc["identity"]["model"],
+            plc["identity"]["device_type"]) == ("Schneider Electric", "TM221CE16R", "plc")
 
 
 REACH_PROBE = """
