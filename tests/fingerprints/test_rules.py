@@ -1098,3 +1098,20 @@ def test_every_rule_answers_strings_made_from_its_own_examples_in_bounded_time()
               "                    rule.regex.search(value)\n"
               "print('done')\n")
     _finishes(script)
+
+
+@pytest.mark.parametrize(("said", "device_type"), [
+    ([("knx.device", "services=routing")], "bms_controller"),  # a KNX IP router, heard alone
+    # a Windows PC running ETS (or knxd, or a home server's KNX) in routing mode sends the
+    # same routing indications: its own words outweigh them
+    ([("knx.device", "services=routing"), ("dhcp.vendor_class", "MSFT 5.0")], "workstation"),
+    ([("knx.device", "services=routing"), ("mdns.service", "_home-assistant._tcp")], "iot_hub"),
+    # a description of itself is a KNX interface's own: stronger
+    ([("knx.device", "name=IP Interface 730; medium=TP1; manufacturer_id=272; "
+                     "services=core,tunnelling")], "bms_controller"),
+])
+def test_knx_routing_alone_is_weak_evidence_of_a_building_controller(
+        said: list[tuple[str, str]], device_type: str) -> None:
+    with without_recog():
+        identity = classify([Observation(key=k, value=v) for k, v in said])
+    assert identity.device_type == device_type
