@@ -690,6 +690,7 @@ _UPNP_PRODUCT = re.compile(r"\bUPnP/[\d.]{1,8},? ([A-Za-z][\w&.-]{1,30})(?:/|$)"
 
 # an SSH greeting's software name, after the protocol version ('SSH-2.0-SonicWall')
 _SSH_SOFTWARE = re.compile(r"SSH-\d\.\d{1,2}-(\S{1,64})")
+_MODBUS_VENDOR = re.compile(r"^vendor=([^;]+)")
 
 
 def _ssh_software_maker(value: str) -> str | None:
@@ -771,9 +772,6 @@ def _maker_said_first(key: str, value: str, source: str) -> Evidence | None:
     else:
         maker = _first_words_maker(value)
     return _maker_evidence(maker, key, value, source) if maker else None
-
-
-_MODBUS_VENDOR = re.compile(r"^vendor=([^;]+)")
 
 
 def _description_maker(value: str) -> str | None:

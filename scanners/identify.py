@@ -54,6 +54,12 @@ def _text(data: bytes, limit: int = 1024) -> str:
     return data.decode("utf-8", "replace").replace("\x00", "").strip()[:limit]
 
 
+def _field_text(raw: bytes) -> str:
+    """A fixed field of a binary answer (a KNX friendly name, a Modbus object) as printable
+    text: one byte one character, control characters as spaces."""
+    return "".join(c if c.isprintable() else " " for c in raw.decode("latin-1")).strip()
+
+
 def parse_http(response: bytes) -> list[tuple[str, str]]:
     """(key, value) observations from an HTTP response: server, auth realm, title."""
     head, _, body = response.partition(b"\r\n\r\n")
@@ -286,8 +292,7 @@ def parse_knx(answer: bytes) -> list[tuple[str, str]]:
     device = answer[at:at + 54]
     if len(device) < 54 or device[0] != 54 or device[1] != 0x01:  # DEVICE_INFO, 54 octets
         return []
-    name = "".join(c if c.isprintable() else " " for c in
-                   device[24:54].split(b"\0", 1)[0].decode("latin-1")).strip()
+    name = _field_text(device[24:54].split(b"\0", 1)[0])
     fields = [f"name={name.replace(';', ',')}"] if name else []
     fields.append(f"medium={_KNX_MEDIA.get(device[2], hex(device[2]))}")
     fields.append(f"manufacturer_id={int.from_bytes(device[8:10], 'big')}")  # the serial's
@@ -321,8 +326,7 @@ def parse_modbus(answer: bytes) -> list[tuple[str, str]]:
         if at + 2 > len(pdu):
             break
         number, size = pdu[at], pdu[at + 1]
-        text = "".join(c if c.isprintable() else " " for c in
-                       pdu[at + 2:at + 2 + size].decode("latin-1")).strip()
+        text = _field_text(pdu[at + 2:at + 2 + size])
         if number in _MODBUS_OBJECTS and text and at + 2 + size <= len(pdu):
             fields.append(f"{_MODBUS_OBJECTS[number]}={text[:64].replace(';', ',')}")
         at += 2 + size

@@ -26,6 +26,7 @@ from fingerprints.observation import (
     ROLE_KEY,
     Observation,
 )
+from scanners.identify import KNX_PORT, parse_knx  # KNXnet/IP, read as the port probe reads it
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -519,8 +520,7 @@ def _udp(packet: Packet, mac: str) -> list[Heard]:
         named = nbns_registration(bytes(packet[UDP].payload))
         return [Heard(mac=mac, ip=sender, key=named[0], value=named[1])] if named else []
     if KNX_PORT in (packet[UDP].sport, packet[UDP].dport):
-        from scanners.identify import parse_knx
-
+        # a KNX IP router's routing indications, an interface's answer to a commissioning tool
         return [Heard(mac=mac, ip=sender, key=k, value=v)
                 for k, v in parse_knx(bytes(packet[UDP].payload)[:1024])]
     if packet[UDP].sport in TPLINK_PORTS:
@@ -562,9 +562,6 @@ def nbns_registration(payload: bytes) -> tuple[str, str] | None:
 # with their system information as JSON, obscured by a byte-wise XOR chained from 171 (the
 # 'Smart Home Protocol'); newer ones on 20002 with a 16-byte header and plain JSON
 TPLINK_PORTS = (9999, 20002)
-# KNXnet/IP: a KNX IP router's routing indications to 224.0.23.12, and the search and
-# description answers of KNX IP interfaces to a commissioning tool (ETS) on the segment
-KNX_PORT = 3671
 _TPLINK_FIELDS = (("model", ("model", "device_model")),
                   ("type", ("type", "mic_type", "device_type")), ("name", ("dev_name",)))
 
