@@ -54,7 +54,7 @@ def _text(data: bytes, limit: int = 1024) -> str:
     return data.decode("utf-8", "replace").replace("\x00", "").strip()[:limit]
 
 
-def _field_text(raw: bytes) -> str:
+def field_text(raw: bytes) -> str:
     """A fixed field of a binary answer (a KNX friendly name, a Modbus object) as printable
     text: one byte one character, control characters as spaces."""
     return "".join(c if c.isprintable() else " " for c in raw.decode("latin-1")).strip()
@@ -292,7 +292,7 @@ def parse_knx(answer: bytes) -> list[tuple[str, str]]:
     device = answer[at:at + 54]
     if len(device) < 54 or device[0] != 54 or device[1] != 0x01:  # DEVICE_INFO, 54 octets
         return []
-    name = _field_text(device[24:54].split(b"\0", 1)[0])
+    name = field_text(device[24:54].split(b"\0", 1)[0])
     fields = [f"name={name.replace(';', ',')}"] if name else []
     fields.append(f"medium={_KNX_MEDIA.get(device[2], hex(device[2]))}")
     fields.append(f"manufacturer_id={int.from_bytes(device[8:10], 'big')}")  # the serial's
@@ -303,6 +303,49 @@ def parse_knx(answer: bytes) -> list[tuple[str, str]]:
         if said:
             fields.append("services=" + ",".join(said))
     return [("knx.device", "; ".join(fields))]
+
+
+UBIQUITI_PORT = 10001
+_UBIQUITI_ANSWERS = {1: frozenset({0x00}), 2: frozenset({0x06, 0x09, 0x0B})}  # version: commands
+# What names the device, in the order the value gives it: the model (0x14 in version 1, 0x15
+# in version 2), the short platform code, the firmware build (whose first word is the line:
+# BZ a UniFi access point, US a UniFi switch, XM/XW/WA/XC airMAX radios) or version 2's
+# version, and the host name. ESSID, uptime, addresses and the rest name nothing.
+_UBIQUITI_FIELDS = ((frozenset({0x14, 0x15}), "model"), (frozenset({0x0C}), "platform"),
+                    (frozenset({0x03}), "firmware"), (frozenset({0x16}), "version"),
+                    (frozenset({0x0B}), "name"))
+MAX_TLVS = 32  # records read from one discovery answer
+
+
+def parse_ubiquiti(answer: bytes) -> list[tuple[str, str]]:
+    """A Ubiquiti device's discovery answer (UDP 10001: to the port probe's request, or
+    heard when a UniFi controller asks or the device announces itself) as
+    'model=UAP-AC-Lite; platform=U7LT; firmware=BZ.qca956x.v6.5.28...; name=ap-hall': the
+    UniFi access points, switches and gateways and the airMAX radios of a school's or a
+    town hall's network answer it unless it was turned off."""
+    if len(answer) < 4 or answer[1] not in _UBIQUITI_ANSWERS.get(answer[0], ()):
+        return []
+    if int.from_bytes(answer[2:4], "big") != len(answer) - 4:  # not this protocol, or cut
+        return []
+    found: dict[int, bytes] = {}
+    at = 4
+    for _ in range(MAX_TLVS):
+        if at + 3 > len(answer):
+            break
+        kind, length = answer[at], int.from_bytes(answer[at + 1:at + 3], "big")
+        if at + 3 + length > len(answer):
+            return []  # a record longer than the answer: not Ubiquiti's
+        found.setdefault(kind, answer[at + 3:at + 3 + length])
+        at += 3 + length
+    said = []
+    for kinds, label in _UBIQUITI_FIELDS:
+        raw = next((found[k] for k in sorted(kinds) if found.get(k)), b"")
+        text = field_text(raw[:64])
+        if text:
+            said.append(f"{label}={text.replace(';', ',')}")
+    if not any(s.split("=", 1)[0] in ("model", "platform", "firmware") for s in said):
+        return []
+    return [("ubiquiti.discovery", "; ".join(said))]
 
 
 MODBUS_PORT = 502
@@ -326,7 +369,7 @@ def parse_modbus(answer: bytes) -> list[tuple[str, str]]:
         if at + 2 > len(pdu):
             break
         number, size = pdu[at], pdu[at + 1]
-        text = _field_text(pdu[at + 2:at + 2 + size])
+        text = field_text(pdu[at + 2:at + 2 + size])
         if number in _MODBUS_OBJECTS and text and at + 2 + size <= len(pdu):
             fields.append(f"{_MODBUS_OBJECTS[number]}={text[:64].replace(';', ',')}")
         at += 2 + size
@@ -359,6 +402,8 @@ def parse_udp(port: int, answer: bytes) -> list[tuple[str, str]]:
         return parse_bacnet_iam(answer)
     if port == KNX_PORT:
         return parse_knx(answer)
+    if port == UBIQUITI_PORT:
+        return parse_ubiquiti(answer)
     if port == 161:
         return [(snmp.KEYS[o], v) for o, v in snmp.parse_response(answer).items() if o in snmp.KEYS]
     if port == 5060:

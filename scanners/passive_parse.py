@@ -26,7 +26,13 @@ from fingerprints.observation import (
     ROLE_KEY,
     Observation,
 )
-from scanners.identify import KNX_PORT, parse_knx  # KNXnet/IP, read as the port probe reads it
+from scanners.identify import (  # read as the port probe reads them
+    KNX_PORT,
+    UBIQUITI_PORT,
+    field_text,
+    parse_knx,
+    parse_ubiquiti,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -262,7 +268,8 @@ def interesting(frame: bytes) -> bool:
     return (dport in (DHCP_SERVER_PORT, MDNS_PORT, SSDP_PORT, DNS_PORT, WSD_PORT, HSRP_PORT)
             or (sport == DHCP_SERVER_PORT and dport == DHCP_CLIENT_PORT)
             or sport in (MDNS_PORT, WSD_PORT, SSDP_PORT, *TPLINK_PORTS)
-            or KNX_PORT in (sport, dport)
+            or KNX_PORT in (sport, dport) or UBIQUITI_PORT in (sport, dport)
+            or dport == MNDP_PORT
             or (dport == NBNS_PORT and frame[:6] == BROADCAST))
 
 
@@ -317,10 +324,11 @@ def parse(frame: bytes) -> list[Heard]:
 
 
 def _answer_datagram(frame: bytes) -> bool:
-    """A unicast IPv4 datagram of SSDP, WS-Discovery or TP-Link's discovery: an answer
+    """A unicast IPv4 datagram of SSDP, WS-Discovery, TP-Link's or Ubiquiti's discovery: an answer
     to a phone's or an app's search, heard on a mirror port or where multicast is routed."""
     ports = None if frame[0] & 1 else _ports4(frame)  # to one MAC
-    return ports is not None and bool(set(ports) & {SSDP_PORT, WSD_PORT, *TPLINK_PORTS})
+    return ports is not None and bool(
+        set(ports) & {SSDP_PORT, WSD_PORT, UBIQUITI_PORT, *TPLINK_PORTS})
 
 
 def _link_scoped(frame: bytes) -> bool:
@@ -523,6 +531,13 @@ def _udp(packet: Packet, mac: str) -> list[Heard]:
         # a KNX IP router's routing indications, an interface's answer to a commissioning tool
         return [Heard(mac=mac, ip=sender, key=k, value=v)
                 for k, v in parse_knx(bytes(packet[UDP].payload)[:1024])]
+    if UBIQUITI_PORT in (packet[UDP].sport, packet[UDP].dport):
+        # a UniFi or airMAX device's answer to a controller, or its announcement
+        return [Heard(mac=mac, ip=sender, key=k, value=v)
+                for k, v in parse_ubiquiti(bytes(packet[UDP].payload)[:2048])]
+    if packet[UDP].dport == MNDP_PORT:
+        said = mndp_announcement(bytes(packet[UDP].payload)[:2048])
+        return [Heard(mac=mac, ip=sender, key="mndp.device", value=said)] if said else []
     if packet[UDP].sport in TPLINK_PORTS:
         said = tplink_discovery(bytes(packet[UDP].payload))
         return [Heard(mac=mac, ip=sender, key="tplink.discovery", value=said)] if said else []
@@ -593,6 +608,37 @@ def _tplink_clear(data: bytes) -> bytes:
         out.append(key ^ byte)
         key = byte
     return bytes(out)
+
+
+# MikroTik's neighbour discovery (MNDP): RouterOS and SwOS announce themselves on every
+# interface where it is on (the default), to 255.255.255.255:5678, every 30 to 60 s. A
+# 4-byte header, then records of a 16-bit type and length. mactelnetd on Linux and Windows
+# tools send it too, with their own platform: the platform says which.
+MNDP_PORT = 5678
+_MNDP_FIELDS = {8: "platform", 12: "board", 7: "version", 5: "identity"}  # in this order
+
+
+def mndp_announcement(payload: bytes) -> str | None:
+    """'platform=MikroTik; board=RB5009UG+S+; version=7.16.2 (stable); identity=gw-skole'
+    from an MNDP announcement; None for anything else (a 4-byte request names nothing)."""
+    found: dict[int, bytes] = {}
+    at = 4
+    for _ in range(MAX_ITEMS):
+        if at + 4 > len(payload):
+            break
+        kind, length = struct.unpack_from("!HH", payload, at)
+        if at + 4 + length > len(payload):
+            return None  # a record longer than the datagram: not MNDP
+        found.setdefault(kind, payload[at + 4:at + 4 + length])
+        at += 4 + length
+    said = []
+    for kind, label in _MNDP_FIELDS.items():
+        text = field_text(found.get(kind, b"")[:64])
+        if text:
+            said.append(f"{label}={text.replace(';', ',')}")
+    if not any(s.startswith(("platform=", "board=")) for s in said):
+        return None
+    return "; ".join(said)
 
 
 def _names4(frame: bytes) -> list[Heard]:

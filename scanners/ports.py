@@ -47,6 +47,7 @@ UDP_PORTS: dict[int, str] = {
     623: "asf-rmcp (IPMI)",
     3671: "knxnet-ip",
     5060: "sip",
+    10001: "ubiquiti-discovery",
     47808: "bacnet",
 }
 
@@ -105,7 +106,7 @@ PROFILES: dict[str, Profile] = {
     "standard": Profile(
         name="standard",
         tcp_ports=tuple(TCP_PORTS),
-        udp_ports=(137, 161, 3671, 5060, 47808),
+        udp_ports=(137, 161, 3671, 5060, 10001, 47808),
         global_pps=1000.0,
         host_pps=40.0,
         host_concurrency=8,

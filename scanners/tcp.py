@@ -34,6 +34,9 @@ UDP_PAYLOADS: dict[int, bytes] = {
     # KNXnet/IP description request, its answer address 0.0.0.0:0 ('the address this came
     # from', as KNXnet/IP allows behind NAT): a KNX IP interface or router describes itself
     3671: bytes.fromhex("06100203000e" "0801" "00000000" "0000"),
+    # Ubiquiti's discovery request (version 1, as a UniFi controller and airOS's tool send
+    # it): a UniFi access point, switch or gateway or an airMAX radio describes itself
+    10001: b"\x01\x00\x00\x00",
     # RMCP/ASF presence ping (IPMI)
     623: bytes.fromhex("06000006000011be80000000000000000000"),
     # DNS: a query for the root's NS records; NTP: a version 3 client request

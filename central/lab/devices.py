@@ -238,6 +238,35 @@ class _KnxInterface(_Datagrams):
         return bytes.fromhex("06100204") + (6 + len(body)).to_bytes(2, "big") + body
 
 
+class _UbiquitiDevice(_Datagrams):
+    """A UniFi or airMAX device's discovery service on UDP 10001: answers the version 1
+    request (01 00 00 00) with its records, as the firmware does: its MAC and address, the
+    firmware build, uptime, host ``name``, short ``platform``, ESSID and ``model``. Written
+    from the protocol's description here, never from the product's parser."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        super().__init__()
+        self.params = params
+
+    def answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        if data != b"\x01\x00\x00\x00":
+            return None
+
+        def record(kind: int, value: bytes) -> bytes:
+            return bytes([kind]) + len(value).to_bytes(2, "big") + value
+
+        mac = bytes.fromhex("0227220000" + "01")
+        body = (record(0x02, mac + socket.inet_aton(self.params["address"])) + record(0x01, mac)
+                + record(0x0A, (86400).to_bytes(4, "big"))
+                + record(0x0B, self.params.get("name", "").encode())
+                + record(0x0C, self.params.get("platform", "").encode())
+                + record(0x03, self.params.get("firmware", "").encode())
+                + record(0x0D, b"kommune-gaest") + record(0x0E, b"\x02")
+                + record(0x14, self.params.get("model", "").encode())
+                + record(0x10, b"\xe5\x17"))
+        return b"\x01\x00" + len(body).to_bytes(2, "big") + body
+
+
 # OIDs as the MIBs name them (the lab's own constants: never the product's)
 _SYSDESCR, _SYSOBJECTID, _SYSNAME = "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.5.0"
 _IP_AD_ENT_ADDR = "1.3.6.1.2.1.4.20.1.1"  # ipAddrTable's ipAdEntAddr
@@ -653,7 +682,7 @@ def chatter_frames(kinds: str, params: dict[str, str], mac: str, address: str) -
             frames.append(_cisco_chatter(kind, params, mac, address))
         elif kind == "ra":
             frames.append(router_advertisement(mac, params.get("ra_prefix", "fd99::")))
-        elif kind in ("arp", "dna", "hsrp", "arp-spoof", "knx-routing"):
+        elif kind in ("arp", "dna", "hsrp", "arp-spoof", "knx-routing", "mndp"):
             frames.append(_router_chatter(kind, params, mac, address))
         elif kind == "hostile":
             frames.extend(hostile_frames(mac))
@@ -687,7 +716,9 @@ def _router_chatter(kind: str, params: dict[str, str], mac: str, address: str) -
     unicast check for the router of the network it last joined (RFC 4436: from the address
     it held there), ARP spoofing (a router's address claimed to one host, as bettercap
     tells each host in turn), a standby router's HSRP hello (from ``source``, the
-    address of the leg it is sent on), or a KNX IP router's routing indication."""
+    address of the leg it is sent on), a KNX IP router's routing indication, or a MikroTik
+    router's neighbour discovery announcement (MNDP: ``platform``, ``board``, ``version``,
+    ``identity``)."""
     from scapy.layers.hsrp import HSRP
     from scapy.layers.inet import IP, UDP
     from scapy.layers.l2 import ARP, Ether
@@ -704,6 +735,9 @@ def _router_chatter(kind: str, params: dict[str, str], mac: str, address: str) -
                      / UDP(sport=3671, dport=3671)
                      / (bytes.fromhex("06100530") + (6 + len(telegram)).to_bytes(2, "big")
                         + telegram))
+    if kind == "mndp":
+        return bytes(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src=address, dst="255.255.255.255")
+                     / UDP(sport=5678, dport=5678) / _mndp(params, mac, address))
     if kind == "dna":
         return bytes(Ether(src=mac, dst=params["dna_router_mac"]) / ARP(
             op=1, hwsrc=mac, psrc=params["dna_from"], hwdst=params["dna_router_mac"],
@@ -713,6 +747,22 @@ def _router_chatter(kind: str, params: dict[str, str], mac: str, address: str) -
                  / UDP(sport=1985, dport=1985)
                  / HSRP(group=int(params.get("group", "1")), state=8,
                         virtualIP=params["hsrp_virtual"]))
+
+
+def _mndp(params: dict[str, str], mac: str, address: str) -> bytes:
+    """An MNDP announcement as RouterOS sends it: a 4-byte header (version, TTL, sequence),
+    then records of a 16-bit type and length (the uptime little-endian, as RouterOS has it)."""
+
+    def record(kind: int, value: bytes) -> bytes:
+        return kind.to_bytes(2, "big") + len(value).to_bytes(2, "big") + value
+
+    return (b"\x00\x00\x00\x01" + record(1, bytes.fromhex(mac.replace(":", "")))
+            + record(5, params.get("identity", "MikroTik").encode())
+            + record(7, params.get("version", "").encode())
+            + record(8, params.get("platform", "MikroTik").encode())
+            + record(10, (3600).to_bytes(4, "little")) + record(11, b"ABCD-1234")
+            + record(12, params.get("board", "").encode()) + record(14, b"\x00")
+            + record(16, b"bridge/ether2") + record(17, socket.inet_aton(address)))
 
 
 def router_advertisement(mac: str, prefix: str) -> bytes:
@@ -781,6 +831,7 @@ _UDP_KINDS: dict[str, Any] = {
     "snmp": _SnmpAgent, "netbios": _NetbiosNode, "sip": _SipPhone, "mdns": _MdnsResponder,
     "ssdp": _SsdpResponder, "bacnet": _BacnetIAm, "hostile": _HostileDatagrams,
     "wsd": _WsdResponder, "mdns-reflector": _MdnsReflector, "knx": _KnxInterface,
+    "ubiquiti": _UbiquitiDevice,
 }
 
 

@@ -42,8 +42,8 @@ SITE_UPLINK_HOST = 200  # a site router's address on the core segment: .200, .20
 class ServiceSpec:
     port: int
     # tcp: http | tls | ssh | xml | rtsp | banner | modbus | silent; udp: snmp | bacnet |
-    # netbios | sip | mdns | mdns-reflector | ssdp | wsd | knx; raw: comma-separated chatter (dhcp, lldp, cdp,
-    # knx-routing, ...), sent every params.interval s
+    # netbios | sip | mdns | mdns-reflector | ssdp | wsd | knx | ubiquiti; raw: comma-separated
+    # chatter (dhcp, lldp, cdp, knx-routing, mndp, ...), sent every params.interval s
     kind: str
     proto: str = "tcp"
     params: dict[str, str] = field(default_factory=dict)

@@ -1115,3 +1115,42 @@ def test_knx_routing_alone_is_weak_evidence_of_a_building_controller(
     with without_recog():
         identity = classify([Observation(key=k, value=v) for k, v in said])
     assert identity.device_type == device_type
+
+
+@pytest.mark.parametrize(("key", "value", "vendor", "model", "device_type"), [
+    # Ubiquiti's discovery answers: the model, or the firmware's line and the platform code
+    ("ubiquiti.discovery", "model=UAP-AC-Pro; platform=U7PG2; "
+     "firmware=BZ.qca956x.v6.6.77.15402.240829.1543; name=ap-lab", "Ubiquiti", "UAP-AC-Pro",
+     "access_point"),
+    ("ubiquiti.discovery", "platform=U7NHD; firmware=BZ.mt7621.v6.6.77.15402.240829.1543",
+     "Ubiquiti", None, "access_point"),
+    ("ubiquiti.discovery", "model=US-24-250W; platform=US24P250; "
+     "firmware=US.bcm5334x.v7.0.50.15613.240904.0744", "Ubiquiti", "US-24-250W", "switch"),
+    ("ubiquiti.discovery", "platform=UDMPRO; version=4.0.21", "Ubiquiti", None, "router"),
+    ("ubiquiti.discovery", "model=UVC-G3-Flex; platform=UVC G3 Flex", "Ubiquiti",
+     "UVC-G3-Flex", "camera"),
+    ("ubiquiti.discovery", "platform=LBE-5AC-Gen2; "
+     "firmware=XC.qca955x.v8.7.4.45112.210415.1103; name=link-hallen", "Ubiquiti", None,
+     "access_point"),
+    ("ubiquiti.discovery", "model=UCK-G2-Plus; firmware=UCKP.apq8053.v3.0.16.c3b5.230818.0000",
+     "Ubiquiti", None, None),  # a Cloud Key: a controller, no kind of this vocabulary
+    # MNDP: the platform says who sent it, the board names the kind
+    ("mndp.device", "platform=MikroTik; board=CCR2116-12G-4S+; version=7.15.3 (stable)",
+     "MikroTik", "CCR2116-12G-4S+", "router"),
+    ("mndp.device", "platform=MikroTik; board=CSS326-24G-2S+; version=2.17", "MikroTik",
+     "CSS326-24G-2S+", "switch"),
+    ("mndp.device", "platform=MikroTik; board=RBwAPG-5HacD2HnD; version=7.14", "MikroTik",
+     "RBwAPG-5HacD2HnD", "access_point"),
+    ("mndp.device", "platform=MAC-Telnet; board=armv7l; version=6.6.51+rpt-rpi-v7; "
+     "identity=pi-hal", None, None, None),
+    ("mndp.device", "platform=MndpTray; board=Windows; identity=PC-0042", None, None, None),
+    # the boards and models in other strings (an LLDP description, a host name)
+    ("lldp.sysdescr", "RouterOS CRS354-48P-4S+2Q+", "MikroTik", "CRS354-48P-4S+2Q+", "switch"),
+    ("dhcp.hostname", "UVC-G4-Pro", "Ubiquiti", "UVC-G4-Pro", "camera"),
+])
+def test_network_gear_is_named_by_its_makers_discovery_words(
+        key: str, value: str, vendor: str | None, model: str | None,
+        device_type: str | None) -> None:
+    with without_recog():
+        identity = classify([Observation(key=key, value=value)])
+    assert (identity.vendor, identity.model, identity.device_type) == (vendor, model, device_type)

@@ -20,7 +20,7 @@ from scapy.utils import PcapWriter
 
 from scanners import identify, mdns, ndp, snmp, ssdp
 from scanners.passive import FrameStats, read_pcap
-from scanners.passive_parse import as_ethernet, client_fqdn_host, parse
+from scanners.passive_parse import as_ethernet, client_fqdn_host, mndp_announcement, parse
 from scanners.scope import Scope
 
 # ff:ff:ff:ff:ff:ff <- 02:00:00:00:78:01, ARP, cut after the opcode: scapy reads its sender
@@ -55,6 +55,8 @@ DEVICE_PARSERS = {
     "bacnet-i-am": identify.parse_bacnet_iam,
     "knxnet-ip": identify.parse_knx,
     "modbus-device-id": identify.parse_modbus,
+    "ubiquiti-discovery": identify.parse_ubiquiti,
+    "mndp-announcement": mndp_announcement,
     "icmpv6-echo-reply": lambda b: ndp.parse_reply(b, 1),
     "favicon": identify.parse_favicon,
     "redirect": lambda b: identify.redirect_path(b, "10.0.0.9", 80),
@@ -85,6 +87,8 @@ SEEDS = [
      + bytes.fromhex("0a020202030204020502")),  # a KNX IP router's description
     bytes.fromhex("4e560000001bff" "2b0e0101000002" "0008") + b"Grundfos"
     + bytes.fromhex("0107") + b"CIM 500",  # a Modbus device's identification
+    bytes.fromhex("0100001a" "0c0004") + b"U7LT" + bytes.fromhex("140010") + b"UAP-AC-Lite-Gen2",
+    bytes.fromhex("00000001" "00080008") + b"MikroTik" + bytes.fromhex("000c0005") + b"hEX S",
     b"HTTP/1.1 302 Found\r\nLocation: http://10.0.0.9/login.html\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Type: image/x-icon\r\nContent-Length: 8\r\n\r\n"
     b"\x00\x00\x01\x00\x01\x00\x10\x10",

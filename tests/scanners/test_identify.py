@@ -471,3 +471,50 @@ def test_a_modbus_device_names_its_maker_and_product_code() -> None:
                     answer[:12], b"", bytes.fromhex("4e5600000005ff030000"),
                     answer[:2] + b"\x00\x01" + answer[4:]):  # another protocol's id
         assert identify.parse_modbus(nothing) == []
+
+
+def _ubiquiti_answer(records: list[tuple[int, bytes]], version: int = 1, command: int = 0
+                     ) -> bytes:
+    """A Ubiquiti discovery answer: version, command, length, then type-length-value records."""
+    body = b"".join(bytes([k]) + len(v).to_bytes(2, "big") + v for k, v in records)
+    return bytes([version, command]) + len(body).to_bytes(2, "big") + body
+
+
+def test_a_ubiquiti_device_names_its_model_platform_and_firmware() -> None:
+    """The answer to Ubiquiti's discovery request (version 1, or version 2 as UniFi's newer
+    firmware answers): the model, the platform code, the firmware build and the host name,
+    in that order; addresses, uptime and ESSID left out. Named by the model catalogue and the
+    firmware's line. A hostile host name stays printable, cannot add a field and is clipped;
+    a record longer than the answer, a length that is not the answer's, a request and
+    another protocol say nothing."""
+    mac = bytes.fromhex("788a20000001")
+    records = [(0x02, mac + bytes([10, 0, 0, 20])), (0x01, mac), (0x0A, bytes(4)),
+               (0x0B, b"ap-aula"), (0x0C, b"U7LT"),
+               (0x03, b"BZ.qca956x.v6.5.28.14491.230124.1631"), (0x0D, b"gaest"),
+               (0x14, b"UAP-AC-Lite")]
+    answer = _ubiquiti_answer(records)
+    assert identify.parse_udp(10001, answer) == [("ubiquiti.discovery", (
+        "model=UAP-AC-Lite; platform=U7LT; firmware=BZ.qca956x.v6.5.28.14491.230124.1631; "
+        "name=ap-aula"))]
+    with without_recog():
+        named = classify([Observation("ubiquiti.discovery", identify.parse_ubiquiti(answer)[0][1],
+                                      "10001/udp")])
+    assert (named.vendor, named.model, named.version, named.device_type) == (
+        "Ubiquiti", "UAP-AC-Lite", "6.5.28", "access_point")
+    v2 = _ubiquiti_answer([(0x15, b"USW-Lite-16-PoE"), (0x16, b"7.0.50"), (0x0B, b"sw-3")],
+                          version=2, command=0x06)
+    assert identify.parse_ubiquiti(v2) == [
+        ("ubiquiti.discovery", "model=USW-Lite-16-PoE; version=7.0.50; name=sw-3")]
+    hostile = _ubiquiti_answer([(0x0B, b"=HYPERLINK(\"x\");model=evil\x1b[2J" + b"A" * 100),
+                                (0x0C, b"U7LT")])
+    assert identify.parse_ubiquiti(hostile) == [("ubiquiti.discovery", (
+        "platform=U7LT; name==HYPERLINK(\"x\"),model=evil [2J" + "A" * 34))]
+    too_long = answer[:-len(b"UAP-AC-Lite") - 3] + b"\x14\xff\xff" + b"UAP-AC-Lite"
+    for nothing in (too_long[:2] + (len(too_long) - 4).to_bytes(2, "big") + too_long[4:],
+                    answer[:-1], answer + b"\x00", b"\x01\x00\x00\x00", b"",
+                    _ubiquiti_answer([(0x0A, bytes(4)), (0x0D, b"gaest")]),  # names nothing
+                    _ubiquiti_answer(records, version=2, command=0x08),  # a v2 request's kind
+                    b"\x03" + answer[1:]):
+        assert identify.parse_ubiquiti(nothing) == []
+    many = _ubiquiti_answer([(0x0A, bytes(4))] * 40 + [(0x0C, b"U7LT")])
+    assert identify.parse_ubiquiti(many) == []  # records past the 32nd are not read

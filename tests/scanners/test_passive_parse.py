@@ -1208,3 +1208,56 @@ def test_knx_ip_devices_are_heard_by_what_they_say_in_knxnet_ip() -> None:
     for broken in (hostile[:40], b"\x06\x10\x02\x04", b"\x06\x10\x02\x01" + bytes(60),
                    b"\x06\x11" + hostile[2:], hostile[:6] + b"\x37" + hostile[7:]):
         assert parse_knx(broken) == []
+
+
+def _mndp(records: list[tuple[int, bytes]]) -> bytes:
+    return b"\x00\x00\x00\x07" + b"".join(
+        k.to_bytes(2, "big") + len(v).to_bytes(2, "big") + v for k, v in records)
+
+
+def test_network_gear_is_heard_by_its_makers_discovery_protocols() -> None:
+    """A MikroTik router's neighbour discovery announcement (MNDP, broadcast to UDP 5678)
+    names its board and RouterOS version, from an address it holds on this wire; mactelnetd
+    on a Linux host announces itself with its own platform, which the rules do not name a
+    MikroTik. A UniFi access point's answer to a controller's discovery request (unicast
+    from UDP 10001) may have crossed a router: it binds no address. A request, a cut record
+    and a hostile identity say nothing more than is there."""
+    from fingerprints.classify import classify
+    from fingerprints.databases import without_recog
+    from fingerprints.observation import Observation
+    from scanners.passive_parse import mndp_announcement
+
+    router = "4c:5e:0c:00:00:01"
+    records = [(1, bytes.fromhex("4c5e0c000001")), (5, b"gw-skole"), (7, b"7.16.2 (stable)"),
+               (8, b"MikroTik"), (10, (3600).to_bytes(4, "little")), (11, b"ABCD-1234"),
+               (12, b"RB5009UG+S+"), (14, b"\x00"), (16, b"bridge/ether2"),
+               (17, bytes([10, 20, 30, 1]))]
+    (heard,) = parse(bytes(
+        Ether(src=router, dst="ff:ff:ff:ff:ff:ff") / IP(src="10.20.30.1", dst="255.255.255.255")
+        / UDP(sport=5678, dport=5678) / _mndp(records)))
+    assert (heard.mac, heard.ip, heard.key, heard.value, heard.local) == (
+        router, "10.20.30.1", "mndp.device",
+        "platform=MikroTik; board=RB5009UG+S+; version=7.16.2 (stable); identity=gw-skole", True)
+    mactelnet = mndp_announcement(_mndp([(8, b"MAC-Telnet"), (12, b"x86_64"),
+                                         (7, b"6.1.0-28-amd64"), (5, b"backup01")]))
+    assert mactelnet == ("platform=MAC-Telnet; board=x86_64; version=6.1.0-28-amd64; "
+                         "identity=backup01")
+    with without_recog():
+        named = classify([Observation("mndp.device", str(heard.value), "passive")])
+        assert (named.vendor, named.model, named.os, named.version, named.device_type) == (
+            "MikroTik", "RB5009UG+S+", "RouterOS", "7.16.2", "router")
+        assert classify([Observation("mndp.device", mactelnet, "passive")]).vendor is None
+    assert mndp_announcement(b"\x00\x00\x00\x00") is None  # a request: names nothing
+    assert mndp_announcement(_mndp(records)[:30]) is None  # a record cut short
+    assert mndp_announcement(_mndp([(5, b"=cmd|' /C calc'!A0; board=evil\x07" + b"x" * 90),
+                                    (8, b"MikroTik")])) == (
+        "platform=MikroTik; identity==cmd|' /C calc'!A0, board=evil " + "x" * 33)
+    unifi = (b"\x01\x00\x00\x00", [(0x0C, b"U7LT"), (0x14, b"UAP-AC-Lite")])
+    body = b"".join(bytes([k]) + len(v).to_bytes(2, "big") + v for k, v in unifi[1])
+    (answer,) = parse(bytes(
+        Ether(src="00:00:0c:07:ac:01", dst=PC) / IP(src="10.20.31.5", dst="10.20.30.9")
+        / UDP(sport=10001, dport=50123) / (b"\x01\x00" + len(body).to_bytes(2, "big") + body)))
+    assert (answer.key, answer.value, answer.routed) == (
+        "ubiquiti.discovery", "model=UAP-AC-Lite; platform=U7LT", True)
+    assert parse(bytes(Ether(src=PC, dst="ff:ff:ff:ff:ff:ff") / IP(src="10.20.30.9", dst="255.255.255.255")
+                       / UDP(sport=50123, dport=10001) / unifi[0])) == []  # the request
