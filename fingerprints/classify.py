@@ -31,7 +31,7 @@ CATALOGUE_KEYS = frozenset({
     "tls.subject", "tls.issuer", "ftp.banner", "telnet.banner", "lldp.sysdescr", "lldp.sysname",
     "cdp.platform", "sip.user_agent", "sip.server", "pjl.id", "netbios.name", "rtsp.server",
     "mdns.hostname", "wsd.scopes", "lldp.med", "tplink.discovery", "mdns.instance",
-    "knx.device", "modbus.device", "ubiquiti.discovery", "mndp.device",
+    "knx.device", "modbus.device", "ubiquiti.discovery", "mndp.device", "s7.device",
 })
 
 

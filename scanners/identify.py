@@ -396,6 +396,106 @@ async def modbus_exchange(ip: str, port: int = MODBUS_PORT) -> bytes:
             await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
+S7_PORT = 102
+# S7comm over ISO-on-TCP (RFC 1006), as SIMATIC's own tools and nmap's s7-info ask: a COTP
+# connection request to rack 0, slot 2 (an S7-300's CPU; an S7-1200 or 1500 takes any
+# slot) or, refused, to TSAP 0x0200; S7 'setup communication'; then two reads of the
+# system status list (SZL): 0x0011, the module's identification (order number, firmware),
+# and 0x001C, its components (type name, station name, copyright). All read-only.
+_S7_CONNECT = tuple(bytes.fromhex("0300001611e00000000100c1020100c202" + tsap + "c0010a")
+                    for tsap in ("0102", "0200"))
+_S7_SETUP = bytes.fromhex("0300001902f08032010000000000080000f0000001000101e0")
+_S7_SZL_READ = bytes.fromhex("0300002102f080320700000000000800080001120411440100ff090004")
+S7_SZL_IDS = (0x0011, 0x001C)
+MAX_TPKT_BYTES = 2048  # a SZL answer of a few records; the PDU size asked for is 480
+_S7_COMPONENTS = {7: "type", 4: "copyright", 1: "name"}  # SZL 0x001C record index: label
+
+
+async def _tpkt(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+                ) -> bytes:
+    """Send one ISO-on-TCP message and read the one answer by the length in its header."""
+    writer.write(request)
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readexactly(4), PROBE_TIMEOUT_S)
+    size = int.from_bytes(head[2:4], "big")
+    if head[0] != 3 or not 7 <= size <= MAX_TPKT_BYTES:
+        return head
+    return head + await asyncio.wait_for(reader.readexactly(size - 4), PROBE_TIMEOUT_S)
+
+
+async def s7_exchange(ip: str, port: int = S7_PORT) -> tuple[bytes, ...]:
+    """The SZL answers of an S7 PLC (or a PLC that speaks S7comm), () when nothing on the
+    port speaks it: a PLC keeps the connection open, so each answer ends where its header
+    says. A connection request refused (or hung up on) is tried with the other TSAP."""
+    for connect in _S7_CONNECT:
+        reader, writer = await asyncio.wait_for(bind.open_connection(ip, port), PROBE_TIMEOUT_S)
+        try:
+            answers = await _s7_session(reader, writer, connect)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+        if answers is not None:
+            return answers
+    return ()
+
+
+async def _s7_session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      connect: bytes) -> tuple[bytes, ...] | None:
+    """One connection's exchange; None when the connection request was not confirmed."""
+    try:
+        confirm = await _tpkt(reader, writer, connect)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    if confirm[5:6] != b"\xd0":  # not a connection confirm
+        return None
+    try:
+        if (await _tpkt(reader, writer, _S7_SETUP))[7:8] != b"\x32":
+            return ()
+        return tuple([await _tpkt(reader, writer, _S7_SZL_READ + szl.to_bytes(2, "big")
+                                  + b"\x00\x01") for szl in S7_SZL_IDS])
+    except asyncio.IncompleteReadError as cut:
+        return (cut.partial,)
+
+
+def _szl_records(answer: bytes) -> tuple[int, list[bytes]]:
+    """An S7 userdata answer's SZL id and records; (0, []) for anything else. After the
+    TPKT (4 bytes), COTP (3) and S7 header (10): the parameters, then the data: return code
+    0xff, transport size, length, SZL id, index, record length, record count, records."""
+    if len(answer) < 17 or answer[7:9] != b"\x32\x07":
+        return 0, []
+    at = 17 + int.from_bytes(answer[13:15], "big")
+    data = answer[at:at + int.from_bytes(answer[15:17], "big")]
+    if len(data) < 12 or data[0] != 0xFF:
+        return 0, []
+    size, count = int.from_bytes(data[8:10], "big"), int.from_bytes(data[10:12], "big")
+    if not 2 < size <= 64:
+        return 0, []
+    records = [data[12 + i * size:12 + (i + 1) * size] for i in range(min(count, 16))]
+    return int.from_bytes(data[4:6], "big") & 0xFF, [r for r in records if len(r) == size]
+
+
+def parse_s7(answers: Sequence[bytes]) -> list[tuple[str, str]]:
+    """An S7 PLC's identification, from its answers to the two SZL reads, as 'order=6ES7
+    214-1AG40-0XB0; type=CPU 1214C DC/DC/DC; firmware=4.2.3; copyright=Original Siemens
+    Equipment; name=S7-1200 station_1': the order number (Siemens' part number), the module's
+    type name, its firmware, and the names its integrator gave it."""
+    found: dict[str, str] = {}
+    for answer in answers[:len(S7_SZL_IDS)]:
+        szl, records = _szl_records(answer)
+        for record in records:
+            index = int.from_bytes(record[:2], "big")
+            if szl == 0x11 and index == 1 and len(record) >= 22:
+                found.setdefault("order", field_text(record[2:22]))
+            elif szl == 0x11 and index == 7 and len(record) >= 28 and record[24] == ord("V"):
+                found.setdefault("firmware", ".".join(str(b) for b in record[25:28]))
+            elif szl == 0x1C and index in _S7_COMPONENTS:
+                found.setdefault(_S7_COMPONENTS[index], field_text(record[2:].split(b"\0", 1)[0]))
+    labels = ("order", "type", "firmware", "copyright", "name")
+    said = [f"{k}={found[k][:64].replace(';', ',')}" for k in labels if found.get(k)]
+    return [("s7.device", "; ".join(said))] if said else []
+
+
 def parse_udp(port: int, answer: bytes) -> list[tuple[str, str]]:
     """Observations from the answer the UDP port probe got."""
     if port == BACNET_PORT:
@@ -658,6 +758,8 @@ async def _probe(ip: str, port: int, describe: Describe | None = None) -> list[F
                     for k, v in parse_pjl(await exchange(ip, port, PJL_INFO_ID))]
         if port == MODBUS_PORT:
             return [Observation(k, v, source) for k, v in parse_modbus(await modbus_exchange(ip))]
+        if port == S7_PORT:
+            return [Observation(k, v, source) for k, v in parse_s7(await s7_exchange(ip))]
         if port in HTTP_PORTS:
             async def ask(request: bytes, limit: int) -> bytes | None:
                 return await exchange(ip, port, request, limit=limit)
@@ -722,7 +824,7 @@ async def identify(
             found[ip].extend(await alone_async(snmp_claims(ip, snmp_communities),
                                                f"{ip} SNMP walk", []))
 
-    wanted = (HTTP_PORTS | RTSP_PORTS | TLS_PORTS | {MODBUS_PORT}
+    wanted = (HTTP_PORTS | RTSP_PORTS | TLS_PORTS | {MODBUS_PORT, S7_PORT}
               | ({PJL_PORT} if pjl else frozenset()))
     jobs: Iterable[tuple[str, int]] = ((ip, p) for ip, ports in open_ports.items() for p in ports
                                        if p in wanted)

@@ -159,8 +159,61 @@ async def _modbus_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWri
     await writer.drain()
 
 
+async def _s7(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+              params: dict[str, str]) -> None:
+    """An S7 PLC on ISO-on-TCP (RFC 1006): confirms a COTP connection request, acknowledges
+    S7 'setup communication', and answers reads of the system status list 0x0011 (``order``
+    number, ``firmware`` as V major.minor.patch) and 0x001C (``name``, ``type``,
+    ``copyright``), written from the protocol's description here; the connection stays
+    open until the client hangs up, as a PLC keeps it."""
+    with contextlib.suppress(asyncio.IncompleteReadError):
+        while True:
+            head = await asyncio.wait_for(reader.readexactly(4), IDLE_S)
+            body = await reader.readexactly(max(int.from_bytes(head[2:4], "big") - 4, 1))
+            answer = _s7_answer(body, params)
+            if answer:
+                writer.write(b"\x03\x00" + (4 + len(answer)).to_bytes(2, "big") + answer)
+                await writer.drain()
+
+
+def _s7_answer(body: bytes, params: dict[str, str]) -> bytes | None:
+    if body[1:2] == b"\xe0":  # COTP connection request: confirm, with the TSAPs asked for
+        return (b"\x11\xd0" + body[4:6] + b"\x00\x01\x00" + bytes.fromhex("c0010a")
+                + bytes.fromhex("c1020100c2020102"))
+    if body[:4] != b"\x02\xf0\x80\x32":
+        return None
+    if body[4] == 0x01 and body[13:14] == b"\xf0":  # setup communication: acknowledged
+        return (b"\x02\xf0\x80" + bytes.fromhex("320300000000000800000000")
+                + bytes.fromhex("f0000001000101e0"))
+    if body[4] != 0x07:
+        return None
+    szl = int.from_bytes(body[25:27], "big")
+
+    def text(value: str, size: int, pad: bytes) -> bytes:
+        return value.encode("latin-1")[:size].ljust(size, pad)
+
+    if szl == 0x0011:
+        major, minor, patch = (int(x) for x in params.get("firmware", "0.0.0").split("."))
+        size, records = 28, [
+            b"\x00\x01" + text(params.get("order", ""), 20, b" ") + bytes.fromhex("000000010001"),
+            b"\x00\x06" + text(params.get("order", ""), 20, b" ") + bytes.fromhex("000000010001"),
+            b"\x00\x07" + text("", 20, b" ") + b"\x00\x00V" + bytes([major, minor, patch])]
+    elif szl == 0x001C:
+        size, records = 34, [
+            index.to_bytes(2, "big") + text(params.get(name, ""), 32, b"\0")
+            for index, name in ((1, "name"), (2, "module"), (4, "copyright"), (7, "type"))]
+    else:
+        return None
+    data = (b"\xff\x09" + (8 + len(records) * size).to_bytes(2, "big") + szl.to_bytes(2, "big")
+            + b"\x00\x00" + size.to_bytes(2, "big") + len(records).to_bytes(2, "big")
+            + b"".join(records))
+    parameters = bytes.fromhex("000112081284010100000000")
+    return (b"\x02\xf0\x80" + b"\x32\x07\x00\x00\x00\x00" + len(parameters).to_bytes(2, "big")
+            + len(data).to_bytes(2, "big") + parameters + data)
+
+
 _SPEAKERS = {"http": _http, "xml": _xml, "rtsp": _rtsp, "banner": _banner, "hostile": _hostile,
-             "modbus": _modbus}
+             "modbus": _modbus, "s7": _s7}
 
 
 def handler(kind: str, params: dict[str, str]) -> Any:

@@ -41,7 +41,7 @@ SITE_UPLINK_HOST = 200  # a site router's address on the core segment: .200, .20
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceSpec:
     port: int
-    # tcp: http | tls | ssh | xml | rtsp | banner | modbus | silent; udp: snmp | bacnet |
+    # tcp: http | tls | ssh | xml | rtsp | banner | modbus | s7 | silent; udp: snmp | bacnet |
     # netbios | sip | mdns | mdns-reflector | ssdp | wsd | knx | ubiquiti; raw: comma-separated
     # chatter (dhcp, lldp, cdp, knx-routing, mndp, ...), sent every params.interval s
     kind: str

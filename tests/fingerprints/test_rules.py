@@ -1147,8 +1147,17 @@ def test_knx_routing_alone_is_weak_evidence_of_a_building_controller(
     # the boards and models in other strings (an LLDP description, a host name)
     ("lldp.sysdescr", "RouterOS CRS354-48P-4S+2Q+", "MikroTik", "CRS354-48P-4S+2Q+", "switch"),
     ("dhcp.hostname", "UVC-G4-Pro", "Ubiquiti", "UVC-G4-Pro", "camera"),
+    # S7comm's identification: the order number's family, the type name in the catalogue
+    ("s7.device", "order=6ES7 516-3AN02-0AB0; type=CPU 1516-3 PN/DP; firmware=2.9.7; "
+     "copyright=Original Siemens Equipment; name=Renseanlaeg", "Siemens", "CPU 1516", "plc"),
+    ("s7.device", "order=6ES7 315-2AH14-0AB0; firmware=3.3.17", "Siemens", None, "plc"),
+    ("s7.device", "order=6ED1 052-2CC08-0BA1; firmware=1.83.1", "Siemens", None, "plc"),
+    ("s7.device", "order=6GK7 343-1EX30-0XE0; type=CP 343-1; name=CP_Pumpe", "Siemens", None,
+     "network_appliance"),
+    ("s7.device", "order=6AV2 124-0JC01-0AX0; type=TP900 Comfort", "Siemens", None, "hmi"),
+    ("s7.device", "order=VIPA 314-6CG23; firmware=3.6.0", None, None, "plc"),
 ])
-def test_network_gear_is_named_by_its_makers_discovery_words(
+def test_network_and_plant_gear_is_named_by_its_makers_own_protocols(
         key: str, value: str, vendor: str | None, model: str | None,
         device_type: str | None) -> None:
     with without_recog():

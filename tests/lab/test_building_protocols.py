@@ -9,9 +9,12 @@ maker; nothing but the building protocols do).
   indications to 224.0.23.12), twice a second, as the sensor listens beside its scan;
 - a heating plant's PLC that speaks Modbus/TCP and nothing else: its answer to Read Device
   Identification names its maker and product code (a Modicon M221's part number), on a
-  connection the device keeps open.
+  connection the device keeps open;
+- a pumping station's SIMATIC S7-1200 whose port 102 speaks S7comm and nothing else answers
+  (no web server, SNMP off): its system status list names its order number, type and
+  firmware, over ISO-on-TCP on a connection it keeps open.
 
-Both are building management, which the segmentation policy judges by."""
+The KNX gear is building management, which the segmentation policy judges by."""
 
 from __future__ import annotations
 
@@ -47,6 +50,12 @@ LAB = LabSpec(
                    services=(ServiceSpec(port=502, kind="modbus", params={
                        "vendor": "Schneider Electric", "product": "TM221CE16R",
                        "revision": "V1.6.0.1"}),)),
+        DeviceSpec(name="pump-plc", segment="building", host=60, mac="02:73:00:00:00:60",
+                   vendor="", device_type="plc",
+                   services=(ServiceSpec(port=102, kind="s7", params={
+                       "order": "6ES7 214-1AG40-0XB0", "firmware": "4.5.2",
+                       "type": "CPU 1214C DC/DC/DC", "name": "Pumpestation Nord",
+                       "module": "PLC_1", "copyright": "Original Siemens Equipment"}),)),
     ),
     allowed_flows=(("office", "building", "udp", 3671),),
 )
@@ -74,6 +83,12 @@ def test_building_controllers_are_named_by_what_they_say_in_their_own_protocols(
          "502/tcp")]
     assert (plc["identity"]["vendor"], plc["identity"]["model"],
             plc["identity"]["device_type"]) == ("Schneider Electric", "TM221CE16R", "plc")
+    s7 = assets["10.73.0.60"]
+    assert [(o["key"], o["value"], o["source"]) for o in s7["observations"]] == [
+        ("s7.device", "order=6ES7 214-1AG40-0XB0; type=CPU 1214C DC/DC/DC; firmware=4.5.2; "
+         "copyright=Original Siemens Equipment; name=Pumpestation Nord", "102/tcp")]
+    assert (s7["identity"]["vendor"], s7["identity"]["model"], s7["identity"]["version"],
+            s7["identity"]["device_type"]) == ("Siemens", "CPU 1214C", "4.5.2", "plc")
 
 
 REACH_PROBE = """

@@ -56,6 +56,7 @@ DEVICE_PARSERS = {
     "knxnet-ip": identify.parse_knx,
     "modbus-device-id": identify.parse_modbus,
     "ubiquiti-discovery": identify.parse_ubiquiti,
+    "s7-szl": lambda b: identify.parse_s7((b, b)),
     "mndp-announcement": mndp_announcement,
     "icmpv6-echo-reply": lambda b: ndp.parse_reply(b, 1),
     "favicon": identify.parse_favicon,
@@ -88,6 +89,9 @@ SEEDS = [
     bytes.fromhex("4e560000001bff" "2b0e0101000002" "0008") + b"Grundfos"
     + bytes.fromhex("0107") + b"CIM 500",  # a Modbus device's identification
     bytes.fromhex("0100001a" "0c0004") + b"U7LT" + bytes.fromhex("140010") + b"UAP-AC-Lite-Gen2",
+    bytes.fromhex("0300004502f080" "320700000000000c0028" "000112081284010100000000"
+                  "ff090024" "0011" "0000" "001c" "0001" "0001") + b"6ES7 214-1AG40-0XB0 "
+    + bytes.fromhex("000000010001"),  # an S7 PLC's module identification
     bytes.fromhex("00000001" "00080008") + b"MikroTik" + bytes.fromhex("000c0005") + b"hEX S",
     b"HTTP/1.1 302 Found\r\nLocation: http://10.0.0.9/login.html\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Type: image/x-icon\r\nContent-Length: 8\r\n\r\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import hashlib
 from collections.abc import Awaitable, Callable
@@ -518,3 +519,99 @@ def test_a_ubiquiti_device_names_its_model_platform_and_firmware() -> None:
         assert identify.parse_ubiquiti(nothing) == []
     many = _ubiquiti_answer([(0x0A, bytes(4))] * 40 + [(0x0C, b"U7LT")])
     assert identify.parse_ubiquiti(many) == []  # records past the 32nd are not read
+
+
+def _szl_answer(szl: int, records: list[bytes], size: int, *, code: int = 0xFF) -> bytes:
+    """An S7 PLC's answer to a read of its system status list: TPKT, COTP, S7 userdata
+    header, parameters, then the data (return code, transport size, length, SZL id, index,
+    record length, record count, records)."""
+    data = (bytes([code, 0x09]) + (8 + len(records) * size).to_bytes(2, "big")
+            + szl.to_bytes(2, "big") + b"\x00\x00" + size.to_bytes(2, "big")
+            + len(records).to_bytes(2, "big") + b"".join(records))
+    parameters = bytes.fromhex("000112081284010100000000")
+    s7 = (b"\x32\x07\x00\x00\x00\x00" + len(parameters).to_bytes(2, "big")
+          + len(data).to_bytes(2, "big") + parameters + data)
+    return b"\x03\x00" + (7 + len(s7)).to_bytes(2, "big") + b"\x02\xf0\x80" + s7
+
+
+def test_an_s7_plc_names_its_order_number_type_and_firmware() -> None:
+    """The two SZL answers of an S7 PLC: the order number (record 1 of 0x0011), firmware
+    (record 7, 'V' then major, minor, patch), type name, copyright and station name (records
+    7, 4 and 1 of 0x001C). The SZL reads ask nothing but the lists; an error answer, a cut
+    answer, a record length past the bound and a hostile name say nothing more than is there."""
+    assert identify.S7_SZL_IDS == (0x0011, 0x001C)
+    order = b"\x00\x01" + b"6ES7 215-1AG40-0XB0 " + bytes.fromhex("000000010001")
+    firmware = b"\x00\x07" + b" " * 20 + b"\x00\x00V\x04\x06\x01"
+    modules = _szl_answer(0x0011, [order, order[:1] + b"\x06" + order[2:], firmware], 28)
+    names = _szl_answer(0x001C, [i.to_bytes(2, "big") + v.ljust(32, b"\0") for i, v in (
+        (1, b"Varmecentral"), (4, b"Original Siemens Equipment"), (7, b"CPU 1215C AC/DC/Rly"),
+        (5, b"S C-H4T512345678"))], 34)
+    assert identify.parse_s7((modules, names)) == [("s7.device", (
+        "order=6ES7 215-1AG40-0XB0; type=CPU 1215C AC/DC/Rly; firmware=4.6.1; "
+        "copyright=Original Siemens Equipment; name=Varmecentral"))]
+    with without_recog():
+        named = classify([Observation(*identify.parse_s7((modules, names))[0], "102/tcp")])
+    assert (named.vendor, named.model, named.version, named.device_type) == (
+        "Siemens", "CPU 1215C", "4.6.1", "plc")
+    assert identify.parse_s7((modules,)) == [
+        ("s7.device", "order=6ES7 215-1AG40-0XB0; firmware=4.6.1")]  # 0x001C refused
+    hostile = _szl_answer(0x001C, [b"\x00\x01" + b"=cmd|'/C calc'!A0;type=x\x1b[2J" + bytes(4),
+                                   b"\x00\x07" + b"A" * 32], 34)
+    assert identify.parse_s7((hostile,)) == [
+        ("s7.device", "type=" + "A" * 32 + "; name==cmd|'/C calc'!A0,type=x [2J")]
+    for nothing in ((_szl_answer(0x0011, [order], 28, code=0x0A),),  # 'object does not exist'
+                    (modules[:30],), (b"",), (modules[:7] + b"\x31" + modules[8:],),
+                    (_szl_answer(0x0011, [order + bytes(40)], 68),), ()):
+        assert identify.parse_s7(nothing) == []
+    many = _szl_answer(0x0011, [b"\x00\x06" + order[2:]] * 20 + [order], 28)
+    assert identify.parse_s7((many,)) == []  # records past the 16th are not read
+
+
+@pytest.mark.parametrize("refusal", ["disconnect request", "hang up"])
+def test_the_s7_probe_tries_the_second_tsap_and_reads_answers_by_their_length(
+        refusal: str) -> None:
+    """A PLC that refuses the first connection request (rack 0, slot 2), with a COTP
+    disconnect request or by hanging up, gets the second (TSAP 0x0200) on a new
+    connection; each answer is read by its TPKT length on the connection the PLC keeps
+    open. Something else on port 102 names nothing."""
+    from central.lab.devices import _s7_answer
+
+    connections: list[list[bytes]] = []
+    params = {"order": "6ES7 512-1CK01-0AB0", "firmware": "2.9.4", "type": "CPU 1512SP-1 PN"}
+
+    async def plc(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked: list[bytes] = []
+        connections.append(asked)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readexactly(4)
+                body = await reader.readexactly(int.from_bytes(head[2:4], "big") - 4)
+                asked.append(head + body)
+                if body[1] == 0xE0 and bytes.fromhex("c2020102") in body:
+                    if refusal == "hang up":
+                        break
+                    answer: bytes | None = b"\x06\x80" + body[4:6] + b"\x00\x01\x00"  # refused
+                else:
+                    answer = _s7_answer(body, params)
+                writer.write(b"\x03\x00" + (4 + len(answer or b"")).to_bytes(2, "big")
+                             + (answer or b""))
+                await writer.drain()
+        writer.close()
+
+    async def other(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(64)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def main(page: Page) -> tuple[bytes, ...]:
+        server = await asyncio.start_server(page, "127.0.0.1", 0)
+        async with server:
+            return await identify.s7_exchange("127.0.0.1", server.sockets[0].getsockname()[1])
+
+    answers = asyncio.run(main(plc))
+    assert [len(asked) for asked in connections] == [1, 4]  # refused; connect, setup, 2 reads
+    assert bytes.fromhex("c2020200") in connections[1][0]
+    assert identify.parse_s7(answers) == [
+        ("s7.device", "order=6ES7 512-1CK01-0AB0; type=CPU 1512SP-1 PN; firmware=2.9.4")]
+    assert identify.parse_s7(asyncio.run(main(other))) == []
